@@ -1,0 +1,1 @@
+"""API keys (the key store in the data dir) and JWT encoding/decoding with PyJWT."""

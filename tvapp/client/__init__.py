@@ -1,0 +1,1 @@
+"""The Python SDK: join rooms over the signaling websocket (media arrives with the SFU)."""

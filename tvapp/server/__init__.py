@@ -1,0 +1,1 @@
+"""The core server: HTTP/REST, the signaling websocket, the room manager and the SQLite store."""
