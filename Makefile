@@ -1,0 +1,40 @@
+# tvapp: `make run` starts the product, `make test` runs the whole suite. Both bootstrap .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench venv system-deps clean help
+
+help:
+	@echo "make run    - create .venv, install, start tvapp on its embedded defaults"
+	@echo "make test   - create .venv, install system packages (as root), run the whole suite"
+	@echo "make bench  - run the benchmarks (figures go in bench/README.md)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tvapp needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+run: $(STAMP)
+	@echo "Starting the tvapp core server on http://127.0.0.1:8800 (data in $${TVAPP_DATA:-~/.local/share/tvapp})."
+	@echo "Get a token in another shell:  $(VENV)/bin/tvapp token --room living-room --identity alice --host"
+	@echo "API docs: http://127.0.0.1:8800/v1/docs    Stop with Ctrl-C."
+	$(VENV)/bin/tvapp serve
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench.join_latency
+	$(PY) -m bench.rest_throughput
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

@@ -1,0 +1,140 @@
+"""Sign and verify JWTs (HS256 with an API key's secret) with PyJWT; claims are checked by tvapp.core.claims.
+
+Verification order: parse the header, allow only HS256, look up the `kid` among active keys,
+check the signature, then hand the claims to `check_claims` with the current time. Every
+failure raises TokenError with a stable code; messages never include the token itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import jwt
+
+from tvapp.auth.keys import ApiKey, KeyStore
+from tvapp.core.claims import ACCESS, REFRESH, ClaimError, Grants, TokenClaims, build_claims, check_claims
+
+ALGORITHMS = ("HS256",)
+MAX_TOKEN_BYTES = 8192
+
+
+class TokenError(Exception):
+    """A token was refused; `code` is what clients see."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A signed token with its checked claims."""
+
+    token: str
+    claims: TokenClaims
+
+
+class TokenAuthority:
+    """Issues and verifies tokens with the keys of one key store."""
+
+    def __init__(self, keys: KeyStore, *, audience: str, leeway: float) -> None:
+        self.keys = keys
+        self.audience = audience
+        self.leeway = leeway
+
+    def issue(
+        self,
+        key: ApiKey,
+        *,
+        identity: str,
+        grants: Grants,
+        ttl: float,
+        now: float,
+        typ: str = ACCESS,
+        name: str = "",
+        family: str | None = None,
+        room_sid: str | None = None,
+    ) -> IssuedToken:
+        """Sign a new token with `key`; raise ValueError for an invalid identity, room or ttl."""
+        claims = build_claims(
+            issuer=key.id,
+            identity=identity,
+            audience=self.audience,
+            grants=grants,
+            now=now,
+            ttl=ttl,
+            typ=typ,
+            jti=secrets.token_urlsafe(16),
+            name=name,
+            family=family,
+            room_sid=room_sid,
+        )
+        token = jwt.encode(claims, key.secret, algorithm="HS256", headers={"kid": key.id, "typ": "JWT"})
+        checked = check_claims(claims, typ=typ, audience=self.audience, issuer=key.id, now=now, leeway=0)
+        return IssuedToken(token=token, claims=checked)
+
+    def issue_pair(
+        self,
+        key: ApiKey,
+        *,
+        identity: str,
+        grants: Grants,
+        access_ttl: float,
+        refresh_ttl: float,
+        now: float,
+        name: str = "",
+        family: str | None = None,
+        room_sid: str | None = None,
+    ) -> tuple[IssuedToken, IssuedToken]:
+        """Sign an access token and a refresh token of one family (a new family unless given)."""
+        family = family or secrets.token_urlsafe(12)
+        common = dict(identity=identity, grants=grants, now=now, name=name, family=family, room_sid=room_sid)
+        access = self.issue(key, ttl=access_ttl, typ=ACCESS, **common)  # type: ignore[arg-type]
+        refresh = self.issue(key, ttl=refresh_ttl, typ=REFRESH, **common)  # type: ignore[arg-type]
+        return access, refresh
+
+    def verify(self, token: object, *, typ: str, now: float) -> TokenClaims:
+        """Check a token's signature and claims for `typ` use; raise TokenError when refused."""
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BYTES:
+            raise TokenError("invalid_token", "the token is missing or too long")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise TokenError("invalid_token", "the token is not a well-formed JWT") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise TokenError("invalid_token", "the token's signing algorithm is not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise TokenError("invalid_token", "the token does not name its key (kid)")
+        key = self.keys.get(kid)
+        if key is None:
+            raise TokenError("invalid_token", "the token's key is unknown or revoked")
+        try:
+            claims = jwt.decode(
+                token,
+                key.secret,
+                algorithms=list(ALGORITHMS),
+                options={
+                    "verify_signature": True,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                    "verify_iss": False,
+                    "verify_jti": False,
+                    "verify_sub": False,
+                },
+            )
+        except jwt.InvalidSignatureError:
+            raise TokenError("invalid_token", "the token's signature does not match") from None
+        except jwt.PyJWTError:
+            raise TokenError("invalid_token", "the token could not be decoded") from None
+        try:
+            return check_claims(claims, typ=typ, audience=self.audience, issuer=kid, now=now, leeway=self.leeway)
+        except ClaimError as exc:
+            raise TokenError(exc.code, exc.message) from None
+
+
+__all__ = ["ACCESS", "REFRESH", "IssuedToken", "TokenAuthority", "TokenError"]

@@ -1,0 +1,162 @@
+"""Configuration: `config/tvapp.toml` -> frozen dataclasses, then `TVAPP_*` environment overrides.
+
+The program runs with no config file at all: every key has its default here, and
+`config/tvapp.toml` documents the same keys with the same defaults (a test keeps them equal).
+
+Environment overrides are `TVAPP_<SECTION>_<KEY>` (e.g. `TVAPP_SIGNAL_IDLE_TIMEOUT=5`), plus
+`TVAPP_DATA` for the data directory and `TVAPP_CONFIG` for the config file path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(Exception):
+    """The config file or an environment override is not valid."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8800
+    data_dir: str = ""
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 65_536
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    audience: str = "tvapp"
+    leeway: float = 5.0
+    access_ttl: int = 600
+    access_ttl_max: int = 86_400
+    refresh_ttl: int = 86_400
+
+
+@dataclass(frozen=True)
+class RoomsConfig:
+    max_participants: int = 6
+    empty_timeout: int = 300
+    reaper_interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class InvitesConfig:
+    ttl: int = 900
+    ttl_max: int = 86_400
+    max_uses: int = 10
+    redeem_failures: int = 5
+    redeem_window: float = 60.0
+
+
+@dataclass(frozen=True)
+class SignalConfig:
+    join_timeout: float = 10.0
+    idle_timeout: float = 30.0
+    ping_interval: float = 10.0
+    max_message_bytes: int = 65_536
+    send_queue_max: int = 1_000
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    rooms: RoomsConfig = field(default_factory=RoomsConfig)
+    invites: InvitesConfig = field(default_factory=InvitesConfig)
+    signal: SignalConfig = field(default_factory=SignalConfig)
+
+    def data_path(self) -> Path:
+        """Return the data directory: the configured one, else $XDG_DATA_HOME/tvapp or ~/.local/share/tvapp."""
+        if self.server.data_dir:
+            return Path(self.server.data_dir).expanduser()
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(base) / "tvapp"
+
+
+def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load the config file (if any) and apply environment overrides; raise ConfigError when invalid."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    path = path or env.get("TVAPP_CONFIG") or None
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    sections: dict[str, Any] = {}
+    for sec in dataclasses.fields(Config):
+        cls = _section_class(sec.name)
+        values = dict(raw.pop(sec.name, {}) or {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{sec.name}] must be a table")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ConfigError(f"unknown key(s) in [{sec.name}]: {', '.join(sorted(unknown))}")
+        for name in known:
+            key = f"TVAPP_{sec.name.upper()}_{name.upper()}"
+            if key in env:
+                values[name] = env[key]
+        if sec.name == "server" and env.get("TVAPP_DATA"):
+            values["data_dir"] = env["TVAPP_DATA"]
+        sections[sec.name] = cls(**{n: _coerce(sec.name, n, known[n].type, v) for n, v in values.items()})
+    if raw:
+        raise ConfigError(f"unknown section(s): {', '.join(sorted(raw))}")
+    return Config(**sections)
+
+
+def _section_class(name: str) -> type:
+    hints = typing.get_type_hints(Config)
+    cls = hints[name]
+    assert isinstance(cls, type)
+    return cls
+
+
+def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
+    hint = typing.get_type_hints(_section_class(section))[name]
+    where = f"[{section}] {name}"
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings")
+        return tuple(value)
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be of type {getattr(hint, '__name__', hint)}, got {value!r}") from None
+    raise ConfigError(f"{where}: unsupported type {hint!r}")  # pragma: no cover - a programming error
+
+
+__all__ = ["Config", "ConfigError", "load"]

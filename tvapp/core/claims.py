@@ -1,0 +1,223 @@
+"""Token claims: what an access or refresh token must say, checked without I/O.
+
+The signature and algorithm are checked by `tvapp.auth.tokens` (PyJWT); everything about the
+claims is decided here, with the current time passed in:
+
+- required: iss, sub, aud, iat, nbf, exp, jti, typ (and `grants` on both token types, `fam` on refresh tokens);
+- `aud` must be the expected audience, `typ` must fit the use (an access token is never a refresh token);
+- `nbf`/`iat` may be at most `leeway` seconds in the future, `exp` at most `leeway` seconds in the past;
+- leeway is capped at MAX_LEEWAY seconds whatever the caller asks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+ACCESS = "access"
+REFRESH = "refresh"
+TOKEN_TYPES = (ACCESS, REFRESH)
+REQUIRED_CLAIMS = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti", "typ", "grants")
+MAX_LEEWAY = 10.0
+IDENTITY_RE = re.compile(r"^[A-Za-z0-9_.@:+-]{1,64}$")
+ROOM_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_NAME_LEN = 64
+
+
+class ClaimError(Exception):
+    """A token's claims are not acceptable; `code` is the error code clients see."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What a token allows in one room."""
+
+    room: str
+    join: bool = True
+    publish: bool = True
+    subscribe: bool = True
+    publish_data: bool = True
+    host: bool = False
+    hidden: bool = False
+
+    def to_claim(self) -> dict[str, Any]:
+        """Return the `grants` claim object."""
+        return {
+            "room": self.room,
+            "join": self.join,
+            "publish": self.publish,
+            "subscribe": self.subscribe,
+            "publish_data": self.publish_data,
+            "host": self.host,
+            "hidden": self.hidden,
+        }
+
+    @classmethod
+    def from_claim(cls, value: object) -> Grants:
+        """Parse a `grants` claim; raise ClaimError when malformed."""
+        if not isinstance(value, dict):
+            raise ClaimError("invalid_token", "the grants claim must be an object")
+        room = value.get("room")
+        if not isinstance(room, str) or not ROOM_NAME_RE.match(room):
+            raise ClaimError("invalid_token", "the grants claim must name a valid room")
+        flags: dict[str, bool] = {}
+        for name in ("join", "publish", "subscribe", "publish_data", "host", "hidden"):
+            flag = value.get(name, getattr(cls, name))
+            if not isinstance(flag, bool):
+                raise ClaimError("invalid_token", f"grants.{name} must be true or false")
+            flags[name] = flag
+        return cls(room=room, **flags)
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """The checked claims of one token."""
+
+    issuer: str
+    identity: str
+    audience: str
+    issued_at: float
+    not_before: float
+    expires_at: float
+    jti: str
+    typ: str
+    grants: Grants
+    name: str = ""
+    family: str | None = None
+    room_sid: str | None = None
+
+
+def build_claims(
+    *,
+    issuer: str,
+    identity: str,
+    audience: str,
+    grants: Grants,
+    now: float,
+    ttl: float,
+    typ: str,
+    jti: str,
+    name: str = "",
+    family: str | None = None,
+    room_sid: str | None = None,
+) -> dict[str, Any]:
+    """Return the claim set of a new token (validated the same way tokens are checked)."""
+    if typ not in TOKEN_TYPES:
+        raise ValueError(f"unknown token type {typ!r}")
+    if not IDENTITY_RE.match(identity):
+        raise ValueError("identity must be 1-64 characters of letters, digits and _ . @ : + -")
+    if not ROOM_NAME_RE.match(grants.room):
+        raise ValueError("room must be 1-64 characters of letters, digits and _ . : -")
+    if len(name) > MAX_NAME_LEN:
+        raise ValueError(f"name must be at most {MAX_NAME_LEN} characters")
+    if not ttl > 0:
+        raise ValueError("ttl must be positive")
+    iat = int(now)
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": identity,
+        "aud": audience,
+        "iat": iat,
+        "nbf": iat,
+        "exp": iat + int(math.ceil(ttl)),
+        "jti": jti,
+        "typ": typ,
+        "grants": grants.to_claim(),
+    }
+    if name:
+        claims["name"] = name
+    if family is not None:
+        claims["fam"] = family
+    if room_sid is not None:
+        claims["rsid"] = room_sid
+    return claims
+
+
+def check_claims(
+    claims: Mapping[str, object],
+    *,
+    typ: str,
+    audience: str,
+    issuer: str,
+    now: float,
+    leeway: float,
+) -> TokenClaims:
+    """Check a decoded claim set for `typ` use at time `now`; return it typed or raise ClaimError."""
+    leeway = min(max(leeway, 0.0), MAX_LEEWAY)
+    for name in REQUIRED_CLAIMS:
+        if name not in claims:
+            raise ClaimError("invalid_token", f"the token lacks the required claim {name!r}")
+    iss = _text(claims, "iss")
+    sub = _text(claims, "sub")
+    jti = _text(claims, "jti")
+    token_typ = _text(claims, "typ")
+    iat = _number(claims, "iat")
+    nbf = _number(claims, "nbf")
+    exp = _number(claims, "exp")
+    aud = claims["aud"]
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise ClaimError("invalid_token", "the aud claim must be a string or a list of strings")
+    if audience not in audiences:
+        raise ClaimError("wrong_audience", "the token is not meant for this server")
+    if iss != issuer:
+        raise ClaimError("invalid_token", "the token's issuer does not match its signing key")
+    if token_typ != typ:
+        raise ClaimError("wrong_token_type", f"a {token_typ!r} token cannot be used where a {typ!r} token is needed")
+    if not IDENTITY_RE.match(sub):
+        raise ClaimError("invalid_token", "the token's identity (sub) is not valid")
+    if exp <= nbf:
+        raise ClaimError("invalid_token", "the token expires before it becomes valid")
+    if now > exp + leeway:
+        raise ClaimError("token_expired", "the token has expired")
+    if nbf > now + leeway or iat > now + leeway:
+        raise ClaimError("token_not_yet_valid", "the token is not valid yet")
+    grants = Grants.from_claim(claims["grants"])
+    raw_name = claims.get("name", "")
+    if not isinstance(raw_name, str) or len(raw_name) > MAX_NAME_LEN:
+        raise ClaimError("invalid_token", "the name claim must be a short string")
+    name = raw_name
+    family = _optional_text(claims, "fam")
+    if typ == REFRESH and family is None:
+        raise ClaimError("invalid_token", "a refresh token must carry its family (fam)")
+    return TokenClaims(
+        issuer=iss,
+        identity=sub,
+        audience=audience,
+        issued_at=iat,
+        not_before=nbf,
+        expires_at=exp,
+        jti=jti,
+        typ=token_typ,
+        grants=grants,
+        name=name,
+        family=family,
+        room_sid=_optional_text(claims, "rsid"),
+    )
+
+
+def _text(claims: Mapping[str, object], name: str) -> str:
+    value = claims[name]
+    if not isinstance(value, str) or not value or len(value) > 256:
+        raise ClaimError("invalid_token", f"the {name} claim must be a non-empty string")
+    return value
+
+
+def _optional_text(claims: Mapping[str, object], name: str) -> str | None:
+    if name not in claims:
+        return None
+    return _text(claims, name)
+
+
+def _number(claims: Mapping[str, object], name: str) -> float:
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ClaimError("invalid_token", f"the {name} claim must be a number")
+    return float(value)

@@ -1,0 +1,77 @@
+"""Host and Origin checks against DNS rebinding and cross-site requests, decided without I/O.
+
+A request's Host must be an IP literal (how phones on a LAN reach a TV), `localhost`, or a name
+the operator allowed (this machine's host name and `<hostname>.local` are added by the server).
+A DNS-rebinding attack arrives with the attacker's own domain name in Host, so it is refused.
+
+A browser's Origin must be the server's own origin (same host and port as Host) or one the
+operator allowed. Requests without an Origin come from programs, not browsers, and pass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection
+from urllib.parse import urlsplit
+
+
+def split_host(host_header: str) -> tuple[str, int | None] | None:
+    """Split a Host header into (lowercased host, port); None when it is malformed."""
+    value = host_header.strip()
+    if not value or len(value) > 255 or any(c in value for c in " /\\@?#"):
+        return None
+    try:
+        parts = urlsplit("//" + value)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host.lower().rstrip("."), port
+
+
+def is_ip_literal(host: str) -> bool:
+    """Return True when `host` is an IPv4 or IPv6 address rather than a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(host_header: str | None, allowed_names: Collection[str]) -> bool:
+    """Decide whether a request's Host header may be served."""
+    if host_header is None:
+        return False
+    parsed = split_host(host_header)
+    if parsed is None:
+        return False
+    host, _ = parsed
+    if is_ip_literal(host) or host == "localhost":
+        return True
+    return host in {name.lower().rstrip(".") for name in allowed_names}
+
+
+def origin_allowed(origin: str | None, host_header: str | None, allowed_origins: Collection[str]) -> bool:
+    """Decide whether a browser request from `origin` may reach this server."""
+    if origin is None:
+        return True
+    if origin == "null":
+        return False
+    normalized = origin.rstrip("/").lower()
+    if normalized in {o.rstrip("/").lower() for o in allowed_origins}:
+        return True
+    try:
+        parts = urlsplit(normalized)
+        origin_host, origin_port = parts.hostname, parts.port
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not origin_host or host_header is None:
+        return False
+    parsed = split_host(host_header)
+    if parsed is None:
+        return False
+    host, port = parsed
+    default = 443 if parts.scheme == "https" else 80
+    return origin_host == host and (origin_port or default) == (port or default)

@@ -1,0 +1,428 @@
+"""The room manager: live rooms and their connected participants, on the event loop.
+
+Rooms are persisted in the store; the participants connected right now live only here. Every
+decision (may this identity join? is this room due to complete?) comes from tvapp.core.room;
+this module acts on it: it tells participants over their signaling peers and writes to the store.
+
+Concurrency rule: between deciding a join and recording the participant there is no `await`,
+so racing joins for the last slot cannot both win; the store write happens after the slot is taken
+(and gives it back if the write fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from dataclasses import replace as _replace
+from typing import Callable, Protocol
+
+from tvapp.core.claims import Grants, TokenClaims
+from tvapp.core.codes import new_id
+from tvapp.core.room import (
+    EmptyClock,
+    JoinDecision,
+    RoomEvent,
+    RoomLimits,
+    RoomStatus,
+    Roster,
+    decide_join,
+    next_status,
+)
+from tvapp.protocol.messages import (
+    Error,
+    GrantsInfo,
+    Joined,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    Removed,
+    RoomCompleted,
+    RoomInfo,
+    ServerMessage,
+    TrackInfo,
+    TrackMuted,
+    TrackPublished,
+    TrackUnmuted,
+    TrackUnpublished,
+)
+from tvapp.server.store import RoomNameTaken, RoomRow, SessionRow, Store
+from tvapp.server.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+MAX_TRACKS_PER_PARTICIPANT = 16
+CLOSE_NORMAL = 1000
+
+
+class Peer(Protocol):
+    """What the manager needs of a participant's signaling connection."""
+
+    def send(self, msg: ServerMessage) -> None: ...
+
+    def close(self, code: int, reason: str, error: Error | None = None) -> None: ...
+
+
+class RoomError(Exception):
+    """A refused room operation; `code` is the client-visible error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(eq=False)
+class LiveParticipant:
+    """A participant connected to a live room."""
+
+    sid: str
+    identity: str
+    name: str
+    joined_at: float
+    claims: TokenClaims
+    peer: Peer
+    tracks: dict[str, TrackInfo] = field(default_factory=dict)
+    unsubscribed: set[str] = field(default_factory=set)
+
+    @property
+    def hidden(self) -> bool:
+        return self.claims.grants.hidden
+
+    @property
+    def grants(self) -> Grants:
+        return self.claims.grants
+
+    def info(self) -> ParticipantInfo:
+        """Return this participant as the protocol describes it."""
+        return ParticipantInfo(sid=self.sid, identity=self.identity, name=self.name,
+                               joined_at=self.joined_at, tracks=tuple(self.tracks.values()))
+
+
+@dataclass(eq=False)
+class LiveRoom:
+    """A room that is open or in progress."""
+
+    row: RoomRow
+    empty: EmptyClock
+    roster: Roster = field(default_factory=Roster)
+    participants: dict[str, LiveParticipant] = field(default_factory=dict)
+    ready: asyncio.Future[None] | None = None
+
+    @property
+    def status(self) -> RoomStatus:
+        return RoomStatus(self.row.status)
+
+    def visible(self) -> list[LiveParticipant]:
+        """Return the visible participants in join order."""
+        return [self.participants[p.identity] for p in self.roster.visible()]
+
+    def broadcast(self, msg: ServerMessage, *, exclude: LiveParticipant | None = None) -> None:
+        """Send `msg` to everyone connected except `exclude`."""
+        for participant in list(self.participants.values()):
+            if participant is not exclude:
+                participant.peer.send(msg)
+
+    def info(self) -> RoomInfo:
+        """Return the room as the protocol describes it."""
+        return RoomInfo(sid=self.row.sid, name=self.row.name, status=self.row.status,
+                        max_participants=self.row.max_participants)
+
+
+class RoomManager:
+    """Owns the live rooms of one server."""
+
+    def __init__(self, reader: Store, writer: StoreWriter, *, default_limits: RoomLimits,
+                 ping_interval: float, idle_timeout: float, clock: Callable[[], float] = time.time) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.default_limits = default_limits
+        self.ping_interval = ping_interval
+        self.idle_timeout = idle_timeout
+        self.clock = clock
+        self.live: dict[str, LiveRoom] = {}
+
+    # start-up ----------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Load live rooms from the store after a start; sessions left open by a crash are ended."""
+        now = self.clock()
+        await self.writer.call(lambda s: s.end_open_sessions(now, "server_restart"))
+        for row in self.reader.live_rooms():
+            self.live[row.name] = LiveRoom(row=row, empty=EmptyClock(empty_since=now))
+
+    # rooms -------------------------------------------------------------------
+
+    def find(self, ref: str) -> tuple[RoomRow, LiveRoom | None] | None:
+        """Resolve a room by sid or name: the live room of that name, else the newest one."""
+        if ref.startswith("RM_"):
+            for live in self.live.values():
+                if live.row.sid == ref:
+                    return live.row, live
+            row = self.reader.get_room(ref)
+            return (row, None) if row is not None else None
+        live = self.live.get(ref)
+        if live is not None and (live.ready is None or live.ready.done()):
+            return live.row, live
+        row = self.reader.latest_room(ref)
+        return None if row is None else (row, None)
+
+    def participant_count(self, row: RoomRow) -> int:
+        """Return how many visible participants the room has now."""
+        live = self.live.get(row.name)
+        return live.roster.visible_count() if live is not None and live.row.sid == row.sid else 0
+
+    async def create(self, name: str, limits: RoomLimits) -> RoomRow:
+        """Create a room; raise RoomError("room_exists") when a live room has this name."""
+        if name in self.live:
+            raise RoomError("room_exists", f"a room named {name!r} is already open")
+        return (await self._create_live(name, limits)).row
+
+    async def _create_live(self, name: str, limits: RoomLimits) -> LiveRoom:
+        now = self.clock()
+        row = RoomRow(sid=new_id("RM"), name=name, status=RoomStatus.OPEN.value,
+                      max_participants=limits.max_participants, empty_timeout=limits.empty_timeout,
+                      created_at=now)
+        live = LiveRoom(row=row, empty=EmptyClock.created(now), ready=asyncio.get_running_loop().create_future())
+        self.live[name] = live  # claimed before the await: a racing create or join sees it
+        try:
+            await self.writer.call(lambda s: s.insert_room(row))
+        except BaseException as exc:
+            if self.live.get(name) is live:
+                del self.live[name]
+            assert live.ready is not None
+            live.ready.set_exception(RoomError("room_exists", "the room could not be created"))
+            live.ready.exception()  # mark retrieved
+            if isinstance(exc, RoomNameTaken):
+                raise RoomError("room_exists", f"a room named {name!r} is already open") from None
+            raise
+        assert live.ready is not None
+        live.ready.set_result(None)
+        return live
+
+    async def _live_for_join(self, claims: TokenClaims) -> LiveRoom:
+        name = claims.grants.room
+        for _ in range(3):
+            live = self.live.get(name)
+            if live is None:
+                if not claims.grants.host:
+                    raise RoomError("room_not_found", f"there is no open room named {name!r}")
+                return await self._create_live(name, self.default_limits)
+            if live.ready is None or live.ready.done():
+                return live
+            try:
+                await asyncio.shield(live.ready)
+            except RoomError:
+                continue
+        raise RoomError("room_not_found", f"the room {name!r} could not be opened")
+
+    async def complete(self, live: LiveRoom, reason: str) -> RoomRow:
+        """Complete a live room: tell and disconnect everyone, and end it in the store."""
+        now = self.clock()
+        next_status(live.status, RoomEvent.COMPLETE)
+        live.row = _replace(live.row, status=RoomStatus.COMPLETED.value, ended_at=now)
+        if self.live.get(live.row.name) is live:
+            del self.live[live.row.name]
+        leaving = list(live.participants.values())
+        live.participants.clear()
+        for participant in leaving:
+            participant.peer.send(RoomCompleted(room_sid=live.row.sid))
+            participant.peer.close(CLOSE_NORMAL, "room completed")
+            live.roster.leave(participant.identity)
+        sid = live.row.sid
+
+        def write(s: Store) -> None:
+            s.set_room_status(sid, RoomStatus.COMPLETED.value, ended_at=now)
+            for participant in leaving:
+                s.end_session(participant.sid, now, reason)
+
+        await self.writer.call(write)
+        log.info("room %s (%s) completed: %s", live.row.name, sid, reason)
+        return live.row
+
+    async def reap(self) -> int:
+        """Complete every live room that stayed empty past its empty timeout; return how many."""
+        now = self.clock()
+        due = [live for live in list(self.live.values())
+               if (live.ready is None or live.ready.done())
+               and live.empty.due(live.status, live.roster.visible_count(), live.row.empty_timeout, now)]
+        for live in due:
+            await self.complete(live, "empty_timeout")
+        return len(due)
+
+    # participants ------------------------------------------------------------
+
+    async def join(self, claims: TokenClaims, peer: Peer) -> tuple[LiveParticipant, Joined]:
+        """Admit a participant with checked claims, or raise RoomError with the reason."""
+        live = await self._live_for_join(claims)
+        if claims.room_sid is not None and claims.room_sid != live.row.sid:
+            raise RoomError("room_completed", "the room this token was issued for has ended")
+        identity = claims.identity
+        if self.reader.is_banned(live.row.sid, identity):
+            raise RoomError("removed", "you were removed from this room")
+        # No await from here until the participant is recorded: the slot check and the take are one step.
+        decision = decide_join(live.status, live.roster.present(), identity, claims.grants.hidden,
+                               live.row.max_participants)
+        if decision is JoinDecision.ROOM_COMPLETED:
+            raise RoomError("room_completed", "this room has ended")
+        if decision is JoinDecision.ROOM_FULL:
+            raise RoomError("room_full", f"this room is full ({live.row.max_participants} participants)")
+        now = self.clock()
+        old = live.participants.get(identity)
+        participant = LiveParticipant(sid=new_id("PA"), identity=identity, name=claims.name or identity,
+                                      joined_at=now, claims=claims, peer=peer)
+        live.participants[identity] = participant
+        live.roster.join(identity, claims.grants.hidden, now)
+        live.empty.observe(live.roster.visible_count(), now)
+        started = live.status is RoomStatus.OPEN
+        if started:
+            live.row = _replace(live.row, status=next_status(live.status, RoomEvent.PARTICIPANT_JOINED).value,
+                                started_at=now)
+        if old is not None:
+            old.peer.send(Error(code="replaced", message="the same identity joined from another connection"))
+            old.peer.close(CLOSE_NORMAL, "replaced")
+            if not old.hidden:
+                live.broadcast(ParticipantLeft(participant_sid=old.sid, identity=identity, reason="replaced"),
+                               exclude=participant)
+        session = SessionRow(sid=participant.sid, room_sid=live.row.sid, identity=identity,
+                             name=participant.name, joined_at=now)
+        row = live.row
+
+        def write(s: Store) -> None:
+            if old is not None:
+                s.end_session(old.sid, now, "replaced")
+            if started:
+                s.set_room_status(row.sid, row.status, started_at=now)
+            s.insert_session(session)
+
+        try:
+            await self.writer.call(write)
+        except Exception:
+            log.exception("could not record the join of %s", identity)
+            if live.participants.get(identity) is participant:
+                del live.participants[identity]
+                live.roster.leave(identity)
+                live.empty.observe(live.roster.visible_count(), self.clock())
+            raise RoomError("internal_error", "the join could not be recorded; try again") from None
+        if not participant.hidden:
+            live.broadcast(ParticipantJoined(participant=participant.info()), exclude=participant)
+        others = tuple(p.info() for p in live.visible() if p is not participant)
+        g = claims.grants
+        joined = Joined(
+            room=live.info(),
+            participant=participant.info(),
+            grants=GrantsInfo(room=g.room, join=g.join, publish=g.publish, subscribe=g.subscribe,
+                              publish_data=g.publish_data, host=g.host, hidden=g.hidden),
+            participants=others,
+            server_time=self.clock(),
+            ping_interval=self.ping_interval,
+            idle_timeout=self.idle_timeout,
+        )
+        return participant, joined
+
+    def room_of(self, participant: LiveParticipant) -> LiveRoom | None:
+        """Return the live room `participant` is connected to, or None once it left."""
+        live = self.live.get(participant.claims.grants.room)
+        if live is not None and live.participants.get(participant.identity) is participant:
+            return live
+        return None
+
+    async def leave(self, participant: LiveParticipant, reason: str) -> None:
+        """Take a participant out of its room (no-op when it already left or was replaced)."""
+        live = self.room_of(participant)
+        if live is None:
+            return
+        now = self.clock()
+        del live.participants[participant.identity]
+        live.roster.leave(participant.identity)
+        live.empty.observe(live.roster.visible_count(), now)
+        if not participant.hidden:
+            live.broadcast(ParticipantLeft(participant_sid=participant.sid, identity=participant.identity,
+                                           reason=reason))
+        await self.writer.call(lambda s: s.end_session(participant.sid, now, reason))
+
+    def get_participant(self, live: LiveRoom, identity: str) -> LiveParticipant:
+        """Return a connected visible-or-hidden participant by identity, or raise participant_not_found."""
+        participant = live.participants.get(identity)
+        if participant is None:
+            raise RoomError("participant_not_found", f"{identity!r} is not in this room")
+        return participant
+
+    async def remove(self, live: LiveRoom, identity: str, reason: str = "removed by the host") -> None:
+        """Remove a participant: disconnect it, refuse its token, and keep it out of this room session."""
+        participant = self.get_participant(live, identity)
+        participant.peer.send(Removed(reason=reason))
+        participant.peer.close(CLOSE_NORMAL, "removed")
+        claims = participant.claims
+        now = self.clock()
+        room_sid = live.row.sid
+
+        def write(s: Store) -> None:
+            s.revoke_jti(claims.jti, claims.expires_at, "removed")
+            if claims.family is not None:
+                s.revoke_family(claims.family, now)
+            s.ban(room_sid, identity, now)
+
+        await self.writer.call(write)
+        await self.leave(participant, "removed")
+
+    # tracks ------------------------------------------------------------------
+
+    def publish(self, participant: LiveParticipant, cid: str, kind: str, source: str, name: str,
+                muted: bool) -> TrackInfo:
+        """Record a track a participant publishes and announce it."""
+        live = self._require_room(participant)
+        if not participant.grants.publish or participant.hidden:
+            raise RoomError("not_allowed", "your token does not allow publishing")
+        if len(participant.tracks) >= MAX_TRACKS_PER_PARTICIPANT:
+            raise RoomError("too_many_tracks", f"at most {MAX_TRACKS_PER_PARTICIPANT} tracks per participant")
+        track = TrackInfo(sid=new_id("TR"), kind=kind, source=source, name=name, muted=muted)
+        participant.tracks[track.sid] = track
+        participant.peer.send(TrackPublished(participant_sid=participant.sid, track=track, cid=cid))
+        live.broadcast(TrackPublished(participant_sid=participant.sid, track=track, cid=None), exclude=participant)
+        return track
+
+    def unpublish(self, participant: LiveParticipant, track_sid: str) -> None:
+        """Withdraw one of a participant's tracks and announce it."""
+        live = self._require_room(participant)
+        if participant.tracks.pop(track_sid, None) is None:
+            raise RoomError("track_not_found", "you have no track with that sid")
+        live.broadcast(TrackUnpublished(participant_sid=participant.sid, track_sid=track_sid))
+
+    def set_muted(self, live: LiveRoom, participant: LiveParticipant, track_sid: str, muted: bool,
+                  *, by_server: bool) -> TrackInfo:
+        """Mute or unmute a published track and tell everyone, the publisher included."""
+        track = participant.tracks.get(track_sid)
+        if track is None:
+            raise RoomError("track_not_found", f"{participant.identity!r} has no track {track_sid!r}")
+        if track.muted != muted:
+            track = _replace(track, muted=muted)
+            participant.tracks[track_sid] = track
+        cls = TrackMuted if muted else TrackUnmuted
+        live.broadcast(cls(participant_sid=participant.sid, track_sid=track_sid, by_server=by_server))
+        return track
+
+    def set_subscribed(self, participant: LiveParticipant, track_sid: str, subscribed: bool) -> None:
+        """Record a participant's choice to receive a track or not (the SFU acts on it)."""
+        live = self._require_room(participant)
+        if subscribed and not participant.grants.subscribe:
+            raise RoomError("not_allowed", "your token does not allow subscribing")
+        if not any(track_sid in p.tracks for p in live.participants.values() if p is not participant):
+            raise RoomError("track_not_found", "no other participant publishes that track")
+        if subscribed:
+            participant.unsubscribed.discard(track_sid)
+        else:
+            participant.unsubscribed.add(track_sid)
+
+    def _require_room(self, participant: LiveParticipant) -> LiveRoom:
+        live = self.room_of(participant)
+        if live is None:
+            raise RoomError("not_joined", "you are not in a room")
+        return live
+
+    async def close(self) -> None:
+        """Tell every connected participant the server is going away."""
+        for live in self.live.values():
+            for participant in list(live.participants.values()):
+                participant.peer.close(1001, "server shutting down")

@@ -1,0 +1,65 @@
+"""Run the core server with uvicorn on a socket we bind ourselves (so port 0 reports the real port)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from tvapp.auth.keys import KeyStore, ensure_data_dir
+from tvapp.config import Config
+from tvapp.server.app import create_app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind a listening TCP socket (IPv6 when `host` is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def url_for(sock: socket.socket) -> str:
+    """Return the http:// URL a bound socket serves."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def serve(config: Config, data_dir: Path, *, log_level: str = "info") -> int:
+    """Serve until interrupted; return the exit status."""
+    import time
+
+    ensure_data_dir(data_dir)
+    keys = KeyStore(data_dir)
+    created = keys.ensure_key(time.time())
+    if created is not None:
+        print(f"tvapp: created API key {created.id}; its secret is in {keys.path} (mode 0600)", flush=True)
+    try:
+        sock = bind(config.server.host, config.server.port)
+    except OSError as exc:
+        print(f"tvapp: cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config, data_dir)
+    server = uvicorn.Server(uvicorn.Config(
+        app,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=config.signal.max_message_bytes,
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=3,
+    ))
+    print(f"tvapp: listening on {url_for(sock)} (data in {data_dir})", flush=True)
+    server.run(sockets=[sock])
+    return 0

@@ -1,0 +1,192 @@
+"""The signaling websocket at /v1/signal: moves text between the socket and a sans-I/O ServerConnection.
+
+Each connection has two tasks: this reader (receive, feed the protocol object, dispatch the
+events it yields) and a writer (send whatever the protocol object queued, then close when it
+says so). Messages to one participant never wait on another's socket; a client that falls
+`send_queue_max` messages behind is disconnected. An exception while handling one client's
+message becomes an `error` message to that client only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from tvapp.auth.tokens import ACCESS, TokenError
+from tvapp.protocol.messages import (
+    Answer,
+    Candidate,
+    ClientMessage,
+    Error,
+    Join,
+    Leave,
+    Mute,
+    Offer,
+    Ping,
+    Publish,
+    ServerMessage,
+    Subscribe,
+    Unpublish,
+    Unsubscribe,
+)
+from tvapp.protocol.signaling import ConnectionState, ServerConnection
+from tvapp.server.rooms import LiveParticipant, RoomError
+
+if TYPE_CHECKING:
+    from tvapp.server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+
+class SignalPeer:
+    """A participant's outgoing side: queue into the protocol object, a writer task sends."""
+
+    def __init__(self, ws: WebSocket, conn: ServerConnection, queue_max: int) -> None:
+        self.ws = ws
+        self.conn = conn
+        self.queue_max = queue_max
+        self.pending = 0
+        self._wake = asyncio.Event()
+
+    def send(self, msg: ServerMessage) -> None:
+        """Queue a message (dropped once the connection is closing)."""
+        if self.conn.state is not ConnectionState.JOINED:
+            return
+        self.conn.send(msg)
+        self.pending += 1
+        if self.pending > self.queue_max:
+            self.conn.close(1008, "too slow", Error(code="too_slow", message="you fell too far behind"))
+        self._wake.set()
+
+    def close(self, code: int, reason: str, error: Error | None = None) -> None:
+        """Ask for the connection to close after what is queued has been sent."""
+        if self.conn.state is not ConnectionState.CLOSED:
+            self.conn.close(code, reason, error)
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Have the writer look at the protocol object again."""
+        self._wake.set()
+
+    async def run_writer(self) -> None:
+        """Send queued texts until the protocol object asks to close, then close the socket."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                texts = self.conn.data_to_send()
+                self.pending = 0
+                for text in texts:
+                    await self.ws.send_text(text)
+                if self.conn.close_code is not None:
+                    await self.ws.close(self.conn.close_code, self.conn.close_reason[:120])
+                    return
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # the client is gone; the reader notices too
+
+
+async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
+    """Serve one signaling connection from handshake to close."""
+    cfg = state.config.signal
+    await ws.accept()
+    conn = ServerConnection(time.time(), join_timeout=cfg.join_timeout, idle_timeout=cfg.idle_timeout)
+    peer = SignalPeer(ws, conn, cfg.send_queue_max)
+    writer = asyncio.create_task(peer.run_writer())
+    participant: LiveParticipant | None = None
+    left_reason = "disconnected"
+    try:
+        while conn.state is not ConnectionState.CLOSED:
+            timeout = max(0.0, conn.next_deadline() - time.time())
+            try:
+                message = await asyncio.wait_for(ws.receive(), timeout)
+            except TimeoutError:
+                conn.check_timeouts(time.time())
+                peer.wake()
+                continue
+            if message["type"] == "websocket.disconnect":
+                break
+            now = time.time()
+            if message.get("text") is not None:
+                conn.receive_text(message["text"], now)
+            else:
+                conn.receive_bytes(message.get("bytes") or b"", now)
+            for event in conn.events_received():
+                try:
+                    participant, leaving = await _dispatch(state, conn, peer, participant, event)
+                except RoomError as exc:
+                    peer.send(Error(code=exc.code, message=exc.message))
+                    continue
+                except Exception:  # one client's bad luck must not take down its connection handler
+                    log.exception("signaling: handling %s failed", type(event).__name__)
+                    peer.send(Error(code="internal_error", message="the server could not handle that message"))
+                    continue
+                if leaving:
+                    left_reason = "left"
+            peer.wake()
+        if conn.idle_dropped:
+            left_reason = "timeout"
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if participant is not None:
+            try:
+                await state.rooms.leave(participant, left_reason)
+            except Exception:
+                log.exception("signaling: could not record %s leaving", participant.identity)
+        peer.wake()
+        try:
+            await asyncio.wait_for(writer, 2.0)
+        except (TimeoutError, asyncio.CancelledError):
+            writer.cancel()
+
+
+async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer,
+                    participant: LiveParticipant | None, event: ClientMessage) -> tuple[LiveParticipant | None, bool]:
+    """Act on one client message; return the (possibly new) participant and whether it left."""
+    rooms = state.rooms
+    if isinstance(event, Join):
+        try:
+            claims = state.tokens.verify(event.token, typ=ACCESS, now=time.time())
+        except TokenError as exc:
+            conn.reject_join(exc.code, exc.message)
+            return participant, False
+        if state.reader.jti_revoked(claims.jti) or (claims.family and state.reader.family_revoked(claims.family)):
+            conn.reject_join("token_revoked", "this token has been revoked")
+            return participant, False
+        if not claims.grants.join:
+            conn.reject_join("not_allowed", "this token does not allow joining")
+            return participant, False
+        try:
+            joined_participant, joined = await rooms.join(claims, peer)
+        except RoomError as exc:
+            conn.reject_join(exc.code, exc.message)
+            return participant, False
+        if conn.state is not ConnectionState.JOINING:  # the socket closed while the join was being recorded
+            await rooms.leave(joined_participant, "disconnected")
+            return participant, False
+        conn.accept_join(joined)
+        return joined_participant, False
+    if participant is None:
+        return participant, False
+    if isinstance(event, Ping):
+        conn.pong(event, time.time())
+    elif isinstance(event, Leave):
+        await rooms.leave(participant, "left")
+        return None, True
+    elif isinstance(event, Publish):
+        rooms.publish(participant, event.cid, event.kind, event.source, event.name, event.muted)
+    elif isinstance(event, Unpublish):
+        rooms.unpublish(participant, event.track_sid)
+    elif isinstance(event, Mute):
+        live = rooms.room_of(participant)
+        if live is not None:
+            rooms.set_muted(live, participant, event.track_sid, event.muted, by_server=False)
+    elif isinstance(event, (Subscribe, Unsubscribe)):
+        rooms.set_subscribed(participant, event.track_sid, isinstance(event, Subscribe))
+    elif isinstance(event, (Offer, Answer, Candidate)):
+        peer.send(Error(code="media_unavailable", message="this server does not forward media yet"))
+    return participant, False

@@ -1,0 +1,97 @@
+"""Everything one running core server holds: config, keys, tokens, store connections, rooms.
+
+`ServerState.open()` builds it and `close()` tears it down; the app's lifespan owns one,
+and background tasks (the empty-room reaper, the purge of expired rows) belong to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tvapp.auth.keys import ApiKey, KeyStore, ensure_data_dir
+from tvapp.auth.tokens import TokenAuthority
+from tvapp.config import Config
+from tvapp.core.attempts import AttemptLimiter
+from tvapp.core.room import RoomLimits, room_limits
+from tvapp.server.rooms import RoomManager
+from tvapp.server.store import Store
+from tvapp.server.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "tvapp.db"
+PURGE_INTERVAL = 60.0
+
+
+@dataclass(eq=False)
+class ServerState:
+    """The live parts of one core server."""
+
+    config: Config
+    data_dir: Path
+    keys: KeyStore
+    tokens: TokenAuthority
+    reader: Store
+    writer: StoreWriter
+    rooms: RoomManager
+    default_limits: RoomLimits
+    redeem_limiter: AttemptLimiter
+    created_key: ApiKey | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, config: Config, data_dir: Path | None = None) -> ServerState:
+        """Open the store, make sure an API key exists, recover live rooms and start background tasks."""
+        data = ensure_data_dir(data_dir or config.data_path())
+        keys = KeyStore(data)
+        created = keys.ensure_key(time.time())
+        writer = StoreWriter(data / DB_FILE)
+        await writer.start()  # creates and migrates the database before the reader opens it
+        reader = Store(data / DB_FILE)
+        try:
+            limits = room_limits(config.rooms.max_participants, config.rooms.empty_timeout)
+        except ValueError as exc:
+            raise ValueError(f"config [rooms]: {exc}") from None
+        rooms = RoomManager(reader, writer, default_limits=limits, ping_interval=config.signal.ping_interval,
+                            idle_timeout=config.signal.idle_timeout)
+        state = cls(
+            config=config, data_dir=data, keys=keys,
+            tokens=TokenAuthority(keys, audience=config.auth.audience, leeway=config.auth.leeway),
+            reader=reader, writer=writer, rooms=rooms, default_limits=limits,
+            redeem_limiter=AttemptLimiter(config.invites.redeem_failures, config.invites.redeem_window),
+            created_key=created,
+        )
+        await rooms.recover()
+        state.tasks.append(asyncio.create_task(state._every(config.rooms.reaper_interval, rooms.reap)))
+        state.tasks.append(asyncio.create_task(state._every(PURGE_INTERVAL, state._purge)))
+        return state
+
+    async def _purge(self) -> int:
+        now = time.time()
+        return await self.writer.call(lambda s: s.purge_expired(now))
+
+    @staticmethod
+    async def _every(interval: float, job) -> None:  # type: ignore[no-untyped-def]
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await job()
+            except Exception:
+                log.exception("background job %s failed", getattr(job, "__name__", job))
+
+    async def close(self) -> None:
+        """Stop background tasks, disconnect participants and close the store."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.rooms.close()
+        await asyncio.sleep(0.05)  # let the signaling writers send their close frames
+        await self.writer.close()
+        self.reader.close()
