@@ -318,7 +318,8 @@ def test_sessions_insert_list_end(store: Store) -> None:
 
     assert store.end_open_sessions(200.0, "server-restart") == 2
     assert store.end_open_sessions(300.0, "server-restart") == 0
-    assert store.list_sessions("RM_2") == [SessionRow("PA_3", "RM_2", "carol", "Carol", 103.0, 200.0, "server-restart")]
+    restarted = SessionRow("PA_3", "RM_2", "carol", "Carol", 103.0, 200.0, "server-restart")
+    assert store.list_sessions("RM_2") == [restarted]
     assert store.list_sessions("RM_1")[0].left_at == 110.0
 
 

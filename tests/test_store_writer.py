@@ -20,6 +20,12 @@ def room(sid: str, name: str | None = None) -> RoomRow:
                    empty_timeout=300, created_at=100.0)
 
 
+def inserting(sid: str) -> Callable[[Store], None]:
+    def op(store: Store) -> None:
+        store.insert_room(room(sid))
+    return op
+
+
 def committed_room_sids(path: Path) -> set[str]:
     with sqlite3.connect(path) as raw:
         return {r[0] for r in raw.execute("SELECT sid FROM rooms")}
@@ -66,7 +72,7 @@ def test_everything_queued_while_a_commit_runs_goes_into_one_transaction(tmp_pat
             first = asyncio.ensure_future(writer.call(gate))
             await asyncio.to_thread(gate_entered.wait, 10)
             before = writer.commits
-            rest = [asyncio.ensure_future(writer.call(lambda s, i=i: s.insert_room(room(f"RM_{i}"))))
+            rest = [asyncio.ensure_future(writer.call(inserting(f"RM_{i}")))
                     for i in range(150)]
             await asyncio.sleep(0.05)  # every task has queued its op behind the gate
             gate_open.set()
@@ -127,7 +133,7 @@ def test_return_value_arrives_after_commit_is_visible_to_a_reader(tmp_path: Path
         reader = Store(path)
         try:
             for i in range(20):
-                await writer.call(lambda s, i=i: s.insert_room(room(f"RM_{i}")))
+                await writer.call(inserting(f"RM_{i}"))
                 assert reader.get_room(f"RM_{i}") is not None
         finally:
             reader.close()
@@ -142,7 +148,7 @@ def test_close_finishes_queued_ops_then_refuses_new_ones(tmp_path: Path) -> None
     async def main() -> None:
         writer = StoreWriter(path)
         await writer.start()
-        tasks = [asyncio.ensure_future(writer.call(lambda s, i=i: s.insert_room(room(f"RM_{i}"))))
+        tasks = [asyncio.ensure_future(writer.call(inserting(f"RM_{i}")))
                  for i in range(50)]
         await asyncio.sleep(0)
         await writer.close()

@@ -482,7 +482,7 @@ class Store:
         return found is not None
 
     def purge_expired(self, now: float) -> int:
-        """Drop expired invites, refresh tokens and revoked token ids (and emptied revoked families); return the count."""
+        """Drop expired invites, refresh tokens, revoked token ids and emptied revoked families; return the count."""
         with self._transaction() as conn:
             removed = 0
             for table in ("invites", "refresh_tokens", "revoked_jtis"):

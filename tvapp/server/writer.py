@@ -40,7 +40,9 @@ def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) 
         future.set_exception(exc)
 
 
-def _deliver(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+def _deliver(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any, exc: BaseException | None
+) -> None:
     try:
         loop.call_soon_threadsafe(_settle, future, value, exc)
     except RuntimeError:
@@ -109,7 +111,9 @@ class StoreWriter:
         await asyncio.shield(self._stopped)
         self._thread.join()
 
-    def _run(self, loop: asyncio.AbstractEventLoop, opened: asyncio.Future[None], stopped: asyncio.Future[None]) -> None:
+    def _run(
+        self, loop: asyncio.AbstractEventLoop, opened: asyncio.Future[None], stopped: asyncio.Future[None]
+    ) -> None:
         try:
             store = Store(self._path)
         except BaseException as exc:
