@@ -334,13 +334,16 @@ class RoomManager:
         if live is None:
             return
         now = self.clock()
+        self._detach(live, participant, reason, now)
+        await self.writer.call(lambda s: s.end_session(participant.sid, now, reason))
+
+    def _detach(self, live: LiveRoom, participant: LiveParticipant, reason: str, now: float) -> None:
         del live.participants[participant.identity]
         live.roster.leave(participant.identity)
         live.empty.observe(live.roster.visible_count(), now)
         if not participant.hidden:
             live.broadcast(ParticipantLeft(participant_sid=participant.sid, identity=participant.identity,
                                            reason=reason))
-        await self.writer.call(lambda s: s.end_session(participant.sid, now, reason))
 
     def get_participant(self, live: LiveRoom, identity: str) -> LiveParticipant:
         """Return a connected visible-or-hidden participant by identity, or raise participant_not_found."""
@@ -357,15 +360,16 @@ class RoomManager:
         claims = participant.claims
         now = self.clock()
         room_sid = live.row.sid
+        self._detach(live, participant, "removed", now)  # before any await: its socket closing must not win
 
         def write(s: Store) -> None:
             s.revoke_jti(claims.jti, claims.expires_at, "removed")
             if claims.family is not None:
                 s.revoke_family(claims.family, now)
             s.ban(room_sid, identity, now)
+            s.end_session(participant.sid, now, "removed")
 
         await self.writer.call(write)
-        await self.leave(participant, "removed")
 
     # tracks ------------------------------------------------------------------
 

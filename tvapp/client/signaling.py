@@ -1,0 +1,138 @@
+"""A signaling connection for Python clients: join a room, send messages, receive typed events.
+
+The protocol lives in tvapp.protocol.signaling (ClientConnection); this only moves its text over
+a websocket. The token travels in the first message, never in the URL. The media issue builds
+the full SDK (`Room.connect`) on top of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TypeVar
+
+from websockets.asyncio.client import ClientConnection as WsConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from tvapp.protocol.messages import ClientMessage, Error, Joined, Ping, Pong, ServerMessage
+from tvapp.protocol.signaling import ClientConnection
+
+M = TypeVar("M")
+
+
+class JoinError(Exception):
+    """The server refused the join; `code` says why (invalid_token, room_full, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def signal_url(server_url: str) -> str:
+    """Return the websocket URL of the signaling endpoint of a server at `server_url`."""
+    base = server_url.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base[len("https://"):]
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://"):]
+    return base + "/v1/signal"
+
+
+class SignalClient:
+    """One joined signaling connection."""
+
+    def __init__(self, ws: WsConnection, conn: ClientConnection, joined: Joined) -> None:
+        self.ws = ws
+        self.conn = conn
+        self.joined = joined
+        self.events: asyncio.Queue[ServerMessage] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def connect(cls, server_url: str, token: str, *, heartbeat: bool = True, timeout: float = 10.0,
+                      origin: str | None = None) -> SignalClient:
+        """Open the websocket, join with `token`, and return once `joined` arrives (JoinError if refused)."""
+        headers = {"Origin": origin} if origin else None
+        ws = await ws_connect(signal_url(server_url), additional_headers=headers, open_timeout=timeout,
+                              max_size=2**20)
+        conn = ClientConnection(token)
+        try:
+            for text in conn.data_to_send():
+                await ws.send(text)
+            async with asyncio.timeout(timeout):
+                while True:
+                    try:
+                        text = await ws.recv()
+                    except ConnectionClosed as exc:
+                        raise JoinError("closed", f"the server closed the connection ({exc.rcvd})") from None
+                    if not isinstance(text, str):
+                        continue
+                    conn.receive_text(text, time.time())
+                    for event in conn.events_received():
+                        if isinstance(event, Joined):
+                            client = cls(ws, conn, event)
+                            if heartbeat:
+                                client._heartbeat = asyncio.create_task(client._beat(event.ping_interval))
+                            return client
+                        if isinstance(event, Error):
+                            raise JoinError(event.code, event.message)
+        except BaseException:
+            await ws.close()
+            raise
+
+    async def _read(self) -> None:
+        try:
+            async for text in self.ws:
+                if isinstance(text, str):
+                    self.conn.receive_text(text, time.time())
+                    for event in self.conn.events_received():
+                        self.events.put_nowait(event)
+        except ConnectionClosed:
+            pass
+
+    async def _beat(self, interval: float) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await asyncio.sleep(interval)
+                await self.send(Ping(t0=time.time()))
+
+    async def send(self, msg: ClientMessage) -> None:
+        """Send one message."""
+        self.conn.send(msg)
+        for text in self.conn.data_to_send():
+            await self.ws.send(text)
+
+    async def next(self, timeout: float = 5.0) -> ServerMessage:
+        """Return the next server message (TimeoutError when none comes)."""
+        async with asyncio.timeout(timeout):
+            return await self.events.get()
+
+    async def wait_for(self, kind: type[M], timeout: float = 5.0) -> M:
+        """Return the next message of type `kind`, skipping others (TimeoutError when none comes)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.events.get()
+                if isinstance(event, kind):
+                    return event
+
+    async def ping(self, timeout: float = 5.0) -> Pong:
+        """Send a ping and return its pong."""
+        await self.send(Ping(t0=time.time()))
+        return await self.wait_for(Pong, timeout)
+
+    async def wait_closed(self, timeout: float = 5.0) -> tuple[int | None, str]:
+        """Wait until the server closes the socket; return its close code and reason."""
+        async with asyncio.timeout(timeout):
+            await self.ws.wait_closed()
+        return self.ws.close_code, self.ws.close_reason or ""
+
+    async def close(self) -> None:
+        """Close the connection (without a `leave`: the server sees a disconnect)."""
+        for task in (self._heartbeat, self._reader):
+            if task is not None:
+                task.cancel()
+        await self.ws.close()

@@ -1,0 +1,119 @@
+"""Run a real core server (`python -m tvapp serve`) on an ephemeral 127.0.0.1 port for tests and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ServerProcess:
+    """A `tvapp serve` subprocess with its URL, API key and an HTTP client."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], env: dict[str, str] | None = None,
+                 cpu: int | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.cpu = cpu
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.output: deque[str] = deque(maxlen=2000)
+        self._http: httpx.Client | None = None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        """Start the server and wait until it listens."""
+        cmd = [sys.executable, "-m", "tvapp", "serve", "--host", "127.0.0.1", "--port", "0",
+               "--data", str(self.data_dir), "--log-level", "warning"]
+        if self.cpu is not None:
+            cmd = ["taskset", "-c", str(self.cpu), *cmd]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        for line in self.proc.stdout:
+            self.output.append(line)
+            if "listening on " in line:
+                self.url = line.split("listening on ", 1)[1].split()[0]
+                break
+            if time.monotonic() > deadline:
+                break
+        if not self.url:
+            self.kill()
+            raise RuntimeError("tvapp serve did not start:\n" + "".join(self.output))
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.wait_healthy(deadline - time.monotonic())
+        return self
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def wait_healthy(self, timeout: float) -> None:
+        """Wait until /healthz answers."""
+        deadline = time.monotonic() + max(timeout, 1.0)
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("tvapp serve never became healthy:\n" + "".join(self.output))
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Return the (id, secret) of the first active API key."""
+        data = json.loads((self.data_dir / "keys.json").read_text())
+        key = next(k for k in data["keys"] if k["revoked_at"] is None)
+        return key["id"], key["secret"]
+
+    @property
+    def http(self) -> httpx.Client:
+        """An HTTP client for this server, authenticated with the API key."""
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, auth=self.key, timeout=10.0)
+        return self._http
+
+    def token(self, room: str, identity: str, **grants: Any) -> dict[str, Any]:
+        """Issue an access + refresh token pair through POST /v1/tokens."""
+        name = grants.pop("name", "")
+        ttl = grants.pop("ttl", None)
+        body: dict[str, Any] = {"room": room, "identity": identity, "name": name, "grants": grants}
+        if ttl is not None:
+            body["ttl"] = ttl
+        response = self.http.post("/v1/tokens", json=body)
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL (no clean-up at all)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """Stop the server with SIGTERM and wait."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
