@@ -1,0 +1,373 @@
+"""Tests for tvapp.protocol.messages: round trips, validation rules, and never raising anything but ProtocolError."""
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tvapp.protocol.messages import (
+    CLIENT_MESSAGE_TYPES,
+    MAX_MESSAGE_BYTES,
+    MAX_SDP_BYTES,
+    MAX_TOKEN_BYTES,
+    SERVER_MESSAGE_TYPES,
+    Answer,
+    Candidate,
+    ClientMessage,
+    Error,
+    GrantsInfo,
+    Join,
+    Joined,
+    Leave,
+    Mute,
+    Offer,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    Ping,
+    Pong,
+    ProtocolError,
+    Publish,
+    Removed,
+    RoomCompleted,
+    RoomInfo,
+    ServerMessage,
+    Subscribe,
+    TrackInfo,
+    TrackMuted,
+    TrackPublished,
+    TrackUnmuted,
+    TrackUnpublished,
+    UnknownMessageType,
+    Unpublish,
+    Unsubscribe,
+    decode,
+    encode,
+    parse_client_message,
+    parse_server_message,
+)
+
+SECRET = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LWNsYWltcw.SECRETSIGNATURE"
+
+TRACK = TrackInfo(sid="TR_cam", kind="video", source="camera", name="front", muted=False)
+MIC = TrackInfo(sid="TR_mic", kind="audio", source="microphone", muted=True)
+ALICE = ParticipantInfo(sid="PA_a", identity="alice", name="Alice", joined_at=1700000000.25, tracks=(TRACK, MIC))
+BOB = ParticipantInfo(sid="PA_b", identity="bob", joined_at=1700000001.0)
+ROOM = RoomInfo(sid="RM_1", name="living-room", status="in-progress", max_participants=6)
+GRANTS = GrantsInfo(room="living-room", join=True, publish=True, subscribe=True, publish_data=False, host=True,
+                    hidden=False)  # fmt: skip
+SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+CLIENT_SAMPLES: list[ClientMessage] = [
+    Join(token=SECRET),
+    Offer(sdp=SDP),
+    Answer(sdp=SDP),
+    Candidate(candidate="candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", sdp_mid="0", sdp_mline_index=0),
+    Candidate(candidate=""),
+    Publish(cid="local-cam", kind="video", source="screen", name="slides", muted=True),
+    Publish(cid="local-mic", kind="audio", source="microphone"),
+    Unpublish(track_sid="TR_cam"),
+    Subscribe(track_sid="TR_cam"),
+    Unsubscribe(track_sid="TR_cam"),
+    Mute(track_sid="TR_mic", muted=True),
+    Leave(),
+    Ping(t0=12.5),
+    Ping(),
+]
+SERVER_SAMPLES: list[ServerMessage] = [
+    Joined(room=ROOM, participant=ALICE, grants=GRANTS, participants=(ALICE, BOB), server_time=1700000002.5,
+           ping_interval=10.0, idle_timeout=30.0),  # fmt: skip
+    ParticipantJoined(participant=BOB),
+    ParticipantLeft(participant_sid="PA_b", identity="bob", reason="left"),
+    TrackPublished(participant_sid="PA_a", track=TRACK, cid="local-cam"),
+    TrackPublished(participant_sid="PA_a", track=MIC),
+    TrackUnpublished(participant_sid="PA_a", track_sid="TR_cam"),
+    TrackMuted(participant_sid="PA_a", track_sid="TR_mic", by_server=True),
+    TrackUnmuted(participant_sid="PA_a", track_sid="TR_mic"),
+    Removed(reason="removed by host"),
+    RoomCompleted(room_sid="RM_1"),
+    Error(code="room_full", message="the room is full"),
+    Pong(t0=12.5, t1=100.0, t2=100.25),
+    Pong(t0=None, t1=100.0, t2=100.0),
+    Offer(sdp=SDP),
+    Answer(sdp=SDP),
+    Candidate(candidate="", sdp_mid=None, sdp_mline_index=None),
+]
+
+
+def wire(msg: ClientMessage | ServerMessage) -> dict[str, Any]:
+    obj: dict[str, Any] = json.loads(encode(msg))
+    return obj
+
+
+def client_error(obj: object) -> ProtocolError:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_message(obj)
+    return caught.value
+
+
+def test_samples_cover_every_message_type() -> None:
+    assert {m.TYPE for m in CLIENT_SAMPLES} == set(CLIENT_MESSAGE_TYPES)
+    assert {m.TYPE for m in SERVER_SAMPLES} == set(SERVER_MESSAGE_TYPES)
+
+
+@pytest.mark.parametrize("msg", CLIENT_SAMPLES, ids=lambda m: m.TYPE)
+def test_client_message_round_trip(msg: ClientMessage) -> None:
+    assert type(msg).from_json(msg.to_json()) == msg
+    assert parse_client_message(json.loads(encode(msg))) == msg
+    assert parse_client_message(decode(encode(msg))) == msg
+
+
+@pytest.mark.parametrize("msg", SERVER_SAMPLES, ids=lambda m: m.TYPE)
+def test_server_message_round_trip(msg: ServerMessage) -> None:
+    assert type(msg).from_json(msg.to_json()) == msg
+    assert parse_server_message(json.loads(encode(msg))) == msg
+
+
+@pytest.mark.parametrize("value", [TRACK, MIC, ALICE, BOB, ROOM, GRANTS], ids=lambda v: type(v).__name__)
+def test_value_type_round_trip(value: TrackInfo | ParticipantInfo | RoomInfo | GrantsInfo) -> None:
+    assert type(value).from_json(json.loads(json.dumps(value.to_json()))) == value
+
+
+def test_encode_is_compact_json_with_type_and_version() -> None:
+    text = encode(Subscribe(track_sid="TR_1"))
+    assert text == '{"type":"subscribe","v":1,"track_sid":"TR_1"}'
+    assert wire(TrackPublished(participant_sid="PA_a", track=MIC))["cid"] is None
+    assert wire(ALICE_JOINED)["participant"]["tracks"][1]["kind"] == "audio"
+
+
+ALICE_JOINED = SERVER_SAMPLES[0]
+
+
+def test_participant_tracks_are_a_tuple_and_a_json_array() -> None:
+    assert isinstance(ParticipantInfo.from_json(ALICE.to_json()).tracks, tuple)
+    assert isinstance(ALICE.to_json()["tracks"], list)
+
+
+def test_offer_answer_candidate_parse_in_both_directions() -> None:
+    for msg in (Offer(sdp=SDP), Answer(sdp=SDP), Candidate(candidate="")):
+        assert parse_client_message(wire(msg)) == parse_server_message(wire(msg)) == msg
+
+
+def test_direction_is_enforced() -> None:
+    assert isinstance(client_error(wire(Pong(t1=1.0, t2=2.0))), UnknownMessageType)
+    with pytest.raises(UnknownMessageType):
+        parse_server_message(wire(Join(token=SECRET)))
+
+
+def test_unknown_extra_fields_are_ignored() -> None:
+    obj = wire(Publish(cid="c", kind="audio", source="microphone"))
+    obj["simulcast"] = {"layers": [1, 2, 3]}
+    assert parse_client_message(obj) == Publish(cid="c", kind="audio", source="microphone")
+    joined = wire(ALICE_JOINED)
+    joined["participant"]["tracks"][0]["codec"] = "vp8"
+    joined["room"]["metadata"] = "x"
+    assert parse_server_message(joined) == ALICE_JOINED
+
+
+def test_optional_fields_take_their_defaults() -> None:
+    assert parse_client_message({"type": "publish", "v": 1, "cid": "c", "kind": "audio", "source": "content"}) == (
+        Publish(cid="c", kind="audio", source="content", name="", muted=False)
+    )
+    assert parse_client_message({"type": "ping", "v": 1}) == Ping(t0=None)
+    assert parse_client_message({"type": "candidate", "v": 1, "candidate": ""}) == Candidate(candidate="")
+
+
+@pytest.mark.parametrize(
+    ("obj", "field"),
+    [
+        ({"type": "join", "v": 1}, "join.token"),
+        ({"type": "publish", "v": 1, "cid": "c", "kind": "audio"}, "publish.source"),
+        ({"type": "mute", "v": 1, "track_sid": "TR_1"}, "mute.muted"),
+        ({"type": "ping"}, "message.v"),
+        ({"v": 1}, "message.type"),
+    ],
+)
+def test_missing_required_field_is_named(obj: dict[str, Any], field: str) -> None:
+    error = client_error(obj)
+    assert error.code == "bad_message"
+    assert error.message.startswith(field + ":")
+
+
+@pytest.mark.parametrize(
+    ("obj", "field"),
+    [
+        ({"type": "join", "v": 1, "token": 5}, "join.token"),
+        ({"type": "join", "v": 1, "token": ""}, "join.token"),
+        ({"type": "offer", "v": 1, "sdp": ["v=0"]}, "offer.sdp"),
+        ({"type": "publish", "v": 1, "cid": "c", "kind": "smell", "source": "camera"}, "publish.kind"),
+        ({"type": "publish", "v": 1, "cid": "c", "kind": "audio", "source": "radio"}, "publish.source"),
+        ({"type": "publish", "v": 1, "cid": "c", "kind": "audio", "source": "camera", "muted": 1}, "publish.muted"),
+        ({"type": "publish", "v": 1, "cid": "c", "kind": "audio", "source": "camera", "name": None}, "publish.name"),
+        ({"type": "mute", "v": 1, "track_sid": "TR_1", "muted": "yes"}, "mute.muted"),
+        ({"type": "unpublish", "v": 1, "track_sid": "x" * 129}, "unpublish.track_sid"),
+        ({"type": "subscribe", "v": 1, "track_sid": ""}, "subscribe.track_sid"),
+        ({"type": "ping", "v": 1, "t0": "now"}, "ping.t0"),
+        ({"type": "ping", "v": 1, "t0": True}, "ping.t0"),
+        ({"type": "ping", "v": 1, "t0": 10**400}, "ping.t0"),
+        ({"type": "ping", "v": 1, "t0": 1e400}, "ping.t0"),
+        ({"type": "candidate", "v": 1, "candidate": "", "sdp_mline_index": -1}, "candidate.sdp_mline_index"),
+        ({"type": "candidate", "v": 1, "candidate": "", "sdp_mline_index": 0.5}, "candidate.sdp_mline_index"),
+        ({"type": "candidate", "v": 1, "candidate": "", "sdp_mid": 0}, "candidate.sdp_mid"),
+        ({"type": "unsubscribe", "v": 1, "track_sid": "TR_\ud800"}, "unsubscribe.track_sid"),
+        ({"type": "leave", "v": True}, "message.v"),
+        ({"type": "leave", "v": "1"}, "message.v"),
+        ({"type": 7, "v": 1}, "message.type"),
+        ({"type": "dance", "v": 1}, "message.type"),
+        ([1, 2], "message"),
+        ("join", "message"),
+    ],
+)
+def test_bad_field_is_named(obj: object, field: str) -> None:
+    error = client_error(obj)
+    assert error.code == "bad_message"
+    assert error.message.startswith(field + ":"), error.message
+
+
+def test_nested_errors_name_the_path() -> None:
+    joined = wire(ALICE_JOINED)
+    joined["participants"][1]["tracks"] = [{"sid": "TR_x", "kind": "audio", "source": "microphone", "muted": 0}]
+    with pytest.raises(ProtocolError, match=r"^bad_message: joined\.participants\[1\]\.tracks\[0\]\.muted:"):
+        parse_server_message(joined)
+    joined = wire(ALICE_JOINED)
+    joined["room"]["max_participants"] = 0
+    with pytest.raises(ProtocolError, match=r"joined\.room\.max_participants: must be between"):
+        parse_server_message(joined)
+    joined = wire(ALICE_JOINED)
+    joined["ping_interval"] = 0
+    with pytest.raises(ProtocolError, match=r"joined\.ping_interval: must be greater than 0"):
+        parse_server_message(joined)
+    with pytest.raises(ProtocolError, match=r"^bad_message: TrackInfo: expected a JSON object"):
+        TrackInfo.from_json([])
+
+
+def test_other_versions_are_unsupported() -> None:
+    for version in (0, 2, 99):
+        error = client_error({"type": "leave", "v": version})
+        assert error.code == "unsupported_version"
+        assert "message.v" in error.message
+
+
+def test_length_caps() -> None:
+    assert parse_client_message({"type": "join", "v": 1, "token": "t" * MAX_TOKEN_BYTES}) == Join(
+        token="t" * MAX_TOKEN_BYTES
+    )
+    assert "join.token: longer than 8192 bytes" in client_error({"type": "join", "v": 1, "token": "é" * 4097}).message
+    assert parse_client_message({"type": "offer", "v": 1, "sdp": "s" * MAX_SDP_BYTES}) == Offer(sdp="s" * MAX_SDP_BYTES)
+    assert client_error({"type": "offer", "v": 1, "sdp": "s" * (MAX_SDP_BYTES + 1)}).message.startswith("offer.sdp:")
+    name = "名" * 128
+    assert parse_client_message({"type": "publish", "v": 1, "cid": "c", "kind": "audio", "source": "camera",
+                                 "name": name}) == Publish(cid="c", kind="audio", source="camera", name=name)  # fmt: skip
+
+
+def test_errors_never_echo_the_token() -> None:
+    for token in (SECRET * 200, SECRET + "\ud800"):
+        error = client_error({"type": "join", "v": 1, "token": token})
+        assert SECRET not in str(error) and "SECRETSIGNATURE" not in error.message
+    assert SECRET not in repr(Join(token=SECRET))
+    assert SECRET not in str(client_error({"type": SECRET, "v": 1}))
+
+
+def test_unknown_type_is_named_only_when_it_looks_like_a_type() -> None:
+    assert "'dance'" in client_error({"type": "dance", "v": 1}).message
+    assert "<script>" not in client_error({"type": "<script>", "v": 1}).message
+
+
+def test_decode_refuses_oversized_text_and_bad_json() -> None:
+    head = '{"type":"leave","v":1,"pad":"'
+    fits = head + "x" * (MAX_MESSAGE_BYTES - len(head) - 2) + '"}'
+    assert len(fits.encode()) == MAX_MESSAGE_BYTES
+    assert parse_client_message(decode(fits)) == Leave()
+    with pytest.raises(ProtocolError, match="message_too_big"):
+        decode(fits + " ")
+    too_big = head + "x" * (MAX_MESSAGE_BYTES - len(head) - 50) + "é" * 40 + '"}'
+    assert len(too_big) <= MAX_MESSAGE_BYTES < len(too_big.encode())
+    with pytest.raises(ProtocolError) as caught:
+        decode(too_big)
+    assert caught.value.code == "message_too_big"
+    assert decode(too_big, max_bytes=None) is not None
+    for text in ("", "{", "{'type': 'leave'}", "NaN", '{"v": Infinity}', "[" * 100_000, "\ud800"):
+        with pytest.raises(ProtocolError) as caught:
+            decode(text, max_bytes=None)
+        assert caught.value.code in ("bad_message", "message_too_big")
+
+
+def test_construction_checks_the_same_rules() -> None:
+    with pytest.raises(ProtocolError, match="TrackInfo.kind"):
+        TrackInfo(sid="TR_1", kind="smell", source="camera")  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match="ParticipantInfo.name"):
+        ParticipantInfo(sid="PA_1", identity="x", name="n" * 129, joined_at=0.0)
+    with pytest.raises(ProtocolError, match="ParticipantInfo.tracks"):
+        ParticipantInfo(sid="PA_1", identity="x", joined_at=0.0, tracks=[TRACK])  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match="Pong.t1"):
+        Pong(t1=float("nan"), t2=0.0)
+    with pytest.raises(ValueError):
+        Error(code="", message="empty code")
+    with pytest.raises(TypeError):
+        Subscribe("TR_1")  # type: ignore[call-arg]
+
+
+def test_messages_are_frozen() -> None:
+    msg = Mute(track_sid="TR_1", muted=True)
+    with pytest.raises(AttributeError):
+        msg.muted = False  # type: ignore[misc]
+
+
+# --- properties --------------------------------------------------------------------------------------------------
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+ALL_TYPES = sorted(set(CLIENT_MESSAGE_TYPES) | set(SERVER_MESSAGE_TYPES)) + ["", "JOIN", "hello"]
+FIELD_NAMES = sorted(
+    {name for m in CLIENT_SAMPLES + SERVER_SAMPLES for name in m.to_json()} | {"participant", "track", "room"}
+)
+
+
+@st.composite
+def message_like(draw: st.DrawFn) -> dict[str, object]:
+    """Draw a dict shaped like a message: a real or near type, a version, real field names with random values."""
+    obj: dict[str, object] = dict(draw(st.dictionaries(st.sampled_from(FIELD_NAMES), json_values, max_size=6)))
+    obj["type"] = draw(st.sampled_from(ALL_TYPES))
+    obj["v"] = draw(st.sampled_from([1, 1, 1, 2, 0, "1", True, None, 1.0]))
+    return obj
+
+
+@st.composite
+def mutated_sample(draw: st.DrawFn) -> dict[str, object]:
+    """Draw a valid message with one field replaced by a random JSON value or removed."""
+    obj = wire(draw(st.sampled_from(CLIENT_SAMPLES + SERVER_SAMPLES)))
+    keys = sorted(obj)
+    key = draw(st.sampled_from(keys))
+    if draw(st.booleans()):
+        del obj[key]
+    else:
+        obj[key] = draw(json_values)
+    return obj
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(json_values, message_like(), mutated_sample()))
+def test_parsers_raise_only_protocol_error(obj: object) -> None:
+    for parse in (parse_client_message, parse_server_message):
+        try:
+            msg = parse(obj)
+        except ProtocolError as error:
+            assert error.code in ("bad_message", "unsupported_version")
+            assert error.message.split(":")[0]
+        else:
+            assert parse(json.loads(encode(msg))) == msg
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200) | json_values.map(json.dumps))
+def test_decode_raises_only_protocol_error(text: str) -> None:
+    try:
+        decode(text)
+    except ProtocolError as error:
+        assert error.code == "bad_message"
