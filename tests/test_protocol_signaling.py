@@ -333,6 +333,18 @@ def test_pong_carries_receive_time_and_send_time() -> None:
     assert sent(conn) == [Pong(t0=None, t1=13.0, t2=13.0)]
 
 
+def test_pong_after_close_is_dropped_and_before_joined_refused() -> None:
+    conn = server_in(OK)
+    conn.receive_text(encode(Ping(t0=1.0)), 1.0)
+    [ping] = conn.events_received()
+    assert isinstance(ping, Ping)
+    conn.close(4001, "removed")
+    conn.pong(ping, 2.0)
+    assert conn.data_to_send() == []
+    with pytest.raises(ConnectionStateError):
+        server_in(J).pong(Ping(), 0.0)
+
+
 def test_close_by_the_server_sends_the_error_first() -> None:
     conn = server_in(OK)
     conn.send(Removed(reason="removed by host"))

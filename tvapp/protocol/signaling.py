@@ -216,7 +216,9 @@ class ServerConnection:
         self._outgoing.append(encode(msg))
 
     def pong(self, ping: Ping, now: float) -> None:
-        """Queue the answer to a received ping: t1 is when it arrived, t2 is now."""
+        """Queue the answer to a received ping: t1 is when it arrived, t2 is now; nothing once closed."""
+        if self._state is ConnectionState.CLOSED:
+            return
         received_at = now
         for i, (seen, at) in enumerate(self._pings):
             if seen is ping:
