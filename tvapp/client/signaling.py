@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import TypeVar
 
@@ -16,10 +17,11 @@ from websockets.asyncio.client import ClientConnection as WsConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from tvapp.protocol.messages import ClientMessage, Error, Joined, Ping, Pong, ServerMessage
+from tvapp.protocol.messages import ClientMessage, Error, Joined, Ping, Pong, ProtocolError, ServerMessage
 from tvapp.protocol.signaling import ClientConnection
 
 M = TypeVar("M")
+log = logging.getLogger(__name__)
 
 
 class JoinError(Exception):
@@ -87,10 +89,15 @@ class SignalClient:
     async def _read(self) -> None:
         try:
             async for text in self.ws:
-                if isinstance(text, str):
+                if not isinstance(text, str):
+                    continue
+                try:
                     self.conn.receive_text(text, time.time())
-                    for event in self.conn.events_received():
-                        self.events.put_nowait(event)
+                except ProtocolError as exc:  # a newer or broken server: skip that message, keep the connection
+                    log.warning("signaling: ignored a malformed server message: %s", exc.message)
+                    continue
+                for event in self.conn.events_received():
+                    self.events.put_nowait(event)
         except ConnectionClosed:
             pass
 

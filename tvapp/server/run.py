@@ -12,6 +12,7 @@ import uvicorn
 from tvapp.auth.keys import KeyStore, ensure_data_dir
 from tvapp.config import Config
 from tvapp.server.app import create_app
+from tvapp.server.http import GuardedHttpProtocol
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -51,7 +52,7 @@ def serve(config: Config, data_dir: Path, *, log_level: str = "info") -> int:
     server = uvicorn.Server(uvicorn.Config(
         app,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        http=GuardedHttpProtocol,
         ws="websockets-sansio",
         ws_max_size=config.signal.max_message_bytes,
         log_level=log_level,
