@@ -206,6 +206,8 @@ class RoomManager:
         for _ in range(3):
             live = self.live.get(name)
             if live is None:
+                if claims.room_sid is not None:  # tied to one room session, which is over
+                    raise RoomError("room_completed", "the room this token was issued for has ended")
                 if not claims.grants.host:
                     raise RoomError("room_not_found", f"there is no open room named {name!r}")
                 return await self._create_live(name, self.default_limits)
