@@ -307,6 +307,10 @@ class RoomManager:
                 live.roster.leave(identity)
                 live.empty.observe(live.roster.visible_count(), self.clock())
             raise RoomError("internal_error", "the join could not be recorded; try again") from None
+        if live.participants.get(identity) is not participant:  # completed or replaced while recording
+            if live.status is RoomStatus.COMPLETED:
+                raise RoomError("room_completed", "this room ended while you were joining")
+            raise RoomError("replaced", "the same identity joined from another connection")
         if not participant.hidden:
             live.broadcast(ParticipantJoined(participant=participant.info()), exclude=participant)
         others = tuple(p.info() for p in live.visible() if p is not participant)
