@@ -13,19 +13,15 @@ from dataclasses import dataclass
 import jwt
 
 from tvapp.auth.keys import ApiKey, KeyStore
+from tvapp.core.errors import CodedError
 from tvapp.core.claims import ACCESS, REFRESH, ClaimError, Grants, TokenClaims, build_claims, check_claims
 
 ALGORITHMS = ("HS256",)
 MAX_TOKEN_BYTES = 8192
 
 
-class TokenError(Exception):
+class TokenError(CodedError):
     """A token was refused; `code` is what clients see."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

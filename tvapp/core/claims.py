@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from tvapp.core.errors import CodedError
+
 ACCESS = "access"
 REFRESH = "refresh"
 TOKEN_TYPES = (ACCESS, REFRESH)
@@ -26,13 +28,8 @@ ROOM_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_NAME_LEN = 64
 
 
-class ClaimError(Exception):
+class ClaimError(CodedError):
     """A token's claims are not acceptable; `code` is the error code clients see."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

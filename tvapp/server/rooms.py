@@ -20,6 +20,7 @@ from typing import Callable, Protocol
 
 from tvapp.core.claims import Grants, TokenClaims
 from tvapp.core.codes import new_id
+from tvapp.core.errors import CodedError
 from tvapp.core.room import (
     EmptyClock,
     JoinDecision,
@@ -64,13 +65,8 @@ class Peer(Protocol):
     def close(self, code: int, reason: str, error: Error | None = None) -> None: ...
 
 
-class RoomError(Exception):
+class RoomError(CodedError):
     """A refused room operation; `code` is the client-visible error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(eq=False)
