@@ -98,9 +98,10 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
     sections: dict[str, Any] = {}
     for sec in dataclasses.fields(Config):
         cls = _section_class(sec.name)
-        values = dict(raw.pop(sec.name, {}) or {})
-        if not isinstance(values, dict):
+        table = raw.pop(sec.name, {})
+        if not isinstance(table, dict):
             raise ConfigError(f"[{sec.name}] must be a table")
+        values = dict(table)
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(values) - set(known)
         if unknown:
