@@ -47,7 +47,7 @@ RoomRef = Annotated[str, Path(max_length=64, description="The room's name or sid
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "600" is not a number, "yes" is not true
 
 
 class GrantsIn(Strict):
