@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import httpx
 import pytest
 
 from tvapp.client.signaling import JoinError, SignalClient
@@ -137,8 +138,6 @@ def test_list_filters_by_status_newest_first(server: ServerProcess) -> None:
 
 
 def test_rest_calls_need_credentials(server: ServerProcess) -> None:
-    import httpx
-
     assert httpx.get(server.url + "/v1/rooms").status_code == 401
     wrong = httpx.get(server.url + "/v1/rooms", auth=(server.key[0], "not-the-secret"))
     assert error_of(wrong) == (401, "invalid_credentials")
@@ -279,7 +278,7 @@ def test_empty_rooms_complete_after_their_empty_timeout(make_server: Callable[..
 
         ended = await wait_status(srv, never["sid"], "completed", timeout=3)
         assert 0.9 <= ended - never["created_at"] <= 1.8, ended - never["created_at"]
-        assert 0.9 <= get_room(srv, never["sid"])["ended_at"] - never["created_at"] <= 1.5
+        assert 0.99 <= get_room(srv, never["sid"])["ended_at"] - never["created_at"] <= 1.8
 
         await asyncio.sleep(1.0)  # occupied rooms never time out
         assert get_room(srv, used["sid"])["status"] == "in-progress"

@@ -4,14 +4,17 @@ identity takeover, the idle drop and hidden participants."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
-from tvapp.client.signaling import JoinError, SignalClient
+from tvapp.client.signaling import JoinError, SignalClient, signal_url
 from tvapp.protocol.messages import (
     Error,
     Leave,
@@ -137,7 +140,8 @@ def test_publish_unpublish_and_self_mute_reach_everyone(server: ServerProcess) -
         await bob.send(Publish(cid="cam-1", kind="video", source="camera", name="front"))
         own = await bob.wait_for(TrackPublished)
         assert own.cid == "cam-1" and own.participant_sid == bob.joined.participant.sid
-        assert (own.track.kind, own.track.source, own.track.name, own.track.muted) == ("video", "camera", "front", False)
+        assert (own.track.kind, own.track.source, own.track.name) == ("video", "camera", "front")
+        assert own.track.muted is False
         assert own.track.sid.startswith("TR_")
         for other in (alice, carol):
             seen = await other.wait_for(TrackPublished)
@@ -302,5 +306,29 @@ def test_hidden_participants_are_not_listed_and_do_not_count(server: ServerProce
         seen = await nothing_more(alice, 0.5)
         assert all(isinstance(m, ParticipantJoined) and m.participant.identity == "bob" for m in seen), seen
         await close_all(alice, bob)
+
+    run(scenario())
+
+
+def test_refused_joins_get_an_error_code_and_close_1008(server: ServerProcess) -> None:
+    async def scenario() -> None:
+        room = room_name()
+        host = await connect(server, room, "host", host=True)
+        with pytest.raises(JoinError) as refused:
+            await SignalClient.connect(server.url, "not-a-token")
+        assert refused.value.code == "invalid_token"
+        with pytest.raises(JoinError) as refused:
+            await connect(server, room, "lurker", join=False)
+        assert refused.value.code == "not_allowed"
+
+        async with ws_connect(signal_url(server.url)) as ws:
+            await ws.send(json.dumps({"type": "ping", "v": 1}))
+            error = json.loads(await ws.recv())
+            assert (error["type"], error["code"]) == ("error", "bad_message")
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1008
+        assert [p["identity"] for p in server.http.get(f"/v1/rooms/{room}/participants").json()] == ["host"]
+        await host.close()
 
     run(scenario())
