@@ -108,12 +108,18 @@ def assert_error(response: httpx.Response, status: int | None = None, code: str 
     assert isinstance(error["message"], str), body
     if code is not None:
         assert error["code"] == code, body
-    return error  # type: ignore[no-any-return]
+    return error
 
 
 def bearer(token: str) -> dict[str, str]:
     """Return an Authorization header carrying `token`."""
     return {"Authorization": f"Bearer {token}".rstrip()}
+
+
+def call(server_url: str, method: str, path: str, *, token: str | None = None, json: Any = None) -> httpx.Response:
+    """Make one request without API key credentials, with a Bearer token when given."""
+    return httpx.request(method, server_url + path, headers=bearer(token) if token is not None else None, json=json,
+                         timeout=10.0)
 
 
 def run_cli(*args: str, data: Path | None = None, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:

@@ -255,7 +255,8 @@ def test_chunked_body_over_the_cap_is_413(own_address: httpx.Client, live_room: 
             yield b"x" * 1024
         yield b'"}'
 
-    response = own_address.post(BODY_ENDPOINTS[endpoint], content=chunks(), headers={"content-type": "application/json"})
+    response = own_address.post(BODY_ENDPOINTS[endpoint], content=chunks(),
+                                headers={"content-type": "application/json"})
     assert "content-length" not in response.request.headers
     assert_error(response, 413, "body_too_large")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from security_helpers import assert_error, assert_refused_join, bearer, join, run_cli
+from security_helpers import assert_error, assert_refused_join, bearer, call, join, run_cli
 
 from tvapp.testing.server import ServerProcess
 
@@ -92,7 +92,7 @@ def test_keys_revoke_stops_basic_auth_and_tokens_on_a_live_server(make_server: C
     assert_refused_join(srv.url, pair["access_token"], "invalid_token")
     assert_error(httpx.get(srv.url + "/v1/rooms/cli-room", headers=bearer(pair["access_token"])),
                  401, "invalid_token")
-    assert_error(srv.http.post("/v1/tokens/refresh", json={"refresh_token": pair["refresh_token"]}, auth=None),
+    assert_error(call(srv.url, "POST", "/v1/tokens/refresh", json={"refresh_token": pair["refresh_token"]}),
                  401, "invalid_token")
     assert srv.http.get("/v1/rooms").status_code == 200  # the first key still works
 
@@ -159,7 +159,7 @@ def test_token_command_prints_a_token_the_server_accepts(make_server: Callable[.
     assert first["type"] == "joined" and close_code is None
     assert first["room"]["name"] == "cli-tok" and first["participant"]["identity"] == "cli-tv"
     assert first["grants"]["host"] is True
-    assert srv.http.get("/v1/rooms/cli-tok/participants", headers=bearer(token), auth=None).status_code == 200
+    assert call(srv.url, "GET", "/v1/rooms/cli-tok/participants", token=token).status_code == 200
 
 
 def test_token_command_json_output(make_server: Callable[..., ServerProcess]) -> None:

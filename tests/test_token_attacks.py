@@ -13,7 +13,9 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -23,7 +25,7 @@ from security_helpers import (
     assert_refused_join,
     b64url,
     base_claims,
-    bearer,
+    call,
     craft,
     join,
     run_cli,
@@ -80,7 +82,7 @@ def _unsigned(alg: str) -> Callable[[ServerProcess, str], str]:
 
 def _alg_none_pyjwt(srv: ServerProcess, ident: str) -> str:
     kid, _ = srv.key
-    return jwt.encode(base_claims(kid, ROOM, ident), None, algorithm="none", headers={"kid": kid})
+    return jwt.encode(base_claims(kid, ROOM, ident), "", algorithm="none", headers={"kid": kid})
 
 
 def _none_header_real_signature(srv: ServerProcess, ident: str) -> str:
@@ -89,7 +91,7 @@ def _none_header_real_signature(srv: ServerProcess, ident: str) -> str:
     return sign_hs256(base_claims(kid, ROOM, ident), secret, {"alg": "none", "typ": "JWT", "kid": kid})
 
 
-def _changed(**changes: object) -> Callable[[ServerProcess, str], str]:
+def _changed(**changes: Any) -> Callable[[ServerProcess, str], str]:
     def build(srv: ServerProcess, ident: str) -> str:
         now = int(time.time())
         values = {k: (v(now) if callable(v) else v) for k, v in changes.items()}
@@ -174,8 +176,8 @@ def room(server: ServerProcess) -> str:
     return ROOM
 
 
-def _participants(srv: ServerProcess, token: str, room: str = ROOM) -> object:
-    return srv.http.get(f"/v1/rooms/{room}/participants", headers=bearer(token), auth=None)
+def _participants(srv: ServerProcess, token: str, room: str = ROOM) -> httpx.Response:
+    return call(srv.url, "GET", f"/v1/rooms/{room}/participants", token=token)
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
@@ -214,10 +216,10 @@ def test_host_token_for_room_a_is_refused_on_room_b(server: ServerProcess) -> No
         assert server.http.post("/v1/rooms", json={"name": name}).status_code in (201, 409)
     token_a = server.token("atk-a", "host-a", host=True)["access_token"]
     for path in ("/v1/rooms/atk-b", "/v1/rooms/atk-b/participants", "/v1/rooms/atk-b/sessions"):
-        assert_error(server.http.get(path, headers=bearer(token_a), auth=None), 403, "wrong_room")
-    assert_error(server.http.post("/v1/rooms/atk-b/invites", json={}, headers=bearer(token_a), auth=None),
+        assert_error(call(server.url, "GET", path, token=token_a), 403, "wrong_room")
+    assert_error(call(server.url, "POST", "/v1/rooms/atk-b/invites", json={}, token=token_a),
                  403, "wrong_room")
-    assert_error(server.http.post("/v1/rooms/atk-b/complete", headers=bearer(token_a), auth=None), 403, "wrong_room")
+    assert_error(call(server.url, "POST", "/v1/rooms/atk-b/complete", token=token_a), 403, "wrong_room")
     assert server.http.get("/v1/rooms/atk-b").json()["status"] != "completed"
     assert _participants(server, token_a, "atk-a").status_code == 200
     # On signaling the token names its room, so it can only ever join room A.
@@ -232,16 +234,16 @@ def test_non_host_token_cannot_call_room_api(server: ServerProcess, room: str) -
 
 def test_token_holder_cannot_use_key_only_calls(server: ServerProcess, room: str) -> None:
     token = server.token(ROOM, "host-no-key", host=True)["access_token"]
-    assert_error(server.http.get("/v1/rooms", headers=bearer(token), auth=None), 403, "key_required")
-    assert_error(server.http.post("/v1/rooms", json={"name": "atk-z"}, headers=bearer(token), auth=None),
+    assert_error(call(server.url, "GET", "/v1/rooms", token=token), 403, "key_required")
+    assert_error(call(server.url, "POST", "/v1/rooms", json={"name": "atk-z"}, token=token),
                  403, "key_required")
-    assert_error(server.http.post("/v1/tokens", json={"room": ROOM, "identity": "x", "grants": {"host": True}},
-                                  headers=bearer(token), auth=None), 403, "key_required")
+    assert_error(call(server.url, "POST", "/v1/tokens", json={"room": ROOM, "identity": "x", "grants": {"host": True}},
+                      token=token), 403, "key_required")
 
 
 def test_access_token_is_refused_at_refresh(server: ServerProcess) -> None:
     pair = server.token(ROOM, "acc-at-refresh")
-    response = server.http.post("/v1/tokens/refresh", json={"refresh_token": pair["access_token"]}, auth=None)
+    response = call(server.url, "POST", "/v1/tokens/refresh", json={"refresh_token": pair["access_token"]})
     assert_error(response, 401, "wrong_token_type")
 
 
@@ -251,10 +253,10 @@ def test_replayed_refresh_revokes_the_whole_family(server: ServerProcess, room: 
     third = server.http.post("/v1/tokens/refresh", json={"refresh_token": second["refresh_token"]}).json()
     assert _participants(server, third["access_token"]).status_code == 200
 
-    replay = server.http.post("/v1/tokens/refresh", json={"refresh_token": first["refresh_token"]}, auth=None)
+    replay = call(server.url, "POST", "/v1/tokens/refresh", json={"refresh_token": first["refresh_token"]})
     assert_error(replay, 401, "token_reused")
 
-    newest = server.http.post("/v1/tokens/refresh", json={"refresh_token": third["refresh_token"]}, auth=None)
+    newest = call(server.url, "POST", "/v1/tokens/refresh", json={"refresh_token": third["refresh_token"]})
     assert_error(newest, 401, "token_revoked")
     for pair in (first, second, third):
         assert_error(_participants(server, pair["access_token"]), 401, "token_revoked")
@@ -273,7 +275,7 @@ def test_removed_participants_token_is_revoked(server: ServerProcess) -> None:
         owner = await SignalClient.connect(server.url, host)
         visitor = await SignalClient.connect(server.url, guest["access_token"])
         try:
-            removed = server.http.delete(f"/v1/rooms/{room}/participants/atk-guest", headers=bearer(host), auth=None)
+            removed = call(server.url, "DELETE", f"/v1/rooms/{room}/participants/atk-guest", token=host)
             assert removed.status_code == 204, removed.text
             closed = await visitor.wait_closed()
             with pytest.raises(JoinError) as refused:
@@ -288,7 +290,7 @@ def test_removed_participants_token_is_revoked(server: ServerProcess) -> None:
     assert code == 1000 and reason == "removed"
     assert_refused_join(server.url, guest["access_token"], "token_revoked")
     assert_error(_participants(server, guest["access_token"], room), 401, "token_revoked")
-    refresh = server.http.post("/v1/tokens/refresh", json={"refresh_token": guest["refresh_token"]}, auth=None)
+    refresh = call(server.url, "POST", "/v1/tokens/refresh", json={"refresh_token": guest["refresh_token"]})
     assert_error(refresh, 401, "token_revoked")
 
 
