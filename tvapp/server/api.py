@@ -394,17 +394,18 @@ async def redeem_invite(code: Annotated[str, Path(max_length=64)], body: RedeemR
                         state: State) -> JSONResponse:
     client = request.client.host if request.client else "unknown"
     now = time.time()
-    wait = state.redeem_limiter.retry_after(client, now)
+    tick = time.monotonic()  # the limiter's windows must not jump with the wall clock
+    wait = state.redeem_limiter.retry_after(client, tick)
     if wait > 0:
         raise TooManyRequests("too many wrong invite codes; try again later", code="too_many_attempts",
                               headers={"Retry-After": str(max(1, round(wait)))})
     canonical = normalize_invite_code(code)
     invite = state.reader.get_invite(hash_code(canonical)) if canonical else None
     if invite is None:
-        state.redeem_limiter.record_failure(client, now)
+        state.redeem_limiter.record_failure(client, tick)
         raise NotFound("no such invite code", code="invite_not_found")
     if invite.expires_at <= now:
-        state.redeem_limiter.record_failure(client, now)
+        state.redeem_limiter.record_failure(client, tick)
         raise Gone("this invite code has expired", code="invite_expired")
     row = state.reader.get_room(invite.room_sid)
     live = state.rooms.live.get(row.name) if row else None
