@@ -68,12 +68,12 @@ class SignalClient:
             async with asyncio.timeout(timeout):
                 while True:
                     try:
-                        text = await ws.recv()
+                        data = await ws.recv()
                     except ConnectionClosed as exc:
                         raise JoinError("closed", f"the server closed the connection ({exc.rcvd})") from None
-                    if not isinstance(text, str):
+                    if not isinstance(data, str):
                         continue
-                    conn.receive_text(text, time.time())
+                    conn.receive_text(data, time.time())
                     for event in conn.events_received():
                         if isinstance(event, Joined):
                             client = cls(ws, conn, event)

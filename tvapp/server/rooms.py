@@ -43,6 +43,8 @@ from tvapp.protocol.messages import (
     RoomInfo,
     ServerMessage,
     TrackInfo,
+    TrackKind,
+    TrackSource,
     TrackMuted,
     TrackPublished,
     TrackUnmuted,
@@ -153,9 +155,9 @@ class RoomManager:
     def find(self, ref: str) -> tuple[RoomRow, LiveRoom | None] | None:
         """Resolve a room by sid or name: the live room of that name, else the newest one."""
         if ref.startswith("RM_"):
-            for live in self.live.values():
-                if live.row.sid == ref:
-                    return live.row, live
+            for candidate in self.live.values():
+                if candidate.row.sid == ref:
+                    return candidate.row, candidate
             row = self.reader.get_room(ref)
             return (row, None) if row is not None else None
         live = self.live.get(ref)
@@ -375,7 +377,7 @@ class RoomManager:
 
     # tracks ------------------------------------------------------------------
 
-    def publish(self, participant: LiveParticipant, cid: str, kind: str, source: str, name: str,
+    def publish(self, participant: LiveParticipant, cid: str, kind: TrackKind, source: TrackSource, name: str,
                 muted: bool) -> TrackInfo:
         """Record a track a participant publishes and announce it."""
         live = self._require_room(participant)
