@@ -7,7 +7,7 @@ once everyone is in and the broadcasts have drained: every client sends a `ping`
 its `pong`, the server's floor for one message. A few extra "cold" rounds time connect + join per
 client (websocket handshake included), all at once.
 
-Run: python -m bench.join_latency [--quick]. Prints one JSON line.
+Run: python -m bench.join_latency [--quick] [--clients N] [--rounds R]. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -161,8 +161,14 @@ async def measure(url: str, key: tuple[str, str], server_pid: int, clients: int,
 
 def main() -> None:
     """Run the join latency benchmark and print its JSON line."""
-    args = parser(__doc__.splitlines()[0]).parse_args()
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--clients", type=int, help="clients joining at once (2 to 50; default 50, quick 5)")
+    p.add_argument("--rounds", type=int, help="rounds, a fresh room each (default 10, quick 2)")
+    args = p.parse_args()
     clients, rounds, cold_rounds = (5, 2, 1) if args.quick else (50, 10, 3)
+    clients, rounds = args.clients or clients, args.rounds or rounds
+    if not 2 <= clients <= 50:
+        p.error("--clients must be between 2 and 50 (a room holds at most 50)")
     load_cpu = pin_load()
     with running_server() as srv:
         assert srv.proc is not None
