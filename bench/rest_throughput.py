@@ -180,7 +180,7 @@ class Figure:
         assert self.meter is not None
         return {"per_s": round(self.rate(), 1), "load_cpu_busy": self.meter.own_busy,
                 "server_cpu_busy": self.meter.server_busy,
-                "server_cpu_us_per_request": round(self.meter.server / self.count * 1e6, 1)}
+                "server_cpu_us_per_request": round(self.meter.server / max(self.count, 1) * 1e6, 1)}
 
 
 async def measure(url: str, key: tuple[str, str], server_pid: int, *, connections: int, slices: int,

@@ -44,7 +44,7 @@ def test_join_latency_quick_prints_its_figures() -> None:
     assert result["ratio_join_p95_to_ping_p95"] == pytest.approx(ratio, rel=0.02)
     assert result["goal_met"] == (result["join"]["p95_ms"] <= result["goal_join_p95_ms"])
     assert 0 < result["client_cpu_busy_during_joins"]
-    assert result["server_cpu_ms_per_join"] > 0
+    assert result["server_cpu_ms_per_join"] >= 0  # whole 10 ms kernel ticks: a quick run may see none
 
 
 def test_rest_throughput_quick_prints_its_figures() -> None:
