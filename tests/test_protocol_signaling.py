@@ -589,3 +589,27 @@ def test_client_receive_text_raises_only_protocol_error(texts: list[str]) -> Non
             assert client.state is before
         assert all(type(e).TYPE in SERVER_MESSAGE_TYPES for e in client.events_received())
         assert client.state in (A, OK, X)
+
+
+# --- broadcasts encoded once ----------------------------------------------------------------------------------------
+
+
+def test_an_encoded_broadcast_is_sent_as_its_text_and_decodes_like_the_message() -> None:
+    from tvapp.protocol.messages import Encoded, ParticipantLeft, encode
+
+    msg = ParticipantLeft(participant_sid="PA_x", identity="bob", reason="left")
+    encoded = Encoded.of(msg)
+    assert encoded.text == encode(msg)
+    pair = SignalingPair(TOKEN, now=0.0)
+    pair.join(JOINED, now=1.0)
+    pair.server.send(encoded)
+    _, client_events = pair.pump(2.0)
+    assert client_events == [msg]
+
+
+def test_an_encoded_joined_is_refused_like_a_joined() -> None:
+    from tvapp.protocol.messages import Encoded
+
+    server = server_in(ConnectionState.JOINED)
+    with pytest.raises(ConnectionStateError):
+        server.send(Encoded.of(JOINED))

@@ -599,3 +599,17 @@ def encode(msg: ClientMessage | ServerMessage) -> str:
     """Return the compact JSON text of a message, with "type" and "v" added."""
     obj = {"type": msg.TYPE, "v": PROTOCOL_VERSION, **msg.to_json()}
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Encoded:
+    """A server message encoded once, for sending the same text on many connections (room broadcasts)."""
+
+    msg: ServerMessage
+    text: str
+
+    @classmethod
+    def of(cls, msg: ServerMessage) -> Self:
+        """Encode `msg` once."""
+        return cls(msg, encode(msg))
+

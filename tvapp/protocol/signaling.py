@@ -33,6 +33,7 @@ from tvapp.protocol.messages import (
     BAD_MESSAGE,
     MESSAGE_TOO_BIG,
     ClientMessage,
+    Encoded,
     Error,
     Join,
     Joined,
@@ -207,10 +208,15 @@ class ServerConnection:
         """Refuse the join (state JOINING only): queue an error and close with 1008."""
         self._apply(Input.REJECT_JOIN, error=Error(code=code, message=message))
 
-    def send(self, msg: ServerMessage) -> None:
+    def send(self, msg: ServerMessage | Encoded) -> None:
         """Queue a message to the client; only once joined, and never a Joined (use accept_join)."""
         if self._state is not ConnectionState.JOINED:
             raise ConnectionStateError(f"cannot send in state {self._state.name}")
+        if isinstance(msg, Encoded):
+            if isinstance(msg.msg, Joined):
+                raise ConnectionStateError("send Joined with accept_join()")
+            self._outgoing.append(msg.text)
+            return
         if isinstance(msg, Joined):
             raise ConnectionStateError("send Joined with accept_join()")
         self._outgoing.append(encode(msg))

@@ -32,6 +32,7 @@ from tvapp.core.room import (
     next_status,
 )
 from tvapp.protocol.messages import (
+    Encoded,
     Error,
     GrantsInfo,
     Joined,
@@ -62,7 +63,7 @@ CLOSE_NORMAL = 1000
 class Peer(Protocol):
     """What the manager needs of a participant's signaling connection."""
 
-    def send(self, msg: ServerMessage) -> None: ...
+    def send(self, msg: ServerMessage | Encoded) -> None: ...
 
     def close(self, code: int, reason: str, error: Error | None = None) -> None: ...
 
@@ -83,6 +84,7 @@ class LiveParticipant:
     peer: Peer
     tracks: dict[str, TrackInfo] = field(default_factory=dict)
     unsubscribed: set[str] = field(default_factory=set)
+    _info: ParticipantInfo | None = field(default=None, repr=False)
 
     @property
     def hidden(self) -> bool:
@@ -93,9 +95,21 @@ class LiveParticipant:
         return self.claims.grants
 
     def info(self) -> ParticipantInfo:
-        """Return this participant as the protocol describes it."""
-        return ParticipantInfo(sid=self.sid, identity=self.identity, name=self.name,
-                               joined_at=self.joined_at, tracks=tuple(self.tracks.values()))
+        """Return this participant as the protocol describes it (built once per change of its tracks)."""
+        if self._info is None:
+            self._info = ParticipantInfo(sid=self.sid, identity=self.identity, name=self.name,
+                                         joined_at=self.joined_at, tracks=tuple(self.tracks.values()))
+        return self._info
+
+    def set_track(self, track: TrackInfo) -> None:
+        """Add or update one of its tracks."""
+        self.tracks[track.sid] = track
+        self._info = None
+
+    def drop_track(self, track_sid: str) -> TrackInfo | None:
+        """Remove one of its tracks; return it, or None when it had no such track."""
+        self._info = None
+        return self.tracks.pop(track_sid, None)
 
 
 @dataclass(eq=False)
@@ -117,10 +131,11 @@ class LiveRoom:
         return [self.participants[p.identity] for p in self.roster.visible()]
 
     def broadcast(self, msg: ServerMessage, *, exclude: LiveParticipant | None = None) -> None:
-        """Send `msg` to everyone connected except `exclude`."""
+        """Send `msg` (encoded once) to everyone connected except `exclude`."""
+        encoded = Encoded.of(msg)
         for participant in list(self.participants.values()):
             if participant is not exclude:
-                participant.peer.send(msg)
+                participant.peer.send(encoded)
 
     def info(self) -> RoomInfo:
         """Return the room as the protocol describes it."""
@@ -386,7 +401,7 @@ class RoomManager:
         if len(participant.tracks) >= MAX_TRACKS_PER_PARTICIPANT:
             raise RoomError("too_many_tracks", f"at most {MAX_TRACKS_PER_PARTICIPANT} tracks per participant")
         track = TrackInfo(sid=new_id("TR"), kind=kind, source=source, name=name, muted=muted)
-        participant.tracks[track.sid] = track
+        participant.set_track(track)
         participant.peer.send(TrackPublished(participant_sid=participant.sid, track=track, cid=cid))
         live.broadcast(TrackPublished(participant_sid=participant.sid, track=track, cid=None), exclude=participant)
         return track
@@ -394,7 +409,7 @@ class RoomManager:
     def unpublish(self, participant: LiveParticipant, track_sid: str) -> None:
         """Withdraw one of a participant's tracks and announce it."""
         live = self._require_room(participant)
-        if participant.tracks.pop(track_sid, None) is None:
+        if participant.drop_track(track_sid) is None:
             raise RoomError("track_not_found", "you have no track with that sid")
         live.broadcast(TrackUnpublished(participant_sid=participant.sid, track_sid=track_sid))
 
@@ -406,7 +421,7 @@ class RoomManager:
             raise RoomError("track_not_found", f"{participant.identity!r} has no track {track_sid!r}")
         if track.muted != muted:
             track = _replace(track, muted=muted)
-            participant.tracks[track_sid] = track
+            participant.set_track(track)
         cls = TrackMuted if muted else TrackUnmuted
         live.broadcast(cls(participant_sid=participant.sid, track_sid=track_sid, by_server=by_server))
         return track

@@ -55,6 +55,9 @@ def serve(config: Config, data_dir: Path, *, log_level: str = "info") -> int:
         http=GuardedHttpProtocol,
         ws="websockets-sansio",
         ws_max_size=config.signal.max_message_bytes,
+        # Signaling messages are small JSON: compressing each one cost ~20% of a join's server CPU
+        # (bench/README.md), and CPU is what a Pi under the TV is short of.
+        ws_per_message_deflate=False,
         log_level=log_level,
         access_log=False,
         server_header=False,

@@ -21,6 +21,7 @@ from tvapp.protocol.messages import (
     Answer,
     Candidate,
     ClientMessage,
+    Encoded,
     Error,
     Join,
     Leave,
@@ -52,7 +53,7 @@ class SignalPeer:
         self.pending = 0
         self._wake = asyncio.Event()
 
-    def send(self, msg: ServerMessage) -> None:
+    def send(self, msg: ServerMessage | Encoded) -> None:
         """Queue a message (dropped once the connection is closing)."""
         if self.conn.state is not ConnectionState.JOINED:
             return
