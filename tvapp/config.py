@@ -112,7 +112,7 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
                 values[name] = env[key]
         if sec.name == "server" and env.get("TVAPP_DATA"):
             values["data_dir"] = env["TVAPP_DATA"]
-        sections[sec.name] = cls(**{n: _coerce(sec.name, n, known[n].type, v) for n, v in values.items()})
+        sections[sec.name] = cls(**{n: _coerce(sec.name, n, v) for n, v in values.items()})
     if raw:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(raw))}")
     return Config(**sections)
@@ -125,7 +125,7 @@ def _section_class(name: str) -> type:
     return cls
 
 
-def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
+def _coerce(section: str, name: str, value: Any) -> Any:
     hint = typing.get_type_hints(_section_class(section))[name]
     where = f"[{section}] {name}"
     if typing.get_origin(hint) is tuple:

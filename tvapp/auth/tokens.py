@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import jwt
 
 from tvapp.auth.keys import ApiKey, KeyStore
-from tvapp.core.errors import CodedError
 from tvapp.core.claims import ACCESS, REFRESH, ClaimError, Grants, TokenClaims, build_claims, check_claims
+from tvapp.core.errors import CodedError
 
 ALGORITHMS = ("HS256",)
 MAX_TOKEN_BYTES = 8192
