@@ -20,7 +20,6 @@ import asyncio
 import base64
 import itertools
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast

@@ -21,7 +21,7 @@ from tvapp.auth.keys import ApiKey
 from tvapp.auth.tokens import ACCESS, REFRESH, IssuedToken, TokenError
 from tvapp.core.claims import IDENTITY_RE, ROOM_NAME_RE, Grants, TokenClaims
 from tvapp.core.codes import format_invite_code, hash_code, new_invite_code, normalize_invite_code
-from tvapp.core.room import RoomLimits, RoomStatus, room_limits
+from tvapp.core.room import RoomStatus, room_limits
 from tvapp.server.errors import (
     ApiError,
     BadRequest,
