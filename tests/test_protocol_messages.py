@@ -12,12 +12,16 @@ from tvapp.protocol.messages import (
     MAX_MESSAGE_BYTES,
     MAX_SDP_BYTES,
     MAX_TOKEN_BYTES,
+    MAX_DATA_BYTES,
     SERVER_MESSAGE_TYPES,
+    ActiveSpeakers,
     Answer,
     Candidate,
     ClientMessage,
+    Data,
     Error,
     GrantsInfo,
+    IceServer,
     Join,
     Joined,
     Leave,
@@ -33,13 +37,16 @@ from tvapp.protocol.messages import (
     Removed,
     RoomCompleted,
     RoomInfo,
+    SendData,
     ServerMessage,
+    SpeakerInfo,
     Subscribe,
     TrackInfo,
     TrackMuted,
     TrackPublished,
     TrackUnmuted,
     TrackUnpublished,
+    TransceiverInfo,
     UnknownMessageType,
     Unpublish,
     Unsubscribe,
@@ -60,8 +67,14 @@ GRANTS = GrantsInfo(room="living-room", join=True, publish=True, subscribe=True,
                     hidden=False)  # fmt: skip
 SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
+PUBLISH_SLOT = TransceiverInfo(mid="0", direction="publish", track_sid="TR_cam", participant_sid="PA_a",
+                               kind="video", cid="local-cam")  # fmt: skip
+SUBSCRIBE_SLOT = TransceiverInfo(mid="1", direction="subscribe", track_sid="TR_x", participant_sid="PA_b",
+                                 kind="audio")  # fmt: skip
+
 CLIENT_SAMPLES: list[ClientMessage] = [
     Join(token=SECRET),
+    Join(token=SECRET, auto_subscribe=False),
     Offer(sdp=SDP),
     Answer(sdp=SDP),
     Candidate(candidate="candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", sdp_mid="0", sdp_mline_index=0),
@@ -75,10 +88,15 @@ CLIENT_SAMPLES: list[ClientMessage] = [
     Leave(),
     Ping(t0=12.5),
     Ping(),
+    SendData(payload='{"chat": "hi"}', topic="chat", to=("bob", "carol")),
+    SendData(payload="x" * MAX_DATA_BYTES),
 ]
 SERVER_SAMPLES: list[ServerMessage] = [
     Joined(room=ROOM, participant=ALICE, grants=GRANTS, participants=(ALICE, BOB), server_time=1700000002.5,
            ping_interval=10.0, idle_timeout=30.0),  # fmt: skip
+    Joined(room=ROOM, participant=ALICE, grants=GRANTS, server_time=1.0, ping_interval=10.0, idle_timeout=30.0,
+           ice_servers=(IceServer(urls="turn:turn.example:3478", username="u", credential="c"),
+                        IceServer(urls="stun:stun.example:3478"))),  # fmt: skip
     ParticipantJoined(participant=BOB),
     ParticipantLeft(participant_sid="PA_b", identity="bob", reason="left"),
     TrackPublished(participant_sid="PA_a", track=TRACK, cid="local-cam"),
@@ -92,8 +110,12 @@ SERVER_SAMPLES: list[ServerMessage] = [
     Pong(t0=12.5, t1=100.0, t2=100.25),
     Pong(t0=None, t1=100.0, t2=100.0),
     Offer(sdp=SDP),
+    Offer(sdp=SDP, transceivers=(PUBLISH_SLOT, SUBSCRIBE_SLOT)),
     Answer(sdp=SDP),
     Candidate(candidate="", sdp_mid=None, sdp_mline_index=None),
+    ActiveSpeakers(speakers=(SpeakerInfo(participant_sid="PA_a", identity="alice", level=0.75),), dominant_sid="PA_a"),
+    ActiveSpeakers(),
+    Data(from_sid="PA_a", from_identity="alice", topic="chat", payload="hello"),
 ]
 
 
@@ -371,3 +393,30 @@ def test_decode_raises_only_protocol_error(text: str) -> None:
         decode(text)
     except ProtocolError as error:
         assert error.code == "bad_message"
+
+
+def test_data_payload_over_the_cap_is_data_too_big() -> None:
+    err = client_error({"type": "send_data", "v": 1, "payload": "é" * (MAX_DATA_BYTES // 2 + 1)})
+    assert err.code == "data_too_big"
+    assert "send_data.payload" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("to", "fragment"),
+    [("bob", "expected an array"), ([""], "to[0]: must not be empty"), ([1], "to[0]: expected a string"),
+     (["x"] * 101, "more than 100 items")],
+)  # fmt: skip
+def test_data_recipients_are_checked(to: object, fragment: str) -> None:
+    err = client_error({"type": "send_data", "v": 1, "payload": "p", "to": to})
+    assert err.code == "bad_message"
+    assert fragment in str(err)
+
+
+def test_transceiver_direction_is_a_choice() -> None:
+    slot = {"mid": "0", "direction": "sideways", "track_sid": "T", "participant_sid": "P", "kind": "video"}
+    with pytest.raises(ProtocolError, match="direction"):
+        parse_server_message({"type": "offer", "v": 1, "sdp": SDP, "transceivers": [slot]})
+
+
+def test_ice_server_credential_is_not_in_repr() -> None:
+    assert "hunter2" not in repr(IceServer(urls="turn:t", username="u", credential="hunter2"))

@@ -23,14 +23,19 @@ MAX_ID_CHARS: Final = 128
 MAX_TEXT_CHARS: Final = 1_024
 MAX_PARTICIPANTS_LIMIT: Final = 1_000
 MAX_MLINE_INDEX: Final = 65_535
+MAX_DATA_BYTES: Final = 16_384
+MAX_DATA_RECIPIENTS: Final = 100
 
 BAD_MESSAGE: Final = "bad_message"
 UNSUPPORTED_VERSION: Final = "unsupported_version"
 MESSAGE_TOO_BIG: Final = "message_too_big"
+DATA_TOO_BIG: Final = "data_too_big"
 
 TrackKind: TypeAlias = Literal["audio", "video"]
 TrackSource: TypeAlias = Literal["camera", "microphone", "screen", "screen_audio", "content", "unknown"]
+TransceiverDirection: TypeAlias = Literal["publish", "subscribe"]
 TRACK_KINDS: Final[tuple[str, ...]] = get_args(TrackKind)
+TRANSCEIVER_DIRECTIONS: Final[tuple[str, ...]] = get_args(TransceiverDirection)
 TRACK_SOURCES: Final[tuple[str, ...]] = get_args(TrackSource)
 
 
@@ -76,6 +81,7 @@ class _Text(_Rule):
     in_bytes: bool = False
     nonempty: bool = False
     nullable: bool = False
+    too_long_code: str = BAD_MESSAGE
 
     def decode(self, value: object, path: str) -> object:
         if value is None and self.nullable:
@@ -88,7 +94,8 @@ class _Text(_Rule):
             raise _bad(path, "is not valid Unicode (a lone surrogate)") from None
         size = len(encoded) if self.in_bytes else len(value)
         if size > self.max_len:
-            raise _bad(path, f"longer than {self.max_len} {'bytes' if self.in_bytes else 'characters'}")
+            unit = "bytes" if self.in_bytes else "characters"
+            raise ProtocolError(self.too_long_code, f"{path}: longer than {self.max_len} {unit}")
         if self.nonempty and not value:
             raise _bad(path, "must not be empty")
         return value
@@ -184,6 +191,32 @@ class _Array(_Rule):
         return [item.to_json() for item in value]
 
 
+@dataclasses.dataclass(frozen=True)
+class _TextArray(_Rule):
+    item: _Text
+    max_items: int
+
+    def decode(self, value: object, path: str) -> object:
+        if not isinstance(value, list):
+            raise _bad(path, "expected an array")
+        self._check_items(value, path)
+        return tuple(value)
+
+    def check(self, value: object, path: str) -> None:
+        if not isinstance(value, tuple):
+            raise _bad(path, "expected a tuple")
+        self._check_items(value, path)
+
+    def _check_items(self, items: "list[object] | tuple[object, ...]", path: str) -> None:
+        if len(items) > self.max_items:
+            raise _bad(path, f"more than {self.max_items} items")
+        for i, item in enumerate(items):
+            self.item.decode(item, f"{path}[{i}]")
+
+    def encode(self, value: Any) -> object:
+        return list(value)
+
+
 Token = Annotated[str, _Text(MAX_TOKEN_BYTES, in_bytes=True, nonempty=True)]
 Sdp = Annotated[str, _Text(MAX_SDP_BYTES, in_bytes=True, nonempty=True)]
 CandidateLine = Annotated[str, _Text(MAX_CANDIDATE_BYTES, in_bytes=True)]
@@ -199,6 +232,11 @@ OptionalTime = Annotated[float | None, _Number(nullable=True)]
 Interval = Annotated[float, _Number(positive=True)]
 ParticipantLimit = Annotated[int, _Integer(1, MAX_PARTICIPANTS_LIMIT)]
 MLineIndex = Annotated[int | None, _Integer(0, MAX_MLINE_INDEX, nullable=True)]
+Direction = Annotated[TransceiverDirection, _Choice(TRANSCEIVER_DIRECTIONS)]
+Level = Annotated[float, _Number()]
+DataPayload = Annotated[str, _Text(MAX_DATA_BYTES, in_bytes=True, too_long_code=DATA_TOO_BIG)]
+Identities = Annotated[tuple[str, ...], _TextArray(_Text(MAX_ID_CHARS, nonempty=True), MAX_DATA_RECIPIENTS)]
+Secret = Annotated[str, _Text(MAX_TEXT_CHARS)]
 
 
 _FIELDS: dict[type, tuple[tuple[str, _Rule, bool], ...]] = {}
@@ -299,6 +337,36 @@ class GrantsInfo(_Record):
     hidden: Flag
 
 
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IceServer(_Record):
+    """A STUN or TURN server the client's peer connection may use (from the server's media config)."""
+
+    urls: Text
+    username: Name = ""
+    credential: Secret = dataclasses.field(default="", repr=False)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TransceiverInfo(_Record):
+    """What one m-line of a server offer carries: the client's publication or one of its subscriptions."""
+
+    mid: Id
+    direction: Direction
+    track_sid: Id
+    participant_sid: Id
+    kind: Kind
+    cid: OptionalId = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SpeakerInfo(_Record):
+    """One speaking participant, with its audio level from 0 (silence) to 1 (loudest)."""
+
+    participant_sid: Id
+    identity: Id
+    level: Level
+
 class _Message(_Record):
     TYPE: ClassVar[str]
 
@@ -312,14 +380,16 @@ class Join(_Message):
 
     TYPE: ClassVar[str] = "join"
     token: Token = dataclasses.field(repr=False)
+    auto_subscribe: Flag = True
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Offer(_Message):
-    """Carry an SDP offer."""
+    """Carry an SDP offer; from the server it lists what each m-line carries (``transceivers``)."""
 
     TYPE: ClassVar[str] = "offer"
     sdp: Sdp
+    transceivers: Annotated[tuple[TransceiverInfo, ...], _Array(TransceiverInfo)] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -400,6 +470,16 @@ class Ping(_Message):
     t0: OptionalTime = None
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SendData(_Message):
+    """Send a data message to the room, or only to the participants with the identities in ``to``."""
+
+    TYPE: ClassVar[str] = "send_data"
+    payload: DataPayload
+    topic: Name = ""
+    to: Identities = ()
+
+
 # --- server -> client ------------------------------------------------------------------------------------------
 
 
@@ -415,6 +495,7 @@ class Joined(_Message):
     server_time: Time
     ping_interval: Interval
     idle_timeout: Interval
+    ice_servers: Annotated[tuple[IceServer, ...], _Array(IceServer)] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -509,8 +590,28 @@ class Pong(_Message):
     t2: Time
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ActiveSpeakers(_Message):
+    """Who is speaking now, loudest first, and the dominant speaker (sent on change)."""
+
+    TYPE: ClassVar[str] = "active_speakers"
+    speakers: Annotated[tuple[SpeakerInfo, ...], _Array(SpeakerInfo)] = ()
+    dominant_sid: OptionalId = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Data(_Message):
+    """A data message from another participant."""
+
+    TYPE: ClassVar[str] = "data"
+    from_sid: Id
+    from_identity: Id
+    topic: Name = ""
+    payload: DataPayload
+
+
 ClientMessage: TypeAlias = (
-    Join | Offer | Answer | Candidate | Publish | Unpublish | Subscribe | Unsubscribe | Mute | Leave | Ping
+    Join | Offer | Answer | Candidate | Publish | Unpublish | Subscribe | Unsubscribe | Mute | Leave | Ping | SendData
 )
 ServerMessage: TypeAlias = (
     Joined
@@ -524,17 +625,19 @@ ServerMessage: TypeAlias = (
     | RoomCompleted
     | Error
     | Pong
+    | ActiveSpeakers
+    | Data
     | Offer
     | Answer
     | Candidate
 )
 
 _CLIENT_CLASSES: tuple[type[ClientMessage], ...] = (
-    Join, Offer, Answer, Candidate, Publish, Unpublish, Subscribe, Unsubscribe, Mute, Leave, Ping,
+    Join, Offer, Answer, Candidate, Publish, Unpublish, Subscribe, Unsubscribe, Mute, Leave, Ping, SendData,
 )  # fmt: skip
 _SERVER_CLASSES: tuple[type[ServerMessage], ...] = (
     Joined, ParticipantJoined, ParticipantLeft, TrackPublished, TrackUnpublished, TrackMuted, TrackUnmuted,
-    Removed, RoomCompleted, Error, Pong, Offer, Answer, Candidate,
+    Removed, RoomCompleted, Error, Pong, ActiveSpeakers, Data, Offer, Answer, Candidate,
 )  # fmt: skip
 CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = {cls.TYPE: cls for cls in _CLIENT_CLASSES}
 SERVER_MESSAGE_TYPES: Final[Mapping[str, type[ServerMessage]]] = {cls.TYPE: cls for cls in _SERVER_CLASSES}

@@ -298,10 +298,10 @@ class ClientConnection:
     CLOSED ignores everything received. Closing the socket is the adapter's business.
     """
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, *, auto_subscribe: bool = True) -> None:
         self._state = ConnectionState.AWAITING_JOIN
         self._events: list[ServerMessage] = []
-        self._outgoing: list[str] = [encode(Join(token=token))]
+        self._outgoing: list[str] = [encode(Join(token=token, auto_subscribe=auto_subscribe))]
         self.last_received: float | None = None
 
     @property
