@@ -1,0 +1,10 @@
+"""The aiortc/aioice glue shared by the core server (SFU), the SDK and the TV.
+
+`internals` is the one module in tvapp that touches aiortc's private attributes (the receiver tap that
+takes encoded frames instead of decoding them, the sender's keyframe-request hook, the host addresses
+ICE offers); tests in tests/test_rtc_internals.py fail loudly when an aiortc release moves them.
+`tracks` and `packets` carry pre-encoded media into aiortc's public sender API; `peer` builds
+peer connections configured the way every part of tvapp needs them (max-bundle, no public STUN).
+
+Layering: server, client and tv may import this package; it imports aiortc, aioice, av and tvapp.core only.
+"""
