@@ -67,12 +67,24 @@ class SignalConfig:
 
 
 @dataclass(frozen=True)
+class MediaConfig:
+    host_addresses: tuple[str, ...] = ()
+    ice_servers: tuple[str, ...] = ()
+    ice_username: str = ""
+    ice_credential: str = ""
+    video_codecs: tuple[str, ...] = ("VP8", "H264")
+    keyframe_interval: float = 0.3
+    speaker_interval: float = 0.1
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     rooms: RoomsConfig = field(default_factory=RoomsConfig)
     invites: InvitesConfig = field(default_factory=InvitesConfig)
     signal: SignalConfig = field(default_factory=SignalConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
 
     def data_path(self) -> Path:
         """Return the data directory: the configured one, else $XDG_DATA_HOME/tvapp or ~/.local/share/tvapp."""
