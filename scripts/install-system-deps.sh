@@ -10,6 +10,10 @@ set -euo pipefail
 PACKAGES=(
     # systemd-analyze verifies the unit files in systemd/ (tests/test_systemd.py).
     "systemd:systemd-analyze"
+    # Debian's chromium joins rooms through the phone web client, driven by Playwright (tests/test_web_*.py).
+    "chromium:chromium"
+    # ffprobe checks recorded media files.
+    "ffmpeg:ffprobe"
 )
 
 # Also look in the sbin directories: they are not on an ordinary user's PATH (iproute2's tc lives there).

@@ -8,6 +8,7 @@ and no traceback ever reaches a client.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 import tvapp
 from tvapp.config import Config
@@ -31,10 +33,21 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               405: "method_not_allowed", 406: "not_acceptable", 413: "body_too_large",
               415: "unsupported_media_type", 429: "too_many_requests"}
 
-INDEX_HTML = """<!doctype html><meta charset="utf-8"><title>tvapp</title>
-<h1>tvapp core server</h1><p>REST API under <a href="/v1/docs">/v1</a>
-(<a href="/v1/openapi.json">OpenAPI</a>), signaling at <code>/v1/signal</code>, health at
-<a href="/healthz">/healthz</a>.</p>"""
+WEB_DIR = Path(__file__).resolve().parent / "web"
+"""The phone web client: index.html at "/", the rest under "/static/"."""
+
+# Host headers that may be written into the CSP as they are (the guard has already refused foreign hosts).
+WS_HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def content_security_policy(host: str | None) -> str:
+    """Return the page's CSP: only this origin, websockets only to this host, no inline script or style."""
+    sockets = ""
+    if host and WS_HOST_RE.fullmatch(host):
+        sockets = f" ws://{host} wss://{host}"
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"media-src 'self' blob: mediastream:; connect-src 'self'{sockets}; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
@@ -97,9 +110,17 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
         state: ServerState = request.app.state.tvapp
         return JSONResponse({"status": "ok", "version": tvapp.__version__, "live_rooms": len(state.rooms.live)})
 
+    index_html = (WEB_DIR / "index.html").read_text(encoding="utf-8")
+
     @app.get("/", include_in_schema=False)
-    async def index() -> HTMLResponse:
-        return HTMLResponse(INDEX_HTML)
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(index_html, headers={
+            "Content-Security-Policy": content_security_policy(request.headers.get("host")),
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache",
+            # Camera and microphone for this page only; nothing framed may ask.
+            "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()"})
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.websocket("/v1/signal")
     async def signal(ws: WebSocket) -> None:

@@ -1,0 +1,715 @@
+// tvapp phone web client: redeem an invite code, preview the camera, join the room over the signaling
+// websocket, publish camera + microphone and show the others. The server makes every SDP offer; this page
+// answers them: "publish" m-lines get our local tracks, "subscribe" m-lines carry a remote participant's
+// track (the offer's `transceivers` list says which mid is which). Read-only debug state for tests is at window.tvapp.
+"use strict";
+
+(() => {
+  const PROTOCOL_VERSION = 1;
+  const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+  const INVITE_LENGTH = 8;
+  const TOKEN_MARGIN_S = 30;
+  const LOCAL_SOURCES = { audio: "microphone", video: "camera" };
+
+  const MESSAGES = {
+    bad_code: "That is not an invite code. It has 8 letters and digits, like ABCD-EFGH.",
+    no_name: "Enter your name.",
+    invite_not_found: "No room has that invite code. Check the code and try again.",
+    invite_expired: "This invite code has expired. Ask for a new one.",
+    invite_used_up: "This invite code has been used up. Ask for a new one.",
+    too_many_attempts: "Too many wrong codes. Wait a minute, then try again.",
+    room_completed: "This room has ended.",
+    room_full: "This room is full.",
+    removed: "You were removed from this room.",
+    identity_taken: "Someone with this identity is already in the room. Try again.",
+    replaced: "You joined this room from another window.",
+    token_expired: "Your invite timed out. Enter the code again.",
+    network: "Cannot reach the server. Check your connection and try again.",
+    camera_denied: "Camera and microphone are blocked. Allow them in your browser, or join to watch and listen.",
+    camera_missing: "No camera or microphone found. You can still join to watch and listen.",
+    insecure: "Camera and microphone need a secure page (https). You can still join to watch and listen.",
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  const session = {
+    state: "idle",
+    code: "",
+    name: "",
+    identity: "",
+    tokens: null,
+    room: null,
+    self: null,
+    ws: null,
+    pc: null,
+    pingTimer: null,
+    localStream: null,
+    local: new Map(), // cid -> {cid, kind, source, track, sid, muted, mid}
+    participants: new Map(), // sid -> {sid, identity, name, tracks: Map(sid -> TrackInfo)}
+    subscriptions: new Map(), // mid -> {mid, track_sid, participant_sid, kind, track}
+    speakers: [],
+    dominantSid: null,
+    errors: [],
+    lastServerError: null,
+    offersAnswered: 0,
+    candidatesSent: 0,
+    negotiation: Promise.resolve(),
+    leaving: false,
+  };
+
+  // --- small helpers ---------------------------------------------------------------------------------------
+
+  function setState(state) {
+    session.state = state;
+    $("app").dataset.state = state;
+  }
+
+  function showScreen(name) {
+    for (const screen of ["start", "preview", "call"]) {
+      $(`${screen}-screen`).hidden = screen !== name;
+    }
+  }
+
+  function setStatus(text) {
+    $("status").textContent = text;
+  }
+
+  function showError(code, message) {
+    const text = MESSAGES[code] || message || "Something went wrong.";
+    session.errors.push({ code, message: text });
+    const box = $("error");
+    box.textContent = text;
+    box.dataset.code = code;
+    box.hidden = false;
+  }
+
+  function clearError() {
+    const box = $("error");
+    box.hidden = true;
+    box.textContent = "";
+    delete box.dataset.code;
+  }
+
+  function normalizeCode(text) {
+    const code = text.replace(/[\s-]/g, "").toUpperCase();
+    if (code.length !== INVITE_LENGTH) return null;
+    for (const ch of code) if (!INVITE_ALPHABET.includes(ch)) return null;
+    return code;
+  }
+
+  function randomHex(bytes) {
+    const values = crypto.getRandomValues(new Uint8Array(bytes));
+    return Array.from(values, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function newIdentity(name) {
+    // Identities must be unique in the room and match [A-Za-z0-9_.@:+-]{1,64}; the name is only a hint.
+    const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 24);
+    return `web-${slug ? slug + "-" : ""}${randomHex(4)}`;
+  }
+
+  async function postJson(path, body) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+        cache: "no-store",
+      });
+    } catch (err) {
+      return { ok: false, code: "network", message: "" };
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (response.ok && data) return { ok: true, data };
+    const error = data && data.error ? data.error : {};
+    return {
+      ok: false,
+      code: error.code || `http_${response.status}`,
+      message: error.message || `The server answered ${response.status}.`,
+    };
+  }
+
+  // --- step 1: invite code -> guest token ------------------------------------------------------------------
+
+  async function redeem() {
+    clearError();
+    const code = normalizeCode($("code").value);
+    const name = $("name").value.trim();
+    if (!code) {
+      showError("bad_code");
+      $("code").focus();
+      return false;
+    }
+    if (!name) {
+      showError("no_name");
+      $("name").focus();
+      return false;
+    }
+    setState("redeeming");
+    setStatus("Checking the code…");
+    $("continue").disabled = true;
+    session.code = code;
+    session.name = name;
+    session.identity = newIdentity(name);
+    const result = await postJson(`/v1/invites/${encodeURIComponent(code)}/redeem`, {
+      identity: session.identity,
+      name,
+    });
+    $("continue").disabled = false;
+    setStatus("");
+    if (!result.ok) {
+      setState("idle");
+      showError(result.code, result.message);
+      return false;
+    }
+    session.tokens = result.data;
+    await startPreview();
+    return true;
+  }
+
+  async function freshAccessToken() {
+    const tokens = session.tokens;
+    if (Date.now() / 1000 < tokens.expires_at - TOKEN_MARGIN_S) return tokens.access_token;
+    const result = await postJson("/v1/tokens/refresh", { refresh_token: tokens.refresh_token });
+    if (!result.ok) throw Object.assign(new Error(result.message), { code: result.code });
+    session.tokens = result.data;
+    return result.data.access_token;
+  }
+
+  // --- step 2: camera preview ------------------------------------------------------------------------------
+
+  async function startPreview() {
+    setState("preview");
+    showScreen("preview");
+    $("preview-title").textContent = `Ready to join ${session.tokens.room}?`;
+    const note = $("preview-note");
+    note.hidden = true;
+    if (!session.localStream) {
+      session.localStream = await openCamera(note);
+    }
+    $("preview").srcObject = session.localStream;
+    $("join").disabled = false;
+    $("join").focus();
+  }
+
+  async function openCamera(note) {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      note.textContent = MESSAGES.insecure;
+      note.hidden = false;
+      return new MediaStream();
+    }
+    const wanted = {
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 }, facingMode: "user" },
+    };
+    try {
+      return await navigator.mediaDevices.getUserMedia(wanted);
+    } catch (err) {
+      const denied = err && (err.name === "NotAllowedError" || err.name === "SecurityError");
+      note.textContent = denied ? MESSAGES.camera_denied : MESSAGES.camera_missing;
+      note.hidden = false;
+      return new MediaStream();
+    }
+  }
+
+  function stopPreview() {
+    if (session.localStream) {
+      for (const track of session.localStream.getTracks()) track.stop();
+    }
+    session.localStream = null;
+    $("preview").srcObject = null;
+    $("self-video").srcObject = null;
+  }
+
+  // --- step 3: join over the signaling websocket -----------------------------------------------------------
+
+  function send(message) {
+    const ws = session.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify({ ...message, v: PROTOCOL_VERSION }));
+    return true;
+  }
+
+  async function join() {
+    clearError();
+    $("join").disabled = true;
+    setState("joining");
+    setStatus("Joining…");
+    let token;
+    try {
+      token = await freshAccessToken();
+    } catch (err) {
+      setState("preview");
+      setStatus("");
+      $("join").disabled = false;
+      showError(err.code || "token_expired", err.message);
+      return;
+    }
+    session.leaving = false;
+    session.lastServerError = null;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${scheme}//${location.host}/v1/signal`);
+    session.ws = ws;
+    ws.onopen = () => send({ type: "join", token, auto_subscribe: true });
+    ws.onmessage = (event) => {
+      if (ws !== session.ws) return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (err) {
+        return;
+      }
+      try {
+        onMessage(message);
+      } catch (err) {
+        console.warn("tvapp: could not handle", message.type, err);
+      }
+    };
+    ws.onclose = (event) => {
+      if (ws === session.ws) onClosed(event);
+    };
+  }
+
+  function onMessage(msg) {
+    switch (msg.type) {
+      case "joined":
+        return onJoined(msg);
+      case "participant_joined":
+        addParticipant(msg.participant);
+        return render();
+      case "participant_left":
+        session.participants.delete(msg.participant_sid);
+        return render();
+      case "track_published":
+        return onTrackPublished(msg);
+      case "track_unpublished": {
+        const p = session.participants.get(msg.participant_sid);
+        if (p) p.tracks.delete(msg.track_sid);
+        return render();
+      }
+      case "track_muted":
+      case "track_unmuted":
+        return onTrackMuted(msg, msg.type === "track_muted");
+      case "active_speakers":
+        session.speakers = msg.speakers || [];
+        session.dominantSid = msg.dominant_sid || null;
+        return render();
+      case "offer":
+        session.negotiation = session.negotiation.then(() => answerOffer(msg)).catch(negotiationFailed);
+        return undefined;
+      case "candidate":
+        session.negotiation = session.negotiation.then(() => addRemoteCandidate(msg)).catch(negotiationFailed);
+        return undefined;
+      case "error":
+        session.lastServerError = { code: msg.code, message: msg.message };
+        return showError(msg.code, msg.message);
+      case "removed":
+        session.lastServerError = { code: "removed", message: msg.reason };
+        return undefined;
+      case "room_completed":
+        session.lastServerError = { code: "room_completed", message: "" };
+        return undefined;
+      default:
+        return undefined; // pong, data and types from newer servers
+    }
+  }
+
+  function onJoined(msg) {
+    session.room = msg.room;
+    session.self = msg.participant;
+    session.participants.clear();
+    for (const p of msg.participants || []) {
+      if (p.sid !== msg.participant.sid) addParticipant(p);
+    }
+    session.pc = newPeerConnection(msg.ice_servers || []);
+    const interval = Math.max(1, Number(msg.ping_interval) || 10) * 1000;
+    session.pingTimer = setInterval(() => send({ type: "ping", t0: Date.now() / 1000 }), interval);
+    publishLocalTracks();
+    setState("joined");
+    setStatus("");
+    showScreen("call");
+    $("call-room").textContent = msg.room.name;
+    $("self-video").srcObject = session.localStream;
+    render();
+  }
+
+  function addParticipant(info) {
+    const tracks = new Map((info.tracks || []).map((t) => [t.sid, { ...t }]));
+    session.participants.set(info.sid, { sid: info.sid, identity: info.identity, name: info.name, tracks });
+  }
+
+  function publishLocalTracks() {
+    session.local.clear();
+    const stream = session.localStream;
+    if (!stream) return;
+    for (const track of stream.getTracks()) {
+      const source = LOCAL_SOURCES[track.kind];
+      const entry = { cid: source, kind: track.kind, source, track, sid: null, muted: !track.enabled, mid: null };
+      session.local.set(entry.cid, entry);
+      // No device label as the name: it can name the owner ("Alex's iPhone camera").
+      send({ type: "publish", cid: entry.cid, kind: entry.kind, source, name: "", muted: entry.muted });
+    }
+  }
+
+  function onTrackPublished(msg) {
+    if (msg.cid && session.local.has(msg.cid) && session.self && msg.participant_sid === session.self.sid) {
+      const entry = session.local.get(msg.cid);
+      entry.sid = msg.track.sid;
+      if (entry.muted !== msg.track.muted) send({ type: "mute", track_sid: entry.sid, muted: entry.muted });
+      return renderControls();
+    }
+    const p = session.participants.get(msg.participant_sid);
+    if (p) p.tracks.set(msg.track.sid, { ...msg.track });
+    return render();
+  }
+
+  function onTrackMuted(msg, muted) {
+    if (session.self && msg.participant_sid === session.self.sid) {
+      for (const entry of session.local.values()) {
+        if (entry.sid === msg.track_sid && msg.by_server) {
+          entry.muted = muted;
+          entry.track.enabled = !muted;
+        }
+      }
+      return renderControls();
+    }
+    const p = session.participants.get(msg.participant_sid);
+    const track = p && p.tracks.get(msg.track_sid);
+    if (track) track.muted = muted;
+    return render();
+  }
+
+  // --- media: the server offers, we answer ------------------------------------------------------------------
+
+  function newPeerConnection(iceServers) {
+    const servers = iceServers.map((s) => {
+      const server = { urls: s.urls };
+      if (s.username) server.username = s.username;
+      if (s.credential) server.credential = s.credential;
+      return server;
+    });
+    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: servers });
+    pc.onicecandidate = (event) => {
+      const c = event.candidate;
+      session.candidatesSent += 1;
+      send(c && c.candidate
+        ? { type: "candidate", candidate: c.candidate, sdp_mid: c.sdpMid, sdp_mline_index: c.sdpMLineIndex }
+        : { type: "candidate", candidate: "", sdp_mid: null, sdp_mline_index: null });
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed" && pc === session.pc) {
+        showError("media_failed", "The audio/video connection failed.");
+      }
+    };
+    return pc;
+  }
+
+  async function answerOffer(msg) {
+    const pc = session.pc;
+    if (!pc || pc.signalingState === "closed") return;
+    await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+    const byMid = new Map();
+    for (const t of pc.getTransceivers()) {
+      if (t.mid !== null) byMid.set(t.mid, t);
+    }
+    const listed = new Set();
+    const subscriptions = new Map();
+    for (const entry of session.local.values()) entry.mid = null;
+    for (const info of msg.transceivers || []) {
+      const t = byMid.get(info.mid);
+      if (!t) continue;
+      listed.add(info.mid);
+      if (info.direction === "publish") {
+        const entry = info.cid ? session.local.get(info.cid) : undefined;
+        if (!entry) {
+          await idle(t);
+          continue;
+        }
+        if (t.sender.track !== entry.track) await t.sender.replaceTrack(entry.track);
+        t.direction = "sendonly";
+        entry.mid = info.mid;
+      } else {
+        t.direction = "recvonly";
+        subscriptions.set(info.mid, { ...info, track: t.receiver.track });
+      }
+    }
+    for (const [mid, t] of byMid) {
+      if (!listed.has(mid)) await idle(t);
+    }
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    send({ type: "answer", sdp: pc.localDescription.sdp });
+    session.offersAnswered += 1;
+    session.subscriptions = subscriptions;
+    render();
+  }
+
+  async function idle(transceiver) {
+    if (transceiver.currentDirection === "stopped") return;
+    if (transceiver.sender.track) await transceiver.sender.replaceTrack(null);
+    transceiver.direction = "inactive";
+  }
+
+  async function addRemoteCandidate(msg) {
+    const pc = session.pc;
+    if (!pc || !pc.remoteDescription) return;
+    if (!msg.candidate) {
+      await pc.addIceCandidate();
+      return;
+    }
+    await pc.addIceCandidate({ candidate: msg.candidate, sdpMid: msg.sdp_mid, sdpMLineIndex: msg.sdp_mline_index });
+  }
+
+  function negotiationFailed(err) {
+    console.warn("tvapp: negotiation failed", err);
+    showError("negotiation_failed", "Could not set up audio and video with the server.");
+  }
+
+  // --- controls ---------------------------------------------------------------------------------------------
+
+  function setLocalMuted(cid, muted) {
+    const entry = session.local.get(cid);
+    if (!entry) return;
+    entry.muted = muted;
+    entry.track.enabled = !muted;
+    if (entry.sid) send({ type: "mute", track_sid: entry.sid, muted });
+    renderControls();
+  }
+
+  function toggle(cid) {
+    const entry = session.local.get(cid);
+    if (entry) setLocalMuted(cid, !entry.muted);
+  }
+
+  function leave() {
+    session.leaving = true;
+    send({ type: "leave" });
+    teardown();
+    setState("left");
+    showScreen("start");
+    setStatus("You left the room.");
+  }
+
+  function onClosed(event) {
+    const wasJoined = session.state === "joined";
+    teardown();
+    if (session.leaving) return;
+    const error = session.lastServerError;
+    if (error) {
+      showError(error.code, error.message);
+    } else {
+      showError("disconnected", `The connection to the server closed (${event.code}${event.reason ? ": " + event.reason : ""}).`);
+    }
+    if (wasJoined) {
+      setState("ended");
+      showScreen("start");
+    } else {
+      setState("preview");
+      setStatus("");
+      $("join").disabled = false;
+    }
+  }
+
+  function teardown() {
+    clearInterval(session.pingTimer);
+    session.pingTimer = null;
+    const ws = session.ws;
+    session.ws = null;
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "left");
+    // session.pc stays readable after close (tests look at its final state); the next join replaces it.
+    if (session.pc) session.pc.close();
+    session.negotiation = Promise.resolve();
+    session.subscriptions = new Map();
+    session.participants.clear();
+    session.dominantSid = null;
+    session.speakers = [];
+    session.local.clear();
+    if (session.state === "joined" || session.leaving) stopPreview();
+    render();
+  }
+
+  // --- rendering --------------------------------------------------------------------------------------------
+
+  function render() {
+    const grid = $("grid");
+    const seen = new Set();
+    for (const p of session.participants.values()) {
+      seen.add(p.sid);
+      renderTile(grid, p);
+    }
+    for (const tile of Array.from(grid.children)) {
+      if (!seen.has(tile.dataset.sid)) tile.remove();
+    }
+    const count = session.participants.size;
+    grid.dataset.count = String(count);
+    grid.classList.toggle("pair", count === 2);
+    grid.classList.toggle("many", count > 2);
+    $("alone").hidden = count > 0;
+    $("call-count").textContent = `${count + 1} in the room`;
+    renderAudio();
+    renderControls();
+  }
+
+  function renderTile(grid, p) {
+    let tile = grid.querySelector(`[data-sid="${CSS.escape(p.sid)}"]`);
+    if (!tile) {
+      tile = document.createElement("div");
+      tile.className = "tile";
+      tile.dataset.sid = p.sid;
+      const video = document.createElement("video");
+      video.autoplay = true;
+      video.playsInline = true;
+      video.muted = true; // sound plays through the participant's <audio> element
+      const initial = document.createElement("span");
+      initial.className = "initial";
+      const label = document.createElement("span");
+      label.className = "name";
+      tile.append(video, initial, label);
+      grid.append(tile);
+    }
+    const shown = p.name || p.identity;
+    tile.querySelector(".name").textContent = shown;
+    tile.querySelector(".initial").textContent = shown.slice(0, 1).toUpperCase();
+    tile.dataset.identity = p.identity;
+    const video = subscriptionOf(p.sid, "video");
+    attach(tile.querySelector("video"), video);
+    const camera = tracksOf(p, "video")[0];
+    const mic = tracksOf(p, "audio")[0];
+    tile.classList.toggle("video-off", !video || !camera || camera.muted);
+    tile.classList.toggle("mic-off", !mic || mic.muted);
+    tile.classList.toggle("speaking", p.sid === session.dominantSid);
+  }
+
+  function tracksOf(p, kind) {
+    return Array.from(p.tracks.values()).filter((t) => t.kind === kind);
+  }
+
+  function subscriptionOf(participantSid, kind) {
+    for (const sub of session.subscriptions.values()) {
+      if (sub.participant_sid === participantSid && sub.kind === kind) return sub;
+    }
+    return null;
+  }
+
+  function attach(element, sub) {
+    const key = sub ? `${sub.mid}/${sub.track_sid}` : "";
+    if (element.dataset.key === key) return;
+    element.dataset.key = key;
+    element.srcObject = sub ? new MediaStream([sub.track]) : null;
+  }
+
+  function renderAudio() {
+    const sink = $("audio-sink");
+    const wanted = new Map();
+    for (const sub of session.subscriptions.values()) {
+      if (sub.kind === "audio" && session.participants.has(sub.participant_sid)) wanted.set(sub.mid, sub);
+    }
+    for (const element of Array.from(sink.children)) {
+      if (!wanted.has(element.dataset.mid)) {
+        element.srcObject = null;
+        element.remove();
+      }
+    }
+    for (const [mid, sub] of wanted) {
+      let element = sink.querySelector(`[data-mid="${CSS.escape(mid)}"]`);
+      if (!element) {
+        element = document.createElement("audio");
+        element.autoplay = true;
+        element.dataset.mid = mid;
+        sink.append(element);
+      }
+      element.dataset.participant = sub.participant_sid;
+      attach(element, sub);
+    }
+  }
+
+  function renderControls() {
+    const mic = session.local.get("microphone");
+    const cam = session.local.get("camera");
+    $("mic").disabled = !mic;
+    $("cam").disabled = !cam;
+    $("mic").setAttribute("aria-pressed", String(Boolean(mic && mic.muted)));
+    $("cam").setAttribute("aria-pressed", String(Boolean(cam && cam.muted)));
+    $("mic").textContent = mic && mic.muted ? "Unmute" : "Mute";
+    $("cam").textContent = cam && cam.muted ? "Camera on" : "Camera off";
+    $("self").classList.toggle("video-off", !cam || cam.muted);
+    $("self").classList.toggle("speaking", Boolean(session.self && session.self.sid === session.dominantSid));
+  }
+
+  // --- debug state for tests (read-only snapshots) ----------------------------------------------------------
+
+  function snapshot() {
+    return {
+      get state() { return session.state; },
+      get pc() { return session.pc; },
+      get ws() { return session.ws; },
+      get identity() { return session.identity; },
+      get room() { return session.room ? { ...session.room } : null; },
+      get self() { return session.self ? { sid: session.self.sid, identity: session.self.identity } : null; },
+      get participants() {
+        return Array.from(session.participants.values(), (p) => ({
+          sid: p.sid, identity: p.identity, name: p.name, tracks: Array.from(p.tracks.values(), (t) => ({ ...t })),
+        }));
+      },
+      get localTracks() {
+        return Array.from(session.local.values(), (e) => ({
+          cid: e.cid, kind: e.kind, source: e.source, sid: e.sid, muted: e.muted, mid: e.mid, enabled: e.track.enabled,
+        }));
+      },
+      get subscriptions() {
+        return Array.from(session.subscriptions.values(), (s) => ({
+          mid: s.mid, track_sid: s.track_sid, participant_sid: s.participant_sid, kind: s.kind,
+        }));
+      },
+      get dominantSid() { return session.dominantSid; },
+      get speakers() { return session.speakers.map((s) => ({ ...s })); },
+      get errors() { return session.errors.map((e) => ({ ...e })); },
+      get offersAnswered() { return session.offersAnswered; },
+      get candidatesSent() { return session.candidatesSent; },
+    };
+  }
+
+  // --- wiring -----------------------------------------------------------------------------------------------
+
+  function start() {
+    Object.defineProperty(window, "tvapp", { value: Object.freeze(snapshot()), writable: false, configurable: false });
+    $("start-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      redeem();
+    });
+    $("join").addEventListener("click", join);
+    $("back").addEventListener("click", () => {
+      stopPreview();
+      setState("idle");
+      showScreen("start");
+    });
+    $("mic").addEventListener("click", () => toggle("microphone"));
+    $("cam").addEventListener("click", () => toggle("camera"));
+    $("leave").addEventListener("click", leave);
+    window.addEventListener("pagehide", () => {
+      if (session.ws) {
+        session.leaving = true;
+        send({ type: "leave" });
+      }
+    });
+
+    const params = new URLSearchParams(location.search);
+    if (params.has("code")) $("code").value = params.get("code");
+    if (params.has("name")) $("name").value = params.get("name");
+    if (params.get("autojoin") === "1" && params.has("code") && params.has("name")) {
+      redeem().then((ok) => {
+        if (ok) join();
+      });
+    } else {
+      ($("code").value ? $("name") : $("code")).focus();
+    }
+  }
+
+  start();
+})();
