@@ -119,3 +119,11 @@ def configure_from_env() -> None:
     value = os.environ.get(_ENV_HOSTS)
     if value is not None:
         set_host_addresses(value.split(",") if value.strip() else None)
+
+
+def negotiated_codecs(transceiver: Any) -> list[Any]:
+    """Return the RTCRtpCodecParameters negotiated for a transceiver, preferred (in use) first."""
+    codecs = getattr(transceiver, "_codecs", None)
+    if codecs is None:
+        raise AiortcInternalsChanged("RTCRtpTransceiver has no _codecs")
+    return list(codecs)
