@@ -1,1 +1,47 @@
-"""The Python SDK: join rooms over the signaling websocket (media arrives with the SFU)."""
+"""The Python SDK: `Room.connect(url, token)` joins a room; publish local tracks, receive remote ones, get typed events.
+
+    room = await Room.connect("http://127.0.0.1:8800", token, refresh_token=refresh)
+    room.on(TrackSubscribed, lambda e: print(e.participant.identity, e.track.kind))
+    await room.local_participant.set_camera_enabled(True)
+    ...
+    await room.disconnect()
+"""
+
+from tvapp.client.events import (
+    ActiveSpeakersChanged,
+    Connected,
+    DataReceived,
+    Disconnected,
+    Error,
+    ParticipantJoined,
+    ParticipantLeft,
+    Reconnected,
+    Reconnecting,
+    RoomEvent,
+    Speaker,
+    TrackMuted,
+    TrackPublished,
+    TrackSubscribed,
+    TrackUnmuted,
+    TrackUnpublished,
+    TrackUnsubscribed,
+)
+from tvapp.client.room import (
+    ApiError,
+    LocalParticipant,
+    LocalTrackPublication,
+    RemoteParticipant,
+    RemoteTrack,
+    RemoteTrackPublication,
+    RequestError,
+    Room,
+)
+from tvapp.client.signaling import JoinError
+
+__all__ = [
+    "ActiveSpeakersChanged", "ApiError", "Connected", "DataReceived", "Disconnected", "Error", "JoinError",
+    "LocalParticipant", "LocalTrackPublication", "ParticipantJoined", "ParticipantLeft", "Reconnected",
+    "Reconnecting", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication", "RequestError", "Room",
+    "RoomEvent", "Speaker", "TrackMuted", "TrackPublished", "TrackSubscribed", "TrackUnmuted", "TrackUnpublished",
+    "TrackUnsubscribed",
+]

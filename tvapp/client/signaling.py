@@ -2,7 +2,7 @@
 
 The protocol lives in tvapp.protocol.signaling (ClientConnection); this only moves its text over
 a websocket. The token travels in the first message, never in the URL. The media issue builds
-the full SDK (`Room.connect`) on top of this.
+the full SDK (tvapp.client.room) on top of this.
 """
 
 from __future__ import annotations
@@ -18,10 +18,19 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from tvapp.protocol.messages import ClientMessage, Error, Joined, Ping, Pong, ProtocolError, ServerMessage
-from tvapp.protocol.signaling import ClientConnection
+from tvapp.protocol.signaling import ClientConnection, ConnectionStateError
 
 M = TypeVar("M")
 log = logging.getLogger(__name__)
+
+
+class SignalClosed(Exception):
+    """The signaling connection has ended and every message received before that has been read."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"signaling closed ({code}{': ' + reason if reason else ''})")
+        self.code = code
+        self.reason = reason
 
 
 class JoinError(Exception):
@@ -51,17 +60,21 @@ class SignalClient:
         self.conn = conn
         self.joined = joined
         self.events: asyncio.Queue[ServerMessage] = asyncio.Queue()
+        self.ended = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
         self._heartbeat: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(cls, server_url: str, token: str, *, heartbeat: bool = True, timeout: float = 10.0,
-                      origin: str | None = None) -> SignalClient:
-        """Open the websocket, join with `token`, and return once `joined` arrives (JoinError if refused)."""
+                      origin: str | None = None, auto_subscribe: bool = True) -> SignalClient:
+        """Open the websocket, join with `token`, and return once `joined` arrives (JoinError if refused).
+
+        Raise OSError or a websockets exception when the server cannot be reached.
+        """
         headers = {"Origin": origin} if origin else None
         ws = await ws_connect(signal_url(server_url), additional_headers=headers, open_timeout=timeout,
                               max_size=2**20)
-        conn = ClientConnection(token)
+        conn = ClientConnection(token, auto_subscribe=auto_subscribe)
         try:
             for text in conn.data_to_send():
                 await ws.send(text)
@@ -100,9 +113,11 @@ class SignalClient:
                     self.events.put_nowait(event)
         except ConnectionClosed:
             pass
+        finally:
+            self.ended.set()
 
     async def _beat(self, interval: float) -> None:
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(ConnectionClosed, ConnectionStateError):  # closed, or removed/left
             while True:
                 await asyncio.sleep(interval)
                 await self.send(Ping(t0=time.time()))
@@ -117,6 +132,23 @@ class SignalClient:
         """Return the next server message (TimeoutError when none comes)."""
         async with asyncio.timeout(timeout):
             return await self.events.get()
+
+    async def receive(self) -> ServerMessage:
+        """Return the next server message; raise SignalClosed once the connection ended and all were read."""
+        while self.events.empty():
+            if self.ended.is_set():
+                raise SignalClosed(self.ws.close_code, self.ws.close_reason or "")
+            getter = asyncio.ensure_future(self.events.get())
+            ender = asyncio.ensure_future(self.ended.wait())
+            try:
+                await asyncio.wait((getter, ender), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ender.cancel()
+                if not getter.done():
+                    getter.cancel()
+            if getter.done() and not getter.cancelled():
+                return getter.result()
+        return self.events.get_nowait()
 
     async def wait_for(self, kind: type[M], timeout: float = 5.0) -> M:
         """Return the next message of type `kind`, skipping others (TimeoutError when none comes)."""
