@@ -1,0 +1,200 @@
+"""Media through the SFU between the phone web client in real Chromium and the Python SDK (and between two pages).
+
+Chromium sends its fake camera (a test pattern) and fake microphone (a beep); the SDK bot sends a stamped
+test pattern and a 440 Hz tone. "Decoded" is read from the page's getStats() (framesDecoded, totalSamplesReceived)
+and from the frames the SDK's remote tracks return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import pytest
+from playwright.sync_api import Page
+from web_helpers import new_room
+
+from tvapp.client import Room, TrackMuted, TrackSubscribed
+from tvapp.client.sources import TestPatternTrack, ToneTrack
+from tvapp.testing.browser import Browser, app_state, get_stats, stats_grow, wait_for_js, wait_for_state, wait_until
+from tvapp.testing.server import ServerProcess
+
+T = TypeVar("T")
+DECODES_AUDIO_AND_VIDEO = {"video": ("inbound", "video", "framesDecoded"),
+                           "audio": ("inbound", "audio", "totalSamplesReceived")}
+SENDS_AUDIO_AND_VIDEO = {"video": ("outbound", "video", "framesEncoded"),
+                         "audio": ("outbound", "audio", "packets")}
+
+
+@pytest.fixture(scope="module")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_INVITES_REDEEM_FAILURES": "1000"}
+    with ServerProcess(tmp_path_factory.mktemp("media-server"), env=env) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with Browser() as b:
+        yield b
+
+
+@pytest.fixture(autouse=True)
+def close_pages(browser: Browser) -> Iterator[None]:
+    yield
+    for opened in list(browser.context.pages):
+        browser.errors.pop(opened, None)
+        opened.close()
+
+
+class Bot:
+    """An SDK participant on its own event loop thread (Playwright's sync API owns the test's thread)."""
+
+    def __init__(self, server: ServerProcess, room: str, identity: str, *, publish: bool = True) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.frames: dict[tuple[str, str], int] = {}  # (publisher identity, kind) -> decoded frames
+        self.muted: list[tuple[str, str]] = []  # (publisher identity, track sid)
+        token = server.token(room, identity, name=f"Bot {identity}")["access_token"]
+        self.room: Room = self.call(self._join(server.url, token, publish))
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    async def _join(self, url: str, token: str, publish: bool) -> Room:
+        room = await Room.connect(url, token, host_addresses=["127.0.0.1"])
+        room.on(TrackSubscribed, self._subscribed)
+        room.on(TrackMuted, lambda e: self.muted.append((e.participant.identity, e.track.sid)))
+        if publish:
+            await room.local_participant.publish_track(TestPatternTrack(320, 240, 15), source="camera")
+            await room.local_participant.publish_track(ToneTrack(440.0), source="microphone")
+        return room
+
+    async def _subscribed(self, event: TrackSubscribed) -> None:
+        key = (event.participant.identity, event.track.kind)
+        self.frames.setdefault(key, 0)
+        while True:
+            try:
+                await event.track.recv()
+            except Exception:  # the track ended (MediaStreamError) or the room closed
+                return
+            self.frames[key] += 1
+
+    def close(self) -> None:
+        try:
+            self.call(self.room.disconnect(), 10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+
+
+@pytest.fixture
+def bots() -> Iterator[Callable[..., Bot]]:
+    started: list[Bot] = []
+
+    def make(*args: Any, **kwargs: Any) -> Bot:
+        bot = Bot(*args, **kwargs)
+        started.append(bot)
+        return bot
+
+    yield make
+    for bot in started:
+        bot.close()
+
+
+def join_page(browser: Browser, server: ServerProcess, code: str, name: str) -> Page:
+    tab = browser.open(server.url, code=code, name=name, autojoin="1")
+    wait_for_state(tab, "joined")
+    return tab
+
+
+def subscribed_to(tab: Page, participant_sid: str) -> set[str]:
+    return {s["kind"] for s in app_state(tab)["subscriptions"] if s["participant_sid"] == participant_sid}
+
+
+def frames_grow(bot: Bot, identity: str, kinds: tuple[str, ...] = ("video", "audio"), timeout: float = 20.0) -> None:
+    start = {kind: bot.frames.get((identity, kind), 0) for kind in kinds}
+    wait_until(lambda: all(bot.frames.get((identity, k), 0) >= start[k] + 10 for k in kinds), timeout,
+               message=lambda: f"the bot to decode {identity}'s {kinds} (frames: {bot.frames})")
+
+
+def test_page_decodes_an_sdk_bots_video_and_audio(media_server: ServerProcess, browser: Browser,
+                                                 bots: Callable[..., Bot]) -> None:
+    room, code = new_room(media_server, "media")
+    bot = bots(media_server, room, "bot-1")
+    tab = join_page(browser, media_server, code, "Viewer")
+    wait_until(lambda: subscribed_to(tab, bot.room.local_participant.sid) == {"video", "audio"}, 15,
+               message="subscriptions to the bot's camera and microphone")
+    stats = stats_grow(tab, DECODES_AUDIO_AND_VIDEO)
+    assert stats["inbound"]["video"]["frameWidth"] == 320
+    tile = '#grid .tile[data-identity="bot-1"]'
+    assert wait_for_js(tab, f"() => document.querySelector('{tile} video').videoWidth") == 320
+    assert tab.evaluate("() => document.querySelectorAll('#audio-sink audio').length") == 1
+    assert tab.evaluate("() => document.querySelector('#audio-sink audio').srcObject.getAudioTracks().length") == 1
+    assert browser.errors[tab] == []
+
+
+def test_sdk_receives_the_pages_camera_and_microphone(media_server: ServerProcess, browser: Browser,
+                                                     bots: Callable[..., Bot]) -> None:
+    room, code = new_room(media_server, "media")
+    tab = join_page(browser, media_server, code, "Sender")
+    identity = app_state(tab)["identity"]
+    bot = bots(media_server, room, "bot-2", publish=False)
+    frames_grow(bot, identity)
+    stats_grow(tab, SENDS_AUDIO_AND_VIDEO)
+    published = {t["source"]: t["mid"] for t in app_state(tab)["localTracks"]}
+    assert set(published) == {"camera", "microphone"} and all(published.values())
+
+    tab.click("#cam")
+    camera_sid = next(t["sid"] for t in app_state(tab)["localTracks"] if t["source"] == "camera")
+    wait_until(lambda: (identity, camera_sid) in bot.muted, 10, message="the bot to see the camera muted")
+
+
+def test_two_pages_see_and_hear_each_other(media_server: ServerProcess, browser: Browser) -> None:
+    _, code = new_room(media_server, "media")
+    first = join_page(browser, media_server, code, "First")
+    second = join_page(browser, media_server, code, "Second")
+    for tab, other in ((first, second), (second, first)):
+        other_sid = app_state(other)["self"]["sid"]
+        wait_until(lambda: subscribed_to(tab, other_sid) == {"video", "audio"}, 15,
+                   message="each page subscribed to the other")
+    for tab in (first, second):
+        stats_grow(tab, DECODES_AUDIO_AND_VIDEO)
+        stats_grow(tab, SENDS_AUDIO_AND_VIDEO)
+
+
+def test_the_active_speaker_is_outlined(media_server: ServerProcess, browser: Browser,
+                                        bots: Callable[..., Bot]) -> None:
+    room, code = new_room(media_server, "media")
+    tab = join_page(browser, media_server, code, "Listener")
+    tab.click("#mic")  # only the bot's tone speaks
+    bot = bots(media_server, room, "talker")
+    bot_sid = bot.room.local_participant.sid
+    wait_for_js(tab, "() => window.tvapp.dominantSid", lambda sid: sid == bot_sid, 15, "the bot to be dominant")
+    tile = '#grid .tile[data-identity="talker"]'
+    wait_until(lambda: tab.evaluate(f"() => document.querySelector('{tile}').classList.contains('speaking')"), 5,
+               message="the bot's tile outlined")
+    assert not tab.evaluate("() => document.getElementById('self').classList.contains('speaking')")
+
+
+def test_a_participant_leaving_takes_its_tile_and_audio_away(media_server: ServerProcess, browser: Browser,
+                                                            bots: Callable[..., Bot]) -> None:
+    room, code = new_room(media_server, "media")
+    tab = join_page(browser, media_server, code, "Stayer")
+    bot = bots(media_server, room, "leaver")
+    bot_sid = bot.room.local_participant.sid
+    wait_until(lambda: subscribed_to(tab, bot_sid) == {"video", "audio"}, 15, message="subscribed to the bot")
+    stats_grow(tab, DECODES_AUDIO_AND_VIDEO)
+    answered = app_state(tab)["offersAnswered"]
+    bot.call(bot.room.disconnect())
+    tab.wait_for_selector('#grid .tile[data-identity="leaver"]', state="detached", timeout=10_000)
+    wait_until(lambda: tab.evaluate("() => document.querySelectorAll('#audio-sink audio').length") == 0, 10,
+               message="the bot's audio element removed")
+    wait_until(lambda: app_state(tab)["offersAnswered"] > answered and subscribed_to(tab, bot_sid) == set(), 10,
+               message="a renegotiation without the bot's tracks")
+    assert get_stats(tab)["connectionState"] == "connected"
