@@ -3,6 +3,7 @@
     tvapp serve  [--host H] [--port P] [--data DIR] [--config FILE]   run the core server
     tvapp token  --room R --identity I [--ttl S] [--host] ...          mint an access token with the local key
     tvapp keys   list | create [--json] | revoke ID                    manage API keys
+    tvapp bot    --server URL (--token T | --invite CODE) [--video V] [--audio A]   a headless participant
 
 Every subcommand takes --data DIR (default: the config's server.data_dir, env TVAPP_DATA, else
 ~/.local/share/tvapp) so that serve, token and keys agree on one key store.
@@ -64,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--json", action="store_true", help='print {"id": ..., "secret": ...} for scripts')
     revoke = keys_sub.add_parser("revoke", parents=[common], help="revoke a key: its tokens stop working")
     revoke.add_argument("key_id", metavar="ID")
+
+    from tvapp.client.bot import add_arguments as add_bot_arguments
+
+    bot = sub.add_parser("bot", help="join a room as a headless participant publishing a pattern/tone/file",
+                         description="Join a room and publish a test pattern, a tone or a media file; print room "
+                                     "events as JSON lines on stdout. SIGINT/SIGTERM leave the room.")
+    add_bot_arguments(bot)
     return parser
 
 
@@ -74,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "bot":
+        from tvapp.client.bot import main as bot_main
+
+        return bot_main(args)
     try:
         cfg = config_mod.load(args.config)
     except config_mod.ConfigError as exc:

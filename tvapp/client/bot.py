@@ -1,0 +1,232 @@
+"""`tvapp bot`: a headless participant that publishes a test pattern, a tone or a media file (demos, load tests).
+
+It joins with an access token or an invite code, publishes its sources, and prints every room event as one
+JSON object per line on stdout (``{"event": "participant_joined", "t": ..., ...}``). SIGINT or SIGTERM make it
+leave the room and exit 0. Failures print one line on stderr, never a traceback: exit 1 for a refused join,
+a bad invite or an unreachable server, 2 for bad arguments.
+
+Only argparse and the standard library are imported at module level: `tvapp --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiortc import MediaStreamTrack
+
+    from tvapp.client.events import RoomEvent
+    from tvapp.client.room import Room
+
+CLEAN_ENDS = frozenset({"client_initiated", "removed", "room_completed"})
+
+
+class BotError(Exception):
+    """A failure to report on one line; ``status`` is the exit code."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `tvapp bot` options to `parser`."""
+    parser.add_argument("--server", required=True, metavar="URL", help="core server, e.g. http://127.0.0.1:8800")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--token", metavar="T", help="access token (from 'tvapp token' or POST /v1/tokens)")
+    who.add_argument("--invite", metavar="CODE", help="invite code to redeem for a guest token")
+    parser.add_argument("--refresh-token", metavar="R", help="refresh token that comes with --token")
+    parser.add_argument("--identity", help="identity when redeeming an invite (default: bot-<random>)")
+    parser.add_argument("--name", default="", help="display name when redeeming an invite")
+    parser.add_argument("--room", metavar="R", help="refuse to join unless the token or invite is for room R")
+    parser.add_argument("--video", default="pattern", metavar="SPEC",
+                        help="pattern | pattern:WxH@FPS | camera[:DEVICE] | none | FILE (default: pattern)")
+    parser.add_argument("--audio", default="tone:440", metavar="SPEC",
+                        help="tone:HZ | mic[:DEVICE] | none | FILE (default: tone:440)")
+    parser.add_argument("--subscribe", action="store_true",
+                        help="receive the others' media too (default: publish only, nothing is decoded)")
+    parser.add_argument("--duration", type=float, metavar="S", help="leave after S seconds (default: run until stopped)")
+
+
+def main(args: argparse.Namespace, out: IO[str] | None = None) -> int:
+    """Run the bot described by parsed `args`; return the exit status."""
+    out = out or sys.stdout
+    try:
+        factories = _sources(args)
+        return asyncio.run(run_bot(args, factories, out))
+    except BotError as exc:
+        print(f"tvapp bot: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return 0
+
+
+def _sources(args: argparse.Namespace) -> list[tuple[str, Callable[[], MediaStreamTrack]]]:
+    from tvapp.client.sources import SourceError, parse_audio_spec, parse_video_spec
+
+    if args.duration is not None and not args.duration > 0:
+        raise BotError("--duration must be greater than 0", 2)
+    try:
+        video, audio = parse_video_spec(args.video), parse_audio_spec(args.audio)
+    except SourceError as exc:
+        raise BotError(str(exc), 2) from None
+    return [(source, factory) for source, factory in (("camera", video), ("microphone", audio)) if factory]
+
+
+async def run_bot(args: argparse.Namespace, factories: list[tuple[str, Callable[[], MediaStreamTrack]]],
+                  out: IO[str]) -> int:
+    """Join, publish, print events until stopped; return the exit status."""
+    from tvapp.client.room import Room
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    def emit(obj: dict[str, Any]) -> None:
+        out.write(json.dumps({**obj, "t": round(time.time(), 3)}) + "\n")
+        out.flush()
+
+    token, refresh = await _credentials(args)
+    joining = asyncio.ensure_future(_connect(Room, args, token, refresh))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((joining, stopping), return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not joining.done():
+        joining.cancel()
+        return 0
+    room = joining.result()
+    ended = asyncio.Event()
+    room.on("disconnected", lambda event: ended.set())
+    room.on(_all_events(), lambda event: emit(event_json(event)))
+    me = room.local_participant
+    emit({"event": "connected", "room": room.name, "room_sid": room.sid, "participant_sid": me.sid,
+          "identity": me.identity, "participants": [p.identity for p in room.participants.values()]})
+    tracks: list[MediaStreamTrack] = []
+    try:
+        for source, factory in factories:
+            track = factory()
+            tracks.append(track)
+            pub = await me.publish_track(track, source=source)  # type: ignore[arg-type]
+            emit({"event": "local_track_published", "track_sid": pub.sid, "kind": pub.kind, "source": pub.source})
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ended.wait())]
+        if args.duration is not None:
+            waits.append(asyncio.ensure_future(asyncio.sleep(args.duration)))
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waits:
+            waiter.cancel()
+    except Exception as exc:  # a refused publish or a broken source: leave cleanly, say why
+        print(f"tvapp bot: {type(exc).__name__}: {exc}", file=sys.stderr)
+        await room.disconnect()
+        return 1
+    finally:
+        await room.disconnect()
+        for track in tracks:
+            track.stop()
+    return 0 if room.disconnect_reason in CLEAN_ENDS else 1
+
+
+def _all_events() -> type[RoomEvent]:
+    from tvapp.client.events import RoomEvent
+
+    return RoomEvent
+
+
+async def _credentials(args: argparse.Namespace) -> tuple[str, str | None]:
+    from tvapp.client.room import ApiError, api_post, token_times
+
+    if args.token:
+        if token_times(args.token) is None:
+            raise BotError("--token is not an access token (expected a JWT)", 2)
+        room = _token_room(args.token)
+        if args.room and room is not None and room != args.room:
+            raise BotError(f"the token is for room {room!r}, not {args.room!r}", 2)
+        return args.token, args.refresh_token
+    identity = args.identity or "bot-" + secrets.token_hex(4)
+    code = args.invite.strip().replace("/", "")
+    try:
+        pair = await api_post(args.server, f"/v1/invites/{code}/redeem", {"identity": identity, "name": args.name})
+    except ApiError as exc:
+        raise BotError(f"invite refused: {exc.message or exc.code} ({exc.code})") from None
+    except (OSError, ValueError) as exc:
+        raise BotError(f"cannot reach the server at {args.server}: {_reason(exc)}") from None
+    if args.room and pair.get("room") != args.room:
+        raise BotError(f"the invite is for room {pair.get('room')!r}, not {args.room!r}", 2)
+    return str(pair["access_token"]), str(pair["refresh_token"])
+
+
+async def _connect(room_cls: type[Room], args: argparse.Namespace, token: str, refresh: str | None) -> Room:
+    from websockets.exceptions import InvalidURI, WebSocketException
+
+    from tvapp.client.signaling import JoinError
+
+    try:
+        return await room_cls.connect(args.server, token, refresh_token=refresh, auto_subscribe=args.subscribe)
+    except JoinError as exc:
+        raise BotError(f"cannot join: {exc.message} ({exc.code})") from None
+    except InvalidURI:
+        raise BotError(f"--server {args.server!r} is not an http(s) URL", 2) from None
+    except (OSError, TimeoutError, WebSocketException) as exc:
+        raise BotError(f"cannot reach the server at {args.server}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    text = str(reason if reason is not None else exc) or type(exc).__name__
+    return text
+
+
+def _token_room(token: str) -> str | None:
+    import base64
+
+    with contextlib.suppress(IndexError, ValueError, KeyError, TypeError):
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        grants = claims.get("grants") or claims.get("video") or {}
+        room = grants.get("room") if isinstance(grants, dict) else None
+        return room if isinstance(room, str) else None
+    return None
+
+
+def event_json(event: RoomEvent) -> dict[str, Any]:
+    """Return the JSON line for one room event: {"event": NAME, ...its fields as plain values}."""
+    from tvapp.client import events as ev
+
+    obj: dict[str, Any] = {"event": event.NAME}
+    if isinstance(event, (ev.ParticipantJoined, ev.ParticipantLeft)):
+        p = event.participant
+        obj.update(participant_sid=p.sid, identity=p.identity, name=p.name)
+        if isinstance(event, ev.ParticipantLeft):
+            obj["reason"] = event.reason
+    elif isinstance(event, (ev.TrackPublished, ev.TrackUnpublished)):
+        obj.update(participant_sid=event.participant.sid, identity=event.participant.identity,
+                   track_sid=event.track.sid, kind=event.track.kind, source=event.track.source,
+                   name=event.track.name, muted=event.track.muted)
+    elif isinstance(event, (ev.TrackSubscribed, ev.TrackUnsubscribed)):
+        obj.update(participant_sid=event.participant.sid, identity=event.participant.identity,
+                   track_sid=event.track.sid, kind=event.track.kind)
+    elif isinstance(event, (ev.TrackMuted, ev.TrackUnmuted)):
+        obj.update(participant_sid=event.participant.sid, identity=event.participant.identity,
+                   track_sid=event.track.sid, kind=event.track.kind, by_server=event.by_server)
+    elif isinstance(event, ev.ActiveSpeakersChanged):
+        obj["speakers"] = [{"participant_sid": s.participant_sid, "identity": s.identity, "level": s.level}
+                           for s in event.speakers]
+        obj["dominant_sid"] = event.dominant.sid if event.dominant is not None else None
+    elif isinstance(event, ev.DataReceived):
+        obj.update(payload=event.payload, topic=event.topic, identity=event.identity)
+    elif isinstance(event, ev.Connected):
+        obj.update(room=event.room_name, room_sid=event.room_sid, participant_sid=event.participant.sid)
+    elif isinstance(event, ev.Disconnected):
+        obj["reason"] = event.reason
+    elif isinstance(event, ev.Error):
+        obj.update(code=event.code, message=event.message)
+    return obj
