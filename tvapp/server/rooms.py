@@ -68,6 +68,41 @@ class Peer(Protocol):
     def close(self, code: int, reason: str, error: Error | None = None) -> None: ...
 
 
+class MediaHooks(Protocol):
+    """What the SFU is told about room changes (tvapp.server.media.Sfu implements it)."""
+
+    def participant_left(self, live: LiveRoom, participant: LiveParticipant) -> None: ...
+
+    def track_published(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo, cid: str) -> None: ...
+
+    def track_unpublished(self, live: LiveRoom, participant: LiveParticipant, track_sid: str) -> None: ...
+
+    def track_muted(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo) -> None: ...
+
+    def subscription_changed(self, live: LiveRoom, participant: LiveParticipant, track_sid: str,
+                             subscribed: bool) -> None: ...
+
+
+class NoMedia:
+    """MediaHooks for a server without an SFU (signaling only)."""
+
+    def participant_left(self, live: LiveRoom, participant: LiveParticipant) -> None:
+        pass
+
+    def track_published(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo, cid: str) -> None:
+        pass
+
+    def track_unpublished(self, live: LiveRoom, participant: LiveParticipant, track_sid: str) -> None:
+        pass
+
+    def track_muted(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo) -> None:
+        pass
+
+    def subscription_changed(self, live: LiveRoom, participant: LiveParticipant, track_sid: str,
+                             subscribed: bool) -> None:
+        pass
+
+
 class RoomError(CodedError):
     """A refused room operation; `code` is the client-visible error code."""
 
@@ -155,6 +190,7 @@ class RoomManager:
         self.idle_timeout = idle_timeout
         self.clock = clock
         self.live: dict[str, LiveRoom] = {}
+        self.media: MediaHooks = NoMedia()
 
     # start-up ----------------------------------------------------------------
 
@@ -245,6 +281,7 @@ class RoomManager:
             participant.peer.send(RoomCompleted(room_sid=live.row.sid))
             participant.peer.close(CLOSE_NORMAL, "room completed")
             live.roster.leave(participant.identity)
+            self._media_left(live, participant)
         sid = live.row.sid
 
         def write(s: Store) -> None:
@@ -360,9 +397,16 @@ class RoomManager:
         del live.participants[participant.identity]
         live.roster.leave(participant.identity)
         live.empty.observe(live.roster.visible_count(), now)
+        self._media_left(live, participant)
         if not participant.hidden:
             live.broadcast(ParticipantLeft(participant_sid=participant.sid, identity=participant.identity,
                                            reason=reason))
+
+    def _media_left(self, live: LiveRoom, participant: LiveParticipant) -> None:
+        try:
+            self.media.participant_left(live, participant)
+        except Exception:  # the room's bookkeeping must go on whatever the media side does
+            log.exception("media: cleaning up after %s failed", participant.identity)
 
     def get_participant(self, live: LiveRoom, identity: str) -> LiveParticipant:
         """Return a connected visible-or-hidden participant by identity, or raise participant_not_found."""
@@ -404,6 +448,7 @@ class RoomManager:
         participant.set_track(track)
         participant.peer.send(TrackPublished(participant_sid=participant.sid, track=track, cid=cid))
         live.broadcast(TrackPublished(participant_sid=participant.sid, track=track, cid=None), exclude=participant)
+        self.media.track_published(live, participant, track, cid)
         return track
 
     def unpublish(self, participant: LiveParticipant, track_sid: str) -> None:
@@ -412,6 +457,7 @@ class RoomManager:
         if participant.drop_track(track_sid) is None:
             raise RoomError("track_not_found", "you have no track with that sid")
         live.broadcast(TrackUnpublished(participant_sid=participant.sid, track_sid=track_sid))
+        self.media.track_unpublished(live, participant, track_sid)
 
     def set_muted(self, live: LiveRoom, participant: LiveParticipant, track_sid: str, muted: bool,
                   *, by_server: bool) -> TrackInfo:
@@ -422,6 +468,7 @@ class RoomManager:
         if track.muted != muted:
             track = _replace(track, muted=muted)
             participant.set_track(track)
+        self.media.track_muted(live, participant, track)
         cls = TrackMuted if muted else TrackUnmuted
         live.broadcast(cls(participant_sid=participant.sid, track_sid=track_sid, by_server=by_server))
         return track
@@ -437,6 +484,7 @@ class RoomManager:
             participant.unsubscribed.discard(track_sid)
         else:
             participant.unsubscribed.add(track_sid)
+        self.media.subscription_changed(live, participant, track_sid, subscribed)
 
     def _require_room(self, participant: LiveParticipant) -> LiveRoom:
         live = self.room_of(participant)

@@ -10,6 +10,7 @@ message becomes an `error` message to that client only.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ from tvapp.protocol.messages import (
     Offer,
     Ping,
     Publish,
+    SendData,
     ServerMessage,
     Subscribe,
     Unpublish,
@@ -169,7 +171,10 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         if conn.state is not ConnectionState.JOINING:  # the socket closed while the join was being recorded
             await rooms.leave(joined_participant, "disconnected")
             return participant, False
-        conn.accept_join(joined)
+        conn.accept_join(dataclasses.replace(joined, ice_servers=state.sfu.ice_servers()))
+        live = rooms.room_of(joined_participant)
+        if live is not None:
+            state.sfu.participant_joined(live, joined_participant, event.auto_subscribe)
         return joined_participant, False
     if participant is None:
         return participant, False
@@ -188,6 +193,14 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
             rooms.set_muted(live, participant, event.track_sid, event.muted, by_server=False)
     elif isinstance(event, (Subscribe, Unsubscribe)):
         rooms.set_subscribed(participant, event.track_sid, isinstance(event, Subscribe))
-    elif isinstance(event, (Offer, Answer, Candidate)):
-        peer.send(Error(code="media_unavailable", message="this server does not forward media yet"))
+    elif isinstance(event, Answer):
+        await state.sfu.answer(participant, event.sdp)
+    elif isinstance(event, Candidate):
+        await state.sfu.candidate(participant, event)
+    elif isinstance(event, Offer):
+        peer.send(Error(code="server_offers", message="the server makes every offer: send publish to add a track"))
+    elif isinstance(event, SendData):
+        live = rooms.room_of(participant)
+        if live is not None:
+            state.sfu.send_data(live, participant, event)
     return participant, False

@@ -18,6 +18,7 @@ from tvapp.auth.tokens import TokenAuthority
 from tvapp.config import Config
 from tvapp.core.attempts import AttemptLimiter
 from tvapp.core.room import RoomLimits, room_limits
+from tvapp.server.media import Sfu
 from tvapp.server.rooms import RoomManager
 from tvapp.server.store import Store
 from tvapp.server.writer import StoreWriter
@@ -41,6 +42,7 @@ class ServerState:
     rooms: RoomManager
     default_limits: RoomLimits
     redeem_limiter: AttemptLimiter
+    sfu: Sfu
     created_key: ApiKey | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -64,8 +66,9 @@ class ServerState:
             tokens=TokenAuthority(keys, audience=config.auth.audience, leeway=config.auth.leeway),
             reader=reader, writer=writer, rooms=rooms, default_limits=limits,
             redeem_limiter=AttemptLimiter(config.invites.redeem_failures, config.invites.redeem_window),
-            created_key=created,
+            sfu=Sfu(config.media), created_key=created,
         )
+        rooms.media = state.sfu
         await rooms.recover()
         state.tasks.append(asyncio.create_task(state._every(config.rooms.reaper_interval, rooms.reap)))
         state.tasks.append(asyncio.create_task(state._every(PURGE_INTERVAL, state._purge)))
@@ -92,6 +95,7 @@ class ServerState:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.rooms.close()
+        await self.sfu.close()
         await asyncio.sleep(0.05)  # let the signaling writers send their close frames
         await self.writer.close()
         self.reader.close()

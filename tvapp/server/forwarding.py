@@ -1,0 +1,245 @@
+"""Forwarding one published track to its subscribers, frame by frame, without decoding or re-encoding.
+
+A `Publication` is fed every RTP packet of a publisher's track by the receiver tap (tvapp.rtc.internals),
+reassembles frames with tvapp.core.framing, and hands each complete frame as one av.Packet to every
+`Subscription`, whose aiortc sender only packetizes it. Video subscriptions start at a keyframe and
+restart at one after loss upstream; keyframe requests (new subscriber, subscriber PLI, loss) go to the
+publisher through tvapp.core.keyframes, coalesced to one per `keyframe_interval`.
+
+Everything here runs on the event loop and never awaits: a packet in is at most a few queue pushes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from aiortc import RTCRtpReceiver, RTCRtpTransceiver
+from aiortc.rtp import RtpPacket
+
+from tvapp.core.framing import AssembledFrame, AssemblyResult, FrameAssembler
+from tvapp.core.keyframes import KeyframeRequestGate
+from tvapp.rtc import internals
+from tvapp.rtc.packets import audio_packet, is_keyframe, video_packet, vp8_frame_start
+from tvapp.rtc.tracks import PacketTrack
+
+log = logging.getLogger(__name__)
+
+SILENCE_DBOV = 127
+UINT32 = 1 << 32
+
+
+def now_ms() -> float:
+    """The SFU's clock for pure decisions, in milliseconds."""
+    return time.monotonic() * 1000.0
+
+
+class Subscription:
+    """One m-line of a subscriber's peer connection sending a publication's frames (reusable for another)."""
+
+    def __init__(self, transceiver: RTCRtpTransceiver, kind: str, codec: str) -> None:
+        self.transceiver = transceiver
+        self.kind = kind
+        self.codec = codec
+        self.track = PacketTrack(kind)
+        self.publication: Publication | None = None
+        self.waiting_for_keyframe = kind == "video"
+        self.pts_offset = 0
+        self.last_pts: int | None = None
+        self.frames_sent = 0
+        self.on_sent: Callable[[], None] | None = None
+        transceiver.sender.replaceTrack(self.track)
+        internals.on_keyframe_request(transceiver.sender, self._keyframe_requested)
+
+    @property
+    def mid(self) -> str | None:
+        return self.transceiver.mid
+
+    def attach(self, publication: Publication) -> None:
+        """Start carrying `publication` (from its next keyframe for video)."""
+        self.publication = publication
+        self.waiting_for_keyframe = self.kind == "video"
+        self.track.clear()
+        self._rebase = True
+        publication.subscriptions.add(self)
+        if self.kind == "video":
+            publication.request_keyframe()
+
+    def detach(self) -> None:
+        """Stop carrying media; the m-line stays for reuse."""
+        if self.publication is not None:
+            self.publication.subscriptions.discard(self)
+        self.publication = None
+        self.track.clear()
+
+    def close(self) -> None:
+        """Stop for good (the subscriber left)."""
+        self.detach()
+        self.track.close()
+
+    def deliver(self, pts: int, packet_for: Callable[[int], object], keyframe: bool) -> None:
+        """Queue one frame whose publisher timestamp is `pts`."""
+        if self.waiting_for_keyframe:
+            if not keyframe:
+                return
+            self.waiting_for_keyframe = False
+        if getattr(self, "_rebase", False):
+            # A reused m-line continues its own timeline: the subscriber sees one stream, not a jump.
+            self._rebase = False
+            step = 3000 if self.kind == "video" else 960
+            self.pts_offset = 0 if self.last_pts is None else (self.last_pts + step - pts) % UINT32
+        out_pts = (pts + self.pts_offset) % UINT32
+        self.last_pts = out_pts
+        if not self.track.push(packet_for(out_pts)):
+            self.waiting_for_keyframe = self.kind == "video"
+            if self.publication is not None:
+                self.publication.request_keyframe()
+        self.frames_sent += 1
+
+    def _keyframe_requested(self) -> None:
+        if self.publication is not None and self.kind == "video":
+            self.publication.request_keyframe()
+
+
+class Publication:
+    """A published track's incoming media and its fan-out."""
+
+    def __init__(self, track_sid: str, participant_sid: str, identity: str, kind: str,
+                 transceiver: RTCRtpTransceiver, *, keyframe_interval_ms: float) -> None:
+        self.track_sid = track_sid
+        self.participant_sid = participant_sid
+        self.identity = identity
+        self.kind = kind
+        self.transceiver = transceiver
+        self.receiver: RTCRtpReceiver = transceiver.receiver
+        self.codec: str | None = None
+        self.codec_parameters: object | None = None
+        self.muted = False
+        self.subscriptions: set[Subscription] = set()
+        self.assembler = FrameAssembler(kind)  # type: ignore[arg-type]
+        self.gate = KeyframeRequestGate(min_interval_ms=keyframe_interval_ms)
+        self.media_ssrc: int | None = None
+        self.broken = kind == "video"  # until the first keyframe
+        self.frames_in = 0
+        self.level_dbov: int | None = None  # loudest RFC 6464 level since the detector last read it
+        self.on_frame: Callable[[float], None] | None = None  # benchmark hook: frame complete at the SFU
+        self._timer: asyncio.TimerHandle | None = None
+        self._pending_pli = False
+        internals.tap_receiver(self.receiver, self.on_packet)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the codec is known, so subscribers can be offered this track."""
+        return self.codec is not None
+
+    def set_codec(self, name: str, parameters: object) -> None:
+        """Record the codec negotiated with the publisher."""
+        self.codec = name
+        self.codec_parameters = parameters
+
+    def take_level(self) -> int | None:
+        """Return the loudest audio level (-dBov) since the last call, None if no packet (or muted)."""
+        level, self.level_dbov = self.level_dbov, None
+        return None if self.muted else level
+
+    # packets in ----------------------------------------------------------------------------------------------
+
+    def on_packet(self, packet: RtpPacket) -> None:
+        """Take one RTP packet from the receiver (RTX unwrapped, payload depayloaded in ``_data``)."""
+        now = now_ms()
+        self.media_ssrc = packet.ssrc
+        if self.kind == "audio":
+            level = packet.extensions.audio_level
+            if level is not None:
+                dbov = int(level[1])
+                if self.level_dbov is None or dbov < self.level_dbov:
+                    self.level_dbov = dbov
+            start = True
+        else:
+            start = vp8_frame_start(packet.payload) if self.codec == "VP8" else None
+        data: bytes = getattr(packet, "_data", b"")
+        result = self.assembler.add(packet.sequence_number, packet.timestamp, bool(packet.marker), data, now,
+                                    frame_start=start)
+        self._handle(result, now)
+        if self._pending_pli:
+            self._flush_keyframe_request(now)
+
+    def poll(self) -> None:
+        """Give up on gaps that waited too long (called periodically)."""
+        now = now_ms()
+        self._handle(self.assembler.poll(now), now)
+
+    def _handle(self, result: AssemblyResult, now: float) -> None:
+        if result.lost and self.kind == "video":
+            self.broken = True
+            self.request_keyframe()
+        for frame in result.frames:
+            self._forward(frame, now)
+
+    def _forward(self, frame: AssembledFrame, now: float) -> None:
+        self.frames_in += 1
+        keyframe = True
+        if self.kind == "video":
+            keyframe = is_keyframe(self.codec or "VP8", frame.data)
+            if keyframe:
+                self.broken = False
+            elif self.broken:
+                return
+        if self.on_frame is not None:
+            self.on_frame(now)
+        if self.muted or not self.subscriptions:
+            return
+        make = video_packet if self.kind == "video" else audio_packet
+        shared: dict[int, object] = {}
+
+        def packet_for(pts: int) -> object:
+            packet = shared.get(pts)
+            if packet is None:
+                packet = shared[pts] = make(frame.data, pts)
+            return packet
+
+        waiting = False
+        for subscription in list(self.subscriptions):
+            subscription.deliver(frame.timestamp, packet_for, keyframe)
+            waiting = waiting or subscription.waiting_for_keyframe
+        if waiting:
+            self.request_keyframe()
+
+    # keyframes -----------------------------------------------------------------------------------------------
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, coalesced to one request per keyframe interval."""
+        if self.kind != "video":
+            return
+        self._pending_pli = True
+        self._flush_keyframe_request(now_ms())
+
+    def _flush_keyframe_request(self, now: float) -> None:
+        if self.media_ssrc is None:
+            return  # nothing received yet: the first frame will be a keyframe anyway
+        if self._timer is not None:
+            return
+        if self.gate.request(now) or self.gate.due(now):
+            self._pending_pli = False
+            internals.send_pli(self.receiver, self.media_ssrc)
+            return
+        deadline = self.gate.next_deadline()
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_later(max(0.0, (deadline - now) / 1000.0), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = now_ms()
+        if self.gate.due(now) and self.media_ssrc is not None:
+            self._pending_pli = False
+            internals.send_pli(self.receiver, self.media_ssrc)
+
+    def close(self) -> None:
+        """Stop forwarding: every subscription is detached."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for subscription in list(self.subscriptions):
+            subscription.detach()
