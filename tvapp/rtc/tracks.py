@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -12,6 +13,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 class PacketTrack(MediaStreamTrack):
     """Packets pushed with `push()` come out of `recv()` in order; `close()` ends the track.
 
+    `on_sent(packet)`, when set, is called once the sender has sent all of a packet's RTP packets.
     A bounded backlog: when the sender falls `max_backlog` packets behind, `push()` drops the backlog and
     returns False, so the owner can ask for a keyframe instead of sending stale video.
     """
@@ -23,6 +25,8 @@ class PacketTrack(MediaStreamTrack):
         self._packets: collections.deque[av.Packet] = collections.deque()
         self._ready = asyncio.Event()
         self._closed = False
+        self._handed: av.Packet | None = None
+        self.on_sent: Callable[[av.Packet], None] | None = None
 
     def push(self, packet: av.Packet) -> bool:
         """Queue a packet for sending; return False if the backlog had to be dropped first."""
@@ -47,12 +51,20 @@ class PacketTrack(MediaStreamTrack):
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
         """Return the next packet, waiting for one; raise MediaStreamError once closed."""
+        if self._handed is not None:
+            # The sender asks for the next packet only after sending every RTP packet of the previous one.
+            if self.on_sent is not None:
+                self.on_sent(self._handed)
+            self._handed = None
         while not self._packets:
             if self._closed or self.readyState != "live":
                 raise MediaStreamError
             self._ready.clear()
             await self._ready.wait()
-        return self._packets.popleft()
+        packet = self._packets.popleft()
+        if self.on_sent is not None:
+            self._handed = packet
+        return packet
 
     def close(self) -> None:
         """End the track: the sender reading it stops."""

@@ -12,7 +12,9 @@ Everything here runs on the event loop and never awaits: a packet in is at most 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -36,6 +38,39 @@ def now_ms() -> float:
     return time.monotonic() * 1000.0
 
 
+class ForwardingTrace:
+    """Benchmark instrument: how long from a frame complete at the SFU to its last RTP packet sent.
+
+    Enabled by the env var TVAPP_SFU_TRACE=FILE; the server writes the samples there as JSON on shutdown.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.complete: dict[int, float] = {}
+        self.samples: list[float] = []
+
+    def frame_complete(self, packet: object, at_ms: float) -> None:
+        """Remember when the frame in `packet` was complete."""
+        self.complete[id(packet)] = at_ms
+        if len(self.complete) > 10_000:
+            self.complete.clear()
+
+    def sent(self, packet: object) -> None:
+        """Record one subscriber's sender finishing `packet`."""
+        start = self.complete.get(id(packet))
+        if start is not None and len(self.samples) < 1_000_000:
+            self.samples.append(now_ms() - start)
+
+    def write(self) -> None:
+        """Write the samples (milliseconds) to the trace file."""
+        with open(self.path, "w") as fh:
+            json.dump({"forwarding_ms": self.samples}, fh)
+
+
+TRACE: ForwardingTrace | None = ForwardingTrace(os.environ["TVAPP_SFU_TRACE"]) if os.environ.get(
+    "TVAPP_SFU_TRACE") else None
+
+
 class Subscription:
     """One m-line of a subscriber's peer connection sending a publication's frames (reusable for another)."""
 
@@ -50,6 +85,8 @@ class Subscription:
         self.last_pts: int | None = None
         self.frames_sent = 0
         self.on_sent: Callable[[], None] | None = None
+        if TRACE is not None:
+            self.track.on_sent = TRACE.sent
         transceiver.sender.replaceTrack(self.track)
         internals.on_keyframe_request(transceiver.sender, self._keyframe_requested)
 
@@ -124,7 +161,6 @@ class Publication:
         self.broken = kind == "video"  # until the first keyframe
         self.frames_in = 0
         self.level_dbov: int | None = None  # loudest RFC 6464 level since the detector last read it
-        self.on_frame: Callable[[float], None] | None = None  # benchmark hook: frame complete at the SFU
         self._timer: asyncio.TimerHandle | None = None
         self._pending_pli = False
         internals.tap_receiver(self.receiver, self.on_packet)
@@ -187,8 +223,6 @@ class Publication:
                 self.broken = False
             elif self.broken:
                 return
-        if self.on_frame is not None:
-            self.on_frame(now)
         if self.muted or not self.subscriptions:
             return
         make = video_packet if self.kind == "video" else audio_packet
@@ -198,6 +232,8 @@ class Publication:
             packet = shared.get(pts)
             if packet is None:
                 packet = shared[pts] = make(frame.data, pts)
+                if TRACE is not None:
+                    TRACE.frame_complete(packet, now)
             return packet
 
         waiting = False

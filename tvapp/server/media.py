@@ -42,6 +42,7 @@ from tvapp.protocol.messages import (
 )
 from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
+from tvapp.server import forwarding
 from tvapp.server.forwarding import Publication, Subscription, now_ms
 from tvapp.server.rooms import LiveParticipant, LiveRoom, RoomError
 
@@ -501,6 +502,8 @@ class Sfu:
                 room.task.cancel()
         self.rooms.clear()
         self.sessions.clear()
+        if forwarding.TRACE is not None:
+            forwarding.TRACE.write()
         for task in list(self.tasks):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, 2.0)
