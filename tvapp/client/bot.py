@@ -118,7 +118,7 @@ async def run_bot(args: argparse.Namespace, factories: list[tuple[str, Callable[
             tracks.append(track)
             pub = await me.publish_track(track, source=source)  # type: ignore[arg-type]
             emit({"event": "local_track_published", "track_sid": pub.sid, "kind": pub.kind, "source": pub.source})
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ended.wait())]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ended.wait())]
         if args.duration is not None:
             waits.append(asyncio.ensure_future(asyncio.sleep(args.duration)))
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -126,7 +126,6 @@ async def run_bot(args: argparse.Namespace, factories: list[tuple[str, Callable[
             waiter.cancel()
     except Exception as exc:  # a refused publish or a broken source: leave cleanly, say why
         print(f"tvapp bot: {type(exc).__name__}: {exc}", file=sys.stderr)
-        await room.disconnect()
         return 1
     finally:
         await room.disconnect()

@@ -529,7 +529,7 @@ class Room:
     """A joined room. Create with ``await Room.connect(url, token)``; leave with ``await room.disconnect()``."""
 
     def __init__(self, url: str, token: str, *, refresh_token: str | None, auto_subscribe: bool,
-                 timeout: float) -> None:
+                 timeout: float, reconnect_window: float) -> None:
         self.url = url.rstrip("/")
         self.name = ""
         self.sid = ""
@@ -541,6 +541,7 @@ class Room:
         self._refresh_token = refresh_token
         self._auto_subscribe = auto_subscribe
         self._timeout = timeout
+        self._reconnect_window = reconnect_window
         self._session: _Session | None = None
         self._ready = asyncio.Event()
         self._final_reason: str | None = None
@@ -563,18 +564,21 @@ class Room:
 
     @classmethod
     async def connect(cls, url: str, token: str, *, refresh_token: str | None = None, auto_subscribe: bool = True,
-                      host_addresses: Iterable[str] | None = None, timeout: float = 10.0) -> Room:
+                      host_addresses: Iterable[str] | None = None, timeout: float = 10.0,
+                      reconnect_window: float = RECONNECT_WINDOW) -> Room:
         """Join the room named in `token` at the server `url`; return once joined.
 
         Raise JoinError when the server refuses, OSError or a websockets error when it cannot be reached.
         `refresh_token` keeps the access token fresh (for reconnects); `host_addresses` fixes the ICE host
-        candidates for this process (tests use ["127.0.0.1"]).
+        candidates for this process (tests use ["127.0.0.1"]). After a drop the room tries to rejoin for
+        `reconnect_window` seconds before giving up with Disconnected("reconnect_failed").
         """
         if host_addresses is not None:
             internals.set_host_addresses(list(host_addresses))
         else:
             internals.configure_from_env()
-        room = cls(url, token, refresh_token=refresh_token, auto_subscribe=auto_subscribe, timeout=timeout)
+        room = cls(url, token, refresh_token=refresh_token, auto_subscribe=auto_subscribe, timeout=timeout,
+                   reconnect_window=reconnect_window)
         if refresh_token is not None and _expired(token):
             await room._refresh_now(token)
         await room._open()
@@ -708,7 +712,7 @@ class Room:
     async def _live_session(self) -> _Session:
         if self.connection_state == "reconnecting":
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(RECONNECT_WINDOW):
+                async with asyncio.timeout(self._reconnect_window):
                     await self._ready.wait()
         if self.connection_state != "connected" or self._session is None:
             raise ConnectionError("the room is not connected")
@@ -751,12 +755,15 @@ class Room:
         for sid in [sid for sid in self.participants if sid not in current]:
             self._drop_participant(sid, "disconnected")
         for sid, info in current.items():
-            if sid not in self.participants:
-                participant = self._add_participant(info)
-                if self._runner is not None:  # a rejoin: the user knew the room before
-                    self._emit(ev.ParticipantJoined(participant))
-                    for pub in participant.tracks.values():
-                        self._emit(ev.TrackPublished(pub, participant))
+            known = self.participants.get(sid)
+            if known is not None:
+                self._sync_tracks(known, info)
+                continue
+            participant = self._add_participant(info)
+            if self._runner is not None:  # a rejoin: the user knew the room before
+                self._emit(ev.ParticipantJoined(participant))
+                for pub in participant.tracks.values():
+                    self._emit(ev.TrackPublished(pub, participant))
         self.connection_state = "connected"
         self._ready.set()
 
@@ -797,7 +804,7 @@ class Room:
         self._ready.clear()
         self._emit(ev.Reconnecting())
         await self._close_session(emit=True)
-        deadline = time.monotonic() + RECONNECT_WINDOW
+        deadline = time.monotonic() + self._reconnect_window
         delay = 0.2
         while not self._closing:
             try:
@@ -820,7 +827,8 @@ class Room:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
         session = self._session
-        assert session is not None
+        if session is None:
+            return False
         for pub in self.local_participant.publications.values():
             pub.sid = None
             await session.signal.send(m.Publish(cid=pub.cid, kind=pub.kind, source=pub.source, name=pub.name,
@@ -944,6 +952,20 @@ class Room:
         participant = RemoteParticipant(info)
         self.participants[info.sid] = participant
         return participant
+
+    def _sync_tracks(self, participant: RemoteParticipant, info: m.ParticipantInfo) -> None:
+        """Catch up with a participant's tracks after a rejoin (what changed while we were away)."""
+        now = {track.sid: track for track in info.tracks}
+        for sid in [sid for sid in participant.tracks if sid not in now]:
+            self._emit(ev.TrackUnpublished(participant.tracks.pop(sid), participant))
+        for sid, track in now.items():
+            pub = participant.tracks.get(sid)
+            if pub is None:
+                pub = participant.tracks[sid] = RemoteTrackPublication(track, participant)
+                self._emit(ev.TrackPublished(pub, participant))
+            elif pub.muted != track.muted:
+                pub.muted = track.muted
+                self._emit((ev.TrackMuted if track.muted else ev.TrackUnmuted)(pub, participant, False))
 
     def _drop_participant(self, sid: str, reason: str) -> None:
         participant = self.participants.pop(sid, None)
