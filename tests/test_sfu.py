@@ -1,0 +1,232 @@
+"""The SFU's own enforcement, with real peer connections through a real server on 127.0.0.1.
+
+Publishers here are bare MediaPeers (tvapp.testing.media_peer) that keep sending whatever the server
+says, so what stops at the subscribers is stopped by the SFU. The SDK's view of the same features is
+tested in test_client_room.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Coroutine, Iterator
+from typing import Any
+
+import pytest
+
+from tvapp.client.signaling import SignalClient
+from tvapp.client.sources import TestPatternTrack, ToneTrack
+from tvapp.protocol.messages import ActiveSpeakers, Answer, Error, Offer, Removed, TrackMuted
+from tvapp.rtc import internals
+from tvapp.testing.media_peer import MediaPeer
+from tvapp.testing.server import ServerProcess
+
+SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
+    """Run one test coroutine with an overall deadline, offering only loopback ICE candidates."""
+    internals.set_host_addresses(["127.0.0.1"])
+    try:
+        asyncio.run(asyncio.wait_for(coro, deadline))
+    finally:
+        internals.set_host_addresses(None)
+
+
+@pytest.fixture(scope="module")
+def sfu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with ServerProcess(tmp_path_factory.mktemp("sfu"), env={"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}) as srv:
+        yield srv
+
+
+def new_room(srv: ServerProcess) -> str:
+    name = "sfu-" + uuid.uuid4().hex[:10]
+    srv.http.post("/v1/rooms", json={"name": name}).raise_for_status()
+    return name
+
+
+def token(srv: ServerProcess, room: str, identity: str, **grants: bool) -> str:
+    body = {"join": True, "publish": True, "subscribe": True, "publish_data": True, **grants}
+    return str(srv.token(room, identity, **body)["access_token"])
+
+
+async def wait_until(check: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def growth(count: Any, seconds: float) -> int:
+    before = count()
+    await asyncio.sleep(seconds)
+    return int(count() - before)
+
+
+def test_server_mute_stops_audio_at_the_subscribers_and_unmute_resumes_it(sfu_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        room = new_room(sfu_server)
+        alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
+        bob = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "bob"))
+        await alice.publish("mic", ToneTrack(440.0), "microphone")
+        await wait_until(lambda: bob.frames_of("audio") > 25, what="bob hearing alice")
+        track_sid = next(i.track_sid for i in bob.mids.values() if i.kind == "audio")
+        response = sfu_server.http.post(f"/v1/rooms/{room}/participants/alice/tracks/{track_sid}/mute",
+                                        json={"muted": True})
+        assert response.status_code == 200, response.text
+        muted = await alice.wait_for(TrackMuted)
+        assert isinstance(muted, TrackMuted) and muted.by_server and muted.track_sid == track_sid
+        await asyncio.sleep(0.3)  # what was already in flight
+        assert await growth(lambda: bob.frames_of("audio"), 1.0) == 0  # alice still sends: the SFU drops it
+        sfu_server.http.post(f"/v1/rooms/{room}/participants/alice/tracks/{track_sid}/mute",
+                             json={"muted": False}).raise_for_status()
+        assert await growth(lambda: bob.frames_of("audio"), 1.0) > 25
+        await alice.close()
+        await bob.close()
+
+    run(scenario())
+
+
+def test_removing_a_participant_closes_its_media_and_ends_its_subscriptions(sfu_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        room = new_room(sfu_server)
+        alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
+        bob = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "bob"))
+        await alice.publish("cam", TestPatternTrack(320, 240, 15), "camera")
+        await bob.publish("cam", TestPatternTrack(320, 240, 15), "camera")
+        await wait_until(lambda: bob.frames_of("video") > 5 and alice.frames_of("video") > 5, what="video both ways")
+        sfu_server.http.delete(f"/v1/rooms/{room}/participants/alice").raise_for_status()
+        await alice.wait_for(Removed)
+        # bob's next offer no longer lists alice's track, and nothing more arrives from her
+        await wait_until(lambda: not any(i.direction == "subscribe" for i in bob.mids.values()),
+                         what="alice's track to leave bob's offer")
+        await asyncio.sleep(0.3)
+        assert await growth(lambda: sum(bob.frames.values()), 1.0) == 0
+        # and the server stopped sending to alice: her peer connection sees no new frames either
+        assert await growth(lambda: sum(alice.frames.values()), 1.0) == 0
+        listed = sfu_server.http.get(f"/v1/rooms/{room}/participants").json()
+        assert [p["identity"] for p in listed] == ["bob"]
+        await alice.close()
+        await bob.close()
+
+    run(scenario())
+
+
+def test_unsubscribe_then_subscribe_again_reuses_the_m_line(sfu_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        from tvapp.protocol.messages import Subscribe, Unsubscribe
+
+        room = new_room(sfu_server)
+        alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
+        bob = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "bob"))
+        await alice.publish("cam", TestPatternTrack(320, 240, 15), "camera")
+        await wait_until(lambda: bob.frames_of("video") > 5, what="bob seeing alice")
+        (slot,) = [i for i in bob.mids.values() if i.direction == "subscribe"]
+        await bob.signal.send(Unsubscribe(track_sid=slot.track_sid))
+        await wait_until(lambda: not bob.mids, what="the subscription to end")
+        await asyncio.sleep(0.3)
+        assert await growth(lambda: bob.frames[slot.track_sid], 1.0) == 0
+        started = time.monotonic()
+        await bob.signal.send(Subscribe(track_sid=slot.track_sid))
+        await wait_until(lambda: bool(bob.mids), what="the subscription to come back")
+        assert [i.mid for i in bob.mids.values()] == [slot.mid]  # the idle m-line was reused
+        before = bob.frames[slot.track_sid]
+        await wait_until(lambda: bob.frames[slot.track_sid] > before, what="video again")
+        assert time.monotonic() - started < 2.0
+        await alice.close()
+        await bob.close()
+
+    run(scenario())
+
+
+def test_client_offers_and_stray_answers_get_errors_and_the_connection_stays(sfu_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        room = new_room(sfu_server)
+        client = await SignalClient.connect(sfu_server.url, token(sfu_server, room, "carol"))
+        await client.send(Offer(sdp=SDP))
+        error = await client.next()
+        assert isinstance(error, Error) and error.code == "server_offers"
+        await client.send(Answer(sdp=SDP))
+        error = await client.next()
+        assert isinstance(error, Error) and error.code == "no_offer"
+        peer = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "dave"))
+        await peer.publish("mic", ToneTrack(), "microphone")
+        offer = await peer.wait_for(Offer)
+        assert isinstance(offer, Offer)
+        await client.close()
+        await peer.close()
+
+    run(scenario())
+
+
+def test_a_garbage_answer_is_refused_without_harming_the_others(sfu_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        from tvapp.protocol.messages import Publish
+
+        room = new_room(sfu_server)
+        alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
+        bob = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "bob"))
+        mallory = await SignalClient.connect(sfu_server.url, token(sfu_server, room, "mallory"))
+        await alice.publish("mic", ToneTrack(), "microphone")
+        await mallory.send(Publish(cid="x", kind="audio", source="microphone"))
+        while not isinstance(msg := await mallory.next(), Offer):
+            pass
+        await mallory.send(Answer(sdp="v=0\r\nthis is not sdp\r\n"))
+        while not isinstance(msg := await mallory.next(), Error):
+            pass
+        assert msg.code == "bad_answer"
+        await wait_until(lambda: bob.frames_of("audio") > 25, what="bob still hearing alice")
+        await mallory.close()
+        await alice.close()
+        await bob.close()
+
+    run(scenario())
+
+
+def test_a_scripted_three_speaker_scene_gives_the_expected_dominant_speakers(sfu_server: ServerProcess) -> None:
+    """A speaks, B takes over, A interjects for 200 ms, C takes over: dominant A, B, C and never A again."""
+
+    async def scenario() -> None:
+        room = new_room(sfu_server)
+        observer = await SignalClient.connect(sfu_server.url, token(sfu_server, room, "observer"))
+        tones = {name: ToneTrack(hz) for name, hz in (("a", 300.0), ("b", 500.0), ("c", 700.0))}
+        peers = {}
+        for name, tone in tones.items():
+            tone.enabled = False
+            peers[name] = await MediaPeer.join(sfu_server.url, token(sfu_server, room, name), auto_subscribe=False)
+            await peers[name].publish("mic", tone, "microphone")
+        sids = {observer.joined.participant.sid: "observer"}
+        sids.update({p.signal.joined.participant.sid: name for name, p in peers.items()})
+        await asyncio.sleep(2.0)  # every publication negotiated and flowing (silence)
+        changes: list[tuple[float, str | None]] = []
+
+        async def watch() -> None:
+            while True:
+                msg = await observer.receive()
+                if isinstance(msg, ActiveSpeakers):
+                    dominant = sids.get(msg.dominant_sid or "")
+                    if not changes or changes[-1][1] != dominant:
+                        changes.append((time.monotonic(), dominant))
+
+        watcher = asyncio.create_task(watch())
+        t0 = time.monotonic()
+        script = [(0.0, "a", True), (2.5, "a", False), (2.5, "b", True), (3.5, "a", True), (3.7, "a", False),
+                  (5.0, "b", False), (5.0, "c", True), (7.0, "c", False)]
+        for at, name, on in script:
+            await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
+            tones[name].enabled = on
+        await asyncio.sleep(1.0)
+        watcher.cancel()
+        dominants = [d for _, d in changes if d is not None]
+        assert dominants == ["a", "b", "c"], changes
+        switch_to = {d: t - t0 for t, d in changes}
+        assert switch_to["a"] < 1.0  # generous here; bench/speaker_switch.py measures the latency itself
+        assert 2.5 < switch_to["b"] < 3.5
+        assert 5.0 < switch_to["c"] < 6.0
+        await observer.close()
+        for peer in peers.values():
+            await peer.close()
+
+    run(scenario())
