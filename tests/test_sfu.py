@@ -230,3 +230,43 @@ def test_a_scripted_three_speaker_scene_gives_the_expected_dominant_speakers(sfu
             await peer.close()
 
     run(scenario())
+
+
+def test_h264_is_forwarded_when_the_server_prefers_it(tmp_path: Any) -> None:
+    """Publisher and subscriber both offer H.264; frames arrive decodable with their stamps intact."""
+
+    async def scenario(srv: ServerProcess) -> None:
+        from aiortc.mediastreams import VideoStreamTrack
+
+        from tvapp.client.stamp import read_stamp
+
+        room = new_room(srv)
+        alice = await MediaPeer.join(srv.url, token(srv, room, "alice"))
+        bob = await MediaPeer.join(srv.url, token(srv, room, "bob"))
+        pattern = TestPatternTrack(320, 240, 15)
+
+        class Frames(VideoStreamTrack):  # aiortc encodes these itself, with the negotiated codec
+            async def recv(self):  # type: ignore[no-untyped-def]
+                return await pattern.recv()
+
+        await alice.publish("cam", Frames(), "camera")
+        await wait_until(lambda: bob.frames_of("video") > 10, timeout=15, what="bob decoding alice's video")
+        sdp = alice.pc.remoteDescription.sdp
+        assert "H264/90000" in sdp and "VP8" not in sdp  # the server asked for H.264 only
+        sent = [t for t in alice.pc.getTransceivers() if t.sender.track is not None]
+        assert internals.negotiated_codecs(sent[0])[0].mimeType == "video/H264"
+        counters = []
+        (slot,) = [t for t in bob.pc.getTransceivers() if t.receiver.track is not None and t.kind == "video"]
+        bob._pumps[0].cancel()  # read the frames here instead of counting them
+        for _ in range(5):
+            frame = await slot.receiver.track.recv()
+            stamp = read_stamp(frame.to_ndarray(format="rgb24"))
+            if stamp is not None:
+                counters.append(stamp[0])
+        assert len(counters) >= 3 and counters == sorted(counters)
+        await alice.close()
+        await bob.close()
+
+    env = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_MEDIA_VIDEO_CODECS": "H264"}
+    with ServerProcess(tmp_path, env=env) as srv:
+        run(scenario(srv))
