@@ -137,6 +137,7 @@ def test_page_decodes_an_sdk_bots_video_and_audio(media_server: ServerProcess, b
     assert tab.evaluate("() => document.querySelectorAll('#audio-sink audio').length") == 1
     assert tab.evaluate("() => document.querySelector('#audio-sink audio').srcObject.getAudioTracks().length") == 1
     assert browser.errors[tab] == []
+    assert app_state(tab)["errors"] == []
 
 
 def test_sdk_receives_the_pages_camera_and_microphone(media_server: ServerProcess, browser: Browser,

@@ -301,11 +301,9 @@
         session.dominantSid = msg.dominant_sid || null;
         return render();
       case "offer":
-        session.negotiation = session.negotiation.then(() => answerOffer(msg)).catch(negotiationFailed);
-        return undefined;
+        return negotiate(answerOffer, msg);
       case "candidate":
-        session.negotiation = session.negotiation.then(() => addRemoteCandidate(msg)).catch(negotiationFailed);
-        return undefined;
+        return negotiate(addRemoteCandidate, msg);
       case "error":
         session.lastServerError = { code: msg.code, message: msg.message };
         return showError(msg.code, msg.message);
@@ -410,8 +408,19 @@
     return pc;
   }
 
-  async function answerOffer(msg) {
+  function negotiate(step, msg) {
+    // One step at a time, in the order the server sent them; a step of a connection since closed is moot.
     const pc = session.pc;
+    session.negotiation = session.negotiation
+      .then(() => step(pc, msg))
+      .catch((err) => {
+        if (pc !== session.pc || pc.signalingState === "closed" || session.state !== "joined") return;
+        console.warn("tvapp: negotiation failed", err);
+        showError("negotiation_failed", "Could not set up audio and video with the server.");
+      });
+  }
+
+  async function answerOffer(pc, msg) {
     if (!pc || pc.signalingState === "closed") return;
     await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
     const byMid = new Map();
@@ -444,6 +453,7 @@
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
+    if (pc !== session.pc) return;
     send({ type: "answer", sdp: pc.localDescription.sdp });
     session.offersAnswered += 1;
     session.subscriptions = subscriptions;
@@ -456,19 +466,13 @@
     transceiver.direction = "inactive";
   }
 
-  async function addRemoteCandidate(msg) {
-    const pc = session.pc;
-    if (!pc || !pc.remoteDescription) return;
+  async function addRemoteCandidate(pc, msg) {
+    if (!pc || pc.signalingState === "closed" || !pc.remoteDescription) return;
     if (!msg.candidate) {
       await pc.addIceCandidate();
       return;
     }
     await pc.addIceCandidate({ candidate: msg.candidate, sdpMid: msg.sdp_mid, sdpMLineIndex: msg.sdp_mline_index });
-  }
-
-  function negotiationFailed(err) {
-    console.warn("tvapp: negotiation failed", err);
-    showError("negotiation_failed", "Could not set up audio and video with the server.");
   }
 
   // --- controls ---------------------------------------------------------------------------------------------
