@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 import uuid
@@ -14,7 +15,6 @@ from typing import Any, TypeVar
 
 import av
 import jwt
-import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
@@ -42,7 +42,7 @@ from tvapp.client import events as ev
 from tvapp.client.room import refresh_delay, token_times
 from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.client.stamp import read_stamp
-from tvapp.testing.media import dominant_frequency
+from tvapp.testing.media import audio_samples, dominant_frequency
 from tvapp.testing.server import ServerProcess
 
 E = TypeVar("E", bound=RoomEvent)
@@ -453,5 +453,306 @@ def test_reconnecting_gives_up_after_the_window(media_server: ServerProcess) -> 
         with pytest.raises(ConnectionError):
             await alice.local_participant.send_data("too late")
         await proxy.close()
+
+    run(scenario())
+
+
+# --- media through the SFU ------------------------------------------------------------------------------------------
+
+
+async def frames_from(track: RemoteTrack | Any, count: int, timeout: float = 10.0) -> list[Any]:
+    """Return the next `count` frames of a track."""
+    async with asyncio.timeout(timeout):
+        return [await track.recv() for _ in range(count)]
+
+
+async def frames_during(track: RemoteTrack | Any, seconds: float) -> list[Any]:
+    """Return the frames a track delivers within `seconds`."""
+    frames: list[Any] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while True:
+                frames.append(await track.recv())
+    return frames
+
+
+def counters(frames: list[av.VideoFrame]) -> list[int]:
+    """Return the stamped frame counters that could be read."""
+    stamps = [read_stamp(frame.to_ndarray(format="rgb24")) for frame in frames]
+    return [stamp[0] for stamp in stamps if stamp is not None]
+
+
+async def packets_received(room: Room, kind: str) -> int:
+    """Return how many RTP packets of `kind` the room's peer connection has received."""
+    report = await room.get_stats()
+    return sum(getattr(s, "packetsReceived", 0) for s in report.values()
+               if s.type == "inbound-rtp" and getattr(s, "kind", None) == kind)
+
+
+async def video_bitrate(room: Room, seconds: float) -> float:
+    """Return the bits per second of video the room sends over the next `seconds`."""
+
+    async def sent() -> int:
+        report = await room.get_stats()
+        return sum(getattr(s, "bytesSent", 0) for s in report.values()
+                   if s.type == "outbound-rtp" and getattr(s, "kind", None) == "video")
+
+    before = await sent()
+    await asyncio.sleep(seconds)
+    return (await sent() - before) * 8 / seconds
+
+
+def subscribed(kind: str, identity: str | None = None) -> Callable[[TrackSubscribed], bool]:
+    return lambda e: e.track.kind == kind and (identity is None or e.participant.identity == identity)
+
+
+def test_two_rooms_exchange_stamped_video_and_a_tone(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        alice, a_log = await join(media_server, name, "alice", host=True)
+        bob, b_log = await join(media_server, name, "bob")
+        sources = []
+        for room, hz in ((alice, 440.0), (bob, 660.0)):
+            video, audio = TestPatternTrack(320, 240, 30), ToneTrack(hz)
+            sources += [video, audio]
+            await room.local_participant.publish_track(video, source="camera")
+            await room.local_participant.publish_track(audio, source="microphone")
+        for log, sender, hz in ((b_log, "alice", 440.0), (a_log, "bob", 660.0)):
+            video_sub = await log.wait(TrackSubscribed, subscribed("video", sender))
+            assert video_sub.publication.source == "camera" and video_sub.publication.track is video_sub.track
+            frames = await frames_from(video_sub.track, 30)
+            assert (frames[-1].width, frames[-1].height) == (320, 240)
+            seen = counters(frames)
+            assert len(seen) >= 27, seen
+            assert all(b > a for a, b in zip(seen, seen[1:])), seen
+            assert seen[-1] - seen[0] >= 25
+            audio_sub = await log.wait(TrackSubscribed, subscribed("audio", sender))
+            audio_frames = (await frames_from(audio_sub.track, 75))[25:]  # let Opus settle
+            frequency = dominant_frequency(audio_samples(audio_frames), audio_frames[0].sample_rate)
+            assert abs(frequency - hz) < 3, frequency
+        for room in (alice, bob):
+            await room.disconnect()
+        for source in sources:
+            source.stop()
+
+    run(scenario())
+
+
+def test_a_late_joiner_gets_video_within_a_second(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        alice, _ = await join(media_server, name, "alice", host=True)
+        pub = await alice.local_participant.set_camera_enabled(True)
+        assert pub is not None and pub.source == "camera"
+        await pub.set_video_format(320, 240, 30)
+        await asyncio.sleep(1.5)  # well inside the 4 s keyframe interval: the SFU must ask for a keyframe
+        started = time.monotonic()
+        carol, c_log = await join(media_server, name, "carol")
+        sub = await c_log.wait(TrackSubscribed, subscribed("video"))
+        first = (await frames_from(sub.track, 1))[0]
+        elapsed = time.monotonic() - started
+        assert counters([first]), "the first frame is whole (decoded from a keyframe)"
+        assert elapsed < 1.0, elapsed
+        for room in (alice, carol):
+            await room.disconnect()
+
+    run(scenario())
+
+
+def test_unsubscribe_stops_the_media_and_subscribe_brings_it_back(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        alice, _ = await join(media_server, name, "alice", host=True)
+        bob, b_log = await join(media_server, name, "bob")
+        source = TestPatternTrack(320, 240, 30)
+        await alice.local_participant.publish_track(source)
+        first = await b_log.wait(TrackSubscribed, subscribed("video"))
+        before = counters(await frames_from(first.track, 10))
+        await bob.unsubscribe(first.track.sid)
+        ended = await b_log.wait(TrackUnsubscribed)
+        assert ended.track is first.track and not ended.publication.subscribed
+        with pytest.raises(MediaStreamError):
+            for _ in range(100):
+                await asyncio.wait_for(first.track.recv(), 2)
+        await asyncio.sleep(0.5)
+        packets = await packets_received(bob, "video")
+        await asyncio.sleep(1.0)
+        assert await packets_received(bob, "video") - packets <= 2  # nothing arrives while unsubscribed
+        assert len(b_log.of(TrackSubscribed)) == 1
+        await bob.subscribe(first.track.sid)
+        again = await b_log.wait(TrackSubscribed, lambda e: e.track is not first.track)
+        assert again.publication is first.publication and first.publication.track is again.track
+        after = counters(await frames_from(again.track, 10))
+        assert after and before and after[0] > before[-1]
+        for room in (alice, bob):
+            await room.disconnect()
+        source.stop()
+
+    run(scenario())
+
+
+def test_camera_and_microphone_off_stop_sending_and_on_resumes(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        alice, _ = await join(media_server, name, "alice", host=True)
+        bob, b_log = await join(media_server, name, "bob")
+        me = alice.local_participant
+        cam = await me.set_camera_enabled(True)
+        mic = await me.set_microphone_enabled(True)
+        assert cam is not None and mic is not None and mic.source == "microphone" and mic.kind == "audio"
+        video = await b_log.wait(TrackSubscribed, subscribed("video"))
+        audio = await b_log.wait(TrackSubscribed, subscribed("audio"))
+        tone = (await frames_from(audio.track, 60))[20:]
+        assert abs(dominant_frequency(audio_samples(tone), tone[0].sample_rate) - 440.0) < 3
+        before = counters(await frames_from(video.track, 5))
+
+        await me.set_camera_enabled(False)
+        await me.set_microphone_enabled(False)
+        muted = [await b_log.wait(TrackMuted, lambda e, k=k: e.track.kind == k) for k in ("video", "audio")]
+        assert all(e.track.muted and not e.by_server for e in muted)
+        assert cam.muted and mic.muted
+        await frames_during(video.track, 0.5)  # what was on its way
+        await frames_during(audio.track, 0.01)
+        counts = {kind: await packets_received(bob, kind) for kind in ("video", "audio")}
+        assert await frames_during(video.track, 1.0) == []
+        for kind in ("video", "audio"):
+            assert await packets_received(bob, kind) - counts[kind] <= 2, kind
+
+        await me.set_camera_enabled(True)
+        await me.set_microphone_enabled(True)
+        await b_log.wait(TrackUnmuted, lambda e: e.track.kind == "video")
+        resumed = counters(await frames_from(video.track, 5, timeout=2.0))
+        assert resumed and before and resumed[0] > before[-1]
+        assert await me.set_camera_enabled(True) is cam  # the same publication, not a second camera
+        assert len(me.publications) == 2
+        for room in (alice, bob):
+            await room.disconnect()
+        assert me.publications and all(p.track.readyState == "ended" for p in me.publications.values())
+
+    run(scenario())
+
+
+def test_video_format_and_bitrate_follow_the_publication_settings(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        alice, _ = await join(media_server, name, "alice", host=True)
+        bob, b_log = await join(media_server, name, "bob")
+        source = TestPatternTrack(640, 480, 30)
+        pub = await alice.local_participant.publish_track(source)
+        sub = await b_log.wait(TrackSubscribed, subscribed("video"))
+        frames = await frames_from(sub.track, 5)
+        assert (frames[-1].width, frames[-1].height) == (640, 480)
+        full = await video_bitrate(alice, 2.0)
+        pub.set_max_bitrate(50_000)
+        await asyncio.sleep(1.0)  # the encoder restarts with a keyframe
+        low = await video_bitrate(alice, 2.0)
+        assert low < 0.9 * full, (low, full)  # the pattern is simple: ~210 kbps at most, ~160 at the lowest
+        await pub.set_video_format(320, 240, 10)
+        async with asyncio.timeout(5):
+            while ((frame := await sub.track.recv()).width, frame.height) != (320, 240):
+                pass
+        rate = len(await frames_during(sub.track, 2.0)) / 2.0
+        assert 7 <= rate <= 13, rate
+        with pytest.raises(ValueError):
+            await pub.set_video_format(321, 240, 10)
+        with pytest.raises(ValueError):
+            pub.set_max_bitrate(10)
+        audio = await alice.local_participant.publish_track(ToneTrack())
+        with pytest.raises(ValueError):
+            audio.set_max_bitrate(64_000)
+        for room in (alice, bob):
+            await room.disconnect()
+        source.stop()
+
+    run(scenario())
+
+
+def test_camera_preview_shows_frames_without_publishing(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        alice, _ = await join(media_server, name, "alice", host=True)
+        bob, b_log = await join(media_server, name, "bob")
+        view = alice.local_participant.preview(width=320, height=240, fps=15)
+        seen = counters(await frames_from(view, 8))
+        assert len(seen) == 8 and all(b > a for a, b in zip(seen, seen[1:]))
+        assert alice.local_participant.publications == {}
+        await asyncio.sleep(0.3)
+        assert not b_log.of(TrackPublished)
+        await alice.local_participant.set_camera_enabled(True)  # publishes the previewed camera
+        sub = await b_log.wait(TrackSubscribed, subscribed("video"))
+        remote = counters(await frames_from(sub.track, 5))
+        local = counters(await frames_from(view, 5))
+        assert remote and local and abs(remote[-1] - local[-1]) < 30  # one camera, two consumers
+        for room in (alice, bob):
+            await room.disconnect()
+        assert view.readyState == "ended"
+
+    run(scenario())
+
+
+def test_without_auto_subscribe_media_comes_only_on_request(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        alice, _ = await join(media_server, name, "alice", host=True)
+        tone = ToneTrack(523.0)
+        pub = await alice.local_participant.publish_track(tone)  # published before bob joins
+        bob, b_log = await join(media_server, name, "bob", auto_subscribe=False)
+        published = bob.participants[alice.local_participant.sid].tracks[pub.sid]
+        later = await alice.local_participant.set_camera_enabled(True)  # and one after
+        assert later is not None
+        await b_log.wait(TrackPublished, lambda e: e.track.sid == later.sid)
+        await asyncio.sleep(1.0)
+        assert not b_log.of(TrackSubscribed) and not published.subscribed
+        await bob.subscribe(published.sid)
+        sub = await b_log.wait(TrackSubscribed)
+        assert sub.publication is published and sub.track.sid == pub.sid
+        frames = (await frames_from(sub.track, 60))[20:]
+        assert abs(dominant_frequency(audio_samples(frames), frames[0].sample_rate) - 523.0) < 3
+        for room in (alice, bob):
+            await room.disconnect()
+        tone.stop()
+
+    run(scenario())
+
+
+def test_the_one_speaking_becomes_the_dominant_speaker(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        alice, a_log = await join(media_server, name, "alice", host=True)
+        bob, b_log = await join(media_server, name, "bob")
+        await alice.local_participant.set_microphone_enabled(True)
+        for log in (a_log, b_log):
+            change = await log.wait(ActiveSpeakersChanged, lambda e: e.dominant is not None)
+            assert change.dominant is not None and change.dominant.identity == "alice"
+            assert change.speakers and change.speakers[0].identity == "alice" and 0 < change.speakers[0].level <= 1
+        assert (await a_log.wait(ActiveSpeakersChanged, lambda e: e.dominant is not None)).dominant \
+            is alice.local_participant
+        for room in (alice, bob):
+            await room.disconnect()
+
+    run(scenario())
+
+
+def test_after_a_reconnect_the_others_receive_the_republished_video(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        proxy = Proxy(int(media_server.url.rsplit(":", 1)[1]))
+        url = await proxy.start()
+        host, h_log = await join(media_server, name, "host", host=True)
+        alice, a_log = await join(media_server, name, "alice", url=url)
+        source = TestPatternTrack(320, 240, 30)
+        await alice.local_participant.publish_track(source)
+        first = await h_log.wait(TrackSubscribed, subscribed("video"))
+        before = counters(await frames_from(first.track, 5))
+        proxy.cut()
+        await a_log.wait(Reconnected)
+        second = await h_log.wait(TrackSubscribed, lambda e: e.track is not first.track)
+        after = counters(await frames_from(second.track, 5))
+        assert before and after and after[0] > before[-1]
+        assert source.readyState == "live"  # the user's source survives the peer connection it was sent on
+        for room in (alice, host):
+            await room.disconnect()
+        await proxy.close()
+        source.stop()
 
     run(scenario())

@@ -33,7 +33,14 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+    RTCStatsReport,
+)
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 from websockets.exceptions import WebSocketException
@@ -168,6 +175,9 @@ class RemoteTrack(MediaStreamTrack):
         """End the track: recv() raises MediaStreamError once the frames already received are read."""
         super().stop()
         self._ready.set()
+
+    def __repr__(self) -> str:
+        return f"<RemoteTrack {self.sid} {self.kind} of {self.publication.participant.identity} ({self.readyState})>"
 
     def _push(self, frame: av.AudioFrame | av.VideoFrame) -> None:
         if self.readyState != "live":
@@ -314,13 +324,12 @@ class LocalTrackPublication:
         """Aim the video encoder at `bps` bits per second."""
         if self.kind != "video":
             raise ValueError("set_max_bitrate applies to video tracks (aiortc sets the Opus rate)")
+        from tvapp.client.encoder import MAX_BITRATE, MIN_BITRATE
+
+        if not MIN_BITRATE <= bps <= MAX_BITRATE:
+            raise ValueError(f"bitrate must be between {MIN_BITRATE} and {MAX_BITRATE} bps")
         if self._encoder is not None:
             self._encoder.set_bitrate(bps)
-        else:
-            from tvapp.client.encoder import MAX_BITRATE, MIN_BITRATE
-
-            if not MIN_BITRATE <= bps <= MAX_BITRATE:
-                raise ValueError(f"bitrate must be between {MIN_BITRATE} and {MAX_BITRATE} bps")
         self.bitrate = bps
 
     def request_keyframe(self) -> None:
@@ -706,6 +715,11 @@ class Room:
     async def send_data(self, payload: str, topic: str = "", to: Iterable[str] = ()) -> None:
         """Send a data message (see LocalParticipant.send_data)."""
         await self.local_participant.send_data(payload, topic, to)
+
+    async def get_stats(self) -> RTCStatsReport:
+        """Return aiortc's statistics of the current peer connection (inbound-rtp, outbound-rtp... by id)."""
+        session = self._session
+        return await session.pc.getStats() if session is not None else RTCStatsReport()
 
     # -- sending -----------------------------------------------------------------------------------------------------
 
