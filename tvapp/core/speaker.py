@@ -30,11 +30,12 @@ How it decides (each update is one window, ending at `now_ms` and starting at th
    - its activity has stayed above the dominant's by `switch_margin` for `hold_ms` (it out-talks a
      dominant who keeps making sounds).
    An interjection while the dominant goes on talking never finds the dominant quiet, nor out-talks it for
-   long; after a clean change the new speaker wins about 250-400 ms after its first word. Only a voiced
-   challenger can win, so noise and silence never take the floor, and when everyone falls silent the
-   dominant keeps it (it is the last speaker) until someone else talks or it is removed. An interjection
-   that falls wholly into a pause of the dominant (a breath between sentences) looks, while it lasts,
-   exactly like a clean change; `bench/speaker_switch.py` counts those apart.
+   long. After a clean change the new speaker wins 300-450 ms after its first word (median about 355 ms,
+   p90 about 455 ms in `bench/speaker_switch.py`, with updates every 50-100 ms). Only a voiced challenger
+   can win, so noise and silence never take the floor, and when everyone falls silent the dominant keeps
+   it (it is the last speaker) until someone else talks or it is removed. An interjection that falls
+   wholly into a pause of the dominant (a breath between sentences) looks, while it lasts, exactly like a
+   clean change; the bench counts those apart.
 """
 
 import math
@@ -106,7 +107,10 @@ class ActiveSpeakerDetector:
         return self._dominant
 
     def update(self, levels: Mapping[str, float | None], now_ms: float) -> SpeakerDecision | None:
-        """Take each participant's loudest level (-dBov) of the window ending at `now_ms`; return a change."""
+        """Take each participant's loudest level (-dBov) of the window ending at `now_ms`; return a change.
+
+        A participant missing from `levels` counts as silent in this window (as None does).
+        """
         last, self._last_ms = self._last_ms, now_ms
         self._step_ms = FIRST_STEP_MS if last is None else min(max(now_ms - last, 0.0), MAX_STEP_MS)
         for sid in levels.keys() - self._voices.keys():
@@ -182,9 +186,10 @@ class ActiveSpeakerDetector:
         order = [s for s in self._order if s in self._voices and self._voices[s].speaking]
         order += sorted((s for s, v in self._voices.items() if v.speaking and s not in order),
                         key=lambda s: -self._voices[s].loudness)
+        loudness = {s: self._voices[s].loudness for s in order}
         for i in range(1, len(order)):
             j = i
-            while j > 0 and self._voices[order[j]].loudness > self._voices[order[j - 1]].loudness + self.order_margin:
+            while j > 0 and loudness[order[j]] > loudness[order[j - 1]] + self.order_margin:
                 order[j - 1], order[j] = order[j], order[j - 1]
                 j -= 1
         self._order = order
