@@ -74,7 +74,7 @@ class MediaConfig:
     ice_credential: str = ""
     video_codecs: tuple[str, ...] = ("VP8", "H264")
     keyframe_interval: float = 0.3
-    speaker_interval: float = 0.1
+    speaker_interval: float = 0.05
 
 
 @dataclass(frozen=True)
