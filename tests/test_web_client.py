@@ -266,6 +266,14 @@ def test_mute_and_camera_buttons_mute_the_published_tracks(web_server: ServerPro
     tab.click("#cam")
     wait_until(lambda: server_muted() == {"microphone": False, "camera": False}, 10, message="both back on")
     assert local() == {"microphone": (False, True), "camera": (False, True)}
+
+    # A mute by the server (REST) silences the page's microphone and shows on its button.
+    identity = app_state(tab)["identity"]
+    mic_sid = next(t["sid"] for t in app_state(tab)["localTracks"] if t["source"] == "microphone")
+    web_server.http.post(f"/v1/rooms/{room}/participants/{identity}/tracks/{mic_sid}/mute",
+                         json={"muted": True}).raise_for_status()
+    wait_until(lambda: local()["microphone"] == (True, False), 10, message="the page to obey the server's mute")
+    assert tab.inner_text("#mic") == "Unmute"
     assert browser.errors[tab] == []
 
 

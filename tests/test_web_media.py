@@ -58,7 +58,7 @@ class Bot:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.frames: dict[tuple[str, str], int] = {}  # (publisher identity, kind) -> decoded frames
-        self.muted: list[tuple[str, str]] = []  # (publisher identity, track sid)
+        self.muted: list[tuple[str, str | None]] = []  # (publisher identity, track sid)
         token = server.token(room, identity, name=f"Bot {identity}")["access_token"]
         self.room: Room = self.call(self._join(server.url, token, publish))
 
