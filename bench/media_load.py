@@ -27,7 +27,6 @@ import contextlib
 import fractions
 import json
 import os
-import pickle
 import socket
 import struct
 import subprocess
@@ -118,17 +117,24 @@ def encode_media(seconds: float) -> EncodedMedia:
 
 
 def save_media(media: EncodedMedia, path: str) -> None:
-    """Write encoded media to `path` for load processes."""
+    """Write encoded media to `path` for load processes (counts, then length-prefixed frames)."""
     with open(path, "wb") as fh:
-        pickle.dump(media, fh)
+        fh.write(struct.pack("!II", len(media.video), len(media.audio)))
+        for data in [*media.video, *media.audio]:
+            fh.write(struct.pack("!I", len(data)) + data)
 
 
 def load_media(path: str) -> EncodedMedia:
-    """Read encoded media written by save_media (a file this benchmark run made itself)."""
+    """Read encoded media written by save_media."""
     with open(path, "rb") as fh:
-        media = pickle.load(fh)
-    assert isinstance(media, EncodedMedia)
-    return media
+        blob = fh.read()
+    videos, audios = struct.unpack_from("!II", blob)
+    frames, at = [], 8
+    for _ in range(videos + audios):
+        (size,) = struct.unpack_from("!I", blob, at)
+        frames.append(blob[at + 4:at + 4 + size])
+        at += 4 + size
+    return EncodedMedia(video=frames[:videos], audio=frames[videos:])
 
 
 # --- publishing ------------------------------------------------------------------------------------------------
@@ -395,8 +401,7 @@ class UdpParticipant(asyncio.DatagramProtocol):
         self._opus = OpusEncoder()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's UDPTransport is not a subclass
         transport.sendto(_UDP_HEADER.pack(self.index, 255, 0, 0))  # say hello to the relay
 
     def _send(self, kind: str, data: bytes, pts: int) -> None:

@@ -117,8 +117,7 @@ class UdpRelay(asyncio.DatagramProtocol):
         self.forwarded = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's UDPTransport is not a subclass
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if addr not in self.peers:
