@@ -76,3 +76,38 @@ def test_mypy_strict_passes() -> None:
         timeout=280,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _imports_of(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [("server", ("tvapp.client", "tvapp.tv")), ("client", ("tvapp.server", "tvapp.tv")),
+     ("tv", ("tvapp.server",)), ("rtc", ("tvapp.server", "tvapp.client", "tvapp.tv", "tvapp.testing"))],
+)  # fmt: skip
+def test_parts_do_not_import_each_other(package: str, forbidden: tuple[str, ...]) -> None:
+    for path in sorted((REPO_ROOT / "tvapp" / package).rglob("*.py")):
+        bad = [name for name in _imports_of(path) if name.startswith(forbidden)]
+        assert not bad, f"{path.relative_to(REPO_ROOT)} imports {bad}"
+
+
+def test_aiortc_private_names_are_used_only_in_the_adapter() -> None:
+    """tvapp/rtc/internals.py is the one place that reaches into aiortc's private attributes."""
+    import re
+
+    private = re.compile(r"_RTC\w+__\w+|\._send_rtcp_pli\b|\._send_keyframe\b|\._codecs\b|\b_data\b|get_host_addresses")
+    for path in sorted((REPO_ROOT / "tvapp").rglob("*.py")):
+        if path.name == "internals.py" and path.parent.name == "rtc":
+            continue
+        hits = [line.strip() for line in path.read_text().splitlines() if private.search(line)]
+        assert not hits, f"{path.relative_to(REPO_ROOT)} reaches into aiortc: {hits}"

@@ -88,6 +88,12 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None
     setattr(receiver, _DECODER_QUEUE, _NoDecoder())
 
 
+def depayloaded(packet: RtpPacket) -> bytes:
+    """Return the codec payload aiortc's receiver extracted from an RTP packet (the VP8/H.264 descriptor gone)."""
+    data: bytes = getattr(packet, "_data", b"")
+    return data
+
+
 def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> asyncio.Task[None]:
     """Send a Picture Loss Indication for `media_ssrc` to the remote end of `receiver` (in the background)."""
     coro: Any = receiver._send_rtcp_pli(media_ssrc)

@@ -82,6 +82,7 @@ class Subscription:
         self.publication: Publication | None = None
         self.waiting_for_keyframe = kind == "video"
         self.pts_offset = 0
+        self.rebase = False
         self.last_pts: int | None = None
         self.frames_sent = 0
         self.on_sent: Callable[[], None] | None = None
@@ -99,7 +100,7 @@ class Subscription:
         self.publication = publication
         self.waiting_for_keyframe = self.kind == "video"
         self.track.clear()
-        self._rebase = True
+        self.rebase = True
         publication.subscriptions.add(self)
         if self.kind == "video":
             publication.request_keyframe()
@@ -122,9 +123,9 @@ class Subscription:
             if not keyframe:
                 return
             self.waiting_for_keyframe = False
-        if getattr(self, "_rebase", False):
+        if self.rebase:
             # A reused m-line continues its own timeline: the subscriber sees one stream, not a jump.
-            self._rebase = False
+            self.rebase = False
             step = 3000 if self.kind == "video" else 960
             self.pts_offset = 0 if self.last_pts is None else (self.last_pts + step - pts) % UINT32
         out_pts = (pts + self.pts_offset) % UINT32
@@ -183,7 +184,7 @@ class Publication:
     # packets in ----------------------------------------------------------------------------------------------
 
     def on_packet(self, packet: RtpPacket) -> None:
-        """Take one RTP packet from the receiver (RTX unwrapped, payload depayloaded in ``_data``)."""
+        """Take one RTP packet from the receiver (RTX already unwrapped, payload already depayloaded)."""
         now = now_ms()
         self.media_ssrc = packet.ssrc
         if self.kind == "audio":
@@ -195,7 +196,7 @@ class Publication:
             start = True
         else:
             start = vp8_frame_start(packet.payload) if self.codec == "VP8" else None
-        data: bytes = getattr(packet, "_data", b"")
+        data = internals.depayloaded(packet)
         result = self.assembler.add(packet.sequence_number, packet.timestamp, bool(packet.marker), data, now,
                                     frame_start=start)
         self._handle(result, now)
