@@ -26,16 +26,15 @@ from tvapp.client.events import (
     TrackUnpublished,
     TrackUnsubscribed,
 )
-from tvapp.client.room import (
-    ApiError,
+from tvapp.client.participants import (
     LocalParticipant,
     LocalTrackPublication,
     RemoteParticipant,
     RemoteTrack,
     RemoteTrackPublication,
     RequestError,
-    Room,
 )
+from tvapp.client.room import ApiError, Room
 from tvapp.client.signaling import JoinError
 
 __all__ = [

@@ -11,7 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 if TYPE_CHECKING:
-    from tvapp.client.room import (
+    from tvapp.client.participants import (
         LocalParticipant,
         LocalTrackPublication,
         RemoteParticipant,

@@ -1,6 +1,6 @@
 """The SDK's Room: join a room, publish local tracks, receive remote ones, and hear about it as typed events.
 
-One Room is one participant: a signaling connection (tvapp.client.signaling) and one RTCPeerConnection
+One Room is one participant (its people and tracks live in tvapp.client.participants): a signaling connection (tvapp.client.signaling) and one RTCPeerConnection
 that carries every publication and subscription. The server makes every offer; its TransceiverInfo list
 says which m-line carries which of our publications (we attach the local track and send) and which remote
 track (we receive and hand decoded frames to a RemoteTrack). Video is encoded here (EncodedVideoTrack) so
@@ -24,7 +24,6 @@ import inspect
 import itertools
 import json
 import logging
-import secrets
 import time
 import urllib.error
 import urllib.request
@@ -33,48 +32,40 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 import av
-from aiortc import (
-    MediaStreamTrack,
-    RTCPeerConnection,
-    RTCRtpSender,
-    RTCRtpTransceiver,
-    RTCSessionDescription,
-    RTCStatsReport,
-)
-from aiortc.contrib.media import MediaRelay
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription, RTCStatsReport
 from aiortc.mediastreams import MediaStreamError
 from websockets.exceptions import WebSocketException
 
 from tvapp.client import events as ev
+from tvapp.client.participants import (
+    LocalParticipant,
+    LocalTrackPublication,
+    RemoteParticipant,
+    RemoteTrack,
+    RemoteTrackPublication,
+    RequestError,
+)
 from tvapp.client.signaling import JoinError, SignalClient, SignalClosed
 from tvapp.protocol import messages as m
 from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
 
+__all__ = [
+    "ApiError", "LocalParticipant", "LocalTrackPublication", "RemoteParticipant", "RemoteTrack",
+    "RemoteTrackPublication", "RequestError", "Room", "api_post", "refresh_delay", "refresh_tokens", "token_times",
+]
+
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=ev.RoomEvent)
 ConnectionState = Literal["connected", "reconnecting", "disconnected"]
-SourceName = Literal["camera", "microphone", "screen_share", "screen", "screen_audio", "content", "unknown"]
 
 RECONNECT_WINDOW = 30.0
 REQUEST_TIMEOUT = 10.0
-DEFAULT_VIDEO_BITRATE = 800_000
-VIDEO_QUEUE = 30
-AUDIO_QUEUE = 250
 EVENT_BACKLOG = 1000
 # Join refusals that another attempt cannot fix (token_expired can be, with a refresh token).
 FATAL_JOIN_CODES = frozenset({"removed", "not_allowed", "room_completed", "room_not_found", "token_revoked",
                               "token_reused", "invalid_token", "wrong_room", "token_expired"})
-
-
-class RequestError(Exception):
-    """The server refused a call (publish, mute, subscribe...); ``code`` says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 class ApiError(Exception):
@@ -134,374 +125,6 @@ def refresh_delay(issued_at: float, expires_at: float, now: float) -> float:
     """Return how long from `now` to wait before refreshing: a fifth of the lifetime early, 1 to 60 s early."""
     margin = min(60.0, max(1.0, (expires_at - issued_at) * 0.2))
     return max(0.0, expires_at - margin - now)
-
-
-# --- remote side ---------------------------------------------------------------------------------------------------
-
-
-class RemoteTrack(MediaStreamTrack):
-    """One subscription's media: ``await track.recv()`` returns decoded av frames (MediaStreamError once it ends).
-
-    If the reader falls behind, the oldest frames are dropped (``dropped`` counts them).
-    """
-
-    def __init__(self, kind: str, sid: str, publication: RemoteTrackPublication) -> None:
-        super().__init__()
-        self.kind = kind
-        self.sid = sid
-        self.publication = publication
-        self.frames_received = 0
-        self.dropped = 0
-        self._over = False
-        self._frames: deque[av.AudioFrame | av.VideoFrame] = deque()
-        self._limit = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
-        self._ready = asyncio.Event()
-
-    @property
-    def participant(self) -> RemoteParticipant:
-        """Return the participant publishing this track."""
-        return self.publication.participant
-
-    async def recv(self) -> av.AudioFrame | av.VideoFrame:
-        """Return the next decoded frame, waiting for one."""
-        while not self._frames:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._ready.clear()
-            await self._ready.wait()
-        return self._frames.popleft()
-
-    def stop(self) -> None:
-        """End the track: recv() raises MediaStreamError once the frames already received are read."""
-        super().stop()
-        self._ready.set()
-
-    def __repr__(self) -> str:
-        return f"<RemoteTrack {self.sid} {self.kind} of {self.publication.participant.identity} ({self.readyState})>"
-
-    def _push(self, frame: av.AudioFrame | av.VideoFrame) -> None:
-        if self.readyState != "live":
-            return
-        self.frames_received += 1
-        if len(self._frames) >= self._limit:
-            self._frames.popleft()
-            self.dropped += 1
-        self._frames.append(frame)
-        self._ready.set()
-
-
-class RemoteTrackPublication:
-    """A track another participant publishes; ``track`` is set while this client is subscribed to it."""
-
-    def __init__(self, info: m.TrackInfo, participant: RemoteParticipant) -> None:
-        self.sid = info.sid
-        self.kind = info.kind
-        self.source = info.source
-        self.name = info.name
-        self.muted = info.muted
-        self.participant = participant
-        self.track: RemoteTrack | None = None
-
-    @property
-    def subscribed(self) -> bool:
-        """Return whether media of this track is arriving."""
-        return self.track is not None
-
-    def __repr__(self) -> str:
-        return f"<RemoteTrackPublication {self.sid} {self.kind}/{self.source} of {self.participant.identity}>"
-
-
-class RemoteParticipant:
-    """Another participant in the room and the tracks it publishes (``tracks`` by track sid)."""
-
-    def __init__(self, info: m.ParticipantInfo) -> None:
-        self.sid = info.sid
-        self.identity = info.identity
-        self.name = info.name
-        self.joined_at = info.joined_at
-        self.tracks: dict[str, RemoteTrackPublication] = {t.sid: RemoteTrackPublication(t, self) for t in info.tracks}
-
-    def __repr__(self) -> str:
-        return f"<RemoteParticipant {self.sid} {self.identity!r}>"
-
-
-# --- local side ------------------------------------------------------------------------------------------------------
-
-
-class _LocalFeed(MediaStreamTrack):
-    """What a sender reads from a local source: frames pass only while the publication sends; video may be
-    scaled and thinned to the publication's format. Stopping it never stops the source."""
-
-    def __init__(self, publication: LocalTrackPublication) -> None:
-        super().__init__()
-        self.kind = publication.kind
-        self.publication = publication
-        self._last_time: float | None = None
-
-    async def recv(self) -> av.AudioFrame | av.VideoFrame:
-        """Return the next frame to send."""
-        pub = self.publication
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            frame = await pub.track.recv()
-            if not pub.sending or not isinstance(frame, (av.AudioFrame, av.VideoFrame)):
-                continue
-            if isinstance(frame, av.VideoFrame) and pub.video_format is not None:
-                width, height, fps = pub.video_format
-                if frame.time is not None:
-                    if self._last_time is not None and 0 <= frame.time - self._last_time < 0.9 / fps:
-                        continue
-                    self._last_time = frame.time
-                if (frame.width, frame.height) != (width, height):
-                    scaled = frame.reformat(width=width, height=height)
-                    scaled.pts, scaled.time_base = frame.pts, frame.time_base
-                    frame = scaled
-            return frame
-
-
-class LocalTrackPublication:
-    """A track this client publishes. ``sid`` is the server's id (None until acknowledged; renewed on reconnect)."""
-
-    def __init__(self, participant: LocalParticipant, track: MediaStreamTrack, source: m.TrackSource, name: str,
-                 *, owned: bool = False, format_target: Any = None) -> None:
-        self.participant = participant
-        self.track = track
-        self.kind: m.TrackKind = "video" if track.kind == "video" else "audio"
-        self.source = source
-        self.name = name
-        self.cid = "TC_" + secrets.token_hex(6)
-        self.sid: str | None = None
-        self.video_format: tuple[int, int, float] | None = None
-        self.bitrate = DEFAULT_VIDEO_BITRATE
-        self._owned = owned
-        self._format_target = format_target if format_target is not None else track
-        self._muted_by_user = False
-        self._muted_by_server = False
-        self._sending_track: MediaStreamTrack | None = None
-        self._encoder: Any = None
-        self._sender: RTCRtpSender | None = None
-
-    @property
-    def muted(self) -> bool:
-        """Return whether the track is muted (by this client or by the server)."""
-        return self._muted_by_user or self._muted_by_server
-
-    @property
-    def sending(self) -> bool:
-        """Return whether frames of this track go out (not muted by anyone)."""
-        return not self.muted
-
-    async def mute(self) -> None:
-        """Stop sending this track's frames and tell the room it is muted."""
-        await self.set_muted(True)
-
-    async def unmute(self) -> None:
-        """Send this track's frames again and tell the room."""
-        await self.set_muted(False)
-
-    async def set_muted(self, muted: bool) -> None:
-        """Mute or unmute this track (sends `mute` to the server; frames stop or resume at once)."""
-        was_sending = self.sending
-        self._muted_by_user = muted
-        if self.sending and not was_sending:
-            self.request_keyframe()
-        if self.sid is not None:
-            await self.participant.room._request(m.Mute(track_sid=self.sid, muted=muted))
-
-    async def set_video_format(self, width: int, height: int, fps: float) -> None:
-        """Send video at this size and frame rate (the source is asked to produce it; otherwise frames are scaled)."""
-        if self.kind != "video":
-            raise ValueError("set_video_format applies to video tracks")
-        if width <= 0 or height <= 0 or width % 2 or height % 2 or fps <= 0:
-            raise ValueError("width and height must be positive and even, fps positive")
-        set_format = getattr(self._format_target, "set_format", None)
-        if callable(set_format):
-            set_format(width, height, fps)
-        self.video_format = (width, height, float(fps))
-
-    def set_max_bitrate(self, bps: int) -> None:
-        """Aim the video encoder at `bps` bits per second."""
-        if self.kind != "video":
-            raise ValueError("set_max_bitrate applies to video tracks (aiortc sets the Opus rate)")
-        from tvapp.client.encoder import MAX_BITRATE, MIN_BITRATE
-
-        if not MIN_BITRATE <= bps <= MAX_BITRATE:
-            raise ValueError(f"bitrate must be between {MIN_BITRATE} and {MAX_BITRATE} bps")
-        if self._encoder is not None:
-            self._encoder.set_bitrate(bps)
-        self.bitrate = bps
-
-    def request_keyframe(self) -> None:
-        """Make the next video packet a keyframe (no-op for audio)."""
-        if self._encoder is not None:
-            self._encoder.request_keyframe()
-
-    def _sending_for(self, sender: RTCRtpSender) -> MediaStreamTrack:
-        """Return the track to attach to `sender` (a new chain per sender: a closed sender stops its track)."""
-        if self._sender is sender and self._sending_track is not None and self._sending_track.readyState == "live":
-            return self._sending_track
-        self._release()
-        feed = _LocalFeed(self)
-        sending: MediaStreamTrack = feed
-        if self.kind == "video":
-            from tvapp.client.encoder import EncodedVideoTrack, VideoEncoder
-
-            width, height, fps = self.video_format or (640, 480, 30.0)
-            self._encoder = VideoEncoder("vp8", width, height, fps, self.bitrate)
-            sending = EncodedVideoTrack(feed, self._encoder)
-            internals.on_keyframe_request(sender, self._encoder.request_keyframe)
-        self._sender = sender
-        self._sending_track = sending
-        return sending
-
-    def _release(self) -> None:
-        if self._sending_track is not None:
-            self._sending_track.stop()
-        self._sending_track = None
-        self._sender = None
-
-    def __repr__(self) -> str:
-        return f"<LocalTrackPublication {self.sid or self.cid} {self.kind}/{self.source}>"
-
-
-class LocalParticipant:
-    """This client in the room: publish and withdraw tracks, mute, preview the camera, send data."""
-
-    def __init__(self, room: Room) -> None:
-        self.room = room
-        self.sid = ""
-        self.identity = ""
-        self.name = ""
-        self.grants: m.GrantsInfo | None = None
-        self.publications: dict[str, LocalTrackPublication] = {}
-        self._camera: MediaStreamTrack | None = None
-        self._relay: MediaRelay | None = None
-        self._previews: list[MediaStreamTrack] = []
-
-    @property
-    def tracks(self) -> dict[str, LocalTrackPublication]:
-        """Return the acknowledged publications by track sid."""
-        return {pub.sid: pub for pub in self.publications.values() if pub.sid is not None}
-
-    async def publish_track(self, track: MediaStreamTrack, *, source: SourceName | None = None,
-                            name: str = "") -> LocalTrackPublication:
-        """Publish a local audio or video track; return its publication once the server acknowledged it."""
-        if track.kind not in ("audio", "video"):
-            raise ValueError("only audio and video tracks can be published")
-        return await self._publish(track, _source(source, track.kind), name)
-
-    async def _publish(self, track: MediaStreamTrack, source: m.TrackSource, name: str, *, owned: bool = False,
-                       format_target: Any = None) -> LocalTrackPublication:
-        pub = LocalTrackPublication(self, track, source, name, owned=owned, format_target=format_target)
-        self.publications[pub.cid] = pub
-        try:
-            await self.room._request(m.Publish(cid=pub.cid, kind=pub.kind, source=source, name=name))
-        except BaseException:
-            self.publications.pop(pub.cid, None)
-            raise
-        if pub.sid is None:
-            self.publications.pop(pub.cid, None)
-            raise RequestError("not_published", "the server did not acknowledge the track")
-        return pub
-
-    async def unpublish_track(self, publication: LocalTrackPublication) -> None:
-        """Stop publishing a track (a source the SDK created itself is stopped too)."""
-        if self.publications.pop(publication.cid, None) is None:
-            return
-        sid = publication.sid
-        publication.sid = None
-        if publication._sender is not None:
-            publication._sender.replaceTrack(None)
-        publication._release()
-        if publication._owned:
-            publication.track.stop()
-        if sid is not None and self.room.connection_state != "disconnected":
-            with contextlib.suppress(RequestError):  # already gone on the server (a reconnect raced us)
-                await self.room._request(m.Unpublish(track_sid=sid))
-
-    def publication(self, source: SourceName) -> LocalTrackPublication | None:
-        """Return the first publication of a source (camera, microphone...), or None."""
-        wanted = _source(source, "video")
-        return next((p for p in self.publications.values() if p.source == wanted), None)
-
-    async def set_microphone_enabled(self, enabled: bool, *, device: str | None = None) -> LocalTrackPublication | None:
-        """Unmute the microphone track (publishing a tone, or `device`, on first use) or mute it."""
-        pub = self.publication("microphone")
-        if pub is None:
-            if not enabled:
-                return None
-            from tvapp.client import sources
-
-            track = sources.microphone_track(device) if device else sources.ToneTrack()
-            return await self._publish(track, "microphone", "microphone", owned=True)
-        await pub.set_muted(not enabled)
-        return pub
-
-    async def set_camera_enabled(self, enabled: bool, *, device: str | None = None) -> LocalTrackPublication | None:
-        """Unmute the camera track (publishing a test pattern, or `device`, on first use) or mute it."""
-        pub = self.publication("camera")
-        if pub is None:
-            if not enabled:
-                return None
-            camera, relay = self._camera_source(device)
-            return await self._publish(relay.subscribe(camera, buffered=False), "camera", "camera", owned=True,
-                                       format_target=camera)
-        await pub.set_muted(not enabled)
-        return pub
-
-    def preview(self, *, width: int = 640, height: int = 480, fps: float = 30.0,
-                device: str | None = None) -> MediaStreamTrack:
-        """Return a local track showing the camera (the one published, or a new one) without publishing it."""
-        camera, relay = self._camera_source(device, width, height, fps)
-        view = relay.subscribe(camera, buffered=False)
-        self._previews.append(view)
-        return view
-
-    def _camera_source(self, device: str | None, width: int = 640, height: int = 480,
-                       fps: float = 30.0) -> tuple[MediaStreamTrack, MediaRelay]:
-        if self._camera is None or self._camera.readyState != "live" or self._relay is None:
-            from tvapp.client import sources
-
-            if device:
-                self._camera = sources.camera_track(device, width=width, height=height, fps=fps)
-            else:
-                self._camera = sources.TestPatternTrack(width=width, height=height, fps=fps)
-            self._relay = MediaRelay()
-        return self._camera, self._relay
-
-    async def send_data(self, payload: str, topic: str = "", to: Iterable[str] = ()) -> None:
-        """Send a data message to everyone else, or only to the participants with identities `to`."""
-        if len(payload.encode("utf-8")) > m.MAX_DATA_BYTES:
-            raise ValueError(f"a data message holds at most {m.MAX_DATA_BYTES} bytes of UTF-8")
-        if self.grants is not None and not self.grants.publish_data:
-            raise RequestError("not_allowed", "your token does not allow sending data")
-        await self.room._send(m.SendData(payload=payload, topic=topic, to=tuple(to)))
-
-    def _stop_owned(self) -> None:
-        for pub in self.publications.values():
-            pub._release()
-            if pub._owned:
-                pub.track.stop()
-        for view in self._previews:
-            view.stop()
-        self._previews.clear()
-        if self._camera is not None:
-            self._camera.stop()
-            self._camera = None
-
-    def __repr__(self) -> str:
-        return f"<LocalParticipant {self.sid} {self.identity!r}>"
-
-
-def _source(source: str | None, kind: str) -> m.TrackSource:
-    if source is None:
-        return "camera" if kind == "video" else "microphone"
-    if source == "screen_share":
-        return "screen"
-    if source not in m.TRACK_SOURCES:
-        raise ValueError(f"unknown source {source!r}")
-    return source  # type: ignore[return-value]
 
 
 # --- the room --------------------------------------------------------------------------------------------------------
@@ -809,8 +432,10 @@ class Room:
                 return self._final_reason
             try:
                 await self._dispatch(session, msg)
-            except Exception:
+            except Exception as exc:
                 log.exception("room: handling %s failed", msg.TYPE)
+                if isinstance(msg, m.Offer):  # the server waits for an answer that will not come: say so
+                    self._emit(ev.Error("negotiation_failed", f"could not answer the server's offer: {exc}"))
 
     async def _reconnect(self) -> bool:
         """Rejoin after a drop; return False (after Disconnected) when it cannot."""
@@ -940,6 +565,8 @@ class Room:
             owner = self.participants.get(msg.participant_sid)
             remote_pub = owner.tracks.pop(msg.track_sid, None) if owner else None
             if owner is not None and remote_pub is not None:
+                if remote_pub.track is not None:
+                    self._end_subscription(remote_pub.track, emit=True)
                 self._emit(ev.TrackUnpublished(remote_pub, owner))
         elif isinstance(msg, (m.TrackMuted, m.TrackUnmuted)):
             self._on_mute(msg)
@@ -986,7 +613,7 @@ class Room:
         if participant is None:
             return
         for pub in list(participant.tracks.values()):
-            if pub.track is not None and self._session is not None:
+            if pub.track is not None:
                 self._end_subscription(pub.track, emit=True)
             self._emit(ev.TrackUnpublished(pub, participant))
         participant.tracks.clear()
