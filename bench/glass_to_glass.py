@@ -29,7 +29,7 @@ from aiortc.mediastreams import MediaStreamError
 from bench.common import emit, latency_ms, parser, percentile, pin_load, run, running_server
 from tvapp.client import events as ev
 from tvapp.client.encoder import EncodedVideoTrack, VideoEncoder
-from tvapp.client.room import DEFAULT_VIDEO_BITRATE, Room
+from tvapp.client import Room
 from tvapp.client.sources import TestPatternTrack
 from tvapp.client.stamp import read_stamp, stamp_height
 from tvapp.rtc import internals
@@ -37,6 +37,7 @@ from tvapp.rtc.peer import new_peer_connection
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 GOAL_P95_MS = 100.0
+VIDEO_BITRATE = 800_000  # what the SDK's publications start at
 SERVER_ENV = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}
 
 
@@ -103,7 +104,7 @@ async def p2p_round(reader: Reader, warmup: float, seconds: float) -> float:
     internals.set_host_addresses(["127.0.0.1"])
     sending, receiving = new_peer_connection(), new_peer_connection()
     pattern = TestPatternTrack(WIDTH, HEIGHT, FPS)
-    encoder = VideoEncoder("vp8", WIDTH, HEIGHT, FPS, DEFAULT_VIDEO_BITRATE)
+    encoder = VideoEncoder("vp8", WIDTH, HEIGHT, FPS, VIDEO_BITRATE)
     transceiver = sending.addTransceiver(EncodedVideoTrack(pattern, encoder), direction="sendonly")
     internals.on_keyframe_request(transceiver.sender, encoder.request_keyframe)
     tracks: asyncio.Queue[MediaStreamTrack] = asyncio.Queue()
@@ -143,7 +144,7 @@ async def bench(rounds: int, warmup: float, seconds: float) -> dict[str, Any]:
     via_sfu, direct = summary(sfu, sfu_wall), summary(p2p, p2p_wall)
     return {
         "rounds": rounds, "measured_s_per_round": seconds, "warmup_s": warmup,
-        "video": f"{WIDTH}x{HEIGHT}@{FPS} VP8 {DEFAULT_VIDEO_BITRATE // 1000} kbps (SDK encoder)",
+        "video": f"{WIDTH}x{HEIGHT}@{FPS} VP8 {VIDEO_BITRATE // 1000} kbps (SDK encoder)",
         "measured": "capture stamp (wall ms) -> decoded frame returned by recv() at the subscriber",
         "sfu": via_sfu,
         "baseline": "same source and encoder, peer-to-peer to a decoding aiortc peer (no SFU)",

@@ -58,3 +58,61 @@ def test_rest_throughput_quick_prints_its_figures() -> None:
     assert result["ratio_reads_to_healthz"] == pytest.approx(ratio, rel=0.02)
     assert result["goal_met"] == (result["reads"]["per_s"] >= result["goal_reads_per_s"]
                                   and result["writes_4_connections"]["per_s"] >= result["goal_writes_per_s"])
+
+
+def test_sfu_fanout_quick_prints_its_figures() -> None:
+    result = run_bench("sfu_fanout")
+    assert result["subscribers"] == 5 and result["measured_s"] == 3.0
+    for phase in ("sfu", "relay"):
+        figures = result[phase]
+        for kind in ("video", "audio"):
+            assert figures["received"][kind]["frames"] > 0, (phase, kind)
+            assert figures["frames_sent"][kind] > 0, (phase, kind)
+        assert figures["cpu_busy"] > 0, phase
+    assert result["sfu"]["errors"] == []
+    forwarding = result["sfu"]["forwarding"]
+    assert forwarding["samples"] > 0
+    assert 0 <= forwarding["p50_ms"] <= forwarding["p95_ms"] <= forwarding["max_ms"]
+    ratio = result["relay"]["cpu_busy"] / result["sfu"]["cpu_busy"]
+    assert result["cpu_ratio_relay_to_sfu"] == pytest.approx(ratio, rel=0.02)
+    assert result["goal_met"] == (result["cpu_ratio_relay_to_sfu"] >= result["goal_cpu_ratio"]
+                                  and forwarding["p95_ms"] <= result["goal_forwarding_p95_ms"])
+
+
+def test_sfu_room_quick_prints_its_figures() -> None:
+    result = run_bench("sfu_room")
+    assert result["participants"] == 6
+    for phase in ("sfu", "udp_relay"):
+        figures = result[phase]
+        received = figures["received"]
+        for kind in ("video", "audio"):
+            assert received[kind]["frames"] > 0 and received[kind]["expected"] > 0, (phase, kind)
+        packets = received["video"]["packets"] + received["audio"]["packets"]
+        assert figures["forwarded_packets_per_s"] == pytest.approx(packets / result["measured_s"], rel=0.2), phase
+        frames = received["video"]["frames"] + received["audio"]["frames"]
+        expected = received["video"]["expected"] + received["audio"]["expected"]
+        assert figures["frame_loss_pct"]["all"] == pytest.approx(100 * (1 - frames / expected), abs=0.01), phase
+    sfu = result["sfu"]
+    assert sfu["cpu_busy"] > 0 and sfu["packets_per_core_s"] > 0
+    assert result["goal_met"] == (sfu["cpu_busy"] <= result["goal_cpu_busy"]
+                                  and sfu["frame_loss_pct"]["all"] < result["goal_loss_pct"]
+                                  and sfu["packets_per_core_s"] >= result["goal_packets_per_core_s"])
+
+
+def test_glass_to_glass_quick_prints_its_figures() -> None:
+    result = run_bench("glass_to_glass")
+    for mode in ("sfu", "p2p"):
+        figures = result[mode]
+        assert figures["samples"] > 0 and figures["frames_per_s"] > 0, mode
+        assert_latency(figures)
+    assert result["sfu_added_p95_ms"] == pytest.approx(result["sfu"]["p95_ms"] - result["p2p"]["p95_ms"], abs=0.02)
+    assert result["goal_met"] == (result["sfu"]["p95_ms"] <= result["goal_p95_ms"])
+
+
+def test_sfu_memory_quick_prints_its_figures() -> None:
+    result = run_bench("sfu_memory")
+    assert result["participants"] == [2]
+    for mode in ("media", "signaling"):
+        figures = result[mode]["2"]
+        assert figures["rss_empty_kib"] > 0 and figures["rss_full_kib"] > 0, mode
+        assert figures["per_participant_kib"] == round((figures["rss_full_kib"] - figures["rss_empty_kib"]) / 2), mode
