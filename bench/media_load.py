@@ -25,17 +25,17 @@ import argparse
 import asyncio
 import contextlib
 import fractions
+import functools
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -110,9 +110,9 @@ def encode_media(seconds: float) -> EncodedMedia:
     for j in range(round(seconds * 50)):
         t = (np.arange(AUDIO_STEP) + j * AUDIO_STEP) / 48000
         tone = np.round(np.sin(2 * np.pi * 440 * t) * 0.3 * 32767).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
-        frame.sample_rate, frame.pts, frame.time_base = 48000, j * AUDIO_STEP, fractions.Fraction(1, 48000)
-        audio.extend(bytes(p) for p in opus.encode(frame))
+        chunk = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
+        chunk.sample_rate, chunk.pts, chunk.time_base = 48000, j * AUDIO_STEP, fractions.Fraction(1, 48000)
+        audio.extend(bytes(p) for p in opus.encode(chunk))
     return EncodedMedia(video=video, audio=audio)
 
 
@@ -401,8 +401,8 @@ class UdpParticipant(asyncio.DatagramProtocol):
         self._opus = OpusEncoder()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's UDPTransport is not a subclass
-        transport.sendto(_UDP_HEADER.pack(self.index, 255, 0, 0))  # say hello to the relay
+        self.transport = cast(asyncio.DatagramTransport, transport)  # uvloop's UDPTransport is not a subclass
+        self.transport.sendto(_UDP_HEADER.pack(self.index, 255, 0, 0))  # say hello to the relay
 
     def _send(self, kind: str, data: bytes, pts: int) -> None:
         make = video_packet if kind == "video" else audio_packet
@@ -453,7 +453,7 @@ async def _child(args: argparse.Namespace) -> None:
         host, port = args.udp.rsplit(":", 1)
         loop = asyncio.get_running_loop()
         for index in args.udp_index:
-            _, protocol = await loop.create_datagram_endpoint(lambda i=index: UdpParticipant(i, media),
+            _, protocol = await loop.create_datagram_endpoint(functools.partial(UdpParticipant, index, media),
                                                               remote_addr=(host, int(port)))
             participants.append(protocol)
         await asyncio.sleep(0.2)  # every load process says hello before media flows

@@ -25,7 +25,7 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import Any, cast
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
@@ -117,7 +117,7 @@ class UdpRelay(asyncio.DatagramProtocol):
         self.forwarded = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's UDPTransport is not a subclass
+        self.transport = cast(asyncio.DatagramTransport, transport)  # uvloop's UDPTransport is not a subclass
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if addr not in self.peers:

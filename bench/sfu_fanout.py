@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -202,7 +201,6 @@ def main() -> None:
     seconds = args.seconds or (3.0 if args.quick else 20.0)
     media_seconds, warmup = (2.0, 0.5) if args.quick else (8.0, 2.0)
     load_cpu = pin_load()
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     figures = run(bench(seconds, media_seconds, args.subscribers, warmup))
     emit("sfu_fanout", figures | {"load_cpu": load_cpu})
 
