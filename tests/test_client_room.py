@@ -163,9 +163,13 @@ def test_presence_tracks_and_mute_events_between_two_rooms(media_server: ServerP
         await pub.unmute()
         assert not (await b_log.wait(TrackUnmuted)).track.muted
 
+        receiving = await b_log.wait(TrackSubscribed)
         await alice.local_participant.unpublish_track(pub)
         gone = await b_log.wait(TrackUnpublished)
         assert gone.track.sid == published.track.sid and published.track.sid not in gone.participant.tracks
+        ended = await b_log.wait(TrackUnsubscribed)
+        assert ended.track is receiving.track and b_log.seen.index(ended) < b_log.seen.index(gone)
+        assert alice.local_participant.publications == {} and pub.sid is None
 
         await alice.disconnect()
         left = await b_log.wait(ParticipantLeft)
@@ -321,6 +325,24 @@ def test_removed_by_the_host_ends_the_room_without_reconnecting(media_server: Se
         assert (await b_log.wait(Disconnected)).reason == "removed"
         assert not b_log.of(Reconnecting) and bob.connection_state == "disconnected"
         await alice.disconnect()
+
+    run(scenario())
+
+
+def test_replaced_and_completed_end_the_room_without_reconnecting(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = room_name()
+        host, h_log = await join(media_server, name, "host", host=True)
+        first, f_log = await join(media_server, name, "alice", refresh=True)
+        second, s_log = await join(media_server, name, "alice")
+        assert (await f_log.wait(Disconnected)).reason == "replaced"
+        assert [e.code for e in f_log.of(ev.Error)] == ["replaced"] and not f_log.of(Reconnecting)
+        response = await asyncio.to_thread(media_server.http.post, f"/v1/rooms/{name}/complete")
+        assert response.status_code == 200, response.text
+        for log in (h_log, s_log):
+            assert (await log.wait(Disconnected)).reason == "room_completed"
+            assert not log.of(Reconnecting)
+        assert first.connection_state == second.connection_state == host.connection_state == "disconnected"
 
     run(scenario())
 
