@@ -74,6 +74,8 @@ class MediaSession:
         self.offer_out = False
         self.dirty = False
         self.closed = False
+        self.auto_subscribe = True
+        self.requested: set[str] = set()  # track sids asked for explicitly (what counts without auto-subscribe)
         self._lock = asyncio.Lock()
 
     # negotiation ---------------------------------------------------------------------------------------------
@@ -373,13 +375,11 @@ class Sfu:
         """Give a participant that just joined its session, subscribed to what is already published."""
         room = self._room(live)
         session = MediaSession(self, live, participant)
+        session.auto_subscribe = auto_subscribe
         room.sessions[participant.sid] = session
         self.sessions[participant.sid] = session
         if room.task is None or room.task.done():
             room.task = asyncio.ensure_future(room.run())
-        if not auto_subscribe:
-            for publication in room.publications():
-                participant.unsubscribed.add(publication.track_sid)
         for publication in list(room.publications()):
             if publication.ready and self._wants(participant, publication):
                 session.subscribe(publication)
@@ -416,8 +416,12 @@ class Sfu:
         return session
 
     def _wants(self, participant: LiveParticipant, publication: Publication) -> bool:
-        return (participant.sid != publication.participant_sid and participant.grants.subscribe
-                and publication.track_sid not in participant.unsubscribed)
+        session = self.sessions.get(participant.sid)
+        if session is None or participant.sid == publication.participant_sid or not participant.grants.subscribe:
+            return False
+        if publication.track_sid in participant.unsubscribed:
+            return False
+        return session.auto_subscribe or publication.track_sid in session.requested
 
     def publication_ready(self, live: LiveRoom, publication: Publication) -> None:
         """A publication's codec is known: offer it to everyone who wants it."""
@@ -485,13 +489,15 @@ class Sfu:
         if session is None:
             return
         if not subscribed:
+            session.requested.discard(track_sid)
             session.unsubscribe(track_sid)
             return
+        session.requested.add(track_sid)
         room = self.rooms.get(live.row.sid)
         publication = next((p for p in room.publications() if p.track_sid == track_sid), None) if room else None
-        if publication is None or not publication.ready:
-            raise MediaError("track_not_ready", "that track is not being received yet; try again shortly")
-        session.subscribe(publication)
+        if publication is not None and publication.ready:
+            session.subscribe(publication)
+        # otherwise publication_ready() subscribes it as soon as its codec is known
 
     async def close(self) -> None:
         """Close every session."""
