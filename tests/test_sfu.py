@@ -270,3 +270,60 @@ def test_h264_is_forwarded_when_the_server_prefers_it(tmp_path: Any) -> None:
     env = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_MEDIA_VIDEO_CODECS": "H264"}
     with ServerProcess(tmp_path, env=env) as srv:
         run(scenario(srv))
+
+
+def test_late_joiners_start_at_a_keyframe_within_a_second_and_plis_are_coalesced(sfu_server: ServerProcess) -> None:
+    """The publisher's encoder only makes keyframes when asked (aiortc: every 3000 frames otherwise)."""
+
+    async def scenario() -> None:
+        from aiortc.mediastreams import VideoStreamTrack
+
+        from tvapp.rtc.packets import is_keyframe
+
+        room = new_room(sfu_server)
+        alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
+        pattern = TestPatternTrack(320, 240, 30)
+
+        class Frames(VideoStreamTrack):
+            async def recv(self):  # type: ignore[no-untyped-def]
+                return await pattern.recv()
+
+        await alice.publish("cam", Frames(), "camera")
+        await wait_until(lambda: any(t.sender.track is not None for t in alice.pc.getTransceivers()),
+                         what="alice's track attached")
+        requests: list[float] = []
+        (sender,) = [t.sender for t in alice.pc.getTransceivers() if t.sender.track is not None]
+        force_keyframe = sender._send_keyframe  # noqa: SLF001 - the aiortc encoder's own keyframe flag
+        internals.on_keyframe_request(sender, lambda: (requests.append(time.monotonic()), force_keyframe()))
+        await asyncio.sleep(3.0)  # no subscriber yet: nobody asks for keyframes
+        assert requests == []
+
+        # A late joiner that does not decode: the first frame it is sent must be a keyframe.
+        raw = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "raw"))
+        first: list[bytes] = []
+        await wait_until(lambda: any(t.receiver.track for t in raw.pc.getTransceivers()), what="raw's m-line")
+        (slot,) = [t for t in raw.pc.getTransceivers() if t.kind == "video"]
+        internals.tap_receiver(slot.receiver, lambda p: first.append(internals.depayloaded(p)) if p.marker
+                               and not first else None)
+        # Four decoding late joiners in a row (a room holds six), each asking for a keyframe when it arrives.
+        joined_at = time.monotonic()
+        late, join_times = [], []
+        for i in range(4):
+            join_times.append(time.monotonic())
+            late.append(await MediaPeer.join(sfu_server.url, token(sfu_server, room, f"late{i}")))
+        await wait_until(lambda: all(p.frames_of("video") > 0 for p in late), timeout=5, what="late joiners' video")
+        waits = [min(p.first_frame_at.values()) - t for p, t in zip(late, join_times)]
+        assert max(waits) < 1.0, waits  # decodable video within 1 s of joining
+        await wait_until(lambda: bool(first), what="raw's first frame")
+        assert is_keyframe("VP8", first[0])
+        window_start = joined_at
+        await asyncio.sleep(1.5)
+        in_window = [t for t in requests if t >= window_start]
+        spread = max(in_window) - min(in_window) if len(in_window) > 1 else 0.0
+        assert 1 <= len(in_window) <= 1 + spread / 0.3 + 1e-6, (len(in_window), spread)
+        gaps = [b - a for a, b in zip(in_window, in_window[1:])]
+        assert all(gap >= 0.25 for gap in gaps), gaps  # never closer than the coalescing interval (minus jitter)
+        for peer in [alice, raw, *late]:
+            await peer.close()
+
+    run(scenario())

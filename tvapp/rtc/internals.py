@@ -84,6 +84,8 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None
     for attr in (_JITTER, _DECODER_QUEUE):
         if not hasattr(receiver, attr):
             raise AiortcInternalsChanged(f"RTCRtpReceiver has no {attr}")
+    # A receiver already started has a decoder thread waiting on the old queue: let it end.
+    getattr(receiver, _DECODER_QUEUE).put(None)
     setattr(receiver, _JITTER, _PacketTap(on_packet))
     setattr(receiver, _DECODER_QUEUE, _NoDecoder())
 

@@ -29,6 +29,7 @@ class MediaPeer:
         self.local: dict[str, MediaStreamTrack] = {}
         self.mids: dict[str, TransceiverInfo] = {}
         self.frames: dict[str, int] = defaultdict(int)  # track sid -> frames decoded
+        self.first_frame_at: dict[str, float] = {}
         self.last_frame_at: dict[str, float] = {}
         self.messages: list[ServerMessage] = []
         self.offers = 0
@@ -94,6 +95,7 @@ class MediaPeer:
                 if info is not None and info.direction == "subscribe":
                     self.frames[info.track_sid] += 1
                     self.last_frame_at[info.track_sid] = time.monotonic()
+                    self.first_frame_at.setdefault(info.track_sid, self.last_frame_at[info.track_sid])
 
     async def close(self) -> None:
         """Leave: stop answering, close the peer connection and the socket."""
