@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import defaultdict
 
 from aiortc import MediaStreamTrack, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 
 from tvapp.client.signaling import SignalClient, SignalClosed
 from tvapp.protocol.messages import Answer, Offer, Publish, ServerMessage, TrackKind, TrackSource, TransceiverInfo
+from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
 
 
 class MediaPeer:
     """One joined participant with a peer connection; create with `await MediaPeer.join(url, token)`."""
 
-    def __init__(self, signal: SignalClient) -> None:
+    def __init__(self, signal: SignalClient, *, raw: bool = False) -> None:
         self.signal = signal
+        self.raw = raw
+        self.first_payloads: dict[str, bytes] = {}  # raw peers: track sid -> first payload received
         self.pc = new_peer_connection()
         self.local: dict[str, MediaStreamTrack] = {}
         self.mids: dict[str, TransceiverInfo] = {}
@@ -38,9 +43,9 @@ class MediaPeer:
         self._task = asyncio.create_task(self._run())
 
     @classmethod
-    async def join(cls, url: str, token: str, *, auto_subscribe: bool = True) -> MediaPeer:
-        """Join and start answering offers."""
-        return cls(await SignalClient.connect(url, token, auto_subscribe=auto_subscribe))
+    async def join(cls, url: str, token: str, *, auto_subscribe: bool = True, raw: bool = False) -> MediaPeer:
+        """Join and start answering offers; a `raw` peer records payloads instead of decoding them."""
+        return cls(await SignalClient.connect(url, token, auto_subscribe=auto_subscribe), raw=raw)
 
     async def publish(self, cid: str, track: MediaStreamTrack, source: TrackSource) -> None:
         """Announce a track; it is attached when the server's offer reserves an m-line for it."""
@@ -82,10 +87,19 @@ class MediaPeer:
                 transceiver.direction = "sendonly"
             elif info.direction == "subscribe" and info.mid not in self._pumped and transceiver.receiver.track:
                 self._pumped.add(info.mid)
-                self._pumps.append(asyncio.create_task(self._pump(info.mid, transceiver.receiver.track)))
+                if self.raw:  # before answering, so no packet can reach the decoder first
+                    internals.tap_receiver(transceiver.receiver, functools.partial(self._raw_packet, info.mid))
+                else:
+                    self._pumps.append(asyncio.create_task(self._pump(info.mid, transceiver.receiver.track)))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self.signal.send(Answer(sdp=self.pc.localDescription.sdp))
         self.offers += 1
+
+    def _raw_packet(self, mid: str, packet: RtpPacket) -> None:
+        info = self.mids.get(mid)
+        if info is not None:
+            self.first_payloads.setdefault(info.track_sid, internals.depayloaded(packet))
+            self.frames[info.track_sid] += int(bool(packet.marker))
 
     async def _pump(self, mid: str | None, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
