@@ -324,3 +324,29 @@ def test_late_joiners_start_at_a_keyframe_within_a_second_and_plis_are_coalesced
             await peer.close()
 
     run(scenario())
+
+
+def test_publishers_are_told_the_video_bitrate_cap_by_remb(sfu_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
+
+        room = new_room(sfu_server)
+        alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
+        await alice.publish("cam", TestPatternTrack(160, 120, 15), "camera")
+        await wait_until(lambda: any(t.sender.track is not None for t in alice.pc.getTransceivers()),
+                         what="alice's track attached")
+        (sender,) = [t.sender for t in alice.pc.getTransceivers() if t.sender.track is not None]
+        caps: list[int] = []
+        handle = sender._handle_rtcp_packet  # noqa: SLF001 - observe what reaches the publisher
+
+        async def observe(packet: Any) -> None:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                caps.append(unpack_remb_fci(packet.fci)[0])
+            await handle(packet)
+
+        sender._handle_rtcp_packet = observe  # type: ignore[method-assign]
+        await wait_until(lambda: len(caps) >= 2, timeout=5, what="two REMB packets")
+        assert all(abs(cap - 2_500_000) / 2_500_000 < 0.01 for cap in caps), caps  # REMB's mantissa rounds
+        await alice.close()
+
+    run(scenario())

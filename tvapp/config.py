@@ -74,6 +74,7 @@ class MediaConfig:
     ice_credential: str = ""
     video_codecs: tuple[str, ...] = ("VP8", "H264")
     keyframe_interval: float = 0.3
+    max_video_bitrate: int = 2_500_000
     speaker_interval: float = 0.05
 
 

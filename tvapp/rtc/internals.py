@@ -22,11 +22,13 @@ from typing import Any
 import aioice.ice
 import aiortc
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci
 
 PINNED_AIORTC = "1.16.0"
 _JITTER = "_RTCRtpReceiver__jitter_buffer"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
+_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
 _ENV_HOSTS = "TVAPP_MEDIA_HOST_ADDRESSES"
 
 _original_host_addresses = aioice.ice.get_host_addresses
@@ -72,22 +74,41 @@ def check_internals() -> None:
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         problems.append("aioice.ice.get_host_addresses is gone")
     init_names = RTCRtpReceiver.__init__.__code__.co_names
-    for attr in ("_RTCRtpReceiver__jitter_buffer", "_RTCRtpReceiver__decoder_queue"):
+    for attr in (_JITTER, _DECODER_QUEUE, _ESTIMATOR, _RTCP_SSRC):
         if attr not in init_names:
             problems.append(f"RTCRtpReceiver no longer sets {attr.split('__')[1]}")
     if problems:
         raise AiortcInternalsChanged("; ".join(problems))
 
 
-def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None]) -> None:
-    """Send every RTP packet `receiver` accepts to `on_packet` instead of reassembling and decoding it."""
-    for attr in (_JITTER, _DECODER_QUEUE):
+def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None], *,
+                 estimate_bandwidth: bool = True) -> None:
+    """Send every RTP packet `receiver` accepts to `on_packet` instead of reassembling and decoding it.
+
+    With `estimate_bandwidth` False the receiver also stops running aiortc's per-packet REMB estimator
+    (the SFU sends its own periodic REMB with `send_remb`).
+    """
+    for attr in (_JITTER, _DECODER_QUEUE, _ESTIMATOR):
         if not hasattr(receiver, attr):
             raise AiortcInternalsChanged(f"RTCRtpReceiver has no {attr}")
     # A receiver already started has a decoder thread waiting on the old queue: let it end.
     getattr(receiver, _DECODER_QUEUE).put(None)
     setattr(receiver, _JITTER, _PacketTap(on_packet))
     setattr(receiver, _DECODER_QUEUE, _NoDecoder())
+    if not estimate_bandwidth:
+        setattr(receiver, _ESTIMATOR, None)
+
+
+def send_remb(receiver: RTCRtpReceiver, bitrate: int, media_ssrcs: Sequence[int]) -> asyncio.Task[None] | None:
+    """Tell the remote sender of `receiver` the most it may send (RTCP REMB), in the background."""
+    rtcp_ssrc = getattr(receiver, _RTCP_SSRC, None)
+    if rtcp_ssrc is None or not media_ssrcs:
+        return None
+    packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                            fci=pack_remb_fci(int(bitrate), list(media_ssrcs)))
+    coro: Any = receiver._send_rtcp(packet)
+    return asyncio.ensure_future(coro)
+
 
 
 def depayloaded(packet: RtpPacket) -> bytes:

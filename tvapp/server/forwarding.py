@@ -164,7 +164,8 @@ class Publication:
         self.level_dbov: int | None = None  # loudest RFC 6464 level since the detector last read it
         self._timer: asyncio.TimerHandle | None = None
         self._pending_pli = False
-        internals.tap_receiver(self.receiver, self.on_packet)
+        # No per-packet REMB estimator (a fifth of the SFU's receive cost): RoomMedia advertises a fixed cap.
+        internals.tap_receiver(self.receiver, self.on_packet, estimate_bandwidth=False)
 
     @property
     def ready(self) -> bool:
@@ -175,6 +176,11 @@ class Publication:
         """Record the codec negotiated with the publisher."""
         self.codec = name
         self.codec_parameters = parameters
+
+    def advertise_bitrate(self, bps: int) -> None:
+        """Tell the publisher the most it may send (REMB); its own loss-based control works under that cap."""
+        if self.kind == "video" and self.media_ssrc is not None:
+            internals.send_remb(self.receiver, bps, [self.media_ssrc])
 
     def take_level(self) -> int | None:
         """Return the loudest audio level (-dBov) since the last call, None if no packet (or muted)."""

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.05
+REMB_INTERVAL_MS = 1000.0
 
 
 class MediaError(RoomError):
@@ -262,7 +263,7 @@ class RoomMedia:
     async def run(self) -> None:
         """Poll gaps and feed the speaker detector until the room has no sessions left."""
         interval = self.sfu.config.speaker_interval
-        next_speaker = 0.0
+        next_speaker = next_remb = 0.0
         while self.sessions:
             await asyncio.sleep(POLL_INTERVAL)
             for publication in list(self.publications()):
@@ -274,6 +275,10 @@ class RoomMedia:
             if now >= next_speaker:
                 next_speaker = now + interval * 1000
                 self._speakers(now)
+            if now >= next_remb:
+                next_remb = now + REMB_INTERVAL_MS
+                for publication in list(self.publications()):
+                    publication.advertise_bitrate(self.sfu.config.max_video_bitrate)
 
     def _speakers(self, now: float) -> None:
         levels: dict[str, float | None] = {}
