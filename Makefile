@@ -35,6 +35,11 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(PY) -m bench.join_latency
 	$(PY) -m bench.rest_throughput
+	$(PY) -m bench.speaker_switch
+	$(PY) -m bench.sfu_fanout
+	$(PY) -m bench.sfu_room
+	$(PY) -m bench.glass_to_glass
+	$(PY) -m bench.sfu_memory
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

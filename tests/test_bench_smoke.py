@@ -116,3 +116,12 @@ def test_sfu_memory_quick_prints_its_figures() -> None:
         figures = result[mode]["2"]
         assert figures["rss_empty_kib"] > 0 and figures["rss_full_kib"] > 0, mode
         assert figures["per_participant_kib"] == round((figures["rss_full_kib"] - figures["rss_empty_kib"]) / 2), mode
+
+
+def test_speaker_switch_quick_prints_its_figures() -> None:
+    result = run_bench("speaker_switch")
+    assert result["benchmark"] == "speaker_switch" and result["cores"] >= 1
+    detector, baseline = result["detector"], result["baseline_loudest_300ms"]
+    assert 0 < detector["switch_p50_ms"] <= detector["switch_p90_ms"]
+    assert 0 < baseline["switch_p50_ms"] <= baseline["switch_p90_ms"]
+    assert detector["switches"] > 0 and 0.0 <= detector["interjection_false_switch_rate"] <= 1.0
