@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tvapp.testing.browser import Browser
 from tvapp.testing.server import ServerProcess
 
 
@@ -29,3 +30,27 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
     yield make
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose SFU offers only 127.0.0.1 as its ICE host address (one per test module)."""
+    env = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_INVITES_REDEEM_FAILURES": "1000"}
+    with ServerProcess(tmp_path_factory.mktemp("media-server"), env=env) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright (tvapp.testing.browser), one per test module."""
+    with Browser() as b:
+        yield b
+
+
+@pytest.fixture
+def close_pages(browser: Browser) -> Iterator[None]:
+    """Close every page a test opened (use with pytestmark = pytest.mark.usefixtures("close_pages"))."""
+    yield
+    for opened in list(browser.context.pages):
+        browser.errors.pop(opened, None)
+        opened.close()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -27,12 +27,6 @@ LOOPBACK = ["127.0.0.1"]
 
 def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
     asyncio.run(asyncio.wait_for(coro, deadline))
-
-
-@pytest.fixture(scope="module")
-def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with ServerProcess(tmp_path_factory.mktemp("server"), env={"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}) as srv:
-        yield srv
 
 
 def room_name() -> str:

@@ -10,7 +10,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import av
@@ -52,13 +52,6 @@ LOOPBACK = ["127.0.0.1"]
 def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
     """Run one test coroutine with an overall deadline."""
     asyncio.run(asyncio.wait_for(coro, deadline))
-
-
-@pytest.fixture(scope="module")
-def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server whose SFU offers only 127.0.0.1 as its ICE host address."""
-    with ServerProcess(tmp_path_factory.mktemp("server"), env={"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}) as srv:
-        yield srv
 
 
 def room_name() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -35,9 +35,8 @@ def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
 
 
 @pytest.fixture(scope="module")
-def sfu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with ServerProcess(tmp_path_factory.mktemp("sfu"), env={"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}) as srv:
-        yield srv
+def sfu_server(media_server: ServerProcess) -> ServerProcess:
+    return media_server
 
 
 def new_room(srv: ServerProcess) -> str:

@@ -29,19 +29,7 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         yield srv
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with Browser() as b:
-        yield b
-
-
-@pytest.fixture(autouse=True)
-def close_pages(browser: Browser) -> Iterator[None]:
-    """Close every page a test opened."""
-    yield
-    for opened in list(browser.context.pages):
-        browser.errors.pop(opened, None)
-        opened.close()
+pytestmark = pytest.mark.usefixtures("close_pages")
 
 
 def error_shown(page: Page) -> dict[str, Any]:

@@ -29,25 +29,7 @@ SENDS_AUDIO_AND_VIDEO = {"video": ("outbound", "video", "framesEncoded"),
                          "audio": ("outbound", "audio", "packets")}
 
 
-@pytest.fixture(scope="module")
-def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_INVITES_REDEEM_FAILURES": "1000"}
-    with ServerProcess(tmp_path_factory.mktemp("media-server"), env=env) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with Browser() as b:
-        yield b
-
-
-@pytest.fixture(autouse=True)
-def close_pages(browser: Browser) -> Iterator[None]:
-    yield
-    for opened in list(browser.context.pages):
-        browser.errors.pop(opened, None)
-        opened.close()
+pytestmark = pytest.mark.usefixtures("close_pages")
 
 
 class Bot:

@@ -47,7 +47,7 @@ from tvapp.server.forwarding import Publication, Subscription, now_ms
 from tvapp.server.rooms import LiveParticipant, LiveRoom, RoomError
 
 if TYPE_CHECKING:
-    from aiortc import RTCPeerConnection, RTCRtpTransceiver
+    from aiortc import RTCPeerConnection
 
 log = logging.getLogger(__name__)
 
