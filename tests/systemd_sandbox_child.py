@@ -1,7 +1,7 @@
 """Exercise the core server's runtime inside an emulation of the unit's sandbox; print "ok" when it works.
 
 tests/test_systemd.py starts this script under a seccomp filter that refuses what
-`MemoryDenyWriteExecute=yes` and `RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX` refuse.
+`MemoryDenyWriteExecute=yes` and `RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK` refuse.
 Usage: python systemd_sandbox_child.py SCRATCH_DIR. Exit status 0 means every step passed.
 """
 
@@ -16,7 +16,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-import aiortc  # noqa: F401  (the SFU's libraries, av's FFmpeg, libsrtp and OpenSSL, must load too)
+import aiortc  # the SFU's libraries (av's FFmpeg, libsrtp, OpenSSL) must load and gather ICE candidates
 import fastapi
 import jwt
 import numpy as np
@@ -26,7 +26,7 @@ import websockets
 
 
 def check_sandbox_is_active() -> None:
-    """Fail unless writable+executable memory and netlink sockets are refused."""
+    """Fail unless writable+executable memory and packet sockets are refused."""
     try:
         mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
     except PermissionError:
@@ -34,12 +34,22 @@ def check_sandbox_is_active() -> None:
     else:
         raise SystemExit("sandbox not active: a writable+executable mapping was allowed")
     try:
-        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     except OSError as exc:
         if exc.errno != errno.EAFNOSUPPORT:
             raise
     else:
-        raise SystemExit("sandbox not active: an AF_NETLINK socket was allowed")
+        raise SystemExit("sandbox not active: an AF_PACKET socket was allowed")
+
+
+async def check_ice_gathering() -> None:
+    """Gather ICE host candidates as the SFU does by default: every address of the machine (getifaddrs)."""
+    pc = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio")
+    await pc.setLocalDescription(await pc.createOffer())
+    candidates = [line for line in pc.localDescription.sdp.splitlines() if line.startswith("a=candidate")]
+    await pc.close()
+    assert candidates, "no ICE host candidate was gathered"
 
 
 def check_numpy() -> None:
@@ -131,6 +141,7 @@ def main() -> None:
     check_sqlite(scratch)
     check_jwt()
     uvloop.run(check_http_and_websocket())
+    asyncio.run(check_ice_gathering())
     print("ok")
 
 

@@ -39,7 +39,7 @@ HARDENING = {
     "ProtectKernelModules": "yes",
     "ProtectKernelLogs": "yes",
     "ProtectControlGroups": "yes",
-    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
     "RestrictNamespaces": "yes",
     "LockPersonality": "yes",
     "MemoryDenyWriteExecute": "yes",
@@ -148,7 +148,7 @@ BPF_LD_W_ABS, BPF_JEQ_K, BPF_AND_K, BPF_RET_K = 0x20, 0x15, 0x54, 0x06
 SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
 EPERM, EAFNOSUPPORT = 1, 97
 PROT_WRITE, PROT_EXEC, SHM_EXEC = 0x2, 0x4, 0o100000
-AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
+AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
 ARCH_OFFSET, ARG0_OFFSET, ARG2_OFFSET = 4, 16, 32  # in struct seccomp_data (low words, little-endian)
 
 Instruction = tuple[int, int] | tuple[int, int, str, str]
@@ -201,7 +201,8 @@ def sandbox_filter() -> bytes:
         "shmat", *arg2_has(SHM_EXEC),
         "socket", (BPF_LD_W_ABS, ARG0_OFFSET), (BPF_JEQ_K, AF_UNIX, "allow", "not_unix"),
         "not_unix", (BPF_JEQ_K, AF_INET, "allow", "not_inet"),
-        "not_inet", (BPF_JEQ_K, AF_INET6, "allow", "eafnosupport"),
+        "not_inet", (BPF_JEQ_K, AF_INET6, "allow", "not_inet6"),
+        "not_inet6", (BPF_JEQ_K, AF_NETLINK, "allow", "eafnosupport"),
         "eafnosupport", (BPF_RET_K, SECCOMP_RET_ERRNO | EAFNOSUPPORT),
         "eperm", (BPF_RET_K, SECCOMP_RET_ERRNO | EPERM),
         "allow", (BPF_RET_K, SECCOMP_RET_ALLOW),
