@@ -18,19 +18,19 @@ import os
 import time
 from collections.abc import Callable
 
+import av
 from aiortc import RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 
 from tvapp.core.framing import AssembledFrame, AssemblyResult, FrameAssembler
 from tvapp.core.keyframes import KeyframeRequestGate
+from tvapp.core.splice import StreamSplice
 from tvapp.rtc import internals
 from tvapp.rtc.packets import audio_packet, is_keyframe, video_packet, vp8_frame_start
 from tvapp.rtc.tracks import PacketTrack
 
 log = logging.getLogger(__name__)
 
-SILENCE_DBOV = 127
-UINT32 = 1 << 32
 
 
 def now_ms() -> float:
@@ -80,12 +80,7 @@ class Subscription:
         self.codec = codec
         self.track = PacketTrack(kind)
         self.publication: Publication | None = None
-        self.waiting_for_keyframe = kind == "video"
-        self.pts_offset = 0
-        self.rebase = False
-        self.last_pts: int | None = None
-        self.frames_sent = 0
-        self.on_sent: Callable[[], None] | None = None
+        self.splice = StreamSplice(video=kind == "video", frame_step=3000 if kind == "video" else 960)
         if TRACE is not None:
             self.track.on_sent = TRACE.sent
         transceiver.sender.replaceTrack(self.track)
@@ -98,9 +93,8 @@ class Subscription:
     def attach(self, publication: Publication) -> None:
         """Start carrying `publication` (from its next keyframe for video)."""
         self.publication = publication
-        self.waiting_for_keyframe = self.kind == "video"
+        self.splice.restart()
         self.track.clear()
-        self.rebase = True
         publication.subscriptions.add(self)
         if self.kind == "video":
             publication.request_keyframe()
@@ -117,24 +111,12 @@ class Subscription:
         self.detach()
         self.track.close()
 
-    def deliver(self, pts: int, packet_for: Callable[[int], object], keyframe: bool) -> None:
-        """Queue one frame whose publisher timestamp is `pts`."""
-        if self.waiting_for_keyframe:
-            if not keyframe:
-                return
-            self.waiting_for_keyframe = False
-        if self.rebase:
-            # A reused m-line continues its own timeline: the subscriber sees one stream, not a jump.
-            self.rebase = False
-            step = 3000 if self.kind == "video" else 960
-            self.pts_offset = 0 if self.last_pts is None else (self.last_pts + step - pts) % UINT32
-        out_pts = (pts + self.pts_offset) % UINT32
-        self.last_pts = out_pts
-        if not self.track.push(packet_for(out_pts)):
-            self.waiting_for_keyframe = self.kind == "video"
-            if self.publication is not None:
-                self.publication.request_keyframe()
-        self.frames_sent += 1
+    def deliver(self, pts: int, packet_for: Callable[[int], av.Packet], keyframe: bool) -> bool:
+        """Queue one frame whose publisher timestamp is `pts`; return whether it still waits for a keyframe."""
+        out_pts = self.splice.admit(pts, keyframe)
+        if out_pts is not None and not self.track.push(packet_for(out_pts)):
+            self.splice.resync()  # the sender fell behind and its backlog was dropped
+        return self.splice.waiting_for_keyframe
 
     def _keyframe_requested(self) -> None:
         if self.publication is not None and self.kind == "video":
@@ -144,11 +126,11 @@ class Subscription:
 class Publication:
     """A published track's incoming media and its fan-out."""
 
-    def __init__(self, track_sid: str, participant_sid: str, identity: str, kind: str,
+    def __init__(self, track_sid: str, participant_sid: str, cid: str, kind: str,
                  transceiver: RTCRtpTransceiver, *, keyframe_interval_ms: float) -> None:
         self.track_sid = track_sid
         self.participant_sid = participant_sid
-        self.identity = identity
+        self.cid = cid  # the publisher's own id for the track
         self.kind = kind
         self.transceiver = transceiver
         self.receiver: RTCRtpReceiver = transceiver.receiver
@@ -160,7 +142,6 @@ class Publication:
         self.gate = KeyframeRequestGate(min_interval_ms=keyframe_interval_ms)
         self.media_ssrc: int | None = None
         self.broken = kind == "video"  # until the first keyframe
-        self.frames_in = 0
         self.level_dbov: int | None = None  # loudest RFC 6464 level since the detector last read it
         self._timer: asyncio.TimerHandle | None = None
         self._pending_pli = False
@@ -222,7 +203,6 @@ class Publication:
             self._forward(frame, now)
 
     def _forward(self, frame: AssembledFrame, now: float) -> None:
-        self.frames_in += 1
         keyframe = True
         if self.kind == "video":
             keyframe = is_keyframe(self.codec or "VP8", frame.data)
@@ -233,9 +213,9 @@ class Publication:
         if self.muted or not self.subscriptions:
             return
         make = video_packet if self.kind == "video" else audio_packet
-        shared: dict[int, object] = {}
+        shared: dict[int, av.Packet] = {}
 
-        def packet_for(pts: int) -> object:
+        def packet_for(pts: int) -> av.Packet:
             packet = shared.get(pts)
             if packet is None:
                 packet = shared[pts] = make(frame.data, pts)
@@ -245,8 +225,7 @@ class Publication:
 
         waiting = False
         for subscription in list(self.subscriptions):
-            subscription.deliver(frame.timestamp, packet_for, keyframe)
-            waiting = waiting or subscription.waiting_for_keyframe
+            waiting = subscription.deliver(frame.timestamp, packet_for, keyframe) or waiting
         if waiting:
             self.request_keyframe()
 

@@ -68,8 +68,6 @@ class MediaSession:
         self.participant = participant
         self.pc: RTCPeerConnection = new_peer_connection(sfu.ice_triples())
         self.publications: dict[str, Publication] = {}
-        self.unnegotiated: dict[str, tuple[Publication, str]] = {}  # track sid -> (publication, cid)
-        self.cids: dict[str, str] = {}
         self.subscriptions: dict[str, Subscription] = {}  # remote track sid -> m-line
         self.idle: list[Subscription] = []
         self.offer_out = False
@@ -114,7 +112,7 @@ class MediaSession:
             if mid is not None:
                 slots.append(TransceiverInfo(mid=mid, direction="publish", track_sid=publication.track_sid,
                                              participant_sid=self.participant.sid, kind=publication.kind,
-                                             cid=self.cids.get(publication.track_sid)))  # type: ignore[arg-type]
+                                             cid=publication.cid))  # type: ignore[arg-type]
         for track_sid, subscription in self.subscriptions.items():
             publication = subscription.publication
             if subscription.mid is not None and publication is not None:
@@ -133,25 +131,21 @@ class MediaSession:
             except Exception as exc:
                 log.info("media: bad answer from %s: %s", self.participant.identity, exc)
                 self.offer_out = False
-                await self._rollback()
+                self.dirty = True  # aiortc cannot roll back its offer: the next offer supersedes it
                 raise MediaError("bad_answer", "the answer could not be applied: " + str(exc)[:200]) from None
             self.offer_out = False
         newly_ready = []
-        for track_sid, (publication, _cid) in list(self.unnegotiated.items()):
-            codecs = [c for c in internals.negotiated_codecs(publication.transceiver)
-                      if c.mimeType.split("/")[1].lower() != "rtx"]
+        for publication in self.publications.values():
+            codecs = [] if publication.ready else [
+                c for c in internals.negotiated_codecs(publication.transceiver)
+                if c.mimeType.split("/")[1].lower() != "rtx"]
             if codecs:
-                del self.unnegotiated[track_sid]
                 publication.set_codec(codecs[0].mimeType.split("/")[1].upper(), codecs[0])
                 newly_ready.append(publication)
         for publication in newly_ready:
             self.sfu.publication_ready(self.live, publication)
         if self.dirty:
             self.request_offer()
-
-    async def _rollback(self) -> None:
-        # aiortc cannot roll back a local offer; a fresh offer supersedes it on the client's next answer.
-        self.dirty = True
 
     async def add_candidate(self, msg: Candidate) -> None:
         """Add one candidate the client trickled."""
@@ -180,19 +174,15 @@ class MediaSession:
             prefs = self.sfu.video_preferences()
             if prefs:
                 transceiver.setCodecPreferences(prefs)
-        publication = Publication(track.sid, self.participant.sid, self.participant.identity, track.kind,
+        publication = Publication(track.sid, self.participant.sid, cid, track.kind,
                                   transceiver, keyframe_interval_ms=self.sfu.config.keyframe_interval * 1000)
         publication.muted = track.muted
         self.publications[track.sid] = publication
-        self.unnegotiated[track.sid] = (publication, cid)
-        self.cids[track.sid] = cid
         self.request_offer()
 
     def unpublish(self, track_sid: str) -> Publication | None:
         """Stop receiving a track (its m-line goes inactive)."""
         publication = self.publications.pop(track_sid, None)
-        self.unnegotiated.pop(track_sid, None)
-        self.cids.pop(track_sid, None)
         if publication is None:
             return None
         publication.close()
@@ -484,7 +474,7 @@ class Sfu:
             publication.muted = track.muted
             if not track.muted and publication.kind == "video":
                 for subscription in publication.subscriptions:
-                    subscription.waiting_for_keyframe = True
+                    subscription.splice.resync()
                 publication.request_keyframe()
 
     def subscription_changed(self, live: LiveRoom, participant: LiveParticipant, track_sid: str,
