@@ -79,6 +79,26 @@ class MediaConfig:
 
 
 @dataclass(frozen=True)
+class TvConfig:
+    friendly_name: str = ""
+    margin: float = 0.05
+    layout: str = "grid"
+    fps: float = 60.0
+    video_drivers: tuple[str, ...] = ("kmsdrm", "x11", "wayland")
+    screenshots_dir: str = ""
+    screenshot_interval: float = 5.0
+    room: str = "living-room"
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    device: str = ""
+    volume: float = 1.0
+    chunk_ms: float = 10.0
+    max_queue_ms: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -86,6 +106,8 @@ class Config:
     invites: InvitesConfig = field(default_factory=InvitesConfig)
     signal: SignalConfig = field(default_factory=SignalConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    tv: TvConfig = field(default_factory=TvConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
 
     def data_path(self) -> Path:
         """Return the data directory: the configured one, else $XDG_DATA_HOME/tvapp or ~/.local/share/tvapp."""

@@ -1,0 +1,96 @@
+"""What the TV shows, as plain data: the contract between the session (who is in the room) and the renderer.
+
+The TV's session side (tvapp.tv.session, on the asyncio thread) builds a `Scene` from the room's state;
+the frame loop (main thread) hands the latest Scene to `tvapp.tv.render.Renderer.draw`. A Scene is
+immutable, so handing it across threads is one reference assignment. Video pixels are not in the Scene:
+a tile carries a `VideoSource` (tvapp.tv.video.VideoSlot) that the renderer asks for a surface of the
+size it needs, and that converts each new decoded frame at most once for that size.
+
+No pygame here: the session builds Scenes without touching the display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import pygame
+
+
+class VideoSource(Protocol):
+    """Decoded video for one tile (implemented by tvapp.tv.video.VideoSlot)."""
+
+    def frame_size(self) -> tuple[int, int] | None:
+        """Return the newest frame's (width, height), or None before the first frame."""
+
+    def surface(self, width: int, height: int) -> pygame.Surface | None:
+        """Return the newest frame as a `width` x `height` surface (converted once per new frame), or None."""
+
+
+@dataclass(frozen=True)
+class TileView:
+    """One participant's tile."""
+
+    sid: str
+    name: str
+    initials: str
+    video: VideoSource | None = None    # None: camera off or no video yet -> the initials card
+    mic_muted: bool = False
+    camera_off: bool = False
+    quality: int | None = None          # 0 lost, 1 poor, 2 good, 3 excellent; None before any stats
+    speaking: bool = False              # the active speaker: outlined with the highlight
+
+
+@dataclass(frozen=True)
+class RoomBar:
+    """The strip along the top of the room screen."""
+
+    room: str
+    invite_code: str | None = None      # shown large: read from 3 m away
+    participants: int = 0
+    join_hint: str = ""                 # e.g. "Join at http://192.168.1.20:8800 with the code"
+
+
+@dataclass(frozen=True)
+class RoomScreen:
+    """In a room: the tiles in their layout under the room bar."""
+
+    bar: RoomBar
+    tiles: tuple[TileView, ...] = ()
+    mode: str = "grid"                  # tvapp.core.layout.Mode value: grid | speaker | watch
+    waiting_text: str = "Waiting for others to join"
+
+
+@dataclass(frozen=True)
+class IdleScreen:
+    """Not in a room: a clock, the TV's name and how to join."""
+
+    friendly_name: str
+    clock: str                          # already formatted, e.g. "20:45"
+    date: str = ""
+    how_to_join: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConnectingScreen:
+    """Joining or rejoining a room."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ErrorScreen:
+    """Something is wrong; say what in words, and what to do about it."""
+
+    title: str                          # e.g. "Invite expired"
+    message: str                        # e.g. "The invite code ABCD-EFGH is no longer valid."
+    hint: str = ""                      # e.g. "Ask the host for a new code."
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything on screen at one moment."""
+
+    screen: RoomScreen | IdleScreen | ConnectingScreen | ErrorScreen
+    toasts: tuple[str, ...] = field(default=())
