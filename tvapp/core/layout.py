@@ -6,7 +6,8 @@ so a tile's place depends only on how many people there are and where they sit i
 who is speaking: nothing jumps when the active speaker changes.
 
 Everything is laid out inside the overscan-safe area (`safe_area`): TVs crop a few percent off every
-edge, so nothing that matters may be drawn there. Tiles never overlap; `gap` pixels separate them.
+edge, so nothing that matters may be drawn there. Tiles never overlap; `gap` pixels separate them
+(less when the area is too small for the gaps; an area only a few pixels wide can get empty tiles).
 
 Modes:
 - GRID: equal cells, `cols = ceil(sqrt(n))`, `rows = ceil(n / cols)` (1; 2 side by side; 2x2; 3x2; 3x3 ...),
