@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pattern | pattern:WxH@FPS | camera[:DEVICE] | none | FILE (default: pattern)")
     parser.add_argument("--audio", default="tone:440", metavar="SPEC",
                         help="tone:HZ | mic[:DEVICE] | none | FILE (default: tone:440)")
+    parser.add_argument("--color", metavar="COLOR",
+                        help="paint the pattern one colour instead of colour bars: #RRGGBB or red, green, blue, ...")
+    parser.add_argument("--talk", metavar="SLOT/SLOTS[@S]",
+                        help="play the tone only in turn SLOT of SLOTS turns of S seconds (default 4) on the wall "
+                             "clock, so several bots take turns speaking, e.g. --talk 0/3, --talk 1/3, --talk 2/3")
+    parser.add_argument("--mute", action="append", choices=["audio", "video"], default=[],
+                        help="publish this track muted (repeatable)")
     parser.add_argument("--subscribe", action="store_true",
                         help="receive the others' media too (default: publish only, nothing is decoded)")
     parser.add_argument("--duration", type=float, metavar="S", help="leave after S seconds (default: run until stopped)")
@@ -71,12 +78,14 @@ def main(args: argparse.Namespace, out: IO[str] | None = None) -> int:
 
 
 def _sources(args: argparse.Namespace) -> list[tuple[str, Callable[[], MediaStreamTrack]]]:
-    from tvapp.client.sources import SourceError, parse_audio_spec, parse_video_spec
+    from tvapp.client.sources import SourceError, parse_audio_spec, parse_color, parse_video_spec
 
     if args.duration is not None and not args.duration > 0:
         raise BotError("--duration must be greater than 0", 2)
     try:
-        video, audio = parse_video_spec(args.video), parse_audio_spec(args.audio)
+        color = parse_color(args.color) if args.color else None
+        video, audio = parse_video_spec(args.video, color), parse_audio_spec(args.audio)
+        args.turns = parse_turns(args.talk) if args.talk else None
     except SourceError as exc:
         raise BotError(str(exc), 2) from None
     return [(source, factory) for source, factory in (("camera", video), ("microphone", audio)) if factory]
@@ -115,10 +124,17 @@ async def run_bot(args: argparse.Namespace, factories: list[tuple[str, Callable[
     try:
         for source, factory in factories:
             track = factory()
+            turns = getattr(args, "turns", None)
+            if turns is not None and hasattr(track, "gate"):  # the tone plays in this bot's turns only
+                track.gate = lambda now, turns=turns: speaking_turn(turns, now)
             tracks.append(track)
             pub = await me.publish_track(track, source=source)  # type: ignore[arg-type]
-            emit({"event": "local_track_published", "track_sid": pub.sid, "kind": pub.kind, "source": pub.source})
+            if pub.kind in args.mute:
+                await pub.mute()
+            emit({"event": "local_track_published", "track_sid": pub.sid, "kind": pub.kind, "source": pub.source,
+                  "muted": pub.muted})
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ended.wait())]
+
         if args.duration is not None:
             waits.append(asyncio.ensure_future(asyncio.sleep(args.duration)))
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -132,6 +148,27 @@ async def run_bot(args: argparse.Namespace, factories: list[tuple[str, Callable[
         for track in tracks:
             track.stop()
     return 0 if room.disconnect_reason in CLEAN_ENDS else 1
+
+
+def parse_turns(text: str) -> tuple[int, int, float]:
+    """Parse --talk "SLOT/SLOTS[@SECONDS]" into (slot, slots, seconds)."""
+    from tvapp.client.sources import SourceError
+
+    turn, _, length = text.partition("@")
+    try:
+        slot, slots = (int(part) for part in turn.split("/"))
+        seconds = float(length) if length else 4.0
+    except ValueError:
+        raise SourceError(f"--talk {text!r}: expected SLOT/SLOTS[@SECONDS], e.g. 0/3 or 1/3@2.5") from None
+    if not (slots >= 1 and 0 <= slot < slots and 0.1 <= seconds <= 3600):
+        raise SourceError(f"--talk {text!r}: need 0 <= SLOT < SLOTS and 0.1 <= SECONDS <= 3600")
+    return slot, slots, seconds
+
+
+def speaking_turn(turns: tuple[int, int, float], now: float) -> bool:
+    """Return whether `now` (wall-clock seconds) falls in this bot's turn."""
+    slot, slots, seconds = turns
+    return int(now // seconds) % slots == slot
 
 
 def _all_events() -> type[RoomEvent]:

@@ -13,6 +13,7 @@ import contextlib
 import secrets
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import av
@@ -42,6 +43,18 @@ class RequestError(Exception):
 
 
 # --- remote side ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiveStats:
+    """What arrived for one subscribed track: cumulative counters, and the RTP jitter in milliseconds."""
+
+    track_sid: str
+    kind: str
+    packets_received: int
+    packets_lost: int
+    jitter_ms: float
+    frames_received: int
 
 
 class RemoteTrack(MediaStreamTrack):

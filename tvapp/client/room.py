@@ -42,6 +42,7 @@ from tvapp.client.participants import (
     LocalTrackPublication,
     RemoteParticipant,
     RemoteTrack,
+    ReceiveStats,
     RemoteTrackPublication,
     RequestError,
 )
@@ -51,7 +52,7 @@ from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
 
 __all__ = [
-    "ApiError", "LocalParticipant", "LocalTrackPublication", "RemoteParticipant", "RemoteTrack",
+    "ApiError", "LocalParticipant", "LocalTrackPublication", "ReceiveStats", "RemoteParticipant", "RemoteTrack",
     "RemoteTrackPublication", "RequestError", "Room", "api_post", "refresh_delay", "refresh_tokens", "token_times",
 ]
 
@@ -81,14 +82,21 @@ class ApiError(Exception):
 # --- REST and tokens ---------------------------------------------------------------------------------------------
 
 
-async def api_post(server_url: str, path: str, body: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
-    """POST JSON to the server's REST API; return the answer (ApiError on an error status, OSError if unreachable)."""
-    return await asyncio.to_thread(_post_json, server_url.rstrip("/") + path, body, timeout)
+async def api_post(server_url: str, path: str, body: dict[str, Any], *, timeout: float = 10.0,
+                   api_key: tuple[str, str] | None = None) -> dict[str, Any]:
+    """POST JSON to the server's REST API; return the answer (ApiError on an error status, OSError if unreachable).
+
+    `api_key` (key id, secret) authenticates as the key's owner (Basic), as a customer's auth server does.
+    """
+    return await asyncio.to_thread(_post_json, server_url.rstrip("/") + path, body, timeout, api_key)
 
 
-def _post_json(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+def _post_json(url: str, body: dict[str, Any], timeout: float,
+               api_key: tuple[str, str] | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if api_key is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{api_key[0]}:{api_key[1]}".encode()).decode()
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             answer = json.loads(response.read() or b"{}")
@@ -343,6 +351,27 @@ class Room:
         """Return aiortc's statistics of the current peer connection (inbound-rtp, outbound-rtp... by id)."""
         session = self._session
         return await session.pc.getStats() if session is not None else RTCStatsReport()
+
+    async def receive_stats(self) -> dict[str, ReceiveStats]:
+        """Return what arrived so far for each subscribed track, by track sid (empty while reconnecting)."""
+        session = self._session
+        if session is None:
+            return {}
+        by_mid = {t.mid: t for t in session.pc.getTransceivers() if t.mid is not None}
+        result: dict[str, ReceiveStats] = {}
+        for mid, remote in list(session.subscriptions.items()):
+            transceiver = by_mid.get(mid)
+            if transceiver is None:
+                continue
+            report = await transceiver.receiver.getStats()
+            for stats in report.values():
+                if getattr(stats, "type", "") == "inbound-rtp":
+                    clock = 90.0 if remote.kind == "video" else 48.0  # RTP clock ticks per ms
+                    result[remote.sid] = ReceiveStats(
+                        track_sid=remote.sid, kind=remote.kind, packets_received=stats.packetsReceived,
+                        packets_lost=max(0, stats.packetsLost), jitter_ms=stats.jitter / clock,
+                        frames_received=remote.frames_received)
+        return result
 
     # -- sending -----------------------------------------------------------------------------------------------------
 

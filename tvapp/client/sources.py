@@ -82,16 +82,21 @@ def check_tone(hz: float, sample_rate: int = 48000, amplitude: float = 0.3) -> N
 
 
 class TestPatternTrack(MediaStreamTrack):
-    """A moving colour-bar pattern stamped with a frame counter and its wall-clock capture time (ms)."""
+    """A moving colour-bar pattern stamped with a frame counter and its wall-clock capture time (ms).
+
+    With `color` (r, g, b) the bars give way to that one colour, so a receiver can tell senders apart by colour.
+    """
 
     __test__ = False
     kind = "video"
 
-    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0) -> None:
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0,
+                 color: tuple[int, int, int] | None = None) -> None:
         super().__init__()
         self._pacer = _Pacer()
         self._last_pts = -1
         self.counter = 0
+        self.color = color
         self.set_format(width, height, fps)
 
     @property
@@ -113,7 +118,7 @@ class TestPatternTrack(MediaStreamTrack):
         """Make frames of `width` x `height` at `fps` from the next frame on."""
         check_pattern_format(width, height, fps)
         self._width, self._height, self._fps = width, height, float(fps)
-        self._background = _pattern_background(width, height)
+        self._background = _pattern_background(width, height, self.color)
 
     async def recv(self) -> av.VideoFrame:
         """Return the next frame once it is due."""
@@ -141,13 +146,19 @@ class TestPatternTrack(MediaStreamTrack):
 
 
 class ToneTrack(MediaStreamTrack):
-    """A sine tone in 20 ms s16 mono frames with continuous phase; silence while `enabled` is False."""
+    """A sine tone in 20 ms s16 mono frames with continuous phase; silence while `enabled` is False.
+
+    `gate(wall_seconds)`, when given, decides per frame instead of `enabled`, at the frame's capture time
+    (bots taking turns use it, so a turn starts within one frame of its wall-clock boundary).
+    """
 
     kind = "audio"
 
-    def __init__(self, hz: float = 440.0, sample_rate: int = 48000, amplitude: float = 0.3) -> None:
+    def __init__(self, hz: float = 440.0, sample_rate: int = 48000, amplitude: float = 0.3,
+                 gate: Callable[[float], bool] | None = None) -> None:
         check_tone(hz, sample_rate, amplitude)
         super().__init__()
+        self.gate = gate
         self.hz = hz
         self.sample_rate = sample_rate
         self.amplitude = amplitude
@@ -164,7 +175,7 @@ class ToneTrack(MediaStreamTrack):
         await self._pacer.wait(AUDIO_FRAME_SECONDS)
         cycles = self._phase + self.hz * np.arange(self._samples) / self.sample_rate
         self._phase = (self._phase + self.hz * self._samples / self.sample_rate) % 1.0
-        if self.enabled:
+        if (self.enabled if self.gate is None else self.gate(time.time())):
             samples = np.round(np.sin(2 * np.pi * cycles) * self.amplitude * 32767).astype(np.int16)
         else:
             samples = np.zeros(self._samples, dtype=np.int16)
@@ -441,17 +452,18 @@ def microphone_track(device: str = "default") -> MediaStreamTrack:
     return _DeviceTrack("audio", container, f"microphone {device!r}")
 
 
-def parse_video_spec(spec: str) -> TrackFactory | None:
+def parse_video_spec(spec: str, color: tuple[int, int, int] | None = None) -> TrackFactory | None:
     """Turn a bot's video spec into a track factory, or None for "none".
 
     Specs: "pattern", "pattern:WIDTHxHEIGHT[@FPS]", "camera[:DEVICE]", "none", or a media file path.
+    `color` makes a pattern one solid colour instead of colour bars.
     """
     if spec == "none":
         return None
     if spec == "pattern" or spec.startswith("pattern:"):
         width, height, fps = _parse_pattern_format(spec)
         check_pattern_format(width, height, fps)
-        return lambda: TestPatternTrack(width, height, fps)
+        return lambda: TestPatternTrack(width, height, fps, color)
     if spec == "camera" or spec.startswith("camera:"):
         device = spec.partition(":")[2] or "/dev/video0"
         return lambda: camera_track(device)
@@ -548,11 +560,40 @@ _BARS_YUV = (
 )
 
 
-def _pattern_background(width: int, height: int) -> tuple[Plane, Plane, Plane]:
+def parse_color(text: str) -> tuple[int, int, int]:
+    """Return (r, g, b) for "#rrggbb", "rrggbb" or a basic colour name (red, green, blue, ...)."""
+    value = _COLOR_NAMES.get(text.strip().lower(), text.strip().lstrip("#"))
+    if len(value) != 6 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        names = ", ".join(sorted(_COLOR_NAMES))
+        raise SourceError(f"colour {text!r}: expected #RRGGBB or one of {names}")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def rgb_to_yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Return BT.601 limited-range (Y, Cb, Cr) of an sRGB colour: what decoders turn back into that colour."""
+    r, g, b = rgb
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    cb = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    cr = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    return round(y), round(cb), round(cr)
+
+
+_COLOR_NAMES = {
+    "red": "e03030", "green": "30c040", "blue": "3050e0", "yellow": "e0d030", "magenta": "d040d0",
+    "cyan": "30c8d8", "orange": "f08020", "white": "f0f0f0",
+}
+
+
+def _pattern_background(width: int, height: int,
+                        color: tuple[int, int, int] | None = None) -> tuple[Plane, Plane, Plane]:
     y = np.full((height, width), 128, dtype=np.uint8)
     u = np.full((height // 2, width // 2), 128, dtype=np.uint8)
     v = np.full((height // 2, width // 2), 128, dtype=np.uint8)
     top = stamp_height(width)
+    if color is not None:
+        luma, cb, cr = rgb_to_yuv(color)
+        y[top:], u[top // 2:], v[top // 2:] = luma, cb, cr
+        return y, u, v
     bar_width = width // len(_BARS_YUV)
     for index, (luma, cb, cr) in enumerate(_BARS_YUV):
         left = index * bar_width

@@ -48,8 +48,16 @@ def serve(config: Config, data_dir: Path, *, log_level: str = "info") -> int:
         print(f"tvapp: cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}", file=sys.stderr)
         return 2
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = build_server(config, data_dir, log_level)
+    print(f"tvapp: listening on {url_for(sock)} (data in {data_dir})", flush=True)
+    server.run(sockets=[sock])
+    return 0
+
+
+def build_server(config: Config, data_dir: Path, log_level: str = "info") -> uvicorn.Server:
+    """Return the uvicorn server for the core app (not started)."""
     app = create_app(config, data_dir)
-    server = uvicorn.Server(uvicorn.Config(
+    return uvicorn.Server(uvicorn.Config(
         app,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http=GuardedHttpProtocol,
@@ -64,6 +72,3 @@ def serve(config: Config, data_dir: Path, *, log_level: str = "info") -> int:
         proxy_headers=False,
         timeout_graceful_shutdown=3,
     ))
-    print(f"tvapp: listening on {url_for(sock)} (data in {data_dir})", flush=True)
-    server.run(sockets=[sock])
-    return 0
