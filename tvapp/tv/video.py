@@ -4,6 +4,9 @@ The decoder side (asyncio thread) calls `VideoSlot.push` with every decoded `av.
 is kept. The frame loop calls `VideoSlot.surface(w, h)` each displayed frame: when a new frame arrived (or the
 tile changed size) it is scaled and converted once, straight into the display's pixel layout, and wrapped as a
 pygame surface without a copy; otherwise the cached surface is returned, so a blit is all a frame costs.
+
+Ask for an even width: libswscale's vectorised paths need one, and an odd width makes a scaled
+conversion 2-3x slower (bench/tv_compositor.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Literal, cast
 
 import av
 import pygame
+from av.video.reformatter import VideoReformatter
 
 _DISPLAY_BGRX = (0xFF0000, 0xFF00, 0xFF)
 _DISPLAY_RGBX = (0xFF, 0xFF00, 0xFF0000)
@@ -43,6 +47,7 @@ class VideoSlot:
         self.av_format = formats[0]
         self.surface_format = cast(BufferFormat, formats[1])
         self._lock = threading.Lock()
+        self._reformatter = VideoReformatter()  # keeps its scaler context while the sizes stay the same
         self._pending: av.VideoFrame | None = None
         self._latest: av.VideoFrame | None = None   # newest frame taken by the render thread
         self._converted: av.VideoFrame | None = None  # owns the pixels `_surface` points into
@@ -80,7 +85,9 @@ class VideoSlot:
         frame = self._latest
         if frame is None:
             return None
-        converted = frame.reformat(width, height, format=self.av_format, interpolation="BILINEAR")
+        # One thread: the frame loop's own; a scaler thread pool per tile would compete with the decoders.
+        converted = self._reformatter.reformat(frame, width, height, format=self.av_format,
+                                               interpolation="BILINEAR", threads=1)
         plane = converted.planes[0]
         surface = pygame.image.frombuffer(plane, (width, height), self.surface_format, pitch=plane.line_size)
         surface.set_alpha(None)  # the alpha byte is padding: blit as a plain copy, not a blend
