@@ -324,3 +324,15 @@ def test_text_cache_is_bounded(full_hd: pygame.Surface) -> None:
     for i in range(400):
         renderer.draw(Scene(IdleScreen("TV", f"{i // 60:02d}:{i % 60:02d}")))
     assert len(renderer._texts) <= renderer._texts.capacity
+
+
+@pytest.mark.parametrize("mode", ["grid", "speaker", "watch"])
+@pytest.mark.parametrize("count", [0, 1, 3, 6, 7])
+def test_every_pixel_is_repainted_each_frame(full_hd: pygame.Surface, mode: str, count: int) -> None:
+    renderer = Renderer(full_hd)
+    slots = slots_for(full_hd, min(count, 6))
+    tiles = [TileView(f"p{i}", f"P{i}", "P", slots[i] if i < 6 and i != 2 else None) for i in range(count)]
+    stale = (1, 2, 3)
+    full_hd.fill(stale)
+    renderer.draw(room(tiles, mode))
+    assert not np.all(pixels(full_hd) == np.array(stale), axis=2).any()

@@ -20,10 +20,11 @@ from typing import TypeVar
 
 import pygame
 
-from tvapp.core.layout import Layout, Rect, fit, safe_area, tiles
+from tvapp.core.layout import Rect, fit, safe_area, tiles
 from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, RoomScreen, Scene, TileView
 
 Color = tuple[int, int, int]
+_Blits = list[tuple[pygame.Surface, pygame.Rect]]
 T = TypeVar("T")
 
 BACKGROUND: Color = (14, 16, 22)
@@ -117,11 +118,12 @@ class Renderer:
         now = time.monotonic() if now is None else now
         self.tile_rects, self.video_rects, self.text_rects = {}, {}, []
         self.content_rect = None
-        self.surface.fill(BACKGROUND)
         screen = scene.screen
         if isinstance(screen, RoomScreen):
             self._room(screen)
-        elif isinstance(screen, IdleScreen):
+        else:
+            self.surface.fill(BACKGROUND)
+        if isinstance(screen, IdleScreen):
             self._idle(screen)
         elif isinstance(screen, ConnectingScreen):
             self._connecting(screen, now)
@@ -177,13 +179,17 @@ class Renderer:
             return tuple(self._fit(one, size, max_w) for one in lines)
         return self._wrapped.get_or_make((text, size, max_w), make)
 
-    def _text(self, text: str, size: int, color: Color, bg: Color, **anchor: tuple[int, int] | int) -> Rect:
-        """Blit text placed by a pygame.Rect anchor (e.g. midtop=(x, y)); record and return its rect."""
+    def _text(self, text: str, size: int, color: Color, bg: Color, later: _Blits | None = None,
+              **anchor: tuple[int, int] | int) -> Rect:
+        """Blit text placed by a pygame.Rect anchor (e.g. midtop=(x, y)), or add it to `later`; return its rect."""
         if not text:
             return Rect(0, 0, 0, 0)
         rendered = self._rendered(text, size, color, bg)
         where = rendered.get_rect(**anchor)
-        self.surface.blit(rendered, where)
+        if later is None:
+            self.surface.blit(rendered, where)
+        else:
+            later.append((rendered, where))
         rect = _from_pygame(where)
         self.text_rects.append(rect)
         return rect
@@ -194,51 +200,70 @@ class Renderer:
     # --- room -------------------------------------------------------------------------------------------
 
     def _room(self, screen: RoomScreen) -> None:
-        bar_bottom = self._room_bar(screen)
+        bar: _Blits = []
+        bar_bottom = self._room_bar(screen, bar)
         gap = self.px(24)
         area = Rect(self.safe.x, bar_bottom + gap, self.safe.w, max(1, self.safe.bottom - bar_bottom - gap))
+        if screen.tiles:
+            speaking = next((i for i, tile in enumerate(screen.tiles) if tile.speaking), 0)
+            layout = tiles(len(screen.tiles), self.screen, area, screen.mode, speaker=speaking)
+        else:
+            layout = tiles(0, self.screen, area, screen.mode)
+        painted = list(layout.tiles[:len(screen.tiles)])
+        self._fill_except(painted + ([layout.content] if layout.content else []))
+        self.surface.blits(bar, doreturn=False)
+        self._content(layout.content)
         if not screen.tiles:
             bg = BACKGROUND
-            if screen.mode == "watch":
-                self._content(tiles(0, self.screen, area, screen.mode).content)
-                area, bg = self.content_rect or area, CONTENT_BACKGROUND
+            if self.content_rect is not None:
+                area, bg = self.content_rect, CONTENT_BACKGROUND
             size = self.px(TITLE)
             for i, line in enumerate(self._wrap(screen.waiting_text, size, area.w)):
                 self._text(line, size, DIM_TEXT, bg,
                            center=(area.x + area.w // 2, area.y + area.h // 2 + i * self._line_height(size)))
             return
-        speaking = next((i for i, tile in enumerate(screen.tiles) if tile.speaking), 0)
-        layout: Layout = tiles(len(screen.tiles), self.screen, area, screen.mode, speaker=speaking)
-        self._content(layout.content)
         for tile, rect in zip(screen.tiles, layout.tiles):
             self._tile(tile, rect)
+
+    def _fill_except(self, painted: list[Rect]) -> None:
+        """Fill the background everywhere but the (non-overlapping) rects that get painted over anyway."""
+        width, height = self.surface.get_size()
+        edges = sorted({0, height, *(r.y for r in painted), *(r.bottom for r in painted)})
+        for top, bottom in zip(edges, edges[1:]):
+            spans = sorted((r.x, r.right) for r in painted if r.y <= top and r.bottom >= bottom)
+            x = 0
+            for left, right in spans + [(width, width)]:
+                if left > x:
+                    self.surface.fill(BACKGROUND, (x, top, left - x, bottom - top))
+                x = max(x, right)
 
     def _content(self, rect: Rect | None) -> None:
         if rect is not None:
             self.content_rect = rect
             self.surface.fill(CONTENT_BACKGROUND, _to_pygame(rect))
 
-    def _room_bar(self, screen: RoomScreen) -> int:
-        """Draw the room bar at the top of the safe area; return the y just below it."""
+    def _room_bar(self, screen: RoomScreen, later: _Blits) -> int:
+        """Lay out the room bar at the top of the safe area into `later`; return the y just below it."""
         bar = screen.bar
         safe = self.safe
         title, body, code = self.px(TITLE), self.px(BODY), self.px(CODE)
         right = safe.right
         code_w = 0
         if bar.invite_code:
-            code_rect = self._text(self._fit(bar.invite_code, code, safe.w // 2), code, TEXT, BACKGROUND,
+            code_rect = self._text(self._fit(bar.invite_code, code, safe.w // 2), code, TEXT, BACKGROUND, later,
                                    topright=(right, safe.y))
-            label = self._text("Code", body, DIM_TEXT, BACKGROUND,
+            label = self._text("Code", body, DIM_TEXT, BACKGROUND, later,
                                bottomright=(code_rect.x - self.px(20), code_rect.bottom - self.px(10)))
             code_w = code_rect.right - label.x + self.px(40)
             bottom = code_rect.bottom
         else:
             bottom = safe.y
         left_w = max(1, safe.w - code_w)
-        name = self._text(self._fit(bar.room, title, left_w), title, TEXT, BACKGROUND, topleft=(safe.x, safe.y))
+        name = self._text(self._fit(bar.room, title, left_w), title, TEXT, BACKGROUND, later,
+                          topleft=(safe.x, safe.y))
         people = f"{bar.participants} {'person' if bar.participants == 1 else 'people'} in the room"
         details = f"{people}  ·  {bar.join_hint}" if bar.join_hint else people
-        line = self._text(self._fit(details, body, left_w), body, DIM_TEXT, BACKGROUND,
+        line = self._text(self._fit(details, body, left_w), body, DIM_TEXT, BACKGROUND, later,
                           topleft=(safe.x, name.bottom + self.px(6)))
         return max(bottom, line.bottom)
 
