@@ -125,3 +125,17 @@ def test_speaker_switch_quick_prints_its_figures() -> None:
     assert 0 < detector["switch_p50_ms"] <= detector["switch_p90_ms"]
     assert 0 < baseline["switch_p50_ms"] <= baseline["switch_p90_ms"]
     assert detector["switches"] > 0 and 0.0 <= detector["interjection_false_switch_rate"] <= 1.0
+
+
+def test_tv_compositor_quick_prints_its_figures() -> None:
+    result = run_bench("tv_compositor")
+    assert result["screen"] == "1920x1080" and result["tiles"] == 6 and result["frames_per_way"] == 120
+    for way in ("ours_ms", "naive_ms", "naive_even_width_ms", "naive_even_width_kept_scaler_ms"):
+        figure = result[way]
+        assert 0 < figure["p50"] <= figure["p95"] and figure["mean"] > 0, way
+    assert result["speedup"] == pytest.approx(result["naive_ms"]["mean"] / result["ours_ms"]["mean"], rel=0.02)
+    frames = result["ours_frames"]
+    assert frames["received"] == frames["converted"] + frames["skipped"]
+    assert result["ours_conversions_per_frame"] == pytest.approx(3.0, abs=0.1)  # six 30 fps tiles at 60 fps
+    assert result["goal_met"] == (result["ours_ms"]["mean"] <= result["goal_ms"]
+                                  and result["speedup"] >= result["goal_speedup"])
