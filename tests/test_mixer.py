@@ -185,16 +185,28 @@ def test_latency_cap_drops_the_oldest_samples() -> None:
     ramp = np.arange(4800, dtype=np.int16).reshape(-1, 1)    # 100 ms, each sample its own index
     for start in range(0, 4800, 480):
         mixer.push("a", ramp[start:start + 480])
-    assert mixer.queued_ms("a") == pytest.approx(60.0)
-    assert mixer.stats.dropped_frames == 4800 - 2880
-    out = mixer.pull(2880)
-    assert np.array_equal(out[:, 0], np.arange(4800 - 2880, 4800))
+    # At 70 ms (over the cap) it goes back to 40 ms, halfway between prefill and cap: twice in 100 ms here.
+    assert mixer.queued_ms("a") == pytest.approx(40.0)
+    assert mixer.stats.dropped_frames == 2880
+    out = mixer.pull(1920)
+    assert np.array_equal(out[:, 0], np.arange(2880, 4800))
+
+
+def test_a_fast_sender_skips_rarely_not_on_every_push() -> None:
+    mixer = AudioMixer(RATE, 1, prefill_ms=20.0, max_queue_ms=60.0)
+    skips = 0
+    for _ in range(500):                      # 10 s: 20 ms pushed, 19.8 ms pulled (the sender runs 1% fast)
+        before = mixer.stats.dropped_frames
+        mixer.push("a", np.ones((960, 1), dtype=np.int16))
+        skips += mixer.stats.dropped_frames > before
+        mixer.pull(950)
+    assert 1 <= skips <= 6, skips
 
 
 def test_one_push_longer_than_the_cap_keeps_its_newest_part() -> None:
     mixer = AudioMixer(RATE, 1, prefill_ms=0.0, max_queue_ms=10.0)
     mixer.push("a", np.arange(1000, dtype=np.int16).reshape(-1, 1))
-    assert np.array_equal(mixer.pull(480)[:, 0], np.arange(520, 1000))
+    assert np.array_equal(mixer.pull(240)[:, 0], np.arange(760, 1000))
 
 
 def test_float_samples_and_gain_set_before_the_source_arrives() -> None:

@@ -4,6 +4,8 @@
     tvapp token  --room R --identity I [--ttl S] [--host] ...          mint an access token with the local key
     tvapp keys   list | create [--json] | revoke ID                    manage API keys
     tvapp bot    --server URL (--token T | --invite CODE) [--video V] [--audio A]   a headless participant
+    tvapp tv     [--windowed] [--server URL] [--room R | --invite CODE | --token T]  the big-screen receiver
+    tvapp demo   [--bots N] [--screenshots DIR]                    the TV, its core and a few talking bots
 
 Every subcommand takes --data DIR (default: the config's server.data_dir, env TVAPP_DATA, else
 ~/.local/share/tvapp) so that serve, token and keys agree on one key store.
@@ -72,7 +74,52 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Join a room and publish a test pattern, a tone or a media file; print room "
                                      "events as JSON lines on stdout. SIGINT/SIGTERM leave the room.")
     add_bot_arguments(bot)
+
+    tv = sub.add_parser("tv", parents=[common], help="the big-screen receiver: fullscreen UI, tiles, sound",
+                        description="Show rooms on the big screen. Starts the built-in core unless --server is "
+                                    "given, then hosts the room --room (default: tv.room) and shows its invite code, "
+                                    "or joins with --invite/--token. Esc or q quits a --windowed TV.")
+    add_tv_arguments(tv)
+    where = tv.add_mutually_exclusive_group()
+    where.add_argument("--room", metavar="NAME", help="host this room (embedded core, or --server with --api-key)")
+    where.add_argument("--invite", metavar="CODE", help="join with an invite code")
+    where.add_argument("--token", metavar="T", help="join with an access token")
+    tv.add_argument("--refresh-token", metavar="R", help="refresh token that comes with --token")
+    tv.add_argument("--server", metavar="URL", help="use this core server instead of starting the built-in one")
+    tv.add_argument("--api-key", metavar="ID:SECRET",
+                    help="API key of --server, to host --room there (default: $TVAPP_API_KEY)")
+    tv.add_argument("--list-audio-devices", action="store_true", help="list the audio outputs and exit")
+
+    demo = sub.add_parser("demo", parents=[common], help="the whole product on one machine: core + TV + bots",
+                          description="Start the built-in core, the TV hosting a room, and a few bots that publish "
+                                      "coloured patterns and tones and take turns talking. Without a screen it "
+                                      "draws offscreen and writes screenshots. Phones on the LAN can join too.")
+    add_tv_arguments(demo)
+    demo.add_argument("--room", metavar="NAME", help="room name (default: tv.room)")
+    demo.add_argument("--bots", type=int, default=4, metavar="N", help="bots to start, 1 to 5 (default: 4)")
     return parser
+
+
+def add_tv_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options `tvapp tv` and `tvapp demo` share."""
+    parser.add_argument("--windowed", action="store_true", help="a 1280x720 window instead of fullscreen")
+    parser.add_argument("--size", metavar="WxH", help="screen size (windowed, or offscreen), e.g. 1920x1080")
+    parser.add_argument("--offscreen", action="store_true",
+                        help="draw offscreen when no video driver can start (screenshots show what it draws)")
+    parser.add_argument("--layout", choices=["grid", "speaker", "watch"], help="tile layout (default: tv.layout)")
+    parser.add_argument("--margin", type=float, help="overscan-safe margin per side, 0 to 0.2 (default: tv.margin)")
+    parser.add_argument("--name", help="the TV's friendly name (default: tv.friendly_name, else 'tvapp on HOST')")
+    parser.add_argument("--screenshots", metavar="DIR",
+                        help="write DIR/latest.png (+ latest.json: where each tile is) every few seconds, and on SIGUSR1")
+    parser.add_argument("--screenshot-interval", type=float, metavar="S", help="seconds between screenshots "
+                        "(default: tv.screenshot_interval)")
+    parser.add_argument("--audio-device", metavar="NAME", help="audio output (default: audio.device, else HDMI)")
+    parser.add_argument("--volume", type=float, help="master volume 0..1 (default: audio.volume)")
+    parser.add_argument("--no-audio", action="store_true", help="do not play sound")
+    parser.add_argument("--host", help="address the built-in core listens on (default: 0.0.0.0, so phones reach it)")
+    parser.add_argument("--port", type=int, help="port of the built-in core, 0 for any (default: server.port)")
+    parser.add_argument("--duration", type=float, metavar="S", help="quit after S seconds (default: run until stopped)")
+    parser.add_argument("--trace", metavar="FILE", help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serve(cfg, data, args)
     if args.command == "token":
         return cmd_token(cfg, data, args)
+    if args.command in ("tv", "demo"):
+        from tvapp.launch import cmd_demo, cmd_tv
+
+        return cmd_tv(cfg, data, args) if args.command == "tv" else cmd_demo(cfg, data, args)
     return cmd_keys(data, args)
 
 

@@ -11,8 +11,11 @@ Each source has a queue of numpy chunks, so pull() copies whole slices and never
   the rest of its share is silence and it waits for `prefill_ms` again (an underrun), so a late network
   burst plays as one piece instead of a stutter of tiny fragments.
 - Latency cap. A queue never holds more than `max_queue_ms`: when a push would exceed it, the oldest
-  samples are dropped (counted in `stats.dropped_frames`), so a source that got ahead of the sound card
-  catches up instead of lagging more and more behind the video.
+  samples are dropped (counted in `stats.dropped_frames`) down to halfway between `prefill_ms` and the cap,
+  so a source that got ahead of the sound card catches up instead of lagging more and more behind the
+  video. Dropping to halfway rather than to the cap itself matters when the sender's clock runs faster than
+  the sound card's (1% apart under SDL's disk driver): the queue then hits the cap every couple of seconds
+  and skips once, instead of skipping a little on every push, which sounds like a buzz.
 - Mixing. Sources are summed with their gains (0..4), scaled by the master volume (0..1) and passed
   through `soft_limit`: quiet audio is untouched, loud peaks bend smoothly toward full scale and never
   clip hard or wrap around in int16.
@@ -144,6 +147,7 @@ class AudioMixer:
         self.threshold = threshold
         self._prefill = round(prefill_ms * sample_rate / 1000.0)
         self._max_queue = max(1, round(max_queue_ms * sample_rate / 1000.0))
+        self._after_drop = (self._prefill + self._max_queue) // 2
         self._queues: dict[str, _Queue] = {}
         self._gains: dict[str, float] = {}
         self._master = 1.0
@@ -182,8 +186,8 @@ class AudioMixer:
         if len(chunk) == 0:
             return
         queue.append(chunk)
-        excess = queue.frames - self._max_queue
-        if excess > 0:
+        if queue.frames > self._max_queue:
+            excess = queue.frames - self._after_drop
             queue.drop(excess)
             self._dropped += excess
 

@@ -1,0 +1,180 @@
+"""`tvapp tv` and `tvapp demo`: the TV wired to its built-in core (part of the `tvapp` command, like cli.py).
+
+tvapp.tv never imports tvapp.server; this module does both: on the TV's network thread it starts the
+embedded core (tvapp.server.embedded) unless `--server` names another one, and turns the options into the
+session's JoinPlan. `tvapp demo` adds a few bots (tvapp.tv.demo) once the TV is in its room.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from tvapp import config as config_mod
+from tvapp.tv.app import TvOptions, run_tv
+from tvapp.tv.session import JoinPlan, TvSession
+
+
+def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
+    """Run the TV."""
+    if args.list_audio_devices:
+        from tvapp.tv.audio import list_devices_text
+
+        print(list_devices_text())
+        return 0
+    try:
+        options = tv_options(cfg, args)
+        api_key = _api_key(args)
+    except ValueError as exc:
+        print(f"tvapp tv: {exc}", file=sys.stderr)
+        return 2
+    if args.server and args.room and api_key is None:
+        print("tvapp tv: hosting --room on --server needs --api-key ID:SECRET (or $TVAPP_API_KEY)", file=sys.stderr)
+        return 2
+
+    async def network_main(session: TvSession) -> None:
+        if args.server:
+            plan = None
+            if args.room or args.invite or args.token:
+                plan = JoinPlan(server=args.server, token=args.token, refresh_token=args.refresh_token,
+                                invite=args.invite, room=args.room, api_key=api_key, name=options.friendly_name)
+            await session.run(plan)
+            return
+        await with_embedded_core(cfg, data, args, session, lambda url, key: JoinPlan(
+            server=url, token=args.token, refresh_token=args.refresh_token, invite=args.invite,
+            room=None if (args.invite or args.token) else (args.room or cfg.tv.room), api_key=key,
+            name=options.friendly_name))
+
+    return run_tv(options, network_main)
+
+
+def cmd_demo(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
+    """Run the demo: core + TV + bots."""
+    from tvapp.tv.demo import run_bots
+
+    if not 1 <= args.bots <= 5:
+        print("tvapp demo: --bots must be 1 to 5", file=sys.stderr)
+        return 2
+    if not args.screenshots:
+        args.screenshots = str(Path(tempfile.gettempdir()) / f"tvapp-demo-{os.getpid()}")
+    try:
+        options = dataclasses.replace(tv_options(cfg, args), offscreen_fallback=True)
+    except ValueError as exc:
+        print(f"tvapp demo: {exc}", file=sys.stderr)
+        return 2
+    room = args.room or cfg.tv.room
+    print(f"tvapp demo: screenshots go to {options.screenshots}/latest.png (every "
+          f"{options.screenshot_interval:g} s)", flush=True)
+
+    async def network_main(session: TvSession) -> None:
+        async def after_start(url: str, key: tuple[str, str]) -> None:
+            await run_bots(session, url, key, room, args.bots, phone_url=_phone_url(url, cfg, args))
+
+        await with_embedded_core(cfg, data, args, session,
+                                 lambda url, key: JoinPlan(server=url, room=room, api_key=key,
+                                                           name=options.friendly_name),
+                                 also=after_start)
+
+    return run_tv(options, network_main)
+
+
+async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.Namespace, session: TvSession,
+                             plan_for, also=None) -> None:  # type: ignore[no-untyped-def]
+    """Start the built-in core, run the session (and `also`) against it, stop the core at the end."""
+    from tvapp.server.embedded import EmbeddedCore, EmbeddedCoreError
+    from tvapp.tv.session import JoinProblem
+
+    server_cfg = dataclasses.replace(cfg.server, host=args.host or "0.0.0.0",
+                                     port=cfg.server.port if args.port is None else args.port)
+    core = EmbeddedCore(dataclasses.replace(cfg, server=server_cfg), data)
+    try:
+        await core.start()
+    except EmbeddedCoreError as exc:
+        print(f"tvapp tv: the built-in core did not start: {exc}", file=sys.stderr, flush=True)
+        session.scene = type(session.scene)(JoinProblem("The TV's server did not start", str(exc),
+                                                        "Free the port, or start with --port 0.").screen)
+        await asyncio.Event().wait()
+    phone = _phone_url(core.url, cfg, args)
+    session.join_hint = lambda code: f"On a phone: open {phone}" + (f" and enter {code}" if code else "")
+    print(f"tvapp tv: built-in core at {core.url}; phones join at {phone}", flush=True)
+    try:
+        tasks = [asyncio.create_task(session.run(plan_for(core.url, core.api_key)))]
+        if also is not None:
+            tasks.append(asyncio.create_task(also(core.url, core.api_key)))
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await session.leave()
+        await core.stop()
+
+
+def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
+    """Merge the command line over the [tv] and [audio] config; ValueError with a clear message when invalid."""
+    tv, audio = cfg.tv, cfg.audio
+    size = None
+    if args.size:
+        try:
+            w, h = (int(part) for part in args.size.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"--size {args.size!r}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
+        if not (160 <= w <= 7680 and 120 <= h <= 4320):
+            raise ValueError(f"--size {args.size!r}: between 160x120 and 7680x4320")
+        size = (w, h)
+    margin = tv.margin if args.margin is None else args.margin
+    if not 0 <= margin <= 0.2:
+        raise ValueError("--margin must be between 0 and 0.2")
+    volume = audio.volume if args.volume is None else args.volume
+    if not 0 <= volume <= 1:
+        raise ValueError("--volume must be between 0 and 1")
+    layout = args.layout or tv.layout
+    if layout not in ("grid", "speaker", "watch"):
+        raise ValueError(f"tv.layout {layout!r}: expected grid, speaker or watch")
+    if args.duration is not None and not args.duration > 0:
+        raise ValueError("--duration must be greater than 0")
+    shots = args.screenshots or tv.screenshots_dir
+    return TvOptions(
+        friendly_name=args.name or tv.friendly_name or f"tvapp on {socket.gethostname()}",
+        windowed=args.windowed, size=size, offscreen_fallback=args.offscreen, margin=margin, fps=tv.fps,
+        drivers=tv.video_drivers, mode=layout, screenshots=Path(shots).expanduser() if shots else None,
+        screenshot_interval=tv.screenshot_interval if args.screenshot_interval is None else args.screenshot_interval,
+        audio=not args.no_audio, audio_device=args.audio_device or audio.device, volume=volume,
+        chunk_ms=audio.chunk_ms, max_queue_ms=audio.max_queue_ms, duration=args.duration,
+        trace=Path(args.trace) if args.trace else None)
+
+
+def _api_key(args: argparse.Namespace) -> tuple[str, str] | None:
+    text = getattr(args, "api_key", None) or os.environ.get("TVAPP_API_KEY", "")
+    if not text:
+        return None
+    key_id, sep, secret = text.partition(":")
+    if not sep or not key_id or not secret:
+        raise ValueError("--api-key must be ID:SECRET (see 'tvapp keys create')")
+    return key_id, secret
+
+
+def _phone_url(core_url: str, cfg: config_mod.Config, args: argparse.Namespace) -> str:
+    """Return the URL a phone on the LAN opens: the core's port on this machine's LAN address."""
+    port = core_url.rsplit(":", 1)[1]
+    host = args.host or "0.0.0.0"
+    if host not in ("0.0.0.0", "::"):
+        return f"http://{host}:{port}/"
+    return f"http://{_lan_address()}:{port}/"
+
+
+def _lan_address() -> str:
+    """Return this machine's first non-loopback IPv4 address (127.0.0.1 if it has none)."""
+    import ifaddr
+
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str) and not ip.ip.startswith(("127.", "169.254.")):
+                return ip.ip
+    return "127.0.0.1"

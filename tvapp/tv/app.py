@@ -1,0 +1,277 @@
+"""The TV process: the frame loop on the main thread, the room (and the embedded core) on an asyncio thread.
+
+Threads and who owns what:
+- main thread: SDL video (it must be the thread that opened the display). Each turn of the frame loop takes
+  the session's newest Scene (one reference read), draws it (`tvapp.tv.render.Renderer`), presents it
+  (paced to the display by vsync, or to `fps` without one), feeds the systemd watchdog, and writes
+  screenshots when asked. It never waits on the network.
+- network thread: one asyncio loop running `network_main(session)`: the embedded core when there is one,
+  the SDK room, the pumps that hand decoded frames to VideoSlots and to the AudioOutput. Decoding itself runs
+  in aiortc's decoder threads, so neither side stalls the other beyond the GIL's switch interval.
+- SDL's audio thread: pulls mixed audio from the AudioOutput.
+
+A frozen frame loop stops the watchdog pings, and systemd restarts the TV (systemd/tvapp.service).
+With `trace` set, every presented video frame's stamp (tvapp.client.stamp) is written as a JSON line with the
+flip time: benchmarks compute glass-to-glass and join-to-first-frame latency from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pygame
+
+from tvapp.tv.display import Display, DisplayError, open_display
+from tvapp.tv.render import Renderer
+from tvapp.tv.scene import ErrorScreen, RoomScreen, Scene
+from tvapp.tv.session import TvSession
+from tvapp.tv.video import pixel_formats
+from tvapp.tv.watchdog import Notifier
+
+log = logging.getLogger(__name__)
+
+NetworkMain = Callable[[TvSession], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TvOptions:
+    """How to run the TV (from `tvapp tv` / `tvapp demo` options over the [tv] and [audio] config)."""
+
+    friendly_name: str
+    windowed: bool = False
+    size: tuple[int, int] | None = None
+    offscreen_fallback: bool = False
+    margin: float = 0.05
+    fps: float = 60.0
+    drivers: tuple[str, ...] = ("kmsdrm", "x11", "wayland")
+    mode: str = "grid"
+    screenshots: Path | None = None
+    screenshot_interval: float = 5.0
+    audio: bool = True
+    audio_device: str = ""
+    volume: float = 1.0
+    chunk_ms: float = 10.0
+    max_queue_ms: float = 60.0
+    duration: float | None = None
+    trace: Path | None = None
+
+
+class NetworkThread(threading.Thread):
+    """Runs `network_main(session)` in its own asyncio loop until `stop()`."""
+
+    def __init__(self, network_main: NetworkMain, session: TvSession) -> None:
+        super().__init__(name="tv-network", daemon=True)
+        self._main = network_main
+        self._session = session
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = threading.Event()
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            import uvloop
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        except ImportError:
+            loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self._task = loop.create_task(self._main(self._session))
+            self._started.set()
+            loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # shown on screen by the frame loop; the TV stays up
+            self.failure = exc
+            log.exception("tv: the network side failed")
+        finally:
+            self._started.set()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel the network side (it leaves the room and stops the core) and wait for it."""
+        self._started.wait(5)
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        self.join(timeout)
+
+
+class Screenshots:
+    """PNG screenshots plus a JSON sidecar saying where each tile is: `latest.png` and `latest.json` in a folder."""
+
+    def __init__(self, folder: Path, interval: float) -> None:
+        self.folder = folder
+        self.interval = interval
+        self.seq = 0
+        self._next = 0.0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def due(self, now: float) -> bool:
+        """Return whether a screenshot is due at monotonic time `now` (the first frame's always is)."""
+        return self.seq == 0 or (self.interval > 0 and now >= self._next)
+
+    def take(self, display: Display, renderer: Renderer, scene: Scene, session: TvSession, now: float) -> None:
+        """Save the screen and its sidecar (the sidecar last: it says the PNG is complete)."""
+        self._next = now + self.interval
+        self.seq += 1
+        display.screenshot(self.folder / "latest.png")
+        info = session.tile_info()
+        tiles = []
+        for sid, rect in renderer.tile_rects.items():
+            video = renderer.video_rects.get(sid)
+            tiles.append({"sid": sid, **info.get(sid, {}), "rect": list(_rect(rect)),
+                          "video_rect": list(_rect(video)) if video is not None else None})
+        screen = scene.screen
+        sidecar = {
+            "seq": self.seq, "time": time.time(), "size": list(display.size), "driver": display.driver,
+            "safe": list(_rect(renderer.safe)), "screen": type(screen).__name__,
+            "mode": screen.mode if isinstance(screen, RoomScreen) else None,
+            "invite_code": screen.bar.invite_code if isinstance(screen, RoomScreen) else None,
+            "tiles": tiles, "text_rects": [list(_rect(r)) for r in renderer.text_rects],
+            "toasts": list(scene.toasts),
+            "error": {"title": screen.title, "message": screen.message} if isinstance(screen, ErrorScreen) else None,
+        }
+        partial = self.folder / ".latest.json.partial"
+        partial.write_text(json.dumps(sidecar))
+        os.replace(partial, self.folder / "latest.json")
+
+
+def _rect(rect: Any) -> tuple[int, int, int, int]:
+    return (rect.x, rect.y, rect.w, rect.h)
+
+
+class FlipTrace:
+    """JSON lines: each presented video frame's stamp with the flip time (for latency benchmarks)."""
+
+    def __init__(self, path: Path, session: TvSession) -> None:
+        self._out: IO[str] = open(path, "a", buffering=1)
+        self._session = session
+        self._last: dict[str, int] = {}
+        self._first = True
+
+    def after_flip(self, scene: Scene, flip_time: float) -> None:
+        """Record the frames that became visible with the flip at wall time `flip_time`."""
+        from tvapp.client.stamp import read_stamp
+
+        if not isinstance(scene.screen, RoomScreen):
+            return
+        for tile in scene.screen.tiles:
+            shown = getattr(tile.video, "shown", None)
+            if shown is None or self._last.get(tile.sid) == id(shown):
+                continue
+            self._last[tile.sid] = id(shown)
+            stamp = read_stamp(shown.to_ndarray(format="gray"))
+            person = self._session.people.get(tile.sid)
+            self._out.write(json.dumps({
+                "event": "flip", "t": flip_time, "sid": tile.sid, "identity": person.identity if person else None,
+                "counter": stamp[0] if stamp else None, "capture_ms": stamp[1] if stamp else None}) + "\n")
+
+    def close(self) -> None:
+        """Close the trace file."""
+        self._out.close()
+
+
+def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None = None) -> int:
+    """Open the screen and audio, start the network thread, and run the frame loop until told to stop."""
+    out = out or sys.stdout
+    try:
+        display = open_display(windowed=options.windowed, size=options.size, drivers=options.drivers,
+                               offscreen_fallback=options.offscreen_fallback, fps=options.fps)
+    except DisplayError as exc:
+        print(f"tvapp tv: cannot open a screen: {exc}", file=sys.stderr)
+        return 1
+    if display.offscreen:
+        print(f"tvapp tv: no screen available: drawing offscreen ({display.driver}, "
+              f"{display.size[0]}x{display.size[1]})", file=out, flush=True)
+    audio = _open_audio(options, out)
+    renderer = Renderer(display.surface, options.margin)
+    session = TvSession(friendly_name=options.friendly_name, mode=options.mode,
+                        formats=pixel_formats(display.surface), audio=audio)
+    shots = Screenshots(options.screenshots, options.screenshot_interval) if options.screenshots else None
+    trace = FlipTrace(options.trace, session) if options.trace else None
+    notifier = Notifier.from_env()
+    flags = {"stop": False, "shot": False}
+
+    def on_stop(signum: int, frame: Any) -> None:
+        flags["stop"] = True
+
+    def on_shot(signum: int, frame: Any) -> None:
+        flags["shot"] = True
+
+    previous = {signum: signal.signal(signum, on_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_shot)
+    network = NetworkThread(network_main, session)
+    network.start()
+    started = time.monotonic()
+    first = True
+    try:
+        while not flags["stop"]:
+            now = time.monotonic()
+            for event in pygame.event.get():
+                if event.type == pygame.QUIT:
+                    flags["stop"] = True
+                elif event.type == pygame.KEYDOWN and event.key in (pygame.K_ESCAPE, pygame.K_q) and options.windowed:
+                    flags["stop"] = True
+            if network.failure is not None and not isinstance(session.scene.screen, ErrorScreen):
+                session.scene = Scene(ErrorScreen("Something went wrong", str(network.failure) or
+                                                  type(network.failure).__name__, "Restart the TV."))
+            scene = session.scene
+            renderer.draw(scene, time.time())
+            display.present()
+            if trace is not None:
+                trace.after_flip(scene, time.time())
+            if first:
+                first = False
+                notifier.ready(f"showing {type(scene.screen).__name__}")
+            notifier.frame(now)
+            if shots is not None and (flags["shot"] or shots.due(now)):
+                flags["shot"] = False
+                shots.take(display, renderer, scene, session, now)
+            if options.duration is not None and now - started >= options.duration:
+                break
+    finally:
+        notifier.stopping()
+        network.stop()
+        if audio is not None:
+            audio.close()
+        if trace is not None:
+            trace.close()
+        display.close()
+        notifier.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
+
+
+def _open_audio(options: TvOptions, out: IO[str]) -> Any:
+    """Open the audio output; without one the TV still shows the call (and says why there is no sound)."""
+    if not options.audio:
+        return None
+    from tvapp.tv.audio import AudioError, AudioOutput
+
+    try:
+        audio = AudioOutput(options.audio_device, volume=options.volume, chunk_ms=options.chunk_ms,
+                            max_queue_ms=options.max_queue_ms)
+        audio.start()
+    except AudioError as exc:
+        print(f"tvapp tv: no sound: {exc}", file=sys.stderr, flush=True)
+        return None
+    print(f"tvapp tv: sound to {audio.device_name or 'the default audio device'}", file=out, flush=True)
+    return audio

@@ -1,0 +1,432 @@
+"""The TV in a room: joins through the SDK, follows who is there, and keeps an up-to-date Scene for the screen.
+
+Runs on the TV's asyncio thread (tvapp.tv.app starts it). It never draws: it replaces `scene` (an immutable
+tvapp.tv.scene.Scene, so the frame loop on the main thread reads it without a lock) whenever something
+changes, and every 100 ms for clocks, toasts and the highlight's hold. Decoded video goes into one
+VideoSlot per participant (the renderer converts it at tile size); decoded audio goes to the AudioOutput.
+
+How it gets in (`JoinPlan`): with an access token, with an invite code (redeemed for a guest token), or, given
+an API key (the embedded core's, or one passed on the command line), by hosting a room: it creates the room,
+issues its own token and an invite code for the room bar, and renews the code before it expires.
+What goes wrong is shown in words on an error screen (`JoinProblem`), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiortc.mediastreams import MediaStreamError
+
+from tvapp.client import events as ev
+from tvapp.client.room import ApiError, Room, api_post
+from tvapp.client.signaling import JoinError
+from tvapp.core.quality import QualityMeter
+from tvapp.core.stage import SpeakerHighlight, Toasts, TileOrder, initials
+from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, RoomBar, RoomScreen, Scene, TileView
+from tvapp.tv.video import VideoSlot
+
+if TYPE_CHECKING:
+    from tvapp.client.participants import RemoteParticipant, RemoteTrack
+    from tvapp.tv.audio import AudioOutput
+
+log = logging.getLogger(__name__)
+
+SCENE_INTERVAL = 0.1
+STATS_INTERVAL = 1.0
+INVITE_RENEW_MARGIN = 60.0
+
+
+@dataclass(frozen=True)
+class JoinPlan:
+    """How the TV gets into a room: exactly one of `token`, `invite` or `room` (with `api_key`)."""
+
+    server: str
+    token: str | None = None
+    refresh_token: str | None = None
+    invite: str | None = None
+    room: str | None = None
+    api_key: tuple[str, str] | None = None
+    identity: str = ""
+    name: str = ""
+
+
+class JoinProblem(Exception):
+    """Why the TV is not in its room, in words for the error screen."""
+
+    def __init__(self, title: str, message: str, hint: str = "") -> None:
+        super().__init__(f"{title}: {message}")
+        self.screen = ErrorScreen(title=title, message=message, hint=hint)
+
+
+# Server error codes -> (title, message, hint) for people on a sofa.
+_WORDS: dict[str, tuple[str, str, str]] = {
+    "invite_not_found": ("Invite not valid", "This invite code does not exist.", "Check the code, or ask for a new one."),
+    "invite_expired": ("Invite expired", "This invite code is no longer valid.", "Ask the host for a new code."),
+    "invite_used_up": ("Invite used up", "This invite code has been used as often as it may.",
+                       "Ask the host for a new code."),
+    "too_many_attempts": ("Too many tries", "Too many wrong codes were entered.", "Wait a minute and try again."),
+    "room_full": ("Room full", "This room already has as many people as it can hold.", "Try again when someone leaves."),
+    "room_not_found": ("No such room", "The room does not exist (any more).", "Ask the host to start it again."),
+    "room_completed": ("The room has ended", "The host closed this room.", ""),
+    "removed": ("Removed from the room", "The host removed this TV from the room.", ""),
+    "token_expired": ("Sign-in expired", "The TV's access token has expired.", "Start the TV with a new token."),
+    "token_revoked": ("Sign-in revoked", "The TV's access token was revoked.", "Start the TV with a new token."),
+    "invalid_token": ("Sign-in refused", "The server did not accept the TV's access token.",
+                      "Start the TV with a token from this server."),
+    "invalid_credentials": ("Sign-in refused", "The server did not accept the API key.", "Check the key and secret."),
+    "not_allowed": ("Not allowed", "The TV's token does not allow joining this room.", ""),
+}
+
+
+def problem_for(code: str, message: str = "") -> JoinProblem:
+    """Return the error screen words for a server error code."""
+    title, text, hint = _WORDS.get(code, ("Cannot join", message or f"The server refused ({code}).", ""))
+    return JoinProblem(title, text, hint)
+
+
+def unreachable(server: str, exc: BaseException) -> JoinProblem:
+    """Return the words for a server that does not answer."""
+    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return JoinProblem("Server unreachable", f"Cannot reach the server at {server} ({reason}).",
+                       "Check the network, or that the server is running.")
+
+
+@dataclass
+class _Person:
+    """What the TV knows about one remote participant."""
+
+    sid: str
+    identity: str
+    name: str
+    video: VideoSlot | None = None
+    video_sid: str | None = None
+    audio_sid: str | None = None
+    camera_off: bool = True
+    mic_muted: bool = False
+    quality: int | None = None
+    meter: QualityMeter = field(default_factory=QualityMeter)
+    pumps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+
+class TvSession:
+    """The room side of the TV. Read `scene` from any thread; run `run(plan)` on the asyncio thread."""
+
+    def __init__(self, *, friendly_name: str, mode: str = "grid", formats: tuple[str, str] = ("bgra", "BGRA"),
+                 audio: AudioOutput | None = None, join_hint: Callable[[str | None], str] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.friendly_name = friendly_name
+        self.mode = mode
+        self.formats = formats
+        self.audio = audio
+        self.join_hint = join_hint or (lambda code: "")
+        self.clock = clock
+        self.room: Room | None = None
+        self.room_name = ""
+        self.invite_code: str | None = None
+        self.invite_expires = 0.0
+        self.joined_at: float | None = None     # when run() started joining (monotonic), for join-to-frame traces
+        self.people: dict[str, _Person] = {}
+        self.order = TileOrder()
+        self.highlight = SpeakerHighlight()
+        self.toasts = Toasts()
+        self._screen: IdleScreen | ConnectingScreen | ErrorScreen | None = ConnectingScreen("Starting…")
+        self.scene = Scene(self._screen)  # type: ignore[arg-type]
+        self._plan: JoinPlan | None = None
+        self._ended = asyncio.Event()
+
+    # -- life ---------------------------------------------------------------------------------------------------
+
+    async def run(self, plan: JoinPlan | None) -> None:
+        """Show the idle screen (no plan) or join and stay in the room until it ends; never raises JoinProblem."""
+        ticker = asyncio.create_task(self._tick())
+        try:
+            if plan is None:
+                self._screen = self.idle_screen()
+                self.refresh()
+                await asyncio.Event().wait()
+            self._plan = plan
+            try:
+                await self._join(plan)
+            except JoinProblem as problem:
+                self._screen = problem.screen
+                self.refresh()
+                await asyncio.Event().wait()
+            await self._ended.wait()
+            await asyncio.Event().wait()
+        finally:
+            ticker.cancel()
+            await self.leave()
+
+    async def leave(self) -> None:
+        """Leave the room (if in one) and stop every pump."""
+        room, self.room = self.room, None
+        for person in list(self.people.values()):
+            self._drop(person.sid)
+        if room is not None:
+            with contextlib.suppress(Exception):
+                await room.disconnect()
+
+    async def _join(self, plan: JoinPlan) -> None:
+        self.joined_at = time.monotonic()
+        self._screen = ConnectingScreen(f"Joining {plan.room or 'the room'}…")
+        self.refresh()
+        token, refresh = await self._credentials(plan)
+        try:
+            room = await Room.connect(plan.server, token, refresh_token=refresh, auto_subscribe=True)
+        except JoinError as exc:
+            raise problem_for(exc.code, exc.message) from None
+        except (OSError, TimeoutError) as exc:
+            raise unreachable(plan.server, exc) from None
+        except Exception as exc:  # websockets' own errors (handshake refused...)
+            raise unreachable(plan.server, exc) from None
+        self.room = room
+        self.room_name = room.name
+        room.on(ev.RoomEvent, self._on_event)
+        for participant in room.participants.values():
+            self._add(participant)
+            for publication in participant.tracks.values():
+                self._sync_publication(participant.sid)
+                if publication.track is not None:
+                    self._subscribed(publication.track)
+        self._screen = None
+        self.refresh()
+
+    async def _credentials(self, plan: JoinPlan) -> tuple[str, str | None]:
+        identity = plan.identity or "tv-" + secrets.token_hex(4)
+        try:
+            if plan.token:
+                return plan.token, plan.refresh_token
+            if plan.invite:
+                code = plan.invite.strip()
+                pair = await api_post(plan.server, f"/v1/invites/{code}/redeem",
+                                      {"identity": identity, "name": plan.name})
+                self.invite_code = code
+                return str(pair["access_token"]), str(pair["refresh_token"])
+            if plan.room and plan.api_key:
+                with contextlib.suppress(ApiError):  # room_exists: join the open one
+                    await api_post(plan.server, "/v1/rooms", {"name": plan.room}, api_key=plan.api_key)
+                pair = await api_post(plan.server, "/v1/tokens", {
+                    "room": plan.room, "identity": identity, "name": plan.name,
+                    "grants": {"host": True, "publish": True, "publish_data": True}}, api_key=plan.api_key)
+                await self._renew_invite()
+                return str(pair["access_token"]), str(pair["refresh_token"])
+        except ApiError as exc:
+            if exc.status == 0:
+                raise unreachable(plan.server, exc) from None
+            raise problem_for(exc.code, exc.message) from None
+        except (OSError, ValueError) as exc:
+            raise unreachable(plan.server, exc) from None
+        raise JoinProblem("Nothing to join", "The TV was given no room, invite code or token.",
+                          "Start it with --room NAME, --invite CODE or --token T.")
+
+    async def _renew_invite(self) -> None:
+        plan = self._plan
+        if plan is None or not plan.room or not plan.api_key:
+            return
+        invite = await api_post(plan.server, f"/v1/rooms/{plan.room}/invites", {}, api_key=plan.api_key)
+        self.invite_code = str(invite["code"])
+        self.invite_expires = float(invite["expires_at"])
+
+    async def _tick(self) -> None:
+        """Refresh the scene for clocks and timeouts; read stats for the quality badges; renew the invite."""
+        next_stats = 0.0
+        while True:
+            await asyncio.sleep(SCENE_INTERVAL)
+            now = time.monotonic()
+            if self.room is not None and now >= next_stats:
+                next_stats = now + STATS_INTERVAL
+                with contextlib.suppress(Exception):
+                    await self._read_stats()
+                if self.invite_expires and self.invite_expires - self.clock() < INVITE_RENEW_MARGIN:
+                    with contextlib.suppress(ApiError, OSError):
+                        await self._renew_invite()
+            if isinstance(self._screen, IdleScreen):
+                self._screen = self.idle_screen()
+            self.refresh()
+
+    async def _read_stats(self) -> None:
+        room = self.room
+        if room is None:
+            return
+        stats = await room.receive_stats()
+        now_ms = time.monotonic() * 1000
+        for person in self.people.values():
+            if person.video_sid is None and person.audio_sid is None:
+                continue
+            received = [stats[sid] for sid in (person.video_sid, person.audio_sid) if sid in stats]
+            if not received:
+                continue
+            level = person.meter.update(sum(s.packets_received for s in received),
+                                        sum(s.packets_lost for s in received),
+                                        max(s.jitter_ms for s in received), now_ms)
+            if level is not None:
+                person.quality = level
+
+    # -- room events --------------------------------------------------------------------------------------------
+
+    def _on_event(self, event: ev.RoomEvent) -> None:
+        if isinstance(event, ev.ParticipantJoined):
+            self._add(event.participant)
+            self.toasts.add(f"{_display_name(event.participant)} joined", self._now_ms())
+        elif isinstance(event, ev.ParticipantLeft):
+            person = self.people.get(event.participant.sid)
+            if person is not None:
+                self.toasts.add(f"{person.name} left", self._now_ms())
+            self._drop(event.participant.sid)
+        elif isinstance(event, ev.TrackSubscribed):
+            self._subscribed(event.track)
+        elif isinstance(event, ev.TrackUnsubscribed):
+            self._unsubscribed(event.track)
+        elif isinstance(event, (ev.TrackPublished, ev.TrackUnpublished, ev.TrackMuted, ev.TrackUnmuted)):
+            self._sync_publication(event.participant.sid)
+        elif isinstance(event, ev.ActiveSpeakersChanged):
+            dominant = event.dominant.sid if event.dominant is not None else None
+            self.highlight.update(dominant if dominant in self.people else None, self._now_ms())
+        elif isinstance(event, ev.Reconnecting):
+            self.toasts.add("Connection lost, reconnecting…", self._now_ms())
+        elif isinstance(event, ev.Reconnected):
+            self.toasts.add("Reconnected", self._now_ms())
+        elif isinstance(event, ev.Disconnected):
+            self._on_disconnected(event.reason)
+        self.refresh()
+
+    def _on_disconnected(self, reason: str) -> None:
+        for sid in list(self.people):
+            self._drop(sid)
+        self.room = None
+        if reason == "client_initiated":
+            return
+        if reason in _WORDS:
+            self._screen = problem_for(reason).screen
+        else:
+            self._screen = JoinProblem("Connection lost", "The TV lost its connection to the room.",
+                                       "Check the network; restart the TV to join again.").screen
+        self._ended.set()
+
+    def _add(self, participant: RemoteParticipant) -> None:
+        if participant.sid in self.people:
+            return
+        self.people[participant.sid] = _Person(participant.sid, participant.identity, _display_name(participant))
+        self.order.add(participant.sid, self.clock())
+        self._sync_publication(participant.sid)
+
+    def _drop(self, sid: str) -> None:
+        person = self.people.pop(sid, None)
+        self.order.remove(sid)
+        self.highlight.remove(sid)
+        if person is None:
+            return
+        for task in person.pumps.values():
+            task.cancel()
+        if self.audio is not None:
+            self.audio.remove(sid)
+
+    def _sync_publication(self, sid: str) -> None:
+        """Update the mic/camera state of a participant from its publications."""
+        person = self.people.get(sid)
+        participant = self.room.participants.get(sid) if self.room is not None else None
+        if person is None or participant is None:
+            return
+        audio = [p for p in participant.tracks.values() if p.kind == "audio"]
+        video = [p for p in participant.tracks.values() if p.kind == "video"]
+        person.mic_muted = bool(audio) and all(p.muted for p in audio)
+        person.camera_off = not video or all(p.muted for p in video)
+
+    def _subscribed(self, track: RemoteTrack) -> None:
+        person = self.people.get(track.participant.sid)
+        if person is None or track.sid in person.pumps:
+            return
+        if track.kind == "video":
+            if person.video_sid is not None and person.video_sid in person.pumps:
+                return  # one video per tile: the first (the camera)
+            slot = VideoSlot(self.formats)
+            person.video, person.video_sid = slot, track.sid
+            person.pumps[track.sid] = asyncio.create_task(_pump_video(track, slot))
+        elif track.kind == "audio" and self.audio is not None:
+            person.audio_sid = track.sid
+            person.pumps[track.sid] = asyncio.create_task(_pump_audio(track, person.sid, self.audio))
+        self._sync_publication(person.sid)
+
+    def _unsubscribed(self, track: RemoteTrack) -> None:
+        person = self.people.get(track.participant.sid)
+        if person is None:
+            return
+        task = person.pumps.pop(track.sid, None)
+        if task is not None:
+            task.cancel()
+        if person.video_sid == track.sid:
+            person.video, person.video_sid = None, None
+        if person.audio_sid == track.sid:
+            person.audio_sid = None
+            if self.audio is not None:
+                self.audio.remove(person.sid)
+
+    # -- scene --------------------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Rebuild the scene from the current state."""
+        now_ms = self._now_ms()
+        toasts = self.toasts.visible(now_ms)
+        if self._screen is not None:
+            self.scene = Scene(self._screen, toasts)
+            return
+        speaking = self.highlight.current(now_ms)
+        tiles = []
+        for sid in self.order.order():
+            person = self.people.get(sid)
+            if person is None:
+                continue
+            video = None if person.camera_off else person.video
+            tiles.append(TileView(sid=sid, name=person.name, initials=initials(person.name), video=video,
+                                  mic_muted=person.mic_muted, camera_off=person.camera_off, quality=person.quality,
+                                  speaking=sid == speaking))
+        bar = RoomBar(room=self.room_name, invite_code=self.invite_code, participants=len(tiles) + 1,
+                      join_hint=self.join_hint(self.invite_code))
+        self.scene = Scene(RoomScreen(bar=bar, tiles=tuple(tiles), mode=self.mode), toasts)
+
+    def idle_screen(self) -> IdleScreen:
+        """Return the idle screen as of now."""
+        now = time.localtime(self.clock())
+        return IdleScreen(friendly_name=self.friendly_name, clock=time.strftime("%H:%M", now),
+                          date=time.strftime("%A %d %B", now),
+                          how_to_join=("Start a room:  tvapp tv --room NAME",
+                                       "Join one:  tvapp tv --invite CODE"))
+
+    def _now_ms(self) -> float:
+        return time.monotonic() * 1000
+
+    def tile_info(self) -> dict[str, dict[str, Any]]:
+        """Return identity, name and highlight of each tile by sid (for screenshot sidecars and traces)."""
+        speaking = self.highlight.current(self._now_ms())
+        return {sid: {"identity": p.identity, "name": p.name, "speaking": sid == speaking,
+                      "mic_muted": p.mic_muted, "camera_off": p.camera_off}
+                for sid, p in list(self.people.items())}
+
+
+def _display_name(participant: RemoteParticipant) -> str:
+    return participant.name or participant.identity
+
+
+async def _pump_video(track: RemoteTrack, slot: VideoSlot) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            frame = await track.recv()
+            slot.push(frame)  # type: ignore[arg-type]
+
+
+async def _pump_audio(track: RemoteTrack, sid: str, audio: AudioOutput) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            frame = await track.recv()
+            try:
+                audio.push(sid, frame)  # type: ignore[arg-type]
+            except Exception:  # one participant's odd audio must not stop the others'
+                log.exception("tv: cannot play audio of %s", sid)
+                return
