@@ -1,0 +1,281 @@
+"""The TV's sound: every remote participant's decoded audio, mixed once, played out of one SDL audio device.
+
+Threads:
+- the asyncio side calls `AudioOutput.push(source, frame)` for each decoded frame (any thread may): the frame
+  is resampled to the device format (s16, `channels`, `sample_rate`) with an av.AudioResampler kept per source,
+  outside the lock, then queued in the `AudioMixer` under the lock;
+- SDL's audio thread runs `_callback` whenever the device wants `chunk_ms` more audio: it holds the lock only
+  for `AudioMixer.pull`, then copies the block into SDL's buffer.
+
+Device choice (`choose_device`): `[audio] device` names a device exactly or by a unique case-insensitive part of
+its name; when it is empty an HDMI device is preferred (a Pi's ALSA names look like
+"hdmi:CARD=vc4hdmi0,DEV=0" or "vc4-hdmi-0, MAI PCM i2s-hifi-0"), else SDL's default device.
+
+Added latency (`AudioOutput.added_latency_ms`): audio waits in two places between its decoding and the speaker:
+1. the device buffer: SDL double-buffers (its ALSA backend asks for two periods of `chunk_ms`), so a sample
+   handed to SDL reaches the speaker after at most DEVICE_PERIODS x chunk_ms (20 ms by default);
+2. the mixer's per-source queue: about `prefill_ms` (30 ms) once playing, never more than `max_queue_ms` minus
+   the device buffer (the oldest audio is dropped beyond it, so a sender whose clock runs faster than the sound
+   card's never builds up lag); the figure is the mean over the sources of what is queued now.
+So `max_queue_ms` (60 by default) bounds the whole added latency, and it is about 30 + 20 = 50 ms in steady state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+from tvapp.core.mixer import AudioMixer
+
+log = logging.getLogger(__name__)
+
+DEVICE_PERIODS = 2           # buffers of chunk_ms between the callback and the speaker (see the module docstring)
+DEFAULT_PREFILL_MS = 30.0    # one and a half 20 ms Opus frames: a frame arriving a little late is not an underrun
+MIN_QUEUE_MS = 20.0          # the mixer must hold at least one 20 ms Opus frame
+_LAYOUTS = {1: "mono", 2: "stereo"}
+
+_sdl_audio_ready = False
+_sdl_lock = threading.Lock()
+
+
+class AudioError(Exception):
+    """No sound: the audio device asked for does not exist or cannot be opened (the message says which exist)."""
+
+
+def _init_sdl_audio() -> None:
+    """Start SDL's audio subsystem once (not pygame.mixer, which would open a device of its own)."""
+    global _sdl_audio_ready
+    with _sdl_lock:
+        if _sdl_audio_ready:
+            return
+        import pygame._sdl2.sdl2 as sdl2
+
+        try:
+            sdl2.init_subsystem(sdl2.INIT_AUDIO)
+        except Exception as exc:  # pygame.error, raised with SDL's reason
+            driver = os.environ.get("SDL_AUDIODRIVER")
+            asked = f" (SDL_AUDIODRIVER={driver})" if driver else ""
+            raise AudioError(f"no audio driver could start{asked}: {exc}") from exc
+        _sdl_audio_ready = True
+
+
+def output_devices() -> list[str]:
+    """Return the names of SDL's playback devices (starting SDL audio if needed)."""
+    _init_sdl_audio()
+    import pygame._sdl2.audio as sdl_audio
+
+    return list(sdl_audio.get_audio_device_names(False))
+
+
+def _listing(available: Sequence[str]) -> str:
+    return ", ".join(repr(name) for name in available) if available else "none"
+
+
+def choose_device(configured: str, available: Sequence[str]) -> str | None:
+    """Return the device to open: the configured one, else an HDMI device, else None (SDL's default)."""
+    if configured:
+        if configured in available:
+            return configured
+        wanted = configured.casefold()
+        matches = [name for name in available if wanted in name.casefold()]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise AudioError(f"audio device {configured!r} is ambiguous: it matches {_listing(matches)}; "
+                             "set [audio] device to one of them exactly")
+        raise AudioError(f"no audio device {configured!r}; the devices are: {_listing(available)}")
+    return next((name for name in available if "hdmi" in name.casefold()), None)
+
+
+def list_devices_text() -> str:
+    """Return the playback devices, one per line, the one the TV picks by default marked with '*'."""
+    available = output_devices()
+    if not available:
+        return "# no audio output devices found: the TV plays to SDL's default device\n"
+    picked = choose_device("", available)
+    lines = [("* " if name == picked else "  ") + name for name in available]
+    if picked is None:
+        lines.append("# no HDMI device: with [audio] device unset the TV plays to SDL's default device")
+    else:
+        lines.append("# '*': played to when [audio] device is unset (the first HDMI device)")
+    return "\n".join(lines) + "\n"
+
+
+class AudioOutput:
+    """One SDL playback device fed by an AudioMixer of every source pushed to it."""
+
+    def __init__(self, device: str = "", *, volume: float = 1.0, sample_rate: int = 48000, channels: int = 2,
+                 chunk_ms: float = 10.0, max_queue_ms: float = 60.0,
+                 prefill_ms: float = DEFAULT_PREFILL_MS) -> None:
+        """Prepare to play to `device` (a name or part of one; "" = HDMI if any, else the default).
+
+        Settings that cannot work (volume outside 0..1, chunk_ms not positive, max_queue_ms too small for
+        chunk_ms) raise AudioError with the reason, like a missing device: the TV then runs without sound.
+        """
+        if channels not in _LAYOUTS:
+            raise ValueError(f"channels must be 1 or 2, got {channels}")
+        if not chunk_ms > 0:
+            raise AudioError(f"[audio] chunk_ms must be positive, got {chunk_ms}")
+        if not 0.0 <= volume <= 1.0:
+            raise AudioError(f"[audio] volume must be between 0 and 1, got {volume}")
+        self._requested = device
+        self._sample_rate = sample_rate
+        self._channels = channels
+        self._chunk_frames = max(1, round(chunk_ms * sample_rate / 1000.0))
+        self._device_chunk = self._chunk_frames
+        queue_ms = max_queue_ms - self.device_buffer_ms()
+        if queue_ms < MIN_QUEUE_MS:
+            raise AudioError(f"[audio] max_queue_ms ({max_queue_ms:g}) leaves {queue_ms:.0f} ms for the mixer after "
+                             f"the device buffer of {self.device_buffer_ms():.0f} ms (chunk_ms {chunk_ms:g}); it needs "
+                             f"at least {MIN_QUEUE_MS:.0f}: raise max_queue_ms or lower chunk_ms")
+        self._mixer = AudioMixer(sample_rate, channels, prefill_ms=min(prefill_ms, 0.75 * queue_ms),
+                                 max_queue_ms=queue_ms)
+        self._mixer.master = volume
+        self._lock = threading.Lock()
+        self._resamplers: dict[str, tuple[tuple[str, str, int], av.AudioResampler]] = {}
+        self._device: Any = None
+        self._callbacks = 0
+        self._callback_errors = 0
+        self.device_name: str | None = None
+
+    # -- the device --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the device and start playing (silence until audio is pushed); AudioError if it cannot open."""
+        if self._device is not None:
+            return
+        available = output_devices()
+        name = choose_device(self._requested, available)
+        _release_pygame_mixer()
+        import pygame._sdl2.audio as sdl_audio
+
+        try:
+            device = sdl_audio.AudioDevice(
+                devicename=name, iscapture=False, frequency=self._sample_rate,
+                audioformat=sdl_audio.AUDIO_S16, numchannels=self._channels, chunksize=self._chunk_frames,
+                allowed_changes=0, callback=self._callback)
+        except Exception as exc:  # pygame.error with SDL's reason
+            what = repr(name) if name is not None else "the default audio device"
+            raise AudioError(f"cannot open {what}: {exc}; the devices are: {_listing(available)}") from exc
+        self._device = device
+        self._device_chunk = int(device.chunksize) or self._chunk_frames
+        self.device_name = name
+        device.pause(0)
+
+    def close(self) -> None:
+        """Stop playing and close the device (pushing afterwards only queues, up to the latency cap)."""
+        device, self._device = self._device, None
+        if device is not None:
+            device.pause(1)
+            device.close()
+
+    def _callback(self, device: object, buffer: memoryview) -> None:
+        """Fill SDL's buffer (runs on SDL's audio thread, must return quickly)."""
+        out = np.asarray(buffer).view(np.int16)
+        try:
+            with self._lock:
+                block = self._mixer.pull(out.size // self._channels)
+            out[:] = block.reshape(-1)
+            self._callbacks += 1
+        except Exception:  # never leave SDL with garbage: play silence and say so once
+            out[:] = 0
+            self._callback_errors += 1
+            if self._callback_errors == 1:
+                log.exception("tv audio: mixing failed; playing silence")
+
+    # -- sources -----------------------------------------------------------------------------------------
+
+    def push(self, source: str, frame: av.AudioFrame) -> None:
+        """Queue one decoded frame of `source` (any thread), converted to the device's format."""
+        blocks = [_samples(converted, self._channels) for converted in self._convert(source, frame)]
+        with self._lock:
+            for block in blocks:
+                self._mixer.push(source, block)
+
+    def _convert(self, source: str, frame: av.AudioFrame) -> list[av.AudioFrame]:
+        """Return `frame` as packed s16 at the device rate, in mono (played on every channel) or the device layout."""
+        channels = len(frame.layout.channels)
+        if frame.format.name == "s16" and frame.sample_rate == self._sample_rate and channels in (1, self._channels):
+            return [frame]  # already fits (aiortc's Opus decoder gives s16 stereo 48 kHz): nothing to convert
+        signature = (frame.format.name, frame.layout.name, frame.sample_rate)
+        with self._lock:
+            known = self._resamplers.get(source)
+            if known is None or known[0] != signature:
+                # A mono voice is copied to both speakers at full level, not upmixed at -3 dB like a centre channel.
+                layout = "mono" if channels == 1 else _LAYOUTS[self._channels]
+                known = (signature, av.AudioResampler(format="s16", layout=layout, rate=self._sample_rate))
+                self._resamplers[source] = known
+        return list(known[1].resample(frame))
+
+    def remove(self, source: str) -> None:
+        """Stop playing `source` and forget its queued audio, gain and resampler."""
+        with self._lock:
+            self._mixer.remove(source)
+            self._resamplers.pop(source, None)
+
+    def set_gain(self, source: str, gain: float) -> None:
+        """Set `source`'s gain (0 mutes it, 1 as received, up to 4)."""
+        with self._lock:
+            self._mixer.set_gain(source, gain)
+
+    @property
+    def volume(self) -> float:
+        """Return the master volume, 0..1."""
+        return self._mixer.master
+
+    @volume.setter
+    def volume(self, value: float) -> None:
+        with self._lock:
+            self._mixer.master = value
+
+    # -- figures -----------------------------------------------------------------------------------------
+
+    def device_buffer_ms(self) -> float:
+        """Return how long a sample handed to SDL waits before it is heard, at most (see the module docstring)."""
+        return DEVICE_PERIODS * self._device_chunk * 1000.0 / self._sample_rate
+
+    def added_latency_ms(self) -> float:
+        """Return the latency the TV adds to its audio now: the mean mixer queue plus the device buffer."""
+        with self._lock:
+            queued = [self._mixer.queued_ms(source) for source in self._mixer.sources()]
+        return (sum(queued) / len(queued) if queued else 0.0) + self.device_buffer_ms()
+
+    def stats(self) -> dict[str, float]:
+        """Return counters and figures: callbacks, underruns, dropped frames, latency, queued_ms per source."""
+        with self._lock:
+            mixer = self._mixer.stats
+            queued = {source: self._mixer.queued_ms(source) for source in self._mixer.sources()}
+        figures: dict[str, float] = {
+            "callbacks": float(self._callbacks),
+            "callback_errors": float(self._callback_errors),
+            "pulled_frames": float(mixer.pulled_frames),
+            "underruns": float(mixer.underruns),
+            "dropped_frames": float(mixer.dropped_frames),
+            "device_buffer_ms": self.device_buffer_ms(),
+            "added_latency_ms": (sum(queued.values()) / len(queued) if queued else 0.0) + self.device_buffer_ms(),
+        }
+        figures.update({f"queued_ms.{source}": ms for source, ms in queued.items()})
+        return figures
+
+
+def _samples(frame: av.AudioFrame, channels: int) -> NDArray[np.int16]:
+    """Return a packed s16 frame's samples shaped (frames, channels), a mono frame copied to every channel."""
+    own = len(frame.layout.channels)
+    samples = np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1, own)
+    return np.repeat(samples, channels, axis=1) if own == 1 and channels > 1 else samples
+
+
+def _release_pygame_mixer() -> None:
+    """Close pygame.mixer if something started it: it holds a device of its own (on ALSA, maybe ours)."""
+    import pygame.mixer
+
+    if pygame.mixer.get_init():
+        log.warning("tv audio: pygame.mixer was open; closing it so that one device plays all the sound")
+        pygame.mixer.quit()
