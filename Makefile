@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test bench venv system-deps clean help
 
 help:
-	@echo "make run    - create .venv, install, start tvapp on its embedded defaults"
+	@echo "make run    - create .venv, install, start the demo: built-in core + TV + talking bots"
 	@echo "make test   - create .venv, install system packages (as root), run the whole suite"
 	@echo "make bench  - run the benchmarks (figures go in bench/README.md)"
 
@@ -24,10 +24,10 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 run: $(STAMP)
-	@echo "Starting the tvapp core server on http://127.0.0.1:8800 (data in $${TVAPP_DATA:-~/.local/share/tvapp})."
-	@echo "Get a token in another shell:  $(VENV)/bin/tvapp token --room living-room --identity alice --host"
-	@echo "API docs: http://127.0.0.1:8800/v1/docs    Stop with Ctrl-C."
-	$(VENV)/bin/tvapp serve
+	@echo "Starting the tvapp demo: the built-in core on port 8800, the TV (fullscreen, or offscreen with"
+	@echo "screenshots when there is no screen) and 4 bots taking turns to talk. Phones join with the code on"
+	@echo "screen at the address printed below. Stop with Ctrl-C. Core alone: $(VENV)/bin/tvapp serve"
+	$(VENV)/bin/tvapp demo
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q
@@ -40,6 +40,9 @@ bench: $(STAMP)
 	$(PY) -m bench.sfu_room
 	$(PY) -m bench.glass_to_glass
 	$(PY) -m bench.sfu_memory
+	$(PY) -m bench.tv_compositor
+	$(PY) -m bench.tv_pipeline
+	$(PY) -m bench.tv_latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

@@ -188,3 +188,29 @@ def test_tv_without_a_room_shows_the_idle_screen(media_server: ServerProcess, tm
         assert len(sidecar["text_rects"]) >= 3
     finally:
         assert tv.stop() == 0, tv.output
+
+
+def test_demo_runs_core_tv_and_talking_bots_and_writes_screenshots(tmp_path: Path) -> None:
+    tv = TvProcess(tmp_path, ["--bots", "3", "--host", "127.0.0.1", "--port", "0", "--data", str(tmp_path / "data")],
+                   command="demo", size="1280x720")
+    try:
+        pixels, sidecar = tv.wait_for(lambda s: len(s["tiles"]) == 3 and all(t["video_rect"] for t in s["tiles"]),
+                                      timeout=90, what="three bots on screen")
+        assert sidecar["invite_code"]
+        names = {t["name"] for t in sidecar["tiles"]}
+        assert names == {"Ada", "Grace", "Alan"}
+        colours = {parse_color(c) for c in ("red", "green", "blue")}
+        seen = {tuple(min(colours, key=lambda c: np.abs(np.array(c) - region_color(pixels, t["video_rect"])).max()))
+                for t in sidecar["tiles"]}
+        assert seen == colours, "each bot shows its own colour"
+        speakers: set[str] = set()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(speakers) < 2:
+            _, sidecar = tv.screenshot()
+            speakers |= {t["name"] for t in sidecar["tiles"] if t["speaking"]}
+            time.sleep(0.5)
+        assert len(speakers) >= 2, f"the highlight never moved: {speakers}"
+        out = tv.output
+        assert "screenshots go to" in out and "join from a phone at http://127.0.0.1:" in out, out
+    finally:
+        assert tv.stop() == 0, tv.output

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -158,18 +159,38 @@ def _rect(rect: Any) -> tuple[int, int, int, int]:
 
 
 class FlipTrace:
-    """JSON lines: each presented video frame's stamp with the flip time (for latency benchmarks)."""
+    """JSON lines for latency benchmarks: when joining started, each presented video frame's stamp with its
+    flip time, the frame loop's pacing once a second, and when audio was handed to the sound card."""
 
     def __init__(self, path: Path, session: TvSession) -> None:
         self._out: IO[str] = open(path, "a", buffering=1)
         self._session = session
         self._last: dict[str, int] = {}
-        self._first = True
+        self._join_written = False
+        self._second_start: float | None = None
+        self._frames = 0
+        self._last_flip: float | None = None
+        self._longest = 0.0
+        self._draw_ms: list[float] = []
+        self._audio_lock = threading.Lock()
+        self._audio_next = 0.0
 
-    def after_flip(self, scene: Scene, flip_time: float) -> None:
+    def audio_pulled(self, frames_total: int, wall: float) -> None:
+        """Note (at most every 50 ms) that `frames_total` samples per channel had been handed to SDL at `wall`."""
+        if wall < self._audio_next:
+            return
+        self._audio_next = wall + 0.05
+        with self._audio_lock:
+            self._out.write(json.dumps({"event": "audio", "t": wall, "frames": frames_total}) + "\n")
+
+    def after_flip(self, scene: Scene, flip_time: float, draw_ms: float) -> None:
         """Record the frames that became visible with the flip at wall time `flip_time`."""
         from tvapp.client.stamp import read_stamp
 
+        self._pacing(flip_time, draw_ms)
+        if not self._join_written and self._session.joined_at is not None:
+            self._join_written = True
+            self._write({"event": "join", "t": self._session.joined_at})
         if not isinstance(scene.screen, RoomScreen):
             return
         for tile in scene.screen.tiles:
@@ -177,15 +198,47 @@ class FlipTrace:
             if shown is None or self._last.get(tile.sid) == id(shown):
                 continue
             self._last[tile.sid] = id(shown)
-            stamp = read_stamp(shown.to_ndarray(format="gray"))
+            stamp = read_stamp(_stamp_band(shown))
             person = self._session.people.get(tile.sid)
-            self._out.write(json.dumps({
-                "event": "flip", "t": flip_time, "sid": tile.sid, "identity": person.identity if person else None,
-                "counter": stamp[0] if stamp else None, "capture_ms": stamp[1] if stamp else None}) + "\n")
+            self._write({"event": "flip", "t": flip_time, "sid": tile.sid,
+                         "identity": person.identity if person else None,
+                         "counter": stamp[0] if stamp else None, "capture_ms": stamp[1] if stamp else None})
+
+    def _pacing(self, flip_time: float, draw_ms: float) -> None:
+        if self._last_flip is not None:
+            self._longest = max(self._longest, flip_time - self._last_flip)
+        self._last_flip = flip_time
+        self._frames += 1
+        self._draw_ms.append(draw_ms)
+        if self._second_start is None:
+            self._second_start = flip_time
+        elif flip_time - self._second_start >= 1.0:
+            draws = sorted(self._draw_ms)
+            self._write({"event": "frames", "t": flip_time, "fps": self._frames / (flip_time - self._second_start),
+                         "longest_interval_ms": round(self._longest * 1000, 2),
+                         "draw_p50_ms": round(draws[len(draws) // 2], 3),
+                         "draw_p95_ms": round(draws[int(len(draws) * 0.95)], 3)})
+            self._second_start, self._frames, self._longest, self._draw_ms = flip_time, 0, 0.0, []
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        with self._audio_lock:
+            self._out.write(json.dumps(obj) + "\n")
 
     def close(self) -> None:
         """Close the trace file."""
-        self._out.close()
+        with self._audio_lock:
+            self._out.close()
+
+
+def _stamp_band(frame: Any) -> Any:
+    """Return the rows of a decoded yuv420p frame's luma plane that carry its stamp (a view: nothing copied)."""
+    import numpy as np
+
+    from tvapp.client.stamp import stamp_height
+
+    plane = frame.planes[0]
+    rows = min(frame.height, stamp_height(frame.width))
+    return np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)[:rows, :frame.width]
 
 
 def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None = None) -> int:
@@ -206,6 +259,8 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                         formats=pixel_formats(display.surface), audio=audio)
     shots = Screenshots(options.screenshots, options.screenshot_interval) if options.screenshots else None
     trace = FlipTrace(options.trace, session) if options.trace else None
+    if trace is not None and audio is not None:
+        audio.on_pulled = trace.audio_pulled
     notifier = Notifier.from_env()
     flags = {"stop": False, "shot": False}
 
@@ -215,6 +270,10 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
     def on_shot(signum: int, frame: Any) -> None:
         flags["shot"] = True
 
+    # The frame loop shares the GIL with the network thread: hand it over every 1 ms instead of 5 ms so a frame
+    # never waits long behind packet handling; and keep the start-up objects out of the collector's way.
+    sys.setswitchinterval(0.001)
+    gc.freeze()
     previous = {signum: signal.signal(signum, on_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_shot)
     network = NetworkThread(network_main, session)
@@ -233,10 +292,12 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                 session.scene = Scene(ErrorScreen("Something went wrong", str(network.failure) or
                                                   type(network.failure).__name__, "Restart the TV."))
             scene = session.scene
+            drawing = time.perf_counter()
             renderer.draw(scene, time.time())
+            drawn = time.perf_counter()
             display.present()
             if trace is not None:
-                trace.after_flip(scene, time.time())
+                trace.after_flip(scene, time.time(), (drawn - drawing) * 1000)
             if first:
                 first = False
                 notifier.ready(f"showing {type(scene.screen).__name__}")

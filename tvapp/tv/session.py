@@ -131,7 +131,7 @@ class TvSession:
         self.room_name = ""
         self.invite_code: str | None = None
         self.invite_expires = 0.0
-        self.joined_at: float | None = None     # when run() started joining (monotonic), for join-to-frame traces
+        self.joined_at: float | None = None     # wall time run() started joining, for join-to-frame traces
         self.people: dict[str, _Person] = {}
         self.order = TileOrder()
         self.highlight = SpeakerHighlight()
@@ -174,7 +174,7 @@ class TvSession:
                 await room.disconnect()
 
     async def _join(self, plan: JoinPlan) -> None:
-        self.joined_at = time.monotonic()
+        self.joined_at = time.time()
         self._screen = ConnectingScreen(f"Joining {plan.room or 'the room'}…")
         self.refresh()
         token, refresh = await self._credentials(plan)
