@@ -137,6 +137,7 @@ def test_tv_with_the_built_in_core_hosts_a_room_shows_its_code_and_a_guest_joins
         guest = BotProcess(tmp_path, "guest", ["--server", url, "--invite", sidecar["invite_code"],
                                                "--name", "Guest", "--video", "pattern:320x240@15",
                                                "--color", "magenta", "--audio", "none"])
+        tv.wait_for(lambda s: "Guest joined" in s["toasts"], timeout=30, what="a toast for the guest")
         guest.wait_published(1)
         pixels, sidecar = tv.wait_for(lambda s: len(s["tiles"]) == 1 and s["tiles"][0]["video_rect"], timeout=40,
                                       what="the guest's tile")
@@ -214,3 +215,30 @@ def test_demo_runs_core_tv_and_talking_bots_and_writes_screenshots(tmp_path: Pat
         assert "screenshots go to" in out and "join from a phone at http://127.0.0.1:" in out, out
     finally:
         assert tv.stop() == 0, tv.output
+
+
+def test_tv_without_any_video_driver_says_which_it_tried_and_why(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, "-m", "tvapp", "tv", "--server", "http://127.0.0.1:9", "--no-audio"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    message = proc.stderr
+    assert "cannot open a screen" in message and "Traceback" not in message, message
+    for driver in ("kmsdrm", "x11", "wayland"):
+        assert driver in message, message
+
+
+def test_list_audio_devices_names_the_sdl_outputs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tvapp.testing.tv import tv_env
+
+    proc = subprocess.run([sys.executable, "-m", "tvapp", "tv", "--list-audio-devices"], env=tv_env(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip(), "no device listed"
