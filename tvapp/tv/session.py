@@ -314,7 +314,7 @@ class TvSession:
         if participant.sid in self.people:
             return
         self.people[participant.sid] = _Person(participant.sid, participant.identity, _display_name(participant))
-        self.order.add(participant.sid, self.clock())
+        self.order.add(participant.sid, participant.joined_at)  # by join time: tiles keep their places
         self._sync_publication(participant.sid)
 
     def _drop(self, sid: str) -> None:
