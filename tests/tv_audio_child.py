@@ -3,12 +3,13 @@
 Run with SDL_AUDIODRIVER=disk and SDL_DISKAUDIOFILE set (the environment must be in place before SDL starts,
 hence a process per case). argv[1] is a JSON scenario:
   {"duration": s, "volume": v, "device": name,
-   "sources": [{"name", "freq", "amplitude" | "dc": [left, right], "gain", "rate", "layout", "format",
-                "stop_at", "remove_at"}]}
-or {"list": true} to print list_devices_text().
+   "sources": [{"name", "freq", "amplitude", "pan": [left, right] | "dc": [left, right], "gain", "rate",
+                "layout", "format", "stop_at", "remove_at"}]}
+or {"list": true} to print list_devices_text(), or {"open_and_close": cycles} to start and close a device
+again and again while other threads push audio.
 Every source pushes 20 ms av.AudioFrames of a sine tone paced in real time on its own thread. The last stdout
-line is JSON: the AudioOutput's stats, `latency` samples of added_latency_ms, and `timeline` (when the device
-started and each removal happened, in seconds since start).
+line is JSON: the AudioOutput's stats, `latency` samples of added_latency_ms, and `timeline` (when each removal
+happened, in seconds since start, and how many frames the device had pulled by then).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def tone_frame(spec: dict[str, Any], index: int) -> av.AudioFrame:
     else:
         t = (np.arange(count) + index * count) / rate
         wave = spec.get("amplitude", 0.25) * np.sin(2 * np.pi * spec["freq"] * t)
-        waves = np.tile(wave, (channels, 1))
+        waves = np.tile(wave, (channels, 1)) * np.array(spec.get("pan", [1.0] * channels)).reshape(channels, 1)
     if fmt == "s16":
         array = np.round(waves * 32767).astype(np.int16).T.reshape(1, -1)
     elif fmt == "fltp":
@@ -68,12 +69,44 @@ def run_source(output: AudioOutput, spec: dict[str, Any], start: float, duration
         time.sleep(max(0.0, start + remove_at - time.monotonic()))
         output.remove(spec["name"])
         timeline[f"removed.{spec['name']}"] = time.monotonic() - start
+        timeline[f"removed_at_frame.{spec['name']}"] = output.stats()["pulled_frames"]
+
+
+def open_and_close(cycles: int) -> None:
+    """Start and close an AudioOutput `cycles` times while two threads push and this one keeps the GIL busy."""
+    for cycle in range(cycles):
+        output = AudioOutput()
+        output.start()
+        stop = threading.Event()
+
+        def pusher(name: str) -> None:
+            index = 0
+            while not stop.is_set():
+                output.push(name, tone_frame({"freq": 440}, index))
+                index += 1
+                time.sleep(0.005)
+
+        threads = [threading.Thread(target=pusher, args=(name,)) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 0.03 + 0.01 * (cycle % 5)
+        while time.monotonic() < deadline:
+            sum(range(1000))  # pure Python: holds the GIL most of the time, as a busy frame loop does
+        output.close()
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
 def main() -> None:
     scenario = json.loads(sys.argv[1])
     if scenario.get("list"):
         print(json.dumps({"text": list_devices_text()}))
+        return
+    if "open_and_close" in scenario:
+        start = time.monotonic()
+        open_and_close(scenario["open_and_close"])
+        print(json.dumps({"seconds": time.monotonic() - start}))
         return
     output = AudioOutput(scenario.get("device", ""), volume=scenario.get("volume", 1.0))
     for spec in scenario["sources"]:

@@ -22,8 +22,10 @@ So `max_queue_ms` (60 by default) bounds the whole added latency, and it is abou
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -42,7 +44,8 @@ MIN_QUEUE_MS = 20.0          # the mixer must hold at least one 20 ms Opus frame
 _LAYOUTS = {1: "mono", 2: "stereo"}
 
 _sdl_audio_ready = False
-_sdl_lock = threading.Lock()
+_sdl_lock = threading.RLock()
+_sdl_library: ctypes.CDLL | bool | None = None  # False: looked for it and it is not there
 
 
 class AudioError(Exception):
@@ -157,24 +160,31 @@ class AudioOutput:
         import pygame._sdl2.audio as sdl_audio
 
         try:
-            device = sdl_audio.AudioDevice(
-                devicename=name, iscapture=False, frequency=self._sample_rate,
-                audioformat=sdl_audio.AUDIO_S16, numchannels=self._channels, chunksize=self._chunk_frames,
-                allowed_changes=0, callback=self._callback)
+            with _sdl_lock:
+                device = sdl_audio.AudioDevice(
+                    devicename=name, iscapture=False, frequency=self._sample_rate,
+                    audioformat=sdl_audio.AUDIO_S16, numchannels=self._channels, chunksize=self._chunk_frames,
+                    allowed_changes=0, callback=self._callback)
         except Exception as exc:  # pygame.error with SDL's reason
             what = repr(name) if name is not None else "the default audio device"
             raise AudioError(f"cannot open {what}: {exc}; the devices are: {_listing(available)}") from exc
         self._device = device
         self._device_chunk = int(device.chunksize) or self._chunk_frames
         self.device_name = name
-        device.pause(0)
+        device.pause(0)  # safe with the GIL held: a paused device never runs the callback
 
     def close(self) -> None:
         """Stop playing and close the device (pushing afterwards only queues, up to the latency cap)."""
         device, self._device = self._device, None
-        if device is not None:
-            device.pause(1)
-            device.close()
+        if device is None:
+            return
+        with _sdl_lock:
+            sdl = _loaded_sdl()
+            if sdl is not None:
+                # pygame's close() waits for SDL's audio thread while holding the GIL, and that thread may be
+                # waiting for the GIL to run our callback: a deadlock. ctypes lets go of the GIL during the call.
+                sdl.SDL_CloseAudioDevice(device.deviceid)
+            device.close()  # pygame forgets the id (already closed above: SDL ignores it)
 
     def _callback(self, device: object, buffer: memoryview) -> None:
         """Fill SDL's buffer (runs on SDL's audio thread, must return quickly)."""
@@ -270,6 +280,27 @@ def _samples(frame: av.AudioFrame, channels: int) -> NDArray[np.int16]:
     own = len(frame.layout.channels)
     samples = np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1, own)
     return np.repeat(samples, channels, axis=1) if own == 1 and channels > 1 else samples
+
+
+def _loaded_sdl() -> ctypes.CDLL | None:
+    """Return the SDL2 library pygame loaded, through ctypes (None where it cannot be found)."""
+    global _sdl_library
+    if _sdl_library is None:
+        try:
+            with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+                paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "libSDL2" in line}
+        except OSError:
+            paths = set()
+        found = sorted(path for path in paths if re.match(r"libSDL2-2[.-]", os.path.basename(path)))
+        if not found:
+            log.warning("tv audio: cannot find the SDL library pygame uses; closing the device may hang")
+            _sdl_library = False
+            return None
+        library = ctypes.CDLL(found[0])  # already loaded: dlopen hands back the very instance pygame uses
+        library.SDL_CloseAudioDevice.argtypes = [ctypes.c_uint32]
+        library.SDL_CloseAudioDevice.restype = None
+        _sdl_library = library
+    return _sdl_library if isinstance(_sdl_library, ctypes.CDLL) else None
 
 
 def _release_pygame_mixer() -> None:
