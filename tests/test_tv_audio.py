@@ -192,11 +192,11 @@ def test_choose_device_refuses_an_ambiguous_part_of_a_name() -> None:
     assert "Headphones" not in str(raised.value)
 
 
-@pytest.mark.parametrize(("settings", "words"), [
-    ({"volume": 1.5}, "volume must be between 0 and 1, got 1.5"),
-    ({"chunk_ms": 0.0}, "chunk_ms must be positive"),
-    ({"chunk_ms": 25.0, "max_queue_ms": 60.0}, "leaves 10 ms for the mixer after the device buffer of 50 ms"),
+@pytest.mark.parametrize(("volume", "chunk_ms", "words"), [
+    (1.5, 10.0, "volume must be between 0 and 1, got 1.5"),
+    (1.0, 0.0, "chunk_ms must be positive"),
+    (1.0, 25.0, "leaves 10 ms for the mixer after the device buffer of 50 ms"),
 ])
-def test_settings_that_cannot_work_are_an_audio_error(settings: dict[str, float], words: str) -> None:
+def test_settings_that_cannot_work_are_an_audio_error(volume: float, chunk_ms: float, words: str) -> None:
     with pytest.raises(AudioError, match=words):
-        AudioOutput("", **settings)
+        AudioOutput("", volume=volume, chunk_ms=chunk_ms, max_queue_ms=60.0)

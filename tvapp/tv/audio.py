@@ -174,7 +174,7 @@ class AudioOutput:
         device.pause(0)  # safe with the GIL held: a paused device never runs the callback
 
     def close(self) -> None:
-        """Stop playing and close the device (pushing afterwards only queues, up to the latency cap)."""
+        """Stop playing and close the device; call before pygame.quit(), which would close it holding the GIL."""
         device, self._device = self._device, None
         if device is None:
             return
