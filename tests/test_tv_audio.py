@@ -78,6 +78,13 @@ def test_two_participants_are_mixed_at_their_gains(tmp_path: Path) -> None:
     assert db(bob / alice) == pytest.approx(db(0.5), abs=1.5)
     # Resampled, not played at the wrong rate (where 660 Hz at 44.1 kHz would land when read as 48 kHz).
     assert tone_amplitude(steady, 660 * 48000 / 44100, width=5) < 0.1 * tone_amplitude(steady, 660, width=5)
+    # on_pulled follows the audio clock: 10 ms buffers, each noted with the wall time it was handed to SDL.
+    handed = report["handed"]
+    assert len(handed) == stats["callbacks"] and handed[-1][0] == stats["handed_frames"]
+    assert [frames for frames, _ in handed] == [480 * (index + 1) for index in range(len(handed))]
+    walls = [wall for _, wall in handed]
+    assert walls == sorted(walls)
+    assert (handed[-1][0] - handed[0][0]) / (walls[-1] - walls[0]) == pytest.approx(RATE, rel=0.1)
     # The mixer queue and the device buffer together stay within [audio] max_queue_ms (60 by default).
     assert stats["device_buffer_ms"] == 20
     assert max(report["latency"]) <= 60 + 1e-6 and min(report["latency"]) >= 20

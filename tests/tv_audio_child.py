@@ -8,8 +8,9 @@ hence a process per case). argv[1] is a JSON scenario:
 or {"list": true} to print list_devices_text(), or {"open_and_close": cycles} to start and close a device
 again and again while other threads push audio.
 Every source pushes 20 ms av.AudioFrames of a sine tone paced in real time on its own thread. The last stdout
-line is JSON: the AudioOutput's stats, `latency` samples of added_latency_ms, and `timeline` (when each removal
-happened, in seconds since start, and how many frames the device had pulled by then).
+line is JSON: the AudioOutput's stats, `latency` samples of added_latency_ms, `timeline` (when each removal
+happened, in seconds since start, and how many frames the device had pulled by then) and `handed` (every
+on_pulled call).
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def main() -> None:
     for spec in scenario["sources"]:
         if "gain" in spec:
             output.set_gain(spec["name"], spec["gain"])
+    handed: list[tuple[int, float]] = []
+    output.on_pulled = lambda frames, wall: handed.append((frames, wall))
     try:
         output.start()
     except AudioError as exc:
@@ -132,7 +135,8 @@ def main() -> None:
         thread.join()
     stats = output.stats()
     output.close()
-    print(json.dumps({"stats": stats, "latency": latency, "timeline": timeline, "device": output.device_name}))
+    print(json.dumps({"stats": stats, "latency": latency, "timeline": timeline, "device": output.device_name,
+                      "handed": handed}))
 
 
 if __name__ == "__main__":

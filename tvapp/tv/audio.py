@@ -27,7 +27,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import av
@@ -146,7 +147,11 @@ class AudioOutput:
         self._device: Any = None
         self._callbacks = 0
         self._callback_errors = 0
+        self._handed_frames = 0
         self.device_name: str | None = None
+        # Called on SDL's audio thread after each buffer with (frames per channel handed to SDL so far,
+        # time.time()): lets a trace tie the audio clock to the wall clock. Keep it cheap.
+        self.on_pulled: Callable[[int, float], None] | None = None
 
     # -- the device --------------------------------------------------------------------------------------
 
@@ -189,16 +194,25 @@ class AudioOutput:
     def _callback(self, device: object, buffer: memoryview) -> None:
         """Fill SDL's buffer (runs on SDL's audio thread, must return quickly)."""
         out = np.asarray(buffer).view(np.int16)
+        frames = out.size // self._channels
         try:
             with self._lock:
-                block = self._mixer.pull(out.size // self._channels)
+                block = self._mixer.pull(frames)
             out[:] = block.reshape(-1)
-            self._callbacks += 1
         except Exception:  # never leave SDL with garbage: play silence and say so once
             out[:] = 0
             self._callback_errors += 1
             if self._callback_errors == 1:
                 log.exception("tv audio: mixing failed; playing silence")
+        self._callbacks += 1
+        self._handed_frames += frames
+        hook = self.on_pulled
+        if hook is not None:
+            try:
+                hook(self._handed_frames, time.time())
+            except Exception:
+                self.on_pulled = None
+                log.exception("tv audio: on_pulled failed; not calling it again")
 
     # -- sources -----------------------------------------------------------------------------------------
 
@@ -265,6 +279,7 @@ class AudioOutput:
         figures: dict[str, float] = {
             "callbacks": float(self._callbacks),
             "callback_errors": float(self._callback_errors),
+            "handed_frames": float(self._handed_frames),
             "pulled_frames": float(mixer.pulled_frames),
             "underruns": float(mixer.underruns),
             "dropped_frames": float(mixer.dropped_frames),
