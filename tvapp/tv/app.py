@@ -165,6 +165,7 @@ class FlipTrace:
     def __init__(self, path: Path, session: TvSession) -> None:
         self._out: IO[str] = open(path, "a", buffering=1)
         self._session = session
+        self._audio_latency: list[float] = []
         self._last: dict[str, int] = {}
         self._join_written = False
         self._second_start: float | None = None
@@ -210,6 +211,9 @@ class FlipTrace:
         self._last_flip = flip_time
         self._frames += 1
         self._draw_ms.append(draw_ms)
+        audio = self._session.audio
+        if audio is not None and self._frames % 10 == 0:
+            self._audio_latency.append(audio.added_latency_ms())
         if self._second_start is None:
             self._second_start = flip_time
         elif flip_time - self._second_start >= 1.0:
@@ -217,8 +221,10 @@ class FlipTrace:
             self._write({"event": "frames", "t": flip_time, "fps": self._frames / (flip_time - self._second_start),
                          "longest_interval_ms": round(self._longest * 1000, 2),
                          "draw_p50_ms": round(draws[len(draws) // 2], 3),
-                         "draw_p95_ms": round(draws[int(len(draws) * 0.95)], 3)})
+                         "draw_p95_ms": round(draws[int(len(draws) * 0.95)], 3),
+                         "audio_added_latency_ms": [round(v, 1) for v in self._audio_latency]})
             self._second_start, self._frames, self._longest, self._draw_ms = flip_time, 0, 0.0, []
+            self._audio_latency = []
 
     def _write(self, obj: dict[str, Any]) -> None:
         with self._audio_lock:
