@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from bench.common import emit, parser, process_cpu_seconds, running_server
 from tvapp.testing.tv import BotProcess, tv_env

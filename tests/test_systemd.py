@@ -85,17 +85,22 @@ def make_root(tmp_path: Path, unit_text: str, with_executable: bool = True) -> P
     return root
 
 
-def verify(root: Path) -> subprocess.CompletedProcess[str]:
-    """Run `systemd-analyze verify` on the unit inside root; stdout and stderr together."""
-    env = dict(os.environ, SYSTEMD_LOG_COLOR="0", SYSTEMD_PAGER="")
+def analyze(root: Path, unit: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `systemd-analyze ARGS --root=root UNIT` (ARGS: verify, security --offline=yes...); stdout and stderr together."""
+    env = dict(os.environ, SYSTEMD_LOG_COLOR="0", SYSTEMD_PAGER="", SYSTEMD_COLORS="0")
     return subprocess.run(
-        [systemd_analyze(), "verify", f"--root={root}", UNIT.name],
+        [systemd_analyze(), *args, f"--root={root}", unit],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
         timeout=60,
     )
+
+
+def verify(root: Path) -> subprocess.CompletedProcess[str]:
+    """Run `systemd-analyze verify` on the server unit inside root."""
+    return analyze(root, UNIT.name, "verify")
 
 
 def test_unit_verifies_clean_as_shipped(tmp_path: Path) -> None:

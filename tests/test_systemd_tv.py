@@ -6,12 +6,12 @@ units plus this checkout's real `tvapp` entry point at /opt/tvapp/.venv/bin/tvap
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
-from test_systemd import INSTALLED_TVAPP, UNIT as SERVER_UNIT, make_root, read_unit, systemd_analyze
+from test_systemd import INSTALLED_TVAPP, UNIT as SERVER_UNIT, make_root, read_unit
+from test_systemd import analyze as analyze_unit
 from tvapp.tv.watchdog import Notifier
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,15 +72,7 @@ def tv_root(tmp_path: Path, unit_text: str, with_executable: bool = True) -> Pat
 
 def analyze(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run `systemd-analyze ARGS --root=root tvapp.service`; stdout and stderr together."""
-    env = dict(os.environ, SYSTEMD_LOG_COLOR="0", SYSTEMD_PAGER="", SYSTEMD_COLORS="0")
-    return subprocess.run(
-        [systemd_analyze(), *args, f"--root={root}", UNIT.name],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    return analyze_unit(root, UNIT.name, *args)
 
 
 def test_unit_verifies_clean_as_shipped(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from tvapp import config as config_mod
 from tvapp.tv.app import TvOptions, run_tv
@@ -84,10 +86,15 @@ def cmd_demo(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> in
     return run_tv(options, network_main)
 
 
+PlanFor = Callable[[str, tuple[str, str]], JoinPlan]
+AlsoRun = Callable[[str, tuple[str, str]], Coroutine[Any, Any, None]]
+
+
 async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.Namespace, session: TvSession,
-                             plan_for, also=None) -> None:  # type: ignore[no-untyped-def]
-    """Start the built-in core, run the session (and `also`) against it, stop the core at the end."""
+                             plan_for: PlanFor, also: AlsoRun | None = None) -> None:
+    """Start the built-in core, run the session (and `also`) with its URL and API key, stop the core at the end."""
     from tvapp.server.embedded import EmbeddedCore, EmbeddedCoreError
+    from tvapp.tv.scene import Scene
     from tvapp.tv.session import JoinProblem
 
     server_cfg = dataclasses.replace(cfg.server, host=args.host or "0.0.0.0",
@@ -97,16 +104,16 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
         await core.start()
     except EmbeddedCoreError as exc:
         print(f"tvapp tv: the built-in core did not start: {exc}", file=sys.stderr, flush=True)
-        session.scene = type(session.scene)(JoinProblem("The TV's server did not start", str(exc),
-                                                        "Free the port, or start with --port 0.").screen)
-        await asyncio.Event().wait()
+        session.scene = Scene(JoinProblem("The TV's server did not start", str(exc),
+                                          "Free the port, or start with --port 0.").screen)
+        await asyncio.Event().wait()  # keep showing it until the TV is stopped
     phone = _phone_url(core.url, cfg, args)
     session.join_hint = lambda code: f"On a phone: open {phone}" + (f" and enter {code}" if code else "")
     print(f"tvapp tv: built-in core at {core.url}; phones join at {phone}", flush=True)
+    tasks = [asyncio.create_task(session.run(plan_for(core.url, core.api_key)))]
+    if also is not None:
+        tasks.append(asyncio.create_task(also(core.url, core.api_key)))
     try:
-        tasks = [asyncio.create_task(session.run(plan_for(core.url, core.api_key)))]
-        if also is not None:
-            tasks.append(asyncio.create_task(also(core.url, core.api_key)))
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:

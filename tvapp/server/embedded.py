@@ -12,6 +12,8 @@ import contextlib
 import time
 from pathlib import Path
 
+import uvicorn
+
 from tvapp.auth.keys import KeyStore, ensure_data_dir
 from tvapp.config import Config
 from tvapp.server.run import bind, build_server, url_for
@@ -30,7 +32,7 @@ class EmbeddedCore:
         self.log_level = log_level
         self.url = ""
         self.api_key: tuple[str, str] = ("", "")
-        self._server = None
+        self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, timeout: float = 15.0) -> None:

@@ -27,7 +27,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -43,7 +43,7 @@ from tvapp.tv.watchdog import Notifier
 
 log = logging.getLogger(__name__)
 
-NetworkMain = Callable[[TvSession], Awaitable[None]]
+NetworkMain = Callable[[TvSession], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)

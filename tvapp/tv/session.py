@@ -137,7 +137,7 @@ class TvSession:
         self.highlight = SpeakerHighlight()
         self.toasts = Toasts()
         self._screen: IdleScreen | ConnectingScreen | ErrorScreen | None = ConnectingScreen("Starting…")
-        self.scene = Scene(self._screen)  # type: ignore[arg-type]
+        self.scene = Scene(ConnectingScreen("Starting…"))
         self._plan: JoinPlan | None = None
         self._ended = asyncio.Event()
 
@@ -151,6 +151,7 @@ class TvSession:
                 self._screen = self.idle_screen()
                 self.refresh()
                 await asyncio.Event().wait()
+                return
             self._plan = plan
             try:
                 await self._join(plan)
