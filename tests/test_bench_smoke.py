@@ -17,10 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_bench(name: str) -> dict[str, Any]:
+def run_bench(name: str, timeout: float = 60) -> dict[str, Any]:
     """Run `python -m bench.NAME --quick` and return its one JSON line."""
     proc = subprocess.run([sys.executable, "-m", f"bench.{name}", "--quick"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, proc.stdout
@@ -139,3 +139,26 @@ def test_tv_compositor_quick_prints_its_figures() -> None:
     assert result["ours_conversions_per_frame"] == pytest.approx(3.0, abs=0.1)  # six 30 fps tiles at 60 fps
     assert result["goal_met"] == (result["ours_ms"]["mean"] <= result["goal_ms"]
                                   and result["speedup"] >= result["goal_speedup"])
+
+
+def test_tv_pipeline_quick_prints_its_figures() -> None:
+    result = run_bench("tv_pipeline", timeout=150)
+    assert result["streams"] == 5 and result["screen"] == "1920x1080@30"
+    assert 0 < result["baseline_decode_only_core_share"] and 0 < result["tv_core_share"]
+    assert result["showing_and_playing_core_share"] == pytest.approx(
+        result["tv_core_share"] - result["baseline_decode_only_core_share"], abs=0.002)
+    assert len(result["shown_fps_per_stream"]) == 5 and min(result["shown_fps_per_stream"]) > 0
+    assert result["loop_fps"] > 0 and result["longest_frame_interval_ms"] > 0
+
+
+def test_tv_latency_quick_prints_its_figures() -> None:
+    result = run_bench("tv_latency", timeout=150)
+    assert result["rounds"] == 2 and result["join_to_first_frame"]["samples"] == 2
+    for figure in ("join_to_first_frame", "glass_to_glass", "baseline_sdk_capture_to_decoded"):
+        assert_latency(result[figure])
+    assert result["glass_to_glass"]["samples"] > 0
+    assert result["audio_added_latency_ms"]["samples"] > 0
+    lip = result["lip_sync_ms"]
+    assert isinstance(lip["samples"], int)
+    if lip["samples"]:
+        assert lip["min"] <= lip["p5"] <= lip["p50"] <= lip["p95"] <= lip["max"]
