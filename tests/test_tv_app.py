@@ -7,6 +7,7 @@ colour and a tone; the server is a real `tvapp serve`.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -242,3 +243,22 @@ def test_list_audio_devices_names_the_sdl_outputs(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip(), "no device listed"
+
+
+def test_offscreen_tv_without_a_screen_writes_screenshots_to_a_printed_folder(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY")}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "tvapp", "tv", "--offscreen", "--server", "http://127.0.0.1:9",
+                           "--no-audio", "--duration", "4", "--screenshot-interval", "1"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "drawing offscreen" in proc.stdout, proc.stdout
+    found = re.search(r"screenshots go to (\S+latest\.png)", proc.stdout)
+    assert found, proc.stdout
+    shot = Path(found.group(1))
+    assert shot.parent.parent == tmp_path and shot.exists()
+    assert json.loads((shot.parent / "latest.json").read_text())["screen"] == "ErrorScreen"

@@ -13,7 +13,6 @@ import dataclasses
 import os
 import socket
 import sys
-import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -63,16 +62,12 @@ def cmd_demo(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> in
     if not 1 <= args.bots <= 5:
         print("tvapp demo: --bots must be 1 to 5", file=sys.stderr)
         return 2
-    if not args.screenshots:
-        args.screenshots = str(Path(tempfile.gettempdir()) / f"tvapp-demo-{os.getpid()}")
     try:
         options = dataclasses.replace(tv_options(cfg, args), offscreen_fallback=True)
     except ValueError as exc:
         print(f"tvapp demo: {exc}", file=sys.stderr)
         return 2
     room = args.room or cfg.tv.room
-    print(f"tvapp demo: screenshots go to {options.screenshots}/latest.png (every "
-          f"{options.screenshot_interval:g} s)", flush=True)
 
     async def network_main(session: TvSession) -> None:
         async def after_start(url: str, key: tuple[str, str]) -> None:

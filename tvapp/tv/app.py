@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -256,14 +257,20 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
     except DisplayError as exc:
         print(f"tvapp tv: cannot open a screen: {exc}", file=sys.stderr)
         return 1
+    screenshots = options.screenshots
     if display.offscreen:
         print(f"tvapp tv: no screen available: drawing offscreen ({display.driver}, "
               f"{display.size[0]}x{display.size[1]})", file=out, flush=True)
+        if screenshots is None:
+            screenshots = Path(tempfile.gettempdir()) / f"tvapp-screens-{os.getpid()}"
+    if screenshots is not None:
+        every = f"every {options.screenshot_interval:g} s and " if options.screenshot_interval > 0 else ""
+        print(f"tvapp tv: screenshots go to {screenshots / 'latest.png'} ({every}on SIGUSR1)", file=out, flush=True)
     audio = _open_audio(options, out)
     renderer = Renderer(display.surface, options.margin)
     session = TvSession(friendly_name=options.friendly_name, mode=options.mode,
                         formats=pixel_formats(display.surface), audio=audio)
-    shots = Screenshots(options.screenshots, options.screenshot_interval) if options.screenshots else None
+    shots = Screenshots(screenshots, options.screenshot_interval) if screenshots is not None else None
     trace = FlipTrace(options.trace, session) if options.trace else None
     if trace is not None and audio is not None:
         audio.on_pulled = trace.audio_pulled
