@@ -261,4 +261,4 @@ def test_offscreen_tv_without_a_screen_writes_screenshots_to_a_printed_folder(tm
     assert found, proc.stdout
     shot = Path(found.group(1))
     assert shot.parent.parent == tmp_path and shot.exists()
-    assert json.loads((shot.parent / "latest.json").read_text())["screen"] == "ErrorScreen"
+    assert json.loads((shot.parent / "latest.json").read_text())["screen"] == "IdleScreen"  # --server, no room
