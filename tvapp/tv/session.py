@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiortc.mediastreams import MediaStreamError
+from websockets.exceptions import WebSocketException
 
 from tvapp.client import events as ev
 from tvapp.client.room import ApiError, Room, api_post
@@ -183,9 +184,7 @@ class TvSession:
             room = await Room.connect(plan.server, token, refresh_token=refresh, auto_subscribe=True)
         except JoinError as exc:
             raise problem_for(exc.code, exc.message) from None
-        except (OSError, TimeoutError) as exc:
-            raise unreachable(plan.server, exc) from None
-        except Exception as exc:  # websockets' own errors (handshake refused...)
+        except (OSError, TimeoutError, WebSocketException) as exc:
             raise unreachable(plan.server, exc) from None
         self.room = room
         self.room_name = room.name
@@ -193,7 +192,6 @@ class TvSession:
         for participant in room.participants.values():
             self._add(participant)
             for publication in participant.tracks.values():
-                self._sync_publication(participant.sid)
                 if publication.track is not None:
                     self._subscribed(publication.track)
         self._screen = None
@@ -211,8 +209,11 @@ class TvSession:
                 self.invite_code = code
                 return str(pair["access_token"]), str(pair["refresh_token"])
             if plan.room and plan.api_key:
-                with contextlib.suppress(ApiError):  # room_exists: join the open one
+                try:
                     await api_post(plan.server, "/v1/rooms", {"name": plan.room}, api_key=plan.api_key)
+                except ApiError as exc:
+                    if exc.code != "room_exists":  # an open room of that name: join it
+                        raise
                 pair = await api_post(plan.server, "/v1/tokens", {
                     "room": plan.room, "identity": identity, "name": plan.name,
                     "grants": {"host": True, "publish": True, "publish_data": True}}, api_key=plan.api_key)
