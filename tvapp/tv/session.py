@@ -408,7 +408,7 @@ class TvSession:
         """Return identity, name and highlight of each tile by sid (for screenshot sidecars and traces)."""
         speaking = self.highlight.current(self._now_ms())
         return {sid: {"identity": p.identity, "name": p.name, "speaking": sid == speaking,
-                      "mic_muted": p.mic_muted, "camera_off": p.camera_off}
+                      "mic_muted": p.mic_muted, "camera_off": p.camera_off, "quality": p.quality}
                 for sid, p in list(self.people.items())}
 
 
