@@ -6,6 +6,7 @@
     tvapp bot    --server URL (--token T | --invite CODE) [--video V] [--audio A]   a headless participant
     tvapp tv     [--windowed] [--server URL] [--room R | --invite CODE | --token T]  the big-screen receiver
     tvapp demo   [--bots N] [--screenshots DIR]                    the TV, its core and a few talking bots
+    tvapp remote discover [--json]                                 find TVs on the LAN
 
 Every subcommand takes --data DIR (default: the config's server.data_dir, env TVAPP_DATA, else
 ~/.local/share/tvapp) so that serve, token and keys agree on one key store.
@@ -97,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_tv_arguments(demo)
     demo.add_argument("--room", metavar="NAME", help="room name (default: tv.room)")
     demo.add_argument("--bots", type=int, default=4, metavar="N", help="bots to start, 1 to 5 (default: 4)")
+
+    from tvapp.client.remote import add_arguments as add_remote_arguments
+
+    remote = sub.add_parser("remote", help="the phone side: find TVs on the LAN",
+                            description="Find TVs on the LAN (zeroconf).")
+    add_remote_arguments(remote)
     return parser
 
 
@@ -133,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         from tvapp.client.bot import main as bot_main
 
         return bot_main(args)
+    if args.command == "remote":
+        from tvapp.client.remote import main as remote_main
+
+        return remote_main(args)
     try:
         cfg = config_mod.load(args.config)
     except config_mod.ConfigError as exc:

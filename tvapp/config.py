@@ -88,6 +88,7 @@ class TvConfig:
     screenshots_dir: str = ""
     screenshot_interval: float = 5.0
     room: str = "living-room"
+    zeroconf_interfaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

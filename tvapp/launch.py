@@ -105,7 +105,8 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
     phone = _phone_url(core.url, cfg, args)
     session.join_hint = lambda code: f"On a phone: open {phone}" + (f" and enter {code}" if code else "")
     print(f"tvapp tv: built-in core at {core.url}; phones join at {phone}", flush=True)
-    tasks = [asyncio.create_task(session.run(plan_for(core.url, core.api_key)))]
+    tasks = [asyncio.create_task(session.run(plan_for(core.url, core.api_key))),
+             asyncio.create_task(_advertise(cfg, args, session, core.port))]
     if also is not None:
         tasks.append(asyncio.create_task(also(core.url, core.api_key)))
     try:
@@ -116,6 +117,17 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
         await asyncio.gather(*tasks, return_exceptions=True)
         await session.leave()
         await core.stop()
+
+
+async def _advertise(cfg: config_mod.Config, args: argparse.Namespace, session: TvSession, port: int) -> None:
+    """Advertise the TV on the LAN with zeroconf (phones reach its built-in core on `port`)."""
+    from tvapp.tv.advertise import Advertiser, advertise
+
+    interfaces = list(cfg.tv.zeroconf_interfaces)
+    host = args.host or "0.0.0.0"
+    addresses = interfaces or ([host] if host not in ("0.0.0.0", "::") else _lan_addresses())
+    advertiser = Advertiser(session.friendly_name, port, addresses, interfaces=interfaces)
+    await advertise(advertiser, lambda: (session.advertised_state(), False))
 
 
 def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
@@ -173,10 +185,13 @@ def _phone_url(core_url: str, cfg: config_mod.Config, args: argparse.Namespace) 
 
 def _lan_address() -> str:
     """Return this machine's first non-loopback IPv4 address (127.0.0.1 if it has none)."""
+    return _lan_addresses()[0]
+
+
+def _lan_addresses() -> list[str]:
+    """Return this machine's non-loopback IPv4 addresses (["127.0.0.1"] if it has none)."""
     import ifaddr
 
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str) and not ip.ip.startswith(("127.", "169.254.")):
-                return ip.ip
-    return "127.0.0.1"
+    found = [ip.ip for adapter in ifaddr.get_adapters() for ip in adapter.ips
+             if isinstance(ip.ip, str) and not ip.ip.startswith(("127.", "169.254."))]
+    return found or ["127.0.0.1"]

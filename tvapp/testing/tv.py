@@ -42,6 +42,7 @@ class TvProcess:
     def __init__(self, workdir: Path, args: Sequence[str], *, command: str = "tv", size: str = "1920x1080",
                  env: dict[str, str] | None = None) -> None:
         self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.shots = self.workdir / "shots"
         self.audio_file = self.workdir / "audio.raw"
         self.log_path = self.workdir / f"{command}.log"

@@ -404,6 +404,10 @@ class TvSession:
     def _now_ms(self) -> float:
         return time.monotonic() * 1000
 
+    def advertised_state(self) -> str:
+        """Return the state the TV tells the LAN: "room" while in a room, else "idle" (never which room)."""
+        return "room" if self.room is not None and self._screen is None else "idle"
+
     def tile_info(self) -> dict[str, dict[str, Any]]:
         """Return identity, name and highlight of each tile by sid (for screenshot sidecars and traces)."""
         speaking = self.highlight.current(self._now_ms())
