@@ -35,7 +35,8 @@ TV side rules (``SERVER_RULES`` below is the table the code runs; a pair missing
     any open        --close()-->            CLOSED           the given error is returned to send, then close
     CLOSED          --anything received-->  CLOSED           ignored
 
-Time never enters here: the adapter owns the clock and calls ``auth_timed_out()`` when its deadline passes.
+A refused or timed-out auth closes with 1008 (policy violation); close() with the code the owner gives (1001 unless
+told). Time never enters here: the adapter owns the clock and calls ``auth_timed_out()`` when its deadline passes.
 """
 
 import dataclasses
