@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import assume, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -133,7 +133,7 @@ def test_wrong_secret_is_a_failure() -> None:
     pending = started(pairing.request("phone-a", 0.0))
     decision = pairing.attempt(pending.pairing_id, 1.0, secret=pending.secret + "x")
     assert decision == Decision(Outcome.WRONG_CODE, retry_after=1.0)
-    assert pairing.failures == 1
+    assert pairing.failures(1.0) == 1
 
 
 def test_attempt_needs_exactly_one_of_code_or_secret() -> None:
@@ -150,7 +150,7 @@ def test_unknown_pairing_id_is_no_pairing_and_not_a_failure() -> None:
     assert pairing.attempt("nope", 0.0, code="000001").outcome is Outcome.NO_PAIRING
     pending = started(pairing.request("phone-a", 0.0))
     assert pairing.attempt("nope", 1.0, code=pending.code).outcome is Outcome.NO_PAIRING
-    assert pairing.failures == 0
+    assert pairing.failures(1.0) == 0
     assert pairing.current(1.0) == pending
 
 
@@ -159,7 +159,7 @@ def test_attempt_after_expiry_ends_the_pairing() -> None:
     pending = started(pairing.request("phone-a", 0.0))
     assert pairing.attempt(pending.pairing_id, 120.0, code=pending.code) == Decision(Outcome.EXPIRED)
     assert pairing.attempt(pending.pairing_id, 121.0, code=pending.code).outcome is Outcome.NO_PAIRING
-    assert pairing.failures == 0
+    assert pairing.failures(121.0) == 0
     assert pairing.current(121.0) is None
 
 
@@ -208,7 +208,7 @@ def test_attempt_during_backoff_is_too_soon_and_not_checked() -> None:
     pairing.attempt(pending.pairing_id, 11.0, code="999999")
     assert pairing.attempt(pending.pairing_id, 12.5, code=pending.code) == Decision(Outcome.TOO_SOON, retry_after=0.5)
     assert pairing.attempt(pending.pairing_id, 12.9, code="999999").outcome is Outcome.TOO_SOON
-    assert pairing.failures == 2
+    assert pairing.failures(12.9) == 2
     assert pairing.attempt(pending.pairing_id, 13.0, code=pending.code).outcome is Outcome.PAIRED
 
 
@@ -220,7 +220,7 @@ def test_success_resets_the_backoff_but_not_the_failure_count() -> None:
     pairing.attempt(pending.pairing_id, 3.0, code=pending.code)
     pending = started(pairing.request("a", 3.0))
     assert pairing.attempt(pending.pairing_id, 3.0, code="999999").retry_after == 1.0
-    assert pairing.failures == 3
+    assert pairing.failures(3.0) == 3
 
 
 def test_backoff_outlives_the_pairing_it_was_earned_on() -> None:
@@ -243,16 +243,18 @@ def test_twenty_failures_close_pairing_for_fifteen_minutes() -> None:
         outcomes.append(decision.outcome)
     assert outcomes.count(Outcome.ROTATED) == 6
     assert outcomes[-1] is Outcome.CLOSED
-    assert pairing.failures == 20
+    assert pairing.failures(19.0) == 20
     assert not pairing.is_open(19.0)
     assert pairing.current(19.0) is None
     assert pairing.request("owner", 20.0) == Decision(Outcome.CLOSED, retry_after=899.0)
     assert pairing.attempt(pending.pairing_id, 20.0, code=pending.code).outcome is Outcome.CLOSED
     assert not pairing.is_open(918.9)
     assert pairing.request("owner", 918.9).outcome is Outcome.CLOSED
+    assert pairing.failures(918.9) == 20
     assert pairing.is_open(919.0)
+    assert pairing.failures(919.0) == 0
     assert started(pairing.request("owner", 919.0)).requester == "owner"
-    assert pairing.failures == 0
+    assert pairing.failures(919.0) == 0
 
 
 def test_reopen_from_the_tv_ends_the_lock_and_resets_failures() -> None:
@@ -263,7 +265,7 @@ def test_reopen_from_the_tv_ends_the_lock_and_resets_failures() -> None:
     assert not pairing.is_open(6.0)
     pairing.reopen(6.0)
     assert pairing.is_open(6.0)
-    assert pairing.failures == 0
+    assert pairing.failures(6.0) == 0
     pending = started(pairing.request("a", 6.0))
     assert pairing.attempt(pending.pairing_id, 6.0, code="999999") == Decision(Outcome.WRONG_CODE, retry_after=5.0)
 
@@ -298,7 +300,7 @@ def test_reopen_while_open_keeps_the_pending_pairing_and_clears_backoff() -> Non
     pairing.attempt(pending.pairing_id, 0.0, code="999999")
     pairing.reopen(0.5)
     assert pairing.current(0.5) == pending
-    assert pairing.failures == 0
+    assert pairing.failures(0.5) == 0
     assert pairing.attempt(pending.pairing_id, 0.5, code=pending.code).outcome is Outcome.PAIRED
 
 
@@ -343,40 +345,90 @@ def test_secrets_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) 
 # -- properties -----------------------------------------------------------------------------------
 
 CONFIG = PairingConfig(
-    code_ttl=30.0, tries_per_code=3, max_failures=6, closed_for=100.0, backoff_base=0.5, backoff_max=4.0
+    code_ttl=30.0, tries_per_code=3, max_failures=5, closed_for=100.0, backoff_base=0.5, backoff_max=4.0
 )
 REQUESTERS = st.sampled_from(["a", "b", "c"])
+DIGITS = st.text(alphabet="0123456789", min_size=6, max_size=6)
 
 
 class PairingMachine(RuleBasedStateMachine):
-    """Drives a Pairing with arbitrary requests, attempts, time steps, closes and reopens."""
+    """Drives a Pairing with arbitrary requests, attempts, time steps, closes and reopens.
+
+    The machine keeps its own account of the rules (failures since pairing opened, when it locked, whether
+    the TV closed it) and checks every answer against it.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.now = 0.0
         self.issued: list[Pending] = []
         self.failures_since_open = 0
+        self.consecutive_failures = 0
+        self.next_attempt_at = 0.0
         self.locked_at: float | None = None
         self.closed_by_tv = False
 
     @initialize(seed=st.randoms(use_true_random=False))
     def start(self, seed: random.Random) -> None:
+        tokens = itertools.count()
         self.pairing = Pairing(
             CONFIG,
             lambda n: "".join(seed.choice("0123456789") for _ in range(n)),
-            lambda: f"t{seed.getrandbits(64):x}",
+            lambda: f"t{next(tokens)}",
         )
 
-    def locked(self) -> bool:
-        return self.locked_at is not None and self.now < self.locked_at + CONFIG.closed_for
-
     def expect_open(self) -> bool:
-        if self.locked_at is not None and not self.locked():
-            self.locked_at = None
-            self.failures_since_open = 0
+        if self.locked_at is not None and self.now >= self.locked_at + CONFIG.closed_for:
+            self.forget_failures()
         return not self.closed_by_tv and self.locked_at is None
 
-    @rule(dt=st.floats(min_value=0.0, max_value=60.0))
+    def forget_failures(self) -> None:
+        self.locked_at = None
+        self.failures_since_open = 0
+        self.consecutive_failures = 0
+        self.next_attempt_at = 0.0
+
+    def check_attempt(self, target: Pending, proof: str, by_secret: bool) -> None:
+        before = self.pairing.current(self.now)
+        was_open = self.expect_open()
+        if by_secret:
+            decision = self.pairing.attempt(target.pairing_id, self.now, secret=proof)
+        else:
+            decision = self.pairing.attempt(target.pairing_id, self.now, code=proof)
+        if not was_open:
+            assert decision == Decision(Outcome.CLOSED, retry_after=decision.retry_after)
+            return
+        is_current = before is not None and before.pairing_id == target.pairing_id
+        if not is_current:
+            assert decision.outcome in (Outcome.NO_PAIRING, Outcome.EXPIRED)
+            return
+        assert before is not None
+        right = proof == (before.secret if by_secret else before.code)
+        if self.now < self.next_attempt_at:
+            assert decision.outcome is Outcome.TOO_SOON
+            assert decision.retry_after == pytest.approx(self.next_attempt_at - self.now)
+        elif right:
+            assert decision == Decision(Outcome.PAIRED, before)
+            self.consecutive_failures = 0
+            self.next_attempt_at = 0.0
+        else:
+            self.failures_since_open += 1
+            self.consecutive_failures += 1
+            wait = min(CONFIG.backoff_max, CONFIG.backoff_base * 2 ** (self.consecutive_failures - 1))
+            self.next_attempt_at = self.now + wait
+            if self.failures_since_open == CONFIG.max_failures:
+                assert decision.outcome is Outcome.CLOSED
+                assert decision.retry_after == pytest.approx(CONFIG.closed_for)
+                self.locked_at = self.now
+            else:
+                assert decision.outcome in (Outcome.WRONG_CODE, Outcome.ROTATED)
+                assert decision.retry_after == wait
+        if decision.outcome is Outcome.ROTATED:
+            assert decision.pending is not None
+            assert decision.pending.pairing_id == before.pairing_id
+            self.issued.append(decision.pending)
+
+    @rule(dt=st.one_of(st.floats(min_value=0.0, max_value=5.0), st.sampled_from([30.0, 100.0])))
     def wait(self, dt: float) -> None:
         self.now += dt
 
@@ -388,64 +440,39 @@ class PairingMachine(RuleBasedStateMachine):
             assert decision.outcome is Outcome.CLOSED
             return
         if before is not None and before.requester != requester:
-            assert decision.outcome is Outcome.BUSY
-            assert decision.pending is None
+            assert decision.outcome is Outcome.BUSY and decision.pending is None
+            assert decision.retry_after == pytest.approx(before.expires_at - self.now)
         else:
             assert decision.outcome is Outcome.STARTED
             assert decision.pending is not None
             if before is not None:
                 assert decision.pending == before
-            self.issued.append(decision.pending)
-
-    @rule(
-        target_index=st.integers(min_value=-3, max_value=-1),
-        right=st.booleans(),
-        by_secret=st.booleans(),
-        guess=st.text(alphabet="0123456789", min_size=6, max_size=6),
-    )
-    def attempt(self, target_index: int, right: bool, by_secret: bool, guess: str) -> None:
-        assume(len(self.issued) >= -target_index)
-        target = self.issued[target_index]
-        before = self.pairing.current(self.now)
-        if right:
-            shown = before if before is not None and before.pairing_id == target.pairing_id else target
-            proof = shown.secret if by_secret else shown.code
-        else:
-            proof = guess
-        kwargs = {"secret": proof} if by_secret else {"code": proof}
-        was_open = self.expect_open()
-        decision = self.pairing.attempt(target.pairing_id, self.now, **kwargs)
-        if not was_open:
-            assert decision.outcome is Outcome.CLOSED
-            return
-        is_current = before is not None and before.pairing_id == target.pairing_id
-        if decision.outcome is Outcome.PAIRED:
-            assert before is not None and is_current
-            assert proof == (before.secret if by_secret else before.code)
-        if not is_current:
-            assert decision.outcome in (Outcome.NO_PAIRING, Outcome.EXPIRED)
-        elif right and decision.outcome is not Outcome.TOO_SOON:
-            assert decision.outcome is Outcome.PAIRED
-        if decision.outcome in (Outcome.WRONG_CODE, Outcome.ROTATED):
-            self.failures_since_open += 1
-            assert self.failures_since_open < CONFIG.max_failures
-        if decision.outcome is Outcome.CLOSED:
-            assert self.failures_since_open == CONFIG.max_failures - 1
-            self.locked_at = self.now
-        if decision.outcome is Outcome.ROTATED:
-            assert decision.pending is not None
+            else:
+                assert all(decision.pending.pairing_id != old.pairing_id for old in self.issued)
             self.issued.append(decision.pending)
 
     @precondition(lambda self: len(self.issued) > 0)
-    @rule()
-    def stale_pairings_are_dead(self) -> None:
+    @rule(back=st.integers(min_value=0, max_value=2), by_secret=st.booleans())
+    def prove(self, back: int, by_secret: bool) -> None:
+        target = self.issued[-1 - min(back, len(self.issued) - 1)]
         current = self.pairing.current(self.now)
-        current_id = current.pairing_id if current is not None else None
-        stale = [p for p in self.issued if p.pairing_id != current_id]
+        shown = current if current is not None and current.pairing_id == target.pairing_id else target
+        self.check_attempt(target, shown.secret if by_secret else shown.code, by_secret)
+
+    @precondition(lambda self: len(self.issued) > 0)
+    @rule(guess=DIGITS, by_secret=st.booleans(), patient=st.booleans())
+    def guess(self, guess: str, by_secret: bool, patient: bool) -> None:
+        if patient:
+            self.now += CONFIG.backoff_max
+        self.check_attempt(self.issued[-1], guess, by_secret)
+
+    @precondition(lambda self: len(self.issued) > 0)
+    @rule()
+    def replay_a_superseded_pairing(self) -> None:
+        current = self.pairing.current(self.now)
+        stale = [p for p in self.issued if current is None or p.pairing_id != current.pairing_id]
         if stale:
-            old = stale[-1]
-            outcome = self.pairing.attempt(old.pairing_id, self.now, code=old.code).outcome
-            assert outcome in (Outcome.NO_PAIRING, Outcome.CLOSED, Outcome.EXPIRED)
+            self.check_attempt(stale[-1], stale[-1].code, by_secret=False)
 
     @rule()
     def close(self) -> None:
@@ -456,8 +483,7 @@ class PairingMachine(RuleBasedStateMachine):
     def reopen(self) -> None:
         self.pairing.reopen(self.now)
         self.closed_by_tv = False
-        self.locked_at = None
-        self.failures_since_open = 0
+        self.forget_failures()
 
     @invariant()
     def shown_code_has_the_configured_digits(self) -> None:
@@ -467,16 +493,16 @@ class PairingMachine(RuleBasedStateMachine):
             assert self.now < pending.expires_at
 
     @invariant()
-    def open_bit_matches_the_rules(self) -> None:
+    def open_bit_follows_the_rules(self) -> None:
         assert self.pairing.is_open(self.now) == self.expect_open()
         if not self.expect_open():
             assert self.pairing.current(self.now) is None
 
     @invariant()
-    def failure_count_matches(self) -> None:
+    def failure_count_follows_the_rules(self) -> None:
         if self.expect_open():
-            assert self.pairing.failures == self.failures_since_open
+            assert self.pairing.failures(self.now) == self.failures_since_open
 
 
-PairingMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=60, deadline=None)
+PairingMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=60, deadline=None)
 test_pairing_machine = PairingMachine.TestCase

@@ -171,9 +171,10 @@ class Pairing:
         self._next_attempt_at = float("-inf")
         self._locked_until = float("-inf")
 
-    @property
-    def failures(self) -> int:
-        """Return the failures counted toward closing pairing (since it last opened)."""
+    def failures(self, now: float) -> int:
+        """Return the failures at `now` that count toward closing pairing (since it last opened)."""
+        if self._state is PairingState.LOCKED and now >= self._locked_until:
+            return 0
         return self._failures
 
     def state(self, now: float) -> PairingState:
@@ -233,7 +234,6 @@ class Pairing:
             return Decision(Outcome.TOO_SOON, retry_after=self._next_attempt_at - now)
         if (code is not None and _same(code, pending.code)) or (secret is not None and _same(secret, pending.secret)):
             self._consecutive = 0
-            self._next_attempt_at = float("-inf")
             self._end_pending(PairingEvent.SUCCEED)
             return Decision(Outcome.PAIRED, pending)
         return self._fail(pending, now)
