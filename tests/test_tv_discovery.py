@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tvapp.testing.tv import TvProcess
-from tvapp.tv.advertise import TXT_KEYS
+from tvapp.protocol.discovery import TXT_KEYS
 
 ZEROCONF_ENV = {"TVAPP_TV_ZEROCONF_INTERFACES": "127.0.0.1"}
 

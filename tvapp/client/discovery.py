@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from zeroconf import InterfaceChoice, IPVersion, ServiceBrowser, ServiceListener, Zeroconf
 
-SERVICE_TYPE = "_tvapp._tcp.local."
+from tvapp.protocol.discovery import SERVICE_TYPE, read_txt
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,10 @@ class _Listener(ServiceListener):
         info = zc.get_service_info(type_, name, timeout=1500)
         if info is None:
             return
-        txt = {k.decode(errors="replace"): (v or b"").decode(errors="replace") for k, v in info.properties.items()}
-        tv = FoundTv(service=name, friendly_name=txt.get("name", name.removesuffix("." + SERVICE_TYPE)),
-                     instance_id=txt.get("id", ""), state=txt.get("state", ""), pairing_open=txt.get("pair") == "1",
-                     addresses=tuple(info.parsed_addresses(IPVersion.V4Only)), port=info.port or 0, txt=txt,
-                     found_after=time.monotonic() - self.started)
+        said = read_txt(info.properties, name)
+        tv = FoundTv(service=name, friendly_name=said.friendly_name, instance_id=said.instance_id, state=said.state,
+                     pairing_open=said.pairing_open, addresses=tuple(info.parsed_addresses(IPVersion.V4Only)),
+                     port=info.port or 0, txt=said.txt, found_after=time.monotonic() - self.started)
         with self.lock:
             previous = self.found.get(name)
             self.found[name] = tv if previous is None else FoundTv(**{**tv.__dict__,

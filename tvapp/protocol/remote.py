@@ -267,116 +267,110 @@ class Auth(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class StatusCommand(_Message):
-    """Ask for the TV's state now (sent as a state message, then ok)."""
+class _Command(_Message):
+    """A phone's command: the TV answers it with ok or error carrying the same optional client `id`."""
 
-    TYPE: ClassVar[str] = "status"
     id: CommandId = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class CreateRoom(_Message):
+class StatusCommand(_Command):
+    """Ask for the TV's state now (sent as a state message, then ok)."""
+
+    TYPE: ClassVar[str] = "status"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CreateRoom(_Command):
     """Create a room with the TV as its host (a generated name when none is given) and show its invite code."""
 
     TYPE: ClassVar[str] = "create_room"
-    id: CommandId = None
     name: RoomName = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class JoinRoom(_Message):
+class JoinRoom(_Command):
     """Join the room an invite code leads to."""
 
     TYPE: ClassVar[str] = "join"
-    id: CommandId = None
     invite: InviteCode
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class LeaveRoom(_Message):
+class LeaveRoom(_Command):
     """Leave the room, if the TV is in one."""
 
     TYPE: ClassVar[str] = "leave"
-    id: CommandId = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SetVolume(_Message):
+class SetVolume(_Command):
     """Set the TV's output volume, from 0 (silent) to 1 (full)."""
 
     TYPE: ClassVar[str] = "set_volume"
-    id: CommandId = None
     volume: Volume
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SetLayout(_Message):
+class SetLayout(_Command):
     """Set how the tiles are arranged."""
 
     TYPE: ClassVar[str] = "set_layout"
-    id: CommandId = None
     layout: Layout
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ShowInvite(_Message):
+class ShowInvite(_Command):
     """Show or hide the invite code on the TV screen."""
 
     TYPE: ClassVar[str] = "show_invite"
-    id: CommandId = None
     visible: Flag
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RemoveParticipant(_Message):
+class RemoveParticipant(_Command):
     """Remove a participant from the room (host only); the invite will not bring them back this session."""
 
     TYPE: ClassVar[str] = "remove_participant"
-    id: CommandId = None
     identity: Identity
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class MuteParticipant(_Message):
+class MuteParticipant(_Command):
     """Mute a participant's audio on the server (host only)."""
 
     TYPE: ClassVar[str] = "mute_participant"
-    id: CommandId = None
     identity: Identity
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SetMic(_Message):
+class SetMic(_Command):
     """Turn the TV's own microphone on or off."""
 
     TYPE: ClassVar[str] = "set_mic"
-    id: CommandId = None
     enabled: Flag
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SetCamera(_Message):
+class SetCamera(_Command):
     """Turn the TV's own camera on or off."""
 
     TYPE: ClassVar[str] = "set_camera"
-    id: CommandId = None
     enabled: Flag
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ListDevices(_Message):
+class ListDevices(_Command):
     """Ask for the paired phones (sent as a devices message with the same id, then ok)."""
 
     TYPE: ClassVar[str] = "list_devices"
-    id: CommandId = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ForgetDevice(_Message):
+class ForgetDevice(_Command):
     """Revoke a paired phone's credential; its open remote connections are closed."""
 
     TYPE: ClassVar[str] = "forget_device"
-    id: CommandId = None
     device_id: Id
 
 

@@ -1,9 +1,7 @@
 """Tell the LAN the TV is here: a `_tvapp._tcp.local.` service registered with python-zeroconf.
 
-The TXT record carries only what a phone needs to list TVs and nothing secret or personal: the TXT version,
-the protocol version, a random instance id (new at every start, so it tracks nobody across restarts), the
-friendly name, the state (idle / room) and whether pairing is open. No room names, no participant names, no
-MAC address. The record is updated when the state changes, and goodbyes are sent on exit so phones drop
+The TXT record (tvapp.protocol.discovery) carries only what a phone needs to list TVs and nothing secret or
+personal: no room names, no participant names, no MAC address. The record is updated when the state changes, and goodbyes are sent on exit so phones drop
 the TV at once.
 
 Runs on the TV's asyncio thread (`advertise(session, ...)` is one task of the network side).
@@ -21,25 +19,11 @@ from collections.abc import Callable, Sequence
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
+from tvapp.protocol.discovery import SERVICE_TYPE, service_label, txt_record
+
 log = logging.getLogger(__name__)
 
-SERVICE_TYPE = "_tvapp._tcp.local."
-TXT_VERSION = "1"
-PROTOCOL_VERSION = "1"
-TXT_KEYS = frozenset({"txtvers", "proto", "id", "name", "state", "pair"})
 STATE_POLL = 0.25
-MAX_NAME_BYTES = 63  # a DNS label
-
-
-def txt_record(instance_id: str, friendly_name: str, state: str, pairing_open: bool) -> dict[str, str]:
-    """Return the TXT record's fields (exactly TXT_KEYS)."""
-    return {"txtvers": TXT_VERSION, "proto": PROTOCOL_VERSION, "id": instance_id, "name": _label(friendly_name),
-            "state": state, "pair": "1" if pairing_open else "0"}
-
-
-def _label(name: str) -> str:
-    data = name.encode()[:MAX_NAME_BYTES]
-    return data.decode(errors="ignore").strip() or "tvapp"
 
 
 class Advertiser:
@@ -64,7 +48,7 @@ class Advertiser:
 
     def _service_info(self, name: str | None = None) -> AsyncServiceInfo:
         return AsyncServiceInfo(
-            SERVICE_TYPE, name or f"{_label(self.friendly_name)}.{SERVICE_TYPE}",
+            SERVICE_TYPE, name or f"{service_label(self.friendly_name)}.{SERVICE_TYPE}",
             addresses=[socket.inet_aton(a) for a in self.addresses], port=self.port,
             properties=txt_record(self.instance_id, self.friendly_name, self.state, self.pairing_open),
             server=f"tvapp-{self.instance_id}.local.")

@@ -174,7 +174,7 @@ class FlipTrace:
         self._last_flip: float | None = None
         self._longest = 0.0
         self._draw_ms: list[float] = []
-        self._audio_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._audio_next = 0.0
 
     def audio_pulled(self, frames_total: int, wall: float) -> None:
@@ -182,7 +182,7 @@ class FlipTrace:
         if wall < self._audio_next:
             return
         self._audio_next = wall + 0.05
-        with self._audio_lock:
+        with self._lock:
             self._out.write(json.dumps({"event": "audio", "t": wall, "frames": frames_total}) + "\n")
 
     def after_flip(self, scene: Scene, flip_time: float, draw_ms: float) -> None:
@@ -228,12 +228,12 @@ class FlipTrace:
             self._audio_latency = []
 
     def _write(self, obj: dict[str, Any]) -> None:
-        with self._audio_lock:
+        with self._lock:
             self._out.write(json.dumps(obj) + "\n")
 
     def close(self) -> None:
         """Close the trace file."""
-        with self._audio_lock:
+        with self._lock:
             self._out.close()
 
 
