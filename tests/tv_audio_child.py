@@ -133,8 +133,8 @@ def main() -> None:
         latency.append(output.added_latency_ms())
     for thread in threads:
         thread.join()
+    output.close()  # first: a callback running between stats() and close() would count in one but not the other
     stats = output.stats()
-    output.close()
     print(json.dumps({"stats": stats, "latency": latency, "timeline": timeline, "device": output.device_name,
                       "handed": handed}))
 
