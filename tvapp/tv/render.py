@@ -7,6 +7,11 @@ colour) into the display's pixel format (bounded LRU), initials cards once per t
 from each tile's VideoSource already converted to the size of its letterboxed rectangle.
 
 The highlight colour marks the active speaker's tile and nothing else.
+
+A pairing panel (`Scene.pairing`) is a card drawn last, centred in the safe area over whatever screen is
+showing: the one-time code in digit groups and the QR code (tvapp.tv.qr). The card without its countdown is
+one cached surface per (code, url, requester), so a frame costs one blit plus the countdown text; where its
+parts went is in `Renderer.pairing` (a `PairingLayout`) for the screenshot sidecar.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pygame
 
 from tvapp.core.layout import Rect, fit, safe_area, tiles
-from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, RoomScreen, Scene, TileView
+from tvapp.tv.qr import qr_surface
+from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, PairingPanel, RoomScreen, Scene, TileView
 
 Color = tuple[int, int, int]
 _Blits = list[tuple[pygame.Surface, pygame.Rect]]
@@ -37,6 +44,9 @@ RED: Color = (228, 60, 56)
 GREEN: Color = (70, 180, 90)
 YELLOW: Color = (232, 204, 60)
 EMPTY_BAR: Color = (80, 84, 96)
+CARD: Color = (34, 38, 50)
+CARD_BORDER: Color = (96, 102, 118)
+CARD_KEY: Color = (255, 0, 255)     # the card surface's transparent corners
 
 # Sizes are pygame default-font sizes at 1080 lines. That font's cap height is size / 2 and its line height
 # size * 0.75, so BODY (48) draws 36 px lines with 24 px capitals: a 32 px-class font on a 1080p screen.
@@ -46,6 +56,8 @@ CODE = 112          # the invite code: ~80 px lines, read from across the room
 CLOCK = 300
 ERROR_TITLE = 96
 MESSAGE = 56
+PAIR_CODE = 220     # the pairing code: ~110 px digits at 1080p, read from the sofa
+QR_WIDTH = 440      # the QR code's widest (quiet zone included): >= ~300 px at 1080p scans from 3 m
 TEXT_CACHE = 256
 CARD_CACHE = 24
 
@@ -76,6 +88,52 @@ def card_color(sid: str) -> Color:
     return (round(r * 255), round(g * 255), round(b * 255))
 
 
+def grouped(code: str) -> str:
+    """Return a pairing code as shown: digits in groups of three ("483920" -> "483 920"), or four when that fits."""
+    size = 4 if len(code) % 4 == 0 and len(code) % 3 != 0 else 3
+    return " ".join(code[i:i + size] for i in range(0, len(code), size))
+
+
+def countdown(seconds_left: int) -> str:
+    """Return the expiry line for a pairing code, e.g. "Code expires in 1:45"."""
+    seconds = max(0, seconds_left)
+    return f"Code expires in {seconds // 60}:{seconds % 60:02d}"
+
+
+@dataclass(frozen=True)
+class PairingLayout:
+    """Where the last draw put the pairing panel: the card, the QR code (quiet zone included) and the code."""
+
+    rect: Rect
+    qr_rect: Rect
+    qr_module_px: int                   # every module is this many pixels square
+    qr_modules: int                     # modules across, quiet zone included
+    code: str                           # exactly as shown, e.g. "483 920"
+    code_rect: Rect
+    expiry: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the layout as the screenshot sidecar's "pairing" entry (rects as [x, y, w, h])."""
+        def box(rect: Rect) -> list[int]:
+            return [rect.x, rect.y, rect.w, rect.h]
+        return {"rect": box(self.rect), "qr_rect": box(self.qr_rect), "qr_module_px": self.qr_module_px,
+                "qr_modules": self.qr_modules, "code": self.code, "code_rect": box(self.code_rect),
+                "expiry": self.expiry}
+
+
+@dataclass(frozen=True)
+class _PairingCard:
+    """A pairing card rendered without its countdown, with its parts' positions relative to the card."""
+
+    surface: pygame.Surface
+    texts: tuple[Rect, ...]             # title, requester, code, caption lines
+    code_rect: Rect
+    qr_rect: Rect
+    qr_module_px: int
+    qr_modules: int
+    expiry_center: tuple[int, int]
+
+
 def _to_pygame(rect: Rect) -> pygame.Rect:
     return pygame.Rect(rect.x, rect.y, rect.w, rect.h)
 
@@ -101,11 +159,14 @@ class Renderer:
         self.video_rects: dict[str, Rect] = {}
         self.text_rects: list[Rect] = []
         self.content_rect: Rect | None = None
+        self.pairing: PairingLayout | None = None
         self._fonts: dict[int, pygame.font.Font] = {}
         self._texts: _Lru[pygame.Surface] = _Lru(TEXT_CACHE)
         self._fitted: _Lru[str] = _Lru(TEXT_CACHE)
         self._wrapped: _Lru[tuple[str, ...]] = _Lru(64)
         self._cards: _Lru[pygame.Surface] = _Lru(CARD_CACHE)
+        self._qr_codes: _Lru[tuple[pygame.Surface, int]] = _Lru(2)
+        self._pairing_cards: _Lru[_PairingCard] = _Lru(2)
         if not pygame.font.get_init():
             pygame.font.init()
 
@@ -118,6 +179,7 @@ class Renderer:
         now = time.monotonic() if now is None else now
         self.tile_rects, self.video_rects, self.text_rects = {}, {}, []
         self.content_rect = None
+        self.pairing = None
         screen = scene.screen
         if isinstance(screen, RoomScreen):
             self._room(screen)
@@ -130,6 +192,8 @@ class Renderer:
         elif isinstance(screen, ErrorScreen):
             self._error(screen)
         self._toasts(scene.toasts)
+        if scene.pairing is not None:
+            self._pairing(scene.pairing)
 
     # --- text -------------------------------------------------------------------------------------------
 
@@ -455,3 +519,91 @@ class Renderer:
             pygame.draw.rect(self.surface, PILL, pill, border_radius=pill_h // 2)
             self._text(text, size, TEXT, PILL, center=pill.center)
             y = pill.bottom + gap
+
+    # --- pairing ----------------------------------------------------------------------------------------
+
+    def _qr(self, url: str, max_width: int) -> tuple[pygame.Surface, int]:
+        """Return the QR code surface for url and its pixels per module (made once per url and width)."""
+        return self._qr_codes.get_or_make((url, max_width), lambda: qr_surface(url, max_width, self.surface))
+
+    def _pairing(self, panel: PairingPanel) -> None:
+        """Blit the pairing card centred in the safe area, then its countdown; record where it all went."""
+        card = self._pairing_cards.get_or_make((panel.code, panel.url, panel.requester),
+                                               lambda: self._pairing_card(panel))
+        safe = self.safe
+        where = card.surface.get_rect(center=(safe.x + safe.w // 2, safe.y + safe.h // 2))
+        self.surface.blit(card.surface, where)
+
+        def moved(rect: Rect) -> Rect:
+            return Rect(rect.x + where.x, rect.y + where.y, rect.w, rect.h)
+
+        self.text_rects.extend(moved(rect) for rect in card.texts)
+        expiry = countdown(panel.seconds_left)
+        cx, cy = card.expiry_center
+        self._text(expiry, self.px(BODY), DIM_TEXT, CARD, center=(where.x + cx, where.y + cy))
+        self.pairing = PairingLayout(rect=_from_pygame(where), qr_rect=moved(card.qr_rect),
+                                     qr_module_px=card.qr_module_px, qr_modules=card.qr_modules,
+                                     code=grouped(panel.code), code_rect=moved(card.code_rect), expiry=expiry)
+
+    def _pairing_card(self, panel: PairingPanel) -> _PairingCard:
+        """Render the card: title, requester, code and expiry space on the left; QR code and caption right."""
+        safe = self.safe
+        pad, gap, line_gap = self.px(56), self.px(72), self.px(14)
+        title, body, big = self.px(TITLE), self.px(BODY), self.px(PAIR_CODE)
+        body_h = self._line_height(body)
+        caption_w = self.px(QR_WIDTH)
+        caption = self._wrap("Or scan this code with the phone's camera", body, caption_w)
+        qr_room = safe.h - 2 * pad - len(caption) * body_h - line_gap
+        qr, unit = self._qr(panel.url, max(1, min(self.px(QR_WIDTH), qr_room)))
+        qr_w = qr.get_width()
+        right_w = max(qr_w, max((self._font(body).size(line)[0] for line in caption), default=0))
+        left_max = max(1, safe.w - 2 * pad - gap - right_w)
+        left: list[tuple[str, int, Color, int]] = [(self._fit("Pair a phone", title, left_max), title, TEXT, 0)]
+        if panel.requester:
+            left.append((self._fit(panel.requester, body, left_max), body, DIM_TEXT, line_gap))
+        left.append((self._fit(grouped(panel.code), big, left_max), big, TEXT, self.px(24)))
+        widths = [self._font(size).size(text)[0] for text, size, _, _ in left]
+        left_w = max(widths + [self._font(body).size(countdown(59 * 60 + 59))[0]])
+        left_h = sum(self._line_height(size) + space for _, size, _, space in left) + self.px(24) + body_h
+        right_h = qr.get_height() + line_gap + len(caption) * body_h
+        width = min(safe.w, 2 * pad + left_w + gap + right_w)
+        height = min(safe.h, 2 * pad + max(left_h, right_h))
+
+        surface = pygame.Surface((width, height)).convert(self.surface)
+        surface.fill(CARD_KEY)
+        radius = self.px(28)
+        pygame.draw.rect(surface, CARD, surface.get_rect(), border_radius=radius)
+        pygame.draw.rect(surface, CARD_BORDER, surface.get_rect(), width=max(2, self.px(3)), border_radius=radius)
+        surface.set_colorkey(CARD_KEY, pygame.RLEACCEL)
+
+        texts: list[Rect] = []
+
+        def put(text: str, size: int, color: Color, **anchor: tuple[int, int]) -> Rect:
+            rendered = self._rendered(text, size, color, CARD)
+            rect = rendered.get_rect(**anchor)
+            surface.blit(rendered, rect)
+            texts.append(_from_pygame(rect))
+            return texts[-1]
+
+        left_x = pad + left_w // 2
+        y = (height - left_h) // 2
+        code_rect = Rect(0, 0, 0, 0)
+        for text, size, color, space in left:
+            y += space
+            rect = put(text, size, color, midtop=(left_x, y))
+            if size == big:
+                code_rect = rect
+            y += self._line_height(size)
+        expiry_center = (left_x, y + self.px(24) + body_h // 2)
+
+        right_x = width - pad - right_w // 2
+        top = (height - right_h) // 2
+        qr_rect = qr.get_rect(midtop=(right_x, top))
+        surface.blit(qr, qr_rect)
+        y = qr_rect.bottom + line_gap
+        for line in caption:
+            put(line, body, DIM_TEXT, midtop=(right_x, y))
+            y += body_h
+        modules = qr_w // unit
+        return _PairingCard(surface=surface, texts=tuple(texts), code_rect=code_rect, qr_rect=_from_pygame(qr_rect),
+                            qr_module_px=unit, qr_modules=modules, expiry_center=expiry_center)

@@ -89,8 +89,19 @@ class ErrorScreen:
 
 
 @dataclass(frozen=True)
+class PairingPanel:
+    """A phone asked to pair: the one-time code and QR code, drawn as a card over whatever screen is showing."""
+
+    code: str                           # e.g. "483920": drawn huge, in digit groups ("483 920")
+    url: str                            # what the QR code encodes (it carries a one-time secret)
+    seconds_left: int                   # "Code expires in 1:45"
+    requester: str = ""                 # e.g. "Ann's phone wants to pair"
+
+
+@dataclass(frozen=True)
 class Scene:
     """Everything on screen at one moment."""
 
     screen: RoomScreen | IdleScreen | ConnectingScreen | ErrorScreen
     toasts: tuple[str, ...] = field(default=())
+    pairing: PairingPanel | None = None
