@@ -6,7 +6,7 @@
     tvapp bot    --server URL (--token T | --invite CODE) [--video V] [--audio A]   a headless participant
     tvapp tv     [--windowed] [--server URL] [--room R | --invite CODE | --token T]  the big-screen receiver
     tvapp demo   [--bots N] [--screenshots DIR]                    the TV, its core and a few talking bots
-    tvapp remote discover [--json]                                 find TVs on the LAN
+    tvapp remote discover|pair|send|watch|forget ...               the phone side: find, pair with, drive TVs
 
 Every subcommand takes --data DIR (default: the config's server.data_dir, env TVAPP_DATA, else
 ~/.local/share/tvapp) so that serve, token and keys agree on one key store.
@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tvapp.client.remote import add_arguments as add_remote_arguments
 
-    remote = sub.add_parser("remote", help="the phone side: find TVs on the LAN",
-                            description="Find TVs on the LAN (zeroconf).")
+    remote = sub.add_parser("remote", help="the phone side: find, pair with and drive TVs on the LAN",
+                            description="Find TVs on the LAN (zeroconf), pair with one, send it commands, watch it.")
     add_remote_arguments(remote)
     return parser
 
@@ -125,6 +125,8 @@ def add_tv_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-audio", action="store_true", help="do not play sound")
     parser.add_argument("--host", help="address the built-in core listens on (default: 0.0.0.0, so phones reach it)")
     parser.add_argument("--port", type=int, help="port of the built-in core, 0 for any (default: server.port)")
+    parser.add_argument("--remote-port", type=int, metavar="PORT",
+                        help="port of the TV's pairing and remote-control endpoints, 0 for any (default: tv.remote_port)")
     parser.add_argument("--duration", type=float, metavar="S", help="quit after S seconds (default: run until stopped)")
     parser.add_argument("--trace", metavar="FILE", help=argparse.SUPPRESS)
 

@@ -1,0 +1,515 @@
+"""The phone's link to a TV: pairing over HTTP, the /v1/remote websocket, and the file of paired TVs.
+
+`request_pairing` and `confirm_pairing` call the TV's pairing endpoints; `RemoteLink` is one authenticated
+remote-control connection (tvapp.protocol.remote drives it); `CredentialFile` keeps what pairing gave us.
+
+With an https TV there is no CA to ask: the TV's self-signed certificate is pinned by its sha256 fingerprint,
+and the pin is checked on every connection before anything secret (a code, a credential) is written to it.
+HTTP uses the standard library (http.client in a thread), so that the pin is checked between the TLS handshake
+and the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import http.client
+import json
+import os
+import ssl
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from tvapp.protocol.remote import (
+    Authed,
+    Command,
+    CommandResult,
+    Error,
+    RemoteClientConnection,
+    RemoteProtocolError,
+    State,
+)
+
+HTTP_TIMEOUT = 10.0
+CONFIG_ENV = "TVAPP_REMOTE_CONFIG"
+
+
+class RemoteLinkError(Exception):
+    """Talking to the TV failed; ``code`` is stable (the TV's error code, or one of ours), ``message`` human."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Unreachable(RemoteLinkError):
+    """The TV did not answer (no route, refused, timed out, TLS failed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unreachable", message)
+
+
+class FingerprintMismatch(RemoteLinkError):
+    """The TV's certificate is not the one pinned at pairing."""
+
+    def __init__(self, expected: str, seen: str) -> None:
+        super().__init__("fingerprint_mismatch",
+                         f"the TV's certificate changed (pinned {expected}, now {seen}): refusing to talk to it; "
+                         "if the TV really made a new certificate, forget it and pair again")
+        self.expected = expected
+        self.seen = seen
+
+
+class PairingError(RemoteLinkError):
+    """The TV refused a pairing step; ``retry_after`` (seconds) and ``rotated`` come with some codes."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None, rotated: bool = False) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
+        self.rotated = rotated
+
+
+# --- certificate pinning ------------------------------------------------------------------------------------------
+
+
+def fingerprint_of(der: bytes) -> str:
+    """Return the "sha256:AB:CD:…" fingerprint of a DER certificate."""
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return "sha256:" + ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def _normal_fingerprint(fingerprint: str) -> str:
+    value = fingerprint.strip().lower()
+    value = value.removeprefix("sha256:") if value.startswith("sha256:") else value
+    return value.replace(":", "")
+
+
+def fingerprints_equal(a: str, b: str) -> bool:
+    """Return whether two fingerprints name the same certificate (case and colons do not matter)."""
+    return _normal_fingerprint(a) == _normal_fingerprint(b)
+
+
+def _pinning_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the pin below replaces CA verification
+    return ctx
+
+
+def _check_pin(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, pinned: str | None) -> str:
+    """Return the peer's fingerprint; raise FingerprintMismatch when a pin is given and differs."""
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if not der:
+        raise Unreachable("the TV sent no TLS certificate")
+    seen = fingerprint_of(der)
+    if pinned is not None and not fingerprints_equal(seen, pinned):
+        raise FingerprintMismatch(pinned, seen)
+    return seen
+
+
+# --- HTTP: the pairing endpoints ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class HttpAnswer:
+    """One HTTP response from the TV, and the certificate fingerprint seen (None over plain http)."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    fingerprint: str | None
+
+
+def _base(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RemoteLinkError("bad_url", f"not an http(s) URL: {url!r}")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise RemoteLinkError("bad_url", f"bad port in {url!r}") from None
+    return parts.scheme, parts.hostname, port
+
+
+def _http_sync(method: str, url: str, path: str, body: dict[str, Any] | None, fingerprint: str | None,
+               timeout: float) -> HttpAnswer:
+    scheme, host, port = _base(url)
+    conn: http.client.HTTPConnection
+    if scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_pinning_context())
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        try:
+            conn.connect()
+        except (OSError, ssl.SSLError) as exc:
+            raise Unreachable(f"cannot reach the TV at {url}: {exc}") from None
+        seen = _check_pin(conn.sock, fingerprint) if scheme == "https" else None  # type: ignore[arg-type]
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json", "Connection": "close"}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=payload, headers=headers)
+            response = conn.getresponse()
+            raw = response.read(1_000_000)
+        except (OSError, http.client.HTTPException) as exc:
+            raise Unreachable(f"the TV at {url} did not answer: {exc}") from None
+        try:
+            decoded = json.loads(raw) if raw else {}
+        except ValueError:
+            decoded = {}
+        return HttpAnswer(response.status, decoded if isinstance(decoded, dict) else {},
+                          {k.lower(): v for k, v in response.getheaders()}, seen)
+    finally:
+        conn.close()
+
+
+async def http_json(method: str, url: str, path: str, body: dict[str, Any] | None = None,
+                    fingerprint: str | None = None, timeout: float = HTTP_TIMEOUT) -> HttpAnswer:
+    """Send one JSON request to the TV at ``url`` (pinning ``fingerprint`` over https) and return its answer."""
+    return await asyncio.to_thread(_http_sync, method, url, path, body, fingerprint, timeout)
+
+
+def _error_of(answer: HttpAnswer) -> tuple[str, str]:
+    error = answer.body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("code", f"http_{answer.status}")), str(error.get("message", ""))
+    return f"http_{answer.status}", f"the TV answered HTTP {answer.status}"
+
+
+def _retry_after(answer: HttpAnswer) -> float | None:
+    for value in (answer.body.get("retry_after"), answer.headers.get("retry-after")):
+        try:
+            if value is not None and not isinstance(value, bool):
+                return max(0.0, float(value))
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _pairing_error(answer: HttpAnswer) -> PairingError:
+    code, message = _error_of(answer)
+    return PairingError(code, message, retry_after=_retry_after(answer), rotated=answer.body.get("rotated") is True)
+
+
+async def tv_info(url: str, fingerprint: str | None = None) -> dict[str, Any]:
+    """Return the TV's GET /v1/tv answer, plus "seen_fingerprint" (the certificate this connection showed)."""
+    answer = await http_json("GET", url, "/v1/tv", fingerprint=fingerprint)
+    if answer.status != 200:
+        code, message = _error_of(answer)
+        raise RemoteLinkError(code, message)
+    return {**answer.body, "seen_fingerprint": answer.fingerprint}
+
+
+async def request_pairing(url: str, name: str, fingerprint: str | None = None) -> dict[str, Any]:
+    """Ask the TV to show a pairing code; return its answer (pairing_id, expires_at, code_digits, fingerprint).
+
+    "fingerprint" in the answer is the certificate seen (None over http): pass it on to confirm_pairing.
+    """
+    answer = await http_json("POST", url, "/v1/pairings", {"name": name}, fingerprint)
+    if answer.status != 201:
+        raise _pairing_error(answer)
+    return {**answer.body, "fingerprint": answer.fingerprint}
+
+
+async def confirm_pairing(url: str, pairing_id: str, *, code: str | None = None, secret: str | None = None,
+                          name: str = "", fingerprint: str | None = None) -> dict[str, Any]:
+    """Prove the code (or the QR secret); return {device_id, credential, tv_name, fingerprint}."""
+    if (code is None) == (secret is None):
+        raise ValueError("give exactly one of code and secret")
+    body: dict[str, Any] = {"code": code} if code is not None else {"secret": secret}
+    if name:
+        body["name"] = name
+    answer = await http_json("POST", url, f"/v1/pairings/{quote(pairing_id, safe='')}/confirm", body, fingerprint)
+    if answer.status != 201:
+        raise _pairing_error(answer)
+    return {**answer.body, "fingerprint": answer.fingerprint}
+
+
+# --- the remote-control websocket -----------------------------------------------------------------------------------
+
+
+def websocket_url(url: str) -> str:
+    """Return the /v1/remote websocket URL of the TV at ``url``."""
+    scheme, _, _ = _base(url)
+    parts = urlsplit(url)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{parts.netloc}/v1/remote"
+
+
+class RemoteLink:
+    """One authenticated remote-control connection to a TV (an async context manager)."""
+
+    def __init__(self, ws: ClientConnection, conn: RemoteClientConnection, authed: Authed) -> None:
+        self._ws = ws
+        self._conn = conn
+        self.device_id: str = authed.device_id
+        self.tv_name: str = authed.tv_name
+        self.state: State | None = None
+        self.closed_by: Error | None = None  # the TV's reason when it ended the connection
+        self._waiting: dict[str, asyncio.Future[CommandResult]] = {}
+        self._subscribers: list[asyncio.Queue[State | None]] = []
+        self._send_lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self._done = asyncio.Event()
+
+    @classmethod
+    async def connect(cls, url: str, credential: str, fingerprint: str | None = None,
+                      timeout: float = HTTP_TIMEOUT) -> RemoteLink:
+        """Open /v1/remote on the TV at ``url``, check the pin, authenticate; raise RemoteLinkError on refusal."""
+        uri = websocket_url(url)
+        secure = uri.startswith("wss:")
+        try:
+            ws = await ws_connect(uri, ssl=_pinning_context() if secure else None, open_timeout=timeout,
+                                  max_size=1 << 20, compression=None)
+        except InvalidStatus as exc:
+            raise RemoteLinkError("refused", f"the TV refused the connection (HTTP {exc.response.status_code})") \
+                from None
+        except (OSError, InvalidHandshake, TimeoutError, ssl.SSLError) as exc:
+            raise Unreachable(f"cannot reach the TV at {url}: {exc}") from None
+        try:
+            if secure:
+                _check_pin(ws.transport.get_extra_info("ssl_object"), fingerprint)
+            conn = RemoteClientConnection(credential)
+            for text in conn.data_to_send():
+                await ws.send(text)
+            authed = await asyncio.wait_for(cls._await_authed(ws, conn), timeout)
+        except BaseException:
+            await ws.close()
+            raise
+        link = cls(ws, conn, authed)
+        link._reader = asyncio.create_task(link._read())
+        return link
+
+    @staticmethod
+    async def _await_authed(ws: ClientConnection, conn: RemoteClientConnection) -> Authed:
+        try:
+            while True:
+                text = await ws.recv()
+                if not isinstance(text, str):
+                    continue
+                try:
+                    events = conn.receive_text(text)
+                except RemoteProtocolError as exc:
+                    raise RemoteLinkError("bad_message", f"the TV broke the protocol: {exc.message}") from None
+                for event in events:
+                    if isinstance(event, Authed):
+                        return event
+                    if isinstance(event, Error):
+                        raise RemoteLinkError(event.code, event.message)
+        except ConnectionClosed as exc:
+            raise RemoteLinkError("connection_closed",
+                                  f"the TV closed the connection before accepting it ({exc.rcvd.code if exc.rcvd else 'no close frame'})") \
+                from None
+
+    async def __aenter__(self) -> RemoteLink:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        """Return whether the connection is over."""
+        return self._done.is_set()
+
+    async def command(self, command: Command, timeout: float = 10) -> CommandResult:
+        """Send a command and wait for the TV's ok or error; raise TimeoutError when none comes in time."""
+        if self.closed:
+            raise RemoteLinkError("connection_closed", "the connection to the TV is closed")
+        sent = self._conn.send(command)
+        assert sent.id is not None
+        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._waiting[sent.id] = future
+        await self._flush()
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        finally:
+            self._waiting.pop(sent.id, None)
+
+    async def states(self) -> AsyncIterator[State]:
+        """Yield every state the TV pushes from now on; end when the connection closes."""
+        queue: asyncio.Queue[State | None] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            if self.closed:
+                return
+            while True:
+                state = await queue.get()
+                if state is None:
+                    return
+                yield state
+        finally:
+            self._subscribers.remove(queue)
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._finish()
+
+    async def _flush(self) -> None:
+        async with self._send_lock:
+            for text in self._conn.data_to_send():
+                try:
+                    await self._ws.send(text)
+                except ConnectionClosed:
+                    break
+
+    async def _read(self) -> None:
+        try:
+            async for text in self._ws:
+                if not isinstance(text, str):
+                    continue
+                try:
+                    events = self._conn.receive_text(text)
+                except RemoteProtocolError:
+                    continue  # a malformed message changes nothing; the rest of the stream is still good
+                for event in events:
+                    if isinstance(event, CommandResult):
+                        self._resolve(event)
+                    elif isinstance(event, State):
+                        self.state = event
+                        for queue in self._subscribers:
+                            queue.put_nowait(event)
+                    elif isinstance(event, Error) and event.id is None:
+                        self.closed_by = event  # the TV's word before it closes (device forgotten, shutting down)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._finish()
+
+    def _resolve(self, result: CommandResult) -> None:
+        assert result.command.id is not None
+        future = self._waiting.get(result.command.id)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    def _finish(self) -> None:
+        if self._done.is_set():
+            return
+        self._done.set()
+        for result in self._conn.close():
+            self._resolve(result)
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+
+
+# --- the file of paired TVs ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedTv:
+    """What pairing with one TV gave this phone."""
+
+    url: str
+    tv_name: str
+    device_id: str
+    credential: str = dataclasses.field(repr=False)
+    fingerprint: str | None = None
+
+
+def default_config_path() -> Path:
+    """Return where the paired TVs are kept: $TVAPP_REMOTE_CONFIG, else $XDG_CONFIG_HOME/tvapp/remote.json."""
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tvapp" / "remote.json"
+
+
+class CredentialFileError(Exception):
+    """The file of paired TVs cannot be read or written."""
+
+
+class CredentialFile:
+    """The paired TVs, in one JSON file of mode 0600 (its folder 0700 when this creates it)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_config_path()
+
+    def load(self) -> list[PairedTv]:
+        """Return every paired TV (none when the file does not exist)."""
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise CredentialFileError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        try:
+            data = json.loads(raw)
+            return [PairedTv(url=str(t["url"]), tv_name=str(t["tv_name"]), device_id=str(t["device_id"]),
+                             credential=str(t["credential"]),
+                             fingerprint=None if t.get("fingerprint") is None else str(t["fingerprint"]))
+                    for t in data["tvs"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CredentialFileError(f"{self.path} is not a tvapp remote file ({exc.__class__.__name__})") from None
+
+    def save(self, tvs: list[PairedTv]) -> None:
+        """Replace the file's contents with ``tvs`` atomically, mode 0600."""
+        directory = self.path.parent
+        if not directory.exists():
+            directory.mkdir(mode=0o700, parents=True)
+            os.chmod(directory, 0o700)
+        data = {"version": 1, "tvs": [dataclasses.asdict(t) for t in tvs]}
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".remote-", suffix=".tmp")  # mkstemp makes it 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def add(self, tv: PairedTv) -> None:
+        """Store a newly paired TV, replacing an older pairing with the same URL or the same name."""
+        kept = [t for t in self.load() if _norm_url(t.url) != _norm_url(tv.url) and t.tv_name != tv.tv_name]
+        self.save([*kept, tv])
+
+    def remove(self, tv: PairedTv) -> None:
+        """Forget one paired TV."""
+        self.save([t for t in self.load() if not (t.url == tv.url and t.device_id == tv.device_id)])
+
+    def pick(self, name_or_url: str | None) -> PairedTv:
+        """Return the paired TV named or at ``name_or_url``; the only one when None. Raise LookupError otherwise."""
+        tvs = self.load()
+        if not tvs:
+            raise LookupError(f"no paired TV (none in {self.path}): run `tvapp remote pair NAME` first")
+        if name_or_url is None:
+            if len(tvs) > 1:
+                names = ", ".join(f"{t.tv_name!r} ({t.url})" for t in tvs)
+                raise LookupError(f"several TVs are paired ({names}): say which with --tv NAME_OR_URL")
+            return tvs[0]
+        for tv in tvs:
+            if _norm_url(tv.url) == _norm_url(name_or_url):
+                return tv
+        matches = [t for t in tvs if t.tv_name.casefold() == name_or_url.casefold()]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise LookupError(f"several paired TVs are called {name_or_url!r}: say which by URL")
+        names = ", ".join(f"{t.tv_name!r} ({t.url})" for t in tvs)
+        raise LookupError(f"no paired TV is called or at {name_or_url!r} (paired: {names})")
+
+
+def _norm_url(url: str) -> str:
+    return url.strip().rstrip("/").lower()
