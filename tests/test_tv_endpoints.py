@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -26,7 +27,16 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tvapp.core.pairing import PairingConfig
-from tvapp.protocol.remote import Command, MuteParticipant, ParticipantState, RemoveParticipant, SetVolume, State, parse_tv_message
+from tvapp.protocol.remote import (
+    Command,
+    MuteParticipant,
+    ParticipantState,
+    RemoveParticipant,
+    SetLayout,
+    SetVolume,
+    State,
+    parse_tv_message,
+)
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.endpoints import CommandRefused, PairingView, RemoteEndpoints
 from tvapp.tv.remote.tls import ensure_certificate, fingerprint
@@ -37,6 +47,7 @@ class RecordingController:
 
     def __init__(self) -> None:
         self.commands: list[Command] = []
+        self.finished: list[Command] = []
         self.views: list[PairingView | None] = []
         self.volume = 1.0
         self.participants: tuple[ParticipantState, ...] = ()
@@ -56,6 +67,9 @@ class RecordingController:
             raise CommandRefused("not_host", "only the host can remove participants")
         elif isinstance(command, MuteParticipant):
             raise RuntimeError("the mixer fell over")
+        elif isinstance(command, SetLayout):
+            await asyncio.sleep(0.5)
+            self.finished.append(command)
 
     def show_pairing(self, view: PairingView | None) -> None:
         with self.changed:
@@ -458,6 +472,30 @@ def test_forgetting_from_the_admin_endpoint_closes_the_phone(tv: Tv) -> None:
         assert client.delete(f"/v1/admin/devices/{device}").status_code == 204
     seen, code = phone.closed_with()
     assert [m["code"] for m in seen] == ["device_forgotten"] and code == 1008
+
+
+def test_a_phone_forgotten_during_its_command_is_closed_and_the_command_still_ends(tv: Tv, caplog: pytest.LogCaptureFixture) -> None:
+    device, credential = tv.pair()
+    phone = Phone.connect(tv, credential)
+    phone.send({"type": "set_layout", "layout": "speaker", "id": "slow"})
+    time.sleep(0.1)
+    with tv.http() as client:
+        assert client.delete(f"/v1/admin/devices/{device}").status_code == 204
+    seen, code = phone.closed_with()
+    assert [m.get("code") for m in seen] == ["device_forgotten"] and code == 1008
+    time.sleep(0.6)
+    assert tv.controller.finished == [SetLayout(id="slow", layout="speaker")]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_command_ends_even_when_its_phone_hangs_up(tv: Tv) -> None:
+    _, credential = tv.pair()
+    phone = Phone.connect(tv, credential)
+    phone.send({"type": "set_layout", "layout": "watch", "id": "bye"})
+    time.sleep(0.1)
+    phone.close()
+    time.sleep(0.7)
+    assert tv.controller.finished == [SetLayout(id="bye", layout="watch")]
 
 
 def test_invalid_and_refused_commands_keep_the_connection(tv: Tv) -> None:

@@ -264,6 +264,7 @@ class RemoteEndpoints:
         self._unlock_timer: asyncio.TimerHandle | None = None
         self._was_open = True
         self._links: set[_Link] = set()
+        self._orphans: set[asyncio.Future[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         hostname = socket.gethostname().lower()
         hosts = frozenset({hostname, f"{hostname}.local", *(h.lower() for h in allowed_hosts)})
@@ -537,17 +538,40 @@ class RemoteEndpoints:
                 return
         else:
             try:
-                await self.controller.execute(command)
+                await self._execute(command)
             except CommandRefused as refused:
-                link.send(conn.error(command, refused.code, refused.message))
+                self._answer(link, command, (refused.code, refused.message))
                 return
             except Exception:
                 log.exception("remote command %s failed", command.TYPE)
-                link.send(conn.error(command, "internal", "the TV could not do that"))
+                self._answer(link, command, ("internal", "the TV could not do that"))
                 return
             self._push_state()
-        if not conn.closed:
-            link.send(conn.ok(command))
+        self._answer(link, command)
+
+    async def _execute(self, command: Command) -> None:
+        """Run the command to its end even if its phone goes away meanwhile: the TV must not stop half-way."""
+        work = asyncio.ensure_future(self.controller.execute(command))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            if not work.done():
+                self._orphans.add(work)
+                work.add_done_callback(self._orphan_done)
+            raise
+
+    def _orphan_done(self, work: asyncio.Future[None]) -> None:
+        self._orphans.discard(work)
+        if not work.cancelled() and isinstance(work.exception(), Exception):
+            if not isinstance(work.exception(), CommandRefused):
+                log.error("remote command failed after its phone left", exc_info=work.exception())
+
+    @staticmethod
+    def _answer(link: _Link, command: Command, error: tuple[str, str] | None = None) -> None:
+        """Send ok or the error for `command`, unless the connection closed meanwhile (device forgotten)."""
+        if link.conn.closed:
+            return
+        link.send(link.conn.ok(command) if error is None else link.conn.error(command, *error))
 
     # --- admin ------------------------------------------------------------------------------------------------
 
