@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from tvapp.core.pairing import PairingConfig
 from tvapp.protocol.remote import (
@@ -262,7 +263,9 @@ def test_pair_with_the_code_then_drive_the_tv(tv: Tv) -> None:
     phone.close()
 
 
-def test_pair_with_the_qr_secret(tv: Tv) -> None:
+def test_pair_with_the_qr_secret(make_tv: Callable[..., Tv]) -> None:
+    clock = FakeClock()
+    tv = make_tv(clock=clock)
     with tv.http() as client:
         started = client.post("/v1/pairings", json={})
         assert started.status_code == 201
@@ -273,7 +276,7 @@ def test_pair_with_the_qr_secret(tv: Tv) -> None:
         wrong = client.post(f"/v1/pairings/{pairing_id}/confirm", json={"secret": secret[:-1] + "x"})
         assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "wrong_code"
         assert secret not in wrong.text
-        time.sleep(1.05)  # the backoff after one failure
+        clock.advance(1.0)  # the backoff after one failure
         paired = client.post(f"/v1/pairings/{pairing_id}/confirm", json={"secret": secret, "name": "Kitchen"})
         assert paired.status_code == 201, paired.text
         credential = paired.json()["credential"]
@@ -474,7 +477,9 @@ def test_forgetting_from_the_admin_endpoint_closes_the_phone(tv: Tv) -> None:
     assert [m["code"] for m in seen] == ["device_forgotten"] and code == 1008
 
 
-def test_a_phone_forgotten_during_its_command_is_closed_and_the_command_still_ends(tv: Tv, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_phone_forgotten_during_its_command_is_closed_and_the_command_still_ends(
+    tv: Tv, caplog: pytest.LogCaptureFixture
+) -> None:
     device, credential = tv.pair()
     phone = Phone.connect(tv, credential)
     phone.send({"type": "set_layout", "layout": "speaker", "id": "slow"})
@@ -590,6 +595,17 @@ def test_a_phone_that_stops_reading_is_dropped_and_others_go_on(tv: Tv) -> None:
     reader.close()
 
 
+def test_close_says_goodbye_to_every_phone(tv: Tv) -> None:
+    _, credential = tv.pair()
+    phones = [Phone.connect(tv, credential), Phone.connect(tv, credential)]
+    loop = tv.endpoints._loop
+    assert loop is not None
+    asyncio.run_coroutine_threadsafe(tv.endpoints.close(), loop).result(10)
+    for phone in phones:
+        seen, code = phone.closed_with()
+        assert [m["code"] for m in seen] == ["tv_shutting_down"] and code == 1001
+
+
 # --- Host, Origin and admin checks ------------------------------------------------------------------------------
 
 
@@ -614,9 +630,9 @@ def test_foreign_host_and_origin_are_refused_on_the_websocket(tv: Tv) -> None:
         connect(f"ws://evil.example:{tv.port}/v1/remote", sock=sock, open_timeout=5)
     assert refused_host.value.response.status_code == 403
     with pytest.raises(InvalidStatus) as refused_origin:
-        connect(tv.ws_url, origin="http://evil.example", open_timeout=5)  # type: ignore[arg-type]
+        connect(tv.ws_url, origin=Origin("http://evil.example"), open_timeout=5)
     assert refused_origin.value.response.status_code == 403
-    same_origin = connect(tv.ws_url, origin=tv.url, open_timeout=5)  # type: ignore[arg-type]
+    same_origin = connect(tv.ws_url, origin=Origin(tv.url), open_timeout=5)
     phone = Phone(tv.sockets.enter_context(same_origin))
     phone.send({"type": "auth", "credential": credential})
     assert phone.recv()["type"] == "authed"
