@@ -36,8 +36,8 @@ def test_remote_discover_finds_the_tv_with_only_the_allowed_txt_fields_and_loses
         assert entry["txt"]["state"] == "room" and entry["txt"]["pair"] in ("0", "1")
         assert entry["txt"]["txtvers"] == "1" and entry["txt"]["proto"] == "1" and len(entry["txt"]["id"]) >= 16
         assert entry["addresses"] == ["127.0.0.1"]
-        url = next(line.split(" at ")[1].split(";")[0] for line in tv.output.splitlines() if "built-in core at" in line)
-        assert entry["port"] == int(url.rsplit(":", 1)[1])
+        assert entry["url"] == tv.remote_url()  # phones reach the TV's pairing and remote endpoints
+        assert entry["txt"]["pair"] == "1"
         everything = json.dumps(entry)
         for private in ("secret-room-name", sidecar["invite_code"], "tvapp-"):
             assert private not in json.dumps(entry["txt"]), private

@@ -89,6 +89,11 @@ class TvConfig:
     screenshot_interval: float = 5.0
     room: str = "living-room"
     zeroconf_interfaces: tuple[str, ...] = ()
+    remote_port: int = 7881
+    remote_host: str = "0.0.0.0"
+    tls: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    pairing_backoff_max: float = 30.0
 
 
 @dataclass(frozen=True)

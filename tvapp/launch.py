@@ -45,7 +45,7 @@ def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
             if args.room or args.invite or args.token:
                 plan = JoinPlan(server=args.server, token=args.token, refresh_token=args.refresh_token,
                                 invite=args.invite, room=args.room, api_key=api_key, name=options.friendly_name)
-            await session.run(plan)
+            await _together(session.run(plan), run_remote(cfg, data, args, session, args.server, api_key))
             return
         await with_embedded_core(cfg, data, args, session, lambda url, key: JoinPlan(
             server=url, token=args.token, refresh_token=args.refresh_token, invite=args.invite,
@@ -105,29 +105,96 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
     phone = _phone_url(core.url, cfg, args)
     session.join_hint = lambda code: f"On a phone: open {phone}" + (f" and enter {code}" if code else "")
     print(f"tvapp tv: built-in core at {core.url}; phones join at {phone}", flush=True)
-    tasks = [asyncio.create_task(session.run(plan_for(core.url, core.api_key))),
-             asyncio.create_task(_advertise(cfg, args, session, core.port))]
+    jobs = [session.run(plan_for(core.url, core.api_key)), run_remote(cfg, data, args, session, core.url, core.api_key)]
     if also is not None:
-        tasks.append(asyncio.create_task(also(core.url, core.api_key)))
+        jobs.append(also(core.url, core.api_key))
+    try:
+        await _together(*jobs)
+    finally:
+        await session.leave()
+        await core.stop()
+
+
+async def _together(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run coroutines side by side; when one ends or fails, cancel the others."""
+    tasks = [asyncio.create_task(job) for job in jobs]
     try:
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await session.leave()
-        await core.stop()
 
 
-async def _advertise(cfg: config_mod.Config, args: argparse.Namespace, session: TvSession, port: int) -> None:
-    """Advertise the TV on the LAN with zeroconf (phones reach its built-in core on `port`)."""
+async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespace, session: TvSession,
+                     server: str | None, api_key: tuple[str, str] | None) -> None:
+    """Serve the TV's own endpoints (pairing, /v1/remote, the Remote page) and advertise them with zeroconf.
+
+    The TV keeps showing its room when they cannot start (port taken): it says why on stderr and runs on.
+    """
+    import secrets
+
+    import uvicorn
+
+    from tvapp.core.pairing import PairingConfig
+    from tvapp.server.run import bind
     from tvapp.tv.advertise import Advertiser, advertise
+    from tvapp.tv.control import TvControl
+    from tvapp.tv.remote.devices import DeviceStore
+    from tvapp.tv.remote.endpoints import RemoteEndpoints
 
-    interfaces = list(cfg.tv.zeroconf_interfaces)
-    host = args.host or "0.0.0.0"
+    tv = cfg.tv
+    host = getattr(args, "remote_host", None) or tv.remote_host
+    port = tv.remote_port if getattr(args, "remote_port", None) is None else args.remote_port
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        print(f"tvapp tv: no remote control: cannot listen on {host}:{port}: {exc.strerror or exc} "
+              f"(free the port or set tv.remote_port)", file=sys.stderr, flush=True)
+        await asyncio.Event().wait()
+        return
+    port = sock.getsockname()[1]
+    interfaces = list(tv.zeroconf_interfaces)
     addresses = interfaces or ([host] if host not in ("0.0.0.0", "::") else _lan_addresses())
-    advertiser = Advertiser(session.friendly_name, port, addresses, interfaces=interfaces)
-    await advertise(advertiser, lambda: (session.advertised_state(), False))
+    hostname = socket.gethostname()
+    cert = None
+    if tv.tls:
+        from tvapp.tv.remote.tls import ensure_certificate
+
+        cert = ensure_certificate(data / "tv-tls", [hostname, f"{hostname}.local", "localhost"], addresses)
+    base_url = f"{'https' if cert else 'http'}://{addresses[0]}:{port}"
+    instance_id = secrets.token_hex(8)
+    control = TvControl(session, server=server, api_key=api_key, default_room=tv.room)
+    devices = DeviceStore(data / "tv.sqlite3")
+    endpoints = RemoteEndpoints(controller=control, devices=devices, tv_name=session.friendly_name,
+                                instance_id=instance_id, base_url=base_url,
+                                fingerprint=cert.fingerprint if cert else None,
+                                allowed_hosts=[hostname, f"{hostname}.local", *tv.allowed_hosts],
+                                pairing_config=PairingConfig(backoff_base=min(1.0, tv.pairing_backoff_max),
+                                                             backoff_max=tv.pairing_backoff_max))
+    control.pairing_open = endpoints.pairing_open
+    session.on_refresh = endpoints.push_state
+    session.on_key = lambda key: endpoints.reopen_pairing() if key == "pair" else None
+    session.how_to_join = (f"Pair a phone: open {base_url}/remote", f"or run:  tvapp remote pair \"{session.friendly_name}\"")
+    session.refresh()
+    web = uvicorn.Server(uvicorn.Config(
+        endpoints.app, log_level="warning", lifespan="off", proxy_headers=False, server_header=False,
+        ssl_certfile=str(cert.cert_path) if cert else None, ssl_keyfile=str(cert.key_path) if cert else None))
+    print(f"tvapp tv: remote control at {base_url}/remote", flush=True)
+    advertiser = Advertiser(session.friendly_name, port, addresses, interfaces=interfaces, instance_id=instance_id)
+
+    async def count_down() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            control.tick()
+
+    try:
+        await _together(web.serve(sockets=[sock]), count_down(),
+                        advertise(advertiser, lambda: (session.advertised_state(), endpoints.pairing_open())))
+    finally:
+        session.on_refresh = None
+        await endpoints.close()
+        devices.close()
 
 
 def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:

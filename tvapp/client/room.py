@@ -53,7 +53,7 @@ from tvapp.rtc.peer import new_peer_connection
 
 __all__ = [
     "ApiError", "LocalParticipant", "LocalTrackPublication", "ReceiveStats", "RemoteParticipant", "RemoteTrack",
-    "RemoteTrackPublication", "RequestError", "Room", "api_post", "refresh_delay", "refresh_tokens", "token_times",
+    "RemoteTrackPublication", "RequestError", "Room", "api_post", "api_request", "refresh_delay", "refresh_tokens", "token_times",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,20 +83,32 @@ class ApiError(Exception):
 
 
 async def api_post(server_url: str, path: str, body: dict[str, Any], *, timeout: float = 10.0,
-                   api_key: tuple[str, str] | None = None) -> dict[str, Any]:
+                   api_key: tuple[str, str] | None = None, bearer: str | None = None) -> dict[str, Any]:
     """POST JSON to the server's REST API; return the answer (ApiError on an error status, OSError if unreachable).
 
-    `api_key` (key id, secret) authenticates as the key's owner (Basic), as a customer's auth server does.
+    `api_key` (key id, secret) authenticates as the key's owner (Basic), as a customer's auth server does;
+    `bearer` as the holder of an access token (a room host's token may remove and mute participants).
     """
-    return await asyncio.to_thread(_post_json, server_url.rstrip("/") + path, body, timeout, api_key)
+    return await api_request(server_url, "POST", path, body, timeout=timeout, api_key=api_key, bearer=bearer)
 
 
-def _post_json(url: str, body: dict[str, Any], timeout: float,
-               api_key: tuple[str, str] | None = None) -> dict[str, Any]:
+async def api_request(server_url: str, method: str, path: str, body: dict[str, Any] | None = None, *,
+                      timeout: float = 10.0, api_key: tuple[str, str] | None = None,
+                      bearer: str | None = None) -> dict[str, Any]:
+    """Call the server's REST API with any method; return the JSON answer ({} for 204 No Content)."""
+    return await asyncio.to_thread(_request_json, method, server_url.rstrip("/") + path, body, timeout, api_key,
+                                   bearer)
+
+
+def _request_json(method: str, url: str, body: dict[str, Any] | None, timeout: float,
+                  api_key: tuple[str, str] | None = None, bearer: str | None = None) -> dict[str, Any]:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if api_key is not None:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{api_key[0]}:{api_key[1]}".encode()).decode()
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
+    elif bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             answer = json.loads(response.read() or b"{}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +32,9 @@ def tv_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]
         "SDL_AUDIODRIVER": "disk",
         "SDL_DISKAUDIOFILE": str(workdir / "audio.raw"),
         "TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1",
+        "TVAPP_TV_REMOTE_HOST": "127.0.0.1",
+        "TVAPP_TV_REMOTE_PORT": "0",
+        "TVAPP_TV_ZEROCONF_INTERFACES": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
         **(extra or {}),
     }
@@ -57,6 +61,17 @@ class TvProcess:
     def output(self) -> str:
         """Return what the TV printed so far."""
         return self.log_path.read_text()
+
+    def remote_url(self, timeout: float = 20.0) -> str:
+        """Return the base URL of the TV's pairing and remote endpoints, from what it printed at start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(r"remote control at (\S+)/remote", self.output)
+            if match:
+                return match.group(1)
+            self._check_alive()
+            time.sleep(0.05)
+        raise AssertionError(f"the TV never said where its remote control is; its output:\n{self.output}")
 
     def screenshot(self, timeout: float = 10.0) -> tuple[npt.NDArray[np.uint8], dict[str, Any]]:
         """Ask for a screenshot (SIGUSR1) and return (RGB pixels as (height, width, 3), sidecar)."""

@@ -70,6 +70,10 @@ class TvOptions:
     trace: Path | None = None
 
 
+# The TV remote's OK button (HDMI-CEC arrives as Enter) or P on a keyboard reopens pairing after a lockout.
+_PAIR_KEYS = frozenset({pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_p})
+
+
 class NetworkThread(threading.Thread):
     """Runs `network_main(session)` in its own asyncio loop until `stop()`."""
 
@@ -104,6 +108,13 @@ class NetworkThread(threading.Thread):
             with contextlib.suppress(Exception):
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run `fn` on the network thread's loop (from the frame loop's thread); dropped before start or after stop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(fn)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Cancel the network side (it leaves the room and stops the core) and wait for it."""
@@ -149,6 +160,7 @@ class Screenshots:
             "tiles": tiles, "text_rects": [list(_rect(r)) for r in renderer.text_rects],
             "toasts": list(scene.toasts),
             "error": {"title": screen.title, "message": screen.message} if isinstance(screen, ErrorScreen) else None,
+            "pairing": renderer.pairing.to_json() if renderer.pairing is not None else None,
         }
         partial = self.folder / ".latest.json.partial"
         partial.write_text(json.dumps(sidecar))
@@ -301,6 +313,8 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                     flags["stop"] = True
                 elif event.type == pygame.KEYDOWN and event.key in (pygame.K_ESCAPE, pygame.K_q) and options.windowed:
                     flags["stop"] = True
+                elif event.type == pygame.KEYDOWN and event.key in _PAIR_KEYS:
+                    network.call_soon(lambda: session.key_pressed("pair"))
             if network.failure is not None and not isinstance(session.scene.screen, ErrorScreen):
                 session.scene = Scene(ErrorScreen("Something went wrong", str(network.failure) or
                                                   type(network.failure).__name__, "Restart the TV."))

@@ -30,7 +30,16 @@ from tvapp.client.room import ApiError, Room, api_post
 from tvapp.client.signaling import JoinError
 from tvapp.core.quality import QualityMeter
 from tvapp.core.stage import SpeakerHighlight, Toasts, TileOrder, initials
-from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, RoomBar, RoomScreen, Scene, TileView
+from tvapp.tv.scene import (
+    ConnectingScreen,
+    ErrorScreen,
+    IdleScreen,
+    PairingPanel,
+    RoomBar,
+    RoomScreen,
+    Scene,
+    TileView,
+)
 from tvapp.tv.video import VideoSlot
 
 if TYPE_CHECKING:
@@ -140,31 +149,71 @@ class TvSession:
         self._screen: IdleScreen | ConnectingScreen | ErrorScreen | None = ConnectingScreen("Starting…")
         self.scene = Scene(ConnectingScreen("Starting…"))
         self._plan: JoinPlan | None = None
-        self._ended = asyncio.Event()
+        self._switching = asyncio.Lock()
+        self._volume = audio.volume if audio is not None else 1.0
+        self.invite_visible = True
+        self.how_to_join: tuple[str, ...] = ("Start a room:  tvapp tv --room NAME", "Join one:  tvapp tv --invite CODE")
+        self.pairing: PairingPanel | None = None
+        self.on_refresh: Callable[[], None] | None = None  # told after every scene rebuild (remote state pushes)
+        self.on_key: Callable[[str], None] | None = None   # a key pressed on the TV ("pair"), on this thread
 
     # -- life ---------------------------------------------------------------------------------------------------
 
     async def run(self, plan: JoinPlan | None) -> None:
-        """Show the idle screen (no plan) or join and stay in the room until it ends; never raises JoinProblem."""
+        """Show the idle screen (no plan) or join `plan`, then follow `switch()` calls until cancelled.
+
+        A failed join is on the error screen; it never raises JoinProblem.
+        """
         ticker = asyncio.create_task(self._tick())
         try:
+            with contextlib.suppress(JoinProblem):
+                await self.switch(plan)
+            await asyncio.Event().wait()
+        finally:
+            ticker.cancel()
+            await self.leave()
+
+    async def switch(self, plan: JoinPlan | None) -> None:
+        """Leave the current room (if any), then join `plan`, or show the idle screen for None.
+
+        Raise JoinProblem when the join fails (the error screen says the same in words).
+        """
+        async with self._switching:
+            await self.leave()
+            self._plan = plan
+            self.room_name, self.invite_code, self.invite_expires = "", None, 0.0
+            self.highlight = SpeakerHighlight()
             if plan is None:
                 self._screen = self.idle_screen()
                 self.refresh()
-                await asyncio.Event().wait()
                 return
-            self._plan = plan
             try:
                 await self._join(plan)
             except JoinProblem as problem:
                 self._screen = problem.screen
                 self.refresh()
-                await asyncio.Event().wait()
-            await self._ended.wait()
-            await asyncio.Event().wait()
-        finally:
-            ticker.cancel()
-            await self.leave()
+                raise
+
+    @property
+    def plan(self) -> JoinPlan | None:
+        """Return how the TV got into its current room (None when idle)."""
+        return self._plan
+
+    @property
+    def hosting(self) -> bool:
+        """Return True when the TV created its room (its token carries the host grant)."""
+        return self._plan is not None and bool(self._plan.room) and self._plan.api_key is not None
+
+    @property
+    def volume(self) -> float:
+        """Return the master volume, 0..1."""
+        return self.audio.volume if self.audio is not None else self._volume
+
+    @volume.setter
+    def volume(self, value: float) -> None:
+        self._volume = value
+        if self.audio is not None:
+            self.audio.volume = value
 
     async def leave(self) -> None:
         """Leave the room (if in one) and stop every pump."""
@@ -310,7 +359,6 @@ class TvSession:
         else:
             self._screen = JoinProblem("Connection lost", "The TV lost its connection to the room.",
                                        "Check the network; restart the TV to join again.").screen
-        self._ended.set()
 
     def _add(self, participant: RemoteParticipant) -> None:
         if participant.sid in self.people:
@@ -376,8 +424,10 @@ class TvSession:
         """Rebuild the scene from the current state."""
         now_ms = self._now_ms()
         toasts = self.toasts.visible(now_ms)
+        pairing = self.pairing
         if self._screen is not None:
-            self.scene = Scene(self._screen, toasts)
+            self.scene = Scene(self._screen, toasts, pairing=pairing)
+            self._refreshed()
             return
         speaking = self.highlight.current(now_ms)
         tiles = []
@@ -389,20 +439,44 @@ class TvSession:
             tiles.append(TileView(sid=sid, name=person.name, initials=initials(person.name), video=video,
                                   mic_muted=person.mic_muted, camera_off=person.camera_off, quality=person.quality,
                                   speaking=sid == speaking))
-        bar = RoomBar(room=self.room_name, invite_code=self.invite_code, participants=len(tiles) + 1,
-                      join_hint=self.join_hint(self.invite_code))
-        self.scene = Scene(RoomScreen(bar=bar, tiles=tuple(tiles), mode=self.mode), toasts)
+        code = self.invite_code if self.invite_visible else None
+        bar = RoomBar(room=self.room_name, invite_code=code, participants=len(tiles) + 1,
+                      join_hint=self.join_hint(code))
+        self.scene = Scene(RoomScreen(bar=bar, tiles=tuple(tiles), mode=self.mode), toasts, pairing=pairing)
+        self._refreshed()
+
+    def _refreshed(self) -> None:
+        if self.on_refresh is not None:
+            try:
+                self.on_refresh()
+            except Exception:  # a remote's trouble must never stop the screen
+                log.exception("tv: state push failed")
 
     def idle_screen(self) -> IdleScreen:
         """Return the idle screen as of now."""
         now = time.localtime(self.clock())
         return IdleScreen(friendly_name=self.friendly_name, clock=time.strftime("%H:%M", now),
                           date=time.strftime("%A %d %B", now),
-                          how_to_join=("Start a room:  tvapp tv --room NAME",
-                                       "Join one:  tvapp tv --invite CODE"))
+                          how_to_join=self.how_to_join)
 
     def _now_ms(self) -> float:
         return time.monotonic() * 1000
+
+    def key_pressed(self, key: str) -> None:
+        """Handle a key pressed on the TV itself (the frame loop hands it over to this thread)."""
+        if self.on_key is not None:
+            self.on_key(key)
+
+    def status(self) -> tuple[str, ErrorScreen | None]:
+        """Return "idle", "joining", "in_room" or "error", and the error screen when there is one."""
+        screen = self._screen
+        if isinstance(screen, ErrorScreen):
+            return "error", screen
+        if isinstance(screen, ConnectingScreen) or (screen is None and self.room is None):
+            return "joining", None
+        if screen is None:
+            return "in_room", None
+        return "idle", None
 
     def advertised_state(self) -> str:
         """Return the state the TV tells the LAN: "room" while in a room, else "idle" (never which room)."""

@@ -1,0 +1,186 @@
+"""The TV as the remotes drive it: remote commands become session changes, and the session becomes remote state.
+
+tvapp.tv.remote.endpoints owns the websocket and the pairing; it hands every command that changes the TV to
+`TvControl.execute` and asks `tv_state()` for what to push. Everything here runs on the TV's asyncio thread.
+
+Commands set values (never toggle), so a resent one changes nothing: joining the room the TV is already in,
+leaving when idle, or setting the volume it already has answers ok and does nothing. A command the TV cannot
+carry out raises CommandRefused with a stable code and words for the phone.
+
+Host controls go through the core's REST API with the TV's own access token: when the TV created the room its
+token carries the host grant, so removing and muting work; as a guest (joined by invite code) the core refuses
+them (`not_host`), exactly as it would refuse any other guest.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from urllib.parse import quote
+
+from tvapp.client.room import ApiError, api_request
+from tvapp.core.codes import normalize_invite_code
+from tvapp.protocol import remote as rp
+from tvapp.tv.remote.endpoints import CommandRefused, PairingView
+from tvapp.tv.scene import PairingPanel
+from tvapp.tv.session import JoinPlan, JoinProblem, TvSession
+
+
+class TvControl:
+    """Carry out remote commands on a TvSession and describe it as remote State."""
+
+    def __init__(self, session: TvSession, *, server: str | None, api_key: tuple[str, str] | None,
+                 default_room: str, pairing_open: Callable[[], bool] = lambda: True,
+                 has_mic: bool = False, has_camera: bool = False) -> None:
+        self.session = session
+        self.server = server
+        self.api_key = api_key
+        self.default_room = default_room
+        self.pairing_open = pairing_open
+        self.has_mic = has_mic
+        self.has_camera = has_camera
+        self._pairing: PairingView | None = None
+
+    # -- state ----------------------------------------------------------------------------------------------------
+
+    def tv_state(self) -> rp.State:
+        """Return the TV's state as the remotes see it."""
+        session = self.session
+        status, error = session.status()
+        in_room = status == "in_room"
+        people = session.tile_info() if in_room else {}
+        participants = tuple(
+            rp.ParticipantState(sid=sid, identity=info["identity"], name=info["name"][: rp.MAX_NAME_CHARS],
+                                speaking=bool(info["speaking"]), mic_muted=bool(info["mic_muted"]),
+                                camera_off=bool(info["camera_off"]))
+            for sid, info in people.items())
+        speaker = next((p.sid for p in participants if p.speaking), None)
+        return rp.State(
+            tv_name=session.friendly_name[: rp.MAX_NAME_CHARS], status=status,  # type: ignore[arg-type]
+            room=session.room_name or None if in_room else None,
+            invite_code=session.invite_code if in_room else None,
+            invite_visible=session.invite_visible, participants=participants, active_speaker=speaker,
+            volume=round(session.volume, 3), layout=session.mode,  # type: ignore[arg-type]
+            pairing_open=self.pairing_open(),
+            error=rp.ErrorInfo(title=error.title, message=error.message) if error is not None else None)
+
+    def show_pairing(self, view: PairingView | None) -> None:
+        """Show the pairing code and QR code on the screen (None: hide them)."""
+        self._pairing = view
+        self._update_panel()
+
+    def tick(self) -> None:
+        """Count the shown code's expiry down (called by the session's refresh clock)."""
+        if self._pairing is not None:
+            self._update_panel()
+
+    def _update_panel(self) -> None:
+        view = self._pairing
+        panel = None
+        if view is not None:
+            left = max(0, math.ceil(view.expires_at - time.time()))
+            panel = PairingPanel(code=view.code, url=view.url, seconds_left=left, requester=view.requester_name)
+        if panel != self.session.pairing:
+            self.session.pairing = panel
+            self.session.refresh()
+
+    # -- commands -------------------------------------------------------------------------------------------------
+
+    async def execute(self, command: rp.Command) -> None:
+        """Carry out one command; raise CommandRefused when the TV cannot."""
+        session = self.session
+        if isinstance(command, rp.SetVolume):
+            session.volume = float(command.volume)
+        elif isinstance(command, rp.SetLayout):
+            session.mode = command.layout
+        elif isinstance(command, rp.ShowInvite):
+            session.invite_visible = bool(command.visible)
+        elif isinstance(command, rp.CreateRoom):
+            await self._create_room(command.name)
+        elif isinstance(command, rp.JoinRoom):
+            await self._join(command.invite)
+        elif isinstance(command, rp.LeaveRoom):
+            if session.plan is not None or session.room is not None:
+                await session.switch(None)
+        elif isinstance(command, rp.RemoveParticipant):
+            await self._host_call("DELETE", command.identity, "")
+        elif isinstance(command, rp.MuteParticipant):
+            await self._mute(command.identity)
+        elif isinstance(command, rp.SetMic):
+            if command.enabled and not self.has_mic:
+                raise CommandRefused("not_available", "This TV has no microphone.")
+        elif isinstance(command, rp.SetCamera):
+            if command.enabled and not self.has_camera:
+                raise CommandRefused("not_available", "This TV has no camera.")
+        else:
+            raise CommandRefused("unknown_command", f"the TV does not take {command.TYPE} here")
+        session.refresh()
+
+    async def _create_room(self, name: str | None) -> None:
+        session = self.session
+        if self.server is None or self.api_key is None:
+            raise CommandRefused("cannot_create", "This TV cannot create rooms: start it with --api-key, or without "
+                                                  "--server so it runs its own.")
+        if name is None and session.hosting and session.status()[0] == "in_room":
+            return  # already hosting a room: that is the one
+        room = name or self.default_room
+        plan = session.plan
+        if plan is not None and plan.room == room and session.status()[0] == "in_room":
+            return
+        await self._switch(JoinPlan(server=self.server, room=room, api_key=self.api_key,
+                                    name=session.friendly_name))
+
+    async def _join(self, invite: str) -> None:
+        session = self.session
+        if self.server is None:
+            raise CommandRefused("no_server", "This TV has no server to join rooms on.")
+        code = normalize_invite_code(invite)
+        plan = session.plan
+        if plan is not None and plan.invite is not None and normalize_invite_code(plan.invite) == code \
+                and session.status()[0] == "in_room":
+            return
+        await self._switch(JoinPlan(server=self.server, invite=code, name=session.friendly_name))
+
+    async def _switch(self, plan: JoinPlan) -> None:
+        try:
+            await self.session.switch(plan)
+        except JoinProblem as problem:
+            screen = problem.screen
+            raise CommandRefused("join_failed", f"{screen.title}: {screen.message}") from None
+
+    async def _mute(self, identity: str) -> None:
+        room = self.session.room
+        if room is None:
+            raise CommandRefused("not_in_room", "The TV is not in a room.")
+        participant = next((p for p in room.participants.values() if p.identity == identity), None)
+        if participant is None:
+            raise CommandRefused("participant_not_found", f"{identity} is not in the room.")
+        audio = [pub for pub in participant.tracks.values() if pub.kind == "audio"]
+        if not audio:
+            raise CommandRefused("no_audio", f"{identity} has no microphone track to mute.")
+        for pub in audio:
+            await self._host_call("POST", identity, f"/tracks/{quote(pub.sid, safe='')}/mute", {"muted": True})
+
+    async def _host_call(self, method: str, identity: str, suffix: str, body: dict[str, object] | None = None) -> None:
+        session = self.session
+        room = session.room
+        if room is None or self.server_url() is None:
+            raise CommandRefused("not_in_room", "The TV is not in a room.")
+        path = f"/v1/rooms/{quote(room.name, safe='')}/participants/{quote(identity, safe='')}{suffix}"
+        try:
+            await api_request(self.server_url() or "", method, path, body, bearer=room.access_token)
+        except ApiError as exc:
+            if exc.status == 0:
+                raise CommandRefused("server_unreachable", "The TV cannot reach its server.") from None
+            words = {"not_host": "Only the room's host can do that, and this TV joined as a guest.",
+                     "participant_not_found": f"{identity} is not in the room."}
+            raise CommandRefused(exc.code, words.get(exc.code, exc.message or exc.code)) from None
+        except OSError:
+            raise CommandRefused("server_unreachable", "The TV cannot reach its server.") from None
+
+    def server_url(self) -> str | None:
+        """Return the core the TV's current room is on."""
+        plan = self.session.plan
+        return plan.server if plan is not None else self.server
+
