@@ -288,6 +288,30 @@ def test_pair_with_the_qr_secret(make_tv: Callable[..., Tv]) -> None:
     phone.close()
 
 
+def test_no_code_secret_or_credential_reaches_a_log(tv: Tv, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secrets_seen: list[str] = []
+    with tv.http() as client:
+        pairing_id = client.post("/v1/pairings", json={"name": "Ann"}).json()["pairing_id"]
+        view = tv.controller.wait_view(lambda v: v is not None)
+        assert view is not None
+        secrets_seen += [view.code, pairing_fragment(view.url)[1]]
+        client.post(f"/v1/pairings/{pairing_id}/confirm", json={"code": "000000" if view.code != "000000"
+                                                                else "111111"})
+        time.sleep(1.05)
+        paired = client.post(f"/v1/pairings/{pairing_id}/confirm", json={"code": view.code})
+        credential = paired.json()["credential"]
+    secrets_seen.append(credential)
+    phone = Phone.connect(tv, credential)
+    phone.send({"type": "mute_participant", "identity": "bob", "id": "boom"})  # logs a traceback
+    assert phone.recv()["code"] == "internal"
+    phone.close()
+    logged = "\n".join(record.getMessage() + (caplog.text if record.exc_info else "") for record in caplog.records)
+    assert "remote command mute_participant failed" in logged
+    for secret in secrets_seen:
+        assert secret not in logged and secret not in caplog.text
+
+
 def test_the_qr_url_carries_the_fingerprint_with_tls(make_tv: Callable[..., Tv]) -> None:
     tv = make_tv(fingerprint="sha256:AB:CD")
     with tv.http() as client:
