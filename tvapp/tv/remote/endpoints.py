@@ -2,8 +2,9 @@
 
 `RemoteEndpoints.app` is the ASGI app the TV serves on its remote port: GET / (to /remote), GET /remote and
 /remote/assets/{name} (the Remote page), GET /v1/tv, POST /v1/pairings, POST /v1/pairings/{id}/confirm,
-WS /v1/remote, and the loopback-only /v1/admin/devices, /v1/admin/devices/{id} (DELETE) and /v1/admin/pairing/reopen. The pairing rules live in tvapp.core.pairing and the websocket protocol in tvapp.protocol.remote: this
-module feeds them requests, the clock and randomness, and acts on their decisions.
+WS /v1/remote, and the loopback-only /v1/admin/devices, /v1/admin/devices/{id} (DELETE) and
+/v1/admin/pairing/reopen. The pairing rules live in tvapp.core.pairing and the websocket protocol in
+tvapp.protocol.remote: this module feeds them requests, the clock and randomness, and acts on their decisions.
 
 Threads: everything here runs on the event loop serving the app. `push_state()` and `reopen_pairing()` may be
 called from any thread (the TV's frame loop handles key presses); they hop onto that loop.
