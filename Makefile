@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) -m bench.tv_compositor
 	$(PY) -m bench.tv_pipeline
 	$(PY) -m bench.tv_latency
+	$(PY) -m bench.tv_remote
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

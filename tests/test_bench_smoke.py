@@ -162,3 +162,10 @@ def test_tv_latency_quick_prints_its_figures() -> None:
     assert isinstance(lip["samples"], int)
     if lip["samples"]:
         assert lip["min"] <= lip["p5"] <= lip["p50"] <= lip["p95"] <= lip["max"]
+
+
+def test_tv_remote_quick_prints_its_figures() -> None:
+    result = run_bench("tv_remote", timeout=200)
+    for key in ("discovery", "discovery_baseline_zeroconf_default", "command_to_screen", "command_baseline_status_rtt"):
+        assert result[key]["p95_ms"] > 0, result
+    assert result["rounds"] == 3

@@ -3,6 +3,11 @@
 `discover(timeout)` listens for `timeout` seconds and returns every TV that answered, with what its TXT
 record says (friendly name, state, whether pairing is open) and where to reach it. Blocking: it runs
 zeroconf's own threads; call it from a thread when inside asyncio.
+
+Every question asks for a multicast answer (QM). zeroconf's default first question asks for a unicast one
+(QU, RFC 6762 5.4), and a unicast answer to port 5353 reaches only one of the sockets bound to it: with the
+TV and the phone on the same host, or any two mDNS stacks on one machine, it is often not ours, and the TV is
+then only seen after the second question a second later (bench/tv_remote.py measures both).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from zeroconf import InterfaceChoice, IPVersion, ServiceBrowser, ServiceListener, Zeroconf
+from zeroconf import DNSQuestionType, InterfaceChoice, IPVersion, ServiceBrowser, ServiceListener, Zeroconf
 
 from tvapp.protocol.discovery import SERVICE_TYPE, read_txt
 
@@ -38,13 +43,14 @@ class FoundTv:
 
 
 class _Listener(ServiceListener):
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, question_type: DNSQuestionType | None) -> None:
         self.started = started
+        self.question_type = question_type
         self.found: dict[str, FoundTv] = {}
         self.lock = threading.Lock()
 
     def _resolve(self, zc: Zeroconf, type_: str, name: str) -> None:
-        info = zc.get_service_info(type_, name, timeout=1500)
+        info = zc.get_service_info(type_, name, timeout=1500, question_type=self.question_type)
         if info is None:
             return
         said = read_txt(info.properties, name)
@@ -67,13 +73,17 @@ class _Listener(ServiceListener):
             self.found.pop(name, None)
 
 
-def discover(timeout: float = 2.0, interfaces: Sequence[str] = ()) -> list[FoundTv]:
-    """Return the TVs seen within `timeout` seconds (sorted by friendly name)."""
+def discover(timeout: float = 2.0, interfaces: Sequence[str] = (), *, multicast_answers: bool = True) -> list[FoundTv]:
+    """Return the TVs seen within `timeout` seconds (sorted by friendly name).
+
+    `multicast_answers=False` keeps zeroconf's default questions (the benchmark's baseline).
+    """
     started = time.monotonic()
     zc = Zeroconf(interfaces=list(interfaces) or InterfaceChoice.All, ip_version=IPVersion.V4Only)
-    listener = _Listener(started)
+    question_type = DNSQuestionType.QM if multicast_answers else None
+    listener = _Listener(started, question_type)
     try:
-        browser = ServiceBrowser(zc, SERVICE_TYPE, listener)
+        browser = ServiceBrowser(zc, SERVICE_TYPE, listener, question_type=question_type)
         time.sleep(max(0.0, timeout - (time.monotonic() - started)))
         browser.cancel()
     finally:

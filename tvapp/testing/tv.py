@@ -75,6 +75,7 @@ class TvProcess:
 
     def screenshot(self, timeout: float = 10.0) -> tuple[npt.NDArray[np.uint8], dict[str, Any]]:
         """Ask for a screenshot (SIGUSR1) and return (RGB pixels as (height, width, 3), sidecar)."""
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # benchmarks print one JSON line, nothing else
         import pygame
 
         deadline = time.monotonic() + timeout

@@ -173,7 +173,8 @@ def _rect(rect: Any) -> tuple[int, int, int, int]:
 
 class FlipTrace:
     """JSON lines for latency benchmarks: when joining started, each presented video frame's stamp with its
-    flip time, the frame loop's pacing once a second, and when audio was handed to the sound card."""
+    flip time, the frame loop's pacing once a second, when audio was handed to the sound card, and the flip
+    that first showed each new screen or layout."""
 
     def __init__(self, path: Path, session: TvSession) -> None:
         self._out: IO[str] = open(path, "a", buffering=1)
@@ -181,6 +182,7 @@ class FlipTrace:
         self._audio_latency: list[float] = []
         self._last: dict[str, int] = {}
         self._join_written = False
+        self._layout: tuple[str, str | None] | None = None
         self._second_start: float | None = None
         self._frames = 0
         self._last_flip: float | None = None
@@ -205,6 +207,10 @@ class FlipTrace:
         if not self._join_written and self._session.joined_at is not None:
             self._join_written = True
             self._write({"event": "join", "t": self._session.joined_at})
+        shown_layout = (type(scene.screen).__name__, getattr(scene.screen, "mode", None))
+        if shown_layout != self._layout:  # remote-control benchmarks: when a change reached the glass
+            self._layout = shown_layout
+            self._write({"event": "layout", "t": flip_time, "screen": shown_layout[0], "mode": shown_layout[1]})
         if not isinstance(scene.screen, RoomScreen):
             return
         for tile in scene.screen.tiles:
