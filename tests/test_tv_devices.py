@@ -65,3 +65,16 @@ def test_file_is_private_and_a_new_directory_is_0700(tmp_path: Path) -> None:
     for name in os.listdir(path.parent):  # the WAL and shared-memory files SQLite made next to it
         assert stat.S_IMODE((path.parent / name).stat().st_mode) & 0o077 == 0, name
     store.close()
+
+
+def test_the_tv_id_lasts_across_restarts_and_differs_between_tvs(tmp_path: Path) -> None:
+    store = DeviceStore(tmp_path / "tv.sqlite3")
+    first = store.tv_id()
+    assert len(first) == 16 and store.tv_id() == first
+    store.close()
+    again = DeviceStore(tmp_path / "tv.sqlite3")
+    assert again.tv_id() == first
+    again.close()
+    other = DeviceStore(tmp_path / "other.sqlite3")
+    assert other.tv_id() != first
+    other.close()

@@ -319,8 +319,8 @@ def test_the_qr_url_carries_the_fingerprint_with_tls(make_tv: Callable[..., Tv])
         info = client.get("/v1/tv").json()
     view = tv.controller.wait_view(lambda v: v is not None)
     assert view is not None and view.url.endswith("&fp=sha256:AB:CD")
-    assert info == {"tv_name": "Living room", "instance_id": "abc123", "proto": 1, "tls": True,
-                    "fingerprint": "sha256:AB:CD", "pairing_open": True}
+    assert info == {"tv_name": "Living room", "instance_id": "abc123", "tv_id": tv.endpoints.devices.tv_id(),
+                    "proto": 1, "tls": True, "fingerprint": "sha256:AB:CD", "pairing_open": True}
 
 
 def test_one_pairing_at_a_time(tv: Tv) -> None:

@@ -249,3 +249,31 @@ def _get(url: str, path: str) -> dict[str, Any]:
     assert status == 200, body
     return body
 
+
+
+def test_a_tv_that_joined_as_a_guest_cannot_remove_or_mute_anyone(media_server: Any, tmp_path: Path) -> None:
+    room = "guest-tv-room"
+    assert media_server.http.post("/v1/rooms", json={"name": room}).status_code == 201
+    code = media_server.http.post(f"/v1/rooms/{room}/invites", json={}).json()["code"]
+    carol = BotProcess(tmp_path, "carol", ["--server", media_server.url, "--invite", code, "--identity", "carol",
+                                           "--name", "Carol", "--video", "pattern:320x240@15", "--audio", "tone:440"])
+    tv = TvProcess(tmp_path, ["--server", media_server.url, "--invite", code, "--name", "Den TV", "--data",
+                              str(tmp_path / "data"), "--no-audio"], size="1280x720")
+    loop = Loop()
+    try:
+        tv.wait_for(lambda s: "carol" in tiles_by_identity(s), timeout=60, what="Carol's tile")
+        answer = pair(tv, loop)
+        link = loop.run(RemoteLink.connect(tv.remote_url(), answer["credential"]))
+        for command in (rp.RemoveParticipant(identity="carol"), rp.MuteParticipant(identity="carol")):
+            result = loop.run(link.command(command))
+            assert result.error is not None and result.error.code == "not_host", result
+        result = loop.run(link.command(rp.CreateRoom(name="mine")))  # no API key for that core: it cannot
+        assert result.error is not None and result.error.code == "cannot_create", result
+        _, sidecar = tv.wait_for(lambda s: "carol" in tiles_by_identity(s), timeout=10, what="Carol still there")
+        assert tiles_by_identity(sidecar)["carol"]["mic_muted"] is False
+        assert carol.proc.poll() is None
+        loop.run(link.close())
+    finally:
+        carol.stop()
+        loop.close()
+        assert tv.stop() == 0, tv.output

@@ -194,8 +194,9 @@ def test_qr_url_pairs_without_typing_and_a_command_reaches_the_tv(browser: Brows
     devices = tv.devices.list()
     assert len(devices) == 1
     stored = stored_credentials(page)
-    assert list(stored) == [f"tvapp.remote.{tv.instance_id}"]
-    entry = stored[f"tvapp.remote.{tv.instance_id}"]
+    key = f"tvapp.remote.{tv.devices.tv_id()}"  # the lasting id: a restarted TV still knows this phone
+    assert list(stored) == [key]
+    entry = stored[key]
     assert entry["device_id"] == devices[0].device_id
     assert tv.devices.check(entry["credential"], time.time()) == devices[0].device_id
     assert "credential" not in json.dumps(page.evaluate("() => window.tvappRemote"))

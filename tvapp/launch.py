@@ -178,7 +178,8 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     session.how_to_join = (f"Pair a phone: open {base_url}/remote", f"or run:  tvapp remote pair \"{session.friendly_name}\"")
     session.refresh()
     web = uvicorn.Server(uvicorn.Config(
-        endpoints.app, log_level="warning", lifespan="off", proxy_headers=False, server_header=False,
+        endpoints.app, log_level="warning", lifespan="on", proxy_headers=False, server_header=False,
+        ws="websockets-sansio", ws_max_size=64 * 1024, access_log=False,
         ssl_certfile=str(cert.cert_path) if cert else None, ssl_keyfile=str(cert.key_path) if cert else None))
     print(f"tvapp tv: remote control at {base_url}/remote", flush=True)
     advertiser = Advertiser(session.friendly_name, port, addresses, interfaces=interfaces, instance_id=instance_id)

@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS devices (
     paired_at REAL NOT NULL,
     last_seen REAL NULL,
     revoked_at REAL NULL
+);
+CREATE TABLE IF NOT EXISTS tv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 )
 """
 
@@ -48,7 +52,21 @@ class DeviceStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
+
+    def tv_id(self) -> str:
+        """Return this TV's lasting id (made on first use): phones file their credential under it.
+
+        Unlike the zeroconf instance id, which is new at each start so the LAN cannot follow the TV around, it
+        survives restarts; only phones that reach the TV's endpoints see it (GET /v1/tv).
+        """
+        with self._lock:
+            row = self._db.execute("SELECT value FROM tv WHERE key = 'tv_id'").fetchone()
+            if row is not None:
+                return str(row[0])
+            value = secrets.token_hex(8)
+            self._db.execute("INSERT INTO tv (key, value) VALUES ('tv_id', ?)", (value,))
+            return value
 
     def add(self, name: str, now: float) -> tuple[str, str]:
         """Pair a new device called `name`; return (device_id, credential): the credential is shown only now."""

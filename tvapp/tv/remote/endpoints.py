@@ -617,7 +617,8 @@ class RemoteEndpoints:
 
         @app.get("/v1/tv")
         async def tv_info() -> JSONResponse:
-            return JSONResponse({"tv_name": self.tv_name, "instance_id": self.instance_id, "proto": PROTOCOL_VERSION,
+            return JSONResponse({"tv_name": self.tv_name, "instance_id": self.instance_id,
+                                 "tv_id": self.devices.tv_id(), "proto": PROTOCOL_VERSION,
                                  "tls": self.fingerprint is not None, "fingerprint": self.fingerprint,
                                  "pairing_open": self.pairing_open()})
 

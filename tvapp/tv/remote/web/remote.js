@@ -147,7 +147,8 @@
   // --- stored credential (one per TV instance) --------------------------------------------------------------
 
   function storageKey() {
-    return STORAGE_PREFIX + remote.tv.instance_id;
+    // tv_id lasts across restarts (instance_id, like the zeroconf one, is new at each start)
+    return STORAGE_PREFIX + (remote.tv.tv_id || remote.tv.instance_id);
   }
 
   function loadCredential() {
