@@ -9,6 +9,8 @@ import pytest
 from tvapp.testing.browser import Browser
 from tvapp.testing.server import ServerProcess
 
+pytest_plugins = ("tv_screens",)  # the `screen` and `full_hd` pygame fixtures of the renderer tests
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:

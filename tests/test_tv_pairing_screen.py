@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 
@@ -21,24 +21,9 @@ from tvapp.tv.qr import QUIET_ZONE, qr_matrix, qr_surface
 from tvapp.tv.render import Renderer, countdown, grouped
 from tvapp.tv.scene import IdleScreen, PairingPanel, RoomBar, RoomScreen, Scene, TileView
 
-SIZES = [(1920, 1080), (1280, 720)]
 URL = "http://192.168.1.20:8800/remote#pair=Zk3q9Vt0bW1xYc2dEe4fGg5hHi6jJk7lLm8nNo9pPq"
 OTHER_URL = "http://192.168.1.20:8800/remote#pair=a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0uV"
 PANEL = PairingPanel(code="483920", url=URL, seconds_left=105, requester="Ann's phone wants to pair")
-
-
-@pytest.fixture(params=SIZES, ids=["1080p", "720p"])
-def screen(request: pytest.FixtureRequest) -> Iterator[pygame.Surface]:
-    pygame.display.init()
-    yield pygame.display.set_mode(request.param)
-    pygame.display.quit()
-
-
-@pytest.fixture()
-def full_hd() -> Iterator[pygame.Surface]:
-    pygame.display.init()
-    yield pygame.display.set_mode((1920, 1080))
-    pygame.display.quit()
 
 
 def room_screen() -> RoomScreen:

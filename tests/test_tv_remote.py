@@ -277,3 +277,28 @@ def test_a_tv_that_joined_as_a_guest_cannot_remove_or_mute_anyone(media_server: 
         carol.stop()
         loop.close()
         assert tv.stop() == 0, tv.output
+
+
+def test_with_tls_the_tv_serves_https_with_a_self_signed_certificate_and_the_phone_pins_it(tmp_path: Path) -> None:
+    tv = start_tv(tmp_path, env={"TVAPP_TV_TLS": "true"})
+    loop = Loop()
+    try:
+        url = tv.remote_url()
+        assert url.startswith("https://127.0.0.1:")
+        cert = (tmp_path / "data" / "tv-tls" / "tv-cert.pem")
+        assert cert.exists() and (tmp_path / "data" / "tv-tls" / "tv-key.pem").stat().st_mode & 0o077 == 0
+        started = loop.run(request_pairing(url, "Phone"))
+        seen = started["fingerprint"]
+        assert seen and seen.startswith("sha256:")
+        _, sidecar = tv.wait_for(lambda s: s["pairing"] is not None, timeout=10, what="the pairing code")
+        answer = loop.run(confirm_pairing(url, started["pairing_id"], code=sidecar["pairing"]["code"].replace(" ", ""),
+                                          fingerprint=seen))
+        link = loop.run(RemoteLink.connect(url, answer["credential"], fingerprint=seen))
+        ok(loop.run(link.command(rp.SetVolume(volume=0.25))))
+        assert link.state is not None and link.state.volume == 0.25
+        loop.run(link.close())
+        with pytest.raises(RemoteLinkError):
+            loop.run(RemoteLink.connect(url, answer["credential"], fingerprint="sha256:" + ":".join(["00"] * 32)))
+    finally:
+        loop.close()
+        assert tv.stop() == 0, tv.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 
@@ -19,7 +18,6 @@ from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, RoomBar, R
 from tvapp.tv.video import VideoSlot, pixel_formats
 
 COLORS = [(220, 40, 40), (40, 200, 60), (40, 60, 220), (230, 220, 40), (40, 210, 210), (210, 40, 210)]
-SIZES = [(1920, 1080), (1280, 720)]
 LONG = "Bartholomew Featherstonehaugh-Cholmondeley the Third of Wolverhampton"
 
 
@@ -28,20 +26,6 @@ def solid_frame(rgb: tuple[int, int, int], width: int = 640, height: int = 480) 
     pixels = np.empty((height, width, 3), np.uint8)
     pixels[:, :] = rgb
     return av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="yuv420p")
-
-
-@pytest.fixture(params=SIZES, ids=["1080p", "720p"])
-def screen(request: pytest.FixtureRequest) -> Iterator[pygame.Surface]:
-    pygame.display.init()
-    yield pygame.display.set_mode(request.param)
-    pygame.display.quit()
-
-
-@pytest.fixture()
-def full_hd() -> Iterator[pygame.Surface]:
-    pygame.display.init()
-    yield pygame.display.set_mode((1920, 1080))
-    pygame.display.quit()
 
 
 def pixels(surface: pygame.Surface) -> NDArray[np.uint8]:
