@@ -302,3 +302,31 @@ def test_with_tls_the_tv_serves_https_with_a_self_signed_certificate_and_the_pho
     finally:
         loop.close()
         assert tv.stop() == 0, tv.output
+
+
+def test_the_remote_page_in_chromium_pairs_with_the_code_on_screen_and_changes_the_layout(
+        browser: Any, tmp_path: Path) -> None:
+    from tvapp.testing.browser import wait_for_js
+
+    tv = start_tv(tmp_path)
+    try:
+        tv.wait_for(lambda s: s["screen"] == "RoomScreen" and s["invite_code"], timeout=60, what="the default room")
+        page = browser.new_page()
+        page.goto(tv.remote_url() + "/remote", wait_until="load")
+        wait_for_js(page, "() => window.tvappRemote && window.tvappRemote.state", lambda s: s == "pairing",
+                    what="the pairing screen")
+        page.fill("#pair-name", "Ann's phone")
+        page.click("#pair-request")
+        _, sidecar = tv.wait_for(lambda s: s["pairing"] is not None, timeout=10, what="the pairing code on screen")
+        page.fill("#pair-code", sidecar["pairing"]["code"].replace(" ", ""))
+        page.click("#pair-confirm")
+        wait_for_js(page, "() => window.tvappRemote.state", lambda s: s == "ready", what="the page paired")
+        wait_for_js(page, "() => window.tvappRemote.lastState && window.tvappRemote.lastState.room",
+                    lambda room: room == "living-room", what="the TV's room on the page")
+        page.click("#layout-speaker")
+        tv.wait_for(lambda s: s["mode"] == "speaker", timeout=10, what="the speaker layout chosen on the phone")
+        wait_for_js(page, "() => document.querySelector('#layout-speaker').getAttribute('aria-pressed')",
+                    lambda pressed: pressed == "true", what="the Speaker button pressed")
+        page.close()
+    finally:
+        assert tv.stop() == 0, tv.output
