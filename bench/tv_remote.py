@@ -26,7 +26,6 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from bench.common import emit, latency_ms, parser
 from tvapp.client.discovery import discover
@@ -38,14 +37,26 @@ GOALS = {"discovery_p95_ms": 1000, "command_to_screen_p95_ms": 100}
 NAME = "Bench TV"
 
 
-def layout_flips(trace: Path) -> list[tuple[float, str | None]]:
-    """Return (flip wall time, mode) for every flip that showed a new screen or layout."""
-    out = []
-    for line in trace.read_text().splitlines():
-        event = json.loads(line)
-        if event.get("event") == "layout":
-            out.append((float(event["t"]), event.get("mode")))
-    return out
+class LayoutFlips:
+    """The flips that showed a new screen or layout, read from the TV's trace as it grows (each line once)."""
+
+    def __init__(self, trace: Path) -> None:
+        self.trace = trace
+        self.offset = 0
+        self.seen: list[tuple[float, str | None]] = []
+
+    def read(self) -> list[tuple[float, str | None]]:
+        """Return (flip wall time, mode) of every such flip so far."""
+        with open(self.trace, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.splitlines():
+            event = json.loads(line)
+            if event.get("event") == "layout":
+                self.seen.append((float(event["t"]), event.get("mode")))
+        return self.seen
 
 
 async def direct_query(service: str, timeout: float = 3.0) -> float:
@@ -68,6 +79,7 @@ async def commands(url: str, credential: str, trace: Path, rounds: int) -> tuple
     """Send set_layout rounds and status round trips; return (command -> screen, status round trip) seconds."""
     to_screen: list[float] = []
     status_rtt: list[float] = []
+    flips = LayoutFlips(trace)
     async with await RemoteLink.connect(url, credential) as link:
         for i in range(rounds):
             mode = "speaker" if i % 2 == 0 else "grid"
@@ -77,7 +89,7 @@ async def commands(url: str, credential: str, trace: Path, rounds: int) -> tuple
                 raise RuntimeError(f"set_layout refused: {result.error}")
             deadline = time.monotonic() + 5
             while True:
-                shown = [t for t, m in layout_flips(trace) if t >= sent and m == mode]
+                shown = [t for t, m in flips.read() if t >= sent and m == mode]
                 if shown:
                     to_screen.append(shown[0] - sent)
                     break

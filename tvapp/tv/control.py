@@ -58,7 +58,7 @@ class TvControl:
         speaker = next((p.sid for p in participants if p.speaking), None)
         return rp.State(
             tv_name=session.friendly_name[: rp.MAX_NAME_CHARS], status=status,  # type: ignore[arg-type]
-            room=session.room_name or None if in_room else None,
+            room=(session.room_name or None) if in_room else None,
             invite_code=session.invite_code if in_room else None,
             invite_visible=session.invite_visible, participants=participants, active_speaker=speaker,
             volume=round(session.volume, 3), layout=session.mode,  # type: ignore[arg-type]
@@ -163,13 +163,12 @@ class TvControl:
             await self._host_call("POST", identity, f"/tracks/{quote(pub.sid, safe='')}/mute", {"muted": True})
 
     async def _host_call(self, method: str, identity: str, suffix: str, body: dict[str, object] | None = None) -> None:
-        session = self.session
-        room = session.room
-        if room is None or self.server_url() is None:
+        room = self.session.room
+        if room is None:
             raise CommandRefused("not_in_room", "The TV is not in a room.")
         path = f"/v1/rooms/{quote(room.name, safe='')}/participants/{quote(identity, safe='')}{suffix}"
         try:
-            await api_request(self.server_url() or "", method, path, body, bearer=room.access_token)
+            await api_request(room.url, method, path, body, bearer=room.access_token)
         except ApiError as exc:
             if exc.status == 0:
                 raise CommandRefused("server_unreachable", "The TV cannot reach its server.") from None
@@ -178,9 +177,3 @@ class TvControl:
             raise CommandRefused(exc.code, words.get(exc.code, exc.message or exc.code)) from None
         except OSError:
             raise CommandRefused("server_unreachable", "The TV cannot reach its server.") from None
-
-    def server_url(self) -> str | None:
-        """Return the core the TV's current room is on."""
-        plan = self.session.plan
-        return plan.server if plan is not None else self.server
-
