@@ -122,12 +122,15 @@ def test_tv_shows_each_bot_in_its_tile_highlights_the_talker_and_plays_their_ton
     mono = played[-48000 * 12:].mean(axis=1)
     blocks = [mono[i:i + 24000] for i in range(0, len(mono) - 24000, 24000)]
     # The level of each tone while its bot talks: the loudest half-second blocks.
-    red, green, blue, control = (max(tone_level_db(block, hz) for block in blocks) for hz in (440, 660, 1230, 1450))
+    red, green, blue = (max(tone_level_db(block, hz) for block in blocks) for hz in (440, 660, 1230))
+    # The noise floor: the loudest of several frequencies nobody sends (no harmonic of 440 or 660 either).
+    control = max(tone_level_db(block, hz) for block in blocks for hz in (1010, 1130, 1450, 1560))
     # Both talkers send the same amplitude, heard at the same level: 0.3 (-10.5 dBFS) in mono becomes
     # -13.5 dBFS per channel when the sender's Opus encoder spreads it over two channels.
     assert -16 < red < -11 and -16 < green < -11, (red, green)
     assert abs(red - green) < 1.5, (red, green)
-    # The muted bot's tone (1230 Hz: no harmonic of the others) is no louder than a frequency nobody sends (the clicks of skips are broadband).
+    # The muted bot's tone (1230 Hz: no harmonic of the others) is no louder than the frequencies nobody sends
+    # (the clicks of skips are broadband, and one control frequency alone was 6.1 dB under it once in CI).
     assert blue < min(red, green) - 30 and blue < control + 6, (red, green, blue, control)
 
 
