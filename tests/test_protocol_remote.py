@@ -49,6 +49,8 @@ from tvapp.protocol.remote import (
     Ok,
     ParticipantState,
     PhoneMessage,
+    Playback,
+    PlaybackInfo,
     ProtocolViolation,
     RemoteClientConnection,
     RemoteEvent,
@@ -82,6 +84,10 @@ IN_ROOM = State(tv_name="Living room", status="in_room", room="movie-night", inv
                 invite_visible=True, participants=(ALICE, BOB), active_speaker="PA_a", volume=0.8, layout="speaker",
                 pairing_open=False)  # fmt: skip
 IDLE = State(tv_name="Living room", status="idle", volume=1, layout="grid", pairing_open=True)
+FILM = PlaybackInfo(content="http://192.168.1.20:7880/media/film.mp4", title="The film", playing=True,
+                    position=754.25, duration=5400.0)
+WATCHING = State(tv_name="Living room", status="in_room", room="movie-night", volume=0.8, layout="watch",
+                 participants=(ALICE,), playback=FILM)
 
 PHONE_SAMPLES: list[PhoneMessage] = [
     Auth(credential=CREDENTIAL),
@@ -102,6 +108,13 @@ PHONE_SAMPLES: list[PhoneMessage] = [
     MuteParticipant(identity="carol"),
     SetMic(enabled=True),
     SetCamera(id="cam", enabled=False),
+    Playback(id="p", action="play"),
+    Playback(action="pause"),
+    Playback(action="stop"),
+    Playback(action="seek", position=0),
+    Playback(id="s", action="seek", position=754.5),
+    Playback(action="load", content="/media/film.mp4"),
+    Playback(id="ld", action="load", content="https://example.org/live/stream.m3u8", position=30, title="Live"),
     ListDevices(id="d"),
     ForgetDevice(id="f", device_id="DV_2"),
 ]
@@ -118,6 +131,10 @@ TV_SAMPLES: list[TvMessage] = [
     State(tv_name="TV", status="error", volume=0.5, layout="watch",
           error=ErrorInfo(title="Invite expired", message="Ask the host for a new code.")),  # fmt: skip
     State(tv_name="TV", status="joining", room="movie-night", volume=0.0, layout="grid"),
+    WATCHING,
+    State(tv_name="TV", status="in_room", room="r", volume=1, layout="grid",
+          playback=PlaybackInfo(content="/srv/films/a.mkv", waiting=True)),  # fmt: skip
+    State(tv_name="TV", status="in_room", room="r", volume=1, layout="grid", playback=PlaybackInfo()),
 ]
 
 
@@ -145,7 +162,7 @@ def test_samples_cover_every_message_type() -> None:
     assert set(PHONE_MESSAGE_TYPES) == {"auth"} | set(COMMAND_TYPES)
     assert set(COMMAND_TYPES) == {
         "status", "create_room", "join", "leave", "set_volume", "set_layout", "show_invite", "remove_participant",
-        "mute_participant", "set_mic", "set_camera", "list_devices", "forget_device",
+        "mute_participant", "set_mic", "set_camera", "playback", "list_devices", "forget_device",
     }  # fmt: skip
 
 
@@ -169,6 +186,23 @@ def test_encode_is_compact_json_with_type_and_version() -> None:
                                         "mic_muted": True, "camera_off": True}  # fmt: skip
     assert state["error"] is None and wire(TV_SAMPLES[9])["error"] == {"title": "Invite expired",
                                                                       "message": "Ask the host for a new code."}
+
+
+def test_a_playback_command_and_the_now_playing_state_on_the_wire() -> None:
+    assert wire(Playback(id="7", action="seek", position=90)) == {
+        "type": "playback", "v": 1, "id": "7", "action": "seek", "position": 90.0, "content": None, "title": ""}
+    assert wire(WATCHING)["playback"] == {"content": "http://192.168.1.20:7880/media/film.mp4", "title": "The film",
+                                          "playing": True, "position": 754.25, "duration": 5400.0,
+                                          "waiting": False}  # fmt: skip
+    assert wire(IN_ROOM)["playback"] is None
+    assert parse_phone_message(text({"type": "playback", "v": 1, "action": "load", "content": "/a.mp4",
+                                     "title": "A", "why": 1})) == Playback(action="load", content="/a.mp4", title="A")
+    obj = wire(WATCHING)
+    obj["playback"]["rate"] = 1.0
+    assert parse_tv_message(text(obj)) == WATCHING
+    old_tv = wire(IN_ROOM)
+    del old_tv["playback"]
+    assert parse_tv_message(text(old_tv)) == IN_ROOM, "a TV without watch-together sends no playback"
 
 
 def test_the_remote_layouts_are_the_renderers_layout_modes() -> None:
@@ -202,6 +236,12 @@ def test_messages_built_in_python_are_checked_like_received_ones() -> None:
         State(tv_name="TV", status="asleep", volume=0.5, layout="grid")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Authed(device_id="", tv_name="TV")
+    with pytest.raises(ProtocolError) as caught:
+        Playback(action="seek")
+    assert caught.value.code == INVALID_VALUE
+    with pytest.raises(ProtocolError) as caught:
+        PlaybackInfo(position=-1)
+    assert caught.value.code == INVALID_VALUE
 
 
 V = {"v": 1}
@@ -246,6 +286,28 @@ VIOLATIONS: list[tuple[str, object, str, str | None]] = [
     ("credential missing", {"type": "auth", **V}, BAD_MESSAGE, None),
     ("credential empty", {"type": "auth", **V, "credential": ""}, BAD_MESSAGE, None),
     ("credential lone surrogate", '{"type":"auth","v":1,"credential":"\\ud800"}', BAD_MESSAGE, None),
+    ("action missing", {"type": "playback", **V, "id": "a"}, BAD_MESSAGE, "a"),
+    ("action unknown", {"type": "playback", **V, "id": "a", "action": "rewind"}, INVALID_VALUE, "a"),
+    ("action number", {"type": "playback", **V, "action": 1}, BAD_MESSAGE, None),
+    ("seek without position", {"type": "playback", **V, "id": "a", "action": "seek"}, INVALID_VALUE, "a"),
+    ("seek to null", {"type": "playback", **V, "action": "seek", "position": None}, INVALID_VALUE, None),
+    ("seek negative", {"type": "playback", **V, "id": "a", "action": "seek", "position": -0.5}, INVALID_VALUE, "a"),
+    ("seek a week on", {"type": "playback", **V, "action": "seek", "position": 7 * 86400 + 1}, INVALID_VALUE, None),
+    ("seek infinity", '{"type":"playback","v":1,"action":"seek","position":1e400}', INVALID_VALUE, None),
+    ("seek text", {"type": "playback", **V, "action": "seek", "position": "1:30"}, BAD_MESSAGE, None),
+    ("seek true", {"type": "playback", **V, "action": "seek", "position": True}, BAD_MESSAGE, None),
+    ("play with position", {"type": "playback", **V, "action": "play", "position": 3}, INVALID_VALUE, None),
+    ("pause with content", {"type": "playback", **V, "action": "pause", "content": "/a.mp4"}, INVALID_VALUE, None),
+    ("stop with title", {"type": "playback", **V, "action": "stop", "title": "A"}, INVALID_VALUE, None),
+    ("load without content", {"type": "playback", **V, "id": "a", "action": "load"}, INVALID_VALUE, "a"),
+    ("load empty content", {"type": "playback", **V, "action": "load", "content": ""}, INVALID_VALUE, None),
+    ("load relative path", {"type": "playback", **V, "action": "load", "content": "film.mp4"}, INVALID_VALUE, None),
+    ("load newline", {"type": "playback", **V, "action": "load", "content": "/a\n.mp4"}, INVALID_VALUE, None),
+    ("load content number", {"type": "playback", **V, "action": "load", "content": 5}, BAD_MESSAGE, None),
+    ("load content too long", {"type": "playback", **V, "action": "load", "content": "/" + "a" * 2048},
+     INVALID_VALUE, None),
+    ("load title too long", {"type": "playback", **V, "action": "load", "content": "/a", "title": "t" * 201},
+     INVALID_VALUE, None),
     ("too big", {"type": "status", **V, "id": "a", "pad": "x" * MAX_MESSAGE_BYTES}, TOO_BIG, None),
     ("too big in bytes", {"type": "status", **V, "pad": "é" * (MAX_MESSAGE_BYTES // 2)}, TOO_BIG, None),
 ]
@@ -611,7 +673,8 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
-FIELDS = ["id", "credential", "name", "invite", "volume", "layout", "visible", "identity", "enabled", "device_id"]
+FIELDS = ["id", "credential", "name", "invite", "volume", "layout", "visible", "identity", "enabled", "device_id",
+          "action", "position", "content", "title"]
 
 
 @st.composite
@@ -620,7 +683,8 @@ def phone_like(draw: st.DrawFn) -> str:
     obj: dict[str, object] = {"type": draw(st.sampled_from([*PHONE_MESSAGE_TYPES, "authed", "state", "x"]))}
     obj["v"] = draw(st.sampled_from([1, 1, 1, 2, "1", None, True]))
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=4)):
-        obj[name] = draw(json_values | st.sampled_from(["ABCD-EFGH", "grid", "bob", 0.5, 2, "i" * 65]))
+        obj[name] = draw(json_values | st.sampled_from(["ABCD-EFGH", "grid", "bob", 0.5, 2, "i" * 65, "seek", "load",
+                                                        "/a.mp4", -1]))
     return json.dumps(obj)
 
 
@@ -670,4 +734,15 @@ def test_the_phone_end_raises_only_protocol_errors(texts: list[str]) -> None:
        layout=st.sampled_from(LAYOUTS))  # fmt: skip
 def test_any_valid_command_survives_the_wire(volume: float, cid: str, layout: str) -> None:
     for command in (SetVolume(id=cid, volume=volume), SetLayout(id=cid, layout=layout)):  # type: ignore[arg-type]
+        assert parse_phone_message(encode(command)) == command
+
+
+@settings(max_examples=200, deadline=None)
+@given(position=st.floats(min_value=0, max_value=7 * 86400),
+       content=st.text(st.characters(codec="utf-8", exclude_categories=["Cc"]), max_size=100),
+       title=st.text(st.characters(codec="utf-8"), max_size=200))  # fmt: skip
+def test_any_valid_playback_command_survives_the_wire(position: float, content: str, title: str) -> None:
+    for command in (Playback(action="seek", position=position),
+                    Playback(action="load", content="/" + content, position=position, title=title),
+                    Playback(action="load", content="https://tv.example/" + content)):  # fmt: skip
         assert parse_phone_message(encode(command)) == command

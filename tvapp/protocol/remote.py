@@ -14,7 +14,7 @@ gets wrong is answered with an ``error`` whose code says what kind of mistake it
     unsupported_version     "v" is not PROTOCOL_VERSION
     unknown_command         a "type" the TV does not take from a phone
     invalid_value           a value of the right type outside its range or set (volume 2, layout "mosaic", an invite
-                            that cannot be a code, an identity with a space in it)
+                            that cannot be a code, an identity with a space in it, a seek without a position)
     not_authenticated       a command before the TV accepted the credential
     already_authenticated   an auth after the first one
     auth_failed             the TV refused the credential: the connection closes
@@ -49,6 +49,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self, TypeAlias, ge
 
 from tvapp.core.claims import IDENTITY_RE, ROOM_NAME_RE
 from tvapp.core.codes import normalize_invite_code
+from tvapp.core.playback import MAX_CONTENT_CHARS, MAX_POSITION, MAX_TITLE_CHARS
 from tvapp.protocol.messages import BAD_MESSAGE as BAD_MESSAGE
 from tvapp.protocol.messages import UNSUPPORTED_VERSION as UNSUPPORTED_VERSION
 from tvapp.protocol.messages import (
@@ -82,8 +83,12 @@ CONNECTION_CLOSED: Final = "connection_closed"
 
 LayoutName: TypeAlias = Literal["grid", "speaker", "watch"]
 TvStatus: TypeAlias = Literal["idle", "joining", "in_room", "error"]
+PlaybackActionName: TypeAlias = Literal["play", "pause", "seek", "load", "stop"]
 LAYOUTS: Final[tuple[str, ...]] = get_args(LayoutName)
 TV_STATUSES: Final[tuple[str, ...]] = get_args(TvStatus)
+PLAYBACK_ACTIONS: Final[tuple[str, ...]] = get_args(PlaybackActionName)
+# A media URL ("https://...", "rtsp://...") or an absolute path; no control characters anywhere.
+CONTENT_RE: Final = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*://|/)[^\x00-\x1f\x7f]*")
 
 
 class RemoteProtocolError(ProtocolError):
@@ -141,6 +146,26 @@ class _Time(_Rule):
             raise _invalid(path, "out of range") from None
         if not math.isfinite(number) or number < 0:
             raise _invalid(path, "must be a time in seconds since 1970")
+        return number
+
+
+@dataclasses.dataclass(frozen=True)
+class _Seconds(_Rule):
+    """A position in the content: a finite number of seconds from 0 to MAX_POSITION."""
+
+    nullable: bool = False
+
+    def decode(self, value: object, path: str) -> object:
+        if value is None and self.nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _bad(path, "expected a number" + (" or null" if self.nullable else ""))
+        try:
+            number = float(value)
+        except OverflowError:
+            raise _invalid(path, "out of range") from None
+        if not 0.0 <= number <= MAX_POSITION:  # also refuses NaN
+            raise _invalid(path, f"must be between 0 and {MAX_POSITION:g} seconds")
         return number
 
 
@@ -216,6 +241,12 @@ RoomName = Annotated[str | None, _Matching(ROOM_NAME_RE, "a room name", nullable
 InviteCode = Annotated[str, _InviteCode()]
 Timestamp = Annotated[float, _Time()]
 OptionalTimestamp = Annotated[float | None, _Time(nullable=True)]
+PlaybackAction = Annotated[PlaybackActionName, _OneOf(PLAYBACK_ACTIONS)]
+Position = Annotated[float, _Seconds()]
+OptionalPosition = Annotated[float | None, _Seconds(nullable=True)]
+Content = Annotated[str, _Text(MAX_CONTENT_CHARS, too_long_code=INVALID_VALUE)]
+OptionalContent = Annotated[str | None, _Text(MAX_CONTENT_CHARS, nullable=True, too_long_code=INVALID_VALUE)]
+Title = Annotated[str, _Text(MAX_TITLE_CHARS, too_long_code=INVALID_VALUE)]
 
 
 # --- shared value types ----------------------------------------------------------------------------------------
@@ -241,6 +272,22 @@ class ParticipantState(_Record):
     speaking: Flag = False
     mic_muted: Flag = False
     camera_off: Flag = False
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlaybackInfo(_Record):
+    """The shared content of the TV's room, as the remote shows it.
+
+    ``position`` is seconds into the content when the state was made; while ``playing`` and not ``waiting`` (for a
+    stalled screen) it moves on at normal speed from there. ``content`` is "" when nothing is loaded.
+    """
+
+    content: Content = ""
+    title: Title = ""
+    playing: Flag = False
+    position: Position = 0.0
+    duration: OptionalPosition = None
+    waiting: Flag = False
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -360,6 +407,34 @@ class SetCamera(_Command):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Playback(_Command):
+    """Drive the room's shared content: load (``content``, from ``position`` or 0, optional ``title``), play, pause,
+    seek (to ``position``) or stop. The TV refuses with not_host when the room lets only its host do that."""
+
+    TYPE: ClassVar[str] = "playback"
+    action: PlaybackAction
+    position: OptionalPosition = None
+    content: OptionalContent = None
+    title: Title = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.action == "load":
+            if not self.content:
+                raise _invalid("playback.content", "required for load")
+            if CONTENT_RE.fullmatch(self.content) is None:
+                raise _invalid("playback.content", "is not a media URL or an absolute path")
+            return
+        if self.action == "seek" and self.position is None:
+            raise _invalid("playback.position", "required for seek")
+        if self.action != "seek" and self.position is not None:
+            raise _invalid("playback.position", f"not taken by {self.action}")
+        if self.content is not None or self.title:
+            raise _invalid("playback.content" if self.content is not None else "playback.title",
+                           "only taken by load")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ListDevices(_Command):
     """Ask for the paired phones (sent as a devices message with the same id, then ok)."""
 
@@ -429,18 +504,19 @@ class State(_Message):
     layout: Layout
     pairing_open: Flag = False
     error: Annotated[ErrorInfo | None, _OptionalObject(ErrorInfo)] = None
+    playback: Annotated[PlaybackInfo | None, _OptionalObject(PlaybackInfo)] = None
 
 
 Command: TypeAlias = (
     StatusCommand | CreateRoom | JoinRoom | LeaveRoom | SetVolume | SetLayout | ShowInvite | RemoveParticipant
-    | MuteParticipant | SetMic | SetCamera | ListDevices | ForgetDevice
+    | MuteParticipant | SetMic | SetCamera | Playback | ListDevices | ForgetDevice
 )  # fmt: skip
 PhoneMessage: TypeAlias = Auth | Command
 TvMessage: TypeAlias = Authed | Ok | Error | Devices | State
 
 _COMMAND_CLASSES: tuple[type[Command], ...] = (
     StatusCommand, CreateRoom, JoinRoom, LeaveRoom, SetVolume, SetLayout, ShowInvite, RemoveParticipant,
-    MuteParticipant, SetMic, SetCamera, ListDevices, ForgetDevice,
+    MuteParticipant, SetMic, SetCamera, Playback, ListDevices, ForgetDevice,
 )  # fmt: skip
 _TV_CLASSES: tuple[type[TvMessage], ...] = (Authed, Ok, Error, Devices, State)
 COMMAND_TYPES: Final[Mapping[str, type[Command]]] = {cls.TYPE: cls for cls in _COMMAND_CLASSES}
