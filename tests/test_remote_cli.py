@@ -33,7 +33,18 @@ from tvapp.client.remote_link import (
     request_pairing,
 )
 from tvapp.core.pairing import PairingConfig
-from tvapp.protocol.remote import Command, CreateRoom, SetLayout, SetMic, SetVolume, ShowInvite, State, StatusCommand
+from tvapp.protocol.remote import (
+    Command,
+    CreateRoom,
+    Playback,
+    PlaybackInfo,
+    SetLayout,
+    SetMic,
+    SetVolume,
+    ShowInvite,
+    State,
+    StatusCommand,
+)
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.endpoints import CommandRefused, PairingView, RemoteEndpoints
 from tvapp.tv.remote.tls import ensure_certificate
@@ -67,8 +78,27 @@ class RecordingController:
                                              invite_code="ABCD-EFGH")
         elif isinstance(command, ShowInvite):
             self.state = dataclasses.replace(self.state, invite_visible=command.visible)
+        elif isinstance(command, Playback):
+            self.play(command)
         assert self.endpoints is not None
         self.endpoints.push_state()
+
+    def play(self, command: Playback) -> None:
+        now = self.state.playback or PlaybackInfo()
+        if command.action == "load":
+            assert command.content is not None
+            now = PlaybackInfo(content=command.content, title=command.title, playing=True,
+                               position=command.position or 0.0, duration=5400.0)
+        elif not now.content:
+            raise CommandRefused("no_content", "nothing is loaded in the room")
+        elif command.action == "stop":
+            now = PlaybackInfo()
+        elif command.action == "seek":
+            assert command.position is not None
+            now = dataclasses.replace(now, position=command.position)
+        else:
+            now = dataclasses.replace(now, playing=command.action == "play")
+        self.state = dataclasses.replace(self.state, playback=now)
 
     def show_pairing(self, view: PairingView | None) -> None:
         self.views.append(view)
@@ -216,6 +246,31 @@ def test_send_commands_reach_the_tv_and_status_prints_its_state(tv: Tv, config: 
     assert not any(isinstance(c, StatusCommand) for c in tv.controller.commands)  # status is the TV's own
 
 
+def test_playback_commands_reach_the_tv_and_status_says_what_plays(tv: Tv, config: Path) -> None:
+    assert pair_with_code(tv, config).returncode == 0
+    refused = cli(config, "send", "play")
+    assert refused.returncode == 1 and "nothing is loaded" in refused.stderr and "no_content" in refused.stderr
+    for args in (["load", "http://nas.local:8080/films/Big Buck Bunny.mp4", "--title", "Bunny"], ["pause"],
+                 ["seek", "1:02:03.5"], ["play"], ["seek", "90"]):
+        done = cli(config, "send", *args)
+        assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+    assert tv.controller.commands[-5:] == [
+        Playback(id="1", action="load", content="http://nas.local:8080/films/Big Buck Bunny.mp4", title="Bunny"),
+        Playback(id="1", action="pause"), Playback(id="1", action="seek", position=3723.5),
+        Playback(id="1", action="play"), Playback(id="1", action="seek", position=90.0)]
+    status = cli(config, "send", "status")
+    assert "playing Bunny at 1:30 of 1:30:00" in status.stdout, status.stdout
+    raw = json.loads(cli(config, "send", "status", "--json").stdout)
+    assert raw["playback"] == {"content": "http://nas.local:8080/films/Big Buck Bunny.mp4", "title": "Bunny",
+                               "playing": True, "position": 90.0, "duration": 5400.0, "waiting": False}
+    assert cli(config, "send", "load", "/srv/films/a.mkv").returncode == 0
+    assert cli(config, "send", "pause").returncode == 0
+    assert "paused /srv/films/a.mkv at 0:00 of 1:30:00" in cli(config, "send", "status").stdout
+    assert cli(config, "send", "stop").returncode == 0
+    assert tv.controller.commands[-1] == Playback(id="1", action="stop")
+    assert "playing" not in cli(config, "send", "status").stdout
+
+
 def test_a_refused_command_exits_1_with_the_tvs_message(tv: Tv, config: Path) -> None:
     assert pair_with_code(tv, config).returncode == 0
     refused = cli(config, "send", "remove", "bob")
@@ -304,6 +359,15 @@ def test_a_forgotten_phone_is_told_to_pair_again(tv: Tv, config: Path) -> None:
     (["send", "layout", "mosaic"], "must be one of grid, speaker, watch"),
     (["send", "mic", "maybe"], "mic takes on or off"),
     (["send", "join"], "usage: send join CODE"),
+    (["send", "seek"], "usage: send seek SECONDS"),
+    (["send", "seek", "soon"], "seek takes seconds (90) or M:SS"),
+    (["send", "seek", "1:75"], "seek takes a point in the content from 0 on"),
+    (["send", "seek", "1e9"], "seek: position: must be between 0 and 604800 seconds"),
+    (["send", "play", "now"], "usage: send play"),
+    (["send", "pause", "--title", "A"], "--title goes with load only"),
+    (["send", "load"], "usage: send load URL_OR_PATH"),
+    (["send", "load", "film.mp4"], "a media URL or an absolute path on the TV"),
+    (["send", "load", "/" + "a" * 2048], "load: content: longer than 2048 characters"),
     (["send", "status"], "no paired TV"),
     (["watch"], "no paired TV"),
     (["forget"], "no paired TV"),

@@ -2,7 +2,7 @@
 
     tvapp remote discover [--json] [--timeout S] [--interface IP]
     tvapp remote pair NAME [--tv URL] [--code CODE] [--device-name N] [--fingerprint FP]
-    tvapp remote send COMMAND [ARGS] [--json] [--tv NAME_OR_URL]
+    tvapp remote send COMMAND [ARGS] [--title T] [--json] [--tv NAME_OR_URL]
     tvapp remote watch [--json] [--tv NAME_OR_URL]
     tvapp remote forget [--tv NAME_OR_URL]
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import socket
 import sys
@@ -25,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tvapp.client.remote_link import CredentialFile, PairedTv, RemoteLink
-    from tvapp.protocol.remote import Command, DeviceInfo, State
+    from tvapp.protocol.remote import Command, DeviceInfo, PlaybackInfo, State
 
 SEND_COMMANDS = {
     "status": "print the TV's state",
@@ -39,6 +40,11 @@ SEND_COMMANDS = {
     "mute": "IDENTITY  mute a participant's audio (host only)",
     "mic": "on|off  the TV's microphone",
     "camera": "on|off  the TV's camera",
+    "load": "URL_OR_PATH  play this in the room: a media URL, or an absolute path on the TV (--title T)",
+    "play": "play the room's content",
+    "pause": "pause the room's content",
+    "seek": "SECONDS  jump to this point of the content (seconds, or M:SS, H:MM:SS)",
+    "stop": "stop the room's content",
     "devices": "list the paired phones",
     "forget-device": "DEVICE_ID  revoke a paired phone",
 }
@@ -83,9 +89,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     send = sub.add_parser("send", help="send one command to the TV and print its answer",
                           formatter_class=argparse.RawDescriptionHelpFormatter,
                           description="Send one command to a paired TV. Commands:\n" + lines,
-                          epilog="examples: tvapp remote send volume 0.5 | tvapp remote send layout speaker")
+                          epilog="examples: tvapp remote send volume 0.5 | tvapp remote send layout speaker | "
+                                 "tvapp remote send load http://nas.local/film.mp4 --title Film | "
+                                 "tvapp remote send seek 1:30:00")
     send.add_argument("cmd", metavar="COMMAND", help="one of: " + ", ".join(SEND_COMMANDS))
     send.add_argument("args", nargs="*", metavar="ARGS", help="the command's arguments")
+    send.add_argument("--title", metavar="T", help="load only: the title everyone sees")
     send.add_argument("--json", action="store_true", help="print the TV's answer as JSON")
     send.add_argument("--tv", metavar="NAME_OR_URL", help="which paired TV (default: the only one)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for the answer")
@@ -312,18 +321,38 @@ def _on_off(word: str, what: str) -> bool:
     raise UsageError(f"{what} takes on or off, not {word!r}")
 
 
-def build_command(name: str, args: list[str]) -> Command:
-    """Return the protocol command for `send NAME ARGS`; raise UsageError for bad input."""
+def parse_position(text: str) -> float:
+    """Return the seconds that `text` names: "90", "90.5", "1:30" or "1:02:03"; raise UsageError otherwise."""
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3 or not all(parts):
+        raise UsageError(f"seek takes seconds (90) or M:SS / H:MM:SS (1:30), not {text!r}")
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError:
+        raise UsageError(f"seek takes seconds (90) or M:SS / H:MM:SS (1:30), not {text!r}") from None
+    if any(not (math.isfinite(n) and n >= 0) for n in numbers) or any(n >= 60 for n in numbers[1:]):
+        raise UsageError(f"seek takes a point in the content from 0 on, not {text!r}")
+    seconds = 0.0
+    for number in numbers:
+        seconds = seconds * 60 + number
+    return seconds
+
+
+def build_command(name: str, args: list[str], title: str | None = None) -> Command:
+    """Return the protocol command for `send NAME ARGS [--title T]`; raise UsageError for bad input."""
     from tvapp.protocol.remote import RemoteProtocolError, parse_phone_message
 
     arity = {"status": (0, 0), "create-room": (0, 1), "join": (1, 1), "leave": (0, 0), "volume": (1, 1),
              "layout": (1, 1), "invite": (1, 1), "remove": (1, 1), "mute": (1, 1), "mic": (1, 1),
-             "camera": (1, 1), "devices": (0, 0), "forget-device": (1, 1)}
+             "camera": (1, 1), "load": (1, 1), "play": (0, 0), "pause": (0, 0), "seek": (1, 1), "stop": (0, 0),
+             "devices": (0, 0), "forget-device": (1, 1)}
     if name not in arity:
         raise UsageError(f"unknown command {name!r}; one of: {', '.join(SEND_COMMANDS)}")
     low, high = arity[name]
     if not low <= len(args) <= high:
         raise UsageError(f"usage: send {name} {SEND_COMMANDS[name].split('  ')[0] if high else ''}".rstrip())
+    if title is not None and name != "load":
+        raise UsageError("--title goes with load only")
     msg: dict[str, Any]
     if name == "status":
         msg = {"type": "status"}
@@ -351,6 +380,14 @@ def build_command(name: str, args: list[str]) -> Command:
         msg = {"type": "remove_participant" if name == "remove" else "mute_participant", "identity": args[0]}
     elif name in ("mic", "camera"):
         msg = {"type": "set_mic" if name == "mic" else "set_camera", "enabled": _on_off(args[0], name)}
+    elif name in ("play", "pause", "stop"):
+        msg = {"type": "playback", "action": name}
+    elif name == "seek":
+        msg = {"type": "playback", "action": "seek", "position": parse_position(args[0])}
+    elif name == "load":
+        if not args[0].startswith("/") and "://" not in args[0]:
+            raise UsageError(f"load takes a media URL or an absolute path on the TV, not {args[0]!r}")
+        msg = {"type": "playback", "action": "load", "content": args[0], "title": title or ""}
     elif name == "devices":
         msg = {"type": "list_devices"}
     else:
@@ -393,7 +430,7 @@ async def _connect(tv: PairedTv) -> RemoteLink:
 
 
 def _send(args: argparse.Namespace, out: IO[str]) -> int:
-    command = build_command(args.cmd, list(args.args))
+    command = build_command(args.cmd, list(args.args), args.title)
     if not 0 < args.timeout <= 300:
         raise UsageError("--timeout must be between 0 and 300 seconds")
     _, tv = _pick(args)
@@ -437,6 +474,8 @@ def describe_state(state: State) -> str:
                                  ("mic off", p.mic_muted), ("camera off", p.camera_off)) if on]
         shown = f"{p.name} ({p.identity})" if p.name and p.name != p.identity else p.identity
         lines.append(f"  - {shown}" + (f"  [{', '.join(marks)}]" if marks else ""))
+    if state.playback is not None and state.playback.content:
+        lines.append(f"  {describe_playback(state.playback)}")
     lines.append(f"  volume {state.volume:.2f}, layout {state.layout}, "
                  f"pairing {'open' if state.pairing_open else 'closed'}")
     if state.error is not None:
@@ -454,6 +493,8 @@ def state_line(state: State) -> str:
     if state.participants:
         names = [p.identity + ("*" if p.sid == state.active_speaker else "") for p in state.participants]
         parts.append(f"{len(names)} in room: {' '.join(names)}")
+    if state.playback is not None and state.playback.content:
+        parts.append(describe_playback(state.playback))
     parts.append(f"volume {state.volume:.2f}")
     parts.append(f"layout {state.layout}")
     if state.pairing_open:
@@ -461,6 +502,23 @@ def state_line(state: State) -> str:
     if state.error is not None:
         parts.append(f"error: {state.error.title}")
     return f"{time.strftime('%H:%M:%S')} {state.tv_name}: " + ", ".join(parts)
+
+
+def clock_text(seconds: float) -> str:
+    """Return a position as M:SS, or H:MM:SS from an hour on."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def describe_playback(playback: PlaybackInfo) -> str:
+    """Return what the room plays as a few words: state, title (or content), position of duration."""
+    what = "waiting for a screen" if playback.waiting else "playing" if playback.playing else "paused"
+    where = clock_text(playback.position)
+    if playback.duration is not None:
+        where += f" of {clock_text(playback.duration)}"
+    return f"{what} {playback.title or playback.content} at {where}"
 
 
 def describe_devices(devices: tuple[DeviceInfo, ...] | list[DeviceInfo], own: str) -> str:
