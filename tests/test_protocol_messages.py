@@ -31,6 +31,9 @@ from tvapp.protocol.messages import (
     ParticipantJoined,
     ParticipantLeft,
     Ping,
+    Playback,
+    PlaybackStateMsg,
+    Buffering,
     Pong,
     ProtocolError,
     Publish,
@@ -90,6 +93,11 @@ CLIENT_SAMPLES: list[ClientMessage] = [
     Ping(),
     SendData(payload='{"chat": "hi"}', topic="chat", to=("bob", "carol")),
     SendData(payload="x" * MAX_DATA_BYTES),
+    Playback(action="load", content="http://192.168.1.20:8800/media/film.mp4", title="Film", position=12.5, play=False),
+    Playback(action="seek", position=0.0),
+    Playback(action="configure", control="everyone", on_stall="continue"),
+    Buffering(stalled=True, position=3.25),
+    Buffering(stalled=False, duration=5400.0),
 ]
 SERVER_SAMPLES: list[ServerMessage] = [
     Joined(room=ROOM, participant=ALICE, grants=GRANTS, participants=(ALICE, BOB), server_time=1700000002.5,
@@ -116,6 +124,10 @@ SERVER_SAMPLES: list[ServerMessage] = [
     ActiveSpeakers(speakers=(SpeakerInfo(participant_sid="PA_a", identity="alice", level=0.75),), dominant_sid="PA_a"),
     ActiveSpeakers(),
     Data(from_sid="PA_a", from_identity="alice", topic="chat", payload="hello"),
+    PlaybackStateMsg(content="/srv/film.mp4", title="Film", playing=True, position=12.5, at=1700000003.0, seq=4,
+                     waiting_for=("alice",), control="everyone", on_stall="continue", duration=5400.0,
+                     server_time=1700000002.6),
+    PlaybackStateMsg(server_time=1.0),
 ]
 
 

@@ -105,6 +105,18 @@ class AudioConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    control: str = "host"
+    on_stall: str = "pause"
+    lead: float = 0.4
+    stall_timeout: float = 15.0
+    media_dir: str = ""
+    content_volume: float = 1.0
+    duck_db: float = -12.0
+    layout: str = "watch"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -114,6 +126,7 @@ class Config:
     media: MediaConfig = field(default_factory=MediaConfig)
     tv: TvConfig = field(default_factory=TvConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
 
     def data_path(self) -> Path:
         """Return the data directory: the configured one, else $XDG_DATA_HOME/tvapp or ~/.local/share/tvapp."""

@@ -11,6 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 if TYPE_CHECKING:
+    from tvapp.core.playback import PlaybackState
     from tvapp.client.participants import (
         LocalParticipant,
         LocalTrackPublication,
@@ -176,10 +177,18 @@ class Error(RoomEvent):
     message: str
 
 
+@dataclasses.dataclass(frozen=True)
+class PlaybackChanged(RoomEvent):
+    """The room's shared content timeline changed (or was first learnt after joining): see ``Room.playback``."""
+
+    NAME: ClassVar[str] = "playback_changed"
+    state: PlaybackState
+
+
 EVENT_TYPES: tuple[type[RoomEvent], ...] = (
     Connected, Disconnected, Reconnecting, Reconnected, ParticipantJoined, ParticipantLeft, TrackPublished,
     TrackUnpublished, TrackSubscribed, TrackUnsubscribed, TrackMuted, TrackUnmuted, ActiveSpeakersChanged,
-    DataReceived, Error,
+    DataReceived, Error, PlaybackChanged,
 )  # fmt: skip
 EVENTS_BY_NAME: dict[str, type[RoomEvent]] = {cls.NAME: cls for cls in EVENT_TYPES}
 

@@ -46,7 +46,9 @@ from tvapp.client.participants import (
     RemoteTrackPublication,
     RequestError,
 )
+from tvapp.client.clock import RoomClock
 from tvapp.client.signaling import JoinError, SignalClient, SignalClosed
+from tvapp.core.playback import PlaybackState
 from tvapp.protocol import messages as m
 from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
@@ -211,6 +213,9 @@ class Room:
         self._queues: list[asyncio.Queue[ev.RoomEvent | None]] = []
         self._backlog: deque[ev.RoomEvent] | None = deque(maxlen=EVENT_BACKLOG)
         self._callback_tasks: set[asyncio.Task[Any]] = set()
+        self.clock = RoomClock()
+        self.playback: PlaybackState | None = None
+        self._clock_pinger: asyncio.Task[None] | None = None
 
     # -- life ------------------------------------------------------------------------------------------------------
 
@@ -416,12 +421,58 @@ class Room:
         if barrier.errors:
             raise RequestError(barrier.errors[0].code, barrier.errors[0].message)
 
+    # -- shared content ----------------------------------------------------------------------------------------------
+
+    async def load(self, content: str, *, title: str = "", position: float = 0.0, play: bool = True) -> None:
+        """Load `content` (a media URL or an absolute file path every screen can open) for the whole room."""
+        await self._request(m.Playback(action="load", content=content, title=title, position=position, play=play))
+
+    async def play(self) -> None:
+        """Play the room's content from where it is (every screen starts at the same instant)."""
+        await self._request(m.Playback(action="play"))
+
+    async def pause(self) -> None:
+        """Pause the room's content."""
+        await self._request(m.Playback(action="pause"))
+
+    async def seek(self, position: float) -> None:
+        """Move the room's content to `position` seconds, playing or paused as it was."""
+        await self._request(m.Playback(action="seek", position=position))
+
+    async def stop(self) -> None:
+        """Unload the room's content."""
+        await self._request(m.Playback(action="stop"))
+
+    async def configure_playback(self, *, control: str | None = None, on_stall: str | None = None) -> None:
+        """Host only: who may command the content ("host" or "everyone"), what a stall does ("pause"/"continue")."""
+        await self._request(m.Playback(action="configure", control=control, on_stall=on_stall))
+
+    async def report_buffering(self, stalled: bool, position: float | None = None,
+                               duration: float | None = None) -> None:
+        """Tell the room this screen stalled (or is ready again), and the content's duration once known."""
+        await self._send(m.Buffering(stalled=stalled, position=position, duration=duration))
+
+    def _on_pong(self, pong: m.Pong, arrived: float) -> None:
+        if pong.t0 is not None:
+            self.clock.add_exchange(pong.t0, pong.t1, pong.t2, arrived)
+
+    async def _ping_clock(self, signal: SignalClient) -> None:
+        """Ping for clock sync: a burst after joining, then steadily (the pongs go to `_on_pong`)."""
+        with contextlib.suppress(Exception):
+            while True:
+                await asyncio.sleep(self.clock.next_ping_in())
+                await signal.send(m.Ping(t0=self.clock.local()))
+
     # -- connection --------------------------------------------------------------------------------------------------
 
     async def _open(self) -> None:
         """Join with the current token and set up a new session (the old one must be closed)."""
         signal = await SignalClient.connect(self.url, self._token, timeout=self._timeout,
-                                            auto_subscribe=self._auto_subscribe)
+                                            auto_subscribe=self._auto_subscribe, clock=self.clock.local)
+        signal.on_pong = self._on_pong
+        if self._clock_pinger is not None:
+            self._clock_pinger.cancel()
+        self._clock_pinger = asyncio.create_task(self._ping_clock(signal), name="room clock pings")
         joined = signal.joined
         pc = new_peer_connection([(s.urls, s.username, s.credential) for s in joined.ice_servers])
         self._session = _Session(signal, pc)
@@ -537,6 +588,8 @@ class Room:
         if self._finished:
             return
         self._finished = True
+        if self._clock_pinger is not None:
+            self._clock_pinger.cancel()
         self.connection_state = "disconnected"
         self.disconnect_reason = reason
         self._ready.set()
@@ -616,6 +669,11 @@ class Room:
                              for s in msg.speakers)
             dominant = self._participant(msg.dominant_sid) if msg.dominant_sid else None
             self._emit(ev.ActiveSpeakersChanged(speakers, dominant))
+        elif isinstance(msg, m.PlaybackStateMsg):
+            state = msg.state()
+            if self.playback is None or state.seq != self.playback.seq or state != self.playback:
+                self.playback = state
+                self._emit(ev.PlaybackChanged(state))
         elif isinstance(msg, m.Data):
             self._emit(ev.DataReceived(msg.payload, msg.topic, self.participants.get(msg.from_sid), msg.from_identity))
         elif isinstance(msg, m.Removed):

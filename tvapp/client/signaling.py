@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TypeVar
 
 from websockets.asyncio.client import ClientConnection as WsConnection
@@ -55,9 +56,13 @@ def signal_url(server_url: str) -> str:
 class SignalClient:
     """One joined signaling connection."""
 
-    def __init__(self, ws: WsConnection, conn: ClientConnection, joined: Joined) -> None:
+    def __init__(self, ws: WsConnection, conn: ClientConnection, joined: Joined,
+                 clock: Callable[[], float] = time.time) -> None:
         self.ws = ws
         self.conn = conn
+        self.clock = clock
+        # Told of every pong to a clock ping (t0 >= 0) with the local clock when its text arrived (t3).
+        self.on_pong: Callable[[Pong, float], None] | None = None
         self.joined = joined
         self.events: asyncio.Queue[ServerMessage] = asyncio.Queue()
         self.ended = asyncio.Event()
@@ -66,7 +71,8 @@ class SignalClient:
 
     @classmethod
     async def connect(cls, server_url: str, token: str, *, heartbeat: bool = True, timeout: float = 10.0,
-                      origin: str | None = None, auto_subscribe: bool = True) -> SignalClient:
+                      origin: str | None = None, auto_subscribe: bool = True,
+                      clock: Callable[[], float] = time.time) -> SignalClient:
         """Open the websocket, join with `token`, and return once `joined` arrives (JoinError if refused).
 
         Raise OSError or a websockets exception when the server cannot be reached.
@@ -89,7 +95,7 @@ class SignalClient:
                     conn.receive_text(data, time.time())
                     for event in conn.events_received():
                         if isinstance(event, Joined):
-                            client = cls(ws, conn, event)
+                            client = cls(ws, conn, event, clock)
                             if heartbeat:
                                 client._heartbeat = asyncio.create_task(client._beat(event.ping_interval))
                             return client
@@ -104,12 +110,18 @@ class SignalClient:
             async for text in self.ws:
                 if not isinstance(text, str):
                     continue
+                arrived = self.clock()
                 try:
                     self.conn.receive_text(text, time.time())
                 except ProtocolError as exc:  # a newer or broken server: skip that message, keep the connection
                     log.warning("signaling: ignored a malformed server message: %s", exc.message)
                     continue
                 for event in self.conn.events_received():
+                    if isinstance(event, Pong) and event.t0 is not None and event.t0 >= 0 and self.on_pong:
+                        try:
+                            self.on_pong(event, arrived)
+                        except Exception:
+                            log.exception("signaling: the pong handler failed")
                     self.events.put_nowait(event)
         except ConnectionClosed:
             pass
@@ -120,7 +132,7 @@ class SignalClient:
         with contextlib.suppress(ConnectionClosed, ConnectionStateError):  # closed, or removed/left
             while True:
                 await asyncio.sleep(interval)
-                await self.send(Ping(t0=time.time()))
+                await self.send(Ping(t0=self.clock()))
 
     async def send(self, msg: ClientMessage) -> None:
         """Send one message."""

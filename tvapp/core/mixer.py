@@ -191,12 +191,23 @@ class AudioMixer:
             queue.drop(excess)
             self._dropped += excess
 
-    def pull(self, frames: int) -> NDArray[np.int16]:
-        """Return exactly `frames` x channels int16 samples of every playing source mixed (silence if none)."""
+    def pull(self, frames: int, extra: NDArray[np.float32] | None = None, extra_gain: float = 1.0
+             ) -> NDArray[np.int16]:
+        """Return exactly `frames` x channels int16 samples of every playing source mixed (silence if none).
+
+        `extra` is a (frames, channels) float32 block from a pulled source (the shared content's audio) mixed in
+        at `extra_gain` before the limiter, like the queued sources.
+        """
         if frames < 0:
             raise ValueError(f"cannot pull a negative number of frames: {frames}")
         self._pulled += frames
         acc: NDArray[np.float32] | None = None
+        if extra is not None:
+            if extra.shape != (frames, self.channels):
+                raise ValueError(f"the extra block must be shaped ({frames}, {self.channels}), got {extra.shape}")
+            acc = extra.astype(np.float32, copy=True)
+            if extra_gain != 1.0:
+                acc *= np.float32(extra_gain)
         for name, queue in self._queues.items():
             if not queue.playing:
                 if queue.frames == 0 or queue.frames < self._prefill:

@@ -14,6 +14,11 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Callable, ClassVar, Final, Literal, Self, TypeAlias, get_args
 
+from tvapp.core.playback import ACTIONS, CONTROLS, MAX_CONTENT_CHARS, MAX_TITLE_CHARS, ON_STALL, PlaybackState
+from tvapp.core.playback import Action as PlaybackAction
+from tvapp.core.playback import Control as PlaybackControl
+from tvapp.core.playback import OnStall as PlaybackOnStall
+
 PROTOCOL_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 65_536
 MAX_TOKEN_BYTES: Final = 8_192
@@ -237,6 +242,14 @@ Level = Annotated[float, _Number()]
 DataPayload = Annotated[str, _Text(MAX_DATA_BYTES, in_bytes=True, too_long_code=DATA_TOO_BIG)]
 Identities = Annotated[tuple[str, ...], _TextArray(_Text(MAX_ID_CHARS, nonempty=True), MAX_DATA_RECIPIENTS)]
 Secret = Annotated[str, _Text(MAX_TEXT_CHARS)]
+ActionName = Annotated[PlaybackAction, _Choice(ACTIONS)]
+OptionalContent = Annotated[str | None, _Text(MAX_CONTENT_CHARS, nullable=True)]
+Content = Annotated[str, _Text(MAX_CONTENT_CHARS)]
+Title = Annotated[str, _Text(MAX_TITLE_CHARS)]
+ControlName = Annotated[PlaybackControl, _Choice(CONTROLS)]
+OnStallName = Annotated[PlaybackOnStall, _Choice(ON_STALL)]
+OptionalChoice = Annotated[str | None, _Text(MAX_ID_CHARS, nullable=True)]
+Seq = Annotated[int, _Integer(0, 2**53)]
 
 
 _FIELDS: dict[type, tuple[tuple[str, _Rule, bool], ...]] = {}
@@ -480,6 +493,30 @@ class SendData(_Message):
     to: Identities = ()
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Playback(_Message):
+    """Change the room's shared content timeline: load, play, pause, seek, stop, or configure who may."""
+
+    TYPE: ClassVar[str] = "playback"
+    action: ActionName
+    content: OptionalContent = None
+    title: Title = ""
+    position: OptionalTime = None
+    play: Flag = True
+    control: OptionalChoice = None
+    on_stall: OptionalChoice = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Buffering(_Message):
+    """Tell the room this screen stalled (``stalled``) or is ready again; ``duration`` once it knows it."""
+
+    TYPE: ClassVar[str] = "buffering"
+    stalled: Flag
+    position: OptionalTime = None
+    duration: OptionalTime = None
+
+
 # --- server -> client ------------------------------------------------------------------------------------------
 
 
@@ -610,8 +647,42 @@ class Data(_Message):
     payload: DataPayload
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlaybackStateMsg(_Message):
+    """The room's shared content timeline (see tvapp.core.playback.PlaybackState), sent on every change and to
+    each joiner; ``server_time`` is the server's clock when it was sent."""
+
+    TYPE: ClassVar[str] = "playback_state"
+    content: Content = ""
+    title: Title = ""
+    playing: Flag = False
+    position: Time = 0.0
+    rate: Interval = 1.0
+    at: Time = 0.0
+    seq: Seq = 0
+    waiting_for: Identities = ()
+    control: ControlName = "host"
+    on_stall: OnStallName = "pause"
+    duration: OptionalTime = None
+    server_time: Time
+
+    @classmethod
+    def of(cls, state: PlaybackState, server_time: float) -> "PlaybackStateMsg":
+        """Return the message for `state`, sent at server time `server_time`."""
+        return cls(content=state.content, title=state.title, playing=state.playing, position=state.position,
+                   rate=state.rate, at=state.at, seq=state.seq, waiting_for=state.waiting_for, control=state.control,
+                   on_stall=state.on_stall, duration=state.duration, server_time=server_time)
+
+    def state(self) -> PlaybackState:
+        """Return the timeline this message carries."""
+        return PlaybackState(content=self.content, title=self.title, playing=self.playing, position=self.position,
+                             rate=self.rate, at=self.at, seq=self.seq, waiting_for=self.waiting_for,
+                             control=self.control, on_stall=self.on_stall, duration=self.duration)
+
+
 ClientMessage: TypeAlias = (
     Join | Offer | Answer | Candidate | Publish | Unpublish | Subscribe | Unsubscribe | Mute | Leave | Ping | SendData
+    | Playback | Buffering
 )
 ServerMessage: TypeAlias = (
     Joined
@@ -627,6 +698,7 @@ ServerMessage: TypeAlias = (
     | Pong
     | ActiveSpeakers
     | Data
+    | PlaybackStateMsg
     | Offer
     | Answer
     | Candidate
@@ -634,10 +706,11 @@ ServerMessage: TypeAlias = (
 
 _CLIENT_CLASSES: tuple[type[ClientMessage], ...] = (
     Join, Offer, Answer, Candidate, Publish, Unpublish, Subscribe, Unsubscribe, Mute, Leave, Ping, SendData,
+    Playback, Buffering,
 )  # fmt: skip
 _SERVER_CLASSES: tuple[type[ServerMessage], ...] = (
     Joined, ParticipantJoined, ParticipantLeft, TrackPublished, TrackUnpublished, TrackMuted, TrackUnmuted,
-    Removed, RoomCompleted, Error, Pong, ActiveSpeakers, Data, Offer, Answer, Candidate,
+    Removed, RoomCompleted, Error, Pong, ActiveSpeakers, Data, PlaybackStateMsg, Offer, Answer, Candidate,
 )  # fmt: skip
 CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = {cls.TYPE: cls for cls in _CLIENT_CLASSES}
 SERVER_MESSAGE_TYPES: Final[Mapping[str, type[ServerMessage]]] = {cls.TYPE: cls for cls in _SERVER_CLASSES}

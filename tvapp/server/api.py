@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -20,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from tvapp.auth.keys import ApiKey
 from tvapp.auth.tokens import ACCESS, REFRESH, IssuedToken, TokenError
 from tvapp.core.claims import IDENTITY_RE, ROOM_NAME_RE, Grants, TokenClaims
+from tvapp.core.playback import PlaybackError
 from tvapp.core.codes import format_invite_code, hash_code, new_invite_code, normalize_invite_code
 from tvapp.core.room import RoomStatus, room_limits
+from tvapp.protocol.messages import Playback
 from tvapp.server.errors import (
     ApiError,
     BadRequest,
@@ -134,6 +136,33 @@ class ParticipantOut(BaseModel):
 
 class MuteRequest(Strict):
     muted: bool = True
+
+
+class PlaybackRequest(Strict):
+    action: Literal["load", "play", "pause", "seek", "stop", "configure"]
+    content: str | None = Field(default=None, max_length=2048,
+                                description="load: a media URL or an absolute file path every screen can open")
+    title: str = Field(default="", max_length=200)
+    position: float | None = Field(default=None, ge=0, description="load/seek: seconds into the content")
+    play: bool = Field(default=True, description="load: start playing (else paused at the position)")
+    control: Literal["host", "everyone"] | None = Field(default=None, description="configure: who may command")
+    on_stall: Literal["pause", "continue"] | None = Field(default=None,
+                                                          description="configure: what a stalled screen does")
+
+
+class PlaybackOut(BaseModel):
+    content: str
+    title: str
+    playing: bool
+    position: float
+    rate: float
+    at: float
+    seq: int
+    waiting_for: list[str]
+    control: str
+    on_stall: str
+    duration: float | None
+    server_time: float
 
 
 class SessionOut(BaseModel):
@@ -480,3 +509,28 @@ async def mute_track(room: RoomRef, identity: Annotated[str, Path(max_length=64)
     except RoomError as exc:
         raise room_error(exc) from None
     return JSONResponse(track.to_json())
+
+
+# --- shared content -----------------------------------------------------------------------------------------
+
+
+@router.get("/rooms/{room}/playback", response_model=PlaybackOut, tags=["playback"],
+            summary="Get the room's shared content timeline")
+async def get_playback(room: RoomRef, state: State, caller: Auth) -> JSONResponse:
+    row, live = resolve(state, caller, room)
+    return JSONResponse(state.watch.message(require_live(row, live)).to_json())
+
+
+@router.post("/rooms/{room}/playback", response_model=PlaybackOut, tags=["playback"],
+             summary="Load, play, pause, seek or stop the room's shared content, or configure who may")
+async def command_playback(room: RoomRef, body: PlaybackRequest, state: State, caller: Auth) -> JSONResponse:
+    row, live = resolve(state, caller, room)
+    live = require_live(row, live)
+    msg = Playback(action=body.action, content=body.content, title=body.title, position=body.position,
+                   play=body.play, control=body.control, on_stall=body.on_stall)
+    try:
+        state.watch.command(live, msg, is_host=True)  # resolve() let only API keys and this room's hosts through
+    except PlaybackError as exc:
+        status = 403 if exc.code == "not_allowed" else 409 if exc.code == "no_content" else 400
+        raise ApiError(exc.message, code=exc.code, status=status) from None
+    return JSONResponse(state.watch.message(live).to_json())

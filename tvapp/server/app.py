@@ -46,8 +46,13 @@ def content_security_policy(host: str | None) -> str:
     if host and WS_HOST_RE.fullmatch(host):
         sockets = f" ws://{host} wss://{host}"
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"media-src 'self' blob: mediastream:; connect-src 'self'{sockets}; object-src 'none'; "
+            f"media-src 'self' blob: mediastream: http: https:; connect-src 'self'{sockets}; object-src 'none'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def media_dir(config: Config, data_dir: Path) -> Path:
+    """Return the folder served at /media/: `[watch] media_dir`, else `<data_dir>/media`."""
+    return Path(config.watch.media_dir).expanduser() if config.watch.media_dir else data_dir / "media"
 
 
 def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
@@ -57,6 +62,7 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await ServerState.open(config, data_dir)
         app.state.tvapp = state
+        media_dir(config, state.data_dir).mkdir(mode=0o755, exist_ok=True)
         try:
             yield
         finally:
@@ -121,6 +127,9 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
             "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()"})
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    # Shared content for phones to watch along: whatever is in the media folder, with Range requests for seeking.
+    app.mount("/media", StaticFiles(directory=media_dir(config, data_dir or config.data_path()), check_dir=False),
+              name="media")
 
     @app.websocket("/v1/signal")
     async def signal(ws: WebSocket) -> None:

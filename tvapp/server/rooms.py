@@ -21,6 +21,7 @@ from typing import Callable, Protocol
 from tvapp.core.claims import Grants, TokenClaims
 from tvapp.core.codes import new_id
 from tvapp.core.errors import CodedError
+from tvapp.core.playback import PlaybackRoom
 from tvapp.core.room import (
     EmptyClock,
     JoinDecision,
@@ -156,6 +157,7 @@ class LiveRoom:
     roster: Roster = field(default_factory=Roster)
     participants: dict[str, LiveParticipant] = field(default_factory=dict)
     ready: asyncio.Future[None] | None = None
+    playback: PlaybackRoom | None = None  # the shared content timeline (tvapp.server.playback), once touched
 
     @property
     def status(self) -> RoomStatus:

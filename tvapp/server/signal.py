@@ -29,6 +29,8 @@ from tvapp.protocol.messages import (
     Mute,
     Offer,
     Ping,
+    Playback,
+    Buffering,
     Publish,
     SendData,
     ServerMessage,
@@ -37,6 +39,7 @@ from tvapp.protocol.messages import (
     Unsubscribe,
 )
 from tvapp.protocol.signaling import ConnectionState, ServerConnection
+from tvapp.core.playback import PlaybackError
 from tvapp.server.rooms import LiveParticipant, RoomError
 
 if TYPE_CHECKING:
@@ -137,6 +140,9 @@ async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
     finally:
         if participant is not None:
             try:
+                live = state.rooms.room_of(participant)
+                if live is not None:
+                    state.watch.left(live, participant)
                 await state.rooms.leave(participant, left_reason)
             except Exception:
                 log.exception("signaling: could not record %s leaving", participant.identity)
@@ -175,6 +181,7 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         live = rooms.room_of(joined_participant)
         if live is not None:
             state.sfu.participant_joined(live, joined_participant, event.auto_subscribe)
+            state.watch.joined(live, joined_participant)
         return joined_participant, False
     if participant is None:
         return participant, False
@@ -203,4 +210,15 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         live = rooms.room_of(participant)
         if live is not None:
             state.sfu.send_data(live, participant, event)
+    elif isinstance(event, Playback):
+        live = rooms.room_of(participant)
+        if live is not None:
+            try:
+                state.watch.command(live, event, is_host=participant.grants.host)
+            except PlaybackError as exc:
+                peer.send(Error(code=exc.code, message=exc.message))
+    elif isinstance(event, Buffering):
+        live = rooms.room_of(participant)
+        if live is not None:
+            state.watch.buffering(live, participant, event)
     return participant, False

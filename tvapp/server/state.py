@@ -19,6 +19,7 @@ from tvapp.config import Config
 from tvapp.core.attempts import AttemptLimiter
 from tvapp.core.room import RoomLimits, room_limits
 from tvapp.server.media import Sfu
+from tvapp.server.playback import Watch
 from tvapp.server.rooms import RoomManager
 from tvapp.server.store import Store
 from tvapp.server.writer import StoreWriter
@@ -43,6 +44,7 @@ class ServerState:
     default_limits: RoomLimits
     redeem_limiter: AttemptLimiter
     sfu: Sfu
+    watch: Watch
     created_key: ApiKey | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -66,7 +68,7 @@ class ServerState:
             tokens=TokenAuthority(keys, audience=config.auth.audience, leeway=config.auth.leeway),
             reader=reader, writer=writer, rooms=rooms, default_limits=limits,
             redeem_limiter=AttemptLimiter(config.invites.redeem_failures, config.invites.redeem_window),
-            sfu=Sfu(config.media), created_key=created,
+            sfu=Sfu(config.media), watch=Watch(config.watch), created_key=created,
         )
         rooms.media = state.sfu
         await rooms.recover()
@@ -94,6 +96,7 @@ class ServerState:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.watch.close()
         await self.rooms.close()
         await self.sfu.close()
         await asyncio.sleep(0.05)  # let the signaling writers send their close frames
