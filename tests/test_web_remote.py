@@ -24,6 +24,8 @@ from playwright.sync_api import Page
 from tvapp.protocol.remote import (
     Command,
     ParticipantState,
+    Playback,
+    PlaybackInfo,
     RemoveParticipant,
     SetLayout,
     SetVolume,
@@ -65,8 +67,31 @@ class RecordingController:
             self.state = dataclasses.replace(self.state, layout=command.layout)
         elif isinstance(command, SetVolume):
             self.state = dataclasses.replace(self.state, volume=command.volume)
+        elif isinstance(command, Playback):
+            self.state = dataclasses.replace(self.state, playback=self.played(command))
         assert self.endpoints is not None
         self.endpoints.push_state()
+
+    def played(self, command: Playback) -> PlaybackInfo | None:
+        """Return the now-playing object after a playback command (a ten-minute film; refuse without content)."""
+        now = self.state.playback
+        if command.action == "load":
+            assert command.content is not None
+            return PlaybackInfo(content=command.content, title=command.title, playing=True, duration=600.0)
+        if now is None:
+            raise CommandRefused("no_content", "nothing is loaded")
+        if command.action == "stop":
+            return None
+        if command.action == "seek":
+            assert command.position is not None
+            return dataclasses.replace(now, position=command.position)
+        return dataclasses.replace(now, playing=command.action == "play")
+
+    def set_playback(self, playback: PlaybackInfo | None) -> None:
+        """Change what plays from the TV's side (as another remote or the room would) and push it."""
+        self.state = dataclasses.replace(self.state, playback=playback)
+        assert self.endpoints is not None
+        self.endpoints.push_state()  # safe from any thread
 
     def show_pairing(self, view: PairingView | None) -> None:
         """Record what the TV would show."""
@@ -325,4 +350,98 @@ def test_controls_are_big_the_volume_slider_sends_and_a_revoked_phone_pairs_agai
     assert stored_credentials(page) == {}
     assert shown(page, "#error")["code"] == "auth_failed"
     assert page.is_visible("#pair-request")
+    assert_clean(browser, page)
+
+
+def playbacks(tv: Tv) -> list[Playback]:
+    return [c for c in tv.controller.recorded() if isinstance(c, Playback)]
+
+
+def wait_playback(tv: Tv, count: int) -> Playback:
+    """Wait until the controller has `count` playback commands; return the last."""
+    wait_until(lambda: len(playbacks(tv)) >= count, 10, 0.05, f"{count} playback commands to reach the TV")
+    return playbacks(tv)[-1]
+
+
+def text_of(page: Page, selector: str) -> str:
+    return str(page.evaluate("(sel) => document.querySelector(sel).textContent", selector))
+
+
+def test_now_playing_card_loads_plays_pauses_and_seeks(browser: Browser, tv: Tv) -> None:
+    page = browser.new_page()
+    page.goto(tv.request_pairing().url, wait_until="load")
+    wait_ready(page)
+    assert page.is_visible("#playback-none") and not page.is_visible("#playback-now")
+
+    # A relative path never leaves the page: the TV could not know what it is relative to.
+    page.fill("#load-content", "film.mp4")
+    page.click("#load-submit")
+    assert shown(page, "#load-msg")["code"] == "bad_content" and playbacks(tv) == []
+
+    page.fill("#load-content", " http://nas.local:8080/films/Night of the Living Dead.mp4 ")
+    page.fill("#load-title", "Night")
+    page.click("#load-submit")
+    loaded = wait_playback(tv, 1)
+    assert (loaded.action, loaded.content, loaded.title, loaded.position) == (
+        "load", "http://nas.local:8080/films/Night of the Living Dead.mp4", "Night", None)
+    wait_for_js(page, "() => document.getElementById('playback-state').textContent", lambda t: t == "Playing",
+                what="the card to say Playing")
+    assert text_of(page, "#playback-what") == "Night" and text_of(page, "#playback-toggle") == "Pause"
+    assert page.input_value("#load-content") == "" and page.input_value("#load-title") == ""
+    # The clock moves on by itself while the room plays: 0:00 / 10:00, then 0:01 / 10:00.
+    wait_for_js(page, "() => document.getElementById('playback-clock').textContent",
+                lambda t: t == "0:01 / 10:00", timeout=5, what="the clock to tick")
+    assert page.get_attribute("#playback-position", "max") == "600"
+
+    page.click("#playback-toggle")
+    assert wait_playback(tv, 2).action == "pause"
+    wait_for_js(page, "() => document.getElementById('playback-toggle').textContent", lambda t: t == "Play",
+                what="the toggle to offer Play")
+    assert text_of(page, "#playback-state") == "Paused"
+
+    # The room moved elsewhere (another remote seeked): +10 s and -10 s count from there.
+    tv.controller.set_playback(PlaybackInfo(content="/srv/a.mkv", playing=False, position=125.0, duration=600.0))
+    wait_for_js(page, "() => document.getElementById('playback-clock').textContent", lambda t: t == "2:05 / 10:00",
+                what="the pushed position")
+    assert text_of(page, "#playback-what") == "/srv/a.mkv", "no title: the content names itself"
+    page.click("#playback-forward")
+    assert (wait_playback(tv, 3).action, playbacks(tv)[-1].position) == ("seek", 135.0)
+    wait_for_js(page, "() => document.getElementById('playback-clock').textContent", lambda t: t.startswith("2:15"))
+    page.click("#playback-back")
+    assert wait_playback(tv, 4).position == 125.0
+    tv.controller.set_playback(PlaybackInfo(content="/srv/a.mkv", playing=False, position=4.0, duration=600.0))
+    wait_for_js(page, "() => document.getElementById('playback-clock').textContent", lambda t: t.startswith("0:04"))
+    page.click("#playback-back")
+    assert wait_playback(tv, 5).position == 0.0, "never before the start"
+
+    # Dragging the position bar seeks where it is let go.
+    page.evaluate("""() => { const bar = document.getElementById('playback-position'); bar.value = '300';
+        bar.dispatchEvent(new Event('input')); bar.dispatchEvent(new Event('change')); }""")
+    assert wait_playback(tv, 6).position == 300.0
+
+    tv.controller.set_playback(PlaybackInfo(content="/srv/a.mkv", playing=True, waiting=True, position=300.0))
+    wait_for_js(page, "() => document.getElementById('playback-state').textContent",
+                lambda t: t.startswith("Waiting for a screen"), what="the waiting state")
+    assert not page.is_visible("#playback-bar"), "no bar without a known duration"
+    time.sleep(1.2)
+    assert text_of(page, "#playback-clock") == "5:00", "the clock holds while the room waits"
+
+    page.click("#playback-stop")
+    assert wait_playback(tv, 7).action == "stop"
+    page.wait_for_selector("#playback-none", state="visible")
+    assert shown(page, "#playback-msg") == {}
+    assert_clean(browser, page)
+
+
+def test_a_playback_command_the_tv_refuses_says_why(browser: Browser, tv: Tv) -> None:
+    page = browser.new_page()
+    page.goto(tv.request_pairing().url, wait_until="load")
+    wait_ready(page)
+    tv.controller.set_playback(PlaybackInfo(content="/srv/a.mkv", playing=True, position=10.0))
+    page.wait_for_selector("#playback-toggle", state="visible")
+    tv.controller.state = dataclasses.replace(tv.controller.state, playback=None)  # gone, but the page missed it
+    page.click("#playback-toggle")
+    wait_for_js(page, "() => !document.getElementById('playback-msg').hidden", what="the refusal")
+    assert shown(page, "#playback-msg") == {"code": "no_content", "text": "Nothing is loaded. Load a video first."}
+    assert remote_state(page) == "ready"
     assert_clean(browser, page)

@@ -33,7 +33,11 @@
     timeout: "The TV did not answer. Try again.",
     offline: "Not connected to the TV yet. Wait a moment and try again.",
     internal: "The TV could not do that.",
+    no_content: "Nothing is loaded. Load a video first.",
+    not_allowed: "Only the room's host can control playback.",
+    bad_content: "Type a URL (https://…) or a file path on the TV (starting with /).",
   };
+  const SEEK_STEP_S = 10;
 
   const $ = (id) => document.getElementById(id);
 
@@ -49,6 +53,8 @@
     errors: [],
     sent: [],
     connects: 0,
+    playback: null, // the last state's playback object, and when it arrived (performance.now() ms)
+    playbackAt: 0,
   };
   let credential = null; // kept out of window.tvappRemote on purpose
   let ws = null;
@@ -59,6 +65,7 @@
   const pending = new Map(); // id -> {type, where, timer, onOk}
   let volumeBusy = false; // a set_volume is unanswered: a state push must not jump the slider back
   let volumeDragging = false;
+  let positionDragging = false;
 
   // --- small helpers ---------------------------------------------------------------------------------------
 
@@ -390,6 +397,8 @@
         return null;
       case "state":
         remote.lastState = msg;
+        remote.playback = msg.playback && msg.playback.content ? msg.playback : null;
+        remote.playbackAt = performance.now();
         renderState(msg);
         return null;
       case "devices":
@@ -488,6 +497,94 @@
       $(`layout-${layout}`).setAttribute("aria-pressed", String(state.layout === layout));
     }
     renderParticipants(state);
+    renderPlayback();
+  }
+
+  // --- now playing -----------------------------------------------------------------------------------------
+
+  function clockText(seconds) {
+    const whole = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(whole / 3600);
+    const m = Math.floor((whole % 3600) / 60);
+    const s = String(whole % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+  }
+
+  function playbackPosition() {
+    // The state's position was the room's when the TV made it; it moves on while the room plays.
+    const p = remote.playback;
+    if (!p) return 0;
+    let position = p.position;
+    if (p.playing && !p.waiting) position += (performance.now() - remote.playbackAt) / 1000;
+    if (typeof p.duration === "number") position = Math.min(position, p.duration);
+    return Math.max(0, position);
+  }
+
+  function renderPlayback() {
+    const p = remote.playback;
+    $("playback-none").hidden = Boolean(p);
+    $("playback-now").hidden = !p;
+    if (!p) return;
+    $("playback-what").textContent = p.title || p.content;
+    $("playback-what").title = p.content;
+    $("playback-state").textContent = p.waiting ? "Waiting for a screen to catch up…" : p.playing ? "Playing" : "Paused";
+    $("playback-toggle").textContent = p.playing ? "Pause" : "Play";
+    renderPlaybackClock();
+  }
+
+  function renderPlaybackClock() {
+    const p = remote.playback;
+    if (!p) return;
+    const known = typeof p.duration === "number" && p.duration > 0;
+    const bar = $("playback-position");
+    $("playback-bar").hidden = !known;
+    const position = positionDragging ? Number(bar.value) : playbackPosition();
+    $("playback-clock").textContent = clockText(position) + (known ? ` / ${clockText(p.duration)}` : "");
+    if (known && !positionDragging) {
+      bar.max = String(Math.ceil(p.duration));
+      bar.value = String(Math.round(position));
+    }
+  }
+
+  function seekTo(position) {
+    const p = remote.playback;
+    let target = Math.max(0, position);
+    if (p && typeof p.duration === "number") target = Math.min(target, p.duration);
+    sendCommand("playback", { action: "seek", position: Math.round(target * 1000) / 1000 }, "playback-msg");
+  }
+
+  function wirePlayback() {
+    $("playback-toggle").addEventListener("click", () => {
+      const playing = Boolean(remote.playback && remote.playback.playing);
+      sendCommand("playback", { action: playing ? "pause" : "play" }, "playback-msg");
+    });
+    $("playback-back").addEventListener("click", () => seekTo(playbackPosition() - SEEK_STEP_S));
+    $("playback-forward").addEventListener("click", () => seekTo(playbackPosition() + SEEK_STEP_S));
+    $("playback-stop").addEventListener("click", () => sendCommand("playback", { action: "stop" }, "playback-msg"));
+    $("playback-position").addEventListener("input", () => {
+      positionDragging = true;
+      renderPlaybackClock();
+    });
+    $("playback-position").addEventListener("change", () => {
+      positionDragging = false;
+      seekTo(Number($("playback-position").value));
+    });
+    $("load-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const content = $("load-content").value.trim();
+      const title = $("load-title").value.trim();
+      if (!content.startsWith("/") && !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(content)) {
+        showMessage("load-msg", "bad_content", COMMAND_MESSAGES.bad_content);
+        return;
+      }
+      sendCommand("playback", { action: "load", content, title }, "load-msg", () => {
+        $("load-content").value = "";
+        $("load-title").value = "";
+      });
+    });
+    setInterval(() => {
+      if (remote.playback && remote.playback.playing) renderPlaybackClock();
+    }, 250);
   }
 
   function renderParticipants(state) {
@@ -623,6 +720,7 @@
     toggle("mic", "set_mic", "mic-toggle", "TV microphone on", "TV microphone off");
     toggle("camera", "set_camera", "camera-toggle", "TV camera on", "TV camera off");
     $("devices-refresh").addEventListener("click", () => sendCommand("list_devices", {}, "devices-msg"));
+    wirePlayback();
   }
 
   // --- start -----------------------------------------------------------------------------------------------
