@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import signal
 import sys
@@ -62,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subscribe", action="store_true",
                         help="receive the others' media too (default: publish only, nothing is decoded)")
     parser.add_argument("--duration", type=float, metavar="S", help="leave after S seconds (default: run until stopped)")
+    parser.add_argument("--watch", metavar="TRACE.jsonl",
+                        help="play the room's shared content (video only) and append, 60 times a second while "
+                             "content is loaded, the frame it would show: {\"t\", \"server\", \"pts\", \"target\"}")
 
 
 def main(args: argparse.Namespace, out: IO[str] | None = None) -> int:
@@ -82,6 +86,9 @@ def _sources(args: argparse.Namespace) -> list[tuple[str, Callable[[], MediaStre
 
     if args.duration is not None and not args.duration > 0:
         raise BotError("--duration must be greater than 0", 2)
+    watch = getattr(args, "watch", None)
+    if watch is not None and not os.path.isdir(os.path.dirname(os.path.abspath(watch)) or "."):
+        raise BotError(f"--watch {watch}: no such folder for the trace", 2)
     try:
         color = parse_color(args.color) if args.color else None
         video, audio = parse_video_spec(args.video, color), parse_audio_spec(args.audio)
@@ -121,7 +128,10 @@ async def run_bot(args: argparse.Namespace, factories: list[tuple[str, Callable[
     emit({"event": "connected", "room": room.name, "room_sid": room.sid, "participant_sid": me.sid,
           "identity": me.identity, "participants": [p.identity for p in room.participants.values()]})
     tracks: list[MediaStreamTrack] = []
+    stop_watching = None
     try:
+        if getattr(args, "watch", None):
+            stop_watching = start_watch(room, args.watch)
         for source, factory in factories:
             track = factory()
             turns = getattr(args, "turns", None)
@@ -144,10 +154,50 @@ async def run_bot(args: argparse.Namespace, factories: list[tuple[str, Callable[
         print(f"tvapp bot: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
+        if stop_watching is not None:
+            stop_watching()
         await room.disconnect()
         for track in tracks:
             track.stop()
     return 0 if room.disconnect_reason in CLEAN_ENDS else 1
+
+
+def start_watch(room: Room, path: str) -> Callable[[], None]:
+    """Play `room`'s content with a ContentPlayer (video only) and trace the frame due every 1/60 s to `path`;
+    return a function that stops it. Call on the room's event loop."""
+    import threading
+
+    from tvapp.client.player import ContentPlayer, attach
+
+    trace = open(path, "a", buffering=1, encoding="utf-8")  # line-buffered: a reader sees whole rows at once
+    player = ContentPlayer(server_now=room.clock.now, audio=False)
+    detach = attach(room, player)
+    stop = threading.Event()
+
+    def run() -> None:
+        due = time.monotonic()
+        while not stop.is_set():
+            server, state = room.clock.now(), room.playback
+            if server is not None and state is not None and state.content:
+                shown = player.video_frame(server)
+                trace.write(json.dumps({"t": time.time(), "server": server, "pts": shown[1] if shown else None,
+                                        "target": state.position_at(server)}) + "\n")
+            due += 1 / 60
+            if due < time.monotonic() - 0.1:  # fell far behind (a pause of the process): no burst of rows
+                due = time.monotonic()
+            stop.wait(max(0.0, due - time.monotonic()))
+
+    tracer = threading.Thread(target=run, name="watch trace", daemon=True)
+    tracer.start()
+
+    def finish() -> None:
+        stop.set()
+        tracer.join(timeout=2.0)
+        detach()
+        player.close()
+        trace.close()
+
+    return finish
 
 
 def parse_turns(text: str) -> tuple[int, int, float]:

@@ -182,6 +182,7 @@ class _Decoder:
         self.video: deque[tuple[float, av.VideoFrame]] = deque()
         self.video_end = -math.inf
         self.audio = _AudioBuffer(player.audio_channels)
+        self.audio_end = -math.inf
         self.has_video: bool | None = None
         self.has_audio: bool | None = None
         self.opened = False
@@ -221,7 +222,7 @@ class _Decoder:
         if self.has_video:
             ends.append(self.video_end)
         if self.has_audio:
-            ends.append(self.audio.end / self.player.audio_rate if self.audio.chunks else -math.inf)
+            ends.append(self.audio_end)
         return min(ends) - target if ends else math.inf
 
     def oldest(self) -> float:
@@ -247,6 +248,7 @@ class _Decoder:
         self.video.clear()
         self.video_end = -math.inf
         self.audio.clear()
+        self.audio_end = -math.inf
         self.eof = False
 
     def _fail(self, message: str) -> None:
@@ -342,8 +344,7 @@ class _Decoder:
             return True
         if len(self.video) >= self.max_frames:
             return True
-        audio_ahead = self.audio.end / self.player.audio_rate - target if self.audio.chunks else -math.inf
-        return self.ahead(target) >= AHEAD or audio_ahead >= 4 * AHEAD
+        return self.ahead(target) >= AHEAD or self.audio_end - target >= 4 * AHEAD
 
     def _end(self, epoch: int) -> None:
         with self.lock:
@@ -362,8 +363,11 @@ class _Decoder:
             self.seeks += 1
 
     def _add_video(self, frame: av.VideoFrame, start: float, frame_time: float, target: float, epoch: int) -> None:
-        pts = frame.time - start if frame.time is not None else self.video_end
-        if pts + frame_time < target - KEEP_BEHIND:
+        pts = frame.time - start if frame.time is not None else max(0.0, self.video_end)
+        if pts + frame_time < target - KEEP_BEHIND:  # catching up after a seek: only note the progress
+            with self.lock:
+                if epoch == self.epoch:
+                    self.video_end = max(self.video_end, pts + frame_time)
             return
         size = self.player.video_size
         if size is not None and (frame.width, frame.height) != size:
@@ -392,6 +396,7 @@ class _Decoder:
                     return next_sample
                 self.audio.push(next_sample, samples)
                 self.audio.prune(int((target - KEEP_BEHIND) * rate))
+                self.audio_end = (next_sample + len(samples)) / rate
             next_sample += len(samples)
         return next_sample
 
