@@ -22,6 +22,7 @@ Addresses: each link gets its own pair, host `10.66.<k>.1` and namespace `10.66.
 free one, chosen under a file lock so parallel runs do not clash). The namespace's default route is the
 link, so from inside it every address of the root namespace is reachable over the faulty link: a server
 listening on 0.0.0.0 serves every link at once (each at its own `host_ip`); one on 127.0.0.1 serves none.
+Namespaces do not reach each other's `ns_ip` (the root namespace does not forward).
 The link is unicast only (multicast off on both devices, no IPv6): nothing but the test's own traffic
 crosses it, so `stats` counts exactly that; zeroconf/mDNS does not cross it.
 
