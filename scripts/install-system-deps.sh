@@ -14,6 +14,8 @@ PACKAGES=(
     "chromium:chromium"
     # ffprobe checks recorded media files.
     "ffmpeg:ffprobe"
+    # ip makes the network namespaces that tests put screens in, behind tvapp.testing.netem (tests/test_netem.py).
+    "iproute2:ip"
 )
 
 # Also look in the sbin directories: they are not on an ordinary user's PATH (iproute2's tc lives there).

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tvapp.core.layout import (
+    PIP_MAX,
     WATCH_SIDEBAR_MAX,
     Layout,
     Mode,
@@ -29,8 +30,9 @@ modes = st.sampled_from(list(Mode))
 
 
 def every_rect(layout: Layout) -> list[Rect]:
-    """Return the tiles plus the content area, if any."""
-    return list(layout.tiles) + ([layout.content] if layout.content is not None else [])
+    """Return the tiles plus the content area, if any (not a full-screen content that PiP tiles lie over)."""
+    behind = layout.content is not None and layout.content.x == 0 and layout.content.y == 0
+    return list(layout.tiles) + ([layout.content] if layout.content is not None and not behind else [])
 
 
 # --- Rect ----------------------------------------------------------------------------------------------
@@ -133,9 +135,11 @@ def test_tiles_stay_inside_the_safe_area_and_never_overlap(count: int, width: in
     area = safe_area(width, height, margin)
     speaker = data.draw(st.none() | st.integers(0, count - 1)) if count else None
     layout = tiles(count, screen, area, mode, speaker=speaker)
-    expected = min(count, WATCH_SIDEBAR_MAX) if mode is Mode.WATCH else count
+    expected = {Mode.WATCH: min(count, WATCH_SIDEBAR_MAX), Mode.WATCH_FULL: min(count, PIP_MAX)}.get(mode, count)
     assert len(layout.tiles) == expected
-    assert (layout.content is not None) == (mode is Mode.WATCH)
+    assert (layout.content is not None) == (mode in (Mode.WATCH, Mode.WATCH_FULL))
+    if mode is Mode.WATCH_FULL:
+        assert layout.content == screen  # the content fills the screen; the tiles float over it
     rects = every_rect(layout)
     for r in rects:
         assert area.contains(r), (r, area)
@@ -289,3 +293,13 @@ def test_watch_mode_shows_at_most_six_and_content_when_alone() -> None:
     assert tiles(9, SCREEN, SAFE, Mode.WATCH).tiles == tiles(6, SCREEN, SAFE, Mode.WATCH).tiles
     empty = tiles(0, SCREEN, SAFE, Mode.WATCH)
     assert empty.tiles == () and empty.content == tiles(2, SCREEN, SAFE, Mode.WATCH).content
+
+
+def test_watch_full_puts_the_content_on_the_whole_screen_and_the_tiles_in_the_bottom_right_corner() -> None:
+    layout = tiles(3, SCREEN, SAFE, Mode.WATCH_FULL)
+    assert layout.content == SCREEN
+    assert len(layout.tiles) == 3
+    assert max(t.right for t in layout.tiles) == SAFE.right and max(t.bottom for t in layout.tiles) == SAFE.bottom
+    assert all(t.w <= SAFE.w * 0.16 + 1 and abs(t.w / t.h - 16 / 9) < 0.05 for t in layout.tiles)
+    assert tiles(9, SCREEN, SAFE, Mode.WATCH_FULL).tiles[:3] != ()
+    assert len(tiles(9, SCREEN, SAFE, Mode.WATCH_FULL).tiles) == PIP_MAX

@@ -113,7 +113,9 @@ def add_tv_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", metavar="WxH", help="screen size (windowed, or offscreen), e.g. 1920x1080")
     parser.add_argument("--offscreen", action="store_true",
                         help="draw offscreen when no video driver can start (screenshots show what it draws)")
-    parser.add_argument("--layout", choices=["grid", "speaker", "watch"], help="tile layout (default: tv.layout)")
+    parser.add_argument("--layout", choices=["grid", "speaker", "watch", "watch_full"],
+                        help="tile layout (default: tv.layout); while shared content plays, grid and speaker give way "
+                             "to watch.layout")
     parser.add_argument("--margin", type=float, help="overscan-safe margin per side, 0 to 0.2 (default: tv.margin)")
     parser.add_argument("--name", help="the TV's friendly name (default: tv.friendly_name, else 'tvapp on HOST')")
     parser.add_argument("--screenshots", metavar="DIR",

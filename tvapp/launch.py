@@ -217,8 +217,15 @@ def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
     if not 0 <= volume <= 1:
         raise ValueError("--volume must be between 0 and 1")
     layout = args.layout or tv.layout
-    if layout not in ("grid", "speaker", "watch"):
-        raise ValueError(f"tv.layout {layout!r}: expected grid, speaker or watch")
+    if layout not in ("grid", "speaker", "watch", "watch_full"):
+        raise ValueError(f"tv.layout {layout!r}: expected grid, speaker, watch or watch_full")
+    watch = cfg.watch
+    if watch.layout not in ("watch", "watch_full"):
+        raise ValueError(f"watch.layout {watch.layout!r}: expected watch or watch_full")
+    if not 0 <= watch.content_volume <= 1:
+        raise ValueError(f"watch.content_volume must be between 0 and 1, got {watch.content_volume}")
+    if not -60 <= watch.duck_db <= 0:
+        raise ValueError(f"watch.duck_db must be between -60 and 0 (dB), got {watch.duck_db}")
     if args.duration is not None and not args.duration > 0:
         raise ValueError("--duration must be greater than 0")
     shots = args.screenshots or tv.screenshots_dir
@@ -229,7 +236,8 @@ def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
         screenshot_interval=tv.screenshot_interval if args.screenshot_interval is None else args.screenshot_interval,
         audio=not args.no_audio, audio_device=args.audio_device or audio.device, volume=volume,
         chunk_ms=audio.chunk_ms, max_queue_ms=audio.max_queue_ms, duration=args.duration,
-        trace=Path(args.trace) if args.trace else None)
+        trace=Path(args.trace) if args.trace else None, watch_mode=watch.layout,
+        content_volume=watch.content_volume, duck_db=watch.duck_db)
 
 
 def _api_key(args: argparse.Namespace) -> tuple[str, str] | None:

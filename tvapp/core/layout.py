@@ -17,6 +17,10 @@ Modes:
   one row of equal tiles along the bottom, centred.
 - WATCH: the shared content takes the left `WATCH_CONTENT_SHARE` of the width at full height; the first
   `WATCH_SIDEBAR_MAX` participants are stacked in a column on the right, equal tiles, centred vertically.
+- WATCH_FULL: the shared content fills the whole screen (the picture may go into the overscan like any TV
+  picture); the first `PIP_MAX` participants are picture-in-picture tiles, `PIP_SHARE` of the safe area's width
+  each, in a row along the bottom right corner of the safe area. The tiles lie over the content, never over
+  each other.
 """
 
 from __future__ import annotations
@@ -82,9 +86,12 @@ class Mode(str, Enum):
     GRID = "grid"
     SPEAKER = "speaker"
     WATCH = "watch"
+    WATCH_FULL = "watch_full"
 
 
 WATCH_SIDEBAR_MAX = 6
+PIP_MAX = 4
+PIP_SHARE = 0.16
 WATCH_CONTENT_SHARE = 0.75
 SPEAKER_SHARE = 0.78
 MIN_TILE_ASPECT = 0.75   # taller tiles get shorter: a portrait sliver wastes the screen
@@ -149,6 +156,8 @@ def tiles(count: int, screen: Rect, safe_area: Rect, mode: Mode | str = Mode.GRI
         raise ValueError(f"the gap cannot be negative, got {gap}")
     if mode is Mode.WATCH:
         return _watch(count, safe_area, gap)
+    if mode is Mode.WATCH_FULL:
+        return _watch_full(count, screen, safe_area, gap)
     if count == 0:
         return Layout(())
     if mode is Mode.SPEAKER:
@@ -230,3 +239,15 @@ def _watch(count: int, area: Rect, gap: int) -> Layout:
     x = side_x + (side_w - tile_w) // 2
     y = area.y + (area.h - column_h) // 2
     return Layout(tuple(Rect(x, y + i * (tile_h + v_gap), tile_w, tile_h) for i in range(shown)), content)
+
+
+def _watch_full(count: int, screen: Rect, area: Rect, gap: int) -> Layout:
+    shown = min(count, PIP_MAX)
+    if shown == 0:
+        return Layout((), screen)
+    tile_w = min(round(area.w * PIP_SHARE), (area.w - gap * (shown - 1)) // shown)
+    tile_h = max(1, min(area.h, round(tile_w * 9 / 16)))
+    tile_w = max(1, min(tile_w, round(tile_h * 16 / 9)))
+    y = area.bottom - tile_h
+    x0 = area.right - shown * tile_w - (shown - 1) * gap
+    return Layout(tuple(Rect(x0 + i * (tile_w + gap), y, tile_w, tile_h) for i in range(shown)), screen)

@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -242,3 +244,30 @@ class AudioMixer:
     def sources(self) -> tuple[str, ...]:
         """Return the sources that have pushed audio, in the order they first did."""
         return tuple(self._queues)
+
+
+class Ducker:
+    """The shared content's gain while people talk: lowered by `duck_db` while anyone speaks, back after.
+
+    ``gain(speaking, elapsed_ms)`` moves the gain exponentially toward its target — with time constant `attack_ms`
+    going down, `release_ms` coming back up — by the `elapsed_ms` since the previous call, so the call rate does
+    not matter and speech comes through without the film dropping out in a step. ``duck_db = 0`` disables it.
+    """
+
+    def __init__(self, duck_db: float = -12.0, attack_ms: float = 150.0, release_ms: float = 600.0) -> None:
+        if not -60.0 <= duck_db <= 0.0:
+            raise ValueError(f"duck_db must be between -60 and 0 dB, got {duck_db}")
+        if not (attack_ms > 0 and release_ms > 0):
+            raise ValueError(f"attack_ms and release_ms must be positive, got {attack_ms} and {release_ms}")
+        self.ducked = 10.0 ** (duck_db / 20.0)
+        self.attack_ms = attack_ms
+        self.release_ms = release_ms
+        self._gain = 1.0
+
+    def gain(self, speaking: bool, elapsed_ms: float) -> float:
+        """Return the content gain now, `elapsed_ms` after the previous call."""
+        target = self.ducked if speaking else 1.0
+        tau = self.attack_ms if target < self._gain else self.release_ms
+        step = 1.0 - math.exp(-max(0.0, elapsed_ms) / tau)
+        self._gain += (target - self._gain) * step
+        return self._gain

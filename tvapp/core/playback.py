@@ -100,9 +100,62 @@ class PlaybackRoom:
         load: `content` (required), start at `position` (default 0), playing if `play`.
         play / pause: from the current position. seek: to `position` (required), keeping play/pause.
         stop: unload. configure (host only): set `control` and/or `on_stall`.
-        A playing result takes effect at ``now + lead``, so every screen starts together.
+        A playing result takes effect at ``now + lead``, so every screen starts together. A command that changes
+        nothing (play while playing, pause while paused) returns the same state object, seq unchanged.
         """
-        raise NotImplementedError
+        if action not in ACTIONS:
+            raise PlaybackError("invalid_value", f"action must be one of {', '.join(ACTIONS)}")
+        state = self.state
+        if action == "configure":
+            if not is_host:
+                raise PlaybackError("not_allowed", "only the host may change who controls playback")
+            if control is not None and control not in CONTROLS:
+                raise PlaybackError("invalid_value", f"control must be one of {', '.join(CONTROLS)}")
+            if on_stall is not None and on_stall not in ON_STALL:
+                raise PlaybackError("invalid_value", f"on_stall must be one of {', '.join(ON_STALL)}")
+            changed = dataclasses.replace(state, control=control or state.control,  # type: ignore[arg-type]
+                                          on_stall=on_stall or state.on_stall)  # type: ignore[arg-type]
+            if changed.on_stall == "continue" and changed.waiting_for:
+                changed = self._resumed(changed, now)
+            return self._set(changed) if changed != state else state
+        if not is_host and state.control != "everyone":
+            raise PlaybackError("not_allowed", "only the host controls playback in this room")
+        if position is not None and not (math.isfinite(position) and 0.0 <= position <= MAX_POSITION):
+            raise PlaybackError("invalid_value", f"position must be between 0 and {MAX_POSITION:g} seconds")
+        if len(title) > MAX_TITLE_CHARS:
+            raise PlaybackError("invalid_value", f"title is longer than {MAX_TITLE_CHARS} characters")
+        if action == "load":
+            if not content or len(content) > MAX_CONTENT_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in content):
+                raise PlaybackError("invalid_value",
+                                    f"content must be a URL or path of 1 to {MAX_CONTENT_CHARS} characters")
+            self._stalled_since.clear()
+            start = position or 0.0
+            return self._set(dataclasses.replace(
+                state, content=content, title=title, playing=play, position=start, rate=1.0,
+                at=now + self.lead if play else now, waiting_for=(), duration=None))
+        if action == "stop":
+            if not state.content:
+                return state
+            self._stalled_since.clear()
+            return self._set(dataclasses.replace(state, content="", title="", playing=False, position=0.0,
+                                                 at=now, waiting_for=(), duration=None))
+        if not state.content:
+            raise PlaybackError("no_content", "nothing is loaded: load content first")
+        if action == "play":
+            if state.playing:
+                return state
+            return self._set(dataclasses.replace(state, playing=True, position=state.position_at(now),
+                                                 at=now + self.lead))
+        if action == "pause":
+            if not state.playing:
+                return state
+            return self._set(dataclasses.replace(state, playing=False, position=state.position_at(now), at=now))
+        if position is None:
+            raise PlaybackError("invalid_value", "seek needs a position")
+        if state.duration is not None:
+            position = min(position, state.duration)
+        moving = state.playing and not state.waiting_for
+        return self._set(dataclasses.replace(state, position=position, at=now + self.lead if moving else now))
 
     def buffering(self, identity: str, stalled: bool, now: float, position: float | None = None,
                   duration: float | None = None) -> PlaybackState | None:
@@ -110,19 +163,62 @@ class PlaybackRoom:
 
         `duration`, when a screen knows it, is recorded in the state (first report wins).
         """
-        raise NotImplementedError
+        state = self.state
+        changed = state
+        if (duration is not None and state.duration is None and state.content and math.isfinite(duration)
+                and 0 < duration <= MAX_POSITION):
+            changed = dataclasses.replace(changed, duration=duration)
+        if stalled:
+            if changed.on_stall == "pause" and changed.content and changed.playing and identity not in changed.waiting_for:
+                self._stalled_since[identity] = now
+                frozen = changed.position_at(now)
+                changed = dataclasses.replace(changed, position=frozen, at=now,
+                                              waiting_for=tuple(sorted((*changed.waiting_for, identity))))
+        elif identity in changed.waiting_for:
+            changed = self._release(changed, (identity,), now)
+        if changed is state:
+            return None
+        return self._set(changed)
 
     def left(self, identity: str, now: float) -> PlaybackState | None:
         """Forget a screen that left (it is waited for no more); return the new state, or None if unchanged."""
-        raise NotImplementedError
+        self._stalled_since.pop(identity, None)
+        if identity not in self.state.waiting_for:
+            return None
+        return self._set(self._release(self.state, (identity,), now))
 
     def tick(self, now: float) -> PlaybackState | None:
         """Give up on screens stalled longer than `stall_timeout`; return the new state, or None if unchanged."""
-        raise NotImplementedError
+        late = tuple(who for who, since in self._stalled_since.items() if now - since >= self.stall_timeout)
+        if not late:
+            return None
+        return self._set(self._release(self.state, late, now))
 
     def next_deadline(self) -> float | None:
         """Return when `tick` may next change something (a stall timing out), or None."""
-        raise NotImplementedError
+        if not self._stalled_since:
+            return None
+        return min(self._stalled_since.values()) + self.stall_timeout
+
+    def _release(self, state: PlaybackState, identities: tuple[str, ...], now: float) -> PlaybackState:
+        """Stop waiting for `identities`; resume together once nobody is waited for."""
+        for who in identities:
+            self._stalled_since.pop(who, None)
+        waiting = tuple(w for w in state.waiting_for if w not in identities)
+        changed = dataclasses.replace(state, waiting_for=waiting)
+        if not waiting and state.waiting_for:
+            changed = self._resumed(changed, now)
+        return changed
+
+    def _resumed(self, state: PlaybackState, now: float) -> PlaybackState:
+        """Return `state` moving again from its frozen position at a common instant (nobody waited for)."""
+        self._stalled_since.clear()
+        return dataclasses.replace(state, waiting_for=(), position=state.position,
+                                   at=now + self.lead if state.playing else now)
+
+    def _set(self, state: PlaybackState) -> PlaybackState:
+        self.state = dataclasses.replace(state, seq=self.state.seq + 1)
+        return self.state
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ AUTH_FAILED: Final = "auth_failed"
 AUTH_TIMEOUT: Final = "auth_timeout"
 CONNECTION_CLOSED: Final = "connection_closed"
 
-LayoutName: TypeAlias = Literal["grid", "speaker", "watch"]
+LayoutName: TypeAlias = Literal["grid", "speaker", "watch", "watch_full"]
 TvStatus: TypeAlias = Literal["idle", "joining", "in_room", "error"]
 PlaybackActionName: TypeAlias = Literal["play", "pause", "seek", "load", "stop"]
 LAYOUTS: Final[tuple[str, ...]] = get_args(LayoutName)

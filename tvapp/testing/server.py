@@ -20,8 +20,9 @@ class ServerProcess:
     """A `tvapp serve` subprocess with its URL, API key and an HTTP client."""
 
     def __init__(self, data_dir: str | os.PathLike[str], env: dict[str, str] | None = None,
-                 cpu: int | None = None) -> None:
+                 cpu: int | None = None, host: str = "127.0.0.1") -> None:
         self.data_dir = Path(data_dir)
+        self.host = host
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cpu = cpu
         self.proc: subprocess.Popen[str] | None = None
@@ -31,7 +32,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and wait until it listens."""
-        cmd = [sys.executable, "-m", "tvapp", "serve", "--host", "127.0.0.1", "--port", "0",
+        cmd = [sys.executable, "-m", "tvapp", "serve", "--host", self.host, "--port", "0",
                "--data", str(self.data_dir), "--log-level", "warning"]
         if self.cpu is not None:
             cmd = ["taskset", "-c", str(self.cpu), *cmd]

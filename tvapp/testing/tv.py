@@ -44,7 +44,8 @@ class TvProcess:
     """A `tvapp tv` (or `tvapp demo`) subprocess with screenshots in `workdir/shots`."""
 
     def __init__(self, workdir: Path, args: Sequence[str], *, command: str = "tv", size: str = "1920x1080",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> None:
+        """Start the TV; `prefix` runs it through another command (["ip", "netns", "exec", NS] for a namespace)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.shots = self.workdir / "shots"
@@ -52,7 +53,7 @@ class TvProcess:
         self.log_path = self.workdir / f"{command}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tvapp", command, "--size", size, "--screenshots", str(self.shots),
+            [*prefix, sys.executable, "-m", "tvapp", command, "--size", size, "--screenshots", str(self.shots),
              "--screenshot-interval", "0", *args],
             stdout=self._log, stderr=subprocess.STDOUT, env=tv_env(self.workdir, env), cwd=self.workdir)
         self._seq = 0
@@ -145,11 +146,12 @@ class TvProcess:
 class BotProcess:
     """A `tvapp bot` subprocess (stdout kept in a file)."""
 
-    def __init__(self, workdir: Path, name: str, args: Sequence[str]) -> None:
+    def __init__(self, workdir: Path, name: str, args: Sequence[str], *, env: dict[str, str] | None = None,
+                 prefix: Sequence[str] = ()) -> None:
         self.log_path = Path(workdir) / f"bot-{name}.log"
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "tvapp", "bot", *args], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=tv_env(Path(workdir)))
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "tvapp", "bot", *args], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=tv_env(Path(workdir), env))
 
     def wait_published(self, kinds: int, timeout: float = 30.0) -> None:
         """Wait until the bot says it published `kinds` tracks."""

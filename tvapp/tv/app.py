@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import pygame
 
+from tvapp.tv.content import Presented
 from tvapp.tv.display import Display, DisplayError, open_display
 from tvapp.tv.render import Renderer
 from tvapp.tv.scene import ErrorScreen, RoomScreen, Scene
@@ -68,6 +69,9 @@ class TvOptions:
     max_queue_ms: float = 60.0
     duration: float | None = None
     trace: Path | None = None
+    watch_mode: str = "watch"
+    content_volume: float = 1.0
+    duck_db: float = -12.0
 
 
 # The TV remote's OK button (HDMI-CEC arrives as Enter) or P on a keyboard reopens pairing after a lockout.
@@ -161,10 +165,25 @@ class Screenshots:
             "toasts": list(scene.toasts),
             "error": {"title": screen.title, "message": screen.message} if isinstance(screen, ErrorScreen) else None,
             "pairing": renderer.pairing.to_json() if renderer.pairing is not None else None,
+            "content": _content_json(renderer, session),
         }
         partial = self.folder / ".latest.json.partial"
         partial.write_text(json.dumps(sidecar))
         os.replace(partial, self.folder / "latest.json")
+
+
+def _content_json(renderer: Renderer, session: TvSession) -> dict[str, Any] | None:
+    """Return where the content is on screen and what the player says, for the sidecar (None: no content)."""
+    if renderer.content_rect is None:
+        return None
+    player = session.content.player
+    status = player.status() if player is not None else None
+    video = renderer.content_video_rect
+    return {"rect": list(_rect(renderer.content_rect)), "video_rect": list(_rect(video)) if video else None,
+            "pts": status.position if status is not None else None,
+            "stalled": status.stalled if status is not None else None,
+            "media_error": status.media_error if status is not None else None,
+            "gain": session.audio.content_gain if session.audio is not None else None}
 
 
 def _rect(rect: Any) -> tuple[int, int, int, int]:
@@ -190,6 +209,7 @@ class FlipTrace:
         self._draw_ms: list[float] = []
         self._lock = threading.Lock()
         self._audio_next = 0.0
+        self._clock_next = 0.0
 
     def audio_pulled(self, frames_total: int, wall: float) -> None:
         """Note (at most every 50 ms) that `frames_total` samples per channel had been handed to SDL at `wall`."""
@@ -199,11 +219,30 @@ class FlipTrace:
         with self._lock:
             self._out.write(json.dumps({"event": "audio", "t": wall, "frames": frames_total}) + "\n")
 
-    def after_flip(self, scene: Scene, flip_time: float, draw_ms: float) -> None:
+    def after_flip(self, scene: Scene, flip_time: float, draw_ms: float, content: Presented | None = None) -> None:
         """Record the frames that became visible with the flip at wall time `flip_time`."""
         from tvapp.client.stamp import read_stamp
 
         self._pacing(flip_time, draw_ms)
+        room = self._session.room
+        if room is not None and flip_time >= self._clock_next:
+            self._clock_next = flip_time + 1.0
+            estimate = room.clock.estimate
+            now = time.time()
+            server = room.clock.now()
+            if estimate is not None and server is not None:
+                # On one machine the server's clock is this one: the estimate's error is measurable.
+                self._write({"event": "clock", "t": now, "server": server, "error_ms": (server - now) * 1000,
+                             "rtt_ms": estimate.delay * 1000, "skew_ppm": estimate.skew * 1e6,
+                             "samples": estimate.samples})
+        if content is not None:
+            # "truth": the timeline at the flip by the machine's own clock, which is the server's on one machine
+            # (a test's injected clock fault shifts only this TV's estimate, "server").
+            state = self._session.content.state
+            self._write({"event": "content", "t": flip_time, "server": content.server_time, "pts": content.pts,
+                         "target": content.target,
+                         "truth": state.position_at(flip_time) if state is not None else None,
+                         "seq": state.seq if state is not None else None})
         if not self._join_written and self._session.joined_at is not None:
             self._join_written = True
             self._write({"event": "join", "t": self._session.joined_at})
@@ -287,7 +326,8 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
     audio = _open_audio(options, out)
     renderer = Renderer(display.surface, options.margin)
     session = TvSession(friendly_name=options.friendly_name, mode=options.mode,
-                        formats=pixel_formats(display.surface), audio=audio)
+                        formats=pixel_formats(display.surface), audio=audio, watch_mode=options.watch_mode,
+                        content_volume=options.content_volume, duck_db=options.duck_db)
     shots = Screenshots(screenshots, options.screenshot_interval) if screenshots is not None else None
     trace = FlipTrace(options.trace, session) if options.trace else None
     if trace is not None and audio is not None:
@@ -311,6 +351,7 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
     network.start()
     started = time.monotonic()
     first = True
+    flip_lead = 1.0 / max(1.0, options.fps)  # how long from choosing the content frame to its flip (measured)
     try:
         while not flags["stop"]:
             now = time.monotonic()
@@ -326,11 +367,14 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                                                   type(network.failure).__name__, "Restart the TV."))
             scene = session.scene
             drawing = time.perf_counter()
+            presented = session.content.present(flip_lead)
             renderer.draw(scene, time.time())
             drawn = time.perf_counter()
             display.present()
+            flipped = time.perf_counter()
+            flip_lead += 0.1 * ((flipped - drawing) - flip_lead)
             if trace is not None:
-                trace.after_flip(scene, time.time(), (drawn - drawing) * 1000)
+                trace.after_flip(scene, time.time(), (drawn - drawing) * 1000, presented)
             if first:
                 first = False
                 notifier.ready(f"showing {type(scene.screen).__name__}")

@@ -152,6 +152,10 @@ class AudioOutput:
         # Called on SDL's audio thread after each buffer with (frames per channel handed to SDL so far,
         # time.time()): lets a trace tie the audio clock to the wall clock. Keep it cheap.
         self.on_pulled: Callable[[int, float], None] | None = None
+        # The shared content's audio, pulled in the callback: (frames, wall time the first sample is heard) ->
+        # float32 (frames, channels) or None. Its gain (content volume x ducking) is set by the session.
+        self.content: Callable[[int, float], NDArray[np.float32] | None] | None = None
+        self.content_gain = 1.0
 
     # -- the device --------------------------------------------------------------------------------------
 
@@ -196,8 +200,13 @@ class AudioOutput:
         out = np.asarray(buffer).view(np.int16)
         frames = out.size // self._channels
         try:
+            extra = None
+            content = self.content
+            if content is not None:
+                # What is handed over now is heard after the buffer SDL already holds (one more device chunk).
+                extra = content(frames, time.time() + self._device_chunk / self._sample_rate)
             with self._lock:
-                block = self._mixer.pull(frames)
+                block = self._mixer.pull(frames, extra, self.content_gain)
             out[:] = block.reshape(-1)
         except Exception:  # never leave SDL with garbage: play silence and say so once
             out[:] = 0

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote
 
-from tvapp.client.room import ApiError, api_request
+from tvapp.client.room import ApiError, RequestError, api_request
 from tvapp.core.codes import normalize_invite_code
 from tvapp.protocol import remote as rp
 from tvapp.tv.remote.endpoints import CommandRefused, PairingView
@@ -62,8 +62,18 @@ class TvControl:
             invite_code=session.invite_code if in_room else None,
             invite_visible=session.invite_visible, participants=participants, active_speaker=speaker,
             volume=round(session.volume, 3), layout=session.mode,  # type: ignore[arg-type]
-            pairing_open=self.pairing_open(),
+            pairing_open=self.pairing_open(), playback=self._playback_info() if in_room else None,
             error=rp.ErrorInfo(title=error.title, message=error.message) if error is not None else None)
+
+    def _playback_info(self) -> rp.PlaybackInfo | None:
+        state = self.session.content.state
+        room = self.session.room
+        if state is None or not state.content or room is None:
+            return None
+        now = room.clock.now()
+        position = state.position_at(now) if now is not None else state.position
+        return rp.PlaybackInfo(content=state.content, title=state.title, playing=state.playing,
+                               position=round(position, 3), duration=state.duration, waiting=bool(state.waiting_for))
 
     def show_pairing(self, view: PairingView | None) -> None:
         """Show the pairing code and QR code on the screen (None: hide them)."""
@@ -113,9 +123,34 @@ class TvControl:
         elif isinstance(command, rp.SetCamera):
             if command.enabled and not self.has_camera:
                 raise CommandRefused("not_available", "This TV has no camera.")
+        elif isinstance(command, rp.Playback):
+            await self._playback(command)
         else:
             raise CommandRefused("unknown_command", f"the TV does not take {command.TYPE} here")
         session.refresh()
+
+    async def _playback(self, command: rp.Playback) -> None:
+        """Drive the room's shared content through the TV's own connection (its grants decide)."""
+        room = self.session.room
+        if room is None:
+            raise CommandRefused("not_in_room", "The TV is not in a room.")
+        try:
+            if command.action == "load":
+                assert command.content is not None
+                await room.load(command.content, title=command.title, position=command.position or 0.0)
+            elif command.action == "play":
+                await room.play()
+            elif command.action == "pause":
+                await room.pause()
+            elif command.action == "seek":
+                assert command.position is not None
+                await room.seek(command.position)
+            else:
+                await room.stop()
+        except RequestError as exc:
+            if exc.code == "not_allowed":
+                raise CommandRefused("not_host", "Only the room's host controls what plays here.") from None
+            raise CommandRefused(exc.code, exc.message) from None
 
     async def _create_room(self, name: str | None) -> None:
         session = self.session

@@ -28,7 +28,16 @@ import pygame
 
 from tvapp.core.layout import Rect, fit, safe_area, tiles
 from tvapp.tv.qr import qr_surface
-from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, PairingPanel, RoomScreen, Scene, TileView
+from tvapp.tv.scene import (
+    ConnectingScreen,
+    ContentView,
+    ErrorScreen,
+    IdleScreen,
+    PairingPanel,
+    RoomScreen,
+    Scene,
+    TileView,
+)
 
 Color = tuple[int, int, int]
 _Blits = list[tuple[pygame.Surface, pygame.Rect]]
@@ -159,6 +168,7 @@ class Renderer:
         self.video_rects: dict[str, Rect] = {}
         self.text_rects: list[Rect] = []
         self.content_rect: Rect | None = None
+        self.content_video_rect: Rect | None = None
         self.pairing: PairingLayout | None = None
         self._fonts: dict[int, pygame.font.Font] = {}
         self._texts: _Lru[pygame.Surface] = _Lru(TEXT_CACHE)
@@ -179,6 +189,7 @@ class Renderer:
         now = time.monotonic() if now is None else now
         self.tile_rects, self.video_rects, self.text_rects = {}, {}, []
         self.content_rect = None
+        self.content_video_rect = None
         self.pairing = None
         screen = scene.screen
         if isinstance(screen, RoomScreen):
@@ -264,20 +275,26 @@ class Renderer:
     # --- room -------------------------------------------------------------------------------------------
 
     def _room(self, screen: RoomScreen) -> None:
+        if screen.mode == "watch_full" and screen.content is not None:
+            self._room_full(screen, screen.content)
+            return
         bar: _Blits = []
         bar_bottom = self._room_bar(screen, bar)
         gap = self.px(24)
         area = Rect(self.safe.x, bar_bottom + gap, self.safe.w, max(1, self.safe.bottom - bar_bottom - gap))
+        mode = screen.mode if screen.mode != "watch_full" else "watch"
         if screen.tiles:
             speaking = next((i for i, tile in enumerate(screen.tiles) if tile.speaking), 0)
-            layout = tiles(len(screen.tiles), self.screen, area, screen.mode, speaker=speaking)
+            layout = tiles(len(screen.tiles), self.screen, area, mode, speaker=speaking)
         else:
-            layout = tiles(0, self.screen, area, screen.mode)
+            layout = tiles(0, self.screen, area, mode)
         painted = list(layout.tiles[:len(screen.tiles)])
         self._fill_except(painted + ([layout.content] if layout.content else []))
         self.surface.blits(bar, doreturn=False)
-        self._content(layout.content)
+        self._content(layout.content, screen.content)
         if not screen.tiles:
+            if screen.content is not None and layout.content is not None:
+                return
             bg = BACKGROUND
             if self.content_rect is not None:
                 area, bg = self.content_rect, CONTENT_BACKGROUND
@@ -286,6 +303,15 @@ class Renderer:
                 self._text(line, size, DIM_TEXT, bg,
                            center=(area.x + area.w // 2, area.y + area.h // 2 + i * self._line_height(size)))
             return
+        for tile, rect in zip(screen.tiles, layout.tiles):
+            self._tile(tile, rect)
+
+    def _room_full(self, screen: RoomScreen, content: ContentView) -> None:
+        """The content on the whole screen, the call as picture-in-picture tiles over its bottom right corner."""
+        speaking = next((i for i, tile in enumerate(screen.tiles) if tile.speaking), 0)
+        layout = tiles(len(screen.tiles), self.screen, self.safe, "watch_full",
+                       speaker=speaking if screen.tiles else None)
+        self._content(layout.content, content)
         for tile, rect in zip(screen.tiles, layout.tiles):
             self._tile(tile, rect)
 
@@ -301,10 +327,46 @@ class Renderer:
                     self.surface.fill(BACKGROUND, (x, top, left - x, bottom - top))
                 x = max(x, right)
 
-    def _content(self, rect: Rect | None) -> None:
-        if rect is not None:
-            self.content_rect = rect
+    def _content(self, rect: Rect | None, content: ContentView | None = None) -> None:
+        if rect is None:
+            return
+        self.content_rect = rect
+        shown = self._content_video(rect, content) if content is not None else None
+        if shown is None:
             self.surface.fill(CONTENT_BACKGROUND, _to_pygame(rect))
+        else:
+            self.content_video_rect = shown
+            self._fill_around_with(rect, shown, CONTENT_BACKGROUND)
+        if content is None:
+            return
+        status = content.status if shown is not None or content.status else "Loading…"
+        if status:
+            inner = rect if rect != self.screen else self.safe
+            size = self.px(TITLE)
+            line = self._fit(f"{content.title}  ·  {status}" if content.title else status, size,
+                             max(1, inner.w - self.px(40)))
+            text = self._rendered(line, size, TEXT, PILL)
+            pill = pygame.Rect(0, 0, text.get_width() + self.px(48), text.get_height() + self.px(20))
+            pill.midtop = (inner.x + inner.w // 2, inner.y + self.px(24))
+            pygame.draw.rect(self.surface, PILL, pill, border_radius=pill.h // 2)
+            self._text(line, size, TEXT, PILL, center=pill.center)
+
+    def _content_video(self, rect: Rect, content: ContentView) -> Rect | None:
+        """Blit the content's current frame letterboxed into rect; return where, or None when there is none."""
+        video = content.video
+        size = video.frame_size() if video is not None else None
+        if video is None or size is None or min(size) <= 0:
+            return None
+        box = fit(size[0], size[1], rect)
+        width = box.w - box.w % 2
+        if width <= 0 or box.h <= 0:
+            return None
+        frame = video.surface(width, box.h)
+        if frame is None:
+            return None
+        shown = Rect(box.x + (box.w - width) // 2, box.y, width, box.h)
+        self.surface.blit(frame, (shown.x, shown.y))
+        return shown
 
     def _room_bar(self, screen: RoomScreen, later: _Blits) -> int:
         """Lay out the room bar at the top of the safe area into `later`; return the y just below it."""
@@ -361,13 +423,17 @@ class Renderer:
 
     def _fill_around(self, outer: Rect, inner: Rect) -> None:
         """Fill the parts of outer not covered by inner (the letterbox bars) with the tile background."""
+        self._fill_around_with(outer, inner, TILE_BACKGROUND)
+
+    def _fill_around_with(self, outer: Rect, inner: Rect, color: Color) -> None:
+        """Fill the parts of outer not covered by inner with `color`."""
         bars = (Rect(outer.x, outer.y, outer.w, inner.y - outer.y),
                 Rect(outer.x, inner.bottom, outer.w, outer.bottom - inner.bottom),
                 Rect(outer.x, inner.y, inner.x - outer.x, inner.h),
                 Rect(inner.right, inner.y, outer.right - inner.right, inner.h))
         for bar in bars:
             if bar.w > 0 and bar.h > 0:
-                self.surface.fill(TILE_BACKGROUND, _to_pygame(bar))
+                self.surface.fill(color, _to_pygame(bar))
 
     def _card(self, tile: TileView, rect: Rect) -> pygame.Surface:
         """Return the camera-off card for a tile: a coloured circle with the initials, on the tile background."""

@@ -53,13 +53,23 @@ class RoomBar:
 
 
 @dataclass(frozen=True)
+class ContentView:
+    """The room's shared content (watch together): its picture and a line of state."""
+
+    video: VideoSource | None           # the player's current frame (None before the first one)
+    title: str = ""
+    status: str = ""                    # "" while it plays; else e.g. "Paused", "Waiting for Ann…", "Cannot play …"
+
+
+@dataclass(frozen=True)
 class RoomScreen:
-    """In a room: the tiles in their layout under the room bar."""
+    """In a room: the tiles in their layout under the room bar (and the shared content, when loaded)."""
 
     bar: RoomBar
     tiles: tuple[TileView, ...] = ()
-    mode: str = "grid"                  # tvapp.core.layout.Mode value: grid | speaker | watch
+    mode: str = "grid"                  # tvapp.core.layout.Mode value: grid | speaker | watch | watch_full
     waiting_text: str = "Waiting for others to join"
+    content: ContentView | None = None  # drawn in the layout's content area (watch, watch_full)
 
 
 @dataclass(frozen=True)

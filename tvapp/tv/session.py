@@ -40,10 +40,12 @@ from tvapp.tv.scene import (
     Scene,
     TileView,
 )
+from tvapp.tv.content import TvContent
 from tvapp.tv.video import VideoSlot
 
 if TYPE_CHECKING:
     from tvapp.client.participants import RemoteParticipant, RemoteTrack
+    from tvapp.core.playback import PlaybackState
     from tvapp.tv.audio import AudioOutput
 
 log = logging.getLogger(__name__)
@@ -130,9 +132,12 @@ class TvSession:
 
     def __init__(self, *, friendly_name: str, mode: str = "grid", formats: tuple[str, str] = ("bgra", "BGRA"),
                  audio: AudioOutput | None = None, join_hint: Callable[[str | None], str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, watch_mode: str = "watch", content_volume: float = 1.0,
+                 duck_db: float = -12.0) -> None:
         self.friendly_name = friendly_name
         self.mode = mode
+        self.watch_mode = watch_mode      # the layout while content plays, unless a watch layout is chosen
+        self.content = TvContent(formats, audio, volume=content_volume, duck_db=duck_db)
         self.formats = formats
         self.audio = audio
         self.join_hint = join_hint or (lambda code: "")
@@ -156,6 +161,7 @@ class TvSession:
         self.pairing: PairingPanel | None = None
         self.on_refresh: Callable[[], None] | None = None  # told after every scene rebuild (remote state pushes)
         self.on_key: Callable[[str], None] | None = None   # a key pressed on the TV ("pair"), on this thread
+        self._content_seen = ""
 
     # -- life ---------------------------------------------------------------------------------------------------
 
@@ -218,6 +224,7 @@ class TvSession:
     async def leave(self) -> None:
         """Leave the room (if in one) and stop every pump."""
         room, self.room = self.room, None
+        self.content.detach()
         for person in list(self.people.values()):
             self._drop(person.sid)
         if room is not None:
@@ -238,6 +245,7 @@ class TvSession:
         self.room = room
         self.room_name = room.name
         room.on(ev.RoomEvent, self._on_event)
+        self.content.attach(room)
         for participant in room.participants.values():
             self._add(participant)
             for publication in participant.tracks.values():
@@ -340,6 +348,9 @@ class TvSession:
         elif isinstance(event, ev.ActiveSpeakersChanged):
             dominant = event.dominant.sid if event.dominant is not None else None
             self.highlight.update(dominant if dominant in self.people else None, self._now_ms())
+            self.content.speaking(any(s.participant_sid in self.people for s in event.speakers))
+        elif isinstance(event, ev.PlaybackChanged):
+            self._on_playback(event.state)
         elif isinstance(event, ev.Reconnecting):
             self.toasts.add("Connection lost, reconnecting…", self._now_ms())
         elif isinstance(event, ev.Reconnected):
@@ -348,9 +359,16 @@ class TvSession:
             self._on_disconnected(event.reason)
         self.refresh()
 
+    def _on_playback(self, state: PlaybackState) -> None:
+        seen = self._content_seen
+        self._content_seen = state.content
+        if state.content and state.content != seen:
+            self.toasts.add(f"Now playing: {state.title or state.content.rsplit('/', 1)[-1]}", self._now_ms())
+
     def _on_disconnected(self, reason: str) -> None:
         for sid in list(self.people):
             self._drop(sid)
+        self.content.detach()
         self.room = None
         if reason == "client_initiated":
             return
@@ -442,8 +460,16 @@ class TvSession:
         code = self.invite_code if self.invite_visible else None
         bar = RoomBar(room=self.room_name, invite_code=code, participants=len(tiles) + 1,
                       join_hint=self.join_hint(code))
-        self.scene = Scene(RoomScreen(bar=bar, tiles=tuple(tiles), mode=self.mode), toasts, pairing=pairing)
+        content = self.content.view()
+        self.scene = Scene(RoomScreen(bar=bar, tiles=tuple(tiles), mode=self.shown_mode(content is not None),
+                                      content=content), toasts, pairing=pairing)
         self._refreshed()
+
+    def shown_mode(self, has_content: bool) -> str:
+        """Return the layout on screen: the chosen one, or the watch layout while content plays in grid/speaker."""
+        if has_content and self.mode not in ("watch", "watch_full"):
+            return self.watch_mode
+        return self.mode
 
     def _refreshed(self) -> None:
         if self.on_refresh is not None:
