@@ -180,8 +180,11 @@ def start_watch(room: Room, path: str) -> Callable[[], None]:
             server, state = room.clock.now(), room.playback
             if server is not None and state is not None and state.content:
                 shown = player.video_frame(server)
-                trace.write(json.dumps({"t": time.time(), "server": server, "pts": shown[1] if shown else None,
-                                        "target": state.position_at(server)}) + "\n")
+                now = time.time()
+                # truth: the timeline by this machine's clock (the server's, when both run on one machine).
+                trace.write(json.dumps({"t": now, "server": server, "pts": shown[1] if shown else None,
+                                        "target": state.position_at(server), "truth": state.position_at(now),
+                                        "seq": state.seq}) + "\n")
             due += 1 / 60
             if due < time.monotonic() - 0.1:  # fell far behind (a pause of the process): no burst of rows
                 due = time.monotonic()
