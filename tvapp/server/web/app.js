@@ -1,7 +1,8 @@
 // tvapp phone web client: redeem an invite code, preview the camera, join the room over the signaling
 // websocket, publish camera + microphone and show the others. The server makes every SDP offer; this page
 // answers them: "publish" m-lines get our local tracks, "subscribe" m-lines carry a remote participant's
-// track (the offer's `transceivers` list says which mid is which). Read-only debug state for tests is at window.tvapp.
+// track (the offer's `transceivers` list says which mid is which). The room's shared content is watch.js's business
+// (pong and playback_state go there). Read-only debug state for tests is at window.tvapp.
 "use strict";
 
 (() => {
@@ -28,6 +29,8 @@
     camera_denied: "Camera and microphone are blocked. Allow them in your browser, or join to watch and listen.",
     camera_missing: "No camera or microphone found. You can still join to watch and listen.",
     insecure: "Camera and microphone need a secure page (https). You can still join to watch and listen.",
+    not_allowed: "Only the host can control the video in this room.",
+    no_content: "Nothing is loaded to play. Load a video first.",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -42,7 +45,7 @@
     self: null,
     ws: null,
     pc: null,
-    pingTimer: null,
+    watch: null,
     localStream: null,
     local: new Map(), // cid -> {cid, kind, source, track, sid, muted, mid}
     participants: new Map(), // sid -> {sid, identity, name, tracks: Map(sid -> TrackInfo)}
@@ -304,6 +307,10 @@
         return negotiate(answerOffer, msg);
       case "candidate":
         return negotiate(addRemoteCandidate, msg);
+      case "pong":
+      case "playback_state":
+        session.watch.handle(msg);
+        return undefined;
       case "error":
         session.lastServerError = { code: msg.code, message: msg.message };
         return showError(msg.code, msg.message);
@@ -314,7 +321,7 @@
         session.lastServerError = { code: "room_completed", message: "" };
         return undefined;
       default:
-        return undefined; // pong, data and types from newer servers
+        return undefined; // data and types from newer servers
     }
   }
 
@@ -326,8 +333,7 @@
       if (p.sid !== msg.participant.sid) addParticipant(p);
     }
     session.pc = newPeerConnection(msg.ice_servers || []);
-    const interval = Math.max(1, Number(msg.ping_interval) || 10) * 1000;
-    session.pingTimer = setInterval(() => send({ type: "ping", t0: Date.now() / 1000 }), interval);
+    session.watch.joined(msg); // its clock pings keep the connection alive too
     publishLocalTracks();
     setState("joined");
     setStatus("");
@@ -521,8 +527,7 @@
   }
 
   function teardown() {
-    clearInterval(session.pingTimer);
-    session.pingTimer = null;
+    session.watch.left();
     const ws = session.ws;
     session.ws = null;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "left");
@@ -681,8 +686,15 @@
 
   // --- wiring -----------------------------------------------------------------------------------------------
 
+  function nameOf(identity) {
+    if (session.self && session.self.identity === identity) return "you";
+    for (const p of session.participants.values()) if (p.identity === identity) return p.name || p.identity;
+    return identity;
+  }
+
   function start() {
     Object.defineProperty(window, "tvapp", { value: Object.freeze(snapshot()), writable: false, configurable: false });
+    session.watch = window.TvappWatch.create({ send, nameOf });
     $("start-form").addEventListener("submit", (event) => {
       event.preventDefault();
       redeem();
