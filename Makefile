@@ -44,6 +44,8 @@ bench: $(STAMP)
 	$(PY) -m bench.tv_pipeline
 	$(PY) -m bench.tv_latency
 	$(PY) -m bench.tv_remote
+	$(PY) -m bench.watch_sync
+	$(PY) -m bench.watch_cpu
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

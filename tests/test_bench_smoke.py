@@ -169,3 +169,17 @@ def test_tv_remote_quick_prints_its_figures() -> None:
     for key in ("discovery", "discovery_baseline_zeroconf_default", "command_to_screen", "command_baseline_status_rtt"):
         assert result[key]["p95_ms"] > 0, result
     assert result["rounds"] == 3
+
+
+def test_watch_sync_quick_prints_its_figures() -> None:
+    result = run_bench("watch_sync", timeout=400)
+    for key in ("steady_offset", "frame_error", "clock_error", "clock_baseline_single_exchange"):
+        assert result[key]["samples"] > 0 and result[key]["p95_ms"] >= 0, result
+    assert result["baseline_loopback"]["steady_offset"]["samples"] > 0
+    assert result["seek_resync_s"] is not None and result["resume_resync_s"] is not None, result
+
+
+def test_watch_cpu_quick_prints_its_figures() -> None:
+    result = run_bench("watch_cpu", timeout=400)
+    assert 0 < result["tv_cpu_baseline_tiles_only"] and 0 < result["tv_cpu_with_content"], result
+    assert result["content_shown"]["frames_per_s"] > 0, result
