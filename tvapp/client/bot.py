@@ -167,10 +167,10 @@ def start_watch(room: Room, path: str) -> Callable[[], None]:
     return a function that stops it. Call on the room's event loop."""
     import threading
 
-    from tvapp.client.player import ContentPlayer, attach
+    from tvapp.client.player import ContentPlayer, attach, media_opener
 
     trace = open(path, "a", buffering=1, encoding="utf-8")  # line-buffered: a reader sees whole rows at once
-    player = ContentPlayer(server_now=room.clock.now, audio=False)
+    player = ContentPlayer(server_now=room.clock.now, audio=False, open_media=media_opener(room.url))
     detach = attach(room, player)
     stop = threading.Event()
 

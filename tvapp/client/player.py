@@ -97,6 +97,26 @@ class PlayerStatus:
     frames_repeated: int = 0
 
 
+MEDIA_PREFIX = "/media/"
+"""Content named "/media/NAME" is the file NAME in the core's media folder, which the core serves at that path."""
+
+
+def resolve_content(content: str, server_url: str) -> str:
+    """Return what to open for `content` in a room on `server_url`: "/media/..." becomes the core's URL for it."""
+    if content.startswith(MEDIA_PREFIX):
+        return server_url.rstrip("/") + content
+    return content
+
+
+def media_opener(server_url: str) -> Callable[[str], InputContainer]:
+    """Return an `open_media` for ContentPlayer that opens the core's "/media/..." content from `server_url`."""
+
+    def open_media(content: str) -> InputContainer:
+        return default_open(resolve_content(content, server_url))
+
+    return open_media
+
+
 def default_open(content: str) -> InputContainer:
     """Open `content` (a file path or a URL) for decoding; raise MediaError naming it if that fails."""
     options: dict[str, str] = {}

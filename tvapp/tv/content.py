@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tvapp.client.player import ContentPlayer, attach
+from tvapp.client.player import ContentPlayer, attach, media_opener
 from tvapp.core.mixer import Ducker
 from tvapp.tv.scene import ContentView
 from tvapp.tv.video import VideoSlot
@@ -72,6 +72,7 @@ class TvContent:
         self.slot = VideoSlot(self.formats)
         self._shown_pts, self._shown_frame = None, None
         self.player = ContentPlayer(server_now=room.clock.now, audio=self.audio is not None,
+                                    open_media=media_opener(room.url),
                                     audio_rate=48000, audio_channels=2, video_size=self.video_size)
         self._detach = attach(room, self.player)
         if self.audio is not None:
