@@ -68,7 +68,7 @@ def in_sync(screens: dict[str, Flips], start: float, end: float) -> dict[str, An
                         "frame_errors_ms": [round(float(np.nanmin(window.frame_error)) * 1000, 1),
                                             round(float(np.nanmax(window.frame_error)) * 1000, 1)]}
         # Loose bounds: this is behaviour on a busy 2-core machine; bench/watch_sync.py measures the figures.
-        assert report[name]["timeline_p95_ms"] < 25, report
+        assert report[name]["timeline_p95_ms"] < 40, report
         shown = window.frame_error[np.isfinite(window.frame_error)]
         assert len(shown) > 0.9 * len(window), (name, "frames missing")
         # The frame on screen is the one due: at most ~1 frame behind the truth (a late frame now and then).
@@ -79,7 +79,7 @@ def in_sync(screens: dict[str, Flips], start: float, end: float) -> dict[str, An
             if a < b:
                 between = offsets(screens[a].between(start, end), screens[b].between(start, end))
                 report[f"{a}-{b}_p95_ms"] = percentile_ms(between, 95)
-                assert report[f"{a}-{b}_p95_ms"] < 30, report
+                assert report[f"{a}-{b}_p95_ms"] < 45, report
     return report
 
 
