@@ -426,6 +426,12 @@ def test_now_playing_card_loads_plays_pauses_and_seeks(browser: Browser, tv: Tv)
     time.sleep(1.2)
     assert text_of(page, "#playback-clock") == "5:00", "the clock holds while the room waits"
 
+    # Full screen for the film: the layout the TV calls watch_full.
+    page.click("#layout-watch_full")
+    wait_for_js(page, "() => document.getElementById('layout-watch_full').getAttribute('aria-pressed')",
+                lambda value: value == "true", what="the full-screen layout to be pressed")
+    assert pressed(page, "#layout-watch") == "false"
+
     page.click("#playback-stop")
     assert wait_playback(tv, 7).action == "stop"
     page.wait_for_selector("#playback-none", state="visible")

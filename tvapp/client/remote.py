@@ -34,7 +34,7 @@ SEND_COMMANDS = {
     "join": "CODE  join the room an invite code leads to",
     "leave": "leave the room",
     "volume": "V  set the volume, 0 to 1",
-    "layout": "grid|speaker|watch  arrange the tiles",
+    "layout": "grid|speaker|watch|watch_full  arrange the tiles (watch_full: the content full screen)",
     "invite": "show|hide  show or hide the invite code on the TV",
     "remove": "IDENTITY  remove a participant (host only)",
     "mute": "IDENTITY  mute a participant's audio (host only)",

@@ -9,7 +9,7 @@
   const STORAGE_PREFIX = "tvapp.remote.";
   const COMMAND_TIMEOUT_MS = 10000;
   const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
-  const LAYOUTS = ["grid", "speaker", "watch"];
+  const LAYOUTS = ["grid", "speaker", "watch", "watch_full"];
 
   const PAIR_MESSAGES = {
     network: "Cannot reach the TV. Check that this phone is on the same network, then try again.",
