@@ -16,6 +16,33 @@ with ``"continue"`` the others go on and the slow one catches up by itself.
 `SyncController` (each screen) turns "how far is my playback from the timeline" into a `Correction`: nothing
 inside a dead band, a slight rate change for small errors (inaudible on audio, invisible on video), a seek for
 large ones. Pure: times are arguments, nothing reads a clock.
+
+How `PlaybackRoom` changes the state (``now`` is the server time of the command, ``p`` = ``position_at(now)``;
+every change increases ``seq`` by one; a "-" result returns the current state itself, unchanged):
+
+| input                        | when                         | result                                              |
+|------------------------------|------------------------------|-----------------------------------------------------|
+| load content, position, play | control allows it            | the content at position, playing if play, waiting   |
+|                              |                              | for no one, duration unknown                        |
+| play                         | loaded, paused               | playing from p (waiting for screens still stalled)  |
+| play                         | loaded, playing              | -                                                   |
+| pause                        | loaded, playing              | paused at p, waiting for no one                     |
+| pause                        | loaded, paused               | -                                                   |
+| seek position                | loaded                       | at position (clamped to the duration), same play    |
+| stop                         | loaded                       | nothing loaded, paused at 0                         |
+| stop                         | nothing loaded               | -                                                   |
+| configure control, on_stall  | host, and a value differs    | the settings; "continue" stops waiting (resumes)    |
+| stall of S                   | loaded, on_stall "pause"     | S noted; if playing: frozen at p, waiting for S     |
+| ready of S, or S left        | S was stalled                | S forgotten; if no one is left: moving from p again |
+| tick                         | S stalled for stall_timeout  | as if S were ready                                  |
+| a screen's duration          | loaded, no duration known    | the duration (later reports are ignored)            |
+
+A result that sets the timeline moving (again) has ``at = now + lead`` and the position it moves from; a result
+that stops it, or puts it at a new point while it is stopped or waiting, has ``at = now``; the others (a new
+duration, a new control) leave position and ``at`` alone. Commands are checked in this order: a known action,
+permission (not the host and control "host": ``not_allowed``; configure is the host's alone), the values
+(``invalid_value``), something loaded for play, pause and seek (``no_content``). A refused command raises
+`PlaybackError` and changes nothing.
 """
 
 from __future__ import annotations
@@ -82,11 +109,43 @@ class PlaybackState:
         return max(0.0, position)
 
 
+def _is_control_char(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code < 0xA0
+
+
+def _check_text(value: object, what: str, max_chars: int, *, required: bool) -> str:
+    """Return `value` as valid text, or raise PlaybackError("invalid_value") saying what is wrong with it."""
+    if not isinstance(value, str):
+        raise PlaybackError("invalid_value", f"{what} must be a string")
+    if required and not value:
+        raise PlaybackError("invalid_value", f"{what} must not be empty")
+    if len(value) > max_chars:
+        raise PlaybackError("invalid_value", f"{what} is longer than {max_chars} characters")
+    if any(_is_control_char(ch) for ch in value):
+        raise PlaybackError("invalid_value", f"{what} contains control characters")
+    return value
+
+
+def _check_position(value: object) -> float:
+    """Return `value` as a position in seconds, or raise PlaybackError("invalid_value")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PlaybackError("invalid_value", "position must be a number of seconds")
+    position = float(value)
+    if not 0.0 <= position <= MAX_POSITION:  # also refuses NaN
+        raise PlaybackError("invalid_value", f"position must be between 0 and {MAX_POSITION:g} seconds")
+    return position
+
+
 class PlaybackRoom:
     """The server's rules for one room's timeline: commands and buffering reports in, new states out."""
 
     def __init__(self, *, control: Control = "host", on_stall: OnStall = "pause", lead: float = 0.4,
                  stall_timeout: float = 15.0) -> None:
+        if control not in CONTROLS or on_stall not in ON_STALL:
+            raise ValueError(f"control must be one of {CONTROLS} and on_stall one of {ON_STALL}")
+        if not (0.0 <= lead < math.inf and 0.0 < stall_timeout < math.inf):
+            raise ValueError(f"need a finite lead >= 0 and stall_timeout > 0, got {lead} and {stall_timeout}")
         self.lead = lead
         self.stall_timeout = stall_timeout
         self.state = PlaybackState(control=control, on_stall=on_stall)
@@ -100,62 +159,28 @@ class PlaybackRoom:
         load: `content` (required), start at `position` (default 0), playing if `play`.
         play / pause: from the current position. seek: to `position` (required), keeping play/pause.
         stop: unload. configure (host only): set `control` and/or `on_stall`.
-        A playing result takes effect at ``now + lead``, so every screen starts together. A command that changes
-        nothing (play while playing, pause while paused) returns the same state object, seq unchanged.
+        A playing result takes effect at ``now + lead``, so every screen starts together.
         """
         if action not in ACTIONS:
-            raise PlaybackError("invalid_value", f"action must be one of {', '.join(ACTIONS)}")
-        state = self.state
+            raise PlaybackError("invalid_value", f"unknown playback action {action!r}: one of {', '.join(ACTIONS)}")
         if action == "configure":
             if not is_host:
                 raise PlaybackError("not_allowed", "only the host may change who controls playback")
-            if control is not None and control not in CONTROLS:
-                raise PlaybackError("invalid_value", f"control must be one of {', '.join(CONTROLS)}")
-            if on_stall is not None and on_stall not in ON_STALL:
-                raise PlaybackError("invalid_value", f"on_stall must be one of {', '.join(ON_STALL)}")
-            changed = dataclasses.replace(state, control=control or state.control,  # type: ignore[arg-type]
-                                          on_stall=on_stall or state.on_stall)  # type: ignore[arg-type]
-            if changed.on_stall == "continue" and changed.waiting_for:
-                changed = self._resumed(changed, now)
-            return self._set(changed) if changed != state else state
-        if not is_host and state.control != "everyone":
+            return self._configure(now, control, on_stall)
+        if not is_host and self.state.control == "host":
             raise PlaybackError("not_allowed", "only the host controls playback in this room")
-        if position is not None and not (math.isfinite(position) and 0.0 <= position <= MAX_POSITION):
-            raise PlaybackError("invalid_value", f"position must be between 0 and {MAX_POSITION:g} seconds")
-        if len(title) > MAX_TITLE_CHARS:
-            raise PlaybackError("invalid_value", f"title is longer than {MAX_TITLE_CHARS} characters")
         if action == "load":
-            if not content or len(content) > MAX_CONTENT_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in content):
-                raise PlaybackError("invalid_value",
-                                    f"content must be a URL or path of 1 to {MAX_CONTENT_CHARS} characters")
-            self._stalled_since.clear()
-            start = position or 0.0
-            return self._set(dataclasses.replace(
-                state, content=content, title=title, playing=play, position=start, rate=1.0,
-                at=now + self.lead if play else now, waiting_for=(), duration=None))
+            return self._load(now, content, title, position, play)
         if action == "stop":
-            if not state.content:
-                return state
-            self._stalled_since.clear()
-            return self._set(dataclasses.replace(state, content="", title="", playing=False, position=0.0,
-                                                 at=now, waiting_for=(), duration=None))
-        if not state.content:
-            raise PlaybackError("no_content", "nothing is loaded: load content first")
-        if action == "play":
-            if state.playing:
-                return state
-            return self._set(dataclasses.replace(state, playing=True, position=state.position_at(now),
-                                                 at=now + self.lead))
-        if action == "pause":
-            if not state.playing:
-                return state
-            return self._set(dataclasses.replace(state, playing=False, position=state.position_at(now), at=now))
-        if position is None:
+            return self._stop(now)
+        if action == "seek" and position is None:
             raise PlaybackError("invalid_value", "seek needs a position")
-        if state.duration is not None:
-            position = min(position, state.duration)
-        moving = state.playing and not state.waiting_for
-        return self._set(dataclasses.replace(state, position=position, at=now + self.lead if moving else now))
+        target = None if position is None else _check_position(position)
+        if not self.state.content:
+            raise PlaybackError("no_content", f"nothing is loaded to {action}")
+        if action == "seek" and target is not None:
+            return self._seek(now, target)
+        return self._play(now) if action == "play" else self._pause(now)
 
     def buffering(self, identity: str, stalled: bool, now: float, position: float | None = None,
                   duration: float | None = None) -> PlaybackState | None:
@@ -164,35 +189,33 @@ class PlaybackRoom:
         `duration`, when a screen knows it, is recorded in the state (first report wins).
         """
         state = self.state
-        changed = state
-        if (duration is not None and state.duration is None and state.content and math.isfinite(duration)
-                and 0 < duration <= MAX_POSITION):
-            changed = dataclasses.replace(changed, duration=duration)
-        if stalled:
-            if changed.on_stall == "pause" and changed.content and changed.playing and identity not in changed.waiting_for:
-                self._stalled_since[identity] = now
-                frozen = changed.position_at(now)
-                changed = dataclasses.replace(changed, position=frozen, at=now,
-                                              waiting_for=tuple(sorted((*changed.waiting_for, identity))))
-        elif identity in changed.waiting_for:
-            changed = self._release(changed, (identity,), now)
-        if changed is state:
+        if not state.content:
             return None
-        return self._set(changed)
+        known = state.duration
+        if known is None and isinstance(duration, (int, float)) and not isinstance(duration, bool) \
+                and 0.0 < duration < math.inf:
+            known = float(duration)
+        if state.on_stall == "pause":
+            if stalled:
+                self._stalled_since.setdefault(identity, now)
+            else:
+                self._stalled_since.pop(identity, None)
+        return self._settle(now, duration=known)
 
     def left(self, identity: str, now: float) -> PlaybackState | None:
         """Forget a screen that left (it is waited for no more); return the new state, or None if unchanged."""
-        self._stalled_since.pop(identity, None)
-        if identity not in self.state.waiting_for:
+        if self._stalled_since.pop(identity, None) is None:
             return None
-        return self._set(self._release(self.state, (identity,), now))
+        return self._settle(now)
 
     def tick(self, now: float) -> PlaybackState | None:
         """Give up on screens stalled longer than `stall_timeout`; return the new state, or None if unchanged."""
-        late = tuple(who for who, since in self._stalled_since.items() if now - since >= self.stall_timeout)
-        if not late:
+        expired = [who for who, since in self._stalled_since.items() if now >= since + self.stall_timeout]
+        if not expired:
             return None
-        return self._set(self._release(self.state, late, now))
+        for who in expired:
+            del self._stalled_since[who]
+        return self._settle(now)
 
     def next_deadline(self) -> float | None:
         """Return when `tick` may next change something (a stall timing out), or None."""
@@ -200,25 +223,88 @@ class PlaybackRoom:
             return None
         return min(self._stalled_since.values()) + self.stall_timeout
 
-    def _release(self, state: PlaybackState, identities: tuple[str, ...], now: float) -> PlaybackState:
-        """Stop waiting for `identities`; resume together once nobody is waited for."""
-        for who in identities:
-            self._stalled_since.pop(who, None)
-        waiting = tuple(w for w in state.waiting_for if w not in identities)
-        changed = dataclasses.replace(state, waiting_for=waiting)
-        if not waiting and state.waiting_for:
-            changed = self._resumed(changed, now)
-        return changed
+    # -- transitions ------------------------------------------------------------------------------------------
 
-    def _resumed(self, state: PlaybackState, now: float) -> PlaybackState:
-        """Return `state` moving again from its frozen position at a common instant (nobody waited for)."""
-        self._stalled_since.clear()
-        return dataclasses.replace(state, waiting_for=(), position=state.position,
-                                   at=now + self.lead if state.playing else now)
+    def _waiting(self, playing: bool) -> tuple[str, ...]:
+        """Return who a state with `playing` would wait for now."""
+        if not playing or self.state.on_stall != "pause":
+            return ()
+        return tuple(sorted(self._stalled_since))
 
-    def _set(self, state: PlaybackState) -> PlaybackState:
-        self.state = dataclasses.replace(state, seq=self.state.seq + 1)
+    def _change(self, **fields: object) -> PlaybackState:
+        self.state = dataclasses.replace(self.state, seq=self.state.seq + 1, **fields)  # type: ignore[arg-type]
         return self.state
+
+    def _start(self, now: float, position: float, playing: bool) -> dict[str, object]:
+        """Return the fields of a state at `position`: moving from ``now + lead`` if it plays and waits for no one."""
+        waiting = self._waiting(playing)
+        at = now + self.lead if playing and not waiting else now
+        return {"playing": playing, "position": position, "at": at, "waiting_for": waiting}
+
+    def _settle(self, now: float, duration: float | None = None) -> PlaybackState | None:
+        """Bring waiting_for (and the duration) in line with the stalled screens; return the state if it changed."""
+        state = self.state
+        duration = state.duration if duration is None else duration
+        waiting = self._waiting(state.playing)
+        if waiting == state.waiting_for and duration == state.duration:
+            return None
+        fields: dict[str, object] = {"duration": duration}
+        if waiting != state.waiting_for:
+            fields.update(self._start(now, state.position_at(now), state.playing))
+        return self._change(**fields)
+
+    def _load(self, now: float, content: object, title: object, position: float | None,
+              play: bool) -> PlaybackState:
+        if content is None:
+            raise PlaybackError("invalid_value", "load needs content: a media URL or file path")
+        text = _check_text(content, "content", MAX_CONTENT_CHARS, required=True)
+        name = "" if title is None else _check_text(title, "title", MAX_TITLE_CHARS, required=False)
+        start = 0.0 if position is None else _check_position(position)
+        self._stalled_since.clear()
+        return self._change(content=text, title=name, rate=1.0, duration=None, **self._start(now, start, bool(play)))
+
+    def _stop(self, now: float) -> PlaybackState:
+        if not self.state.content:
+            return self.state
+        self._stalled_since.clear()
+        return self._change(content="", title="", playing=False, position=0.0, rate=1.0, at=now, waiting_for=(),
+                            duration=None)
+
+    def _play(self, now: float) -> PlaybackState:
+        if self.state.playing:
+            return self.state
+        return self._change(**self._start(now, self.state.position_at(now), True))
+
+    def _pause(self, now: float) -> PlaybackState:
+        if not self.state.playing:
+            return self.state
+        return self._change(**self._start(now, self.state.position_at(now), False))
+
+    def _seek(self, now: float, position: float) -> PlaybackState:
+        if self.state.duration is not None:
+            position = min(position, self.state.duration)
+        return self._change(**self._start(now, position, self.state.playing))
+
+    def _configure(self, now: float, control: str | None, on_stall: str | None) -> PlaybackState:
+        if control is None and on_stall is None:
+            raise PlaybackError("invalid_value", "configure needs control or on_stall")
+        if control is not None and control not in CONTROLS:
+            raise PlaybackError("invalid_value", f"control must be one of {', '.join(CONTROLS)}")
+        if on_stall is not None and on_stall not in ON_STALL:
+            raise PlaybackError("invalid_value", f"on_stall must be one of {', '.join(ON_STALL)}")
+        state = self.state
+        new_control = control if control is not None else state.control
+        new_on_stall = on_stall if on_stall is not None else state.on_stall
+        if (new_control, new_on_stall) == (state.control, state.on_stall):
+            return state
+        if new_on_stall == "continue":
+            self._stalled_since.clear()
+        self.state = dataclasses.replace(state, control=new_control, on_stall=new_on_stall)  # type: ignore[arg-type]
+        waiting = self._waiting(state.playing)
+        fields: dict[str, object] = {}
+        if waiting != state.waiting_for:
+            fields.update(self._start(now, state.position_at(now), state.playing))
+        return self._change(**fields)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
