@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from tvapp.core.mixer import AudioMixer, MixerStats, mix, soft_limit
+from tvapp.core.mixer import AudioMixer, Ducker, MixerStats, mix, soft_limit
 
 RATE = 48000
 FRAMES_10MS = 480
@@ -263,3 +265,74 @@ def test_pushed_samples_are_copied_not_aliased() -> None:
     mixer.push("a", buf)
     buf[:] = 0.0
     assert np.all(mixer.pull(10) == 16384)
+
+
+# --- Ducker ------------------------------------------------------------------------------------------------------
+
+DUCKED_12 = 10 ** (-12 / 20)
+
+
+def test_speech_ducks_the_content_with_the_attack_time_constant() -> None:
+    ducker = Ducker(duck_db=-12.0, attack_ms=150.0, release_ms=600.0)
+    assert ducker.gain(False, 1000.0) == 1.0
+    assert ducker.gain(True, 150.0) == pytest.approx(DUCKED_12 + (1 - DUCKED_12) * math.exp(-1))
+    assert ducker.gain(True, 2000.0) == pytest.approx(DUCKED_12, abs=1e-5)
+
+
+def test_silence_brings_it_back_with_the_release_time_constant() -> None:
+    ducker = Ducker(duck_db=-12.0, attack_ms=150.0, release_ms=600.0)
+    ducker.gain(True, 10_000.0)
+    assert ducker.gain(False, 600.0) == pytest.approx(1 - (1 - DUCKED_12) * math.exp(-1))
+    assert ducker.gain(False, 10_000.0) == pytest.approx(1.0)
+
+
+def test_the_call_rate_does_not_matter() -> None:
+    fine, coarse = Ducker(), Ducker()
+    for _ in range(100):
+        fine.gain(True, 3.0)                 # a 144-frame audio callback at 48 kHz, a hundred times
+    assert coarse.gain(True, 300.0) == pytest.approx(fine.gain(True, 0.0))
+    for _ in range(40):
+        fine.gain(False, 10.0)
+    assert coarse.gain(False, 400.0) == pytest.approx(fine.gain(False, 0.0))
+
+
+def test_a_short_word_only_dips_the_content() -> None:
+    ducker = Ducker(duck_db=-20.0, attack_ms=150.0)
+    dipped = ducker.gain(True, 50.0)
+    assert 10 ** (-20 / 20) < dipped < 1.0 and dipped == pytest.approx(1 - 0.9 * (1 - math.exp(-50 / 150)))
+
+
+def test_zero_db_disables_ducking() -> None:
+    ducker = Ducker(duck_db=0.0)
+    assert all(ducker.gain(speaking, 100.0) == 1.0 for speaking in (True, True, False, True))
+
+
+def test_a_bad_span_changes_nothing() -> None:
+    ducker = Ducker()
+    ducker.gain(True, 100.0)
+    before = ducker.gain(True, 0.0)
+    assert ducker.gain(True, -50.0) == before and ducker.gain(False, math.nan) == before
+
+
+@settings(max_examples=200)
+@given(steps=st.lists(st.tuples(st.booleans(), st.floats(0.0, 5000.0)), max_size=60),
+       duck_db=st.floats(-60.0, 0.0))
+def test_the_gain_stays_between_the_ducked_level_and_one_and_moves_toward_its_target(
+        steps: list[tuple[bool, float]], duck_db: float) -> None:
+    ducker = Ducker(duck_db=duck_db)
+    floor = 10 ** (duck_db / 20)
+    gain = 1.0
+    for speaking, elapsed in steps:
+        new = ducker.gain(speaking, elapsed)
+        assert floor - 1e-12 <= new <= 1.0 + 1e-12
+        assert (new <= gain + 1e-12) if speaking else (new >= gain - 1e-12)
+        gain = new
+
+
+@pytest.mark.parametrize("kwargs,word", [({"duck_db": 3.0}, "duck_db"), ({"duck_db": -61.0}, "duck_db"),
+                                         ({"duck_db": math.nan}, "duck_db"), ({"attack_ms": 0.0}, "attack_ms"),
+                                         ({"release_ms": -1.0}, "release_ms"), ({"attack_ms": math.inf}, "attack_ms"),
+                                         ({"release_ms": math.nan}, "release_ms")])
+def test_bad_ducker_settings_are_refused_with_the_reason(kwargs: dict[str, float], word: str) -> None:
+    with pytest.raises(ValueError, match=word):
+        Ducker(**kwargs)

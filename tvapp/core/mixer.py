@@ -23,11 +23,10 @@ Each source has a queue of numpy chunks, so pull() copies whole slices and never
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import math
 
 import numpy as np
 from numpy.typing import NDArray
@@ -257,15 +256,15 @@ class Ducker:
     def __init__(self, duck_db: float = -12.0, attack_ms: float = 150.0, release_ms: float = 600.0) -> None:
         if not -60.0 <= duck_db <= 0.0:
             raise ValueError(f"duck_db must be between -60 and 0 dB, got {duck_db}")
-        if not (attack_ms > 0 and release_ms > 0):
-            raise ValueError(f"attack_ms and release_ms must be positive, got {attack_ms} and {release_ms}")
+        if not (0 < attack_ms < math.inf and 0 < release_ms < math.inf):
+            raise ValueError(f"attack_ms and release_ms must be positive and finite, got {attack_ms} and {release_ms}")
         self.ducked = 10.0 ** (duck_db / 20.0)
         self.attack_ms = attack_ms
         self.release_ms = release_ms
         self._gain = 1.0
 
     def gain(self, speaking: bool, elapsed_ms: float) -> float:
-        """Return the content gain now, `elapsed_ms` after the previous call."""
+        """Return the content gain now, `elapsed_ms` after the previous call (a negative or NaN span counts as 0)."""
         target = self.ducked if speaking else 1.0
         tau = self.attack_ms if target < self._gain else self.release_ms
         step = 1.0 - math.exp(-max(0.0, elapsed_ms) / tau)

@@ -31,7 +31,8 @@ every change increases ``seq`` by one; a "-" result returns the current state it
 | seek position                | loaded                       | at position (clamped to the duration), same play    |
 | stop                         | loaded                       | nothing loaded, paused at 0                         |
 | stop                         | nothing loaded               | -                                                   |
-| configure control, on_stall  | host, and a value differs    | the settings; "continue" stops waiting (resumes)    |
+| configure control, on_stall  | host; None keeps a setting   | the settings; "continue" stops waiting (resumes)    |
+| configure                    | the same settings            | -                                                   |
 | stall of S                   | loaded, on_stall "pause"     | S noted; if playing: frozen at p, waiting for S     |
 | ready of S, or S left        | S was stalled                | S forgotten; if no one is left: moving from p again |
 | tick                         | S stalled for stall_timeout  | as if S were ready                                  |
@@ -159,7 +160,9 @@ class PlaybackRoom:
         load: `content` (required), start at `position` (default 0), playing if `play`.
         play / pause: from the current position. seek: to `position` (required), keeping play/pause.
         stop: unload. configure (host only): set `control` and/or `on_stall`.
-        A playing result takes effect at ``now + lead``, so every screen starts together.
+        A playing result takes effect at ``now + lead``, so every screen starts together. A command that changes
+        nothing (play while playing, pause while paused, stop with nothing loaded, configure to the same settings)
+        returns the same state object, seq unchanged.
         """
         if action not in ACTIONS:
             raise PlaybackError("invalid_value", f"unknown playback action {action!r}: one of {', '.join(ACTIONS)}")
@@ -193,7 +196,7 @@ class PlaybackRoom:
             return None
         known = state.duration
         if known is None and isinstance(duration, (int, float)) and not isinstance(duration, bool) \
-                and 0.0 < duration < math.inf:
+                and 0.0 < duration <= MAX_POSITION:
             known = float(duration)
         if state.on_stall == "pause":
             if stalled:
@@ -286,8 +289,6 @@ class PlaybackRoom:
         return self._change(**self._start(now, position, self.state.playing))
 
     def _configure(self, now: float, control: str | None, on_stall: str | None) -> PlaybackState:
-        if control is None and on_stall is None:
-            raise PlaybackError("invalid_value", "configure needs control or on_stall")
         if control is not None and control not in CONTROLS:
             raise PlaybackError("invalid_value", f"control must be one of {', '.join(CONTROLS)}")
         if on_stall is not None and on_stall not in ON_STALL:
