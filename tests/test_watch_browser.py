@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from web_helpers import new_room
 
-from tvapp.core.playback import PlaybackState
+from tvapp.protocol.messages import PlaybackStateMsg
 from tvapp.testing.browser import Browser, wait_for_js, wait_for_state
 from tvapp.testing.clip import make_clip
 from tvapp.testing.server import ServerProcess
@@ -47,9 +47,7 @@ def test_chromium_and_a_tv_show_the_same_moment(browser: Browser, core: ServerPr
         response = core.http.post(f"/v1/rooms/{room}/playback",
                                   json={"action": "load", "content": "/media/clip.mp4", "position": 3.0})
         assert response.status_code == 200, response.text
-        body = response.json()
-        state = PlaybackState(content=body["content"], playing=True, position=body["position"], at=body["at"],
-                              seq=body["seq"])
+        state = PlaybackStateMsg.from_json(response.json()).state()
         tv.wait_for(lambda s: bool(s.get("content") and s["content"]["video_rect"]), timeout=30,
                     what="the clip on the TV")
         wait_for_js(page, "() => window.tvappWatch.state()", lambda s: s is not None and s["seq"] >= state.seq,

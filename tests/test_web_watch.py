@@ -30,6 +30,7 @@ from playwright.sync_api import Page, Route
 from web_helpers import new_room
 
 from tvapp.core.playback import PlaybackState
+from tvapp.protocol.messages import PlaybackStateMsg
 from tvapp.testing.browser import Browser, wait_for_js, wait_for_state, wait_until
 from tvapp.testing.server import ServerProcess
 
@@ -154,10 +155,7 @@ def command(server: ServerProcess, room: str, action: str, **fields: Any) -> Pla
 
 
 def timeline(obj: dict[str, Any]) -> PlaybackState:
-    return PlaybackState(content=obj["content"], title=obj["title"], playing=obj["playing"],
-                         position=obj["position"], rate=obj["rate"], at=obj["at"], seq=obj["seq"],
-                         waiting_for=tuple(obj["waiting_for"]), control=obj["control"], on_stall=obj["on_stall"],
-                         duration=obj["duration"])
+    return PlaybackStateMsg.from_json(obj).state()
 
 
 def room_state(server: ServerProcess, room: str) -> PlaybackState:

@@ -671,7 +671,7 @@ class Room:
             self._emit(ev.ActiveSpeakersChanged(speakers, dominant))
         elif isinstance(msg, m.PlaybackStateMsg):
             state = msg.state()
-            if self.playback is None or state.seq != self.playback.seq or state != self.playback:
+            if state != self.playback:
                 self.playback = state
                 self._emit(ev.PlaybackChanged(state))
         elif isinstance(msg, m.Data):

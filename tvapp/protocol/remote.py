@@ -116,56 +116,25 @@ def _bad(path: str, problem: str) -> ProtocolError:
 
 @dataclasses.dataclass(frozen=True)
 class _Range(_Rule):
+    """A finite number from `low` to `high`; `problem` is what an out-of-range value is told."""
+
     low: float
-    high: float
-
-    def decode(self, value: object, path: str) -> object:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _bad(path, "expected a number")
-        try:
-            number = float(value)
-        except OverflowError:
-            raise _invalid(path, f"must be between {self.low:g} and {self.high:g}") from None
-        if not self.low <= number <= self.high:
-            raise _invalid(path, f"must be between {self.low:g} and {self.high:g}")
-        return number
-
-
-@dataclasses.dataclass(frozen=True)
-class _Time(_Rule):
+    high: float = math.inf
     nullable: bool = False
+    problem: str = ""
 
     def decode(self, value: object, path: str) -> object:
         if value is None and self.nullable:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _bad(path, "expected a number" + (" or null" if self.nullable else ""))
+        problem = self.problem or f"must be between {self.low:g} and {self.high:g}"
         try:
             number = float(value)
         except OverflowError:
-            raise _invalid(path, "out of range") from None
-        if not math.isfinite(number) or number < 0:
-            raise _invalid(path, "must be a time in seconds since 1970")
-        return number
-
-
-@dataclasses.dataclass(frozen=True)
-class _Seconds(_Rule):
-    """A position in the content: a finite number of seconds from 0 to MAX_POSITION."""
-
-    nullable: bool = False
-
-    def decode(self, value: object, path: str) -> object:
-        if value is None and self.nullable:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _bad(path, "expected a number" + (" or null" if self.nullable else ""))
-        try:
-            number = float(value)
-        except OverflowError:
-            raise _invalid(path, "out of range") from None
-        if not 0.0 <= number <= MAX_POSITION:  # also refuses NaN
-            raise _invalid(path, f"must be between 0 and {MAX_POSITION:g} seconds")
+            raise _invalid(path, problem) from None
+        if not (math.isfinite(number) and self.low <= number <= self.high):
+            raise _invalid(path, problem)
         return number
 
 
@@ -239,11 +208,13 @@ Status = Annotated[TvStatus, _OneOf(TV_STATUSES)]
 Identity = Annotated[str, _Matching(IDENTITY_RE, "a participant identity")]
 RoomName = Annotated[str | None, _Matching(ROOM_NAME_RE, "a room name", nullable=True)]
 InviteCode = Annotated[str, _InviteCode()]
-Timestamp = Annotated[float, _Time()]
-OptionalTimestamp = Annotated[float | None, _Time(nullable=True)]
+_SINCE_1970 = "must be a time in seconds since 1970"
+Timestamp = Annotated[float, _Range(0.0, problem=_SINCE_1970)]
+OptionalTimestamp = Annotated[float | None, _Range(0.0, nullable=True, problem=_SINCE_1970)]
 PlaybackAction = Annotated[PlaybackActionName, _OneOf(PLAYBACK_ACTIONS)]
-Position = Annotated[float, _Seconds()]
-OptionalPosition = Annotated[float | None, _Seconds(nullable=True)]
+_IN_CONTENT = f"must be between 0 and {MAX_POSITION:g} seconds"
+Position = Annotated[float, _Range(0.0, MAX_POSITION, problem=_IN_CONTENT)]
+OptionalPosition = Annotated[float | None, _Range(0.0, MAX_POSITION, nullable=True, problem=_IN_CONTENT)]
 Content = Annotated[str, _Text(MAX_CONTENT_CHARS, too_long_code=INVALID_VALUE)]
 OptionalContent = Annotated[str | None, _Text(MAX_CONTENT_CHARS, nullable=True, too_long_code=INVALID_VALUE)]
 Title = Annotated[str, _Text(MAX_TITLE_CHARS, too_long_code=INVALID_VALUE)]

@@ -114,8 +114,7 @@ class TvContent:
             status = "Buffering…"
         elif not state.playing:
             status = "Paused"
-        title = state.title or _short_name(state.content)
-        return ContentView(video=self.slot, title=title, status=status)
+        return ContentView(video=self.slot, title=display_title(state), status=status)
 
     # -- frame loop ---------------------------------------------------------------------------------------------
 
@@ -155,7 +154,7 @@ class TvContent:
         return block
 
 
-def _short_name(content: str) -> str:
-    """Return the last part of a URL or path, for a title when the host gave none."""
-    tail = content.rstrip("/").rsplit("/", 1)[-1]
-    return tail.split("?", 1)[0] or content
+def display_title(state: PlaybackState) -> str:
+    """Return the content's title, or the last part of its URL or path when the host gave none."""
+    tail = state.content.rstrip("/").rsplit("/", 1)[-1]
+    return state.title or tail.split("?", 1)[0] or state.content

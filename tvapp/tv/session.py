@@ -40,7 +40,7 @@ from tvapp.tv.scene import (
     Scene,
     TileView,
 )
-from tvapp.tv.content import TvContent
+from tvapp.tv.content import TvContent, display_title
 from tvapp.tv.video import VideoSlot
 
 if TYPE_CHECKING:
@@ -363,7 +363,7 @@ class TvSession:
         seen = self._content_seen
         self._content_seen = state.content
         if state.content and state.content != seen:
-            self.toasts.add(f"Now playing: {state.title or state.content.rsplit('/', 1)[-1]}", self._now_ms())
+            self.toasts.add(f"Now playing: {display_title(state)}", self._now_ms())
 
     def _on_disconnected(self, reason: str) -> None:
         for sid in list(self.people):
