@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tvapp.core.playback import PlaybackState
 from tvapp.protocol.messages import (
     CLIENT_MESSAGE_TYPES,
     MAX_MESSAGE_BYTES,
@@ -432,3 +433,13 @@ def test_transceiver_direction_is_a_choice() -> None:
 
 def test_ice_server_credential_is_not_in_repr() -> None:
     assert "hunter2" not in repr(IceServer(urls="turn:t", username="u", credential="hunter2"))
+
+
+def test_playback_state_round_trips_through_its_message() -> None:
+    state = PlaybackState(content="/media/film.mp4", title="Film", playing=True, position=12.5, rate=1.0,
+                          at=1700000003.0, seq=4, waiting_for=("bob",), control="everyone", on_stall="continue",
+                          duration=5400.0)
+    msg = PlaybackStateMsg.of(state, server_time=1700000002.5)
+    assert msg.server_time == 1700000002.5
+    assert msg.state() == state
+    assert PlaybackStateMsg.from_json(msg.to_json()).state() == state

@@ -669,15 +669,12 @@ class PlaybackStateMsg(_Message):
     @classmethod
     def of(cls, state: PlaybackState, server_time: float) -> "PlaybackStateMsg":
         """Return the message for `state`, sent at server time `server_time`."""
-        return cls(content=state.content, title=state.title, playing=state.playing, position=state.position,
-                   rate=state.rate, at=state.at, seq=state.seq, waiting_for=state.waiting_for, control=state.control,
-                   on_stall=state.on_stall, duration=state.duration, server_time=server_time)
+        fields = {field.name: getattr(state, field.name) for field in dataclasses.fields(PlaybackState)}
+        return cls(**fields, server_time=server_time)
 
     def state(self) -> PlaybackState:
         """Return the timeline this message carries."""
-        return PlaybackState(content=self.content, title=self.title, playing=self.playing, position=self.position,
-                             rate=self.rate, at=self.at, seq=self.seq, waiting_for=self.waiting_for,
-                             control=self.control, on_stall=self.on_stall, duration=self.duration)
+        return PlaybackState(**{field.name: getattr(self, field.name) for field in dataclasses.fields(PlaybackState)})
 
 
 ClientMessage: TypeAlias = (
