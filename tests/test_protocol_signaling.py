@@ -333,6 +333,15 @@ def test_pong_carries_receive_time_and_send_time() -> None:
     assert sent(conn) == [Pong(t0=None, t1=13.0, t2=13.0)]
 
 
+def test_pong_echoes_the_ping_id() -> None:
+    conn = server_in(OK)
+    conn.receive_text(encode(Ping(id="r1")), 10.0)
+    [ping] = conn.events_received()
+    assert isinstance(ping, Ping)
+    conn.pong(ping, 10.5)
+    assert sent(conn) == [Pong(t0=None, t1=10.0, t2=10.5, id="r1")]
+
+
 def test_pong_after_close_is_dropped_and_before_joined_refused() -> None:
     conn = server_in(OK)
     conn.receive_text(encode(Ping(t0=1.0)), 1.0)

@@ -477,10 +477,12 @@ class Leave(_Message):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Ping(_Message):
-    """Keep the connection alive; ``t0`` is the client's clock when sent, for clock sync."""
+    """Keep the connection alive; ``t0`` is the client's clock when sent, for clock sync; ``id`` (the client's own)
+    comes back in the pong, so a client can wait for the answer to one ping (the server answers in order)."""
 
     TYPE: ClassVar[str] = "ping"
     t0: OptionalTime = None
+    id: OptionalId = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -619,12 +621,14 @@ class Error(_Message):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Pong(_Message):
-    """Answer a ping: ``t1`` is the server's clock at receipt, ``t2`` when sent."""
+    """Answer a ping: ``t0`` and ``id`` as the ping carried them, ``t1`` the server's clock at receipt, ``t2`` when
+    sent."""
 
     TYPE: ClassVar[str] = "pong"
     t0: OptionalTime = None
     t1: Time
     t2: Time
+    id: OptionalId = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -231,7 +231,7 @@ class ServerConnection:
                 received_at = at
                 del self._pings[: i + 1]
                 break
-        self.send(Pong(t0=ping.t0, t1=received_at, t2=now))
+        self.send(Pong(t0=ping.t0, t1=received_at, t2=now, id=ping.id))
 
     def close(self, code: int, reason: str, error: Error | None = None) -> None:
         """Close on the server's own decision (removed, replaced, shutting down), sending ``error`` first if given."""
