@@ -33,7 +33,7 @@ from tvapp.client.remote_link import (
     request_pairing,
 )
 from tvapp.core.pairing import PairingConfig
-from tvapp.protocol.remote import (
+from tvapp.protocol.remote_messages import (
     Command,
     CreateRoom,
     Playback,

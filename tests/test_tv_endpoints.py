@@ -28,7 +28,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from tvapp.core.pairing import PairingConfig
-from tvapp.protocol.remote import (
+from tvapp.protocol.remote_messages import (
     Command,
     MuteParticipant,
     ParticipantState,

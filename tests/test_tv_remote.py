@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import pytest
 
 from tvapp.client.remote_link import PairingError, RemoteLink, RemoteLinkError, confirm_pairing, request_pairing
-from tvapp.protocol import remote as rp
+from tvapp.protocol import remote_messages as rp
+from tvapp.protocol.remote import CommandResult
 from tvapp.testing.tv import BotProcess, TvProcess
 
 T = TypeVar("T")
@@ -61,7 +62,7 @@ def pair(tv: TvProcess, loop: Loop, name: str = "Test phone") -> dict[str, Any]:
     return answer
 
 
-def ok(result: rp.CommandResult) -> None:
+def ok(result: CommandResult) -> None:
     assert result.ok, result.error
 
 

@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Page
 
-from tvapp.protocol.remote import (
+from tvapp.protocol.remote_messages import (
     Command,
     ParticipantState,
     Playback,

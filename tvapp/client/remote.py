@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tvapp.client.remote_link import CredentialFile, PairedTv, RemoteLink
-    from tvapp.protocol.remote import Command, DeviceInfo, PlaybackInfo, State
+    from tvapp.protocol.remote_messages import Command, DeviceInfo, PlaybackInfo, State
 
 SEND_COMMANDS = {
     "status": "print the TV's state",
@@ -340,7 +340,7 @@ def parse_position(text: str) -> float:
 
 def build_command(name: str, args: list[str], title: str | None = None) -> Command:
     """Return the protocol command for `send NAME ARGS [--title T]`; raise UsageError for bad input."""
-    from tvapp.protocol.remote import RemoteProtocolError, parse_phone_message
+    from tvapp.protocol.remote_messages import RemoteProtocolError, parse_phone_message
 
     arity = {"status": (0, 0), "create-room": (0, 1), "join": (1, 1), "leave": (0, 0), "volume": (1, 1),
              "layout": (1, 1), "invite": (1, 1), "remove": (1, 1), "mute": (1, 1), "mic": (1, 1),
@@ -397,7 +397,7 @@ def build_command(name: str, args: list[str], title: str | None = None) -> Comma
     except RemoteProtocolError as exc:
         detail = exc.message.removeprefix(f"{msg['type']}.").removeprefix("message.")
         raise UsageError(f"{name}: {detail}") from None
-    from tvapp.protocol.remote import Auth
+    from tvapp.protocol.remote_messages import Auth
 
     assert not isinstance(command, Auth)
     return command
@@ -438,7 +438,7 @@ def _send(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 async def _send_async(tv: PairedTv, command: Command, args: argparse.Namespace, out: IO[str]) -> int:
-    from tvapp.protocol.remote import ListDevices, StatusCommand, encode
+    from tvapp.protocol.remote_messages import ListDevices, StatusCommand, encode
 
     async with await _connect(tv) as link:
         try:
@@ -546,7 +546,7 @@ def _watch(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 async def _watch_async(tv: PairedTv, args: argparse.Namespace, out: IO[str]) -> int:
-    from tvapp.protocol.remote import encode
+    from tvapp.protocol.remote_messages import encode
 
     async with await _connect(tv) as link:
         last: object = None
@@ -589,7 +589,7 @@ def _forget(args: argparse.Namespace, out: IO[str]) -> int:
 async def _forget_on_tv(tv: PairedTv) -> str | None:
     """Ask the TV to forget this phone; return None when it did, else why it could not be told."""
     from tvapp.client.remote_link import RemoteLink, RemoteLinkError
-    from tvapp.protocol.remote import ForgetDevice
+    from tvapp.protocol.remote_messages import ForgetDevice
 
     try:
         link = await RemoteLink.connect(tv.url, tv.credential, tv.fingerprint)

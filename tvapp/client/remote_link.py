@@ -20,6 +20,7 @@ import json
 import os
 import ssl
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
@@ -30,15 +31,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tvapp.protocol.remote import (
-    Authed,
-    Command,
-    CommandResult,
-    Error,
-    RemoteClientConnection,
-    RemoteProtocolError,
-    State,
-)
+from tvapp.protocol.remote import CommandResult, RemoteClientConnection
+from tvapp.protocol.remote_messages import Authed, Command, Error, RemoteProtocolError, State
 
 HTTP_TIMEOUT = 10.0
 CONFIG_ENV = "TVAPP_REMOTE_CONFIG"
@@ -300,10 +294,10 @@ class RemoteLink:
                 if not isinstance(text, str):
                     continue
                 try:
-                    events = conn.receive_text(text)
+                    conn.receive_text(text, time.monotonic())
                 except RemoteProtocolError as exc:
                     raise RemoteLinkError("bad_message", f"the TV broke the protocol: {exc.message}") from None
-                for event in events:
+                for event in conn.events_received():
                     if isinstance(event, Authed):
                         return event
                     if isinstance(event, Error):
@@ -376,10 +370,10 @@ class RemoteLink:
                 if not isinstance(text, str):
                     continue
                 try:
-                    events = self._conn.receive_text(text)
+                    self._conn.receive_text(text, time.monotonic())
                 except RemoteProtocolError:
                     continue  # a malformed message changes nothing; the rest of the stream is still good
-                for event in events:
+                for event in self._conn.events_received():
                     if isinstance(event, CommandResult):
                         self._resolve(event)
                     elif isinstance(event, State):
@@ -403,8 +397,10 @@ class RemoteLink:
         if self._done.is_set():
             return
         self._done.set()
-        for result in self._conn.close():
-            self._resolve(result)
+        self._conn.close()
+        for event in self._conn.events_received():
+            if isinstance(event, CommandResult):
+                self._resolve(event)
         for queue in self._subscribers:
             queue.put_nowait(None)
 

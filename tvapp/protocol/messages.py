@@ -1,23 +1,29 @@
-"""Signaling messages (protocol version 1): frozen dataclasses shared by the server and the SDK, and their JSON codec.
+"""Signaling messages (protocol version 1): frozen dataclasses shared by the server and the SDK, and their codec.
 
 Every message on the wire is a JSON object with ``"type"`` and ``"v": 1``; field names are snake_case. Unknown extra
 fields are ignored so that newer peers can add fields; a missing required field, a wrong JSON type or an
 out-of-range value is a :class:`ProtocolError` whose message names the field and never repeats the value.
 
-Each field's rule is written once, in its annotation (``sid: Id``), and used three ways: to read JSON, to write
-JSON, and to check a message built in Python, so that what one side sends the other side accepts.
+Each field's rule is written once, in its annotation (``sid: Id``), with the rules of tvapp.protocol.fields, and the
+envelope is that module's ``Envelope``. This module is the whole vocabulary of signaling v1, both directions, which
+is why it stays one piece (~500 lines): the two directions share their value types and the offer, answer and
+candidate messages, and a reader wants the messages of one protocol version side by side.
 """
 
 import dataclasses
-import json
-import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Callable, ClassVar, Final, Literal, Self, TypeAlias, get_args
+from typing import Annotated, ClassVar, Final, Literal, Self, TypeAlias, get_args
 
 from tvapp.core.playback import ACTIONS, CONTROLS, MAX_CONTENT_CHARS, MAX_TITLE_CHARS, ON_STALL, PlaybackState
 from tvapp.core.playback import Action as PlaybackAction
 from tvapp.core.playback import Control as PlaybackControl
 from tvapp.core.playback import OnStall as PlaybackOnStall
+from tvapp.protocol import fields as f
+from tvapp.protocol.fields import BAD_MESSAGE as BAD_MESSAGE
+from tvapp.protocol.fields import UNSUPPORTED_VERSION as UNSUPPORTED_VERSION
+from tvapp.protocol.fields import Envelope
+from tvapp.protocol.fields import ProtocolError as ProtocolError
+from tvapp.protocol.fields import UnknownMessageType as UnknownMessageType
 
 PROTOCOL_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 65_536
@@ -31,8 +37,6 @@ MAX_MLINE_INDEX: Final = 65_535
 MAX_DATA_BYTES: Final = 16_384
 MAX_DATA_RECIPIENTS: Final = 100
 
-BAD_MESSAGE: Final = "bad_message"
-UNSUPPORTED_VERSION: Final = "unsupported_version"
 MESSAGE_TOO_BIG: Final = "message_too_big"
 DATA_TOO_BIG: Final = "data_too_big"
 
@@ -44,269 +48,41 @@ TRANSCEIVER_DIRECTIONS: Final[tuple[str, ...]] = get_args(TransceiverDirection)
 TRACK_SOURCES: Final[tuple[str, ...]] = get_args(TrackSource)
 
 
-class ProtocolError(ValueError):
-    """A message that breaks the protocol; ``code`` is what the peer is told, ``message`` says which field."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class UnknownMessageType(ProtocolError):
-    """A well-formed message of a type this side does not know (a newer peer may send these)."""
-
-
-def _bad(path: str, problem: str) -> ProtocolError:
-    return ProtocolError(BAD_MESSAGE, f"{path}: {problem}")
-
-
-# --- field rules -----------------------------------------------------------------------------------------------
-
-
-class _Rule:
-    """How one field is read from JSON, checked in Python and written to JSON."""
-
-    def decode(self, value: object, path: str) -> object:
-        """Return the Python value for a JSON value, or raise ProtocolError."""
-        raise NotImplementedError
-
-    def check(self, value: object, path: str) -> None:
-        """Raise ProtocolError unless a Python value obeys the rule."""
-        self.decode(value, path)
-
-    def encode(self, value: Any) -> object:
-        """Return the JSON value for a Python value."""
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class _Text(_Rule):
-    max_len: int
-    in_bytes: bool = False
-    nonempty: bool = False
-    nullable: bool = False
-    too_long_code: str = BAD_MESSAGE
-
-    def decode(self, value: object, path: str) -> object:
-        if value is None and self.nullable:
-            return None
-        if not isinstance(value, str):
-            raise _bad(path, "expected a string" + (" or null" if self.nullable else ""))
-        try:
-            encoded = value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise _bad(path, "is not valid Unicode (a lone surrogate)") from None
-        size = len(encoded) if self.in_bytes else len(value)
-        if size > self.max_len:
-            unit = "bytes" if self.in_bytes else "characters"
-            raise ProtocolError(self.too_long_code, f"{path}: longer than {self.max_len} {unit}")
-        if self.nonempty and not value:
-            raise _bad(path, "must not be empty")
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class _Choice(_Rule):
-    values: tuple[str, ...]
-
-    def decode(self, value: object, path: str) -> object:
-        if not isinstance(value, str) or value not in self.values:
-            raise _bad(path, "must be one of " + ", ".join(self.values))
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class _Bool(_Rule):
-    def decode(self, value: object, path: str) -> object:
-        if not isinstance(value, bool):
-            raise _bad(path, "expected true or false")
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class _Number(_Rule):
-    positive: bool = False
-    nullable: bool = False
-
-    def decode(self, value: object, path: str) -> object:
-        if value is None and self.nullable:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _bad(path, "expected a number" + (" or null" if self.nullable else ""))
-        try:
-            number = float(value)
-        except OverflowError:
-            raise _bad(path, "out of range") from None
-        if not math.isfinite(number):
-            raise _bad(path, "must be finite")
-        if self.positive and number <= 0:
-            raise _bad(path, "must be greater than 0")
-        return number
-
-
-@dataclasses.dataclass(frozen=True)
-class _Integer(_Rule):
-    low: int
-    high: int
-    nullable: bool = False
-
-    def decode(self, value: object, path: str) -> object:
-        if value is None and self.nullable:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _bad(path, "expected an integer" + (" or null" if self.nullable else ""))
-        if not self.low <= value <= self.high:
-            raise _bad(path, f"must be between {self.low} and {self.high}")
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class _Object(_Rule):
-    cls: "type[_Record]"
-
-    def decode(self, value: object, path: str) -> object:
-        return self.cls.decode_at(value, path)
-
-    def check(self, value: object, path: str) -> None:
-        if not isinstance(value, self.cls):
-            raise _bad(path, f"expected a {self.cls.__name__}")
-
-    def encode(self, value: Any) -> object:
-        return value.to_json()
-
-
-@dataclasses.dataclass(frozen=True)
-class _Array(_Rule):
-    cls: "type[_Record]"
-
-    def decode(self, value: object, path: str) -> object:
-        if not isinstance(value, list):
-            raise _bad(path, "expected an array")
-        return tuple(self.cls.decode_at(item, f"{path}[{i}]") for i, item in enumerate(value))
-
-    def check(self, value: object, path: str) -> None:
-        if not isinstance(value, tuple):
-            raise _bad(path, "expected a tuple")
-        for i, item in enumerate(value):
-            if not isinstance(item, self.cls):
-                raise _bad(f"{path}[{i}]", f"expected a {self.cls.__name__}")
-
-    def encode(self, value: Any) -> object:
-        return [item.to_json() for item in value]
-
-
-@dataclasses.dataclass(frozen=True)
-class _TextArray(_Rule):
-    item: _Text
-    max_items: int
-
-    def decode(self, value: object, path: str) -> object:
-        if not isinstance(value, list):
-            raise _bad(path, "expected an array")
-        self._check_items(value, path)
-        return tuple(value)
-
-    def check(self, value: object, path: str) -> None:
-        if not isinstance(value, tuple):
-            raise _bad(path, "expected a tuple")
-        self._check_items(value, path)
-
-    def _check_items(self, items: "list[object] | tuple[object, ...]", path: str) -> None:
-        if len(items) > self.max_items:
-            raise _bad(path, f"more than {self.max_items} items")
-        for i, item in enumerate(items):
-            self.item.decode(item, f"{path}[{i}]")
-
-    def encode(self, value: Any) -> object:
-        return list(value)
-
-
-Token = Annotated[str, _Text(MAX_TOKEN_BYTES, in_bytes=True, nonempty=True)]
-Sdp = Annotated[str, _Text(MAX_SDP_BYTES, in_bytes=True, nonempty=True)]
-CandidateLine = Annotated[str, _Text(MAX_CANDIDATE_BYTES, in_bytes=True)]
-Id = Annotated[str, _Text(MAX_ID_CHARS, nonempty=True)]
-OptionalId = Annotated[str | None, _Text(MAX_ID_CHARS, nullable=True)]
-Name = Annotated[str, _Text(MAX_ID_CHARS)]
-Text = Annotated[str, _Text(MAX_TEXT_CHARS)]
-Kind = Annotated[TrackKind, _Choice(TRACK_KINDS)]
-Source = Annotated[TrackSource, _Choice(TRACK_SOURCES)]
-Flag = Annotated[bool, _Bool()]
-Time = Annotated[float, _Number()]
-OptionalTime = Annotated[float | None, _Number(nullable=True)]
-Interval = Annotated[float, _Number(positive=True)]
-ParticipantLimit = Annotated[int, _Integer(1, MAX_PARTICIPANTS_LIMIT)]
-MLineIndex = Annotated[int | None, _Integer(0, MAX_MLINE_INDEX, nullable=True)]
-Direction = Annotated[TransceiverDirection, _Choice(TRANSCEIVER_DIRECTIONS)]
-Level = Annotated[float, _Number()]
-DataPayload = Annotated[str, _Text(MAX_DATA_BYTES, in_bytes=True, too_long_code=DATA_TOO_BIG)]
-Identities = Annotated[tuple[str, ...], _TextArray(_Text(MAX_ID_CHARS, nonempty=True), MAX_DATA_RECIPIENTS)]
-Secret = Annotated[str, _Text(MAX_TEXT_CHARS)]
-ActionName = Annotated[PlaybackAction, _Choice(ACTIONS)]
-OptionalContent = Annotated[str | None, _Text(MAX_CONTENT_CHARS, nullable=True)]
-Content = Annotated[str, _Text(MAX_CONTENT_CHARS)]
-Title = Annotated[str, _Text(MAX_TITLE_CHARS)]
-ControlName = Annotated[PlaybackControl, _Choice(CONTROLS)]
-OnStallName = Annotated[PlaybackOnStall, _Choice(ON_STALL)]
-OptionalChoice = Annotated[str | None, _Text(MAX_ID_CHARS, nullable=True)]
-Seq = Annotated[int, _Integer(0, 2**53)]
-
-
-_FIELDS: dict[type, tuple[tuple[str, _Rule, bool], ...]] = {}
-
-
-def _fields_of(cls: type) -> tuple[tuple[str, _Rule, bool], ...]:
-    """Return (name, rule, required) for each field of a record class."""
-    cached = _FIELDS.get(cls)
-    if cached is not None:
-        return cached
-    found = []
-    for field in dataclasses.fields(cls):
-        rules = [meta for meta in get_args(field.type)[1:] if isinstance(meta, _Rule)]
-        if len(rules) != 1:
-            raise TypeError(f"{cls.__name__}.{field.name} needs exactly one rule in its annotation")
-        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-        found.append((field.name, rules[0], required))
-    _FIELDS[cls] = tuple(found)
-    return _FIELDS[cls]
-
-
-class _Record:
-    """Base of every value type and message: JSON reading and writing driven by the field annotations."""
-
-    def __post_init__(self) -> None:
-        for name, rule, _ in _fields_of(type(self)):
-            rule.check(getattr(self, name), f"{type(self).__name__}.{name}")
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the fields as a JSON-ready dict (messages get "type" and "v" from encode())."""
-        return {name: rule.encode(getattr(self, name)) for name, rule, _ in _fields_of(type(self))}
-
-    @classmethod
-    def from_json(cls, obj: object) -> Self:
-        """Build from a decoded JSON object, ignoring unknown fields; raise ProtocolError naming a bad field."""
-        return cls.decode_at(obj, getattr(cls, "TYPE", cls.__name__))
-
-    @classmethod
-    def decode_at(cls, obj: object, path: str) -> Self:
-        """Build from a decoded JSON object found at ``path`` (used in error messages)."""
-        if not isinstance(obj, dict):
-            raise _bad(path, "expected a JSON object")
-        values: dict[str, object] = {}
-        for name, rule, required in _fields_of(cls):
-            if name in obj:
-                values[name] = rule.decode(obj[name], f"{path}.{name}")
-            elif required:
-                raise _bad(f"{path}.{name}", "required")
-        build: Callable[..., Self] = cls
-        return build(**values)
+Token = Annotated[str, f.Text(MAX_TOKEN_BYTES, in_bytes=True, nonempty=True)]
+Sdp = Annotated[str, f.Text(MAX_SDP_BYTES, in_bytes=True, nonempty=True)]
+CandidateLine = Annotated[str, f.Text(MAX_CANDIDATE_BYTES, in_bytes=True)]
+Id = Annotated[str, f.Text(MAX_ID_CHARS, nonempty=True)]
+OptionalId = Annotated[str | None, f.Text(MAX_ID_CHARS, nullable=True)]
+Name = Annotated[str, f.Text(MAX_ID_CHARS)]
+Text = Annotated[str, f.Text(MAX_TEXT_CHARS)]
+Kind = Annotated[TrackKind, f.Choice(TRACK_KINDS)]
+Source = Annotated[TrackSource, f.Choice(TRACK_SOURCES)]
+Flag = Annotated[bool, f.Bool()]
+Time = Annotated[float, f.Number()]
+OptionalTime = Annotated[float | None, f.Number(nullable=True)]
+Interval = Annotated[float, f.Number(positive=True)]
+ParticipantLimit = Annotated[int, f.Integer(1, MAX_PARTICIPANTS_LIMIT)]
+MLineIndex = Annotated[int | None, f.Integer(0, MAX_MLINE_INDEX, nullable=True)]
+Direction = Annotated[TransceiverDirection, f.Choice(TRANSCEIVER_DIRECTIONS)]
+Level = Annotated[float, f.Number()]
+DataPayload = Annotated[str, f.Text(MAX_DATA_BYTES, in_bytes=True, too_long_code=DATA_TOO_BIG)]
+Identities = Annotated[tuple[str, ...], f.TextArray(f.Text(MAX_ID_CHARS, nonempty=True), MAX_DATA_RECIPIENTS)]
+Secret = Annotated[str, f.Text(MAX_TEXT_CHARS)]
+ActionName = Annotated[PlaybackAction, f.Choice(ACTIONS)]
+OptionalContent = Annotated[str | None, f.Text(MAX_CONTENT_CHARS, nullable=True)]
+Content = Annotated[str, f.Text(MAX_CONTENT_CHARS)]
+Title = Annotated[str, f.Text(MAX_TITLE_CHARS)]
+ControlName = Annotated[PlaybackControl, f.Choice(CONTROLS)]
+OnStallName = Annotated[PlaybackOnStall, f.Choice(ON_STALL)]
+OptionalChoice = Annotated[str | None, f.Text(MAX_ID_CHARS, nullable=True)]
+Seq = Annotated[int, f.Integer(0, 2**53)]
 
 
 # --- shared value types ----------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrackInfo(_Record):
+class TrackInfo(f.Record):
     """A published track as every participant sees it."""
 
     sid: Id
@@ -317,18 +93,18 @@ class TrackInfo(_Record):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ParticipantInfo(_Record):
+class ParticipantInfo(f.Record):
     """A participant in a room and the tracks it publishes."""
 
     sid: Id
     identity: Id
     name: Name = ""
     joined_at: Time
-    tracks: Annotated[tuple[TrackInfo, ...], _Array(TrackInfo)] = ()
+    tracks: Annotated[tuple[TrackInfo, ...], f.Array(TrackInfo)] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RoomInfo(_Record):
+class RoomInfo(f.Record):
     """The room a connection joined."""
 
     sid: Id
@@ -338,7 +114,7 @@ class RoomInfo(_Record):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class GrantsInfo(_Record):
+class GrantsInfo(f.Record):
     """What the participant's token allows in the room."""
 
     room: Id
@@ -352,7 +128,7 @@ class GrantsInfo(_Record):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class IceServer(_Record):
+class IceServer(f.Record):
     """A STUN or TURN server the client's peer connection may use (from the server's media config)."""
 
     urls: Text
@@ -361,7 +137,7 @@ class IceServer(_Record):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TransceiverInfo(_Record):
+class TransceiverInfo(f.Record):
     """What one m-line of a server offer carries: the client's publication or one of its subscriptions."""
 
     mid: Id
@@ -373,22 +149,20 @@ class TransceiverInfo(_Record):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SpeakerInfo(_Record):
+class SpeakerInfo(f.Record):
     """One speaking participant, with its audio level from 0 (silence) to 1 (loudest)."""
 
     participant_sid: Id
     identity: Id
     level: Level
 
-class _Message(_Record):
-    TYPE: ClassVar[str]
 
 
 # --- client -> server (offer, answer and candidate go both ways) ----------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Join(_Message):
+class Join(f.Message):
     """Ask to join the room named in the token; the first message on every connection."""
 
     TYPE: ClassVar[str] = "join"
@@ -397,16 +171,16 @@ class Join(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Offer(_Message):
+class Offer(f.Message):
     """Carry an SDP offer; from the server it lists what each m-line carries (``transceivers``)."""
 
     TYPE: ClassVar[str] = "offer"
     sdp: Sdp
-    transceivers: Annotated[tuple[TransceiverInfo, ...], _Array(TransceiverInfo)] = ()
+    transceivers: Annotated[tuple[TransceiverInfo, ...], f.Array(TransceiverInfo)] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Answer(_Message):
+class Answer(f.Message):
     """Carry an SDP answer."""
 
     TYPE: ClassVar[str] = "answer"
@@ -414,7 +188,7 @@ class Answer(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Candidate(_Message):
+class Candidate(f.Message):
     """Carry one trickled ICE candidate; an empty candidate means no more candidates."""
 
     TYPE: ClassVar[str] = "candidate"
@@ -424,7 +198,7 @@ class Candidate(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Publish(_Message):
+class Publish(f.Message):
     """Announce a track the client is about to send; ``cid`` is the client's own id for it."""
 
     TYPE: ClassVar[str] = "publish"
@@ -436,7 +210,7 @@ class Publish(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Unpublish(_Message):
+class Unpublish(f.Message):
     """Stop publishing a track."""
 
     TYPE: ClassVar[str] = "unpublish"
@@ -444,7 +218,7 @@ class Unpublish(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Subscribe(_Message):
+class Subscribe(f.Message):
     """Start receiving a track."""
 
     TYPE: ClassVar[str] = "subscribe"
@@ -452,7 +226,7 @@ class Subscribe(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Unsubscribe(_Message):
+class Unsubscribe(f.Message):
     """Stop receiving a track."""
 
     TYPE: ClassVar[str] = "unsubscribe"
@@ -460,7 +234,7 @@ class Unsubscribe(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Mute(_Message):
+class Mute(f.Message):
     """Mute or unmute one of the client's own tracks."""
 
     TYPE: ClassVar[str] = "mute"
@@ -469,14 +243,14 @@ class Mute(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Leave(_Message):
+class Leave(f.Message):
     """Leave the room; the server closes the connection after it."""
 
     TYPE: ClassVar[str] = "leave"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Ping(_Message):
+class Ping(f.Message):
     """Keep the connection alive; ``t0`` is the client's clock when sent, for clock sync; ``id`` (the client's own)
     comes back in the pong, so a client can wait for the answer to one ping (the server answers in order)."""
 
@@ -486,7 +260,7 @@ class Ping(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SendData(_Message):
+class SendData(f.Message):
     """Send a data message to the room, or only to the participants with the identities in ``to``."""
 
     TYPE: ClassVar[str] = "send_data"
@@ -496,7 +270,7 @@ class SendData(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Playback(_Message):
+class Playback(f.Message):
     """Change the room's shared content timeline: load, play, pause, seek, stop, or configure who may."""
 
     TYPE: ClassVar[str] = "playback"
@@ -510,7 +284,7 @@ class Playback(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Buffering(_Message):
+class Buffering(f.Message):
     """Tell the room this screen stalled (``stalled``) or is ready again; ``duration`` once it knows it."""
 
     TYPE: ClassVar[str] = "buffering"
@@ -523,30 +297,30 @@ class Buffering(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Joined(_Message):
+class Joined(f.Message):
     """Tell the client it is in the room, who else is there and how often to ping."""
 
     TYPE: ClassVar[str] = "joined"
-    room: Annotated[RoomInfo, _Object(RoomInfo)]
-    participant: Annotated[ParticipantInfo, _Object(ParticipantInfo)]
-    grants: Annotated[GrantsInfo, _Object(GrantsInfo)]
-    participants: Annotated[tuple[ParticipantInfo, ...], _Array(ParticipantInfo)] = ()
+    room: Annotated[RoomInfo, f.Object(RoomInfo)]
+    participant: Annotated[ParticipantInfo, f.Object(ParticipantInfo)]
+    grants: Annotated[GrantsInfo, f.Object(GrantsInfo)]
+    participants: Annotated[tuple[ParticipantInfo, ...], f.Array(ParticipantInfo)] = ()
     server_time: Time
     ping_interval: Interval
     idle_timeout: Interval
-    ice_servers: Annotated[tuple[IceServer, ...], _Array(IceServer)] = ()
+    ice_servers: Annotated[tuple[IceServer, ...], f.Array(IceServer)] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ParticipantJoined(_Message):
+class ParticipantJoined(f.Message):
     """Tell that a participant joined."""
 
     TYPE: ClassVar[str] = "participant_joined"
-    participant: Annotated[ParticipantInfo, _Object(ParticipantInfo)]
+    participant: Annotated[ParticipantInfo, f.Object(ParticipantInfo)]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ParticipantLeft(_Message):
+class ParticipantLeft(f.Message):
     """Tell that a participant left, and why."""
 
     TYPE: ClassVar[str] = "participant_left"
@@ -556,17 +330,17 @@ class ParticipantLeft(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrackPublished(_Message):
+class TrackPublished(f.Message):
     """Tell that a track was published; ``cid`` is set only in the copy sent to the publisher."""
 
     TYPE: ClassVar[str] = "track_published"
     participant_sid: Id
-    track: Annotated[TrackInfo, _Object(TrackInfo)]
+    track: Annotated[TrackInfo, f.Object(TrackInfo)]
     cid: OptionalId = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrackUnpublished(_Message):
+class TrackUnpublished(f.Message):
     """Tell that a track is gone."""
 
     TYPE: ClassVar[str] = "track_unpublished"
@@ -575,7 +349,7 @@ class TrackUnpublished(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrackMuted(_Message):
+class TrackMuted(f.Message):
     """Tell that a track was muted, by its publisher or by the server."""
 
     TYPE: ClassVar[str] = "track_muted"
@@ -585,7 +359,7 @@ class TrackMuted(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrackUnmuted(_Message):
+class TrackUnmuted(f.Message):
     """Tell that a track was unmuted."""
 
     TYPE: ClassVar[str] = "track_unmuted"
@@ -595,7 +369,7 @@ class TrackUnmuted(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Removed(_Message):
+class Removed(f.Message):
     """Tell the client it was removed from the room; the server closes the connection next."""
 
     TYPE: ClassVar[str] = "removed"
@@ -603,7 +377,7 @@ class Removed(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RoomCompleted(_Message):
+class RoomCompleted(f.Message):
     """Tell that the room was completed."""
 
     TYPE: ClassVar[str] = "room_completed"
@@ -611,7 +385,7 @@ class RoomCompleted(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Error(_Message):
+class Error(f.Message):
     """Report an error; ``code`` is stable and machine-readable, ``message`` is for people."""
 
     TYPE: ClassVar[str] = "error"
@@ -620,7 +394,7 @@ class Error(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Pong(_Message):
+class Pong(f.Message):
     """Answer a ping: ``t0`` and ``id`` as the ping carried them, ``t1`` the server's clock at receipt, ``t2`` when
     sent."""
 
@@ -632,16 +406,16 @@ class Pong(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ActiveSpeakers(_Message):
+class ActiveSpeakers(f.Message):
     """Who is speaking now, loudest first, and the dominant speaker (sent on change)."""
 
     TYPE: ClassVar[str] = "active_speakers"
-    speakers: Annotated[tuple[SpeakerInfo, ...], _Array(SpeakerInfo)] = ()
+    speakers: Annotated[tuple[SpeakerInfo, ...], f.Array(SpeakerInfo)] = ()
     dominant_sid: OptionalId = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Data(_Message):
+class Data(f.Message):
     """A data message from another participant."""
 
     TYPE: ClassVar[str] = "data"
@@ -652,7 +426,7 @@ class Data(_Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class PlaybackStateMsg(_Message):
+class PlaybackStateMsg(f.Message):
     """The room's shared content timeline (see tvapp.core.playback.PlaybackState), sent on every change and to
     each joiner; ``server_time`` is the server's clock when it was sent."""
 
@@ -713,69 +487,33 @@ _SERVER_CLASSES: tuple[type[ServerMessage], ...] = (
     Joined, ParticipantJoined, ParticipantLeft, TrackPublished, TrackUnpublished, TrackMuted, TrackUnmuted,
     Removed, RoomCompleted, Error, Pong, ActiveSpeakers, Data, PlaybackStateMsg, Offer, Answer, Candidate,
 )  # fmt: skip
-CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = {cls.TYPE: cls for cls in _CLIENT_CLASSES}
-SERVER_MESSAGE_TYPES: Final[Mapping[str, type[ServerMessage]]] = {cls.TYPE: cls for cls in _SERVER_CLASSES}
+CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = f.registry(*_CLIENT_CLASSES)
+SERVER_MESSAGE_TYPES: Final[Mapping[str, type[ServerMessage]]] = f.registry(*_SERVER_CLASSES)
 
 
 # --- codec -----------------------------------------------------------------------------------------------------
 
-
-def _refuse_constant(name: str) -> object:
-    raise _bad("message", f"{name} is not allowed in JSON")
+ENVELOPE: Final = Envelope(version=PROTOCOL_VERSION, too_big=MESSAGE_TOO_BIG)
 
 
 def decode(text: str, max_bytes: int | None = MAX_MESSAGE_BYTES) -> object:
     """Return the JSON value in one received text; raise ProtocolError if too big or not JSON."""
-    if max_bytes is not None and (
-        len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes
-    ):
-        raise ProtocolError(MESSAGE_TOO_BIG, f"message: longer than {max_bytes} bytes")
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except ProtocolError:
-        raise
-    except (ValueError, RecursionError):
-        raise _bad("message", "not valid JSON") from None
-
-
-def _message_class(obj: object, registry: Mapping[str, type[Any]]) -> type[Any]:
-    if not isinstance(obj, dict):
-        raise _bad("message", "expected a JSON object")
-    version = obj.get("v")
-    if version is None:
-        raise _bad("message.v", "required")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise _bad("message.v", "expected an integer")
-    if version != PROTOCOL_VERSION:
-        raise ProtocolError(UNSUPPORTED_VERSION, f"message.v: only version {PROTOCOL_VERSION} is supported")
-    kind = obj.get("type")
-    if kind is None:
-        raise _bad("message.type", "required")
-    if not isinstance(kind, str):
-        raise _bad("message.type", "expected a string")
-    cls = registry.get(kind)
-    if cls is None:
-        shown = f" {kind!r}" if len(kind) <= 32 and kind.isascii() and kind.isidentifier() else ""
-        raise UnknownMessageType(BAD_MESSAGE, f"message.type: unknown message type{shown}")
-    return cls
+    return ENVELOPE.load(text, max_bytes)
 
 
 def parse_client_message(obj: object) -> ClientMessage:
     """Return the client message in a decoded JSON value; raise ProtocolError naming the bad field."""
-    cls: type[ClientMessage] = _message_class(obj, CLIENT_MESSAGE_TYPES)
-    return cls.from_json(obj)
+    return ENVELOPE.parse_object(obj, CLIENT_MESSAGE_TYPES)
 
 
 def parse_server_message(obj: object) -> ServerMessage:
     """Return the server message in a decoded JSON value; raise ProtocolError naming the bad field."""
-    cls: type[ServerMessage] = _message_class(obj, SERVER_MESSAGE_TYPES)
-    return cls.from_json(obj)
+    return ENVELOPE.parse_object(obj, SERVER_MESSAGE_TYPES)
 
 
 def encode(msg: ClientMessage | ServerMessage) -> str:
     """Return the compact JSON text of a message, with "type" and "v" added."""
-    obj = {"type": msg.TYPE, "v": PROTOCOL_VERSION, **msg.to_json()}
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return ENVELOPE.encode(msg)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
-"""Per-connection signaling state machines, sans-I/O: one for the server end of a websocket, one for the SDK end.
+"""Per-connection signaling state machines, sans-I/O: the server end of a websocket and the SDK end.
 
-The adapter feeds every received frame in (``receive_text`` / ``receive_bytes``), dispatches
-``events_received()``, sends every text from ``data_to_send()``, and once ``close_code`` is set closes the
-socket with that code and ``close_reason`` after sending the data. Time is always an argument: the adapter
-calls ``check_timeouts(now)`` at ``next_deadline()``.
+Both have the shape of tvapp.protocol.connection: the adapter feeds every received frame in (``receive_text`` /
+``receive_bytes``), dispatches ``events_received()``, sends every text from ``data_to_send()``, and once
+``close_code`` is set closes the socket with that code and ``close_reason`` after sending the data. Time is always an
+argument: the server's adapter calls ``check_timeouts(now)`` at ``next_deadline()``.
 
 Server rules (``SERVER_RULES`` below is the table the code runs; a pair missing from it is refused):
 
@@ -22,9 +22,22 @@ Server rules (``SERVER_RULES`` below is the table the code runs; a pair missing 
     CLOSED --anything received--> CLOSED                     ignored
 
 Any received text counts as activity for the idle timeout, a ping as much as a bad message.
+
+Client rules (``CLIENT_RULES``): the Join is queued at construction.
+
+    AWAITING_JOIN --joined--> JOINED                         an event
+    AWAITING_JOIN --error--> CLOSED                          an event (the join was refused), close 1000
+    AWAITING_JOIN --other message or binary--> AWAITING_JOIN ProtocolError raised, nothing changes
+    JOINED  --message or error--> JOINED                     an event
+    JOINED  --removed--> CLOSED                              an event, close 1000
+    JOINED  --joined again or binary--> JOINED               ProtocolError raised, nothing changes
+    JOINED  --send(message)--> JOINED                        the message is queued (never a Join)
+    JOINED  --send(Leave)--> CLOSED                          the Leave is queued, close 1000
+    CLOSED  --anything received--> CLOSED                    ignored
+
+A message of an unknown type is ignored by the client (a newer server); a malformed one raises ProtocolError.
 """
 
-import dataclasses
 import enum
 import math
 from typing import Final
@@ -49,9 +62,12 @@ from tvapp.protocol.messages import (
     parse_client_message,
     parse_server_message,
 )
+from tvapp.protocol.connection import MAX_CLOSE_REASON_BYTES as MAX_CLOSE_REASON_BYTES
+from tvapp.protocol.connection import CloseCode as CloseCode
+from tvapp.protocol.connection import Connection, Rule, check_close
+from tvapp.protocol.connection import ConnectionStateError as ConnectionStateError
 
 JOIN_TIMEOUT: Final = "join_timeout"
-MAX_CLOSE_REASON_BYTES: Final = 123
 
 
 class ConnectionState(enum.Enum):
@@ -61,20 +77,6 @@ class ConnectionState(enum.Enum):
     JOINING = "joining"
     JOINED = "joined"
     CLOSED = "closed"
-
-
-class CloseCode(enum.IntEnum):
-    """Websocket close codes this protocol uses (RFC 6455, section 7.4.1)."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    UNSUPPORTED_DATA = 1003
-    POLICY_VIOLATION = 1008
-    MESSAGE_TOO_BIG = 1009
-
-
-class ConnectionStateError(RuntimeError):
-    """The owner of a connection asked for something its state does not allow (a bug in the caller)."""
 
 
 class Input(enum.Enum):
@@ -90,16 +92,6 @@ class Input(enum.Enum):
     REJECT_JOIN = "reject_join"
     JOIN_TIMEOUT = "join_timeout"
     IDLE_TIMEOUT = "idle_timeout"
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    """What one input does in one state."""
-
-    next_state: ConnectionState
-    deliver: bool = False
-    error: Error | None = None
-    close: tuple[CloseCode, str] | None = None
 
 
 GIVEN_ERROR: Final = Error(code="given", message="the error that comes with the input")
@@ -119,7 +111,7 @@ _LEFT = (CloseCode.NORMAL, "left")
 _BINARY_CLOSE = (CloseCode.UNSUPPORTED_DATA, "binary not supported")
 _TOO_BIG_CLOSE = (CloseCode.MESSAGE_TOO_BIG, "message too big")
 
-SERVER_RULES: Final[dict[tuple[ConnectionState, Input], Rule]] = {
+SERVER_RULES: Final[dict[tuple[ConnectionState, Input], Rule[ConnectionState]]] = {
     (_AWAITING, Input.JOIN): Rule(_JOINING, deliver=True),
     (_AWAITING, Input.MESSAGE): Rule(_CLOSED, error=_JOIN_FIRST, close=(_POLICY, "join first")),
     (_AWAITING, Input.LEAVE): Rule(_CLOSED, error=_JOIN_FIRST, close=(_POLICY, "join first")),
@@ -145,35 +137,57 @@ SERVER_RULES: Final[dict[tuple[ConnectionState, Input], Rule]] = {
     (_JOINED, Input.IDLE_TIMEOUT): Rule(_CLOSED, close=(CloseCode.GOING_AWAY, "idle timeout")),
 }
 
+
+class ClientInput(enum.Enum):
+    """What can happen to a client connection."""
+
+    JOINED = "joined"
+    ERROR = "error"
+    REMOVED = "removed"
+    MESSAGE = "message"
+    BINARY = "binary"
+    SEND = "send"
+    SEND_LEAVE = "send_leave"
+
+
+_EARLY = "received before joined"
+_BINARY_FRAME = "binary messages are not used"
+
+CLIENT_RULES: Final[dict[tuple[ConnectionState, ClientInput], Rule[ConnectionState]]] = {
+    (_AWAITING, ClientInput.JOINED): Rule(_JOINED, deliver=True),
+    (_AWAITING, ClientInput.ERROR): Rule(_CLOSED, deliver=True, close=(CloseCode.NORMAL, "join refused")),
+    (_AWAITING, ClientInput.REMOVED): Rule(_AWAITING, violation=_EARLY),
+    (_AWAITING, ClientInput.MESSAGE): Rule(_AWAITING, violation=_EARLY),
+    (_AWAITING, ClientInput.BINARY): Rule(_AWAITING, violation=_BINARY_FRAME),
+    (_JOINED, ClientInput.JOINED): Rule(_JOINED, violation="received twice"),
+    (_JOINED, ClientInput.ERROR): Rule(_JOINED, deliver=True),
+    (_JOINED, ClientInput.REMOVED): Rule(_CLOSED, deliver=True, close=(CloseCode.NORMAL, "removed")),
+    (_JOINED, ClientInput.MESSAGE): Rule(_JOINED, deliver=True),
+    (_JOINED, ClientInput.BINARY): Rule(_JOINED, violation=_BINARY_FRAME),
+    (_JOINED, ClientInput.SEND): Rule(_JOINED),
+    (_JOINED, ClientInput.SEND_LEAVE): Rule(_CLOSED, close=_LEFT),
+}
+
 _PING_MEMORY = 16
 
 
-class ServerConnection:
+class ServerConnection(Connection[ConnectionState, ClientMessage]):
     """The server end of one signaling websocket."""
 
     def __init__(self, now: float, *, join_timeout: float = 10.0, idle_timeout: float = 30.0) -> None:
         if not join_timeout > 0 or not idle_timeout > 0:
             raise ValueError("join_timeout and idle_timeout must be greater than 0")
+        super().__init__(ConnectionState.AWAITING_JOIN, ConnectionState.CLOSED)
         self.join_timeout: Final = join_timeout
         self.idle_timeout: Final = idle_timeout
-        self.close_code: int | None = None
-        self.close_reason: str = ""
         self.idle_dropped: bool = False
-        self._state = ConnectionState.AWAITING_JOIN
         self._opened_at = now
         self._last_received = now
-        self._events: list[ClientMessage] = []
-        self._outgoing: list[str] = []
         self._pings: list[tuple[Ping, float]] = []
-
-    @property
-    def state(self) -> ConnectionState:
-        """Return the connection's state."""
-        return self._state
 
     def receive_text(self, text: str, now: float) -> None:
         """Take one received text frame; then read events_received() and data_to_send()."""
-        if self._state is ConnectionState.CLOSED:
+        if self.closed:
             return
         self._last_received = now
         try:
@@ -189,15 +203,10 @@ class ServerConnection:
 
     def receive_bytes(self, data: bytes, now: float) -> None:
         """Take one received binary frame, which this protocol refuses."""
-        if self._state is ConnectionState.CLOSED:
+        if self.closed:
             return
         self._last_received = now
         self._apply(Input.BINARY)
-
-    def events_received(self) -> list[ClientMessage]:
-        """Return and forget the client messages received since the last call."""
-        events, self._events = self._events, []
-        return events
 
     def accept_join(self, joined: Joined) -> None:
         """Admit the client (state JOINING only) and queue the Joined message."""
@@ -223,7 +232,7 @@ class ServerConnection:
 
     def pong(self, ping: Ping, now: float) -> None:
         """Queue the answer to a received ping: t1 is when it arrived, t2 is now; nothing once closed."""
-        if self._state is ConnectionState.CLOSED:
+        if self.closed:
             return
         received_at = now
         for i, (seen, at) in enumerate(self._pings):
@@ -235,11 +244,8 @@ class ServerConnection:
 
     def close(self, code: int, reason: str, error: Error | None = None) -> None:
         """Close on the server's own decision (removed, replaced, shutting down), sending ``error`` first if given."""
-        if not 1000 <= code <= 4999:
-            raise ValueError("a close code is between 1000 and 4999")
-        if len(reason.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
-            raise ValueError(f"a close reason is at most {MAX_CLOSE_REASON_BYTES} bytes")
-        if self._state is ConnectionState.CLOSED:
+        check_close(code, reason)
+        if self.closed:
             return
         if error is not None:
             self._outgoing.append(encode(error))
@@ -262,91 +268,67 @@ class ServerConnection:
             return self._last_received + self.idle_timeout
         return math.inf
 
-    def data_to_send(self) -> list[str]:
-        """Return and forget the texts to send, in order; after them, close if close_code is set."""
-        data, self._outgoing = self._outgoing, []
-        return data
-
     def _apply(self, kind: Input, *, event: ClientMessage | None = None, error: Error | None = None) -> None:
-        rule = SERVER_RULES.get((self._state, kind))
-        if rule is None:
-            raise ConnectionStateError(f"{kind.value} is not allowed in state {self._state.name}")
+        rule = self._rule(SERVER_RULES, kind)
         if rule.deliver and event is not None:
             self._events.append(event)
         if rule.error is GIVEN_ERROR and error is not None:
             self._outgoing.append(encode(error))
-        elif rule.error is not None and rule.error is not GIVEN_ERROR:
+        elif isinstance(rule.error, Error) and rule.error is not GIVEN_ERROR:
             self._outgoing.append(encode(rule.error))
         self._state = rule.next_state
         if rule.close is not None:
             self._finish(*rule.close)
 
     def _finish(self, code: int, reason: str) -> None:
-        self._state = ConnectionState.CLOSED
-        self.close_code = code
-        self.close_reason = reason
+        super()._finish(code, reason)
         self._pings = []
 
 
-class ClientConnection:
-    """The SDK end of one signaling websocket.
+class ClientConnection(Connection[ConnectionState, ServerMessage]):
+    """The SDK end of one signaling websocket (its rules are CLIENT_RULES, described at the top).
 
-    Rules: the Join is queued at construction. AWAITING_JOIN --joined--> JOINED; AWAITING_JOIN --error--> CLOSED
-    (the join was refused); any other message before joined is a ProtocolError. JOINED --removed--> CLOSED;
-    other messages are events. A message of an unknown type is ignored (a newer server); a malformed one raises
-    ProtocolError and changes nothing. Sending is allowed only when JOINED; sending Leave closes.
-    CLOSED ignores everything received. Closing the socket is the adapter's business.
+    Sending is allowed only when JOINED; closing the socket once ``close_code`` is set is the adapter's business.
     """
 
     def __init__(self, token: str, *, auto_subscribe: bool = True) -> None:
-        self._state = ConnectionState.AWAITING_JOIN
-        self._events: list[ServerMessage] = []
-        self._outgoing: list[str] = [encode(Join(token=token, auto_subscribe=auto_subscribe))]
+        super().__init__(ConnectionState.AWAITING_JOIN, ConnectionState.CLOSED)
+        self._outgoing.append(encode(Join(token=token, auto_subscribe=auto_subscribe)))
         self.last_received: float | None = None
-
-    @property
-    def state(self) -> ConnectionState:
-        """Return the connection's state."""
-        return self._state
 
     def receive_text(self, text: str, now: float) -> None:
         """Take one received text frame; raise ProtocolError if the server broke the protocol."""
-        if self._state is ConnectionState.CLOSED:
+        if self.closed:
             return
         self.last_received = now
         try:
             msg = parse_server_message(decode(text, max_bytes=None))
         except UnknownMessageType:
             return
-        if self._state is ConnectionState.AWAITING_JOIN:
-            if isinstance(msg, Joined):
-                self._state = ConnectionState.JOINED
-            elif isinstance(msg, Error):
-                self._state = ConnectionState.CLOSED
-            else:
-                raise ProtocolError(BAD_MESSAGE, f"{msg.TYPE}: received before joined")
-        elif isinstance(msg, Joined):
-            raise ProtocolError(BAD_MESSAGE, "joined: received twice")
-        elif isinstance(msg, Removed):
-            self._state = ConnectionState.CLOSED
-        self._events.append(msg)
+        kind = (ClientInput.JOINED if isinstance(msg, Joined) else ClientInput.ERROR if isinstance(msg, Error)
+                else ClientInput.REMOVED if isinstance(msg, Removed) else ClientInput.MESSAGE)  # fmt: skip
+        self._apply(kind, msg.TYPE, msg)
 
-    def events_received(self) -> list[ServerMessage]:
-        """Return and forget the server messages received since the last call."""
-        events, self._events = self._events, []
-        return events
+    def receive_bytes(self, data: bytes, now: float) -> None:
+        """Take one received binary frame, which this protocol does not use: raise ProtocolError."""
+        if self.closed:
+            return
+        self.last_received = now
+        self._apply(ClientInput.BINARY, "message")
 
     def send(self, msg: ClientMessage) -> None:
         """Queue a message to the server; only once joined. Sending Leave closes the connection."""
-        if self._state is not ConnectionState.JOINED:
-            raise ConnectionStateError(f"cannot send in state {self._state.name}")
-        if isinstance(msg, Join):
+        if isinstance(msg, Join) and self._state is ConnectionState.JOINED:
             raise ConnectionStateError("already joined")
+        self._apply(ClientInput.SEND_LEAVE if isinstance(msg, Leave) else ClientInput.SEND, msg.TYPE)
         self._outgoing.append(encode(msg))
-        if isinstance(msg, Leave):
-            self._state = ConnectionState.CLOSED
 
-    def data_to_send(self) -> list[str]:
-        """Return and forget the texts to send, in order."""
-        data, self._outgoing = self._outgoing, []
-        return data
+    def _apply(self, kind: ClientInput, what: str, received: ServerMessage | None = None) -> None:
+        rule = self._rule(CLIENT_RULES, kind)
+        if rule.violation is not None:
+            raise ProtocolError(BAD_MESSAGE, f"{what}: {rule.violation}")
+        if rule.deliver and received is not None:
+            self._events.append(received)
+        self._state = rule.next_state
+        if rule.close is not None:
+            self._finish(*rule.close)

@@ -20,7 +20,7 @@ from tvapp.core.credentials import (
     device_id,
     new_credential,
 )
-from tvapp.protocol.remote import MAX_CREDENTIAL_CHARS, MAX_NAME_CHARS, DeviceInfo
+from tvapp.protocol.remote_messages import MAX_CREDENTIAL_CHARS, MAX_NAME_CHARS, DeviceInfo
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (

@@ -37,20 +37,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tvapp.core.hosts import host_allowed, origin_allowed
 from tvapp.core.pairing import Decision, Outcome, Pairing, PairingConfig, Pending
-from tvapp.protocol.remote import (
+from tvapp.protocol.remote import AuthRequested, CommandReceived, RemoteServerConnection, RemoteState
+from tvapp.protocol.remote_messages import (
     PROTOCOL_VERSION,
-    AuthRequested,
     Command,
-    CommandReceived,
     Devices,
+    Error,
     ForgetDevice,
     ListDevices,
-    ProtocolViolation,
-    RemoteServerConnection,
-    RemoteState,
     State,
     StatusCommand,
-    encode,
 )
 from tvapp.tv.remote.devices import DeviceStore
 
@@ -63,8 +59,10 @@ MAX_DEVICE_NAME_CHARS = 64
 _ASSET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 _STATUS_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
                  422: "bad_request"}
-_FORGOTTEN = ("device_forgotten", "this phone was forgotten on the TV: pair it again")
-_NO_DEVICE = ("device_not_found", "no paired device has that id")
+_FORGOTTEN = Error(code="device_forgotten", message="this phone was forgotten on the TV: pair it again")
+_NO_DEVICE = Error(code="device_not_found", message="no paired device has that id")
+_SHUTTING_DOWN = Error(code="tv_shutting_down", message="the TV is shutting down")
+_INTERNAL = Error(code="internal", message="the TV could not do that")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -134,11 +132,11 @@ class _Close(NamedTuple):
 class _Link:
     """One remote websocket: its protocol state, its own send queue, and the task that drains it."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, now: float, auth_timeout: float) -> None:
         self.websocket = websocket
-        self.conn = RemoteServerConnection()
+        self.conn = RemoteServerConnection(now, auth_timeout=auth_timeout)
         self.queue: asyncio.Queue[str | _Close] = asyncio.Queue()
-        self.last_state: str | None = None
+        self.last_state: State | None = None
         self.closing = False
         self.sender: asyncio.Task[None] | None = None
 
@@ -158,15 +156,13 @@ class _Link:
             return
         self.queue.put_nowait(text)
 
-    def close_after(self, text: str, close_code: int, reason: str) -> None:
-        """Queue `text`, then the close frame; nothing queued later is sent."""
-        if self.closing:
-            return
-        if text:
+    def flush(self) -> None:
+        """Queue the texts the connection has to send, then its close frame once it must close."""
+        for text in self.conn.data_to_send():
             self.send(text)
-        if not self.closing:
+        if self.conn.close_code is not None and not self.closing:
             self.closing = True
-            self.queue.put_nowait(_Close(close_code, reason))
+            self.queue.put_nowait(_Close(self.conn.close_code, self.conn.close_reason))
 
     async def pump(self) -> None:
         """Send the queued texts in order until the close frame."""
@@ -294,8 +290,8 @@ class RemoteEndpoints:
         self._hide_timer = self._unlock_timer = None
         senders = []
         for link in list(self._links):
-            text = link.conn.close("tv_shutting_down", "the TV is shutting down", 1001)
-            link.close_after(text, 1001, "tv_shutting_down")
+            link.conn.close(1001, _SHUTTING_DOWN.code, _SHUTTING_DOWN)
+            link.flush()
             if link.sender is not None:
                 senders.append(link.sender)
         if senders:
@@ -438,32 +434,37 @@ class RemoteEndpoints:
         if not links:
             return
         try:
-            text = encode(self.controller.tv_state())
+            state = self.controller.tv_state()
         except Exception:
             log.exception("the TV could not report its state")
             return
         for link in links:
-            if link.last_state != text:
-                link.last_state = text
-                link.send(text)
+            if link.last_state != state:
+                self._send_state(link, state)
 
-    def _send_state(self, link: _Link) -> None:
-        text = encode(self.controller.tv_state())
-        link.last_state = text
-        link.send(text)
+    @staticmethod
+    def _send_state(link: _Link, state: State) -> None:
+        link.last_state = state
+        link.conn.send(state)
+        link.flush()
+
+    @staticmethod
+    def _forget(link: _Link) -> None:
+        link.conn.close(1008, _FORGOTTEN.code, _FORGOTTEN)
+        link.flush()
 
     def _forget_links(self, device_id: str, keep: _Link | None = None) -> None:
         for link in list(self._links):
             if link is not keep and link.conn.device_id == device_id and not link.conn.closed:
-                link.close_after(link.conn.close(*_FORGOTTEN, close_code=1008), 1008, _FORGOTTEN[0])
+                self._forget(link)
 
     async def _serve_remote(self, websocket: WebSocket) -> None:
         self._remember_loop()
         await websocket.accept()
-        link = _Link(websocket)
-        self._links.add(link)
         loop = asyncio.get_running_loop()
-        timer = loop.call_later(self.auth_timeout, self._auth_timed_out, link)
+        link = _Link(websocket, loop.time(), self.auth_timeout)
+        self._links.add(link)
+        timer = loop.call_at(link.conn.next_deadline(), self._check_auth_deadline, link)
         link.sender = asyncio.create_task(link.pump())
         reader = asyncio.create_task(self._read(link))
         try:
@@ -479,9 +480,10 @@ class RemoteEndpoints:
                 if isinstance(result, Exception) and not _is_disconnect(result):
                     log.error("remote connection failed", exc_info=result)
 
-    def _auth_timed_out(self, link: _Link) -> None:
-        if link.conn.state in (RemoteState.AWAITING_AUTH, RemoteState.AUTHENTICATING):
-            link.close_after(link.conn.auth_timed_out(), 1008, "auth_timeout")
+    @staticmethod
+    def _check_auth_deadline(link: _Link) -> None:
+        link.conn.check_timeouts(asyncio.get_running_loop().time())
+        link.flush()
 
     async def _read(self, link: _Link) -> None:
         while True:
@@ -490,30 +492,27 @@ class RemoteEndpoints:
                 return
             if link.conn.closed:
                 continue
+            now = asyncio.get_running_loop().time()
             if message.get("text") is not None:
-                events = link.conn.receive_text(message["text"])
+                link.conn.receive_text(message["text"], now)
             else:
-                events = link.conn.receive_bytes(message.get("bytes") or b"")
-            for event in events:
+                link.conn.receive_bytes(message.get("bytes") or b"", now)
+            link.flush()
+            for event in link.conn.events_received():
                 await self._handle(link, event)
 
-    async def _handle(self, link: _Link, event: AuthRequested | CommandReceived | ProtocolViolation) -> None:
+    async def _handle(self, link: _Link, event: AuthRequested | CommandReceived) -> None:
         conn = link.conn
-        if isinstance(event, ProtocolViolation):
-            if event.close:
-                link.close_after(event.text, conn.close_code or 1008, event.error.code)
-            else:
-                link.send(event.text)
-            return
         if isinstance(event, AuthRequested):
             device_id = self.devices.check(event.credential, self.clock())
             if device_id is None:
                 log.info("remote refused: unknown or revoked credential")
-                link.close_after(conn.auth_failed(), conn.close_code or 1008, "auth_failed")
+                conn.reject_auth()
+                link.flush()
                 return
-            link.send(conn.authenticated(device_id, self.tv_name))
+            conn.accept_auth(device_id, self.tv_name)
             log.info("remote %s connected", device_id)
-            self._send_state(link)
+            self._send_state(link, self.controller.tv_state())
             return
         await self._command(link, event.command)
 
@@ -521,32 +520,32 @@ class RemoteEndpoints:
         conn = link.conn
         assert conn.device_id is not None
         if not self.devices.is_active(conn.device_id):
-            link.send(conn.error(command, *_FORGOTTEN))
-            link.close_after(conn.close(*_FORGOTTEN, close_code=1008), 1008, _FORGOTTEN[0])
+            conn.error(command, _FORGOTTEN.code, _FORGOTTEN.message)
+            self._forget(link)
             return
         if isinstance(command, StatusCommand):
-            self._send_state(link)
+            self._send_state(link, self.controller.tv_state())
         elif isinstance(command, ListDevices):
-            link.send(conn.send(Devices(id=command.id, devices=tuple(self.devices.list()))))
+            conn.send(Devices(id=command.id, devices=tuple(self.devices.list())))
         elif isinstance(command, ForgetDevice):
             if not self.devices.revoke(command.device_id, self.clock()):
-                link.send(conn.error(command, *_NO_DEVICE))
+                self._answer(link, command, _NO_DEVICE)
                 return
             log.info("device %s forgotten by remote %s", command.device_id, conn.device_id)
             self._forget_links(command.device_id, keep=link)
             if command.device_id == conn.device_id:
-                link.send(conn.ok(command))
-                link.close_after(conn.close(*_FORGOTTEN, close_code=1008), 1008, _FORGOTTEN[0])
+                conn.ok(command)
+                self._forget(link)
                 return
         else:
             try:
                 await self._execute(command)
             except CommandRefused as refused:
-                self._answer(link, command, (refused.code, refused.message))
+                self._answer(link, command, Error(code=refused.code, message=refused.message))
                 return
             except Exception:
                 log.exception("remote command %s failed", command.TYPE)
-                self._answer(link, command, ("internal", "the TV could not do that"))
+                self._answer(link, command, _INTERNAL)
                 return
             self._push_state()
         self._answer(link, command)
@@ -569,11 +568,15 @@ class RemoteEndpoints:
                 log.error("remote command failed after its phone left", exc_info=work.exception())
 
     @staticmethod
-    def _answer(link: _Link, command: Command, error: tuple[str, str] | None = None) -> None:
+    def _answer(link: _Link, command: Command, error: Error | None = None) -> None:
         """Send ok or the error for `command`, unless the connection closed meanwhile (device forgotten)."""
         if link.conn.closed:
             return
-        link.send(link.conn.ok(command) if error is None else link.conn.error(command, *error))
+        if error is None:
+            link.conn.ok(command)
+        else:
+            link.conn.error(command, error.code, error.message)
+        link.flush()
 
     # --- admin ------------------------------------------------------------------------------------------------
 
@@ -584,7 +587,7 @@ class RemoteEndpoints:
 
     def _revoke(self, device_id: str) -> None:
         if not self.devices.revoke(device_id, self.clock()):
-            raise _HttpError(404, *_NO_DEVICE)
+            raise _HttpError(404, _NO_DEVICE.code, _NO_DEVICE.message)
         log.info("device %s forgotten by the TV", device_id)
         self._forget_links(device_id)
 
