@@ -622,3 +622,39 @@ def test_an_encoded_joined_is_refused_like_a_joined() -> None:
     server = server_in(ConnectionState.JOINED)
     with pytest.raises(ConnectionStateError):
         server.send(Encoded.of(JOINED))
+
+
+# --- the client's table ---------------------------------------------------------------------------------------------
+
+
+def test_client_table_raises_only_on_received_input_and_closes_only_when_closed() -> None:
+    from tvapp.protocol.signaling import CLIENT_RULES, ClientInput
+
+    for (state, kind), rule in CLIENT_RULES.items():
+        if rule.violation is not None:
+            assert rule.next_state is state and not rule.deliver, (state, kind)
+        assert (rule.next_state is X) == (rule.close is not None), (state, kind)
+    assert not any(state is X for state, _ in CLIENT_RULES)
+    assert (A, ClientInput.SEND) not in CLIENT_RULES, "nothing is sent before joined"
+
+
+def test_client_close_codes_say_when_the_socket_closes() -> None:
+    left = ClientConnection(TOKEN)
+    assert left.close_code is None
+    left.receive_text(encode(JOINED), 1.0)
+    left.send(Leave())
+    assert (left.close_code, left.close_reason) == (CloseCode.NORMAL, "left")
+    removed = ClientConnection(TOKEN)
+    removed.receive_text(encode(JOINED), 1.0)
+    removed.receive_text(encode(Removed(reason="bye")), 2.0)
+    assert (removed.close_code, removed.close_reason) == (CloseCode.NORMAL, "removed")
+    refused = ClientConnection(TOKEN)
+    refused.receive_text(encode(Error(code="invalid_token", message="bad token")), 1.0)
+    assert refused.close_code == CloseCode.NORMAL and refused.closed
+
+
+def test_client_refuses_a_binary_frame_and_changes_nothing() -> None:
+    client = ClientConnection(TOKEN)
+    with pytest.raises(ProtocolError):
+        client.receive_bytes(b"\x00", 1.0)
+    assert client.state is A and client.events_received() == [] and client.last_received == 1.0
