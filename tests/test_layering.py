@@ -1,4 +1,4 @@
-"""Layering rules: tvapp.core and tvapp.protocol import nothing with I/O and pass mypy --strict.
+"""Layering rules: tvapp.core and tvapp.protocol import nothing with I/O and pass mypy --strict (tvapp.web too).
 
 Each module is imported alone in a fresh interpreter, so a module cannot hide behind an import that an
 earlier test (or pytest itself) already made.
@@ -69,7 +69,7 @@ def test_module_imports_no_io(module: str) -> None:
 
 def test_mypy_strict_passes() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "tvapp/core", "tvapp/protocol"],
+        [sys.executable, "-m", "mypy", "tvapp/core", "tvapp/protocol", "tvapp/web"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -93,7 +93,9 @@ def _imports_of(path: Path) -> set[str]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [("server", ("tvapp.client", "tvapp.tv")), ("client", ("tvapp.server", "tvapp.tv")),
-     ("tv", ("tvapp.server", "tvapp.testing")), ("rtc", ("tvapp.server", "tvapp.client", "tvapp.tv", "tvapp.testing"))],
+     ("tv", ("tvapp.server", "tvapp.testing")), ("rtc", ("tvapp.server", "tvapp.client", "tvapp.tv", "tvapp.testing")),
+     ("web", ("tvapp.server", "tvapp.client", "tvapp.tv", "tvapp.testing", "tvapp.protocol", "tvapp.auth", "tvapp.rtc",
+              "tvapp.config"))],
 )  # fmt: skip
 def test_parts_do_not_import_each_other(package: str, forbidden: tuple[str, ...]) -> None:
     for path in sorted((REPO_ROOT / "tvapp" / package).rglob("*.py")):

@@ -46,7 +46,8 @@ from tvapp.protocol.remote_messages import (
     StatusCommand,
 )
 from tvapp.tv.remote.devices import DeviceStore
-from tvapp.tv.remote.endpoints import CommandRefused, PairingView, RemoteEndpoints
+from tvapp.tv.remote.controller import CommandRefused, PairingView
+from tvapp.tv.remote.endpoints import RemoteEndpoints
 from tvapp.tv.remote.tls import ensure_certificate
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from tvapp.testing.server import ServerProcess
 
 def test_uvicorn_internals_we_rely_on_are_there() -> None:
     for name in ("timeout_keep_alive_handler", "_unset_keepalive_if_required", "connection_made"):
-        assert hasattr(HttpToolsProtocol, name), f"uvicorn moved {name}: revisit tvapp/server/http.py"
+        assert hasattr(HttpToolsProtocol, name), f"uvicorn moved {name}: revisit tvapp/web/http.py"
 
 
 def test_a_connection_that_sends_nothing_is_closed(server: ServerProcess) -> None:

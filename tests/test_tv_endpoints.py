@@ -39,7 +39,8 @@ from tvapp.protocol.remote_messages import (
     parse_tv_message,
 )
 from tvapp.tv.remote.devices import DeviceStore
-from tvapp.tv.remote.endpoints import CommandRefused, PairingView, RemoteEndpoints
+from tvapp.tv.remote.controller import CommandRefused, PairingView
+from tvapp.tv.remote.endpoints import RemoteEndpoints
 from tvapp.tv.remote.tls import ensure_certificate, fingerprint
 
 
@@ -585,7 +586,7 @@ def test_state_is_pushed_once_per_change_to_every_remote(tv: Tv) -> None:
 
 
 def authed_links(tv: Tv) -> int:
-    return sum(1 for link in list(tv.endpoints._links) if link.authed)
+    return tv.endpoints.hub.authenticated_count()
 
 
 def test_a_phone_that_stops_reading_is_dropped_and_others_go_on(tv: Tv) -> None:
@@ -622,7 +623,7 @@ def test_a_phone_that_stops_reading_is_dropped_and_others_go_on(tv: Tv) -> None:
 def test_close_says_goodbye_to_every_phone(tv: Tv) -> None:
     _, credential = tv.pair()
     phones = [Phone.connect(tv, credential), Phone.connect(tv, credential)]
-    loop = tv.endpoints._loop
+    loop = tv.endpoints.loop
     assert loop is not None
     asyncio.run_coroutine_threadsafe(tv.endpoints.close(), loop).result(10)
     for phone in phones:
@@ -638,9 +639,9 @@ def test_foreign_host_and_origin_are_refused_over_http(tv: Tv) -> None:
         for method, path in (("GET", "/v1/tv"), ("POST", "/v1/pairings"), ("GET", "/remote"),
                              ("GET", "/v1/admin/devices")):
             host = client.request(method, path, headers={"Host": "evil.example"})
-            assert host.status_code == 403 and host.json()["error"]["code"] == "forbidden_host", path
+            assert host.status_code == 400 and host.json()["error"]["code"] == "bad_host", path
             origin = client.request(method, path, headers={"Origin": "http://evil.example"})
-            assert origin.status_code == 403 and origin.json()["error"]["code"] == "forbidden_origin", path
+            assert origin.status_code == 403 and origin.json()["error"]["code"] == "bad_origin", path
         assert client.get("/v1/tv", headers={"Host": "localhost"}).status_code == 200
         same = client.get("/v1/tv", headers={"Origin": tv.url})
         assert same.status_code == 200

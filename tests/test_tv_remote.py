@@ -16,7 +16,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tvapp.client.remote_link import PairingError, RemoteLink, RemoteLinkError, confirm_pairing, request_pairing
+from tvapp.client.remote_link import (
+    PairingError,
+    RemoteLink,
+    RemoteLinkError,
+    confirm_pairing,
+    request_pairing,
+    tv_info,
+)
+from tvapp.protocol.pairing import Paired
 from tvapp.protocol import remote_messages as rp
 from tvapp.protocol.remote import CommandResult
 from tvapp.testing.tv import BotProcess, TvProcess
@@ -51,13 +59,13 @@ def start_tv(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> T
                                 str(tmp_path / "data"), "--no-audio", *args], size="1280x720", env=env)
 
 
-def pair(tv: TvProcess, loop: Loop, name: str = "Test phone") -> dict[str, Any]:
+def pair(tv: TvProcess, loop: Loop, name: str = "Test phone") -> Paired:
     """Pair like a person would: ask, read the code off the TV's screen, type it."""
     url = tv.remote_url()
     started = loop.run(request_pairing(url, name))
     _, sidecar = tv.wait_for(lambda s: s["pairing"] is not None, timeout=10, what="the pairing code on screen")
     code = sidecar["pairing"]["code"].replace(" ", "")
-    answer = loop.run(confirm_pairing(url, started["pairing_id"], code=code, name=name))
+    answer = loop.run(confirm_pairing(url, started.pairing_id, code=code, name=name))
     tv.wait_for(lambda s: s["pairing"] is None, timeout=10, what="the code to leave the screen once paired")
     return answer
 
@@ -77,8 +85,8 @@ def test_a_phone_pairs_with_the_code_on_screen_and_drives_the_tv(tmp_path: Path)
     try:
         tv.wait_for(lambda s: s["screen"] == "RoomScreen" and s["invite_code"], timeout=60, what="the default room")
         answer = pair(tv, loop)
-        assert answer["credential"].startswith("tvd_") and answer["device_id"].startswith("dev_")
-        link = loop.run(RemoteLink.connect(tv.remote_url(), answer["credential"]))
+        assert answer.credential.startswith("tvd_") and answer.device_id.startswith("dev_")
+        link = loop.run(RemoteLink.connect(tv.remote_url(), answer.credential))
         assert link.tv_name == "Den TV"
 
         ok(loop.run(link.command(rp.LeaveRoom())))
@@ -147,7 +155,7 @@ def test_wrong_codes_rotate_the_code_back_off_then_close_pairing(tmp_path: Path)
         rotated = False
         for attempt in range(3):
             with pytest.raises(PairingError) as refused:
-                loop.run(confirm_pairing(url, started["pairing_id"], code=wrong))
+                loop.run(confirm_pairing(url, started.pairing_id, code=wrong))
             assert refused.value.code in ("wrong_code", "too_soon")
             if refused.value.code == "wrong_code":
                 rotated = refused.value.rotated
@@ -156,14 +164,14 @@ def test_wrong_codes_rotate_the_code_back_off_then_close_pairing(tmp_path: Path)
         tv.wait_for(lambda s: s["pairing"] is not None and s["pairing"]["code"].replace(" ", "") != first,
                     timeout=10, what="a new code on screen")
         with pytest.raises(PairingError) as soon:  # right after a failure: wait first
-            loop.run(confirm_pairing(url, started["pairing_id"], code=wrong))
-            loop.run(confirm_pairing(url, started["pairing_id"], code=wrong))
+            loop.run(confirm_pairing(url, started.pairing_id, code=wrong))
+            loop.run(confirm_pairing(url, started.pairing_id, code=wrong))
         assert soon.value.code in ("too_soon", "wrong_code")
         codes = []
         for _ in range(40):
             time.sleep(0.25)
             try:
-                loop.run(confirm_pairing(url, started["pairing_id"], code=wrong))
+                loop.run(confirm_pairing(url, started.pairing_id, code=wrong))
             except PairingError as exc:
                 codes.append(exc.code)
                 if exc.code == "pairing_closed":
@@ -190,26 +198,26 @@ def test_a_forgotten_phone_is_refused_and_foreign_hosts_and_origins_are_refused(
         url = tv.remote_url()
         ann = pair(tv, loop, "Ann")
         bob = pair(tv, loop, "Bob")
-        link = loop.run(RemoteLink.connect(url, ann["credential"]))
+        link = loop.run(RemoteLink.connect(url, ann.credential))
         listed = loop.run(link.command(rp.ListDevices()))
         assert listed.devices is not None and {d.name for d in listed.devices} == {"Ann", "Bob"}
-        bob_link = loop.run(RemoteLink.connect(url, bob["credential"]))
-        ok(loop.run(link.command(rp.ForgetDevice(device_id=bob["device_id"]))))
+        bob_link = loop.run(RemoteLink.connect(url, bob.credential))
+        ok(loop.run(link.command(rp.ForgetDevice(device_id=bob.device_id))))
         deadline = time.monotonic() + 10
         while not bob_link.closed and time.monotonic() < deadline:
             loop.run(asyncio.sleep(0.05))
         assert bob_link.closed, "the forgotten phone's open connection must be closed"
         with pytest.raises(RemoteLinkError) as refused:
-            loop.run(RemoteLink.connect(url, bob["credential"]))
+            loop.run(RemoteLink.connect(url, bob.credential))
         assert refused.value.code == "auth_failed"
         ok(loop.run(link.command(rp.StatusCommand())))
 
         # DNS rebinding: a name the TV does not answer to; cross-site: another origin.
         status, body = _request(url, "GET", "/v1/tv", headers={"Host": "evil.example"})
-        assert status == 403 and body["error"]["code"] == "forbidden_host"
+        assert status == 400 and body["error"]["code"] == "bad_host"
         status, body = _request(url, "POST", "/v1/pairings", {"name": "x"},
                                 headers={"Origin": "http://evil.example"})
-        assert status == 403 and body["error"]["code"] == "forbidden_origin"
+        assert status == 403 and body["error"]["code"] == "bad_origin"
         with pytest.raises(RemoteLinkError):
             loop.run(_ws_with_origin(url, "http://evil.example"))
         loop.run(link.close())
@@ -264,7 +272,7 @@ def test_a_tv_that_joined_as_a_guest_cannot_remove_or_mute_anyone(media_server: 
     try:
         tv.wait_for(lambda s: "carol" in tiles_by_identity(s), timeout=60, what="Carol's tile")
         answer = pair(tv, loop)
-        link = loop.run(RemoteLink.connect(tv.remote_url(), answer["credential"]))
+        link = loop.run(RemoteLink.connect(tv.remote_url(), answer.credential))
         for command in (rp.RemoveParticipant(identity="carol"), rp.MuteParticipant(identity="carol")):
             result = loop.run(link.command(command))
             assert result.error is not None and result.error.code == "not_host", result
@@ -288,18 +296,18 @@ def test_with_tls_the_tv_serves_https_with_a_self_signed_certificate_and_the_pho
         assert url.startswith("https://127.0.0.1:")
         cert = (tmp_path / "data" / "tv-tls" / "tv-cert.pem")
         assert cert.exists() and (tmp_path / "data" / "tv-tls" / "tv-key.pem").stat().st_mode & 0o077 == 0
-        started = loop.run(request_pairing(url, "Phone"))
-        seen = started["fingerprint"]
+        seen = loop.run(tv_info(url)).fingerprint
         assert seen and seen.startswith("sha256:")
+        started = loop.run(request_pairing(url, "Phone", seen))
         _, sidecar = tv.wait_for(lambda s: s["pairing"] is not None, timeout=10, what="the pairing code")
-        answer = loop.run(confirm_pairing(url, started["pairing_id"], code=sidecar["pairing"]["code"].replace(" ", ""),
+        answer = loop.run(confirm_pairing(url, started.pairing_id, code=sidecar["pairing"]["code"].replace(" ", ""),
                                           fingerprint=seen))
-        link = loop.run(RemoteLink.connect(url, answer["credential"], fingerprint=seen))
+        link = loop.run(RemoteLink.connect(url, answer.credential, fingerprint=seen))
         ok(loop.run(link.command(rp.SetVolume(volume=0.25))))
         assert link.state is not None and link.state.volume == 0.25
         loop.run(link.close())
         with pytest.raises(RemoteLinkError):
-            loop.run(RemoteLink.connect(url, answer["credential"], fingerprint="sha256:" + ":".join(["00"] * 32)))
+            loop.run(RemoteLink.connect(url, answer.credential, fingerprint="sha256:" + ":".join(["00"] * 32)))
     finally:
         loop.close()
         assert tv.stop() == 0, tv.output

@@ -33,7 +33,8 @@ from tvapp.protocol.remote_messages import (
 )
 from tvapp.testing.browser import Browser, wait_for_js, wait_until
 from tvapp.tv.remote.devices import DeviceStore
-from tvapp.tv.remote.endpoints import CommandRefused, PairingView, RemoteEndpoints
+from tvapp.tv.remote.controller import CommandRefused, PairingView
+from tvapp.tv.remote.endpoints import RemoteEndpoints
 
 pytestmark = pytest.mark.usefixtures("close_pages")
 

@@ -137,7 +137,7 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     import uvicorn
 
     from tvapp.core.pairing import PairingConfig
-    from tvapp.server.run import bind
+    from tvapp.web.http import bind
     from tvapp.tv.advertise import Advertiser, advertise
     from tvapp.tv.control import TvControl
     from tvapp.tv.remote.devices import DeviceStore

@@ -25,7 +25,7 @@ import time
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tvapp.client.remote_link import CredentialFile, PairedTv, RemoteLink
+    from tvapp.client.remote_link import CredentialFile, PairedTv, RemoteLink, SeenTv
     from tvapp.protocol.remote_messages import Command, DeviceInfo, PlaybackInfo, State
 
 SEND_COMMANDS = {
@@ -216,7 +216,7 @@ def _find_by_name(name: str, timeout: float, interfaces: list[str]) -> str:
     return matches[0].url
 
 
-async def _probe(url: str, fingerprint: str | None) -> tuple[str, dict[str, Any]]:
+async def _probe(url: str, fingerprint: str | None) -> tuple[str, SeenTv]:
     """Return the URL that answers (a discovered http URL may really be https) and GET /v1/tv's answer."""
     from tvapp.client.remote_link import RemoteLinkError, Unreachable, tv_info
 
@@ -238,8 +238,8 @@ async def _pair_async(url: str, args: argparse.Namespace, device_name: str, stor
     from tvapp.client.remote_link import PairedTv, PairingError, RemoteLinkError, confirm_pairing, request_pairing
 
     try:
-        url, info = await _probe(url.rstrip("/"), args.fingerprint)
-        fingerprint: str | None = info.get("seen_fingerprint")
+        url, seen = await _probe(url.rstrip("/"), args.fingerprint)
+        fingerprint = seen.fingerprint
         if fingerprint is not None and args.fingerprint is None:
             print(f"the TV's certificate is {fingerprint}: it is pinned from now on", file=sys.stderr)
         started = await request_pairing(url, device_name, fingerprint)
@@ -247,10 +247,9 @@ async def _pair_async(url: str, args: argparse.Namespace, device_name: str, stor
         raise Failed(_pairing_refusal(exc)) from None
     except RemoteLinkError as exc:
         raise Failed(exc.message) from None
-    tv_name = str(info.get("tv_name", ""))
-    print(f"pairing with {tv_name or url}: the TV shows a {started.get('code_digits', 6)}-digit code", file=out,
-          flush=True)
-    pairing_id = str(started["pairing_id"])
+    tv_name = seen.info.tv_name
+    print(f"pairing with {tv_name or url}: the TV shows a {started.code_digits}-digit code", file=out, flush=True)
+    pairing_id = started.pairing_id
     prompts = 0
     code = _clean_code(args.code) if args.code is not None else None
     while True:
@@ -280,8 +279,8 @@ async def _pair_async(url: str, args: argparse.Namespace, device_name: str, stor
             code = None
         except RemoteLinkError as exc:
             raise Failed(exc.message) from None
-    tv = PairedTv(url=url, tv_name=str(paired.get("tv_name") or tv_name), device_id=str(paired["device_id"]),
-                  credential=str(paired["credential"]), fingerprint=fingerprint)
+    tv = PairedTv(url=url, tv_name=paired.tv_name or tv_name, device_id=paired.device_id,
+                  credential=paired.credential, fingerprint=fingerprint)
     try:
         store.add(tv)
     except OSError as exc:

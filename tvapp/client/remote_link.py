@@ -1,7 +1,8 @@
 """The phone's link to a TV: pairing over HTTP, the /v1/remote websocket, and the file of paired TVs.
 
-`request_pairing` and `confirm_pairing` call the TV's pairing endpoints; `RemoteLink` is one authenticated
-remote-control connection (tvapp.protocol.remote drives it); `CredentialFile` keeps what pairing gave us.
+`tv_info`, `request_pairing` and `confirm_pairing` call the TV's pairing endpoints (their bodies and answers are
+tvapp.protocol.pairing's); `RemoteLink` is one authenticated remote-control connection (tvapp.protocol.remote's
+phone end drives it); `CredentialFile` keeps what pairing gave us.
 
 With an https TV there is no CA to ask: the TV's self-signed certificate is pinned by its sha256 fingerprint,
 and the pin is checked on every connection before anything secret (a code, a credential) is written to it.
@@ -21,30 +22,33 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from tvapp.core.errors import CodedError
+from tvapp.protocol.fields import ProtocolError, Record
+from tvapp.protocol.pairing import Paired, PairingConfirm, PairingRefusal, PairingRequest, PairingStarted, TvInfo
 from tvapp.protocol.remote import CommandResult, RemoteClientConnection
 from tvapp.protocol.remote_messages import Authed, Command, Error, RemoteProtocolError, State
+
+R = TypeVar("R", bound=Record)
 
 HTTP_TIMEOUT = 10.0
 CONFIG_ENV = "TVAPP_REMOTE_CONFIG"
 
 
-class RemoteLinkError(Exception):
+class RemoteLinkError(CodedError):
     """Talking to the TV failed; ``code`` is stable (the TV's error code, or one of ours), ``message`` human."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class Unreachable(RemoteLinkError):
@@ -176,60 +180,76 @@ async def http_json(method: str, url: str, path: str, body: dict[str, Any] | Non
     return await asyncio.to_thread(_http_sync, method, url, path, body, fingerprint, timeout)
 
 
-def _error_of(answer: HttpAnswer) -> tuple[str, str]:
-    error = answer.body.get("error")
-    if isinstance(error, dict):
-        return str(error.get("code", f"http_{answer.status}")), str(error.get("message", ""))
-    return f"http_{answer.status}", f"the TV answered HTTP {answer.status}"
-
-
-def _retry_after(answer: HttpAnswer) -> float | None:
-    for value in (answer.body.get("retry_after"), answer.headers.get("retry-after")):
-        try:
-            if value is not None and not isinstance(value, bool):
-                return max(0.0, float(value))
-        except (TypeError, ValueError):
-            continue
-    return None
-
-
 def _pairing_error(answer: HttpAnswer) -> PairingError:
-    code, message = _error_of(answer)
-    return PairingError(code, message, retry_after=_retry_after(answer), rotated=answer.body.get("rotated") is True)
+    """Return the error for a refused pairing step (Retry-After stands in for a missing retry_after)."""
+    refusal = PairingRefusal.from_body(answer.body)
+    if refusal is None:
+        return PairingError(f"http_{answer.status}", f"the TV answered HTTP {answer.status}",
+                            retry_after=_seconds(answer.headers.get("retry-after")))
+    retry_after = refusal.retry_after if refusal.retry_after is not None else _seconds(answer.headers.get("retry-after"))
+    return PairingError(refusal.code, refusal.message, retry_after=None if retry_after is None else max(0.0, retry_after),
+                        rotated=refusal.rotated is True)
 
 
-async def tv_info(url: str, fingerprint: str | None = None) -> dict[str, Any]:
-    """Return the TV's GET /v1/tv answer, plus "seen_fingerprint" (the certificate this connection showed)."""
+def _seconds(header: str | None) -> float | None:
+    try:
+        return None if header is None else max(0.0, float(header))
+    except ValueError:
+        return None
+
+
+def _read(answer: HttpAnswer, cls: type[R]) -> R:
+    try:
+        return cls.from_json(answer.body)
+    except ProtocolError as exc:
+        raise RemoteLinkError("bad_answer", f"the TV's answer is not what pairing expects: {exc.message}") from None
+
+
+def _built(build: Callable[[], R]) -> R:
+    """Return the body ``build`` makes; a value the TV would refuse is refused here the same way (bad_request)."""
+    try:
+        return build()
+    except ProtocolError as exc:
+        raise PairingError("bad_request", exc.message) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class SeenTv:
+    """What GET /v1/tv said, and the certificate fingerprint this connection showed (None over plain http)."""
+
+    info: TvInfo
+    fingerprint: str | None
+
+
+async def tv_info(url: str, fingerprint: str | None = None) -> SeenTv:
+    """Return the TV's GET /v1/tv answer and the certificate this connection showed."""
     answer = await http_json("GET", url, "/v1/tv", fingerprint=fingerprint)
     if answer.status != 200:
-        code, message = _error_of(answer)
-        raise RemoteLinkError(code, message)
-    return {**answer.body, "seen_fingerprint": answer.fingerprint}
+        error = _pairing_error(answer)
+        raise RemoteLinkError(error.code, error.message)
+    return SeenTv(_read(answer, TvInfo), answer.fingerprint)
 
 
-async def request_pairing(url: str, name: str, fingerprint: str | None = None) -> dict[str, Any]:
-    """Ask the TV to show a pairing code; return its answer (pairing_id, expires_at, code_digits, fingerprint).
-
-    "fingerprint" in the answer is the certificate seen (None over http): pass it on to confirm_pairing.
-    """
-    answer = await http_json("POST", url, "/v1/pairings", {"name": name}, fingerprint)
+async def request_pairing(url: str, name: str, fingerprint: str | None = None) -> PairingStarted:
+    """Ask the TV to show a pairing code; return its answer (pairing_id, expires_at, code_digits)."""
+    body = _built(lambda: PairingRequest(name=name))
+    answer = await http_json("POST", url, "/v1/pairings", body.to_json(), fingerprint)
     if answer.status != 201:
         raise _pairing_error(answer)
-    return {**answer.body, "fingerprint": answer.fingerprint}
+    return _read(answer, PairingStarted)
 
 
 async def confirm_pairing(url: str, pairing_id: str, *, code: str | None = None, secret: str | None = None,
-                          name: str = "", fingerprint: str | None = None) -> dict[str, Any]:
-    """Prove the code (or the QR secret); return {device_id, credential, tv_name, fingerprint}."""
+                          name: str = "", fingerprint: str | None = None) -> Paired:
+    """Prove the code (or the QR secret); return the device id, its credential and the TV's name."""
     if (code is None) == (secret is None):
         raise ValueError("give exactly one of code and secret")
-    body: dict[str, Any] = {"code": code} if code is not None else {"secret": secret}
-    if name:
-        body["name"] = name
+    proof = _built(lambda: PairingConfirm(code=code, secret=secret, name=name or None))
+    body = {name: value for name, value in proof.to_json().items() if value is not None}
     answer = await http_json("POST", url, f"/v1/pairings/{quote(pairing_id, safe='')}/confirm", body, fingerprint)
     if answer.status != 201:
         raise _pairing_error(answer)
-    return {**answer.body, "fingerprint": answer.fingerprint}
+    return _read(answer, Paired)
 
 
 # --- the remote-control websocket -----------------------------------------------------------------------------------

@@ -6,13 +6,21 @@ A DNS-rebinding attack arrives with the attacker's own domain name in Host, so i
 
 A browser's Origin must be the server's own origin (same host and port as Host) or one the
 operator allowed. Requests without an Origin come from programs, not browsers, and pass.
+
+A request that carries Host or Origin twice is refused: the check fails closed rather than pick one
+of the two, since a proxy and the server might each believe a different one.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Final, Literal
 from urllib.parse import urlsplit
+
+BAD_HOST: Final = "bad_host"
+BAD_ORIGIN: Final = "bad_origin"
+Refusal = Literal["bad_host", "bad_origin"]
 
 
 def split_host(host_header: str) -> tuple[str, int | None] | None:
@@ -75,3 +83,19 @@ def origin_allowed(origin: str | None, host_header: str | None, allowed_origins:
     host, port = parsed
     default = 443 if parts.scheme == "https" else 80
     return origin_host == host and (origin_port or default) == (port or default)
+
+
+def refusal(hosts: Sequence[str], origins: Sequence[str], *, allowed_names: Collection[str],
+            allowed_origins: Collection[str], check_origin: bool) -> Refusal | None:
+    """Decide on a request from all its Host and Origin header values: the refusal's code, or None to serve it.
+
+    ``check_origin`` says whether this request's Origin matters (a websocket, a method that changes something, or
+    every request on a server that refuses cross-site reads too); a repeated Origin is refused either way.
+    """
+    if len(hosts) != 1 or not host_allowed(hosts[0], allowed_names):
+        return BAD_HOST
+    if len(origins) > 1:
+        return BAD_ORIGIN
+    if check_origin and not origin_allowed(origins[0] if origins else None, hosts[0], allowed_origins):
+        return BAD_ORIGIN
+    return None

@@ -141,12 +141,16 @@ class OneOf(FieldRule):
 
 @dataclasses.dataclass(frozen=True)
 class Bool(FieldRule):
-    """true or false, nothing that merely looks like one."""
+    """true or false (or null when ``nullable``), nothing that merely looks like one."""
+
+    nullable: bool = False
 
     def decode(self, value: object, path: str) -> object:
         """Return the boolean; raise ProtocolError for anything else."""
+        if value is None and self.nullable:
+            return None
         if not isinstance(value, bool):
-            raise bad(path, "expected true or false")
+            raise bad(path, "expected true or false" + _or_null(self.nullable))
         return value
 
 
@@ -380,6 +384,7 @@ class Message(Record):
     TYPE: ClassVar[str]
 
 
+R = TypeVar("R", bound=Record)
 M = TypeVar("M", bound=Message)
 
 

@@ -1,37 +1,28 @@
 """The core server's ASGI app: routes, error mapping, request guard, lifespan.
 
-`create_app(config)` returns a FastAPI app whose lifespan opens a ServerState. Every error a
-client can see leaves as `{"error": {"code", "message"}}`; bad input is a 4xx, never a 500,
-and no traceback ever reaches a client.
+`create_app(config)` returns a FastAPI app whose lifespan opens a ServerState. The Host/Origin guard,
+the body cap and the error answers are tvapp.web's: every error a client can see leaves as
+`{"error": {"code", "message"}}`; bad input is a 4xx, never a 500, and no traceback ever reaches a client.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 import tvapp
 from tvapp.config import Config
 from tvapp.server.api import router
-from tvapp.server.errors import ApiError, error_response
-from tvapp.server.guard import BodyTooLarge, RequestGuard, default_host_names
 from tvapp.server.signal import signal_endpoint
 from tvapp.server.state import ServerState
-
-log = logging.getLogger(__name__)
-
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 406: "not_acceptable", 413: "body_too_large",
-              415: "unsupported_media_type", 429: "too_many_requests"}
+from tvapp.web.errors import install_error_handlers
+from tvapp.web.guard import RequestGuard, default_host_names
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 """The phone web client: index.html at "/", the rest under "/static/"."""
@@ -84,32 +75,7 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
         allowed_origins=config.server.allowed_origins,
         max_body_bytes=config.server.max_body_bytes,
     )
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.headers or None)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(400, "invalid_request", describe_validation(exc.errors()))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI turns errors raised while reading a body into a 400
-            return await body_too_large(request, exc.__cause__)
-        code = HTTP_CODES.get(exc.status_code, "http_error")
-        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
-
-    @app.exception_handler(BodyTooLarge)
-    async def body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
-        return error_response(413, "body_too_large",
-                              f"request bodies are limited to {config.server.max_body_bytes} bytes")
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "the server failed; the error has been logged")
+    install_error_handlers(app, internal_message="the server failed; the error has been logged")
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the server answers and its store is open")
     async def healthz(request: Request) -> JSONResponse:
@@ -135,24 +101,4 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
     async def signal(ws: WebSocket) -> None:
         await signal_endpoint(ws, ws.app.state.tvapp)
 
-    app.exception_handler(WebSocketRequestValidationError)(_ws_invalid)
     return app
-
-
-async def _ws_invalid(ws: WebSocket, exc: WebSocketRequestValidationError) -> None:
-    await ws.close(1008, "invalid request")
-
-
-def describe_validation(errors: object) -> str:
-    """Summarize pydantic validation errors without echoing the input values."""
-    parts: list[str] = []
-    for err in list(errors)[:5] if isinstance(errors, (list, tuple)) else []:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        if loc == "body" and err.get("type") in ("model_attributes_type", "dict_type", "missing"):
-            parts.append("the body must be a JSON object (Content-Type: application/json)")
-            continue
-        if err.get("type") == "json_invalid":
-            parts.append(f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'decode error')})")
-            continue
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts) or "the request is not valid"

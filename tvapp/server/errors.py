@@ -1,32 +1,27 @@
-"""The server's one exception hierarchy for client-visible failures, and its JSON error body.
+"""The core server's refusals: ApiError and its status-named subclasses, all tvapp.web HttpErrors.
 
-Every refusal a client can cause is an ApiError with an HTTP status and a stable code; the app
-maps it once to `{"error": {"code": ..., "message": ...}}`. Signaling uses the same codes in
-its `error` messages.
+Every refusal a client can cause is an ApiError (a CodedError with an HTTP status, a stable code and optional
+headers), answered once by tvapp.web as `{"error": {"code": ..., "message": ...}}`. Signaling uses the same codes
+in its `error` messages. `ApiError(message, code=..., status=...)` keeps the order the routes write it in: the
+message first, the code and status from the class unless given.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from tvapp.web.errors import HttpError
+from tvapp.web.errors import error_body as error_body
+from tvapp.web.errors import error_response as error_response
 
-from fastapi.responses import JSONResponse
 
-
-class ApiError(Exception):
-    """A client-visible failure: HTTP status, stable code, human message."""
+class ApiError(HttpError):
+    """A client-visible failure of the core's API: HTTP status, stable code, human message."""
 
     status = 400
     code = "bad_request"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-        self.headers = headers or {}
+        super().__init__(code or type(self).code, message, status=status, headers=headers)
 
 
 class BadRequest(ApiError):
@@ -55,13 +50,3 @@ class Gone(ApiError):
 
 class TooManyRequests(ApiError):
     status, code = 429, "too_many_requests"
-
-
-def error_body(code: str, message: str) -> dict[str, Any]:
-    """Return the JSON error body."""
-    return {"error": {"code": code, "message": message}}
-
-
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """Return a JSON error response."""
-    return JSONResponse(error_body(code, message), status_code=status, headers=headers)

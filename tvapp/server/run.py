@@ -1,9 +1,8 @@
-"""Run the core server with uvicorn on a socket we bind ourselves (so port 0 reports the real port)."""
+"""Run the core server with uvicorn on a socket bound by tvapp.web.http (so port 0 reports the real port)."""
 
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 from pathlib import Path
 
@@ -12,25 +11,9 @@ import uvicorn
 from tvapp.auth.keys import KeyStore, ensure_data_dir
 from tvapp.config import Config
 from tvapp.server.app import create_app
-from tvapp.server.http import GuardedHttpProtocol
+from tvapp.web.http import GuardedHttpProtocol, bind, url_for
 
-
-def bind(host: str, port: int) -> socket.socket:
-    """Bind a listening TCP socket (IPv6 when `host` is an IPv6 address)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-def url_for(sock: socket.socket) -> str:
-    """Return the http:// URL a bound socket serves."""
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+__all__ = ["bind", "build_server", "serve", "url_for"]
 
 
 def serve(config: Config, data_dir: Path, *, log_level: str = "info") -> int:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from tvapp.client.room import ApiError, RequestError, api_request
 from tvapp.core.codes import normalize_invite_code
 from tvapp.protocol import remote_messages as rp
-from tvapp.tv.remote.endpoints import CommandRefused, PairingView
+from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.scene import PairingPanel
 from tvapp.tv.session import JoinPlan, JoinProblem, TvSession
 

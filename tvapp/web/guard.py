@@ -1,0 +1,109 @@
+"""ASGI middleware run before any route: Host and Origin checks, and a request-body size cap.
+
+Written as plain ASGI (not BaseHTTPMiddleware) because it sits on every request's hot path. The Host/Origin decision
+is tvapp.core.hosts.refusal (repeated headers fail closed); this only reads headers and answers refusals: JSON with
+the status of the error vocabulary (tvapp.web), or for a websocket a close before accept, which the server answers
+with HTTP 403.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from tvapp.core.hosts import BAD_HOST, refusal
+from tvapp.web.errors import BodyTooLarge, error_body
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_REFUSALS = {
+    BAD_HOST: (400, "this server does not answer to that Host name"),
+    "bad_origin": (403, "requests from that Origin are not allowed"),
+}
+
+
+def default_host_names(extra: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
+    """Return the Host names served: this machine's name, `<name>.local`, and the configured ones."""
+    name = socket.gethostname().lower()
+    return frozenset({name, f"{name}.local", *(e.lower() for e in extra)})
+
+
+class RequestGuard:
+    """Refuse foreign or repeated Host headers, cross-site or repeated Origins and oversized bodies before routing.
+
+    The Origin of a websocket or of a method that changes something is always checked; ``guard_reads`` checks it on
+    GET, HEAD and OPTIONS too (the TV, whose pages nobody embeds).
+    """
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: frozenset[str], allowed_origins: tuple[str, ...] = (),
+                 max_body_bytes: int, guard_reads: bool = False) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+        self.allowed_origins = allowed_origins
+        self.max_body_bytes = max_body_bytes
+        self.guard_reads = guard_reads
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        check_origin = self.guard_reads or kind == "websocket" or scope.get("method", "GET") not in SAFE_METHODS
+        refused = refusal(headers["host"], headers["origin"], allowed_names=self.allowed_hosts,
+                          allowed_origins=self.allowed_origins, check_origin=check_origin)
+        if refused is not None:
+            status, message = _REFUSALS[refused]
+            await _refuse(scope, send, status, refused, message)
+            return
+        if kind == "http":
+            lengths = headers["content-length"]
+            if any(not length.isdigit() or int(length) > self.max_body_bytes for length in lengths):
+                too_big = BodyTooLarge(self.max_body_bytes)
+                await _refuse(scope, send, too_big.status, too_big.code, too_big.message)
+                return
+            receive = self._capped(receive)
+        await self.app(scope, receive, send)
+
+    def _capped(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body_bytes
+
+        async def capped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return capped
+
+
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    if scope["type"] == "websocket":
+        # Closing before accept makes the server answer the handshake with HTTP 403.
+        await send({"type": "websocket.close", "code": 1008, "reason": code})
+        return
+    body = json.dumps(error_body(code, message)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _headers(scope: Scope) -> dict[str, list[str]]:
+    """Return every value of the headers the guard reads (a repeated header keeps all its values)."""
+    out: dict[str, list[str]] = {"host": [], "origin": [], "content-length": []}
+    for raw_name, raw_value in scope.get("headers", []):
+        values = out.get(raw_name.decode("latin-1").lower())
+        if values is not None:
+            values.append(raw_value.decode("latin-1"))
+    return out
