@@ -344,6 +344,31 @@ def test_request_without_host_is_400(server: ServerProcess) -> None:
     assert json.loads(body)["error"]["code"] == "bad_host"
 
 
+@pytest.mark.parametrize("headers", [b"Host: 127.0.0.1\r\nHost: evil.example\r\n",
+                                     b"Host: evil.example\r\nHost: 127.0.0.1\r\n",
+                                     b"Host: 127.0.0.1\r\nHost: 127.0.0.1\r\n"])
+def test_a_repeated_host_header_is_400(server: ServerProcess, headers: bytes) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n" + headers + b"Connection: close\r\n\r\n")
+        reply = _read_http(sock)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert json.loads(body)["error"]["code"] == "bad_host"
+
+
+def test_a_repeated_origin_header_is_403_even_on_a_read(server: ServerProcess) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    own = f"http://{host}:{port}".encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: " + f"{host}:{port}".encode() + b"\r\nOrigin: " + own +
+                     b"\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n")
+        reply = _read_http(sock)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403"), head
+    assert json.loads(body)["error"]["code"] == "bad_origin"
+
+
 @pytest.mark.parametrize("origin", ["http://evil.example", "https://evil.example", "null",
                                     "http://127.0.0.1:1", "http://localhost:{port}", "http://127.0.0.2:{port}",
                                     "file://", "garbage"])

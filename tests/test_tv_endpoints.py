@@ -648,6 +648,22 @@ def test_foreign_host_and_origin_are_refused_over_http(tv: Tv) -> None:
         assert tv.controller.views == []  # the refused POSTs started no pairing
 
 
+@pytest.mark.parametrize("headers", [b"Host: 127.0.0.1\r\nHost: evil.example\r\n",
+                                     b"Host: evil.example\r\nHost: 127.0.0.1\r\n",
+                                     b"Host: 127.0.0.1\r\nOrigin: {own}\r\nOrigin: http://evil.example\r\n",
+                                     b"Host: 127.0.0.1\r\nOrigin: http://evil.example\r\nOrigin: {own}\r\n"])
+def test_a_repeated_host_or_origin_is_refused_like_on_the_core(tv: Tv, headers: bytes) -> None:
+    sent = headers.replace(b"{own}", tv.url.encode())
+    with socket.create_connection(("127.0.0.1", tv.port), timeout=5) as sock:
+        sock.sendall(b"GET /v1/tv HTTP/1.1\r\n" + sent + b"Connection: close\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    expected = (b"HTTP/1.1 403", "bad_origin") if b"Origin" in headers else (b"HTTP/1.1 400", "bad_host")
+    assert head.startswith(expected[0]) and json.loads(body)["error"]["code"] == expected[1], reply
+
+
 def test_foreign_host_and_origin_are_refused_on_the_websocket(tv: Tv) -> None:
     _, credential = tv.pair()
     sock = socket.create_connection(("127.0.0.1", tv.port))
