@@ -52,6 +52,8 @@ import dataclasses
 import math
 from typing import Final, Literal, TypeAlias, get_args
 
+from tvapp.core.errors import CodedError
+
 Action: TypeAlias = Literal["load", "play", "pause", "seek", "stop", "configure"]
 Control: TypeAlias = Literal["host", "everyone"]
 OnStall: TypeAlias = Literal["pause", "continue"]
@@ -63,14 +65,12 @@ MAX_TITLE_CHARS: Final = 200
 MAX_POSITION: Final = 7 * 24 * 3600.0
 
 
-class PlaybackError(ValueError):
+class PlaybackError(CodedError, ValueError):
     """A refused playback command; ``code`` is what the client is told (``not_allowed``, ``no_content``,
     ``invalid_value``), ``message`` says why in words."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
