@@ -24,29 +24,17 @@ class ApiError(HttpError):
         super().__init__(code or type(self).code, message, status=status, headers=headers)
 
 
-class BadRequest(ApiError):
-    status, code = 400, "bad_request"
+def _refusal(name: str, status: int, code: str) -> type[ApiError]:
+    """Return an ApiError subclass whose status and code default to ``status`` and ``code``."""
+    return type(name, (ApiError,), {"status": status, "code": code, "__module__": __name__,
+                                    "__doc__": f"A refusal answered {status} {code} unless told otherwise."})
 
 
-class Unauthorized(ApiError):
-    status, code = 401, "unauthorized"
-
-
-class Forbidden(ApiError):
-    status, code = 403, "forbidden"
-
-
-class NotFound(ApiError):
-    status, code = 404, "not_found"
-
-
-class Conflict(ApiError):
-    status, code = 409, "conflict"
-
-
-class Gone(ApiError):
-    status, code = 410, "gone"
-
-
-class TooManyRequests(ApiError):
-    status, code = 429, "too_many_requests"
+# The kinds of refusal the routes raise by name (``raise NotFound("no such room", code="room_not_found")``).
+BadRequest = _refusal("BadRequest", 400, "bad_request")
+Unauthorized = _refusal("Unauthorized", 401, "unauthorized")
+Forbidden = _refusal("Forbidden", 403, "forbidden")
+NotFound = _refusal("NotFound", 404, "not_found")
+Conflict = _refusal("Conflict", 409, "conflict")
+Gone = _refusal("Gone", 410, "gone")
+TooManyRequests = _refusal("TooManyRequests", 429, "too_many_requests")

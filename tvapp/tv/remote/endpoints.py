@@ -57,7 +57,6 @@ class RemoteEndpoints:
                  base_url: str, fingerprint: str | None = None, allowed_hosts: Collection[str] = (),
                  pairing_config: PairingConfig = PairingConfig(), clock: Callable[[], float] = time.time,
                  auth_timeout: float = 10.0) -> None:
-        self.controller = controller
         self.devices = devices
         self.tv_name = tv_name
         self.instance_id = instance_id
