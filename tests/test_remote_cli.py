@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from tvapp.client.paired_tvs import CredentialFile, PairedTv
 from tvapp.client.remote_link import (
-    CredentialFile,
-    PairedTv,
     RemoteLink,
     RemoteLinkError,
     fingerprint_of,

@@ -25,7 +25,8 @@ import time
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tvapp.client.remote_link import CredentialFile, PairedTv, RemoteLink, SeenTv
+    from tvapp.client.paired_tvs import CredentialFile, PairedTv
+    from tvapp.client.remote_link import RemoteLink, SeenTv
     from tvapp.protocol.remote_messages import Command, DeviceInfo, PlaybackInfo, State
 
 SEND_COMMANDS = {
@@ -173,7 +174,7 @@ def _discover(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _pair(args: argparse.Namespace, out: IO[str]) -> int:
-    from tvapp.client.remote_link import CredentialFile
+    from tvapp.client.paired_tvs import CredentialFile
 
     url = args.tv or args.tv_global
     if url is not None and not url.startswith(("http://", "https://")):
@@ -235,7 +236,8 @@ async def _probe(url: str, fingerprint: str | None) -> tuple[str, SeenTv]:
 
 async def _pair_async(url: str, args: argparse.Namespace, device_name: str, store: CredentialFile,
                       out: IO[str]) -> int:
-    from tvapp.client.remote_link import PairedTv, PairingError, RemoteLinkError, confirm_pairing, request_pairing
+    from tvapp.client.paired_tvs import PairedTv
+    from tvapp.client.remote_link import PairingError, RemoteLinkError, confirm_pairing, request_pairing
 
     try:
         url, seen = await _probe(url.rstrip("/"), args.fingerprint)
@@ -403,7 +405,7 @@ def build_command(name: str, args: list[str], title: str | None = None) -> Comma
 
 
 def _pick(args: argparse.Namespace) -> tuple[CredentialFile, PairedTv]:
-    from tvapp.client.remote_link import CredentialFile, CredentialFileError
+    from tvapp.client.paired_tvs import CredentialFile, CredentialFileError
 
     store = CredentialFile()
     try:
