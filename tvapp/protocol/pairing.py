@@ -48,7 +48,7 @@ Flag = Annotated[bool, f.Bool()]
 Time = Annotated[float, f.Number()]
 OptionalSeconds = Annotated[float | None, f.Number(nullable=True)]
 OptionalFlag = Annotated[bool | None, f.Bool(nullable=True)]
-OptionalText = Annotated[str | None, f.Text(MAX_CREDENTIAL_CHARS, nullable=True)]
+Fingerprint = Annotated[str | None, f.Text(MAX_ID_CHARS, nullable=True)]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -60,7 +60,7 @@ class TvInfo(f.Record):
     tv_id: Name = ""
     proto: Annotated[int, f.Integer(0, 2**31)] = PROTOCOL_VERSION
     tls: Flag = False
-    fingerprint: OptionalText = None
+    fingerprint: Fingerprint = None
     pairing_open: Flag = False
 
 

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from tvapp.core.hosts import BAD_HOST, refusal
+from tvapp.core.hosts import BAD_HOST, BAD_ORIGIN, refusal
 from tvapp.web.errors import BodyTooLarge, error_body
 
 Scope = MutableMapping[str, Any]
@@ -25,7 +25,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REFUSALS = {
     BAD_HOST: (400, "this server does not answer to that Host name"),
-    "bad_origin": (403, "requests from that Origin are not allowed"),
+    BAD_ORIGIN: (403, "requests from that Origin are not allowed"),
 }
 
 
