@@ -4,7 +4,9 @@ A `Publication` is fed every RTP packet of a publisher's track by the receiver t
 reassembles frames with tvapp.core.framing, and hands each complete frame as one av.Packet to every
 `Subscription`, whose aiortc sender only packetizes it. Video subscriptions start at a keyframe and
 restart at one after loss upstream; keyframe requests (new subscriber, subscriber PLI, loss) go to the
-publisher through tvapp.core.keyframes, coalesced to one per `keyframe_interval`.
+publisher through the `KeyframeRequestGate` of tvapp.core.keyframes, coalesced to one per `keyframe_interval`.
+The gate holds all of that state; a publication only sends the PLIs it lets through and sets one timer for
+its `next_deadline()`.
 
 Everything here runs on the event loop and never awaits: a packet in is at most a few queue pushes out.
 """
@@ -32,9 +34,8 @@ from tvapp.rtc.tracks import PacketTrack
 log = logging.getLogger(__name__)
 
 
-
 def now_ms() -> float:
-    """The SFU's clock for pure decisions, in milliseconds."""
+    """Return the SFU's clock for pure decisions, in milliseconds."""
     return time.monotonic() * 1000.0
 
 
@@ -143,8 +144,7 @@ class Publication:
         self.media_ssrc: int | None = None
         self.broken = kind == "video"  # until the first keyframe
         self.level_dbov: int | None = None  # loudest RFC 6464 level since the detector last read it
-        self._timer: asyncio.TimerHandle | None = None
-        self._pending_pli = False
+        self._timer: asyncio.TimerHandle | None = None  # wakes us at the gate's next_deadline(), nothing more
         # No per-packet REMB estimator (a fifth of the SFU's receive cost): RoomMedia advertises a fixed cap.
         internals.tap_receiver(self.receiver, self.on_packet, estimate_bandwidth=False)
 
@@ -187,8 +187,8 @@ class Publication:
         result = self.assembler.add(packet.sequence_number, packet.timestamp, bool(packet.marker), data, now,
                                     frame_start=start)
         self._handle(result, now)
-        if self._pending_pli:
-            self._flush_keyframe_request(now)
+        if self.gate.pending and self._timer is None:
+            self._send_due_keyframe_request(now)
 
     def poll(self) -> None:
         """Give up on gaps that waited too long (called periodically)."""
@@ -235,28 +235,29 @@ class Publication:
         """Ask the publisher for a keyframe, coalesced to one request per keyframe interval."""
         if self.kind != "video":
             return
-        self._pending_pli = True
-        self._flush_keyframe_request(now_ms())
-
-    def _flush_keyframe_request(self, now: float) -> None:
         if self.media_ssrc is None:
-            return  # nothing received yet: the first frame will be a keyframe anyway
-        if self._timer is not None:
+            self.gate.defer()  # nothing received yet: asked for as the first packet arrives
             return
-        if self.gate.request(now) or self.gate.due(now):
-            self._pending_pli = False
+        now = now_ms()
+        if self.gate.request(now):
             internals.send_pli(self.receiver, self.media_ssrc)
-            return
+        else:
+            self._wake_at_deadline(now)
+
+    def _send_due_keyframe_request(self, now: float) -> None:
+        if self.media_ssrc is not None and self.gate.due(now):
+            internals.send_pli(self.receiver, self.media_ssrc)
+        else:
+            self._wake_at_deadline(now)
+
+    def _wake_at_deadline(self, now: float) -> None:
         deadline = self.gate.next_deadline()
-        if deadline is not None:
+        if self._timer is None and deadline is not None and self.media_ssrc is not None:
             self._timer = asyncio.get_running_loop().call_later(max(0.0, (deadline - now) / 1000.0), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
-        now = now_ms()
-        if self.gate.due(now) and self.media_ssrc is not None:
-            self._pending_pli = False
-            internals.send_pli(self.receiver, self.media_ssrc)
+        self._send_due_keyframe_request(now_ms())
 
     def close(self) -> None:
         """Stop forwarding: every subscription is detached."""
