@@ -6,7 +6,9 @@ claims is decided here, with the current time passed in:
 - required: iss, sub, aud, iat, nbf, exp, jti, typ (and `grants` on both token types, `fam` on refresh tokens);
 - `aud` must be the expected audience, `typ` must fit the use (an access token is never a refresh token);
 - `nbf`/`iat` may be at most `leeway` seconds in the future, `exp` at most `leeway` seconds in the past;
-- leeway is capped at MAX_LEEWAY seconds whatever the caller asks.
+- leeway is capped at MAX_LEEWAY seconds whatever the caller asks;
+- a new token lives the configured default unless its issuer asks otherwise, and what it asks must be
+  between 1 second and the configured maximum (`checked_ttl`, refused with `invalid_ttl`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,14 @@ class TokenClaims:
     name: str = ""
     family: str | None = None
     room_sid: str | None = None
+
+
+def checked_ttl(requested: int | None, *, default: int, maximum: int) -> int:
+    """Return the lifetime to issue: `default` when none is asked; raise ClaimError when not 1..`maximum`."""
+    ttl = default if requested is None else requested
+    if not 0 < ttl <= maximum:
+        raise ClaimError("invalid_ttl", f"ttl must be between 1 and {maximum} seconds")
+    return ttl
 
 
 def build_claims(

@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tvapp.auth.keys import ApiKey
-from tvapp.auth.tokens import ACCESS, REFRESH, IssuedToken, TokenError
-from tvapp.core.claims import IDENTITY_RE, ROOM_NAME_RE, Grants, TokenClaims
+from tvapp.auth.tokens import REFRESH, IssuedToken, TokenError
+from tvapp.core.claims import IDENTITY_RE, ROOM_NAME_RE, ClaimError, Grants, TokenClaims, checked_ttl
 from tvapp.core.playback import PlaybackError
 from tvapp.core.codes import format_invite_code, hash_code, new_invite_code, normalize_invite_code
 from tvapp.core.room import RoomStatus, room_limits
@@ -235,14 +235,11 @@ async def authenticate(request: Request) -> Caller:
 
 
 def verify_access(state: ServerState, token: str) -> TokenClaims:
-    """Check an access token, including revocation; raise 401 when refused."""
+    """Accept an access token (signature, claims, revocation); raise 401 when refused."""
     try:
-        claims = state.tokens.verify(token, typ=ACCESS, now=time.time())
+        return state.tokens.accept(token, now=time.time(), revocations=state.reader)
     except TokenError as exc:
         raise Unauthorized(exc.message, code=exc.code) from None
-    if state.reader.jti_revoked(claims.jti) or (claims.family and state.reader.family_revoked(claims.family)):
-        raise Unauthorized("this token has been revoked", code="token_revoked")
-    return claims
 
 
 Auth = Annotated[Caller, Depends(authenticate)]
@@ -291,9 +288,10 @@ async def issue_pair(state: ServerState, key: ApiKey, *, identity: str, grants: 
                      ttl: int | None, room_sid: str | None = None, family: str | None = None
                      ) -> tuple[IssuedToken, IssuedToken]:
     auth = state.config.auth
-    ttl = auth.access_ttl if ttl is None else ttl
-    if ttl > auth.access_ttl_max:
-        raise BadRequest(f"ttl must be at most {auth.access_ttl_max} seconds", code="invalid_ttl")
+    try:
+        ttl = checked_ttl(ttl, default=auth.access_ttl, maximum=auth.access_ttl_max)
+    except ClaimError as exc:
+        raise BadRequest(exc.message, code=exc.code) from None
     access, refresh = state.tokens.issue_pair(key, identity=identity, grants=grants, access_ttl=ttl,
                                               refresh_ttl=auth.refresh_ttl, now=time.time(), name=name,
                                               family=family, room_sid=room_sid)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tvapp.auth.tokens import ACCESS, TokenError
+from tvapp.auth.tokens import TokenError
 from tvapp.protocol.messages import (
     Answer,
     Candidate,
@@ -159,15 +159,9 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
     rooms = state.rooms
     if isinstance(event, Join):
         try:
-            claims = state.tokens.verify(event.token, typ=ACCESS, now=time.time())
+            claims = state.tokens.accept(event.token, now=time.time(), revocations=state.reader, joining=True)
         except TokenError as exc:
             conn.reject_join(exc.code, exc.message)
-            return participant, False
-        if state.reader.jti_revoked(claims.jti) or (claims.family and state.reader.family_revoked(claims.family)):
-            conn.reject_join("token_revoked", "this token has been revoked")
-            return participant, False
-        if not claims.grants.join:
-            conn.reject_join("not_allowed", "this token does not allow joining")
             return participant, False
         try:
             joined_participant, joined = await rooms.join(claims, peer)
