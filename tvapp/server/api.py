@@ -22,6 +22,7 @@ from tvapp.auth.tokens import REFRESH, IssuedToken, TokenError
 from tvapp.core.claims import IDENTITY_RE, ROOM_NAME_RE, ClaimError, Grants, TokenClaims, checked_ttl
 from tvapp.core.playback import PlaybackError
 from tvapp.core.codes import format_invite_code, hash_code, new_invite_code, normalize_invite_code
+from tvapp.core.invites import Redemption, decide_redemption
 from tvapp.core.room import RoomStatus, room_limits
 from tvapp.protocol.messages import Playback
 from tvapp.server.errors import (
@@ -404,9 +405,10 @@ async def create_invite(room: RoomRef, body: InviteCreate, state: State, caller:
     row, live = resolve(state, caller, room)
     require_live(row, live)
     cfg = state.config.invites
-    ttl = cfg.ttl if body.ttl is None else body.ttl
-    if ttl > cfg.ttl_max:
-        raise BadRequest(f"ttl must be at most {cfg.ttl_max} seconds", code="invalid_ttl")
+    try:
+        ttl = checked_ttl(body.ttl, default=cfg.ttl, maximum=cfg.ttl_max)
+    except ClaimError as exc:
+        raise BadRequest(exc.message, code=exc.code) from None
     code = new_invite_code()
     now = time.time()
     invite = InviteRow(code_hash=hash_code(code), room_sid=row.sid, created_at=now, expires_at=now + ttl,
@@ -417,6 +419,17 @@ async def create_invite(room: RoomRef, body: InviteCreate, state: State, caller:
                          "expires_at": invite.expires_at, "max_uses": invite.max_uses}, status_code=201)
 
 
+REDEMPTION_ERRORS: dict[Redemption, tuple[type[ApiError], str]] = {
+    Redemption.TOO_MANY_ATTEMPTS: (TooManyRequests, "too many wrong invite codes; try again later"),
+    Redemption.NOT_FOUND: (NotFound, "no such invite code"),
+    Redemption.EXPIRED: (Gone, "this invite code has expired"),
+    Redemption.ROOM_COMPLETED: (Gone, "the room of this invite has ended"),
+    Redemption.REMOVED: (Forbidden, "you were removed from this room"),
+    Redemption.IDENTITY_TAKEN: (Conflict, "someone with this identity is in the room"),
+    Redemption.USED_UP: (Gone, "this invite code has been used up"),
+}
+
+
 @router.post("/invites/{code}/redeem", response_model=TokenPair, tags=["invites"],
              summary="Redeem an invite code for guest tokens (no credentials needed)")
 async def redeem_invite(code: Annotated[str, Path(max_length=64)], body: RedeemRequest, request: Request,
@@ -425,35 +438,35 @@ async def redeem_invite(code: Annotated[str, Path(max_length=64)], body: RedeemR
     now = time.time()
     tick = time.monotonic()  # the limiter's windows must not jump with the wall clock
     wait = state.redeem_limiter.retry_after(client, tick)
-    if wait > 0:
-        raise TooManyRequests("too many wrong invite codes; try again later", code="too_many_attempts",
-                              headers={"Retry-After": str(max(1, round(wait)))})
-    canonical = normalize_invite_code(code)
+    canonical = normalize_invite_code(code) if wait <= 0 else None  # a throttled client's code is not looked up
     invite = state.reader.get_invite(hash_code(canonical)) if canonical else None
-    if invite is None:
-        state.redeem_limiter.record_failure(client, tick)
-        raise NotFound("no such invite code", code="invite_not_found")
-    if invite.expires_at <= now:
-        state.redeem_limiter.record_failure(client, tick)
-        raise Gone("this invite code has expired", code="invite_expired")
-    row = state.reader.get_room(invite.room_sid)
+    row = state.reader.get_room(invite.room_sid) if invite else None
     live = state.rooms.live.get(row.name) if row else None
-    if row is None or live is None or live.row.sid != row.sid:
-        raise Gone("the room of this invite has ended", code="room_completed")
-    if state.reader.is_banned(row.sid, body.identity):
-        raise Forbidden("you were removed from this room", code="removed")
-    if body.identity in live.participants:
-        raise Conflict("someone with this identity is in the room", code="identity_taken")
-    used = await state.writer.call(lambda s: s.use_invite(invite.code_hash, now))
-    if used is None:
-        raise Gone("this invite code has been used up", code="invite_used_up")
+    outcome = decide_redemption(
+        now=now, retry_after=wait, invite=invite, live_room_sid=live.row.sid if live else None,
+        banned=live is not None and state.reader.is_banned(live.row.sid, body.identity),
+        identity_present=live is not None and body.identity in live.participants)
+    if outcome.wrong_code:
+        state.redeem_limiter.record_failure(client, tick)
+    if outcome is Redemption.ADMIT and invite is not None and row is not None:
+        used = await state.writer.call(lambda s: s.use_invite(invite.code_hash, now))
+        if used is not None:
+            return JSONResponse(await guest_pair(state, body, row))
+        outcome = Redemption.USED_UP
+    error, message = REDEMPTION_ERRORS[outcome]
+    headers = {"Retry-After": str(max(1, round(wait)))} if outcome is Redemption.TOO_MANY_ATTEMPTS else None
+    raise error(message, code=outcome.value, headers=headers)
+
+
+async def guest_pair(state: ServerState, body: RedeemRequest, row: RoomRow) -> dict[str, Any]:
+    """Issue the token pair of a guest admitted by an invite: no host, not hidden, tied to this room session."""
     key = state.keys.signing_key()
     if key is None:
         raise ApiError("the server has no active API key", code="no_key", status=503)
     grants = Grants(room=row.name, host=False, hidden=False)
     access, refresh = await issue_pair(state, key, identity=body.identity, grants=grants, name=body.name,
                                        ttl=None, room_sid=row.sid)
-    return JSONResponse(pair_json(access, refresh))
+    return pair_json(access, refresh)
 
 
 # --- participants ------------------------------------------------------------------------------------------
