@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from tvapp.core.errors import CodedError
@@ -47,16 +47,12 @@ class Grants:
     hidden: bool = False
 
     def to_claim(self) -> dict[str, Any]:
-        """Return the `grants` claim object."""
-        return {
-            "room": self.room,
-            "join": self.join,
-            "publish": self.publish,
-            "subscribe": self.subscribe,
-            "publish_data": self.publish_data,
-            "host": self.host,
-            "hidden": self.hidden,
-        }
+        """Return the `grants` claim object: the room and every flag."""
+        return {"room": self.room, **self.flags()}
+
+    def flags(self) -> dict[str, bool]:
+        """Return every grant flag by name."""
+        return {name: getattr(self, name) for name in GRANT_FLAGS}
 
     @classmethod
     def from_claim(cls, value: object) -> Grants:
@@ -67,12 +63,17 @@ class Grants:
         if not isinstance(room, str) or not ROOM_NAME_RE.match(room):
             raise ClaimError("invalid_token", "the grants claim must name a valid room")
         flags: dict[str, bool] = {}
-        for name in ("join", "publish", "subscribe", "publish_data", "host", "hidden"):
-            flag = value.get(name, getattr(cls, name))
+        for name, default in GRANT_FLAGS.items():
+            flag = value.get(name, default)
             if not isinstance(flag, bool):
                 raise ClaimError("invalid_token", f"grants.{name} must be true or false")
             flags[name] = flag
         return cls(room=room, **flags)
+
+
+# Every grant flag and its default, in declaration order: the one list the claim, the REST body and the
+# signaling `joined` message are built from.
+GRANT_FLAGS: dict[str, bool] = {f.name: getattr(Grants, f.name) for f in fields(Grants) if f.name != "room"}
 
 
 @dataclass(frozen=True)

@@ -366,12 +366,10 @@ class RoomManager:
         if not participant.hidden:
             live.broadcast(ParticipantJoined(participant=participant.info()), exclude=participant)
         others = tuple(p.info() for p in live.visible() if p is not participant)
-        g = claims.grants
         joined = Joined(
             room=live.info(),
             participant=participant.info(),
-            grants=GrantsInfo(room=g.room, join=g.join, publish=g.publish, subscribe=g.subscribe,
-                              publish_data=g.publish_data, host=g.host, hidden=g.hidden),
+            grants=GrantsInfo(room=claims.grants.room, **claims.grants.flags()),
             participants=others,
             server_time=self.clock(),
             ping_interval=self.ping_interval,
