@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 import av
 from aiortc import RTCRtpReceiver, RTCRtpTransceiver
@@ -27,6 +28,7 @@ from aiortc.rtp import RtpPacket
 from tvapp.core.framing import AssembledFrame, AssemblyResult, FrameAssembler
 from tvapp.core.keyframes import KeyframeRequestGate
 from tvapp.core.splice import StreamSplice
+from tvapp.protocol.messages import TrackKind
 from tvapp.rtc import internals
 from tvapp.rtc.packets import audio_packet, is_keyframe, video_packet, vp8_frame_start
 from tvapp.rtc.tracks import PacketTrack
@@ -75,7 +77,7 @@ TRACE: ForwardingTrace | None = ForwardingTrace(os.environ["TVAPP_SFU_TRACE"]) i
 class Subscription:
     """One m-line of a subscriber's peer connection sending a publication's frames (reusable for another)."""
 
-    def __init__(self, transceiver: RTCRtpTransceiver, kind: str, codec: str) -> None:
+    def __init__(self, transceiver: RTCRtpTransceiver, kind: TrackKind, codec: str) -> None:
         self.transceiver = transceiver
         self.kind = kind
         self.codec = codec
@@ -89,6 +91,7 @@ class Subscription:
 
     @property
     def mid(self) -> str | None:
+        """Return the m-line's id in the subscriber's SDP (None until negotiated)."""
         return self.transceiver.mid
 
     def attach(self, publication: Publication) -> None:
@@ -112,7 +115,7 @@ class Subscription:
         self.detach()
         self.track.close()
 
-    def deliver(self, pts: int, packet_for: Callable[[int], av.Packet], keyframe: bool) -> bool:
+    def deliver(self, pts: int, packet_for: Callable[[int], av.Packet[Any]], keyframe: bool) -> bool:
         """Queue one frame whose publisher timestamp is `pts`; return whether it still waits for a keyframe."""
         out_pts = self.splice.admit(pts, keyframe)
         if out_pts is not None and not self.track.push(packet_for(out_pts)):
@@ -127,7 +130,7 @@ class Subscription:
 class Publication:
     """A published track's incoming media and its fan-out."""
 
-    def __init__(self, track_sid: str, participant_sid: str, cid: str, kind: str,
+    def __init__(self, track_sid: str, participant_sid: str, cid: str, kind: TrackKind,
                  transceiver: RTCRtpTransceiver, *, keyframe_interval_ms: float) -> None:
         self.track_sid = track_sid
         self.participant_sid = participant_sid
@@ -139,7 +142,7 @@ class Publication:
         self.codec_parameters: object | None = None
         self.muted = False
         self.subscriptions: set[Subscription] = set()
-        self.assembler = FrameAssembler(kind)  # type: ignore[arg-type]
+        self.assembler = FrameAssembler(kind)
         self.gate = KeyframeRequestGate(min_interval_ms=keyframe_interval_ms)
         self.media_ssrc: int | None = None
         self.broken = kind == "video"  # until the first keyframe
@@ -180,7 +183,7 @@ class Publication:
                 dbov = int(level[1])
                 if self.level_dbov is None or dbov < self.level_dbov:
                     self.level_dbov = dbov
-            start = True
+            start: bool | None = True
         else:
             start = vp8_frame_start(packet.payload) if self.codec == "VP8" else None
         data = internals.depayloaded(packet)
@@ -213,9 +216,9 @@ class Publication:
         if self.muted or not self.subscriptions:
             return
         make = video_packet if self.kind == "video" else audio_packet
-        shared: dict[int, av.Packet] = {}
+        shared: dict[int, av.Packet[Any]] = {}
 
-        def packet_for(pts: int) -> av.Packet:
+        def packet_for(pts: int) -> av.Packet[Any]:
             packet = shared.get(pts)
             if packet is None:
                 packet = shared[pts] = make(frame.data, pts)

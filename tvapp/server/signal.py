@@ -40,7 +40,7 @@ from tvapp.protocol.messages import (
 )
 from tvapp.protocol.signaling import ConnectionState, ServerConnection
 from tvapp.core.playback import PlaybackError
-from tvapp.server.rooms import LiveParticipant, RoomError
+from tvapp.server.live import LiveParticipant, RoomError
 
 if TYPE_CHECKING:
     from tvapp.server.state import ServerState

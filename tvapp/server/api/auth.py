@@ -19,7 +19,7 @@ from tvapp.auth.keys import ApiKey
 from tvapp.auth.tokens import TokenError
 from tvapp.core.claims import TokenClaims
 from tvapp.server.errors import Forbidden, NotFound, Unauthorized
-from tvapp.server.rooms import LiveRoom
+from tvapp.server.live import LiveRoom
 from tvapp.server.state import ServerState
 from tvapp.server.store import RoomRow
 

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from tvapp.server.api.auth import Auth, RoomRef, State, resolve
 from tvapp.server.api.models import MuteRequest, ParticipantOut, TrackOut
 from tvapp.server.api.rooms import require_live, room_error
-from tvapp.server.rooms import LiveParticipant, RoomError
+from tvapp.server.live import LiveParticipant, RoomError
 
 router = APIRouter(tags=["participants"])
 

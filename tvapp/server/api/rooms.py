@@ -16,7 +16,7 @@ from tvapp.core.room import RoomStatus, room_limits
 from tvapp.server.api.auth import Auth, RoomRef, State, resolve
 from tvapp.server.api.models import ROOM_FIELDS, SESSION_FIELDS, RoomCreate, RoomOut, SessionOut
 from tvapp.server.errors import ApiError, BadRequest, Gone
-from tvapp.server.rooms import LiveRoom, RoomError
+from tvapp.server.live import LiveRoom, RoomError
 from tvapp.server.state import ServerState
 from tvapp.server.store import RoomRow
 
