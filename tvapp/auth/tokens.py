@@ -100,9 +100,9 @@ class TokenAuthority:
     ) -> tuple[IssuedToken, IssuedToken]:
         """Sign an access token and a refresh token of one family (a new family unless given)."""
         family = family or secrets.token_urlsafe(12)
-        common = dict(identity=identity, grants=grants, now=now, name=name, family=family, room_sid=room_sid)
-        access = self.issue(key, ttl=access_ttl, typ=ACCESS, **common)  # type: ignore[arg-type]
-        refresh = self.issue(key, ttl=refresh_ttl, typ=REFRESH, **common)  # type: ignore[arg-type]
+        access, refresh = (self.issue(key, identity=identity, grants=grants, ttl=ttl, now=now, typ=typ, name=name,
+                                      family=family, room_sid=room_sid)
+                           for typ, ttl in ((ACCESS, access_ttl), (REFRESH, refresh_ttl)))
         return access, refresh
 
     def verify(self, token: object, *, typ: str, now: float) -> TokenClaims:

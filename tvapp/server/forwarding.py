@@ -153,7 +153,7 @@ class Publication:
 
     @property
     def ready(self) -> bool:
-        """Whether the codec is known, so subscribers can be offered this track."""
+        """Tell whether the codec is known, so subscribers can be offered this track."""
         return self.codec is not None
 
     def set_codec(self, name: str, parameters: object) -> None:

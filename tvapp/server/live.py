@@ -44,23 +44,23 @@ class MediaHooks(Protocol):
 
 
 class NoMedia:
-    """MediaHooks for a server without an SFU (signaling only)."""
+    """MediaHooks for a server without an SFU (signaling only): every hook does nothing."""
 
     def participant_left(self, live: LiveRoom, participant: LiveParticipant) -> None:
-        pass
+        """Do nothing: there is no media to close."""
 
     def track_published(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo, cid: str) -> None:
-        pass
+        """Do nothing: no m-line to reserve."""
 
     def track_unpublished(self, live: LiveRoom, participant: LiveParticipant, track_sid: str) -> None:
-        pass
+        """Do nothing: no forwarding to stop."""
 
     def track_muted(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo) -> None:
-        pass
+        """Do nothing: no forwarding to pause."""
 
     def subscription_changed(self, live: LiveRoom, participant: LiveParticipant, track_sid: str,
                              subscribed: bool) -> None:
-        pass
+        """Do nothing: no subscription to change."""
 
 
 class RoomError(CodedError):
@@ -83,10 +83,12 @@ class LiveParticipant:
 
     @property
     def hidden(self) -> bool:
+        """Tell whether it joined unlisted (a recorder, a monitor): not shown, not counted."""
         return self.claims.grants.hidden
 
     @property
     def grants(self) -> Grants:
+        """Return what its token allows in this room."""
         return self.claims.grants
 
     def info(self) -> ParticipantInfo:
@@ -120,6 +122,7 @@ class LiveRoom:
 
     @property
     def status(self) -> RoomStatus:
+        """Return where the room is in its life (tvapp.core.room)."""
         return RoomStatus(self.row.status)
 
     def visible(self) -> list[LiveParticipant]:

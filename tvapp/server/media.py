@@ -55,7 +55,7 @@ class RoomMedia:
         self.task: asyncio.Task[None] | None = None
 
     def publications(self) -> Iterable[Publication]:
-        """Every publication in the room."""
+        """Yield every publication in the room."""
         for session in self.sessions.values():
             yield from session.publications.values()
 
@@ -127,11 +127,11 @@ class Sfu:
             log.error("media task failed", exc_info=task.exception())
 
     def ice_triples(self) -> list[tuple[str, str, str]]:
-        """The configured ICE servers as (url, username, credential)."""
+        """Return the configured ICE servers as (url, username, credential)."""
         return [(url, self.config.ice_username, self.config.ice_credential) for url in self.config.ice_servers]
 
     def ice_servers(self) -> tuple[IceServer, ...]:
-        """The configured ICE servers as told to clients in `joined`."""
+        """Return the configured ICE servers as told to clients in `joined`."""
         return tuple(IceServer(urls=url, username=self.config.ice_username, credential=self.config.ice_credential)
                      for url in self.config.ice_servers)
 
@@ -200,7 +200,7 @@ class Sfu:
         return session.auto_subscribe or publication.track_sid in session.requested
 
     def publication_ready(self, live: LiveRoom, publication: Publication) -> None:
-        """A publication's codec is known: offer it to everyone who wants it."""
+        """Offer a publication whose codec just became known to everyone who wants it."""
         room = self._room(live)
         for session in list(room.sessions.values()):
             if self._wants(session.participant, publication):

@@ -5,6 +5,10 @@ events it yields) and a writer (send whatever the protocol object queued, then c
 says so). Messages to one participant never wait on another's socket; a client that falls
 `send_queue_max` messages behind is disconnected. An exception while handling one client's
 message becomes an `error` message to that client only.
+
+A `join`'s token is accepted by tvapp.auth.tokens.TokenAuthority.accept (the same check as a REST
+bearer token, plus the `join` grant); a refusal becomes the join's error code. Joining itself is the
+room manager's (tvapp.server.rooms), media the SFU's (tvapp.server.media).
 """
 
 from __future__ import annotations

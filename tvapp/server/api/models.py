@@ -45,6 +45,9 @@ ROOM_FIELDS = tuple(name for name in RoomOut.model_fields if name != "participan
 SESSION_FIELDS = tuple(SessionOut.model_fields)
 
 
+# Models below carry comments, not docstrings: pydantic would publish a docstring in OpenAPI.
+
+# POST /tokens: who, which room, what grants, how long.
 class TokenRequest(Strict):
     room: str = Field(pattern=ROOM, description="Room name the token is for")
     identity: str = Field(pattern=IDENTITY, description="The participant's stable identity")
@@ -53,10 +56,12 @@ class TokenRequest(Strict):
     ttl: int | None = Field(None, ge=1, description="Access token lifetime in seconds (default 600, max 86400)")
 
 
+# POST /tokens/refresh.
 class RefreshRequest(Strict):
     refresh_token: str = Field(max_length=8192)
 
 
+# An access + refresh pair (issue, refresh, redeem).
 class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
@@ -66,17 +71,20 @@ class TokenPair(BaseModel):
     room: str
 
 
+# POST /rooms: its name and limits (defaults from [rooms]).
 class RoomCreate(Strict):
     name: str = Field(pattern=ROOM)
     max_participants: int | None = Field(None, description="2 to 50 (default 6)")
     empty_timeout: int | None = Field(None, description="Seconds a room may stay empty (default 300)")
 
 
+# POST /rooms/{room}/invites: how long and how often (defaults from [invites]).
 class InviteCreate(Strict):
     ttl: int | None = Field(None, ge=1, description="Seconds the code stays valid (default 900)")
     max_uses: int | None = Field(None, ge=1, le=1000, description="Redemptions allowed (default 10)")
 
 
+# A new invite; the code is shown once and only its hash is stored.
 class InviteOut(BaseModel):
     code: str
     room: str
@@ -85,11 +93,13 @@ class InviteOut(BaseModel):
     max_uses: int
 
 
+# POST /invites/{code}/redeem: the guest's identity and display name.
 class RedeemRequest(Strict):
     identity: str = Field(pattern=IDENTITY)
     name: str = Field("", max_length=64)
 
 
+# A published track (protocol.messages.TrackInfo as JSON).
 class TrackOut(BaseModel):
     sid: str
     kind: str
@@ -98,6 +108,7 @@ class TrackOut(BaseModel):
     muted: bool
 
 
+# A connected participant and its tracks.
 class ParticipantOut(BaseModel):
     sid: str
     identity: str
@@ -106,10 +117,12 @@ class ParticipantOut(BaseModel):
     tracks: list[TrackOut]
 
 
+# POST .../tracks/{sid}/mute.
 class MuteRequest(Strict):
     muted: bool = True
 
 
+# POST /rooms/{room}/playback: one command of protocol.messages.Playback.
 class PlaybackRequest(Strict):
     action: Literal["load", "play", "pause", "seek", "stop", "configure"]
     content: str | None = Field(default=None, max_length=2048,
@@ -122,6 +135,7 @@ class PlaybackRequest(Strict):
                                                           description="configure: what a stalled screen does")
 
 
+# The room's content timeline (protocol.messages.PlaybackStateMsg as JSON).
 class PlaybackOut(BaseModel):
     content: str
     title: str
