@@ -90,3 +90,31 @@ def test_plis_are_spaced_and_no_request_is_lost(steps: list[tuple[bool, int]], i
             deadline = gate.next_deadline()
             assert deadline is not None and deadline <= unserved_since + interval
     assert all(b - a >= interval for a, b in zip(sent, sent[1:]))
+
+
+def test_a_request_deferred_before_anything_was_sent_is_due_at_once() -> None:
+    gate = KeyframeRequestGate(min_interval_ms=300)
+    gate.defer()  # the caller knew no stream to address yet
+    assert gate.pending
+    assert gate.next_deadline() == float("-inf")
+    assert gate.due(5.0) is True
+    assert not gate.pending and gate.next_deadline() is None
+    assert gate.request(100.0) is False  # the interval counts from that PLI
+    assert gate.next_deadline() == 305.0
+
+
+def test_defer_after_a_pli_waits_for_the_interval() -> None:
+    gate = KeyframeRequestGate(min_interval_ms=300)
+    assert gate.request(0.0)
+    gate.defer()
+    assert gate.due(200.0) is False
+    assert gate.next_deadline() == 300.0
+    assert gate.due(300.0) is True
+
+
+@given(st.lists(st.sampled_from(["request", "defer", "due"]), max_size=40), st.integers(min_value=0, max_value=500))
+def test_pending_exactly_when_a_deadline_is_set(ops: list[str], interval: int) -> None:
+    gate = KeyframeRequestGate(min_interval_ms=interval)
+    for now, op in enumerate(ops):
+        getattr(gate, op)(*(() if op == "defer" else (float(now * 37),)))
+        assert gate.pending == (gate.next_deadline() is not None)

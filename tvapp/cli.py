@@ -185,7 +185,7 @@ def cmd_token(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> i
     """Mint and print an access token."""
     from tvapp.auth.keys import KeyStore
     from tvapp.auth.tokens import TokenAuthority
-    from tvapp.core.claims import Grants
+    from tvapp.core.claims import ClaimError, Grants, checked_ttl
 
     keys = KeyStore(data)
     now = time.time()
@@ -194,9 +194,10 @@ def cmd_token(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> i
         print(f"tvapp: created API key {created.id} in {keys.path}", file=sys.stderr)
     key = keys.signing_key()
     assert key is not None
-    ttl = cfg.auth.access_ttl if args.ttl is None else args.ttl
-    if not 0 < ttl <= cfg.auth.access_ttl_max:
-        print(f"tvapp: --ttl must be between 1 and {cfg.auth.access_ttl_max} seconds", file=sys.stderr)
+    try:
+        ttl = checked_ttl(args.ttl, default=cfg.auth.access_ttl, maximum=cfg.auth.access_ttl_max)
+    except ClaimError as exc:
+        print(f"tvapp: --{exc.message}", file=sys.stderr)  # "--ttl must be between 1 and ... seconds"
         return 2
     grants = Grants(room=args.room, host=args.host, hidden=args.hidden, publish=not args.no_publish)
     authority = TokenAuthority(keys, audience=cfg.auth.audience, leeway=cfg.auth.leeway)

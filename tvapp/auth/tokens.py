@@ -1,14 +1,20 @@
-"""Sign and verify JWTs (HS256 with an API key's secret) with PyJWT; claims are checked by tvapp.core.claims.
+"""Sign, verify and accept JWTs (HS256 with an API key's secret) with PyJWT; claims are checked by tvapp.core.claims.
 
 Verification order: parse the header, allow only HS256, look up the `kid` among active keys,
 check the signature, then hand the claims to `check_claims` with the current time. Every
 failure raises TokenError with a stable code; messages never include the token itself.
+
+Acceptance (`TokenAuthority.accept`, the one check every use of an access token goes through, REST
+and signaling alike) adds the rules that need the server's memory, asked through a `Revocations`
+object: a token whose id (jti) was revoked, or whose refresh family was revoked, is refused with
+`token_revoked`; a token used to join a room must grant `join` (`not_allowed`).
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 import jwt
 
@@ -30,6 +36,14 @@ class IssuedToken:
 
     token: str
     claims: TokenClaims
+
+
+class Revocations(Protocol):
+    """What acceptance asks of the server's memory of revoked tokens (tvapp.server.store.Store is one)."""
+
+    def jti_revoked(self, jti: str) -> bool: ...
+
+    def family_revoked(self, family: str) -> bool: ...
 
 
 class TokenAuthority:
@@ -86,9 +100,9 @@ class TokenAuthority:
     ) -> tuple[IssuedToken, IssuedToken]:
         """Sign an access token and a refresh token of one family (a new family unless given)."""
         family = family or secrets.token_urlsafe(12)
-        common = dict(identity=identity, grants=grants, now=now, name=name, family=family, room_sid=room_sid)
-        access = self.issue(key, ttl=access_ttl, typ=ACCESS, **common)  # type: ignore[arg-type]
-        refresh = self.issue(key, ttl=refresh_ttl, typ=REFRESH, **common)  # type: ignore[arg-type]
+        access, refresh = (self.issue(key, identity=identity, grants=grants, ttl=ttl, now=now, typ=typ, name=name,
+                                      family=family, room_sid=room_sid)
+                           for typ, ttl in ((ACCESS, access_ttl), (REFRESH, refresh_ttl)))
         return access, refresh
 
     def verify(self, token: object, *, typ: str, now: float) -> TokenClaims:
@@ -132,5 +146,14 @@ class TokenAuthority:
         except ClaimError as exc:
             raise TokenError(exc.code, exc.message) from None
 
+    def accept(self, token: object, *, now: float, revocations: Revocations, joining: bool = False) -> TokenClaims:
+        """Verify an access token and apply the acceptance rules (revocation; `join` when joining)."""
+        claims = self.verify(token, typ=ACCESS, now=now)
+        if revocations.jti_revoked(claims.jti) or (claims.family and revocations.family_revoked(claims.family)):
+            raise TokenError("token_revoked", "this token has been revoked")
+        if joining and not claims.grants.join:
+            raise TokenError("not_allowed", "this token does not allow joining")
+        return claims
 
-__all__ = ["ACCESS", "REFRESH", "IssuedToken", "TokenAuthority", "TokenError"]
+
+__all__ = ["ACCESS", "REFRESH", "IssuedToken", "Revocations", "TokenAuthority", "TokenError"]

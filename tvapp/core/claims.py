@@ -6,14 +6,16 @@ claims is decided here, with the current time passed in:
 - required: iss, sub, aud, iat, nbf, exp, jti, typ (and `grants` on both token types, `fam` on refresh tokens);
 - `aud` must be the expected audience, `typ` must fit the use (an access token is never a refresh token);
 - `nbf`/`iat` may be at most `leeway` seconds in the future, `exp` at most `leeway` seconds in the past;
-- leeway is capped at MAX_LEEWAY seconds whatever the caller asks.
+- leeway is capped at MAX_LEEWAY seconds whatever the caller asks;
+- a new token lives the configured default unless its issuer asks otherwise, and what it asks must be
+  between 1 second and the configured maximum (`checked_ttl`, refused with `invalid_ttl`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from tvapp.core.errors import CodedError
@@ -45,16 +47,12 @@ class Grants:
     hidden: bool = False
 
     def to_claim(self) -> dict[str, Any]:
-        """Return the `grants` claim object."""
-        return {
-            "room": self.room,
-            "join": self.join,
-            "publish": self.publish,
-            "subscribe": self.subscribe,
-            "publish_data": self.publish_data,
-            "host": self.host,
-            "hidden": self.hidden,
-        }
+        """Return the `grants` claim object: the room and every flag."""
+        return {"room": self.room, **self.flags()}
+
+    def flags(self) -> dict[str, bool]:
+        """Return every grant flag by name."""
+        return {name: getattr(self, name) for name in GRANT_FLAGS}
 
     @classmethod
     def from_claim(cls, value: object) -> Grants:
@@ -65,12 +63,17 @@ class Grants:
         if not isinstance(room, str) or not ROOM_NAME_RE.match(room):
             raise ClaimError("invalid_token", "the grants claim must name a valid room")
         flags: dict[str, bool] = {}
-        for name in ("join", "publish", "subscribe", "publish_data", "host", "hidden"):
-            flag = value.get(name, getattr(cls, name))
+        for name, default in GRANT_FLAGS.items():
+            flag = value.get(name, default)
             if not isinstance(flag, bool):
                 raise ClaimError("invalid_token", f"grants.{name} must be true or false")
             flags[name] = flag
         return cls(room=room, **flags)
+
+
+# Every grant flag and its default, in declaration order: the one list the claim, the REST body and the
+# signaling `joined` message are built from.
+GRANT_FLAGS: dict[str, bool] = {f.name: getattr(Grants, f.name) for f in fields(Grants) if f.name != "room"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,14 @@ class TokenClaims:
     name: str = ""
     family: str | None = None
     room_sid: str | None = None
+
+
+def checked_ttl(requested: int | None, *, default: int, maximum: int) -> int:
+    """Return the lifetime to issue: `default` when none is asked; raise ClaimError when not 1..`maximum`."""
+    ttl = default if requested is None else requested
+    if not 0 < ttl <= maximum:
+        raise ClaimError("invalid_ttl", f"ttl must be between 1 and {maximum} seconds")
+    return ttl
 
 
 def build_claims(

@@ -1,11 +1,20 @@
-"""Rate limit on keyframe requests (PLI) that the SFU sends to a publisher.
+"""Rate limit on keyframe requests (PLI) that the SFU sends to a publisher: the only keeper of their state.
 
 Every new subscriber and every PLI/FIR from a subscriber asks for a keyframe; the publisher needs
-only one per interval. The caller asks `request(now_ms)` and sends a PLI when it says True. A
-request inside the interval is not dropped: it is coalesced into one deferred request, which the
-caller sends when `due(now_ms)` says True (poll it at `next_deadline()`). Time is in milliseconds,
-from any monotonic clock the caller reads.
+only one per interval. Rules:
+
+- `request(now_ms)` says True when the caller should send a PLI now; otherwise the request is deferred.
+- Requests inside the interval are not dropped: they coalesce into one deferred request, which the
+  caller sends when `due(now_ms)` says True (poll it at `next_deadline()`).
+- `defer()` records a request the caller cannot send yet (it knows no publisher stream to address);
+  since nothing was sent before, it is due at once, so the caller sends it at its first chance.
+- A PLI that goes (now or deferred) restarts the interval from when it went.
+
+`pending` is True exactly when `next_deadline()` is not None. Time is in milliseconds, from any
+monotonic clock the caller reads.
 """
+
+import math
 
 
 class KeyframeRequestGate:
@@ -26,6 +35,10 @@ class KeyframeRequestGate:
         self._deferred = True
         return False
 
+    def defer(self) -> None:
+        """Record a request the caller cannot send yet; `due()` lets it through at the caller's next chance."""
+        self._deferred = True
+
     def due(self, now_ms: float) -> bool:
         """Return True (once) when a deferred request may be sent now; the caller then sends a PLI."""
         if self._deferred and self._may_send(now_ms):
@@ -34,9 +47,11 @@ class KeyframeRequestGate:
         return False
 
     def next_deadline(self) -> float | None:
-        """Return when the deferred request becomes due, or None when nothing is deferred."""
-        if not self._deferred or self._last_sent is None:
+        """Return when the deferred request becomes due (-inf: at once), or None when nothing is deferred."""
+        if not self._deferred:
             return None
+        if self._last_sent is None:
+            return -math.inf
         return self._last_sent + self.min_interval_ms
 
     @property

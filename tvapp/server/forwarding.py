@@ -4,7 +4,9 @@ A `Publication` is fed every RTP packet of a publisher's track by the receiver t
 reassembles frames with tvapp.core.framing, and hands each complete frame as one av.Packet to every
 `Subscription`, whose aiortc sender only packetizes it. Video subscriptions start at a keyframe and
 restart at one after loss upstream; keyframe requests (new subscriber, subscriber PLI, loss) go to the
-publisher through tvapp.core.keyframes, coalesced to one per `keyframe_interval`.
+publisher through the `KeyframeRequestGate` of tvapp.core.keyframes, coalesced to one per `keyframe_interval`.
+The gate holds all of that state; a publication only sends the PLIs it lets through and sets one timer for
+its `next_deadline()`.
 
 Everything here runs on the event loop and never awaits: a packet in is at most a few queue pushes out.
 """
@@ -17,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 import av
 from aiortc import RTCRtpReceiver, RTCRtpTransceiver
@@ -25,6 +28,7 @@ from aiortc.rtp import RtpPacket
 from tvapp.core.framing import AssembledFrame, AssemblyResult, FrameAssembler
 from tvapp.core.keyframes import KeyframeRequestGate
 from tvapp.core.splice import StreamSplice
+from tvapp.protocol.messages import TrackKind
 from tvapp.rtc import internals
 from tvapp.rtc.packets import audio_packet, is_keyframe, video_packet, vp8_frame_start
 from tvapp.rtc.tracks import PacketTrack
@@ -32,9 +36,8 @@ from tvapp.rtc.tracks import PacketTrack
 log = logging.getLogger(__name__)
 
 
-
 def now_ms() -> float:
-    """The SFU's clock for pure decisions, in milliseconds."""
+    """Return the SFU's clock for pure decisions, in milliseconds."""
     return time.monotonic() * 1000.0
 
 
@@ -74,7 +77,7 @@ TRACE: ForwardingTrace | None = ForwardingTrace(os.environ["TVAPP_SFU_TRACE"]) i
 class Subscription:
     """One m-line of a subscriber's peer connection sending a publication's frames (reusable for another)."""
 
-    def __init__(self, transceiver: RTCRtpTransceiver, kind: str, codec: str) -> None:
+    def __init__(self, transceiver: RTCRtpTransceiver, kind: TrackKind, codec: str) -> None:
         self.transceiver = transceiver
         self.kind = kind
         self.codec = codec
@@ -88,6 +91,7 @@ class Subscription:
 
     @property
     def mid(self) -> str | None:
+        """Return the m-line's id in the subscriber's SDP (None until negotiated)."""
         return self.transceiver.mid
 
     def attach(self, publication: Publication) -> None:
@@ -111,7 +115,7 @@ class Subscription:
         self.detach()
         self.track.close()
 
-    def deliver(self, pts: int, packet_for: Callable[[int], av.Packet], keyframe: bool) -> bool:
+    def deliver(self, pts: int, packet_for: Callable[[int], av.Packet[Any]], keyframe: bool) -> bool:
         """Queue one frame whose publisher timestamp is `pts`; return whether it still waits for a keyframe."""
         out_pts = self.splice.admit(pts, keyframe)
         if out_pts is not None and not self.track.push(packet_for(out_pts)):
@@ -126,7 +130,7 @@ class Subscription:
 class Publication:
     """A published track's incoming media and its fan-out."""
 
-    def __init__(self, track_sid: str, participant_sid: str, cid: str, kind: str,
+    def __init__(self, track_sid: str, participant_sid: str, cid: str, kind: TrackKind,
                  transceiver: RTCRtpTransceiver, *, keyframe_interval_ms: float) -> None:
         self.track_sid = track_sid
         self.participant_sid = participant_sid
@@ -138,19 +142,18 @@ class Publication:
         self.codec_parameters: object | None = None
         self.muted = False
         self.subscriptions: set[Subscription] = set()
-        self.assembler = FrameAssembler(kind)  # type: ignore[arg-type]
+        self.assembler = FrameAssembler(kind)
         self.gate = KeyframeRequestGate(min_interval_ms=keyframe_interval_ms)
         self.media_ssrc: int | None = None
         self.broken = kind == "video"  # until the first keyframe
         self.level_dbov: int | None = None  # loudest RFC 6464 level since the detector last read it
-        self._timer: asyncio.TimerHandle | None = None
-        self._pending_pli = False
+        self._timer: asyncio.TimerHandle | None = None  # wakes us at the gate's next_deadline(), nothing more
         # No per-packet REMB estimator (a fifth of the SFU's receive cost): RoomMedia advertises a fixed cap.
         internals.tap_receiver(self.receiver, self.on_packet, estimate_bandwidth=False)
 
     @property
     def ready(self) -> bool:
-        """Whether the codec is known, so subscribers can be offered this track."""
+        """Tell whether the codec is known, so subscribers can be offered this track."""
         return self.codec is not None
 
     def set_codec(self, name: str, parameters: object) -> None:
@@ -180,15 +183,15 @@ class Publication:
                 dbov = int(level[1])
                 if self.level_dbov is None or dbov < self.level_dbov:
                     self.level_dbov = dbov
-            start = True
+            start: bool | None = True
         else:
             start = vp8_frame_start(packet.payload) if self.codec == "VP8" else None
         data = internals.depayloaded(packet)
         result = self.assembler.add(packet.sequence_number, packet.timestamp, bool(packet.marker), data, now,
                                     frame_start=start)
         self._handle(result, now)
-        if self._pending_pli:
-            self._flush_keyframe_request(now)
+        if self.gate.pending and self._timer is None:
+            self._send_due_keyframe_request(now)
 
     def poll(self) -> None:
         """Give up on gaps that waited too long (called periodically)."""
@@ -213,9 +216,9 @@ class Publication:
         if self.muted or not self.subscriptions:
             return
         make = video_packet if self.kind == "video" else audio_packet
-        shared: dict[int, av.Packet] = {}
+        shared: dict[int, av.Packet[Any]] = {}
 
-        def packet_for(pts: int) -> av.Packet:
+        def packet_for(pts: int) -> av.Packet[Any]:
             packet = shared.get(pts)
             if packet is None:
                 packet = shared[pts] = make(frame.data, pts)
@@ -235,28 +238,29 @@ class Publication:
         """Ask the publisher for a keyframe, coalesced to one request per keyframe interval."""
         if self.kind != "video":
             return
-        self._pending_pli = True
-        self._flush_keyframe_request(now_ms())
-
-    def _flush_keyframe_request(self, now: float) -> None:
         if self.media_ssrc is None:
-            return  # nothing received yet: the first frame will be a keyframe anyway
-        if self._timer is not None:
+            self.gate.defer()  # nothing received yet: asked for as the first packet arrives
             return
-        if self.gate.request(now) or self.gate.due(now):
-            self._pending_pli = False
+        now = now_ms()
+        if self.gate.request(now):
             internals.send_pli(self.receiver, self.media_ssrc)
-            return
+        else:
+            self._wake_at_deadline(now)
+
+    def _send_due_keyframe_request(self, now: float) -> None:
+        if self.media_ssrc is not None and self.gate.due(now):
+            internals.send_pli(self.receiver, self.media_ssrc)
+        else:
+            self._wake_at_deadline(now)
+
+    def _wake_at_deadline(self, now: float) -> None:
         deadline = self.gate.next_deadline()
-        if deadline is not None:
+        if self._timer is None and deadline is not None and self.media_ssrc is not None:
             self._timer = asyncio.get_running_loop().call_later(max(0.0, (deadline - now) / 1000.0), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
-        now = now_ms()
-        if self.gate.due(now) and self.media_ssrc is not None:
-            self._pending_pli = False
-            internals.send_pli(self.receiver, self.media_ssrc)
+        self._send_due_keyframe_request(now_ms())
 
     def close(self) -> None:
         """Stop forwarding: every subscription is detached."""

@@ -22,7 +22,7 @@ from tvapp.protocol.messages import Buffering, Encoded, Playback, PlaybackStateM
 
 if TYPE_CHECKING:
     from tvapp.config import WatchConfig
-    from tvapp.server.rooms import LiveParticipant, LiveRoom
+    from tvapp.server.live import LiveParticipant, LiveRoom
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
-"""The room manager: live rooms and their connected participants, on the event loop.
+"""The room manager: opens, joins, leaves, removes and completes rooms, on the event loop.
 
-Rooms are persisted in the store; the participants connected right now live only here. Every
+Rooms are persisted in the store; the participants connected right now live only in memory
+(tvapp.server.live: `LiveRoom`, `LiveParticipant`, and the `Peer` and `MediaHooks` it talks through). Every
 decision (may this identity join? is this room due to complete?) comes from tvapp.core.room;
 this module acts on it: it tells participants over their signaling peers and writes to the store.
 
@@ -14,44 +15,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from dataclasses import replace as _replace
-from typing import Callable, Protocol
+from typing import Callable
 
-from tvapp.core.claims import Grants, TokenClaims
+from tvapp.core.claims import TokenClaims
 from tvapp.core.codes import new_id
-from tvapp.core.errors import CodedError
-from tvapp.core.playback import PlaybackRoom
-from tvapp.core.room import (
-    EmptyClock,
-    JoinDecision,
-    RoomEvent,
-    RoomLimits,
-    RoomStatus,
-    Roster,
-    decide_join,
-    next_status,
-)
+from tvapp.core.room import EmptyClock, JoinDecision, RoomEvent, RoomLimits, RoomStatus, decide_join, next_status
 from tvapp.protocol.messages import (
-    Encoded,
     Error,
     GrantsInfo,
     Joined,
-    ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
     Removed,
     RoomCompleted,
-    RoomInfo,
-    ServerMessage,
     TrackInfo,
     TrackKind,
-    TrackSource,
     TrackMuted,
     TrackPublished,
+    TrackSource,
     TrackUnmuted,
     TrackUnpublished,
 )
+from tvapp.server.live import LiveParticipant, LiveRoom, MediaHooks, NoMedia, Peer, RoomError
 from tvapp.server.store import RoomNameTaken, RoomRow, SessionRow, Store
 from tvapp.server.writer import StoreWriter
 
@@ -59,125 +45,6 @@ log = logging.getLogger(__name__)
 
 MAX_TRACKS_PER_PARTICIPANT = 16
 CLOSE_NORMAL = 1000
-
-
-class Peer(Protocol):
-    """What the manager needs of a participant's signaling connection."""
-
-    def send(self, msg: ServerMessage | Encoded) -> None: ...
-
-    def close(self, code: int, reason: str, error: Error | None = None) -> None: ...
-
-
-class MediaHooks(Protocol):
-    """What the SFU is told about room changes (tvapp.server.media.Sfu implements it)."""
-
-    def participant_left(self, live: LiveRoom, participant: LiveParticipant) -> None: ...
-
-    def track_published(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo, cid: str) -> None: ...
-
-    def track_unpublished(self, live: LiveRoom, participant: LiveParticipant, track_sid: str) -> None: ...
-
-    def track_muted(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo) -> None: ...
-
-    def subscription_changed(self, live: LiveRoom, participant: LiveParticipant, track_sid: str,
-                             subscribed: bool) -> None: ...
-
-
-class NoMedia:
-    """MediaHooks for a server without an SFU (signaling only)."""
-
-    def participant_left(self, live: LiveRoom, participant: LiveParticipant) -> None:
-        pass
-
-    def track_published(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo, cid: str) -> None:
-        pass
-
-    def track_unpublished(self, live: LiveRoom, participant: LiveParticipant, track_sid: str) -> None:
-        pass
-
-    def track_muted(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo) -> None:
-        pass
-
-    def subscription_changed(self, live: LiveRoom, participant: LiveParticipant, track_sid: str,
-                             subscribed: bool) -> None:
-        pass
-
-
-class RoomError(CodedError):
-    """A refused room operation; `code` is the client-visible error code."""
-
-
-@dataclass(eq=False)
-class LiveParticipant:
-    """A participant connected to a live room."""
-
-    sid: str
-    identity: str
-    name: str
-    joined_at: float
-    claims: TokenClaims
-    peer: Peer
-    tracks: dict[str, TrackInfo] = field(default_factory=dict)
-    unsubscribed: set[str] = field(default_factory=set)
-    _info: ParticipantInfo | None = field(default=None, repr=False)
-
-    @property
-    def hidden(self) -> bool:
-        return self.claims.grants.hidden
-
-    @property
-    def grants(self) -> Grants:
-        return self.claims.grants
-
-    def info(self) -> ParticipantInfo:
-        """Return this participant as the protocol describes it (built once per change of its tracks)."""
-        if self._info is None:
-            self._info = ParticipantInfo(sid=self.sid, identity=self.identity, name=self.name,
-                                         joined_at=self.joined_at, tracks=tuple(self.tracks.values()))
-        return self._info
-
-    def set_track(self, track: TrackInfo) -> None:
-        """Add or update one of its tracks."""
-        self.tracks[track.sid] = track
-        self._info = None
-
-    def drop_track(self, track_sid: str) -> TrackInfo | None:
-        """Remove one of its tracks; return it, or None when it had no such track."""
-        self._info = None
-        return self.tracks.pop(track_sid, None)
-
-
-@dataclass(eq=False)
-class LiveRoom:
-    """A room that is open or in progress."""
-
-    row: RoomRow
-    empty: EmptyClock
-    roster: Roster = field(default_factory=Roster)
-    participants: dict[str, LiveParticipant] = field(default_factory=dict)
-    ready: asyncio.Future[None] | None = None
-    playback: PlaybackRoom | None = None  # the shared content timeline (tvapp.server.playback), once touched
-
-    @property
-    def status(self) -> RoomStatus:
-        return RoomStatus(self.row.status)
-
-    def visible(self) -> list[LiveParticipant]:
-        """Return the visible participants in join order."""
-        return [self.participants[p.identity] for p in self.roster.visible()]
-
-    def broadcast(self, msg: ServerMessage, *, exclude: LiveParticipant | None = None) -> None:
-        """Send `msg` (encoded once) to everyone connected except `exclude`."""
-        encoded = Encoded.of(msg)
-        for participant in list(self.participants.values()):
-            if participant is not exclude:
-                participant.peer.send(encoded)
-
-    def info(self) -> RoomInfo:
-        """Return the room as the protocol describes it."""
-        return RoomInfo(sid=self.row.sid, name=self.row.name, status=self.row.status,
-                        max_participants=self.row.max_participants)
 
 
 class RoomManager:
@@ -366,12 +233,10 @@ class RoomManager:
         if not participant.hidden:
             live.broadcast(ParticipantJoined(participant=participant.info()), exclude=participant)
         others = tuple(p.info() for p in live.visible() if p is not participant)
-        g = claims.grants
         joined = Joined(
             room=live.info(),
             participant=participant.info(),
-            grants=GrantsInfo(room=g.room, join=g.join, publish=g.publish, subscribe=g.subscribe,
-                              publish_data=g.publish_data, host=g.host, hidden=g.hidden),
+            grants=GrantsInfo(room=claims.grants.room, **claims.grants.flags()),
             participants=others,
             server_time=self.clock(),
             ping_interval=self.ping_interval,

@@ -5,6 +5,10 @@ events it yields) and a writer (send whatever the protocol object queued, then c
 says so). Messages to one participant never wait on another's socket; a client that falls
 `send_queue_max` messages behind is disconnected. An exception while handling one client's
 message becomes an `error` message to that client only.
+
+A `join`'s token is accepted by tvapp.auth.tokens.TokenAuthority.accept (the same check as a REST
+bearer token, plus the `join` grant); a refusal becomes the join's error code. Joining itself is the
+room manager's (tvapp.server.rooms), media the SFU's (tvapp.server.media).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tvapp.auth.tokens import ACCESS, TokenError
+from tvapp.auth.tokens import TokenError
 from tvapp.protocol.messages import (
     Answer,
     Candidate,
@@ -40,7 +44,7 @@ from tvapp.protocol.messages import (
 )
 from tvapp.protocol.signaling import ConnectionState, ServerConnection
 from tvapp.core.playback import PlaybackError
-from tvapp.server.rooms import LiveParticipant, RoomError
+from tvapp.server.live import LiveParticipant, RoomError
 
 if TYPE_CHECKING:
     from tvapp.server.state import ServerState
@@ -159,15 +163,9 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
     rooms = state.rooms
     if isinstance(event, Join):
         try:
-            claims = state.tokens.verify(event.token, typ=ACCESS, now=time.time())
+            claims = state.tokens.accept(event.token, now=time.time(), revocations=state.reader, joining=True)
         except TokenError as exc:
             conn.reject_join(exc.code, exc.message)
-            return participant, False
-        if state.reader.jti_revoked(claims.jti) or (claims.family and state.reader.family_revoked(claims.family)):
-            conn.reject_join("token_revoked", "this token has been revoked")
-            return participant, False
-        if not claims.grants.join:
-            conn.reject_join("not_allowed", "this token does not allow joining")
             return participant, False
         try:
             joined_participant, joined = await rooms.join(claims, peer)

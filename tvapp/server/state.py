@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +82,7 @@ class ServerState:
         return await self.writer.call(lambda s: s.purge_expired(now))
 
     @staticmethod
-    async def _every(interval: float, job) -> None:  # type: ignore[no-untyped-def]
+    async def _every(interval: float, job: Callable[[], Awaitable[object]]) -> None:
         while True:
             await asyncio.sleep(interval)
             try:

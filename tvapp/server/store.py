@@ -1,9 +1,7 @@
 """The core server's SQLite store: rooms, participant sessions, invites, refresh tokens, revocations and bans.
 
-One file (``DATA/tvapp.db``) in WAL mode with ``synchronous=FULL``: a write is durable when its
-COMMIT returns, and ``kill -9`` at any moment leaves a consistent database. The schema is versioned
-with ``PRAGMA user_version`` and an ordered list of migrations; opening a database migrates it
-forward, and a database newer than this code is refused.
+One file (``DATA/tvapp.db``), opened, migrated and made durable by tvapp.server.database.Database: the
+rows here are its tables, `MIGRATIONS` its schema history, `Store` its queries.
 
 Every write method runs in its own transaction unless it is called inside ``with store.batch():``,
 where it joins the batch's transaction inside its own SAVEPOINT (a failing call rolls back alone).
@@ -12,23 +10,14 @@ The asyncio server does not call the write methods itself: it hands them to ``wr
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Any
 
+from tvapp.server.database import Database, Migration, StoreError, migrate
+
 ROOM_STATUSES = ("open", "in-progress", "completed")
-
-_BUSY_TIMEOUT_S = 5.0
-
-
-class StoreError(Exception):
-    """A store operation failed (constraint, I/O, schema version)."""
 
 
 class RoomNameTaken(StoreError):
@@ -141,128 +130,36 @@ def _migration_1_initial(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-Migration = Callable[[sqlite3.Connection], None]
-
 # Migration i (0-based) takes a database from user_version i to i + 1. Append only; never edit a shipped one.
 MIGRATIONS: tuple[Migration, ...] = (_migration_1_initial,)
 
-_ROOM_COLUMNS = "sid, name, status, max_participants, empty_timeout, created_at, started_at, ended_at"
-_SESSION_COLUMNS = "sid, room_sid, identity, name, joined_at, left_at, leave_reason"
-_INVITE_COLUMNS = "code_hash, room_sid, created_at, expires_at, max_uses, uses, created_by"
 
 
-def _create_private_file(path: Path) -> None:
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return
-        try:
-            os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot create database file: {exc}") from exc
+def _columns(row_type: type[Any]) -> str:
+    """Return a row type's columns as SQL lists them: its fields, in order."""
+    return ", ".join(f.name for f in fields(row_type))
 
 
-def _user_version(conn: sqlite3.Connection) -> int:
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    return version
+def _insert(table: str, row_type: type[Any]) -> str:
+    """Return the INSERT statement of one whole row."""
+    return f"INSERT INTO {table} ({_columns(row_type)}) VALUES ({', '.join('?' for _ in fields(row_type))})"
 
 
-def _check_not_newer(version: int, known: int, path: Path) -> None:
-    if version > known:
-        raise StoreError(
-            f"{path}: database schema version {version} is newer than this tvapp supports ({known}); "
-            "upgrade tvapp or point it at another data directory"
-        )
+def _values(row: Any) -> tuple[Any, ...]:
+    """Return a row's values in column order."""
+    return tuple(getattr(row, f.name) for f in fields(row))
 
 
-def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...], path: Path) -> int:
-    """Bring an autocommit connection's schema up to len(migrations) in one transaction; return the version."""
-    latest = len(migrations)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = _user_version(conn)
-        _check_not_newer(version, latest, path)
-        for number in range(version, latest):
-            migrations[number](conn)
-        if version != latest:
-            conn.execute(f"PRAGMA user_version = {latest:d}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return latest
+_ROOM_COLUMNS = _columns(RoomRow)
+_SESSION_COLUMNS = _columns(SessionRow)
+_INVITE_COLUMNS = _columns(InviteRow)
 
 
-def _as_store_error(exc: sqlite3.Error) -> StoreError:
-    if isinstance(exc, sqlite3.IntegrityError):
-        return StoreError(f"constraint failed: {exc}")
-    return StoreError(f"sqlite error: {exc}")
+class Store(Database):
+    """The core's tables and their queries, on one connection (see tvapp.server.database for transactions)."""
 
-
-class Store:
-    """One sqlite3 connection (check_same_thread=False, isolation_level=None: explicit transactions)."""
-
+    MIGRATIONS = MIGRATIONS
     SCHEMA_VERSION: int = len(MIGRATIONS)
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._path = Path(path)
-        self._lock = threading.RLock()
-        # 0: no transaction; 1: inside BEGIN IMMEDIATE; n > 1: inside n - 1 nested savepoints.
-        self._depth = 0
-        self._aborted = False
-        _create_private_file(self._path)
-        try:
-            conn = sqlite3.connect(
-                self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self._path}: cannot open database: {exc}") from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000):d}")
-            _check_not_newer(_user_version(conn), self.SCHEMA_VERSION, self._path)
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"{self._path}: cannot switch to WAL journal mode (got {mode!r})")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn, MIGRATIONS, self._path)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StoreError(f"{self._path}: cannot open database: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        self._conn: sqlite3.Connection | None = conn
-
-    def close(self) -> None:
-        """Close the connection; further calls raise StoreError."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    @property
-    def schema_version(self) -> int:
-        """Return the database's PRAGMA user_version."""
-        with self._read() as conn:
-            return _user_version(conn)
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Run the enclosed calls in one transaction (BEGIN IMMEDIATE ... COMMIT); nested, in a SAVEPOINT."""
-        with self._transaction():
-            yield
-
-    def integrity_ok(self) -> bool:
-        """Return whether PRAGMA integrity_check reports ok."""
-        with self._read() as conn:
-            rows = conn.execute("PRAGMA integrity_check").fetchall()
-        return [tuple(row) for row in rows] == [("ok",)]
 
     # rooms
 
@@ -270,13 +167,7 @@ class Store:
         """Insert a room; raise RoomNameTaken if a room that is not completed has its name."""
         with self._transaction() as conn:
             try:
-                conn.execute(
-                    f"INSERT INTO rooms ({_ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row.sid, row.name, row.status, row.max_participants, row.empty_timeout,
-                        row.created_at, row.started_at, row.ended_at,
-                    ),
-                )
+                conn.execute(_insert("rooms", RoomRow), _values(row))
             except sqlite3.IntegrityError as exc:
                 if "rooms.name" in str(exc):
                     raise RoomNameTaken(f"a live room is already named {row.name!r}") from exc
@@ -342,10 +233,7 @@ class Store:
     def insert_session(self, row: SessionRow) -> None:
         """Insert a participant session; its room must exist."""
         with self._transaction() as conn:
-            conn.execute(
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (row.sid, row.room_sid, row.identity, row.name, row.joined_at, row.left_at, row.leave_reason),
-            )
+            conn.execute(_insert("sessions", SessionRow), _values(row))
 
     def end_session(self, sid: str, left_at: float, reason: str) -> None:
         """Mark a session as left, if it is still open."""
@@ -377,10 +265,7 @@ class Store:
     def insert_invite(self, row: InviteRow) -> None:
         """Insert an invite; its room must exist."""
         with self._transaction() as conn:
-            conn.execute(
-                f"INSERT INTO invites ({_INVITE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (row.code_hash, row.room_sid, row.created_at, row.expires_at, row.max_uses, row.uses, row.created_by),
-            )
+            conn.execute(_insert("invites", InviteRow), _values(row))
 
     def get_invite(self, code_hash: str) -> InviteRow | None:
         """Return the invite with this code hash, or None."""
@@ -507,74 +392,6 @@ class Store:
             row = conn.execute(sql, args).fetchone()
         return None if row is None else RoomRow(*row)
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreError(f"{self._path}: store is closed")
-        return self._conn
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._connection()
-            try:
-                yield conn
-            except sqlite3.Error as exc:
-                raise _as_store_error(exc) from exc
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._connection()
-            if self._depth == 0:
-                with self._outermost(conn):
-                    yield conn
-            else:
-                with self._savepoint(conn):
-                    yield conn
-
-    @contextlib.contextmanager
-    def _outermost(self, conn: sqlite3.Connection) -> Iterator[None]:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _as_store_error(exc) from exc
-        self._depth, self._aborted = 1, False
-        try:
-            yield
-            if self._aborted or not conn.in_transaction:
-                raise StoreError("the transaction was rolled back by sqlite after an earlier error in this batch")
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise _as_store_error(exc) from exc
-            raise
-        finally:
-            self._depth, self._aborted = 0, False
-
-    @contextlib.contextmanager
-    def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
-        if self._aborted:
-            raise StoreError("the transaction was rolled back by sqlite after an earlier error in this batch")
-        name = f"op{self._depth}"
-        try:
-            conn.execute(f"SAVEPOINT {name}")
-        except sqlite3.Error as exc:
-            raise _as_store_error(exc) from exc
-        self._depth += 1
-        try:
-            yield
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute(f"ROLLBACK TO {name}")
-                conn.execute(f"RELEASE {name}")
-            else:
-                self._aborted = True
-            if isinstance(exc, sqlite3.Error):
-                raise _as_store_error(exc) from exc
-            raise
-        else:
-            conn.execute(f"RELEASE {name}")
-        finally:
-            self._depth -= 1
+__all__ = ["MIGRATIONS", "ROOM_STATUSES", "InviteRow", "Migration", "RefreshResult", "RoomNameTaken", "RoomRow",
+           "SessionRow", "Store", "StoreError", "migrate"]

@@ -1,0 +1,28 @@
+"""The REST API under /v1, one module per resource, gathered into one `router` (the app includes it).
+
+    models        request bodies (strict pydantic) and response models (for OpenAPI)
+    auth          who is calling (API key or host token), and may they touch this room
+    tokens        /tokens, /tokens/refresh
+    rooms         /rooms, /rooms/{room}, /rooms/{room}/complete, /rooms/{room}/sessions
+    invites       /rooms/{room}/invites, /invites/{code}/redeem
+    participants  /rooms/{room}/participants[/{identity}[/tracks/{sid}/mute]]
+    playback      /rooms/{room}/playback
+
+Authentication (see `auth.Caller`): server-side calls use HTTP Basic with an API key id and secret;
+room-scoped calls also accept `Authorization: Bearer <access token>` whose grants make its holder the
+host of that very room. Request bodies are pydantic models (so OpenAPI describes them); responses are
+built as plain dicts for speed, with their models given for the docs. A route's `summary=` is its
+one-line description (a docstring on a route function would add a description to OpenAPI).
+Decisions live below the routes: token acceptance in tvapp.auth, lifetimes in tvapp.core.claims,
+invite redemption in tvapp.core.invites, rooms in tvapp.core.room; the routes gather, act and map errors.
+"""
+
+from fastapi import APIRouter
+
+from tvapp.server.api import invites, participants, playback, rooms, tokens
+
+router = APIRouter(prefix="/v1")
+for _resource in (tokens, rooms, invites, participants, playback):
+    router.include_router(_resource.router)
+
+__all__ = ["router"]

@@ -1,0 +1,151 @@
+"""The REST API's bodies: request models (validated strictly by pydantic) and response models (for OpenAPI).
+
+Requests are `Strict`: unknown keys are refused and no type is coerced ("600" is not a number, "yes"
+is not true). Responses are built as plain dicts for speed; their models exist so that OpenAPI
+describes them. Models that mirror a type defined elsewhere are derived from it, so a field added
+there appears here too: `GrantsIn` from core.claims.GRANT_FLAGS, `RoomOut` from store.RoomRow,
+`SessionOut` from store.SessionRow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from tvapp.core.claims import GRANT_FLAGS, IDENTITY_RE, ROOM_NAME_RE
+from tvapp.server.store import RoomRow, SessionRow
+
+IDENTITY = IDENTITY_RE.pattern
+ROOM = ROOM_NAME_RE.pattern
+
+
+def row_fields(row_type: type[Any], *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Return a store row's fields as required pydantic fields, in their declared order."""
+    hints = typing.get_type_hints(row_type)
+    return {f.name: (hints[f.name], ...) for f in dataclasses.fields(row_type) if f.name not in leave_out}
+
+
+class Strict(BaseModel):
+    """A request body: unknown keys refused, no type coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # "600" is not a number, "yes" is not true
+
+
+_GRANT_FIELDS: dict[str, Any] = {name: (bool, default) for name, default in GRANT_FLAGS.items()}
+if TYPE_CHECKING:
+    GrantsIn = Strict  # what type checkers need to know of it: a strict body
+else:
+    GrantsIn = create_model("GrantsIn", __base__=Strict, **_GRANT_FIELDS)
+RoomOut = create_model("RoomOut", **row_fields(RoomRow), participant_count=(int, ...))
+SessionOut = create_model("SessionOut", **row_fields(SessionRow, leave_out=("room_sid",)))
+ROOM_FIELDS = tuple(name for name in RoomOut.model_fields if name != "participant_count")
+SESSION_FIELDS = tuple(SessionOut.model_fields)
+
+
+# Models below carry comments, not docstrings: pydantic would publish a docstring in OpenAPI.
+
+# POST /tokens: who, which room, what grants, how long.
+class TokenRequest(Strict):
+    room: str = Field(pattern=ROOM, description="Room name the token is for")
+    identity: str = Field(pattern=IDENTITY, description="The participant's stable identity")
+    name: str = Field("", max_length=64, description="Display name")
+    grants: GrantsIn = Field(default_factory=GrantsIn)
+    ttl: int | None = Field(None, ge=1, description="Access token lifetime in seconds (default 600, max 86400)")
+
+
+# POST /tokens/refresh.
+class RefreshRequest(Strict):
+    refresh_token: str = Field(max_length=8192)
+
+
+# An access + refresh pair (issue, refresh, redeem).
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    refresh_expires_at: float
+    identity: str
+    room: str
+
+
+# POST /rooms: its name and limits (defaults from [rooms]).
+class RoomCreate(Strict):
+    name: str = Field(pattern=ROOM)
+    max_participants: int | None = Field(None, description="2 to 50 (default 6)")
+    empty_timeout: int | None = Field(None, description="Seconds a room may stay empty (default 300)")
+
+
+# POST /rooms/{room}/invites: how long and how often (defaults from [invites]).
+class InviteCreate(Strict):
+    ttl: int | None = Field(None, ge=1, description="Seconds the code stays valid (default 900)")
+    max_uses: int | None = Field(None, ge=1, le=1000, description="Redemptions allowed (default 10)")
+
+
+# A new invite; the code is shown once and only its hash is stored.
+class InviteOut(BaseModel):
+    code: str
+    room: str
+    room_sid: str
+    expires_at: float
+    max_uses: int
+
+
+# POST /invites/{code}/redeem: the guest's identity and display name.
+class RedeemRequest(Strict):
+    identity: str = Field(pattern=IDENTITY)
+    name: str = Field("", max_length=64)
+
+
+# A published track (protocol.messages.TrackInfo as JSON).
+class TrackOut(BaseModel):
+    sid: str
+    kind: str
+    source: str
+    name: str
+    muted: bool
+
+
+# A connected participant and its tracks.
+class ParticipantOut(BaseModel):
+    sid: str
+    identity: str
+    name: str
+    joined_at: float
+    tracks: list[TrackOut]
+
+
+# POST .../tracks/{sid}/mute.
+class MuteRequest(Strict):
+    muted: bool = True
+
+
+# POST /rooms/{room}/playback: one command of protocol.messages.Playback.
+class PlaybackRequest(Strict):
+    action: Literal["load", "play", "pause", "seek", "stop", "configure"]
+    content: str | None = Field(default=None, max_length=2048,
+                                description="load: a media URL or an absolute file path every screen can open")
+    title: str = Field(default="", max_length=200)
+    position: float | None = Field(default=None, ge=0, description="load/seek: seconds into the content")
+    play: bool = Field(default=True, description="load: start playing (else paused at the position)")
+    control: Literal["host", "everyone"] | None = Field(default=None, description="configure: who may command")
+    on_stall: Literal["pause", "continue"] | None = Field(default=None,
+                                                          description="configure: what a stalled screen does")
+
+
+# The room's content timeline (protocol.messages.PlaybackStateMsg as JSON).
+class PlaybackOut(BaseModel):
+    content: str
+    title: str
+    playing: bool
+    position: float
+    rate: float
+    at: float
+    seq: int
+    waiting_for: list[str]
+    control: str
+    on_stall: str
+    duration: float | None
+    server_time: float

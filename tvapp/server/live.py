@@ -1,0 +1,142 @@
+"""What is live in a room right now: the connected participants, the open rooms, and what the room manager talks to.
+
+`LiveRoom` and `LiveParticipant` are the in-memory side of a room session (the store keeps the
+rest). The room manager (tvapp.server.rooms) changes them; the signaling endpoint, the SFU, the
+watch-together timeline and the REST API read them. The manager reaches a participant's socket only
+through `Peer`, and the SFU only through `MediaHooks`; `RoomError` is every refusal they share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tvapp.core.claims import Grants, TokenClaims
+from tvapp.core.errors import CodedError
+from tvapp.core.playback import PlaybackRoom
+from tvapp.core.room import EmptyClock, RoomStatus, Roster
+from tvapp.protocol.messages import Encoded, Error, ParticipantInfo, RoomInfo, ServerMessage, TrackInfo
+from tvapp.server.store import RoomRow
+
+
+class Peer(Protocol):
+    """What the manager needs of a participant's signaling connection."""
+
+    def send(self, msg: ServerMessage | Encoded) -> None: ...
+
+    def close(self, code: int, reason: str, error: Error | None = None) -> None: ...
+
+
+class MediaHooks(Protocol):
+    """What the SFU is told about room changes (tvapp.server.media.Sfu implements it)."""
+
+    def participant_left(self, live: LiveRoom, participant: LiveParticipant) -> None: ...
+
+    def track_published(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo, cid: str) -> None: ...
+
+    def track_unpublished(self, live: LiveRoom, participant: LiveParticipant, track_sid: str) -> None: ...
+
+    def track_muted(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo) -> None: ...
+
+    def subscription_changed(self, live: LiveRoom, participant: LiveParticipant, track_sid: str,
+                             subscribed: bool) -> None: ...
+
+
+class NoMedia:
+    """MediaHooks for a server without an SFU (signaling only): every hook does nothing."""
+
+    def participant_left(self, live: LiveRoom, participant: LiveParticipant) -> None:
+        """Do nothing: there is no media to close."""
+
+    def track_published(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo, cid: str) -> None:
+        """Do nothing: no m-line to reserve."""
+
+    def track_unpublished(self, live: LiveRoom, participant: LiveParticipant, track_sid: str) -> None:
+        """Do nothing: no forwarding to stop."""
+
+    def track_muted(self, live: LiveRoom, participant: LiveParticipant, track: TrackInfo) -> None:
+        """Do nothing: no forwarding to pause."""
+
+    def subscription_changed(self, live: LiveRoom, participant: LiveParticipant, track_sid: str,
+                             subscribed: bool) -> None:
+        """Do nothing: no subscription to change."""
+
+
+class RoomError(CodedError):
+    """A refused room operation; `code` is the client-visible error code."""
+
+
+@dataclass(eq=False)
+class LiveParticipant:
+    """A participant connected to a live room."""
+
+    sid: str
+    identity: str
+    name: str
+    joined_at: float
+    claims: TokenClaims
+    peer: Peer
+    tracks: dict[str, TrackInfo] = field(default_factory=dict)
+    unsubscribed: set[str] = field(default_factory=set)
+    _info: ParticipantInfo | None = field(default=None, repr=False)
+
+    @property
+    def hidden(self) -> bool:
+        """Tell whether it joined unlisted (a recorder, a monitor): not shown, not counted."""
+        return self.claims.grants.hidden
+
+    @property
+    def grants(self) -> Grants:
+        """Return what its token allows in this room."""
+        return self.claims.grants
+
+    def info(self) -> ParticipantInfo:
+        """Return this participant as the protocol describes it (built once per change of its tracks)."""
+        if self._info is None:
+            self._info = ParticipantInfo(sid=self.sid, identity=self.identity, name=self.name,
+                                         joined_at=self.joined_at, tracks=tuple(self.tracks.values()))
+        return self._info
+
+    def set_track(self, track: TrackInfo) -> None:
+        """Add or update one of its tracks."""
+        self.tracks[track.sid] = track
+        self._info = None
+
+    def drop_track(self, track_sid: str) -> TrackInfo | None:
+        """Remove one of its tracks; return it, or None when it had no such track."""
+        self._info = None
+        return self.tracks.pop(track_sid, None)
+
+
+@dataclass(eq=False)
+class LiveRoom:
+    """A room that is open or in progress."""
+
+    row: RoomRow
+    empty: EmptyClock
+    roster: Roster = field(default_factory=Roster)
+    participants: dict[str, LiveParticipant] = field(default_factory=dict)
+    ready: asyncio.Future[None] | None = None
+    playback: PlaybackRoom | None = None  # the shared content timeline (tvapp.server.playback), once touched
+
+    @property
+    def status(self) -> RoomStatus:
+        """Return where the room is in its life (tvapp.core.room)."""
+        return RoomStatus(self.row.status)
+
+    def visible(self) -> list[LiveParticipant]:
+        """Return the visible participants in join order."""
+        return [self.participants[p.identity] for p in self.roster.visible()]
+
+    def broadcast(self, msg: ServerMessage, *, exclude: LiveParticipant | None = None) -> None:
+        """Send `msg` (encoded once) to everyone connected except `exclude`."""
+        encoded = Encoded.of(msg)
+        for participant in list(self.participants.values()):
+            if participant is not exclude:
+                participant.peer.send(encoded)
+
+    def info(self) -> RoomInfo:
+        """Return the room as the protocol describes it."""
+        return RoomInfo(sid=self.row.sid, name=self.row.name, status=self.row.status,
+                        max_participants=self.row.max_participants)

@@ -1,0 +1,255 @@
+"""One participant's media at the SFU: its peer connection, its publications and subscriptions, and the offers about them.
+
+The server makes every offer (`MediaSession.request_offer`): a publication gets a recvonly m-line, a subscription a sendonly m-line pinned to the publisher's codec (`pinned_codecs`), and each offer
+lists what every m-line carries (`TransceiverInfo`). Offers are serialized per participant: a change while
+an offer is out is folded into the next offer, sent when the answer arrives. An idle subscription m-line is
+reused for the next track of the same kind and codec.
+
+A session talks to its owner (tvapp.server.media.Sfu) only through `SessionOwner`; frame forwarding is
+tvapp.server.forwarding, every touch of aiortc internals tvapp.rtc.internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiortc import RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.sdp import candidate_from_sdp
+
+from tvapp.config import MediaConfig
+from tvapp.protocol.messages import Candidate, Error, Offer, TrackInfo, TransceiverInfo
+from tvapp.rtc import internals
+from tvapp.rtc.peer import new_peer_connection
+from tvapp.server.forwarding import Publication, Subscription
+from tvapp.server.live import LiveParticipant, LiveRoom, RoomError
+
+if TYPE_CHECKING:
+    from aiortc import RTCPeerConnection
+
+log = logging.getLogger(__name__)
+
+
+class MediaError(RoomError):
+    """A media request that cannot be carried out; `code` goes to the client."""
+
+
+class SessionOwner(Protocol):
+    """What a media session needs of the SFU that owns it."""
+
+    config: MediaConfig
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+    def ice_triples(self) -> list[tuple[str, str, str]]: ...
+
+    def publication_ready(self, live: LiveRoom, publication: Publication) -> None: ...
+
+
+def video_preferences(codecs: Sequence[str]) -> list[RTCRtpCodecCapability]:
+    """Return the video codecs to receive, in the configured order (each with its RTX); [] for aiortc's own."""
+    capabilities = RTCRtpSender.getCapabilities("video").codecs
+    wanted = [c.upper() for c in codecs]
+    chosen = [c for name in wanted for c in capabilities if c.mimeType.split("/")[1].upper() == name]
+    rtx = [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+    return chosen + rtx if chosen else []
+
+
+def pinned_codecs(publication: Publication) -> list[RTCRtpCodecCapability]:
+    """Return the one codec a subscription to `publication` may use (+ RTX for video); raise MediaError if none."""
+    kind = publication.kind
+    capabilities = RTCRtpSender.getCapabilities(kind).codecs
+    params = getattr(publication.codec_parameters, "parameters", {}) or {}
+    name = (publication.codec or "").upper()
+    matches = [c for c in capabilities if c.mimeType.split("/")[1].upper() == name]
+    if name == "H264":
+        exact = [c for c in matches
+                 if c.parameters.get("packetization-mode") == params.get("packetization-mode")
+                 and str(c.parameters.get("profile-level-id", ""))[:4]
+                 == str(params.get("profile-level-id", ""))[:4]]
+        matches = exact or matches
+    if not matches:
+        raise MediaError("codec_unsupported", f"no way to forward {name or 'this'} media")
+    pinned = matches[:1]
+    if kind == "video":
+        pinned += [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+    return pinned
+
+
+class MediaSession:
+    """One participant's peer connection: its publications, its subscriptions, and the offers about them."""
+
+    def __init__(self, sfu: SessionOwner, live: LiveRoom, participant: LiveParticipant) -> None:
+        self.sfu = sfu
+        self.live = live
+        self.participant = participant
+        self.pc: RTCPeerConnection = new_peer_connection(sfu.ice_triples())
+        self.publications: dict[str, Publication] = {}
+        self.subscriptions: dict[str, Subscription] = {}  # remote track sid -> m-line
+        self.idle: list[Subscription] = []
+        self.offer_out = False
+        self.dirty = False
+        self.closed = False
+        self.auto_subscribe = True
+        self.requested: set[str] = set()  # track sids asked for explicitly (what counts without auto-subscribe)
+        self._lock = asyncio.Lock()
+
+    # negotiation ---------------------------------------------------------------------------------------------
+
+    def request_offer(self) -> None:
+        """Make sure an offer describing the current state goes out (now, or after the pending answer)."""
+        if self.closed:
+            return
+        if self.offer_out:
+            self.dirty = True
+            return
+        self.sfu.spawn(self._send_offer())
+
+    async def _send_offer(self) -> None:
+        async with self._lock:
+            if self.closed or self.offer_out:
+                self.dirty = self.dirty or self.offer_out
+                return
+            self.offer_out = True
+            self.dirty = False
+            try:
+                offer = await self.pc.createOffer()
+                await self.pc.setLocalDescription(offer)
+            except Exception:
+                self.offer_out = False
+                log.exception("media: could not make an offer for %s", self.participant.identity)
+                self.participant.peer.send(Error(code="media_failed", message="the server could not make an offer"))
+                return
+            self.participant.peer.send(Offer(sdp=self.pc.localDescription.sdp, transceivers=self._describe()))
+
+    def _describe(self) -> tuple[TransceiverInfo, ...]:
+        slots = []
+        for publication in self.publications.values():
+            mid = publication.transceiver.mid
+            if mid is not None:
+                slots.append(TransceiverInfo(mid=mid, direction="publish", track_sid=publication.track_sid,
+                                             participant_sid=self.participant.sid, kind=publication.kind,
+                                             cid=publication.cid))
+        for track_sid, subscription in self.subscriptions.items():
+            source = subscription.publication
+            if subscription.mid is not None and source is not None:
+                slots.append(TransceiverInfo(mid=subscription.mid, direction="subscribe", track_sid=track_sid,
+                                             participant_sid=source.participant_sid, kind=subscription.kind))
+        return tuple(slots)
+
+    async def answer(self, sdp: str) -> None:
+        """Apply the client's answer to the offer that is out, then send the next offer if one is due."""
+        if not self.offer_out:
+            raise MediaError("no_offer", "there is no offer to answer")
+        async with self._lock:
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            except Exception as exc:
+                log.info("media: bad answer from %s: %s", self.participant.identity, exc)
+                self.offer_out = False
+                self.dirty = True  # aiortc cannot roll back its offer: the next offer supersedes it
+                raise MediaError("bad_answer", "the answer could not be applied: " + str(exc)[:200]) from None
+            self.offer_out = False
+        newly_ready = []
+        for publication in self.publications.values():
+            codecs = [] if publication.ready else [
+                c for c in internals.negotiated_codecs(publication.transceiver)
+                if c.mimeType.split("/")[1].lower() != "rtx"]
+            if codecs:
+                publication.set_codec(codecs[0].mimeType.split("/")[1].upper(), codecs[0])
+                newly_ready.append(publication)
+        for publication in newly_ready:
+            self.sfu.publication_ready(self.live, publication)
+        if self.dirty:
+            self.request_offer()
+
+    async def add_candidate(self, msg: Candidate) -> None:
+        """Add one candidate the client trickled."""
+        line = msg.candidate.strip()
+        if not line:
+            return
+        if line.startswith("candidate:"):
+            line = line[len("candidate:"):]
+        try:
+            candidate = candidate_from_sdp(line)
+        except (ValueError, IndexError):
+            raise MediaError("bad_candidate", "the ICE candidate could not be parsed") from None
+        candidate.sdpMid = msg.sdp_mid
+        candidate.sdpMLineIndex = msg.sdp_mline_index
+        if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
+            candidate.sdpMLineIndex = 0
+        with contextlib.suppress(Exception):  # a candidate for a transport bundled away is harmless
+            await self.pc.addIceCandidate(candidate)
+
+    # publications --------------------------------------------------------------------------------------------
+
+    def publish(self, track: TrackInfo, cid: str) -> None:
+        """Reserve a recvonly m-line for a track the client announced, and offer it."""
+        transceiver = self.pc.addTransceiver(track.kind, direction="recvonly")
+        if track.kind == "video":
+            prefs = video_preferences(self.sfu.config.video_codecs)
+            if prefs:
+                transceiver.setCodecPreferences(prefs)
+        publication = Publication(track.sid, self.participant.sid, cid, track.kind,
+                                  transceiver, keyframe_interval_ms=self.sfu.config.keyframe_interval * 1000)
+        publication.muted = track.muted
+        self.publications[track.sid] = publication
+        self.request_offer()
+
+    def unpublish(self, track_sid: str) -> Publication | None:
+        """Stop receiving a track (its m-line goes inactive)."""
+        publication = self.publications.pop(track_sid, None)
+        if publication is None:
+            return None
+        publication.close()
+        publication.transceiver.direction = "inactive"
+        self.request_offer()
+        return publication
+
+    # subscriptions -------------------------------------------------------------------------------------------
+
+    def subscribe(self, publication: Publication) -> None:
+        """Start sending `publication` to this participant (reusing an idle m-line of the same codec)."""
+        if publication.track_sid in self.subscriptions or self.closed:
+            return
+        codec = publication.codec or ""
+        subscription = next((s for s in self.idle if s.kind == publication.kind and s.codec == codec), None)
+        if subscription is not None:
+            self.idle.remove(subscription)
+            subscription.transceiver.direction = "sendonly"
+        else:
+            transceiver = self.pc.addTransceiver(publication.kind, direction="sendonly")
+            transceiver.setCodecPreferences(pinned_codecs(publication))
+            subscription = Subscription(transceiver, publication.kind, codec)
+        self.subscriptions[publication.track_sid] = subscription
+        subscription.attach(publication)
+        self.request_offer()
+
+    def unsubscribe(self, track_sid: str) -> None:
+        """Stop sending a track to this participant; its m-line goes idle for reuse."""
+        subscription = self.subscriptions.pop(track_sid, None)
+        if subscription is None:
+            return
+        subscription.detach()
+        subscription.transceiver.direction = "inactive"
+        self.idle.append(subscription)
+        self.request_offer()
+
+    # end -------------------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop everything and close the peer connection (in the background)."""
+        if self.closed:
+            return
+        self.closed = True
+        for publication in self.publications.values():
+            publication.close()
+        for subscription in list(self.subscriptions.values()) + self.idle:
+            subscription.close()
+        self.subscriptions.clear()
+        self.idle.clear()
+        self.sfu.spawn(self.pc.close())
