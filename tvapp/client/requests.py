@@ -69,6 +69,7 @@ class _PendingCall:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def finish(self, error: m.Error | None = None) -> None:
+        """End the call (with `error` added to its errors, if given)."""
         if error is not None:
             self.errors.append(error)
         if not self.done.done():
