@@ -39,7 +39,7 @@ from tvapp.client import (
     TrackUnsubscribed,
 )
 from tvapp.client import events as ev
-from tvapp.client.room import refresh_delay, token_times
+from tvapp.client.tokens import refresh_delay, token_times
 from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.client.stamp import read_stamp
 from tvapp.testing.media import audio_samples, dominant_frequency

@@ -26,21 +26,23 @@ from tvapp.client.events import (
     TrackUnpublished,
     TrackUnsubscribed,
 )
+from tvapp.client.negotiation import ReceiveStats
 from tvapp.client.participants import (
     LocalParticipant,
     LocalTrackPublication,
     RemoteParticipant,
     RemoteTrack,
     RemoteTrackPublication,
-    RequestError,
 )
-from tvapp.client.room import ApiError, Room
+from tvapp.client.requests import RequestError
+from tvapp.client.rest import ApiError, RestClient
+from tvapp.client.room import Room
 from tvapp.client.signaling import JoinError
 
 __all__ = [
     "ActiveSpeakersChanged", "ApiError", "Connected", "DataReceived", "Disconnected", "Error", "JoinError",
-    "LocalParticipant", "LocalTrackPublication", "ParticipantJoined", "ParticipantLeft", "Reconnected",
-    "Reconnecting", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication", "RequestError", "Room",
-    "RoomEvent", "Speaker", "TrackMuted", "TrackPublished", "TrackSubscribed", "TrackUnmuted", "TrackUnpublished",
-    "TrackUnsubscribed",
+    "LocalParticipant", "LocalTrackPublication", "ParticipantJoined", "ParticipantLeft", "ReceiveStats",
+    "Reconnected", "Reconnecting", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication", "RequestError",
+    "RestClient", "Room", "RoomEvent", "Speaker", "TrackMuted", "TrackPublished", "TrackSubscribed", "TrackUnmuted",
+    "TrackUnpublished", "TrackUnsubscribed",
 ]

@@ -231,7 +231,8 @@ def _all_events() -> type[RoomEvent]:
 
 
 async def _credentials(args: argparse.Namespace) -> tuple[str, str | None]:
-    from tvapp.client.room import ApiError, api_post, token_times
+    from tvapp.client.rest import ApiError, RestClient
+    from tvapp.client.tokens import token_times
 
     if args.token:
         if token_times(args.token) is None:
@@ -243,14 +244,14 @@ async def _credentials(args: argparse.Namespace) -> tuple[str, str | None]:
     identity = args.identity or "bot-" + secrets.token_hex(4)
     code = args.invite.strip().replace("/", "")
     try:
-        pair = await api_post(args.server, f"/v1/invites/{code}/redeem", {"identity": identity, "name": args.name})
+        pair = await RestClient(args.server).redeem_invite(code, identity, name=args.name)
     except ApiError as exc:
         raise BotError(f"invite refused: {exc.message or exc.code} ({exc.code})") from None
     except (OSError, ValueError) as exc:
         raise BotError(f"cannot reach the server at {args.server}: {_reason(exc)}") from None
-    if args.room and pair.get("room") != args.room:
-        raise BotError(f"the invite is for room {pair.get('room')!r}, not {args.room!r}", 2)
-    return str(pair["access_token"]), str(pair["refresh_token"])
+    if args.room and pair.room != args.room:
+        raise BotError(f"the invite is for room {pair.room!r}, not {args.room!r}", 2)
+    return pair.access_token, pair.refresh_token
 
 
 async def _connect(room_cls: type[Room], args: argparse.Namespace, token: str, refresh: str | None) -> Room:

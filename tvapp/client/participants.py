@@ -4,6 +4,11 @@ delivers decoded frames on, and this client's LocalParticipant with its LocalTra
 A local publication sends through a fresh chain per peer connection (a closed aiortc sender stops the track it
 sends): source -> _LocalFeed (mute gate, size and frame-rate limits) -> EncodedVideoTrack for video. The user's
 source is never stopped by the SDK unless the SDK made it (set_camera_enabled / set_microphone_enabled / preview).
+
+These objects never see the Room: they talk to a `RoomLink` (tvapp.client.requests: send, request, connection
+state). The Room's negotiation (tvapp.client.negotiation) uses their public hooks: `RemoteTrack.deliver` / `end`,
+`LocalTrackPublication.attach_sender` / `detach_sender` / `set_server_muted`, `LocalParticipant.rejoin_messages`
+and `stop_owned_sources`.
 """
 
 from __future__ import annotations
@@ -13,19 +18,16 @@ import contextlib
 import secrets
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
+from tvapp.client.requests import RequestError, RoomLink
 from tvapp.protocol import messages as m
 from tvapp.rtc import internals
-
-if TYPE_CHECKING:
-    from tvapp.client.room import Room
 
 SourceName = Literal["camera", "microphone", "screen_share", "screen", "screen_audio", "content", "unknown"]
 
@@ -33,28 +35,13 @@ DEFAULT_VIDEO_BITRATE = 800_000
 VIDEO_QUEUE = 30
 AUDIO_QUEUE = 250
 
-class RequestError(Exception):
-    """The server refused a call (publish, mute, subscribe...); ``code`` says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+__all__ = [
+    "LocalParticipant", "LocalTrackPublication", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication",
+    "RequestError", "SourceName",
+]
 
 
 # --- remote side ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReceiveStats:
-    """What arrived for one subscribed track: cumulative counters, and the RTP jitter in milliseconds."""
-
-    track_sid: str
-    kind: str
-    packets_received: int
-    packets_lost: int
-    jitter_ms: float
-    frames_received: int
 
 
 class RemoteTrack(MediaStreamTrack):
@@ -70,7 +57,7 @@ class RemoteTrack(MediaStreamTrack):
         self.publication = publication
         self.frames_received = 0
         self.dropped = 0
-        self._over = False
+        self._ended = False
         self._frames: deque[av.AudioFrame | av.VideoFrame] = deque()
         self._limit = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
         self._ready = asyncio.Event()
@@ -97,7 +84,16 @@ class RemoteTrack(MediaStreamTrack):
     def __repr__(self) -> str:
         return f"<RemoteTrack {self.sid} {self.kind} of {self.publication.participant.identity} ({self.readyState})>"
 
-    def _push(self, frame: av.AudioFrame | av.VideoFrame) -> None:
+    def end(self) -> bool:
+        """End this subscription's track (the SDK calls it when the subscription ends); False if already ended."""
+        if self._ended:
+            return False
+        self._ended = True
+        self.stop()
+        return True
+
+    def deliver(self, frame: av.AudioFrame | av.VideoFrame) -> None:
+        """Queue a decoded frame for `recv` (the SDK calls it for each frame that arrives)."""
         if self.readyState != "live":
             return
         self.frames_received += 1
@@ -181,9 +177,10 @@ class _LocalFeed(MediaStreamTrack):
 class LocalTrackPublication:
     """A track this client publishes. ``sid`` is the server's id (None until acknowledged; renewed on reconnect)."""
 
-    def __init__(self, participant: LocalParticipant, track: MediaStreamTrack, source: m.TrackSource, name: str,
-                 *, owned: bool = False, format_target: Any = None) -> None:
+    def __init__(self, participant: LocalParticipant, link: RoomLink, track: MediaStreamTrack, source: m.TrackSource,
+                 name: str, *, owned: bool = False, format_target: Any = None) -> None:
         self.participant = participant
+        self._link = link
         self.track = track
         self.kind: m.TrackKind = "video" if track.kind == "video" else "audio"
         self.source = source
@@ -199,6 +196,11 @@ class LocalTrackPublication:
         self._sending_track: MediaStreamTrack | None = None
         self._encoder: Any = None
         self._sender: RTCRtpSender | None = None
+
+    @property
+    def owned(self) -> bool:
+        """Return whether the SDK made this track's source (and so stops it)."""
+        return self._owned
 
     @property
     def muted(self) -> bool:
@@ -225,7 +227,18 @@ class LocalTrackPublication:
         if self.sending and not was_sending:
             self.request_keyframe()
         if self.sid is not None:
-            await self.participant.room._request(m.Mute(track_sid=self.sid, muted=muted))
+            await self._link.request(m.Mute(track_sid=self.sid, muted=muted))
+
+    def set_server_muted(self, muted: bool) -> None:
+        """Apply a mute the server imposed (or lifted): frames stop or resume at once."""
+        was_sending = self.sending
+        self._muted_by_server = muted
+        if self.sending and not was_sending:
+            self.request_keyframe()
+
+    def publish_message(self) -> m.Publish:
+        """Return the message that (re)announces this track to the server, muted if its user muted it."""
+        return m.Publish(cid=self.cid, kind=self.kind, source=self.source, name=self.name, muted=self._muted_by_user)
 
     async def set_video_format(self, width: int, height: int, fps: float) -> None:
         """Send video at this size and frame rate (the source is asked to produce it; otherwise frames are scaled)."""
@@ -255,11 +268,11 @@ class LocalTrackPublication:
         if self._encoder is not None:
             self._encoder.request_keyframe()
 
-    def _sending_for(self, sender: RTCRtpSender) -> MediaStreamTrack:
-        """Return the track to attach to `sender` (a new chain per sender: a closed sender stops its track)."""
+    def attach_sender(self, sender: RTCRtpSender) -> MediaStreamTrack:
+        """Return the track to send on `sender` (a new chain per sender: a closed sender stops its track)."""
         if self._sender is sender and self._sending_track is not None and self._sending_track.readyState == "live":
             return self._sending_track
-        self._release()
+        self.detach_sender()
         feed = _LocalFeed(self)
         sending: MediaStreamTrack = feed
         if self.kind == "video":
@@ -273,11 +286,20 @@ class LocalTrackPublication:
         self._sending_track = sending
         return sending
 
-    def _release(self) -> None:
+    def detach_sender(self) -> None:
+        """Stop the chain that fed the current sender (its peer connection is gone); the source goes on."""
         if self._sending_track is not None:
             self._sending_track.stop()
         self._sending_track = None
         self._sender = None
+
+    def stop(self) -> None:
+        """Stop sending for good: the sender sends nothing, and a source the SDK made itself is stopped."""
+        if self._sender is not None:
+            self._sender.replaceTrack(None)
+        self.detach_sender()
+        if self._owned:
+            self.track.stop()
 
     def __repr__(self) -> str:
         return f"<LocalTrackPublication {self.sid or self.cid} {self.kind}/{self.source}>"
@@ -286,8 +308,8 @@ class LocalTrackPublication:
 class LocalParticipant:
     """This client in the room: publish and withdraw tracks, mute, preview the camera, send data."""
 
-    def __init__(self, room: Room) -> None:
-        self.room = room
+    def __init__(self, link: RoomLink) -> None:
+        self._link = link
         self.sid = ""
         self.identity = ""
         self.name = ""
@@ -311,10 +333,10 @@ class LocalParticipant:
 
     async def _publish(self, track: MediaStreamTrack, source: m.TrackSource, name: str, *, owned: bool = False,
                        format_target: Any = None) -> LocalTrackPublication:
-        pub = LocalTrackPublication(self, track, source, name, owned=owned, format_target=format_target)
+        pub = LocalTrackPublication(self, self._link, track, source, name, owned=owned, format_target=format_target)
         self.publications[pub.cid] = pub
         try:
-            await self.room._request(m.Publish(cid=pub.cid, kind=pub.kind, source=source, name=name))
+            await self._link.request(m.Publish(cid=pub.cid, kind=pub.kind, source=source, name=name))
         except BaseException:
             self.publications.pop(pub.cid, None)
             raise
@@ -329,14 +351,10 @@ class LocalParticipant:
             return
         sid = publication.sid
         publication.sid = None
-        if publication._sender is not None:
-            publication._sender.replaceTrack(None)
-        publication._release()
-        if publication._owned:
-            publication.track.stop()
-        if sid is not None and self.room.connection_state != "disconnected":
+        publication.stop()
+        if sid is not None and self._link.connection_state != "disconnected":
             with contextlib.suppress(RequestError):  # already gone on the server (a reconnect raced us)
-                await self.room._request(m.Unpublish(track_sid=sid))
+                await self._link.request(m.Unpublish(track_sid=sid))
 
     def publication(self, source: SourceName) -> LocalTrackPublication | None:
         """Return the first publication of a source (camera, microphone...), or None."""
@@ -394,12 +412,25 @@ class LocalParticipant:
             raise ValueError(f"a data message holds at most {m.MAX_DATA_BYTES} bytes of UTF-8")
         if self.grants is not None and not self.grants.publish_data:
             raise RequestError("not_allowed", "your token does not allow sending data")
-        await self.room._send(m.SendData(payload=payload, topic=topic, to=tuple(to)))
+        await self._link.send(m.SendData(payload=payload, topic=topic, to=tuple(to)))
 
-    def _stop_owned(self) -> None:
+    def rejoin_messages(self) -> list[m.Publish]:
+        """Forget the server's track ids (a rejoin renews them); return the messages that publish every track again."""
         for pub in self.publications.values():
-            pub._release()
-            if pub._owned:
+            pub.sid = None
+        return [pub.publish_message() for pub in self.publications.values()]
+
+    def acknowledge(self, cid: str, sid: str) -> None:
+        """Note the server's id `sid` for the publication it knows by our `cid`."""
+        pub = self.publications.get(cid)
+        if pub is not None:
+            pub.sid = sid
+
+    def stop_owned_sources(self) -> None:
+        """Stop every sending chain and the sources the SDK made itself (the room has ended)."""
+        for pub in self.publications.values():
+            pub.detach_sender()
+            if pub.owned:
                 pub.track.stop()
         for view in self._previews:
             view.stop()

@@ -1,8 +1,12 @@
 """A signaling connection for Python clients: join a room, send messages, receive typed events.
 
 The protocol lives in tvapp.protocol.signaling (ClientConnection); this only moves its text over
-a websocket. The token travels in the first message, never in the URL. The media issue builds
-the full SDK (tvapp.client.room) on top of this.
+a websocket. The token travels in the first message, never in the URL. The SDK's Room (tvapp.client.room)
+is built on top of this; tests and tools use it directly to speak the protocol.
+
+Tasks: `connect()` starts the reader (and, with ``heartbeat=True``, a pinger every ``ping_interval``) in a
+TaskSet the client owns; `close()` cancels and awaits them. A Room passes ``heartbeat=False``: its request
+channel is the one pinger (tvapp.client.requests).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from websockets.asyncio.client import ClientConnection as WsConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from tvapp.client.rest import signal_path
+from tvapp.client.tasks import TaskSet
 from tvapp.protocol.messages import ClientMessage, Error, Joined, Ping, Pong, ProtocolError, ServerMessage
 from tvapp.protocol.signaling import ClientConnection, ConnectionStateError
 
@@ -50,32 +56,35 @@ def signal_url(server_url: str) -> str:
         base = "wss://" + base[len("https://"):]
     elif base.startswith("http://"):
         base = "ws://" + base[len("http://"):]
-    return base + "/v1/signal"
+    return base + signal_path()
 
 
 class SignalClient:
-    """One joined signaling connection."""
+    """One joined signaling connection (made by `connect`)."""
 
     def __init__(self, ws: WsConnection, conn: ClientConnection, joined: Joined,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, on_pong: Callable[[Pong, float], None] | None = None) -> None:
         self.ws = ws
         self.conn = conn
         self.clock = clock
-        # Told of every pong to a clock ping (t0 >= 0) with the local clock when its text arrived (t3).
-        self.on_pong: Callable[[Pong, float], None] | None = None
+        # Told of every pong to a clock ping (t0 set) with the local clock when its text arrived (t3).
+        self.on_pong = on_pong
         self.joined = joined
         self.events: asyncio.Queue[ServerMessage] = asyncio.Queue()
         self.ended = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+        self._tasks = TaskSet("signaling", log)
 
     @classmethod
     async def connect(cls, server_url: str, token: str, *, heartbeat: bool = True, timeout: float = 10.0,
                       origin: str | None = None, auto_subscribe: bool = True,
-                      clock: Callable[[], float] = time.time) -> SignalClient:
+                      clock: Callable[[], float] = time.time,
+                      on_pong: Callable[[Pong, float], None] | None = None) -> SignalClient:
         """Open the websocket, join with `token`, and return once `joined` arrives (JoinError if refused).
 
-        Raise OSError or a websockets exception when the server cannot be reached.
+        `heartbeat` pings every ``ping_interval`` the server asks for; `on_pong(pong, arrived)` is told of every
+        pong to a ping that carried ``t0``. Raise OSError or a websockets exception when the server cannot be
+        reached.
         """
         headers = {"Origin": origin} if origin else None
         ws = await ws_connect(signal_url(server_url), additional_headers=headers, open_timeout=timeout,
@@ -95,15 +104,20 @@ class SignalClient:
                     conn.receive_text(data, time.time())
                     for event in conn.events_received():
                         if isinstance(event, Joined):
-                            client = cls(ws, conn, event, clock)
-                            if heartbeat:
-                                client._heartbeat = asyncio.create_task(client._beat(event.ping_interval))
+                            client = cls(ws, conn, event, clock, on_pong)
+                            client.start(heartbeat=heartbeat)
                             return client
                         if isinstance(event, Error):
                             raise JoinError(event.code, event.message)
         except BaseException:
             await ws.close()
             raise
+
+    def start(self, *, heartbeat: bool) -> None:
+        """Start reading server messages (and pinging every ``ping_interval`` if `heartbeat`); call once."""
+        self._tasks.start(self._read(), name="signaling reader")
+        if heartbeat:
+            self._tasks.start(self._beat(self.joined.ping_interval), name="signaling heartbeat")
 
     async def _read(self) -> None:
         try:
@@ -117,16 +131,18 @@ class SignalClient:
                     log.warning("signaling: ignored a malformed server message: %s", exc.message)
                     continue
                 for event in self.conn.events_received():
-                    if isinstance(event, Pong) and event.t0 is not None and event.t0 >= 0 and self.on_pong:
+                    if isinstance(event, Pong) and event.t0 is not None and self.on_pong:
                         try:
                             self.on_pong(event, arrived)
                         except Exception:
                             log.exception("signaling: the pong handler failed")
                     self.events.put_nowait(event)
+                self._arrived.set()
         except ConnectionClosed:
             pass
         finally:
             self.ended.set()
+            self._arrived.set()
 
     async def _beat(self, interval: float) -> None:
         with contextlib.suppress(ConnectionClosed, ConnectionStateError):  # closed, or removed/left
@@ -150,16 +166,8 @@ class SignalClient:
         while self.events.empty():
             if self.ended.is_set():
                 raise SignalClosed(self.ws.close_code, self.ws.close_reason or "")
-            getter = asyncio.ensure_future(self.events.get())
-            ender = asyncio.ensure_future(self.ended.wait())
-            try:
-                await asyncio.wait((getter, ender), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                ender.cancel()
-                if not getter.done():
-                    getter.cancel()
-            if getter.done() and not getter.cancelled():
-                return getter.result()
+            self._arrived.clear()
+            await self._arrived.wait()
         return self.events.get_nowait()
 
     async def wait_for(self, kind: type[M], timeout: float = 5.0) -> M:
@@ -182,8 +190,6 @@ class SignalClient:
         return self.ws.close_code, self.ws.close_reason or ""
 
     async def close(self) -> None:
-        """Close the connection (without a `leave`: the server sees a disconnect)."""
-        for task in (self._heartbeat, self._reader):
-            if task is not None:
-                task.cancel()
+        """Close the connection (without a `leave`: the server sees a disconnect); stop its tasks."""
+        await self._tasks.close()
         await self.ws.close()

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from tvapp.client.rest import tokens_path
+
 
 class ServerProcess:
     """A `tvapp serve` subprocess with its URL, API key and an HTTP client."""
@@ -91,7 +93,7 @@ class ServerProcess:
         body: dict[str, Any] = {"room": room, "identity": identity, "name": name, "grants": grants}
         if ttl is not None:
             body["ttl"] = ttl
-        response = self.http.post("/v1/tokens", json=body)
+        response = self.http.post(tokens_path(), json=body)
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 

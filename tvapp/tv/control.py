@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from urllib.parse import quote
+from collections.abc import Awaitable, Callable
 
-from tvapp.client.room import ApiError, RequestError, api_request
+from tvapp.client import ApiError, RequestError, RestClient
 from tvapp.core.codes import normalize_invite_code
 from tvapp.protocol import remote_messages as rp
 from tvapp.tv.remote.controller import CommandRefused, PairingView
@@ -114,7 +113,7 @@ class TvControl:
             if session.plan is not None or session.room is not None:
                 await session.switch(None)
         elif isinstance(command, rp.RemoveParticipant):
-            await self._host_call("DELETE", command.identity, "")
+            await self._host_call(command.identity, lambda api, name: api.remove_participant(name, command.identity))
         elif isinstance(command, rp.MuteParticipant):
             await self._mute(command.identity)
         elif isinstance(command, rp.SetMic):
@@ -195,15 +194,14 @@ class TvControl:
         if not audio:
             raise CommandRefused("no_audio", f"{identity} has no microphone track to mute.")
         for pub in audio:
-            await self._host_call("POST", identity, f"/tracks/{quote(pub.sid, safe='')}/mute", {"muted": True})
+            await self._host_call(identity, lambda api, name: api.mute_track(name, identity, pub.sid, True))
 
-    async def _host_call(self, method: str, identity: str, suffix: str, body: dict[str, object] | None = None) -> None:
+    async def _host_call(self, identity: str, call: Callable[[RestClient, str], Awaitable[object]]) -> None:
         room = self.session.room
         if room is None:
             raise CommandRefused("not_in_room", "The TV is not in a room.")
-        path = f"/v1/rooms/{quote(room.name, safe='')}/participants/{quote(identity, safe='')}{suffix}"
         try:
-            await api_request(room.url, method, path, body, bearer=room.access_token)
+            await call(RestClient(room.url, bearer=room.access_token), room.name)
         except ApiError as exc:
             if exc.status == 0:
                 raise CommandRefused("server_unreachable", "The TV cannot reach its server.") from None

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import sys
 
-from tvapp.client.room import api_post
+from tvapp.client.rest import RestClient
 from tvapp.tv.session import TvSession
 
 # (name, colour, tone Hz): distinct colours and tones, far apart enough to tell apart by ear and by FFT.
@@ -32,11 +32,10 @@ async def run_bots(session: TvSession, server: str, api_key: tuple[str, str], ro
     procs: list[asyncio.subprocess.Process] = []
     try:
         for index, (name, color, hz) in enumerate(GUESTS[:count]):
-            pair = await api_post(server, "/v1/tokens", {"room": room, "identity": f"demo-{name.lower()}",
-                                                         "name": name}, api_key=api_key)
+            pair = await RestClient(server, api_key=api_key).issue_token(room, f"demo-{name.lower()}", name=name)
             procs.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tvapp", "bot", "--server", server, "--token", str(pair["access_token"]),
-                "--refresh-token", str(pair["refresh_token"]), "--video", BOT_VIDEO, "--color", color,
+                sys.executable, "-m", "tvapp", "bot", "--server", server, "--token", pair.access_token,
+                "--refresh-token", pair.refresh_token, "--video", BOT_VIDEO, "--color", color,
                 "--audio", f"tone:{hz}", "--talk", f"{index}/{count}@{TURN_SECONDS:g}",
                 stdout=asyncio.subprocess.DEVNULL))
         print(f"tvapp demo: {count} bots joined; they take turns talking every {TURN_SECONDS:g} s. "

@@ -26,7 +26,8 @@ from aiortc.mediastreams import MediaStreamError
 from websockets.exceptions import WebSocketException
 
 from tvapp.client import events as ev
-from tvapp.client.room import ApiError, Room, api_post
+from tvapp.client.rest import ApiError, RestClient
+from tvapp.client.room import Room
 from tvapp.client.signaling import JoinError
 from tvapp.core.quality import QualityMeter
 from tvapp.core.stage import SpeakerHighlight, Toasts, TileOrder, initials
@@ -261,21 +262,20 @@ class TvSession:
                 return plan.token, plan.refresh_token
             if plan.invite:
                 code = plan.invite.strip()
-                pair = await api_post(plan.server, f"/v1/invites/{code}/redeem",
-                                      {"identity": identity, "name": plan.name})
+                pair = await RestClient(plan.server).redeem_invite(code, identity, name=plan.name)
                 self.invite_code = code
-                return str(pair["access_token"]), str(pair["refresh_token"])
+                return pair.access_token, pair.refresh_token
             if plan.room and plan.api_key:
+                api = RestClient(plan.server, api_key=plan.api_key)
                 try:
-                    await api_post(plan.server, "/v1/rooms", {"name": plan.room}, api_key=plan.api_key)
+                    await api.create_room(plan.room)
                 except ApiError as exc:
                     if exc.code != "room_exists":  # an open room of that name: join it
                         raise
-                pair = await api_post(plan.server, "/v1/tokens", {
-                    "room": plan.room, "identity": identity, "name": plan.name,
-                    "grants": {"host": True, "publish": True, "publish_data": True}}, api_key=plan.api_key)
+                pair = await api.issue_token(plan.room, identity, name=plan.name,
+                                             grants={"host": True, "publish": True, "publish_data": True})
                 await self._renew_invite()
-                return str(pair["access_token"]), str(pair["refresh_token"])
+                return pair.access_token, pair.refresh_token
         except ApiError as exc:
             if exc.status == 0:
                 raise unreachable(plan.server, exc) from None
@@ -289,9 +289,9 @@ class TvSession:
         plan = self._plan
         if plan is None or not plan.room or not plan.api_key:
             return
-        invite = await api_post(plan.server, f"/v1/rooms/{plan.room}/invites", {}, api_key=plan.api_key)
-        self.invite_code = str(invite["code"])
-        self.invite_expires = float(invite["expires_at"])
+        invite = await RestClient(plan.server, api_key=plan.api_key).create_invite(plan.room)
+        self.invite_code = invite.code
+        self.invite_expires = float(invite.expires_at)
 
     async def _tick(self) -> None:
         """Refresh the scene for clocks and timeouts; read stats for the quality badges; renew the invite."""

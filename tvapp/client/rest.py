@@ -1,0 +1,295 @@
+"""A typed client for the core's REST API under /v1: tokens, rooms, invites, participants, playback.
+
+Every /v1 path the SDK, the TV, the bot and the demo call is built here (the `*_path` functions, each path
+segment quoted), so nothing else writes a URL by hand:
+
+    api = RestClient("http://127.0.0.1:8800", api_key=(key_id, secret))
+    await api.create_room("living-room")
+    pair = await api.issue_token("living-room", "tv", grants={"host": True})
+    invite = await api.create_invite("living-room")
+
+Authentication: `api_key` (key id, secret) calls as the key's owner (HTTP Basic), as a customer's auth server
+does; `bearer` as the holder of an access token (a room host's token may remove and mute participants); neither
+for the calls that need none (redeeming an invite, refreshing tokens).
+
+Errors: an error answer raises `ApiError` with the HTTP status and the server's error code; an answer that is not
+the JSON expected raises `ApiError` with status 0 and code ``bad_answer``; an unreachable server raises OSError.
+Calls run urllib in a worker thread (`asyncio.to_thread`), so they never block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+from tvapp.core.playback import PlaybackState
+from tvapp.protocol import messages as m
+
+__all__ = [
+    "ApiError", "Invite", "RestClient", "RoomInfo", "TokenPair", "invites_path", "mute_path", "participant_path",
+    "participants_path", "playback_path", "redeem_path", "refresh_path", "room_path", "rooms_path", "signal_path",
+    "tokens_path",
+]
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class ApiError(Exception):
+    """A REST call got an error answer: HTTP ``status`` (0: the answer was unreadable) and the server's ``code``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+# --- paths -------------------------------------------------------------------------------------------------------
+
+
+def _path(*segments: str) -> str:
+    return "/v1/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+def tokens_path() -> str:
+    """Return the path that issues tokens with an API key."""
+    return _path("tokens")
+
+
+def refresh_path() -> str:
+    """Return the path that trades a refresh token for a new pair."""
+    return _path("tokens", "refresh")
+
+
+def rooms_path() -> str:
+    """Return the path that creates and lists rooms."""
+    return _path("rooms")
+
+
+def room_path(room: str) -> str:
+    """Return the path of one room (by name or sid)."""
+    return _path("rooms", room)
+
+
+def invites_path(room: str) -> str:
+    """Return the path that creates invite codes for `room`."""
+    return _path("rooms", room, "invites")
+
+
+def redeem_path(code: str) -> str:
+    """Return the path that redeems invite `code` for guest tokens."""
+    return _path("invites", code, "redeem")
+
+
+def participants_path(room: str) -> str:
+    """Return the path that lists the participants of `room`."""
+    return _path("rooms", room, "participants")
+
+
+def participant_path(room: str, identity: str) -> str:
+    """Return the path of one participant (get, remove)."""
+    return _path("rooms", room, "participants", identity)
+
+
+def mute_path(room: str, identity: str, track_sid: str) -> str:
+    """Return the path that mutes or unmutes one published track."""
+    return _path("rooms", room, "participants", identity, "tracks", track_sid, "mute")
+
+
+def playback_path(room: str) -> str:
+    """Return the path of the room's shared content timeline."""
+    return _path("rooms", room, "playback")
+
+
+def signal_path() -> str:
+    """Return the path of the signaling websocket."""
+    return _path("signal")
+
+
+# --- answers -----------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenPair:
+    """An access token and the refresh token that renews it (both JWTs), for `identity` in `room`."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    refresh_expires_at: float
+    identity: str
+    room: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Invite:
+    """An invite code for a room, valid until `expires_at` (server clock, seconds) for `max_uses` redemptions."""
+
+    code: str
+    room: str
+    room_sid: str
+    expires_at: float
+    max_uses: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RoomInfo:
+    """A room as the REST API describes it."""
+
+    sid: str
+    name: str
+    status: str
+    max_participants: int
+    empty_timeout: int
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    participant_count: int
+
+
+def _fields(cls: type[Any], answer: object) -> dict[str, Any]:
+    """Return the answer's values for the fields of dataclass `cls`; ApiError(bad_answer) if one is missing."""
+    if not isinstance(answer, dict):
+        raise ApiError(0, "bad_answer", "the server's answer was not a JSON object")
+    names = [field.name for field in dataclasses.fields(cls)]
+    missing = [name for name in names if name not in answer]
+    if missing:
+        raise ApiError(0, "bad_answer", f"the server's answer lacks {', '.join(missing)}")
+    return {name: answer[name] for name in names}
+
+
+def _record(cls: type[Any], answer: object) -> Any:
+    """Return a protocol record read from the answer; ApiError(bad_answer) if it does not fit."""
+    try:
+        return cls.from_json(answer)
+    except m.ProtocolError as exc:
+        raise ApiError(0, "bad_answer", f"the server's answer is not a {cls.__name__}: {exc.message}") from None
+
+
+# --- the client ----------------------------------------------------------------------------------------------------
+
+
+class RestClient:
+    """Call one core server's REST API as an API key's owner, a token holder, or nobody (see the module docs)."""
+
+    def __init__(self, server_url: str, *, api_key: tuple[str, str] | None = None, bearer: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.server_url = server_url.rstrip("/")
+        self.api_key = api_key
+        self.bearer = bearer
+        self.timeout = timeout
+
+    # -- tokens and invites ----------------------------------------------------------------------------------------
+
+    async def issue_token(self, room: str, identity: str, *, name: str = "", grants: dict[str, bool] | None = None,
+                          ttl: int | None = None) -> TokenPair:
+        """Issue a token pair for `identity` in `room` (needs the API key); `grants` as in POST /v1/tokens."""
+        body: dict[str, Any] = {"room": room, "identity": identity, "name": name}
+        if grants is not None:
+            body["grants"] = grants
+        if ttl is not None:
+            body["ttl"] = ttl
+        return TokenPair(**_fields(TokenPair, await self._call("POST", tokens_path(), body)))
+
+    async def refresh_tokens(self, refresh_token: str) -> TokenPair:
+        """Trade a refresh token for a new pair; the old refresh token is spent."""
+        answer = await self._call("POST", refresh_path(), {"refresh_token": refresh_token})
+        return TokenPair(**_fields(TokenPair, answer))
+
+    async def create_invite(self, room: str, *, ttl: int | None = None, max_uses: int | None = None) -> Invite:
+        """Create an invite code for `room` (needs the API key or a host token of the room)."""
+        body: dict[str, Any] = {}
+        if ttl is not None:
+            body["ttl"] = ttl
+        if max_uses is not None:
+            body["max_uses"] = max_uses
+        return Invite(**_fields(Invite, await self._call("POST", invites_path(room), body)))
+
+    async def redeem_invite(self, code: str, identity: str, *, name: str = "") -> TokenPair:
+        """Redeem invite `code` for a guest token pair (no credentials needed)."""
+        answer = await self._call("POST", redeem_path(code), {"identity": identity, "name": name})
+        return TokenPair(**_fields(TokenPair, answer))
+
+    # -- rooms and participants ------------------------------------------------------------------------------------
+
+    async def create_room(self, name: str, *, max_participants: int | None = None,
+                          empty_timeout: int | None = None) -> RoomInfo:
+        """Create a room (needs the API key); ApiError ``room_exists`` if an open room has that name."""
+        body: dict[str, Any] = {"name": name}
+        if max_participants is not None:
+            body["max_participants"] = max_participants
+        if empty_timeout is not None:
+            body["empty_timeout"] = empty_timeout
+        return RoomInfo(**_fields(RoomInfo, await self._call("POST", rooms_path(), body)))
+
+    async def list_participants(self, room: str) -> tuple[m.ParticipantInfo, ...]:
+        """Return the participants connected to `room` now."""
+        answer = await self._call("GET", participants_path(room))
+        if not isinstance(answer, list):
+            raise ApiError(0, "bad_answer", "the server's answer was not a JSON array")
+        return tuple(_record(m.ParticipantInfo, item) for item in answer)
+
+    async def remove_participant(self, room: str, identity: str) -> None:
+        """Remove `identity` from `room` (it may not rejoin with the same token)."""
+        await self._call("DELETE", participant_path(room, identity))
+
+    async def mute_track(self, room: str, identity: str, track_sid: str, muted: bool = True) -> m.TrackInfo:
+        """Mute (or unmute) one track `identity` publishes in `room`; return the track as it is now."""
+        answer = await self._call("POST", mute_path(room, identity, track_sid), {"muted": muted})
+        return _record(m.TrackInfo, answer)  # type: ignore[no-any-return]
+
+    # -- playback ------------------------------------------------------------------------------------------------
+
+    async def get_playback(self, room: str) -> PlaybackState:
+        """Return the room's shared content timeline."""
+        msg: m.PlaybackStateMsg = _record(m.PlaybackStateMsg, await self._call("GET", playback_path(room)))
+        return msg.state()
+
+    async def post_playback(self, room: str, action: str, *, content: str | None = None, title: str = "",
+                            position: float | None = None, play: bool = True, control: str | None = None,
+                            on_stall: str | None = None) -> PlaybackState:
+        """Command the room's content (load, play, pause, seek, stop, configure); return the new timeline."""
+        body: dict[str, Any] = {"action": action, "title": title, "play": play}
+        for key, value in (("content", content), ("position", position), ("control", control),
+                           ("on_stall", on_stall)):
+            if value is not None:
+                body[key] = value
+        msg: m.PlaybackStateMsg = _record(m.PlaybackStateMsg, await self._call("POST", playback_path(room), body))
+        return msg.state()
+
+    # -- the wire ------------------------------------------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Send one request; return the decoded JSON answer ({} for an empty one, such as 204 No Content)."""
+        return await asyncio.to_thread(self._call_blocking, method, self.server_url + path, body)
+
+    def _call_blocking(self, method: str, url: str, body: dict[str, Any] | None) -> Any:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key is not None:
+            credentials = f"{self.api_key[0]}:{self.api_key[1]}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
+        elif self.bearer is not None:
+            headers["Authorization"] = f"Bearer {self.bearer}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer = json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            code, message = f"http_{exc.code}", exc.reason or ""
+            with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
+                error = json.loads(exc.read())["error"]
+                code, message = str(error["code"]), str(error.get("message", ""))
+            raise ApiError(exc.code, code, message) from None
+        except ValueError:
+            raise ApiError(0, "bad_answer", "the server's answer was not JSON") from None
+        if not isinstance(answer, (dict, list)):
+            raise ApiError(0, "bad_answer", "the server's answer was neither a JSON object nor an array")
+        return answer

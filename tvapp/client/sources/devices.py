@@ -1,0 +1,115 @@
+"""Capture devices as sources: a V4L2 camera and an ALSA microphone, read through av (the device paces them)."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import os
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+from av.frame import Frame
+
+from tvapp.client.sources.common import FILE_AUDIO_RATE, VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, SourceError
+
+
+class _DeviceTrack(MediaStreamTrack):
+    """Frames read from a live capture device; the device paces them."""
+
+    def __init__(self, kind: str, container: Any, description: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._container = container
+        self._description = description
+        self._stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
+        self._frames = container.decode(self._stream)
+        self._lock = threading.Lock()
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=FILE_AUDIO_RATE, frame_size=960)
+        self._pending: deque[Frame] = deque()
+        self._origin: float | None = None
+        self._audio_pts = 0
+        self._last_pts = -1
+
+    def _read(self) -> Frame | None:
+        with self._lock:
+            while not self._pending:
+                try:
+                    frame = next(self._frames)
+                except (StopIteration, av.FFmpegError, ValueError):
+                    return None
+                if self.kind == "audio":
+                    self._pending.extend(self._resampler.resample(frame))
+                else:
+                    self._pending.append(frame)
+            return self._pending.popleft()
+
+    async def recv(self) -> Frame:
+        """Return the next captured frame (MediaStreamError when the device stops)."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await asyncio.get_running_loop().run_in_executor(None, self._read)
+        if frame is None:
+            self.stop()
+            raise MediaStreamError(f"{self._description} stopped")
+        if isinstance(frame, av.AudioFrame):
+            frame.pts = self._audio_pts
+            frame.time_base = fractions.Fraction(1, FILE_AUDIO_RATE)
+            self._audio_pts += frame.samples
+            return frame
+        now = frame.time if frame.time is not None else time.monotonic()
+        if self._origin is None:
+            self._origin = now
+        pts = max(round((now - self._origin) * VIDEO_CLOCK_RATE), self._last_pts + 1)
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = VIDEO_TIME_BASE
+        return frame
+
+    def stop(self) -> None:
+        """End the track and release the device."""
+        if self.readyState == "live":
+            super().stop()
+            with self._lock:
+                self._container.close()
+
+
+def camera_track(device: str = "/dev/video0", width: int = 640, height: int = 480,
+                 fps: float = 30.0) -> MediaStreamTrack:
+    """Open the V4L2 camera at `device` as a video track (SourceError naming the device if it cannot)."""
+    if not os.path.exists(device):
+        raise SourceError(f"no camera at {device}")
+    if not has_input_format("v4l2"):
+        raise SourceError(f"cannot open camera {device}: this av build has no v4l2 input")
+    options = {"video_size": f"{width}x{height}", "framerate": f"{fps:g}"}
+    try:
+        container = av.open(device, format="v4l2", options=options)
+    except av.FFmpegError as exc:
+        raise SourceError(f"cannot open camera {device}: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise SourceError(f"camera {device} gives no video")
+    return _DeviceTrack("video", container, f"camera {device}")
+
+
+def microphone_track(device: str = "default") -> MediaStreamTrack:
+    """Open the ALSA capture device `device` as an audio track (SourceError naming the device if it cannot)."""
+    if not has_input_format("alsa"):
+        raise SourceError(f"cannot open microphone {device!r}: this av build has no alsa input")
+    try:
+        container = av.open(device, format="alsa")
+    except av.FFmpegError as exc:
+        raise SourceError(f"cannot open microphone {device!r}: {exc}") from exc
+    if not container.streams.audio:
+        container.close()
+        raise SourceError(f"microphone {device!r} gives no audio")
+    return _DeviceTrack("audio", container, f"microphone {device!r}")
+
+
+def has_input_format(name: str) -> bool:
+    """Return whether this av build can read input format `name` (v4l2, alsa...)."""
+    return any(name in entry.split(",") for entry in av.formats_available)
