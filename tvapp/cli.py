@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", parents=[common], help="revoke a key: its tokens stop working")
     revoke.add_argument("key_id", metavar="ID")
 
-    from tvapp.client.bot import add_arguments as add_bot_arguments
+    from tvapp.commands.bot import add_arguments as add_bot_arguments
 
     bot = sub.add_parser("bot", help="join a room as a headless participant publishing a pattern/tone/file",
                          description="Join a room and publish a test pattern, a tone or a media file; print room "
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--room", metavar="NAME", help="room name (default: tv.room)")
     demo.add_argument("--bots", type=int, default=4, metavar="N", help="bots to start, 1 to 5 (default: 4)")
 
-    from tvapp.client.remote import add_arguments as add_remote_arguments
+    from tvapp.commands.remote import add_arguments as add_remote_arguments
 
     remote = sub.add_parser("remote", help="the phone side: find, pair with and drive TVs on the LAN",
                             description="Find TVs on the LAN (zeroconf), pair with one, send it commands, watch it.")
@@ -141,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "bot":
-        from tvapp.client.bot import main as bot_main
+        from tvapp.commands.bot import main as bot_main
 
         return bot_main(args)
     if args.command == "remote":
-        from tvapp.client.remote import main as remote_main
+        from tvapp.commands.remote import main as remote_main
 
         return remote_main(args)
     try:
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         return cmd_token(cfg, data, args)
     if args.command in ("tv", "demo"):
-        from tvapp.launch import cmd_demo, cmd_tv
+        from tvapp.commands.tv import cmd_demo, cmd_tv
 
         return cmd_tv(cfg, data, args) if args.command == "tv" else cmd_demo(cfg, data, args)
     return cmd_keys(data, args)

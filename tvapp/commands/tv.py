@@ -57,7 +57,7 @@ def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
 
 def cmd_demo(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
     """Run the demo: core + TV + bots."""
-    from tvapp.tv.demo import run_bots
+    from tvapp.commands.demo import run_bots
 
     if not 1 <= args.bots <= 5:
         print("tvapp demo: --bots must be 1 to 5", file=sys.stderr)
