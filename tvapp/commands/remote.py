@@ -25,6 +25,7 @@ import time
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tvapp.commands.common import Subcommands
     from tvapp.client.paired_tvs import CredentialFile, PairedTv
     from tvapp.client.remote_link import RemoteLink, SeenTv
     from tvapp.protocol.remote_messages import Command, DeviceInfo, PlaybackInfo, State
@@ -59,6 +60,13 @@ class UsageError(Exception):
 
 class Failed(Exception):
     """The TV refused, or could not be reached (exit status 1)."""
+
+
+def add_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    """Add `tvapp remote` and its actions to the subcommands `sub` (it takes no --config/--data)."""
+    remote = sub.add_parser("remote", help="the phone side: find, pair with and drive TVs on the LAN",
+                            description="Find TVs on the LAN (zeroconf), pair with one, send it commands, watch it.")
+    add_arguments(remote)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,11 @@
-"""`tvapp tv` and `tvapp demo`: the TV wired to its built-in core (part of the `tvapp` command, like cli.py).
+"""`tvapp tv`: the TV wired to its built-in core, its endpoints for phones and its zeroconf advertisement.
 
 tvapp.tv never imports tvapp.server; this module does both: on the TV's network thread it starts the
 embedded core (tvapp.server.embedded) unless `--server` names another one, and turns the options into the
-session's JoinPlan. `tvapp demo` adds a few bots (tvapp.tv.demo) once the TV is in its room.
+session's JoinPlan. It also serves the TV's own endpoints (pairing, /v1/remote, the Remote page) and advertises
+them. `tvapp demo` (tvapp.commands.demo) reuses all of it and adds a few bots.
+
+Only argparse and the standard library are imported at module level: `tvapp --help` stays fast.
 """
 
 from __future__ import annotations
@@ -15,15 +18,74 @@ import socket
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tvapp import config as config_mod
-from tvapp.tv.app import TvOptions, run_tv
-from tvapp.tv.session import JoinPlan, TvSession
+from tvapp.commands.common import run_configured
+
+if TYPE_CHECKING:
+    from tvapp.commands.common import Subcommands
+    from tvapp.tv.app import TvOptions
+    from tvapp.tv.session import JoinPlan, TvSession
+
+    PlanFor = Callable[[str, tuple[str, str]], JoinPlan]
+    AlsoRun = Callable[[str, tuple[str, str]], Coroutine[Any, Any, None]]
+
+
+def add_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    """Add `tvapp tv` and its options to the subcommands `sub`."""
+    tv = sub.add_parser("tv", parents=[common], help="the big-screen receiver: fullscreen UI, tiles, sound",
+                        description="Show rooms on the big screen. Starts the built-in core unless --server is "
+                                    "given, then hosts the room --room (default: tv.room) and shows its invite code, "
+                                    "or joins with --invite/--token. Esc or q quits a --windowed TV.")
+    add_tv_arguments(tv)
+    where = tv.add_mutually_exclusive_group()
+    where.add_argument("--room", metavar="NAME", help="host this room (embedded core, or --server with --api-key)")
+    where.add_argument("--invite", metavar="CODE", help="join with an invite code")
+    where.add_argument("--token", metavar="T", help="join with an access token")
+    tv.add_argument("--refresh-token", metavar="R", help="refresh token that comes with --token")
+    tv.add_argument("--server", metavar="URL", help="use this core server instead of starting the built-in one")
+    tv.add_argument("--api-key", metavar="ID:SECRET",
+                    help="API key of --server, to host --room there (default: $TVAPP_API_KEY)")
+    tv.add_argument("--list-audio-devices", action="store_true", help="list the audio outputs and exit")
+
+
+def add_tv_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options `tvapp tv` and `tvapp demo` share."""
+    parser.add_argument("--windowed", action="store_true", help="a 1280x720 window instead of fullscreen")
+    parser.add_argument("--size", metavar="WxH", help="screen size (windowed, or offscreen), e.g. 1920x1080")
+    parser.add_argument("--offscreen", action="store_true",
+                        help="draw offscreen when no video driver can start (screenshots show what it draws)")
+    parser.add_argument("--layout", choices=["grid", "speaker", "watch", "watch_full"],
+                        help="tile layout (default: tv.layout); while shared content plays, grid and speaker give way "
+                             "to watch.layout")
+    parser.add_argument("--margin", type=float, help="overscan-safe margin per side, 0 to 0.2 (default: tv.margin)")
+    parser.add_argument("--name", help="the TV's friendly name (default: tv.friendly_name, else 'tvapp on HOST')")
+    parser.add_argument("--screenshots", metavar="DIR",
+                        help="write DIR/latest.png (+ latest.json: where each tile is) every few seconds, and on SIGUSR1")
+    parser.add_argument("--screenshot-interval", type=float, metavar="S", help="seconds between screenshots "
+                        "(default: tv.screenshot_interval)")
+    parser.add_argument("--audio-device", metavar="NAME", help="audio output (default: audio.device, else HDMI)")
+    parser.add_argument("--volume", type=float, help="master volume 0..1 (default: audio.volume)")
+    parser.add_argument("--no-audio", action="store_true", help="do not play sound")
+    parser.add_argument("--host", help="address the built-in core listens on (default: 0.0.0.0, so phones reach it)")
+    parser.add_argument("--port", type=int, help="port of the built-in core, 0 for any (default: server.port)")
+    parser.add_argument("--remote-port", type=int, metavar="PORT",
+                        help="port of the TV's pairing and remote-control endpoints, 0 for any (default: tv.remote_port)")
+    parser.add_argument("--duration", type=float, metavar="S", help="quit after S seconds (default: run until stopped)")
+    parser.add_argument("--trace", metavar="FILE", help=argparse.SUPPRESS)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run `tvapp tv`; return its exit status."""
+    return run_configured(args, cmd_tv)
 
 
 def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
     """Run the TV."""
+    from tvapp.tv.app import run_tv
+    from tvapp.tv.session import JoinPlan
+
     if args.list_audio_devices:
         from tvapp.tv.audio import list_devices_text
 
@@ -55,36 +117,6 @@ def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
     return run_tv(options, network_main)
 
 
-def cmd_demo(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
-    """Run the demo: core + TV + bots."""
-    from tvapp.commands.demo import run_bots
-
-    if not 1 <= args.bots <= 5:
-        print("tvapp demo: --bots must be 1 to 5", file=sys.stderr)
-        return 2
-    try:
-        options = dataclasses.replace(tv_options(cfg, args), offscreen_fallback=True)
-    except ValueError as exc:
-        print(f"tvapp demo: {exc}", file=sys.stderr)
-        return 2
-    room = args.room or cfg.tv.room
-
-    async def network_main(session: TvSession) -> None:
-        async def after_start(url: str, key: tuple[str, str]) -> None:
-            await run_bots(session, url, key, room, args.bots, phone_url=_phone_url(url, cfg, args))
-
-        await with_embedded_core(cfg, data, args, session,
-                                 lambda url, key: JoinPlan(server=url, room=room, api_key=key,
-                                                           name=options.friendly_name),
-                                 also=after_start)
-
-    return run_tv(options, network_main)
-
-
-PlanFor = Callable[[str, tuple[str, str]], JoinPlan]
-AlsoRun = Callable[[str, tuple[str, str]], Coroutine[Any, Any, None]]
-
-
 async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.Namespace, session: TvSession,
                              plan_for: PlanFor, also: AlsoRun | None = None) -> None:
     """Start the built-in core, run the session (and `also`) with its URL and API key, stop the core at the end."""
@@ -102,7 +134,7 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
         session.scene = Scene(JoinProblem("The TV's server did not start", str(exc),
                                           "Free the port, or start with --port 0.").screen)
         await asyncio.Event().wait()  # keep showing it until the TV is stopped
-    phone = _phone_url(core.url, cfg, args)
+    phone = lan_url(core.url, args)
     session.join_hint = lambda code: f"On a phone: open {phone}" + (f" and enter {code}" if code else "")
     print(f"tvapp tv: built-in core at {core.url}; phones join at {phone}", flush=True)
     jobs = [session.run(plan_for(core.url, core.api_key)), run_remote(cfg, data, args, session, core.url, core.api_key)]
@@ -200,6 +232,8 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
 
 def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
     """Merge the command line over the [tv] and [audio] config; ValueError with a clear message when invalid."""
+    from tvapp.tv.app import TvOptions
+
     tv, audio = cfg.tv, cfg.audio
     size = None
     if args.size:
@@ -250,7 +284,7 @@ def _api_key(args: argparse.Namespace) -> tuple[str, str] | None:
     return key_id, secret
 
 
-def _phone_url(core_url: str, cfg: config_mod.Config, args: argparse.Namespace) -> str:
+def lan_url(core_url: str, args: argparse.Namespace) -> str:
     """Return the URL a phone on the LAN opens: the core's port on this machine's LAN address."""
     port = core_url.rsplit(":", 1)[1]
     host = args.host or "0.0.0.0"
