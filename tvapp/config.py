@@ -5,6 +5,9 @@ The program runs with no config file at all: every key has its default here, and
 
 Environment overrides are `TVAPP_<SECTION>_<KEY>` (e.g. `TVAPP_SIGNAL_IDLE_TIMEOUT=5`), plus
 `TVAPP_DATA` for the data directory and `TVAPP_CONFIG` for the config file path.
+
+A key that names one of a set is typed by its enum (`[tv] layout` and `[watch] layout` are tvapp.core.layout.Mode
+values, `[watch] layout` only watch or watch_full): anything else is a ConfigError naming the key and the choices.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
+
+from tvapp.core.layout import Mode
 
 
 class ConfigError(Exception):
@@ -82,7 +88,7 @@ class MediaConfig:
 class TvConfig:
     friendly_name: str = ""
     margin: float = 0.05
-    layout: str = "grid"
+    layout: Mode = Mode.GRID
     fps: float = 60.0
     video_drivers: tuple[str, ...] = ("kmsdrm", "x11", "wayland")
     screenshots_dir: str = ""
@@ -113,7 +119,7 @@ class WatchConfig:
     media_dir: str = ""
     content_volume: float = 1.0
     duck_db: float = -12.0
-    layout: str = "watch"
+    layout: Mode = field(default=Mode.WATCH, metadata={"choices": (Mode.WATCH, Mode.WATCH_FULL)})
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,7 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
                 values[name] = env[key]
         if sec.name == "server" and env.get("TVAPP_DATA"):
             values["data_dir"] = env["TVAPP_DATA"]
-        sections[sec.name] = cls(**{n: _coerce(sec.name, n, v) for n, v in values.items()})
+        sections[sec.name] = cls(**{n: _coerce(sec.name, n, v, known[n].metadata) for n, v in values.items()})
     if raw:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(raw))}")
     return Config(**sections)
@@ -179,9 +185,16 @@ def _section_class(name: str) -> type:
     return cls
 
 
-def _coerce(section: str, name: str, value: Any) -> Any:
+def _coerce(section: str, name: str, value: Any, metadata: Mapping[str, Any]) -> Any:
     hint = typing.get_type_hints(_section_class(section))[name]
     where = f"[{section}] {name}"
+    if isinstance(hint, type) and issubclass(hint, Enum):  # one of a set of names, e.g. a layout Mode
+        choices = tuple(metadata.get("choices", hint))
+        chosen = next((choice for choice in choices if isinstance(value, str) and value == choice.value), None)
+        if chosen is None:
+            names = ", ".join(choice.value for choice in choices)
+            raise ConfigError(f"{where} must be one of {names}, got {value!r}")
+        return chosen
     if typing.get_origin(hint) is tuple:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tvapp import config as config_mod
 from tvapp.commands.common import run_configured
+from tvapp.core.layout import Mode
 
 if TYPE_CHECKING:
     from tvapp.commands.common import Subcommands
@@ -56,7 +57,7 @@ def add_tv_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", metavar="WxH", help="screen size (windowed, or offscreen), e.g. 1920x1080")
     parser.add_argument("--offscreen", action="store_true",
                         help="draw offscreen when no video driver can start (screenshots show what it draws)")
-    parser.add_argument("--layout", choices=["grid", "speaker", "watch", "watch_full"],
+    parser.add_argument("--layout", choices=[mode.value for mode in Mode],
                         help="tile layout (default: tv.layout); while shared content plays, grid and speaker give way "
                              "to watch.layout")
     parser.add_argument("--margin", type=float, help="overscan-safe margin per side, 0 to 0.2 (default: tv.margin)")
@@ -107,7 +108,7 @@ def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
             if args.room or args.invite or args.token:
                 plan = JoinPlan(server=args.server, token=args.token, refresh_token=args.refresh_token,
                                 invite=args.invite, room=args.room, api_key=api_key, name=options.friendly_name)
-            await _together(session.run(plan), run_remote(cfg, data, args, session, args.server, api_key))
+            await _side_by_side(session.run(plan), run_remote(cfg, data, args, session, args.server, api_key))
             return
         await with_embedded_core(cfg, data, args, session, lambda url, key: JoinPlan(
             server=url, token=args.token, refresh_token=args.refresh_token, invite=args.invite,
@@ -141,21 +142,22 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
     if also is not None:
         jobs.append(also(core.url, core.api_key))
     try:
-        await _together(*jobs)
+        await _side_by_side(*jobs)
     finally:
         await session.leave()
         await core.stop()
 
 
-async def _together(*jobs: Coroutine[Any, Any, None]) -> None:
-    """Run coroutines side by side; when one ends or fails, cancel the others."""
-    tasks = [asyncio.create_task(job) for job in jobs]
+async def _side_by_side(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run `jobs` as the tasks of one TaskGroup until all end; the first failure cancels the others and is raised."""
     try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    except BaseExceptionGroup as failed:
+        if len(failed.exceptions) == 1:  # say what went wrong, not "unhandled errors in a TaskGroup"
+            raise failed.exceptions[0] from None
+        raise
 
 
 async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespace, session: TvSession,
@@ -222,7 +224,7 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
             control.tick()
 
     try:
-        await _together(web.serve(sockets=[sock]), count_down(),
+        await _side_by_side(web.serve(sockets=[sock]), count_down(),
                         advertise(advertiser, lambda: (session.advertised_state(), endpoints.pairing_open())))
     finally:
         session.on_refresh = None
@@ -250,12 +252,8 @@ def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
     volume = audio.volume if args.volume is None else args.volume
     if not 0 <= volume <= 1:
         raise ValueError("--volume must be between 0 and 1")
-    layout = args.layout or tv.layout
-    if layout not in ("grid", "speaker", "watch", "watch_full"):
-        raise ValueError(f"tv.layout {layout!r}: expected grid, speaker, watch or watch_full")
+    layout = Mode(args.layout) if args.layout else tv.layout  # the config's layouts are Modes already
     watch = cfg.watch
-    if watch.layout not in ("watch", "watch_full"):
-        raise ValueError(f"watch.layout {watch.layout!r}: expected watch or watch_full")
     if not 0 <= watch.content_volume <= 1:
         raise ValueError(f"watch.content_volume must be between 0 and 1, got {watch.content_volume}")
     if not -60 <= watch.duck_db <= 0:

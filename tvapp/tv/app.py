@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import pygame
 
+from tvapp.core.layout import Mode
 from tvapp.tv.content import Presented
 from tvapp.tv.display import Display, DisplayError, open_display
 from tvapp.tv.render import Renderer
@@ -59,7 +60,7 @@ class TvOptions:
     margin: float = 0.05
     fps: float = 60.0
     drivers: tuple[str, ...] = ("kmsdrm", "x11", "wayland")
-    mode: str = "grid"
+    mode: Mode = Mode.GRID
     screenshots: Path | None = None
     screenshot_interval: float = 5.0
     audio: bool = True
@@ -69,7 +70,7 @@ class TvOptions:
     max_queue_ms: float = 60.0
     duration: float | None = None
     trace: Path | None = None
-    watch_mode: str = "watch"
+    watch_mode: Mode = Mode.WATCH
     content_volume: float = 1.0
     duck_db: float = -12.0
 

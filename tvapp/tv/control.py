@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from tvapp.client.room import ApiError, RequestError, api_request
 from tvapp.core.codes import normalize_invite_code
+from tvapp.core.layout import Mode
 from tvapp.protocol import remote_messages as rp
 from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.scene import PairingPanel
@@ -57,11 +58,11 @@ class TvControl:
             for sid, info in people.items())
         speaker = next((p.sid for p in participants if p.speaking), None)
         return rp.State(
-            tv_name=session.friendly_name[: rp.MAX_NAME_CHARS], status=status,  # type: ignore[arg-type]
+            tv_name=session.friendly_name[: rp.MAX_NAME_CHARS], status=status,
             room=(session.room_name or None) if in_room else None,
             invite_code=session.invite_code if in_room else None,
             invite_visible=session.invite_visible, participants=participants, active_speaker=speaker,
-            volume=round(session.volume, 3), layout=session.mode,  # type: ignore[arg-type]
+            volume=round(session.volume, 3), layout=session.mode,
             pairing_open=self.pairing_open(), playback=self._playback_info() if in_room else None,
             error=rp.ErrorInfo(title=error.title, message=error.message) if error is not None else None)
 
@@ -103,7 +104,7 @@ class TvControl:
         if isinstance(command, rp.SetVolume):
             session.volume = float(command.volume)
         elif isinstance(command, rp.SetLayout):
-            session.mode = command.layout
+            session.mode = Mode(command.layout)
         elif isinstance(command, rp.ShowInvite):
             session.invite_visible = bool(command.visible)
         elif isinstance(command, rp.CreateRoom):

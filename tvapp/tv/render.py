@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import pygame
 
-from tvapp.core.layout import Rect, fit, safe_area, tiles
+from tvapp.core.layout import Mode, Rect, fit, safe_area, tiles
 from tvapp.tv.qr import qr_surface
 from tvapp.tv.scene import (
     ConnectingScreen,
@@ -275,14 +275,14 @@ class Renderer:
     # --- room -------------------------------------------------------------------------------------------
 
     def _room(self, screen: RoomScreen) -> None:
-        if screen.mode == "watch_full" and screen.content is not None:
+        if screen.mode is Mode.WATCH_FULL and screen.content is not None:
             self._room_full(screen, screen.content)
             return
         bar: _Blits = []
         bar_bottom = self._room_bar(screen, bar)
         gap = self.px(24)
         area = Rect(self.safe.x, bar_bottom + gap, self.safe.w, max(1, self.safe.bottom - bar_bottom - gap))
-        mode = screen.mode if screen.mode != "watch_full" else "watch"
+        mode = screen.mode if screen.mode is not Mode.WATCH_FULL else Mode.WATCH
         if screen.tiles:
             speaking = next((i for i, tile in enumerate(screen.tiles) if tile.speaking), 0)
             layout = tiles(len(screen.tiles), self.screen, area, mode, speaker=speaking)
@@ -309,7 +309,7 @@ class Renderer:
     def _room_full(self, screen: RoomScreen, content: ContentView) -> None:
         """The content on the whole screen, the call as picture-in-picture tiles over its bottom right corner."""
         speaking = next((i for i, tile in enumerate(screen.tiles) if tile.speaking), 0)
-        layout = tiles(len(screen.tiles), self.screen, self.safe, "watch_full",
+        layout = tiles(len(screen.tiles), self.screen, self.safe, Mode.WATCH_FULL,
                        speaker=speaking if screen.tiles else None)
         self._content(layout.content, content)
         for tile, rect in zip(screen.tiles, layout.tiles):

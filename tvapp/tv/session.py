@@ -28,6 +28,7 @@ from websockets.exceptions import WebSocketException
 from tvapp.client import events as ev
 from tvapp.client.room import ApiError, Room, api_post
 from tvapp.client.signaling import JoinError
+from tvapp.core.layout import Mode
 from tvapp.core.quality import QualityMeter
 from tvapp.core.stage import SpeakerHighlight, Toasts, TileOrder, initials
 from tvapp.tv.scene import (
@@ -46,6 +47,7 @@ from tvapp.tv.video import VideoSlot
 if TYPE_CHECKING:
     from tvapp.client.participants import RemoteParticipant, RemoteTrack
     from tvapp.core.playback import PlaybackState
+    from tvapp.protocol.remote_messages import TvStatus
     from tvapp.tv.audio import AudioOutput
 
 log = logging.getLogger(__name__)
@@ -130,9 +132,9 @@ class _Person:
 class TvSession:
     """The room side of the TV. Read `scene` from any thread; run `run(plan)` on the asyncio thread."""
 
-    def __init__(self, *, friendly_name: str, mode: str = "grid", formats: tuple[str, str] = ("bgra", "BGRA"),
+    def __init__(self, *, friendly_name: str, mode: Mode = Mode.GRID, formats: tuple[str, str] = ("bgra", "BGRA"),
                  audio: AudioOutput | None = None, join_hint: Callable[[str | None], str] | None = None,
-                 clock: Callable[[], float] = time.time, watch_mode: str = "watch", content_volume: float = 1.0,
+                 clock: Callable[[], float] = time.time, watch_mode: Mode = Mode.WATCH, content_volume: float = 1.0,
                  duck_db: float = -12.0) -> None:
         self.friendly_name = friendly_name
         self.mode = mode
@@ -465,9 +467,9 @@ class TvSession:
                                       content=content), toasts, pairing=pairing)
         self._refreshed()
 
-    def shown_mode(self, has_content: bool) -> str:
+    def shown_mode(self, has_content: bool) -> Mode:
         """Return the layout on screen: the chosen one, or the watch layout while content plays in grid/speaker."""
-        if has_content and self.mode not in ("watch", "watch_full"):
+        if has_content and self.mode not in (Mode.WATCH, Mode.WATCH_FULL):
             return self.watch_mode
         return self.mode
 
@@ -493,7 +495,7 @@ class TvSession:
         if self.on_key is not None:
             self.on_key(key)
 
-    def status(self) -> tuple[str, ErrorScreen | None]:
+    def status(self) -> tuple[TvStatus, ErrorScreen | None]:
         """Return "idle", "joining", "in_room" or "error", and the error screen when there is one."""
         screen = self._screen
         if isinstance(screen, ErrorScreen):
