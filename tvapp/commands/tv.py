@@ -122,7 +122,6 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
                              plan_for: PlanFor, also: AlsoRun | None = None) -> None:
     """Start the built-in core, run the session (and `also`) with its URL and API key, stop the core at the end."""
     from tvapp.server.embedded import EmbeddedCore, EmbeddedCoreError
-    from tvapp.tv.scene import Scene
     from tvapp.tv.session import JoinProblem
 
     server_cfg = dataclasses.replace(cfg.server, host=args.host or "0.0.0.0",
@@ -132,8 +131,8 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
         await core.start()
     except EmbeddedCoreError as exc:
         print(f"tvapp tv: the built-in core did not start: {exc}", file=sys.stderr, flush=True)
-        session.scene = Scene(JoinProblem("The TV's server did not start", str(exc),
-                                          "Free the port, or start with --port 0.").screen)
+        session.show_problem(JoinProblem("The TV's server did not start", str(exc),
+                                         "Free the port, or start with --port 0."))
         await asyncio.Event().wait()  # keep showing it until the TV is stopped
     phone = lan_url(core.url, args)
     session.join_hint = lambda code: f"On a phone: open {phone}" + (f" and enter {code}" if code else "")
@@ -201,12 +200,13 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     control = TvControl(session, server=server, api_key=api_key, default_room=tv.room)
     devices = DeviceStore(data / "tv.sqlite3")
     endpoints = RemoteEndpoints(controller=control, devices=devices, tv_name=session.friendly_name,
-                                instance_id=instance_id, base_url=base_url,
+                                instance_id=instance_id, base_url=base_url, clock=session.clock,
                                 fingerprint=cert.fingerprint if cert else None,
                                 allowed_hosts=[hostname, f"{hostname}.local", *tv.allowed_hosts],
                                 pairing_config=PairingConfig(backoff_base=min(1.0, tv.pairing_backoff_max),
                                                              backoff_max=tv.pairing_backoff_max))
     control.pairing_open = endpoints.pairing_open
+    session.pairing_view = endpoints.pairing.shown  # one owner of the pairing view, one clock for its countdown
     session.on_refresh = endpoints.push_state
     session.on_key = lambda key: endpoints.reopen_pairing() if key == "pair" else None
     session.how_to_join = (f"Pair a phone: open {base_url}/remote", f"or run:  tvapp remote pair \"{session.friendly_name}\"")
@@ -218,16 +218,12 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     print(f"tvapp tv: remote control at {base_url}/remote", flush=True)
     advertiser = Advertiser(session.friendly_name, port, addresses, interfaces=interfaces, instance_id=instance_id)
 
-    async def count_down() -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            control.tick()
-
     try:
-        await _side_by_side(web.serve(sockets=[sock]), count_down(),
-                        advertise(advertiser, lambda: (session.advertised_state(), endpoints.pairing_open())))
+        await _side_by_side(web.serve(sockets=[sock]),
+                            advertise(advertiser, lambda: (session.advertised_state(), endpoints.pairing_open())))
     finally:
         session.on_refresh = None
+        session.pairing_view = lambda: None
         await endpoints.close()
         devices.close()
 

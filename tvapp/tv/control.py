@@ -14,8 +14,6 @@ them (`not_host`), exactly as it would refuse any other guest.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -24,7 +22,6 @@ from tvapp.core.codes import normalize_invite_code
 from tvapp.core.layout import Mode
 from tvapp.protocol import remote_messages as rp
 from tvapp.tv.remote.controller import CommandRefused, PairingView
-from tvapp.tv.scene import PairingPanel
 from tvapp.tv.session import JoinPlan, JoinProblem, TvSession
 
 
@@ -41,7 +38,6 @@ class TvControl:
         self.pairing_open = pairing_open
         self.has_mic = has_mic
         self.has_camera = has_camera
-        self._pairing: PairingView | None = None
 
     # -- state ----------------------------------------------------------------------------------------------------
 
@@ -67,34 +63,16 @@ class TvControl:
             error=rp.ErrorInfo(title=error.title, message=error.message) if error is not None else None)
 
     def _playback_info(self) -> rp.PlaybackInfo | None:
-        state = self.session.content.state
-        room = self.session.room
-        if state is None or not state.content or room is None:
+        content = self.session.content
+        state, position = content.state, content.position()
+        if state is None or position is None:
             return None
-        now = room.clock.now()
-        position = state.position_at(now) if now is not None else state.position
         return rp.PlaybackInfo(content=state.content, title=state.title, playing=state.playing,
                                position=round(position, 3), duration=state.duration, waiting=bool(state.waiting_for))
 
     def show_pairing(self, view: PairingView | None) -> None:
-        """Show the pairing code and QR code on the screen (None: hide them)."""
-        self._pairing = view
-        self._update_panel()
-
-    def tick(self) -> None:
-        """Count the shown code's expiry down (called by the session's refresh clock)."""
-        if self._pairing is not None:
-            self._update_panel()
-
-    def _update_panel(self) -> None:
-        view = self._pairing
-        panel = None
-        if view is not None:
-            left = max(0, math.ceil(view.expires_at - time.time()))
-            panel = PairingPanel(code=view.code, url=view.url, seconds_left=left, requester=view.requester_name)
-        if panel != self.session.pairing:
-            self.session.pairing = panel
-            self.session.refresh()
+        """Redraw now that the pairing desk shows `view` (the session reads it from the desk, never keeps a copy)."""
+        self.session.refresh()
 
     # -- commands -------------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -41,14 +42,14 @@ from tvapp.tv.scene import (
     Scene,
     TileView,
 )
-from tvapp.tv.content import TvContent, display_title
+from tvapp.tv.content import TvContent
 from tvapp.tv.video import VideoSlot
 
 if TYPE_CHECKING:
     from tvapp.client.participants import RemoteParticipant, RemoteTrack
-    from tvapp.core.playback import PlaybackState
     from tvapp.protocol.remote_messages import TvStatus
     from tvapp.tv.audio import AudioOutput
+    from tvapp.tv.remote.controller import PairingView
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,9 @@ class TvSession:
         self._volume = audio.volume if audio is not None else 1.0
         self.invite_visible = True
         self.how_to_join: tuple[str, ...] = ("Start a room:  tvapp tv --room NAME", "Join one:  tvapp tv --invite CODE")
-        self.pairing: PairingPanel | None = None
+        self.pairing_view: Callable[[], PairingView | None] = lambda: None  # the pairing desk's `shown`
         self.on_refresh: Callable[[], None] | None = None  # told after every scene rebuild (remote state pushes)
         self.on_key: Callable[[str], None] | None = None   # a key pressed on the TV ("pair"), on this thread
-        self._content_seen = ""
 
     # -- life ---------------------------------------------------------------------------------------------------
 
@@ -201,6 +201,11 @@ class TvSession:
                 self._screen = problem.screen
                 self.refresh()
                 raise
+
+    def show_problem(self, problem: JoinProblem) -> None:
+        """Show `problem` on the error screen until something else is shown (e.g. the built-in core did not start)."""
+        self._screen = problem.screen
+        self.refresh()
 
     @property
     def plan(self) -> JoinPlan | None:
@@ -352,7 +357,9 @@ class TvSession:
             self.highlight.update(dominant if dominant in self.people else None, self._now_ms())
             self.content.speaking(any(s.participant_sid in self.people for s in event.speakers))
         elif isinstance(event, ev.PlaybackChanged):
-            self._on_playback(event.state)
+            title = self.content.newly_loaded()
+            if title is not None:
+                self.toasts.add(f"Now playing: {title}", self._now_ms())
         elif isinstance(event, ev.Reconnecting):
             self.toasts.add("Connection lost, reconnecting…", self._now_ms())
         elif isinstance(event, ev.Reconnected):
@@ -360,12 +367,6 @@ class TvSession:
         elif isinstance(event, ev.Disconnected):
             self._on_disconnected(event.reason)
         self.refresh()
-
-    def _on_playback(self, state: PlaybackState) -> None:
-        seen = self._content_seen
-        self._content_seen = state.content
-        if state.content and state.content != seen:
-            self.toasts.add(f"Now playing: {display_title(state)}", self._now_ms())
 
     def _on_disconnected(self, reason: str) -> None:
         for sid in list(self.people):
@@ -444,7 +445,7 @@ class TvSession:
         """Rebuild the scene from the current state."""
         now_ms = self._now_ms()
         toasts = self.toasts.visible(now_ms)
-        pairing = self.pairing
+        pairing = self._pairing_panel()
         if self._screen is not None:
             self.scene = Scene(self._screen, toasts, pairing=pairing)
             self._refreshed()
@@ -472,6 +473,14 @@ class TvSession:
         if has_content and self.mode not in (Mode.WATCH, Mode.WATCH_FULL):
             return self.watch_mode
         return self.mode
+
+    def _pairing_panel(self) -> PairingPanel | None:
+        """Return the pairing card as of now: the desk's view, its expiry counted down by the session's clock."""
+        view = self.pairing_view()
+        if view is None:
+            return None
+        left = max(0, math.ceil(view.expires_at - self.clock()))
+        return PairingPanel(code=view.code, url=view.url, seconds_left=left, requester=view.requester_name)
 
     def _refreshed(self) -> None:
         if self.on_refresh is not None:
