@@ -50,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
 def run(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
     """Run the demo: core + TV + bots."""
     from tvapp.tv.app import run_tv
-    from tvapp.tv.session import JoinPlan
+    from tvapp.tv.join import JoinPlan
 
     if not 1 <= args.bots <= 5:
         print("tvapp demo: --bots must be 1 to 5", file=sys.stderr)

@@ -27,7 +27,8 @@ from tvapp.core.layout import Mode
 if TYPE_CHECKING:
     from tvapp.commands.common import Subcommands
     from tvapp.tv.app import TvOptions
-    from tvapp.tv.session import JoinPlan, TvSession
+    from tvapp.tv.join import JoinPlan
+    from tvapp.tv.session import TvSession
 
     PlanFor = Callable[[str, tuple[str, str]], JoinPlan]
     AlsoRun = Callable[[str, tuple[str, str]], Coroutine[Any, Any, None]]
@@ -85,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
 def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
     """Run the TV."""
     from tvapp.tv.app import run_tv
-    from tvapp.tv.session import JoinPlan
+    from tvapp.tv.join import JoinPlan
 
     if args.list_audio_devices:
         from tvapp.tv.audio import list_devices_text
@@ -122,7 +123,7 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
                              plan_for: PlanFor, also: AlsoRun | None = None) -> None:
     """Start the built-in core, run the session (and `also`) with its URL and API key, stop the core at the end."""
     from tvapp.server.embedded import EmbeddedCore, EmbeddedCoreError
-    from tvapp.tv.session import JoinProblem
+    from tvapp.tv.join import JoinProblem
 
     server_cfg = dataclasses.replace(cfg.server, host=args.host or "0.0.0.0",
                                      port=cfg.server.port if args.port is None else args.port)

@@ -154,7 +154,8 @@ class Screenshots:
         tiles = []
         for sid, rect in renderer.tile_rects.items():
             video = renderer.video_rects.get(sid)
-            tiles.append({"sid": sid, **info.get(sid, {}), "rect": list(_rect(rect)),
+            shown = info.get(sid)
+            tiles.append({"sid": sid, **(shown.to_json() if shown is not None else {}), "rect": list(_rect(rect)),
                           "video_rect": list(_rect(video)) if video is not None else None})
         screen = scene.screen
         sidecar = {

@@ -22,7 +22,8 @@ from tvapp.core.codes import normalize_invite_code
 from tvapp.core.layout import Mode
 from tvapp.protocol import remote_messages as rp
 from tvapp.tv.remote.controller import CommandRefused, PairingView
-from tvapp.tv.session import JoinPlan, JoinProblem, TvSession
+from tvapp.tv.join import JoinPlan, JoinProblem
+from tvapp.tv.session import TvSession
 
 
 class TvControl:
@@ -48,9 +49,8 @@ class TvControl:
         in_room = status == "in_room"
         people = session.tile_info() if in_room else {}
         participants = tuple(
-            rp.ParticipantState(sid=sid, identity=info["identity"], name=info["name"][: rp.MAX_NAME_CHARS],
-                                speaking=bool(info["speaking"]), mic_muted=bool(info["mic_muted"]),
-                                camera_off=bool(info["camera_off"]))
+            rp.ParticipantState(sid=sid, identity=info.identity, name=info.name[: rp.MAX_NAME_CHARS],
+                                speaking=info.speaking, mic_muted=info.mic_muted, camera_off=info.camera_off)
             for sid, info in people.items())
         speaker = next((p.sid for p in participants if p.speaking), None)
         return rp.State(
