@@ -30,6 +30,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """The [server] section (config/tvapp.toml documents each key)."""
+
     host: str = "127.0.0.1"
     port: int = 8800
     data_dir: str = ""
@@ -40,6 +42,8 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class AuthConfig:
+    """The [auth] section (config/tvapp.toml documents each key)."""
+
     audience: str = "tvapp"
     leeway: float = 5.0
     access_ttl: int = 600
@@ -49,6 +53,8 @@ class AuthConfig:
 
 @dataclass(frozen=True)
 class RoomsConfig:
+    """The [rooms] section (config/tvapp.toml documents each key)."""
+
     max_participants: int = 6
     empty_timeout: int = 300
     reaper_interval: float = 1.0
@@ -56,6 +62,8 @@ class RoomsConfig:
 
 @dataclass(frozen=True)
 class InvitesConfig:
+    """The [invites] section (config/tvapp.toml documents each key)."""
+
     ttl: int = 900
     ttl_max: int = 86_400
     max_uses: int = 10
@@ -65,6 +73,8 @@ class InvitesConfig:
 
 @dataclass(frozen=True)
 class SignalConfig:
+    """The [signal] section (config/tvapp.toml documents each key)."""
+
     join_timeout: float = 10.0
     idle_timeout: float = 30.0
     ping_interval: float = 10.0
@@ -74,6 +84,8 @@ class SignalConfig:
 
 @dataclass(frozen=True)
 class MediaConfig:
+    """The [media] section (config/tvapp.toml documents each key)."""
+
     host_addresses: tuple[str, ...] = ()
     ice_servers: tuple[str, ...] = ()
     ice_username: str = ""
@@ -86,6 +98,8 @@ class MediaConfig:
 
 @dataclass(frozen=True)
 class TvConfig:
+    """The [tv] section (config/tvapp.toml documents each key)."""
+
     friendly_name: str = ""
     margin: float = 0.05
     layout: Mode = Mode.GRID
@@ -104,6 +118,8 @@ class TvConfig:
 
 @dataclass(frozen=True)
 class AudioConfig:
+    """The [audio] section (config/tvapp.toml documents each key)."""
+
     device: str = ""
     volume: float = 1.0
     chunk_ms: float = 10.0
@@ -112,6 +128,8 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class WatchConfig:
+    """The [watch] section (config/tvapp.toml documents each key)."""
+
     control: str = "host"
     on_stall: str = "pause"
     lead: float = 0.4
@@ -124,6 +142,8 @@ class WatchConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration: one frozen dataclass per section."""
+
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     rooms: RoomsConfig = field(default_factory=RoomsConfig)

@@ -80,10 +80,10 @@ def add_tv_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run `tvapp tv`; return its exit status."""
-    return run_configured(args, cmd_tv)
+    return run_configured(args, run)
 
 
-def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
+def run(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
     """Run the TV."""
     from tvapp.tv.app import run_tv
     from tvapp.tv.join import JoinPlan

@@ -92,6 +92,7 @@ class NetworkThread(threading.Thread):
         self.failure: BaseException | None = None
 
     def run(self) -> None:
+        """Run `network_main(session)` on a new event loop until it ends or `stop()` cancels it."""
         try:
             import uvloop
             loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
