@@ -9,8 +9,8 @@
 Paired TVs are kept in $TVAPP_REMOTE_CONFIG, else $XDG_CONFIG_HOME/tvapp/remote.json (mode 0600). Exit status:
 0 done, 1 the TV refused or could not be reached, 2 bad input (or no paired TV).
 
-The words (what `send COMMAND ARGS` means, the TV's state as text) are tvapp.commands.remote_text's. Only argparse
-and the standard library are imported at module level: `tvapp --help` stays fast.
+The words (what `send COMMAND ARGS` means, the TV's state as text) are tvapp.commands.remote_text's. Only the
+standard library and pure tvapp.core are imported at module level: `tvapp --help` stays fast.
 """
 
 from __future__ import annotations

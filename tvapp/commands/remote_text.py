@@ -1,8 +1,8 @@
 """The words of `tvapp remote`: what `send COMMAND ARGS` means as a remote-control command, and the TV's answers
 (its state, what it plays, its paired phones) as lines for people.
 
-Only the standard library is imported at module level (tvapp.protocol.remote_messages when a command is built):
-`tvapp --help` stays fast.
+Only the standard library and tvapp.core.layout (pure) are imported at module level (tvapp.protocol.remote_messages
+when a command is built): `tvapp --help` stays fast.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
+
+from tvapp.core.layout import Mode
 
 if TYPE_CHECKING:
     from tvapp.protocol.remote_messages import Command, DeviceInfo, PlaybackInfo, State
@@ -21,7 +23,7 @@ SEND_COMMANDS = {
     "join": "CODE  join the room an invite code leads to",
     "leave": "leave the room",
     "volume": "V  set the volume, 0 to 1",
-    "layout": "grid|speaker|watch|watch_full  arrange the tiles (watch_full: the content full screen)",
+    "layout": f"{'|'.join(Mode)}  arrange the tiles (watch_full: the content full screen)",
     "invite": "show|hide  show or hide the invite code on the TV",
     "remove": "IDENTITY  remove a participant (host only)",
     "mute": "IDENTITY  mute a participant's audio (host only)",

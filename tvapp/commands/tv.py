@@ -5,7 +5,7 @@ embedded core (tvapp.server.embedded) unless `--server` names another one, and t
 session's JoinPlan. It also serves the TV's own endpoints (pairing, /v1/remote, the Remote page) and advertises
 them. `tvapp demo` (tvapp.commands.demo) reuses all of it and adds a few bots.
 
-Only argparse and the standard library are imported at module level: `tvapp --help` stays fast.
+Only the standard library, tvapp.config and pure tvapp.core are imported at module level: `tvapp --help` stays fast.
 """
 
 from __future__ import annotations
