@@ -1,8 +1,8 @@
 """What the TV's endpoints for phones need from the TV, and what they give it back.
 
 The pairing desk keeps what pairing shows (``PairingDesk.shown()``) and tells ``Controller.show_pairing`` each time
-it changes; the remote hub reads ``tv_state()`` and
-hands every command but status, list_devices and forget_device to ``execute()``, which refuses with CommandRefused.
+it changes; the remote hub reads ``tv_state()`` and hands every command but status, list_devices and forget_device
+to ``execute()``, which refuses with CommandRefused.
 tvapp/tv/control.py implements the Controller.
 """
 
