@@ -30,7 +30,8 @@ from pathlib import Path
 from bench.common import emit, latency_ms, parser
 from tvapp.client.discovery import discover
 from tvapp.client.remote_link import RemoteLink, confirm_pairing, request_pairing
-from tvapp.protocol import remote as rp
+from tvapp.core.layout import Mode
+from tvapp.protocol import remote_messages as rp
 from tvapp.testing.tv import BotProcess, TvProcess
 
 GOALS = {"discovery_p95_ms": 1000, "command_to_screen_p95_ms": 100}
@@ -82,9 +83,9 @@ async def commands(url: str, credential: str, trace: Path, rounds: int) -> tuple
     flips = LayoutFlips(trace)
     async with await RemoteLink.connect(url, credential) as link:
         for i in range(rounds):
-            mode = "speaker" if i % 2 == 0 else "grid"
+            mode = Mode.SPEAKER if i % 2 == 0 else Mode.GRID
             sent = time.time()
-            result = await link.command(rp.SetLayout(layout=mode))  # type: ignore[arg-type]
+            result = await link.command(rp.SetLayout(layout=mode))
             if not result.ok:
                 raise RuntimeError(f"set_layout refused: {result.error}")
             deadline = time.monotonic() + 5
@@ -142,9 +143,9 @@ def main() -> None:
                 started = await request_pairing(url, "bench phone")
                 _, shot = await asyncio.to_thread(tv.wait_for, lambda s: s["pairing"] is not None, 10.0,
                                                   "the pairing code")
-                answer = await confirm_pairing(url, started["pairing_id"],
+                answer = await confirm_pairing(url, started.pairing_id,
                                                code=shot["pairing"]["code"].replace(" ", ""))
-                return await commands(url, answer["credential"], trace, rounds)
+                return await commands(url, answer.credential, trace, rounds)
 
             to_screen, status_rtt = asyncio.run(pair_and_drive())
         finally:

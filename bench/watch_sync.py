@@ -23,7 +23,6 @@ Run: python -m bench.watch_sync [--quick]. Prints one JSON line.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import tempfile
 import time

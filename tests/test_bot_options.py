@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from tvapp.client.bot import parse_turns, speaking_turn
+from tvapp.commands.bot import parse_turns, speaking_turn
 from tvapp.client.sources import SourceError, TestPatternTrack, ToneTrack, parse_color, rgb_to_yuv
 
 

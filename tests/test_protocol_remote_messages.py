@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from remote_samples import (
     CREDENTIAL,
-    IDLE,
     IN_ROOM,
     PHONE_SAMPLES,
     TV_SAMPLES,

@@ -16,7 +16,7 @@ import segno
 from numpy.typing import NDArray
 
 from tvapp.core.layout import Rect
-from tvapp.tv import render
+from tvapp.tv import pairing_card, render
 from tvapp.tv.qr import QUIET_ZONE, qr_matrix, qr_surface
 from tvapp.tv.render import Renderer, countdown, grouped
 from tvapp.tv.scene import IdleScreen, PairingPanel, RoomBar, RoomScreen, Scene, TileView
@@ -134,7 +134,7 @@ def test_countdown_ticks_without_touching_the_rest_of_the_card(full_hd: pygame.S
         made.append(data)
         return qr_surface(data, max_width, like)
 
-    monkeypatch.setattr(render, "qr_surface", counting)
+    monkeypatch.setattr(pairing_card, "qr_surface", counting)  # the card (tvapp.tv.pairing_card) makes QR codes
     renderer = Renderer(full_hd)
     renderer.draw(Scene(idle_screen(), pairing=PANEL))
     first = renderer.pairing

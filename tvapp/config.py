@@ -5,6 +5,9 @@ The program runs with no config file at all: every key has its default here, and
 
 Environment overrides are `TVAPP_<SECTION>_<KEY>` (e.g. `TVAPP_SIGNAL_IDLE_TIMEOUT=5`), plus
 `TVAPP_DATA` for the data directory and `TVAPP_CONFIG` for the config file path.
+
+A key that names one of a set is typed by its enum (`[tv] layout` and `[watch] layout` are tvapp.core.layout.Mode
+values, `[watch] layout` only watch or watch_full): anything else is a ConfigError naming the key and the choices.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
+
+from tvapp.core.layout import Mode
 
 
 class ConfigError(Exception):
@@ -24,6 +30,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """The [server] section (config/tvapp.toml documents each key)."""
+
     host: str = "127.0.0.1"
     port: int = 8800
     data_dir: str = ""
@@ -34,6 +42,8 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class AuthConfig:
+    """The [auth] section (config/tvapp.toml documents each key)."""
+
     audience: str = "tvapp"
     leeway: float = 5.0
     access_ttl: int = 600
@@ -43,6 +53,8 @@ class AuthConfig:
 
 @dataclass(frozen=True)
 class RoomsConfig:
+    """The [rooms] section (config/tvapp.toml documents each key)."""
+
     max_participants: int = 6
     empty_timeout: int = 300
     reaper_interval: float = 1.0
@@ -50,6 +62,8 @@ class RoomsConfig:
 
 @dataclass(frozen=True)
 class InvitesConfig:
+    """The [invites] section (config/tvapp.toml documents each key)."""
+
     ttl: int = 900
     ttl_max: int = 86_400
     max_uses: int = 10
@@ -59,6 +73,8 @@ class InvitesConfig:
 
 @dataclass(frozen=True)
 class SignalConfig:
+    """The [signal] section (config/tvapp.toml documents each key)."""
+
     join_timeout: float = 10.0
     idle_timeout: float = 30.0
     ping_interval: float = 10.0
@@ -68,6 +84,8 @@ class SignalConfig:
 
 @dataclass(frozen=True)
 class MediaConfig:
+    """The [media] section (config/tvapp.toml documents each key)."""
+
     host_addresses: tuple[str, ...] = ()
     ice_servers: tuple[str, ...] = ()
     ice_username: str = ""
@@ -80,9 +98,11 @@ class MediaConfig:
 
 @dataclass(frozen=True)
 class TvConfig:
+    """The [tv] section (config/tvapp.toml documents each key)."""
+
     friendly_name: str = ""
     margin: float = 0.05
-    layout: str = "grid"
+    layout: Mode = Mode.GRID
     fps: float = 60.0
     video_drivers: tuple[str, ...] = ("kmsdrm", "x11", "wayland")
     screenshots_dir: str = ""
@@ -98,6 +118,8 @@ class TvConfig:
 
 @dataclass(frozen=True)
 class AudioConfig:
+    """The [audio] section (config/tvapp.toml documents each key)."""
+
     device: str = ""
     volume: float = 1.0
     chunk_ms: float = 10.0
@@ -106,6 +128,8 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class WatchConfig:
+    """The [watch] section (config/tvapp.toml documents each key)."""
+
     control: str = "host"
     on_stall: str = "pause"
     lead: float = 0.4
@@ -113,11 +137,13 @@ class WatchConfig:
     media_dir: str = ""
     content_volume: float = 1.0
     duck_db: float = -12.0
-    layout: str = "watch"
+    layout: Mode = field(default=Mode.WATCH, metadata={"choices": (Mode.WATCH, Mode.WATCH_FULL)})
 
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration: one frozen dataclass per section."""
+
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     rooms: RoomsConfig = field(default_factory=RoomsConfig)
@@ -166,7 +192,7 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
                 values[name] = env[key]
         if sec.name == "server" and env.get("TVAPP_DATA"):
             values["data_dir"] = env["TVAPP_DATA"]
-        sections[sec.name] = cls(**{n: _coerce(sec.name, n, v) for n, v in values.items()})
+        sections[sec.name] = cls(**{n: _coerce(sec.name, n, v, known[n].metadata) for n, v in values.items()})
     if raw:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(raw))}")
     return Config(**sections)
@@ -179,9 +205,16 @@ def _section_class(name: str) -> type:
     return cls
 
 
-def _coerce(section: str, name: str, value: Any) -> Any:
+def _coerce(section: str, name: str, value: Any, metadata: Mapping[str, Any]) -> Any:
     hint = typing.get_type_hints(_section_class(section))[name]
     where = f"[{section}] {name}"
+    if isinstance(hint, type) and issubclass(hint, Enum):  # one of a set of names, e.g. a layout Mode
+        choices = tuple(metadata.get("choices", hint))
+        chosen = next((choice for choice in choices if isinstance(value, str) and value == choice.value), None)
+        if chosen is None:
+            names = ", ".join(choice.value for choice in choices)
+            raise ConfigError(f"{where} must be one of {names}, got {value!r}")
+        return chosen
     if typing.get_origin(hint) is tuple:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]

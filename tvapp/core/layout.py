@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +80,8 @@ class Rect:
         return Rect(self.x + (self.w - w) // 2, self.y + (self.h - h) // 2, w, h)
 
 
-class Mode(str, Enum):
-    """How the tiles are arranged."""
+class Mode(StrEnum):
+    """How the tiles are arranged (a str: the config, the command line and the remote protocol use the values)."""
 
     GRID = "grid"
     SPEAKER = "speaker"

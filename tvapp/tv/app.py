@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import pygame
 
+from tvapp.core.layout import Mode
 from tvapp.tv.content import Presented
 from tvapp.tv.display import Display, DisplayError, open_display
 from tvapp.tv.render import Renderer
@@ -59,7 +60,7 @@ class TvOptions:
     margin: float = 0.05
     fps: float = 60.0
     drivers: tuple[str, ...] = ("kmsdrm", "x11", "wayland")
-    mode: str = "grid"
+    mode: Mode = Mode.GRID
     screenshots: Path | None = None
     screenshot_interval: float = 5.0
     audio: bool = True
@@ -69,7 +70,7 @@ class TvOptions:
     max_queue_ms: float = 60.0
     duration: float | None = None
     trace: Path | None = None
-    watch_mode: str = "watch"
+    watch_mode: Mode = Mode.WATCH
     content_volume: float = 1.0
     duck_db: float = -12.0
 
@@ -91,6 +92,7 @@ class NetworkThread(threading.Thread):
         self.failure: BaseException | None = None
 
     def run(self) -> None:
+        """Run `network_main(session)` on a new event loop until it ends or `stop()` cancels it."""
         try:
             import uvloop
             loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
@@ -153,7 +155,8 @@ class Screenshots:
         tiles = []
         for sid, rect in renderer.tile_rects.items():
             video = renderer.video_rects.get(sid)
-            tiles.append({"sid": sid, **info.get(sid, {}), "rect": list(_rect(rect)),
+            shown = info.get(sid)
+            tiles.append({"sid": sid, **(shown.to_json() if shown is not None else {}), "rect": list(_rect(rect)),
                           "video_rect": list(_rect(video)) if video is not None else None})
         screen = scene.screen
         sidecar = {

@@ -1,6 +1,11 @@
 """The room's shared content on the TV: the synced player, its picture in the scene, its sound in the mixer.
 
-`TvContent` lives as long as the TV is in a room. It owns one `tvapp.client.player.ContentPlayer` attached to the
+`TvContent` is the TV's one view of the room's content timeline: `state` reads the SDK room's `playback` (the
+room keeps the timeline the server sends; nothing on the TV keeps a copy), `position()` places it on the room's
+clock, and `newly_loaded()` says when to announce new content. The session, the remote control and the traces all
+read the timeline here.
+
+It lives as long as the TV is in a room. It owns one `tvapp.client.player.ContentPlayer` attached to the
 room (so it follows the room's timeline and reports stalls), a `VideoSlot` for the content's picture, and the
 content's place in the audio mix: the audio callback pulls the player's samples for the instant they will be
 heard, at `content_volume`, lowered by `[watch] duck_db` while someone in the call speaks (a
@@ -62,6 +67,7 @@ class TvContent:
         self._shown_frame: Any = None
         self._speaking = False
         self._last_pull: float | None = None
+        self._announced = ""  # the content "Now playing" was last shown for
 
     # -- asyncio thread ----------------------------------------------------------------------------------------
 
@@ -98,6 +104,24 @@ class TvContent:
     def state(self) -> PlaybackState | None:
         """Return the room's timeline, or None when not in a room or before the first state."""
         return self.room.playback if self.room is not None else None
+
+    def position(self) -> float | None:
+        """Return where the content is now on the room's clock (its last known position before the clock is synced);
+        None when nothing is loaded."""
+        state, room = self.state, self.room
+        if state is None or not state.content or room is None:
+            return None
+        now = room.clock.now()
+        return state.position_at(now) if now is not None else state.position
+
+    def newly_loaded(self) -> str | None:
+        """Return the title to announce when the room's content changed to a new one since the last call, else None."""
+        state = self.state
+        content = state.content if state is not None else ""
+        seen, self._announced = self._announced, content
+        if state is None or not content or content == seen:
+            return None
+        return display_title(state)
 
     def view(self) -> ContentView | None:
         """Return what the scene shows of the content (None when nothing is loaded)."""

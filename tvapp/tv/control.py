@@ -14,16 +14,15 @@ them (`not_host`), exactly as it would refuse any other guest.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Awaitable, Callable
 
 from tvapp.client import ApiError, RequestError, RestClient
 from tvapp.core.codes import normalize_invite_code
+from tvapp.core.layout import Mode
 from tvapp.protocol import remote_messages as rp
 from tvapp.tv.remote.controller import CommandRefused, PairingView
-from tvapp.tv.scene import PairingPanel
-from tvapp.tv.session import JoinPlan, JoinProblem, TvSession
+from tvapp.tv.join import JoinPlan, JoinProblem
+from tvapp.tv.session import TvSession
 
 
 class TvControl:
@@ -39,7 +38,6 @@ class TvControl:
         self.pairing_open = pairing_open
         self.has_mic = has_mic
         self.has_camera = has_camera
-        self._pairing: PairingView | None = None
 
     # -- state ----------------------------------------------------------------------------------------------------
 
@@ -50,49 +48,30 @@ class TvControl:
         in_room = status == "in_room"
         people = session.tile_info() if in_room else {}
         participants = tuple(
-            rp.ParticipantState(sid=sid, identity=info["identity"], name=info["name"][: rp.MAX_NAME_CHARS],
-                                speaking=bool(info["speaking"]), mic_muted=bool(info["mic_muted"]),
-                                camera_off=bool(info["camera_off"]))
+            rp.ParticipantState(sid=sid, identity=info.identity, name=info.name[: rp.MAX_NAME_CHARS],
+                                speaking=info.speaking, mic_muted=info.mic_muted, camera_off=info.camera_off)
             for sid, info in people.items())
         speaker = next((p.sid for p in participants if p.speaking), None)
         return rp.State(
-            tv_name=session.friendly_name[: rp.MAX_NAME_CHARS], status=status,  # type: ignore[arg-type]
+            tv_name=session.friendly_name[: rp.MAX_NAME_CHARS], status=status,
             room=(session.room_name or None) if in_room else None,
             invite_code=session.invite_code if in_room else None,
             invite_visible=session.invite_visible, participants=participants, active_speaker=speaker,
-            volume=round(session.volume, 3), layout=session.mode,  # type: ignore[arg-type]
+            volume=round(session.volume, 3), layout=session.mode,
             pairing_open=self.pairing_open(), playback=self._playback_info() if in_room else None,
             error=rp.ErrorInfo(title=error.title, message=error.message) if error is not None else None)
 
     def _playback_info(self) -> rp.PlaybackInfo | None:
-        state = self.session.content.state
-        room = self.session.room
-        if state is None or not state.content or room is None:
+        content = self.session.content
+        state, position = content.state, content.position()
+        if state is None or position is None:
             return None
-        now = room.clock.now()
-        position = state.position_at(now) if now is not None else state.position
         return rp.PlaybackInfo(content=state.content, title=state.title, playing=state.playing,
                                position=round(position, 3), duration=state.duration, waiting=bool(state.waiting_for))
 
     def show_pairing(self, view: PairingView | None) -> None:
-        """Show the pairing code and QR code on the screen (None: hide them)."""
-        self._pairing = view
-        self._update_panel()
-
-    def tick(self) -> None:
-        """Count the shown code's expiry down (called by the session's refresh clock)."""
-        if self._pairing is not None:
-            self._update_panel()
-
-    def _update_panel(self) -> None:
-        view = self._pairing
-        panel = None
-        if view is not None:
-            left = max(0, math.ceil(view.expires_at - time.time()))
-            panel = PairingPanel(code=view.code, url=view.url, seconds_left=left, requester=view.requester_name)
-        if panel != self.session.pairing:
-            self.session.pairing = panel
-            self.session.refresh()
+        """Redraw now that the pairing desk shows `view` (the session reads it from the desk, never keeps a copy)."""
+        self.session.refresh()
 
     # -- commands -------------------------------------------------------------------------------------------------
 
@@ -102,7 +81,7 @@ class TvControl:
         if isinstance(command, rp.SetVolume):
             session.volume = float(command.volume)
         elif isinstance(command, rp.SetLayout):
-            session.mode = command.layout
+            session.mode = Mode(command.layout)
         elif isinstance(command, rp.ShowInvite):
             session.invite_visible = bool(command.visible)
         elif isinstance(command, rp.CreateRoom):

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from tvapp.core.layout import Mode
+
 if TYPE_CHECKING:
     import pygame
 
@@ -67,9 +69,12 @@ class RoomScreen:
 
     bar: RoomBar
     tiles: tuple[TileView, ...] = ()
-    mode: str = "grid"                  # tvapp.core.layout.Mode value: grid | speaker | watch | watch_full
+    mode: Mode = Mode.GRID              # a layout's name ("grid" too) is taken and kept as its Mode
     waiting_text: str = "Waiting for others to join"
     content: ContentView | None = None  # drawn in the layout's content area (watch, watch_full)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode(self.mode))
 
 
 @dataclass(frozen=True)

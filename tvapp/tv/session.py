@@ -2,13 +2,15 @@
 
 Runs on the TV's asyncio thread (tvapp.tv.app starts it). It never draws: it replaces `scene` (an immutable
 tvapp.tv.scene.Scene, so the frame loop on the main thread reads it without a lock) whenever something
-changes, and every 100 ms for clocks, toasts and the highlight's hold. Decoded video goes into one
-VideoSlot per participant (the renderer converts it at tile size); decoded audio goes to the AudioOutput.
+changes, and every 100 ms for clocks, toasts, the highlight's hold and the pairing code's countdown. Who is on
+screen, and the pumps feeding their tiles, are tvapp.tv.people's; the room's shared content, and the one view
+of its timeline, tvapp.tv.content's. The pairing card is read from its one owner (`pairing_view`, the pairing
+desk's `shown`) and counted down by `clock`, the clock the desk is given too.
 
-How it gets in (`JoinPlan`): with an access token, with an invite code (redeemed for a guest token), or, given
-an API key (the embedded core's, or one passed on the command line), by hosting a room: it creates the room,
-issues its own token and an invite code for the room bar, and renews the code before it expires.
-What goes wrong is shown in words on an error screen (`JoinProblem`), never as a traceback.
+How it gets in (`JoinPlan`, tvapp.tv.join): with an access token, with an invite code (redeemed for a guest
+token), or, given an API key (the embedded core's, or one passed on the command line), by hosting a room: it
+creates the room, issues its own token and an invite code for the room bar, and renews the code before it
+expires. What goes wrong is shown in words on an error screen (`JoinProblem`), never as a traceback.
 """
 
 from __future__ import annotations
@@ -16,38 +18,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aiortc.mediastreams import MediaStreamError
 from websockets.exceptions import WebSocketException
 
 from tvapp.client import events as ev
 from tvapp.client.rest import ApiError, RestClient
 from tvapp.client.room import Room
 from tvapp.client.signaling import JoinError
-from tvapp.core.quality import QualityMeter
-from tvapp.core.stage import SpeakerHighlight, Toasts, TileOrder, initials
-from tvapp.tv.scene import (
-    ConnectingScreen,
-    ErrorScreen,
-    IdleScreen,
-    PairingPanel,
-    RoomBar,
-    RoomScreen,
-    Scene,
-    TileView,
-)
-from tvapp.tv.content import TvContent, display_title
-from tvapp.tv.video import VideoSlot
+from tvapp.core.layout import Mode
+from tvapp.core.stage import SpeakerHighlight, Toasts
+from tvapp.tv.content import TvContent
+from tvapp.tv.join import JoinPlan, JoinProblem, disconnected, problem_for, unreachable
+from tvapp.tv.people import People, TileInfo, display_name
+from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, PairingPanel, RoomBar, RoomScreen, Scene
 
 if TYPE_CHECKING:
-    from tvapp.client.participants import RemoteParticipant, RemoteTrack
-    from tvapp.core.playback import PlaybackState
+    from tvapp.protocol.remote_messages import TvStatus
     from tvapp.tv.audio import AudioOutput
+    from tvapp.tv.remote.controller import PairingView
 
 log = logging.getLogger(__name__)
 
@@ -56,84 +49,12 @@ STATS_INTERVAL = 1.0
 INVITE_RENEW_MARGIN = 60.0
 
 
-@dataclass(frozen=True)
-class JoinPlan:
-    """How the TV gets into a room: exactly one of `token`, `invite` or `room` (with `api_key`)."""
-
-    server: str
-    token: str | None = None
-    refresh_token: str | None = None
-    invite: str | None = None
-    room: str | None = None
-    api_key: tuple[str, str] | None = None
-    identity: str = ""
-    name: str = ""
-
-
-class JoinProblem(Exception):
-    """Why the TV is not in its room, in words for the error screen."""
-
-    def __init__(self, title: str, message: str, hint: str = "") -> None:
-        super().__init__(f"{title}: {message}")
-        self.screen = ErrorScreen(title=title, message=message, hint=hint)
-
-
-# Server error codes -> (title, message, hint) for people on a sofa.
-_WORDS: dict[str, tuple[str, str, str]] = {
-    "invite_not_found": ("Invite not valid", "This invite code does not exist.", "Check the code, or ask for a new one."),
-    "invite_expired": ("Invite expired", "This invite code is no longer valid.", "Ask the host for a new code."),
-    "invite_used_up": ("Invite used up", "This invite code has been used as often as it may.",
-                       "Ask the host for a new code."),
-    "too_many_attempts": ("Too many tries", "Too many wrong codes were entered.", "Wait a minute and try again."),
-    "room_full": ("Room full", "This room already has as many people as it can hold.", "Try again when someone leaves."),
-    "room_not_found": ("No such room", "The room does not exist (any more).", "Ask the host to start it again."),
-    "room_completed": ("The room has ended", "The host closed this room.", ""),
-    "removed": ("Removed from the room", "The host removed this TV from the room.", ""),
-    "token_expired": ("Sign-in expired", "The TV's access token has expired.", "Start the TV with a new token."),
-    "token_revoked": ("Sign-in revoked", "The TV's access token was revoked.", "Start the TV with a new token."),
-    "invalid_token": ("Sign-in refused", "The server did not accept the TV's access token.",
-                      "Start the TV with a token from this server."),
-    "invalid_credentials": ("Sign-in refused", "The server did not accept the API key.", "Check the key and secret."),
-    "not_allowed": ("Not allowed", "The TV's token does not allow joining this room.", ""),
-}
-
-
-def problem_for(code: str, message: str = "") -> JoinProblem:
-    """Return the error screen words for a server error code."""
-    title, text, hint = _WORDS.get(code, ("Cannot join", message or f"The server refused ({code}).", ""))
-    return JoinProblem(title, text, hint)
-
-
-def unreachable(server: str, exc: BaseException) -> JoinProblem:
-    """Return the words for a server that does not answer."""
-    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return JoinProblem("Server unreachable", f"Cannot reach the server at {server} ({reason}).",
-                       "Check the network, or that the server is running.")
-
-
-@dataclass
-class _Person:
-    """What the TV knows about one remote participant."""
-
-    sid: str
-    identity: str
-    name: str
-    video: VideoSlot | None = None
-    video_sid: str | None = None
-    audio_sid: str | None = None
-    camera_off: bool = True
-    mic_muted: bool = False
-    quality: int | None = None
-    meter: QualityMeter = field(default_factory=QualityMeter)
-    pumps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-
-
 class TvSession:
     """The room side of the TV. Read `scene` from any thread; run `run(plan)` on the asyncio thread."""
 
-    def __init__(self, *, friendly_name: str, mode: str = "grid", formats: tuple[str, str] = ("bgra", "BGRA"),
+    def __init__(self, *, friendly_name: str, mode: Mode = Mode.GRID, formats: tuple[str, str] = ("bgra", "BGRA"),
                  audio: AudioOutput | None = None, join_hint: Callable[[str | None], str] | None = None,
-                 clock: Callable[[], float] = time.time, watch_mode: str = "watch", content_volume: float = 1.0,
+                 clock: Callable[[], float] = time.time, watch_mode: Mode = Mode.WATCH, content_volume: float = 1.0,
                  duck_db: float = -12.0) -> None:
         self.friendly_name = friendly_name
         self.mode = mode
@@ -148,8 +69,7 @@ class TvSession:
         self.invite_code: str | None = None
         self.invite_expires = 0.0
         self.joined_at: float | None = None     # wall time run() started joining, for join-to-frame traces
-        self.people: dict[str, _Person] = {}
-        self.order = TileOrder()
+        self.people = People(formats, audio)
         self.highlight = SpeakerHighlight()
         self.toasts = Toasts()
         self._screen: IdleScreen | ConnectingScreen | ErrorScreen | None = ConnectingScreen("Starting…")
@@ -159,10 +79,9 @@ class TvSession:
         self._volume = audio.volume if audio is not None else 1.0
         self.invite_visible = True
         self.how_to_join: tuple[str, ...] = ("Start a room:  tvapp tv --room NAME", "Join one:  tvapp tv --invite CODE")
-        self.pairing: PairingPanel | None = None
+        self.pairing_view: Callable[[], PairingView | None] = lambda: None  # the pairing desk's `shown`
         self.on_refresh: Callable[[], None] | None = None  # told after every scene rebuild (remote state pushes)
         self.on_key: Callable[[str], None] | None = None   # a key pressed on the TV ("pair"), on this thread
-        self._content_seen = ""
 
     # -- life ---------------------------------------------------------------------------------------------------
 
@@ -201,6 +120,11 @@ class TvSession:
                 self.refresh()
                 raise
 
+    def show_problem(self, problem: JoinProblem) -> None:
+        """Show `problem` on the error screen until something else is shown (e.g. the built-in core did not start)."""
+        self._screen = problem.screen
+        self.refresh()
+
     @property
     def plan(self) -> JoinPlan | None:
         """Return how the TV got into its current room (None when idle)."""
@@ -226,8 +150,8 @@ class TvSession:
         """Leave the room (if in one) and stop every pump."""
         room, self.room = self.room, None
         self.content.detach()
-        for person in list(self.people.values()):
-            self._drop(person.sid)
+        for sid in self.people:
+            self._drop(sid)
         if room is not None:
             with contextlib.suppress(Exception):
                 await room.disconnect()
@@ -248,10 +172,10 @@ class TvSession:
         room.on(ev.RoomEvent, self._on_event)
         self.content.attach(room)
         for participant in room.participants.values():
-            self._add(participant)
+            self.people.add(participant)
             for publication in participant.tracks.values():
                 if publication.track is not None:
-                    self._subscribed(publication.track)
+                    self.people.subscribed(publication.track)
         self._screen = None
         self.refresh()
 
@@ -312,37 +236,24 @@ class TvSession:
 
     async def _read_stats(self) -> None:
         room = self.room
-        if room is None:
-            return
-        stats = await room.receive_stats()
-        now_ms = time.monotonic() * 1000
-        for person in self.people.values():
-            if person.video_sid is None and person.audio_sid is None:
-                continue
-            received = [stats[sid] for sid in (person.video_sid, person.audio_sid) if sid in stats]
-            if not received:
-                continue
-            level = person.meter.update(sum(s.packets_received for s in received),
-                                        sum(s.packets_lost for s in received),
-                                        max(s.jitter_ms for s in received), now_ms)
-            if level is not None:
-                person.quality = level
+        if room is not None:
+            await self.people.read_stats(room, time.monotonic() * 1000)
 
     # -- room events --------------------------------------------------------------------------------------------
 
     def _on_event(self, event: ev.RoomEvent) -> None:
         if isinstance(event, ev.ParticipantJoined):
-            self._add(event.participant)
-            self.toasts.add(f"{_display_name(event.participant)} joined", self._now_ms())
+            self.people.add(event.participant)
+            self.toasts.add(f"{display_name(event.participant)} joined", self._now_ms())
         elif isinstance(event, ev.ParticipantLeft):
             person = self.people.get(event.participant.sid)
             if person is not None:
                 self.toasts.add(f"{person.name} left", self._now_ms())
             self._drop(event.participant.sid)
         elif isinstance(event, ev.TrackSubscribed):
-            self._subscribed(event.track)
+            self.people.subscribed(event.track)
         elif isinstance(event, ev.TrackUnsubscribed):
-            self._unsubscribed(event.track)
+            self.people.unsubscribed(event.track)
         elif isinstance(event, (ev.TrackPublished, ev.TrackUnpublished, ev.TrackMuted, ev.TrackUnmuted)):
             self._sync_publication(event.participant.sid)
         elif isinstance(event, ev.ActiveSpeakersChanged):
@@ -350,7 +261,9 @@ class TvSession:
             self.highlight.update(dominant if dominant in self.people else None, self._now_ms())
             self.content.speaking(any(s.participant_sid in self.people for s in event.speakers))
         elif isinstance(event, ev.PlaybackChanged):
-            self._on_playback(event.state)
+            title = self.content.newly_loaded()
+            if title is not None:
+                self.toasts.add(f"Now playing: {title}", self._now_ms())
         elif isinstance(event, ev.Reconnecting):
             self.toasts.add("Connection lost, reconnecting…", self._now_ms())
         elif isinstance(event, ev.Reconnected):
@@ -359,82 +272,24 @@ class TvSession:
             self._on_disconnected(event.reason)
         self.refresh()
 
-    def _on_playback(self, state: PlaybackState) -> None:
-        seen = self._content_seen
-        self._content_seen = state.content
-        if state.content and state.content != seen:
-            self.toasts.add(f"Now playing: {display_title(state)}", self._now_ms())
-
     def _on_disconnected(self, reason: str) -> None:
-        for sid in list(self.people):
+        for sid in self.people:
             self._drop(sid)
         self.content.detach()
         self.room = None
         if reason == "client_initiated":
             return
-        if reason in _WORDS:
-            self._screen = problem_for(reason).screen
-        else:
-            self._screen = JoinProblem("Connection lost", "The TV lost its connection to the room.",
-                                       "Check the network; restart the TV to join again.").screen
-
-    def _add(self, participant: RemoteParticipant) -> None:
-        if participant.sid in self.people:
-            return
-        self.people[participant.sid] = _Person(participant.sid, participant.identity, _display_name(participant))
-        self.order.add(participant.sid, participant.joined_at)  # by join time: tiles keep their places
-        self._sync_publication(participant.sid)
+        self._screen = disconnected(reason).screen
 
     def _drop(self, sid: str) -> None:
-        person = self.people.pop(sid, None)
-        self.order.remove(sid)
+        self.people.drop(sid)
         self.highlight.remove(sid)
-        if person is None:
-            return
-        for task in person.pumps.values():
-            task.cancel()
-        if self.audio is not None:
-            self.audio.remove(sid)
 
     def _sync_publication(self, sid: str) -> None:
         """Update the mic/camera state of a participant from its publications."""
-        person = self.people.get(sid)
         participant = self.room.participants.get(sid) if self.room is not None else None
-        if person is None or participant is None:
-            return
-        audio = [p for p in participant.tracks.values() if p.kind == "audio"]
-        video = [p for p in participant.tracks.values() if p.kind == "video"]
-        person.mic_muted = bool(audio) and all(p.muted for p in audio)
-        person.camera_off = not video or all(p.muted for p in video)
-
-    def _subscribed(self, track: RemoteTrack) -> None:
-        person = self.people.get(track.participant.sid)
-        if person is None or track.sid in person.pumps:
-            return
-        if track.kind == "video":
-            if person.video_sid is not None and person.video_sid in person.pumps:
-                return  # one video per tile: the first (the camera)
-            slot = VideoSlot(self.formats)
-            person.video, person.video_sid = slot, track.sid
-            person.pumps[track.sid] = asyncio.create_task(_pump_video(track, slot))
-        elif track.kind == "audio" and self.audio is not None:
-            person.audio_sid = track.sid
-            person.pumps[track.sid] = asyncio.create_task(_pump_audio(track, person.sid, self.audio))
-        self._sync_publication(person.sid)
-
-    def _unsubscribed(self, track: RemoteTrack) -> None:
-        person = self.people.get(track.participant.sid)
-        if person is None:
-            return
-        task = person.pumps.pop(track.sid, None)
-        if task is not None:
-            task.cancel()
-        if person.video_sid == track.sid:
-            person.video, person.video_sid = None, None
-        if person.audio_sid == track.sid:
-            person.audio_sid = None
-            if self.audio is not None:
-                self.audio.remove(person.sid)
+        if participant is not None:
+            self.people.sync(participant)
 
     # -- scene --------------------------------------------------------------------------------------------------
 
@@ -442,34 +297,33 @@ class TvSession:
         """Rebuild the scene from the current state."""
         now_ms = self._now_ms()
         toasts = self.toasts.visible(now_ms)
-        pairing = self.pairing
+        pairing = self._pairing_panel()
         if self._screen is not None:
             self.scene = Scene(self._screen, toasts, pairing=pairing)
             self._refreshed()
             return
-        speaking = self.highlight.current(now_ms)
-        tiles = []
-        for sid in self.order.order():
-            person = self.people.get(sid)
-            if person is None:
-                continue
-            video = None if person.camera_off else person.video
-            tiles.append(TileView(sid=sid, name=person.name, initials=initials(person.name), video=video,
-                                  mic_muted=person.mic_muted, camera_off=person.camera_off, quality=person.quality,
-                                  speaking=sid == speaking))
+        tiles = self.people.tile_views(self.highlight.current(now_ms))
         code = self.invite_code if self.invite_visible else None
         bar = RoomBar(room=self.room_name, invite_code=code, participants=len(tiles) + 1,
                       join_hint=self.join_hint(code))
         content = self.content.view()
-        self.scene = Scene(RoomScreen(bar=bar, tiles=tuple(tiles), mode=self.shown_mode(content is not None),
+        self.scene = Scene(RoomScreen(bar=bar, tiles=tiles, mode=self.shown_mode(content is not None),
                                       content=content), toasts, pairing=pairing)
         self._refreshed()
 
-    def shown_mode(self, has_content: bool) -> str:
+    def shown_mode(self, has_content: bool) -> Mode:
         """Return the layout on screen: the chosen one, or the watch layout while content plays in grid/speaker."""
-        if has_content and self.mode not in ("watch", "watch_full"):
+        if has_content and self.mode not in (Mode.WATCH, Mode.WATCH_FULL):
             return self.watch_mode
         return self.mode
+
+    def _pairing_panel(self) -> PairingPanel | None:
+        """Return the pairing card as of now: the desk's view, its expiry counted down by the session's clock."""
+        view = self.pairing_view()
+        if view is None:
+            return None
+        left = max(0, math.ceil(view.expires_at - self.clock()))
+        return PairingPanel(code=view.code, url=view.url, seconds_left=left, requester=view.requester_name)
 
     def _refreshed(self) -> None:
         if self.on_refresh is not None:
@@ -493,7 +347,7 @@ class TvSession:
         if self.on_key is not None:
             self.on_key(key)
 
-    def status(self) -> tuple[str, ErrorScreen | None]:
+    def status(self) -> tuple[TvStatus, ErrorScreen | None]:
         """Return "idle", "joining", "in_room" or "error", and the error screen when there is one."""
         screen = self._screen
         if isinstance(screen, ErrorScreen):
@@ -508,31 +362,6 @@ class TvSession:
         """Return the state the TV tells the LAN: "room" while in a room, else "idle" (never which room)."""
         return "room" if self.room is not None and self._screen is None else "idle"
 
-    def tile_info(self) -> dict[str, dict[str, Any]]:
-        """Return identity, name and highlight of each tile by sid (for screenshot sidecars and traces)."""
-        speaking = self.highlight.current(self._now_ms())
-        return {sid: {"identity": p.identity, "name": p.name, "speaking": sid == speaking,
-                      "mic_muted": p.mic_muted, "camera_off": p.camera_off, "quality": p.quality}
-                for sid, p in list(self.people.items())}
-
-
-def _display_name(participant: RemoteParticipant) -> str:
-    return participant.name or participant.identity
-
-
-async def _pump_video(track: RemoteTrack, slot: VideoSlot) -> None:
-    with contextlib.suppress(MediaStreamError):
-        while True:
-            frame = await track.recv()
-            slot.push(frame)  # type: ignore[arg-type]
-
-
-async def _pump_audio(track: RemoteTrack, sid: str, audio: AudioOutput) -> None:
-    with contextlib.suppress(MediaStreamError):
-        while True:
-            frame = await track.recv()
-            try:
-                audio.push(sid, frame)  # type: ignore[arg-type]
-            except Exception:  # one participant's odd audio must not stop the others'
-                log.exception("tv: cannot play audio of %s", sid)
-                return
+    def tile_info(self) -> dict[str, TileInfo]:
+        """Return who each tile shows and how, by sid (for the remote control, screenshot sidecars and traces)."""
+        return self.people.tile_info(self.highlight.current(self._now_ms()))

@@ -1,7 +1,8 @@
 """What the TV's endpoints for phones need from the TV, and what they give it back.
 
-The pairing desk shows a PairingView through ``Controller.show_pairing``; the remote hub reads ``tv_state()`` and
-hands every command but status, list_devices and forget_device to ``execute()``, which refuses with CommandRefused.
+The pairing desk keeps what pairing shows (``PairingDesk.shown()``) and tells ``Controller.show_pairing`` each time
+it changes; the remote hub reads ``tv_state()`` and hands every command but status, list_devices and forget_device
+to ``execute()``, which refuses with CommandRefused.
 tvapp/tv/control.py implements the Controller.
 """
 
@@ -41,5 +42,5 @@ class Controller(Protocol):
         ...
 
     def show_pairing(self, view: PairingView | None) -> None:
-        """Show the pairing code and QR code on the screen, or hide them (None)."""
+        """Show the pairing code and QR code on the screen, or hide them (None): what the pairing desk shows now."""
         ...

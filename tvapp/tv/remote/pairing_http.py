@@ -1,8 +1,10 @@
 """The TV's pairing over HTTP: POST /v1/pairings, POST /v1/pairings/{id}/confirm, and the code on the TV's screen.
 
 The rules are tvapp.core.pairing's and the bodies and refusals tvapp.protocol.pairing's; the PairingDesk feeds them
-each request, the clock and randomness, shows what they decide (Controller.show_pairing), wakes up when a code
-expires or a lockout ends, and calls ``on_open_changed`` when "pairing open" changes (the app pushes the TV's state).
+each request, the clock and randomness, keeps what they decide the screen shows (``shown()``: the one place the
+TV's pairing view lives; the session reads it and counts its expiry down by the same clock), tells the controller
+when that changes (Controller.show_pairing), wakes up when a code expires or a lockout ends, and calls
+``on_open_changed`` when "pairing open" changes (the app pushes the TV's state).
 
 Everything here runs on the event loop serving the app (the app hops ``reopen()`` onto it). Nothing secret (the
 code, the QR secret, a credential) is logged or put in an error: the code and the secret go only to the screen, the
@@ -81,6 +83,10 @@ class PairingDesk:
     def is_open(self) -> bool:
         """Return whether pairing accepts phones now (the zeroconf TXT "pair" bit); safe from any thread."""
         return self._pairing.is_open(self.clock())
+
+    def shown(self) -> PairingView | None:
+        """Return what the TV's screen shows of pairing now: the code, the QR code's URL, until when (None: nothing)."""
+        return self._shown
 
     def reopen(self) -> None:
         """Open pairing again after a lockout or a close (the TV's own key press); hide a stale code."""

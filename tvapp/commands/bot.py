@@ -25,6 +25,8 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack
 
+    from tvapp.commands.common import Subcommands
+
     from tvapp.client.events import RoomEvent
     from tvapp.client.room import Room
 
@@ -37,6 +39,14 @@ class BotError(Exception):
     def __init__(self, message: str, status: int = 1) -> None:
         super().__init__(message)
         self.status = status
+
+
+def add_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    """Add `tvapp bot` and its options to the subcommands `sub` (it takes no --config/--data)."""
+    bot = sub.add_parser("bot", help="join a room as a headless participant publishing a pattern/tone/file",
+                         description="Join a room and publish a test pattern, a tone or a media file; print room "
+                                     "events as JSON lines on stdout. SIGINT/SIGTERM leave the room.")
+    add_arguments(bot)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,11 @@
-"""`tvapp tv` and `tvapp demo`: the TV wired to its built-in core (part of the `tvapp` command, like cli.py).
+"""`tvapp tv`: the TV wired to its built-in core, its endpoints for phones and its zeroconf advertisement.
 
 tvapp.tv never imports tvapp.server; this module does both: on the TV's network thread it starts the
 embedded core (tvapp.server.embedded) unless `--server` names another one, and turns the options into the
-session's JoinPlan. `tvapp demo` adds a few bots (tvapp.tv.demo) once the TV is in its room.
+session's JoinPlan. It also serves the TV's own endpoints (pairing, /v1/remote, the Remote page) and advertises
+them. `tvapp demo` (tvapp.commands.demo) reuses all of it and adds a few bots.
+
+Only the standard library, tvapp.config and pure tvapp.core are imported at module level: `tvapp --help` stays fast.
 """
 
 from __future__ import annotations
@@ -15,15 +18,76 @@ import socket
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tvapp import config as config_mod
-from tvapp.tv.app import TvOptions, run_tv
-from tvapp.tv.session import JoinPlan, TvSession
+from tvapp.commands.common import run_configured
+from tvapp.core.layout import Mode
+
+if TYPE_CHECKING:
+    from tvapp.commands.common import Subcommands
+    from tvapp.tv.app import TvOptions
+    from tvapp.tv.join import JoinPlan
+    from tvapp.tv.session import TvSession
+
+    PlanFor = Callable[[str, tuple[str, str]], JoinPlan]
+    AlsoRun = Callable[[str, tuple[str, str]], Coroutine[Any, Any, None]]
 
 
-def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
+def add_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    """Add `tvapp tv` and its options to the subcommands `sub`."""
+    tv = sub.add_parser("tv", parents=[common], help="the big-screen receiver: fullscreen UI, tiles, sound",
+                        description="Show rooms on the big screen. Starts the built-in core unless --server is "
+                                    "given, then hosts the room --room (default: tv.room) and shows its invite code, "
+                                    "or joins with --invite/--token. Esc or q quits a --windowed TV.")
+    add_tv_arguments(tv)
+    where = tv.add_mutually_exclusive_group()
+    where.add_argument("--room", metavar="NAME", help="host this room (embedded core, or --server with --api-key)")
+    where.add_argument("--invite", metavar="CODE", help="join with an invite code")
+    where.add_argument("--token", metavar="T", help="join with an access token")
+    tv.add_argument("--refresh-token", metavar="R", help="refresh token that comes with --token")
+    tv.add_argument("--server", metavar="URL", help="use this core server instead of starting the built-in one")
+    tv.add_argument("--api-key", metavar="ID:SECRET",
+                    help="API key of --server, to host --room there (default: $TVAPP_API_KEY)")
+    tv.add_argument("--list-audio-devices", action="store_true", help="list the audio outputs and exit")
+
+
+def add_tv_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options `tvapp tv` and `tvapp demo` share."""
+    parser.add_argument("--windowed", action="store_true", help="a 1280x720 window instead of fullscreen")
+    parser.add_argument("--size", metavar="WxH", help="screen size (windowed, or offscreen), e.g. 1920x1080")
+    parser.add_argument("--offscreen", action="store_true",
+                        help="draw offscreen when no video driver can start (screenshots show what it draws)")
+    parser.add_argument("--layout", choices=[mode.value for mode in Mode],
+                        help="tile layout (default: tv.layout); while shared content plays, grid and speaker give way "
+                             "to watch.layout")
+    parser.add_argument("--margin", type=float, help="overscan-safe margin per side, 0 to 0.2 (default: tv.margin)")
+    parser.add_argument("--name", help="the TV's friendly name (default: tv.friendly_name, else 'tvapp on HOST')")
+    parser.add_argument("--screenshots", metavar="DIR",
+                        help="write DIR/latest.png (+ latest.json: where each tile is) every few seconds, and on SIGUSR1")
+    parser.add_argument("--screenshot-interval", type=float, metavar="S", help="seconds between screenshots "
+                        "(default: tv.screenshot_interval)")
+    parser.add_argument("--audio-device", metavar="NAME", help="audio output (default: audio.device, else HDMI)")
+    parser.add_argument("--volume", type=float, help="master volume 0..1 (default: audio.volume)")
+    parser.add_argument("--no-audio", action="store_true", help="do not play sound")
+    parser.add_argument("--host", help="address the built-in core listens on (default: 0.0.0.0, so phones reach it)")
+    parser.add_argument("--port", type=int, help="port of the built-in core, 0 for any (default: server.port)")
+    parser.add_argument("--remote-port", type=int, metavar="PORT",
+                        help="port of the TV's pairing and remote-control endpoints, 0 for any (default: tv.remote_port)")
+    parser.add_argument("--duration", type=float, metavar="S", help="quit after S seconds (default: run until stopped)")
+    parser.add_argument("--trace", metavar="FILE", help=argparse.SUPPRESS)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run `tvapp tv`; return its exit status."""
+    return run_configured(args, run)
+
+
+def run(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
     """Run the TV."""
+    from tvapp.tv.app import run_tv
+    from tvapp.tv.join import JoinPlan
+
     if args.list_audio_devices:
         from tvapp.tv.audio import list_devices_text
 
@@ -45,7 +109,7 @@ def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
             if args.room or args.invite or args.token:
                 plan = JoinPlan(server=args.server, token=args.token, refresh_token=args.refresh_token,
                                 invite=args.invite, room=args.room, api_key=api_key, name=options.friendly_name)
-            await _together(session.run(plan), run_remote(cfg, data, args, session, args.server, api_key))
+            await _side_by_side(session.run(plan), run_remote(cfg, data, args, session, args.server, api_key))
             return
         await with_embedded_core(cfg, data, args, session, lambda url, key: JoinPlan(
             server=url, token=args.token, refresh_token=args.refresh_token, invite=args.invite,
@@ -55,42 +119,11 @@ def cmd_tv(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
     return run_tv(options, network_main)
 
 
-def cmd_demo(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
-    """Run the demo: core + TV + bots."""
-    from tvapp.tv.demo import run_bots
-
-    if not 1 <= args.bots <= 5:
-        print("tvapp demo: --bots must be 1 to 5", file=sys.stderr)
-        return 2
-    try:
-        options = dataclasses.replace(tv_options(cfg, args), offscreen_fallback=True)
-    except ValueError as exc:
-        print(f"tvapp demo: {exc}", file=sys.stderr)
-        return 2
-    room = args.room or cfg.tv.room
-
-    async def network_main(session: TvSession) -> None:
-        async def after_start(url: str, key: tuple[str, str]) -> None:
-            await run_bots(session, url, key, room, args.bots, phone_url=_phone_url(url, cfg, args))
-
-        await with_embedded_core(cfg, data, args, session,
-                                 lambda url, key: JoinPlan(server=url, room=room, api_key=key,
-                                                           name=options.friendly_name),
-                                 also=after_start)
-
-    return run_tv(options, network_main)
-
-
-PlanFor = Callable[[str, tuple[str, str]], JoinPlan]
-AlsoRun = Callable[[str, tuple[str, str]], Coroutine[Any, Any, None]]
-
-
 async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.Namespace, session: TvSession,
                              plan_for: PlanFor, also: AlsoRun | None = None) -> None:
     """Start the built-in core, run the session (and `also`) with its URL and API key, stop the core at the end."""
     from tvapp.server.embedded import EmbeddedCore, EmbeddedCoreError
-    from tvapp.tv.scene import Scene
-    from tvapp.tv.session import JoinProblem
+    from tvapp.tv.join import JoinProblem
 
     server_cfg = dataclasses.replace(cfg.server, host=args.host or "0.0.0.0",
                                      port=cfg.server.port if args.port is None else args.port)
@@ -99,31 +132,32 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
         await core.start()
     except EmbeddedCoreError as exc:
         print(f"tvapp tv: the built-in core did not start: {exc}", file=sys.stderr, flush=True)
-        session.scene = Scene(JoinProblem("The TV's server did not start", str(exc),
-                                          "Free the port, or start with --port 0.").screen)
+        session.show_problem(JoinProblem("The TV's server did not start", str(exc),
+                                         "Free the port, or start with --port 0."))
         await asyncio.Event().wait()  # keep showing it until the TV is stopped
-    phone = _phone_url(core.url, cfg, args)
+    phone = lan_url(core.url, args)
     session.join_hint = lambda code: f"On a phone: open {phone}" + (f" and enter {code}" if code else "")
     print(f"tvapp tv: built-in core at {core.url}; phones join at {phone}", flush=True)
     jobs = [session.run(plan_for(core.url, core.api_key)), run_remote(cfg, data, args, session, core.url, core.api_key)]
     if also is not None:
         jobs.append(also(core.url, core.api_key))
     try:
-        await _together(*jobs)
+        await _side_by_side(*jobs)
     finally:
         await session.leave()
         await core.stop()
 
 
-async def _together(*jobs: Coroutine[Any, Any, None]) -> None:
-    """Run coroutines side by side; when one ends or fails, cancel the others."""
-    tasks = [asyncio.create_task(job) for job in jobs]
+async def _side_by_side(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run `jobs` as the tasks of one TaskGroup until all end; the first failure cancels the others and is raised."""
     try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    except BaseExceptionGroup as failed:
+        if len(failed.exceptions) == 1:  # say what went wrong, not "unhandled errors in a TaskGroup"
+            raise failed.exceptions[0] from None
+        raise
 
 
 async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespace, session: TvSession,
@@ -167,12 +201,13 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     control = TvControl(session, server=server, api_key=api_key, default_room=tv.room)
     devices = DeviceStore(data / "tv.sqlite3")
     endpoints = RemoteEndpoints(controller=control, devices=devices, tv_name=session.friendly_name,
-                                instance_id=instance_id, base_url=base_url,
+                                instance_id=instance_id, base_url=base_url, clock=session.clock,
                                 fingerprint=cert.fingerprint if cert else None,
                                 allowed_hosts=[hostname, f"{hostname}.local", *tv.allowed_hosts],
                                 pairing_config=PairingConfig(backoff_base=min(1.0, tv.pairing_backoff_max),
                                                              backoff_max=tv.pairing_backoff_max))
     control.pairing_open = endpoints.pairing_open
+    session.pairing_view = endpoints.pairing.shown  # one owner of the pairing view, one clock for its countdown
     session.on_refresh = endpoints.push_state
     session.on_key = lambda key: endpoints.reopen_pairing() if key == "pair" else None
     session.how_to_join = (f"Pair a phone: open {base_url}/remote", f"or run:  tvapp remote pair \"{session.friendly_name}\"")
@@ -184,22 +219,20 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     print(f"tvapp tv: remote control at {base_url}/remote", flush=True)
     advertiser = Advertiser(session.friendly_name, port, addresses, interfaces=interfaces, instance_id=instance_id)
 
-    async def count_down() -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            control.tick()
-
     try:
-        await _together(web.serve(sockets=[sock]), count_down(),
-                        advertise(advertiser, lambda: (session.advertised_state(), endpoints.pairing_open())))
+        await _side_by_side(web.serve(sockets=[sock]),
+                            advertise(advertiser, lambda: (session.advertised_state(), endpoints.pairing_open())))
     finally:
         session.on_refresh = None
+        session.pairing_view = lambda: None
         await endpoints.close()
         devices.close()
 
 
 def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
     """Merge the command line over the [tv] and [audio] config; ValueError with a clear message when invalid."""
+    from tvapp.tv.app import TvOptions
+
     tv, audio = cfg.tv, cfg.audio
     size = None
     if args.size:
@@ -216,12 +249,8 @@ def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
     volume = audio.volume if args.volume is None else args.volume
     if not 0 <= volume <= 1:
         raise ValueError("--volume must be between 0 and 1")
-    layout = args.layout or tv.layout
-    if layout not in ("grid", "speaker", "watch", "watch_full"):
-        raise ValueError(f"tv.layout {layout!r}: expected grid, speaker, watch or watch_full")
+    layout = Mode(args.layout) if args.layout else tv.layout  # the config's layouts are Modes already
     watch = cfg.watch
-    if watch.layout not in ("watch", "watch_full"):
-        raise ValueError(f"watch.layout {watch.layout!r}: expected watch or watch_full")
     if not 0 <= watch.content_volume <= 1:
         raise ValueError(f"watch.content_volume must be between 0 and 1, got {watch.content_volume}")
     if not -60 <= watch.duck_db <= 0:
@@ -250,7 +279,7 @@ def _api_key(args: argparse.Namespace) -> tuple[str, str] | None:
     return key_id, secret
 
 
-def _phone_url(core_url: str, cfg: config_mod.Config, args: argparse.Namespace) -> str:
+def lan_url(core_url: str, args: argparse.Namespace) -> str:
     """Return the URL a phone on the LAN opens: the core's port on this machine's LAN address."""
     port = core_url.rsplit(":", 1)[1]
     host = args.host or "0.0.0.0"

@@ -1,4 +1,4 @@
-"""`tvapp demo`'s guests: a few bots publishing coloured patterns and tones, taking turns to talk.
+"""`tvapp demo`'s guests (tvapp.commands.demo): a few bots publishing coloured patterns and tones, taking turns to talk.
 
 Each bot is a real `tvapp bot` process (so they encode on the other cores), given an access token issued
 through the REST API with the TV's API key. They talk in turns on the wall clock (`--talk i/N`), so the
