@@ -2,7 +2,7 @@
 
 Strategies build RTP bursts, RTCP compounds, STUN messages, raw datagrams, signaling messages and mangled SDP
 from tvapp.testing.packets, with the fields a careful peer would never write. `fuzz_settings(n)` runs `n`
-examples, or `TVAPP_FUZZ_EXAMPLES` when set (`make fuzz` runs a million for a night).
+examples in the suite, scaled by `TVAPP_FUZZ_EXAMPLES` / 200 when set (`make fuzz`, for a night).
 
 The `*_crash` classifiers run the parser the server itself runs (aiortc 1.16 / aioice 0.13) on a packet in
 this process and return the name of the exception it would raise that the server's caller does not catch
@@ -33,10 +33,22 @@ T = TypeVar("T")
 EXAMPLES_ENV = "TVAPP_FUZZ_EXAMPLES"
 
 
-def examples(default: int) -> int:
-    """Return how many examples a fuzz test runs: `default`, or TVAPP_FUZZ_EXAMPLES when set."""
+REFERENCE_EXAMPLES = 200
+
+
+def scale() -> float:
+    """Return how many times longer than in the suite the fuzz runs: TVAPP_FUZZ_EXAMPLES / 200 (1 when unset)."""
     value = os.environ.get(EXAMPLES_ENV, "").strip()
-    return int(value) if value else default
+    return max(1.0, int(value) / REFERENCE_EXAMPLES) if value else 1.0
+
+
+def examples(default: int) -> int:
+    """Return how many examples a fuzz test whose suite run has `default` examples runs now.
+
+    TVAPP_FUZZ_EXAMPLES is the count for a test with the reference 200 in the suite; costlier tests, which
+    run fewer in the suite, scale in proportion, so one number sets the length of the whole night.
+    """
+    return round(default * scale())
 
 
 def fuzz_settings(default: int) -> settings:
