@@ -49,3 +49,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis
+
+# The media-path and signaling fuzzers of tests/test_fuzz_media.py at night length: TVAPP_FUZZ_EXAMPLES is the
+# example count of a test that runs 200 in the suite (`make test` runs the suite's short version); the default
+# 100000 is ~870,000 examples over all the tests, ~3 h here. `make fuzz FUZZ_EXAMPLES=1000000` for a weekend.
+FUZZ_EXAMPLES ?= 100000
+
+.PHONY: fuzz
+fuzz: $(STAMP)
+	TVAPP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider --timeout=0 \
+		--hypothesis-show-statistics tests/test_fuzz_media.py
