@@ -704,9 +704,6 @@ def test_sdp_answers_mangled_from_real_ones_get_bad_answer_never_a_crash(fresh: 
 # --- known bugs: each pinned by a strict xfail, which fails once the bug is fixed -----------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (issue 13 item 7): 'candidate:garbage' makes aiortc's candidate_from_sdp "
-                   "assert; tvapp/server/media.py MediaSession.add_candidate catches only ValueError/IndexError, so the "
-                   "client gets internal_error and the core logs a traceback")
 def test_a_malformed_candidate_is_refused_as_invalid_candidate_without_a_traceback(fresh: Scene) -> None:
     joined = fresh.loop.run(Joined.join(fresh.core, fresh.room))
     try:
@@ -718,8 +715,6 @@ def test_a_malformed_candidate_is_refused_as_invalid_candidate_without_a_traceba
     fresh.assert_core_healthy()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (issue 13 item 8): after bad_answer, tvapp/server/media.py "
-                   "MediaSession.answer sets dirty=True but never calls request_offer(), so no new offer comes")
 def test_after_a_refused_answer_the_core_offers_again(fresh: Scene) -> None:
     async def scenario() -> bool:
         client = await SignalClient.connect(fresh.core.url, token(fresh.core, fresh.room, "reoffer"), heartbeat=False)
@@ -738,10 +733,6 @@ def test_after_a_refused_answer_the_core_offers_again(fresh: Scene) -> None:
     assert fresh.loop.run(scenario()), "no new offer within 5 s of bad_answer"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new): a STUN attribute of a fixed-size type (PRIORITY, 0x0024) with a "
-                   "2-byte value makes aioice's stun.parse_message raise struct.error, which is not a ValueError, so "
-                   "aioice's StunProtocol.datagram_received lets it out and uvloop logs 'Unhandled exception in event "
-                   "loop' with a traceback; one 24-byte datagram from anyone to any SFU port, no limit")
 def test_a_strangers_stun_attribute_of_the_wrong_size_logs_no_traceback(fresh: Scene) -> None:
     datagram = packets.stun([packets.stun_attribute(packets.STUN_ATTR["PRIORITY"], b"\x00\x01")])
     assert fuzz.stun_crash(datagram) == "aioice parse_message: error"
@@ -753,10 +744,6 @@ def test_a_strangers_stun_attribute_of_the_wrong_size_logs_no_traceback(fresh: S
     fresh.assert_core_healthy()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new): a REMB whose SSRC count exceeds the SSRCs it carries makes aiortc's "
-                   "unpack_remb_fci raise struct.error inside RtpRouter.route_rtcp (only ValueError is caught); the "
-                   "core's RTCDtlsTransport logs a traceback and stops: that participant's media dies silently "
-                   "(its peer connection still says connected)")
 def test_a_remb_promising_more_ssrcs_than_it_carries_keeps_the_session_alive(fresh: Scene) -> None:
     fuzzer = fresh.loop.run(Fuzzer.join(fresh.core, fresh.room, "remb-" + uuid.uuid4().hex[:6]))
     try:
@@ -769,10 +756,6 @@ def test_a_remb_promising_more_ssrcs_than_it_carries_keeps_the_session_alive(fre
         fresh.loop.run(fuzzer.close())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new): an RTP header extension element of a negotiated id with the wrong "
-                   "size (a 2-byte ssrc-audio-level) makes aiortc's HeaderExtensionsMap.get raise struct.error; "
-                   "RTCDtlsTransport._handle_rtp_data catches only ValueError, so the core's transport logs a "
-                   "traceback and stops: that participant's media dies silently")
 def test_an_rtp_extension_of_the_wrong_size_keeps_the_session_alive(fresh: Scene) -> None:
     fuzzer = fresh.loop.run(Fuzzer.join(fresh.core, fresh.room, "ext-" + uuid.uuid4().hex[:6]))
     try:
@@ -788,9 +771,6 @@ def test_an_rtp_extension_of_the_wrong_size_keeps_the_session_alive(fresh: Scene
         fresh.loop.run(fuzzer.close())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new): every new SSRC a participant sends with a negotiated payload type "
-                   "costs the core ~0.8 KB that is never given back while the session lasts (a libsrtp stream cloned "
-                   "per SSRC, plus aiortc's per-SSRC dicts in RtpRouter and RTCRtpReceiver): unbounded memory")
 def test_thousands_of_ssrcs_from_one_participant_do_not_grow_the_core(fresh: Scene) -> None:
     fuzzer = fresh.loop.run(Fuzzer.join(fresh.core, fresh.room, "ssrcs-" + uuid.uuid4().hex[:6]))
     pid = fresh.core.proc.pid
@@ -820,10 +800,6 @@ def test_thousands_of_ssrcs_from_one_participant_do_not_grow_the_core(fresh: Sce
                                          f"more than {count} packets on one SSRC ({baseline / 1e6:.1f} MB)"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new, severe): an empty UDP datagram from anyone, to an SFU port, ends that "
-                   "participant's media: aioice's StunProtocol.datagram_received passes every non-STUN datagram to the "
-                   "connection whatever its source address, and aiortc's RTCDtlsTransport._recv_next reads data[0] "
-                   "unchecked; the IndexError stops the core's DTLS transport (traceback in the log), silently")
 def test_an_empty_datagram_from_a_stranger_does_not_end_anyones_media(core: ServerProcess, loop: LoopThread) -> None:
     """Run last: a victim room of its own, so the shared scene is not harmed if the bug is there."""
     room = "victim-" + uuid.uuid4().hex[:8]
