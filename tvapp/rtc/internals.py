@@ -437,8 +437,8 @@ def guard_ssrcs() -> None:
     _wrap(RTCDtlsTransport, "_setup_srtp", make)
 
 
-def admitted_ssrcs(transport: Any) -> int | None:
-    """Return how many SSRCs a DTLS transport admitted so far (None before SRTP is set up)."""
+def ssrc_admission(transport: Any) -> tuple[int, int] | None:
+    """Return how many SSRCs a DTLS transport admitted so far and its limit now (None before SRTP is set up)."""
     session = getattr(transport, "_rx_srtp", None)
-    return len(session.admitted) if isinstance(session, _SsrcAdmission) else None
+    return (len(session.admitted), session.limit()) if isinstance(session, _SsrcAdmission) else None
 
