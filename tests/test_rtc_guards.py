@@ -235,3 +235,51 @@ def test_at_most_so_many_datagrams_wait_for_ice_to_connect() -> None:
             internals.set_host_addresses(None)
 
     run(scenario())
+
+
+def test_a_start_up_overtaken_by_the_next_answer_ends_quietly_and_the_next_one_starts_everything() -> None:
+    """aiortc's start-up task of the first answer, still waiting for DTLS, resumes while the second answer is half
+    applied (its new m-line marked, the description not replaced yet): it died on an IndexError."""
+
+    async def scenario() -> None:
+        internals.set_host_addresses([LOOPBACK])
+        sfu, client = new_peer_connection(), new_peer_connection()  # the server offers, as tvapp's SFU does
+        try:
+            sfu.addTransceiver(ToneTrack(440.0), direction="sendonly")
+            await sfu.setLocalDescription(await sfu.createOffer())
+            await client.setRemoteDescription(sfu.localDescription)
+            await client.setLocalDescription(await client.createAnswer())
+            await sfu.setRemoteDescription(client.localDescription)  # start-up #1 now waits for ICE and DTLS
+            sfu.addTransceiver("audio", direction="recvonly")  # a publication, offered before DTLS is up
+            await sfu.setLocalDescription(await sfu.createOffer())
+            await client.setRemoteDescription(sfu.localDescription)
+            client.getTransceivers()[1].sender.replaceTrack(ToneTrack(330.0))
+            client.getTransceivers()[1].direction = "sendonly"
+            await client.setLocalDescription(await client.createAnswer())
+
+            held = asyncio.Event()
+            ice: Any = sfu.getTransceivers()[0].receiver.transport.transport
+            add_candidate = ice.addRemoteCandidate
+
+            async def hold_then_add(candidate: Any) -> None:  # the second answer waits here, half applied
+                await held.wait()
+                await add_candidate(candidate)
+
+            ice.addRemoteCandidate = hold_then_add
+            start_ups = [t for t in asyncio.all_tasks() if t.get_coro().__name__ in ("__connect", "connect")]
+            assert start_ups  # the two descriptions' start-ups, still waiting for ICE and DTLS
+            applying = asyncio.create_task(sfu.setRemoteDescription(client.localDescription))
+            done, _ = await asyncio.wait(start_ups, timeout=10)
+            assert len(done) == len(start_ups)
+            assert [t.exception() for t in done if t.exception() is not None] == []
+            held.set()
+            await applying
+            track = sfu.getTransceivers()[1].receiver.track
+            for _ in range(10):  # the second answer's own start-up started the new m-line's receiver
+                await asyncio.wait_for(track.recv(), 5)
+        finally:
+            await sfu.close()
+            await client.close()
+            internals.set_host_addresses(None)
+
+    run(scenario())
