@@ -23,7 +23,12 @@ from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
 from tvapp.server.live import LiveParticipant, LiveRoom
 from tvapp.server.media import Sfu
-from tvapp.server.media_session import MAX_REFUSED_ANSWERS, MAX_REMOTE_CANDIDATES, MediaError, MediaSession
+from tvapp.server.media_session import (
+    MAX_REFUSED_ANSWERS,
+    MAX_REMOTE_CANDIDATES,
+    MediaError,
+    MediaSession,
+)
 from tvapp.server.store import RoomRow
 
 NOT_SDP = "v=0\r\nthis is not sdp\r\n"

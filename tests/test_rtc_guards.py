@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import aioice
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
 from tvapp.client.sources.synthetic import ToneTrack
@@ -225,7 +225,7 @@ def test_at_most_so_many_datagrams_wait_for_ice_to_connect() -> None:
             for batch in range(0, flood, 50):  # batches a socket buffer holds, each read before the next
                 for n in range(batch, batch + 50):
                     sock.sendto(b"\x80" + n.to_bytes(4, "big") + bytes(20), (LOOPBACK, port))
-                await wait_until(lambda: connection._queue.qsize() + count(kind) - before >= batch + 50, 5,
+                await wait_until(lambda sent=batch + 50: connection._queue.qsize() + count(kind) - before >= sent, 5,
                                  "the batch to be read")
             sock.close()
             assert count(kind) - before == 200

@@ -60,9 +60,7 @@ class IceCandidate:
 
 def parse_candidate(line: str) -> IceCandidate:
     """Return the candidate a line describes; raise CandidateError when it is not a valid candidate."""
-    text = line.strip()
-    if text.startswith(CANDIDATE_PREFIX):
-        text = text[len(CANDIDATE_PREFIX):]
+    text = line.strip().removeprefix(CANDIDATE_PREFIX)
     if not text:
         raise CandidateError("the candidate is empty")
     if not (text.isascii() and text.isprintable()):

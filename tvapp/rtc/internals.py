@@ -390,7 +390,7 @@ class _SsrcAdmission:
     packets of any other SSRC are refused before libsrtp sees them (so it clones no stream for them).
     """
 
-    __slots__ = ("session", "router", "admitted")
+    __slots__ = ("admitted", "router", "session")
 
     def __init__(self, session: pylibsrtp.Session, router: RtpRouter) -> None:
         self.session = session
