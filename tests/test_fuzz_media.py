@@ -15,9 +15,9 @@ nothing of their own, so the fuzz owns their SSRCs). Hypothesis then sends:
 
 Every example ends with /healthz answered and no traceback, unhandled exception or ERROR line in the core's log
 since the example began; every test ends with the bystander still receiving the publisher's video and audio.
-Packets that hit a bug already known (see the strict-xfail tests at the end, one per bug) are classified in this
-process with the server's own parsers (tvapp.testing.fuzz.*_crash) and set aside, so the fuzz keeps looking for
-new bugs instead of rediscovering an old one. `make fuzz` runs the same tests with TVAPP_FUZZ_EXAMPLES=100000
+Packets that would make aiortc or aioice raise past their callers (classified in this process with their own
+parsers, tvapp.testing.fuzz.*_crash) are sent like any other, since tvapp.rtc.internals guards each such path
+now; hypothesis counts them as events. The tests at the end pin each bug the fuzz found, one input apiece. `make fuzz` runs the same tests with TVAPP_FUZZ_EXAMPLES=100000
 (500 times the suite's counts: ~870,000 examples, a night on this machine).
 """
 
@@ -33,7 +33,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -144,16 +144,15 @@ class Fuzzer:
     def payload_types(self) -> list[int]:
         return sorted({pt for m in fuzz.sdp_media(self.peer.pc.localDescription.sdp) for pt in m.payload_types.values()})
 
-    async def send(self, datagram: bytes, known_crash: str | None) -> str:
-        """Protect and send one RTP/RTCP packet unless it would hit a known bug; return what became of it."""
-        if known_crash is not None:
-            outcome = "set aside (known bug): " + known_crash
-        else:
-            try:
-                await self.transport._send_rtp(datagram)
-                outcome = "sent"
-            except pylibsrtp.Error:  # our own libsrtp refuses what it cannot parse, and replayed indexes
-                outcome = "refused by the sender's own SRTP"
+    async def send(self, datagram: bytes, raw_crash: str | None = None) -> str:
+        """Protect and send one RTP/RTCP packet; return what became of it (and what raw aiortc would raise)."""
+        try:
+            await self.transport._send_rtp(datagram)
+            outcome = "sent"
+        except pylibsrtp.Error:  # our own libsrtp refuses what it cannot parse, and replayed indexes
+            outcome = "refused by the sender's own SRTP"
+        if raw_crash is not None:
+            outcome += " (guarded: raw " + raw_crash + ")"
         self.sent[outcome] += 1
         return outcome
 
@@ -322,10 +321,9 @@ def test_a_strangers_random_datagrams_to_every_sfu_port_harm_no_one(fresh: Scene
     @fuzz_settings(300)
     @given(datagram=fuzz.datagrams())
     def fuzz_one(datagram: bytes) -> None:
-        known = fuzz.datagram_crash(datagram)
-        if known is not None:
-            event("set aside (known bug): " + known)
-            return
+        raw = fuzz.datagram_crash(datagram)
+        if raw is not None:
+            event("guarded: raw " + raw)
         for port in ports:
             sock.sendto(datagram, (LOOPBACK, port))
         fresh.assert_core_healthy()
@@ -356,10 +354,9 @@ def test_a_strangers_rtp_rtcp_and_stun_with_absurd_fields_harm_no_one(fresh: Sce
     @fuzz_settings(300)
     @given(datagram=datagram)
     def fuzz_one(datagram: bytes) -> None:
-        known = fuzz.datagram_crash(datagram)
-        if known is not None:
-            event("set aside (known bug): " + known)
-            return
+        raw = fuzz.datagram_crash(datagram)
+        if raw is not None:
+            event("guarded: raw " + raw)
         for port in ports:
             sock.sendto(datagram, (LOOPBACK, port))
         fresh.assert_core_healthy()
@@ -396,7 +393,7 @@ def test_rtp_bursts_through_the_dtls_session_reach_the_frame_assembler_and_harm_
         fresh.assert_core_healthy()
 
     fuzz_one()
-    assert fuzzer.sent["sent"] > 0, fuzzer.sent
+    assert sum(n for outcome, n in fuzzer.sent.items() if outcome.startswith("sent")) > 0, fuzzer.sent
     fresh.loop.run(wait_until(lambda: fresh.forwarded("video") > forwarded_before, 10,
                               "a fuzzed video frame forwarded to the witness"))
     fresh.loop.run(fresh.media_flows())
@@ -431,7 +428,7 @@ def test_rtcp_compounds_through_the_dtls_session_aimed_at_the_cores_senders_harm
         fresh.assert_core_healthy()
 
     fuzz_one()
-    assert fuzzer.sent["sent"] > 0, fuzzer.sent
+    assert sum(n for outcome, n in fuzzer.sent.items() if outcome.startswith("sent")) > 0, fuzzer.sent
     fresh.loop.run(fresh.media_flows())
     fresh.loop.run(fresh.fuzzer_receives(fuzzer))
     fresh.assert_core_healthy()
@@ -471,12 +468,10 @@ def test_a_participants_real_media_mangled_on_its_way_out_harms_no_one(fresh: Sc
         if rng.random() < 0.33:
             out = mangle(rng, data)
             rtcp = len(out) > 1 and 192 <= out[1] <= 208  # how aiortc tells RTCP from RTP
-            known = fuzz.rtcp_crash(out) if rtcp else fuzz.rtp_crash(out, extensions)
-            if known is not None:
-                tally["set aside: " + known] += 1
-                out = data
-            else:
-                tally["mangled"] += 1
+            raw = fuzz.rtcp_crash(out) if rtcp else fuzz.rtp_crash(out, extensions)
+            tally["mangled"] += 1
+            if raw is not None:
+                tally["guarded: raw " + raw] += 1
         else:
             out = data
         try:
@@ -593,10 +588,9 @@ def test_every_client_message_with_junk_fields_gets_an_error_never_a_crash(fresh
     @given(obj=fuzz.client_message_objects(types))
     def fuzz_one(obj: dict[str, Any]) -> None:
         if obj["type"] == "candidate" and isinstance(obj.get("candidate"), str):
-            known = fuzz.candidate_crash(obj["candidate"])
-            if known is not None:  # issue 13 item 7, pinned by its own xfail test below
-                event("set aside (known bug): " + known)
-                return
+            raw = fuzz.candidate_crash(obj["candidate"])
+            if raw is not None:  # issue 13 item 7: the core reads candidates itself now (tvapp.core.candidates)
+                event("guarded: raw " + raw)
         joined = fresh.loop.run(client())
         before = fresh.loop.run(joined.exchange(fuzz.encoded(obj)))
         errors = [m.code for m in before if isinstance(m, Error)]
@@ -619,10 +613,9 @@ def test_candidates_of_every_shape_get_an_error_never_a_crash(fresh: Scene) -> N
     @fuzz_settings(150)
     @given(line=line, mid=st.none() | st.text(max_size=8), index=st.none() | st.integers(0, 10))
     def fuzz_one(line: str, mid: str | None, index: int | None) -> None:
-        known = fuzz.candidate_crash(line)
-        if known is not None:
-            event("set aside (known bug): " + known)
-            return
+        raw = fuzz.candidate_crash(line)
+        if raw is not None:
+            event("guarded: raw " + raw)
         text = fuzz.encoded({"type": "candidate", "v": 1, "candidate": line, "sdp_mid": mid, "sdp_mline_index": index})
         before = fresh.loop.run(joined.exchange(text))
         assert "internal_error" not in [m.code for m in before if isinstance(m, Error)], (line, before)
@@ -701,13 +694,38 @@ def test_sdp_answers_mangled_from_real_ones_get_bad_answer_never_a_crash(fresh: 
     fresh.loop.run(fresh.media_flows())
 
 
-# --- known bugs: each pinned by a strict xfail, which fails once the bug is fixed -----------------------------
+# --- bugs found: one input each, with what it did before tvapp guarded it ----------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (issue 13 item 7): 'candidate:garbage' makes aiortc's candidate_from_sdp "
-                   "assert; tvapp/server/media.py MediaSession.add_candidate catches only ValueError/IndexError, so the "
-                   "client gets internal_error and the core logs a traceback")
+def stun_barrier(sock: socket.socket, ports: list[int], required: Iterable[int], timeout: float = 5.0) -> set[int]:
+    """Wait until the core has handled what `sock` sent to `ports` so far; return the ports that answered.
+
+    Sends each port a binding request without credentials, which aioice answers with an error response;
+    datagrams from one socket to one port are handled in order. Ports that are not (or no longer) ICE sockets
+    may stay silent; every one of `required` must answer within `timeout`."""
+    pending = {}
+    for port in ports:
+        transaction = uuid.uuid4().bytes[:12]
+        pending[transaction] = port
+        sock.sendto(packets.stun([packets.stun_attribute(packets.STUN_ATTR["USERNAME"], b"nobody:nobody")],
+                                 transaction_id=transaction), (LOOPBACK, port))
+    answered: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while pending and not set(required) <= answered and time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        with contextlib.suppress(TimeoutError):
+            data, _ = sock.recvfrom(2048)
+            port = pending.pop(data[8:20], None)
+            if port is not None:
+                answered.add(port)
+    missing = set(required) - answered
+    assert not missing, f"ports {sorted(missing)} did not answer a binding request within {timeout} s"
+    return answered
+
+
 def test_a_malformed_candidate_is_refused_as_invalid_candidate_without_a_traceback(fresh: Scene) -> None:
+    """Issue 13 item 7: 'candidate:garbage' made aiortc's candidate_from_sdp assert; the client got
+    internal_error and the core logged a traceback, as often as a client cared to send it."""
     joined = fresh.loop.run(Joined.join(fresh.core, fresh.room))
     try:
         before = fresh.loop.run(joined.exchange(json.dumps({"type": "candidate", "v": 1,
@@ -718,9 +736,9 @@ def test_a_malformed_candidate_is_refused_as_invalid_candidate_without_a_traceba
     fresh.assert_core_healthy()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (issue 13 item 8): after bad_answer, tvapp/server/media.py "
-                   "MediaSession.answer sets dirty=True but never calls request_offer(), so no new offer comes")
 def test_after_a_refused_answer_the_core_offers_again(fresh: Scene) -> None:
+    """Issue 13 item 8: after bad_answer the core never offered again, so that participant's media stayed
+    unnegotiated (the bound on re-offers is tests/test_media_session.py's)."""
     async def scenario() -> bool:
         client = await SignalClient.connect(fresh.core.url, token(fresh.core, fresh.room, "reoffer"), heartbeat=False)
         answerer = Answerer(client)
@@ -738,26 +756,50 @@ def test_after_a_refused_answer_the_core_offers_again(fresh: Scene) -> None:
     assert fresh.loop.run(scenario()), "no new offer within 5 s of bad_answer"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new): a STUN attribute of a fixed-size type (PRIORITY, 0x0024) with a "
-                   "2-byte value makes aioice's stun.parse_message raise struct.error, which is not a ValueError, so "
-                   "aioice's StunProtocol.datagram_received lets it out and uvloop logs 'Unhandled exception in event "
-                   "loop' with a traceback; one 24-byte datagram from anyone to any SFU port, no limit")
 def test_a_strangers_stun_attribute_of_the_wrong_size_logs_no_traceback(fresh: Scene) -> None:
+    """A STUN attribute of a fixed-size type (PRIORITY) with a 2-byte value made aioice's parse_message raise
+    struct.error, which its datagram_received lets out: uvloop logged 'Unhandled exception in event loop' with
+    a traceback, for one 24-byte datagram from anyone to any SFU port."""
     datagram = packets.stun([packets.stun_attribute(packets.STUN_ATTR["PRIORITY"], b"\x00\x01")])
     assert fuzz.stun_crash(datagram) == "aioice parse_message: error"
+    ports = procstat.udp_ports(fresh.core.proc.pid)
     sock = stranger_socket()
-    for port in procstat.udp_ports(fresh.core.proc.pid):
-        sock.sendto(datagram, (LOOPBACK, port))
-    sock.close()
-    time.sleep(0.5)
+    try:
+        for port in ports:
+            sock.sendto(datagram, (LOOPBACK, port))
+        stun_barrier(sock, ports, required=fuzz.sdp_candidate_ports(fresh.fuzzer.peer.pc.remoteDescription.sdp))
+    finally:
+        sock.close()
     fresh.assert_core_healthy()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new): a REMB whose SSRC count exceeds the SSRCs it carries makes aiortc's "
-                   "unpack_remb_fci raise struct.error inside RtpRouter.route_rtcp (only ValueError is caught); the "
-                   "core's RTCDtlsTransport logs a traceback and stops: that participant's media dies silently "
-                   "(its peer connection still says connected)")
+def test_an_authenticated_check_without_priority_logs_no_traceback(fresh: Scene) -> None:
+    """Found by the fuzz: a binding request with the session's right USERNAME and MESSAGE-INTEGRITY but no
+    PRIORITY (what a participant, who knows its session's password, can send) made aioice's check_incoming
+    raise KeyError out of datagram_received: a traceback in the core's log per datagram."""
+    fuzzer = fresh.fuzzer
+    core_sdp, client_sdp = fuzzer.peer.pc.remoteDescription.sdp, fuzzer.peer.pc.localDescription.sdp
+    core_ufrag = re.search(r"a=ice-ufrag:(\S+)", core_sdp).group(1)
+    core_pwd = re.search(r"a=ice-pwd:(\S+)", core_sdp).group(1)
+    client_ufrag = re.search(r"a=ice-ufrag:(\S+)", client_sdp).group(1)
+    username = packets.stun_attribute(packets.STUN_ATTR["USERNAME"], f"{core_ufrag}:{client_ufrag}".encode())
+    datagram = packets.stun([username], integrity_key=core_pwd.encode(), fingerprint=True)
+    ports = fuzz.sdp_candidate_ports(core_sdp)
+    sock = stranger_socket()
+    try:
+        for port in ports:
+            sock.sendto(datagram, (LOOPBACK, port))
+        stun_barrier(sock, ports, required=ports)
+    finally:
+        sock.close()
+    fresh.assert_core_healthy()
+    fresh.loop.run(fresh.fuzzer_receives(fuzzer, timeout=5.0))
+
+
 def test_a_remb_promising_more_ssrcs_than_it_carries_keeps_the_session_alive(fresh: Scene) -> None:
+    """A REMB whose SSRC count exceeds the SSRCs it carries made aiortc's unpack_remb_fci raise struct.error in
+    RtpRouter.route_rtcp (which catches ValueError only): the core's DTLS transport logged a traceback and
+    stopped, and that participant's media died while its peer connection still said connected."""
     fuzzer = fresh.loop.run(Fuzzer.join(fresh.core, fresh.room, "remb-" + uuid.uuid4().hex[:6]))
     try:
         compound = packets.remb(fuzzer.own_ssrcs()[0], 1_000_000, [], count=5)
@@ -769,11 +811,9 @@ def test_a_remb_promising_more_ssrcs_than_it_carries_keeps_the_session_alive(fre
         fresh.loop.run(fuzzer.close())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new): an RTP header extension element of a negotiated id with the wrong "
-                   "size (a 2-byte ssrc-audio-level) makes aiortc's HeaderExtensionsMap.get raise struct.error; "
-                   "RTCDtlsTransport._handle_rtp_data catches only ValueError, so the core's transport logs a "
-                   "traceback and stops: that participant's media dies silently")
 def test_an_rtp_extension_of_the_wrong_size_keeps_the_session_alive(fresh: Scene) -> None:
+    """An RTP header extension element of a negotiated id with the wrong size (a 2-byte ssrc-audio-level) made
+    aiortc's HeaderExtensionsMap.get raise struct.error past _handle_rtp_data: the transport stopped."""
     fuzzer = fresh.loop.run(Fuzzer.join(fresh.core, fresh.room, "ext-" + uuid.uuid4().hex[:6]))
     try:
         audio = fuzzer.own("audio")
@@ -788,10 +828,9 @@ def test_an_rtp_extension_of_the_wrong_size_keeps_the_session_alive(fresh: Scene
         fresh.loop.run(fuzzer.close())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new): every new SSRC a participant sends with a negotiated payload type "
-                   "costs the core ~0.8 KB that is never given back while the session lasts (a libsrtp stream cloned "
-                   "per SSRC, plus aiortc's per-SSRC dicts in RtpRouter and RTCRtpReceiver): unbounded memory")
 def test_thousands_of_ssrcs_from_one_participant_do_not_grow_the_core(fresh: Scene) -> None:
+    """Every new SSRC a participant sent with a negotiated payload type cost the core ~0.8 KB never given back
+    while the session lasted (a libsrtp stream per SSRC, aiortc's per-SSRC dicts): unbounded memory."""
     fuzzer = fresh.loop.run(Fuzzer.join(fresh.core, fresh.room, "ssrcs-" + uuid.uuid4().hex[:6]))
     pid = fresh.core.proc.pid
     video = fuzzer.own("video")
@@ -820,12 +859,11 @@ def test_thousands_of_ssrcs_from_one_participant_do_not_grow_the_core(fresh: Sce
                                          f"more than {count} packets on one SSRC ({baseline / 1e6:.1f} MB)"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (new, severe): an empty UDP datagram from anyone, to an SFU port, ends that "
-                   "participant's media: aioice's StunProtocol.datagram_received passes every non-STUN datagram to the "
-                   "connection whatever its source address, and aiortc's RTCDtlsTransport._recv_next reads data[0] "
-                   "unchecked; the IndexError stops the core's DTLS transport (traceback in the log), silently")
 def test_an_empty_datagram_from_a_stranger_does_not_end_anyones_media(core: ServerProcess, loop: LoopThread) -> None:
-    """Run last: a victim room of its own, so the shared scene is not harmed if the bug is there."""
+    """An empty UDP datagram from anyone to an SFU port ended that participant's media: aioice passed it on (it is
+    not STUN) whatever its source, and aiortc's DTLS transport read its first byte unchecked and stopped.
+
+    Run last: a victim room of its own, so the shared scene is not harmed if the bug is there."""
     room = "victim-" + uuid.uuid4().hex[:8]
     core.http.post("/v1/rooms", json={"name": room}).raise_for_status()
     before = set(procstat.udp_ports(core.proc.pid))
@@ -854,9 +892,12 @@ def test_an_empty_datagram_from_a_stranger_does_not_end_anyones_media(core: Serv
         assert ports, "the victims' sessions opened no new UDP port"
         victims.log.mark()
         sock = stranger_socket()
-        for port in ports:
-            sock.sendto(b"", (LOOPBACK, port))
-        sock.close()
+        try:
+            for port in ports:
+                sock.sendto(b"", (LOOPBACK, port))
+            stun_barrier(sock, ports, required=ports)
+        finally:
+            sock.close()
         loop.run(victims.media_flows(timeout=5.0))
         victims.assert_core_healthy()
     finally:

@@ -107,7 +107,9 @@ def test_aiortc_private_names_are_used_only_in_the_adapter() -> None:
     """tvapp/rtc/internals.py is the one place that reaches into aiortc's private attributes."""
     import re
 
-    private = re.compile(r"_RTC\w+__\w+|\._send_rtcp_pli\b|\._send_keyframe\b|\._codecs\b|\b_data\b|get_host_addresses")
+    private = re.compile(r"_RTC\w+__\w+|\._send_rtcp_pli\b|\._send_keyframe\b|\._codecs\b|\b_data\b|get_host_addresses"
+                         r"|\._check_list\b|\._early_checks\b|\._rx_srtp\b|\._rtp_router\b|\._setup_srtp\b"
+                         r"|\._handle_rtc?p_data\b")
     for path in sorted((REPO_ROOT / "tvapp").rglob("*.py")):
         if path.name == "internals.py" and path.parent.name == "rtc":
             continue

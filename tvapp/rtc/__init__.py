@@ -2,7 +2,8 @@
 
 `internals` is the one module in tvapp that touches aiortc's private attributes (the receiver tap that
 takes encoded frames instead of decoding them, the sender's keyframe-request hook, the host addresses
-ICE offers); tests in tests/test_rtc_internals.py fail loudly when an aiortc release moves them.
+ICE offers, and the guards that drop malformed input instead of letting it stop a transport); tests in
+tests/test_rtc_internals.py and tests/test_rtc_guards.py fail loudly when an aiortc release moves them.
 `tracks` and `packets` carry pre-encoded media into aiortc's public sender API; `peer` builds
 peer connections configured the way every part of tvapp needs them (max-bundle, no public STUN).
 

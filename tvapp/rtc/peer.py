@@ -1,4 +1,8 @@
-"""Peer connections configured as every part of tvapp needs them: max-bundle and no public STUN server."""
+"""Peer connections configured as every part of tvapp needs them: max-bundle, no public STUN server, guarded.
+
+Every peer connection tvapp makes comes from here, so the guards of tvapp.rtc.internals (malformed input
+dropped instead of stopping a transport) are in place before the first datagram can arrive.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ from collections.abc import Iterable
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection
 
+from tvapp.rtc import internals
+
 
 def new_peer_connection(ice_servers: Iterable[tuple[str, str, str]] = ()) -> RTCPeerConnection:
-    """Return a peer connection using only the given (url, username, credential) ICE servers."""
+    """Return a guarded peer connection using only the given (url, username, credential) ICE servers."""
+    internals.install_guards()
     servers = [RTCIceServer(urls=url, username=user or None, credential=cred or None)
                for url, user, cred in ice_servers]
     # An explicit empty list: with None, aiortc falls back to a public Google STUN server.

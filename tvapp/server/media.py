@@ -8,7 +8,8 @@ active-speaker detector from RFC 6464 audio levels, and caps publishers' video b
 Frame forwarding itself lives in tvapp.server.forwarding; every touch of aiortc internals in tvapp.rtc.internals.
 
 A failure in one participant's media (bad SDP, a dead peer connection) is reported to that participant
-as an `error` message and never reaches another participant.
+as an `error` message and never reaches another participant; malformed packets are dropped by the
+guards of tvapp.rtc.internals, installed here at start-up, before they can stop a participant's transport.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class Sfu:
 
     def __init__(self, config: MediaConfig) -> None:
         internals.check_internals()
+        internals.install_guards()
         self.config = config
         if config.host_addresses:
             internals.set_host_addresses(config.host_addresses)

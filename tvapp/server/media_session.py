@@ -3,7 +3,11 @@
 The server makes every offer (`MediaSession.request_offer`): a publication gets a recvonly m-line, a subscription a sendonly m-line pinned to the publisher's codec (`pinned_codecs`), and each offer
 lists what every m-line carries (`TransceiverInfo`). Offers are serialized per participant: a change while
 an offer is out is folded into the next offer, sent when the answer arrives. An idle subscription m-line is
-reused for the next track of the same kind and codec.
+reused for the next track of the same kind and codec. An answer that cannot be applied is refused
+(`bad_answer`) and the server offers again at once, since aiortc cannot roll its offer back; after
+`MAX_REFUSED_ANSWERS` refusals in a row it waits for the next change instead, so a peer that answers
+badly cannot keep the server offering. Trickled candidates are read by tvapp.core.candidates before
+aiortc sees them (`invalid_candidate`), at most `MAX_REMOTE_CANDIDATES` per session.
 
 A session talks to its owner (tvapp.server.media.Sfu) only through `SessionOwner`; frame forwarding is
 tvapp.server.forwarding, every touch of aiortc internals tvapp.rtc.internals.
@@ -12,16 +16,18 @@ tvapp.server.forwarding, every touch of aiortc internals tvapp.rtc.internals.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc import RTCRtpSender, RTCSessionDescription
+from aiortc.rtcicetransport import RTCIceCandidate
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
-from aiortc.sdp import candidate_from_sdp
 
 from tvapp.config import MediaConfig
+from tvapp.core.candidates import CandidateError, parse_candidate
+from tvapp.core.drops import DropCounter
 from tvapp.protocol.messages import Candidate, Error, Offer, TrackInfo, TransceiverInfo
 from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
@@ -32,6 +38,11 @@ if TYPE_CHECKING:
     from aiortc import RTCPeerConnection
 
 log = logging.getLogger(__name__)
+
+MAX_REFUSED_ANSWERS = 3  # refused answers in a row, each followed by a new offer; then none until a change
+MAX_REMOTE_CANDIDATES = 64  # per session: a browser trickles a few per network interface, once
+
+_refusals = DropCounter(interval_s=60.0)  # what a peer can make the server log, once a minute at most
 
 
 class MediaError(RoomError):
@@ -93,6 +104,8 @@ class MediaSession:
         self.idle: list[Subscription] = []
         self.offer_out = False
         self.dirty = False
+        self.refused_in_a_row = 0
+        self.candidates = 0
         self.closed = False
         self.auto_subscribe = True
         self.requested: set[str] = set()  # track sids asked for explicitly (what counts without auto-subscribe)
@@ -149,11 +162,10 @@ class MediaSession:
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
-                log.info("media: bad answer from %s: %s", self.participant.identity, exc)
                 self.offer_out = False
-                self.dirty = True  # aiortc cannot roll back its offer: the next offer supersedes it
-                raise MediaError("bad_answer", "the answer could not be applied: " + str(exc)[:200]) from None
+                raise self._refused(exc) from None
             self.offer_out = False
+            self.refused_in_a_row = 0
         newly_ready = []
         for publication in self.publications.values():
             codecs = [] if publication.ready else [
@@ -167,23 +179,45 @@ class MediaSession:
         if self.dirty:
             self.request_offer()
 
+    def _refused(self, exc: Exception) -> MediaError:
+        """Count a refused answer, offer again unless too many were refused in a row; return the error to send."""
+        self.refused_in_a_row += 1
+        report = _refusals.drop("answers", time.monotonic())
+        if report is not None:
+            log.info("media: refused %d answer(s) (%d in all; said at most once a minute), the last from %s: %r",
+                     report.count, report.total, self.participant.identity, str(exc)[:200])
+        reason = "the answer could not be applied: " + str(exc)[:200]
+        if self.refused_in_a_row >= MAX_REFUSED_ANSWERS:
+            self.dirty = True  # aiortc cannot roll back its offer: the next change's offer supersedes it
+            return MediaError("bad_answer", f"{reason}; {self.refused_in_a_row} answers in a row were refused, "
+                                            "so no new offer comes until the session changes")
+        self.request_offer()
+        return MediaError("bad_answer", reason + "; a new offer follows")
+
     async def add_candidate(self, msg: Candidate) -> None:
-        """Add one candidate the client trickled."""
-        line = msg.candidate.strip()
-        if not line:
+        """Add one candidate the client trickled (an empty one, meaning no more, is ignored)."""
+        if not msg.candidate.strip():
             return
-        if line.startswith("candidate:"):
-            line = line[len("candidate:"):]
         try:
-            candidate = candidate_from_sdp(line)
-        except (ValueError, IndexError):
-            raise MediaError("bad_candidate", "the ICE candidate could not be parsed") from None
-        candidate.sdpMid = msg.sdp_mid
-        candidate.sdpMLineIndex = msg.sdp_mline_index
+            parsed = parse_candidate(msg.candidate)
+        except CandidateError as exc:
+            raise MediaError("invalid_candidate", str(exc)) from None
+        if self.candidates >= MAX_REMOTE_CANDIDATES:
+            raise MediaError("too_many_candidates", f"at most {MAX_REMOTE_CANDIDATES} candidates per session")
+        self.candidates += 1
+        if parsed.transport != "udp":
+            return  # the SFU's ICE speaks UDP only: a TCP candidate could never pair
+        candidate = RTCIceCandidate(
+            component=parsed.component, foundation=parsed.foundation, ip=parsed.address, port=parsed.port,
+            priority=parsed.priority, protocol=parsed.transport, type=parsed.type,
+            relatedAddress=parsed.related_address, relatedPort=parsed.related_port, tcpType=parsed.tcp_type,
+            sdpMid=msg.sdp_mid, sdpMLineIndex=msg.sdp_mline_index)
         if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
             candidate.sdpMLineIndex = 0
-        with contextlib.suppress(Exception):  # a candidate for a transport bundled away is harmless
+        try:
             await self.pc.addIceCandidate(candidate)
+        except Exception as exc:  # e.g. after end-of-candidates; a candidate for a bundled-away m-line is ignored
+            log.debug("media: candidate from %s not added: %s", self.participant.identity, exc)
 
     # publications --------------------------------------------------------------------------------------------
 

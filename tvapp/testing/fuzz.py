@@ -4,10 +4,11 @@ Strategies build RTP bursts, RTCP compounds, STUN messages, raw datagrams, signa
 from tvapp.testing.packets, with the fields a careful peer would never write. `fuzz_settings(n)` runs `n`
 examples in the suite, scaled by `TVAPP_FUZZ_EXAMPLES` / 200 when set (`make fuzz`, for a night).
 
-The `*_crash` classifiers run the parser the server itself runs (aiortc 1.16 / aioice 0.13) on a packet in
-this process and return the name of the exception it would raise that the server's caller does not catch
-(anything but ValueError), or None. Fuzz tests use them to set aside packets that hit a bug already known
-and pinned by its own strict-xfail test, so the fuzzer keeps looking for new ones.
+The `*_crash` classifiers run the parser aiortc 1.16 / aioice 0.13 run on a packet, in this process, and return
+the name of the exception it raises that aiortc's own caller does not catch (anything but ValueError), or None.
+tvapp.rtc.internals guards every such path in the server (and tvapp.core.candidates reads candidates before
+aiortc does), so fuzz tests send these packets like any other and only count them; the tests that pin one
+bug each use them to show that their packet is one raw aiortc fails on.
 """
 
 from __future__ import annotations
@@ -177,10 +178,10 @@ def stun_crash(datagram: bytes) -> str | None:
 
 
 def datagram_crash(datagram: bytes) -> str | None:
-    """Return what an SFU socket (aioice, then aiortc's DTLS transport) raises past its caller for a datagram.
+    """Return what an unguarded SFU socket (aioice, then aiortc's DTLS transport) raises past its caller.
 
-    aioice hands every datagram that is not STUN to the DTLS transport, from any address; the transport reads
-    its first byte without checking there is one.
+    Unguarded, aioice hands every datagram that is not STUN to the DTLS transport, from any address, and the
+    transport reads its first byte without checking there is one.
     """
     crash = stun_crash(datagram)
     if crash is None and not datagram:
@@ -189,7 +190,7 @@ def datagram_crash(datagram: bytes) -> str | None:
 
 
 def candidate_crash(line: str) -> str | None:
-    """Return the exception aiortc's candidate parser raises that the SFU does not catch (ValueError, IndexError)."""
+    """Return the exception aiortc's own candidate parser raises but ValueError and IndexError (None: parsed or refused)."""
     from aiortc.sdp import candidate_from_sdp
 
     line = line.strip()

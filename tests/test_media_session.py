@@ -1,0 +1,165 @@
+"""A participant's media session at the SFU (tvapp.server.media_session), driven in-process.
+
+A real `Sfu` owns a real `MediaSession` whose aiortc peer connection offers on 127.0.0.1; the participant's
+signaling connection is an `Inbox` that keeps what the session sends. Awaiting the SFU's background tasks
+(`settle`) makes "no offer follows" something a test can check rather than wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import pytest
+from aiortc import RTCSessionDescription
+
+from tvapp.config import MediaConfig
+from tvapp.core.claims import Grants, TokenClaims
+from tvapp.core.room import EmptyClock
+from tvapp.protocol.messages import Candidate, Error, Offer, ServerMessage, TrackInfo
+from tvapp.rtc import internals
+from tvapp.rtc.peer import new_peer_connection
+from tvapp.server.live import LiveParticipant, LiveRoom
+from tvapp.server.media import Sfu
+from tvapp.server.media_session import (
+    MAX_REFUSED_ANSWERS,
+    MAX_REMOTE_CANDIDATES,
+    MediaError,
+    MediaSession,
+)
+from tvapp.server.store import RoomRow
+
+NOT_SDP = "v=0\r\nthis is not sdp\r\n"
+
+
+class Inbox:
+    """Stands in for the participant's signaling connection (the `Peer` protocol): keeps what is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def send(self, msg: ServerMessage) -> None:
+        self.messages.append(msg)
+
+    def close(self, code: int, reason: str, error: Error | None = None) -> None:
+        pass
+
+    def offers(self) -> list[Offer]:
+        return [m for m in self.messages if isinstance(m, Offer)]
+
+
+@contextlib.asynccontextmanager
+async def joined() -> AsyncIterator[tuple[Sfu, MediaSession, Inbox]]:
+    """A room with one participant, carol, and her media session."""
+    sfu = Sfu(MediaConfig(host_addresses=("127.0.0.1",)))
+    live = LiveRoom(row=RoomRow(sid="RM_test", name="test", status="open", max_participants=6, empty_timeout=300,
+                                created_at=0.0), empty=EmptyClock.created(0.0))
+    inbox = Inbox()
+    claims = TokenClaims(issuer="tvapp", identity="carol", audience="tvapp", issued_at=0.0, not_before=0.0,
+                         expires_at=2e9, jti="J1", typ="access", grants=Grants(room="test"))
+    carol = LiveParticipant(sid="PA_carol", identity="carol", name="carol", joined_at=0.0, claims=claims, peer=inbox)
+    sfu.participant_joined(live, carol, auto_subscribe=True)
+    session = sfu.session(carol)
+    assert session is not None
+    try:
+        yield sfu, session, inbox
+    finally:
+        await sfu.close()
+        internals.set_host_addresses(None)
+
+
+async def settle(sfu: Sfu) -> None:
+    """Wait until every background task of the SFU (offers being made) has finished."""
+    while sfu.tasks:
+        await asyncio.gather(*list(sfu.tasks), return_exceptions=True)
+
+
+def publish(session: MediaSession, n: int) -> None:
+    session.publish(TrackInfo(sid=f"TR_{n}", kind="audio", source="microphone"), f"c{n}")
+
+
+async def real_answer(offer: Offer) -> str:
+    """Return the answer a real peer connection makes to `offer`."""
+    pc = new_peer_connection()
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(offer.sdp, "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+    finally:
+        await pc.close()
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def test_each_refused_answer_brings_a_new_offer_until_too_many_in_a_row_then_the_next_change_does() -> None:
+    async def scenario() -> None:
+        async with joined() as (sfu, session, inbox):
+            publish(session, 1)
+            await settle(sfu)
+            assert len(inbox.offers()) == 1
+            for refused in range(1, MAX_REFUSED_ANSWERS + 1):
+                with pytest.raises(MediaError) as error:
+                    await session.answer(NOT_SDP)
+                await settle(sfu)
+                assert error.value.code == "bad_answer"
+                if refused < MAX_REFUSED_ANSWERS:
+                    assert "a new offer follows" in error.value.message
+                    assert len(inbox.offers()) == 1 + refused  # offered again at once
+                else:
+                    assert "no new offer comes until the session changes" in error.value.message
+                    assert len(inbox.offers()) == MAX_REFUSED_ANSWERS  # the peer cannot keep the server offering
+            with pytest.raises(MediaError, match="no offer"):
+                await session.answer(NOT_SDP)
+            publish(session, 2)  # a change: its offer describes everything, the first track too
+            await settle(sfu)
+            offer = inbox.offers()[-1]
+            assert len(inbox.offers()) == MAX_REFUSED_ANSWERS + 1
+            assert {i.cid for i in offer.transceivers} == {"c1", "c2"}
+            await session.answer(await real_answer(offer))
+            await settle(sfu)
+            assert session.refused_in_a_row == 0 and len(inbox.offers()) == MAX_REFUSED_ANSWERS + 1
+            publish(session, 3)  # an accepted answer starts the count again: a refusal is offered again
+            await settle(sfu)
+            with pytest.raises(MediaError, match="a new offer follows"):
+                await session.answer(NOT_SDP)
+            await settle(sfu)
+            assert len(inbox.offers()) == MAX_REFUSED_ANSWERS + 3
+
+    run(scenario())
+
+
+def test_candidates_are_read_before_aiortc_and_capped_per_session() -> None:
+    async def scenario() -> None:
+        async with joined() as (sfu, session, inbox):
+            publish(session, 1)
+            await settle(sfu)
+            answer = await real_answer(inbox.offers()[-1])
+            await session.answer(answer.replace("a=end-of-candidates\r\n", ""))  # as a trickling browser answers
+            mid = inbox.offers()[-1].transceivers[0].mid
+            for line in ("candidate:garbage", "candidate:1 1 udp 1 evil.example 9 typ host",
+                         "candidate:1 1 udp 1 127.0.0.1 9 typ host raddr"):
+                with pytest.raises(MediaError) as refused:
+                    await session.add_candidate(Candidate(candidate=line, sdp_mid=mid))
+                assert refused.value.code == "invalid_candidate"
+            await session.add_candidate(Candidate(candidate="", sdp_mid=mid))  # "no more candidates": not counted
+            await session.add_candidate(Candidate(candidate="candidate:7 1 udp 2122260223 127.0.0.1 4 typ host "
+                                                            "generation 0", sdp_mid=mid))
+            ice = session.pc.getTransceivers()[0].receiver.transport.transport
+            in_answer = len(answer.split("a=candidate:")) - 1
+            assert ("127.0.0.1", 4) in [(c.ip, c.port) for c in ice.getRemoteCandidates()]
+            assert len(ice.getRemoteCandidates()) == in_answer + 1
+            for n in range(MAX_REMOTE_CANDIDATES - 1):  # TCP: accepted and counted, never paired (ICE is UDP here)
+                await session.add_candidate(Candidate(candidate=f"candidate:{n} 1 tcp 1518280447 127.0.0.1 {n + 10} "
+                                                                f"typ host tcptype passive", sdp_mid=mid))
+            assert len(ice.getRemoteCandidates()) == in_answer + 1
+            with pytest.raises(MediaError) as refused:
+                await session.add_candidate(Candidate(candidate="candidate:9 1 udp 1 127.0.0.1 5 typ host",
+                                                      sdp_mid=mid))
+            assert refused.value.code == "too_many_candidates"
+            assert len(ice.getRemoteCandidates()) == in_answer + 1
+
+    run(scenario())
