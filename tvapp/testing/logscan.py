@@ -17,11 +17,18 @@ _STARTS = re.compile(r"Traceback \(most recent call last\)|Unhandled exception|T
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
-def problems(lines: Iterable[str]) -> list[str]:
-    """Return each problem in a log as one text: an ERROR/CRITICAL line or a traceback and what it says."""
+def problems(lines: Iterable[str], ignore: Iterable[str] = ()) -> list[str]:
+    """Return each problem in a log as one text: an ERROR/CRITICAL line or a traceback and what it says.
+
+    Lines matching one of the `ignore` regular expressions are no problem (e.g. SDL's banner "CRITICAL: You are
+    using the SDL disk i/o audio driver!", which a TV under test prints because it was told to).
+    """
+    skip = [re.compile(pattern) for pattern in ignore]
     found: list[str] = []
     current: list[str] | None = None
     for line in lines:
+        if any(pattern.search(line) for pattern in skip):
+            continue
         starts_entry = bool(_LOG_LINE.match(line)) or line.startswith("tvapp:")
         if current is not None and (starts_entry or not line.strip()):
             found.append("".join(current))
@@ -35,10 +42,19 @@ def problems(lines: Iterable[str]) -> list[str]:
     return found
 
 
+_FRAME = re.compile(r'File "([^"]+)", line \d+, in (\S+)')
+
+
 def signature(problem: str) -> str:
-    """Return the last line of a problem report (for a traceback: the exception and its message)."""
+    """Return what identifies a problem: for a traceback "outermost function (file): exception: message",
+    else its last line."""
     lines = [line.strip() for line in problem.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    if not lines:
+        return ""
+    frame = _FRAME.search(problem)
+    if frame is None:
+        return lines[-1]
+    return f"{frame.group(2)} ({frame.group(1).rsplit('/', 1)[-1]}): {lines[-1]}"
 
 
 class _Output(Protocol):
