@@ -67,7 +67,10 @@ def test_chromium_and_a_tv_show_the_same_moment(browser: Browser, core: ServerPr
         assert percentile_ms(tv_errors, 95) < 50, percentile_ms(tv_errors, 95)
         # The two screens agree: their typical offsets differ by less than a frame.
         gap = abs(float(np.median(page_errors)) - float(np.nanmedian(tv_errors)))
-        assert gap < 1 / FPS, (np.median(page_errors), np.nanmedian(tv_errors))
+        clock = page.evaluate("() => [window.tvappWatch.offset(), window.tvappWatch.delay(), window.tvappWatch.exchanges()]")
+        steering = [e["error"] for e in page.evaluate("() => window.tvappWatch.log()") if start <= e["t"] <= end]
+        assert gap < 1 / FPS, dict(page=np.median(page_errors), tv=np.nanmedian(tv_errors), clock=clock,
+                                   steering=np.median(steering) if steering else None)
         assert browser.errors[page] == [], browser.errors[page]
     finally:
         status = tv.stop()

@@ -1,7 +1,10 @@
 // tvapp phone web client, watch together: the room's shared content in a <video> kept on the room's timeline.
 // Clock: NTP-style ping/pong over signaling, estimated like tvapp/core/clocksync.py (the lowest-delay quarter of the
 // last 60 exchanges, weighted mean). Timeline: tvapp/core/playback.py (PlaybackState.position_at). Steering: every
-// 200 ms the video's position is compared with the timeline; far off it seeks, close it nudges playbackRate. How long
+// 200 ms the video's position is compared with the timeline; far off it seeks, close it nudges playbackRate. The
+// position is what the screen shows when the browser says so (requestVideoFrameCallback: each presented frame's middle
+// against the timeline at its display time), else video.currentTime, which runs ahead of or behind the screen by the
+// compositor's delay (a frame or so, more on a busy machine). How long
 // a start takes to get the video moving (a resume after a pause, a fresh start after a load or a seek) and how late a
 // seek while playing lands are learnt from the error just after each one: the next start begins that much before
 // `at`, the next seek aims that much ahead. A stall is reported so that the room can wait for this phone. app.js owns the websocket: it calls joined(), handle() for
@@ -26,8 +29,8 @@
   const MAX_LAG_S = 1.0;
   const LAG_SETTLE_MS = 500; // measure a seek's or start's lag this long after the video runs (its clock stutters first)
   const TIMER_SLACK_S = 0.005; // a timer may fire a little early
-  const DEADBAND_S = 0.02;
-  const SETTLED_S = 0.01;
+  const DEADBAND_S = 0.015;
+  const SETTLED_S = 0.0075;
   const GAIN = 0.8;
   const MAX_RATE_CHANGE = 0.05;
   const PAUSED_TOLERANCE_S = 0.04;
@@ -35,6 +38,8 @@
   const STALL_REPORT_MS = 300;
   const SKIP_S = 10;
   const FRAMES_KEPT = 600;
+  const PRESENTED_MIN = 3; // presented frames since the last tick needed to steer on them rather than on currentTime
+  const FRAME_S = { min: 1 / 120, max: 1 / 10 }; // a frame's duration, as read from consecutive frames' media times
   const READY_AHEAD_S = 0.5; // buffered ahead of the position before a stalled phone says it is ready again
   const HAVE_METADATA = 1;
   const HAVE_FUTURE_DATA = 3;
@@ -172,6 +177,9 @@
       soundBlocked: false,
       reports: [], // buffering messages sent, for tests
       frameHandle: null,
+      presented: [], // errors of the frames presented since the last tick (seconds, a frame's middle)
+      lastMediaTime: null,
+      frameS: null, // the content's frame duration, learnt from presented frames
     };
 
     // -- clock pings --
@@ -271,6 +279,7 @@
       w.correcting = false;
       setRate(1);
       video.currentTime = position;
+      w.presented = [];
     }
 
     function startPlaying() {
@@ -324,8 +333,10 @@
       const runs = moving(state) && now >= state.at - startLead() - TIMER_SLACK_S && !ended;
       w.lastTarget = target;
       if (runs) checkStall();
+      const presented = w.presented;
+      w.presented = [];
       if (video.seeking) return;
-      w.lastError = video.currentTime - target;
+      w.lastError = !video.paused && presented.length >= PRESENTED_MIN ? median(presented) : video.currentTime - target;
       if (!runs) {
         if (!video.paused) video.pause();
         setRate(1);
@@ -455,7 +466,28 @@
 
     // -- frames shown, for tests: which media time was on screen when --
 
+    function median(values) {
+      const sorted = values.slice().sort((a, b) => a - b);
+      const mid = sorted.length >> 1;
+      return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
+    // A presented frame's error: its middle (media time plus half a frame) against the timeline at its display time.
+    function notePresented(meta) {
+      const step = w.lastMediaTime === null ? null : meta.mediaTime - w.lastMediaTime;
+      w.lastMediaTime = meta.mediaTime;
+      if (step !== null && step >= FRAME_S.min && step <= FRAME_S.max) {
+        w.frameS = w.frameS === null ? step : Math.min(step, 0.9 * w.frameS + 0.1 * step);
+      }
+      const state = w.state;
+      const serverAt = clock.current.serverNow();
+      if (!moving(state) || serverAt === null || video.seeking || video.paused || w.frameS === null) return;
+      const displayServer = serverAt + (performance.timeOrigin + meta.expectedDisplayTime) / 1000 - localNow();
+      w.presented.push(meta.mediaTime + w.frameS / 2 - positionAt(state, displayServer));
+    }
+
     function onFrame(now, meta) {
+      notePresented(meta);
       frames.push({
         wall: performance.timeOrigin + now,
         displayWall: performance.timeOrigin + meta.expectedDisplayTime,
