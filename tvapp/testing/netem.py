@@ -16,7 +16,8 @@ in a thread it waits for the GIL behind any busy Python thread of the test (two 
 ~58 ms to a 100 ms round trip). It runs at a low real-time priority (SCHED_FIFO), as the kernel's netem
 would in softirq, so a loaded machine does not add its scheduling delays to the link's. It owns the TUN
 devices: when the test process dies its control socket closes, the forwarder exits and the kernel
-removes both devices.
+removes both devices. That is also why this module is one file of ~600 lines: the forwarder is this very file run
+as a script, so the link's controller and the forwarder it starts cannot be split without shipping a second script.
 
 Addresses: each link gets its own pair, host `10.66.<k>.1` and namespace `10.66.<k>.2` (k is the lowest
 free one, chosen under a file lock so parallel runs do not clash). The namespace's default route is the
