@@ -17,7 +17,7 @@ from tvapp.core.claims import ClaimError, Grants, checked_ttl
 from tvapp.core.codes import format_invite_code, hash_code, new_invite_code, normalize_invite_code
 from tvapp.core.invites import Redemption, decide_redemption
 from tvapp.server.api.auth import Auth, RoomRef, State, resolve
-from tvapp.server.api.models import InviteCreate, InviteOut, RedeemRequest, TokenPair
+from tvapp.server.api.models import InviteCreate, InviteOut, RedeemRequest, TokenPair, checked_text
 from tvapp.server.api.rooms import require_live
 from tvapp.server.api.tokens import issue_pair, pair_json
 from tvapp.server.errors import (
@@ -69,6 +69,7 @@ async def create_invite(room: RoomRef, body: InviteCreate, state: State, caller:
              summary="Redeem an invite code for guest tokens (no credentials needed)")
 async def redeem_invite(code: Annotated[str, Path(max_length=64)], body: RedeemRequest, request: Request,
                         state: State) -> JSONResponse:
+    checked_text("name", body.name)
     client = request.client.host if request.client else "unknown"
     now = time.time()
     tick = time.monotonic()  # the limiter's windows must not jump with the wall clock
