@@ -19,6 +19,7 @@ from tvapp.auth.tokens import TokenAuthority
 from tvapp.config import Config
 from tvapp.core.attempts import AttemptLimiter
 from tvapp.core.room import RoomLimits, room_limits
+from tvapp.protocol.messages import MAX_DATA_BYTES
 from tvapp.server.media import Sfu
 from tvapp.server.playback import Watch
 from tvapp.server.rooms import RoomManager
@@ -62,6 +63,12 @@ class ServerState:
             limits = room_limits(config.rooms.max_participants, config.rooms.empty_timeout)
         except ValueError as exc:
             raise ValueError(f"config [rooms]: {exc}") from None
+        signal = config.signal
+        if signal.data_rate_bytes and signal.data_burst_bytes < MAX_DATA_BYTES:
+            raise ValueError(f"config [signal]: data_burst_bytes must be at least {MAX_DATA_BYTES} (one data message)")
+        if min(signal.data_rate_bytes, signal.data_rate_messages) < 0 or (
+                signal.data_rate_messages and signal.data_burst_messages < 1):
+            raise ValueError("config [signal]: data rates must not be negative, a message burst at least 1")
         rooms = RoomManager(reader, writer, default_limits=limits, ping_interval=config.signal.ping_interval,
                             idle_timeout=config.signal.idle_timeout)
         state = cls(
