@@ -368,8 +368,8 @@ class Room:
             await session.signal.send(result.answer)
             session.media.announce(result)
         elif isinstance(msg, m.Error):
-            if msg.code == "replaced":
-                self._final_reason = "replaced"
+            if msg.code in ("replaced", "token_revoked"):
+                self._final_reason = msg.code
             self._bus.emit(ev.Error(msg.code, msg.message))
         elif isinstance(msg, m.PlaybackStateMsg):
             state = msg.state()

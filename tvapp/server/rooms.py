@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAX_TRACKS_PER_PARTICIPANT = 16
 CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008
 
 
 class RoomManager:
@@ -300,6 +301,29 @@ class RoomManager:
             s.end_session(participant.sid, now, "removed")
 
         await self.writer.call(write)
+
+    async def end_sessions(self, ended: Callable[[LiveParticipant], bool], code: str, message: str) -> int:
+        """Disconnect every participant for whom `ended(participant)` holds (its token stopped being valid).
+
+        Each is told `error` with `code`, closed with 1008 and that code as the reason, and seen by the others to
+        leave with `code` as the reason; it is not banned (a new valid token may join again). Return how many.
+        """
+        now = self.clock()
+        ending: list[LiveParticipant] = []
+        for live in list(self.live.values()):
+            for participant in [p for p in live.participants.values() if ended(p)]:
+                participant.peer.send(Error(code=code, message=message))
+                participant.peer.close(CLOSE_POLICY, code)
+                self._detach(live, participant, code, now)
+                ending.append(participant)
+        if ending:
+            def write(s: Store) -> None:
+                for participant in ending:
+                    s.end_session(participant.sid, now, code)
+
+            await self.writer.call(write)
+            log.info("ended %d live session(s): %s", len(ending), code)
+        return len(ending)
 
     # tracks ------------------------------------------------------------------
 

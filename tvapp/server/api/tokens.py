@@ -87,5 +87,7 @@ async def refresh_token(body: RefreshRequest, state: State) -> JSONResponse:
         lambda s: s.rotate_refresh(old.jti, refresh.claims.jti, refresh.claims.expires_at, now))
     if result is RefreshResult.OK:
         return JSONResponse(pair_json(access, refresh))
+    if result is RefreshResult.RETIRED and old.family is not None:
+        await state.end_sessions_of_family(old.family)  # a replay: whoever holds the family is out, now
     code, message = REFRESH_REFUSALS[result]
     raise Unauthorized(message, code=code)
