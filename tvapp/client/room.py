@@ -58,6 +58,7 @@ E = TypeVar("E", bound=ev.RoomEvent)
 RECONNECT_WINDOW = 30.0
 # Join refusals that another attempt cannot fix (token_expired can be, with a refresh token).
 FATAL_JOIN_CODES = frozenset({"removed", "not_allowed", "room_completed", "room_not_found", "token_revoked",
+                              "identity_taken",
                               "token_reused", "invalid_token", "wrong_room", "token_expired"})
 
 

@@ -20,6 +20,7 @@ from typing import Callable
 
 from tvapp.core.claims import TokenClaims
 from tvapp.core.codes import new_id
+from tvapp.core.owners import Claim, Owner, claim_identity
 from tvapp.core.room import EmptyClock, JoinDecision, RoomEvent, RoomLimits, RoomStatus, decide_join, next_status
 from tvapp.protocol.messages import (
     Error,
@@ -184,6 +185,9 @@ class RoomManager:
         if self.reader.is_banned(live.row.sid, identity):
             raise RoomError("removed", "you were removed from this room")
         # No await from here until the participant is recorded: the slot check and the take are one step.
+        owner = Owner.of(claims.room_sid, claims.family, claims.grants.hidden)
+        if claim_identity(live.owners.get(identity), owner) is Claim.TAKEN:
+            raise RoomError("identity_taken", "this identity belongs to someone else in this room")
         decision = decide_join(live.status, live.roster.present(), identity, claims.grants.hidden,
                                live.row.max_participants)
         if decision is JoinDecision.ROOM_COMPLETED:
@@ -195,6 +199,7 @@ class RoomManager:
         participant = LiveParticipant(sid=new_id("PA"), identity=identity, name=claims.name or identity,
                                       joined_at=now, claims=claims, peer=peer)
         live.participants[identity] = participant
+        live.owners[identity] = owner
         live.roster.join(identity, claims.grants.hidden, now)
         live.empty.observe(live.roster.visible_count(), now)
         started = live.status is RoomStatus.OPEN
@@ -284,20 +289,30 @@ class RoomManager:
         return participant
 
     async def remove(self, live: LiveRoom, identity: str, reason: str = "removed by the host") -> None:
-        """Remove a participant: disconnect it, refuse its token, and keep it out of this room session."""
+        """Remove a participant: disconnect it, refuse its token, and keep it out of this room session.
+
+        A key-issued participant's identity is banned from the room session. A guest's is not (it may be an
+        impostor's pick of someone else's identity): its token family is revoked and keeps owning the identity,
+        so no guest can take it, while the key-issued owner it imitated still can.
+        """
         participant = self.get_participant(live, identity)
         participant.peer.send(Removed(reason=reason))
         participant.peer.close(CLOSE_NORMAL, "removed")
         claims = participant.claims
         now = self.clock()
         room_sid = live.row.sid
+        owner = participant.owner
+        ban = not owner.is_guest
+        if owner.is_guest and live.owners.get(identity) == owner:
+            live.owners[identity] = _replace(owner, removed=True)
         self._detach(live, participant, "removed", now)  # before any await: its socket closing must not win
 
         def write(s: Store) -> None:
             s.revoke_jti(claims.jti, claims.expires_at, "removed")
             if claims.family is not None:
                 s.revoke_family(claims.family, now)
-            s.ban(room_sid, identity, now)
+            if ban:
+                s.ban(room_sid, identity, now)
             s.end_session(participant.sid, now, "removed")
 
         await self.writer.call(write)
