@@ -56,6 +56,11 @@ def redeem(server: ServerProcess, code: str, identity: str) -> httpx.Response:
     return httpx.post(f"{server.url}/v1/invites/{code}/redeem", json={"identity": identity}, timeout=10)
 
 
+def refresh(server: ServerProcess, token: str) -> dict[str, Any]:
+    answer = httpx.post(f"{server.url}/v1/tokens/refresh", json={"refresh_token": token}, timeout=10)
+    return answer.json()  # type: ignore[no-any-return]
+
+
 def answer(response: httpx.Response) -> tuple[int, Any]:
     body = response.json()
     return response.status_code, body["error"]["code"] if response.status_code >= 400 else body["identity"]
@@ -131,8 +136,7 @@ def test_a_guest_keeps_its_own_identity_across_reconnects_and_refreshes(server: 
         first = await SignalClient.connect(server.url, pair["access_token"])
         await first.close()
         again = await SignalClient.connect(server.url, pair["access_token"])
-        refreshed = httpx.post(f"{server.url}/v1/tokens/refresh", json={"refresh_token": pair["refresh_token"]},
-                               timeout=10).json()
+        refreshed = refresh(server, pair["refresh_token"])
         third = await SignalClient.connect(server.url, refreshed["access_token"])  # same family: replaces its own
         assert (await again.wait_for(Error, 5)).code == "replaced"
         assert isinstance(await third.ping(), Pong)
