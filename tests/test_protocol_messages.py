@@ -294,9 +294,12 @@ def test_length_caps() -> None:
     assert "join.token: longer than 8192 bytes" in client_error({"type": "join", "v": 1, "token": "é" * 4097}).message
     assert parse_client_message({"type": "offer", "v": 1, "sdp": "s" * MAX_SDP_BYTES}) == Offer(sdp="s" * MAX_SDP_BYTES)
     assert client_error({"type": "offer", "v": 1, "sdp": "s" * (MAX_SDP_BYTES + 1)}).message.startswith("offer.sdp:")
-    name = "名" * 128
+    name = "名" * 64  # a name people read: tvapp.core.text.MAX_NAME_CHARS characters
     assert parse_client_message({"type": "publish", "v": 1, "cid": "c", "kind": "audio", "source": "camera",
                                  "name": name}) == Publish(cid="c", kind="audio", source="camera", name=name)  # fmt: skip
+    too_long = client_error({"type": "publish", "v": 1, "cid": "c", "kind": "audio", "source": "camera",
+                             "name": name + "名"})
+    assert too_long.code == "invalid_name" and too_long.message == "publish.name: longer than 64 characters"
 
 
 def test_errors_never_echo_the_token() -> None:

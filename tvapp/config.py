@@ -80,6 +80,10 @@ class SignalConfig:
     ping_interval: float = 10.0
     max_message_bytes: int = 65_536
     send_queue_max: int = 1_000
+    data_rate_bytes: int = 262_144
+    data_burst_bytes: int = 1_048_576
+    data_rate_messages: float = 50.0
+    data_burst_messages: int = 200
 
 
 @dataclass(frozen=True)

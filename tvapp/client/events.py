@@ -43,7 +43,10 @@ class Connected(RoomEvent):
 
 @dataclasses.dataclass(frozen=True)
 class Disconnected(RoomEvent):
-    """The room is left for good (``reason``: client_initiated, removed, room_completed, replaced, reconnect_failed)."""
+    """The room is left for good.
+
+    ``reason``: client_initiated, removed, room_completed, replaced, token_revoked, reconnect_failed.
+    """
 
     NAME: ClassVar[str] = "disconnected"
     reason: str

@@ -58,6 +58,7 @@ E = TypeVar("E", bound=ev.RoomEvent)
 RECONNECT_WINDOW = 30.0
 # Join refusals that another attempt cannot fix (token_expired can be, with a refresh token).
 FATAL_JOIN_CODES = frozenset({"removed", "not_allowed", "room_completed", "room_not_found", "token_revoked",
+                              "identity_taken",
                               "token_reused", "invalid_token", "wrong_room", "token_expired"})
 
 
@@ -368,8 +369,8 @@ class Room:
             await session.signal.send(result.answer)
             session.media.announce(result)
         elif isinstance(msg, m.Error):
-            if msg.code == "replaced":
-                self._final_reason = "replaced"
+            if msg.code in ("replaced", "token_revoked"):
+                self._final_reason = msg.code
             self._bus.emit(ev.Error(msg.code, msg.message))
         elif isinstance(msg, m.PlaybackStateMsg):
             state = msg.state()

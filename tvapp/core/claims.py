@@ -7,6 +7,9 @@ claims is decided here, with the current time passed in:
 - `aud` must be the expected audience, `typ` must fit the use (an access token is never a refresh token);
 - `nbf`/`iat` may be at most `leeway` seconds in the future, `exp` at most `leeway` seconds in the past;
 - leeway is capped at MAX_LEEWAY seconds whatever the caller asks;
+- the display name (`name`) follows tvapp.core.text's rule when a token is built (ValueError otherwise); a signed
+  token whose name breaks it anyway (minted by a customer's own auth server) is accepted with the name made
+  `displayable()`, so nothing unprintable ever reaches a screen and nobody is locked out by their name;
 - a new token lives the configured default unless its issuer asks otherwise, and what it asks must be
   between 1 second and the configured maximum (`checked_ttl`, refused with `invalid_ttl`).
 """
@@ -19,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from tvapp.core.errors import CodedError
+from tvapp.core.text import MAX_NAME_CHARS, displayable, text_problem
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -27,7 +31,7 @@ REQUIRED_CLAIMS = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti", "typ", "gran
 MAX_LEEWAY = 10.0
 IDENTITY_RE = re.compile(r"^[A-Za-z0-9_.@:+-]{1,64}$")
 ROOM_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-MAX_NAME_LEN = 64
+MAX_NAME_LEN = MAX_NAME_CHARS
 
 
 class ClaimError(CodedError):
@@ -123,8 +127,9 @@ def build_claims(
         raise ValueError("identity must be 1-64 characters of letters, digits and _ . @ : + -")
     if not ROOM_NAME_RE.match(grants.room):
         raise ValueError("room must be 1-64 characters of letters, digits and _ . : -")
-    if len(name) > MAX_NAME_LEN:
-        raise ValueError(f"name must be at most {MAX_NAME_LEN} characters")
+    problem = text_problem(name)
+    if problem is not None:
+        raise ValueError(f"name {problem}")
     if not ttl > 0:
         raise ValueError("ttl must be positive")
     iat = int(now)
@@ -191,7 +196,7 @@ def check_claims(
     raw_name = claims.get("name", "")
     if not isinstance(raw_name, str) or len(raw_name) > MAX_NAME_LEN:
         raise ClaimError("invalid_token", "the name claim must be a short string")
-    name = raw_name
+    name = displayable(raw_name)
     family = _optional_text(claims, "fam")
     if typ == REFRESH and family is None:
         raise ClaimError("invalid_token", "a refresh token must carry its family (fam)")

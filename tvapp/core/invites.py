@@ -9,7 +9,8 @@ Rules, in the order they are checked (the first that refuses decides):
 3. The invite's own room session must be live: not completed, and not replaced by a later room of the same
    name (ROOM_COMPLETED).
 4. An identity removed from that room session stays out of it (REMOVED).
-5. An identity connected to the room right now cannot come in a second time (IDENTITY_TAKEN).
+5. An identity someone visible owns in that room session (tvapp.core.owners: connected now or moments ago)
+   cannot be taken by a new guest (IDENTITY_TAKEN); hidden owners are left out, so as not to be revealed.
 6. An invite whose uses are all spent is USED_UP. The caller counts the use atomically in its store and
    treats a use refused there (a race for the last one, or the expiry passing meanwhile) as USED_UP too.
 7. Otherwise ADMIT: the caller counts one use and issues a guest pair (no host, not hidden) tied to that

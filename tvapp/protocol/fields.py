@@ -24,8 +24,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final, Self, TypeVar, get_args
 
 from tvapp.core.errors import CodedError
+from tvapp.core.text import text_problem
 
 BAD_MESSAGE: Final = "bad_message"
+INVALID_NAME: Final = "invalid_name"
 INVALID_VALUE: Final = "invalid_value"
 UNSUPPORTED_VERSION: Final = "unsupported_version"
 
@@ -81,7 +83,10 @@ def _or_null(nullable: bool) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Text(FieldRule):
-    """A string of at most ``max_len`` characters (or UTF-8 bytes), optionally non-empty, printable or null."""
+    """A string of at most ``max_len`` characters (or UTF-8 bytes), optionally non-empty, printable or null.
+
+    ``human`` applies tvapp.core.text's rule for names people read (refused with ``invalid_name``).
+    """
 
     max_len: int
     in_bytes: bool = False
@@ -89,6 +94,7 @@ class Text(FieldRule):
     nullable: bool = False
     printable: bool = False
     too_long_code: str = BAD_MESSAGE
+    human: bool = False
 
     def decode(self, value: object, path: str) -> object:
         """Return the string; raise ProtocolError when it breaks the rule."""
@@ -108,6 +114,10 @@ class Text(FieldRule):
             raise bad(path, "must not be empty")
         if self.printable and not value.isprintable():
             raise bad(path, "must be printable (no line breaks or control characters)")
+        if self.human:
+            problem = text_problem(value, self.max_len)
+            if problem is not None:
+                raise ProtocolError(INVALID_NAME, f"{path}: {problem}")
         return value
 
 

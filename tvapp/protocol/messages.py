@@ -2,7 +2,9 @@
 
 Every message on the wire is a JSON object with ``"type"`` and ``"v": 1``; field names are snake_case. Unknown extra
 fields are ignored so that newer peers can add fields; a missing required field, a wrong JSON type or an
-out-of-range value is a :class:`ProtocolError` whose message names the field and never repeats the value.
+out-of-range value is a :class:`ProtocolError` whose message names the field and never repeats the value. Names and
+titles people read (participant and track names, content titles) follow tvapp.core.text's rule; a name that breaks
+it is refused with ``invalid_name``.
 
 Each field's rule is written once, in its annotation (``sid: Id``), with the rules of tvapp.protocol.fields, and the
 envelope is that module's ``Envelope``. This module is the whole vocabulary of signaling v1, both directions, which
@@ -18,6 +20,7 @@ from tvapp.core.playback import ACTIONS, CONTROLS, MAX_CONTENT_CHARS, MAX_TITLE_
 from tvapp.core.playback import Action as PlaybackAction
 from tvapp.core.playback import Control as PlaybackControl
 from tvapp.core.playback import OnStall as PlaybackOnStall
+from tvapp.core.text import MAX_NAME_CHARS
 from tvapp.protocol import fields as f
 from tvapp.protocol.fields import BAD_MESSAGE as BAD_MESSAGE
 from tvapp.protocol.fields import UNSUPPORTED_VERSION as UNSUPPORTED_VERSION
@@ -54,6 +57,8 @@ CandidateLine = Annotated[str, f.Text(MAX_CANDIDATE_BYTES, in_bytes=True)]
 Id = Annotated[str, f.Text(MAX_ID_CHARS, nonempty=True)]
 OptionalId = Annotated[str | None, f.Text(MAX_ID_CHARS, nullable=True)]
 Name = Annotated[str, f.Text(MAX_ID_CHARS)]
+# A name people read: tvapp.core.text's rule, refused with invalid_name.
+HumanName = Annotated[str, f.Text(MAX_NAME_CHARS, human=True, too_long_code=f.INVALID_NAME)]
 Text = Annotated[str, f.Text(MAX_TEXT_CHARS)]
 Kind = Annotated[TrackKind, f.Choice(TRACK_KINDS)]
 Source = Annotated[TrackSource, f.Choice(TRACK_SOURCES)]
@@ -71,7 +76,7 @@ Secret = Annotated[str, f.Text(MAX_TEXT_CHARS)]
 ActionName = Annotated[PlaybackAction, f.Choice(ACTIONS)]
 OptionalContent = Annotated[str | None, f.Text(MAX_CONTENT_CHARS, nullable=True)]
 Content = Annotated[str, f.Text(MAX_CONTENT_CHARS)]
-Title = Annotated[str, f.Text(MAX_TITLE_CHARS)]
+Title = Annotated[str, f.Text(MAX_TITLE_CHARS, human=True, too_long_code=f.INVALID_NAME)]
 ControlName = Annotated[PlaybackControl, f.Choice(CONTROLS)]
 OnStallName = Annotated[PlaybackOnStall, f.Choice(ON_STALL)]
 OptionalChoice = Annotated[str | None, f.Text(MAX_ID_CHARS, nullable=True)]
@@ -88,7 +93,7 @@ class TrackInfo(f.Record):
     sid: Id
     kind: Kind
     source: Source
-    name: Name = ""
+    name: HumanName = ""
     muted: Flag = False
 
 
@@ -98,7 +103,7 @@ class ParticipantInfo(f.Record):
 
     sid: Id
     identity: Id
-    name: Name = ""
+    name: HumanName = ""
     joined_at: Time
     tracks: Annotated[tuple[TrackInfo, ...], f.Array(TrackInfo)] = ()
 
@@ -205,7 +210,7 @@ class Publish(f.Message):
     cid: Id
     kind: Kind
     source: Source
-    name: Name = ""
+    name: HumanName = ""
     muted: Flag = False
 
 

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from tvapp.core.claims import Grants, TokenClaims
 from tvapp.core.errors import CodedError
+from tvapp.core.owners import Owner
 from tvapp.core.playback import PlaybackRoom
 from tvapp.core.room import EmptyClock, RoomStatus, Roster
 from tvapp.protocol.messages import Encoded, Error, ParticipantInfo, RoomInfo, ServerMessage, TrackInfo
@@ -87,6 +88,11 @@ class LiveParticipant:
         return self.claims.grants.hidden
 
     @property
+    def owner(self) -> Owner:
+        """Return who owns its identity in the room session (tvapp.core.owners): its token's key or guest family."""
+        return Owner.of(self.claims.room_sid, self.claims.family, self.claims.grants.hidden)
+
+    @property
     def grants(self) -> Grants:
         """Return what its token allows in this room."""
         return self.claims.grants
@@ -119,6 +125,7 @@ class LiveRoom:
     participants: dict[str, LiveParticipant] = field(default_factory=dict)
     ready: asyncio.Future[None] | None = None
     playback: PlaybackRoom | None = None  # the shared content timeline (tvapp.server.playback), once touched
+    owners: dict[str, Owner] = field(default_factory=dict)  # identity -> who owns it this session (core.owners)
 
     @property
     def status(self) -> RoomStatus:

@@ -20,6 +20,7 @@ from typing import Callable
 
 from tvapp.core.claims import TokenClaims
 from tvapp.core.codes import new_id
+from tvapp.core.owners import Claim, Owner, claim_identity
 from tvapp.core.room import EmptyClock, JoinDecision, RoomEvent, RoomLimits, RoomStatus, decide_join, next_status
 from tvapp.protocol.messages import (
     Error,
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 MAX_TRACKS_PER_PARTICIPANT = 16
 CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008
 
 
 class RoomManager:
@@ -183,6 +185,9 @@ class RoomManager:
         if self.reader.is_banned(live.row.sid, identity):
             raise RoomError("removed", "you were removed from this room")
         # No await from here until the participant is recorded: the slot check and the take are one step.
+        owner = Owner.of(claims.room_sid, claims.family, claims.grants.hidden)
+        if claim_identity(live.owners.get(identity), owner) is Claim.TAKEN:
+            raise RoomError("identity_taken", "this identity belongs to someone else in this room")
         decision = decide_join(live.status, live.roster.present(), identity, claims.grants.hidden,
                                live.row.max_participants)
         if decision is JoinDecision.ROOM_COMPLETED:
@@ -194,6 +199,7 @@ class RoomManager:
         participant = LiveParticipant(sid=new_id("PA"), identity=identity, name=claims.name or identity,
                                       joined_at=now, claims=claims, peer=peer)
         live.participants[identity] = participant
+        live.owners[identity] = owner
         live.roster.join(identity, claims.grants.hidden, now)
         live.empty.observe(live.roster.visible_count(), now)
         started = live.status is RoomStatus.OPEN
@@ -283,23 +289,56 @@ class RoomManager:
         return participant
 
     async def remove(self, live: LiveRoom, identity: str, reason: str = "removed by the host") -> None:
-        """Remove a participant: disconnect it, refuse its token, and keep it out of this room session."""
+        """Remove a participant: disconnect it, refuse its token, and keep it out of this room session.
+
+        A key-issued participant's identity is banned from the room session. A guest's is not (it may be an
+        impostor's pick of someone else's identity): its token family is revoked and keeps owning the identity,
+        so no guest can take it, while the key-issued owner it imitated still can.
+        """
         participant = self.get_participant(live, identity)
         participant.peer.send(Removed(reason=reason))
         participant.peer.close(CLOSE_NORMAL, "removed")
         claims = participant.claims
         now = self.clock()
         room_sid = live.row.sid
+        owner = participant.owner
+        ban = not owner.is_guest
+        if owner.is_guest and live.owners.get(identity) == owner:
+            live.owners[identity] = _replace(owner, removed=True)
         self._detach(live, participant, "removed", now)  # before any await: its socket closing must not win
 
         def write(s: Store) -> None:
             s.revoke_jti(claims.jti, claims.expires_at, "removed")
             if claims.family is not None:
                 s.revoke_family(claims.family, now)
-            s.ban(room_sid, identity, now)
+            if ban:
+                s.ban(room_sid, identity, now)
             s.end_session(participant.sid, now, "removed")
 
         await self.writer.call(write)
+
+    async def end_sessions(self, ended: Callable[[LiveParticipant], bool], code: str, message: str) -> int:
+        """Disconnect every participant for whom `ended(participant)` holds (its token stopped being valid).
+
+        Each is told `error` with `code`, closed with 1008 and that code as the reason, and seen by the others to
+        leave with `code` as the reason; it is not banned (a new valid token may join again). Return how many.
+        """
+        now = self.clock()
+        ending: list[LiveParticipant] = []
+        for live in list(self.live.values()):
+            for participant in [p for p in live.participants.values() if ended(p)]:
+                participant.peer.send(Error(code=code, message=message))
+                participant.peer.close(CLOSE_POLICY, code)
+                self._detach(live, participant, code, now)
+                ending.append(participant)
+        if ending:
+            def write(s: Store) -> None:
+                for participant in ending:
+                    s.end_session(participant.sid, now, code)
+
+            await self.writer.call(write)
+            log.info("ended %d live session(s): %s", len(ending), code)
+        return len(ending)
 
     # tracks ------------------------------------------------------------------
 

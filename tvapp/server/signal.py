@@ -4,7 +4,9 @@ Each connection has two tasks: this reader (receive, feed the protocol object, d
 events it yields) and a writer (send whatever the protocol object queued, then close when it
 says so). Messages to one participant never wait on another's socket; a client that falls
 `send_queue_max` messages behind is disconnected. An exception while handling one client's
-message becomes an `error` message to that client only.
+message becomes an `error` message to that client only. Each connection's `send_data` goes through its own
+tvapp.core.budget.DataBudget ([signal] data_rate_*/data_burst_*): past it a message is dropped and the sender
+gets `data_rate_limited`, so one flooder cannot push the others' queues past `send_queue_max`.
 
 A `join`'s token is accepted by tvapp.auth.tokens.TokenAuthority.accept (the same check as a REST
 bearer token, plus the `join` grant); a refusal becomes the join's error code. Joining itself is the
@@ -43,6 +45,7 @@ from tvapp.protocol.messages import (
     Unsubscribe,
 )
 from tvapp.protocol.signaling import ConnectionState, ServerConnection
+from tvapp.core.budget import DataBudget, DataVerdict
 from tvapp.core.playback import PlaybackError
 from tvapp.server.live import LiveParticipant, RoomError
 
@@ -55,10 +58,11 @@ log = logging.getLogger(__name__)
 class SignalPeer:
     """A participant's outgoing side: queue into the protocol object, a writer task sends."""
 
-    def __init__(self, ws: WebSocket, conn: ServerConnection, queue_max: int) -> None:
+    def __init__(self, ws: WebSocket, conn: ServerConnection, queue_max: int, data_budget: DataBudget) -> None:
         self.ws = ws
         self.conn = conn
         self.queue_max = queue_max
+        self.data_budget = data_budget
         self.pending = 0
         self._wake = asyncio.Event()
 
@@ -104,7 +108,7 @@ async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
     cfg = state.config.signal
     await ws.accept()
     conn = ServerConnection(time.time(), join_timeout=cfg.join_timeout, idle_timeout=cfg.idle_timeout)
-    peer = SignalPeer(ws, conn, cfg.send_queue_max)
+    peer = SignalPeer(ws, conn, cfg.send_queue_max, data_budget(state))
     writer = asyncio.create_task(peer.run_writer())
     participant: LiveParticipant | None = None
     left_reason = "disconnected"
@@ -157,6 +161,13 @@ async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
             writer.cancel()
 
 
+def data_budget(state: ServerState) -> DataBudget:
+    """Return a new connection's full send_data budget, from [signal]."""
+    cfg = state.config.signal
+    return DataBudget.of(rate_bytes=cfg.data_rate_bytes, burst_bytes=cfg.data_burst_bytes,
+                         rate_messages=cfg.data_rate_messages, burst_messages=cfg.data_burst_messages)
+
+
 async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer,
                     participant: LiveParticipant | None, event: ClientMessage) -> tuple[LiveParticipant | None, bool]:
     """Act on one client message; return the (possibly new) participant and whether it left."""
@@ -207,7 +218,12 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
     elif isinstance(event, SendData):
         live = rooms.room_of(participant)
         if live is not None:
-            state.sfu.send_data(live, participant, event)
+            verdict = peer.data_budget.take(len(event.payload.encode()) + len(event.topic), time.monotonic())
+            if verdict is DataVerdict.SEND:
+                state.sfu.send_data(live, participant, event)
+            elif verdict is DataVerdict.DROP_AND_TELL:
+                peer.send(Error(code="data_rate_limited",
+                                message="you are sending data faster than the server allows; messages were dropped"))
     elif isinstance(event, Playback):
         live = rooms.room_of(participant)
         if live is not None:

@@ -1,7 +1,8 @@
 """Everything one running core server holds: config, keys, tokens, store connections, rooms.
 
 `ServerState.open()` builds it and `close()` tears it down; the app's lifespan owns one,
-and background tasks (the empty-room reaper, the purge of expired rows) belong to it.
+and background tasks (the empty-room reaper, the purge of expired rows, the look at keys.json every
+KEY_POLL_INTERVAL seconds that ends the live sessions of a revoked key's tokens) belong to it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tvapp.auth.keys import ApiKey, KeyStore, ensure_data_dir
+from tvapp.auth.keys import ApiKey, KeyStore, KeyStoreError, ensure_data_dir
 from tvapp.auth.tokens import TokenAuthority
 from tvapp.config import Config
 from tvapp.core.attempts import AttemptLimiter
 from tvapp.core.room import RoomLimits, room_limits
+from tvapp.protocol.messages import MAX_DATA_BYTES
 from tvapp.server.media import Sfu
 from tvapp.server.playback import Watch
 from tvapp.server.rooms import RoomManager
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "tvapp.db"
 PURGE_INTERVAL = 60.0
+KEY_POLL_INTERVAL = 0.5  # how often keys.json is looked at (a stat) for keys revoked by `tvapp keys revoke`
+TOKEN_REVOKED = "token_revoked"
 
 
 @dataclass(eq=False)
@@ -48,6 +52,7 @@ class ServerState:
     watch: Watch
     created_key: ApiKey | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    revoked_keys: frozenset[str] = frozenset()
 
     @classmethod
     async def open(cls, config: Config, data_dir: Path | None = None) -> ServerState:
@@ -62,6 +67,12 @@ class ServerState:
             limits = room_limits(config.rooms.max_participants, config.rooms.empty_timeout)
         except ValueError as exc:
             raise ValueError(f"config [rooms]: {exc}") from None
+        signal = config.signal
+        if signal.data_rate_bytes and signal.data_burst_bytes < MAX_DATA_BYTES:
+            raise ValueError(f"config [signal]: data_burst_bytes must be at least {MAX_DATA_BYTES} (one data message)")
+        if min(signal.data_rate_bytes, signal.data_rate_messages) < 0 or (
+                signal.data_rate_messages and signal.data_burst_messages < 1):
+            raise ValueError("config [signal]: data rates must not be negative, a message burst at least 1")
         rooms = RoomManager(reader, writer, default_limits=limits, ping_interval=config.signal.ping_interval,
                             idle_timeout=config.signal.idle_timeout)
         state = cls(
@@ -72,10 +83,32 @@ class ServerState:
             sfu=Sfu(config.media), watch=Watch(config.watch), created_key=created,
         )
         rooms.media = state.sfu
+        state.revoked_keys = state._revoked_key_ids()
         await rooms.recover()
         state.tasks.append(asyncio.create_task(state._every(config.rooms.reaper_interval, rooms.reap)))
         state.tasks.append(asyncio.create_task(state._every(PURGE_INTERVAL, state._purge)))
+        state.tasks.append(asyncio.create_task(state._every(KEY_POLL_INTERVAL, state.end_sessions_of_revoked_keys)))
         return state
+
+    def _revoked_key_ids(self) -> frozenset[str]:
+        try:
+            return frozenset(key.id for key in self.keys.list() if not key.active)
+        except KeyStoreError:  # a damaged file: REST and joins say so; this poll keeps what it knew
+            return self.revoked_keys
+
+    async def end_sessions_of_revoked_keys(self) -> int:
+        """End the live sessions whose token a newly revoked API key signed; return how many."""
+        revoked = self._revoked_key_ids()  # one stat of keys.json unless it changed
+        if revoked == self.revoked_keys:
+            return 0
+        self.revoked_keys = revoked
+        return await self.rooms.end_sessions(lambda p: p.claims.issuer in revoked, TOKEN_REVOKED,
+                                             "the API key that signed your token was revoked")
+
+    async def end_sessions_of_family(self, family: str) -> int:
+        """End the live sessions whose token belongs to a refresh family just revoked; return how many."""
+        return await self.rooms.end_sessions(lambda p: p.claims.family == family, TOKEN_REVOKED,
+                                             "your token was revoked (its refresh token was used twice)")
 
     async def _purge(self) -> int:
         now = time.time()

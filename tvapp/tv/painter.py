@@ -4,7 +4,9 @@ tvapp.tv.render (the scene) and tvapp.tv.pairing_card (the pairing card) draw wi
 Pixels are the expensive part of a frame, so text is rendered once per (text, size, colour, background) into
 the display's pixel format and kept in a bounded LRU, like fitted and wrapped lines. Sizes are given at 1080
 lines and scaled to the screen (`px`). Every text placed through `text()` is recorded in `text_rects`, which
-tests use to check that nothing is drawn outside the overscan-safe area.
+tests use to check that nothing is drawn outside the overscan-safe area. Every text goes through `shown()`
+(tvapp.core.text's rule) before pygame sees it: a name with a NUL byte or a control character, from a newer
+peer or an old token, is drawn without them instead of making pygame raise.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TypeVar
 import pygame
 
 from tvapp.core.layout import Rect
+from tvapp.core.text import displayable
 
 Color = tuple[int, int, int]
 Blits = list[tuple[pygame.Surface, pygame.Rect]]
@@ -46,6 +49,7 @@ MESSAGE = 56
 PAIR_CODE = 220     # the pairing code: ~110 px digits at 1080p, read from the sofa
 QR_WIDTH = 440      # the QR code's widest (quiet zone included): >= ~300 px at 1080p scans from 3 m
 TEXT_CACHE = 256
+MAX_SHOWN_CHARS = 1024  # no text on a TV screen is longer; the longest are wrapped messages
 CARD_CACHE = 24
 
 
@@ -66,6 +70,11 @@ class Lru(OrderedDict[Hashable, T]):
             if len(self) > self.capacity:
                 self.popitem(last=False)
             return value
+
+
+def shown(text: str) -> str:
+    """Return `text` as the screen may draw it: tvapp.core.text's rule applied, cut to MAX_SHOWN_CHARS."""
+    return displayable(text, MAX_SHOWN_CHARS)
 
 
 def from_pygame(rect: pygame.Rect) -> Rect:
@@ -107,11 +116,17 @@ class Painter:
         """Return `text` rendered on `bg` in the surface's pixel format (cached per text, size and colours)."""
         def make() -> pygame.Surface:
             # Rendered onto its known background and converted: blitting it is a plain copy, not a blend.
-            return self.font(size).render(text, True, color, bg).convert(self.surface)
+            return self.font(size).render(shown(text), True, color, bg).convert(self.surface)
         return self.texts.get_or_make((text, size, color, bg), make)
 
+    def size_of(self, text: str, size: int) -> tuple[int, int]:
+        """Return the width and height `text` takes at `size` (as drawn: after the text rule)."""
+        return self.font(size).size(shown(text))
+
     def fit(self, text: str, size: int, max_w: int) -> str:
-        """Return `text`, shortened with an ellipsis when it is wider than max_w."""
+        """Return `text` (after the text rule), shortened with an ellipsis when it is wider than max_w."""
+        text = shown(text)
+
         def make() -> str:
             font = self.font(size)
             if font.size(text)[0] <= max_w:
@@ -128,6 +143,8 @@ class Painter:
 
     def wrap(self, text: str, size: int, max_w: int) -> tuple[str, ...]:
         """Return `text` broken into lines no wider than max_w (a too-long word is shortened)."""
+        text = shown(text)
+
         def make() -> tuple[str, ...]:
             font = self.font(size)
             lines: list[str] = []

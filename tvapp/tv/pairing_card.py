@@ -123,14 +123,14 @@ class PairingCards:
         qr_room = safe.h - 2 * pad - len(caption) * body_h - line_gap
         qr, unit = self._qr(panel.url, max(1, min(self.paint.px(QR_WIDTH), qr_room)))
         qr_w = qr.get_width()
-        right_w = max(qr_w, max((self.paint.font(body).size(line)[0] for line in caption), default=0))
+        right_w = max(qr_w, max((self.paint.size_of(line, body)[0] for line in caption), default=0))
         left_max = max(1, safe.w - 2 * pad - gap - right_w)
         left: list[tuple[str, int, Color, int]] = [(self.paint.fit("Pair a phone", title, left_max), title, TEXT, 0)]
         if panel.requester:
             left.append((self.paint.fit(panel.requester, body, left_max), body, DIM_TEXT, line_gap))
         left.append((self.paint.fit(grouped(panel.code), big, left_max), big, TEXT, self.paint.px(24)))
-        widths = [self.paint.font(size).size(text)[0] for text, size, _, _ in left]
-        left_w = max(widths + [self.paint.font(body).size(countdown(59 * 60 + 59))[0]])
+        widths = [self.paint.size_of(text, size)[0] for text, size, _, _ in left]
+        left_w = max(widths + [self.paint.size_of(countdown(59 * 60 + 59), body)[0]])
         left_h = sum(self.paint.line_height(size) + space for _, size, _, space in left) + self.paint.px(24) + body_h
         right_h = qr.get_height() + line_gap + len(caption) * body_h
         width = min(safe.w, 2 * pad + left_w + gap + right_w)

@@ -20,6 +20,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from tvapp.core.quality import QualityMeter
 from tvapp.core.stage import TileOrder, initials
+from tvapp.core.text import displayable
 from tvapp.tv.scene import TileView
 from tvapp.tv.video import VideoSlot
 
@@ -184,7 +185,7 @@ class People:
 
 def display_name(participant: RemoteParticipant) -> str:
     """Return the name a participant's tile shows: their display name, else their identity."""
-    return participant.name or participant.identity
+    return displayable(participant.name) or participant.identity
 
 
 async def _pump_video(track: RemoteTrack, slot: VideoSlot) -> None:

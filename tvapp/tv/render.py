@@ -281,7 +281,7 @@ class Renderer:
         """Return the camera-off card for a tile: a coloured circle with the initials, on the tile background."""
         radius = max(4, round(min(rect.w, rect.h) * 0.24))
         size = max(8, round(radius * 1.3))
-        initials = tile.initials or "?"
+        initials = self.paint.fit(tile.initials, size, rect.w) or "?"
 
         def make() -> pygame.Surface:
             card = pygame.Surface(rect.size).convert(self.surface)
@@ -295,7 +295,7 @@ class Renderer:
             return card
 
         card = self._cards.get_or_make((tile.sid, initials, rect.size), make)
-        text_w, text_h = self.paint.font(size).size(initials)
+        text_w, text_h = self.paint.size_of(initials, size)
         self.paint.text_rects.append(Rect(rect.x + (rect.w - text_w) // 2, rect.y + (rect.h - text_h) // 2,
                                     text_w, text_h))
         return card

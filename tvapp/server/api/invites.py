@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 from tvapp.core.claims import ClaimError, Grants, checked_ttl
 from tvapp.core.codes import format_invite_code, hash_code, new_invite_code, normalize_invite_code
 from tvapp.core.invites import Redemption, decide_redemption
+from tvapp.core.owners import redeem_conflict
 from tvapp.server.api.auth import Auth, RoomRef, State, resolve
-from tvapp.server.api.models import InviteCreate, InviteOut, RedeemRequest, TokenPair
+from tvapp.server.api.models import InviteCreate, InviteOut, RedeemRequest, TokenPair, checked_text
 from tvapp.server.api.rooms import require_live
 from tvapp.server.api.tokens import issue_pair, pair_json
 from tvapp.server.errors import (
@@ -40,7 +41,7 @@ REDEMPTION_ERRORS: dict[Redemption, tuple[type[ApiError], str]] = {
     Redemption.EXPIRED: (Gone, "this invite code has expired"),
     Redemption.ROOM_COMPLETED: (Gone, "the room of this invite has ended"),
     Redemption.REMOVED: (Forbidden, "you were removed from this room"),
-    Redemption.IDENTITY_TAKEN: (Conflict, "someone with this identity is in the room"),
+    Redemption.IDENTITY_TAKEN: (Conflict, "this identity belongs to someone else in this room"),
     Redemption.USED_UP: (Gone, "this invite code has been used up"),
 }
 
@@ -69,6 +70,7 @@ async def create_invite(room: RoomRef, body: InviteCreate, state: State, caller:
              summary="Redeem an invite code for guest tokens (no credentials needed)")
 async def redeem_invite(code: Annotated[str, Path(max_length=64)], body: RedeemRequest, request: Request,
                         state: State) -> JSONResponse:
+    checked_text("name", body.name)
     client = request.client.host if request.client else "unknown"
     now = time.time()
     tick = time.monotonic()  # the limiter's windows must not jump with the wall clock
@@ -77,10 +79,12 @@ async def redeem_invite(code: Annotated[str, Path(max_length=64)], body: RedeemR
     invite = state.reader.get_invite(hash_code(canonical)) if canonical else None
     row = state.reader.get_room(invite.room_sid) if invite else None
     live = state.rooms.live.get(row.name) if row else None
+    owner = live.owners.get(body.identity) if live else None
     outcome = decide_redemption(
         now=now, retry_after=wait, invite=invite, live_room_sid=live.row.sid if live else None,
-        banned=live is not None and state.reader.is_banned(live.row.sid, body.identity),
-        identity_present=live is not None and body.identity in live.participants)
+        banned=live is not None and (state.reader.is_banned(live.row.sid, body.identity)
+                                     or (owner is not None and owner.removed)),
+        identity_present=redeem_conflict(owner))
     if outcome.wrong_code:
         state.redeem_limiter.record_failure(client, tick)
     if outcome is Redemption.ADMIT and invite is not None and row is not None:

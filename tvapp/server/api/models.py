@@ -16,10 +16,23 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from tvapp.core.claims import GRANT_FLAGS, IDENTITY_RE, ROOM_NAME_RE
+from tvapp.core.playback import MAX_TITLE_CHARS
+from tvapp.core.text import MAX_NAME_CHARS, text_problem
+from tvapp.server.errors import BadRequest
 from tvapp.server.store import RoomRow, SessionRow
 
 IDENTITY = IDENTITY_RE.pattern
 ROOM = ROOM_NAME_RE.pattern
+NAME_RULE = (f"Display name: at most {MAX_NAME_CHARS} printable characters, no control or invisible characters "
+             "(else 400 invalid_name)")
+
+
+def checked_text(field: str, text: str, max_chars: int = MAX_NAME_CHARS) -> str:
+    """Return a human-readable name or title that follows tvapp.core.text's rule; raise 400 invalid_name."""
+    problem = text_problem(text, max_chars)
+    if problem is not None:
+        raise BadRequest(f"{field} {problem}", code="invalid_name")
+    return text
 
 
 def row_fields(row_type: type[Any], *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -51,7 +64,7 @@ SESSION_FIELDS = tuple(SessionOut.model_fields)
 class TokenRequest(Strict):
     room: str = Field(pattern=ROOM, description="Room name the token is for")
     identity: str = Field(pattern=IDENTITY, description="The participant's stable identity")
-    name: str = Field("", max_length=64, description="Display name")
+    name: str = Field("", description=NAME_RULE, json_schema_extra={"maxLength": MAX_NAME_CHARS})
     grants: GrantsIn = Field(default_factory=GrantsIn)
     ttl: int | None = Field(None, ge=1, description="Access token lifetime in seconds (default 600, max 86400)")
 
@@ -96,7 +109,7 @@ class InviteOut(BaseModel):
 # POST /invites/{code}/redeem: the guest's identity and display name.
 class RedeemRequest(Strict):
     identity: str = Field(pattern=IDENTITY)
-    name: str = Field("", max_length=64)
+    name: str = Field("", description=NAME_RULE, json_schema_extra={"maxLength": MAX_NAME_CHARS})
 
 
 # A published track (protocol.messages.TrackInfo as JSON).
@@ -127,7 +140,8 @@ class PlaybackRequest(Strict):
     action: Literal["load", "play", "pause", "seek", "stop", "configure"]
     content: str | None = Field(default=None, max_length=2048,
                                 description="load: a media URL or an absolute file path every screen can open")
-    title: str = Field(default="", max_length=200)
+    title: str = Field(default="", json_schema_extra={"maxLength": MAX_TITLE_CHARS},
+                       description="load: the title screens show (the name rule; else 400 invalid_name)")
     position: float | None = Field(default=None, ge=0, description="load/seek: seconds into the content")
     play: bool = Field(default=True, description="load: start playing (else paused at the position)")
     control: Literal["host", "everyone"] | None = Field(default=None, description="configure: who may command")

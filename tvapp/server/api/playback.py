@@ -9,10 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from tvapp.core.playback import PlaybackError
+from tvapp.core.playback import MAX_TITLE_CHARS, PlaybackError
 from tvapp.protocol.messages import Playback
 from tvapp.server.api.auth import Auth, RoomRef, State, resolve
-from tvapp.server.api.models import PlaybackOut, PlaybackRequest
+from tvapp.server.api.models import PlaybackOut, PlaybackRequest, checked_text
 from tvapp.server.api.rooms import require_live
 from tvapp.server.errors import ApiError
 
@@ -32,7 +32,8 @@ async def get_playback(room: RoomRef, state: State, caller: Auth) -> JSONRespons
 async def command_playback(room: RoomRef, body: PlaybackRequest, state: State, caller: Auth) -> JSONResponse:
     row, live = resolve(state, caller, room)
     live = require_live(row, live)
-    msg = Playback(action=body.action, content=body.content, title=body.title, position=body.position,
+    title = checked_text("title", body.title, MAX_TITLE_CHARS)
+    msg = Playback(action=body.action, content=body.content, title=title, position=body.position,
                    play=body.play, control=body.control, on_stall=body.on_stall)
     try:
         state.watch.command(live, msg, is_host=True)  # resolve() let only API keys and this room's hosts through

@@ -17,7 +17,7 @@ from tvapp.auth.keys import ApiKey
 from tvapp.auth.tokens import REFRESH, IssuedToken, TokenError
 from tvapp.core.claims import ClaimError, Grants, checked_ttl
 from tvapp.server.api.auth import Auth, State
-from tvapp.server.api.models import RefreshRequest, TokenPair, TokenRequest
+from tvapp.server.api.models import RefreshRequest, TokenPair, TokenRequest, checked_text
 from tvapp.server.errors import BadRequest, Unauthorized
 from tvapp.server.state import ServerState
 from tvapp.server.store import RefreshResult
@@ -55,8 +55,8 @@ async def issue_pair(state: ServerState, key: ApiKey, *, identity: str, grants: 
 async def create_token(body: TokenRequest, state: State, caller: Auth) -> JSONResponse:
     key = caller.require_key()
     grants = Grants(room=body.room, **body.grants.model_dump())
-    access, refresh = await issue_pair(state, key, identity=body.identity, grants=grants, name=body.name,
-                                       ttl=body.ttl)
+    access, refresh = await issue_pair(state, key, identity=body.identity, grants=grants,
+                                       name=checked_text("name", body.name), ttl=body.ttl)
     return JSONResponse(pair_json(access, refresh), status_code=201)
 
 
@@ -87,5 +87,7 @@ async def refresh_token(body: RefreshRequest, state: State) -> JSONResponse:
         lambda s: s.rotate_refresh(old.jti, refresh.claims.jti, refresh.claims.expires_at, now))
     if result is RefreshResult.OK:
         return JSONResponse(pair_json(access, refresh))
+    if result is RefreshResult.RETIRED and old.family is not None:
+        await state.end_sessions_of_family(old.family)  # a replay: whoever holds the family is out, now
     code, message = REFRESH_REFUSALS[result]
     raise Unauthorized(message, code=code)
