@@ -158,6 +158,8 @@ async def _vanish(server: ServerProcess, room: str, link: NetemLink, victim: Bot
         # server has even noticed the victim is gone.
         late = await Room.connect(server.url, server.token(room, "late", **grants)["access_token"],
                                   host_addresses=[link.host_ip])
+        late_saw_it = asyncio.ensure_future(late.wait_for(
+            ev.ParticipantLeft, lambda e: e.participant.identity == "victim", timeout=IDLE_TIMEOUT + 20))
         await late.send_data("still here", topic="chaos")
         await joined
         assert (await data).payload == "still here"
@@ -169,6 +171,7 @@ async def _vanish(server: ServerProcess, room: str, link: NetemLink, victim: Bot
         assert IDLE_TIMEOUT - 0.5 <= took <= IDLE_TIMEOUT + 3.0, took
         assert gone.reason in ("disconnected", "timeout", "idle_timeout"), gone.reason
         # The late participant sees the same, and data still flows after the victim has gone.
+        await late_saw_it
         assert "victim" not in {p.identity for p in late.participants.values()}
         again = asyncio.ensure_future(observer.wait_for(ev.DataReceived, lambda e: e.payload == "after", timeout=10))
         await late.send_data("after", topic="chaos")
