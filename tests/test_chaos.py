@@ -225,3 +225,22 @@ def test_core_killed_under_a_tv_the_tv_says_so_and_rejoins_by_itself_when_the_co
         for bot in bots:
             bot.stop()
         server.stop()
+
+
+def test_tv_started_before_its_core_says_so_and_joins_once_the_core_is_up(tmp_path: Path) -> None:
+    # A kiosk boots faster than the server it uses (or the server is being upgraded): the TV says so and waits.
+    server = ServerProcess(tmp_path / "server", env=MEDIA_ENV, port=free_port())
+    server.start()  # once, so that its data directory holds the API key the TV is configured with
+    server.stop()
+    tv = TvProcess(tmp_path / "tv", tv_command(server, "boot"), size="960x540")
+    try:
+        _, sidecar = tv.wait_for(lambda s: s["screen"] == "ErrorScreen", timeout=30, what="the core unreachable")
+        assert sidecar["error"]["title"] == "Server unreachable" and "by itself" in sidecar["error"]["hint"], sidecar
+        server.start()
+        up = time.monotonic()
+        tv.wait_for(lambda s: s["screen"] == "RoomScreen", timeout=45, what="the room once the core is up")
+        assert "Traceback" not in tv.output, tv.output
+        print(f"the TV was in its room {time.monotonic() - up:.1f} s after the core came up")
+    finally:
+        assert tv.stop() == 0, tv.output
+        server.stop()
