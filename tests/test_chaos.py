@@ -6,7 +6,8 @@
   see it leave within the configured idle timeout, and the room goes on meanwhile (someone joins, data flows);
 - the core killed with SIGKILL under a TV and started again on the same port and data directory: the TV says
   so on screen, and rejoins by itself once the core is back, even after an outage longer than the SDK's
-  reconnect window (a core upgrade or a server reboot takes that long).
+  reconnect window (a core upgrade or a server reboot takes that long);
+- a TV started while its core is down (a kiosk booting faster than its server) says so and joins once it is up.
 
 Everything is a real process: `tvapp serve` (tvapp.testing.server), `tvapp tv` (tvapp.testing.tv, read back
 through its screenshot sidecar), `tvapp bot` publishers and SDK Rooms in this process.
@@ -19,6 +20,7 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +63,7 @@ def tv_command(server: ServerProcess, room: str) -> list[str]:
             "--name", "Chaos TV"]
 
 
-def showing(identity: str):  # type: ignore[no-untyped-def]
+def showing(identity: str) -> Callable[[dict[str, Any]], bool]:
     """Return a sidecar predicate: the room screen with `identity`'s video in a tile."""
     def check(sidecar: dict[str, Any]) -> bool:
         tiles = {tile.get("identity"): tile for tile in sidecar["tiles"]}
@@ -110,7 +112,7 @@ def test_tv_killed_mid_call_and_restarted_like_systemd_comes_back_into_the_room(
 
 
 @pytest.fixture
-def link():  # type: ignore[no-untyped-def]
+def link() -> Iterator[NetemLink]:
     problem = netem_available()
     assert problem is None, f"this test needs network namespaces and TUN devices: {problem}"
     with NetemLink(unique_name("ch")) as made:

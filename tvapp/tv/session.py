@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import secrets
@@ -328,11 +329,16 @@ class TvSession:
         for sid in self.people:
             self._drop(sid)
         self.content.detach()
-        self.room = None
+        room, self.room = self.room, None
         if reason == "client_initiated":
             return
         problem = disconnected(reason)
         if should_rejoin(reason, hosting=self.hosting):
+            plan = self._plan
+            if plan is not None and plan.token and room is not None:
+                # Rejoin with the tokens the room last held: its refresh token has rotated, and the first one
+                # replayed would revoke the whole family.
+                self._plan = dataclasses.replace(plan, token=room.access_token, refresh_token=room.refresh_token)
             problem = problem.retrying()
             self._rejoin_later()
         self._screen = problem.screen
