@@ -50,12 +50,16 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis
 
-# The media-path and signaling fuzzers of tests/test_fuzz_media.py at night length: TVAPP_FUZZ_EXAMPLES is the
-# example count of a test that runs 200 in the suite (`make test` runs the suite's short version); the default
-# 100000 is ~870,000 examples over all the tests, ~3 h here. `make fuzz FUZZ_EXAMPLES=1000000` for a weekend.
+# Every fuzzer at night length: the media path and signaling (tests/test_fuzz_media.py), the TV's pairing bodies
+# and /v1/remote messages (tests/test_fuzz_tv_remote.py) and the core's REST bodies, paths and signaling texts
+# (tests/test_api_properties.py). TVAPP_FUZZ_EXAMPLES is the example count of a test that runs 200 in the suite
+# (`make test` runs the suite's short version; tvapp.testing.fuzz scales the others in proportion); the default
+# 100000 is ~870,000 examples for the media fuzz alone, ~3 h here, and ~750,000 more, quick ones, for the TV
+# and REST parsers. `make fuzz FUZZ_EXAMPLES=1000000` for a weekend.
 FUZZ_EXAMPLES ?= 100000
+FUZZ_TESTS := tests/test_fuzz_media.py tests/test_fuzz_tv_remote.py tests/test_api_properties.py
 
 .PHONY: fuzz
 fuzz: $(STAMP)
 	TVAPP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider --timeout=0 \
-		--hypothesis-show-statistics tests/test_fuzz_media.py
+		--hypothesis-show-statistics $(FUZZ_TESTS)

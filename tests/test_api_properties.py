@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from security_helpers import assert_error, bearer, ws_url
 from websockets.asyncio.client import connect
@@ -26,11 +26,12 @@ from websockets.exceptions import ConnectionClosed
 
 from tvapp.core.claims import ROOM_NAME_RE
 from tvapp.protocol.messages import MAX_MESSAGE_BYTES
+from tvapp.testing.fuzz import fuzz_settings
 from tvapp.testing.server import ServerProcess
 
 OWN_ROOM = "hyp-own"
 OWN_ADDRESS = "127.0.0.8"
-PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = fuzz_settings(100)  # TVAPP_FUZZ_EXAMPLES (make fuzz) runs many more
 
 json_scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
                 | st.sampled_from(["", "0", "true", "null", "a" * 300, "x" * 9000, "RM_x", "ABCD-EFGH"]))

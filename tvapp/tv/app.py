@@ -166,7 +166,8 @@ class Screenshots:
             "invite_code": screen.bar.invite_code if isinstance(screen, RoomScreen) else None,
             "tiles": tiles, "text_rects": [list(_rect(r)) for r in renderer.text_rects],
             "toasts": list(scene.toasts),
-            "error": {"title": screen.title, "message": screen.message} if isinstance(screen, ErrorScreen) else None,
+            "error": ({"title": screen.title, "message": screen.message, "hint": screen.hint}
+                      if isinstance(screen, ErrorScreen) else None),
             "pairing": renderer.pairing.to_json() if renderer.pairing is not None else None,
             "content": _content_json(renderer, session),
         }

@@ -27,11 +27,20 @@ class JoinPlan:
 
 
 class JoinProblem(Exception):
-    """Why the TV is not in its room, in words for the error screen."""
+    """Why the TV is not in its room, in words for the error screen; `code` is the reason for tvapp.core.rejoin."""
 
-    def __init__(self, title: str, message: str, hint: str = "") -> None:
+    def __init__(self, title: str, message: str, hint: str = "", code: str = "") -> None:
         super().__init__(f"{title}: {message}")
+        self.code = code
         self.screen = ErrorScreen(title=title, message=message, hint=hint)
+
+    def retrying(self) -> JoinProblem:
+        """Return the same problem saying that the TV tries again by itself (no restart needed)."""
+        screen = self.screen
+        return JoinProblem(screen.title, screen.message, RETRY_HINT, self.code)
+
+
+RETRY_HINT = "The TV keeps trying and rejoins by itself when the server is back."
 
 
 # Server error codes -> (title, message, hint) for people on a sofa.
@@ -57,14 +66,14 @@ _WORDS: dict[str, tuple[str, str, str]] = {
 def problem_for(code: str, message: str = "") -> JoinProblem:
     """Return the error screen words for a server error code."""
     title, text, hint = _WORDS.get(code, ("Cannot join", message or f"The server refused ({code}).", ""))
-    return JoinProblem(title, text, hint)
+    return JoinProblem(title, text, hint, code)
 
 
 def unreachable(server: str, exc: BaseException) -> JoinProblem:
     """Return the words for a server that does not answer."""
     reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return JoinProblem("Server unreachable", f"Cannot reach the server at {server} ({reason}).",
-                       "Check the network, or that the server is running.")
+                       "Check the network, or that the server is running.", "unreachable")
 
 
 def disconnected(reason: str) -> JoinProblem:
@@ -72,4 +81,4 @@ def disconnected(reason: str) -> JoinProblem:
     if reason in _WORDS:
         return problem_for(reason)
     return JoinProblem("Connection lost", "The TV lost its connection to the room.",
-                       "Check the network; restart the TV to join again.")
+                       "Check the network; restart the TV to join again.", reason)

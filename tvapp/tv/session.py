@@ -11,12 +11,17 @@ How it gets in (`JoinPlan`, tvapp.tv.join): with an access token, with an invite
 token), or, given an API key (the embedded core's, or one passed on the command line), by hosting a room: it
 creates the room, issues its own token and an invite code for the room bar, and renews the code before it
 expires. What goes wrong is shown in words on an error screen (`JoinProblem`), never as a traceback.
+
+A TV kept out of its room by something another try can fix (the core restarted or is unreachable, the SDK's
+reconnect window ran out) says so and tries the same plan again by itself, with growing pauses, until it is back
+in (tvapp.core.rejoin decides which reasons and how long to wait); a new `switch()` ends those tries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import secrets
@@ -31,11 +36,20 @@ from tvapp.client.rest import ApiError, RestClient
 from tvapp.client.room import Room
 from tvapp.client.signaling import JoinError
 from tvapp.core.layout import Mode
+from tvapp.core.rejoin import rejoin_delay, should_rejoin
 from tvapp.core.stage import SpeakerHighlight, Toasts
 from tvapp.tv.content import TvContent
 from tvapp.tv.join import JoinPlan, JoinProblem, disconnected, problem_for, unreachable
 from tvapp.tv.people import People, TileInfo, display_name
-from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, PairingPanel, RoomBar, RoomScreen, Scene
+from tvapp.tv.scene import (
+    ConnectingScreen,
+    ErrorScreen,
+    IdleScreen,
+    PairingPanel,
+    RoomBar,
+    RoomScreen,
+    Scene,
+)
 
 if TYPE_CHECKING:
     from tvapp.protocol.remote_messages import TvStatus
@@ -76,6 +90,7 @@ class TvSession:
         self.scene = Scene(ConnectingScreen("Starting…"))
         self._plan: JoinPlan | None = None
         self._switching = asyncio.Lock()
+        self._rejoin: asyncio.Task[None] | None = None  # the tries to get back into `_plan`, while they run
         self._volume = audio.volume if audio is not None else 1.0
         self.invite_visible = True
         self.how_to_join: tuple[str, ...] = ("Start a room:  tvapp tv --room NAME", "Join one:  tvapp tv --invite CODE")
@@ -97,13 +112,17 @@ class TvSession:
             await asyncio.Event().wait()
         finally:
             ticker.cancel()
+            self._stop_rejoining()
             await self.leave()
 
     async def switch(self, plan: JoinPlan | None) -> None:
         """Leave the current room (if any), then join `plan`, or show the idle screen for None.
 
-        Raise JoinProblem when the join fails (the error screen says the same in words).
+        Raise JoinProblem when the join fails (the error screen says the same in words); when another try can
+        fix it, the TV also keeps trying `plan` by itself until it gets in or is switched elsewhere.
         """
+        if asyncio.current_task() is not self._rejoin:
+            self._stop_rejoining()
         async with self._switching:
             await self.leave()
             self._plan = plan
@@ -116,9 +135,43 @@ class TvSession:
             try:
                 await self._join(plan)
             except JoinProblem as problem:
+                if should_rejoin(problem.code, hosting=self.hosting):
+                    problem = problem.retrying()
+                    self._rejoin_later()
                 self._screen = problem.screen
                 self.refresh()
-                raise
+                raise problem from None
+
+    def _rejoin_later(self) -> None:
+        """Start trying to get back into the current plan's room, unless that is under way already."""
+        if self._rejoin is None and self._plan is not None:
+            self._rejoin = asyncio.create_task(self._rejoin_loop(self._plan), name="tv rejoin")
+
+    def _stop_rejoining(self) -> None:
+        task, self._rejoin = self._rejoin, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _rejoin_loop(self, plan: JoinPlan) -> None:
+        """Try `plan` again after growing pauses until the TV is in, or the plan changes, or a try cannot help."""
+        attempt = 0
+        try:
+            while self._plan is plan:
+                await asyncio.sleep(rejoin_delay(attempt))
+                attempt += 1
+                if self._plan is not plan or self.room is not None:
+                    return
+                try:
+                    await self.switch(plan)
+                    log.info("tv: back in room %s after %d tries", self.room_name, attempt)
+                    return
+                except JoinProblem as problem:
+                    if not should_rejoin(problem.code, hosting=self.hosting):
+                        return
+                    log.info("tv: rejoin try %d failed (%s)", attempt, problem.code)
+        finally:
+            if self._rejoin is asyncio.current_task():
+                self._rejoin = None
 
     def show_problem(self, problem: JoinProblem) -> None:
         """Show `problem` on the error screen until something else is shown (e.g. the built-in core did not start)."""
@@ -207,7 +260,7 @@ class TvSession:
         except (OSError, ValueError) as exc:
             raise unreachable(plan.server, exc) from None
         raise JoinProblem("Nothing to join", "The TV was given no room, invite code or token.",
-                          "Start it with --room NAME, --invite CODE or --token T.")
+                          "Start it with --room NAME, --invite CODE or --token T.", "nothing_to_join")
 
     async def _renew_invite(self) -> None:
         plan = self._plan
@@ -276,10 +329,19 @@ class TvSession:
         for sid in self.people:
             self._drop(sid)
         self.content.detach()
-        self.room = None
+        room, self.room = self.room, None
         if reason == "client_initiated":
             return
-        self._screen = disconnected(reason).screen
+        problem = disconnected(reason)
+        if should_rejoin(reason, hosting=self.hosting):
+            plan = self._plan
+            if plan is not None and plan.token and room is not None:
+                # Rejoin with the tokens the room last held: its refresh token has rotated, and the first one
+                # replayed would revoke the whole family.
+                self._plan = dataclasses.replace(plan, token=room.access_token, refresh_token=room.refresh_token)
+            problem = problem.retrying()
+            self._rejoin_later()
+        self._screen = problem.screen
 
     def _drop(self, sid: str) -> None:
         self.people.drop(sid)
