@@ -10,8 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,18 +18,15 @@ import pytest
 from tvapp.cli import build_parser
 from tvapp.client import ParticipantLeft, Room, RoomEvent, TrackSubscribed
 from tvapp.client.stamp import read_stamp
+from tvapp.testing.aio import runner
 from tvapp.testing.media import audio_samples, dominant_frequency
+from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
 
 LOOPBACK = ["127.0.0.1"]
 
 
-def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
-    asyncio.run(asyncio.wait_for(coro, deadline))
-
-
-def room_name() -> str:
-    return "room-" + uuid.uuid4().hex[:12]
+run = runner(deadline=90)
 
 
 def bot_env() -> dict[str, str]:

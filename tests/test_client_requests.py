@@ -4,7 +4,6 @@ with its id, an error before that pong is the call's error, and the one pinger k
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from tvapp.client.clock import RoomClock
 from tvapp.client.requests import RequestChannel, RequestError
 from tvapp.protocol import messages as m
+from tvapp.testing.aio import runner
 
 
 class FakeSignal:
@@ -44,8 +44,7 @@ class SlowClock(RoomClock):
         return 5.0
 
 
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(coro, 10))
+run = runner(deadline=10)
 
 
 def pong(ping: m.Ping) -> m.Pong:

@@ -9,8 +9,7 @@ import base64
 import contextlib
 import json
 import time
-import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import av
@@ -42,20 +41,16 @@ from tvapp.client import events as ev
 from tvapp.client.tokens import refresh_delay, token_times
 from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.client.stamp import read_stamp
+from tvapp.testing.aio import runner
 from tvapp.testing.media import audio_samples, dominant_frequency
+from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
 
 E = TypeVar("E", bound=RoomEvent)
 LOOPBACK = ["127.0.0.1"]
 
 
-def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
-    """Run one test coroutine with an overall deadline."""
-    asyncio.run(asyncio.wait_for(coro, deadline))
-
-
-def room_name() -> str:
-    return "room-" + uuid.uuid4().hex[:12]
+run = runner(deadline=90)
 
 
 class Recorder:

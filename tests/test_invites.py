@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,30 +19,11 @@ import pytest
 
 from tvapp.client.signaling import SignalClient
 from tvapp.core.codes import INVITE_ALPHABET
+from tvapp.testing.aio import run
+from tvapp.testing.rest import create_invite, create_room
 from tvapp.testing.server import ServerProcess
 
 CODE_RE = re.compile(f"^[{INVITE_ALPHABET}]{{4}}-[{INVITE_ALPHABET}]{{4}}$")
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run one test coroutine with an overall deadline."""
-    asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def room_name() -> str:
-    return "room-" + uuid.uuid4().hex[:12]
-
-
-def create_room(srv: ServerProcess, **body: Any) -> dict[str, Any]:
-    response = srv.http.post("/v1/rooms", json={"name": room_name(), **body})
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def create_invite(srv: ServerProcess, room: str, **body: Any) -> dict[str, Any]:
-    response = srv.http.post(f"/v1/rooms/{room}/invites", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def redeem(srv: ServerProcess, code: str, identity: str, **body: Any) -> httpx.Response:
