@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from tvapp.client.rest import invites_path, rooms_path
 from tvapp.testing.server import ServerProcess
 
 ALL_GRANTS = {"join": True, "publish": True, "subscribe": True, "publish_data": True}
@@ -21,7 +22,7 @@ def room_name(prefix: str = "room", length: int = 12) -> str:
 
 def create_room(srv: ServerProcess, name: str | None = None, **body: Any) -> dict[str, Any]:
     """Create a room (a fresh name unless `name`) with the given body fields; return the 201 response's JSON."""
-    response = srv.http.post("/v1/rooms", json={"name": name or room_name(), **body})
+    response = srv.http.post(rooms_path(), json={"name": name or room_name(), **body})
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -41,7 +42,7 @@ def media_token(srv: ServerProcess, room: str, identity: str, **grants: Any) -> 
 
 def create_invite(srv: ServerProcess, room: str, **body: Any) -> dict[str, Any]:
     """Create an invite to `room` (name or sid) with the given body fields; return the 201 response's JSON."""
-    response = srv.http.post(f"/v1/rooms/{room}/invites", json=body)
+    response = srv.http.post(invites_path(room), json=body)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
