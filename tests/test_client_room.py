@@ -43,6 +43,7 @@ from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.client.stamp import read_stamp
 from tvapp.testing.aio import runner
 from tvapp.testing.media import audio_samples, dominant_frequency
+from tvapp.testing.recorder import Recorder
 from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
 
@@ -51,35 +52,6 @@ LOOPBACK = ["127.0.0.1"]
 
 
 run = runner(deadline=90)
-
-
-class Recorder:
-    """Every event a room emits after it is attached, with a way to wait for one."""
-
-    def __init__(self, room: Room) -> None:
-        self.seen: list[RoomEvent] = []
-        self._new = asyncio.Event()
-        room.on(RoomEvent, self._add)
-
-    def _add(self, event: RoomEvent) -> None:
-        self.seen.append(event)
-        self._new.set()
-
-    def of(self, cls: type[E]) -> list[E]:
-        return [e for e in self.seen if isinstance(e, cls)]
-
-    async def wait(self, cls: type[E], predicate: Callable[[E], bool] = lambda e: True, timeout: float = 10.0) -> E:
-        """Return the first recorded event (past or future) of `cls` matching `predicate`."""
-        index = 0
-        async with asyncio.timeout(timeout):
-            while True:
-                while index < len(self.seen):
-                    event = self.seen[index]
-                    index += 1
-                    if isinstance(event, cls) and predicate(event):
-                        return event
-                self._new.clear()
-                await self._new.wait()
 
 
 async def join(srv: ServerProcess, room: str, identity: str, *, url: str | None = None,

@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 from websockets.typing import Origin
 
 from tvapp.core.pairing import PairingConfig
@@ -36,8 +36,9 @@ from tvapp.protocol.remote_messages import (
     SetLayout,
     SetVolume,
     State,
-    parse_tv_message,
 )
+from tvapp.testing.clocks import FakeClock
+from tvapp.testing.phone import Phone
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.remote.endpoints import RemoteEndpoints
@@ -83,19 +84,6 @@ class RecordingController:
         with self.changed:
             assert self.changed.wait_for(lambda: bool(self.views) and predicate(self.views[-1]), timeout), self.views
             return self.views[-1]
-
-
-class FakeClock:
-    """A clock the test moves by hand (passed to RemoteEndpoints, nothing is patched)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclasses.dataclass
@@ -181,44 +169,6 @@ def make_tv(tmp_path: Path) -> Iterator[Callable[..., Tv]]:
 @pytest.fixture
 def tv(make_tv: Callable[..., Tv]) -> Tv:
     return make_tv()
-
-
-class Phone:
-    """A remote-control websocket speaking raw protocol JSON; every received message is checked with the parser."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-
-    @classmethod
-    def connect(cls, tv: Tv, credential: str | None = None) -> Phone:
-        phone = cls(tv.sockets.enter_context(connect(tv.ws_url, open_timeout=5)))
-        if credential is not None:
-            phone.send({"type": "auth", "credential": credential})
-            assert phone.recv()["type"] == "authed"
-            assert phone.recv()["type"] == "state"
-        return phone
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.ws.send(json.dumps({"v": 1, **message}))
-
-    def recv(self, timeout: float = 5.0) -> dict[str, Any]:
-        text = self.ws.recv(timeout)
-        assert isinstance(text, str)
-        parse_tv_message(text)
-        message: dict[str, Any] = json.loads(text)
-        return message
-
-    def closed_with(self, timeout: float = 5.0) -> tuple[list[dict[str, Any]], int | None]:
-        """Read until the TV closes; return what came before and the close code."""
-        seen = []
-        try:
-            while True:
-                seen.append(self.recv(timeout))
-        except ConnectionClosed as closed:
-            return seen, closed.rcvd.code if closed.rcvd else None
-
-    def close(self) -> None:
-        self.ws.close()
 
 
 def pairing_fragment(url: str) -> tuple[str, str]:
