@@ -292,7 +292,7 @@ def test_a_missing_file_is_a_media_error_not_an_exception(player: Any, tmp_path:
     status: PlayerStatus = wait_until(lambda: (s := screen.status()).media_error and s, what="the media error")
     assert "no-such-film.mp4" in status.media_error
     assert screen.video_frame(time.time()) is None and screen.audio_pull(480, time.time()) is None
-    time.sleep(0.4)
+    time.sleep(0.4)  # time passes on purpose: a screen with a media error must report no stall in it
     assert not [r for r in reports if r[1]]  # a screen that cannot play does not hold the room up
     with pytest.raises(MediaError, match="no-such-film"):
         default_open(str(missing))

@@ -46,6 +46,7 @@ from tvapp.testing.media import audio_samples, dominant_frequency
 from tvapp.testing.recorder import Recorder
 from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.waiting import wait_until_async
 
 E = TypeVar("E", bound=RoomEvent)
 LOOPBACK = ["127.0.0.1"]
@@ -314,7 +315,8 @@ def test_the_access_token_is_refreshed_before_it_expires(media_server: ServerPro
         first_access, first_refresh = alice.access_token, alice.refresh_token
         first = token_times(first_access)
         assert first is not None
-        await asyncio.sleep(first[1] - time.time())  # the first token has now expired
+        # renewed before the first token expires
+        await wait_until_async(lambda: alice.access_token != first_access, first[1] - time.time(), "the refresh")
         assert alice.access_token != first_access and alice.refresh_token != first_refresh
         renewed = token_times(alice.access_token)
         assert renewed is not None and renewed[1] > first[1]

@@ -39,6 +39,7 @@ from tvapp.protocol.remote_messages import (
 )
 from tvapp.testing.clocks import FakeClock
 from tvapp.testing.phone import Phone
+from tvapp.testing.waiting import wait_until
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.remote.endpoints import RemoteEndpoints
@@ -239,7 +240,10 @@ def test_pair_with_the_qr_secret(make_tv: Callable[..., Tv]) -> None:
     phone.close()
 
 
-def test_no_code_secret_or_credential_reaches_a_log(tv: Tv, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_code_secret_or_credential_reaches_a_log(make_tv: Callable[..., Tv], caplog: pytest.LogCaptureFixture
+                                                    ) -> None:
+    clock = FakeClock()
+    tv = make_tv(clock=clock)
     caplog.set_level(logging.DEBUG)
     secrets_seen: list[str] = []
     with tv.http() as client:
@@ -249,7 +253,7 @@ def test_no_code_secret_or_credential_reaches_a_log(tv: Tv, caplog: pytest.LogCa
         secrets_seen += [view.code, pairing_fragment(view.url)[1]]
         client.post(f"/v1/pairings/{pairing_id}/confirm", json={"code": "000000" if view.code != "000000"
                                                                 else "111111"})
-        time.sleep(1.05)
+        clock.advance(1.05)  # the backoff after one failure
         paired = client.post(f"/v1/pairings/{pairing_id}/confirm", json={"code": view.code})
         credential = paired.json()["credential"]
     secrets_seen.append(credential)
@@ -344,10 +348,7 @@ def test_twenty_failures_close_pairing_until_reopened(make_tv: Callable[..., Tv]
         assert client.post(confirm, json={"code": view.code}).status_code == 403
 
         tv.endpoints.reopen_pairing()  # from this thread, as the TV's key handler would
-        deadline = time.monotonic() + 5
-        while not tv.endpoints.pairing_open():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(tv.endpoints.pairing_open, 5, "pairing to reopen")
         assert client.post("/v1/pairings").status_code == 201
 
 
@@ -458,12 +459,12 @@ def test_a_phone_forgotten_during_its_command_is_closed_and_the_command_still_en
     device, credential = tv.pair()
     phone = Phone.connect(tv, credential)
     phone.send({"type": "set_layout", "layout": "speaker", "id": "slow"})
-    time.sleep(0.1)
+    wait_until(lambda: tv.controller.commands, 5, "the slow command to start")
     with tv.http() as client:
         assert client.delete(f"/v1/admin/devices/{device}").status_code == 204
     seen, code = phone.closed_with()
     assert [m.get("code") for m in seen] == ["device_forgotten"] and code == 1008
-    time.sleep(0.6)
+    wait_until(lambda: tv.controller.finished, 5, "the slow command to finish")
     assert tv.controller.finished == [SetLayout(id="slow", layout="speaker")]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
@@ -472,9 +473,9 @@ def test_a_command_ends_even_when_its_phone_hangs_up(tv: Tv) -> None:
     _, credential = tv.pair()
     phone = Phone.connect(tv, credential)
     phone.send({"type": "set_layout", "layout": "watch", "id": "bye"})
-    time.sleep(0.1)
+    wait_until(lambda: tv.controller.commands, 5, "the command to start")
     phone.close()
-    time.sleep(0.7)
+    wait_until(lambda: tv.controller.finished, 5, "the command to finish")
     assert tv.controller.finished == [SetLayout(id="bye", layout="watch")]
 
 
@@ -550,10 +551,7 @@ def test_a_phone_that_stops_reading_is_dropped_and_others_go_on(tv: Tv) -> None:
     auth = json.dumps({"type": "auth", "v": 1, "credential": credential}).encode()
     assert len(auth) < 126
     stuck.sendall(bytes([0x81, 0x80 | len(auth)]) + b"\x00\x00\x00\x00" + auth)  # a zero mask leaves it as is
-    deadline = time.monotonic() + 5
-    while authed_links(tv) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(lambda: authed_links(tv) >= 2, 5, "both phones to be authenticated")
     # ~12 KB states: the stuck phone's socket buffers fill, then its queue; the reading phone gets every one
     tv.controller.participants = tuple(
         ParticipantState(sid=f"PA_{n}", identity=f"guest{n}", name="x" * 100) for n in range(60))

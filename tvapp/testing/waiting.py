@@ -2,7 +2,8 @@
 
 Use these where no event or condition variable exists to wait on (a server's state seen over HTTP, a value another
 thread sets). ``wait_until`` blocks the calling thread; ``wait_until_async`` yields to the event loop between checks.
-Both return the check's first truthy value and fail with AssertionError naming `what` after `timeout` seconds.
+Both return the check's first truthy value and fail with AssertionError naming `what` (a text, or a function making
+one, e.g. to show the last value seen) after `timeout` seconds.
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+What = str | Callable[[], str]
 
 
-def wait_until(check: Callable[[], T], timeout: float = 10.0, what: str = "condition",
+def timed_out(timeout: float, what: What) -> AssertionError:
+    """Return the error for a wait on `what` that gave up after `timeout` seconds."""
+    return AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
+
+
+def wait_until(check: Callable[[], T], timeout: float = 10.0, what: What = "condition",
                interval: float = 0.01) -> T:
     """Call `check` every `interval` seconds until it returns something truthy; return that."""
     deadline = time.monotonic() + timeout
@@ -24,11 +31,11 @@ def wait_until(check: Callable[[], T], timeout: float = 10.0, what: str = "condi
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise timed_out(timeout, what)
         time.sleep(interval)
 
 
-async def wait_until_async(check: Callable[[], T], timeout: float = 10.0, what: str = "condition",
+async def wait_until_async(check: Callable[[], T], timeout: float = 10.0, what: What = "condition",
                            interval: float = 0.02) -> T:
     """Like wait_until, but sleep on the running event loop between checks so other tasks make progress."""
     deadline = time.monotonic() + timeout
@@ -37,5 +44,5 @@ async def wait_until_async(check: Callable[[], T], timeout: float = 10.0, what: 
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise timed_out(timeout, what)
         await asyncio.sleep(interval)
