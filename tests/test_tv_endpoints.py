@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Origin
@@ -39,6 +38,7 @@ from tvapp.protocol.remote_messages import (
 )
 from tvapp.testing.clocks import FakeClock
 from tvapp.testing.phone import Phone
+from tvapp.testing.uvicorn_thread import ThreadedServer
 from tvapp.testing.waiting import wait_until
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.controller import CommandRefused, PairingView
@@ -116,26 +116,11 @@ class Tv:
 
 def serve(app: Any, ssl_files: tuple[Path, Path] | None = None) -> Iterator[int]:
     """Run `app` with uvicorn on an ephemeral 127.0.0.1 port in a thread of its own; yield the port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     options: dict[str, Any] = {}
     if ssl_files is not None:
         options = {"ssl_certfile": str(ssl_files[0]), "ssl_keyfile": str(ssl_files[1])}
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on",
-                                           **options))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with ThreadedServer(app, ws="websockets-sansio", lifespan="on", **options) as running:
+        yield running.port
 
 
 @pytest.fixture
