@@ -10,8 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,18 +18,16 @@ import pytest
 from tvapp.cli import build_parser
 from tvapp.client import ParticipantLeft, Room, RoomEvent, TrackSubscribed
 from tvapp.client.stamp import read_stamp
+from tvapp.testing.aio import runner
 from tvapp.testing.media import audio_samples, dominant_frequency
+from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.waiting import wait_until_async
 
 LOOPBACK = ["127.0.0.1"]
 
 
-def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
-    asyncio.run(asyncio.wait_for(coro, deadline))
-
-
-def room_name() -> str:
-    return "room-" + uuid.uuid4().hex[:12]
+run = runner(deadline=90)
 
 
 def bot_env() -> dict[str, str]:
@@ -163,11 +160,8 @@ def test_bot_publishes_pattern_and_tone_prints_events_and_leaves_on_sigterm(medi
             assert status == 0, err
             assert bot.lines[-1]["event"] == "disconnected" and bot.lines[-1]["reason"] == "client_initiated"
             assert "Traceback" not in err
-            for _ in range(100):
-                left = [e for e in seen if isinstance(e, ParticipantLeft)]
-                if left:
-                    break
-                await asyncio.sleep(0.05)
+            left = await wait_until_async(lambda: [e for e in seen if isinstance(e, ParticipantLeft)], 5,
+                                          "the bot to leave")
             assert [(e.participant.identity, e.reason) for e in left] == [("bot-1", "left")]
             await viewer.disconnect()
         finally:

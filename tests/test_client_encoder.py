@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import fractions
 import threading
-from collections.abc import Coroutine
 from typing import Any
 
 import av
@@ -17,6 +16,7 @@ from aiortc.mediastreams import MediaStreamError
 from tvapp.client.encoder import EncodedVideoTrack, EncoderError, VideoEncoder
 from tvapp.client.sources import TestPatternTrack
 from tvapp.client.stamp import stamp
+from tvapp.testing.aio import runner
 from tvapp.testing.media import decode_video, moving_texture, read_stamps, vp8_keyframe
 
 TIME_BASE = fractions.Fraction(1, 90000)
@@ -169,9 +169,7 @@ class ThreadRecordingEncoder(VideoEncoder):
         return super().encode(frame)
 
 
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run `coro` on a fresh event loop with a time limit."""
-    asyncio.run(asyncio.wait_for(coro, 30))
+run = runner(deadline=30)
 
 
 def test_encoded_track_streams_packets_off_the_event_loop() -> None:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,9 @@ from tvapp.client.player import ContentPlayer, MediaError, PlayerStatus, attach,
 from tvapp.core.playback import PlaybackState
 from tvapp.testing.clip import AUDIO_RATE, TONE_AMPLITUDE, make_clip, read_clip_stamp, tone_phase
 from tvapp.testing.media import dominant_frequency, rms_dbfs
+from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.waiting import wait_until
 
 FRAME = 1 / 30
 Buffering = tuple[float, bool, float, "float | None"]
@@ -40,16 +41,6 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def clip(clips: Path) -> Path:
     return make_clip(clips, seconds=10.0)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def playing(content: Path | str, position: float = 0.0, at: float | None = None, seq: int = 1,
@@ -301,7 +292,7 @@ def test_a_missing_file_is_a_media_error_not_an_exception(player: Any, tmp_path:
     status: PlayerStatus = wait_until(lambda: (s := screen.status()).media_error and s, what="the media error")
     assert "no-such-film.mp4" in status.media_error
     assert screen.video_frame(time.time()) is None and screen.audio_pull(480, time.time()) is None
-    time.sleep(0.4)
+    time.sleep(0.4)  # time passes on purpose: a screen with a media error must report no stall in it
     assert not [r for r in reports if r[1]]  # a screen that cannot play does not hold the room up
     with pytest.raises(MediaError, match="no-such-film"):
         default_open(str(missing))
@@ -315,15 +306,11 @@ def test_a_missing_file_is_a_media_error_not_an_exception(player: Any, tmp_path:
 
 # -- with a real room ---------------------------------------------------------------------------------------------
 
-def room_name() -> str:
-    return "watch-" + uuid.uuid4().hex[:10]
-
-
 def test_attach_follows_the_room_and_tells_it_the_duration(server: ServerProcess, clip: Path) -> None:
     from tvapp.client import Room
 
     async def scenario() -> None:
-        name = room_name()
+        name = room_name("watch", 10)
         host = await Room.connect(server.url, server.token(name, "host", host=True)["access_token"],
                                   host_addresses=["127.0.0.1"])
         screen = ContentPlayer(server_now=host.clock.now, audio=False)
@@ -354,7 +341,7 @@ def test_a_stalled_screen_pauses_the_room_until_it_is_ready(server: ServerProces
     from tvapp.client import Room
 
     async def scenario() -> None:
-        name = room_name()
+        name = room_name("watch", 10)
         host = await Room.connect(server.url, server.token(name, "host", host=True)["access_token"],
                                   host_addresses=["127.0.0.1"])
         states: list[PlaybackState] = []
@@ -404,7 +391,7 @@ def test_bot_watch_traces_the_frames_it_would_show(server: ServerProcess, clip: 
     from tvapp.client import Room
 
     trace = tmp_path / "bot-trace.jsonl"
-    name = room_name()
+    name = room_name("watch", 10)
     env = {**os.environ, "TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}
     bot = subprocess.Popen(
         [sys.executable, "-m", "tvapp", "bot", "--server", server.url, "--token",

@@ -4,37 +4,14 @@ with its id, an error before that pong is the call's error, and the one pinger k
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
 
 import pytest
 
 from tvapp.client.clock import RoomClock
 from tvapp.client.requests import RequestChannel, RequestError
 from tvapp.protocol import messages as m
-
-
-class FakeSignal:
-    """Records what the channel sends; `joined.ping_interval` is the server's keep-alive interval."""
-
-    def __init__(self, ping_interval: float = 10.0) -> None:
-        self.sent: list[m.ClientMessage] = []
-        self.changed = asyncio.Event()
-        self.joined = type("Joined", (), {"ping_interval": ping_interval})()
-
-    async def send(self, msg: m.ClientMessage) -> None:
-        self.sent.append(msg)
-        self.changed.set()
-
-    async def next_sent(self, kind: type[Any], after: int = 0) -> Any:
-        """Wait for the first message of `kind` sent at index `after` or later."""
-        async with asyncio.timeout(5.0):
-            while True:
-                found = [msg for msg in self.sent[after:] if isinstance(msg, kind)]
-                if found:
-                    return found[0]
-                self.changed.clear()
-                await self.changed.wait()
+from tvapp.testing.aio import runner
+from tvapp.testing.fake_signal import FakeSignal
 
 
 class SlowClock(RoomClock):
@@ -44,8 +21,7 @@ class SlowClock(RoomClock):
         return 5.0
 
 
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(coro, 10))
+run = runner(deadline=10)
 
 
 def pong(ping: m.Ping) -> m.Pong:

@@ -9,8 +9,7 @@ import base64
 import contextlib
 import json
 import time
-import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import av
@@ -42,49 +41,18 @@ from tvapp.client import events as ev
 from tvapp.client.tokens import refresh_delay, token_times
 from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.client.stamp import read_stamp
+from tvapp.testing.aio import runner
 from tvapp.testing.media import audio_samples, dominant_frequency
+from tvapp.testing.recorder import Recorder
+from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.waiting import wait_until_async
 
 E = TypeVar("E", bound=RoomEvent)
 LOOPBACK = ["127.0.0.1"]
 
 
-def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
-    """Run one test coroutine with an overall deadline."""
-    asyncio.run(asyncio.wait_for(coro, deadline))
-
-
-def room_name() -> str:
-    return "room-" + uuid.uuid4().hex[:12]
-
-
-class Recorder:
-    """Every event a room emits after it is attached, with a way to wait for one."""
-
-    def __init__(self, room: Room) -> None:
-        self.seen: list[RoomEvent] = []
-        self._new = asyncio.Event()
-        room.on(RoomEvent, self._add)
-
-    def _add(self, event: RoomEvent) -> None:
-        self.seen.append(event)
-        self._new.set()
-
-    def of(self, cls: type[E]) -> list[E]:
-        return [e for e in self.seen if isinstance(e, cls)]
-
-    async def wait(self, cls: type[E], predicate: Callable[[E], bool] = lambda e: True, timeout: float = 10.0) -> E:
-        """Return the first recorded event (past or future) of `cls` matching `predicate`."""
-        index = 0
-        async with asyncio.timeout(timeout):
-            while True:
-                while index < len(self.seen):
-                    event = self.seen[index]
-                    index += 1
-                    if isinstance(event, cls) and predicate(event):
-                        return event
-                self._new.clear()
-                await self._new.wait()
+run = runner(deadline=90)
 
 
 async def join(srv: ServerProcess, room: str, identity: str, *, url: str | None = None,
@@ -347,7 +315,8 @@ def test_the_access_token_is_refreshed_before_it_expires(media_server: ServerPro
         first_access, first_refresh = alice.access_token, alice.refresh_token
         first = token_times(first_access)
         assert first is not None
-        await asyncio.sleep(first[1] - time.time())  # the first token has now expired
+        # renewed before the first token expires
+        await wait_until_async(lambda: alice.access_token != first_access, first[1] - time.time(), "the refresh")
         assert alice.access_token != first_access and alice.refresh_token != first_refresh
         renewed = token_times(alice.access_token)
         assert renewed is not None and renewed[1] > first[1]

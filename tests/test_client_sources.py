@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,14 @@ from tvapp.client.sources import (
     parse_video_spec,
 )
 from tvapp.client.stamp import stamp_height
+from tvapp.testing.aio import runner
 from tvapp.testing.media import audio_samples, dominant_frequency, read_stamps, rms_dbfs
 
 FILE_SECONDS = 0.6
 FILE_FRAMES = 18
 
 
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run `coro` on a fresh event loop with a time limit."""
-    asyncio.run(asyncio.wait_for(coro, 30))
+run = runner(deadline=30)
 
 
 def write_media(path: Path, video: bool = True, audio: bool = True) -> Path:

@@ -33,7 +33,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -56,12 +56,12 @@ from tvapp.testing import fuzz, packets, procstat
 from tvapp.testing.fuzz import LoopThread, SdpMedia, fuzz_settings
 from tvapp.testing.logscan import LogWindow
 from tvapp.testing.media_peer import MediaPeer
+from tvapp.testing.rest import media_token as token
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.waiting import wait_until_async as wait_until
 
 LOOPBACK = "127.0.0.1"
 AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-GRANTS = {"join": True, "publish": True, "subscribe": True, "publish_data": True}
-
 pytestmark = [
     pytest.mark.timeout(0 if fuzz.scale() > 1 else 300),
     # aiortc and aioice draw from the global `random` on the peers' event loop thread while hypothesis generates
@@ -256,18 +256,6 @@ class Scene:
             if peer is not None:
                 await peer.close()
         self.http.close()
-
-
-def token(core: ServerProcess, room: str, identity: str) -> str:
-    return str(core.token(room, identity, **GRANTS)["access_token"])
-
-
-async def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,10 @@ a failure starts its own server with a fresh limiter.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,30 +18,12 @@ import pytest
 
 from tvapp.client.signaling import SignalClient
 from tvapp.core.codes import INVITE_ALPHABET
+from tvapp.testing.aio import run
+from tvapp.testing.rest import create_invite, create_room
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.waiting import wait_until_async
 
 CODE_RE = re.compile(f"^[{INVITE_ALPHABET}]{{4}}-[{INVITE_ALPHABET}]{{4}}$")
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run one test coroutine with an overall deadline."""
-    asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def room_name() -> str:
-    return "room-" + uuid.uuid4().hex[:12]
-
-
-def create_room(srv: ServerProcess, **body: Any) -> dict[str, Any]:
-    response = srv.http.post("/v1/rooms", json={"name": room_name(), **body})
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def create_invite(srv: ServerProcess, room: str, **body: Any) -> dict[str, Any]:
-    response = srv.http.post(f"/v1/rooms/{room}/invites", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def redeem(srv: ServerProcess, code: str, identity: str, **body: Any) -> httpx.Response:
@@ -141,7 +122,7 @@ def test_an_expired_code_is_gone(make_server: Callable[..., ServerProcess]) -> N
     room = create_room(srv)
     short = create_invite(srv, room["name"], ttl=1)["code"]
     lasting = create_invite(srv, room["name"], ttl=60)["code"]
-    time.sleep(1.2)
+    time.sleep(1.2)  # the server's own clock must pass the 1 s TTL (a redeem before it would use the code up)
     assert error_of(redeem(srv, short, "late")) == (410, "invite_expired")
     assert redeem(srv, lasting, "late").status_code == 200
 
@@ -169,7 +150,7 @@ def test_too_many_failures_from_one_address_are_429(make_server: Callable[..., S
     retry = int(refused.headers["Retry-After"])
     assert 1 <= retry <= 3
     assert error_of(redeem(srv, wrong, "guesser")) == (429, "too_many_attempts")
-    time.sleep(retry + 0.2)
+    time.sleep(retry + 0.2)  # the lockout ends by the server's clock: the time passing is what is tested
     assert redeem(srv, real, "guesser").status_code == 200
 
 
@@ -189,6 +170,8 @@ def test_an_identity_in_the_room_cannot_redeem(server: ServerProcess) -> None:
         code = create_invite(server, room["name"])["code"]
         assert error_of(redeem(server, code, "alice")) == (409, "identity_taken")
         await alice.close()
+        await wait_until_async(lambda: not server.http.get(f"/v1/rooms/{room['name']}/participants").json(), 5,
+                               "alice to leave the room")
         assert error_of(redeem(server, code, "alice")) == (409, "identity_taken")  # still hers while the room lives
 
     run(scenario())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,6 +30,7 @@ from tvapp.server.media_session import (
     MediaSession,
 )
 from tvapp.server.store import RoomRow
+from tvapp.testing.aio import run
 
 NOT_SDP = "v=0\r\nthis is not sdp\r\n"
 
@@ -89,10 +90,6 @@ async def real_answer(offer: Offer) -> str:
         return str(pc.localDescription.sdp)
     finally:
         await pc.close()
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(coro, 60))
 
 
 def test_each_refused_answer_brings_a_new_offer_until_too_many_in_a_row_then_the_next_change_does() -> None:

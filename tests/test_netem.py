@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tvapp.testing.netem import NETNS_DIR, STATE_DIR, NetemLink, netem_available, unique_name
+from tvapp.testing.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -217,10 +218,10 @@ def test_packets_on_the_wire_when_the_link_is_cut_are_lost(link: NetemLink) -> N
     sender = link.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for i in range(10):
         sender.sendto(i.to_bytes(4, "big"), (link.host_ip, port))
-    time.sleep(0.05)
+    wait_until(lambda: link.stats.queued >= 10, 5, "the ten datagrams to be held in the delay queue")
     assert link.stats.queued == 10
     link.cut()
-    time.sleep(0.25)
+    time.sleep(0.25)  # the 200 ms delay runs out while the link is cut: that loss is what is tested
     link.restore()
     assert drain(sink, 0.1) == []
     assert link.stats.to_host_dropped == 10
@@ -288,9 +289,7 @@ def test_a_crashed_owner_leaves_no_devices_and_its_namespace_goes_with_the_next_
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait()
-    deadline = time.monotonic() + 5
-    while {name + "h", name + "n"} & devices() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not {name + "h", name + "n"} & devices(), 5, "the forwarder's devices to go", 0.05)
     assert not {name + "h", name + "n"} & devices(), "the forwarder should exit with its owner"
     # (a killed owner cannot delete its namespace itself; here the next link on the machine does)
     with NetemLink(unique_name()):

@@ -3,9 +3,7 @@ and which callers (API key, host token of the room, other tokens) may do that.""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Coroutine
 from typing import Any
 
 import httpx
@@ -21,16 +19,9 @@ from tvapp.protocol.messages import (
     TrackPublished,
     TrackUnmuted,
 )
+from tvapp.testing.aio import run
+from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run one test coroutine with an overall deadline."""
-    asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def room_name() -> str:
-    return "room-" + uuid.uuid4().hex[:12]
 
 
 def error_of(response: httpx.Response) -> tuple[int, str]:

@@ -30,7 +30,6 @@ from tvapp.protocol.remote import (
     ConnectionStateError,
     Input,
     RemoteClientConnection,
-    RemoteEvent,
     RemoteServerConnection,
     RemoteState,
 )
@@ -43,7 +42,6 @@ from tvapp.protocol.remote_messages import (
     NOT_AUTHENTICATED,
     Auth,
     Authed,
-    Command,
     Devices,
     Error,
     JoinRoom,
@@ -62,6 +60,7 @@ from tvapp.protocol.remote_messages import (
     parse_tv_message,
 )
 from tvapp.testing.connection_pair import ConnectionPair
+from tvapp.testing.remote_tv import FakeTv
 
 W, C, A, X = (RemoteState.AWAITING_AUTH, RemoteState.AUTHENTICATING, RemoteState.AUTHENTICATED,
               RemoteState.CLOSED)  # fmt: skip
@@ -359,48 +358,9 @@ def test_the_phone_table_raises_only_on_received_input_and_closes_only_when_clos
 # --- both ends together: a tiny TV that carries commands out ------------------------------------------------------
 
 
-class FakeTv:
-    """Pure stand-in for the TV's remote API: one device credential, a state, host-only removal."""
-
-    def __init__(self, conn: RemoteServerConnection) -> None:
-        self.conn = conn
-        self.state = IDLE
-        self.devices = [PHONE, NEW_PHONE]
-
-    def handle(self, event: RemoteEvent) -> None:
-        if isinstance(event, AuthRequested):
-            if event.credential != CREDENTIAL:
-                self.conn.reject_auth()
-                return
-            self.conn.accept_auth("DV_1", self.state.tv_name)
-            self.conn.send(self.state)
-            return
-        self.carry_out(event.command)
-
-    def carry_out(self, command: Command) -> None:
-        if isinstance(command, SetVolume):
-            self.change(command, volume=command.volume)
-        elif isinstance(command, SetLayout):
-            self.change(command, layout=command.layout)
-        elif isinstance(command, ListDevices):
-            self.conn.send(Devices(id=command.id, devices=tuple(self.devices)))
-            self.conn.ok(command)
-        elif isinstance(command, RemoveParticipant):
-            self.conn.error(command, "not_in_room", "the TV is not in a room")
-        else:
-            self.conn.error(command, "not_supported", f"{command.TYPE} is not supported here")
-
-    def change(self, command: Command, **values: Any) -> None:
-        new = dataclasses.replace(self.state, **values)
-        if new != self.state:
-            self.conn.send(new)
-        self.state = new
-        self.conn.ok(command)
-
-
 def pair(credential: str = CREDENTIAL) -> tuple[ConnectionPair[RemoteClientConnection, RemoteServerConnection], FakeTv]:
     server = RemoteServerConnection(0.0)
-    tv = FakeTv(server)
+    tv = FakeTv(server, credential=CREDENTIAL, state=IDLE, devices=[PHONE, NEW_PHONE])
     return ConnectionPair(RemoteClientConnection(credential), server, serve=tv.handle), tv
 
 

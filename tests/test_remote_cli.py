@@ -15,13 +15,11 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from tvapp.client.paired_tvs import CredentialFile, PairedTv
 from tvapp.client.remote_link import (
@@ -47,6 +45,8 @@ from tvapp.protocol.remote_messages import (
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.remote.endpoints import RemoteEndpoints
+from tvapp.testing.uvicorn_thread import ThreadedServer, loopback_socket
+from tvapp.testing.waiting import wait_until
 from tvapp.tv.remote.tls import ensure_certificate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,12 +105,9 @@ class RecordingController:
 
     def code(self, timeout: float = 10.0) -> str:
         """Return the code the TV shows now, waiting for one."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.views and self.views[-1] is not None:
-                return self.views[-1].code
-            time.sleep(0.02)
-        raise AssertionError(f"the TV showed no code (views: {len(self.views)})")
+        view = wait_until(lambda: self.views[-1] if self.views else None, timeout,
+                          lambda: f"a code on the TV (views: {len(self.views)})", 0.02)
+        return view.code
 
 
 @dataclasses.dataclass
@@ -125,8 +122,7 @@ class Tv:
 def _serve(tmp: Path, *, tls: bool = False, pairing: PairingConfig = FAST) -> Iterator[Tv]:
     controller = RecordingController()
     devices = DeviceStore(tmp / "tv.sqlite3")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_socket()
     port = sock.getsockname()[1]
     scheme = "https" if tls else "http"
     cert = ensure_certificate(tmp / "tls", ["localhost"], ["127.0.0.1"]) if tls else None
@@ -134,22 +130,12 @@ def _serve(tmp: Path, *, tls: bool = False, pairing: PairingConfig = FAST) -> It
                                 base_url=f"{scheme}://127.0.0.1:{port}", pairing_config=pairing,
                                 fingerprint=cert.fingerprint if cert else None)
     controller.endpoints = endpoints
-    config = uvicorn.Config(endpoints.app, log_level="warning", lifespan="off",
-                            ssl_certfile=str(cert.cert_path) if cert else None,
-                            ssl_keyfile=str(cert.key_path) if cert else None)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield Tv(f"{scheme}://127.0.0.1:{port}", controller, devices, endpoints, cert.fingerprint if cert else None)
+        with ThreadedServer(endpoints.app, sock, lifespan="off", ssl_certfile=str(cert.cert_path) if cert else None,
+                            ssl_keyfile=str(cert.key_path) if cert else None):
+            yield Tv(f"{scheme}://127.0.0.1:{port}", controller, devices, endpoints,
+                     cert.fingerprint if cert else None)
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         devices.close()
 
 

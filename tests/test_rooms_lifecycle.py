@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,25 +14,12 @@ import pytest
 
 from tvapp.client.signaling import JoinError, SignalClient
 from tvapp.protocol.messages import Leave, RoomCompleted
+from tvapp.testing.aio import run
+from tvapp.testing.rest import create_room, room_name
 from tvapp.testing.server import ServerProcess
 
 ROOM_FIELDS = {"sid", "name", "status", "max_participants", "empty_timeout", "created_at", "started_at",
                "ended_at", "participant_count"}
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run one test coroutine with an overall deadline."""
-    asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def room_name() -> str:
-    return "room-" + uuid.uuid4().hex[:12]
-
-
-def create_room(srv: ServerProcess, name: str | None = None, **body: Any) -> dict[str, Any]:
-    response = srv.http.post("/v1/rooms", json={"name": name or room_name(), **body})
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def get_room(srv: ServerProcess, ref: str) -> dict[str, Any]:

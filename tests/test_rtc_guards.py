@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import re
 import socket
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import aioice
@@ -24,6 +23,8 @@ from tvapp.client.sources.synthetic import ToneTrack
 from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
 from tvapp.testing import fuzz, packets
+from tvapp.testing.aio import run
+from tvapp.testing.waiting import wait_until_async as wait_until
 
 LOOPBACK = "127.0.0.1"
 AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -90,14 +91,6 @@ async def call() -> AsyncIterator[Call]:
         internals.set_host_addresses(None)
 
 
-async def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 def count(kind: str) -> int:
     return internals.dropped().get(kind, 0)
 
@@ -106,10 +99,6 @@ def stranger() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((LOOPBACK, 0))
     return sock
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(coro, 60))
 
 
 def test_a_strangers_empty_junk_and_malformed_stun_datagrams_are_dropped_and_counted() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Coroutine
 from typing import Any
 
@@ -19,8 +18,12 @@ from tvapp.client.signaling import SignalClient
 from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.protocol.messages import ActiveSpeakers, Answer, Error, Offer, Removed, TrackMuted
 from tvapp.rtc import internals
+from tvapp.testing import aio
 from tvapp.testing.media_peer import MediaPeer
+from tvapp.testing.rest import media_token as token
+from tvapp.testing.rest import new_room
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.waiting import wait_until_async as wait_until
 
 SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
@@ -29,7 +32,7 @@ def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
     """Run one test coroutine with an overall deadline, offering only loopback ICE candidates."""
     internals.set_host_addresses(["127.0.0.1"])
     try:
-        asyncio.run(asyncio.wait_for(coro, deadline))
+        aio.run(coro, deadline)
     finally:
         internals.set_host_addresses(None)
 
@@ -37,25 +40,6 @@ def run(coro: Coroutine[Any, Any, None], deadline: float = 90) -> None:
 @pytest.fixture(scope="module")
 def sfu_server(media_server: ServerProcess) -> ServerProcess:
     return media_server
-
-
-def new_room(srv: ServerProcess) -> str:
-    name = "sfu-" + uuid.uuid4().hex[:10]
-    srv.http.post("/v1/rooms", json={"name": name}).raise_for_status()
-    return name
-
-
-def token(srv: ServerProcess, room: str, identity: str, **grants: bool) -> str:
-    body = {"join": True, "publish": True, "subscribe": True, "publish_data": True, **grants}
-    return str(srv.token(room, identity, **body)["access_token"])
-
-
-async def wait_until(check: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def growth(count: Any, seconds: float) -> int:
@@ -66,7 +50,7 @@ async def growth(count: Any, seconds: float) -> int:
 
 def test_server_mute_stops_audio_at_the_subscribers_and_unmute_resumes_it(sfu_server: ServerProcess) -> None:
     async def scenario() -> None:
-        room = new_room(sfu_server)
+        room = new_room(sfu_server, "sfu")
         alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
         bob = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "bob"))
         await alice.publish("mic", ToneTrack(440.0), "microphone")
@@ -90,7 +74,7 @@ def test_server_mute_stops_audio_at_the_subscribers_and_unmute_resumes_it(sfu_se
 
 def test_removing_a_participant_closes_its_media_and_ends_its_subscriptions(sfu_server: ServerProcess) -> None:
     async def scenario() -> None:
-        room = new_room(sfu_server)
+        room = new_room(sfu_server, "sfu")
         alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
         bob = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "bob"))
         await alice.publish("cam", TestPatternTrack(320, 240, 15), "camera")
@@ -117,7 +101,7 @@ def test_unsubscribe_then_subscribe_again_reuses_the_m_line(sfu_server: ServerPr
     async def scenario() -> None:
         from tvapp.protocol.messages import Subscribe, Unsubscribe
 
-        room = new_room(sfu_server)
+        room = new_room(sfu_server, "sfu")
         alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
         bob = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "bob"))
         await alice.publish("cam", TestPatternTrack(320, 240, 15), "camera")
@@ -142,7 +126,7 @@ def test_unsubscribe_then_subscribe_again_reuses_the_m_line(sfu_server: ServerPr
 
 def test_client_offers_and_stray_answers_get_errors_and_the_connection_stays(sfu_server: ServerProcess) -> None:
     async def scenario() -> None:
-        room = new_room(sfu_server)
+        room = new_room(sfu_server, "sfu")
         client = await SignalClient.connect(sfu_server.url, token(sfu_server, room, "carol"))
         await client.send(Offer(sdp=SDP))
         error = await client.next()
@@ -164,7 +148,7 @@ def test_a_garbage_answer_is_refused_without_harming_the_others(sfu_server: Serv
     async def scenario() -> None:
         from tvapp.protocol.messages import Publish
 
-        room = new_room(sfu_server)
+        room = new_room(sfu_server, "sfu")
         alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
         bob = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "bob"))
         mallory = await SignalClient.connect(sfu_server.url, token(sfu_server, room, "mallory"))
@@ -188,7 +172,7 @@ def test_a_scripted_three_speaker_scene_gives_the_expected_dominant_speakers(sfu
     """A speaks, B takes over, A interjects for 200 ms, C takes over: dominant A, B, C and never A again."""
 
     async def scenario() -> None:
-        room = new_room(sfu_server)
+        room = new_room(sfu_server, "sfu")
         observer = await SignalClient.connect(sfu_server.url, token(sfu_server, room, "observer"))
         tones = {name: ToneTrack(hz) for name, hz in (("a", 300.0), ("b", 500.0), ("c", 700.0))}
         peers = {}
@@ -239,7 +223,7 @@ def test_h264_is_forwarded_when_the_server_prefers_it(tmp_path: Any) -> None:
 
         from tvapp.client.stamp import read_stamp
 
-        room = new_room(srv)
+        room = new_room(srv, "sfu")
         alice = await MediaPeer.join(srv.url, token(srv, room, "alice"))
         bob = await MediaPeer.join(srv.url, token(srv, room, "bob"))
         pattern = TestPatternTrack(320, 240, 15)
@@ -279,7 +263,7 @@ def test_late_joiners_start_at_a_keyframe_within_a_second_and_plis_are_coalesced
 
         from tvapp.rtc.packets import is_keyframe
 
-        room = new_room(sfu_server)
+        room = new_room(sfu_server, "sfu")
         alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
         pattern = TestPatternTrack(320, 240, 30)
 
@@ -329,7 +313,7 @@ def test_publishers_are_told_the_video_bitrate_cap_by_remb(sfu_server: ServerPro
     async def scenario() -> None:
         from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 
-        room = new_room(sfu_server)
+        room = new_room(sfu_server, "sfu")
         alice = await MediaPeer.join(sfu_server.url, token(sfu_server, room, "alice"))
         await alice.publish("cam", TestPatternTrack(160, 120, 15), "camera")
         await wait_until(lambda: any(t.sender.track is not None for t in alice.pc.getTransceivers()),

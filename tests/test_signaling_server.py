@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,16 +28,9 @@ from tvapp.protocol.messages import (
     TrackUnpublished,
     Unpublish,
 )
+from tvapp.testing.aio import run
+from tvapp.testing.rest import create_room, room_name
 from tvapp.testing.server import ServerProcess
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run one test coroutine with an overall deadline."""
-    asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def room_name() -> str:
-    return "room-" + uuid.uuid4().hex[:12]
 
 
 async def connect(srv: ServerProcess, room: str, identity: str, **grants: Any) -> SignalClient:
@@ -62,12 +54,6 @@ async def nothing_more(client: SignalClient, wait: float = 0.3) -> list[ServerMe
 async def close_all(*clients: SignalClient) -> None:
     for client in clients:
         await client.close()
-
-
-def create_room(srv: ServerProcess, **body: Any) -> dict[str, Any]:
-    response = srv.http.post("/v1/rooms", json={"name": room_name(), **body})
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def test_joined_describes_room_self_grants_and_the_others_with_their_tracks(server: ServerProcess) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from tvapp.client.sources import parse_color
+from tvapp.testing.rest import new_room
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess, TvProcess, region_color, tone_level_db
 from tvapp.tv.render import Renderer
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.timeout(240)
 
 HIGHLIGHT = np.array(Renderer.highlight_color)
 TURN = 5.0
-
-
-def new_room(server: ServerProcess, **limits: Any) -> str:
-    name = "tv-" + uuid.uuid4().hex[:10]
-    server.http.post("/v1/rooms", json={"name": name, **limits}).raise_for_status()
-    return name
 
 
 def bot(server: ServerProcess, workdir: Path, room: str, name: str, *args: str) -> BotProcess:
@@ -62,7 +56,7 @@ def current_talker(now: float, talkers: list[str]) -> str | None:
 
 def test_tv_shows_each_bot_in_its_tile_highlights_the_talker_and_plays_their_tones(
         media_server: ServerProcess, tmp_path: Path) -> None:
-    room = new_room(media_server)
+    room = new_room(media_server, "tv")
     colours = {"Red": parse_color("red"), "Green": parse_color("green"), "Blue": parse_color("blue")}
     bots = [
         bot(media_server, tmp_path, room, "Red", "--color", "red", "--audio", "tone:440", "--talk", f"0/2@{TURN:g}"),
@@ -165,13 +159,13 @@ def test_tv_says_what_is_wrong_in_words(media_server: ServerProcess, tmp_path: P
         args = ["--server", "http://127.0.0.1:9", "--invite", "ABCD-EFGH"]
         title = "Server unreachable"
     elif case == "expired":
-        room = new_room(media_server)
+        room = new_room(media_server, "tv")
         code = media_server.http.post(f"/v1/rooms/{room}/invites", json={"ttl": 1}).json()["code"]
         time.sleep(2.1)
         args = ["--server", media_server.url, "--invite", code]
         title = "Invite expired"
     else:
-        room = new_room(media_server, max_participants=2)
+        room = new_room(media_server, "tv", max_participants=2)
         bots = [bot(media_server, tmp_path, room, name, "--audio", "none") for name in ("One", "Two")]
         for b in bots:
             b.wait_published(1)

@@ -22,9 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 from websockets.typing import Origin
 
 from tvapp.core.pairing import PairingConfig
@@ -36,8 +35,11 @@ from tvapp.protocol.remote_messages import (
     SetLayout,
     SetVolume,
     State,
-    parse_tv_message,
 )
+from tvapp.testing.clocks import FakeClock
+from tvapp.testing.phone import Phone
+from tvapp.testing.uvicorn_thread import ThreadedServer
+from tvapp.testing.waiting import wait_until
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.remote.endpoints import RemoteEndpoints
@@ -85,19 +87,6 @@ class RecordingController:
             return self.views[-1]
 
 
-class FakeClock:
-    """A clock the test moves by hand (passed to RemoteEndpoints, nothing is patched)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclasses.dataclass
 class Tv:
     endpoints: RemoteEndpoints
@@ -127,26 +116,11 @@ class Tv:
 
 def serve(app: Any, ssl_files: tuple[Path, Path] | None = None) -> Iterator[int]:
     """Run `app` with uvicorn on an ephemeral 127.0.0.1 port in a thread of its own; yield the port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     options: dict[str, Any] = {}
     if ssl_files is not None:
         options = {"ssl_certfile": str(ssl_files[0]), "ssl_keyfile": str(ssl_files[1])}
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on",
-                                           **options))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with ThreadedServer(app, ws="websockets-sansio", lifespan="on", **options) as running:
+        yield running.port
 
 
 @pytest.fixture
@@ -181,44 +155,6 @@ def make_tv(tmp_path: Path) -> Iterator[Callable[..., Tv]]:
 @pytest.fixture
 def tv(make_tv: Callable[..., Tv]) -> Tv:
     return make_tv()
-
-
-class Phone:
-    """A remote-control websocket speaking raw protocol JSON; every received message is checked with the parser."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-
-    @classmethod
-    def connect(cls, tv: Tv, credential: str | None = None) -> Phone:
-        phone = cls(tv.sockets.enter_context(connect(tv.ws_url, open_timeout=5)))
-        if credential is not None:
-            phone.send({"type": "auth", "credential": credential})
-            assert phone.recv()["type"] == "authed"
-            assert phone.recv()["type"] == "state"
-        return phone
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.ws.send(json.dumps({"v": 1, **message}))
-
-    def recv(self, timeout: float = 5.0) -> dict[str, Any]:
-        text = self.ws.recv(timeout)
-        assert isinstance(text, str)
-        parse_tv_message(text)
-        message: dict[str, Any] = json.loads(text)
-        return message
-
-    def closed_with(self, timeout: float = 5.0) -> tuple[list[dict[str, Any]], int | None]:
-        """Read until the TV closes; return what came before and the close code."""
-        seen = []
-        try:
-            while True:
-                seen.append(self.recv(timeout))
-        except ConnectionClosed as closed:
-            return seen, closed.rcvd.code if closed.rcvd else None
-
-    def close(self) -> None:
-        self.ws.close()
 
 
 def pairing_fragment(url: str) -> tuple[str, str]:
@@ -289,7 +225,10 @@ def test_pair_with_the_qr_secret(make_tv: Callable[..., Tv]) -> None:
     phone.close()
 
 
-def test_no_code_secret_or_credential_reaches_a_log(tv: Tv, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_code_secret_or_credential_reaches_a_log(make_tv: Callable[..., Tv], caplog: pytest.LogCaptureFixture
+                                                    ) -> None:
+    clock = FakeClock()
+    tv = make_tv(clock=clock)
     caplog.set_level(logging.DEBUG)
     secrets_seen: list[str] = []
     with tv.http() as client:
@@ -299,7 +238,7 @@ def test_no_code_secret_or_credential_reaches_a_log(tv: Tv, caplog: pytest.LogCa
         secrets_seen += [view.code, pairing_fragment(view.url)[1]]
         client.post(f"/v1/pairings/{pairing_id}/confirm", json={"code": "000000" if view.code != "000000"
                                                                 else "111111"})
-        time.sleep(1.05)
+        clock.advance(1.05)  # the backoff after one failure
         paired = client.post(f"/v1/pairings/{pairing_id}/confirm", json={"code": view.code})
         credential = paired.json()["credential"]
     secrets_seen.append(credential)
@@ -394,10 +333,7 @@ def test_twenty_failures_close_pairing_until_reopened(make_tv: Callable[..., Tv]
         assert client.post(confirm, json={"code": view.code}).status_code == 403
 
         tv.endpoints.reopen_pairing()  # from this thread, as the TV's key handler would
-        deadline = time.monotonic() + 5
-        while not tv.endpoints.pairing_open():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(tv.endpoints.pairing_open, 5, "pairing to reopen")
         assert client.post("/v1/pairings").status_code == 201
 
 
@@ -508,12 +444,12 @@ def test_a_phone_forgotten_during_its_command_is_closed_and_the_command_still_en
     device, credential = tv.pair()
     phone = Phone.connect(tv, credential)
     phone.send({"type": "set_layout", "layout": "speaker", "id": "slow"})
-    time.sleep(0.1)
+    wait_until(lambda: tv.controller.commands, 5, "the slow command to start")
     with tv.http() as client:
         assert client.delete(f"/v1/admin/devices/{device}").status_code == 204
     seen, code = phone.closed_with()
     assert [m.get("code") for m in seen] == ["device_forgotten"] and code == 1008
-    time.sleep(0.6)
+    wait_until(lambda: tv.controller.finished, 5, "the slow command to finish")
     assert tv.controller.finished == [SetLayout(id="slow", layout="speaker")]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
@@ -522,9 +458,9 @@ def test_a_command_ends_even_when_its_phone_hangs_up(tv: Tv) -> None:
     _, credential = tv.pair()
     phone = Phone.connect(tv, credential)
     phone.send({"type": "set_layout", "layout": "watch", "id": "bye"})
-    time.sleep(0.1)
+    wait_until(lambda: tv.controller.commands, 5, "the command to start")
     phone.close()
-    time.sleep(0.7)
+    wait_until(lambda: tv.controller.finished, 5, "the command to finish")
     assert tv.controller.finished == [SetLayout(id="bye", layout="watch")]
 
 
@@ -600,10 +536,7 @@ def test_a_phone_that_stops_reading_is_dropped_and_others_go_on(tv: Tv) -> None:
     auth = json.dumps({"type": "auth", "v": 1, "credential": credential}).encode()
     assert len(auth) < 126
     stuck.sendall(bytes([0x81, 0x80 | len(auth)]) + b"\x00\x00\x00\x00" + auth)  # a zero mask leaves it as is
-    deadline = time.monotonic() + 5
-    while authed_links(tv) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(lambda: authed_links(tv) >= 2, 5, "both phones to be authenticated")
     # ~12 KB states: the stuck phone's socket buffers fill, then its queue; the reading phone gets every one
     tv.controller.participants = tuple(
         ParticipantState(sid=f"PA_{n}", identity=f"guest{n}", name="x" * 100) for n in range(60))

@@ -20,8 +20,10 @@ from tvapp.client import events as ev
 from tvapp.client.player import ContentPlayer, attach
 from tvapp.client.room import Room
 from tvapp.testing.clip import make_clip, read_clip_stamp
+from tvapp.testing.rest import create_room
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess, TvProcess
+from tvapp.testing.waiting import wait_until
 from tvapp.testing.watch import Flips, offsets, percentile_ms, read_flips, settle_time
 
 FPS = 30
@@ -31,12 +33,6 @@ FRAME = 1 / FPS
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("clips"), seconds=30, fps=FPS, size=(640, 360), codec="h264")
-
-
-def new_room(server: ServerProcess, name: str) -> str:
-    response = server.http.post("/v1/rooms", json={"name": name})
-    assert response.status_code == 201, response.text
-    return name
 
 
 def command(server: ServerProcess, room: str, **body: Any) -> dict[str, Any]:
@@ -85,7 +81,7 @@ def in_sync(screens: dict[str, Flips], start: float, end: float) -> dict[str, An
 
 def test_two_tvs_and_an_sdk_player_play_the_clip_in_sync_through_seek_pause_and_resume(
         server: ServerProcess, clip: Path, tmp_path: Path) -> None:
-    room = new_room(server, "watch-sync")
+    room = create_room(server, "watch-sync")["name"]
     tvs = [start_tv(server, room, tmp_path / name, name) for name in ("tv-a", "tv-b")]
     bot_token = server.token(room, "sdk-player")["access_token"]
     bot_trace = tmp_path / "bot.jsonl"
@@ -93,7 +89,8 @@ def test_two_tvs_and_an_sdk_player_play_the_clip_in_sync_through_seek_pause_and_
     try:
         for tv in tvs:
             tv.wait_for(lambda s: s["screen"] == "RoomScreen", timeout=30, what="the room")
-        time.sleep(1.0)  # the bot joins too (no screen to wait for)
+        wait_until(lambda: "sdk-player" in {p["identity"] for p in server.http.get(f"/v1/rooms/{room}/participants")
+                                            .json()}, 30, "the bot to join")  # the bot joins too (no screen)
         loaded = time.time()
         command(server, room, action="load", content=str(clip), title="Stamped clip")
         sidecar = wait_content(tvs[0])
@@ -170,7 +167,7 @@ class SlowFile:
 
 def test_a_stalled_screen_pauses_the_room_and_a_late_joiner_starts_at_the_rooms_position(
         server: ServerProcess, clip: Path, tmp_path: Path) -> None:
-    room = new_room(server, "watch-stall")
+    room = create_room(server, "watch-stall")["name"]
     tv = start_tv(server, room, tmp_path / "tv", "tv")
     late: TvProcess | None = None
     size = clip.stat().st_size

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page, Playwright, sync_playwright
+
+from tvapp.testing import waiting
 
 CHROMIUM = "/usr/bin/chromium"
 INSTALL_HINT = "apt-get install --no-install-recommends chromium"
@@ -212,15 +213,7 @@ def wait_for_js(page: Page, expression: str, predicate: Callable[[Any], Any] = b
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1,
                message: str | Callable[[], str] = "condition") -> Any:
     """Poll `check` until it returns a truthy value and return it; raise AssertionError after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            text = message() if callable(message) else message
-            raise AssertionError(f"timed out after {timeout} s waiting for {text}")
-        time.sleep(interval)
+    return waiting.wait_until(check, timeout, message, interval)
 
 
 def stats_grow(page: Page, paths: Mapping[str, Sequence[str]], timeout: float = 20.0,
