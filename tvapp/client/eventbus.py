@@ -2,7 +2,10 @@
 
 `emit(event)` calls every matching callback at once, in registration order; a callback that returns an awaitable
 (a coroutine function) runs as a task the bus owns. A callback's exception is logged and never reaches the room.
-The first `events()` iterator also gets the events emitted since the room connected (up to `EVENT_BACKLOG`).
+The first `events()` iterator also gets the events emitted since the room connected (up to `EVENT_BACKLOG`), if it
+starts within `BACKLOG_SECONDS` of the connect: the backlog is for the moment between `Room.connect` returning and
+the application's first `events()`, and is let go after it, so that a room whose events nobody iterates (a TV uses
+callbacks) does not keep ended tracks and their unread frames alive.
 When the room ends, `end()` finishes every iterator after the last event, and `close()` gives the coroutine
 callbacks still running `CALLBACK_GRACE` seconds to finish, then cancels them.
 """
@@ -23,6 +26,7 @@ from tvapp.client.tasks import TaskSet
 E = TypeVar("E", bound=ev.RoomEvent)
 
 EVENT_BACKLOG = 1000
+BACKLOG_SECONDS = 5.0
 CALLBACK_GRACE = 2.0
 
 
@@ -36,6 +40,15 @@ class EventBus:
         self._backlog: deque[ev.RoomEvent] | None = deque(maxlen=EVENT_BACKLOG)
         self._callbacks = TaskSet("room event callback", logger)
         self._ended = False
+        self._backlog_timer: asyncio.TimerHandle | None = None
+
+    def connected(self) -> None:
+        """Start the backlog's clock: it is let go `BACKLOG_SECONDS` from now unless `events()` took it before."""
+        if self._backlog is not None and self._backlog_timer is None:
+            self._backlog_timer = asyncio.get_running_loop().call_later(BACKLOG_SECONDS, self._drop_backlog)
+
+    def _drop_backlog(self) -> None:
+        self._backlog = None
 
     def on(self, event: str | type[E], callback: Callable[[E], Any]) -> Callable[[], None]:
         """Call `callback(event)` for every event of this type; return a function that removes the callback."""
@@ -116,6 +129,9 @@ class EventBus:
 
     async def close(self, grace: float = CALLBACK_GRACE) -> None:
         """Give running coroutine callbacks `grace` seconds, then cancel those still running and wait for them."""
+        if self._backlog_timer is not None:
+            self._backlog_timer.cancel()
+        self._backlog = None
         await self._callbacks.wait(grace)
         await self._callbacks.close()
 

@@ -158,6 +158,7 @@ class MediaSession:
                 remote = self.subscriptions.get(mid)
                 if remote is not None and isinstance(frame, (av.AudioFrame, av.VideoFrame)):
                     remote.deliver(frame)
+                del frame, remote  # hold nothing of an ended subscription while waiting for the next frame
         except MediaStreamError:
             return
         finally:

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
 from aiortc import RTCStatsReport
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from tvapp.client import events as ev
 from tvapp.client.clock import RoomClock
@@ -129,6 +129,7 @@ class Room:
         if refresh_token is not None:
             room._tasks.start(room._tokens.keep_fresh(room._refresh_refused), name=f"room {room.name} refresh")
         room._bus.emit(ev.Connected(room.name, room.sid, room.local_participant))
+        room._bus.connected()
         return room
 
     async def disconnect(self) -> None:
@@ -172,7 +173,7 @@ class Room:
         return self._bus.on(event, callback)
 
     def events(self) -> AsyncIterator[ev.RoomEvent]:
-        """Yield every event from now on (the first caller also gets those since connect) until Disconnected."""
+        """Yield every event from now on until Disconnected; a first caller within 5 s of connect also gets those since."""
         return self._bus.events()
 
     async def wait_for(self, event: str | type[E], predicate: Callable[[E], bool] | None = None, *,
@@ -286,6 +287,10 @@ class Room:
                 return self._final_reason
             try:
                 await self._dispatch(session, msg)
+            except (ConnectionClosed, SignalClosed, OSError) as exc:
+                # The connection went while handling it (an answer to an offer, say): the next receive says so
+                # and the reconnect negotiates afresh. Nothing failed but the link.
+                log.debug("room: the connection ended while handling %s: %s", msg.TYPE, exc)
             except Exception as exc:
                 log.exception("room: handling %s failed", msg.TYPE)
                 if isinstance(msg, m.Offer):  # the server waits for an answer that will not come: say so

@@ -134,6 +134,10 @@ class MediaSession:
                 await self.pc.setLocalDescription(offer)
             except Exception:
                 self.offer_out = False
+                if self.closed or self.pc.signalingState == "closed":
+                    # The participant left (or dropped) while the offer was being made: nobody to offer to.
+                    log.debug("media: offer for %s abandoned, its session closed", self.participant.identity)
+                    return
                 log.exception("media: could not make an offer for %s", self.participant.identity)
                 self.participant.peer.send(Error(code="media_failed", message="the server could not make an offer"))
                 return
