@@ -26,7 +26,8 @@ TOKEN_TYPES = (ACCESS, REFRESH)
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti", "typ", "grants")
 MAX_LEEWAY = 10.0
 IDENTITY_RE = re.compile(r"^[A-Za-z0-9_.@:+-]{1,64}$")
-ROOM_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# Not dots alone: ".", ".." and "..." vanish from a URL path when it is normalised, so no URL could reach the room.
+ROOM_NAME_RE = re.compile(r"^(?!\.+$)[A-Za-z0-9_.:-]{1,64}$")
 MAX_NAME_LEN = 64
 
 
@@ -122,7 +123,7 @@ def build_claims(
     if not IDENTITY_RE.match(identity):
         raise ValueError("identity must be 1-64 characters of letters, digits and _ . @ : + -")
     if not ROOM_NAME_RE.match(grants.room):
-        raise ValueError("room must be 1-64 characters of letters, digits and _ . : -")
+        raise ValueError("room must be 1-64 characters of letters, digits and _ . : -, not dots alone")
     if len(name) > MAX_NAME_LEN:
         raise ValueError(f"name must be at most {MAX_NAME_LEN} characters")
     if not ttl > 0:

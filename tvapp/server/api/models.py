@@ -31,7 +31,8 @@ def row_fields(row_type: type[Any], *, leave_out: tuple[str, ...] = ()) -> dict[
 class Strict(BaseModel):
     """A request body: unknown keys refused, no type coerced."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # "600" is not a number, "yes" is not true
+    # "600" is not a number, "yes" is not true; Python's regex engine: ROOM_NAME_RE looks ahead (not dots alone)
+    model_config = ConfigDict(extra="forbid", strict=True, regex_engine="python-re")
 
 
 _GRANT_FIELDS: dict[str, Any] = {name: (bool, default) for name, default in GRANT_FLAGS.items()}
