@@ -20,6 +20,7 @@ import tvapp
 from tvapp.config import Config
 from tvapp.core.hosts import split_host
 from tvapp.server.api import router
+from tvapp.server.api.openapi import install_openapi
 from tvapp.server.signal import signal_endpoint
 from tvapp.server.state import ServerState
 from tvapp.web.errors import install_error_handlers
@@ -78,6 +79,7 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    install_openapi(app)
     app.add_middleware(
         RequestGuard,
         allowed_hosts=default_host_names(config.server.allowed_hosts),
