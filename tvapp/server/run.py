@@ -10,6 +10,7 @@ import uvicorn
 
 from tvapp.auth.keys import KeyStore, ensure_data_dir
 from tvapp.config import Config
+from tvapp.logs import redact_frames
 from tvapp.server.app import create_app
 from tvapp.web.http import EdgeLimits, bind, guarded_protocol, url_for
 
@@ -47,6 +48,7 @@ def serve(config: Config, data_dir: Path, *, log_level: str = "info") -> int:
 def build_server(config: Config, data_dir: Path, log_level: str = "info") -> uvicorn.Server:
     """Return the uvicorn server for the core app (not started)."""
     app = create_app(config, data_dir)
+    redact_frames()  # websocket frames carry tokens, the TURN credential and chat: never their bytes in a log
     return uvicorn.Server(uvicorn.Config(
         app,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
