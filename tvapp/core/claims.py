@@ -35,6 +35,16 @@ class ClaimError(CodedError):
     """A token's claims are not acceptable; `code` is the error code clients see."""
 
 
+INVALID_ROOM = "invalid_room"
+
+
+def check_room_name(name: str) -> str:
+    """Return ``name`` if it is a room name (ROOM_NAME_RE); raise ClaimError ``invalid_room`` otherwise."""
+    if not ROOM_NAME_RE.match(name):
+        raise ClaimError(INVALID_ROOM, "a room name is 1-64 letters, digits and _ . : -, and not dots alone")
+    return name
+
+
 @dataclass(frozen=True)
 class Grants:
     """What a token allows in one room."""

@@ -31,8 +31,7 @@ def row_fields(row_type: type[Any], *, leave_out: tuple[str, ...] = ()) -> dict[
 class Strict(BaseModel):
     """A request body: unknown keys refused, no type coerced."""
 
-    # "600" is not a number, "yes" is not true; Python's regex engine: ROOM_NAME_RE looks ahead (not dots alone)
-    model_config = ConfigDict(extra="forbid", strict=True, regex_engine="python-re")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "600" is not a number, "yes" is not true
 
 
 _GRANT_FIELDS: dict[str, Any] = {name: (bool, default) for name, default in GRANT_FLAGS.items()}
@@ -50,7 +49,8 @@ SESSION_FIELDS = tuple(SessionOut.model_fields)
 
 # POST /tokens: who, which room, what grants, how long.
 class TokenRequest(Strict):
-    room: str = Field(pattern=ROOM, description="Room name the token is for")
+    # The room name rule is checked by the route (core.claims.check_room_name: 400 invalid_room); shown here.
+    room: str = Field(json_schema_extra={"pattern": ROOM}, description="Room name the token is for")
     identity: str = Field(pattern=IDENTITY, description="The participant's stable identity")
     name: str = Field("", max_length=64, description="Display name")
     grants: GrantsIn = Field(default_factory=GrantsIn)
@@ -74,7 +74,7 @@ class TokenPair(BaseModel):
 
 # POST /rooms: its name and limits (defaults from [rooms]).
 class RoomCreate(Strict):
-    name: str = Field(pattern=ROOM)
+    name: str = Field(json_schema_extra={"pattern": ROOM})  # checked by the route: 400 invalid_room
     max_participants: int | None = Field(None, description="2 to 50 (default 6)")
     empty_timeout: int | None = Field(None, description="Seconds a room may stay empty (default 300)")
 
