@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from tvapp.core.claims import ROOM_NAME_RE, ClaimError, Grants, build_claims, check_room_name
+from tvapp.core.claims import (
+    ROOM_NAME_RE,
+    ClaimError,
+    Grants,
+    build_claims,
+    check_room_name,
+)
 from tvapp.testing.server import ServerProcess
 
 DOTS = [".", "..", "...", "." * 64]

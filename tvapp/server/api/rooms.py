@@ -15,7 +15,13 @@ from fastapi.responses import JSONResponse
 from tvapp.core.claims import ClaimError, check_room_name
 from tvapp.core.room import RoomStatus, room_limits
 from tvapp.server.api.auth import Auth, RoomRef, State, resolve
-from tvapp.server.api.models import ROOM_FIELDS, SESSION_FIELDS, RoomCreate, RoomOut, SessionOut
+from tvapp.server.api.models import (
+    ROOM_FIELDS,
+    SESSION_FIELDS,
+    RoomCreate,
+    RoomOut,
+    SessionOut,
+)
 from tvapp.server.errors import ApiError, BadRequest, Gone
 from tvapp.server.live import LiveRoom, RoomError
 from tvapp.server.state import ServerState
