@@ -171,6 +171,7 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     import uvicorn
 
     from tvapp.core.pairing import PairingConfig
+    from tvapp.logs import redact_frames
     from tvapp.web.http import EdgeLimits, bind, guarded_protocol
     from tvapp.tv.advertise import Advertiser, advertise
     from tvapp.tv.control import TvControl
@@ -212,6 +213,7 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     session.on_key = lambda key: endpoints.reopen_pairing() if key == "pair" else None
     session.how_to_join = (f"Pair a phone: open {base_url}/remote", f"or run:  tvapp remote pair \"{session.friendly_name}\"")
     session.refresh()
+    redact_frames()  # a phone's frames carry its device credential
     web = uvicorn.Server(uvicorn.Config(
         endpoints.app, log_level="warning", lifespan="on", proxy_headers=False, server_header=False,
         http=guarded_protocol(EdgeLimits(max_header_bytes=cfg.server.max_header_bytes,  # the core's limits
