@@ -11,7 +11,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -201,3 +201,12 @@ def test_the_connection_serves_requests_after_a_complete_body(edge: Edge) -> Non
         assert first.split()[1] in (b"201", b"400", b"401") and b"request_timeout" not in first
         sock.sendall(edge.head(edge.probe, "Connection: close\r\n\r\n"))
         assert read_until_closed(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_the_header_budget_follows_the_config(make_server: Callable[..., ServerProcess]) -> None:
+    srv = make_server(TVAPP_SERVER_MAX_HEADER_BYTES="4096")
+    edge = _edge(srv.url, "/healthz", "/v1/tokens")
+    for filler, status in ((3500, 200), (4500, 431)):
+        with edge.connect() as sock:
+            sock.sendall(edge.head(edge.probe, f"X-Filler: {'a' * filler}\r\nConnection: close\r\n\r\n"))
+            assert read_until_closed(sock).startswith(f"HTTP/1.1 {status}".encode()), filler
