@@ -265,7 +265,7 @@ def test_body_just_under_the_cap_is_read(server: ServerProcess, live_room: str) 
     body = json.dumps({"name": "x" * (MAX_BODY - 100)}).encode()
     assert len(body) <= MAX_BODY
     response = post_raw(server.http, "/v1/rooms", body)
-    assert_error(response, 400, "invalid_request")  # read and validated: a 64 KB name is not a room name
+    assert_error(response, 400, "invalid_room")  # read and checked: a 64 KB name is not a room name
 
 
 def test_content_length_larger_than_the_cap_is_refused_before_reading(server: ServerProcess) -> None:

@@ -117,6 +117,9 @@ def test_invalid_files_raise_config_error_naming_the_key(tmp_path: Path, text: s
     ({"TVAPP_SIGNAL_IDLE_TIMEOUT": "soon"}, "idle_timeout"),
     ({"TVAPP_SERVER_PORT": "8800.5"}, "port"),
     ({"TVAPP_ROOMS_MAX_PARTICIPANTS": ""}, "max_participants"),
+    ({"TVAPP_SERVER_MAX_HEADER_BYTES": "1023"}, "max_header_bytes"),
+    ({"TVAPP_SERVER_HEADER_TIMEOUT": "0"}, "header_timeout"),
+    ({"TVAPP_SERVER_BODY_TIMEOUT": "-1"}, "body_timeout"),
 ])
 def test_invalid_environment_values_raise_config_error_naming_the_key(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -197,3 +197,9 @@ def test_token_command_refuses_bad_arguments(tmp_path: Path, args: tuple[str, ..
     assert done.returncode == 2, done.stdout
     assert done.stderr.strip() and "Traceback" not in done.stderr
     assert not done.stdout
+
+
+def test_token_command_refuses_dots_as_a_room(tmp_path: Path) -> None:
+    done = run_cli("token", "--room", "..", "--identity", "i", data=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert "not dots alone" in done.stderr and "Traceback" not in done.stderr

@@ -79,12 +79,13 @@ def test_limits_out_of_bounds_are_400(server: ServerProcess, body: dict[str, int
     assert next(iter(body)) in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("body", [
-    {"max_participants": "many"}, {"name": "no spaces allowed"}, {"name": ""}, {"colour": "red"},
+@pytest.mark.parametrize("body,code", [
+    ({"max_participants": "many"}, "invalid_request"), ({"name": "no spaces allowed"}, "invalid_room"),
+    ({"name": ""}, "invalid_room"), ({"colour": "red"}, "invalid_request"),
 ])
-def test_malformed_room_bodies_are_400(server: ServerProcess, body: dict[str, Any]) -> None:
+def test_malformed_room_bodies_are_400(server: ServerProcess, body: dict[str, Any], code: str) -> None:
     response = server.http.post("/v1/rooms", json={"name": room_name(), **body})
-    assert error_of(response) == (400, "invalid_request")
+    assert error_of(response) == (400, code)
 
 
 def test_limits_at_the_bounds_are_accepted(server: ServerProcess) -> None:

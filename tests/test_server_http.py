@@ -11,7 +11,8 @@ from tvapp.testing.server import ServerProcess
 
 
 def test_uvicorn_internals_we_rely_on_are_there() -> None:
-    for name in ("timeout_keep_alive_handler", "_unset_keepalive_if_required", "connection_made"):
+    for name in ("timeout_keep_alive_handler", "_unset_keepalive_if_required", "connection_made", "data_received",
+                 "on_headers_complete", "on_message_complete", "handle_websocket_upgrade", "connection_lost"):
         assert hasattr(HttpToolsProtocol, name), f"uvicorn moved {name}: revisit tvapp/web/http.py"
 
 

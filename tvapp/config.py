@@ -38,6 +38,9 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     max_body_bytes: int = 65_536
+    max_header_bytes: int = 16_384
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,19 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
         sections[sec.name] = cls(**{n: _coerce(sec.name, n, v, known[n].metadata) for n, v in values.items()})
     if raw:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(raw))}")
-    return Config(**sections)
+    loaded = Config(**sections)
+    _check_limits(loaded)
+    return loaded
+
+
+def _check_limits(config: Config) -> None:
+    """Refuse connection limits that would let nothing through (or everything)."""
+    server = config.server
+    if server.max_header_bytes < 1024:
+        raise ConfigError(f"[server] max_header_bytes must be at least 1024, got {server.max_header_bytes}")
+    for name in ("header_timeout", "body_timeout"):
+        if not getattr(server, name) > 0:
+            raise ConfigError(f"[server] {name} must be greater than 0 (seconds), got {getattr(server, name)}")
 
 
 def _section_class(name: str) -> type:

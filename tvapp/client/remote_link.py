@@ -30,6 +30,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from tvapp.core.errors import CodedError
+from tvapp.logs import redact_frames
 from tvapp.protocol.fields import ProtocolError, Record
 from tvapp.protocol.pairing import Paired, PairingConfirm, PairingRefusal, PairingRequest, PairingStarted, TvInfo
 from tvapp.protocol.remote import CommandResult, RemoteClientConnection
@@ -280,6 +281,7 @@ class RemoteLink:
         """Open /v1/remote on the TV at ``url``, check the pin, authenticate; raise RemoteLinkError on refusal."""
         uri = websocket_url(url)
         secure = uri.startswith("wss:")
+        redact_frames()
         try:
             ws = await ws_connect(uri, ssl=_pinning_context() if secure else None, open_timeout=timeout,
                                   max_size=1 << 20, compression=None)

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tvapp.client.rest import signal_path
 from tvapp.client.tasks import TaskSet
+from tvapp.logs import redact_frames
 from tvapp.protocol.messages import ClientMessage, Error, Joined, Ping, Pong, ProtocolError, ServerMessage
 from tvapp.protocol.signaling import ClientConnection, ConnectionStateError
 
@@ -87,6 +88,7 @@ class SignalClient:
         reached.
         """
         headers = {"Origin": origin} if origin else None
+        redact_frames()
         ws = await ws_connect(signal_url(server_url), additional_headers=headers, open_timeout=timeout,
                               max_size=2**20)
         conn = ClientConnection(token, auto_subscribe=auto_subscribe)

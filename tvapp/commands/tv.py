@@ -171,7 +171,8 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     import uvicorn
 
     from tvapp.core.pairing import PairingConfig
-    from tvapp.web.http import bind
+    from tvapp.logs import redact_frames
+    from tvapp.web.http import EdgeLimits, bind, guarded_protocol
     from tvapp.tv.advertise import Advertiser, advertise
     from tvapp.tv.control import TvControl
     from tvapp.tv.remote.devices import DeviceStore
@@ -212,8 +213,12 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     session.on_key = lambda key: endpoints.reopen_pairing() if key == "pair" else None
     session.how_to_join = (f"Pair a phone: open {base_url}/remote", f"or run:  tvapp remote pair \"{session.friendly_name}\"")
     session.refresh()
+    redact_frames()  # a phone's frames carry its device credential
     web = uvicorn.Server(uvicorn.Config(
         endpoints.app, log_level="warning", lifespan="on", proxy_headers=False, server_header=False,
+        http=guarded_protocol(EdgeLimits(max_header_bytes=cfg.server.max_header_bytes,  # the core's limits
+                                         header_timeout=cfg.server.header_timeout,
+                                         body_timeout=cfg.server.body_timeout)),
         ws="websockets-sansio", ws_max_size=64 * 1024, access_log=False,
         ssl_certfile=str(cert.cert_path) if cert else None, ssl_keyfile=str(cert.key_path) if cert else None))
     print(f"tvapp tv: remote control at {base_url}/remote", flush=True)

@@ -30,12 +30,23 @@ TOKEN_TYPES = (ACCESS, REFRESH)
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti", "typ", "grants")
 MAX_LEEWAY = 10.0
 IDENTITY_RE = re.compile(r"^[A-Za-z0-9_.@:+-]{1,64}$")
-ROOM_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# Not dots alone: ".", ".." and "..." vanish from a URL path when it is normalised, so no URL could reach the room.
+ROOM_NAME_RE = re.compile(r"^(?!\.+$)[A-Za-z0-9_.:-]{1,64}$")
 MAX_NAME_LEN = MAX_NAME_CHARS
 
 
 class ClaimError(CodedError):
     """A token's claims are not acceptable; `code` is the error code clients see."""
+
+
+INVALID_ROOM = "invalid_room"
+
+
+def check_room_name(name: str) -> str:
+    """Return ``name`` if it is a room name (ROOM_NAME_RE); raise ClaimError ``invalid_room`` otherwise."""
+    if not ROOM_NAME_RE.match(name):
+        raise ClaimError(INVALID_ROOM, "a room name is 1-64 letters, digits and _ . : -, and not dots alone")
+    return name
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,7 @@ def build_claims(
     if not IDENTITY_RE.match(identity):
         raise ValueError("identity must be 1-64 characters of letters, digits and _ . @ : + -")
     if not ROOM_NAME_RE.match(grants.room):
-        raise ValueError("room must be 1-64 characters of letters, digits and _ . : -")
+        raise ValueError("room must be 1-64 characters of letters, digits and _ . : -, not dots alone")
     problem = text_problem(name)
     if problem is not None:
         raise ValueError(f"name {problem}")

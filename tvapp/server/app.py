@@ -18,7 +18,9 @@ from starlette.staticfiles import StaticFiles
 
 import tvapp
 from tvapp.config import Config
+from tvapp.core.hosts import split_host
 from tvapp.server.api import router
+from tvapp.server.api.openapi import install_openapi
 from tvapp.server.signal import signal_endpoint
 from tvapp.server.state import ServerState
 from tvapp.web.errors import install_error_handlers
@@ -27,15 +29,23 @@ from tvapp.web.guard import RequestGuard, default_host_names
 WEB_DIR = Path(__file__).resolve().parent / "web"
 """The phone web client: index.html at "/", the rest under "/static/"."""
 
-# Host headers that may be written into the CSP as they are (the guard has already refused foreign hosts).
-WS_HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+# What a host written into the CSP may look like (it is rebuilt from the parsed Host the guard let through).
+WS_HOST_RE = re.compile(r"[a-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9a-f:.]+\](:[0-9]{1,5})?")
 
 
 def content_security_policy(host: str | None) -> str:
-    """Return the page's CSP: only this origin, websockets only to this host, no inline script or style."""
+    """Return the page's CSP: only this origin, websockets only to this host, no inline script or style.
+
+    ``host`` is the Host the guard validated (request.state.host); it is parsed and written back from its parts,
+    so nothing of the raw header but a host name or address and a port can reach the policy.
+    """
     sockets = ""
-    if host and WS_HOST_RE.fullmatch(host):
-        sockets = f" ws://{host} wss://{host}"
+    parsed = split_host(host) if host else None
+    if parsed is not None:
+        name, port = parsed
+        shown = (f"[{name}]" if ":" in name else name) + (f":{port}" if port is not None else "")
+        if WS_HOST_RE.fullmatch(shown):
+            sockets = f" ws://{shown} wss://{shown}"
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"media-src 'self' blob: mediastream: http: https:; connect-src 'self'{sockets}; object-src 'none'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -69,6 +79,7 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    install_openapi(app)
     app.add_middleware(
         RequestGuard,
         allowed_hosts=default_host_names(config.server.allowed_hosts),
@@ -87,7 +98,7 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(index_html, headers={
-            "Content-Security-Policy": content_security_policy(request.headers.get("host")),
+            "Content-Security-Policy": content_security_policy(getattr(request.state, "host", None)),
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache",
             # Camera and microphone for this page only; nothing framed may ask.
             "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()"})

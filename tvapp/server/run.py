@@ -10,10 +10,18 @@ import uvicorn
 
 from tvapp.auth.keys import KeyStore, ensure_data_dir
 from tvapp.config import Config
+from tvapp.logs import redact_frames
 from tvapp.server.app import create_app
-from tvapp.web.http import GuardedHttpProtocol, bind, url_for
+from tvapp.web.http import EdgeLimits, bind, guarded_protocol, url_for
 
-__all__ = ["bind", "build_server", "serve", "url_for"]
+__all__ = ["bind", "build_server", "edge_limits", "serve", "url_for"]
+
+
+def edge_limits(config: Config) -> EdgeLimits:
+    """Return the per-connection HTTP limits of [server] (both the core and the TV's endpoints use them)."""
+    server = config.server
+    return EdgeLimits(max_header_bytes=server.max_header_bytes, header_timeout=server.header_timeout,
+                      body_timeout=server.body_timeout)
 
 
 def serve(config: Config, data_dir: Path, *, log_level: str = "info") -> int:
@@ -40,10 +48,11 @@ def serve(config: Config, data_dir: Path, *, log_level: str = "info") -> int:
 def build_server(config: Config, data_dir: Path, log_level: str = "info") -> uvicorn.Server:
     """Return the uvicorn server for the core app (not started)."""
     app = create_app(config, data_dir)
+    redact_frames()  # websocket frames carry tokens, the TURN credential and chat: never their bytes in a log
     return uvicorn.Server(uvicorn.Config(
         app,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http=GuardedHttpProtocol,
+        http=guarded_protocol(edge_limits(config)),
         ws="websockets-sansio",
         ws_max_size=config.signal.max_message_bytes,
         # Signaling messages are small JSON: compressing each one cost ~20% of a join's server CPU

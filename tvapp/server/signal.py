@@ -46,6 +46,7 @@ from tvapp.protocol.messages import (
 )
 from tvapp.protocol.signaling import ConnectionState, ServerConnection
 from tvapp.core.budget import DataBudget, DataVerdict
+from tvapp.core.drops import DropCounter
 from tvapp.core.playback import PlaybackError
 from tvapp.server.live import LiveParticipant, RoomError
 
@@ -53,6 +54,21 @@ if TYPE_CHECKING:
     from tvapp.server.state import ServerState
 
 log = logging.getLogger(__name__)
+
+FAILURES = DropCounter(interval_s=60.0)
+"""Unexpected failures behind `internal_error`, per message type: one log line with its traceback per minute."""
+
+
+def report_failure(kind: str, exc: BaseException, now: float, counter: DropCounter = FAILURES) -> None:
+    """Log an unexpected failure handling a `kind` message: the first at once, then one line per minute per kind.
+
+    A client that can make the server fail can make it fail a million times; the log gets one record (with the
+    traceback of the latest failure and how many it stands for) per kind and interval, never one per failure.
+    """
+    report = counter.drop(kind, now)
+    if report is not None:
+        log.error("signaling: handling %s failed (%d time(s) since the last report, %d in all)", kind,
+                  report.count, report.total, exc_info=exc)
 
 
 class SignalPeer:
@@ -134,8 +150,8 @@ async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
                 except RoomError as exc:
                     peer.send(Error(code=exc.code, message=exc.message))
                     continue
-                except Exception:  # one client's bad luck must not take down its connection handler
-                    log.exception("signaling: handling %s failed", type(event).__name__)
+                except Exception as exc:  # one client's bad luck must not take down its connection handler
+                    report_failure(type(event).__name__, exc, time.monotonic())
                     peer.send(Error(code="internal_error", message="the server could not handle that message"))
                     continue
                 if leaving:

@@ -22,9 +22,10 @@ class ServerProcess:
     """A `tvapp serve` subprocess with its URL, API key and an HTTP client."""
 
     def __init__(self, data_dir: str | os.PathLike[str], env: dict[str, str] | None = None,
-                 cpu: int | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+                 cpu: int | None = None, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
         """Prepare a core on `host`:`port` (0: any free port) keeping its state in `data_dir`."""
         self.data_dir = Path(data_dir)
+        self.log_level = log_level
         self.host = host
         self.port = port
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -37,7 +38,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and wait until it listens."""
         cmd = [sys.executable, "-m", "tvapp", "serve", "--host", self.host, "--port", str(self.port),
-               "--data", str(self.data_dir), "--log-level", "warning"]
+               "--data", str(self.data_dir), "--log-level", self.log_level]
         if self.cpu is not None:
             cmd = ["taskset", "-c", str(self.cpu), *cmd]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)

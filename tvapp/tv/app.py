@@ -133,14 +133,18 @@ class NetworkThread(threading.Thread):
 
 
 class Screenshots:
-    """PNG screenshots plus a JSON sidecar saying where each tile is: `latest.png` and `latest.json` in a folder."""
+    """PNG screenshots plus a JSON sidecar saying where each tile is: `latest.png` and `latest.json` in a folder.
+
+    Both files are mode 0600 (and a folder created here 0700): a screenshot may show the invite code, the pairing
+    code and the QR code's secret, and the sidecar spells them out.
+    """
 
     def __init__(self, folder: Path, interval: float) -> None:
         self.folder = folder
         self.interval = interval
         self.seq = 0
         self._next = 0.0
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def due(self, now: float) -> bool:
         """Return whether a screenshot is due at monotonic time `now` (the first frame's always is)."""
@@ -172,7 +176,10 @@ class Screenshots:
             "content": _content_json(renderer, session),
         }
         partial = self.folder / ".latest.json.partial"
-        partial.write_text(json.dumps(sidecar))
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a partial file left over from before keeps its mode otherwise
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(sidecar))
         os.replace(partial, self.folder / "latest.json")
 
 
@@ -323,7 +330,8 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
         print(f"tvapp tv: no screen available: drawing offscreen ({display.driver}, "
               f"{display.size[0]}x{display.size[1]})", file=out, flush=True)
         if screenshots is None:
-            screenshots = Path(tempfile.gettempdir()) / f"tvapp-screens-{os.getpid()}"
+            # A fresh private folder (0700): the screen shows codes a stranger on this machine must not read.
+            screenshots = Path(tempfile.mkdtemp(prefix="tvapp-screens-"))
     if screenshots is not None:
         every = f"every {options.screenshot_interval:g} s and " if options.screenshot_interval > 0 else ""
         print(f"tvapp tv: screenshots go to {screenshots / 'latest.png'} ({every}on SIGUSR1)", file=out, flush=True)

@@ -55,10 +55,11 @@ class Display:
         self._deadline += period
 
     def screenshot(self, path: Path) -> None:
-        """Save what is on screen as a PNG at `path` (written aside, then renamed into place)."""
+        """Save what is on screen as a PNG at `path`, readable by this user only (written aside, then renamed)."""
         path = Path(path)
         partial = path.with_name(f".{path.stem}.partial.png")
         pygame.image.save(self.surface, str(partial))
+        os.chmod(partial, 0o600)  # the screen may show an invite code, a pairing code or its QR secret
         os.replace(partial, path)
 
     def close(self) -> None:

@@ -1,5 +1,8 @@
 """ASGI middleware run before any route: Host and Origin checks, and a request-body size cap.
 
+The Host it let through is left in the request's state (``request.state.host``): a page that writes its host into
+a header (the core's CSP) takes it from there, never from the raw headers.
+
 Written as plain ASGI (not BaseHTTPMiddleware) because it sits on every request's hot path. The Host/Origin decision
 is tvapp.core.hosts.refusal (repeated headers fail closed); this only reads headers and answers refusals: JSON with
 the status of the error vocabulary (tvapp.web), or for a websocket a close before accept, which the server answers
@@ -63,6 +66,8 @@ class RequestGuard:
             status, message = _REFUSALS[refused]
             await _refuse(scope, send, status, refused, message)
             return
+        # The one Host value that passed (a repeated Host was refused above): pages read it as request.state.host.
+        scope.setdefault("state", {})["host"] = headers["host"][0]
         if kind == "http":
             lengths = headers["content-length"]
             if any(not length.isdigit() or int(length) > self.max_body_bytes for length in lengths):

@@ -7,6 +7,7 @@
     invites       /rooms/{room}/invites, /invites/{code}/redeem
     participants  /rooms/{room}/participants[/{identity}[/tracks/{sid}/mute]]
     playback      /rooms/{room}/playback
+    openapi       the OpenAPI document's error statuses per route (ROUTE_ERRORS), one Error schema, no 422
 
 Authentication (see `auth.Caller`): server-side calls use HTTP Basic with an API key id and secret;
 room-scoped calls also accept `Authorization: Bearer <access token>` whose grants make its holder the

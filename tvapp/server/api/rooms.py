@@ -12,9 +12,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from tvapp.core.claims import ClaimError, check_room_name
 from tvapp.core.room import RoomStatus, room_limits
 from tvapp.server.api.auth import Auth, RoomRef, State, resolve
-from tvapp.server.api.models import ROOM_FIELDS, SESSION_FIELDS, RoomCreate, RoomOut, SessionOut
+from tvapp.server.api.models import (
+    ROOM_FIELDS,
+    SESSION_FIELDS,
+    RoomCreate,
+    RoomOut,
+    SessionOut,
+)
 from tvapp.server.errors import ApiError, BadRequest, Gone
 from tvapp.server.live import LiveRoom, RoomError
 from tvapp.server.state import ServerState
@@ -48,6 +55,10 @@ def room_error(exc: RoomError) -> ApiError:
 @router.post("/rooms", response_model=RoomOut, status_code=201, summary="Create a room")
 async def create_room(body: RoomCreate, state: State, caller: Auth) -> JSONResponse:
     caller.require_key()
+    try:
+        check_room_name(body.name)
+    except ClaimError as exc:
+        raise BadRequest(exc.message, code=exc.code) from None
     try:
         limits = room_limits(
             body.max_participants if body.max_participants is not None else state.default_limits.max_participants,

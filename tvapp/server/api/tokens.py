@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from tvapp.auth.keys import ApiKey
 from tvapp.auth.tokens import REFRESH, IssuedToken, TokenError
-from tvapp.core.claims import ClaimError, Grants, checked_ttl
+from tvapp.core.claims import ClaimError, Grants, check_room_name, checked_ttl
 from tvapp.server.api.auth import Auth, State
 from tvapp.server.api.models import RefreshRequest, TokenPair, TokenRequest, checked_text
 from tvapp.server.errors import BadRequest, Unauthorized
@@ -54,7 +54,11 @@ async def issue_pair(state: ServerState, key: ApiKey, *, identity: str, grants: 
              summary="Issue an access + refresh token (for a customer's auth server)")
 async def create_token(body: TokenRequest, state: State, caller: Auth) -> JSONResponse:
     key = caller.require_key()
-    grants = Grants(room=body.room, **body.grants.model_dump())
+    try:
+        room = check_room_name(body.room)
+    except ClaimError as exc:
+        raise BadRequest(exc.message, code=exc.code) from None
+    grants = Grants(room=room, **body.grants.model_dump())
     access, refresh = await issue_pair(state, key, identity=body.identity, grants=grants,
                                        name=checked_text("name", body.name), ttl=body.ttl)
     return JSONResponse(pair_json(access, refresh), status_code=201)

@@ -1,0 +1,104 @@
+"""The OpenAPI document as the API really answers: every error status of every route, in one Error schema.
+
+FastAPI documents a 422 on every route with a body or parameters, but the API never answers 422: a request that
+does not validate gets 400 ``invalid_request`` (tvapp.web.errors). ``install_openapi`` replaces those entries by
+what each route can answer, from ``ROUTE_ERRORS`` (a test checks that every route is listed, that no 422 is left
+and that errors provoked on the real server are documented), plus what the HTTP edge answers on any route
+(``EDGE_ERRORS``), each with the schema
+``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "machine-readable, e.g. room_not_found"},
+                "message": {"type": "string", "description": "for people; never echoes secrets"},
+            },
+        },
+        "retry_after": {"type": "number", "description": "429 only: seconds to wait"},
+    },
+}
+
+STATUS_WORDS = {
+    400: "invalid_request (the body or a parameter does not validate), bad_host, or a route's own 400 code",
+    401: "unauthorized, invalid_credentials or invalid_token: credentials missing or refused",
+    403: "bad_origin, key_required, wrong_room, not_host, or another refusal of this caller",
+    404: "room_not_found, participant_not_found, track_not_found, not_found",
+    408: "request_timeout: the request head or body arrived too slowly (the connection is closed)",
+    409: "a conflict with the current state (room_exists, identity_taken, no_content)",
+    410: "gone: the room has completed, the invite expired or is used up",
+    413: "body_too_large: over [server] max_body_bytes",
+    429: "too_many_requests: wait Retry-After seconds",
+    431: "headers_too_large: the request line and headers are over [server] max_header_bytes",
+    500: "internal_error: logged on the server; the client sees only this",
+    503: "no_key: the server has no active API key to sign with",
+}
+
+EDGE_ERRORS = (400, 403, 408, 413, 431, 500)
+"""What any route can answer before it runs: Host/Origin guard, body cap, connection limits, an unexpected failure."""
+
+_ROOM = (401, 403, 404)
+_LIVE = (*_ROOM, 410)
+ROUTE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
+    ("post", "/v1/tokens"): (401, 403),
+    ("post", "/v1/tokens/refresh"): (401,),
+    ("post", "/v1/rooms"): (401, 403, 409),
+    ("get", "/v1/rooms"): (401, 403),
+    ("get", "/v1/rooms/{room}"): _ROOM,
+    ("post", "/v1/rooms/{room}/complete"): _ROOM,
+    ("get", "/v1/rooms/{room}/sessions"): _ROOM,
+    ("post", "/v1/rooms/{room}/invites"): _LIVE,
+    ("post", "/v1/invites/{code}/redeem"): (403, 404, 409, 410, 429, 503),
+    ("get", "/v1/rooms/{room}/participants"): _LIVE,
+    ("get", "/v1/rooms/{room}/participants/{identity}"): _LIVE,
+    ("delete", "/v1/rooms/{room}/participants/{identity}"): _LIVE,
+    ("post", "/v1/rooms/{room}/participants/{identity}/tracks/{track_sid}/mute"): _LIVE,
+    ("get", "/v1/rooms/{room}/playback"): _LIVE,
+    ("post", "/v1/rooms/{room}/playback"): (*_LIVE, 409),
+    ("get", "/healthz"): (),
+}
+"""The statuses each route answers itself, besides EDGE_ERRORS."""
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve ``app``'s OpenAPI document with every route's error statuses and no 422."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = document_errors(doc)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    """Return ``doc`` with each operation's error responses set from ROUTE_ERRORS and no validation schemas."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["Error"] = ERROR_SCHEMA
+    for path, operations in doc.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            statuses = set(EDGE_ERRORS) | set(ROUTE_ERRORS.get((method, path), ()))
+            for status in sorted(statuses):
+                responses[str(status)] = {
+                    "description": STATUS_WORDS[status],
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+    return doc
