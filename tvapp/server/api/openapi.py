@@ -33,9 +33,10 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 STATUS_WORDS = {
-    400: "invalid_request (the body or a parameter does not validate), bad_host, or a route's own 400 code",
+    400: "invalid_request (the body or a parameter does not validate), invalid_name (a display name or title breaks "
+         "the text rule), invalid_room, invalid_ttl, bad_host, or a route's own 400 code",
     401: "unauthorized, invalid_credentials or invalid_token: credentials missing or refused",
-    403: "bad_origin, key_required, wrong_room, not_host, or another refusal of this caller",
+    403: "bad_origin, key_required, wrong_room, not_host, removed (a removed guest's identity), or another refusal",
     404: "room_not_found, participant_not_found, track_not_found, not_found",
     408: "request_timeout: the request head or body arrived too slowly (the connection is closed)",
     409: "a conflict with the current state (room_exists, identity_taken, no_content)",
