@@ -104,6 +104,15 @@ def test_a_head_within_the_budget_is_served(edge: Edge) -> None:
         assert read_until_closed(sock).startswith(b"HTTP/1.1 200")
 
 
+@pytest.mark.parametrize("bad", [b"X-Bad: a\x7fb\r\n", b"No colon here\r\n"], ids=["control-char", "no-colon"])
+def test_a_malformed_head_gets_a_json_error(edge: Edge, bad: bytes) -> None:
+    with edge.connect() as sock:
+        sock.sendall(edge.head(edge.probe, "") + bad + b"\r\n")
+        answer = read_until_closed(sock)
+    assert refusal(answer) == (400, "invalid_request")
+    assert b"application/json" in answer.partition(b"\r\n\r\n")[0].lower()
+
+
 def test_a_header_streamed_forever_is_cut_at_the_budget(edge: Edge) -> None:
     with edge.connect() as sock:
         sock.sendall(edge.head(edge.probe, "X-Flood: "))

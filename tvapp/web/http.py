@@ -33,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 HEADERS_TOO_LARGE = "headers_too_large"
 REQUEST_TIMEOUT = "request_timeout"
+INVALID_HTTP = "invalid_request"  # the one code for a request that does not validate, HTTP framing included
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._cancel_deadline()
         super().handle_websocket_upgrade()
+
+    def send_400_response(self, msg: str) -> None:
+        """Answer a request the HTTP parser refused (a control character in a header, a bad request line) in JSON."""
+        del msg  # uvicorn's words ("Invalid HTTP request received.") say no more than this
+        self._refuse(400, INVALID_HTTP, "malformed HTTP request: the request line or a header could not be parsed")
 
     def _still_ours(self) -> bool:
         return not self.transport.is_closing() and self.transport.get_protocol() is self
