@@ -97,7 +97,9 @@ class MediaSession:
             elif info.direction == "publish":
                 pub = self._publications.get(info.cid or "")
                 if pub is None:
-                    log.warning("room: the server offered to receive an unknown track %s", info.cid)
+                    # Unpublished while this offer was on its way (the server offers only what we published):
+                    # the slot idles, and the server's next offer, which the unpublish causes, drops it.
+                    log.debug("room: the server offered to receive track %s, unpublished meanwhile", info.cid)
                     _idle(transceiver)
                     continue
                 sending = pub.attach_sender(transceiver.sender)
