@@ -46,6 +46,7 @@ from tvapp.testing.media import audio_samples, dominant_frequency
 from tvapp.testing.recorder import Recorder
 from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.tcpproxy import CuttableProxy
 from tvapp.testing.waiting import wait_until_async
 
 E = TypeVar("E", bound=RoomEvent)
@@ -329,62 +330,10 @@ def test_the_access_token_is_refreshed_before_it_expires(media_server: ServerPro
     run(scenario())
 
 
-class Proxy:
-    """A TCP proxy on 127.0.0.1 in front of the server whose connections can be cut (a real network fault)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.refusing = False
-        self.connections = 0
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.refusing:
-            writer.transport.abort()
-            return
-        self.connections += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    def cut(self) -> None:
-        """Abort every connection going through the proxy."""
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
 def test_a_cut_connection_reconnects_with_a_refreshed_token_and_republishes(media_server: ServerProcess) -> None:
     async def scenario() -> None:
         name = room_name()
-        proxy = Proxy(int(media_server.url.rsplit(":", 1)[1]))
+        proxy = CuttableProxy(int(media_server.url.rsplit(":", 1)[1]))
         url = await proxy.start()
         host, h_log = await join(media_server, name, "host", host=True)
         alice, a_log = await join(media_server, name, "alice", url=url, ttl=2, refresh=True)
@@ -424,7 +373,7 @@ def test_a_cut_connection_reconnects_with_a_refreshed_token_and_republishes(medi
 def test_reconnecting_gives_up_after_the_window(media_server: ServerProcess) -> None:
     async def scenario() -> None:
         name = room_name()
-        proxy = Proxy(int(media_server.url.rsplit(":", 1)[1]))
+        proxy = CuttableProxy(int(media_server.url.rsplit(":", 1)[1]))
         url = await proxy.start()
         alice, a_log = await join(media_server, name, "alice", host=True, url=url, reconnect_window=1.5)
         proxy.refusing = True
@@ -720,7 +669,7 @@ def test_the_one_speaking_becomes_the_dominant_speaker(media_server: ServerProce
 def test_after_a_reconnect_the_others_receive_the_republished_video(media_server: ServerProcess) -> None:
     async def scenario() -> None:
         name = room_name()
-        proxy = Proxy(int(media_server.url.rsplit(":", 1)[1]))
+        proxy = CuttableProxy(int(media_server.url.rsplit(":", 1)[1]))
         url = await proxy.start()
         host, h_log = await join(media_server, name, "host", host=True)
         alice, a_log = await join(media_server, name, "alice", url=url)

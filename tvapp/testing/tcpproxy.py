@@ -2,7 +2,8 @@
 
 A client pointed at the proxy's URL reaches the server through it; `cut()` aborts every connection going
 through it (both sides see a reset, no websocket close frame), as when a phone leaves the Wi-Fi. New
-connections are accepted again at once, so a client that reconnects by itself comes back through it.
+connections are accepted again at once, so a client that reconnects by itself comes back through it, unless
+`refusing` is set: then each new connection is reset at once (the server unreachable).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class CuttableProxy:
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
+        self.refusing = False
         self.connections = 0
         self.cuts = 0
         self._writers: set[asyncio.StreamWriter] = set()
@@ -34,6 +36,9 @@ class CuttableProxy:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
         self.connections += 1
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
