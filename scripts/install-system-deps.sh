@@ -16,6 +16,8 @@ PACKAGES=(
     "ffmpeg:ffprobe"
     # ip makes the network namespaces that tests put screens in, behind tvapp.testing.netem (tests/test_netem.py).
     "iproute2:ip"
+    # coturn is the real TURN server the TURN tests start (tvapp.testing.coturn, tests/test_turn_coturn.py).
+    "coturn:turnserver"
 )
 
 # Also look in the sbin directories: they are not on an ordinary user's PATH (iproute2's tc lives there).
