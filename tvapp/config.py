@@ -96,11 +96,17 @@ class MediaConfig:
     host_addresses: tuple[str, ...] = ()
     ice_servers: tuple[str, ...] = ()
     ice_username: str = ""
-    ice_credential: str = ""
+    ice_credential: str = field(default="", repr=False, metadata={"secret": True})
     video_codecs: tuple[str, ...] = ("VP8", "H264")
     keyframe_interval: float = 0.3
     max_video_bitrate: int = 2_500_000
     speaker_interval: float = 0.05
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = field(default="", repr=False, metadata={"secret": True})
+    turn_ttl: int = 43_200
+    sfu_uses_turn: bool = False
+    udp_port_range: str = ""
+    announced_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,24 @@ def _check_limits(config: Config) -> None:
     for name in ("header_timeout", "body_timeout"):
         if not getattr(server, name) > 0:
             raise ConfigError(f"[server] {name} must be greater than 0 (seconds), got {getattr(server, name)}")
+    _check_media(config.media)
+
+
+def _check_media(media: MediaConfig) -> None:
+    """Refuse [media] reachability values that cannot work (the secret is never part of a message)."""
+    from tvapp.core import reach
+
+    try:
+        for url in media.turn_urls:
+            reach.parse_turn_url(url)
+        reach.parse_port_range(media.udp_port_range)
+        reach.parse_announced(media.announced_addresses)
+    except ValueError as exc:
+        raise ConfigError(f"[media] {exc}") from None
+    if media.turn_ttl <= 0:
+        raise ConfigError(f"[media] turn_ttl must be greater than 0 (seconds), got {media.turn_ttl}")
+    if media.sfu_uses_turn and not media.turn_urls:
+        raise ConfigError("[media] sfu_uses_turn needs turn_urls")
 
 
 def _section_class(name: str) -> type:
@@ -262,7 +286,8 @@ def _coerce(section: str, name: str, value: Any, metadata: Mapping[str, Any]) ->
                 raise ValueError(value)
             return value
     except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be of type {getattr(hint, '__name__', hint)}, got {value!r}") from None
+        shown = "a value of another type" if metadata.get("secret") else repr(value)
+        raise ConfigError(f"{where} must be of type {getattr(hint, '__name__', hint)}, got {shown}") from None
     raise ConfigError(f"{where}: unsupported type {hint!r}")  # pragma: no cover - a programming error
 
 

@@ -98,7 +98,7 @@ class MediaSession:
         self.sfu = sfu
         self.live = live
         self.participant = participant
-        self.pc: RTCPeerConnection = new_peer_connection(sfu.ice_triples())
+        self.pc: RTCPeerConnection = new_peer_connection(sfu.ice_triples(), announced=sfu.announced)
         self.publications: dict[str, Publication] = {}
         self.subscriptions: dict[str, Subscription] = {}  # remote track sid -> m-line
         self.idle: list[Subscription] = []
