@@ -208,6 +208,11 @@ def set_host_addresses(addresses: Sequence[str] | None) -> None:
     aioice.ice.get_host_addresses = fixed
 
 
+def default_host_addresses() -> list[str]:
+    """Return the addresses aioice gathers by default (every non-loopback one of this machine)."""
+    return list(_original_host_addresses(use_ipv4=True, use_ipv6=True))
+
+
 def configure_from_env() -> None:
     """Apply TVAPP_MEDIA_HOST_ADDRESSES (comma-separated) when it is set."""
     value = os.environ.get(_ENV_HOSTS)

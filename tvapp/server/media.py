@@ -116,6 +116,9 @@ class Sfu:
             internals.set_host_addresses(config.host_addresses)
         internals.set_port_range(parse_port_range(config.udp_port_range))
         self.announced = parse_announced(config.announced_addresses)
+        if config.turn_urls and not config.turn_secret:
+            log.warning("media: [media] turn_urls is set but turn_secret is empty: clients get TURN URLs without "
+                        "credentials (see `tvapp serve --check-reachability`)")
         self.rooms: dict[str, RoomMedia] = {}  # room sid -> media
         self.sessions: dict[str, MediaSession] = {}  # participant sid -> session
         self.tasks: set[asyncio.Task[None]] = set()
