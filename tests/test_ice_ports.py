@@ -12,11 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from tvapp.client import events as ev
 from tvapp.client.room import Room
 from tvapp.client.sources import ToneTrack
 from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
 from tvapp.testing.aio import runner
+from tvapp.testing.recorder import Recorder
 from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until_async
@@ -138,3 +140,27 @@ def test_the_sfu_offers_its_ports_in_range_and_the_announced_address(tmp_path, l
             await room.disconnect()
 
         run(scenario())
+
+
+def test_a_participant_beyond_the_sfus_port_range_is_told_clearly(tmp_path, loopback_range: None) -> None:
+    low, _ = free_range(1)
+    env = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_MEDIA_UDP_PORT_RANGE": f"{low}-{low}"}
+    with ServerProcess(tmp_path / "server", env=env) as srv:
+        async def scenario() -> None:
+            name = room_name()
+            srv.http.post("/v1/rooms", json={"name": name})
+            alice = await Room.connect(srv.url, srv.token(name, "alice", host=True)["access_token"],
+                                       host_addresses=["127.0.0.1"])
+            await alice.local_participant.publish_track(ToneTrack(440.0))  # the SFU's one port is alice's
+            alice_pc = alice._session.media.pc
+            offer = await wait_until_async(lambda: alice_pc.remoteDescription, what="the SFU's offer to alice")
+            assert f" {low} typ host" in offer.sdp
+            bob = await Room.connect(srv.url, srv.token(name, "bob")["access_token"], host_addresses=["127.0.0.1"])
+            error = await Recorder(bob).wait(ev.Error, timeout=15)
+            assert error.code == "media_failed" and "udp_port_range is full" in error.message
+            await bob.disconnect()
+            await alice.disconnect()
+
+        run(scenario())
+        output = "".join(srv.output)
+    assert f"no free UDP port in udp_port_range {low}-{low}" in output and "Traceback" not in output

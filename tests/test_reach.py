@@ -132,3 +132,28 @@ turn_urls = ["turn:turn.example.org"]
     assert "udp_port_range has 2 ports" in bad.stdout and "reachability: problems found" in bad.stdout
     invalid = cli(tmp_path, '[media]\nudp_port_range = "1-2"\n')
     assert invalid.returncode == 2 and "udp_port_range" not in invalid.stdout and "port" in invalid.stderr
+
+
+def test_joined_ice_servers_keep_the_static_ones_first_and_give_each_participant_its_own_turn_credentials() -> None:
+    import dataclasses
+
+    from tvapp.server.media import Sfu
+
+    media = config_mod.MediaConfig(ice_servers=("turn:static.example:3478",), ice_username="u",
+                                   ice_credential="c", turn_urls=("turn:t.example?transport=udp", "turns:t.example"),
+                                   turn_secret=SECRET, turn_ttl=600)
+    sfu = Sfu(media)
+    servers = sfu.ice_servers("PA_a", now=1_800_000_000)
+    assert [(s.urls, s.username, s.credential) for s in servers] == [
+        ("turn:static.example:3478", "u", "c"),
+        ("turn:t.example?transport=udp", *rest_credentials(SECRET, "PA_a", 1_800_000_600)),
+        ("turns:t.example", *rest_credentials(SECRET, "PA_a", 1_800_000_600))]
+    assert sfu.ice_servers("PA_b", now=1_800_000_000)[1].username == "1800000600:PA_b"
+    assert all(SECRET not in (s.username, s.credential) for s in servers)
+    assert sfu.ice_triples() == [("turn:static.example:3478", "u", "c")]  # the SFU uses TURN only when told to
+    uses = Sfu(dataclasses.replace(media, sfu_uses_turn=True)).ice_triples()
+    assert [t[0] for t in uses] == ["turn:static.example:3478", "turn:t.example?transport=udp", "turns:t.example"]
+    assert uses[1][1].endswith(":sfu")
+    no_secret = Sfu(dataclasses.replace(media, turn_secret="")).ice_servers("PA_a", now=0)
+    assert [(s.urls, s.username, s.credential) for s in no_secret][1:] == [
+        ("turn:t.example?transport=udp", "", ""), ("turns:t.example", "", "")]

@@ -27,6 +27,7 @@ from tvapp.testing.coturn import Coturn
 from tvapp.testing.recorder import Recorder
 from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.waiting import wait_until_async
 from tvapp.tv.remote.tls import ensure_certificate
 
 SECRET = "turn-secret-Wq73kPz0"
@@ -158,3 +159,28 @@ def _free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_the_sfu_gathers_a_relay_candidate_only_when_it_uses_turn(tmp_path: Path) -> None:
+    with Coturn(secret=SECRET, allow_loopback_peers=True, min_port=49700, max_port=49800) as coturn:
+        for uses in (False, True):
+            env = {**server_env(coturn, [coturn.url("udp")]), "TVAPP_MEDIA_SFU_USES_TURN": str(uses).lower()}
+            with ServerProcess(tmp_path / f"server-{uses}", env=env) as srv:
+                name = room_name()
+                srv.http.post("/v1/rooms", json={"name": name})
+
+                sdps: list[str] = []
+
+                async def scenario() -> None:
+                    alice = await Room.connect(srv.url, srv.token(name, "alice", host=True)["access_token"],
+                                               host_addresses=LOOPBACK)
+                    await alice.local_participant.publish_track(ToneTrack(440.0))
+                    pc = alice._session.media.pc
+                    offer = await wait_until_async(lambda: pc.remoteDescription, what="the SFU's offer")
+                    await alice.disconnect()
+                    sdps.append(offer.sdp)
+
+                run(scenario())
+            sdp = sdps[0]
+            assert (" typ relay" in sdp) is uses
+            assert (coturn.allocations(":sfu") >= 1) is uses
