@@ -120,7 +120,8 @@ def test_announced_addresses_go_beside_the_host_candidate_on_the_same_port(loopb
 
 
 def test_the_sfu_offers_its_ports_in_range_and_the_announced_address(tmp_path, loopback_range: None) -> None:
-    low, high = free_range(8)
+    low, top = free_range(14)
+    high, client = low + 7, (low + 10, top)  # the server's range and this client's, both free
     env = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_MEDIA_UDP_PORT_RANGE": f"{low}-{high}",
            "TVAPP_MEDIA_ANNOUNCED_ADDRESSES": "198.51.100.20"}
     with ServerProcess(tmp_path / "server", env=env) as srv:
@@ -128,7 +129,7 @@ def test_the_sfu_offers_its_ports_in_range_and_the_announced_address(tmp_path, l
             name = room_name()
             srv.http.post("/v1/rooms", json={"name": name})
             room = await Room.connect(srv.url, srv.token(name, "alice", host=True)["access_token"],
-                                      host_addresses=["127.0.0.1"])
+                                      host_addresses=["127.0.0.1"], udp_port_range=client)
             await room.local_participant.publish_track(ToneTrack(440.0))
             pc = room._session.media.pc  # the SFU's SDP, as this client applied it
             sdp = (await wait_until_async(lambda: pc.remoteDescription, what="the SFU's offer")).sdp
@@ -137,6 +138,10 @@ def test_the_sfu_offers_its_ports_in_range_and_the_announced_address(tmp_path, l
             assert host and all(c[4] == "127.0.0.1" and low <= int(c[5]) <= high for c in host), candidates
             announced = [c for c in candidates if c[4] == "198.51.100.20"]
             assert {c[5] for c in announced} == {c[5] for c in host} and all(c[7] == "srflx" for c in announced)
+            await wait_until_async(lambda: pc.localDescription, what="the client's answer")
+            mine = [ln.split() for ln in pc.localDescription.sdp.splitlines() if ln.startswith("a=candidate:")]
+            assert mine and all(client[0] <= int(c[5]) <= client[1] for c in mine if c[7] == "host"), mine
+            assert "198.51.100.20" not in pc.localDescription.sdp  # the SDK announces nothing
             await room.disconnect()
 
         run(scenario())

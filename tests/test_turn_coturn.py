@@ -115,12 +115,17 @@ def test_an_expired_username_and_a_forged_password_are_refused() -> None:
         assert refused == {"late", "eve"}
 
 
-def test_a_relay_only_participant_reaches_the_sfu_through_coturn(tmp_path: Path,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
+def test_a_relay_only_participant_reaches_the_sfu_through_coturn(transport: str, tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.DEBUG)
+    cert = ensure_certificate(tmp_path / "cert", ["localhost"], ["127.0.0.1"])
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert.cert_path))  # aioice's turns: uses the default TLS context
     # The SFU listens on 127.0.0.1: coturn must be told loopback peers are allowed (it refuses them by default).
-    with Coturn(secret=SECRET, allow_loopback_peers=True, min_port=49500, max_port=49600) as coturn:
-        with ServerProcess(tmp_path / "server", env=server_env(coturn, [coturn.url("udp")]),
+    with Coturn(secret=SECRET, allow_loopback_peers=True, min_port=49500, max_port=49600,
+                tls_port=_free_tcp_port(), cert=cert.cert_path, key=cert.key_path) as coturn:
+        with ServerProcess(tmp_path / "server", env=server_env(coturn, [coturn.url(transport)]),
                            log_level="debug") as srv:
             name = room_name()
             srv.http.post("/v1/rooms", json={"name": name})
@@ -143,15 +148,16 @@ def test_a_relay_only_participant_reaches_the_sfu_through_coturn(tmp_path: Path,
                 pair = ice._connection._nominated[1]
                 assert pair.local_candidate.type == "relay"
                 assert coturn.allocations(alice.local_participant.sid) >= 1
-                bob_ice = bob._session.media.pc.getTransceivers()[0].sender.transport.transport
-                assert bob_ice._connection._nominated[1].local_candidate.type == "host"  # bob went direct
+                passwords.extend(s.credential for r in (alice, bob) for s in r._session.signal.joined.ice_servers)
                 await alice.disconnect()
                 await bob.disconnect()
 
+            passwords: list[str] = []
             run(scenario())
             server_log = "".join(srv.output)
-    assert "DEBUG" in server_log
-    assert SECRET not in server_log and SECRET not in caplog.text
+    assert "DEBUG" in server_log and len(passwords) == 2
+    for secret in [SECRET, *passwords]:  # neither the secret nor a participant's derived password
+        assert secret not in server_log and secret not in caplog.text
 
 
 def _free_tcp_port() -> int:
