@@ -11,7 +11,13 @@ import pytest
 
 from tvapp import config as config_mod
 from tvapp.auth.turn import turn_credentials
-from tvapp.core.reach import Reach, parse_announced, parse_port_range, parse_turn_url, reach_warnings
+from tvapp.core.reach import (
+    Reach,
+    parse_announced,
+    parse_port_range,
+    parse_turn_url,
+    reach_warnings,
+)
 from tvapp.testing.coturn import rest_credentials
 
 SECRET = "turn-secret-Jb62nQ"
@@ -69,9 +75,10 @@ def test_config_rejects_a_non_string_secret_without_echoing_it(tmp_path: Path) -
 
 
 def reach(**changes: object) -> Reach:
-    base = dict(host_addresses=("192.168.1.20",), port_range=(50000, 50099), announced=("93.184.216.34",),
-                turn_urls=(), turn_secret_set=False, static_ice_servers=(), max_participants=6,
-                expect_public=True)
+    base: dict[str, object] = {
+        "host_addresses": ("192.168.1.20",), "port_range": (50000, 50099), "announced": ("93.184.216.34",),
+        "turn_urls": (), "turn_secret_set": False, "static_ice_servers": (), "max_participants": 6,
+        "expect_public": True}
     return Reach(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -85,8 +92,8 @@ def test_reachability_warnings() -> None:
     assert reach_warnings(reach(turn_urls=turn, turn_secret_set=True)) == []
     assert "only through TURN" in reach_warnings(reach(turn_urls=turn, turn_secret_set=True, announced=()))[0]
     small = reach_warnings(reach(port_range=(50000, 50005), host_addresses=("192.168.1.20", "fd00::2")))
-    assert small == ["udp_port_range has 6 ports but 6 participants on 2 host address(es) need 12 "
-                     "(one socket per participant and address)"]
+    assert small == [("udp_port_range has 6 ports but 6 participants on 2 host address(es) need 12 "
+                      "(one socket per participant and address)")]
     assert reach_warnings(reach(port_range=(50000, 50005))) == []  # 6 ports for 6 participants on 1 address
 
 
@@ -94,8 +101,9 @@ def cli(tmp_path: Path, toml: str) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "tvapp.toml"
     path.write_text(toml)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TVAPP_")}
-    return subprocess.run([sys.executable, "-m", "tvapp", "serve", "--config", str(path), "--data",
-                           str(tmp_path / "d"), "--check-reachability"], capture_output=True, text=True, env=env, timeout=60)
+    command = [sys.executable, "-m", "tvapp", "serve", "--config", str(path), "--data", str(tmp_path / "d"),
+               "--check-reachability"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
 def test_check_reachability_through_the_cli(tmp_path: Path) -> None:

@@ -17,7 +17,14 @@ import ipaddress
 from typing import TextIO
 
 from tvapp import config as config_mod
-from tvapp.core.reach import Reach, is_public, parse_announced, parse_port_range, parse_turn_url, reach_warnings
+from tvapp.core.reach import (
+    Reach,
+    is_public,
+    parse_announced,
+    parse_port_range,
+    parse_turn_url,
+    reach_warnings,
+)
 
 LOCAL_SUFFIXES = (".local", ".lan", ".home.arpa", ".internal", "localhost")
 

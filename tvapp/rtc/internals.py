@@ -64,9 +64,9 @@ from typing import Any
 import aioice
 import aioice.ice
 import aioice.stun
-from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 import aiortc
 import pylibsrtp
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci
@@ -542,7 +542,7 @@ class _AsyncioForIce:
 
 def _bind_host_sockets() -> None:
     """Put host sockets in the port range, fail clearly when it is full, add announced candidates."""
-    setattr(aioice.ice, "asyncio", _AsyncioForIce())
+    setattr(aioice.ice, "asyncio", _AsyncioForIce())  # noqa: B010 - aioice.ice does not export asyncio
 
     def make_candidates(original: Callable[..., Any]) -> Callable[..., Any]:
         async def get_component_candidates(connection: Any, component: int, addresses: list[str],

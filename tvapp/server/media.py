@@ -23,6 +23,7 @@ from typing import Any
 
 from tvapp.auth.turn import turn_credentials
 from tvapp.config import MediaConfig
+from tvapp.core.reach import parse_announced, parse_port_range
 from tvapp.core.speaker import ActiveSpeakerDetector
 from tvapp.protocol.messages import (
     ActiveSpeakers,
@@ -35,7 +36,6 @@ from tvapp.protocol.messages import (
     SpeakerInfo,
     TrackInfo,
 )
-from tvapp.core.reach import parse_announced, parse_port_range
 from tvapp.rtc import internals
 from tvapp.server import forwarding
 from tvapp.server.forwarding import Publication, now_ms
