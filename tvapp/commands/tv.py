@@ -194,7 +194,7 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     hostname = socket.gethostname()
     cert = None
     if tv.tls:
-        from tvapp.tv.remote.tls import ensure_certificate
+        from tvapp.web.tls import ensure_certificate
 
         cert = ensure_certificate(data / "tv-tls", [hostname, f"{hostname}.local", "localhost"], addresses)
     base_url = f"{'https' if cert else 'http'}://{addresses[0]}:{port}"
