@@ -21,7 +21,7 @@ from tvapp.web.tls import spki_sha256
 
 
 @dataclass(frozen=True)
-class TestPki:
+class Pki:
     """The files of a test CA and of one server certificate it issued."""
 
     ca_cert: Path
@@ -35,7 +35,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def make_pki(directory: Path, names: list[str], addresses: tuple[str, ...] | list[str] = ()) -> TestPki:
+def make_pki(directory: Path, names: list[str], addresses: tuple[str, ...] | list[str] = ()) -> Pki:
     """Write a CA and a server certificate for `names` and `addresses` into `directory`; return their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -69,4 +69,4 @@ def make_pki(directory: Path, names: list[str], addresses: tuple[str, ...] | lis
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(_key_pem(key))
-    return TestPki(directory / "ca.pem", directory / "fullchain.pem", key_path, spki_sha256(leaf))
+    return Pki(directory / "ca.pem", directory / "fullchain.pem", key_path, spki_sha256(leaf))
