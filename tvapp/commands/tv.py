@@ -145,6 +145,8 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
     session.join_url = lambda code: join_link(phone, code, cert.fingerprint if cert and cert.self_signed else None)
     session.fingerprint = cert.fingerprint if cert is not None and cert.self_signed else None
     print(f"tvapp tv: built-in core at {core.url}; phones join at {phone}", flush=True)
+    if session.fingerprint:
+        print(f"tvapp tv: the core's self-signed certificate has the fingerprint {session.fingerprint}", flush=True)
     jobs = [session.run(plan_for(core.url, core.api_key)), run_remote(cfg, data, args, session, core.url, core.api_key)]
     if also is not None:
         jobs.append(also(core.url, core.api_key))
