@@ -6,7 +6,6 @@ Every test runs the real `python -m tvapp serve` and talks to it over real TLS w
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import ssl
 import stat
