@@ -194,3 +194,30 @@ def test_tls_config_keys_are_checked() -> None:
     loaded = config_mod.load(env={"TVAPP_SERVER_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"})
     assert loaded.server.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
     assert loaded.server.tls == "auto"
+
+
+def test_media_from_a_self_signed_core_is_verified_against_the_pinned_certificate(tmp_path: Path) -> None:
+    from tvapp.client.decoder import MediaError, default_open
+    from tvapp.testing.clip import make_clip
+    from tvapp.web.tls import ensure_certificate
+
+    data = tmp_path / "data"
+    (data / "media").mkdir(parents=True)
+    clip = make_clip(data / "media", seconds=1.0).name
+    core = Serve(data, "--host", "0.0.0.0")
+    try:
+        url = f"https://127.0.0.1:{core.port}"
+        wait_healthy(url, trusting(data / "tls" / "core-cert.pem"))
+        impostor = ensure_certificate(tmp_path / "impostor", ["localhost"], ["127.0.0.1"])
+        trust_certificate(url, impostor.cert_path)  # pinned to another certificate: FFmpeg must refuse
+        with pytest.raises(MediaError) as refused:
+            default_open(f"{url}/media/{clip}")
+        assert "404" not in str(refused.value)  # refused at the handshake, not for want of the file
+        trust_certificate(url, data / "tls" / "core-cert.pem")
+        container = default_open(f"{url}/media/{clip}")
+        try:
+            assert container.streams.video[0].frames >= 0 and next(container.decode(video=0)).width > 0
+        finally:
+            container.close()
+    finally:
+        core.stop()

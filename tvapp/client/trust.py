@@ -5,7 +5,7 @@ certificate that does not name 127.0.0.1; the TV itself talks to that core on lo
 TV trusts exactly that certificate for exactly that origin (`trust_certificate`): the connection must present it
 (it is the only trust anchor; the host name is not checked because the anchor is the pin). Every other origin
 keeps the library default (system CAs, host names checked). The REST client and the signaling websocket take
-their TLS context from `ssl_context(url)`.
+their TLS context from `ssl_context(url)`; the media decoder (FFmpeg) verifies against `ca_file(url)`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 _lock = threading.Lock()
 _contexts: dict[tuple[str, int], ssl.SSLContext] = {}
+_files: dict[tuple[str, int], str] = {}
 
 
 def _origin(url: str) -> tuple[str, int] | None:
@@ -38,9 +39,16 @@ def trust_certificate(url: str, pem_path: str | Path) -> None:
     context.load_verify_locations(cafile=str(pem_path))
     with _lock:
         _contexts[origin] = context
+        _files[origin] = str(pem_path)
 
 
 def ssl_context(url: str) -> ssl.SSLContext | None:
     """Return the TLS context for a connection to `url`: None (system defaults) unless its origin is trusted here."""
     origin = _origin(url)
     return _contexts.get(origin) if origin is not None else None
+
+
+def ca_file(url: str) -> str | None:
+    """Return the PEM file trusted for `url`'s origin (FFmpeg's ca_file when the TV opens the core's media)."""
+    origin = _origin(url)
+    return _files.get(origin) if origin is not None else None
