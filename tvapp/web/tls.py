@@ -2,9 +2,10 @@
 
 The TV's endpoints (`[tv] tls`) and the core (`[server] tls`) use the same maker: a certificate made on first run
 in the data directory (key mode 0600, folder 0700), reused after, identified by its sha256 fingerprint. Phones
-cannot check a self-signed certificate against a CA, so the TV shows the fingerprint (in its QR codes, in
-GET /v1/tv for the TV endpoints; on the TV screen and at start-up for the core) and a phone or a person compares it. A configured certificate (`[server] tls_cert` /
-`tls_key`, one a CA signed for a domain) is only checked here: readable, PEM, and the key belongs to it; a problem
+cannot check a self-signed certificate against a CA, so the fingerprint is shown (the TV endpoints': in the
+pairing QR code and GET /v1/tv; the core's: on the TV screen, in its "scan to join" QR code and printed at
+start) and a phone or a person compares it. A configured certificate (`[server] tls_cert` / `tls_key`, one a
+CA signed for a domain) is only checked here: readable, PEM, and the key belongs to it; a problem
 is a TlsError whose message says which file and what is wrong (never the key's bytes).
 """
 
