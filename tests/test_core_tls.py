@@ -221,3 +221,20 @@ def test_media_from_a_self_signed_core_is_verified_against_the_pinned_certificat
             container.close()
     finally:
         core.stop()
+
+
+def test_the_tv_shows_an_unusable_certificate_of_its_built_in_core_in_words(tmp_path: Path) -> None:
+    from tvapp.testing.tv import TvProcess
+
+    missing = tmp_path / "missing-fullchain.pem"
+    tv = TvProcess(tmp_path, ["--port", "0", "--data", str(tmp_path / "data"), "--no-audio"], size="1280x720",
+                   env={"TVAPP_SERVER_TLS_CERT": str(missing), "TVAPP_SERVER_TLS_KEY": str(tmp_path / "k.pem")})
+    try:
+        _, sidecar = tv.wait_for(lambda s: s["screen"] == "ErrorScreen", timeout=60, what="the error screen")
+        error = sidecar["error"]
+        assert error["title"] == "The TV's server did not start"
+        assert error["message"].startswith(f"cannot read the TLS certificate {missing}")
+        assert "tls_cert" in error["hint"]
+        assert "Traceback" not in tv.output and "cannot read the TLS certificate" in tv.output
+    finally:
+        tv.stop()

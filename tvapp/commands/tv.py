@@ -132,8 +132,7 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
         await core.start()
     except EmbeddedCoreError as exc:
         print(f"tvapp tv: the built-in core did not start: {exc}", file=sys.stderr, flush=True)
-        session.show_problem(JoinProblem("The TV's server did not start", str(exc),
-                                         "Free the port, or start with --port 0."))
+        session.show_problem(JoinProblem("The TV's server did not start", str(exc), exc.hint))
         await asyncio.Event().wait()  # keep showing it until the TV is stopped
     cert = core.certificate
     if cert is not None:

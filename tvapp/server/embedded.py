@@ -21,7 +21,11 @@ from tvapp.web.tls import Certificate
 
 
 class EmbeddedCoreError(Exception):
-    """The embedded core could not start (port taken, data directory not writable...)."""
+    """The embedded core could not start (port taken, data directory not writable, TLS files unusable...)."""
+
+    def __init__(self, message: str, hint: str = "Free the port, or start with --port 0.") -> None:
+        super().__init__(message)
+        self.hint = hint  # what the TV's screen suggests
 
 
 class EmbeddedCore:
@@ -51,7 +55,7 @@ class EmbeddedCore:
         try:
             self.certificate = core_certificate(self.config, self.data_dir)
         except TlsError as exc:
-            raise EmbeddedCoreError(str(exc)) from None
+            raise EmbeddedCoreError(str(exc), "Fix [server] tls_cert and tls_key, or remove them.") from None
         host, port = self.config.server.host, self.config.server.port
         try:
             sock = bind(host, port)
