@@ -47,7 +47,7 @@ from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.remote.endpoints import RemoteEndpoints
 from tvapp.testing.uvicorn_thread import ThreadedServer, loopback_socket
 from tvapp.testing.waiting import wait_until
-from tvapp.tv.remote.tls import ensure_certificate
+from tvapp.web.tls import ensure_certificate
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = PairingConfig(backoff_base=0.0)

@@ -13,6 +13,7 @@ values, `[watch] layout` only watch or watch_full): anything else is a ConfigErr
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import typing
@@ -41,6 +42,13 @@ class ServerConfig:
     max_header_bytes: int = 16_384
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    tls: str = "auto"
+    tls_cert: str = ""
+    tls_key: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+
+
+TLS_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,17 @@ def _check_limits(config: Config) -> None:
     for name in ("header_timeout", "body_timeout"):
         if not getattr(server, name) > 0:
             raise ConfigError(f"[server] {name} must be greater than 0 (seconds), got {getattr(server, name)}")
+    if server.tls not in TLS_MODES:
+        raise ConfigError(f"[server] tls must be one of {', '.join(TLS_MODES)}, got {server.tls!r}")
+    if bool(server.tls_cert) != bool(server.tls_key):
+        raise ConfigError("[server] tls_cert and tls_key go together: set both or neither")
+    if server.tls == "off" and server.tls_cert:
+        raise ConfigError('[server] tls = "off" with tls_cert set: remove one of them')
+    for entry in server.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"[server] trusted_proxies: {entry!r} is not an IP address or CIDR network") from None
     _check_media(config.media)
 
 

@@ -29,6 +29,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
+from tvapp.client.trust import ssl_context
 from tvapp.core.playback import PlaybackState
 from tvapp.protocol import messages as m
 
@@ -280,7 +281,7 @@ class RestClient:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=ssl_context(url)) as response:
                 answer = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             code, message = f"http_{exc.code}", exc.reason or ""

@@ -173,6 +173,7 @@ class Screenshots:
             "error": ({"title": screen.title, "message": screen.message, "hint": screen.hint}
                       if isinstance(screen, ErrorScreen) else None),
             "pairing": renderer.pairing.to_json() if renderer.pairing is not None else None,
+            "join_qr": renderer.join_qr.to_json() if renderer.join_qr is not None else None,
             "content": _content_json(renderer, session),
         }
         partial = self.folder / ".latest.json.partial"

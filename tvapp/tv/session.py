@@ -77,6 +77,8 @@ class TvSession:
         self.formats = formats
         self.audio = audio
         self.join_hint = join_hint or (lambda code: "")
+        self.join_url: Callable[[str], str | None] = lambda code: None  # the "scan to join" QR code's link
+        self.fingerprint: str | None = None  # the built-in core's self-signed certificate, shown beside the code
         self.clock = clock
         self.room: Room | None = None
         self.room_name = ""
@@ -367,7 +369,8 @@ class TvSession:
         tiles = self.people.tile_views(self.highlight.current(now_ms))
         code = self.invite_code if self.invite_visible else None
         bar = RoomBar(room=self.room_name, invite_code=code, participants=len(tiles) + 1,
-                      join_hint=self.join_hint(code))
+                      join_hint=self.join_hint(code), join_url=self.join_url(code) if code else None,
+                      fingerprint=self.fingerprint if code else None)
         content = self.content.view()
         self.scene = Scene(RoomScreen(bar=bar, tiles=tiles, mode=self.shown_mode(content is not None),
                                       content=content), toasts, pairing=pairing)
