@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection as WsConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from tvapp.client.pins import ssl_context
 from tvapp.client.rest import signal_path
 from tvapp.client.tasks import TaskSet
 from tvapp.logs import redact_frames
@@ -89,8 +90,9 @@ class SignalClient:
         """
         headers = {"Origin": origin} if origin else None
         redact_frames()
-        ws = await ws_connect(signal_url(server_url), additional_headers=headers, open_timeout=timeout,
-                              max_size=2**20)
+        url = signal_url(server_url)
+        ws = await ws_connect(url, additional_headers=headers, open_timeout=timeout, max_size=2**20,
+                              ssl=ssl_context(url))  # wss: CA-checked or pinned (tvapp.client.pins)
         conn = ClientConnection(token, auto_subscribe=auto_subscribe)
         try:
             for text in conn.data_to_send():

@@ -230,7 +230,7 @@ class Renderer:
         name = self.paint.text(self.paint.fit(bar.room, title, left_w), title, TEXT, BACKGROUND, later,
                           topleft=(safe.x, safe.y))
         people = f"{bar.participants} {'person' if bar.participants == 1 else 'people'} in the room"
-        details = f"{people}  ·  {bar.join_hint}" if bar.join_hint else people
+        details = "  ·  ".join(part for part in (people, bar.where, bar.join_hint) if part)
         line = self.paint.text(self.paint.fit(details, body, left_w), body, DIM_TEXT, BACKGROUND, later,
                           topleft=(safe.x, name.bottom + self.px(6)))
         return max(bottom, line.bottom)

@@ -52,6 +52,7 @@ class RoomBar:
     invite_code: str | None = None      # shown large: read from 3 m away
     participants: int = 0
     join_hint: str = ""                 # e.g. "Join at http://192.168.1.20:8800 with the code"
+    where: str = ""                     # where the room lives: "on this TV", "on core.example"
 
 
 @dataclass(frozen=True)
