@@ -222,7 +222,7 @@ def join_server(**fields: object) -> str:
     ({"link": "HTTPS://Core.Example:443/?code=abcdefgh"}, "https://core.example:443", None),
     ({"link": "http://192.168.1.9:8800/?code=ABCD-EFGH"}, "http://192.168.1.9:8800", None),
     ({"link": "192.168.1.9:8800/?code=ABCD-EFGH"}, "http://192.168.1.9:8800", None),
-    ({"link": "https://192.168.1.9:8800/?code=ABCD-EFGH#fp=" + FP.lower().replace(":", "")},
+    ({"link": "https://192.168.1.9:8800/?code=ABCD-EFGH#fp=sha256:" + "ab" * 32},
      "https://192.168.1.9:8800", FP),
     ({"link": "https://core.example/tvapp/?code=ABCD-EFGH", "fingerprint": FP}, "https://core.example/tvapp", FP),
     ({"server": "core.example:8800", "invite": "abcd efgh"}, "http://core.example:8800", None),
