@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from tvapp.client import ApiError, RequestError, RestClient, pins
-from tvapp.core.codes import normalize_invite_code
+from tvapp.core.codes import format_invite_code, normalize_invite_code
 from tvapp.core.layout import Mode
 from tvapp.core.links import InviteLink, server_label
 from tvapp.protocol import remote_messages as rp
@@ -177,7 +177,8 @@ class TvControl:
         known = self.servers.get(target.server) if self.servers is not None else None
         fingerprint = target.fingerprint or (known.fingerprint if known is not None else None)
         plan = session.plan
-        if plan is not None and plan.server == target.server and plan.invite == target.code \
+        if plan is not None and plan.server == target.server and plan.invite is not None \
+                and normalize_invite_code(plan.invite) == target.code \
                 and session.status()[0] == "in_room":
             return
         before = pins.pinned(target.server)
@@ -200,7 +201,7 @@ class TvControl:
         if self.servers is not None:
             self.servers.remember(target.server, fingerprint, session.clock())
         await self._switch(JoinPlan(server=target.server, token=pair.access_token, refresh_token=pair.refresh_token,
-                                    invite=target.code, identity=identity, name=session.friendly_name,
+                                    invite=format_invite_code(target.code), identity=identity, name=session.friendly_name,
                                     fingerprint=fingerprint, keep_trying=False), own_codes=True)
 
     async def _switch(self, plan: JoinPlan, own_codes: bool = False) -> None:

@@ -52,6 +52,7 @@
     camera: null,
     errors: [],
     sent: [],
+    answers: [], // {id, type, code}: "ok" or the error code, for every answered command
     connects: 0,
     playback: null, // the last state's playback object, and when it arrived (performance.now() ms)
     playbackAt: 0,
@@ -450,6 +451,7 @@
     pending.delete(id);
     clearTimeout(command.timer);
     if (command.type === "set_volume") volumeBusy = false;
+    remote.answers.push({ id, type: command.type, code: error ? error.code || "error" : "ok" });
     if (error) {
       let text = COMMAND_MESSAGES[error.code] || error.message || "The TV refused that.";
       if (command.type === "join_server" && error.message) {
