@@ -65,7 +65,8 @@ def test_samples_cover_every_message_type() -> None:
     assert {m.TYPE for m in TV_SAMPLES} == set(TV_MESSAGE_TYPES)
     assert set(PHONE_MESSAGE_TYPES) == {"auth"} | set(COMMAND_TYPES)
     assert set(COMMAND_TYPES) == {
-        "status", "create_room", "join", "join_server", "leave", "set_volume", "set_layout", "show_invite", "remove_participant",
+        "status", "create_room", "join", "join_server", "leave", "set_volume", "set_layout", "show_invite",
+        "remove_participant",
         "mute_participant", "set_mic", "set_camera", "playback", "list_devices", "forget_device",
     }  # fmt: skip
 
@@ -278,7 +279,8 @@ def test_join_server_fields_have_length_limits(field: str, limit: int) -> None:
             "fingerprint": "sha256:"}[field]
     at_limit = fill + "a" * (limit - len(fill))
     over = at_limit + "a"
-    assert phone_error(join_server(**base, **{field: over})).message == f"join_server.{field}: longer than {limit} characters"
+    too_long = phone_error(join_server(**base, **{field: over}))
+    assert too_long.message == f"join_server.{field}: longer than {limit} characters"
     if field == "fingerprint":  # exactly at the limit is read, then judged on its content
         assert "longer than" not in phone_error(join_server(**base, **{field: at_limit})).message
     else:

@@ -26,7 +26,15 @@ from tvapp.client.pins import ssl_context
 from tvapp.client.rest import signal_path
 from tvapp.client.tasks import TaskSet
 from tvapp.logs import redact_frames
-from tvapp.protocol.messages import ClientMessage, Error, Joined, Ping, Pong, ProtocolError, ServerMessage
+from tvapp.protocol.messages import (
+    ClientMessage,
+    Error,
+    Joined,
+    Ping,
+    Pong,
+    ProtocolError,
+    ServerMessage,
+)
 from tvapp.protocol.signaling import ClientConnection, ConnectionStateError
 
 M = TypeVar("M")

@@ -21,7 +21,8 @@ SEND_COMMANDS = {
     "status": "print the TV's state",
     "create-room": "[NAME]  create a room with the TV as host and show its invite code",
     "join": "CODE | LINK | SERVER CODE  join a room: a code on the TV's core, or an invite link "
-            "(https://core.example/?code=…) or a server (URL or host:port) and code on another core (--fingerprint FP)",
+            "(https://core.example/?code=…) or a server (URL or host:port) and code on another core "
+            "(--fingerprint FP)",
     "leave": "leave the room",
     "volume": "V  set the volume, 0 to 1",
     "layout": f"{'|'.join(Mode)}  arrange the tiles (watch_full: the content full screen)",
@@ -68,7 +69,7 @@ def parse_position(text: str) -> float:
 
 
 def build_command(name: str, args: list[str], title: str | None = None, fingerprint: str | None = None) -> Command:
-    """Return the protocol command for `send NAME ARGS [--title T] [--fingerprint FP]`; raise UsageError for bad input."""
+    """Return the protocol command for `send NAME ARGS [--title T] [--fingerprint FP]`; UsageError for bad input."""
     from tvapp.protocol.remote_messages import RemoteProtocolError, parse_phone_message
 
     arity = {"status": (0, 0), "create-room": (0, 1), "join": (1, 2), "leave": (0, 0), "volume": (1, 1),

@@ -171,16 +171,16 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
 
     import uvicorn
 
+    from tvapp.core.links import server_label
     from tvapp.core.pairing import PairingConfig
     from tvapp.logs import redact_frames
-    from tvapp.web.http import EdgeLimits, bind, guarded_protocol
     from tvapp.tv.advertise import Advertiser, advertise
-    from tvapp.core.links import server_label
     from tvapp.tv.control import TvControl
-    from tvapp.tv.servers import FILE_NAME as SERVERS_FILE
-    from tvapp.tv.servers import KnownServers
     from tvapp.tv.remote.devices import DeviceStore
     from tvapp.tv.remote.endpoints import RemoteEndpoints
+    from tvapp.tv.servers import FILE_NAME as SERVERS_FILE
+    from tvapp.tv.servers import KnownServers
+    from tvapp.web.http import EdgeLimits, bind, guarded_protocol
 
     tv = cfg.tv
     host = getattr(args, "remote_host", None) or tv.remote_host

@@ -37,8 +37,17 @@ from typing import Annotated, ClassVar, Final, Literal, TypeAlias, get_args
 from tvapp.core.claims import IDENTITY_RE, ROOM_NAME_RE
 from tvapp.core.codes import normalize_invite_code
 from tvapp.core.layout import Mode
-from tvapp.core.links import MAX_LINK_CHARS, MAX_URL_CHARS, InviteLink, LinkError, join_target, parse_code
-from tvapp.core.links import parse_fingerprint, parse_link, parse_server
+from tvapp.core.links import (
+    MAX_LINK_CHARS,
+    MAX_URL_CHARS,
+    InviteLink,
+    LinkError,
+    join_target,
+    parse_code,
+    parse_fingerprint,
+    parse_link,
+    parse_server,
+)
 from tvapp.core.playback import MAX_CONTENT_CHARS, MAX_POSITION, MAX_TITLE_CHARS
 from tvapp.protocol import fields as f
 from tvapp.protocol.fields import BAD_MESSAGE as BAD_MESSAGE
@@ -445,8 +454,8 @@ class State(f.Message):
 
 
 Command: TypeAlias = (
-    StatusCommand | CreateRoom | JoinRoom | JoinServer | LeaveRoom | SetVolume | SetLayout | ShowInvite | RemoveParticipant
-    | MuteParticipant | SetMic | SetCamera | Playback | ListDevices | ForgetDevice
+    StatusCommand | CreateRoom | JoinRoom | JoinServer | LeaveRoom | SetVolume | SetLayout | ShowInvite
+    | RemoveParticipant | MuteParticipant | SetMic | SetCamera | Playback | ListDevices | ForgetDevice
 )  # fmt: skip
 PhoneMessage: TypeAlias = Auth | Command
 TvMessage: TypeAlias = Authed | Ok | Error | Devices | State

@@ -33,6 +33,8 @@ from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.servers import KnownServers
 from tvapp.tv.session import TvSession
 
+REDEEM_TIMEOUT = 5.0  # seconds for another core to answer the redemption: the remotes wait 10 s for the answer
+
 
 class TvControl:
     """Carry out remote commands on a TvSession and describe it as remote State."""
@@ -186,7 +188,8 @@ class TvControl:
             pins.pin(target.server, fingerprint)
         identity = "tv-" + secrets.token_hex(4)
         try:
-            pair = await RestClient(target.server).redeem_invite(target.code, identity, name=session.friendly_name)
+            api = RestClient(target.server, timeout=REDEEM_TIMEOUT)
+            pair = await api.redeem_invite(target.code, identity, name=session.friendly_name)
         except (ApiError, OSError, ValueError) as exc:
             if before is not None:
                 pins.pin(target.server, before)
@@ -201,8 +204,9 @@ class TvControl:
         if self.servers is not None:
             self.servers.remember(target.server, fingerprint, session.clock())
         await self._switch(JoinPlan(server=target.server, token=pair.access_token, refresh_token=pair.refresh_token,
-                                    invite=format_invite_code(target.code), identity=identity, name=session.friendly_name,
-                                    fingerprint=fingerprint, keep_trying=False), own_codes=True)
+                                    invite=format_invite_code(target.code), identity=identity,
+                                    name=session.friendly_name, fingerprint=fingerprint, keep_trying=False),
+                           own_codes=True)
 
     async def _switch(self, plan: JoinPlan, own_codes: bool = False) -> None:
         try:

@@ -11,7 +11,6 @@ import ssl
 from dataclasses import dataclass
 
 from tvapp.client.pins import PinMismatch
-
 from tvapp.tv.scene import ErrorScreen
 
 
