@@ -116,3 +116,12 @@ def test_the_remembered_servers_file_is_0600_has_no_secrets_and_a_limit(tmp_path
     assert KnownServers(path).list() == (KnownServer(url="https://ok.example", name="ok", last_used=2.0),)
     path.write_text("not json")
     assert KnownServers(path).list() == ()
+
+
+def test_the_remembered_servers_keep_at_most_the_limit(tmp_path: Path) -> None:
+    known = KnownServers(tmp_path / "servers.json")
+    for n in range(MAX_KNOWN_SERVERS + 1):
+        known.remember(f"http://10.0.{n}.1:8800", None, 1000.0 + n)
+    kept = KnownServers(tmp_path / "servers.json").list()
+    assert len(kept) == MAX_KNOWN_SERVERS == 20
+    assert "http://10.0.0.1:8800" not in {entry.url for entry in kept}  # the least recently used went first
