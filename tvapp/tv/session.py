@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import WebSocketException
 
 from tvapp.client import events as ev
+from tvapp.client import pins
 from tvapp.client.rest import ApiError, RestClient
 from tvapp.client.room import Room
 from tvapp.client.signaling import JoinError
@@ -235,6 +236,8 @@ class TvSession:
         self.joined_at = time.time()
         self._screen = ConnectingScreen(f"Joining {plan.room or 'the room'}…")
         self.refresh()
+        if plan.fingerprint is not None:  # a self-signed core: its certificate, and only it (tvapp.client.pins)
+            pins.pin(plan.server, plan.fingerprint)
         token, refresh = await self._credentials(plan)
         try:
             room = await Room.connect(plan.server, token, refresh_token=refresh, auto_subscribe=True)
