@@ -14,6 +14,7 @@ for the calls that need none (redeeming an invite, refreshing tokens).
 
 Errors: an error answer raises `ApiError` with the HTTP status and the server's error code; an answer that is not
 the JSON expected raises `ApiError` with status 0 and code ``bad_answer``; an unreachable server raises OSError.
+https is checked as tvapp.client.trust says (CA verification, or the fingerprint pinned for that server).
 Calls run urllib in a worker thread (`asyncio.to_thread`), so they never block the event loop.
 """
 

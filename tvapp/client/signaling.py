@@ -22,11 +22,19 @@ from websockets.asyncio.client import ClientConnection as WsConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from tvapp.client.trust import ssl_context
 from tvapp.client.rest import signal_path
 from tvapp.client.tasks import TaskSet
-from tvapp.client.trust import ssl_context
 from tvapp.logs import redact_frames
-from tvapp.protocol.messages import ClientMessage, Error, Joined, Ping, Pong, ProtocolError, ServerMessage
+from tvapp.protocol.messages import (
+    ClientMessage,
+    Error,
+    Joined,
+    Ping,
+    Pong,
+    ProtocolError,
+    ServerMessage,
+)
 from tvapp.protocol.signaling import ClientConnection, ConnectionStateError
 
 M = TypeVar("M")

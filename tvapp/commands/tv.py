@@ -140,6 +140,7 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
 
         trust_certificate(core.url, cert.cert_path)  # the TV's own SDK talks to its core: pin its certificate
     phone = lan_url(core.url, args)
+    session.home_server = core.url  # rooms on it are "on this TV"
     session.join_hint = lambda code: f"On a phone: open {phone}" + (f" and enter {code}" if code else "")
     session.join_url = lambda code: join_link(phone, code, cert.fingerprint if cert and cert.self_signed else None)
     session.fingerprint = cert.fingerprint if cert is not None and cert.self_signed else None
@@ -178,13 +179,16 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
 
     import uvicorn
 
+    from tvapp.core.links import server_label
     from tvapp.core.pairing import PairingConfig
     from tvapp.logs import redact_frames
-    from tvapp.web.http import EdgeLimits, bind, guarded_protocol
     from tvapp.tv.advertise import Advertiser, advertise
     from tvapp.tv.control import TvControl
     from tvapp.tv.remote.devices import DeviceStore
     from tvapp.tv.remote.endpoints import RemoteEndpoints
+    from tvapp.tv.servers import FILE_NAME as SERVERS_FILE
+    from tvapp.tv.servers import KnownServers
+    from tvapp.web.http import EdgeLimits, bind, guarded_protocol
 
     tv = cfg.tv
     host = getattr(args, "remote_host", None) or tv.remote_host
@@ -207,7 +211,10 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
         cert = ensure_certificate(data / "tv-tls", [hostname, f"{hostname}.local", "localhost"], addresses)
     base_url = f"{'https' if cert else 'http'}://{addresses[0]}:{port}"
     instance_id = secrets.token_hex(8)
-    control = TvControl(session, server=server, api_key=api_key, default_room=tv.room)
+    control = TvControl(session, server=server, api_key=api_key, default_room=tv.room,
+                        servers=KnownServers(data / SERVERS_FILE))
+    if server is not None and session.home_server is None:  # --server: the TV's core is that one
+        session.home_server, session.home_label = server, server_label(server)
     devices = DeviceStore(data / "tv.sqlite3")
     endpoints = RemoteEndpoints(controller=control, devices=devices, tv_name=session.friendly_name,
                                 instance_id=instance_id, base_url=base_url, clock=session.clock,

@@ -168,6 +168,7 @@ class Screenshots:
             "safe": list(_rect(renderer.safe)), "screen": type(screen).__name__,
             "mode": screen.mode if isinstance(screen, RoomScreen) else None,
             "invite_code": screen.bar.invite_code if isinstance(screen, RoomScreen) else None,
+            "where": screen.bar.where if isinstance(screen, RoomScreen) else None,
             "tiles": tiles, "text_rects": [list(_rect(r)) for r in renderer.text_rects],
             "toasts": list(scene.toasts),
             "error": ({"title": screen.title, "message": screen.message, "hint": screen.hint}

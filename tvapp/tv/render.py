@@ -280,7 +280,8 @@ class Renderer:
         name = self.paint.text(self.paint.fit(bar.room, title, left_w), title, TEXT, BACKGROUND, later,
                           topleft=(safe.x, safe.y))
         people = f"{bar.participants} {'person' if bar.participants == 1 else 'people'} in the room"
-        y = self.paint.text(self.paint.fit(people, body, left_w), body, DIM_TEXT, BACKGROUND, later,
+        details = "  ·  ".join(part for part in (people, bar.where) if part)
+        y = self.paint.text(self.paint.fit(details, body, left_w), body, DIM_TEXT, BACKGROUND, later,
                             topleft=(safe.x, name.bottom + self.px(6))).bottom
         hint = list(self.paint.wrap(bar.join_hint, body, left_w)) if bar.join_hint else []
         if len(hint) > 2:  # two lines at most; the rest shortened with an ellipsis rather than dropped silently
