@@ -23,7 +23,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 
-from tvapp.client import ApiError, RequestError, RestClient, pins
+from tvapp.client import ApiError, RequestError, RestClient, trust
 from tvapp.core.codes import format_invite_code, normalize_invite_code
 from tvapp.core.layout import Mode
 from tvapp.core.links import InviteLink, server_label
@@ -174,7 +174,7 @@ class TvControl:
     async def _join_server(self, target: InviteLink) -> None:
         """Redeem the invite on the core `target` names, then move the TV's room there (module docstring)."""
         session = self.session
-        if self.server is not None and pins.origin(target.server) == pins.origin(self.server):
+        if self.server is not None and trust.origin(target.server) == trust.origin(self.server):
             return await self._join(target.code)
         known = self.servers.get(target.server) if self.servers is not None else None
         fingerprint = target.fingerprint or (known.fingerprint if known is not None else None)
@@ -183,18 +183,18 @@ class TvControl:
                 and normalize_invite_code(plan.invite) == target.code \
                 and session.status()[0] == "in_room":
             return
-        before = pins.pinned(target.server)
+        before = trust.pinned(target.server)
         if fingerprint is not None:
-            pins.pin(target.server, fingerprint)
+            trust.pin(target.server, fingerprint)
         identity = "tv-" + secrets.token_hex(4)
         try:
             api = RestClient(target.server, timeout=REDEEM_TIMEOUT)
             pair = await api.redeem_invite(target.code, identity, name=session.friendly_name)
         except (ApiError, OSError, ValueError) as exc:
             if before is not None:
-                pins.pin(target.server, before)
+                trust.pin(target.server, before)
             elif fingerprint is not None:
-                pins.unpin(target.server)
+                trust.unpin(target.server)
             problem = (problem_for(exc.code, exc.message) if isinstance(exc, ApiError) and exc.status
                        else unreachable(target.server, exc))
             screen = problem.screen
