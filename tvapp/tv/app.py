@@ -73,10 +73,14 @@ class TvOptions:
     watch_mode: Mode = Mode.WATCH
     content_volume: float = 1.0
     duck_db: float = -12.0
+    camera: str = "none"       # [tv] camera: "auto", "none" or a device
+    microphone: str = "none"   # [tv] microphone: "auto", "none" or a device
 
 
 # The TV remote's OK button (HDMI-CEC arrives as Enter) or P on a keyboard reopens pairing after a lockout.
 _PAIR_KEYS = frozenset({pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_p})
+# C switches the TV's own camera off and on, M its microphone (README "The TV's camera and microphone").
+_DEVICE_KEYS = {pygame.K_c: "camera", pygame.K_m: "mic"}
 
 
 class NetworkThread(threading.Thread):
@@ -339,7 +343,8 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
     renderer = Renderer(display.surface, options.margin)
     session = TvSession(friendly_name=options.friendly_name, mode=options.mode,
                         formats=pixel_formats(display.surface), audio=audio, watch_mode=options.watch_mode,
-                        content_volume=options.content_volume, duck_db=options.duck_db)
+                        content_volume=options.content_volume, duck_db=options.duck_db,
+                        media=_local_media(options, display.surface, out))
     shots = Screenshots(screenshots, options.screenshot_interval) if screenshots is not None else None
     trace = FlipTrace(options.trace, session) if options.trace else None
     if trace is not None and audio is not None:
@@ -374,6 +379,9 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                     flags["stop"] = True
                 elif event.type == pygame.KEYDOWN and event.key in _PAIR_KEYS:
                     network.call_soon(lambda: session.key_pressed("pair"))
+                elif event.type == pygame.KEYDOWN and event.key in _DEVICE_KEYS:
+                    which = _DEVICE_KEYS[event.key]
+                    network.call_soon(lambda which=which: session.key_pressed(which))
             if network.failure is not None and not isinstance(session.scene.screen, ErrorScreen):
                 session.scene = Scene(ErrorScreen("Something went wrong", str(network.failure) or
                                                   type(network.failure).__name__, "Restart the TV."))
@@ -408,6 +416,23 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
+
+
+def _local_media(options: TvOptions, surface: pygame.Surface, out: IO[str]) -> Any:
+    """Choose the TV's camera and microphone ([tv] camera / microphone); say what was chosen or why none."""
+    from tvapp.tv.capture import LocalMedia, choose_camera, choose_microphone
+
+    camera, camera_why = choose_camera(options.camera)
+    mic, mic_why = choose_microphone(options.microphone) if options.audio else (None, "no sound (--no-audio)")
+    for why in (camera_why, mic_why):
+        if why:
+            log.info("tv: %s", why)
+            print(f"tvapp tv: {why}", file=out, flush=True)
+    if camera is None and mic is None:
+        return None
+    media = LocalMedia(camera, mic, formats=pixel_formats(surface))
+    print(f"tvapp tv: publishing {media.describe()} in rooms", file=out, flush=True)
+    return media
 
 
 def _open_audio(options: TvOptions, out: IO[str]) -> Any:

@@ -20,7 +20,6 @@ import fractions
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import av
@@ -31,6 +30,7 @@ from av.frame import Frame
 from tvapp.client.sources import SourceError, has_input_format, list_cameras, open_camera
 from tvapp.client.sources.common import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 from tvapp.tv.microphone import CaptureFilter, MicrophoneTrack, identity, list_microphones
+from tvapp.tv.scene import LocalDevices
 from tvapp.tv.video import VideoSlot
 
 if TYPE_CHECKING:
@@ -41,15 +41,6 @@ log = logging.getLogger(__name__)
 
 DeviceState = Literal["on", "off", "none"]
 CAMERA_SIZE = (640, 480, 30.0)
-
-
-@dataclass(frozen=True)
-class LocalMediaView:
-    """What the screen shows about the TV's own devices: their states ("none": no such device) and the self-view."""
-
-    camera: DeviceState = "none"
-    mic: DeviceState = "none"
-    self_view: VideoSlot | None = None    # the camera's newest frame while it is on
 
 
 class SwitchedSource(MediaStreamTrack):
@@ -203,11 +194,11 @@ class LocalMedia:
         """Return whether the TV has a microphone configured."""
         return self.mic_device is not None
 
-    def view(self) -> LocalMediaView:
+    def view(self) -> LocalDevices:
         """Return the devices' states for the screen."""
         camera_on = self.camera is not None and self.camera.is_on
         mic_on = self.mic is not None and self.mic.is_on
-        return LocalMediaView(camera=_state(self.has_camera, camera_on), mic=_state(self.has_mic, mic_on),
+        return LocalDevices(camera=_state(self.has_camera, camera_on), mic=_state(self.has_mic, mic_on),
                               self_view=self.self_view if camera_on else None)
 
     def states(self) -> tuple[DeviceState, DeviceState]:
@@ -287,7 +278,7 @@ class LocalMedia:
             if pub is not None:
                 await pub.set_muted(True)
 
-    async def detach(self) -> None:
+    def detach(self) -> None:
         """Close both devices (the room is gone or being left)."""
         for task in list(self._tasks):
             task.cancel()
@@ -306,3 +297,24 @@ class LocalMedia:
 
 def _state(present: bool, on: bool) -> DeviceState:
     return "none" if not present else ("on" if on else "off")
+
+
+def list_devices_text() -> str:
+    """Return the cameras and microphones the TV can use, with what "auto" picks marked '*'."""
+    lines = ["Cameras (V4L2, [tv] camera):"]
+    cameras = list_cameras()
+    picked, why = choose_camera("auto")
+    for path, name in cameras:
+        lines.append(f"{'*' if path == picked else ' '} {path}" + (f"  {name}" if name else ""))
+    if not cameras:
+        lines.append("  none found (no /dev/video* device): the TV publishes no camera")
+    elif picked is None:
+        lines.append(f"  # {why}")
+    lines.append("Microphones (SDL capture, [tv] microphone):")
+    mics = list_microphones()
+    for i, name in enumerate(mics):
+        lines.append(f"{'*' if i == 0 else ' '} {name}")
+    if not mics:
+        lines.append("  none found (SDL lists no capture device): the TV publishes no microphone")
+    lines.append("# '*': what \"auto\" (the default) picks")
+    return "\n".join(lines) + "\n"

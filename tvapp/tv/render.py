@@ -8,6 +8,9 @@ video comes from each tile's VideoSource already converted to the size of its le
 
 The highlight colour marks the active speaker's tile and nothing else.
 
+The TV's own camera and microphone are shown in a room's bottom right corner (tvapp.tv.privacy): a privacy
+indicator always, a self-view while the camera is on; where in `Renderer.privacy`.
+
 A pairing panel (`Scene.pairing`) is a card drawn last, centred in the safe area over whatever screen is
 showing (tvapp.tv.pairing_card); where its parts went is in `Renderer.pairing` (a `PairingLayout`) for the
 screenshot sidecar.
@@ -48,6 +51,7 @@ from tvapp.tv.painter import (
     to_pygame,
 )
 from tvapp.tv.pairing_card import PairingCards, PairingLayout, countdown, grouped
+from tvapp.tv.privacy import PrivacyPainter
 from tvapp.tv.scene import ConnectingScreen, ContentView, ErrorScreen, IdleScreen, RoomScreen, Scene, TileView
 
 __all__ = ["CARD", "PairingLayout", "Renderer", "card_color", "countdown", "grouped"]  # the pairing card's too
@@ -82,6 +86,7 @@ class Renderer:
         self._cards: Lru[pygame.Surface] = Lru(CARD_CACHE)
         self._texts = self.paint.texts  # the rendered-text cache (bounded)
         self._pairing_cards = PairingCards(self.paint, self.safe)
+        self.privacy = PrivacyPainter(surface, self.paint, self.safe)  # the TV's own camera/mic state, self-view
 
     @property
     def text_rects(self) -> list[Rect]:
@@ -102,7 +107,9 @@ class Renderer:
         screen = scene.screen
         if isinstance(screen, RoomScreen):
             self._room(screen)
+            self.privacy.draw(screen.local, left=screen.mode is Mode.WATCH_FULL and screen.content is not None)
         else:
+            self.privacy.indicator_rect = self.privacy.self_view_rect = None
             self.surface.fill(BACKGROUND)
         if isinstance(screen, IdleScreen):
             self._idle(screen)
