@@ -178,6 +178,7 @@ class Screenshots:
                       if isinstance(screen, ErrorScreen) else None),
             "pairing": renderer.pairing.to_json() if renderer.pairing is not None else None,
             "content": _content_json(renderer, session),
+            "local": _local_json(renderer, scene, session),
         }
         partial = self.folder / ".latest.json.partial"
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -199,6 +200,19 @@ def _content_json(renderer: Renderer, session: TvSession) -> dict[str, Any] | No
             "stalled": status.stalled if status is not None else None,
             "media_error": status.media_error if status is not None else None,
             "gain": session.audio.content_gain if session.audio is not None else None}
+
+
+def _local_json(renderer: Renderer, scene: Scene, session: TvSession) -> dict[str, Any] | None:
+    """Return the TV's own devices for the sidecar: their states as drawn, frames read so far, where the indicator
+    and self-view are."""
+    media = session.media
+    if media is None:
+        return None
+    indicator, view = renderer.privacy.indicator_rect, renderer.privacy.self_view_rect
+    shown = scene.screen.local if isinstance(scene.screen, RoomScreen) else None
+    return {**media.stats(), "camera": shown.camera if shown else None, "mic": shown.mic if shown else None,
+            "indicator_rect": list(_rect(indicator)) if indicator else None,
+            "self_view_rect": list(_rect(view)) if view else None}
 
 
 def _rect(rect: Any) -> tuple[int, int, int, int]:

@@ -205,6 +205,13 @@ class LocalMedia:
         """Return (camera, mic) as the remote shows them: what the user chose, or "none"."""
         return (_state(self.has_camera, self.camera_wanted), _state(self.has_mic, self.mic_wanted))
 
+    def stats(self) -> dict[str, object]:
+        """Return the devices' states and how many frames each read so far (a switched-off device reads none)."""
+        view = self.view()
+        return {"camera": view.camera, "mic": view.mic, "problems": dict(self.problems),
+                "camera_frames_read": self.camera.frames_read if self.camera is not None else 0,
+                "mic_frames_read": self.mic.frames_read if self.mic is not None else 0}
+
     async def attach(self, room: Room) -> None:
         """Publish the configured devices in `room` as the TV's participant (a device that fails stays off)."""
         if self.camera_device is not None:
