@@ -127,3 +127,24 @@ def test_the_microphone_captures_through_sdl_disk_and_off_closes_it(tmp_path: Pa
     assert report["pts"] == [0, 960, 1920]
     assert report["read_while_off"] == report["read_at_off"] and not report["got_while_off"]
     assert report["read_after_on"] > report["read_at_off"] and report["frame_after_on"] == 960
+
+
+def test_the_tv_keys_switch_the_camera_and_microphone(clip: Path) -> None:
+    import pygame
+
+    from tvapp.tv.app import _DEVICE_KEYS
+    from tvapp.tv.session import TvSession
+
+    assert _DEVICE_KEYS == {pygame.K_c: "camera", pygame.K_m: "mic"}
+
+    async def run() -> list[tuple[bool, bool]]:
+        media = LocalMedia(str(clip), "a microphone")
+        session = TvSession(friendly_name="Den TV", media=media)
+        seen = []
+        for key in ("camera", "mic", "camera"):
+            session.key_pressed(key)
+            await asyncio.gather(*session._device_tasks)
+            seen.append((media.camera_wanted, media.mic_wanted))
+        return seen
+
+    assert asyncio.run(run()) == [(False, True), (False, False), (True, False)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -394,8 +395,7 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                 elif event.type == pygame.KEYDOWN and event.key in _PAIR_KEYS:
                     network.call_soon(lambda: session.key_pressed("pair"))
                 elif event.type == pygame.KEYDOWN and event.key in _DEVICE_KEYS:
-                    which = _DEVICE_KEYS[event.key]
-                    network.call_soon(lambda which=which: session.key_pressed(which))
+                    network.call_soon(functools.partial(session.key_pressed, _DEVICE_KEYS[event.key]))
             if network.failure is not None and not isinstance(session.scene.screen, ErrorScreen):
                 session.scene = Scene(ErrorScreen("Something went wrong", str(network.failure) or
                                                   type(network.failure).__name__, "Restart the TV."))

@@ -60,7 +60,7 @@ class MicrophoneTrack(MediaStreamTrack):
         """Open `device` (None: SDL's default) and start capturing; SourceError when it cannot."""
         super().__init__()
         self._filter = capture_filter
-        self._loop = asyncio.get_running_loop()
+        self._asyncio_loop = asyncio.get_running_loop()
         self._lock = threading.Lock()
         self._blocks: collections.deque[NDArray[np.int16]] = collections.deque(maxlen=MAX_QUEUED_BLOCKS)
         self._ready = asyncio.Event()
@@ -91,9 +91,9 @@ class MicrophoneTrack(MediaStreamTrack):
                     log.exception("tv microphone: the capture filter failed; sending the microphone unfiltered")
             with self._lock:
                 self._blocks.append(block)
-        if not self._loop.is_closed():
+        if not self._asyncio_loop.is_closed():
             try:
-                self._loop.call_soon_threadsafe(self._ready.set)
+                self._asyncio_loop.call_soon_threadsafe(self._ready.set)
             except RuntimeError:  # the loop closed meanwhile
                 pass
 

@@ -426,8 +426,9 @@ class TvSession:
         if key in ("camera", "mic"):
             media = self.media
             if media is not None:
-                on = media.camera_wanted if key == "camera" else media.mic_wanted
-                task = asyncio.get_running_loop().create_task(self._key_switch(key, not on))
+                which: Literal["camera", "mic"] = "camera" if key == "camera" else "mic"
+                on = media.camera_wanted if which == "camera" else media.mic_wanted
+                task = asyncio.get_running_loop().create_task(self._key_switch(which, not on))
                 self._device_tasks.add(task)
                 task.add_done_callback(self._device_tasks.discard)
             return
