@@ -148,3 +148,22 @@ def test_the_tv_keys_switch_the_camera_and_microphone(clip: Path) -> None:
         return seen
 
     assert asyncio.run(run()) == [(False, True), (False, False), (True, False)]
+
+
+def test_list_devices_names_cameras_and_microphones_and_says_when_there_are_none(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SDL_")}
+    env.update(SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(tmp_path / "out.raw"), PYTHONPATH=os.getcwd(),
+               PYGAME_HIDE_SUPPORT_PROMPT="1")
+    result = subprocess.run([sys.executable, "-m", "tvapp", "tv", "--list-devices"], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Cameras (V4L2, [tv] camera):"
+    cameras = lines[1:lines.index("Microphones (SDL capture, [tv] microphone):")]
+    if not any(name.startswith("video") for name in os.listdir("/dev")):
+        assert cameras == ["  none found (no /dev/video* device): the TV publishes no camera"]
+    assert "* System audio capture device" in lines       # SDL's disk driver's one capture device, what auto picks
+    env["SDL_AUDIODRIVER"] = "no-such-driver"              # SDL audio cannot start: no microphone to offer
+    result = subprocess.run([sys.executable, "-m", "tvapp", "tv", "--list-devices"], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path)
+    assert "  none found (SDL lists no capture device): the TV publishes no microphone" in result.stdout.splitlines()
