@@ -212,3 +212,22 @@ def test_a_camera_that_is_not_there_leaves_the_tv_running(tmp_path: Path) -> Non
     finally:
         loop.close()
         tv.stop()
+
+
+def test_a_tv_whose_token_may_not_publish_stays_in_its_room_with_the_camera_off(tmp_path: Path,
+                                                                                media_server: Any) -> None:
+    clip = camera_clip(tmp_path / "camera.mp4", seconds=20)
+    media_server.http.post("/v1/rooms", json={"name": "no-publish"}).raise_for_status()
+    token = media_server.token("no-publish", "tv-watch-only", publish=False)["access_token"]
+    tv = TvProcess(tmp_path / "tv", ["--server", media_server.url, "--token", token, "--no-audio"],
+                   size="1280x720", env={"TVAPP_TV_CAMERA": str(clip)})
+    try:
+        _, sidecar = tv.wait_for(lambda s: s["screen"] == "RoomScreen" and "camera" in local(s).get("problems", {}),
+                                 timeout=60, what="the room, the camera refused")
+        assert local(sidecar)["camera"] == "off" and "cannot publish" in local(sidecar)["problems"]["camera"]
+        assert "cannot publish the camera" in tv.output
+        _, later = tv.wait_for(lambda s: s["seq"] > sidecar["seq"], timeout=10, what="another screenshot")
+        assert local(later)["camera_frames_read"] == local(sidecar)["camera_frames_read"]   # nothing captured
+        assert later["screen"] == "RoomScreen"
+    finally:
+        tv.stop()
