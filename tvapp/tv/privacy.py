@@ -30,7 +30,7 @@ class PrivacyPainter:
         self.safe = safe
         self.indicator_rect: Rect | None = None
         self.self_view_rect: Rect | None = None
-        self._mirrored: tuple[int, pygame.Surface] | None = None
+        self._mirrored: tuple[pygame.Surface, pygame.Surface] | None = None  # (the slot's surface, it mirrored)
 
     def draw(self, local: LocalDevices, left: bool = False) -> None:
         """Draw the indicator and, while the camera is on, the self-view (in the bottom right corner, or left)."""
@@ -71,8 +71,8 @@ class PrivacyPainter:
         frame = view.surface(w, h) if w > 0 and h > 0 else None
         if frame is None:
             return
-        if self._mirrored is None or self._mirrored[0] != id(frame) or self._mirrored[1].get_size() != (w, h):
-            self._mirrored = (id(frame), pygame.transform.flip(frame, True, False))
+        if self._mirrored is None or self._mirrored[0] is not frame:  # the slot hands a new surface per new frame
+            self._mirrored = (frame, pygame.transform.flip(frame, True, False))
         border = max(2, self.paint.px(3))
         x = self.safe.x + border if left else self.safe.right - border - w
         rect = pygame.Rect(x, bottom - h - border, w, h)
