@@ -151,6 +151,15 @@ def test_tv_pipeline_quick_prints_its_figures() -> None:
     assert result["loop_fps"] > 0 and result["longest_frame_interval_ms"] > 0
 
 
+def test_tv_camera_quick_prints_its_figures() -> None:
+    result = run_bench("tv_camera", timeout=180)
+    assert result["streams_received"] == 5 and result["screen"] == "1920x1080@30"
+    assert 0 < result["tv_baseline_core_share"] and 0 < result["tv_publishing_core_share"]
+    assert result["added_core_share"] == pytest.approx(
+        result["tv_publishing_core_share"] - result["tv_baseline_core_share"], abs=0.002)
+    assert result["camera_fps_read"] > 5        # the camera TV really captured (the bench checks it published)
+
+
 def test_tv_latency_quick_prints_its_figures() -> None:
     result = run_bench("tv_latency", timeout=150)
     assert result["rounds"] == 2 and result["join_to_first_frame"]["samples"] == 2

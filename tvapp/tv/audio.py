@@ -78,6 +78,37 @@ def output_devices() -> list[str]:
     return list(sdl_audio.get_audio_device_names(False))
 
 
+def capture_devices() -> list[str]:
+    """Return the names of SDL's capture devices, microphones (starting SDL audio if needed)."""
+    _init_sdl_audio()
+    import pygame._sdl2.audio as sdl_audio
+
+    return list(sdl_audio.get_audio_device_names(True))
+
+
+def open_device(name: str | None, *, capture: bool, rate: int, channels: int, chunk: int,
+                callback: Callable[[object, memoryview], None]) -> Any:
+    """Open an SDL device (s16, exactly this format) that runs `callback` on SDL's thread; pygame.error if not."""
+    _init_sdl_audio()
+    import pygame._sdl2.audio as sdl_audio
+
+    with _sdl_lock:
+        return sdl_audio.AudioDevice(devicename=name, iscapture=capture, frequency=rate,
+                                     audioformat=sdl_audio.AUDIO_S16, numchannels=channels, chunksize=chunk,
+                                     allowed_changes=0, callback=callback)
+
+
+def close_device(device: Any) -> None:
+    """Close an SDL device opened by open_device without holding the GIL while SDL joins its thread."""
+    with _sdl_lock:
+        sdl = _loaded_sdl()
+        if sdl is not None:
+            # pygame's close() waits for SDL's audio thread while holding the GIL, and that thread may be
+            # waiting for the GIL to run our callback: a deadlock. ctypes lets go of the GIL during the call.
+            sdl.SDL_CloseAudioDevice(device.deviceid)
+        device.close()  # pygame forgets the id (already closed above: SDL ignores it)
+
+
 def _listing(available: Sequence[str]) -> str:
     return ", ".join(repr(name) for name in available) if available else "none"
 
@@ -166,14 +197,9 @@ class AudioOutput:
         available = output_devices()
         name = choose_device(self._requested, available)
         _release_pygame_mixer()
-        import pygame._sdl2.audio as sdl_audio
-
         try:
-            with _sdl_lock:
-                device = sdl_audio.AudioDevice(
-                    devicename=name, iscapture=False, frequency=self._sample_rate,
-                    audioformat=sdl_audio.AUDIO_S16, numchannels=self._channels, chunksize=self._chunk_frames,
-                    allowed_changes=0, callback=self._callback)
+            device = open_device(name, capture=False, rate=self._sample_rate, channels=self._channels,
+                                 chunk=self._chunk_frames, callback=self._callback)
         except Exception as exc:  # pygame.error with SDL's reason
             what = repr(name) if name is not None else "the default audio device"
             raise AudioError(f"cannot open {what}: {exc}; the devices are: {_listing(available)}") from exc
@@ -187,13 +213,7 @@ class AudioOutput:
         device, self._device = self._device, None
         if device is None:
             return
-        with _sdl_lock:
-            sdl = _loaded_sdl()
-            if sdl is not None:
-                # pygame's close() waits for SDL's audio thread while holding the GIL, and that thread may be
-                # waiting for the GIL to run our callback: a deadlock. ctypes lets go of the GIL during the call.
-                sdl.SDL_CloseAudioDevice(device.deviceid)
-            device.close()  # pygame forgets the id (already closed above: SDL ignores it)
+        close_device(device)
 
     def _callback(self, device: object, buffer: memoryview) -> None:
         """Fill SDL's buffer (runs on SDL's audio thread, must return quickly)."""
