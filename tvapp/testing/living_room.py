@@ -99,7 +99,8 @@ def resample_ppm(signal: Signal, ppm: float) -> Signal:
     """Return `signal` as a microphone whose clock runs `ppm` parts per million fast samples it (linear interp)."""
     step = 1.0 / (1.0 + ppm * 1e-6)
     positions = np.arange(0, signal.size - 1, step)
-    return np.interp(positions, np.arange(signal.size), signal)
+    resampled: Signal = np.interp(positions, np.arange(signal.size), signal)
+    return resampled
 
 
 def to_int16(signal: Signal) -> npt.NDArray[np.int16]:
