@@ -132,7 +132,7 @@ def convergence_s(mic: Signal, out: Signal, start_s: float, end_s: float, goal_d
 def near_correlation(out: Signal, near: Signal, *, max_lag_s: float = 0.02) -> float:
     """Return the best normalised correlation of `out` with the near-end talker, over processing lags up to max_lag_s."""
     best = 0.0
-    for lag in range(0, round(max_lag_s * RATE) + 1, 4):
+    for lag in range(0, round(max_lag_s * RATE) + 1):
         a, b = out[lag:], near[:near.size - lag]
         denominator = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
         if denominator > 0:
@@ -182,6 +182,63 @@ def run_canceller(canceller: Any, played: npt.NDArray[np.int16], mic: Signal, *,
         else:
             out[index * 480:(index + 1) * 480] = canceller.process_capture(samples[index * 480:(index + 1) * 480], stamp)
     return out.astype(np.float64) / 32768
+
+
+# -- the standard living room: what is played when, and where each figure is measured (seconds on the file) ------
+
+SECONDS = 12.0
+VOICE_FIRST = (0.0, 4.0)      # the friend talks alone (far-end speech)
+FILM = (4.2, 7.8)             # the film plays alone (the content's audio)
+VOICE_AGAIN = (8.0, 11.5)     # the friend talks again ...
+NEAR = (8.6, 11.2)            # ... while someone on the sofa talks too (double talk)
+WINDOWS = {"far_speech": (2.0, 4.0), "film": (4.7, 7.7), "double_talk": (8.7, 11.1)}
+
+
+def living_room_signals() -> tuple[Signal, Signal, Signal]:
+    """Return (the friend's voice as pushed to the TV, the film's sound, the near-end talker on the file's timeline)."""
+    gap = np.zeros(round((VOICE_AGAIN[0] - VOICE_FIRST[1]) * RATE))
+    voice = np.concatenate([speech_like(VOICE_FIRST[1] - VOICE_FIRST[0], seed=1), gap,
+                            speech_like(VOICE_AGAIN[1] - VOICE_AGAIN[0], seed=3)])
+    film = film_like(FILM[1] - FILM[0], seed=2)
+    near = np.zeros(round(SECONDS * RATE))
+    talker = speech_like(NEAR[1] - NEAR[0], seed=5, f0=210.0, level_dbfs=-30.0)
+    near[round(NEAR[0] * RATE):round(NEAR[0] * RATE) + talker.size] = talker
+    return voice, film, near
+
+
+def _part(signal: Signal, window: tuple[float, float]) -> Signal:
+    return signal[round(window[0] * RATE):round(window[1] * RATE)]
+
+
+def living_room_figures(played: npt.NDArray[np.int16], near: Signal, make_canceller: Any, *, delay_s: float,
+                        ppm: float, goal_db: float = 25.0) -> dict[str, Any]:
+    """Return the canceller's figures in the standard living room for the TV's output `played` ((frames, 2)):
+    ERLE (dB, the raw microphone being 0 dB) during far-end speech and film, convergence (s), the near-end
+    talker's correlation during double talk (raw microphone and cleaned), and the same talker's correlation through
+    the same processing with no echo at all (what the processing itself keeps of a voice)."""
+    response = room_impulse_response()
+    heard = microphone(played, near=near, delay_s=delay_s, ppm=ppm, response=response)
+    canceller = make_canceller()
+    out = run_canceller(canceller, played, heard["mic"], ppm=ppm)
+    mic = heard["mic"][:out.size]
+    talk = WINDOWS["double_talk"]
+    alone = make_canceller()
+    silent = np.zeros_like(played)
+    near_only = run_canceller(alone, silent, heard["near"], ppm=ppm)
+    summary = canceller.summary()
+    return {
+        "delay_ms": round(delay_s * 1000), "ppm": ppm,
+        "erle_far_speech_db": round(erle_db(_part(mic, WINDOWS["far_speech"]), _part(out, WINDOWS["far_speech"])), 1),
+        "erle_film_db": round(erle_db(_part(mic, WINDOWS["film"]), _part(out, WINDOWS["film"])), 1),
+        "convergence_s": convergence_s(mic, out, VOICE_FIRST[0], VOICE_FIRST[1], goal_db),
+        "echo_to_near_db": round(erle_db(_part(heard["echo"], talk), _part(heard["near"], talk)), 1),
+        "near_corr_raw_mic": round(near_correlation(_part(mic, talk), _part(heard["near"], talk)), 3),
+        "near_corr": round(near_correlation(_part(out, talk), _part(heard["near"], talk)), 3),
+        "near_corr_without_echo": round(near_correlation(_part(near_only, talk), _part(heard["near"], talk)), 3),
+        "drift_ppm_measured": None if summary.drift_ppm is None else round(summary.drift_ppm, 1),
+        "reference": {"dropped": summary.dropped, "inserted": summary.inserted, "resyncs": summary.resyncs,
+                      "late_frames": summary.late_reference_frames},
+    }
 
 
 # -- the TV's real output ------------------------------------------------------------------------------------------
