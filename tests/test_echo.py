@@ -70,8 +70,9 @@ def test_the_output_tap_hands_over_exactly_what_sdl_played(tv_output: dict[str, 
 
 
 MISSES = {
-    (40, True): "measured 22.9 dB ERLE during far-end speech with AGC on (the gain control lifts the residual "
-                "echo; 37.9 dB with it off), so never 'converged' to 25 dB",
+    (40, True): "measured 22.9 dB ERLE during far-end speech with AGC on: the gain control lifts everything by "
+                "~10.7 dB (the talker too), so echo-to-talker improves by ~33.6 dB; 37.9 dB with AGC off; so "
+                "never 'converged' to 25 dB",
     # Borderline, not strict: one run converged in 2.4 s, the next within 2 s (0.5 s with AGC off).
     (250, True): "measured convergence 2.4 s in one run with AGC on (0.5 s with it off); ERLE 36.3 / 61.3 dB",
 }
@@ -93,7 +94,9 @@ def test_the_tvs_own_sound_is_cancelled(tv_output: dict[str, Any], delay_ms: int
 
 @pytest.mark.xfail(strict=True, reason="measured near-end correlation 0.43 (40 ms) / 0.29 (250 ms) during 0 dB "
                                        "double talk, raw microphone 0.70; the same processing with no echo at all "
-                                       "keeps only 0.68 of the talker's waveform (AEC3's band split and suppressor)")
+                                       "keeps only 0.68 of the talker's waveform (the 80 Hz high-pass and AEC3's "
+                                       "band split turn its phase), and against that processed talker 0.60 / 0.42: "
+                                       "AEC3's suppressor takes part of the talker in hard double talk")
 @pytest.mark.parametrize("delay_ms", [40, 250])
 def test_the_near_end_talker_survives_double_talk(tv_output: dict[str, Any], delay_ms: int) -> None:
     measured = figures(tv_output, delay_ms, True)
@@ -106,7 +109,10 @@ def test_the_canceller_keeps_more_of_the_talker_than_it_leaves_of_the_echo(tv_ou
     # alone is cut by more than the goal; a canceller that muted the microphone would fail the first part.
     measured = figures(tv_output, 40, True)
     assert measured["near_corr"] > 0.3, measured
+    assert measured["near_corr_vs_processed"] > 0.5, measured
     assert measured["erle_film_db"] >= GOAL_ERLE_DB, measured
+    # AGC lifts the talker: the echo-to-talker improvement is the ERLE plus that gain.
+    assert measured["erle_far_speech_db"] + measured["talker_gain_db"] >= GOAL_ERLE_DB, measured
 
 
 def test_a_capture_frame_must_be_10_ms_of_mono() -> None:
@@ -117,3 +123,32 @@ def test_a_capture_frame_must_be_10_ms_of_mono() -> None:
     out = canceller.process_capture(np.zeros(480, dtype=np.int16), 0.0)
     assert out.shape == (480,) and out.dtype == np.int16
     assert canceller.summary().state.value == "idle"
+
+
+def test_a_failing_tap_is_dropped_and_the_sound_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    # The callback called as SDL's audio thread calls it (no device needed): the TV's sound must never stop
+    # because a subscriber broke.
+    from tvapp.tv.audio import AudioOutput
+
+    output = AudioOutput(channels=2)
+    seen: list[tuple[npt.NDArray[np.int16], float]] = []
+
+    def broken(block: npt.NDArray[np.int16], heard_at: float) -> None:
+        raise RuntimeError("boom")
+
+    output.add_tap(broken)
+    output.add_tap(lambda block, heard_at: seen.append((block, heard_at)))
+    output.content = lambda frames, heard_at: np.full((frames, 2), 0.25, dtype=np.float32)
+    buffer = bytearray(480 * 2 * 2)
+    output._callback(None, memoryview(buffer))
+    output._callback(None, memoryview(buffer))
+    assert "an output tap failed" in caplog.text and caplog.text.count("an output tap failed") == 1
+    assert len(seen) == 2 and output.stats()["callback_errors"] == 0
+    block, heard_at = seen[1]
+    assert block.shape == (480, 2) and np.array_equal(block.reshape(-1), np.frombuffer(buffer, dtype=np.int16))
+    assert block[0, 0] > 7000  # the content's sound is in what the tap gets
+    block[:] = 0  # the tap's copy is its own: SDL's buffer is untouched
+    assert np.frombuffer(buffer, dtype=np.int16)[0] > 7000
+    output.remove_tap(output._taps[0])
+    output._callback(None, memoryview(buffer))
+    assert len(seen) == 2

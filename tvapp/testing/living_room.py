@@ -194,14 +194,15 @@ NEAR = (8.6, 11.2)            # ... while someone on the sofa talks too (double 
 WINDOWS = {"far_speech": (2.0, 4.0), "film": (4.7, 7.7), "double_talk": (8.7, 11.1)}
 
 
-def living_room_signals() -> tuple[Signal, Signal, Signal]:
-    """Return (the friend's voice as pushed to the TV, the film's sound, the near-end talker on the file's timeline)."""
+def living_room_signals(*, near_dbfs: float = -30.0) -> tuple[Signal, Signal, Signal]:
+    """Return (the friend's voice as pushed to the TV, the film's sound, the near-end talker on the file's timeline);
+    at -30 dBFS the talker is as loud at the microphone as the TV's echo."""
     gap = np.zeros(round((VOICE_AGAIN[0] - VOICE_FIRST[1]) * RATE))
     voice = np.concatenate([speech_like(VOICE_FIRST[1] - VOICE_FIRST[0], seed=1), gap,
                             speech_like(VOICE_AGAIN[1] - VOICE_AGAIN[0], seed=3)])
     film = film_like(FILM[1] - FILM[0], seed=2)
     near = np.zeros(round(SECONDS * RATE))
-    talker = speech_like(NEAR[1] - NEAR[0], seed=5, f0=210.0, level_dbfs=-30.0)
+    talker = speech_like(NEAR[1] - NEAR[0], seed=5, f0=210.0, level_dbfs=near_dbfs)
     near[round(NEAR[0] * RATE):round(NEAR[0] * RATE) + talker.size] = talker
     return voice, film, near
 
@@ -235,6 +236,12 @@ def living_room_figures(played: npt.NDArray[np.int16], near: Signal, make_cancel
         "near_corr_raw_mic": round(near_correlation(_part(mic, talk), _part(heard["near"], talk)), 3),
         "near_corr": round(near_correlation(_part(out, talk), _part(heard["near"], talk)), 3),
         "near_corr_without_echo": round(near_correlation(_part(near_only, talk), _part(heard["near"], talk)), 3),
+        # The talker as the same processing passes it with no echo: what double talk itself costs the talker.
+        # How much the processing lifts (AGC) or lowers the talker with no echo: the ERLE above counts that gain
+        # against the canceller, as the friends hear it; adding it back gives the echo-to-talker improvement.
+        "talker_gain_db": round(-erle_db(_part(heard["near"], talk), _part(near_only, talk)), 1),
+        "near_corr_vs_processed": round(near_correlation(_part(out, talk), _part(near_only, talk),
+                                                         max_lag_s=0.0), 3),
         "drift_ppm_measured": None if summary.drift_ppm is None else round(summary.drift_ppm, 1),
         "reference": {"dropped": summary.dropped, "inserted": summary.inserted, "resyncs": summary.resyncs,
                       "late_frames": summary.late_reference_frames},
