@@ -133,7 +133,8 @@ def near_correlation(out: Signal, near: Signal, *, max_lag_s: float = 0.02) -> f
     """Return the best normalised correlation of `out` with the near-end talker, over processing lags up to max_lag_s."""
     best = 0.0
     for lag in range(0, round(max_lag_s * RATE) + 1):
-        a, b = out[lag:], near[:near.size - lag]
+        size = min(out.size - lag, near.size)
+        a, b = out[lag:lag + size], near[:size]
         denominator = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
         if denominator > 0:
             best = max(best, float(np.dot(a, b)) / denominator)
@@ -220,7 +221,9 @@ def living_room_figures(played: npt.NDArray[np.int16], near: Signal, make_cancel
     response = room_impulse_response()
     heard = microphone(played, near=near, delay_s=delay_s, ppm=ppm, response=response)
     canceller = make_canceller()
+    started = time.process_time()
     out = run_canceller(canceller, played, heard["mic"], ppm=ppm)
+    cpu_s = time.process_time() - started
     mic = heard["mic"][:out.size]
     talk = WINDOWS["double_talk"]
     alone = make_canceller()
@@ -242,6 +245,8 @@ def living_room_figures(played: npt.NDArray[np.int16], near: Signal, make_cancel
         "talker_gain_db": round(-erle_db(_part(heard["near"], talk), _part(near_only, talk)), 1),
         "near_corr_vs_processed": round(near_correlation(_part(out, talk), _part(near_only, talk),
                                                          max_lag_s=0.0), 3),
+        # CPU of the whole feed (far_end + process_capture + the simulation's slicing) per second of audio.
+        "cpu_core_fraction": round(cpu_s / (out.size / RATE), 4),
         "drift_ppm_measured": None if summary.drift_ppm is None else round(summary.drift_ppm, 1),
         "reference": {"dropped": summary.dropped, "inserted": summary.inserted, "resyncs": summary.resyncs,
                       "late_frames": summary.late_reference_frames},
@@ -322,7 +327,8 @@ def _child(scenario: dict[str, Any]) -> dict[str, Any]:
     pusher = threading.Thread(target=push_voice)
     pusher.start()
     pusher.join()
-    while time.monotonic() - begin < seconds:
+    # Until the device has played `seconds` (its disk driver runs slower than the wall clock, more so under load).
+    while output.stats()["handed_frames"] < seconds * RATE and time.monotonic() - begin < 4 * seconds:
         time.sleep(0.05)
     output.close()
     joined = np.concatenate(blocks) if blocks else np.zeros((0, 2), dtype=np.int16)
