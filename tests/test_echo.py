@@ -38,13 +38,13 @@ def tv_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"disk": disk, "tapped": tapped, "report": report, "near": near, "figures": {}}
 
 
-def figures(tv_output: dict[str, Any], delay_ms: int, agc: bool) -> dict[str, Any]:
-    cache: dict[tuple[int, bool], dict[str, Any]] = tv_output["figures"]
-    if (delay_ms, agc) not in cache:
+def figures(tv_output: dict[str, Any], delay_ms: int, agc: bool, ppm: float = PPM) -> dict[str, Any]:
+    cache: dict[tuple[int, bool, float], dict[str, Any]] = tv_output["figures"]
+    if (delay_ms, agc, ppm) not in cache:
         make = functools.partial(EchoCanceller, auto_gain_control=agc)
-        cache[delay_ms, agc] = living_room.living_room_figures(tv_output["tapped"], tv_output["near"], make,
-                                                              delay_s=delay_ms / 1000, ppm=PPM)
-    return cache[delay_ms, agc]
+        cache[delay_ms, agc, ppm] = living_room.living_room_figures(tv_output["tapped"], tv_output["near"], make,
+                                                                   delay_s=delay_ms / 1000, ppm=ppm)
+    return cache[delay_ms, agc, ppm]
 
 
 def leading_silent_blocks(disk: npt.NDArray[np.int16], tapped: npt.NDArray[np.int16]) -> int:
@@ -104,6 +104,18 @@ def test_the_near_end_talker_survives_double_talk(tv_output: dict[str, Any], del
     assert measured["near_corr"] >= GOAL_NEAR_CORR, measured
 
 
+def test_a_phone_clock_300_ppm_fast_is_measured_and_followed(tv_output: dict[str, Any]) -> None:
+    # A phone's microphone clock against the TV's sound card: the drift is measured from the timestamps, and
+    # the reference is stretched by inserting one sample now and then (300 ppm of 12 s is about 170 samples).
+    measured = figures(tv_output, 40, False, ppm=300.0)
+    assert measured["drift_ppm_measured"] == pytest.approx(300.0, abs=15.0), measured
+    reference = measured["reference"]
+    assert reference["resyncs"] == 1 and reference["dropped"] == 0, measured
+    assert reference["inserted"] == pytest.approx(300e-6 * 12 * 48000, rel=0.5), measured
+    assert measured["erle_far_speech_db"] >= GOAL_ERLE_DB and measured["erle_film_db"] >= GOAL_ERLE_DB, measured
+    assert measured["convergence_s"] is not None and measured["convergence_s"] <= GOAL_CONVERGENCE_S, measured
+
+
 def test_the_canceller_keeps_more_of_the_talker_than_it_leaves_of_the_echo(tv_output: dict[str, Any]) -> None:
     # What does hold during double talk: the talker comes through (correlated well above chance) while the echo
     # alone is cut by more than the goal; a canceller that muted the microphone would fail the first part.
@@ -152,3 +164,17 @@ def test_a_failing_tap_is_dropped_and_the_sound_goes_on(caplog: pytest.LogCaptur
     output.remove_tap(output._taps[0])
     output._callback(None, memoryview(buffer))
     assert len(seen) == 2
+
+
+def test_a_canceller_attached_to_the_output_hears_what_it_plays_until_detached() -> None:
+    from tvapp.tv.audio import AudioOutput
+
+    output = AudioOutput(channels=2)
+    canceller = EchoCanceller()
+    detach = canceller.attach(output)
+    buffer = bytearray(480 * 2 * 2)
+    output._callback(None, memoryview(buffer))  # as SDL's audio thread calls it
+    assert canceller.summary().reference_samples == 480
+    detach()
+    output._callback(None, memoryview(buffer))
+    assert canceller.summary().reference_samples == 480

@@ -235,3 +235,4 @@ class EchoSummary:
     inserted: int
     resyncs: int
     late_reference_frames: int   # microphone frames whose reference had not been played yet (zeros were used)
+    reference_samples: int       # output samples received from the TV's speakers so far

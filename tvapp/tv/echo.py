@@ -19,7 +19,8 @@ How it is fed (tvapp.core.echo says why):
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +28,9 @@ from numpy.typing import NDArray
 from tvapp.core.echo import (
     FRAME, RATE, EchoSummary, Read, ReferenceAligner, TalkMonitor, TalkState, level_dbfs,
 )
+
+if TYPE_CHECKING:
+    from tvapp.tv.audio import AudioOutput
 
 RING_SECONDS = 2.0  # reference history kept: the capture may lag the output by up to this (minus its delay)
 
@@ -61,6 +65,11 @@ class EchoCanceller:
         self._late = 0
 
     # -- the output side (SDL's audio thread) ---------------------------------------------------------------
+
+    def attach(self, output: AudioOutput) -> Callable[[], None]:
+        """Take everything `output` plays from now on as the far end; return the function that stops it."""
+        output.add_tap(self.far_end)
+        return lambda: output.remove_tap(self.far_end)
 
     def far_end(self, samples: NDArray[np.int16], played_at: float) -> None:
         """Take one block the TV handed to its speakers, shaped (frames,) or (frames, channels), heard at `played_at`."""
@@ -122,7 +131,7 @@ class EchoCanceller:
             aligner = self._aligner
             return EchoSummary(state=self._state, delay_hint_ms=self._hint, drift_ppm=aligner.drift_ppm(),
                                dropped=aligner.dropped, inserted=aligner.inserted, resyncs=aligner.resyncs,
-                               late_reference_frames=self._late)
+                               late_reference_frames=self._late, reference_samples=self._written)
 
 
 def _dbfs(samples: NDArray[np.int16]) -> float:
