@@ -12,7 +12,8 @@ processing itself keeps of a voice's waveform). CPU: process time of feeding the
 (cpu_core_fraction: a fraction of one core).
 
 Goals: ERLE >= 25 dB (far-end speech and film) after convergence, convergence <= 2 s, near_corr >= 0.8.
-Run: python -m bench.echo [--quick] [--delays 40,120,250] [--ppm 5]. Prints one JSON line (~40 s).
+Run: python -m bench.echo [--quick] [--delays 40,120,250] [--ppm 5]. Prints one JSON line (~40 s; --quick: 40 ms,
+AGC on, ~20 s: the TV's 12 s run is the same).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def main() -> None:
                                                         film_start_s=living_room.FILM[0],
                                                         seconds=living_room.SECONDS)
     runs: list[dict[str, Any]] = []
-    for agc in (True, False):
+    for agc in ((True,) if args.quick else (True, False)):
         for delay in delays:
             make = functools.partial(EchoCanceller, auto_gain_control=agc)
             figures = living_room.living_room_figures(tapped, near, make, delay_s=delay / 1000, ppm=args.ppm)
@@ -54,10 +55,12 @@ def main() -> None:
                 and figures["convergence_s"] is not None and figures["convergence_s"] <= GOALS["convergence_s"]
                 and figures["near_corr"] >= GOALS["near_corr"])
             runs.append(figures)
-    print(json.dumps({"bench": "echo", "cores": os.cpu_count(), "goals": GOALS, "library": "livekit WebRTC APM (AEC3)",
+    print(json.dumps({"benchmark": "echo", "cores": os.cpu_count(), "pinned": False, "goals": GOALS,
+                      "library": "livekit WebRTC APM (AEC3)",
                       "tv_output": {"callbacks": report["stats"]["callbacks"],
                                     "seconds": round(tapped.shape[0] / living_room.RATE, 2)},
-                      "baseline": "raw microphone: ERLE 0 dB", "runs": runs}))
+                      "baseline": "raw microphone: ERLE 0 dB", "runs": runs,
+                      "goal_met": all(run["meets_goals"] for run in runs)}))
 
 
 if __name__ == "__main__":
