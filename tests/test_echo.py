@@ -73,8 +73,8 @@ MISSES = {
     (40, True): "measured 22.9 dB ERLE during far-end speech with AGC on: the gain control lifts everything by "
                 "~10.7 dB (the talker too), so echo-to-talker improves by ~33.6 dB; 37.9 dB with AGC off; so "
                 "never 'converged' to 25 dB",
-    # Borderline, not strict: one run converged in 2.4 s, the next within 2 s (0.5 s with AGC off).
-    (250, True): "measured convergence 2.4 s in one run with AGC on (0.5 s with it off); ERLE 36.3 / 61.3 dB",
+    # Borderline, not strict: one run converged in 2.4 s, others within 2 s (0.5 s with AGC off).
+    (250, True): "measured convergence 0.7-2.4 s over runs with AGC on (0.5 s with it off); ERLE 32-45 / 60-62 dB",
 }
 STRICT = {(40, True): True, (250, True): False}
 
@@ -92,10 +92,10 @@ def test_the_tvs_own_sound_is_cancelled(tv_output: dict[str, Any], delay_ms: int
     assert measured["convergence_s"] is not None and measured["convergence_s"] <= GOAL_CONVERGENCE_S, measured
 
 
-@pytest.mark.xfail(strict=True, reason="measured near-end correlation 0.35-0.45 during 0 dB double talk "
-                                       "(runs at 40/120/250 ms), raw microphone 0.68-0.73; the same processing with no echo at all "
+@pytest.mark.xfail(strict=True, reason="measured near-end correlation 0.35-0.50 during 0 dB double talk "
+                                       "(runs at 40/120/250 ms), raw microphone 0.68-0.75; the same processing with no echo at all "
                                        "keeps only 0.68 of the talker's waveform (the 80 Hz high-pass and AEC3's "
-                                       "band split turn its phase), and against that processed talker 0.42-0.70: "
+                                       "band split turn its phase), and against that processed talker 0.42-0.81: "
                                        "AEC3's suppressor takes part of the talker in hard double talk")
 @pytest.mark.parametrize("delay_ms", [40, 250])
 def test_the_near_end_talker_survives_double_talk(tv_output: dict[str, Any], delay_ms: int) -> None:
