@@ -38,10 +38,13 @@ MIN_DRIFT_SPAN_S = 5.0       # drift_ppm says nothing before both clocks have th
 class ClockTrack:
     """One audio clock seen through wall-clock timestamps: where sample `index` sits in time, and the clock's rate."""
 
-    def __init__(self, nominal_rate: float = RATE, *, window_s: float = DEFAULT_WINDOW_S,
+    def __init__(self, nominal_rate: float = RATE, *, window_s: float = DEFAULT_WINDOW_S, every_s: float = 0.02,
                  refit_every: int = 25) -> None:
         self.nominal_rate = nominal_rate
         self.window_s = window_s
+        # One stamp kept per every_s and a refit per refit_every kept stamps: the fit runs on SDL's audio thread,
+        # so it stays at 1500 points (a 30 s window), refitted every 0.5 s, however often the stamps come.
+        self._every_s = every_s
         self._refit_every = refit_every
         self._points: deque[tuple[int, float]] = deque()
         self._since_fit = 0
@@ -50,6 +53,8 @@ class ClockTrack:
 
     def add(self, index: int, at: float) -> None:
         """Note that sample `index` (counted from the clock's start) was heard or captured at wall time `at`."""
+        if self._points and at - self._points[-1][1] < self._every_s:
+            return
         self._points.append((index, at))
         while self._points and at - self._points[0][1] > self.window_s:
             self._points.popleft()
