@@ -192,3 +192,12 @@ def test_watch_cpu_quick_prints_its_figures() -> None:
     result = run_bench("watch_cpu", timeout=400)
     assert 0 < result["tv_cpu_baseline_tiles_only"] and 0 < result["tv_cpu_with_content"], result
     assert result["content_shown"]["frames_per_s"] > 0, result
+
+
+def test_echo_quick_prints_its_figures() -> None:
+    result = run_bench("echo", timeout=120)
+    (run,) = result["runs"]
+    assert run["delay_ms"] == 40 and run["agc"] is True
+    assert run["erle_film_db"] > 0 and run["near_corr_raw_mic"] > 0 and 0 < run["cpu_core_fraction"] < 1
+    assert result["tv_output"]["seconds"] >= 12.0
+    assert result["goal_met"] == run["meets_goals"]

@@ -18,6 +18,11 @@ Added latency (`AudioOutput.added_latency_ms`): audio waits in two places betwee
    the device buffer (the oldest audio is dropped beyond it, so a sender whose clock runs faster than the sound
    card's never builds up lag); the figure is the mean over the sources of what is queued now.
 So `max_queue_ms` (60 by default) bounds the whole added latency, and it is about 30 + 20 = 50 ms in steady state.
+
+Output taps (`add_tap`): whoever needs exactly what the speakers play (the echo canceller's far-end reference,
+tvapp.tv.echo) subscribes a callable; after each buffer the callback hands every tap a copy of the block as given
+to SDL (int16, (frames, channels): the call's mix and the content's sound together) and the wall time its first
+sample is heard. With no tap nothing is copied.
 """
 
 from __future__ import annotations
@@ -187,6 +192,7 @@ class AudioOutput:
         # float32 (frames, channels) or None. Its gain (content volume x ducking) is set by the session.
         self.content: Callable[[int, float], NDArray[np.float32] | None] | None = None
         self.content_gain = 1.0
+        self._taps: tuple[Callable[[NDArray[np.int16], float], None], ...] = ()
 
     # -- the device --------------------------------------------------------------------------------------
 
@@ -219,12 +225,13 @@ class AudioOutput:
         """Fill SDL's buffer (runs on SDL's audio thread, must return quickly)."""
         out = np.asarray(buffer).view(np.int16)
         frames = out.size // self._channels
+        # What is handed over now is heard after the buffer SDL already holds (one more device chunk).
+        heard_at = time.time() + self._device_chunk / self._sample_rate
         try:
             extra = None
             content = self.content
             if content is not None:
-                # What is handed over now is heard after the buffer SDL already holds (one more device chunk).
-                extra = content(frames, time.time() + self._device_chunk / self._sample_rate)
+                extra = content(frames, heard_at)
             with self._lock:
                 block = self._mixer.pull(frames, extra, self.content_gain)
             out[:] = block.reshape(-1)
@@ -235,6 +242,15 @@ class AudioOutput:
                 log.exception("tv audio: mixing failed; playing silence")
         self._callbacks += 1
         self._handed_frames += frames
+        taps = self._taps
+        if taps:
+            block = out.reshape(frames, self._channels).copy()
+            for tap in taps:
+                try:
+                    tap(block, heard_at)
+                except Exception:
+                    self.remove_tap(tap)
+                    log.exception("tv audio: an output tap failed; not calling it again")
         hook = self.on_pulled
         if hook is not None:
             try:
@@ -242,6 +258,14 @@ class AudioOutput:
             except Exception:
                 self.on_pulled = None
                 log.exception("tv audio: on_pulled failed; not calling it again")
+
+    def add_tap(self, tap: Callable[[NDArray[np.int16], float], None]) -> None:
+        """Hand `tap` every block played from now on, with the wall time it is heard (see the module docstring)."""
+        self._taps = (*self._taps, tap)
+
+    def remove_tap(self, tap: Callable[[NDArray[np.int16], float], None]) -> None:
+        """Stop handing blocks to `tap`."""
+        self._taps = tuple(known for known in self._taps if known != tap)
 
     # -- sources -----------------------------------------------------------------------------------------
 
