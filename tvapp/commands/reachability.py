@@ -17,6 +17,7 @@ import ipaddress
 from typing import TextIO
 
 from tvapp import config as config_mod
+from tvapp.server.run import tls_mode
 from tvapp.core.reach import (
     Reach,
     is_public,
@@ -62,10 +63,13 @@ def check(cfg: config_mod.Config, out: TextIO, hosts: tuple[str, ...] | None = N
     reach = Reach(host_addresses=hosts, port_range=ports, announced=announced, turn_urls=turn_urls,
                   turn_secret_set=bool(media.turn_secret), static_ice_servers=tuple(media.ice_servers),
                   max_participants=cfg.rooms.max_participants, expect_public=expects_public(cfg))
-    scheme = "https" if getattr(cfg.server, "tls_cert", "") else "http"
+    mode = tls_mode(cfg)
+    scheme = "http" if mode == "off" else "https"
     print(f"signaling: {scheme}://{cfg.server.host}:{cfg.server.port}/v1/signal", file=out)
-    tls_cert = getattr(cfg.server, "tls_cert", "")
-    print(f"tls: {'certificate ' + tls_cert if tls_cert else 'not configured in [server] (plain http)'}", file=out)
+    tls = {"off": "off (plain http: phones on the LAN can watch but not publish camera and mic)",
+           "configured": f"certificate {cfg.server.tls_cert}",
+           "self-signed": "self-signed certificate made in <data_dir>/tls (phones compare its fingerprint once)"}
+    print(f"tls: {tls[mode]}", file=out)
     where = "configured [media] host_addresses" if media.host_addresses else "this machine's addresses"
     print(f"host candidates ({where}):", file=out)
     for address in hosts or ("(none)",):

@@ -46,6 +46,18 @@ def lan_addresses() -> list[str]:
             if isinstance(ip.ip, str) and not ip.ip.startswith(("127.", "169.254."))]
 
 
+def tls_mode(config: Config) -> str:
+    """Return what the core's port serves: "configured" (tls_cert/tls_key), "self-signed", or "off" (plain http)."""
+    server = config.server
+    if server.tls == "off":
+        return "off"
+    if server.tls_cert or server.tls_key:
+        return "configured"
+    if server.tls == "auto" and is_loopback(server.host):
+        return "off"
+    return "self-signed"
+
+
 def core_certificate(config: Config, data_dir: Path) -> Certificate | None:
     """Return the certificate the core serves (None: plain http); raise TlsError when a configured one is unusable.
 
@@ -53,12 +65,11 @@ def core_certificate(config: Config, data_dir: Path) -> Certificate | None:
     self-signed certificate for this machine's names and addresses.
     """
     server = config.server
-    if server.tls == "off":
+    mode = tls_mode(config)
+    if mode == "off":
         return None
-    if server.tls_cert or server.tls_key:
+    if mode == "configured":
         return configured_certificate(server.tls_cert, server.tls_key)
-    if server.tls == "auto" and is_loopback(server.host):
-        return None
     name = socket.gethostname()
     addresses = ["127.0.0.1", "::1", *lan_addresses()]
     if server.host not in ("0.0.0.0", "::", "") and server.host not in addresses:
