@@ -87,6 +87,7 @@ class SignalConfig:
     data_burst_bytes: int = 1_048_576
     data_rate_messages: float = 50.0
     data_burst_messages: int = 200
+    reconnect_grace: float = 20.0
 
 
 @dataclass(frozen=True)
