@@ -48,7 +48,16 @@ from tvapp.tv.painter import (
     to_pygame,
 )
 from tvapp.tv.pairing_card import PairingCards, PairingLayout, countdown, grouped
-from tvapp.tv.scene import ConnectingScreen, ContentView, ErrorScreen, IdleScreen, RoomScreen, Scene, TileView
+from tvapp.tv.scene import (
+    RECONNECTING_TEXT,
+    ConnectingScreen,
+    ContentView,
+    ErrorScreen,
+    IdleScreen,
+    RoomScreen,
+    Scene,
+    TileView,
+)
 
 __all__ = ["CARD", "PairingLayout", "Renderer", "card_color", "countdown", "grouped"]  # the pairing card's too
 
@@ -231,17 +240,41 @@ class Renderer:
                           topleft=(safe.x, safe.y))
         people = f"{bar.participants} {'person' if bar.participants == 1 else 'people'} in the room"
         details = f"{people}  ·  {bar.join_hint}" if bar.join_hint else people
-        line = self.paint.text(self.paint.fit(details, body, left_w), body, DIM_TEXT, BACKGROUND, later,
-                          topleft=(safe.x, name.bottom + self.px(6)))
+        x = safe.x
+        if bar.connection:  # the TV's own link is down: said first, in yellow
+            state = self.paint.text(self.paint.fit(bar.connection, body, left_w), body, YELLOW, BACKGROUND, later,
+                                    topleft=(x, name.bottom + self.px(6)))
+            x = state.right + self.px(24)
+        line = self.paint.text(self.paint.fit(details, body, max(1, safe.x + left_w - x)), body, DIM_TEXT, BACKGROUND,
+                               later, topleft=(x, name.bottom + self.px(6)))
         return max(bottom, line.bottom)
 
     def _tile(self, tile: TileView, rect: Rect) -> None:
         self.tile_rects[tile.sid] = rect
         if not self._video(tile, rect):
             self.surface.blit(self._card(tile, rect), (rect.x, rect.y))
+        if tile.reconnecting:
+            self._reconnecting(rect)
         self._tile_overlays(tile, rect)
         if tile.speaking:
             pygame.draw.rect(self.surface, self.highlight_color, to_pygame(rect), width=self.outline)
+
+    def _reconnecting(self, rect: Rect) -> None:
+        """Dim a tile whose participant is reconnecting and say so across its middle."""
+        shade = pygame.Surface(rect.size)
+        shade.fill((0, 0, 0))
+        shade.set_alpha(150)
+        self.surface.blit(shade, (rect.x, rect.y))
+        size = min(self.px(BODY), max(10, rect.h // 6))
+        text = self.paint.fit(RECONNECTING_TEXT, size, rect.w - 2 * self.px(10))
+        if not text:
+            return
+        text_w, text_h = self.paint.size_of(text, size)
+        pad = self.px(12)
+        pill = pygame.Rect(0, 0, text_w + 2 * pad, text_h + pad)
+        pill.center = (rect.x + rect.w // 2, rect.y + rect.h // 2)
+        pygame.draw.rect(self.surface, PILL, pill, border_radius=pill.h // 2)
+        self.paint.text(text, size, YELLOW, PILL, center=pill.center)
 
     def _video(self, tile: TileView, rect: Rect) -> bool:
         """Blit the tile's video letterboxed in rect (bars filled); return False when there is none to show."""
