@@ -4,6 +4,7 @@ a replayed or foreign resume token is refused, and only past [signal] reconnect_
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -15,6 +16,9 @@ from websockets.exceptions import ConnectionClosed
 
 from tvapp.client.signaling import JoinError, SignalClient, signal_url
 from tvapp.protocol.messages import (
+    Error,
+    MediaRestart,
+    Offer,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantReconnected,
@@ -173,5 +177,40 @@ def test_a_resume_token_longer_than_the_limit_is_refused_as_a_bad_join(server: S
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
             assert ws.close_code == 1008
+
+    run(scenario())
+
+
+def test_media_restart_is_a_fresh_offer_of_that_generation_rate_limited_and_tells_the_others(
+        server: ServerProcess) -> None:
+    async def scenario() -> None:
+        room = room_name()
+        alice = await connect(server, room, "alice", host=True)
+        bob = await connect(server, room, "bob")
+        await alice.wait_for(ParticipantJoined)
+        await bob.send(Publish(cid="cam", kind="video", source="camera", name="cam"))
+        track = (await bob.wait_for(TrackPublished)).track
+        first = await bob.wait_for(Offer)
+        assert first.generation == 0
+        await bob.send(MediaRestart(generation=1))
+        fresh = await bob.wait_for(Offer)
+        assert fresh.generation == 1
+        assert [(t.direction, t.track_sid, t.cid) for t in fresh.transceivers] == [("publish", track.sid, "cam")]
+        seen = await alice.wait_for(ParticipantReconnecting)
+        assert (seen.participant_sid, seen.cause) == (bob.joined.participant.sid, "media")
+        await bob.send(MediaRestart(generation=2))  # again at once: refused
+        refused = await bob.wait_for(Error)
+        assert refused.code == "media_restart_too_soon"
+        await bob.send(MediaRestart(generation=1))  # a generation already served: ignored, no error, no offer
+        later = await messages_within(bob, 0.6)
+        assert not [m for m in later if isinstance(m, (Error, Offer))], later
+        await asyncio.sleep(0.5)  # a second after the first restart
+        await bob.send(MediaRestart(generation=2))
+        assert (await bob.wait_for(Offer)).generation == 2
+        listed = server.http.get(f"/v1/rooms/{room}/participants").json()
+        bob_listed = next(p for p in listed if p["identity"] == "bob")
+        assert [t["sid"] for t in bob_listed["tracks"]] == [track.sid]  # same track sid throughout
+        for client in (bob, alice):
+            await client.close()
 
     run(scenario())
