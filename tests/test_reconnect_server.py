@@ -72,7 +72,7 @@ def test_a_drop_is_reconnecting_and_the_resume_token_takes_the_same_participant_
         assert (reconnecting.participant_sid, reconnecting.identity, reconnecting.cause) == (
             bob.joined.participant.sid, "bob", "signal")
         listed = server.http.get(f"/v1/rooms/{room}/participants").json()
-        assert [p["identity"] for p in listed] == ["alice", "bob"]  # it keeps its place
+        assert [(p["identity"], p["reconnecting"]) for p in listed] == [("alice", False), ("bob", True)]  # kept
 
         back = await connect(server, room, "bob", resume_token=first_token)
         assert back.joined.resumed is True
@@ -82,6 +82,8 @@ def test_a_drop_is_reconnecting_and_the_resume_token_takes_the_same_participant_
         assert back.joined.resume_token and back.joined.resume_token != first_token
         reconnected = await alice.wait_for(ParticipantReconnected)
         assert reconnected.participant_sid == bob.joined.participant.sid
+        listed = server.http.get(f"/v1/rooms/{room}/participants").json()
+        assert [p["reconnecting"] for p in listed] == [False, False]
         assert not [m for m in await messages_within(alice, 0.5) if isinstance(m, (ParticipantLeft, ParticipantJoined))]
 
         # The token is used up: replaying it (even while bob is reconnecting again) is refused.
