@@ -170,7 +170,9 @@ async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
         if participant is not None:
             try:  # a drop is not a leave: the participant is reconnecting for the grace window
                 live = state.rooms.room_of(participant)
-                if closed_cleanly and live is not None and participant.peer is peer:
+                # The server closed it for a protocol violation (not for silence): that client is not coming back.
+                refused = conn.close_code is not None and not conn.idle_dropped
+                if (closed_cleanly or refused) and live is not None and participant.peer is peer:
                     state.watch.left(live, participant)
                     await state.rooms.leave(participant, "disconnected")
                 else:
