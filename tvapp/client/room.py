@@ -12,11 +12,16 @@ One Room is one participant. It wires together the parts that each do one job:
 - tvapp.client.tokens and tvapp.client.rest: the access token, kept fresh with the refresh token.
 
 What the Room itself decides is the connection's life: it reads server messages in order and dispatches them;
-when the websocket drops without a reason (not removed, not completed, not replaced, not our disconnect) it
-rejoins with a fresh token for up to `reconnect_window` seconds, republishes the local tracks, restores what was
-(un)subscribed by hand and carries on; otherwise it ends with Disconnected(reason).
+when the websocket drops without a reason (not removed, not completed, not replaced, not our disconnect), or the
+server says nothing for 3 s (tvapp.client.linkwatch), it resumes the same participant with the resume token of
+`joined`, keeping the peer connection (Reconnecting("signal") ... Reconnected("signal", resumed=True)). Once the
+server has let it go (`resume_refused`) it rejoins with a fresh token for up to `reconnect_window` seconds,
+republishes the local tracks, restores what was (un)subscribed by hand and carries on (resumed=False); otherwise it
+ends with Disconnected(reason). A dead media path (no packet for ~2 s while something should arrive, or ICE/DTLS
+failed) gets a fresh peer connection in the same session: `media_restart` with the next generation, offers of
+older generations ignored (Reconnecting("media") ... Reconnected("media")).
 
-Tasks: the connection runner and the token refresher belong to the Room's TaskSet, started by `connect()` and
+Tasks: the connection runner, the link watch and the token refresher belong to the Room's TaskSet, started by `connect()` and
 cancelled by `disconnect()`; the pinger to the request channel, the frame pumps to each MediaSession, the reader
 to each SignalClient, the coroutine callbacks to the event bus. None is started in ``__init__``.
 """

@@ -5,6 +5,10 @@ Rooms are persisted in the store; the participants connected right now live only
 decision (may this identity join? is this room due to complete?) comes from tvapp.core.room;
 this module acts on it: it tells participants over their signaling peers and writes to the store.
 
+Reconnection (tvapp.core.reconnect): a participant whose websocket dropped or whose media died stays in its room,
+reconnecting, until `resume()` hands it to a new connection, its media flows again, or `expire_reconnecting()`
+finds its grace window passed and takes it out ("reconnect_timeout").
+
 Concurrency rule: between deciding a join and recording the participant there is no `await`,
 so racing joins for the last slot cannot both win; the store write happens after the slot is taken
 (and gives it back if the write fails).

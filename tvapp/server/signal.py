@@ -11,6 +11,12 @@ gets `data_rate_limited`, so one flooder cannot push the others' queues past `se
 A `join`'s token is accepted by tvapp.auth.tokens.TokenAuthority.accept (the same check as a REST
 bearer token, plus the `join` grant); a refusal becomes the join's error code. Joining itself is the
 room manager's (tvapp.server.rooms), media the SFU's (tvapp.server.media).
+
+How a connection ends decides what the others see (tvapp.core.reconnect): a `leave`, a close frame 1000/1001 from
+the client or a close the server made for a protocol violation is a leave at once; anything else (the socket just
+died, or went silent past `idle_timeout`) is a drop, and the participant is reconnecting for `reconnect_grace`. A
+`join` with a `resume_token` takes such a participant over (tvapp.server.rooms.RoomManager.resume); a
+`media_restart` gives it a fresh peer connection (tvapp.server.media.Sfu.restart).
 """
 
 from __future__ import annotations
