@@ -327,3 +327,23 @@ def test_the_call_fits_phone_and_desktop_screens(web_server: ServerProcess, brow
     finally:
         for peer in peers:
             peer.close()
+
+
+def test_a_participant_whose_connection_drops_shows_reconnecting_until_it_resumes(
+        web_server: ServerProcess, browser: Browser) -> None:
+    room, code = new_room(web_server)
+    with SignalPeer(web_server, room, "wobbly", "Wobbly") as peer:
+        tab = browser.open(web_server.url, code=code, name="Carol", autojoin="1")
+        wait_for_state(tab, "joined")
+        tile = '#grid .tile[data-identity="wobbly"]'
+        tab.wait_for_selector(tile, timeout=10_000)
+        assert not tab.is_visible(f"{tile} .state")
+        resume_token = peer.joined["resume_token"]
+        peer.drop()  # the socket dies without a close frame
+        wait_until(lambda: has_class(tab, tile, "reconnecting"), 10, message="the tile to say reconnecting")
+        assert tab.is_visible(f"{tile} .state") and tab.inner_text(f"{tile} .state") == "Reconnecting…"
+        with SignalPeer(web_server, room, "wobbly", "Wobbly", resume_token=resume_token) as back:
+            assert back.sid == peer.sid
+            wait_until(lambda: not has_class(tab, tile, "reconnecting"), 10, message="the tile to be itself again")
+            assert not tab.is_visible(f"{tile} .state")
+    assert browser.errors[tab] == []

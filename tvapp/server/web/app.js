@@ -289,6 +289,12 @@
       case "participant_left":
         session.participants.delete(msg.participant_sid);
         return render();
+      case "participant_reconnecting":
+      case "participant_reconnected": {
+        const p = session.participants.get(msg.participant_sid);
+        if (p) p.reconnecting = msg.type === "participant_reconnecting";
+        return render();
+      }
       case "track_published":
         return onTrackPublished(msg);
       case "track_unpublished": {
@@ -345,7 +351,9 @@
 
   function addParticipant(info) {
     const tracks = new Map((info.tracks || []).map((t) => [t.sid, { ...t }]));
-    session.participants.set(info.sid, { sid: info.sid, identity: info.identity, name: info.name, tracks });
+    session.participants.set(info.sid, {
+      sid: info.sid, identity: info.identity, name: info.name, tracks, reconnecting: Boolean(info.reconnecting),
+    });
   }
 
   function publishLocalTracks() {
@@ -579,7 +587,10 @@
       initial.className = "initial";
       const label = document.createElement("span");
       label.className = "name";
-      tile.append(video, initial, label);
+      const state = document.createElement("span");
+      state.className = "state";
+      state.textContent = "Reconnecting…";
+      tile.append(video, initial, label, state);
       grid.append(tile);
     }
     const shown = p.name || p.identity;
@@ -593,6 +604,7 @@
     tile.classList.toggle("video-off", !video || !camera || camera.muted);
     tile.classList.toggle("mic-off", !mic || mic.muted);
     tile.classList.toggle("speaking", p.sid === session.dominantSid);
+    tile.classList.toggle("reconnecting", Boolean(p.reconnecting)); // its link dropped; the server keeps its place
   }
 
   function tracksOf(p, kind) {
