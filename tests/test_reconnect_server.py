@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -216,3 +220,13 @@ def test_media_restart_is_a_fresh_offer_of_that_generation_rate_limited_and_tell
             await client.close()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("value", ["0.5", "601", "soon"])
+def test_a_reconnect_grace_out_of_range_is_refused_at_start(tmp_path: Path, value: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "tvapp", "serve", "--host", "127.0.0.1", "--port", "0", "--data",
+                           str(tmp_path)], env={**os.environ, "TVAPP_SIGNAL_RECONNECT_GRACE": value},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "reconnect_grace" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tvapp.core.layout import Mode
+from tvapp.core.reconnect import check_grace
 
 
 class ConfigError(Exception):
@@ -216,6 +217,10 @@ def _check_limits(config: Config) -> None:
     for name in ("header_timeout", "body_timeout"):
         if not getattr(server, name) > 0:
             raise ConfigError(f"[server] {name} must be greater than 0 (seconds), got {getattr(server, name)}")
+    try:
+        check_grace(config.signal.reconnect_grace)
+    except ValueError as exc:
+        raise ConfigError(f"[signal] {exc}") from None
 
 
 def _section_class(name: str) -> type:
