@@ -1,5 +1,6 @@
 """Tests for tvapp.protocol.messages: round trips, validation rules, and never raising anything but ProtocolError."""
 
+import dataclasses
 import json
 from typing import Any
 
@@ -14,6 +15,8 @@ from tvapp.protocol.messages import (
     MAX_SDP_BYTES,
     MAX_TOKEN_BYTES,
     MAX_DATA_BYTES,
+    MAX_MEDIA_GENERATION,
+    MAX_RESUME_TOKEN_CHARS,
     SERVER_MESSAGE_TYPES,
     ActiveSpeakers,
     Answer,
@@ -26,11 +29,14 @@ from tvapp.protocol.messages import (
     Join,
     Joined,
     Leave,
+    MediaRestart,
     Mute,
     Offer,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantReconnected,
+    ParticipantReconnecting,
     Ping,
     Playback,
     PlaybackStateMsg,
@@ -100,6 +106,8 @@ CLIENT_SAMPLES: list[ClientMessage] = [
     Playback(action="configure", control="everyone", on_stall="continue"),
     Buffering(stalled=True, position=3.25),
     Buffering(stalled=False, duration=5400.0),
+    Join(token=SECRET, resume_token="rt-" + "x" * 40),
+    MediaRestart(generation=1),
 ]
 SERVER_SAMPLES: list[ServerMessage] = [
     Joined(room=ROOM, participant=ALICE, grants=GRANTS, participants=(ALICE, BOB), server_time=1700000002.5,
@@ -109,6 +117,13 @@ SERVER_SAMPLES: list[ServerMessage] = [
                         IceServer(urls="stun:stun.example:3478"))),  # fmt: skip
     ParticipantJoined(participant=BOB),
     ParticipantLeft(participant_sid="PA_b", identity="bob", reason="left"),
+    ParticipantLeft(participant_sid="PA_b", identity="bob", reason="reconnect_timeout"),
+    ParticipantReconnecting(participant_sid="PA_b", identity="bob", cause="signal"),
+    ParticipantReconnected(participant_sid="PA_b", identity="bob"),
+    Joined(room=ROOM, participant=ALICE, grants=GRANTS, server_time=1.0, ping_interval=10.0, idle_timeout=30.0,
+           resume_token="opaque-resume", resumed=True,
+           participants=(dataclasses.replace(BOB, reconnecting=True),)),  # fmt: skip
+    Offer(sdp=SDP, generation=3),
     TrackPublished(participant_sid="PA_a", track=TRACK, cid="local-cam"),
     TrackPublished(participant_sid="PA_a", track=MIC),
     TrackUnpublished(participant_sid="PA_a", track_sid="TR_cam"),
@@ -448,3 +463,20 @@ def test_playback_state_round_trips_through_its_message() -> None:
     assert msg.server_time == 1700000002.5
     assert msg.state() == state
     assert PlaybackStateMsg.from_json(msg.to_json()).state() == state
+
+
+def test_resume_tokens_stay_out_of_repr_and_have_a_size_limit() -> None:
+    joined = Joined(room=ROOM, participant=ALICE, grants=GRANTS, server_time=1.0, ping_interval=10.0,
+                    idle_timeout=30.0, resume_token="RESUME-SECRET")
+    assert "RESUME-SECRET" not in repr(joined)
+    assert "RESUME-SECRET" not in repr(Join(token=SECRET, resume_token="RESUME-SECRET"))
+    wire = {**json.loads(encode(Join(token=SECRET))), "resume_token": "r" * (MAX_RESUME_TOKEN_CHARS + 1)}
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_message(wire)
+    assert "resume_token" in caught.value.message
+
+
+def test_media_restart_generation_must_be_a_non_negative_integer() -> None:
+    for bad_value in (-1, "1", 1.5, None, MAX_MEDIA_GENERATION + 1):
+        with pytest.raises(ProtocolError):
+            parse_client_message({"type": "media_restart", "v": 1, "generation": bad_value})

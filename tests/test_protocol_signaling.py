@@ -392,7 +392,8 @@ def test_timeouts_must_be_positive() -> None:
 def test_client_queues_join_first() -> None:
     client = ClientConnection(TOKEN)
     assert client.state is A
-    assert [json.loads(t) for t in client.data_to_send()] == [{"type": "join", "v": 1, "token": TOKEN, "auto_subscribe": True}]
+    assert [json.loads(t) for t in client.data_to_send()] == [{"type": "join", "v": 1, "token": TOKEN, "auto_subscribe": True,
+                                                                    "resume_token": None}]
     assert client.data_to_send() == []
 
 

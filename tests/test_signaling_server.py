@@ -20,6 +20,7 @@ from tvapp.protocol.messages import (
     Mute,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantReconnecting,
     Publish,
     ServerMessage,
     TrackMuted,
@@ -238,7 +239,8 @@ def test_same_identity_joining_again_replaces_the_old_connection(server: ServerP
 
 def test_a_silent_client_is_dropped_for_idleness_and_a_pinging_one_stays(
         make_server: Callable[..., ServerProcess]) -> None:
-    srv = make_server(TVAPP_SIGNAL_IDLE_TIMEOUT="1", TVAPP_SIGNAL_PING_INTERVAL="0.3")
+    srv = make_server(TVAPP_SIGNAL_IDLE_TIMEOUT="1", TVAPP_SIGNAL_PING_INTERVAL="0.3",
+                      TVAPP_SIGNAL_RECONNECT_GRACE="1")
 
     async def scenario() -> None:
         room = room_name()
@@ -250,15 +252,18 @@ def test_a_silent_client_is_dropped_for_idleness_and_a_pinging_one_stays(
         waited = time.monotonic() - start
         assert (code, reason) == (1001, "idle timeout")
         assert 0.8 <= waited <= 2.0, waited
-        left = await pinger.wait_for(ParticipantLeft, timeout=2)
-        assert (left.identity, left.reason) == ("silent", "timeout")
+        # Idle is a drop, not a leave: reconnecting first, gone once the grace window (1 s) passes too.
+        reconnecting = await pinger.wait_for(ParticipantReconnecting, timeout=2)
+        assert (reconnecting.identity, reconnecting.cause) == ("silent", "signal")
+        left = await pinger.wait_for(ParticipantLeft, timeout=3)
+        assert (left.identity, left.reason) == ("silent", "reconnect_timeout")
 
         await asyncio.sleep(1.5)  # well past the idle timeout since the join
         await pinger.ping()
         listed = srv.http.get(f"/v1/rooms/{room}/participants").json()
         assert [p["identity"] for p in listed] == ["pinger"]
         sessions = srv.http.get(f"/v1/rooms/{room}/sessions").json()
-        assert [s["leave_reason"] for s in sessions if s["identity"] == "silent"] == ["timeout"]
+        assert [s["leave_reason"] for s in sessions if s["identity"] == "silent"] == ["reconnect_timeout"]
         await pinger.close()
 
     run(scenario())

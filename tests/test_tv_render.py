@@ -333,3 +333,49 @@ def test_the_room_bar_says_where_the_room_lives_before_the_hint(screen: pygame.S
     assert with_where[details].y == plain[details].y
     renderer.draw(room([], where="on a-very-long-host-name-of-a-core.example.org:8443", join_hint=LONG + " " + LONG))
     assert_texts_inside_safe(renderer)
+
+
+def find_text(shot: NDArray[np.uint8], glyphs: NDArray[np.uint8], area: Rect) -> list[tuple[int, int]]:
+    """Return where inside `area` of the screen the exact pixels of `glyphs` (an (x, y, rgb) text render) are."""
+    w, h = glyphs.shape[:2]
+    found = []
+    region = shot[area.x:area.right, area.y:area.bottom].astype(int)
+    first = glyphs[0, 0].astype(int)
+    xs, ys = np.nonzero(np.all(region == first, axis=2))
+    for x, y in zip(xs, ys):
+        if x + w <= region.shape[0] and y + h <= region.shape[1] and np.array_equal(region[x:x + w, y:y + h], glyphs):
+            found.append((area.x + int(x), area.y + int(y)))
+    return found
+
+
+def test_a_reconnecting_participant_s_tile_is_dimmed_and_reads_reconnecting(full_hd: pygame.Surface) -> None:
+    renderer = Renderer(full_hd)
+    slots = slots_for(full_hd, 2)
+    tiles = [TileView("back", "Ada", "A", video=slots[0], reconnecting=True),
+             TileView("fine", "Bob", "B", video=slots[1])]
+    renderer.draw(room(tiles))
+    shot = pixels(full_hd)
+    back, fine = renderer.tile_rects["back"], renderer.tile_rects["fine"]
+    size = min(renderer.px(48), max(10, back.h // 6))
+    glyphs = pygame.surfarray.array3d(renderer.paint.rendered("Reconnecting…", size, (232, 204, 60), (8, 9, 12)))
+    (where,) = find_text(shot, glyphs, back)  # the words, read back pixel for pixel, once, in that tile
+    assert abs(where[0] + glyphs.shape[0] // 2 - back.center[0]) <= 2
+    assert abs(where[1] + glyphs.shape[1] // 2 - back.center[1]) <= 2
+    assert find_text(shot, glyphs, fine) == []
+    # The reconnecting tile's video is dimmed; the other's is not.
+    corner = (back.x + back.w // 8, back.y + back.h // 3)
+    assert shot[corner].astype(int).sum() < np.array(COLORS[0]).sum() * 0.6
+    assert near(shot[fine.x + fine.w // 8, fine.y + fine.h // 3], COLORS[1], tol=12)
+
+
+def test_the_tv_s_own_reconnecting_state_is_in_the_room_bar(full_hd: pygame.Surface) -> None:
+    renderer = Renderer(full_hd)
+    renderer.draw(room([TileView("a", "Ada", "A")], connection="Reconnecting…"))
+    shot = pixels(full_hd)
+    glyphs = pygame.surfarray.array3d(renderer.paint.rendered("Reconnecting…", renderer.px(48), (232, 204, 60),
+                                                              (14, 16, 22)))
+    bar = Rect(0, 0, full_hd.get_width(), renderer.tile_rects["a"].y)
+    assert len(find_text(shot, glyphs, bar)) == 1
+    assert_texts_inside_safe(renderer)
+    renderer.draw(room([TileView("a", "Ada", "A")]))
+    assert find_text(pixels(full_hd), glyphs, bar) == []

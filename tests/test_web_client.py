@@ -327,3 +327,86 @@ def test_the_call_fits_phone_and_desktop_screens(web_server: ServerProcess, brow
     finally:
         for peer in peers:
             peer.close()
+
+
+def test_a_participant_whose_connection_drops_shows_reconnecting_until_it_resumes(
+        web_server: ServerProcess, browser: Browser) -> None:
+    room, code = new_room(web_server)
+    with SignalPeer(web_server, room, "wobbly", "Wobbly") as peer:
+        tab = browser.open(web_server.url, code=code, name="Carol", autojoin="1")
+        wait_for_state(tab, "joined")
+        tile = '#grid .tile[data-identity="wobbly"]'
+        tab.wait_for_selector(tile, timeout=10_000)
+        assert not tab.is_visible(f"{tile} .state")
+        resume_token = peer.joined["resume_token"]
+        peer.drop()  # the socket dies without a close frame
+        wait_until(lambda: has_class(tab, tile, "reconnecting"), 10, message="the tile to say reconnecting")
+        assert tab.is_visible(f"{tile} .state") and tab.inner_text(f"{tile} .state") == "Reconnecting…"
+        with SignalPeer(web_server, room, "wobbly", "Wobbly", resume_token=resume_token) as back:
+            assert back.sid == peer.sid
+            wait_until(lambda: not has_class(tab, tile, "reconnecting"), 10, message="the tile to be itself again")
+            assert not tab.is_visible(f"{tile} .state")
+    assert browser.errors[tab] == []
+
+
+class ThreadedProxy:
+    """tvapp.testing.tcpproxy.CuttableProxy on its own event loop thread, for a synchronous (Playwright) test."""
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+        import threading
+
+        from tvapp.testing.tcpproxy import CuttableProxy
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.proxy = CuttableProxy(target_port)
+        self.url = asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(10)
+
+    def cut(self, refusing: bool) -> None:
+        """Abort every connection through it now; refuse new ones while `refusing`."""
+        def act() -> None:
+            self.proxy.refusing = refusing
+            if refusing:
+                self.proxy.cut()
+        self.loop.call_soon_threadsafe(act)
+
+    def close(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.proxy.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def test_the_phone_resumes_after_its_connection_drops_and_the_others_never_see_it_leave(
+        web_server: ServerProcess, browser: Browser) -> None:
+    room, code = new_room(web_server)
+    proxy = ThreadedProxy(int(web_server.url.rsplit(":", 1)[1]))
+    try:
+        with SignalPeer(web_server, room, "watcher", "Watcher") as watcher:
+            tab = browser.open(proxy.url, code=code, name="Carol", autojoin="1")
+            wait_for_state(tab, "joined")
+            me = app_state(tab)["self"]
+            tab.evaluate("() => { window.firstPc = window.tvapp.pc; }")
+            assert not tab.is_visible("#call-state")
+            proxy.cut(refusing=True)  # the phone's network goes away: no close frame, no way back for now
+            wait_for_state(tab, "reconnecting")
+            assert tab.is_visible("#call-state") and tab.inner_text("#call-state") == "Reconnecting…"
+            seen = watcher.wait_for("participant_reconnecting")
+            assert (seen["participant_sid"], seen["cause"]) == (me["sid"], "signal")
+            proxy.cut(refusing=False)
+            wait_for_state(tab, "joined", timeout=15)
+            watcher.wait_for("participant_reconnected", participant_sid=me["sid"])
+            state = app_state(tab)
+            assert state["self"]["sid"] == me["sid"] and tab.evaluate("() => window.tvapp.resumes") >= 1
+            assert tab.evaluate("() => window.firstPc === window.tvapp.pc")  # the same peer connection
+            assert not tab.is_visible("#call-state")
+            listed = participants(web_server, room)
+            assert [p["sid"] for p in listed if p["identity"] != "watcher"] == [me["sid"]]
+            left = [m for m in list(watcher.messages.queue) if m.get("type") == "participant_left"]
+            assert left == []
+            assert browser.errors[tab] == []
+    finally:
+        proxy.close()

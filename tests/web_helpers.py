@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import queue
+import socket
 import threading
 from contextlib import ExitStack
 from typing import Any
@@ -36,12 +37,14 @@ def participants(server: ServerProcess, room: str) -> list[dict[str, Any]]:
 class SignalPeer:
     """A participant that speaks the signaling protocol over a plain websocket (no media) and pings by itself."""
 
-    def __init__(self, server: ServerProcess, room: str, identity: str, name: str = "") -> None:
+    def __init__(self, server: ServerProcess, room: str, identity: str, name: str = "",
+                 resume_token: str | None = None) -> None:
         token = server.token(room, identity, name=name)["access_token"]
         self._stack = ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(
             connect(server.url.replace("http://", "ws://") + "/v1/signal"))
-        self.ws.send(json.dumps({"type": "join", "v": 1, "token": token}))
+        join = {"type": "join", "v": 1, "token": token, **({"resume_token": resume_token} if resume_token else {})}
+        self.ws.send(json.dumps(join))
         self.joined: dict[str, Any] = json.loads(self.ws.recv(timeout=10))
         if self.joined.get("type") != "joined":
             self._stack.close()
@@ -89,8 +92,19 @@ class SignalPeer:
         self.send({"type": "publish", "cid": cid, "kind": kind, "source": source, "muted": muted})
         return str(self.wait_for("track_published", cid=cid)["track"]["sid"])
 
+    def drop(self) -> None:
+        """Let the connection die without a leave or a close frame (the network went away)."""
+        self._stop.set()
+        self.dropped = True
+        self.ws.socket.shutdown(socket.SHUT_RDWR)
+        self.ws.socket.close()
+        self._reader.join(5)
+        self._pinger.join(5)
+
     def close(self) -> None:
         """Leave and close the socket."""
+        if getattr(self, "dropped", False):
+            return
         self._stop.set()
         self.send({"type": "leave"})
         self._stack.close()

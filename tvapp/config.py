@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tvapp.core.layout import Mode
+from tvapp.core.reconnect import check_grace
 
 
 class ConfigError(Exception):
@@ -95,6 +96,7 @@ class SignalConfig:
     data_burst_bytes: int = 1_048_576
     data_rate_messages: float = 50.0
     data_burst_messages: int = 200
+    reconnect_grace: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,10 @@ def _check_limits(config: Config) -> None:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             raise ConfigError(f"[server] trusted_proxies: {entry!r} is not an IP address or CIDR network") from None
+    try:
+        check_grace(config.signal.reconnect_grace)
+    except ValueError as exc:
+        raise ConfigError(f"[signal] {exc}") from None
     _check_media(config.media)
 
 

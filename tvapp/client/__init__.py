@@ -15,6 +15,8 @@ from tvapp.client.events import (
     Error,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantReconnected,
+    ParticipantReconnecting,
     Reconnected,
     Reconnecting,
     RoomEvent,
@@ -41,7 +43,8 @@ from tvapp.client.signaling import JoinError
 
 __all__ = [
     "ActiveSpeakersChanged", "ApiError", "Connected", "DataReceived", "Disconnected", "Error", "JoinError",
-    "LocalParticipant", "LocalTrackPublication", "ParticipantJoined", "ParticipantLeft", "ReceiveStats",
+    "LocalParticipant", "LocalTrackPublication", "ParticipantJoined", "ParticipantLeft", "ParticipantReconnected",
+    "ParticipantReconnecting", "ReceiveStats",
     "Reconnected", "Reconnecting", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication", "RequestError",
     "RestClient", "Room", "RoomEvent", "Speaker", "TrackMuted", "TrackPublished", "TrackSubscribed", "TrackUnmuted",
     "TrackUnpublished", "TrackUnsubscribed",

@@ -54,16 +54,45 @@ class Disconnected(RoomEvent):
 
 @dataclasses.dataclass(frozen=True)
 class Reconnecting(RoomEvent):
-    """The signaling connection dropped; the room is rejoining (media paused, tracks will be republished)."""
+    """This client's connection is being repaired; the room keeps its place for the server's grace window.
+
+    ``reason``: "signal" (the websocket dropped: the room resumes the same participant with its resume token, media
+    keeps flowing if it can; Twilio's 53001) or "media" (no packets for ~2 s, or ICE/DTLS failed: the room negotiates a
+    fresh peer connection in the same session; Twilio's 53405).
+    """
 
     NAME: ClassVar[str] = "reconnecting"
+    reason: str = "signal"
 
 
 @dataclasses.dataclass(frozen=True)
 class Reconnected(RoomEvent):
-    """The room is joined again after a drop; local tracks are republished."""
+    """The connection that `reason` names ("signal" or "media") is back.
+
+    ``resumed``: the same participant (same sid, same track sids) carried on; False after a full rejoin (the server
+    had let it go: a new participant sid, local tracks republished under new sids).
+    """
 
     NAME: ClassVar[str] = "reconnected"
+    reason: str = "signal"
+    resumed: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ParticipantReconnecting(RoomEvent):
+    """Another participant's connection dropped (``cause``: "signal" or "media"); it keeps its place for now."""
+
+    NAME: ClassVar[str] = "participant_reconnecting"
+    participant: RemoteParticipant
+    cause: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ParticipantReconnected(RoomEvent):
+    """A reconnecting participant is back, with the same sid and tracks."""
+
+    NAME: ClassVar[str] = "participant_reconnected"
+    participant: RemoteParticipant
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +218,8 @@ class PlaybackChanged(RoomEvent):
 
 
 EVENT_TYPES: tuple[type[RoomEvent], ...] = (
-    Connected, Disconnected, Reconnecting, Reconnected, ParticipantJoined, ParticipantLeft, TrackPublished,
+    Connected, Disconnected, Reconnecting, Reconnected, ParticipantJoined, ParticipantLeft, ParticipantReconnecting,
+    ParticipantReconnected, TrackPublished,
     TrackUnpublished, TrackSubscribed, TrackUnsubscribed, TrackMuted, TrackUnmuted, ActiveSpeakersChanged,
     DataReceived, Error, PlaybackChanged,
 )  # fmt: skip

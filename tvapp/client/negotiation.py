@@ -144,6 +144,12 @@ class MediaSession:
                 del self.subscriptions[mid]
         end_subscription(remote, self._emit if emit else None)
 
+    def carries_media(self) -> bool:
+        """Tell whether packets should be arriving: something is subscribed, or one of our tracks is being sent."""
+        if self._closed:
+            return False
+        return bool(self.subscriptions) or any(t.sender.track is not None for t in self.pc.getTransceivers())
+
     # -- media -----------------------------------------------------------------------------------------------------
 
     def _start_pump(self, mid: str, transceiver: RTCRtpTransceiver) -> None:

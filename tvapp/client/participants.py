@@ -133,6 +133,7 @@ class RemoteParticipant:
         self.identity = info.identity
         self.name = info.name
         self.joined_at = info.joined_at
+        self.reconnecting = info.reconnecting  # its connection dropped; the server keeps its place for a while
         self.tracks: dict[str, RemoteTrackPublication] = {t.sid: RemoteTrackPublication(t, self) for t in info.tracks}
 
     def __repr__(self) -> str:

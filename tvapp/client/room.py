@@ -12,11 +12,16 @@ One Room is one participant. It wires together the parts that each do one job:
 - tvapp.client.tokens and tvapp.client.rest: the access token, kept fresh with the refresh token.
 
 What the Room itself decides is the connection's life: it reads server messages in order and dispatches them;
-when the websocket drops without a reason (not removed, not completed, not replaced, not our disconnect) it
-rejoins with a fresh token for up to `reconnect_window` seconds, republishes the local tracks, restores what was
-(un)subscribed by hand and carries on; otherwise it ends with Disconnected(reason).
+when the websocket drops without a reason (not removed, not completed, not replaced, not our disconnect), or the
+server says nothing for 3 s (tvapp.client.linkwatch), it resumes the same participant with the resume token of
+`joined`, keeping the peer connection (Reconnecting("signal") ... Reconnected("signal", resumed=True)). Once the
+server has let it go (`resume_refused`) it rejoins with a fresh token for up to `reconnect_window` seconds,
+republishes the local tracks, restores what was (un)subscribed by hand and carries on (resumed=False); otherwise it
+ends with Disconnected(reason). A dead media path (no packet for ~2 s while something should arrive, or ICE/DTLS
+failed) gets a fresh peer connection in the same session: `media_restart` with the next generation, offers of
+older generations ignored (Reconnecting("media") ... Reconnected("media")).
 
-Tasks: the connection runner and the token refresher belong to the Room's TaskSet, started by `connect()` and
+Tasks: the connection runner, the link watch and the token refresher belong to the Room's TaskSet, started by `connect()` and
 cancelled by `disconnect()`; the pinger to the request channel, the frame pumps to each MediaSession, the reader
 to each SignalClient, the coroutine callbacks to the event bus. None is started in ``__init__``.
 """
@@ -36,6 +41,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from tvapp.client import events as ev
 from tvapp.client.clock import RoomClock
 from tvapp.client.eventbus import EventBus
+from tvapp.client.linkwatch import WATCH_INTERVAL_S, LinkWatch, Verdict
 from tvapp.client.negotiation import MediaSession, ReceiveStats, end_subscription
 from tvapp.client.participants import LocalParticipant, RemoteParticipant, RemoteTrack
 from tvapp.client.requests import ConnectionState, RequestChannel
@@ -56,6 +62,7 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=ev.RoomEvent)
 
 RECONNECT_WINDOW = 30.0
+REJOIN_ATTEMPT_TIMEOUT = 4.0  # one attempt to reach the server again; a cut link makes it fail, then another
 # Join refusals that another attempt cannot fix (token_expired can be, with a refresh token).
 FATAL_JOIN_CODES = frozenset({"removed", "not_allowed", "room_completed", "room_not_found", "token_revoked",
                               "identity_taken",
@@ -103,6 +110,11 @@ class Room:
         self._finished = False
         self._wanted: set[str] = set()
         self._unwanted: set[str] = set()
+        self._resume_token: str | None = None
+        self._links = LinkWatch()
+        self._media_generation = 0  # our media_restart count in this participant session
+        self._media_answered = 0  # the highest generation the server has offered for
+        self._media_down = False
 
     # -- life ------------------------------------------------------------------------------------------------------
 
@@ -133,6 +145,7 @@ class Room:
             await room._tokens.refresh(token)
         await room._open()
         room._tasks.start(room._run(), name=f"room {room.name}")
+        room._tasks.start(room._watch_links(), name=f"room {room.name} link watch")
         if refresh_token is not None:
             room._tasks.start(room._tokens.keep_fresh(room._refresh_refused), name=f"room {room.name} refresh")
         room._bus.emit(ev.Connected(room.name, room.sid, room.local_participant))
@@ -250,21 +263,32 @@ class Room:
 
     # -- connection --------------------------------------------------------------------------------------------------
 
-    async def _open(self) -> None:
-        """Join with the current token and set up a new session (the old one must be closed)."""
+    async def _open(self, *, kept: MediaSession | None = None, timeout: float | None = None) -> bool:
+        """Join with the current token and set up a session; with `kept` (the media of a dropped connection) try
+        to resume the same participant with the resume token and keep that media. Return whether it resumed."""
         signal = await SignalClient.connect(self.url, self._tokens.access_token, heartbeat=False,
-                                            timeout=self._timeout, auto_subscribe=self._auto_subscribe,
-                                            clock=self.clock.local, on_pong=self._requests.on_pong)
+                                            timeout=timeout or self._timeout, auto_subscribe=self._auto_subscribe,
+                                            clock=self.clock.local, on_pong=self._requests.on_pong,
+                                            resume_token=self._resume_token if kept is not None else None)
         joined = signal.joined
-        pc = new_peer_connection([(s.urls, s.username, s.credential) for s in joined.ice_servers],
-                                 relay_only=self._relay_only)
-        media = MediaSession(pc, participants=self._roster.participants,
-                             publications=self.local_participant.publications, emit=self._bus.emit)
+        self._resume_token = joined.resume_token
+        resumed = kept is not None and joined.resumed
+        if resumed and kept is not None:
+            media = kept
+        else:
+            media = self._new_media(joined.ice_servers)
+            self._media_generation = self._media_answered = 0
         self._session = _Session(signal, media)
         self.name, self.sid = joined.room.name, joined.room.sid
         self._roster.joined(joined, announce=self._joined_once)  # a rejoin: the user knew the room before
         self._joined_once = True
         await self._requests.attach(signal)
+        return resumed
+
+    def _new_media(self, ice_servers: Iterable[m.IceServer]) -> MediaSession:
+        pc = new_peer_connection([(s.urls, s.username, s.credential) for s in ice_servers], relay_only=self._relay_only)
+        return MediaSession(pc, participants=self._roster.participants,
+                            publications=self.local_participant.publications, emit=self._bus.emit)
 
     async def _run(self) -> None:
         """Handle the connection until the room ends, rejoining after drops."""
@@ -305,42 +329,98 @@ class Room:
                     self._bus.emit(ev.Error("negotiation_failed", f"could not answer the server's offer: {exc}"))
 
     async def _reconnect(self) -> bool:
-        """Rejoin after a drop; return False (after Disconnected) when it cannot."""
+        """Resume (or, once the server let us go, rejoin) after a drop; return False (after Disconnected) when it
+        cannot. A resume keeps the participant, its tracks and the peer connection (media may never stop); a rejoin
+        starts over: new sid, the local tracks republished, what was (un)subscribed by hand restored."""
         await self._requests.detach("reconnecting")
-        self._bus.emit(ev.Reconnecting())
-        await self._close_session(emit=True)
+        self._bus.emit(ev.Reconnecting("signal"))
+        session, self._session = self._session, None
+        kept: MediaSession | None = None
+        if session is not None:
+            session.signal.abort()  # no close frame: to the server a clean close is a leave
+            await session.signal.close()
+            kept = session.media if self._resume_token is not None else None
+            if kept is None:
+                await session.media.close(emit=True)
         deadline = time.monotonic() + self._reconnect_window
         delay = 0.2
+        resumed = False
         while not self._closing:
             try:
-                await self._open()
+                resumed = await self._open(kept=kept, timeout=min(self._timeout, REJOIN_ATTEMPT_TIMEOUT))
                 break
             except JoinError as exc:
+                if exc.code == "resume_refused" and kept is not None:
+                    log.info("room: the server let this participant go; joining afresh")
+                    await kept.close(emit=True)
+                    kept = None
+                    continue
                 if exc.code == "token_expired" and self._tokens.refresh_token is not None:
                     with contextlib.suppress(ApiError, OSError):
                         await self._tokens.refresh(self._tokens.access_token)
                         continue
                 if exc.code in FATAL_JOIN_CODES:
+                    if kept is not None:
+                        await kept.close(emit=False)
                     await self._finish(exc.code)
                     return False
                 log.info("room: rejoin refused (%s), retrying", exc.code)
             except (OSError, WebSocketException, TimeoutError) as exc:
                 log.info("room: rejoin failed (%s), retrying", exc)
             if time.monotonic() + delay > deadline:
+                if kept is not None:
+                    await kept.close(emit=False)
                 await self._finish("reconnect_failed")
                 return False
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 1.0)
         session = self._session
         if session is None:
             return False
+        if resumed:
+            if self._media_generation > self._media_answered:  # asked while the link was down: ask again
+                await session.signal.send(m.MediaRestart(generation=self._media_generation))
+            self._bus.emit(ev.Reconnected("signal", resumed=True))
+            return True
         for publish in self.local_participant.rejoin_messages():
             await session.signal.send(publish)
         published = {sid for p in self.participants.values() for sid in p.tracks}
         for sid in (self._unwanted if self._auto_subscribe else self._wanted) & published:
             await session.signal.send(m.Unsubscribe(track_sid=sid) if self._auto_subscribe else m.Subscribe(track_sid=sid))
-        self._bus.emit(ev.Reconnected())
+        self._bus.emit(ev.Reconnected("signal", resumed=False))
         return True
+
+    async def _watch_links(self) -> None:
+        """Four times a second: drop a silent websocket (the runner resumes), repair a dead media path."""
+        while not self._finished:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            session = self._session
+            if session is None or self.connection_state != "connected":
+                continue
+            now = time.monotonic()
+            if self._links.check_signal(session.signal.last_received, now) is Verdict.SIGNAL_DEAD:
+                log.info("room: nothing from the server for a while: the link is dead, resuming")
+                session.signal.abort()
+                continue
+            verdict = self._links.check_media(session.media.pc, session.media.carries_media(), now)
+            if verdict is Verdict.MEDIA_DEAD:
+                await self._restart_media(session, now)
+            elif verdict is Verdict.MEDIA_BACK and self._media_down:
+                self._media_down = False
+                self._bus.emit(ev.Reconnected("media", resumed=True))
+
+    async def _restart_media(self, session: _Session, now: float) -> None:
+        """Replace the peer connection by a fresh one in the same session and ask the server to offer for it."""
+        self._media_generation += 1
+        log.info("room: the media path is dead; negotiating a fresh peer connection (#%d)", self._media_generation)
+        if not self._media_down:
+            self._media_down = True
+            self._bus.emit(ev.Reconnecting("media"))
+        old, session.media = session.media, self._new_media(session.signal.joined.ice_servers)
+        self._links.restarted(now)
+        await old.close(emit=True)
+        with contextlib.suppress(ConnectionClosed, SignalClosed, OSError):
+            await session.signal.send(m.MediaRestart(generation=self._media_generation))
 
     async def _close_session(self, *, emit: bool) -> None:
         session, self._session = self._session, None
@@ -376,6 +456,10 @@ class Room:
         if self._requests.take(msg) or self._roster.apply(msg):
             return
         if isinstance(msg, m.Offer):
+            if msg.generation < self._media_generation:
+                log.debug("room: ignored an offer for a peer connection replaced since")
+                return
+            self._media_answered = max(self._media_answered, msg.generation)
             result = await session.media.apply_offer(msg)
             if result is None or session is not self._session:
                 return

@@ -49,6 +49,10 @@ class Roster:
             known = self.participants.get(sid)
             if known is not None:
                 self._sync_tracks(known, info)
+                if known.reconnecting != info.reconnecting:
+                    known.reconnecting = info.reconnecting
+                    self._emit(ev.ParticipantReconnecting(known, "") if info.reconnecting
+                               else ev.ParticipantReconnected(known))
                 continue
             participant = self._add(info)
             if announce:
@@ -60,6 +64,8 @@ class Roster:
             self._announce(self._add(msg.participant))
         elif isinstance(msg, m.ParticipantLeft):
             self._drop(msg.participant_sid, msg.reason)
+        elif isinstance(msg, (m.ParticipantReconnecting, m.ParticipantReconnected)):
+            self._reconnecting(msg)
         elif isinstance(msg, m.TrackPublished):
             self._published(msg)
         elif isinstance(msg, m.TrackUnpublished):
@@ -116,6 +122,19 @@ class Roster:
             self._emit(ev.TrackUnpublished(pub, participant))
         participant.tracks.clear()
         self._emit(ev.ParticipantLeft(participant, reason))
+
+    def _reconnecting(self, msg: m.ParticipantReconnecting | m.ParticipantReconnected) -> None:
+        participant = self.participants.get(msg.participant_sid)
+        if participant is None:
+            return
+        reconnecting = isinstance(msg, m.ParticipantReconnecting)
+        if participant.reconnecting == reconnecting:
+            return
+        participant.reconnecting = reconnecting
+        if isinstance(msg, m.ParticipantReconnecting):
+            self._emit(ev.ParticipantReconnecting(participant, msg.cause))
+        else:
+            self._emit(ev.ParticipantReconnected(participant))
 
     def _published(self, msg: m.TrackPublished) -> None:
         if msg.participant_sid == self.local.sid:

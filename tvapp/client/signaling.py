@@ -80,6 +80,7 @@ class SignalClient:
         # Told of every pong to a clock ping (t0 set) with the local clock when its text arrived (t3).
         self.on_pong = on_pong
         self.joined = joined
+        self.last_received = time.monotonic()  # when the server last said anything (the SDK's dead-link check)
         self.events: asyncio.Queue[ServerMessage] = asyncio.Queue()
         self.ended = asyncio.Event()
         self._arrived = asyncio.Event()
@@ -89,12 +90,14 @@ class SignalClient:
     async def connect(cls, server_url: str, token: str, *, heartbeat: bool = True, timeout: float = 10.0,
                       origin: str | None = None, auto_subscribe: bool = True,
                       clock: Callable[[], float] = time.time,
-                      on_pong: Callable[[Pong, float], None] | None = None) -> SignalClient:
+                      on_pong: Callable[[Pong, float], None] | None = None,
+                      resume_token: str | None = None) -> SignalClient:
         """Open the websocket, join with `token`, and return once `joined` arrives (JoinError if refused).
 
         `heartbeat` pings every ``ping_interval`` the server asks for; `on_pong(pong, arrived)` is told of every
         pong to a ping that carried ``t0``. Raise OSError or a websockets exception when the server cannot be
-        reached.
+        reached. With `resume_token` (from an earlier `joined`) the join takes that participant over (the server
+        refuses with "resume_refused" once it is gone or the token was used).
         """
         headers = {"Origin": origin} if origin else None
         redact_frames()
@@ -102,7 +105,7 @@ class SignalClient:
         pinned = ssl_context(url)
         tls = {"ssl": pinned} if pinned is not None else {}  # passing ssl=None would turn wss into plain ws
         ws = await ws_connect(url, additional_headers=headers, open_timeout=timeout, max_size=2**20, **tls)
-        conn = ClientConnection(token, auto_subscribe=auto_subscribe)
+        conn = ClientConnection(token, auto_subscribe=auto_subscribe, resume_token=resume_token)
         try:
             for text in conn.data_to_send():
                 await ws.send(text)
@@ -138,6 +141,7 @@ class SignalClient:
                 if not isinstance(text, str):
                     continue
                 arrived = self.clock()
+                self.last_received = time.monotonic()
                 try:
                     self.conn.receive_text(text, time.time())
                 except ProtocolError as exc:  # a newer or broken server: skip that message, keep the connection
@@ -201,6 +205,12 @@ class SignalClient:
         async with asyncio.timeout(timeout):
             await self.ws.wait_closed()
         return self.ws.close_code, self.ws.close_reason or ""
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a close handshake (the link is dead: nothing would arrive)."""
+        transport = getattr(self.ws, "transport", None)
+        if transport is not None:
+            transport.abort()
 
     async def close(self) -> None:
         """Close the connection (without a `leave`: the server sees a disconnect); stop its tasks."""

@@ -327,6 +327,14 @@ def event_json(event: RoomEvent) -> dict[str, Any]:
         obj.update(room=event.room_name, room_sid=event.room_sid, participant_sid=event.participant.sid)
     elif isinstance(event, ev.Disconnected):
         obj["reason"] = event.reason
+    elif isinstance(event, (ev.Reconnecting, ev.Reconnected)):
+        obj["reason"] = event.reason
+        if isinstance(event, ev.Reconnected):
+            obj["resumed"] = event.resumed
+    elif isinstance(event, (ev.ParticipantReconnecting, ev.ParticipantReconnected)):
+        obj.update(participant_sid=event.participant.sid, identity=event.participant.identity)
+        if isinstance(event, ev.ParticipantReconnecting):
+            obj["cause"] = event.cause
     elif isinstance(event, ev.Error):
         obj.update(code=event.code, message=event.message)
     return obj

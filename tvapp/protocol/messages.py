@@ -39,6 +39,8 @@ MAX_PARTICIPANTS_LIMIT: Final = 1_000
 MAX_MLINE_INDEX: Final = 65_535
 MAX_DATA_BYTES: Final = 16_384
 MAX_DATA_RECIPIENTS: Final = 100
+MAX_RESUME_TOKEN_CHARS: Final = 128
+MAX_MEDIA_GENERATION: Final = 2**31
 
 MESSAGE_TOO_BIG: Final = "message_too_big"
 DATA_TOO_BIG: Final = "data_too_big"
@@ -81,6 +83,9 @@ ControlName = Annotated[PlaybackControl, f.Choice(CONTROLS)]
 OnStallName = Annotated[PlaybackOnStall, f.Choice(ON_STALL)]
 OptionalChoice = Annotated[str | None, f.Text(MAX_ID_CHARS, nullable=True)]
 Seq = Annotated[int, f.Integer(0, 2**53)]
+# The opaque secret `joined` gives for taking the participant over from a new connection (tvapp.core.reconnect).
+ResumeToken = Annotated[str | None, f.Text(MAX_RESUME_TOKEN_CHARS, nullable=True)]
+Generation = Annotated[int, f.Integer(0, MAX_MEDIA_GENERATION)]
 
 
 # --- shared value types ----------------------------------------------------------------------------------------
@@ -106,6 +111,7 @@ class ParticipantInfo(f.Record):
     name: HumanName = ""
     joined_at: Time
     tracks: Annotated[tuple[TrackInfo, ...], f.Array(TrackInfo)] = ()
+    reconnecting: Flag = False
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -177,6 +183,8 @@ class Join(f.Message):
     TYPE: ClassVar[str] = "join"
     token: Token = dataclasses.field(repr=False)
     auto_subscribe: Flag = True
+    # With the resume token of a participant this identity has in the room: take it over (same sid, same tracks).
+    resume_token: ResumeToken = dataclasses.field(default=None, repr=False)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -186,6 +194,7 @@ class Offer(f.Message):
     TYPE: ClassVar[str] = "offer"
     sdp: Sdp
     transceivers: Annotated[tuple[TransceiverInfo, ...], f.Array(TransceiverInfo)] = ()
+    generation: Generation = 0  # the media_restart this offer's peer connection answers (0: the first one)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -302,6 +311,17 @@ class Buffering(f.Message):
     duration: OptionalTime = None
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MediaRestart(f.Message):
+    """Ask for a fresh peer connection in the same session (the media path died); tracks keep their sids.
+
+    `generation` counts the client's restarts (1, 2, ...): the server's offers for the new peer connection carry it,
+    so offers still on their way for the old one can be told apart and ignored."""
+
+    TYPE: ClassVar[str] = "media_restart"
+    generation: Generation
+
+
 # --- server -> client ------------------------------------------------------------------------------------------
 
 
@@ -318,6 +338,9 @@ class Joined(f.Message):
     ping_interval: Interval
     idle_timeout: Interval
     ice_servers: Annotated[tuple[IceServer, ...], f.Array(IceServer)] = ()
+    # Send it in a later join (with an access token of the same identity) to take this participant over after a drop.
+    resume_token: ResumeToken = dataclasses.field(default=None, repr=False)
+    resumed: Flag = False  # this join took over a participant that was reconnecting: same sid, tracks, subscriptions
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -336,6 +359,25 @@ class ParticipantLeft(f.Message):
     participant_sid: Id
     identity: Id
     reason: Text = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ParticipantReconnecting(f.Message):
+    """Tell that a participant's signaling or media dropped: it keeps its place for the grace window."""
+
+    TYPE: ClassVar[str] = "participant_reconnecting"
+    participant_sid: Id
+    identity: Id
+    cause: Name = ""  # "signal" (its websocket dropped) or "media" (its media path went dead)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ParticipantReconnected(f.Message):
+    """Tell that a reconnecting participant is back (same sid, same tracks)."""
+
+    TYPE: ClassVar[str] = "participant_reconnected"
+    participant_sid: Id
+    identity: Id
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -466,12 +508,14 @@ class PlaybackStateMsg(f.Message):
 
 ClientMessage: TypeAlias = (
     Join | Offer | Answer | Candidate | Publish | Unpublish | Subscribe | Unsubscribe | Mute | Leave | Ping | SendData
-    | Playback | Buffering
+    | Playback | Buffering | MediaRestart
 )
 ServerMessage: TypeAlias = (
     Joined
     | ParticipantJoined
     | ParticipantLeft
+    | ParticipantReconnecting
+    | ParticipantReconnected
     | TrackPublished
     | TrackUnpublished
     | TrackMuted
@@ -490,10 +534,10 @@ ServerMessage: TypeAlias = (
 
 _CLIENT_CLASSES: tuple[type[ClientMessage], ...] = (
     Join, Offer, Answer, Candidate, Publish, Unpublish, Subscribe, Unsubscribe, Mute, Leave, Ping, SendData,
-    Playback, Buffering,
+    Playback, Buffering, MediaRestart,
 )  # fmt: skip
 _SERVER_CLASSES: tuple[type[ServerMessage], ...] = (
-    Joined, ParticipantJoined, ParticipantLeft, TrackPublished, TrackUnpublished, TrackMuted, TrackUnmuted,
+    Joined, ParticipantJoined, ParticipantLeft, ParticipantReconnecting, ParticipantReconnected, TrackPublished, TrackUnpublished, TrackMuted, TrackUnmuted,
     Removed, RoomCompleted, Error, Pong, ActiveSpeakers, Data, PlaybackStateMsg, Offer, Answer, Candidate,
 )  # fmt: skip
 CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = f.registry(*_CLIENT_CLASSES)

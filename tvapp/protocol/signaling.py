@@ -291,9 +291,9 @@ class ClientConnection(Connection[ConnectionState, ServerMessage]):
     Sending is allowed only when JOINED; closing the socket once ``close_code`` is set is the adapter's business.
     """
 
-    def __init__(self, token: str, *, auto_subscribe: bool = True) -> None:
+    def __init__(self, token: str, *, auto_subscribe: bool = True, resume_token: str | None = None) -> None:
         super().__init__(ConnectionState.AWAITING_JOIN, ConnectionState.CLOSED)
-        self._outgoing.append(encode(Join(token=token, auto_subscribe=auto_subscribe)))
+        self._outgoing.append(encode(Join(token=token, auto_subscribe=auto_subscribe, resume_token=resume_token)))
         self.last_received: float | None = None
 
     def receive_text(self, text: str, now: float) -> None:

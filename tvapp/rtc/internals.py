@@ -7,6 +7,8 @@
 - `send_pli`: ask a publisher for a keyframe through its receiver's RTCP (to the media SSRC).
 - `on_keyframe_request`: learn that the remote end of a sender sent PLI/FIR (aiortc only flags its own
   encoder, which pre-encoded packets bypass).
+- `packets_received`: how many datagrams a peer connection's transports have received (RTP, RTCP and DTLS alike),
+  read without building a stats report: the dead-path watch of tvapp.core.reconnect reads it several times a second.
 - `set_host_addresses`: choose the host candidates ICE gathers (aioice skips 127.0.0.1 otherwise).
 - `set_port_range`: bind every ICE host socket inside `[media] udp_port_range` (aioice binds port 0
   otherwise): aioice.ice's `asyncio` is replaced by a shim whose running loop binds a host socket (a
@@ -77,6 +79,7 @@ PINNED_AIORTC = "1.16.0"
 PINNED_AIOICE = "0.13.0"  # what aiortc 1.16.0 installs; the guards wrap its methods too
 _JITTER = "_RTCRtpReceiver__jitter_buffer"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
 _ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
 _ENV_HOSTS = "TVAPP_MEDIA_HOST_ADDRESSES"
@@ -142,8 +145,20 @@ def check_internals() -> None:
     for attr in (_JITTER, _DECODER_QUEUE, _ESTIMATOR, _RTCP_SSRC):
         if attr not in init_names:
             problems.append(f"RTCRtpReceiver no longer sets {attr.split('__')[1]}")
+    if _RX_PACKETS not in RTCDtlsTransport.__init__.__code__.co_names:
+        problems.append("RTCDtlsTransport no longer counts received packets")
     if problems:
         raise AiortcInternalsChanged("; ".join(problems))
+
+
+def packets_received(pc: Any) -> int:
+    """Return how many datagrams `pc`'s DTLS transports have received so far (0 before any exists)."""
+    total = 0
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if transport is not None:
+            total = max(total, int(getattr(transport, _RX_PACKETS, 0)))
+    return total
 
 
 def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None], *,

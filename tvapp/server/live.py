@@ -16,6 +16,7 @@ from tvapp.core.claims import Grants, TokenClaims
 from tvapp.core.errors import CodedError
 from tvapp.core.owners import Owner
 from tvapp.core.playback import PlaybackRoom
+from tvapp.core.reconnect import RECONNECT_GRACE_DEFAULT, LinkState, Presence
 from tvapp.core.room import EmptyClock, RoomStatus, Roster
 from tvapp.protocol.messages import Encoded, Error, ParticipantInfo, RoomInfo, ServerMessage, TrackInfo
 from tvapp.server.store import RoomRow
@@ -80,6 +81,8 @@ class LiveParticipant:
     peer: Peer
     tracks: dict[str, TrackInfo] = field(default_factory=dict)
     unsubscribed: set[str] = field(default_factory=set)
+    presence: Presence = field(default_factory=lambda: Presence(grace=RECONNECT_GRACE_DEFAULT))
+    resume_token: str = field(default="", repr=False)  # the secret `joined` carried; a resume must present it
     _info: ParticipantInfo | None = field(default=None, repr=False)
 
     @property
@@ -93,6 +96,11 @@ class LiveParticipant:
         return Owner.of(self.claims.room_sid, self.claims.family, self.claims.grants.hidden)
 
     @property
+    def reconnecting(self) -> bool:
+        """Tell whether its signaling or media is down and its grace window running (tvapp.core.reconnect)."""
+        return self.presence.state is LinkState.RECONNECTING
+
+    @property
     def grants(self) -> Grants:
         """Return what its token allows in this room."""
         return self.claims.grants
@@ -101,8 +109,13 @@ class LiveParticipant:
         """Return this participant as the protocol describes it (built once per change of its tracks)."""
         if self._info is None:
             self._info = ParticipantInfo(sid=self.sid, identity=self.identity, name=self.name,
-                                         joined_at=self.joined_at, tracks=tuple(self.tracks.values()))
+                                         joined_at=self.joined_at, tracks=tuple(self.tracks.values()),
+                                         reconnecting=self.reconnecting)
         return self._info
+
+    def changed(self) -> None:
+        """Forget the cached description (its reconnecting state changed)."""
+        self._info = None
 
     def set_track(self, track: TrackInfo) -> None:
         """Add or update one of its tracks."""

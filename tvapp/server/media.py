@@ -19,11 +19,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from tvapp.auth.turn import turn_credentials
 from tvapp.config import MediaConfig
 from tvapp.core.reach import parse_announced, parse_port_range
+from tvapp.core.reconnect import Cause, may_restart_media
 from tvapp.core.speaker import ActiveSpeakerDetector
 from tvapp.protocol.messages import (
     ActiveSpeakers,
@@ -46,6 +47,25 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.05
 REMB_INTERVAL_MS = 1000.0
+WATCH_INTERVAL_MS = 250.0
+
+
+class LinkHooks(Protocol):
+    """What the SFU tells the room manager about a participant's media path (tvapp.server.rooms implements it)."""
+
+    def link_lost(self, participant: LiveParticipant, cause: Cause) -> None: ...
+
+    def link_back(self, participant: LiveParticipant, cause: Cause) -> None: ...
+
+
+class NoLinkHooks:
+    """LinkHooks that hear nothing (an SFU on its own, in tests)."""
+
+    def link_lost(self, participant: LiveParticipant, cause: Cause) -> None:
+        """Do nothing."""
+
+    def link_back(self, participant: LiveParticipant, cause: Cause) -> None:
+        """Do nothing."""
 
 
 class RoomMedia:
@@ -66,7 +86,7 @@ class RoomMedia:
     async def run(self) -> None:
         """Poll gaps and feed the speaker detector until the room has no sessions left."""
         interval = self.sfu.config.speaker_interval
-        next_speaker = next_remb = 0.0
+        next_speaker = next_remb = next_watch = 0.0
         while self.sessions:
             await asyncio.sleep(POLL_INTERVAL)
             for publication in list(self.publications()):
@@ -78,10 +98,30 @@ class RoomMedia:
             if now >= next_speaker:
                 next_speaker = now + interval * 1000
                 self._speakers(now)
+            if now >= next_watch:
+                next_watch = now + WATCH_INTERVAL_MS
+                self._watch_paths(now / 1000.0)
             if now >= next_remb:
                 next_remb = now + REMB_INTERVAL_MS
                 for publication in list(self.publications()):
                     publication.advertise_bitrate(self.sfu.config.max_video_bitrate)
+
+    def _watch_paths(self, now: float) -> None:
+        """Tell the room manager whose media path died (no packet for MEDIA_SILENCE_S) or came back.
+
+        Only a session that publishes is expected to send all the time (its senders' RTCP reports never stop); one
+        that only receives is judged by its client, which asks for a fresh peer connection (media_restart)."""
+        for session in list(self.sessions.values()):
+            try:
+                verdict = session.watch.observe(internals.packets_received(session.pc), now,
+                                                expecting=bool(session.publications) and not session.closed)
+            except Exception:
+                log.exception("media: watching %s failed", session.participant.identity)
+                continue
+            if verdict is True:
+                self.sfu.link.link_lost(session.participant, Cause.MEDIA)
+            elif verdict is False:
+                self.sfu.link.link_back(session.participant, Cause.MEDIA)
 
     def _speakers(self, now: float) -> None:
         levels: dict[str, float | None] = {}
@@ -122,6 +162,7 @@ class Sfu:
         self.rooms: dict[str, RoomMedia] = {}  # room sid -> media
         self.sessions: dict[str, MediaSession] = {}  # participant sid -> session
         self.tasks: set[asyncio.Task[None]] = set()
+        self.link: LinkHooks = NoLinkHooks()
 
     # helpers -------------------------------------------------------------------------------------------------
 
@@ -188,6 +229,46 @@ class Sfu:
         for publication in list(room.publications()):
             if publication.ready and self._wants(participant, publication):
                 session.subscribe(publication)
+
+    def resumed(self, participant: LiveParticipant) -> None:
+        """A new connection took the participant over: send it the offer still waiting for an answer, if any."""
+        session = self.session(participant)
+        if session is not None:
+            session.resend_offer()
+
+    def restart(self, live: LiveRoom, participant: LiveParticipant, generation: int) -> bool:
+        """Give a participant a fresh peer connection in the same session (aiortc has no ICE restart).
+
+        Its publications keep their track sids: each gets a new m-line on the new peer connection and the others'
+        subscriptions move over to it (they keep their own m-lines and see the media resume at a keyframe). Its
+        own subscriptions are offered afresh. Return False (and change nothing) for a generation already served;
+        raise MediaError("media_restart_too_soon") when asked again within MIN_MEDIA_RESTART_INTERVAL_S."""
+        old = self._require(participant)
+        if generation <= old.generation:
+            return False
+        now = time.monotonic()
+        if not may_restart_media(old.restarted_at, now):
+            raise MediaError("media_restart_too_soon", "a fresh peer connection was made less than a second ago")
+        room = self._room(live)
+        new = MediaSession(self, live, participant, generation=generation, restarted_at=now)
+        new.auto_subscribe, new.requested = old.auto_subscribe, set(old.requested)
+        room.sessions[participant.sid] = new
+        self.sessions[participant.sid] = new
+        for track_sid, before in list(old.publications.items()):
+            track = participant.tracks.get(track_sid)
+            if track is None:
+                continue
+            after = new.publish(track, before.cid)
+            for subscription in list(before.subscriptions):
+                before.subscriptions.discard(subscription)
+                subscription.attach(after)
+        old.close()
+        room.detector.remove(participant.sid)
+        for publication in list(room.publications()):
+            if publication.ready and self._wants(participant, publication):
+                new.subscribe(publication)
+        new.request_offer()
+        return True
 
     async def answer(self, participant: LiveParticipant, sdp: str) -> None:
         """Apply a participant's answer."""

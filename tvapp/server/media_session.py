@@ -28,6 +28,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from tvapp.config import MediaConfig
 from tvapp.core.candidates import CandidateError, parse_candidate
 from tvapp.core.drops import DropCounter
+from tvapp.core.reconnect import PacketWatch
 from tvapp.protocol.messages import Candidate, Error, Offer, TrackInfo, TransceiverInfo
 from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
@@ -94,8 +95,13 @@ def pinned_codecs(publication: Publication) -> list[RTCRtpCodecCapability]:
 class MediaSession:
     """One participant's peer connection: its publications, its subscriptions, and the offers about them."""
 
-    def __init__(self, sfu: SessionOwner, live: LiveRoom, participant: LiveParticipant) -> None:
+    def __init__(self, sfu: SessionOwner, live: LiveRoom, participant: LiveParticipant, *,
+                 generation: int = 0, restarted_at: float | None = None) -> None:
         self.sfu = sfu
+        self.generation = generation  # the client's media_restart this peer connection answers (0: the first)
+        self.restarted_at = restarted_at
+        # Dead-path watch (tvapp.core.reconnect); a restarted session starts dead: its first packet means "back".
+        self.watch = PacketWatch(dead=generation > 0)
         self.live = live
         self.participant = participant
         self.pc: RTCPeerConnection = new_peer_connection(sfu.ice_triples(), announced=sfu.announced)
@@ -146,7 +152,15 @@ class MediaSession:
                 log.exception("media: could not make an offer for %s", self.participant.identity)
                 self.participant.peer.send(Error(code="media_failed", message="the server could not make an offer"))
                 return
-            self.participant.peer.send(Offer(sdp=self.pc.localDescription.sdp, transceivers=self._describe()))
+            if self.closed:
+                return  # restarted or left meanwhile: this peer connection's offer would only confuse the client
+            self.resend_offer()
+
+    def resend_offer(self) -> None:
+        """Send the offer that is out again (to a connection that resumed the session and may have missed it)."""
+        if self.offer_out and not self.closed and self.pc.localDescription is not None:
+            self.participant.peer.send(Offer(sdp=self.pc.localDescription.sdp, transceivers=self._describe(),
+                                             generation=self.generation))
 
     def _describe(self) -> tuple[TransceiverInfo, ...]:
         slots = []
@@ -230,7 +244,7 @@ class MediaSession:
 
     # publications --------------------------------------------------------------------------------------------
 
-    def publish(self, track: TrackInfo, cid: str) -> None:
+    def publish(self, track: TrackInfo, cid: str) -> Publication:
         """Reserve a recvonly m-line for a track the client announced, and offer it."""
         transceiver = self.pc.addTransceiver(track.kind, direction="recvonly")
         if track.kind == "video":
@@ -242,6 +256,7 @@ class MediaSession:
         publication.muted = track.muted
         self.publications[track.sid] = publication
         self.request_offer()
+        return publication
 
     def unpublish(self, track_sid: str) -> Publication | None:
         """Stop receiving a track (its m-line goes inactive)."""

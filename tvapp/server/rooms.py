@@ -5,6 +5,10 @@ Rooms are persisted in the store; the participants connected right now live only
 decision (may this identity join? is this room due to complete?) comes from tvapp.core.room;
 this module acts on it: it tells participants over their signaling peers and writes to the store.
 
+Reconnection (tvapp.core.reconnect): a participant whose websocket dropped or whose media died stays in its room,
+reconnecting, until `resume()` hands it to a new connection, its media flows again, or `expire_reconnecting()`
+finds its grace window passed and takes it out ("reconnect_timeout").
+
 Concurrency rule: between deciding a join and recording the participant there is no `await`,
 so racing joins for the last slot cannot both win; the store write happens after the slot is taken
 (and gives it back if the write fails).
@@ -13,7 +17,9 @@ so racing joins for the last slot cannot both win; the store write happens after
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import secrets
 import time
 from dataclasses import replace as _replace
 from typing import Callable
@@ -21,6 +27,7 @@ from typing import Callable
 from tvapp.core.claims import TokenClaims
 from tvapp.core.codes import new_id
 from tvapp.core.owners import Claim, Owner, claim_identity
+from tvapp.core.reconnect import RECONNECT_GRACE_DEFAULT, TIMEOUT_REASON, Announce, Cause, Presence
 from tvapp.core.room import EmptyClock, JoinDecision, RoomEvent, RoomLimits, RoomStatus, decide_join, next_status
 from tvapp.protocol.messages import (
     Error,
@@ -28,6 +35,8 @@ from tvapp.protocol.messages import (
     Joined,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantReconnected,
+    ParticipantReconnecting,
     Removed,
     RoomCompleted,
     TrackInfo,
@@ -53,13 +62,15 @@ class RoomManager:
     """Owns the live rooms of one server."""
 
     def __init__(self, reader: Store, writer: StoreWriter, *, default_limits: RoomLimits,
-                 ping_interval: float, idle_timeout: float, clock: Callable[[], float] = time.time) -> None:
+                 ping_interval: float, idle_timeout: float, clock: Callable[[], float] = time.time,
+                 reconnect_grace: float = RECONNECT_GRACE_DEFAULT) -> None:
         self.reader = reader
         self.writer = writer
         self.default_limits = default_limits
         self.ping_interval = ping_interval
         self.idle_timeout = idle_timeout
         self.clock = clock
+        self.reconnect_grace = reconnect_grace
         self.live: dict[str, LiveRoom] = {}
         self.media: MediaHooks = NoMedia()
 
@@ -197,7 +208,9 @@ class RoomManager:
         now = self.clock()
         old = live.participants.get(identity)
         participant = LiveParticipant(sid=new_id("PA"), identity=identity, name=claims.name or identity,
-                                      joined_at=now, claims=claims, peer=peer)
+                                      joined_at=now, claims=claims, peer=peer,
+                                      presence=Presence(grace=self.reconnect_grace),
+                                      resume_token=secrets.token_urlsafe(32))
         live.participants[identity] = participant
         live.owners[identity] = owner
         live.roster.join(identity, claims.grants.hidden, now)
@@ -247,8 +260,87 @@ class RoomManager:
             server_time=self.clock(),
             ping_interval=self.ping_interval,
             idle_timeout=self.idle_timeout,
+            resume_token=participant.resume_token,
         )
         return participant, joined
+
+    # reconnection (tvapp.core.reconnect decides; this acts) -----------------------------------------------------
+
+    def resume(self, claims: TokenClaims, peer: Peer, resume_token: str) -> tuple[LiveParticipant, Joined]:
+        """Hand the participant that `resume_token` belongs to over to a new connection (same sid, tracks,
+        subscriptions); raise RoomError("resume_refused") unless the token is that participant's current one and
+        the access token is of the same identity and owner. The token is used up: `joined` carries a new one."""
+        live = self.live.get(claims.grants.room)
+        participant = live.participants.get(claims.identity) if live is not None else None
+        if (live is None or participant is None or not participant.resume_token
+                or not hmac.compare_digest(participant.resume_token.encode(), resume_token.encode())
+                or participant.owner != Owner.of(claims.room_sid, claims.family, claims.grants.hidden)
+                or (claims.room_sid is not None and claims.room_sid != live.row.sid)):
+            raise RoomError("resume_refused", "this resume token is not valid for you now (used already, another "
+                                              "participant's, or its grace window passed): join without it")
+        now = self.clock()
+        old_peer, participant.peer = participant.peer, peer
+        participant.claims = claims
+        participant.resume_token = secrets.token_urlsafe(32)
+        if old_peer is not peer:  # a connection the server still thought alive: the client has moved on
+            old_peer.close(CLOSE_NORMAL, "resumed")
+        self._announce(live, participant, participant.presence.back(Cause.SIGNAL, now), Cause.SIGNAL)
+        others = tuple(p.info() for p in live.visible() if p is not participant)
+        joined = Joined(room=live.info(), participant=participant.info(),
+                        grants=GrantsInfo(room=claims.grants.room, **claims.grants.flags()), participants=others,
+                        server_time=now, ping_interval=self.ping_interval, idle_timeout=self.idle_timeout,
+                        resume_token=participant.resume_token, resumed=True)
+        return participant, joined
+
+    def link_lost(self, participant: LiveParticipant, cause: Cause, peer: Peer | None = None) -> None:
+        """Mark a participant reconnecting for `cause`; a SIGNAL loss counts only if `peer` is still its connection."""
+        live = self.room_of(participant)
+        if live is None or (peer is not None and participant.peer is not peer):
+            return
+        self._announce(live, participant, participant.presence.lost(cause, self.clock()), cause)
+
+    def link_back(self, participant: LiveParticipant, cause: Cause) -> None:
+        """Mark `cause` (media flowing again) ended for a participant."""
+        live = self.room_of(participant)
+        if live is not None:
+            self._announce(live, participant, participant.presence.back(cause, self.clock()), cause)
+
+    def signal_activity(self, participant: LiveParticipant) -> None:
+        """Note that a participant's signaling delivered a message (it is alive, whatever its media does)."""
+        participant.presence.signal_activity(self.clock())
+
+    def _announce(self, live: LiveRoom, participant: LiveParticipant, announce: Announce, cause: Cause) -> None:
+        if announce is Announce.NOTHING:
+            return
+        participant.changed()
+        if participant.hidden:
+            return
+        log.info("participant %s in %s: %s (%s)", participant.sid, live.row.sid, announce.value, cause.value)
+        if announce is Announce.RECONNECTING:
+            live.broadcast(ParticipantReconnecting(participant_sid=participant.sid, identity=participant.identity,
+                                                   cause=cause.value), exclude=participant)
+        elif announce is Announce.RECONNECTED:
+            live.broadcast(ParticipantReconnected(participant_sid=participant.sid, identity=participant.identity),
+                           exclude=participant)
+
+    async def expire_reconnecting(self) -> list[tuple[LiveRoom, LiveParticipant]]:
+        """Take out every participant whose grace window passed (others see reason "reconnect_timeout");
+        return them with their rooms."""
+        now = self.clock()
+        gone: list[tuple[LiveRoom, LiveParticipant]] = []
+        for live in list(self.live.values()):
+            for participant in list(live.participants.values()):
+                if participant.presence.tick(now) is Announce.LEFT:
+                    participant.peer.close(CLOSE_NORMAL, TIMEOUT_REASON)
+                    self._detach(live, participant, TIMEOUT_REASON, now)
+                    gone.append((live, participant))
+        if gone:
+            def write(s: Store) -> None:
+                for _, participant in gone:
+                    s.end_session(participant.sid, now, TIMEOUT_REASON)
+
+            await self.writer.call(write)
+        return gone
 
     def room_of(self, participant: LiveParticipant) -> LiveRoom | None:
         """Return the live room `participant` is connected to, or None once it left."""

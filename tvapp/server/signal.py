@@ -11,6 +11,12 @@ gets `data_rate_limited`, so one flooder cannot push the others' queues past `se
 A `join`'s token is accepted by tvapp.auth.tokens.TokenAuthority.accept (the same check as a REST
 bearer token, plus the `join` grant); a refusal becomes the join's error code. Joining itself is the
 room manager's (tvapp.server.rooms), media the SFU's (tvapp.server.media).
+
+How a connection ends decides what the others see (tvapp.core.reconnect): a `leave`, a close frame 1000/1001 from
+the client or a close the server made for a protocol violation is a leave at once; anything else (the socket just
+died, or went silent past `idle_timeout`) is a drop, and the participant is reconnecting for `reconnect_grace`. A
+`join` with a `resume_token` takes such a participant over (tvapp.server.rooms.RoomManager.resume); a
+`media_restart` gives it a fresh peer connection (tvapp.server.media.Sfu.restart).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from tvapp.protocol.messages import (
     Error,
     Join,
     Leave,
+    MediaRestart,
     Mute,
     Offer,
     Ping,
@@ -48,12 +55,17 @@ from tvapp.protocol.signaling import ConnectionState, ServerConnection
 from tvapp.core.budget import DataBudget, DataVerdict
 from tvapp.core.drops import DropCounter
 from tvapp.core.playback import PlaybackError
+from tvapp.core.reconnect import Cause
 from tvapp.server.live import LiveParticipant, RoomError
 
 if TYPE_CHECKING:
     from tvapp.server.state import ServerState
 
 log = logging.getLogger(__name__)
+
+CLEAN_CLOSE_CODES = frozenset({1000, 1001})
+"""Close codes of a client that closed on purpose (a page unloading): it left. Anything else (1006: the connection
+just died) is a drop, and the participant is reconnecting for [signal] reconnect_grace."""
 
 FAILURES = DropCounter(interval_s=60.0)
 """Unexpected failures behind `internal_error`, per message type: one log line with its traceback per minute."""
@@ -127,7 +139,7 @@ async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
     peer = SignalPeer(ws, conn, cfg.send_queue_max, data_budget(state))
     writer = asyncio.create_task(peer.run_writer())
     participant: LiveParticipant | None = None
-    left_reason = "disconnected"
+    closed_cleanly = False  # the client closed with 1000/1001 (a page closed): a leave, not a drop
     try:
         while conn.state is not ConnectionState.CLOSED:
             timeout = max(0.0, conn.next_deadline() - time.time())
@@ -138,6 +150,7 @@ async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
                 peer.wake()
                 continue
             if message["type"] == "websocket.disconnect":
+                closed_cleanly = message.get("code") in CLEAN_CLOSE_CODES
                 break
             now = time.time()
             if message.get("text") is not None:
@@ -155,21 +168,23 @@ async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
                     peer.send(Error(code="internal_error", message="the server could not handle that message"))
                     continue
                 if leaving:
-                    left_reason = "left"
+                    participant = None
             peer.wake()
-        if conn.idle_dropped:
-            left_reason = "timeout"
     except WebSocketDisconnect:
         pass
     finally:
         if participant is not None:
-            try:
+            try:  # a drop is not a leave: the participant is reconnecting for the grace window
                 live = state.rooms.room_of(participant)
-                if live is not None:
+                # The server closed it for a protocol violation (not for silence): that client is not coming back.
+                refused = conn.close_code is not None and not conn.idle_dropped
+                if (closed_cleanly or refused) and live is not None and participant.peer is peer:
                     state.watch.left(live, participant)
-                await state.rooms.leave(participant, left_reason)
+                    await state.rooms.leave(participant, "disconnected")
+                else:
+                    state.rooms.link_lost(participant, Cause.SIGNAL, peer)
             except Exception:
-                log.exception("signaling: could not record %s leaving", participant.identity)
+                log.exception("signaling: could not record %s dropping", participant.identity)
         peer.wake()
         try:
             await asyncio.wait_for(writer, 2.0)
@@ -194,6 +209,18 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         except TokenError as exc:
             conn.reject_join(exc.code, exc.message)
             return participant, False
+        if event.resume_token is not None:
+            try:
+                resumed, joined = rooms.resume(claims, peer, event.resume_token)
+            except RoomError as exc:
+                conn.reject_join(exc.code, exc.message)
+                return participant, False
+            conn.accept_join(dataclasses.replace(joined, ice_servers=state.sfu.ice_servers(resumed.sid)))
+            live = rooms.room_of(resumed)
+            if live is not None:
+                state.sfu.resumed(resumed)
+                state.watch.joined(live, resumed)
+            return resumed, False
         try:
             joined_participant, joined = await rooms.join(claims, peer)
         except RoomError as exc:
@@ -210,9 +237,13 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         return joined_participant, False
     if participant is None:
         return participant, False
+    rooms.signal_activity(participant)
     if isinstance(event, Ping):
         conn.pong(event, time.time())
     elif isinstance(event, Leave):
+        live = rooms.room_of(participant)
+        if live is not None:
+            state.watch.left(live, participant)
         await rooms.leave(participant, "left")
         return None, True
     elif isinstance(event, Publish):
@@ -225,6 +256,10 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
             rooms.set_muted(live, participant, event.track_sid, event.muted, by_server=False)
     elif isinstance(event, (Subscribe, Unsubscribe)):
         rooms.set_subscribed(participant, event.track_sid, isinstance(event, Subscribe))
+    elif isinstance(event, MediaRestart):
+        live = rooms.room_of(participant)
+        if live is not None and state.sfu.restart(live, participant, event.generation):
+            rooms.link_lost(participant, Cause.MEDIA)
     elif isinstance(event, Answer):
         await state.sfu.answer(participant, event.sdp)
     elif isinstance(event, Candidate):

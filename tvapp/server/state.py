@@ -19,6 +19,7 @@ from tvapp.auth.keys import ApiKey, KeyStore, KeyStoreError, ensure_data_dir
 from tvapp.auth.tokens import TokenAuthority
 from tvapp.config import Config
 from tvapp.core.attempts import AttemptLimiter
+from tvapp.core.reconnect import check_grace
 from tvapp.core.room import RoomLimits, room_limits
 from tvapp.protocol.messages import MAX_DATA_BYTES
 from tvapp.server.media import Sfu
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "tvapp.db"
 PURGE_INTERVAL = 60.0
+RECONNECT_CHECK_INTERVAL = 0.25  # how often grace windows are checked: a leave comes at most this late
 KEY_POLL_INTERVAL = 0.5  # how often keys.json is looked at (a stat) for keys revoked by `tvapp keys revoke`
 TOKEN_REVOKED = "token_revoked"
 
@@ -73,8 +75,12 @@ class ServerState:
         if min(signal.data_rate_bytes, signal.data_rate_messages) < 0 or (
                 signal.data_rate_messages and signal.data_burst_messages < 1):
             raise ValueError("config [signal]: data rates must not be negative, a message burst at least 1")
+        try:
+            grace = check_grace(signal.reconnect_grace)
+        except ValueError as exc:
+            raise ValueError(f"config [signal]: {exc}") from None
         rooms = RoomManager(reader, writer, default_limits=limits, ping_interval=config.signal.ping_interval,
-                            idle_timeout=config.signal.idle_timeout)
+                            idle_timeout=config.signal.idle_timeout, reconnect_grace=grace)
         state = cls(
             config=config, data_dir=data, keys=keys,
             tokens=TokenAuthority(keys, audience=config.auth.audience, leeway=config.auth.leeway),
@@ -83,9 +89,11 @@ class ServerState:
             sfu=Sfu(config.media), watch=Watch(config.watch), created_key=created,
         )
         rooms.media = state.sfu
+        state.sfu.link = rooms
         state.revoked_keys = state._revoked_key_ids()
         await rooms.recover()
         state.tasks.append(asyncio.create_task(state._every(config.rooms.reaper_interval, rooms.reap)))
+        state.tasks.append(asyncio.create_task(state._every(RECONNECT_CHECK_INTERVAL, state.expire_reconnecting)))
         state.tasks.append(asyncio.create_task(state._every(PURGE_INTERVAL, state._purge)))
         state.tasks.append(asyncio.create_task(state._every(KEY_POLL_INTERVAL, state.end_sessions_of_revoked_keys)))
         return state
@@ -109,6 +117,13 @@ class ServerState:
         """End the live sessions whose token belongs to a refresh family just revoked; return how many."""
         return await self.rooms.end_sessions(lambda p: p.claims.family == family, TOKEN_REVOKED,
                                              "your token was revoked (its refresh token was used twice)")
+
+    async def expire_reconnecting(self) -> int:
+        """Take out the participants whose reconnect grace window passed; return how many."""
+        gone = await self.rooms.expire_reconnecting()
+        for live, participant in gone:
+            self.watch.left(live, participant)
+        return len(gone)
 
     async def _purge(self) -> int:
         now = time.time()

@@ -45,6 +45,7 @@ class Person:
     camera_off: bool = True
     mic_muted: bool = False
     quality: int | None = None
+    reconnecting: bool = False
     meter: QualityMeter = field(default_factory=QualityMeter)
     pumps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
@@ -59,11 +60,13 @@ class TileInfo:
     mic_muted: bool
     camera_off: bool
     quality: int | None
+    reconnecting: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return the tile's fields as the screenshot sidecar writes them."""
         return {"identity": self.identity, "name": self.name, "speaking": self.speaking,
-                "mic_muted": self.mic_muted, "camera_off": self.camera_off, "quality": self.quality}
+                "mic_muted": self.mic_muted, "camera_off": self.camera_off, "quality": self.quality,
+                "reconnecting": self.reconnecting}
 
 
 class People:
@@ -92,7 +95,8 @@ class People:
         """Give `participant` a tile (after the ones who joined before them) and sync their mic and camera."""
         if participant.sid in self._by_sid:
             return
-        self._by_sid[participant.sid] = Person(participant.sid, participant.identity, display_name(participant))
+        self._by_sid[participant.sid] = Person(participant.sid, participant.identity, display_name(participant),
+                                               reconnecting=participant.reconnecting)
         self.order.add(participant.sid, participant.joined_at)  # by join time: tiles keep their places
         self.sync(participant)
 
@@ -116,6 +120,12 @@ class People:
         video = [p for p in participant.tracks.values() if p.kind == "video"]
         person.mic_muted = bool(audio) and all(p.muted for p in audio)
         person.camera_off = not video or all(p.muted for p in video)
+
+    def set_reconnecting(self, sid: str, reconnecting: bool) -> None:
+        """Mark the participant `sid` as reconnecting (its tile says so) or back."""
+        person = self._by_sid.get(sid)
+        if person is not None:
+            person.reconnecting = reconnecting
 
     def subscribed(self, track: RemoteTrack) -> None:
         """Start pumping a newly subscribed track: video into the person's slot, audio into the output."""
@@ -173,13 +183,13 @@ class People:
             video = None if person.camera_off else person.video
             tiles.append(TileView(sid=sid, name=person.name, initials=initials(person.name), video=video,
                                   mic_muted=person.mic_muted, camera_off=person.camera_off, quality=person.quality,
-                                  speaking=sid == speaking))
+                                  speaking=sid == speaking, reconnecting=person.reconnecting))
         return tuple(tiles)
 
     def tile_info(self, speaking: str | None) -> dict[str, TileInfo]:
         """Return who each tile shows and how, by sid, the one of sid `speaking` marked as speaking."""
         return {sid: TileInfo(identity=p.identity, name=p.name, speaking=sid == speaking, mic_muted=p.mic_muted,
-                              camera_off=p.camera_off, quality=p.quality)
+                              camera_off=p.camera_off, quality=p.quality, reconnecting=p.reconnecting)
                 for sid, p in list(self._by_sid.items())}
 
 

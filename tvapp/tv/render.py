@@ -58,9 +58,18 @@ from tvapp.tv.painter import (
     to_pygame,
 )
 from tvapp.tv.pairing_card import PairingCards, PairingLayout, countdown, grouped
-from tvapp.tv.qr import qr_surface
 from tvapp.tv.privacy import PrivacyPainter
-from tvapp.tv.scene import ConnectingScreen, ContentView, ErrorScreen, IdleScreen, RoomScreen, Scene, TileView
+from tvapp.tv.qr import qr_surface
+from tvapp.tv.scene import (
+    RECONNECTING_TEXT,
+    ConnectingScreen,
+    ContentView,
+    ErrorScreen,
+    IdleScreen,
+    RoomScreen,
+    Scene,
+    TileView,
+)
 
 __all__ = ["CARD", "JoinQr", "PairingLayout", "Renderer", "card_color", "countdown", "grouped"]  # pairing's too
 
@@ -288,8 +297,13 @@ class Renderer:
                           topleft=(safe.x, safe.y))
         people = f"{bar.participants} {'person' if bar.participants == 1 else 'people'} in the room"
         details = "  ·  ".join(part for part in (people, bar.where) if part)
-        y = self.paint.text(self.paint.fit(details, body, left_w), body, DIM_TEXT, BACKGROUND, later,
-                            topleft=(safe.x, name.bottom + self.px(6))).bottom
+        x, top = safe.x, name.bottom + self.px(6)
+        if bar.connection:  # the TV's own link is down: said first, in yellow
+            state = self.paint.text(self.paint.fit(bar.connection, body, left_w), body, YELLOW, BACKGROUND, later,
+                                    topleft=(x, top))
+            x = state.right + self.px(24)
+        y = self.paint.text(self.paint.fit(details, body, max(1, safe.x + left_w - x)), body, DIM_TEXT, BACKGROUND,
+                            later, topleft=(x, top)).bottom
         hint = list(self.paint.wrap(bar.join_hint, body, left_w)) if bar.join_hint else []
         if len(hint) > 2:  # two lines at most; the rest shortened with an ellipsis rather than dropped silently
             hint = [hint[0], self.paint.fit(" ".join(hint[1:]), body, left_w)]
@@ -309,9 +323,28 @@ class Renderer:
         self.tile_rects[tile.sid] = rect
         if not self._video(tile, rect):
             self.surface.blit(self._card(tile, rect), (rect.x, rect.y))
+        if tile.reconnecting:
+            self._reconnecting(rect)
         self._tile_overlays(tile, rect)
         if tile.speaking:
             pygame.draw.rect(self.surface, self.highlight_color, to_pygame(rect), width=self.outline)
+
+    def _reconnecting(self, rect: Rect) -> None:
+        """Dim a tile whose participant is reconnecting and say so across its middle."""
+        shade = pygame.Surface(rect.size)
+        shade.fill((0, 0, 0))
+        shade.set_alpha(150)
+        self.surface.blit(shade, (rect.x, rect.y))
+        size = min(self.px(BODY), max(10, rect.h // 6))
+        text = self.paint.fit(RECONNECTING_TEXT, size, rect.w - 2 * self.px(10))
+        if not text:
+            return
+        text_w, text_h = self.paint.size_of(text, size)
+        pad = self.px(12)
+        pill = pygame.Rect(0, 0, text_w + 2 * pad, text_h + pad)
+        pill.center = (rect.x + rect.w // 2, rect.y + rect.h // 2)
+        pygame.draw.rect(self.surface, PILL, pill, border_radius=pill.h // 2)
+        self.paint.text(text, size, YELLOW, PILL, center=pill.center)
 
     def _video(self, tile: TileView, rect: Rect) -> bool:
         """Blit the tile's video letterboxed in rect (bars filled); return False when there is none to show."""

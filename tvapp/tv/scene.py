@@ -30,6 +30,9 @@ class VideoSource(Protocol):
         """Return the newest frame as a `width` x `height` surface (converted once per new frame), or None."""
 
 
+RECONNECTING_TEXT = "Reconnecting…"  # across a reconnecting participant's tile, and in the bar for the TV itself
+
+
 @dataclass(frozen=True)
 class TileView:
     """One participant's tile."""
@@ -42,6 +45,7 @@ class TileView:
     camera_off: bool = False
     quality: int | None = None          # 0 lost, 1 poor, 2 good, 3 excellent; None before any stats
     speaking: bool = False              # the active speaker: outlined with the highlight
+    reconnecting: bool = False          # its connection dropped (the server keeps its place): dimmed, "Reconnecting…"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class RoomBar:
     join_url: str | None = None         # the "scan to join" QR code beside the invite code (with the code in it)
     fingerprint: str | None = None      # the core's self-signed certificate ("sha256:AB:CD:..."), shown to compare
     where: str = ""                     # where the room lives: "on this TV", "on core.example"
+    connection: str = ""                # the TV's own link when it is not fine, e.g. "Reconnecting…" (drawn in yellow)
 
 
 @dataclass(frozen=True)

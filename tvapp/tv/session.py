@@ -47,6 +47,7 @@ from tvapp.tv.content import TvContent
 from tvapp.tv.join import JoinPlan, JoinProblem, disconnected, problem_for, unreachable
 from tvapp.tv.people import People, TileInfo, display_name
 from tvapp.tv.scene import (
+    RECONNECTING_TEXT,
     ConnectingScreen,
     ErrorScreen,
     IdleScreen,
@@ -97,6 +98,7 @@ class TvSession:
         self.people = People(formats, audio)
         self.highlight = SpeakerHighlight()
         self.toasts = Toasts()
+        self.reconnecting: set[str] = set()  # which of the TV's own links ("signal", "media") are being repaired
         self._screen: IdleScreen | ConnectingScreen | ErrorScreen | None = ConnectingScreen("Starting…")
         self.scene = Scene(ConnectingScreen("Starting…"))
         self._plan: JoinPlan | None = None
@@ -359,15 +361,22 @@ class TvSession:
             title = self.content.newly_loaded()
             if title is not None:
                 self.toasts.add(f"Now playing: {title}", self._now_ms())
+        elif isinstance(event, (ev.ParticipantReconnecting, ev.ParticipantReconnected)):
+            self.people.set_reconnecting(event.participant.sid, isinstance(event, ev.ParticipantReconnecting))
         elif isinstance(event, ev.Reconnecting):
-            self.toasts.add("Connection lost, reconnecting…", self._now_ms())
+            self.reconnecting.add(event.reason)
+            what = "Video connection lost" if event.reason == "media" else "Connection lost"
+            self.toasts.add(f"{what}, reconnecting…", self._now_ms())
         elif isinstance(event, ev.Reconnected):
-            self.toasts.add("Reconnected", self._now_ms())
+            self.reconnecting.discard(event.reason)
+            if not self.reconnecting:
+                self.toasts.add("Reconnected", self._now_ms())
         elif isinstance(event, ev.Disconnected):
             self._on_disconnected(event.reason)
         self.refresh()
 
     def _on_disconnected(self, reason: str) -> None:
+        self.reconnecting.clear()
         for sid in self.people:
             self._drop(sid)
         self.content.detach()
@@ -414,7 +423,8 @@ class TvSession:
         hint = (f"On a phone: open {other}" + (f" and enter {code}" if code else "")) if other else self.join_hint(code)
         bar = RoomBar(room=self.room_name, invite_code=code, participants=len(tiles) + 1,
                       join_hint=hint, join_url=self.join_url(code) if code and not other else None,
-                      fingerprint=self.fingerprint if code and not other else None, where=self.where())
+                      fingerprint=self.fingerprint if code and not other else None, where=self.where(),
+                      connection=RECONNECTING_TEXT if self.reconnecting else "")
         content = self.content.view()
         local = self.media.view() if self.media is not None else LocalDevices()
         self.scene = Scene(RoomScreen(bar=bar, tiles=tiles, mode=self.shown_mode(content is not None),

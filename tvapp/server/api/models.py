@@ -129,6 +129,9 @@ class ParticipantOut(BaseModel):
     name: str
     joined_at: float
     tracks: list[TrackOut]
+    # Its websocket or media dropped; it keeps its place for [signal] reconnect_grace seconds (signaling:
+    # participant_reconnecting / participant_reconnected).
+    reconnecting: bool = False
 
 
 # POST .../tracks/{sid}/mute.

@@ -10,6 +10,8 @@
   const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
   const INVITE_LENGTH = 8;
   const TOKEN_MARGIN_S = 30;
+  const RESUME_FOR_MS = 25_000; // keep trying to resume this long after a drop (the server's grace is 20 s)
+  const RESUME_RETRY_MS = 1_000;
   const LOCAL_SOURCES = { audio: "microphone", video: "camera" };
 
   const MESSAGES = {
@@ -30,6 +32,7 @@
     camera_missing: "No camera or microphone found. You can still join to watch and listen.",
     insecure: "Camera and microphone need a secure page (https). You can still join to watch and listen.",
     not_allowed: "Only the host can control the video in this room.",
+    resume_refused: "The connection was lost for too long. Enter the code to join again.",
     no_content: "Nothing is loaded to play. Load a video first.",
   };
 
@@ -58,6 +61,9 @@
     candidatesSent: 0,
     negotiation: Promise.resolve(),
     leaving: false,
+    resumeToken: null, // from "joined": a new socket presents it to take this participant over after a drop
+    reconnectingSince: 0,
+    resumes: 0,
   };
 
   // --- small helpers ---------------------------------------------------------------------------------------
@@ -256,10 +262,16 @@
     }
     session.leaving = false;
     session.lastServerError = null;
+    session.resumeToken = null;
+    openSocket(token, null);
+  }
+
+  function openSocket(token, resumeToken) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${scheme}//${location.host}/v1/signal`);
     session.ws = ws;
-    ws.onopen = () => send({ type: "join", token, auto_subscribe: true });
+    ws.onopen = () => send(resumeToken ? { type: "join", token, auto_subscribe: true, resume_token: resumeToken }
+      : { type: "join", token, auto_subscribe: true });
     ws.onmessage = (event) => {
       if (ws !== session.ws) return;
       let message;
@@ -279,6 +291,36 @@
     };
   }
 
+  // --- after a drop: resume the same participant (same sid, same tracks, same peer connection) ----------------
+
+  function startReconnecting() {
+    session.ws = null;
+    session.reconnectingSince = Date.now();
+    session.watch.left();
+    setState("reconnecting");
+    setStatus("Reconnecting…");
+    $("call-state").hidden = false;
+    setTimeout(tryResume, 200);
+  }
+
+  async function tryResume() {
+    if (session.state !== "reconnecting" || session.leaving) return;
+    if (Date.now() - session.reconnectingSince > RESUME_FOR_MS) {
+      session.lastServerError = { code: "disconnected", message: "The connection to the server was lost." };
+      return onClosed({ code: 1006, reason: "" });
+    }
+    session.resumes += 1;
+    let token;
+    try {
+      token = await freshAccessToken();
+    } catch (err) {
+      setTimeout(tryResume, RESUME_RETRY_MS);
+      return;
+    }
+    session.lastServerError = null;
+    openSocket(token, session.resumeToken);
+  }
+
   function onMessage(msg) {
     switch (msg.type) {
       case "joined":
@@ -289,6 +331,12 @@
       case "participant_left":
         session.participants.delete(msg.participant_sid);
         return render();
+      case "participant_reconnecting":
+      case "participant_reconnected": {
+        const p = session.participants.get(msg.participant_sid);
+        if (p) p.reconnecting = msg.type === "participant_reconnecting";
+        return render();
+      }
       case "track_published":
         return onTrackPublished(msg);
       case "track_unpublished": {
@@ -326,6 +374,19 @@
   }
 
   function onJoined(msg) {
+    session.resumeToken = msg.resume_token || null;
+    if (msg.resumed && session.state === "reconnecting" && session.pc) {
+      // The same participant carries on: its tracks, subscriptions and peer connection are as they were.
+      session.room = msg.room;
+      session.participants.clear();
+      for (const p of msg.participants || []) addParticipant(p);
+      session.watch.joined(msg);
+      setState("joined");
+      setStatus("");
+      $("call-state").hidden = true;
+      render();
+      return;
+    }
     session.room = msg.room;
     session.self = msg.participant;
     session.participants.clear();
@@ -345,7 +406,9 @@
 
   function addParticipant(info) {
     const tracks = new Map((info.tracks || []).map((t) => [t.sid, { ...t }]));
-    session.participants.set(info.sid, { sid: info.sid, identity: info.identity, name: info.name, tracks });
+    session.participants.set(info.sid, {
+      sid: info.sid, identity: info.identity, name: info.name, tracks, reconnecting: Boolean(info.reconnecting),
+    });
   }
 
   function publishLocalTracks() {
@@ -507,6 +570,17 @@
   }
 
   function onClosed(event) {
+    const dropped = !session.leaving && !session.lastServerError && event.code !== 1000 && session.resumeToken;
+    if (dropped && session.state === "joined") return startReconnecting();
+    if (session.state === "reconnecting" && !session.leaving) {
+      const refused = session.lastServerError && session.lastServerError.code === "resume_refused";
+      if (!refused && Date.now() - session.reconnectingSince <= RESUME_FOR_MS) {
+        session.ws = null;
+        setTimeout(tryResume, RESUME_RETRY_MS); // the server is not reachable yet: try again
+        return undefined;
+      }
+      session.state = "joined"; // end the call as a drop does
+    }
     const wasJoined = session.state === "joined";
     teardown();
     if (session.leaving) return;
@@ -527,6 +601,8 @@
   }
 
   function teardown() {
+    $("call-state").hidden = true;
+    session.resumeToken = null;
     session.watch.left();
     const ws = session.ws;
     session.ws = null;
@@ -579,7 +655,10 @@
       initial.className = "initial";
       const label = document.createElement("span");
       label.className = "name";
-      tile.append(video, initial, label);
+      const state = document.createElement("span");
+      state.className = "state";
+      state.textContent = "Reconnecting…";
+      tile.append(video, initial, label, state);
       grid.append(tile);
     }
     const shown = p.name || p.identity;
@@ -593,6 +672,7 @@
     tile.classList.toggle("video-off", !video || !camera || camera.muted);
     tile.classList.toggle("mic-off", !mic || mic.muted);
     tile.classList.toggle("speaking", p.sid === session.dominantSid);
+    tile.classList.toggle("reconnecting", Boolean(p.reconnecting)); // its link dropped; the server keeps its place
   }
 
   function tracksOf(p, kind) {
@@ -680,6 +760,7 @@
       get speakers() { return session.speakers.map((s) => ({ ...s })); },
       get errors() { return session.errors.map((e) => ({ ...e })); },
       get offersAnswered() { return session.offersAnswered; },
+      get resumes() { return session.resumes; },
       get candidatesSent() { return session.candidatesSent; },
     };
   }
