@@ -28,7 +28,7 @@ from tvapp.testing.recorder import Recorder
 from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until_async
-from tvapp.tv.remote.tls import ensure_certificate
+from tvapp.web.tls import ensure_certificate
 
 SECRET = "turn-secret-Wq73kPz0"
 LOOPBACK = ["127.0.0.1"]
