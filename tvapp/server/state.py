@@ -25,6 +25,7 @@ from tvapp.server.media import Sfu
 from tvapp.server.playback import Watch
 from tvapp.server.rooms import RoomManager
 from tvapp.server.store import Store
+from tvapp.server.webhooks import Webhooks
 from tvapp.server.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class ServerState:
     sfu: Sfu
     watch: Watch
     created_key: ApiKey | None = None
+    hooks: Webhooks | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     revoked_keys: frozenset[str] = frozenset()
 
@@ -83,8 +85,10 @@ class ServerState:
             sfu=Sfu(config.media), watch=Watch(config.watch), created_key=created,
         )
         rooms.media = state.sfu
+        state.hooks = rooms.hooks = Webhooks(config.webhooks, keys, reader, writer)
         state.revoked_keys = state._revoked_key_ids()
         await rooms.recover()
+        state.tasks.append(asyncio.create_task(state.hooks.run()))
         state.tasks.append(asyncio.create_task(state._every(config.rooms.reaper_interval, rooms.reap)))
         state.tasks.append(asyncio.create_task(state._every(PURGE_INTERVAL, state._purge)))
         state.tasks.append(asyncio.create_task(state._every(KEY_POLL_INTERVAL, state.end_sessions_of_revoked_keys)))

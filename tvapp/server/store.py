@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from tvapp.server.database import Database, Migration, StoreError, migrate
+from tvapp.server.webhook_store import WebhookQueries, migration_webhooks
 
 ROOM_STATUSES = ("open", "in-progress", "completed")
 
@@ -131,7 +132,7 @@ def _migration_1_initial(conn: sqlite3.Connection) -> None:
 
 
 # Migration i (0-based) takes a database from user_version i to i + 1. Append only; never edit a shipped one.
-MIGRATIONS: tuple[Migration, ...] = (_migration_1_initial,)
+MIGRATIONS: tuple[Migration, ...] = (_migration_1_initial, migration_webhooks)
 
 
 
@@ -155,7 +156,7 @@ _SESSION_COLUMNS = _columns(SessionRow)
 _INVITE_COLUMNS = _columns(InviteRow)
 
 
-class Store(Database):
+class Store(Database, WebhookQueries):
     """The core's tables and their queries, on one connection (see tvapp.server.database for transactions)."""
 
     MIGRATIONS = MIGRATIONS
