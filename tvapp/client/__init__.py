@@ -25,6 +25,7 @@ from tvapp.client.events import (
     TrackUnmuted,
     TrackUnpublished,
     TrackUnsubscribed,
+    UnmuteRequested,
 )
 from tvapp.client.negotiation import ReceiveStats
 from tvapp.client.participants import (
@@ -44,5 +45,5 @@ __all__ = [
     "LocalParticipant", "LocalTrackPublication", "ParticipantJoined", "ParticipantLeft", "ReceiveStats",
     "Reconnected", "Reconnecting", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication", "RequestError",
     "RestClient", "Room", "RoomEvent", "Speaker", "TrackMuted", "TrackPublished", "TrackSubscribed", "TrackUnmuted",
-    "TrackUnpublished", "TrackUnsubscribed",
+    "TrackUnpublished", "TrackUnsubscribed", "UnmuteRequested",
 ]

@@ -378,6 +378,15 @@ class TrackUnmuted(f.Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class UnmuteRequest(f.Message):
+    """Ask the client to unmute one of its tracks (POST .../actions/unmute); it may decline: the server never
+    switches a microphone on. To accept, the client sends ``mute`` with ``muted: false``."""
+
+    TYPE: ClassVar[str] = "unmute_request"
+    track_sid: Id
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Removed(f.Message):
     """Tell the client it was removed from the room; the server closes the connection next."""
 
@@ -476,6 +485,7 @@ ServerMessage: TypeAlias = (
     | TrackUnpublished
     | TrackMuted
     | TrackUnmuted
+    | UnmuteRequest
     | Removed
     | RoomCompleted
     | Error
@@ -494,7 +504,8 @@ _CLIENT_CLASSES: tuple[type[ClientMessage], ...] = (
 )  # fmt: skip
 _SERVER_CLASSES: tuple[type[ServerMessage], ...] = (
     Joined, ParticipantJoined, ParticipantLeft, TrackPublished, TrackUnpublished, TrackMuted, TrackUnmuted,
-    Removed, RoomCompleted, Error, Pong, ActiveSpeakers, Data, PlaybackStateMsg, Offer, Answer, Candidate,
+    UnmuteRequest, Removed, RoomCompleted, Error, Pong, ActiveSpeakers, Data, PlaybackStateMsg, Offer, Answer,
+    Candidate,
 )  # fmt: skip
 CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = f.registry(*_CLIENT_CLASSES)
 SERVER_MESSAGE_TYPES: Final[Mapping[str, type[ServerMessage]]] = f.registry(*_SERVER_CLASSES)

@@ -261,6 +261,37 @@ class Store(Database, WebhookQueries):
             ).fetchall()
         return [SessionRow(*r) for r in rows]
 
+    def search_sessions(self, room_sid: str, *, identity: str | None = None, connected: bool | None = None,
+                        joined_after: float | None = None, joined_before: float | None = None,
+                        after: str | None = None, limit: int = 100) -> list[SessionRow]:
+        """Return a room session's participant sessions matching the filters, in join order, after session `after`."""
+        where, args = ["room_sid = ?"], [room_sid]
+        if identity is not None:
+            where.append("identity = ?")
+            args.append(identity)
+        if connected is not None:
+            where.append("left_at IS NULL" if connected else "left_at IS NOT NULL")
+        if joined_after is not None:
+            where.append("joined_at >= ?")
+            args.append(joined_after)
+        if joined_before is not None:
+            where.append("joined_at < ?")
+            args.append(joined_before)
+        if after is not None:
+            where.append("(joined_at, rowid) > (SELECT joined_at, rowid FROM sessions WHERE sid = ?)")
+            args.append(after)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {' AND '.join(where)} ORDER BY joined_at, rowid"
+                " LIMIT ?", (*args, limit)).fetchall()
+        return [SessionRow(*r) for r in rows]
+
+    def get_session(self, sid: str) -> SessionRow | None:
+        """Return the participant session with this sid, or None."""
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,)).fetchone()
+        return None if row is None else SessionRow(*row)
+
     # invites
 
     def insert_invite(self, row: InviteRow) -> None:
