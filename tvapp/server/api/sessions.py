@@ -29,7 +29,7 @@ from tvapp.server.store import RoomRow
 router = APIRouter(tags=["room sessions"])
 
 SessionRef = Annotated[str, Path(max_length=64, description="The room session's sid (RM_...)")]
-IdentityItem = Annotated[str, Field(max_length=64, json_schema_extra={"pattern": IDENTITY})]
+IdentityItem = Annotated[str, Field(max_length=64, pattern=IDENTITY)]
 KICK_REASON = "removed by the host"
 
 
