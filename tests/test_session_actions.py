@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tvapp.client import Disconnected, Room, TrackMuted, TrackUnmuted, UnmuteRequested
+from tvapp.client import Room, TrackMuted, TrackUnmuted, UnmuteRequested
 from tvapp.client.rest import ApiError, RestClient
-from tvapp.client.signaling import SignalClient
+from tvapp.client.signaling import JoinError, SignalClient
 from tvapp.client.sources import ToneTrack
-from tvapp.protocol.messages import Publish, Removed, TrackPublished
+from tvapp.protocol.messages import Removed, TrackPublished
 from tvapp.protocol.messages import TrackMuted as TrackMutedMsg
 from tvapp.rtc import internals
 from tvapp.testing import aio
@@ -148,8 +148,9 @@ def test_kick_and_end(server: ServerProcess) -> None:
         assert (await clients["bob"].wait_for(Removed)).reason == "removed by the host"
         await clients["bob"].wait_closed()
         rejoin = await asyncio.to_thread(server.token, room, "bob")
-        with pytest.raises(Exception):
+        with pytest.raises(JoinError) as refused:
             await SignalClient.connect(server.url, rejoin["access_token"])
+        assert refused.value.code == "removed"
         left = [p["identity"] for p in server.http.get(f"/v1/rooms/{room}/participants").json()]
         assert left == ["alice", "carol", "dave"]
 
@@ -195,7 +196,7 @@ def test_bad_input(server: ServerProcess) -> None:
         limit = await asyncio.to_thread(action, server, room, session, "kick",
                                         {"participants": [f"p{i}" for i in range(100)]})
         assert limit.status_code == 200 and len(limit.json()["not_found"]) == 100
-        noauth = httpx.post(f"{server.url}/v1/rooms/{room}/sessions/{session}/actions/end")
+        noauth = await asyncio.to_thread(httpx.post, f"{server.url}/v1/rooms/{room}/sessions/{session}/actions/end")
         assert noauth.status_code == 401
         api = RestClient(server.url, api_key=server.key)
         with pytest.raises(ApiError) as caught:

@@ -48,6 +48,14 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 EVENTS: tuple[str, ...] = tuple(EVENT_FIELDS)
 
+# The shapes of the objects the other parts pass to emit (keys as the REST API names them; extra keys pass through):
+PARTICIPANT_KEYS = ("sid", "identity", "name", "joined_at")
+TRACK_KEYS = ("sid", "kind", "source", "name", "muted")
+RECORDING_KEYS = ("sid", "room_sid", "participant", "track", "type", "codec", "container", "status", "offset",
+                  "duration", "size", "created_at", "completed_at")
+COMPOSITION_KEYS = ("sid", "room_sid", "layout", "format", "resolution", "status", "duration", "size",
+                    "created_at", "completed_at")
+
 MAX_CALLBACK_URL = 2048
 
 
@@ -192,5 +200,23 @@ def lane(room_sid: str, url: str) -> str:
     return f"{room_sid} {url}"
 
 
-__all__ = ["CallbackError", "EVENTS", "EVENT_FIELDS", "MAX_CALLBACK_URL", "Outcome", "Pending", "RetryPolicy",
-           "after_attempt", "check_callback_url", "due", "event_payload", "heads", "lane", "next_wake"]
+__all__ = [
+    "COMPOSITION_KEYS",
+    "EVENTS",
+    "EVENT_FIELDS",
+    "MAX_CALLBACK_URL",
+    "PARTICIPANT_KEYS",
+    "RECORDING_KEYS",
+    "TRACK_KEYS",
+    "CallbackError",
+    "Outcome",
+    "Pending",
+    "RetryPolicy",
+    "after_attempt",
+    "check_callback_url",
+    "due",
+    "event_payload",
+    "heads",
+    "lane",
+    "next_wake",
+]

@@ -15,13 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace as _replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from tvapp.core.claims import TokenClaims
 from tvapp.core.codes import new_id
 from tvapp.core.owners import Claim, Owner, claim_identity
-from tvapp.core.room import EmptyClock, JoinDecision, RoomEvent, RoomLimits, RoomStatus, decide_join, next_status
+from tvapp.core.room import (
+    EmptyClock,
+    JoinDecision,
+    RoomEvent,
+    RoomLimits,
+    RoomStatus,
+    decide_join,
+    next_status,
+)
 from tvapp.protocol.messages import (
     Error,
     GrantsInfo,
@@ -38,7 +47,14 @@ from tvapp.protocol.messages import (
     TrackUnmuted,
     TrackUnpublished,
 )
-from tvapp.server.live import LiveParticipant, LiveRoom, MediaHooks, NoMedia, Peer, RoomError
+from tvapp.server.live import (
+    LiveParticipant,
+    LiveRoom,
+    MediaHooks,
+    NoMedia,
+    Peer,
+    RoomError,
+)
 from tvapp.server.store import RoomNameTaken, RoomRow, SessionRow, Store, StoreError
 from tvapp.server.writer import StoreWriter
 
