@@ -7,6 +7,7 @@ and delivery loses nothing; a room's status_callback gets its room's events; no 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from tvapp.protocol.messages import ParticipantLeft, Publish, TrackPublished, Un
 from tvapp.testing.aio import run
 from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
-from tvapp.testing.waiting import wait_until
+from tvapp.testing.waiting import wait_until, wait_until_async
 from tvapp.testing.webhook_receiver import Received, WebhookReceiver
 
 FAST = {"TVAPP_WEBHOOKS_BASE_DELAY": "0.05", "TVAPP_WEBHOOKS_MAX_DELAY": "0.2", "TVAPP_WEBHOOKS_TIMEOUT": "5"}
@@ -61,7 +62,6 @@ def test_every_event_once_in_order_signed(make_server: Callable[..., ServerProce
         srv.http.post("/v1/rooms", json={"name": rooms[1], "status_callback": own.url + "/mine"}).raise_for_status()
 
         async def both() -> None:
-            import asyncio
             await asyncio.gather(*(a_session(srv, room) for room in rooms))
 
         run(both())
@@ -125,16 +125,28 @@ def test_a_core_killed_before_delivery_loses_nothing(tmp_path: Path) -> None:
     with WebhookReceiver(lambda path, body: 200 if up.is_set() else 503) as hooks:
         env = {"TVAPP_WEBHOOKS_URLS": hooks.url, **FAST}
         room = room_name()
+        still = room_name()
         with ServerProcess(tmp_path, env=env) as srv:
             run(a_session(srv, room))
-            wait_until(lambda: queued(tmp_path) == len(EXPECTED), what="every event queued")
+
+            async def killed_while_connected() -> None:
+                zed = await connect(srv, still, "zed", host=True)
+                await wait_until_async(lambda: queued(tmp_path) == len(EXPECTED) + 2, what="every event queued")
+                await asyncio.to_thread(srv.kill)
+                await zed.close()
+
             wait_until(lambda: len(hooks.snapshot()) >= 2, what="delivery attempts")
-            srv.kill()
+            run(killed_while_connected())
         assert hooks.delivered() == []
         up.set()
         with ServerProcess(tmp_path, env=env):
-            wait_until(lambda: len(hooks.delivered()) == len(EXPECTED), what="every event after the restart")
+            total = len(EXPECTED) + 3  # and zed: room_started, participant_joined, participant_left at restart
+            wait_until(lambda: len(hooks.delivered()) == total, what="every event after the restart")
             assert room_events(hooks.delivered(), room) == EXPECTED
+            assert room_events(hooks.delivered(), still) == [("room_started", None), ("participant_joined", "zed"),
+                                                             ("participant_left", "zed")]
+            zed_left = [r.data for r in hooks.delivered() if r.data["room"]["name"] == still][-1]
+            assert zed_left["reason"] == "server_restart"
             wait_until(lambda: queued(tmp_path) == 0, what="an empty queue")
 
 

@@ -83,12 +83,15 @@ class RoomManager:
         self.media: MediaHooks = NoMedia()
         self.hooks: Webhooks | None = None
 
-    def emit(self, event: str, row: RoomRow, participant: LiveParticipant | None = None, **parts: Any) -> None:
-        """Queue a webhook event about a room (and a participant) when webhooks are on; never raise."""
-        if self.hooks is None or (participant is not None and participant.hidden):
+    def emit(self, event: str, row: RoomRow, participant: LiveParticipant | dict[str, Any] | None = None,
+             **parts: Any) -> None:
+        """Queue a webhook event about a room (and a participant, hidden ones too) when webhooks are on; never raise."""
+        if self.hooks is None:
             return
-        if participant is not None:
+        if isinstance(participant, LiveParticipant):
             parts["participant"] = self.hooks.participant_part(participant)
+        elif participant is not None:
+            parts["participant"] = participant
         try:
             self.hooks.emit(event, row, **parts)
         except (StoreError, ValueError) as exc:
@@ -111,7 +114,14 @@ class RoomManager:
     async def recover(self) -> None:
         """Load live rooms from the store after a start; sessions left open by a crash are ended."""
         now = self.clock()
+        cut = self.reader.open_sessions() if self.hooks is not None else []
         await self.writer.call(lambda s: s.end_open_sessions(now, "server_restart"))
+        for session in cut:  # they left when the previous run stopped: say so
+            room = self.reader.get_room(session.room_sid)
+            if room is not None:
+                self.emit("participant_left", room, reason="server_restart", participant={
+                    "sid": session.sid, "identity": session.identity, "name": session.name,
+                    "joined_at": session.joined_at})
         for row in self.reader.live_rooms():
             self.live[row.name] = LiveRoom(row=row, empty=EmptyClock(empty_since=now))
 

@@ -286,6 +286,13 @@ class Store(Database, WebhookQueries):
                 " LIMIT ?", (*args, limit)).fetchall()
         return [SessionRow(*r) for r in rows]
 
+    def open_sessions(self) -> list[SessionRow]:
+        """Return every participant session not yet ended, in join order."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE left_at IS NULL ORDER BY joined_at, rowid").fetchall()
+        return [SessionRow(*r) for r in rows]
+
     def get_session(self, sid: str) -> SessionRow | None:
         """Return the participant session with this sid, or None."""
         with self._read() as conn:
