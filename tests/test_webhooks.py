@@ -126,7 +126,8 @@ def test_a_core_killed_before_delivery_loses_nothing(tmp_path: Path) -> None:
         env = {"TVAPP_WEBHOOKS_URLS": hooks.url, **FAST}
         room = room_name()
         still = room_name()
-        with ServerProcess(tmp_path, env=env) as srv:
+        with ServerProcess(tmp_path, env=env, log_level="debug") as srv:
+            secret = srv.key[1]
             run(a_session(srv, room))
 
             async def killed_while_connected() -> None:
@@ -139,7 +140,7 @@ def test_a_core_killed_before_delivery_loses_nothing(tmp_path: Path) -> None:
             run(killed_while_connected())
         assert hooks.delivered() == []
         up.set()
-        with ServerProcess(tmp_path, env=env):
+        with ServerProcess(tmp_path, env=env, log_level="debug") as again:
             total = len(EXPECTED) + 3  # and zed: room_started, participant_joined, participant_left at restart
             wait_until(lambda: len(hooks.delivered()) == total, what="every event after the restart")
             assert room_events(hooks.delivered(), room) == EXPECTED
@@ -148,6 +149,10 @@ def test_a_core_killed_before_delivery_loses_nothing(tmp_path: Path) -> None:
             zed_left = [r.data for r in hooks.delivered() if r.data["room"]["name"] == still][-1]
             assert zed_left["reason"] == "server_restart"
             wait_until(lambda: queued(tmp_path) == 0, what="an empty queue")
+            log = "".join(srv.output) + "".join(again.output)
+            assert "failed (HTTP 503)" in log  # the retries were logged at this level
+            assert secret not in log and "Authorization" not in log
+            assert not any(r.authorization in log for r in hooks.snapshot())
 
 
 def test_given_up_after_max_attempts(make_server: Callable[..., ServerProcess]) -> None:
@@ -174,3 +179,28 @@ def test_bad_status_callback_is_refused(server: ServerProcess, callback: str) ->
     assert response.status_code == 400
     assert response.json()["error"]["code"] in ("invalid_callback", "invalid_request")
     assert "u:p" not in response.text
+
+
+def test_a_receiver_slower_than_the_timeout_counts_as_failed(make_server: Callable[..., ServerProcess]) -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def answer(path: str, body: bytes) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            release.wait(30)  # the first attempt hangs until the test ends it
+        return 200
+
+    with WebhookReceiver(answer) as hooks:
+        srv = make_server(TVAPP_WEBHOOKS_URLS=hooks.url, **{**FAST, "TVAPP_WEBHOOKS_TIMEOUT": "0.5"})
+
+        async def join() -> None:
+            client = await connect(srv, room_name(), "alice", host=True)
+            await client.close()
+
+        run(join())
+        wait_until(lambda: len(calls) >= 2, what="a second attempt while the first still hangs")
+        assert not release.is_set()
+        release.set()
+        wait_until(lambda: [r.data["event"] for r in hooks.delivered()] == [
+            "room_started", "participant_joined", "participant_left"], what="every event")
