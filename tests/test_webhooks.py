@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tvapp.client.rest import RestClient
 from tvapp.client.signaling import SignalClient
 from tvapp.client.webhooks import WebhookError, verify
 from tvapp.protocol.messages import ParticipantLeft, Publish, TrackPublished, Unpublish
@@ -59,7 +60,9 @@ def test_every_event_once_in_order_signed(make_server: Callable[..., ServerProce
     with WebhookReceiver() as hooks, WebhookReceiver() as own:
         srv = make_server(TVAPP_WEBHOOKS_URLS=hooks.url + "/all", **FAST)
         rooms = [room_name(), room_name()]
-        srv.http.post("/v1/rooms", json={"name": rooms[1], "status_callback": own.url + "/mine"}).raise_for_status()
+        created = asyncio.run(RestClient(srv.url, api_key=srv.key).create_room(
+            rooms[1], status_callback=own.url + "/mine"))
+        assert created.name == rooms[1]
 
         async def both() -> None:
             await asyncio.gather(*(a_session(srv, room) for room in rooms))

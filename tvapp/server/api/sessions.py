@@ -63,7 +63,7 @@ async def session_action(room: RoomRef, session: SessionRef, action: Action, sta
                          body: SessionActionIn | None = None) -> JSONResponse:
     row, live = session_of(state, caller, room, session)
     live = require_live(row, live)
-    body = body or SessionActionIn()
+    body = body or SessionActionIn(participants=None)
     if action is Action.END:
         ended = sorted(p.identity for p in live.visible())
         await state.rooms.complete(live, "ended_by_api")
