@@ -77,8 +77,22 @@ def test_errors_provoked_on_the_real_server_are_documented(server: ServerProcess
         ("get", "/v1/rooms/{room}/participants/{identity}", http.get("/v1/rooms/oa-room/participants/nobody")),
         ("post", "/v1/rooms/{room}/playback", http.post("/v1/rooms/oa-room/playback", json={"action": "fly"})),
     ]
+    session = http.get("/v1/rooms/oa-room").json()["sid"]
+    act = "/v1/rooms/{room}/sessions/{session}/actions/{action}"
+    search = "/v1/rooms/{room}/sessions/{session}/participants"
+    cases += [
+        ("post", "/v1/rooms", http.post("/v1/rooms", json={"name": "oa-cb", "status_callback": "ftp://x/"})),
+        ("post", act, http.post("/v1/rooms/oa-room/sessions/RM_nope/actions/mute", json={"participants": "all"})),
+        ("post", act, http.post(f"/v1/rooms/oa-room/sessions/{session}/actions/mute", json={"participants": []})),
+        ("post", act, anonymous.post(f"/v1/rooms/oa-room/sessions/{session}/actions/end")),
+        ("post", act, anonymous.post(f"/v1/rooms/oa-room/sessions/{session}/actions/end", headers=bearer)),
+        ("get", search, http.get("/v1/rooms/oa-room/sessions/RM_nope/participants")),
+        ("get", search, http.get(f"/v1/rooms/oa-room/sessions/{session}/participants?after=PA_nope")),
+        ("get", search, anonymous.get(f"/v1/rooms/oa-room/sessions/{session}/participants")),
+    ]
     http.post("/v1/rooms/oa-room/complete")
     cases.append(("get", "/v1/rooms/{room}/playback", http.get("/v1/rooms/oa-room/playback")))
+    cases.append(("post", act, http.post(f"/v1/rooms/oa-room/sessions/{session}/actions/end")))
     statuses = set()
     for method, path, answer in cases:
         assert answer.status_code >= 400, (method, path, answer.text)

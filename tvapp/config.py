@@ -166,6 +166,18 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class WebhooksConfig:
+    """The [webhooks] section (config/tvapp.toml documents each key)."""
+
+    urls: tuple[str, ...] = ()
+    timeout: float = 10.0
+    max_attempts: int = 10
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+    allow_private: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration: one frozen dataclass per section."""
 
@@ -178,6 +190,7 @@ class Config:
     tv: TvConfig = field(default_factory=TvConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
     def data_path(self) -> Path:
         """Return the data directory: the configured one, else $XDG_DATA_HOME/tvapp or ~/.local/share/tvapp."""
@@ -249,6 +262,24 @@ def _check_limits(config: Config) -> None:
     except ValueError as exc:
         raise ConfigError(f"[signal] {exc}") from None
     _check_media(config.media)
+    _check_webhooks(config.webhooks)
+
+
+def _check_webhooks(hooks: WebhooksConfig) -> None:
+    """Refuse [webhooks] values that cannot work."""
+    from tvapp.core.webhooks import CallbackError, RetryPolicy, check_callback_url
+
+    for url in hooks.urls:
+        try:
+            check_callback_url(url, allow_private=hooks.allow_private)
+        except CallbackError as exc:
+            raise ConfigError(f"[webhooks] urls: {exc.message}") from None
+    if not hooks.timeout > 0:
+        raise ConfigError(f"[webhooks] timeout must be greater than 0 (seconds), got {hooks.timeout}")
+    try:
+        RetryPolicy(hooks.max_attempts, hooks.base_delay, hooks.max_delay)
+    except ValueError as exc:
+        raise ConfigError(f"[webhooks] {exc}") from None
 
 
 def _check_media(media: MediaConfig) -> None:

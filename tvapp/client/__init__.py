@@ -27,6 +27,7 @@ from tvapp.client.events import (
     TrackUnmuted,
     TrackUnpublished,
     TrackUnsubscribed,
+    UnmuteRequested,
 )
 from tvapp.client.negotiation import ReceiveStats
 from tvapp.client.participants import (
@@ -47,5 +48,5 @@ __all__ = [
     "ParticipantReconnecting", "ReceiveStats",
     "Reconnected", "Reconnecting", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication", "RequestError",
     "RestClient", "Room", "RoomEvent", "Speaker", "TrackMuted", "TrackPublished", "TrackSubscribed", "TrackUnmuted",
-    "TrackUnpublished", "TrackUnsubscribed",
+    "TrackUnpublished", "TrackUnsubscribed", "UnmuteRequested",
 ]

@@ -171,6 +171,23 @@ class TrackUnmuted(RoomEvent):
 
 
 @dataclasses.dataclass(frozen=True)
+class UnmuteRequested(RoomEvent):
+    """The server asks this client to unmute one of its tracks (a room-session unmute action).
+
+    Nothing happens unless the app agrees: call ``await event.accept()`` to unmute; ignoring the event declines
+    (the server never switches a microphone on).
+    """
+
+    NAME: ClassVar[str] = "unmute_requested"
+    track: LocalTrackPublication
+
+    async def accept(self) -> None:
+        """Unmute the track: lift the server's mute and send the frames again."""
+        self.track.set_server_muted(False)
+        await self.track.unmute()
+
+
+@dataclasses.dataclass(frozen=True)
 class Speaker:
     """One speaking participant in an ActiveSpeakersChanged event; ``level`` is 0..1."""
 
@@ -219,9 +236,8 @@ class PlaybackChanged(RoomEvent):
 
 EVENT_TYPES: tuple[type[RoomEvent], ...] = (
     Connected, Disconnected, Reconnecting, Reconnected, ParticipantJoined, ParticipantLeft, ParticipantReconnecting,
-    ParticipantReconnected, TrackPublished,
-    TrackUnpublished, TrackSubscribed, TrackUnsubscribed, TrackMuted, TrackUnmuted, ActiveSpeakersChanged,
-    DataReceived, Error, PlaybackChanged,
+    ParticipantReconnected, TrackPublished, TrackUnpublished, TrackSubscribed, TrackUnsubscribed, TrackMuted,
+    TrackUnmuted, UnmuteRequested, ActiveSpeakersChanged, DataReceived, Error, PlaybackChanged,
 )  # fmt: skip
 EVENTS_BY_NAME: dict[str, type[RoomEvent]] = {cls.NAME: cls for cls in EVENT_TYPES}
 

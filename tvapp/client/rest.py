@@ -28,15 +28,16 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from tvapp.client.trust import ssl_context
 from tvapp.core.playback import PlaybackState
 from tvapp.protocol import messages as m
 
 __all__ = [
-    "ApiError", "Invite", "RestClient", "RoomInfo", "TokenPair", "invites_path", "mute_path", "participant_path",
-    "participants_path", "playback_path", "redeem_path", "refresh_path", "room_path", "rooms_path", "signal_path",
+    "ApiError", "Invite", "ParticipantSession", "RestClient", "RoomInfo", "SessionActionResult", "TokenPair",
+    "invites_path", "mute_path", "participant_path", "participants_path", "playback_path", "redeem_path",
+    "refresh_path", "room_path", "rooms_path", "session_action_path", "session_participants_path", "signal_path",
     "tokens_path",
 ]
 
@@ -110,6 +111,16 @@ def playback_path(room: str) -> str:
     return _path("rooms", room, "playback")
 
 
+def session_action_path(room: str, session: str, action: str) -> str:
+    """Return the path of one room-session action (mute, unmute, kick, end)."""
+    return _path("rooms", room, "sessions", session, "actions", action)
+
+
+def session_participants_path(room: str, session: str) -> str:
+    """Return the path that searches one room session's participants."""
+    return _path("rooms", room, "sessions", session, "participants")
+
+
 def signal_path() -> str:
     """Return the path of the signaling websocket."""
     return _path("signal")
@@ -154,6 +165,29 @@ class RoomInfo:
     started_at: float | None
     ended_at: float | None
     participant_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionActionResult:
+    """What a room-session action did: to whom, which audio tracks, and which listed identities were not there."""
+
+    action: str
+    room_sid: str
+    participants: list[str]
+    tracks: list[str]
+    not_found: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ParticipantSession:
+    """One participant's stay in a room session (left_at None while connected)."""
+
+    sid: str
+    identity: str
+    name: str
+    joined_at: float
+    left_at: float | None
+    leave_reason: str | None
 
 
 def _fields(cls: type[Any], answer: object) -> dict[str, Any]:
@@ -222,9 +256,11 @@ class RestClient:
     # -- rooms and participants ------------------------------------------------------------------------------------
 
     async def create_room(self, name: str, *, max_participants: int | None = None,
-                          empty_timeout: int | None = None) -> RoomInfo:
+                          empty_timeout: int | None = None, status_callback: str | None = None) -> RoomInfo:
         """Create a room (needs the API key); ApiError ``room_exists`` if an open room has that name."""
         body: dict[str, Any] = {"name": name}
+        if status_callback is not None:
+            body["status_callback"] = status_callback
         if max_participants is not None:
             body["max_participants"] = max_participants
         if empty_timeout is not None:
@@ -246,6 +282,34 @@ class RestClient:
         """Mute (or unmute) one track `identity` publishes in `room`; return the track as it is now."""
         answer = await self._call("POST", mute_path(room, identity, track_sid), {"muted": muted})
         return _record(m.TrackInfo, answer)  # type: ignore[no-any-return]
+
+    async def session_action(self, room: str, session: str, action: str,
+                             participants: str | list[str] | None = None,
+                             exclude: list[str] | None = None) -> SessionActionResult:
+        """Mute, ask to unmute, kick (`participants`: "all" or identities, minus `exclude`) or end a room session."""
+        body: dict[str, Any] = {}
+        if participants is not None:
+            body["participants"] = participants
+        if exclude:
+            body["exclude"] = exclude
+        answer = await self._call("POST", session_action_path(room, session, action), body)
+        return SessionActionResult(**_fields(SessionActionResult, answer))
+
+    async def search_participants(self, room: str, session: str, *, identity: str | None = None,
+                                  status: str | None = None, joined_after: float | None = None,
+                                  joined_before: float | None = None, limit: int | None = None,
+                                  after: str | None = None) -> list[ParticipantSession]:
+        """Return one page of a room session's participants (pass the last sid as `after` for the next page)."""
+        query = {k: v for k, v in (("identity", identity), ("status", status), ("joined_after", joined_after),
+                                   ("joined_before", joined_before), ("limit", limit), ("after", after))
+                 if v is not None}
+        path = session_participants_path(room, session)
+        if query:
+            path += "?" + urlencode(query)
+        answer = await self._call("GET", path)
+        if not isinstance(answer, list):
+            raise ApiError(0, "bad_answer", "the server's answer was not a JSON array")
+        return [ParticipantSession(**_fields(ParticipantSession, item)) for item in answer]
 
     # -- playback ------------------------------------------------------------------------------------------------
 

@@ -477,6 +477,10 @@ class Room:
         elif isinstance(msg, m.Data):
             self._bus.emit(ev.DataReceived(msg.payload, msg.topic, self.participants.get(msg.from_sid),
                                            msg.from_identity))
+        elif isinstance(msg, m.UnmuteRequest):
+            publication = self.local_participant.tracks.get(msg.track_sid)
+            if publication is not None:  # declined unless a handler calls event.accept()
+                self._bus.emit(ev.UnmuteRequested(publication))
         elif isinstance(msg, m.Removed):
             self._final_reason = "removed"
         elif isinstance(msg, m.RoomCompleted):

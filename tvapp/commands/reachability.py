@@ -17,6 +17,7 @@ import ipaddress
 from typing import TextIO
 
 from tvapp import config as config_mod
+from tvapp.client.rest import signal_path
 from tvapp.server.run import tls_mode
 from tvapp.core.reach import (
     Reach,
@@ -65,7 +66,7 @@ def check(cfg: config_mod.Config, out: TextIO, hosts: tuple[str, ...] | None = N
                   max_participants=cfg.rooms.max_participants, expect_public=expects_public(cfg))
     mode = tls_mode(cfg)
     scheme = "http" if mode == "off" else "https"
-    print(f"signaling: {scheme}://{cfg.server.host}:{cfg.server.port}/v1/signal", file=out)
+    print(f"signaling: {scheme}://{cfg.server.host}:{cfg.server.port}{signal_path()}", file=out)
     tls = {"off": "off (plain http: phones on the LAN can watch but not publish camera and mic)",
            "configured": f"certificate {cfg.server.tls_cert}",
            "self-signed": "self-signed certificate made in <data_dir>/tls (phones compare its fingerprint once)"}

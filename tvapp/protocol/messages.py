@@ -420,6 +420,15 @@ class TrackUnmuted(f.Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class UnmuteRequest(f.Message):
+    """Ask the client to unmute one of its tracks (POST .../actions/unmute); it may decline: the server never
+    switches a microphone on. To accept, the client sends ``mute`` with ``muted: false``."""
+
+    TYPE: ClassVar[str] = "unmute_request"
+    track_sid: Id
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Removed(f.Message):
     """Tell the client it was removed from the room; the server closes the connection next."""
 
@@ -520,6 +529,7 @@ ServerMessage: TypeAlias = (
     | TrackUnpublished
     | TrackMuted
     | TrackUnmuted
+    | UnmuteRequest
     | Removed
     | RoomCompleted
     | Error
@@ -537,8 +547,9 @@ _CLIENT_CLASSES: tuple[type[ClientMessage], ...] = (
     Playback, Buffering, MediaRestart,
 )  # fmt: skip
 _SERVER_CLASSES: tuple[type[ServerMessage], ...] = (
-    Joined, ParticipantJoined, ParticipantLeft, ParticipantReconnecting, ParticipantReconnected, TrackPublished, TrackUnpublished, TrackMuted, TrackUnmuted,
-    Removed, RoomCompleted, Error, Pong, ActiveSpeakers, Data, PlaybackStateMsg, Offer, Answer, Candidate,
+    Joined, ParticipantJoined, ParticipantLeft, ParticipantReconnecting, ParticipantReconnected, TrackPublished,
+    TrackUnpublished, TrackMuted, TrackUnmuted, UnmuteRequest, Removed, RoomCompleted, Error, Pong, ActiveSpeakers,
+    Data, PlaybackStateMsg, Offer, Answer, Candidate,
 )  # fmt: skip
 CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = f.registry(*_CLIENT_CLASSES)
 SERVER_MESSAGE_TYPES: Final[Mapping[str, type[ServerMessage]]] = f.registry(*_SERVER_CLASSES)

@@ -21,14 +21,23 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import replace as _replace
-from typing import Callable
+from typing import TYPE_CHECKING, Any
 
 from tvapp.core.claims import TokenClaims
 from tvapp.core.codes import new_id
 from tvapp.core.owners import Claim, Owner, claim_identity
 from tvapp.core.reconnect import RECONNECT_GRACE_DEFAULT, TIMEOUT_REASON, Announce, Cause, Presence
-from tvapp.core.room import EmptyClock, JoinDecision, RoomEvent, RoomLimits, RoomStatus, decide_join, next_status
+from tvapp.core.room import (
+    EmptyClock,
+    JoinDecision,
+    RoomEvent,
+    RoomLimits,
+    RoomStatus,
+    decide_join,
+    next_status,
+)
 from tvapp.protocol.messages import (
     Error,
     GrantsInfo,
@@ -47,9 +56,19 @@ from tvapp.protocol.messages import (
     TrackUnmuted,
     TrackUnpublished,
 )
-from tvapp.server.live import LiveParticipant, LiveRoom, MediaHooks, NoMedia, Peer, RoomError
-from tvapp.server.store import RoomNameTaken, RoomRow, SessionRow, Store
+from tvapp.server.live import (
+    LiveParticipant,
+    LiveRoom,
+    MediaHooks,
+    NoMedia,
+    Peer,
+    RoomError,
+)
+from tvapp.server.store import RoomNameTaken, RoomRow, SessionRow, Store, StoreError
 from tvapp.server.writer import StoreWriter
+
+if TYPE_CHECKING:
+    from tvapp.server.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +92,47 @@ class RoomManager:
         self.reconnect_grace = reconnect_grace
         self.live: dict[str, LiveRoom] = {}
         self.media: MediaHooks = NoMedia()
+        self.hooks: Webhooks | None = None
+
+    def emit(self, event: str, row: RoomRow, participant: LiveParticipant | dict[str, Any] | None = None,
+             **parts: Any) -> None:
+        """Queue a webhook event about a room (and a participant, hidden ones too) when webhooks are on; never raise."""
+        if self.hooks is None:
+            return
+        if isinstance(participant, LiveParticipant):
+            parts["participant"] = self.hooks.participant_part(participant)
+        elif participant is not None:
+            parts["participant"] = participant
+        try:
+            self.hooks.emit(event, row, **parts)
+        except (StoreError, ValueError) as exc:
+            log.error("webhook %s could not be queued: %s", event, exc)
+
+    def participant_reconnecting(self, participant: LiveParticipant) -> None:
+        """Tell webhooks that a participant's connection dropped and it may come back (the resume state calls it)."""
+        live = self.room_of(participant)
+        if live is not None:
+            self.emit("participant_reconnecting", live.row, participant)
+
+    def participant_reconnected(self, participant: LiveParticipant) -> None:
+        """Tell webhooks that a reconnecting participant is back."""
+        live = self.room_of(participant)
+        if live is not None:
+            self.emit("participant_reconnected", live.row, participant)
 
     # start-up ----------------------------------------------------------------
 
     async def recover(self) -> None:
         """Load live rooms from the store after a start; sessions left open by a crash are ended."""
         now = self.clock()
+        cut = self.reader.open_sessions() if self.hooks is not None else []
         await self.writer.call(lambda s: s.end_open_sessions(now, "server_restart"))
+        for session in cut:  # they left when the previous run stopped: say so
+            room = self.reader.get_room(session.room_sid)
+            if room is not None:
+                self.emit("participant_left", room, reason="server_restart", participant={
+                    "sid": session.sid, "identity": session.identity, "name": session.name,
+                    "joined_at": session.joined_at})
         for row in self.reader.live_rooms():
             self.live[row.name] = LiveRoom(row=row, empty=EmptyClock(empty_since=now))
 
@@ -104,13 +157,13 @@ class RoomManager:
         live = self.live.get(row.name)
         return live.roster.visible_count() if live is not None and live.row.sid == row.sid else 0
 
-    async def create(self, name: str, limits: RoomLimits) -> RoomRow:
-        """Create a room; raise RoomError("room_exists") when a live room has this name."""
+    async def create(self, name: str, limits: RoomLimits, status_callback: str | None = None) -> RoomRow:
+        """Create a room (with its own webhook URL); raise RoomError("room_exists") when a live room has this name."""
         if name in self.live:
             raise RoomError("room_exists", f"a room named {name!r} is already open")
-        return (await self._create_live(name, limits)).row
+        return (await self._create_live(name, limits, status_callback)).row
 
-    async def _create_live(self, name: str, limits: RoomLimits) -> LiveRoom:
+    async def _create_live(self, name: str, limits: RoomLimits, status_callback: str | None = None) -> LiveRoom:
         now = self.clock()
         row = RoomRow(sid=new_id("RM"), name=name, status=RoomStatus.OPEN.value,
                       max_participants=limits.max_participants, empty_timeout=limits.empty_timeout,
@@ -118,7 +171,12 @@ class RoomManager:
         live = LiveRoom(row=row, empty=EmptyClock.created(now), ready=asyncio.get_running_loop().create_future())
         self.live[name] = live  # claimed before the await: a racing create or join sees it
         try:
-            await self.writer.call(lambda s: s.insert_room(row))
+            def write(s: Store) -> None:
+                s.insert_room(row)
+                if status_callback:
+                    s.set_room_callback(row.sid, status_callback)
+
+            await self.writer.call(write)
         except BaseException as exc:
             if self.live.get(name) is live:
                 del self.live[name]
@@ -164,6 +222,8 @@ class RoomManager:
             participant.peer.close(CLOSE_NORMAL, "room completed")
             live.roster.leave(participant.identity)
             self._media_left(live, participant)
+            self._left_hooks(live, participant, reason)
+        self.emit("room_finished", live.row, reason=reason)
         sid = live.row.sid
 
         def write(s: Store) -> None:
@@ -249,6 +309,11 @@ class RoomManager:
             if live.status is RoomStatus.COMPLETED:
                 raise RoomError("room_completed", "this room ended while you were joining")
             raise RoomError("replaced", "the same identity joined from another connection")
+        if old is not None:
+            self._left_hooks(live, old, "replaced")
+        if started:
+            self.emit("room_started", live.row)
+        self.emit("participant_joined", live.row, participant)
         if not participant.hidden:
             live.broadcast(ParticipantJoined(participant=participant.info()), exclude=participant)
         others = tuple(p.info() for p in live.visible() if p is not participant)
@@ -313,6 +378,10 @@ class RoomManager:
         if announce is Announce.NOTHING:
             return
         participant.changed()
+        if announce is Announce.RECONNECTING:  # webhooks hear of hidden participants too (as of their joins)
+            self.participant_reconnecting(participant)
+        elif announce is Announce.RECONNECTED:
+            self.participant_reconnected(participant)
         if participant.hidden:
             return
         log.info("participant %s in %s: %s (%s)", participant.sid, live.row.sid, announce.value, cause.value)
@@ -363,9 +432,15 @@ class RoomManager:
         live.roster.leave(participant.identity)
         live.empty.observe(live.roster.visible_count(), now)
         self._media_left(live, participant)
+        self._left_hooks(live, participant, reason)
         if not participant.hidden:
             live.broadcast(ParticipantLeft(participant_sid=participant.sid, identity=participant.identity,
                                            reason=reason))
+
+    def _left_hooks(self, live: LiveRoom, participant: LiveParticipant, reason: str) -> None:
+        for track in list(participant.tracks.values()):
+            self.emit("track_unpublished", live.row, participant, track=track.to_json())
+        self.emit("participant_left", live.row, participant, reason=reason)
 
     def _media_left(self, live: LiveRoom, participant: LiveParticipant) -> None:
         try:
@@ -447,13 +522,16 @@ class RoomManager:
         participant.peer.send(TrackPublished(participant_sid=participant.sid, track=track, cid=cid))
         live.broadcast(TrackPublished(participant_sid=participant.sid, track=track, cid=None), exclude=participant)
         self.media.track_published(live, participant, track, cid)
+        self.emit("track_published", live.row, participant, track=track.to_json())
         return track
 
     def unpublish(self, participant: LiveParticipant, track_sid: str) -> None:
         """Withdraw one of a participant's tracks and announce it."""
         live = self._require_room(participant)
-        if participant.drop_track(track_sid) is None:
+        track = participant.drop_track(track_sid)
+        if track is None:
             raise RoomError("track_not_found", "you have no track with that sid")
+        self.emit("track_unpublished", live.row, participant, track=track.to_json())
         live.broadcast(TrackUnpublished(participant_sid=participant.sid, track_sid=track_sid))
         self.media.track_unpublished(live, participant, track_sid)
 

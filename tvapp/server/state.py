@@ -26,6 +26,7 @@ from tvapp.server.media import Sfu
 from tvapp.server.playback import Watch
 from tvapp.server.rooms import RoomManager
 from tvapp.server.store import Store
+from tvapp.server.webhooks import Webhooks
 from tvapp.server.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class ServerState:
     sfu: Sfu
     watch: Watch
     created_key: ApiKey | None = None
+    hooks: Webhooks | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     revoked_keys: frozenset[str] = frozenset()
 
@@ -90,8 +92,10 @@ class ServerState:
         )
         rooms.media = state.sfu
         state.sfu.link = rooms
+        state.hooks = rooms.hooks = Webhooks(config.webhooks, keys, reader, writer)
         state.revoked_keys = state._revoked_key_ids()
         await rooms.recover()
+        state.tasks.append(asyncio.create_task(state.hooks.run()))
         state.tasks.append(asyncio.create_task(state._every(config.rooms.reaper_interval, rooms.reap)))
         state.tasks.append(asyncio.create_task(state._every(RECONNECT_CHECK_INTERVAL, state.expire_reconnecting)))
         state.tasks.append(asyncio.create_task(state._every(PURGE_INTERVAL, state._purge)))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from tvapp.server.database import Database, Migration, StoreError, migrate
+from tvapp.server.webhook_store import WebhookQueries, migration_webhooks
 
 ROOM_STATUSES = ("open", "in-progress", "completed")
 
@@ -131,7 +132,7 @@ def _migration_1_initial(conn: sqlite3.Connection) -> None:
 
 
 # Migration i (0-based) takes a database from user_version i to i + 1. Append only; never edit a shipped one.
-MIGRATIONS: tuple[Migration, ...] = (_migration_1_initial,)
+MIGRATIONS: tuple[Migration, ...] = (_migration_1_initial, migration_webhooks)
 
 
 
@@ -155,7 +156,7 @@ _SESSION_COLUMNS = _columns(SessionRow)
 _INVITE_COLUMNS = _columns(InviteRow)
 
 
-class Store(Database):
+class Store(Database, WebhookQueries):
     """The core's tables and their queries, on one connection (see tvapp.server.database for transactions)."""
 
     MIGRATIONS = MIGRATIONS
@@ -259,6 +260,44 @@ class Store(Database):
                 (room_sid,),
             ).fetchall()
         return [SessionRow(*r) for r in rows]
+
+    def search_sessions(self, room_sid: str, *, identity: str | None = None, connected: bool | None = None,
+                        joined_after: float | None = None, joined_before: float | None = None,
+                        after: str | None = None, limit: int = 100) -> list[SessionRow]:
+        """Return a room session's participant sessions matching the filters, in join order, after session `after`."""
+        where, args = ["room_sid = ?"], [room_sid]
+        if identity is not None:
+            where.append("identity = ?")
+            args.append(identity)
+        if connected is not None:
+            where.append("left_at IS NULL" if connected else "left_at IS NOT NULL")
+        if joined_after is not None:
+            where.append("joined_at >= ?")
+            args.append(joined_after)
+        if joined_before is not None:
+            where.append("joined_at < ?")
+            args.append(joined_before)
+        if after is not None:
+            where.append("(joined_at, rowid) > (SELECT joined_at, rowid FROM sessions WHERE sid = ?)")
+            args.append(after)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {' AND '.join(where)} ORDER BY joined_at, rowid"
+                " LIMIT ?", (*args, limit)).fetchall()
+        return [SessionRow(*r) for r in rows]
+
+    def open_sessions(self) -> list[SessionRow]:
+        """Return every participant session not yet ended, in join order."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE left_at IS NULL ORDER BY joined_at, rowid").fetchall()
+        return [SessionRow(*r) for r in rows]
+
+    def get_session(self, sid: str) -> SessionRow | None:
+        """Return the participant session with this sid, or None."""
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,)).fetchone()
+        return None if row is None else SessionRow(*row)
 
     # invites
 

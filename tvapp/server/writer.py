@@ -91,6 +91,10 @@ class StoreWriter:
         op's exception is raised here (its writes rolled back), and to no other caller. Once queued,
         op runs even if this caller is cancelled.
         """
+        return await self.submit(op)
+
+    def submit(self, op: Callable[[Store], T]) -> asyncio.Future[T]:
+        """Queue op(store) now (in call order with every other op) and return the future of its result."""
         if self._thread is None or self._closing:
             raise StoreError("store writer is not running")
         loop = asyncio.get_running_loop()
@@ -99,7 +103,7 @@ class StoreWriter:
             if self._dead:
                 raise StoreError("store writer thread has stopped")
             self._queue.put(_Job(op, loop, future))
-        return await future
+        return future
 
     async def close(self) -> None:
         """Finish the queued ops, close the connection and join the thread."""

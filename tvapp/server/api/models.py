@@ -90,6 +90,11 @@ class RoomCreate(Strict):
     name: str = Field(json_schema_extra={"pattern": ROOM})  # checked by the route: 400 invalid_room
     max_participants: int | None = Field(None, description="2 to 50 (default 6)")
     empty_timeout: int | None = Field(None, description="Seconds a room may stay empty (default 300)")
+    status_callback: str | None = Field(
+        None, max_length=2048,
+        description="This room's own webhook URL (http or https, no credentials; its events go there as well as "
+                    "to [webhooks] urls). Only API key callers create rooms, so only they choose where the core "
+                    "sends requests; [webhooks] allow_private = false refuses loopback and private addresses")
 
 
 # POST /rooms/{room}/invites: how long and how often (defaults from [invites]).

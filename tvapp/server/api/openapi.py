@@ -34,10 +34,11 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 STATUS_WORDS = {
     400: "invalid_request (the body or a parameter does not validate), invalid_name (a display name or title breaks "
-         "the text rule), invalid_room, invalid_ttl, bad_host, or a route's own 400 code",
+         "the text rule), invalid_room, invalid_ttl, bad_host, invalid_callback, callback_not_allowed, "
+         "invalid_participants, empty_participants, too_many_participants, invalid_cursor, or a route's own 400 code",
     401: "unauthorized, invalid_credentials or invalid_token: credentials missing or refused",
     403: "bad_origin, key_required, wrong_room, not_host, removed (a removed guest's identity), or another refusal",
-    404: "room_not_found, participant_not_found, track_not_found, not_found",
+    404: "room_not_found, session_not_found, participant_not_found, track_not_found, not_found",
     408: "request_timeout: the request head or body arrived too slowly (the connection is closed)",
     409: "a conflict with the current state (room_exists, identity_taken, no_content)",
     410: "gone: the room has completed, the invite expired or is used up",
@@ -69,6 +70,8 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/rooms/{room}/participants/{identity}/tracks/{track_sid}/mute"): _LIVE,
     ("get", "/v1/rooms/{room}/playback"): _LIVE,
     ("post", "/v1/rooms/{room}/playback"): (*_LIVE, 409),
+    ("post", "/v1/rooms/{room}/sessions/{session}/actions/{action}"): _LIVE,
+    ("get", "/v1/rooms/{room}/sessions/{session}/participants"): _ROOM,
     ("get", "/healthz"): (),
 }
 """The statuses each route answers itself, besides EDGE_ERRORS."""

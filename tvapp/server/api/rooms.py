@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from tvapp.core.claims import ClaimError, check_room_name
 from tvapp.core.room import RoomStatus, room_limits
+from tvapp.core.webhooks import CallbackError, check_callback_url
 from tvapp.server.api.auth import Auth, RoomRef, State, resolve
 from tvapp.server.api.models import (
     ROOM_FIELDS,
@@ -65,8 +66,14 @@ async def create_room(body: RoomCreate, state: State, caller: Auth) -> JSONRespo
             body.empty_timeout if body.empty_timeout is not None else state.default_limits.empty_timeout)
     except ValueError as exc:
         raise BadRequest(str(exc), code="invalid_limits") from None
+    callback = None
+    if body.status_callback is not None:
+        try:
+            callback = check_callback_url(body.status_callback, allow_private=state.config.webhooks.allow_private)
+        except CallbackError as exc:
+            raise BadRequest(exc.message, code=exc.code) from None
     try:
-        row = await state.rooms.create(body.name, limits)
+        row = await state.rooms.create(body.name, limits, callback)
     except RoomError as exc:
         raise room_error(exc) from None
     return JSONResponse(room_json(state, row), status_code=201)
