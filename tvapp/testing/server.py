@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,19 @@ class ServerProcess:
     """A `tvapp serve` subprocess with its URL, API key and an HTTP client."""
 
     def __init__(self, data_dir: str | os.PathLike[str], env: dict[str, str] | None = None,
-                 cpu: int | None = None, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-        """Prepare a core on `host`:`port` (0: any free port) keeping its state in `data_dir`."""
+                 cpu: int | None = None, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+                 prefix: Sequence[str] = ()) -> None:
+        """Prepare a core on `host`:`port` (0: any free port) keeping its state in `data_dir`.
+
+        `prefix` runs it through a command such as `ip netns exec NS` (tvapp.testing.homes: a core in the cloud).
+        """
         self.data_dir = Path(data_dir)
         self.log_level = log_level
         self.host = host
         self.port = port
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cpu = cpu
+        self.prefix = list(prefix)
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: deque[str] = deque(maxlen=2000)
@@ -41,6 +47,7 @@ class ServerProcess:
                "--data", str(self.data_dir), "--log-level", self.log_level]
         if self.cpu is not None:
             cmd = ["taskset", "-c", str(self.cpu), *cmd]
+        cmd = [*self.prefix, *cmd]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout

@@ -1,0 +1,109 @@
+"""An SDK participant for reach tests and benchmarks: join, publish a colour, time the first remote frame, report the path.
+
+`take_part()` is a coroutine meant to run in a home (`home.run_in_namespace(asyncio.run, take_part(...))`, usually
+from a worker thread so several homes take part at once): it joins the room at `url`, publishes a one-colour test
+pattern, waits for `watch`'s video, decodes frames until one arrives, then keeps the call up until `hold` is set
+(the others are still decoding its video) and leaves. The `Reach` it returns says how long the join and the first
+decoded frame took, the colour of that frame (so a test knows whose video it decoded), and which ICE candidate
+pair carried the media (`local_type` "relay" = through TURN), read from aioice's nominated pair.
+
+ICE host candidates: with `host_addresses=None` aioice offers every address of the namespace the calling thread
+is in (it enumerates interfaces per thread), which is what a client in a home should do; the process-wide
+`set_host_addresses` list would be shared by clients of several homes in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import numpy as np
+
+from tvapp.client import events as ev
+from tvapp.client.room import Room
+from tvapp.client.sources.synthetic import TestPatternTrack
+from tvapp.rtc import internals
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What one participant saw: timings from the start of the join, the decoded colour and its media path."""
+
+    identity: str
+    joined_s: float
+    first_frame_s: float
+    rgb: tuple[int, int, int]
+    local_type: str
+    local_addr: tuple[str, int]
+    remote_addr: tuple[str, int]
+
+
+async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, int] | None = (255, 0, 0),
+                    hold: threading.Event | None = None, done: threading.Event | None = None,
+                    host_addresses: list[str] | None = None, timeout: float = 30.0,
+                    size: tuple[int, int] = (320, 240), fps: float = 15.0) -> Reach:
+    """Join, publish `color` (None: publish nothing), decode `watch`'s first video frame; leave once `hold` is set."""
+    internals.set_host_addresses(host_addresses)
+    started = time.perf_counter()
+    room = await Room.connect(url, token, host_addresses=host_addresses, timeout=timeout)
+    joined = time.perf_counter() - started
+    try:
+        if color is not None:
+            await room.local_participant.publish_track(TestPatternTrack(*size, fps, color=color))
+        track = await asyncio.wait_for(_video_of(room, watch), timeout)
+        frame = await asyncio.wait_for(_first_video_frame(track), timeout)
+        first = time.perf_counter() - started
+        rgb = frame.to_ndarray(format="rgb24")
+        median = tuple(int(v) for v in np.median(rgb.reshape(-1, 3), axis=0))
+        local_type, local_addr, remote_addr = media_path(room)
+        if done is not None:
+            done.set()
+        if hold is not None:
+            if not await asyncio.to_thread(hold.wait, timeout):
+                raise TimeoutError("the others did not finish decoding in time")
+        return Reach(room.local_participant.identity, joined, first, (median[0], median[1], median[2]),
+                     local_type, local_addr, remote_addr)
+    finally:
+        await room.disconnect()
+
+
+def media_path(room: Room) -> tuple[str, tuple[str, int], tuple[str, int]]:
+    """Return (local candidate type, local address, remote address) of the room's nominated ICE pair."""
+    session: Any = room._session  # the SDK keeps its one peer connection there
+    pc = session.media.pc
+    for transceiver in pc.getTransceivers():
+        ice = transceiver.receiver.transport.transport
+        nominated = ice._connection._nominated  # aioice: {component: CandidatePair}
+        if nominated:
+            pair = nominated[min(nominated)]
+            return pair.local_candidate.type, pair.local_addr, pair.remote_addr
+    raise RuntimeError("no nominated ICE pair")
+
+
+async def _video_of(room: Room, identity: str) -> Any:
+    """Return `identity`'s video track once subscribed."""
+    for participant in room.participants.values():
+        if participant.identity == identity:
+            for pub in participant.tracks.values():
+                if pub.kind == "video" and pub.track is not None:
+                    return pub.track
+    event = await room.wait_for(ev.TrackSubscribed,
+                                lambda e: e.participant.identity == identity and e.track.kind == "video",
+                                timeout=None)
+    return event.track
+
+
+async def _first_video_frame(track: Any) -> av.VideoFrame:
+    while True:
+        frame = await track.recv()
+        if isinstance(frame, av.VideoFrame):
+            return frame
+
+
+def close_to(rgb: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 40) -> bool:
+    """Tell whether a decoded median colour is `expected` within the codec's error."""
+    return all(abs(a - b) <= tolerance for a, b in zip(rgb, expected))
