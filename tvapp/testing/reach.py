@@ -2,7 +2,7 @@
 
 `take_part()` is a coroutine meant to run in a home (`home.run_in_namespace(asyncio.run, take_part(...))`, usually
 from a worker thread so several homes take part at once): it joins the room at `url`, publishes a one-colour test
-pattern, waits for `watch`'s video, decodes frames until one arrives, then keeps the call up until `hold` is set
+pattern, waits for `watch`'s video, decodes `frames` of it (timing the first), then keeps the call up until `hold` is set
 (the others are still decoding its video) and leaves. The `Reach` it returns says how long the join and the first
 decoded frame took, the colour of that frame (so a test knows whose video it decoded), and which ICE candidate
 pair carried the media (`local_type` "relay" = through TURN), read from aioice's nominated pair.
@@ -45,8 +45,8 @@ class Reach:
 async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, int] | None = (255, 0, 0),
                     hold: threading.Event | None = None, done: threading.Event | None = None,
                     host_addresses: list[str] | None = None, timeout: float = 30.0,
-                    size: tuple[int, int] = (320, 240), fps: float = 15.0) -> Reach:
-    """Join, publish `color` (None: publish nothing), decode `watch`'s first video frame; leave once `hold` is set."""
+                    size: tuple[int, int] = (320, 240), fps: float = 15.0, frames: int = 1) -> Reach:
+    """Join, publish `color` (None: publish nothing), decode `frames` of `watch`'s video; leave once `hold` is set."""
     internals.set_host_addresses(host_addresses)
     started = time.perf_counter()
     room = await Room.connect(url, token, host_addresses=host_addresses, timeout=timeout)
@@ -57,6 +57,8 @@ async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, 
         track = await asyncio.wait_for(_video_of(room, watch), timeout)
         frame = await asyncio.wait_for(_first_video_frame(track), timeout)
         first = time.perf_counter() - started
+        for _ in range(frames - 1):
+            await asyncio.wait_for(_first_video_frame(track), timeout)
         rgb = frame.to_ndarray(format="rgb24")
         median = tuple(int(v) for v in np.median(rgb.reshape(-1, 3), axis=0))
         local_type, local_addr, remote_addr = media_path(room)
