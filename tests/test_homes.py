@@ -173,6 +173,10 @@ def test_home_c_lets_no_udp_out_but_tcp_and_udp_to_an_allowed_destination(
     sock.sendto(b"still blocked", (homes.core_ip, ECHO_PORT))
     wait_until(lambda: home.udp_dropped() > dropped, 5, "the router to drop the datagram")
     assert echoes[0].received == []
+    home.forbid_udp()  # ... and closed again
+    sock.sendto(b"closed again", (homes.alt_ip, ECHO_PORT))
+    wait_until(lambda: home.udp_dropped() > dropped + 1, 5, "the router to drop the datagram")
+    assert [payload for payload, _ in echoes[1].received] == ["allowed"]
 
 
 def test_a_cut_uplink_drops_everything_until_restored(homes: Homes, echoes: tuple[Echo, Echo]) -> None:

@@ -127,7 +127,7 @@ def test_a_participant_in_a_home_without_udp_reaches_the_core_only_through_turn_
     # ... which coturn allocated for home C's public address (over TCP: no UDP leaves home C, the router dropped
     # her UDP tries) and through which it relayed her media both ways: 30 frames each way are ~14 kB, the DTLS
     # handshake alone ~2 kB
-    assert relayed["allocated"] and relayed["to_peers"] > 8_000 and relayed["from_peers"] > 8_000, relayed
+    assert relayed is not None and relayed["allocated"] and relayed["to_peers"] > 8_000 and relayed["from_peers"] > 8_000, relayed
     assert home_c.udp_dropped() >= 1
     # alice (EIM NAT, UDP allowed) goes direct: a host candidate wins over a relay
     assert alice.local_type == "host", alice

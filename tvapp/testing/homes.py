@@ -123,9 +123,16 @@ class Home:
         self._udp_allowed.append((ip, int(port)))
         self._write_udp_policy()
 
+    def forbid_udp(self) -> None:
+        """Take back every `allow_udp_to()` (a TCP_ONLY home drops all UDP again)."""
+        self._udp_allowed.clear()
+        self._write_udp_policy()
+
     def udp_dropped(self) -> int:
         """Return how many UDP packets from the LAN the router has dropped (TCP_ONLY homes)."""
-        return _dropped(self.router_ns, "filter", "lanudp")
+        out = subprocess.run([_ip_command(), "netns", "exec", self.router_ns, "nft", "-j", "list", "counter", "inet",
+                              "filter", "udpdrops"], capture_output=True, text=True, check=True).stdout
+        return next(int(item["counter"]["packets"]) for item in json.loads(out)["nftables"] if "counter" in item)
 
     def cut_dropped(self) -> int:
         """Return how many packets the router has dropped in the current outage (0 when not cut)."""
@@ -136,7 +143,7 @@ class Home:
         for ip, port in self._udp_allowed:
             rules += f"add rule inet filter lanudp ip daddr {ip} udp dport {port} accept\n"
         if self.kind == TCP_ONLY:
-            rules += "add rule inet filter lanudp counter drop\n"
+            rules += 'add rule inet filter lanudp counter name "udpdrops" drop\n'
         _nft(self.router_ns, rules)
 
 
@@ -260,6 +267,7 @@ table ip nat {{
 }}
 table inet filter {{
     chain lanfwd {{ type filter hook forward priority filter; policy accept; iifname "lan" meta l4proto udp jump lanudp; }}
+    counter udpdrops {{ }}
     chain lanudp {{ }}
 }}
 table inet outage {{

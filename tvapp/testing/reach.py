@@ -26,6 +26,7 @@ import numpy as np
 from tvapp.client import events as ev
 from tvapp.client.room import Room
 from tvapp.client.sources.synthetic import TestPatternTrack
+from tvapp.client.stamp import read_stamp
 from tvapp.rtc import internals
 
 
@@ -40,6 +41,7 @@ class Reach:
     local_type: str
     local_addr: tuple[str, int]
     remote_addr: tuple[str, int]
+    latencies_s: tuple[float, ...] = ()  # capture -> decoded, per frame whose stamp was read (one wall clock)
 
 
 async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, int] | None = (255, 0, 0),
@@ -54,11 +56,12 @@ async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, 
     try:
         if color is not None:
             await room.local_participant.publish_track(TestPatternTrack(*size, fps, color=color))
-        track = await asyncio.wait_for(_video_of(room, watch), timeout)
+        track = await _video_of(room, watch, timeout)
         frame = await asyncio.wait_for(_first_video_frame(track), timeout)
         first = time.perf_counter() - started
+        latencies = [_age(frame)]
         for _ in range(frames - 1):
-            await asyncio.wait_for(_first_video_frame(track), timeout)
+            latencies.append(_age(await asyncio.wait_for(_first_video_frame(track), timeout)))
         rgb = frame.to_ndarray(format="rgb24")
         median = tuple(int(v) for v in np.median(rgb.reshape(-1, 3), axis=0))
         local_type, local_addr, remote_addr = media_path(room)
@@ -68,7 +71,7 @@ async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, 
             if not await asyncio.to_thread(hold.wait, timeout):
                 raise TimeoutError("the others did not finish decoding in time")
         return Reach(room.local_participant.identity, joined, first, (median[0], median[1], median[2]),
-                     local_type, local_addr, remote_addr)
+                     local_type, local_addr, remote_addr, tuple(a for a in latencies if a is not None))
     finally:
         await room.disconnect()
 
@@ -86,7 +89,7 @@ def media_path(room: Room) -> tuple[str, tuple[str, int], tuple[str, int]]:
     raise RuntimeError("no nominated ICE pair")
 
 
-async def _video_of(room: Room, identity: str) -> Any:
+async def _video_of(room: Room, identity: str, timeout: float) -> Any:
     """Return `identity`'s video track once subscribed."""
     for participant in room.participants.values():
         if participant.identity == identity:
@@ -95,7 +98,7 @@ async def _video_of(room: Room, identity: str) -> Any:
                     return pub.track
     event = await room.wait_for(ev.TrackSubscribed,
                                 lambda e: e.participant.identity == identity and e.track.kind == "video",
-                                timeout=None)
+                                timeout=timeout)
     return event.track
 
 
@@ -104,6 +107,13 @@ async def _first_video_frame(track: Any) -> av.VideoFrame:
         frame = await track.recv()
         if isinstance(frame, av.VideoFrame):
             return frame
+
+
+def _age(frame: av.VideoFrame) -> float | None:
+    """Return how long ago (wall clock) the frame was captured, from the stamp TestPatternTrack draws into it."""
+    now = time.time()
+    stamp = read_stamp(frame.to_ndarray(format="gray"))
+    return None if stamp is None else now - stamp[1] / 1000
 
 
 def close_to(rgb: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 40) -> bool:
