@@ -6,6 +6,8 @@
 - A participant in home C, where no UDP leaves, reaches the core only through coturn over TCP, with TURN REST
   credentials (username "expiry:identity", password base64(HMAC-SHA1(secret, username))): its nominated candidate is
   a relay, and coturn counts the allocation.
+- A TV (`tvapp tv`) in home B shows a `tvapp bot` from home A and the relayed participant from home C, each in its
+  own colour.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tvapp.client.sources.synthetic import parse_color
 from tvapp.testing.coturn import Coturn
 from tvapp.testing.homes import Home, Homes
 from tvapp.testing.netem import netem_available
 from tvapp.testing.reach import Reach, close_to, take_part
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.tv import BotProcess, TvProcess, region_color
 from tvapp.testing.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -160,3 +165,46 @@ def relayed_for(coturn: Coturn, address: str) -> dict[str, int] | None:
              if m and m.group(1) in ours}  # (each line is the session's running total: keep the last)
     return {"sessions": len(ours), "allocated": allocated, "to_peers": sum(sent for sent, _ in usage.values()),
             "from_peers": sum(received for _, received in usage.values())}
+
+
+def test_a_tv_behind_the_symmetric_nat_shows_a_bot_from_home_a_and_a_relayed_participant_from_home_c(
+        homes: Homes, tmp_path: Path) -> None:
+    home_a, home_b, home_c = homes["a"], homes["b"], homes["c"]
+    with cloud_turn(homes) as coturn, \
+            cloud_core(homes, tmp_path / "core", turn_env(homes, coturn, "tcp", "homes")) as core:
+        room = new_room(core)
+        bot = BotProcess(tmp_path, "alice", [
+            "--server", core.url, "--token", core.token(room, "alice", name="Alice")["access_token"],
+            "--video", "pattern:320x240@15", "--color", "red", "--audio", "none"],
+            env={"TVAPP_MEDIA_HOST_ADDRESSES": home_a.lan_ip}, prefix=home_a.exec_prefix)
+        key_id, secret = core.key
+        tv = TvProcess(tmp_path / "tv", ["--server", core.url, "--room", room, "--api-key", f"{key_id}:{secret}",
+                                         "--no-audio", "--name", "Home B TV"], size="960x540",
+                       env={"TVAPP_MEDIA_HOST_ADDRESSES": home_b.lan_ip}, prefix=home_b.exec_prefix)
+        done, hold = threading.Event(), threading.Event()
+        try:
+            bot.wait_published(1)
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                c = call(pool, home_c, core.url, core.token(room, "carol", name="Carol")["access_token"],
+                         watch="alice", color=GREEN, done=done, hold=hold, frames=15)
+                try:
+                    wait_all((done,), (c,))
+
+                    def both_showing(sidecar: dict[str, Any]) -> bool:
+                        tiles = {tile.get("identity"): tile for tile in sidecar["tiles"]}
+                        return all(tiles.get(who, {}).get("video_rect") for who in ("alice", "carol"))
+
+                    pixels, sidecar = tv.wait_for(both_showing, timeout=60, what="alice's and carol's video")
+                finally:
+                    hold.set()
+                carol = c.result()
+        finally:
+            tv_status = tv.stop()
+            bot.stop()
+    tiles = {tile["identity"]: tile for tile in sidecar["tiles"]}
+    # the TV decoded each one's own colour: alice's from home A direct, carol's relayed by coturn
+    bot_red = parse_color("red")  # (the bot's named colour)
+    assert close_to(tuple(int(v) for v in region_color(pixels, tiles["alice"]["video_rect"])), bot_red), tiles
+    assert close_to(tuple(int(v) for v in region_color(pixels, tiles["carol"]["video_rect"])), GREEN), tiles
+    assert close_to(carol.rgb, bot_red) and carol.local_type == "relay", carol
+    assert tv_status == 0, tv.output
