@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,10 +113,10 @@ async def _first_video_frame(track: Any) -> av.VideoFrame:
 def _age(frame: av.VideoFrame) -> float | None:
     """Return how long ago (wall clock) the frame was captured, from the stamp TestPatternTrack draws into it."""
     now = time.time()
-    stamp = read_stamp(frame.to_ndarray(format="gray"))
+    stamp = read_stamp(np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8))
     return None if stamp is None else now - stamp[1] / 1000
 
 
-def close_to(rgb: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 40) -> bool:
+def close_to(rgb: Sequence[int], expected: Sequence[int], tolerance: int = 40) -> bool:
     """Tell whether a decoded median colour is `expected` within the codec's error."""
     return all(abs(a - b) <= tolerance for a, b in zip(rgb, expected))
