@@ -49,7 +49,10 @@ async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, 
                     hold: threading.Event | None = None, done: threading.Event | None = None,
                     host_addresses: list[str] | None = None, timeout: float = 30.0,
                     size: tuple[int, int] = (320, 240), fps: float = 15.0, frames: int = 1) -> Reach:
-    """Join, publish `color` (None: publish nothing), decode `frames` of `watch`'s video; leave once `hold` is set."""
+    """Join, publish `color` (None: publish nothing), decode `frames` of `watch`'s video; leave once `hold` is set.
+
+    `watch` is an identity or a display name (a guest's identity is made up by the server).
+    """
     internals.set_host_addresses(host_addresses)
     started = time.perf_counter()
     room = await Room.connect(url, token, host_addresses=host_addresses, timeout=timeout)
@@ -90,15 +93,15 @@ def media_path(room: Room) -> tuple[str, tuple[str, int], tuple[str, int]]:
     raise RuntimeError("no nominated ICE pair")
 
 
-async def _video_of(room: Room, identity: str, timeout: float) -> Any:
-    """Return `identity`'s video track once subscribed."""
+async def _video_of(room: Room, who: str, timeout: float) -> Any:
+    """Return the video track of the participant whose identity or display name is `who`, once subscribed."""
     for participant in room.participants.values():
-        if participant.identity == identity:
+        if who in (participant.identity, participant.name):
             for pub in participant.tracks.values():
                 if pub.kind == "video" and pub.track is not None:
                     return pub.track
     event = await room.wait_for(ev.TrackSubscribed,
-                                lambda e: e.participant.identity == identity and e.track.kind == "video",
+                                lambda e: who in (e.participant.identity, e.participant.name) and e.track.kind == "video",
                                 timeout=timeout)
     return event.track
 

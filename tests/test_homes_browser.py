@@ -1,0 +1,95 @@
+"""Real Chromium (the phone web client) in home C, where no UDP leaves: it reaches the cloud core through coturn
+over TCP, decodes an SDK participant's video from home A, and that participant decodes Chromium's fake camera.
+
+Chromium runs inside home C's LAN namespace: Playwright's driver and the browser are started from a thread that
+entered the namespace (tvapp.testing.homes `run_in_namespace`), and processes inherit the namespace of the thread
+that starts them. The page is plain http (the core's TLS is another branch), so Chromium is told to treat the
+core's origin as secure to give it the fake camera. Its nominated pair, read from getStats(), is a relay over TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_homes_reach import RED, cloud_core, cloud_turn, relayed_for, turn_env, wait_all
+from web_helpers import new_room
+
+from tvapp.testing.browser import Browser, page_url, stats_grow, wait_for_state
+from tvapp.testing.homes import Homes
+from tvapp.testing.netem import netem_available
+from tvapp.testing.reach import Reach, close_to, take_part
+from tvapp.testing.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+SELECTED_PAIR_JS = """
+async (pc) => {
+  const report = await pc.getStats();
+  let pair = null;
+  report.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+  if (!pair) return null;
+  const local = report.get(pair.localCandidateId), remote = report.get(pair.remoteCandidateId);
+  return {local: {type: local.candidateType, relayProtocol: local.relayProtocol || null, address: local.address},
+          remote: {type: remote.candidateType, address: remote.address}, bytesReceived: pair.bytesReceived};
+}
+"""
+
+
+@pytest.fixture
+def homes() -> Iterator[Homes]:
+    reason = netem_available()
+    assert reason is None, f"homes cannot be built on this machine: {reason}"
+    with Homes() as made:
+        yield made
+
+
+def browser_in_home(url: str, code: str, decoded: threading.Event, hold: threading.Event) -> dict[str, Any]:
+    """Join as "Carol" from Chromium, wait until its video decodes and `hold` is set; return the selected pair."""
+    with Browser(extra_args=[f"--unsafely-treat-insecure-origin-as-secure={url}"]) as browser:
+        page = browser.new_page()
+        page.goto(page_url(url, code=code, name="Carol", autojoin="1"), wait_until="load")
+        wait_for_state(page, "joined", timeout=30)
+        stats_grow(page, {"video": ("inbound", "video", "framesDecoded"),
+                          "sent": ("outbound", "video", "framesEncoded")}, timeout=40)
+        pair: dict[str, Any] = page.evaluate(f"async () => ({SELECTED_PAIR_JS})(window.tvapp.pc)")
+        decoded.set()
+        if not hold.wait(60):
+            raise TimeoutError("alice did not decode Carol's video in time")
+        assert browser.errors[page] == [], browser.errors[page]
+        return pair
+
+
+def test_chromium_in_a_home_without_udp_joins_through_turn_over_tcp_and_media_flows_both_ways(
+        homes: Homes, tmp_path: Path) -> None:
+    home_c = homes["c"]
+    with cloud_turn(homes) as coturn, cloud_core(homes, tmp_path / "core", {
+            **turn_env(homes, coturn, "tcp", "homes"), "TVAPP_INVITES_REDEEM_FAILURES": "1000"}) as core:
+        room, code = new_room(core, "homes")
+        done_a, done_c, hold = threading.Event(), threading.Event(), threading.Event()
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            a: concurrent.futures.Future[Reach] = pool.submit(
+                homes["a"].run_in_namespace, asyncio.run,  # type: ignore[arg-type]
+                take_part(core.url, core.token(room, "alice")["access_token"], watch="Carol", color=RED,
+                          frames=30, done=done_a, hold=hold, timeout=60))
+            c = pool.submit(home_c.run_in_namespace, browser_in_home, core.url, code, done_c, hold)
+            try:
+                wait_all((done_a, done_c), (a, c))  # type: ignore[arg-type]
+            finally:
+                hold.set()
+            alice, pair = a.result(), c.result()
+        relayed = wait_until(lambda: relayed_for(coturn, home_c.wan_ip), 10,
+                             lambda: f"coturn to close home C's session: {coturn.log_tail(30)}")
+    # alice decoded 30 frames of Chromium's fake camera (not her own red), and Chromium alice's video (stats_grow)
+    assert alice.first_frame_s > 0 and not close_to(alice.rgb, RED), alice
+    # Chromium's media went through coturn over TCP
+    assert pair["local"]["type"] == "relay" and pair["local"]["relayProtocol"] == "tcp", pair
+    assert pair["local"]["address"] == homes.alt_ip, pair
+    assert relayed is not None and relayed["allocated"] and relayed["from_peers"] > 8_000, relayed
+    assert home_c.udp_dropped() >= 1
+    print(f"alice decoded Chromium's camera (median colour {alice.rgb}); Chromium's pair {pair}; coturn {relayed}")
