@@ -74,7 +74,7 @@ def test_chromium_in_a_home_without_udp_joins_through_turn_over_tcp_and_media_fl
         done_a, done_c, hold = threading.Event(), threading.Event(), threading.Event()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             a: concurrent.futures.Future[Reach] = pool.submit(
-                homes["a"].run_in_namespace, asyncio.run,  # type: ignore[arg-type]
+                homes["a"].run_in_namespace, asyncio.run,
                 take_part(core.url, core.token(room, "alice")["access_token"], watch="Carol", color=RED,
                           frames=30, done=done_a, hold=hold, timeout=60))
             c = pool.submit(home_c.run_in_namespace, browser_in_home, core.url, code, done_c, hold)
