@@ -244,3 +244,17 @@ def test_homes_left_open_are_removed_at_interpreter_exit() -> None:
     name = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, cwd=REPO,
                           check=True).stdout.strip()
     assert name and not owned(name)
+
+
+def test_two_homes_at_once_get_their_own_segments_and_do_not_see_each_other(homes: Homes) -> None:
+    with Homes() as other:
+        assert other.core_ip != homes.core_ip and other.name != homes.name
+        for each in (homes, other):
+            echo = Echo(each, each.core_ip)
+            try:
+                assert ask(lan_udp(each["a"]), (each.core_ip, ECHO_PORT), "hi") == (each["a"].wan_ip, CLIENT_PORT)
+            finally:
+                echo.close()
+        # the root namespace routes to both segments, but no home reaches the other harness's cloud
+        with pytest.raises(OSError):
+            homes["a"].run_in_namespace(socket.create_connection, (other.core_ip, 9), 1)
