@@ -15,6 +15,7 @@ is in (it enumerates interfaces per thread), which is what a client in a home sh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -78,6 +79,46 @@ async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, 
                      local_type, local_addr, remote_addr, tuple(a for a in latencies if a is not None))
     finally:
         await room.disconnect()
+
+
+class Follower:
+    """A subscriber that logs every decoded frame of one participant's video: (decoded at, captured at), wall clock.
+
+    `follow()` runs in a home (like `take_part`); the thread that made the Follower reads `frames` and
+    `back_after(t)`, and sets `stop` to make it leave.
+    """
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[float, float]] = []
+        self.first = threading.Event()
+        self.stop = threading.Event()
+        self.room: Room | None = None
+
+    async def follow(self, url: str, token: str, watch: str, *, timeout: float = 30.0) -> None:
+        """Join, log `watch`'s frames until `stop` is set, leave (giving up on a dead connection after 5 s)."""
+        internals.set_host_addresses(None)
+        self.room = room = await Room.connect(url, token, timeout=timeout)
+        try:
+            track = await _video_of(room, watch, timeout)
+            reader = asyncio.ensure_future(self._read(track))
+            await asyncio.to_thread(self.stop.wait)
+            reader.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(room.disconnect(), 5)
+
+    async def _read(self, track: Any) -> None:
+        while True:
+            frame = await _first_video_frame(track)
+            now = time.time()
+            stamp = read_stamp(np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8))
+            if stamp is not None:
+                self.frames.append((now, stamp[1] / 1000))
+                self.first.set()
+
+    def back_after(self, moment: float) -> float | None:
+        """Return how long after `moment` (wall clock) the first frame captured after it was decoded (None: none yet)."""
+        return next((decoded - moment for decoded, captured in list(self.frames) if captured > moment), None)
 
 
 def media_path(room: Room) -> tuple[str, tuple[str, int], tuple[str, int]]:
