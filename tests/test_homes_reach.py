@@ -6,6 +6,8 @@
 - A participant in home C, where no UDP leaves, reaches the core only through coturn over TCP, with TURN REST
   credentials (username "expiry:identity", password base64(HMAC-SHA1(secret, username))): its nominated candidate is
   a relay, and coturn counts the allocation.
+- Home A's uplink cut for 5 s under a participant: nobody sees it leave, it keeps its sid, and a frame captured
+  after the restore reaches it (the figure is in bench/reach.py --outages).
 - A TV (`tvapp tv`) in home B shows a `tvapp bot` from home A and the relayed participant from home C, each in its
   own colour.
 """
@@ -16,6 +18,7 @@ import asyncio
 import concurrent.futures
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +30,7 @@ from tvapp.client.sources.synthetic import parse_color
 from tvapp.testing.coturn import Coturn
 from tvapp.testing.homes import Home, Homes
 from tvapp.testing.netem import netem_available
-from tvapp.testing.reach import Reach, close_to, take_part
+from tvapp.testing.reach import Follower, Reach, close_to, take_part
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess, TvProcess, region_color
 from tvapp.testing.waiting import wait_until
@@ -207,3 +210,60 @@ def test_a_tv_behind_the_symmetric_nat_shows_a_bot_from_home_a_and_a_relayed_par
     assert close_to(tuple(int(v) for v in region_color(pixels, tiles["carol"]["video_rect"])), GREEN), tiles
     assert close_to(carol.rgb, bot_red) and carol.local_type == "relay", carol
     assert tv_status == 0, tv.output
+
+
+def test_a_5_s_cut_of_a_homes_uplink_is_no_leave_and_its_media_comes_back(homes: Homes, tmp_path: Path) -> None:
+    home_a, home_b = homes["a"], homes["b"]
+    with cloud_core(homes, tmp_path / "core") as core:
+        room = new_room(core)
+        bot = BotProcess(tmp_path, "pub", [
+            "--server", core.url, "--token", core.token(room, "pub")["access_token"],
+            "--video", "pattern:320x240@15", "--audio", "none"],
+            env={"TVAPP_MEDIA_HOST_ADDRESSES": homes.core_ip}, prefix=homes.cloud_prefix)
+        victim, observer = Follower(), Follower()
+        try:
+            bot.wait_published(1)
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                runs = [pool.submit(home.run_in_namespace, asyncio.run,  # type: ignore[arg-type]
+                                    who.follow(core.url, core.token(room, name)["access_token"], "pub"))
+                        for home, who, name in ((home_a, victim, "victim"), (home_b, observer, "observer"))]
+                try:
+                    for who in (victim, observer):
+                        assert who.first.wait(30), [r.exception(0) for r in runs if r.done()]
+                    assert victim.room is not None
+                    sid = victim.room.local_participant.sid
+                    home_a.cut()
+                    cut_at = time.time()
+                    # five seconds of outage: wait on the victim's own decoded frames (none arrive)
+                    assert not wait_for_frame(victim, cut_at + 0.5, 5.0)
+                    assert home_a.cut_dropped() > 0
+                    home_a.restore()
+                    restored = time.time()
+                    back = wait_for_frame(victim, restored, 10.0)
+                    assert back is not None, "no frame captured after the restore was decoded"
+                    assert victim.room.local_participant.sid == sid
+                    participants = {p["identity"]: p["sid"] for p in
+                                    core.http.get(f"/v1/rooms/{room}/participants").json()}
+                    assert participants.get("victim") == sid, participants
+                    left_meanwhile = list(observer.left)
+                finally:
+                    victim.stop.set()
+                    observer.stop.set()
+                for run in runs:
+                    run.result(20)
+        finally:
+            bot.stop()
+    # the observer (home B) never saw the victim leave, through the outage and until its media was back
+    assert "victim" not in left_meanwhile, left_meanwhile
+    print(f"media back {back:.2f} s after a 5 s outage ended")
+
+
+def wait_for_frame(follower: Follower, moment: float, timeout: float) -> float | None:
+    """Wait up to `timeout` for a decoded frame captured after `moment`; return how long after it, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        took = follower.back_after(moment)
+        if took is not None:
+            return took
+        time.sleep(0.02)
+    return None

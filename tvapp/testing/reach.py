@@ -93,11 +93,13 @@ class Follower:
         self.first = threading.Event()
         self.stop = threading.Event()
         self.room: Room | None = None
+        self.left: list[str] = []  # identities the room said left, in order
 
     async def follow(self, url: str, token: str, watch: str, *, timeout: float = 30.0) -> None:
         """Join, log `watch`'s frames until `stop` is set, leave (giving up on a dead connection after 5 s)."""
         internals.set_host_addresses(None)
         self.room = room = await Room.connect(url, token, timeout=timeout)
+        room.on(ev.ParticipantLeft, lambda e: self.left.append(e.participant.identity))
         try:
             track = await _video_of(room, watch, timeout)
             reader = asyncio.ensure_future(self._read(track))
