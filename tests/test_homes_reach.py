@@ -224,7 +224,7 @@ def test_a_5_s_cut_of_a_homes_uplink_is_no_leave_and_its_media_comes_back(homes:
         try:
             bot.wait_published(1)
             with concurrent.futures.ThreadPoolExecutor(2) as pool:
-                runs = [pool.submit(home.run_in_namespace, asyncio.run,  # type: ignore[arg-type]
+                runs = [pool.submit(home.run_in_namespace, asyncio.run,
                                     who.follow(core.url, core.token(room, name)["access_token"], "pub"))
                         for home, who, name in ((home_a, victim, "victim"), (home_b, observer, "observer"))]
                 try:
