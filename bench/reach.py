@@ -44,7 +44,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import SERVER_CPU, can_pin, emit, latency_ms, parser, percentile, pin_load, process_cpu_seconds
+from bench.common import (
+    SERVER_CPU,
+    can_pin,
+    emit,
+    latency_ms,
+    parser,
+    percentile,
+    pin_load,
+    process_cpu_seconds,
+)
 from tvapp.testing.coturn import Coturn
 from tvapp.testing.homes import Homes
 from tvapp.testing.reach import Follower, Reach, take_part
@@ -161,7 +170,7 @@ def main() -> None:
     def measure(path: str, core: Core, runner: Callable[[Any], Reach], hosts: list[str] | None = None) -> None:
         try:
             samples[path].append(core.join(runner, hosts))
-        except Exception as exc:  # a path that fails is a figure too
+        except Exception as exc:  # noqa: BLE001 (a path that fails is a figure too)
             errors[path].append(f"{type(exc).__name__}: {exc}"[:200])
 
     with tempfile.TemporaryDirectory(prefix="tvapp-bench-reach-") as tmp, Homes("br") as homes:

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_homes_reach import RED, cloud_core, cloud_turn, relayed_for, turn_env, wait_all
+from test_homes_reach import (
+    RED,
+    cloud_core,
+    cloud_turn,
+    relayed_for,
+    turn_env,
+    wait_all,
+)
 from web_helpers import new_room
 
 from tvapp.testing.browser import Browser, page_url, stats_grow, wait_for_state
@@ -32,7 +39,9 @@ SELECTED_PAIR_JS = """
 async (pc) => {
   const report = await pc.getStats();
   let pair = null;
-  report.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+  report.forEach((s) => {
+    if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+  });
   if (!pair) return null;
   const local = report.get(pair.localCandidateId), remote = report.get(pair.remoteCandidateId);
   return {local: {type: local.candidateType, relayProtocol: local.relayProtocol || null, address: local.address},

@@ -49,8 +49,17 @@ from dataclasses import dataclass, field
 from socket import socket as Socket
 from typing import Any, TypeVar
 
-from tvapp.testing.netem import (NETNS_DIR, STATE_DIR, NetemError, _AddressLock, _ip, _ip_command,
-                                 netem_available, remove_stale_namespaces, run_in_namespace)
+from tvapp.testing.netem import (
+    NETNS_DIR,
+    STATE_DIR,
+    NetemError,
+    _AddressLock,
+    _ip,
+    _ip_command,
+    netem_available,
+    remove_stale_namespaces,
+    run_in_namespace,
+)
 
 T = TypeVar("T")
 
@@ -240,7 +249,8 @@ class Homes:
             self._namespace(home.router_ns)
             self._namespace(home.lan_ns)
             cloud += [f"link add to{letter} type veth peer name wan netns {home.router_ns}",
-                      f"link set dev to{letter} master inet addrgenmode none multicast off", f"link set dev to{letter} up"]
+                      f"link set dev to{letter} master inet addrgenmode none multicast off",
+                      f"link set dev to{letter} up"]
             self.homes[letter] = home
         _ip("-n", self.cloud_ns, batch=cloud)
         for home in self.homes.values():
@@ -266,7 +276,8 @@ table ip nat {{
     chain post {{ type nat hook postrouting priority srcnat; policy accept; oifname "wan" {masquerade}; }}
 }}
 table inet filter {{
-    chain lanfwd {{ type filter hook forward priority filter; policy accept; iifname "lan" meta l4proto udp jump lanudp; }}
+    chain lanfwd {{ type filter hook forward priority filter; policy accept;
+                    iifname "lan" meta l4proto udp jump lanudp; }}
     counter udpdrops {{ }}
     chain lanudp {{ }}
 }}
@@ -279,7 +290,7 @@ table inet outage {{
 
 def _nft(ns: str, script: str) -> None:
     proc = subprocess.run([_ip_command(), "netns", "exec", ns, "nft", "-f", "-"], input=script,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise NetemError(f"nft in {ns} failed: {proc.stderr.strip()}\n{script}")
 

@@ -1,9 +1,9 @@
-"""An SDK participant for reach tests and benchmarks: join, publish a colour, time the first remote frame, report the path.
+"""An SDK participant for reach tests and benchmarks: join, publish, time the first remote frame, report the path.
 
 `take_part()` is a coroutine meant to run in a home (`home.run_in_namespace(asyncio.run, take_part(...))`, usually
 from a worker thread so several homes take part at once): it joins the room at `url`, publishes a one-colour test
-pattern, waits for `watch`'s video, decodes `frames` of it (timing the first), then keeps the call up until `hold` is set
-(the others are still decoding its video) and leaves. The `Reach` it returns says how long the join and the first
+pattern, waits for `watch`'s video, decodes `frames` of it (timing the first), then keeps the call up until `hold`
+is set (the others are still decoding its video) and leaves. The `Reach` it returns says how long the join and the first
 decoded frame took, the colour of that frame (so a test knows whose video it decoded), and which ICE candidate
 pair carried the media (`local_type` "relay" = through TURN), read from aioice's nominated pair.
 
@@ -72,9 +72,8 @@ async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, 
         local_type, local_addr, remote_addr = media_path(room)
         if done is not None:
             done.set()
-        if hold is not None:
-            if not await asyncio.to_thread(hold.wait, timeout):
-                raise TimeoutError("the others did not finish decoding in time")
+        if hold is not None and not await asyncio.to_thread(hold.wait, timeout):
+            raise TimeoutError("the others did not finish decoding in time")
         return Reach(room.local_participant.identity, joined, first, (median[0], median[1], median[2]),
                      local_type, local_addr, remote_addr, tuple(a for a in latencies if a is not None))
     finally:
@@ -119,7 +118,7 @@ class Follower:
                 self.first.set()
 
     def back_after(self, moment: float) -> float | None:
-        """Return how long after `moment` (wall clock) the first frame captured after it was decoded (None: none yet)."""
+        """Return how long after `moment` (wall clock) the first frame captured after it was decoded (None: none)."""
         return next((decoded - moment for decoded, captured in list(self.frames) if captured > moment), None)
 
 
@@ -143,9 +142,10 @@ async def _video_of(room: Room, who: str, timeout: float) -> Any:
             for pub in participant.tracks.values():
                 if pub.kind == "video" and pub.track is not None:
                     return pub.track
-    event = await room.wait_for(ev.TrackSubscribed,
-                                lambda e: who in (e.participant.identity, e.participant.name) and e.track.kind == "video",
-                                timeout=timeout)
+    def theirs(e: ev.TrackSubscribed) -> bool:
+        return who in (e.participant.identity, e.participant.name) and e.track.kind == "video"
+
+    event = await room.wait_for(ev.TrackSubscribed, theirs, timeout=timeout)
     return event.track
 
 
