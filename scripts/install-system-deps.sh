@@ -18,6 +18,10 @@ PACKAGES=(
     "nftables:nft"
     # ip makes the network namespaces that tests put screens in, behind tvapp.testing.netem (tests/test_netem.py).
     "iproute2:ip"
+    # coturn is the real TURN server the TURN tests start (tvapp.testing.coturn, tests/test_turn_coturn.py).
+    "coturn:turnserver"
+    # nginx terminates TLS in front of the core with the config README.md shows (tests/test_reverse_proxy.py).
+    "nginx-light:nginx"
 )
 
 # Also look in the sbin directories: they are not on an ordinary user's PATH (iproute2's tc lives there).

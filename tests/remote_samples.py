@@ -22,6 +22,8 @@ from tvapp.protocol.remote_messages import (
     ErrorInfo,
     ForgetDevice,
     JoinRoom,
+    JoinServer,
+    KnownServer,
     LeaveRoom,
     ListDevices,
     MuteParticipant,
@@ -65,6 +67,8 @@ PHONE_SAMPLES: list[PhoneMessage] = [
     CreateRoom(),
     JoinRoom(id="j", invite="abcd-efgh"),
     JoinRoom(invite="ABCDEFGH"),
+    JoinServer(id="js", link="https://core.example/?code=ABCD-EFGH"),
+    JoinServer(server="https://192.168.1.9:8800", invite="abcd efgh", fingerprint="sha256:" + ":".join(["AB"] * 32)),
     LeaveRoom(id="l"),
     SetVolume(id="v", volume=0.25),
     SetVolume(volume=0),
@@ -99,6 +103,10 @@ TV_SAMPLES: list[TvMessage] = [
     State(tv_name="TV", status="error", volume=0.5, layout="watch",
           error=ErrorInfo(title="Invite expired", message="Ask the host for a new code.")),  # fmt: skip
     State(tv_name="TV", status="joining", room="movie-night", volume=0.0, layout="grid"),
+    State(tv_name="TV", status="in_room", room="family", volume=0.5, layout="grid", room_server="https://core.example",
+          servers=(KnownServer(url="https://core.example", name="core.example", last_used=1700000000.0),
+                   KnownServer(url="https://192.168.1.9:8800", fingerprint="sha256:" + ":".join(["0F"] * 32),
+                               last_used=1690000000.0))),
     WATCHING,
     State(tv_name="TV", status="in_room", room="r", volume=1, layout="grid",
           playback=PlaybackInfo(content="/srv/films/a.mkv", waiting=True)),  # fmt: skip

@@ -23,6 +23,7 @@ from tvapp.protocol.remote import AuthRequested
 from tvapp.protocol.remote_messages import (
     COMMAND_TYPES,
     INVALID_VALUE,
+    JoinServer,
     LAYOUTS,
     MAX_MESSAGE_BYTES,
     PHONE_MESSAGE_TYPES,
@@ -64,7 +65,8 @@ def test_samples_cover_every_message_type() -> None:
     assert {m.TYPE for m in TV_SAMPLES} == set(TV_MESSAGE_TYPES)
     assert set(PHONE_MESSAGE_TYPES) == {"auth"} | set(COMMAND_TYPES)
     assert set(COMMAND_TYPES) == {
-        "status", "create_room", "join", "leave", "set_volume", "set_layout", "show_invite", "remove_participant",
+        "status", "create_room", "join", "join_server", "leave", "set_volume", "set_layout", "show_invite",
+        "remove_participant",
         "mute_participant", "set_mic", "set_camera", "playback", "list_devices", "forget_device",
     }  # fmt: skip
 
@@ -205,3 +207,82 @@ def test_any_valid_playback_command_survives_the_wire(position: float, content: 
                     Playback(action="load", content="/" + content, position=position, title=title),
                     Playback(action="load", content="https://tv.example/" + content)):  # fmt: skip
         assert parse_phone_message(encode(command)) == command
+
+
+# --- join_server: a room on another core ---------------------------------------------------------------------
+
+FP = "sha256:" + ":".join(["AB"] * 32)
+
+
+def join_server(**fields: object) -> str:
+    return json.dumps({"type": "join_server", "v": 1, "id": "j1", **fields})
+
+
+@pytest.mark.parametrize(("fields", "server", "fingerprint"), [
+    ({"link": "https://core.example/?code=ABCD-EFGH"}, "https://core.example", None),
+    ({"link": "HTTPS://Core.Example:443/?code=abcdefgh"}, "https://core.example:443", None),
+    ({"link": "http://192.168.1.9:8800/?code=ABCD-EFGH"}, "http://192.168.1.9:8800", None),
+    ({"link": "192.168.1.9:8800/?code=ABCD-EFGH"}, "http://192.168.1.9:8800", None),
+    ({"link": "https://192.168.1.9:8800/?code=ABCD-EFGH#fp=sha256:" + "ab" * 32},
+     "https://192.168.1.9:8800", FP),
+    ({"link": "https://core.example/tvapp/?code=ABCD-EFGH", "fingerprint": FP}, "https://core.example/tvapp", FP),
+    ({"server": "core.example:8800", "invite": "abcd efgh"}, "http://core.example:8800", None),
+    ({"server": "https://[::1]:8443", "invite": "ABCDEFGH", "fingerprint": FP}, "https://[::1]:8443", FP),
+])  # fmt: skip
+def test_join_server_takes_links_and_server_plus_code(fields: dict[str, object], server: str,
+                                                      fingerprint: str | None) -> None:
+    msg = parse_phone_message(join_server(**fields))
+    assert isinstance(msg, JoinServer)
+    assert msg.target() == (server, "ABCDEFGH", fingerprint)
+
+
+SECRET = "hunter2pass"
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    ({"link": "ftp://core.example/?code=ABCD-EFGH"}, "only http:// and https://"),
+    ({"link": "javascript:alert(1)//?code=ABCD-EFGH"}, "host:port"),
+    ({"link": "file:///etc/passwd?code=ABCD-EFGH"}, "only http:// and https://"),
+    ({"server": "wss://core.example", "invite": "ABCDEFGH"}, "only http:// and https://"),
+    ({"link": f"https://ann:{SECRET}@core.example/?code=ABCD-EFGH"}, "user name or password"),
+    ({"server": f"https://{SECRET}@core.example", "invite": "ABCDEFGH"}, "user name or password"),
+    ({"link": "https://core.example/?code=0000-OOOO"}, "not a code"),
+    ({"link": "https://core.example/?code=ABCD-EFGH&code=ABCD-EFGH"}, "no ?code="),
+    ({"link": "https://core.example/"}, "no ?code="),
+    ({"link": "https://core.example:99999/?code=ABCD-EFGH"}, "port"),
+    ({"link": "https:///?code=ABCD-EFGH"}, "host"),
+    ({"link": "https://core example/?code=ABCD-EFGH"}, "spaces"),
+    ({"link": "http://core.example/?code=ABCD-EFGH#fp=" + FP}, "https only"),
+    ({"link": "https://core.example/?code=ABCD-EFGH#fp=sha1:AB"}, "sha256"),
+    ({"link": "https://core.example/?code=ABCD-EFGH#fp=" + FP, "fingerprint": "sha256:" + "CD" * 32}, "differs"),
+    ({"server": "https://core.example/?code=ABCD-EFGH", "invite": "ABCDEFGH"}, "no ?query"),
+    ({"server": "https://core.example"}, "required with server"),
+    ({"link": "https://core.example/?code=ABCD-EFGH", "invite": "ABCDEFGH"}, "not taken with link"),
+    ({"link": "https://core.example/?code=ABCD-EFGH", "server": "https://core.example"}, "either link"),
+    ({}, "either link"),
+    ({"server": "https://core.example", "invite": "ABCD-EFG"}, "not a code"),
+])  # fmt: skip
+def test_join_server_refuses_bad_links_with_a_reason_that_never_repeats_them(fields: dict[str, object],
+                                                                             problem: str) -> None:
+    error = phone_error(join_server(**fields))
+    assert error.code == INVALID_VALUE and error.id == "j1"
+    assert error.message.startswith("join_server") and problem in error.message, error.message
+    assert SECRET not in error.message and "core.example" not in error.message
+
+
+@pytest.mark.parametrize(("field", "limit"), [("link", 1024), ("server", 512), ("fingerprint", 128)])
+def test_join_server_fields_have_length_limits(field: str, limit: int) -> None:
+    base = {"link": "https://core.example/?code=ABCD-EFGH"} if field != "link" else {}
+    if field == "server":
+        base = {"invite": "ABCDEFGH"}
+    fill = {"link": "https://core.example/?code=ABCD-EFGH&x=", "server": "https://core.example/",
+            "fingerprint": "sha256:"}[field]
+    at_limit = fill + "a" * (limit - len(fill))
+    over = at_limit + "a"
+    too_long = phone_error(join_server(**base, **{field: over}))
+    assert too_long.message == f"join_server.{field}: longer than {limit} characters"
+    if field == "fingerprint":  # exactly at the limit is read, then judged on its content
+        assert "longer than" not in phone_error(join_server(**base, **{field: at_limit})).message
+    else:
+        msg = parse_phone_message(join_server(**base, **{field: at_limit}))
+        assert isinstance(msg, JoinServer) and msg.target().code == "ABCDEFGH"

@@ -47,7 +47,7 @@ from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.remote.endpoints import RemoteEndpoints
 from tvapp.testing.uvicorn_thread import ThreadedServer, loopback_socket
 from tvapp.testing.waiting import wait_until
-from tvapp.tv.remote.tls import ensure_certificate
+from tvapp.web.tls import ensure_certificate
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = PairingConfig(backoff_base=0.0)
@@ -223,7 +223,7 @@ def test_send_commands_reach_the_tv_and_status_prints_its_state(tv: Tv, config: 
                                            SetMic(enabled=True, id="1")]
     status = cli(config, "send", "status")
     assert status.returncode == 0, status.stderr
-    assert "Den TV: in room" in status.stdout and "room movie, invite ABCD-EFGH (shown)" in status.stdout
+    assert "Den TV: in room" in status.stdout and "room movie on this TV, invite ABCD-EFGH (shown)" in status.stdout
     assert "volume 0.50, layout speaker" in status.stdout
     raw = json.loads(cli(config, "send", "status", "--json").stdout)
     assert (raw["type"], raw["volume"], raw["layout"], raw["room"]) == ("state", 0.5, "speaker", "movie")
@@ -294,7 +294,7 @@ def test_watch_in_text_prints_one_line_per_change(tv: Tv, config: Path) -> None:
         assert watch.stdout is not None
         assert "Den TV: idle, volume 0.80, layout grid" in watch.stdout.readline()
         assert cli(config, "send", "create-room", "film").returncode == 0
-        assert "in room, room film, invite ABCD-EFGH (hidden)" in watch.stdout.readline()
+        assert "in room, room film on this TV, invite ABCD-EFGH (hidden)" in watch.stdout.readline()
         watch.send_signal(signal.SIGINT)
         assert watch.wait(10) == 0
     finally:
@@ -433,3 +433,26 @@ def test_remote_help_lists_every_action() -> None:
                                 text=True, cwd=REPO, timeout=30)
         assert helped.returncode == 0 and "usage: tvapp remote " + action in helped.stdout
 
+
+
+# --- join on another core: what `send join ...` becomes -------------------------------------------------------
+
+
+def test_send_join_takes_a_code_a_link_or_a_server_and_code() -> None:
+    from tvapp.commands.remote_text import UsageError, build_command
+    from tvapp.protocol.remote_messages import JoinRoom, JoinServer
+
+    fp = "sha256:" + ":".join(["AB"] * 32)
+    assert build_command("join", ["abcd-efgh"]) == JoinRoom(invite="abcd-efgh")
+    link = build_command("join", ["https://core.example/?code=ABCD-EFGH"])
+    assert isinstance(link, JoinServer) and link.target() == ("https://core.example", "ABCDEFGH", None)
+    pinned = build_command("join", ["https://192.168.1.9:8800", "ABCD-EFGH"], fingerprint=fp)
+    assert isinstance(pinned, JoinServer) and pinned.target() == ("https://192.168.1.9:8800", "ABCDEFGH", fp)
+    bare = build_command("join", ["192.168.1.9:8800/?code=ABCDEFGH"])
+    assert isinstance(bare, JoinServer) and bare.target().server == "http://192.168.1.9:8800"
+    with pytest.raises(UsageError, match="--fingerprint goes with join only"):
+        build_command("volume", ["0.5"], fingerprint=fp)
+    with pytest.raises(UsageError, match="goes with https only"):
+        build_command("join", ["http://192.168.1.9:8800", "ABCD-EFGH"], fingerprint=fp)
+    with pytest.raises(UsageError, match="usage: send join"):
+        build_command("join", ["a", "b", "c"])

@@ -43,7 +43,7 @@ from tvapp.testing.waiting import wait_until
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.controller import CommandRefused, PairingView
 from tvapp.tv.remote.endpoints import RemoteEndpoints
-from tvapp.tv.remote.tls import ensure_certificate, fingerprint
+from tvapp.web.tls import ensure_certificate, fingerprint
 
 
 class RecordingController:

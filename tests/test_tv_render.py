@@ -320,3 +320,16 @@ def test_every_pixel_is_repainted_each_frame(full_hd: pygame.Surface, mode: str,
     full_hd.fill(stale)
     renderer.draw(room(tiles, mode))
     assert not np.all(pixels(full_hd) == np.array(stale), axis=2).any()
+
+
+def test_the_room_bar_says_where_the_room_lives_before_the_hint(screen: pygame.Surface) -> None:
+    renderer = Renderer(screen)
+    renderer.draw(room([], join_hint=""))
+    plain = [r for r in renderer.text_rects]
+    renderer.draw(room([], join_hint="", where="on core.example"))
+    with_where = [r for r in renderer.text_rects]
+    details = max(range(len(plain)), key=lambda i: with_where[i].w - plain[i].w)
+    assert with_where[details].w > plain[details].w  # "1 person in the room  ·  on core.example" is longer
+    assert with_where[details].y == plain[details].y
+    renderer.draw(room([], where="on a-very-long-host-name-of-a-core.example.org:8443", join_hint=LONG + " " + LONG))
+    assert_texts_inside_safe(renderer)

@@ -13,6 +13,7 @@ values, `[watch] layout` only watch or watch_full): anything else is a ConfigErr
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import typing
@@ -41,6 +42,13 @@ class ServerConfig:
     max_header_bytes: int = 16_384
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    tls: str = "auto"
+    tls_cert: str = ""
+    tls_key: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+
+
+TLS_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -96,11 +104,17 @@ class MediaConfig:
     host_addresses: tuple[str, ...] = ()
     ice_servers: tuple[str, ...] = ()
     ice_username: str = ""
-    ice_credential: str = ""
+    ice_credential: str = field(default="", repr=False, metadata={"secret": True})
     video_codecs: tuple[str, ...] = ("VP8", "H264")
     keyframe_interval: float = 0.3
     max_video_bitrate: int = 2_500_000
     speaker_interval: float = 0.05
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = field(default="", repr=False, metadata={"secret": True})
+    turn_ttl: int = 43_200
+    sfu_uses_turn: bool = False
+    udp_port_range: str = ""
+    announced_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +229,35 @@ def _check_limits(config: Config) -> None:
     for name in ("header_timeout", "body_timeout"):
         if not getattr(server, name) > 0:
             raise ConfigError(f"[server] {name} must be greater than 0 (seconds), got {getattr(server, name)}")
+    if server.tls not in TLS_MODES:
+        raise ConfigError(f"[server] tls must be one of {', '.join(TLS_MODES)}, got {server.tls!r}")
+    if bool(server.tls_cert) != bool(server.tls_key):
+        raise ConfigError("[server] tls_cert and tls_key go together: set both or neither")
+    if server.tls == "off" and server.tls_cert:
+        raise ConfigError('[server] tls = "off" with tls_cert set: remove one of them')
+    for entry in server.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"[server] trusted_proxies: {entry!r} is not an IP address or CIDR network") from None
+    _check_media(config.media)
+
+
+def _check_media(media: MediaConfig) -> None:
+    """Refuse [media] reachability values that cannot work (the secret is never part of a message)."""
+    from tvapp.core import reach
+
+    try:
+        for url in media.turn_urls:
+            reach.parse_turn_url(url)
+        reach.parse_port_range(media.udp_port_range)
+        reach.parse_announced(media.announced_addresses)
+    except ValueError as exc:
+        raise ConfigError(f"[media] {exc}") from None
+    if media.turn_ttl <= 0:
+        raise ConfigError(f"[media] turn_ttl must be greater than 0 (seconds), got {media.turn_ttl}")
+    if media.sfu_uses_turn and not media.turn_urls:
+        raise ConfigError("[media] sfu_uses_turn needs turn_urls")
 
 
 def _section_class(name: str) -> type:
@@ -262,7 +305,8 @@ def _coerce(section: str, name: str, value: Any, metadata: Mapping[str, Any]) ->
                 raise ValueError(value)
             return value
     except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be of type {getattr(hint, '__name__', hint)}, got {value!r}") from None
+        shown = "a value of another type" if metadata.get("secret") else repr(value)
+        raise ConfigError(f"{where} must be of type {getattr(hint, '__name__', hint)}, got {shown}") from None
     raise ConfigError(f"{where}: unsupported type {hint!r}")  # pragma: no cover - a programming error
 
 

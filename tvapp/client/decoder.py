@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from av.container import InputContainer
 
+from tvapp.client.trust import ca_file
 from tvapp.core.stall import BufferView
 
 log = logging.getLogger("tvapp.client.player")
@@ -55,6 +56,9 @@ def default_open(content: str) -> InputContainer:
         options = {"reconnect": "1", "reconnect_streamed": "1", "reconnect_on_network_error": "1",
                    "reconnect_delay_max": "4", "rw_timeout": str(int(HTTP_TIMEOUT * 1_000_000))}
         timeout = (HTTP_TIMEOUT, HTTP_TIMEOUT)
+        pinned = ca_file(content)
+        if pinned is not None:  # the TV's own core: verify its certificate (FFmpeg verifies nothing by default)
+            options.update(tls_verify="1", ca_file=pinned)
     elif "://" not in content and not os.path.exists(content):
         raise MediaError(f"cannot open {content}: no such file")
     try:

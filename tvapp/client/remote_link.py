@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import http.client
 import json
 import ssl
@@ -35,6 +34,7 @@ from tvapp.protocol.fields import ProtocolError, Record
 from tvapp.protocol.pairing import Paired, PairingConfirm, PairingRefusal, PairingRequest, PairingStarted, TvInfo
 from tvapp.protocol.remote import CommandResult, RemoteClientConnection
 from tvapp.protocol.remote_messages import Authed, Command, Error, RemoteProtocolError, State
+from tvapp.web.tls import fingerprint as fingerprint_of
 
 R = TypeVar("R", bound=Record)
 
@@ -76,12 +76,6 @@ class PairingError(RemoteLinkError):
 
 
 # --- certificate pinning ------------------------------------------------------------------------------------------
-
-
-def fingerprint_of(der: bytes) -> str:
-    """Return the "sha256:AB:CD:…" fingerprint of a DER certificate."""
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return "sha256:" + ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
 def _normal_fingerprint(fingerprint: str) -> str:

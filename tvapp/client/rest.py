@@ -14,6 +14,7 @@ for the calls that need none (redeeming an invite, refreshing tokens).
 
 Errors: an error answer raises `ApiError` with the HTTP status and the server's error code; an answer that is not
 the JSON expected raises `ApiError` with status 0 and code ``bad_answer``; an unreachable server raises OSError.
+https is checked as tvapp.client.trust says (CA verification, or the fingerprint pinned for that server).
 Calls run urllib in a worker thread (`asyncio.to_thread`), so they never block the event loop.
 """
 
@@ -29,6 +30,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
+from tvapp.client.trust import ssl_context
 from tvapp.core.playback import PlaybackState
 from tvapp.protocol import messages as m
 
@@ -280,7 +282,7 @@ class RestClient:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=ssl_context(url)) as response:
                 answer = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             code, message = f"http_{exc.code}", exc.reason or ""

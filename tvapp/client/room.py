@@ -91,6 +91,7 @@ class Room:
         self.local_participant = LocalParticipant(self._requests)
         self._roster = Roster(self.local_participant, self._bus.emit, self._end_subscription)
         self._tokens = TokenKeeper(RestClient(self.url), token, refresh_token)
+        self._relay_only = False
         self._auto_subscribe = auto_subscribe
         self._timeout = timeout
         self._reconnect_window = reconnect_window
@@ -108,20 +109,26 @@ class Room:
     @classmethod
     async def connect(cls, url: str, token: str, *, refresh_token: str | None = None, auto_subscribe: bool = True,
                       host_addresses: Iterable[str] | None = None, timeout: float = 10.0,
-                      reconnect_window: float = RECONNECT_WINDOW) -> Room:
+                      reconnect_window: float = RECONNECT_WINDOW, udp_port_range: tuple[int, int] | None = None,
+                      relay_only: bool = False) -> Room:
         """Join the room named in `token` at the server `url`; return once joined.
 
         Raise JoinError when the server refuses, OSError or a websockets error when it cannot be reached.
         `refresh_token` keeps the access token fresh (for reconnects); `host_addresses` fixes the ICE host
         candidates for this process (tests use ["127.0.0.1"]). After a drop the room tries to rejoin for
         `reconnect_window` seconds before giving up with Disconnected("reconnect_failed").
+        `udp_port_range` (low, high) binds this process's ICE host sockets inside it; `relay_only` uses only
+        the TURN servers the server hands out in `joined` (iceTransportPolicy "relay").
         """
+        if udp_port_range is not None:
+            internals.set_port_range(udp_port_range)
         if host_addresses is not None:
             internals.set_host_addresses(list(host_addresses))
         else:
             internals.configure_from_env()
         room = cls(url, token, refresh_token=refresh_token, auto_subscribe=auto_subscribe, timeout=timeout,
                    reconnect_window=reconnect_window)
+        room._relay_only = relay_only
         if refresh_token is not None and token_expired(token, time.time()):
             await room._tokens.refresh(token)
         await room._open()
@@ -249,7 +256,8 @@ class Room:
                                             timeout=self._timeout, auto_subscribe=self._auto_subscribe,
                                             clock=self.clock.local, on_pong=self._requests.on_pong)
         joined = signal.joined
-        pc = new_peer_connection([(s.urls, s.username, s.credential) for s in joined.ice_servers])
+        pc = new_peer_connection([(s.urls, s.username, s.credential) for s in joined.ice_servers],
+                                 relay_only=self._relay_only)
         media = MediaSession(pc, participants=self._roster.participants,
                              publications=self.local_participant.publications, emit=self._bus.emit)
         self._session = _Session(signal, media)

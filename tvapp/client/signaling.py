@@ -22,10 +22,19 @@ from websockets.asyncio.client import ClientConnection as WsConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from tvapp.client.trust import ssl_context
 from tvapp.client.rest import signal_path
 from tvapp.client.tasks import TaskSet
 from tvapp.logs import redact_frames
-from tvapp.protocol.messages import ClientMessage, Error, Joined, Ping, Pong, ProtocolError, ServerMessage
+from tvapp.protocol.messages import (
+    ClientMessage,
+    Error,
+    Joined,
+    Ping,
+    Pong,
+    ProtocolError,
+    ServerMessage,
+)
 from tvapp.protocol.signaling import ClientConnection, ConnectionStateError
 
 M = TypeVar("M")
@@ -89,8 +98,10 @@ class SignalClient:
         """
         headers = {"Origin": origin} if origin else None
         redact_frames()
-        ws = await ws_connect(signal_url(server_url), additional_headers=headers, open_timeout=timeout,
-                              max_size=2**20)
+        url = signal_url(server_url)
+        pinned = ssl_context(url)
+        tls = {"ssl": pinned} if pinned is not None else {}  # passing ssl=None would turn wss into plain ws
+        ws = await ws_connect(url, additional_headers=headers, open_timeout=timeout, max_size=2**20, **tls)
         conn = ClientConnection(token, auto_subscribe=auto_subscribe)
         try:
             for text in conn.data_to_send():

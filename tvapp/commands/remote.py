@@ -84,10 +84,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           description="Send one command to a paired TV. Commands:\n" + lines,
                           epilog="examples: tvapp remote send volume 0.5 | tvapp remote send layout speaker | "
                                  "tvapp remote send load http://nas.local/film.mp4 --title Film | "
-                                 "tvapp remote send seek 1:30:00")
+                                 "tvapp remote send seek 1:30:00 | "
+                                 "tvapp remote send join 'https://core.example/?code=ABCD-EFGH'")
     send.add_argument("cmd", metavar="COMMAND", help="one of: " + ", ".join(SEND_COMMANDS))
     send.add_argument("args", nargs="*", metavar="ARGS", help="the command's arguments")
     send.add_argument("--title", metavar="T", help="load only: the title everyone sees")
+    send.add_argument("--fingerprint", metavar="FP", help="join on another core only: the sha256 fingerprint of its "
+                                                          "self-signed certificate (as #fp= in an invite link)")
     send.add_argument("--json", action="store_true", help="print the TV's answer as JSON")
     send.add_argument("--tv", metavar="NAME_OR_URL", help="which paired TV (default: the only one)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for the answer")
@@ -335,7 +338,7 @@ async def _connect(tv: PairedTv) -> RemoteLink:
 
 
 def _send(args: argparse.Namespace, out: IO[str]) -> int:
-    command = build_command(args.cmd, list(args.args), args.title)
+    command = build_command(args.cmd, list(args.args), args.title, args.fingerprint)
     if not 0 < args.timeout <= 300:
         raise UsageError("--timeout must be between 0 and 300 seconds")
     _, tv = _pick(args)

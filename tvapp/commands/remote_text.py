@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 SEND_COMMANDS = {
     "status": "print the TV's state",
     "create-room": "[NAME]  create a room with the TV as host and show its invite code",
-    "join": "CODE  join the room an invite code leads to",
+    "join": "CODE | LINK | SERVER CODE  join a room: a code on the TV's core, or an invite link "
+            "(https://core.example/?code=…) or a server (URL or host:port) and code on another core "
+            "(--fingerprint FP)",
     "leave": "leave the room",
     "volume": "V  set the volume, 0 to 1",
     "layout": f"{'|'.join(Mode)}  arrange the tiles (watch_full: the content full screen)",
@@ -66,11 +68,11 @@ def parse_position(text: str) -> float:
     return seconds
 
 
-def build_command(name: str, args: list[str], title: str | None = None) -> Command:
-    """Return the protocol command for `send NAME ARGS [--title T]`; raise UsageError for bad input."""
+def build_command(name: str, args: list[str], title: str | None = None, fingerprint: str | None = None) -> Command:
+    """Return the protocol command for `send NAME ARGS [--title T] [--fingerprint FP]`; UsageError for bad input."""
     from tvapp.protocol.remote_messages import RemoteProtocolError, parse_phone_message
 
-    arity = {"status": (0, 0), "create-room": (0, 1), "join": (1, 1), "leave": (0, 0), "volume": (1, 1),
+    arity = {"status": (0, 0), "create-room": (0, 1), "join": (1, 2), "leave": (0, 0), "volume": (1, 1),
              "layout": (1, 1), "invite": (1, 1), "remove": (1, 1), "mute": (1, 1), "mic": (1, 1),
              "camera": (1, 1), "load": (1, 1), "play": (0, 0), "pause": (0, 0), "seek": (1, 1), "stop": (0, 0),
              "devices": (0, 0), "forget-device": (1, 1)}
@@ -81,11 +83,17 @@ def build_command(name: str, args: list[str], title: str | None = None) -> Comma
         raise UsageError(f"usage: send {name} {SEND_COMMANDS[name].split('  ')[0] if high else ''}".rstrip())
     if title is not None and name != "load":
         raise UsageError("--title goes with load only")
+    if fingerprint is not None and name != "join":
+        raise UsageError("--fingerprint goes with join only")
     msg: dict[str, Any]
     if name == "status":
         msg = {"type": "status"}
     elif name == "create-room":
         msg = {"type": "create_room", "name": args[0] if args else None}
+    elif name == "join" and len(args) == 2:
+        msg = {"type": "join_server", "server": args[0], "invite": args[1], "fingerprint": fingerprint}
+    elif name == "join" and (fingerprint is not None or any(mark in args[0] for mark in ":/?.")):
+        msg = {"type": "join_server", "link": args[0], "fingerprint": fingerprint}
     elif name == "join":
         msg = {"type": "join", "invite": args[0]}
     elif name == "leave":
@@ -136,7 +144,8 @@ def describe_state(state: State) -> str:
     lines = [f"{state.tv_name}: {state.status.replace('_', ' ')}"]
     if state.room is not None:
         invite = state.invite_code or "none"
-        lines.append(f"  room {state.room}, invite {invite} ({'shown' if state.invite_visible else 'hidden'})")
+        lines.append(f"  room {state.room} {where(state)}, invite {invite} "
+                     f"({'shown' if state.invite_visible else 'hidden'})")
     for p in state.participants:
         marks = [m for m, on in (("speaking", p.sid == state.active_speaker or p.speaking),
                                  ("mic off", p.mic_muted), ("camera off", p.camera_off)) if on]
@@ -148,14 +157,27 @@ def describe_state(state: State) -> str:
                  f"pairing {'open' if state.pairing_open else 'closed'}")
     if state.error is not None:
         lines.append(f"  error: {state.error.title}" + (f": {state.error.message}" if state.error.message else ""))
+    if state.servers:
+        lines.append("  other servers (tvapp remote send join SERVER CODE):")
+        for known in state.servers:
+            used = time.strftime("%Y-%m-%d %H:%M", time.localtime(known.last_used))
+            pinned = f"  pinned {known.fingerprint[:23]}…" if known.fingerprint else ""
+            lines.append(f"  - {known.url}  ({known.name}, last used {used}){pinned}")
     return "\n".join(lines)
+
+
+def where(state: State) -> str:
+    """Return where the TV's room lives: "on this TV" or "on core.example"."""
+    from tvapp.core.links import server_label
+
+    return f"on {server_label(state.room_server)}" if state.room_server else "on this TV"
 
 
 def state_line(state: State) -> str:
     """Return the TV's state as one line for people."""
     parts = [state.status.replace("_", " ")]
     if state.room is not None:
-        parts.append(f"room {state.room}")
+        parts.append(f"room {state.room} {where(state)}")
         if state.invite_code:
             parts.append(f"invite {state.invite_code}{'' if state.invite_visible else ' (hidden)'}")
     if state.participants:

@@ -22,6 +22,9 @@ def add_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port, 0 for any free one (default: server.port, 8800)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--check-reachability", action="store_true",
+                       help="print what a remote client will be offered (host candidates, ports, announced "
+                            "addresses, TURN URLs) and warn about obvious problems; exit 0 (ok) or 1, serve nothing")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -39,6 +42,12 @@ def run(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
     if args.port is not None:
         server = dataclasses.replace(server, port=args.port)
     cfg = dataclasses.replace(cfg, server=server)
+    if args.check_reachability:
+        import sys
+
+        from tvapp.commands.reachability import check
+
+        return check(cfg, sys.stdout)
     try:
         return serve(cfg, data, log_level=args.log_level)
     except KeyboardInterrupt:

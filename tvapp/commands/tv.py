@@ -132,12 +132,21 @@ async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.
         await core.start()
     except EmbeddedCoreError as exc:
         print(f"tvapp tv: the built-in core did not start: {exc}", file=sys.stderr, flush=True)
-        session.show_problem(JoinProblem("The TV's server did not start", str(exc),
-                                         "Free the port, or start with --port 0."))
+        session.show_problem(JoinProblem("The TV's server did not start", str(exc), exc.hint))
         await asyncio.Event().wait()  # keep showing it until the TV is stopped
+    cert = core.certificate
+    if cert is not None:
+        from tvapp.client.trust import trust_certificate
+
+        trust_certificate(core.url, cert.cert_path)  # the TV's own SDK talks to its core: pin its certificate
     phone = lan_url(core.url, args)
+    session.home_server = core.url  # rooms on it are "on this TV"
     session.join_hint = lambda code: f"On a phone: open {phone}" + (f" and enter {code}" if code else "")
+    session.join_url = lambda code: join_link(phone, code, cert.fingerprint if cert and cert.self_signed else None)
+    session.fingerprint = cert.fingerprint if cert is not None and cert.self_signed else None
     print(f"tvapp tv: built-in core at {core.url}; phones join at {phone}", flush=True)
+    if session.fingerprint:
+        print(f"tvapp tv: the core's self-signed certificate has the fingerprint {session.fingerprint}", flush=True)
     jobs = [session.run(plan_for(core.url, core.api_key)), run_remote(cfg, data, args, session, core.url, core.api_key)]
     if also is not None:
         jobs.append(also(core.url, core.api_key))
@@ -170,13 +179,16 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
 
     import uvicorn
 
+    from tvapp.core.links import server_label
     from tvapp.core.pairing import PairingConfig
     from tvapp.logs import redact_frames
-    from tvapp.web.http import EdgeLimits, bind, guarded_protocol
     from tvapp.tv.advertise import Advertiser, advertise
     from tvapp.tv.control import TvControl
     from tvapp.tv.remote.devices import DeviceStore
     from tvapp.tv.remote.endpoints import RemoteEndpoints
+    from tvapp.tv.servers import FILE_NAME as SERVERS_FILE
+    from tvapp.tv.servers import KnownServers
+    from tvapp.web.http import EdgeLimits, bind, guarded_protocol
 
     tv = cfg.tv
     host = getattr(args, "remote_host", None) or tv.remote_host
@@ -194,12 +206,15 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     hostname = socket.gethostname()
     cert = None
     if tv.tls:
-        from tvapp.tv.remote.tls import ensure_certificate
+        from tvapp.web.tls import ensure_certificate
 
         cert = ensure_certificate(data / "tv-tls", [hostname, f"{hostname}.local", "localhost"], addresses)
     base_url = f"{'https' if cert else 'http'}://{addresses[0]}:{port}"
     instance_id = secrets.token_hex(8)
-    control = TvControl(session, server=server, api_key=api_key, default_room=tv.room)
+    control = TvControl(session, server=server, api_key=api_key, default_room=tv.room,
+                        servers=KnownServers(data / SERVERS_FILE))
+    if server is not None and session.home_server is None:  # --server: the TV's core is that one
+        session.home_server, session.home_label = server, server_label(server)
     devices = DeviceStore(data / "tv.sqlite3")
     endpoints = RemoteEndpoints(controller=control, devices=devices, tv_name=session.friendly_name,
                                 instance_id=instance_id, base_url=base_url, clock=session.clock,
@@ -285,12 +300,21 @@ def _api_key(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 def lan_url(core_url: str, args: argparse.Namespace) -> str:
-    """Return the URL a phone on the LAN opens: the core's port on this machine's LAN address."""
-    port = core_url.rsplit(":", 1)[1]
+    """Return the URL a phone on the LAN opens: the core's port (and scheme) on this machine's LAN address."""
+    scheme, rest = core_url.split("://", 1)
+    port = rest.rsplit(":", 1)[1]
     host = args.host or "0.0.0.0"
     if host not in ("0.0.0.0", "::"):
-        return f"http://{host}:{port}/"
-    return f"http://{_lan_address()}:{port}/"
+        return f"{scheme}://{host}:{port}/"
+    return f"{scheme}://{_lan_address()}:{port}/"
+
+
+def join_link(phone_url: str, code: str, fingerprint: str | None) -> str:
+    """Return the "scan to join" link: the phone client with the invite code, and `#fp=` for a self-signed core."""
+    from urllib.parse import quote
+
+    link = f"{phone_url}?code={quote(code, safe='')}"
+    return link + (f"#fp={fingerprint}" if fingerprint else "")
 
 
 def _lan_address() -> str:

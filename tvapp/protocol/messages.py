@@ -134,7 +134,11 @@ class GrantsInfo(f.Record):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class IceServer(f.Record):
-    """A STUN or TURN server the client's peer connection may use (from the server's media config)."""
+    """A STUN or TURN server the client's peer connection may use (from the server's media config).
+
+    For `[media] turn_urls` the username and credential are this participant's own TURN REST credentials
+    ("{expiry}:{participant sid}" and its HMAC), made fresh for every join.
+    """
 
     urls: Text
     username: Name = ""

@@ -21,17 +21,33 @@ gets wrong is answered with an ``error`` whose code says what kind of mistake it
     auth_failed             the TV refused the credential: the connection closes
     auth_timeout            no accepted auth in the time the TV allows: the connection closes
 
+``join_server`` (join a room on another core by invite link, or server + code) checks the link strictly in
+tvapp.core.links (http/https only, no credentials, length limits, a real code, a sha256 fingerprint on https only);
+what the TV then meets is answered with the JoinProblem's code: server_unreachable, tls_failed, fingerprint_mismatch,
+or the core's own (invite_not_found, invite_expired, invite_used_up, too_many_attempts, room_full, ...).
+
 The field rules and the envelope are tvapp.protocol.fields'; the layouts are tvapp.core.layout's modes.
 """
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, ClassVar, Final, Literal, TypeAlias, get_args
 
 from tvapp.core.claims import IDENTITY_RE, ROOM_NAME_RE
 from tvapp.core.codes import normalize_invite_code
 from tvapp.core.layout import Mode
+from tvapp.core.links import (
+    MAX_LINK_CHARS,
+    MAX_URL_CHARS,
+    InviteLink,
+    LinkError,
+    join_target,
+    parse_code,
+    parse_fingerprint,
+    parse_link,
+    parse_server,
+)
 from tvapp.core.playback import MAX_CONTENT_CHARS, MAX_POSITION, MAX_TITLE_CHARS
 from tvapp.protocol import fields as f
 from tvapp.protocol.fields import BAD_MESSAGE as BAD_MESSAGE
@@ -97,6 +113,23 @@ OptionalPosition = Annotated[float | None, f.Range(0.0, MAX_POSITION, nullable=T
 Content = Annotated[str, f.Text(MAX_CONTENT_CHARS, too_long_code=INVALID_VALUE)]
 OptionalContent = Annotated[str | None, f.Text(MAX_CONTENT_CHARS, nullable=True, too_long_code=INVALID_VALUE)]
 Title = Annotated[str, f.Text(MAX_TITLE_CHARS, too_long_code=INVALID_VALUE)]
+MAX_FINGERPRINT_CHARS: Final = 128
+MAX_KNOWN_SERVERS: Final = 20
+OptionalLink = Annotated[str | None, f.Text(MAX_LINK_CHARS, nullable=True, too_long_code=INVALID_VALUE)]
+OptionalServerUrl = Annotated[str | None, f.Text(MAX_URL_CHARS, nullable=True, too_long_code=INVALID_VALUE)]
+OptionalCode = Annotated[str | None, f.Text(MAX_NAME_CHARS, nullable=True, too_long_code=INVALID_VALUE)]
+OptionalFingerprint = Annotated[str | None, f.Text(MAX_FINGERPRINT_CHARS, nullable=True, too_long_code=INVALID_VALUE)]
+ServerUrl = Annotated[str, f.Matching(lambda text: _parses(parse_server, text), "a server URL")]
+ServerFingerprint = Annotated[str | None, f.Matching(lambda text: _parses(parse_fingerprint, text),
+                                                     "a sha256 fingerprint", nullable=True)]
+
+
+def _parses(parse: Callable[[str], object], text: str) -> bool:
+    try:
+        parse(text)
+    except LinkError:
+        return False
+    return True
 
 
 # --- shared value types ----------------------------------------------------------------------------------------
@@ -138,6 +171,16 @@ class PlaybackInfo(f.Record):
     position: Position = 0.0
     duration: OptionalPosition = None
     waiting: Flag = False
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KnownServer(f.Record):
+    """A core the TV joined a room on before: its base URL, name, pinned fingerprint (https) and when last used."""
+
+    url: ServerUrl
+    name: Name = ""
+    fingerprint: ServerFingerprint = None
+    last_used: Timestamp
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -187,6 +230,58 @@ class JoinRoom(_Command):
 
     TYPE: ClassVar[str] = "join"
     invite: InviteCode
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JoinServer(_Command):
+    """Join a room on another core: by invite ``link`` ("https://core.example/?code=ABCD-EFGH#fp=sha256:..."), or by
+    ``server`` (a URL or host:port) and ``invite``; ``fingerprint`` pins a self-signed https core's certificate.
+    Exactly one of link or server + invite. ``target()`` is where to go, checked by tvapp.core.links."""
+
+    TYPE: ClassVar[str] = "join_server"
+    link: OptionalLink = None
+    server: OptionalServerUrl = None
+    invite: OptionalCode = None
+    fingerprint: OptionalFingerprint = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.target()
+
+    def target(self) -> InviteLink:
+        """Return the core, code and pinned fingerprint to join with; raise invalid_value naming what is wrong."""
+        if (self.link is None) == (self.server is None):
+            raise f.invalid("join_server", "give either link, or server and invite")
+        if self.link is not None and self.invite is not None:
+            raise f.invalid("join_server.invite", "not taken with link (the link carries the code)")
+        try:
+            fingerprint = parse_fingerprint(self.fingerprint) if self.fingerprint is not None else None
+        except LinkError as exc:
+            raise f.invalid("join_server.fingerprint", str(exc)) from None
+        if self.link is not None:
+            try:
+                found = parse_link(self.link)
+            except LinkError as exc:
+                raise f.invalid("join_server.link", str(exc)) from None
+            if fingerprint is not None and found.fingerprint not in (None, fingerprint):
+                raise f.invalid("join_server.fingerprint", "differs from the link's #fp")
+            server, code, fingerprint = found.server, found.code, fingerprint or found.fingerprint
+        else:
+            assert self.server is not None
+            if self.invite is None:
+                raise f.invalid("join_server.invite", "required with server")
+            try:
+                server = parse_server(self.server)
+            except LinkError as exc:
+                raise f.invalid("join_server.server", str(exc)) from None
+            try:
+                code = parse_code(self.invite)
+            except LinkError as exc:
+                raise f.invalid("join_server.invite", str(exc)) from None
+        try:
+            return join_target(server, code, fingerprint)
+        except LinkError as exc:
+            raise f.invalid("join_server.fingerprint", str(exc)) from None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -336,7 +431,10 @@ class Devices(f.Message):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class State(f.Message):
-    """The TV's whole state, pushed to every remote on each change; ``active_speaker`` is a participant sid."""
+    """The TV's whole state, pushed to every remote on each change; ``active_speaker`` is a participant sid.
+
+    ``room_server`` is the base URL of the core the room lives on when that is not the TV's own (None: on this
+    TV's core, or no room); ``servers`` are the other cores the TV remembers, most recently used first."""
 
     TYPE: ClassVar[str] = "state"
     tv_name: Name
@@ -351,17 +449,19 @@ class State(f.Message):
     pairing_open: Flag = False
     error: Annotated[ErrorInfo | None, f.Object(ErrorInfo, nullable=True)] = None
     playback: Annotated[PlaybackInfo | None, f.Object(PlaybackInfo, nullable=True)] = None
+    room_server: OptionalServerUrl = None
+    servers: Annotated[tuple[KnownServer, ...], f.Array(KnownServer)] = ()
 
 
 Command: TypeAlias = (
-    StatusCommand | CreateRoom | JoinRoom | LeaveRoom | SetVolume | SetLayout | ShowInvite | RemoveParticipant
-    | MuteParticipant | SetMic | SetCamera | Playback | ListDevices | ForgetDevice
+    StatusCommand | CreateRoom | JoinRoom | JoinServer | LeaveRoom | SetVolume | SetLayout | ShowInvite
+    | RemoveParticipant | MuteParticipant | SetMic | SetCamera | Playback | ListDevices | ForgetDevice
 )  # fmt: skip
 PhoneMessage: TypeAlias = Auth | Command
 TvMessage: TypeAlias = Authed | Ok | Error | Devices | State
 
 _COMMAND_CLASSES: tuple[type[Command], ...] = (
-    StatusCommand, CreateRoom, JoinRoom, LeaveRoom, SetVolume, SetLayout, ShowInvite, RemoveParticipant,
+    StatusCommand, CreateRoom, JoinRoom, JoinServer, LeaveRoom, SetVolume, SetLayout, ShowInvite, RemoveParticipant,
     MuteParticipant, SetMic, SetCamera, Playback, ListDevices, ForgetDevice,
 )  # fmt: skip
 _TV_CLASSES: tuple[type[TvMessage], ...] = (Authed, Ok, Error, Devices, State)

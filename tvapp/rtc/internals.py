@@ -8,6 +8,15 @@
 - `on_keyframe_request`: learn that the remote end of a sender sent PLI/FIR (aiortc only flags its own
   encoder, which pre-encoded packets bypass).
 - `set_host_addresses`: choose the host candidates ICE gathers (aioice skips 127.0.0.1 otherwise).
+- `set_port_range`: bind every ICE host socket inside `[media] udp_port_range` (aioice binds port 0
+  otherwise): aioice.ice's `asyncio` is replaced by a shim whose running loop binds a host socket (a
+  datagram endpoint on port 0) to a free port of the range, tried from a rotating start. A range with no free
+  port left makes gathering fail with `PortRangeExhausted` (an OSError naming the range) at once, not an ICE
+  timeout later.
+- `new_peer_connection(announced=...)` (tvapp.rtc.peer) marks a peer connection so that, for each host
+  candidate, every announced address of its family (`[media] announced_addresses`, a 1:1 NAT's public IP) is
+  offered too, as a server-reflexive candidate on the same port with the host candidate as its related
+  address. It is offered in addition to the private host candidate, which keeps LAN clients direct.
 - `install_guards`: make aiortc/aioice drop malformed input from the network instead of raising, which
   would stop a participant's DTLS transport or log a traceback per datagram (see "Guards" below).
 
@@ -41,9 +50,12 @@ Every drop is counted by kind (`dropped()`) and logged as a WARNING at most once
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
+import ipaddress
 import logging
 import os
+import random
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +66,7 @@ import aioice.ice
 import aioice.stun
 import aiortc
 import pylibsrtp
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci
@@ -70,6 +83,9 @@ _ENV_HOSTS = "TVAPP_MEDIA_HOST_ADDRESSES"
 _KNOWN_SOURCES = "_tvapp_known_sources"
 _CONNECT = "_RTCPeerConnection__connect"
 _REMOTE_DESCRIPTION = "_RTCPeerConnection__remoteDescription"
+_GATHER = "_RTCPeerConnection__gather"
+_ICE_TRANSPORTS = "_RTCPeerConnection__iceTransports"
+ANNOUNCED = "_tvapp_announced"
 
 MAX_QUEUED_DATAGRAMS = 1000  # more than a socket's default receive buffer holds: only an unread queue fills up
 SSRCS_BASE = 8
@@ -192,6 +208,11 @@ def set_host_addresses(addresses: Sequence[str] | None) -> None:
     aioice.ice.get_host_addresses = fixed
 
 
+def default_host_addresses() -> list[str]:
+    """Return the addresses aioice gathers by default (every non-loopback one of this machine)."""
+    return list(_original_host_addresses(use_ipv4=True, use_ipv6=True))
+
+
 def configure_from_env() -> None:
     """Apply TVAPP_MEDIA_HOST_ADDRESSES (comma-separated) when it is set."""
     value = os.environ.get(_ENV_HOSTS)
@@ -254,6 +275,16 @@ def _guard_problems() -> list[str]:
     for attr in ("_check_list", "_early_checks", "_queue"):
         if attr not in aioice.ice.Connection.__init__.__code__.co_names:
             problems.append(f"aioice's Connection no longer sets {attr}")
+    for owner, name in ((aioice.ice.Connection, "get_component_candidates"), (RTCPeerConnection, _GATHER)):
+        if not callable(_originals.get(f"{owner.__name__}.{name}", getattr(owner, name, None))):
+            problems.append(f"{owner.__name__}.{name} is gone")
+    binds = _originals.get("Connection.get_component_candidates", aioice.ice.Connection.get_component_candidates)
+    if not {"get_running_loop", "create_datagram_endpoint"} <= set(binds.__code__.co_names):
+        problems.append("aioice's get_component_candidates no longer binds through asyncio.get_running_loop()")
+    if getattr(aioice.ice, "asyncio", None) is None:
+        problems.append("aioice.ice no longer imports asyncio")
+    if _ICE_TRANSPORTS not in RTCPeerConnection.__init__.__code__.co_names:
+        problems.append("RTCPeerConnection no longer sets __iceTransports")
     for attr in ("_rx_srtp", "_rtp_router"):
         if attr not in RTCDtlsTransport.__init__.__code__.co_names:
             problems.append(f"RTCDtlsTransport no longer sets {attr}")
@@ -273,6 +304,7 @@ def install_guards() -> None:
     guard_rtp_handling()
     guard_connect_race()
     guard_ssrcs()
+    _bind_host_sockets()
 
 
 def _wrap(owner: type, name: str, make: Callable[[Any], Any]) -> None:
@@ -442,3 +474,105 @@ def ssrc_admission(transport: Any) -> tuple[int, int] | None:
     session = getattr(transport, "_rx_srtp", None)
     return (len(session.admitted), session.limit()) if isinstance(session, _SsrcAdmission) else None
 
+
+
+# --- ICE host sockets: a UDP port range and announced addresses ---
+
+_port_range: tuple[int, int] | None = None
+
+
+class PortRangeExhausted(OSError):
+    """No port of `[media] udp_port_range` is free for an ICE host socket."""
+
+
+def set_port_range(ports: tuple[int, int] | None) -> None:
+    """Bind every ICE host socket of this process to a port in `ports` (low, high inclusive); None: any port."""
+    global _port_range
+    if ports is not None and not 0 < ports[0] <= ports[1] <= 65535:
+        raise ValueError(f"bad port range {ports}")
+    _port_range = ports
+
+
+def port_range() -> tuple[int, int] | None:
+    """Return the port range ICE host sockets are bound in (None: any port)."""
+    return _port_range
+
+
+async def _bind_in_range(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], address: str,
+                         ports: tuple[int, int]) -> tuple[Any, Any]:
+    low, high = ports
+    count = high - low + 1
+    start = random.randrange(count)
+    for i in range(count):
+        try:
+            return await loop.create_datagram_endpoint(factory, local_addr=(address, low + (start + i) % count))
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+    raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in udp_port_range {low}-{high} on {address}")
+
+
+class _LoopInRange:
+    """The running loop as aioice's host gathering sees it: a host socket (port 0) lands in the port range."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    async def create_datagram_endpoint(self, factory: Callable[[], Any], *args: Any, **kwargs: Any) -> Any:
+        ports = _port_range
+        local = kwargs.get("local_addr")
+        if ports is None or args or set(kwargs) != {"local_addr"} or local is None or local[1] != 0:
+            return await self._loop.create_datagram_endpoint(factory, *args, **kwargs)
+        return await _bind_in_range(self._loop, factory, local[0], ports)
+
+
+class _AsyncioForIce:
+    """Stands in for the asyncio module inside aioice.ice; only get_running_loop differs."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    def get_running_loop() -> Any:
+        return _LoopInRange(asyncio.get_running_loop())
+
+
+def _bind_host_sockets() -> None:
+    """Put host sockets in the port range, fail clearly when it is full, add announced candidates."""
+    setattr(aioice.ice, "asyncio", _AsyncioForIce())  # noqa: B010 - aioice.ice does not export asyncio
+
+    def make_candidates(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def get_component_candidates(connection: Any, component: int, addresses: list[str],
+                                           *args: Any, **kwargs: Any) -> list[Candidate]:
+            candidates: list[Candidate] = await original(connection, component, addresses, *args, **kwargs)
+            hosts = [c for c in candidates if c.type == "host"]
+            ports = _port_range
+            if ports is not None and addresses and not hosts:
+                raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in udp_port_range "
+                                         f"{ports[0]}-{ports[1]} on {', '.join(addresses)}")
+            for host in hosts:
+                version = ipaddress.ip_address(host.host).version
+                for public in connection.__dict__.get(ANNOUNCED, ()):
+                    if ipaddress.ip_address(public).version == version and public != host.host:
+                        candidates.append(Candidate(
+                            foundation=candidate_foundation("srflx", "udp", public), component=component,
+                            transport="udp", priority=candidate_priority(component, "srflx"), host=public,
+                            port=host.port, type="srflx", related_address=host.host, related_port=host.port))
+            return candidates
+
+        return get_component_candidates
+
+    def make_gather(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def gather(pc: Any) -> None:
+            announced = pc.__dict__.get(ANNOUNCED, ())
+            for transport in getattr(pc, _ICE_TRANSPORTS):
+                setattr(transport.iceGatherer._connection, ANNOUNCED, announced)
+            await original(pc)
+
+        return gather
+
+    _wrap(aioice.ice.Connection, "get_component_candidates", make_candidates)
+    _wrap(RTCPeerConnection, _GATHER, make_gather)

@@ -85,6 +85,7 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
         allowed_hosts=default_host_names(config.server.allowed_hosts),
         allowed_origins=config.server.allowed_origins,
         max_body_bytes=config.server.max_body_bytes,
+        trusted_proxies=config.server.trusted_proxies,
     )
     install_error_handlers(app, internal_message="the server failed; the error has been logged")
 

@@ -16,11 +16,16 @@ import uvicorn
 
 from tvapp.auth.keys import KeyStore, ensure_data_dir
 from tvapp.config import Config
-from tvapp.server.run import bind, build_server, url_for
+from tvapp.server.run import TlsError, bind, build_server, core_certificate, describe_certificate, log, url_for
+from tvapp.web.tls import Certificate
 
 
 class EmbeddedCoreError(Exception):
-    """The embedded core could not start (port taken, data directory not writable...)."""
+    """The embedded core could not start (port taken, data directory not writable, TLS files unusable...)."""
+
+    def __init__(self, message: str, hint: str = "Free the port, or start with --port 0.") -> None:
+        super().__init__(message)
+        self.hint = hint  # what the TV's screen suggests
 
 
 class EmbeddedCore:
@@ -32,6 +37,7 @@ class EmbeddedCore:
         self.log_level = log_level
         self.url = ""
         self.api_key: tuple[str, str] = ("", "")
+        self.certificate: Certificate | None = None  # what its port serves https with; None = plain http
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -46,13 +52,19 @@ class EmbeddedCore:
             raise EmbeddedCoreError(f"cannot use the data directory {self.data_dir}: {exc.strerror or exc}") from None
         assert key is not None
         self.api_key = (key.id, key.secret)
+        try:
+            self.certificate = core_certificate(self.config, self.data_dir)
+        except TlsError as exc:
+            raise EmbeddedCoreError(str(exc), "Fix [server] tls_cert and tls_key, or remove them.") from None
         host, port = self.config.server.host, self.config.server.port
         try:
             sock = bind(host, port)
         except OSError as exc:
             raise EmbeddedCoreError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        self.url = url_for(sock).replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
-        server = build_server(self.config, self.data_dir, self.log_level)
+        secure = self.certificate is not None
+        self.url = url_for(sock, secure=secure).replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+        log.info("%s", describe_certificate(self.certificate))
+        server = build_server(self.config, self.data_dir, self.log_level, self.certificate)
         self._server = server
         self._task = asyncio.create_task(server.serve(sockets=[sock]), name="embedded-core")
         deadline = time.monotonic() + timeout

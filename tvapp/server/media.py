@@ -17,10 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
+from tvapp.auth.turn import turn_credentials
 from tvapp.config import MediaConfig
+from tvapp.core.reach import parse_announced, parse_port_range
 from tvapp.core.speaker import ActiveSpeakerDetector
 from tvapp.protocol.messages import (
     ActiveSpeakers,
@@ -111,6 +114,11 @@ class Sfu:
         self.config = config
         if config.host_addresses:
             internals.set_host_addresses(config.host_addresses)
+        internals.set_port_range(parse_port_range(config.udp_port_range))
+        self.announced = parse_announced(config.announced_addresses)
+        if config.turn_urls and not config.turn_secret:
+            log.warning("media: [media] turn_urls is set but turn_secret is empty: clients get TURN URLs without "
+                        "credentials (see `tvapp serve --check-reachability`)")
         self.rooms: dict[str, RoomMedia] = {}  # room sid -> media
         self.sessions: dict[str, MediaSession] = {}  # participant sid -> session
         self.tasks: set[asyncio.Task[None]] = set()
@@ -129,13 +137,32 @@ class Sfu:
             log.error("media task failed", exc_info=task.exception())
 
     def ice_triples(self) -> list[tuple[str, str, str]]:
-        """Return the configured ICE servers as (url, username, credential)."""
-        return [(url, self.config.ice_username, self.config.ice_credential) for url in self.config.ice_servers]
+        """Return the ICE servers the SFU's own peer connections use, as (url, username, credential).
 
-    def ice_servers(self) -> tuple[IceServer, ...]:
-        """Return the configured ICE servers as told to clients in `joined`."""
-        return tuple(IceServer(urls=url, username=self.config.ice_username, credential=self.config.ice_credential)
-                     for url in self.config.ice_servers)
+        The static `ice_servers`, plus `turn_urls` with the SFU's own fresh credentials when `sfu_uses_turn`.
+        """
+        triples = [(url, self.config.ice_username, self.config.ice_credential) for url in self.config.ice_servers]
+        if self.config.sfu_uses_turn:
+            triples += [(s.urls, s.username, s.credential) for s in self._turn_servers("sfu", time.time())]
+        return triples
+
+    def ice_servers(self, identity: str = "", now: float | None = None) -> tuple[IceServer, ...]:
+        """Return the ICE servers told to a client in `joined`: the static ones, then TURN with its own credentials.
+
+        `identity` (the participant's sid) goes into the TURN REST username; every call makes fresh credentials.
+        """
+        static = tuple(IceServer(urls=url, username=self.config.ice_username, credential=self.config.ice_credential)
+                       for url in self.config.ice_servers)
+        return static + self._turn_servers(identity or "participant", time.time() if now is None else now)
+
+    def _turn_servers(self, identity: str, now: float) -> tuple[IceServer, ...]:
+        if not self.config.turn_urls:
+            return ()
+        if not self.config.turn_secret:  # `--check-reachability` and the start-up log warn about this
+            return tuple(IceServer(urls=url) for url in self.config.turn_urls)
+        creds = turn_credentials(self.config.turn_secret, identity, now=now, ttl=self.config.turn_ttl)
+        return tuple(IceServer(urls=url, username=creds.username, credential=creds.password)
+                     for url in self.config.turn_urls)
 
     def session(self, participant: LiveParticipant) -> MediaSession | None:
         """Return a participant's media session, if it has one."""

@@ -98,7 +98,7 @@ class MediaSession:
         self.sfu = sfu
         self.live = live
         self.participant = participant
-        self.pc: RTCPeerConnection = new_peer_connection(sfu.ice_triples())
+        self.pc: RTCPeerConnection = new_peer_connection(sfu.ice_triples(), announced=sfu.announced)
         self.publications: dict[str, Publication] = {}
         self.subscriptions: dict[str, Subscription] = {}  # remote track sid -> m-line
         self.idle: list[Subscription] = []
@@ -132,11 +132,16 @@ class MediaSession:
             try:
                 offer = await self.pc.createOffer()
                 await self.pc.setLocalDescription(offer)
-            except Exception:
+            except Exception as exc:
                 self.offer_out = False
                 if self.closed or self.pc.signalingState == "closed":
                     # The participant left (or dropped) while the offer was being made: nobody to offer to.
                     log.debug("media: offer for %s abandoned, its session closed", self.participant.identity)
+                    return
+                if isinstance(exc, internals.PortRangeExhausted):
+                    log.error("media: no offer for %s: %s", self.participant.identity, exc)
+                    self.participant.peer.send(Error(code="media_failed", message="the server has no free media "
+                                                     "port (its [media] udp_port_range is full)"))
                     return
                 log.exception("media: could not make an offer for %s", self.participant.identity)
                 self.participant.peer.send(Error(code="media_failed", message="the server could not make an offer"))

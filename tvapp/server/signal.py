@@ -202,7 +202,7 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         if conn.state is not ConnectionState.JOINING:  # the socket closed while the join was being recorded
             await rooms.leave(joined_participant, "disconnected")
             return participant, False
-        conn.accept_join(dataclasses.replace(joined, ice_servers=state.sfu.ice_servers()))
+        conn.accept_join(dataclasses.replace(joined, ice_servers=state.sfu.ice_servers(joined_participant.sid)))
         live = rooms.room_of(joined_participant)
         if live is not None:
             state.sfu.participant_joined(live, joined_participant, event.auto_subscribe)

@@ -41,6 +41,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 from tvapp.testing.waiting import wait_until
 
@@ -132,7 +133,7 @@ class Coturn:
         lines += [f"denied-peer-ip={r}" for r in self.denied_peer_ips]
         return lines + self.extra
 
-    def start(self, timeout: float = 10.0) -> Coturn:
+    def start(self, timeout: float = 10.0) -> Self:
         """Start turnserver and wait until its log says every listener is open."""
         binary = turnserver_path()
         if binary is None:
@@ -198,7 +199,7 @@ class Coturn:
                 process.wait(timeout)
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> Coturn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -168,11 +168,13 @@ class Screenshots:
             "safe": list(_rect(renderer.safe)), "screen": type(screen).__name__,
             "mode": screen.mode if isinstance(screen, RoomScreen) else None,
             "invite_code": screen.bar.invite_code if isinstance(screen, RoomScreen) else None,
+            "where": screen.bar.where if isinstance(screen, RoomScreen) else None,
             "tiles": tiles, "text_rects": [list(_rect(r)) for r in renderer.text_rects],
             "toasts": list(scene.toasts),
             "error": ({"title": screen.title, "message": screen.message, "hint": screen.hint}
                       if isinstance(screen, ErrorScreen) else None),
             "pairing": renderer.pairing.to_json() if renderer.pairing is not None else None,
+            "join_qr": renderer.join_qr.to_json() if renderer.join_qr is not None else None,
             "content": _content_json(renderer, session),
         }
         partial = self.folder / ".latest.json.partial"

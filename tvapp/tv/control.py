@@ -10,19 +10,30 @@ carry out raises CommandRefused with a stable code and words for the phone.
 Host controls go through the core's REST API with the TV's own access token: when the TV created the room its
 token carries the host grant, so removing and muting work; as a guest (joined by invite code) the core refuses
 them (`not_host`), exactly as it would refuse any other guest.
+
+A room on another core (`join_server`): the TV redeems the invite on that core first, through the REST client with
+the link's pinned fingerprint (tvapp.client.trust) or normal CA checks, and only then leaves its room for the new
+one, so a bad code, an unreachable core or a certificate that does not check out changes nothing on screen but a
+notice; the phone gets the JoinProblem's code (server_unreachable, tls_failed, fingerprint_mismatch,
+invite_not_found, invite_expired, ...). A core joined once is remembered (tvapp.tv.servers) with its pin.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 
-from tvapp.client import ApiError, RequestError, RestClient
-from tvapp.core.codes import normalize_invite_code
+from tvapp.client import ApiError, RequestError, RestClient, pins
+from tvapp.core.codes import format_invite_code, normalize_invite_code
 from tvapp.core.layout import Mode
+from tvapp.core.links import InviteLink, server_label
 from tvapp.protocol import remote_messages as rp
+from tvapp.tv.join import JoinPlan, JoinProblem, problem_for, unreachable
 from tvapp.tv.remote.controller import CommandRefused, PairingView
-from tvapp.tv.join import JoinPlan, JoinProblem
+from tvapp.tv.servers import KnownServers
 from tvapp.tv.session import TvSession
+
+REDEEM_TIMEOUT = 5.0  # seconds for another core to answer the redemption: the remotes wait 10 s for the answer
 
 
 class TvControl:
@@ -30,8 +41,9 @@ class TvControl:
 
     def __init__(self, session: TvSession, *, server: str | None, api_key: tuple[str, str] | None,
                  default_room: str, pairing_open: Callable[[], bool] = lambda: True,
-                 has_mic: bool = False, has_camera: bool = False) -> None:
+                 has_mic: bool = False, has_camera: bool = False, servers: KnownServers | None = None) -> None:
         self.session = session
+        self.servers = servers
         self.server = server
         self.api_key = api_key
         self.default_room = default_room
@@ -59,7 +71,9 @@ class TvControl:
             invite_visible=session.invite_visible, participants=participants, active_speaker=speaker,
             volume=round(session.volume, 3), layout=session.mode,
             pairing_open=self.pairing_open(), playback=self._playback_info() if in_room else None,
-            error=rp.ErrorInfo(title=error.title, message=error.message) if error is not None else None)
+            error=rp.ErrorInfo(title=error.title, message=error.message) if error is not None else None,
+            room_server=session.room_server if status != "idle" else None,
+            servers=self.servers.list() if self.servers is not None else ())
 
     def _playback_info(self) -> rp.PlaybackInfo | None:
         content = self.session.content
@@ -88,6 +102,8 @@ class TvControl:
             await self._create_room(command.name)
         elif isinstance(command, rp.JoinRoom):
             await self._join(command.invite)
+        elif isinstance(command, rp.JoinServer):
+            await self._join_server(command.target())
         elif isinstance(command, rp.LeaveRoom):
             if session.plan is not None or session.room is not None:
                 await session.switch(None)
@@ -155,12 +171,52 @@ class TvControl:
             return
         await self._switch(JoinPlan(server=self.server, invite=code, name=session.friendly_name))
 
-    async def _switch(self, plan: JoinPlan) -> None:
+    async def _join_server(self, target: InviteLink) -> None:
+        """Redeem the invite on the core `target` names, then move the TV's room there (module docstring)."""
+        session = self.session
+        if self.server is not None and pins.origin(target.server) == pins.origin(self.server):
+            return await self._join(target.code)
+        known = self.servers.get(target.server) if self.servers is not None else None
+        fingerprint = target.fingerprint or (known.fingerprint if known is not None else None)
+        plan = session.plan
+        if plan is not None and plan.server == target.server and plan.invite is not None \
+                and normalize_invite_code(plan.invite) == target.code \
+                and session.status()[0] == "in_room":
+            return
+        before = pins.pinned(target.server)
+        if fingerprint is not None:
+            pins.pin(target.server, fingerprint)
+        identity = "tv-" + secrets.token_hex(4)
+        try:
+            api = RestClient(target.server, timeout=REDEEM_TIMEOUT)
+            pair = await api.redeem_invite(target.code, identity, name=session.friendly_name)
+        except (ApiError, OSError, ValueError) as exc:
+            if before is not None:
+                pins.pin(target.server, before)
+            elif fingerprint is not None:
+                pins.unpin(target.server)
+            problem = (problem_for(exc.code, exc.message) if isinstance(exc, ApiError) and exc.status
+                       else unreachable(target.server, exc))
+            screen = problem.screen
+            session.toast(f"Could not join on {server_label(target.server)}: {screen.title}")
+            code = {"unreachable": "server_unreachable", "": "join_failed"}.get(problem.code, problem.code)
+            raise CommandRefused(code, f"{screen.title}: {screen.message}") from None
+        if self.servers is not None:
+            self.servers.remember(target.server, fingerprint, session.clock())
+        await self._switch(JoinPlan(server=target.server, token=pair.access_token, refresh_token=pair.refresh_token,
+                                    invite=format_invite_code(target.code), identity=identity,
+                                    name=session.friendly_name, fingerprint=fingerprint, keep_trying=False),
+                           own_codes=True)
+
+    async def _switch(self, plan: JoinPlan, own_codes: bool = False) -> None:
         try:
             await self.session.switch(plan)
         except JoinProblem as problem:
             screen = problem.screen
-            raise CommandRefused("join_failed", f"{screen.title}: {screen.message}") from None
+            code = "join_failed"
+            if own_codes:
+                code = {"unreachable": "server_unreachable", "": "join_failed"}.get(problem.code, problem.code)
+            raise CommandRefused(code, f"{screen.title}: {screen.message}") from None
 
     async def _mute(self, identity: str) -> None:
         room = self.session.room

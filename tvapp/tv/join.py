@@ -7,14 +7,21 @@ here), never a traceback.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
+from tvapp.client.trust import PinMismatch
 from tvapp.tv.scene import ErrorScreen
 
 
 @dataclass(frozen=True)
 class JoinPlan:
-    """How the TV gets into a room: exactly one of `token`, `invite` or `room` (with `api_key`)."""
+    """How the TV gets into a room: exactly one of `token`, `invite` or `room` (with `api_key`).
+
+    With `token`, `invite` is the code it was redeemed from (shown for others). `fingerprint` is the certificate
+    pinned for an https `server` (tvapp.client.trust holds the pin). `keep_trying` False: a first join that fails is
+    shown and not retried (a join a remote asked for on another core); rejoins after a drop are tried as always.
+    """
 
     server: str
     token: str | None = None
@@ -24,6 +31,8 @@ class JoinPlan:
     api_key: tuple[str, str] | None = None
     identity: str = ""
     name: str = ""
+    fingerprint: str | None = None
+    keep_trying: bool = True
 
 
 class JoinProblem(Exception):
@@ -70,7 +79,18 @@ def problem_for(code: str, message: str = "") -> JoinProblem:
 
 
 def unreachable(server: str, exc: BaseException) -> JoinProblem:
-    """Return the words for a server that does not answer."""
+    """Return the words for a server that does not answer, or whose certificate the TV cannot trust."""
+    cause = getattr(exc, "reason", None)
+    cause = cause if isinstance(cause, BaseException) else exc.__cause__ or exc.__context__ or exc
+    for candidate in (exc, cause):
+        if isinstance(candidate, PinMismatch):
+            return JoinProblem("Wrong certificate", f"The server at {server} did not show the certificate the invite "
+                               "link pins (#fp=).", "Check the link with the server's owner.", "fingerprint_mismatch")
+        if isinstance(candidate, ssl.SSLError):
+            return JoinProblem("Secure connection failed", f"The TV cannot check the certificate of {server} "
+                               f"({getattr(candidate, 'verify_message', None) or candidate.reason or 'TLS error'}).",
+                               "A server with a self-signed certificate needs its #fp=sha256:… in the link.",
+                               "tls_failed")
     reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return JoinProblem("Server unreachable", f"Cannot reach the server at {server} ({reason}).",
                        "Check the network, or that the server is running.", "unreachable")

@@ -8,6 +8,11 @@ video comes from each tile's VideoSource already converted to the size of its le
 
 The highlight colour marks the active speaker's tile and nothing else.
 
+In a room the bar at the top shows the invite code large and, when the TV knows the phones' URL
+(`RoomBar.join_url`), a "scan to join" QR code right of it (the phone client's URL with the code, and the
+certificate fingerprint when the core's is self-signed); the join hint and the fingerprint wrap under the room name
+so that they are never cut off. Where the QR code went is `Renderer.join_qr` (a `JoinQr`).
+
 A pairing panel (`Scene.pairing`) is a card drawn last, centred in the safe area over whatever screen is
 showing (tvapp.tv.pairing_card); where its parts went is in `Renderer.pairing` (a `PairingLayout`) for the
 screenshot sidecar.
@@ -18,6 +23,8 @@ from __future__ import annotations
 import colorsys
 import time
 import zlib
+from dataclasses import dataclass
+from typing import Any
 
 import pygame
 
@@ -48,9 +55,35 @@ from tvapp.tv.painter import (
     to_pygame,
 )
 from tvapp.tv.pairing_card import PairingCards, PairingLayout, countdown, grouped
+from tvapp.tv.qr import qr_surface
 from tvapp.tv.scene import ConnectingScreen, ContentView, ErrorScreen, IdleScreen, RoomScreen, Scene, TileView
 
-__all__ = ["CARD", "PairingLayout", "Renderer", "card_color", "countdown", "grouped"]  # the pairing card's too
+__all__ = ["CARD", "JoinQr", "PairingLayout", "Renderer", "card_color", "countdown", "grouped"]  # pairing's too
+
+JOIN_QR_WIDTH = 280  # the "scan to join" code's widest at 1080 lines (quiet zone included)
+SMALL = 36           # the fingerprint's text size at 1080 lines
+
+
+@dataclass(frozen=True)
+class JoinQr:
+    """Where the last draw put the room bar's "scan to join" QR code, and what it says."""
+
+    url: str
+    rect: Rect                          # quiet zone included
+    module_px: int
+    modules: int
+    caption_rect: Rect                  # "Scan to join"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the record as JSON-ready data (the screenshot sidecar's "join_qr")."""
+        return {"url": self.url, "rect": [self.rect.x, self.rect.y, self.rect.w, self.rect.h],
+                "module_px": self.module_px, "modules": self.modules}
+
+
+def fingerprint_text(fingerprint: str) -> str:
+    """Return a certificate fingerprint as the TV shows it: "Certificate SHA-256: AB CD EF ..." (wraps by pairs)."""
+    digest = fingerprint.split(":", 1)[1] if fingerprint.lower().startswith("sha256:") else fingerprint
+    return "Certificate SHA-256: " + " ".join(part for part in digest.upper().split(":") if part)
 
 
 def card_color(sid: str) -> Color:
@@ -79,6 +112,9 @@ class Renderer:
         self.content_rect: Rect | None = None
         self.content_video_rect: Rect | None = None
         self.pairing: PairingLayout | None = None
+        self.join_qr: JoinQr | None = None
+        self.bar_lines: tuple[str, ...] = ()  # the room bar's join hint and fingerprint lines, as drawn
+        self._qrs: Lru[tuple[pygame.Surface, int]] = Lru(2)
         self._cards: Lru[pygame.Surface] = Lru(CARD_CACHE)
         self._texts = self.paint.texts  # the rendered-text cache (bounded)
         self._pairing_cards = PairingCards(self.paint, self.safe)
@@ -99,6 +135,8 @@ class Renderer:
         self.content_rect = None
         self.content_video_rect = None
         self.pairing = None
+        self.join_qr = None
+        self.bar_lines = ()
         screen = scene.screen
         if isinstance(screen, RoomScreen):
             self._room(screen)
@@ -214,26 +252,51 @@ class Renderer:
         """Lay out the room bar at the top of the safe area into `later`; return the y just below it."""
         bar = screen.bar
         safe = self.safe
-        title, body, code = self.px(TITLE), self.px(BODY), self.px(CODE)
+        title, body, code, small = self.px(TITLE), self.px(BODY), self.px(CODE), self.px(SMALL)
         right = safe.right
-        code_w = 0
+        bottom = safe.y
+        if bar.invite_code and bar.join_url:
+            qr, unit = self._join_qr_surface(bar.join_url, self.px(JOIN_QR_WIDTH))
+            where = qr.get_rect(topright=(right, safe.y))
+            later.append((qr, where))
+            qr_rect = Rect(where.x, where.y, where.w, where.h)
+            right = where.x - self.px(28)
+            bottom = qr_rect.bottom
         if bar.invite_code:
-            code_rect = self.paint.text(self.paint.fit(bar.invite_code, code, safe.w // 2), code, TEXT, BACKGROUND, later,
-                                   topright=(right, safe.y))
+            code_rect = self.paint.text(self.paint.fit(bar.invite_code, code, safe.w // 3), code, TEXT, BACKGROUND,
+                                        later, topright=(right, safe.y))
             label = self.paint.text("Code", body, DIM_TEXT, BACKGROUND, later,
                                bottomright=(code_rect.x - self.px(20), code_rect.bottom - self.px(10)))
-            code_w = code_rect.right - label.x + self.px(40)
-            bottom = code_rect.bottom
+            left_edge = label.x
+            bottom = max(bottom, code_rect.bottom)
+            if bar.join_url:
+                caption = self.paint.text("Scan to join", body, TEXT, BACKGROUND, later,
+                                          topright=(code_rect.right, code_rect.bottom + self.px(12)))
+                left_edge = min(left_edge, caption.x)
+                self.join_qr = JoinQr(bar.join_url, qr_rect, unit, qr_rect.w // unit, caption)
         else:
-            bottom = safe.y
-        left_w = max(1, safe.w - code_w)
+            left_edge = right
+        left_w = max(1, left_edge - self.px(40) - safe.x)
         name = self.paint.text(self.paint.fit(bar.room, title, left_w), title, TEXT, BACKGROUND, later,
                           topleft=(safe.x, safe.y))
         people = f"{bar.participants} {'person' if bar.participants == 1 else 'people'} in the room"
-        details = f"{people}  ·  {bar.join_hint}" if bar.join_hint else people
-        line = self.paint.text(self.paint.fit(details, body, left_w), body, DIM_TEXT, BACKGROUND, later,
-                          topleft=(safe.x, name.bottom + self.px(6)))
-        return max(bottom, line.bottom)
+        details = "  ·  ".join(part for part in (people, bar.where) if part)
+        y = self.paint.text(self.paint.fit(details, body, left_w), body, DIM_TEXT, BACKGROUND, later,
+                            topleft=(safe.x, name.bottom + self.px(6))).bottom
+        hint = list(self.paint.wrap(bar.join_hint, body, left_w)) if bar.join_hint else []
+        if len(hint) > 2:  # two lines at most; the rest shortened with an ellipsis rather than dropped silently
+            hint = [hint[0], self.paint.fit(" ".join(hint[1:]), body, left_w)]
+        lines = [(line, body) for line in hint]
+        if bar.fingerprint:
+            lines += [(line, small) for line in self.paint.wrap(fingerprint_text(bar.fingerprint), small, left_w)[:4]]
+        self.bar_lines = tuple(line for line, _ in lines)
+        for line, size in lines:
+            y = self.paint.text(line, size, DIM_TEXT, BACKGROUND, later, topleft=(safe.x, y + self.px(4))).bottom
+        return max(bottom, y)
+
+    def _join_qr_surface(self, url: str, max_width: int) -> tuple[pygame.Surface, int]:
+        """Return the QR code for `url` at most max_width wide, and its module size (cached per url)."""
+        return self._qrs.get_or_make((url, max_width), lambda: qr_surface(url, max_width, like=self.surface))
 
     def _tile(self, tile: TileView, rect: Rect) -> None:
         self.tile_rects[tile.sid] = rect

@@ -52,6 +52,9 @@ class RoomBar:
     invite_code: str | None = None      # shown large: read from 3 m away
     participants: int = 0
     join_hint: str = ""                 # e.g. "Join at http://192.168.1.20:8800 with the code"
+    join_url: str | None = None         # the "scan to join" QR code beside the invite code (with the code in it)
+    fingerprint: str | None = None      # the core's self-signed certificate ("sha256:AB:CD:..."), shown to compare
+    where: str = ""                     # where the room lives: "on this TV", "on core.example"
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,12 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import WebSocketException
 
 from tvapp.client import events as ev
+from tvapp.client import trust
 from tvapp.client.rest import ApiError, RestClient
 from tvapp.client.room import Room
 from tvapp.client.signaling import JoinError
 from tvapp.core.layout import Mode
+from tvapp.core.links import server_label
 from tvapp.core.rejoin import rejoin_delay, should_rejoin
 from tvapp.core.stage import SpeakerHighlight, Toasts
 from tvapp.tv.content import TvContent
@@ -77,6 +79,8 @@ class TvSession:
         self.formats = formats
         self.audio = audio
         self.join_hint = join_hint or (lambda code: "")
+        self.join_url: Callable[[str], str | None] = lambda code: None  # the "scan to join" QR code's link
+        self.fingerprint: str | None = None  # the built-in core's self-signed certificate, shown beside the code
         self.clock = clock
         self.room: Room | None = None
         self.room_name = ""
@@ -97,6 +101,8 @@ class TvSession:
         self.pairing_view: Callable[[], PairingView | None] = lambda: None  # the pairing desk's `shown`
         self.on_refresh: Callable[[], None] | None = None  # told after every scene rebuild (remote state pushes)
         self.on_key: Callable[[str], None] | None = None   # a key pressed on the TV ("pair"), on this thread
+        self.home_server: str | None = None  # the core the TV belongs to (its built-in one, or --server)
+        self.home_label = "this TV"          # how the screen names it ("on this TV")
 
     # -- life ---------------------------------------------------------------------------------------------------
 
@@ -135,7 +141,8 @@ class TvSession:
             try:
                 await self._join(plan)
             except JoinProblem as problem:
-                if should_rejoin(problem.code, hosting=self.hosting):
+                retrying = plan.keep_trying or asyncio.current_task() is self._rejoin
+                if retrying and should_rejoin(problem.code, hosting=self.hosting):
                     problem = problem.retrying()
                     self._rejoin_later()
                 self._screen = problem.screen
@@ -184,6 +191,24 @@ class TvSession:
         return self._plan
 
     @property
+    def room_server(self) -> str | None:
+        """Return the base URL of the core the current plan's room lives on, when it is not the TV's own."""
+        plan = self._plan
+        if plan is None or self.home_server is None or plan.server.rstrip("/") == self.home_server.rstrip("/"):
+            return None
+        return plan.server
+
+    def where(self) -> str:
+        """Return where the room lives, for the room bar: "on this TV" or "on core.example"."""
+        other = self.room_server
+        return f"on {server_label(other)}" if other is not None else f"on {self.home_label}"
+
+    def toast(self, text: str) -> None:
+        """Show a short notice on screen now (e.g. why a join asked for by a remote failed)."""
+        self.toasts.add(text, self._now_ms())
+        self.refresh()
+
+    @property
     def hosting(self) -> bool:
         """Return True when the TV created its room (its token carries the host grant)."""
         return self._plan is not None and bool(self._plan.room) and self._plan.api_key is not None
@@ -213,6 +238,8 @@ class TvSession:
         self.joined_at = time.time()
         self._screen = ConnectingScreen(f"Joining {plan.room or 'the room'}…")
         self.refresh()
+        if plan.fingerprint is not None:  # a self-signed core: its certificate, and only it (tvapp.client.trust)
+            trust.pin(plan.server, plan.fingerprint)
         token, refresh = await self._credentials(plan)
         try:
             room = await Room.connect(plan.server, token, refresh_token=refresh, auto_subscribe=True)
@@ -236,6 +263,7 @@ class TvSession:
         identity = plan.identity or "tv-" + secrets.token_hex(4)
         try:
             if plan.token:
+                self.invite_code = plan.invite  # the code it was redeemed from, to show others the way in
                 return plan.token, plan.refresh_token
             if plan.invite:
                 code = plan.invite.strip()
@@ -366,8 +394,11 @@ class TvSession:
             return
         tiles = self.people.tile_views(self.highlight.current(now_ms))
         code = self.invite_code if self.invite_visible else None
+        other = self.room_server
+        hint = (f"On a phone: open {other}" + (f" and enter {code}" if code else "")) if other else self.join_hint(code)
         bar = RoomBar(room=self.room_name, invite_code=code, participants=len(tiles) + 1,
-                      join_hint=self.join_hint(code))
+                      join_hint=hint, join_url=self.join_url(code) if code and not other else None,
+                      fingerprint=self.fingerprint if code and not other else None, where=self.where())
         content = self.content.view()
         self.scene = Scene(RoomScreen(bar=bar, tiles=tiles, mode=self.shown_mode(content is not None),
                                       content=content), toasts, pairing=pairing)

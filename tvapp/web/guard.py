@@ -1,4 +1,9 @@
-"""ASGI middleware run before any route: Host and Origin checks, and a request-body size cap.
+"""ASGI middleware run before any route: X-Forwarded-* from trusted proxies, Host and Origin checks, a body cap.
+
+Behind a reverse proxy listed in ``trusted_proxies`` (tvapp.core.forwarded decides), the request is rewritten
+before anything else sees it: its client address (``scope["client"]``, what the invite-redeem limiter keys on),
+its scheme and its Host header become the forwarded ones, and the Host/Origin checks judge those. From any other
+peer the X-Forwarded-* headers are removed unread.
 
 The Host it let through is left in the request's state (``request.state.host``): a page that writes its host into
 a header (the core's CSP) takes it from there, never from the raw headers.
@@ -16,6 +21,7 @@ import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from tvapp.core.forwarded import forwarded, parse_networks
 from tvapp.core.hosts import BAD_HOST, BAD_ORIGIN, refusal
 from tvapp.web.errors import BodyTooLarge, error_body
 
@@ -26,6 +32,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
 _REFUSALS = {
     BAD_HOST: (400, "this server does not answer to that Host name"),
     BAD_ORIGIN: (403, "requests from that Origin are not allowed"),
@@ -46,8 +53,9 @@ class RequestGuard:
     """
 
     def __init__(self, app: ASGIApp, *, allowed_hosts: frozenset[str], allowed_origins: tuple[str, ...] = (),
-                 max_body_bytes: int, guard_reads: bool = False) -> None:
+                 max_body_bytes: int, guard_reads: bool = False, trusted_proxies: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.trusted_proxies = parse_networks(trusted_proxies)
         self.allowed_hosts = allowed_hosts
         self.allowed_origins = allowed_origins
         self.max_body_bytes = max_body_bytes
@@ -59,15 +67,20 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
+        peer = scope.get("client")
+        view = forwarded(peer[0] if peer else None, headers["host"], forwarded_for=headers["x-forwarded-for"],
+                         forwarded_proto=headers["x-forwarded-proto"], forwarded_host=headers["x-forwarded-host"],
+                         trusted=self.trusted_proxies)
         check_origin = self.guard_reads or kind == "websocket" or scope.get("method", "GET") not in SAFE_METHODS
-        refused = refusal(headers["host"], headers["origin"], allowed_names=self.allowed_hosts,
+        refused = refusal(view.hosts, headers["origin"], allowed_names=self.allowed_hosts,
                           allowed_origins=self.allowed_origins, check_origin=check_origin)
         if refused is not None:
             status, message = _REFUSALS[refused]
             await _refuse(scope, send, status, refused, message)
             return
+        _apply(scope, view.client, view.scheme, view.hosts[0], believed=view.believed)
         # The one Host value that passed (a repeated Host was refused above): pages read it as request.state.host.
-        scope.setdefault("state", {})["host"] = headers["host"][0]
+        scope.setdefault("state", {})["host"] = view.hosts[0]
         if kind == "http":
             lengths = headers["content-length"]
             if any(not length.isdigit() or int(length) > self.max_body_bytes for length in lengths):
@@ -93,6 +106,21 @@ class RequestGuard:
         return capped
 
 
+def _apply(scope: Scope, client: str | None, scheme: str | None, host: str, *, believed: bool) -> None:
+    """Make the request what the trusted proxy said it is; drop X-Forwarded-* that were not believed."""
+    raw = scope.get("headers", [])
+    if not believed:
+        if any(name.lower() in _FORWARDED for name, _ in raw):
+            scope["headers"] = [(n, v) for n, v in raw if n.lower() not in _FORWARDED]
+        return
+    if client is not None:
+        scope["client"] = (client, 0)
+    if scheme is not None:
+        secure = scheme == "https"
+        scope["scheme"] = ("wss" if secure else "ws") if scope["type"] == "websocket" else scheme
+    scope["headers"] = [(n, host.encode("latin-1")) if n.lower() == b"host" else (n, v) for n, v in raw]
+
+
 async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
     if scope["type"] == "websocket":
         # Closing before accept makes the server answer the handshake with HTTP 403.
@@ -106,7 +134,8 @@ async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str
 
 def _headers(scope: Scope) -> dict[str, list[str]]:
     """Return every value of the headers the guard reads (a repeated header keeps all its values)."""
-    out: dict[str, list[str]] = {"host": [], "origin": [], "content-length": []}
+    out: dict[str, list[str]] = {"host": [], "origin": [], "content-length": [], "x-forwarded-for": [],
+                                 "x-forwarded-proto": [], "x-forwarded-host": []}
     for raw_name, raw_value in scope.get("headers", []):
         values = out.get(raw_name.decode("latin-1").lower())
         if values is not None:

@@ -157,8 +157,8 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_for(sock: socket.socket) -> str:
-    """Return the http:// URL a bound socket serves."""
+def url_for(sock: socket.socket, *, secure: bool = False) -> str:
+    """Return the http:// (or with `secure`, https://) URL a bound socket serves."""
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+    return f"{'https' if secure else 'http'}://{shown}:{port}"

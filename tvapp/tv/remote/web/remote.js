@@ -52,6 +52,7 @@
     camera: null,
     errors: [],
     sent: [],
+    answers: [], // {id, type, code}: "ok" or the error code, for every answered command
     connects: 0,
     playback: null, // the last state's playback object, and when it arrived (performance.now() ms)
     playbackAt: 0,
@@ -450,8 +451,12 @@
     pending.delete(id);
     clearTimeout(command.timer);
     if (command.type === "set_volume") volumeBusy = false;
+    remote.answers.push({ id, type: command.type, code: error ? error.code || "error" : "ok" });
     if (error) {
-      const text = COMMAND_MESSAGES[error.code] || error.message || "The TV refused that.";
+      let text = COMMAND_MESSAGES[error.code] || error.message || "The TV refused that.";
+      if (command.type === "join_server" && error.message) {
+        text = error.message.replace(/^join_server(\.\w+)?: /, ""); // the TV says what is wrong with the link
+      }
       showMessage(command.where, error.code || "error", text);
       if (command.type === "set_volume" && remote.lastState) renderVolume(remote.lastState.volume);
       return;
@@ -471,8 +476,43 @@
     else if (state.status === "joining") parts.push("joining a room…");
     else if (state.status === "error") parts.push(state.error ? `error: ${state.error.title}` : "error");
     else parts.push("not in a room");
+    if (state.status === "in_room") parts.push(whereText(state));
     if (state.invite_code) parts.push(`invite code ${state.invite_code}`);
     return parts.join(" · ");
+  }
+
+  function hostOf(url) {
+    try {
+      return new URL(url).host;
+    } catch (err) {
+      return url;
+    }
+  }
+
+  function whereText(state) {
+    // Where the room lives: on the TV's own server, or on another core it joined by invite link.
+    return state.room_server ? `on ${hostOf(state.room_server)}` : "on this TV";
+  }
+
+  function renderServers(state) {
+    const select = $("join-known");
+    const chosen = select.value;
+    const servers = state.servers || [];
+    const wanted = ["", ...servers.map((s) => s.url)];
+    const have = Array.from(select.options).map((o) => o.value);
+    if (wanted.join("\n") === have.join("\n")) return;
+    select.textContent = "";
+    const none = document.createElement("option");
+    none.value = "";
+    none.textContent = servers.length ? "—" : "none yet";
+    select.append(none);
+    for (const server of servers) {
+      const option = document.createElement("option");
+      option.value = server.url;
+      option.textContent = (server.name || hostOf(server.url)) + (server.fingerprint ? " (pinned certificate)" : "");
+      select.append(option);
+    }
+    if (wanted.includes(chosen)) select.value = chosen;
   }
 
   function renderVolume(volume) {
@@ -486,6 +526,8 @@
     $("tv-name").textContent = state.tv_name;
     $("tv-room").textContent = state.status === "in_room" ? `Room: ${state.room || "—"}` : "Not in a room";
     $("tv-invite").textContent = state.invite_code ? `Invite code: ${state.invite_code}` : "";
+    $("tv-where").textContent = state.status === "in_room" ? whereText(state) : "";
+    renderServers(state);
     if (state.error) showError("tv_error", `${state.error.title}${state.error.message ? ": " + state.error.message : ""}`);
     const inRoom = state.status === "in_room" || state.status === "joining";
     $("leave-room").hidden = !inRoom;
@@ -688,6 +730,32 @@
       }
       sendCommand("join", { invite }, "join-msg", () => {
         $("join-code").value = "";
+      });
+    });
+    $("join-server-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const link = $("join-link").value.trim();
+      const code = $("join-server-code").value.trim();
+      const server = link || $("join-known").value;
+      let fields;
+      if (link && /[?&]code=/.test(link)) {
+        fields = code ? null : { link };
+        if (!fields) {
+          showMessage("join-server-msg", "two_codes", "The link has a code already: leave the code box empty.");
+          return;
+        }
+      } else if (!server) {
+        showMessage("join-server-msg", "no_server", "Paste an invite link, or pick a server this TV used before.");
+        return;
+      } else if (!code) {
+        showMessage("join-server-msg", "no_code", "Type the invite code for that server.");
+        return;
+      } else {
+        fields = { server, invite: code };
+      }
+      sendCommand("join_server", fields, "join-server-msg", () => {
+        $("join-link").value = "";
+        $("join-server-code").value = "";
       });
     });
     $("leave-room").addEventListener("click", () => sendCommand("leave", {}, "leave-msg"));
