@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) -m bench.tv_remote
 	$(PY) -m bench.watch_sync
 	$(PY) -m bench.watch_cpu
+	$(PY) -m bench.echo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

@@ -151,6 +151,15 @@ def test_tv_pipeline_quick_prints_its_figures() -> None:
     assert result["loop_fps"] > 0 and result["longest_frame_interval_ms"] > 0
 
 
+def test_tv_camera_quick_prints_its_figures() -> None:
+    result = run_bench("tv_camera", timeout=180)
+    assert result["streams_received"] == 5 and result["screen"] == "1920x1080@30"
+    assert 0 < result["tv_baseline_core_share"] and 0 < result["tv_publishing_core_share"]
+    assert result["added_core_share"] == pytest.approx(
+        result["tv_publishing_core_share"] - result["tv_baseline_core_share"], abs=0.002)
+    assert result["camera_fps_read"] > 5        # the camera TV really captured (the bench checks it published)
+
+
 def test_tv_latency_quick_prints_its_figures() -> None:
     result = run_bench("tv_latency", timeout=150)
     assert result["rounds"] == 2 and result["join_to_first_frame"]["samples"] == 2
@@ -197,3 +206,12 @@ def test_reach_quick_prints_a_figure_per_path_each_over_the_path_it_names() -> N
         assert figure["candidate"] == {"relay" if name.startswith("turn_") else "host": 2}, (name, figure)
     assert result["coturn_allocations"] >= 6
     assert result["goal_met"] == all(f["p95_ms"] <= result["goal_p95_ms"] for f in result["paths"].values())
+
+
+def test_echo_quick_prints_its_figures() -> None:
+    result = run_bench("echo", timeout=120)
+    (run,) = result["runs"]
+    assert run["delay_ms"] == 40 and run["agc"] is True
+    assert run["erle_film_db"] > 0 and run["near_corr_raw_mic"] > 0 and 0 < run["cpu_core_fraction"] < 1
+    assert result["tv_output"]["seconds"] >= 12.0
+    assert result["goal_met"] == run["meets_goals"]

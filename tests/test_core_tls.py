@@ -129,7 +129,8 @@ def test_configured_certificate_serves_https_and_wss(tmp_path: Path) -> None:
                 await client.close()
 
         assert asyncio.run(join_over_wss()) == "ann"
-        assert ssl_context("https://127.0.0.1:1/") is None  # the pin is for that origin only
+        other = ssl_context("https://127.0.0.1:1/")  # the trust is for that origin only: elsewhere the system CAs
+        assert other is not None and other.check_hostname and other.verify_mode == ssl.CERT_REQUIRED
     finally:
         core.stop()
 

@@ -35,6 +35,7 @@ from tvapp.protocol.remote_messages import (
     CreateRoom,
     Playback,
     PlaybackInfo,
+    SetCamera,
     SetLayout,
     SetMic,
     SetVolume,
@@ -80,6 +81,9 @@ class RecordingController:
             self.state = dataclasses.replace(self.state, invite_visible=command.visible)
         elif isinstance(command, Playback):
             self.play(command)
+        elif isinstance(command, (SetMic, SetCamera)):
+            which = "mic" if isinstance(command, SetMic) else "camera"
+            self.state = dataclasses.replace(self.state, **{which: "on" if command.enabled else "off"})
         assert self.endpoints is not None
         self.endpoints.push_state()
 
@@ -215,16 +219,17 @@ def test_send_commands_reach_the_tv_and_status_prints_its_state(tv: Tv, config: 
     paired = pair_with_code(tv, config)
     assert paired.returncode == 0, paired.stderr
     for args in (["volume", "0.5"], ["layout", "speaker"], ["create-room", "movie"], ["invite", "show"],
-                 ["mic", "on"]):
+                 ["mic", "on"], ["camera", "off"]):
         done = cli(config, "send", *args)
         assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
-    assert tv.controller.commands[-5:] == [SetVolume(volume=0.5, id="1"), SetLayout(layout="speaker", id="1"),
+    assert tv.controller.commands[-6:] == [SetVolume(volume=0.5, id="1"), SetLayout(layout="speaker", id="1"),
                                            CreateRoom(name="movie", id="1"), ShowInvite(visible=True, id="1"),
-                                           SetMic(enabled=True, id="1")]
+                                           SetMic(enabled=True, id="1"), SetCamera(enabled=False, id="1")]
     status = cli(config, "send", "status")
     assert status.returncode == 0, status.stderr
     assert "Den TV: in room" in status.stdout and "room movie on this TV, invite ABCD-EFGH (shown)" in status.stdout
     assert "volume 0.50, layout speaker" in status.stdout
+    assert "the TV's camera off, microphone on" in status.stdout
     raw = json.loads(cli(config, "send", "status", "--json").stdout)
     assert (raw["type"], raw["volume"], raw["layout"], raw["room"]) == ("state", 0.5, "speaker", "movie")
     devices = cli(config, "send", "devices")

@@ -110,10 +110,10 @@ def test_unit_keeps_its_hardening() -> None:
     assert "MemoryDenyWriteExecute=: " in UNIT.read_text()
 
 
-def test_only_display_sound_input_and_tty1_devices_are_allowed() -> None:
+def test_only_display_sound_camera_input_and_tty1_devices_are_allowed() -> None:
     service = entries(UNIT.read_text())["Service"]
     assert sorted(values(service, "DeviceAllow")) == sorted(
-        ["char-drm rw", "char-alsa rw", "char-input r", "/dev/tty1 rw"]
+        ["char-drm rw", "char-alsa rw", "char-video4linux rw", "char-input r", "/dev/tty1 rw"]
     )
     assert values(service, "SupplementaryGroups") == ["video audio render input"]
 

@@ -27,6 +27,7 @@ from tvapp.protocol.remote_messages import (
     Playback,
     PlaybackInfo,
     RemoveParticipant,
+    SetCamera,
     SetLayout,
     SetVolume,
     State,
@@ -70,6 +71,8 @@ class RecordingController:
             self.state = dataclasses.replace(self.state, volume=command.volume)
         elif isinstance(command, Playback):
             self.state = dataclasses.replace(self.state, playback=self.played(command))
+        elif isinstance(command, SetCamera):
+            self.state = dataclasses.replace(self.state, camera="on" if command.enabled else "off")
         assert self.endpoints is not None
         self.endpoints.push_state()
 
@@ -451,4 +454,27 @@ def test_a_playback_command_the_tv_refuses_says_why(browser: Browser, tv: Tv) ->
     wait_for_js(page, "() => !document.getElementById('playback-msg').hidden", what="the refusal")
     assert shown(page, "#playback-msg") == {"code": "no_content", "text": "Nothing is loaded. Load a video first."}
     assert remote_state(page) == "ready"
+    assert_clean(browser, page)
+
+
+def test_the_tv_camera_button_follows_the_tv_and_switches_it(browser: Browser, tv: Tv) -> None:
+    tv.controller.state = dataclasses.replace(tv.controller.state, camera="on", mic="none")
+    page = browser.new_page()
+    page.goto(tv.request_pairing().url, wait_until="load")
+    wait_ready(page)
+    wait_for_js(page, "() => document.getElementById('camera-toggle').textContent",
+                lambda text: text == "TV camera off", what="the camera button offering to switch it off")
+    assert pressed(page, "#camera-toggle") == "true"
+    assert page.locator("#mic-toggle").is_hidden()              # this TV has no microphone
+    page.click("#camera-toggle")
+    wait_until(lambda: any(isinstance(c, SetCamera) for c in tv.controller.recorded()), 10, 0.05, "set_camera")
+    assert [c.enabled for c in tv.controller.recorded() if isinstance(c, SetCamera)] == [False]
+    wait_for_js(page, "() => document.getElementById('camera-toggle').getAttribute('aria-pressed')",
+                lambda value: value == "false", what="the pushed state to show the camera off")
+    assert page.text_content("#camera-toggle") == "TV camera on"
+    tv.controller.state = dataclasses.replace(tv.controller.state, camera="on")  # switched on at the TV (key C)
+    assert tv.endpoints is not None
+    tv.endpoints.push_state()
+    wait_for_js(page, "() => document.getElementById('camera-toggle').getAttribute('aria-pressed')",
+                lambda value: value == "true", what="the page to follow a switch made at the TV")
     assert_clean(browser, page)

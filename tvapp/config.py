@@ -135,6 +135,8 @@ class TvConfig:
     tls: bool = False
     allowed_hosts: tuple[str, ...] = ()
     pairing_backoff_max: float = 30.0
+    camera: str = "auto"
+    microphone: str = "auto"
 
 
 @dataclass(frozen=True)

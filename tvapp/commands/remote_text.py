@@ -155,6 +155,8 @@ def describe_state(state: State) -> str:
         lines.append(f"  {describe_playback(state.playback)}")
     lines.append(f"  volume {state.volume:.2f}, layout {state.layout}, "
                  f"pairing {'open' if state.pairing_open else 'closed'}")
+    if state.camera != "none" or state.mic != "none":
+        lines.append(f"  the TV's camera {state.camera}, microphone {state.mic}")
     if state.error is not None:
         lines.append(f"  error: {state.error.title}" + (f": {state.error.message}" if state.error.message else ""))
     if state.servers:

@@ -50,6 +50,8 @@ def add_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     tv.add_argument("--api-key", metavar="ID:SECRET",
                     help="API key of --server, to host --room there (default: $TVAPP_API_KEY)")
     tv.add_argument("--list-audio-devices", action="store_true", help="list the audio outputs and exit")
+    tv.add_argument("--list-devices", action="store_true",
+                    help="list the cameras (V4L2) and microphones (SDL capture) the TV can publish, and exit")
 
 
 def add_tv_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,6 +94,11 @@ def run(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
         from tvapp.tv.audio import list_devices_text
 
         print(list_devices_text())
+        return 0
+    if args.list_devices:
+        from tvapp.tv.capture import list_devices_text as capture_devices_text
+
+        print(capture_devices_text(), end="")
         return 0
     try:
         options = tv_options(cfg, args)
@@ -286,7 +293,7 @@ def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
         audio=not args.no_audio, audio_device=args.audio_device or audio.device, volume=volume,
         chunk_ms=audio.chunk_ms, max_queue_ms=audio.max_queue_ms, duration=args.duration,
         trace=Path(args.trace) if args.trace else None, watch_mode=watch.layout,
-        content_volume=watch.content_volume, duck_db=watch.duck_db)
+        content_volume=watch.content_volume, duck_db=watch.duck_db, camera=tv.camera, microphone=tv.microphone)
 
 
 def _api_key(args: argparse.Namespace) -> tuple[str, str] | None:

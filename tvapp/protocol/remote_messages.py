@@ -76,6 +76,8 @@ PlaybackActionName: TypeAlias = Literal["play", "pause", "seek", "load", "stop"]
 LAYOUTS: Final[tuple[str, ...]] = tuple(mode.value for mode in Mode)
 TV_STATUSES: Final[tuple[str, ...]] = get_args(TvStatus)
 PLAYBACK_ACTIONS: Final[tuple[str, ...]] = get_args(PlaybackActionName)
+DeviceStateName: TypeAlias = Literal["on", "off", "none"]
+DEVICE_STATES: Final[tuple[str, ...]] = get_args(DeviceStateName)
 # A media URL ("https://...", "rtsp://...") or an absolute path; no control characters anywhere.
 CONTENT_RE: Final = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*://|/)[^\x00-\x1f\x7f]*")
 
@@ -100,6 +102,7 @@ Flag = Annotated[bool, f.Bool()]
 Volume = Annotated[float, f.Range(0.0, 1.0)]
 Layout = Annotated[str, f.OneOf(LAYOUTS)]
 Status = Annotated[TvStatus, f.OneOf(TV_STATUSES)]
+DeviceState = Annotated[DeviceStateName, f.OneOf(DEVICE_STATES)]
 Identity = Annotated[str, f.Matching(IDENTITY_RE.fullmatch, "a participant identity")]
 RoomName = Annotated[str | None, f.Matching(ROOM_NAME_RE.fullmatch, "a room name", nullable=True)]
 InviteCode = Annotated[str, f.Matching(normalize_invite_code, "an invite code")]
@@ -333,7 +336,8 @@ class MuteParticipant(_Command):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SetMic(_Command):
-    """Turn the TV's own microphone on or off."""
+    """Turn the TV's own microphone on or off (off closes the capture device); refused with not_available when
+    the TV has none, device_failed when it does not open."""
 
     TYPE: ClassVar[str] = "set_mic"
     enabled: Flag
@@ -341,7 +345,7 @@ class SetMic(_Command):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SetCamera(_Command):
-    """Turn the TV's own camera on or off."""
+    """Turn the TV's own camera on or off (off closes the device), refused like set_mic."""
 
     TYPE: ClassVar[str] = "set_camera"
     enabled: Flag
@@ -451,6 +455,8 @@ class State(f.Message):
     playback: Annotated[PlaybackInfo | None, f.Object(PlaybackInfo, nullable=True)] = None
     room_server: OptionalServerUrl = None
     servers: Annotated[tuple[KnownServer, ...], f.Array(KnownServer)] = ()
+    camera: DeviceState = "none"   # the TV's own camera: "on", "off", or "none" (it has none)
+    mic: DeviceState = "none"      # the TV's own microphone, likewise
 
 
 Command: TypeAlias = (

@@ -35,6 +35,8 @@ def tv_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]
         "TVAPP_TV_REMOTE_HOST": "127.0.0.1",
         "TVAPP_TV_REMOTE_PORT": "0",
         "TVAPP_TV_ZEROCONF_INTERFACES": "127.0.0.1",
+        "TVAPP_TV_CAMERA": "none",        # a test that wants the TV's camera or microphone sets them
+        "TVAPP_TV_MICROPHONE": "none",
         "PYTHONUNBUFFERED": "1",
         **(extra or {}),
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -73,10 +74,14 @@ class TvOptions:
     watch_mode: Mode = Mode.WATCH
     content_volume: float = 1.0
     duck_db: float = -12.0
+    camera: str = "none"       # [tv] camera: "auto", "none" or a device
+    microphone: str = "none"   # [tv] microphone: "auto", "none" or a device
 
 
 # The TV remote's OK button (HDMI-CEC arrives as Enter) or P on a keyboard reopens pairing after a lockout.
 _PAIR_KEYS = frozenset({pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_p})
+# C switches the TV's own camera off and on, M its microphone (README "The TV's camera and microphone").
+_DEVICE_KEYS = {pygame.K_c: "camera", pygame.K_m: "mic"}
 
 
 class NetworkThread(threading.Thread):
@@ -176,6 +181,7 @@ class Screenshots:
             "pairing": renderer.pairing.to_json() if renderer.pairing is not None else None,
             "join_qr": renderer.join_qr.to_json() if renderer.join_qr is not None else None,
             "content": _content_json(renderer, session),
+            "local": _local_json(renderer, scene, session),
         }
         partial = self.folder / ".latest.json.partial"
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -197,6 +203,19 @@ def _content_json(renderer: Renderer, session: TvSession) -> dict[str, Any] | No
             "stalled": status.stalled if status is not None else None,
             "media_error": status.media_error if status is not None else None,
             "gain": session.audio.content_gain if session.audio is not None else None}
+
+
+def _local_json(renderer: Renderer, scene: Scene, session: TvSession) -> dict[str, Any] | None:
+    """Return the TV's own devices for the sidecar: their states as drawn, frames read so far, where the indicator
+    and self-view are."""
+    media = session.media
+    if media is None:
+        return None
+    indicator, view = renderer.privacy.indicator_rect, renderer.privacy.self_view_rect
+    shown = scene.screen.local if isinstance(scene.screen, RoomScreen) else None
+    return {**media.stats(), "camera": shown.camera if shown else None, "mic": shown.mic if shown else None,
+            "indicator_rect": list(_rect(indicator)) if indicator else None,
+            "self_view_rect": list(_rect(view)) if view else None}
 
 
 def _rect(rect: Any) -> tuple[int, int, int, int]:
@@ -341,7 +360,8 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
     renderer = Renderer(display.surface, options.margin)
     session = TvSession(friendly_name=options.friendly_name, mode=options.mode,
                         formats=pixel_formats(display.surface), audio=audio, watch_mode=options.watch_mode,
-                        content_volume=options.content_volume, duck_db=options.duck_db)
+                        content_volume=options.content_volume, duck_db=options.duck_db,
+                        media=_local_media(options, display.surface, out))
     shots = Screenshots(screenshots, options.screenshot_interval) if screenshots is not None else None
     trace = FlipTrace(options.trace, session) if options.trace else None
     if trace is not None and audio is not None:
@@ -376,6 +396,8 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                     flags["stop"] = True
                 elif event.type == pygame.KEYDOWN and event.key in _PAIR_KEYS:
                     network.call_soon(lambda: session.key_pressed("pair"))
+                elif event.type == pygame.KEYDOWN and event.key in _DEVICE_KEYS:
+                    network.call_soon(functools.partial(session.key_pressed, _DEVICE_KEYS[event.key]))
             if network.failure is not None and not isinstance(session.scene.screen, ErrorScreen):
                 session.scene = Scene(ErrorScreen("Something went wrong", str(network.failure) or
                                                   type(network.failure).__name__, "Restart the TV."))
@@ -410,6 +432,23 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
+
+
+def _local_media(options: TvOptions, surface: pygame.Surface, out: IO[str]) -> Any:
+    """Choose the TV's camera and microphone ([tv] camera / microphone); say what was chosen or why none."""
+    from tvapp.tv.capture import LocalMedia, choose_camera, choose_microphone
+
+    camera, camera_why = choose_camera(options.camera)
+    mic, mic_why = choose_microphone(options.microphone) if options.audio else (None, "no sound (--no-audio)")
+    for why in (camera_why, mic_why):
+        if why:
+            log.info("tv: %s", why)
+            print(f"tvapp tv: {why}", file=out, flush=True)
+    if camera is None and mic is None:
+        return None
+    media = LocalMedia(camera, mic, formats=pixel_formats(surface))
+    print(f"tvapp tv: publishing {media.describe()} in rooms", file=out, flush=True)
+    return media
 
 
 def _open_audio(options: TvOptions, out: IO[str]) -> Any:

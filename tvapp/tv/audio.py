@@ -18,6 +18,11 @@ Added latency (`AudioOutput.added_latency_ms`): audio waits in two places betwee
    the device buffer (the oldest audio is dropped beyond it, so a sender whose clock runs faster than the sound
    card's never builds up lag); the figure is the mean over the sources of what is queued now.
 So `max_queue_ms` (60 by default) bounds the whole added latency, and it is about 30 + 20 = 50 ms in steady state.
+
+Output taps (`add_tap`): whoever needs exactly what the speakers play (the echo canceller's far-end reference,
+tvapp.tv.echo) subscribes a callable; after each buffer the callback hands every tap a copy of the block as given
+to SDL (int16, (frames, channels): the call's mix and the content's sound together) and the wall time its first
+sample is heard. With no tap nothing is copied.
 """
 
 from __future__ import annotations
@@ -76,6 +81,37 @@ def output_devices() -> list[str]:
     import pygame._sdl2.audio as sdl_audio
 
     return list(sdl_audio.get_audio_device_names(False))
+
+
+def capture_devices() -> list[str]:
+    """Return the names of SDL's capture devices, microphones (starting SDL audio if needed)."""
+    _init_sdl_audio()
+    import pygame._sdl2.audio as sdl_audio
+
+    return list(sdl_audio.get_audio_device_names(True))
+
+
+def open_device(name: str | None, *, capture: bool, rate: int, channels: int, chunk: int,
+                callback: Callable[[object, memoryview], None]) -> Any:
+    """Open an SDL device (s16, exactly this format) that runs `callback` on SDL's thread; pygame.error if not."""
+    _init_sdl_audio()
+    import pygame._sdl2.audio as sdl_audio
+
+    with _sdl_lock:
+        return sdl_audio.AudioDevice(devicename=name, iscapture=capture, frequency=rate,
+                                     audioformat=sdl_audio.AUDIO_S16, numchannels=channels, chunksize=chunk,
+                                     allowed_changes=0, callback=callback)
+
+
+def close_device(device: Any) -> None:
+    """Close an SDL device opened by open_device without holding the GIL while SDL joins its thread."""
+    with _sdl_lock:
+        sdl = _loaded_sdl()
+        if sdl is not None:
+            # pygame's close() waits for SDL's audio thread while holding the GIL, and that thread may be
+            # waiting for the GIL to run our callback: a deadlock. ctypes lets go of the GIL during the call.
+            sdl.SDL_CloseAudioDevice(device.deviceid)
+        device.close()  # pygame forgets the id (already closed above: SDL ignores it)
 
 
 def _listing(available: Sequence[str]) -> str:
@@ -156,6 +192,7 @@ class AudioOutput:
         # float32 (frames, channels) or None. Its gain (content volume x ducking) is set by the session.
         self.content: Callable[[int, float], NDArray[np.float32] | None] | None = None
         self.content_gain = 1.0
+        self._taps: tuple[Callable[[NDArray[np.int16], float], None], ...] = ()
 
     # -- the device --------------------------------------------------------------------------------------
 
@@ -166,14 +203,9 @@ class AudioOutput:
         available = output_devices()
         name = choose_device(self._requested, available)
         _release_pygame_mixer()
-        import pygame._sdl2.audio as sdl_audio
-
         try:
-            with _sdl_lock:
-                device = sdl_audio.AudioDevice(
-                    devicename=name, iscapture=False, frequency=self._sample_rate,
-                    audioformat=sdl_audio.AUDIO_S16, numchannels=self._channels, chunksize=self._chunk_frames,
-                    allowed_changes=0, callback=self._callback)
+            device = open_device(name, capture=False, rate=self._sample_rate, channels=self._channels,
+                                 chunk=self._chunk_frames, callback=self._callback)
         except Exception as exc:  # pygame.error with SDL's reason
             what = repr(name) if name is not None else "the default audio device"
             raise AudioError(f"cannot open {what}: {exc}; the devices are: {_listing(available)}") from exc
@@ -187,24 +219,19 @@ class AudioOutput:
         device, self._device = self._device, None
         if device is None:
             return
-        with _sdl_lock:
-            sdl = _loaded_sdl()
-            if sdl is not None:
-                # pygame's close() waits for SDL's audio thread while holding the GIL, and that thread may be
-                # waiting for the GIL to run our callback: a deadlock. ctypes lets go of the GIL during the call.
-                sdl.SDL_CloseAudioDevice(device.deviceid)
-            device.close()  # pygame forgets the id (already closed above: SDL ignores it)
+        close_device(device)
 
     def _callback(self, device: object, buffer: memoryview) -> None:
         """Fill SDL's buffer (runs on SDL's audio thread, must return quickly)."""
         out = np.asarray(buffer).view(np.int16)
         frames = out.size // self._channels
+        # What is handed over now is heard after the buffer SDL already holds (one more device chunk).
+        heard_at = time.time() + self._device_chunk / self._sample_rate
         try:
             extra = None
             content = self.content
             if content is not None:
-                # What is handed over now is heard after the buffer SDL already holds (one more device chunk).
-                extra = content(frames, time.time() + self._device_chunk / self._sample_rate)
+                extra = content(frames, heard_at)
             with self._lock:
                 block = self._mixer.pull(frames, extra, self.content_gain)
             out[:] = block.reshape(-1)
@@ -215,6 +242,15 @@ class AudioOutput:
                 log.exception("tv audio: mixing failed; playing silence")
         self._callbacks += 1
         self._handed_frames += frames
+        taps = self._taps
+        if taps:
+            block = out.reshape(frames, self._channels).copy()
+            for tap in taps:
+                try:
+                    tap(block, heard_at)
+                except Exception:
+                    self.remove_tap(tap)
+                    log.exception("tv audio: an output tap failed; not calling it again")
         hook = self.on_pulled
         if hook is not None:
             try:
@@ -222,6 +258,14 @@ class AudioOutput:
             except Exception:
                 self.on_pulled = None
                 log.exception("tv audio: on_pulled failed; not calling it again")
+
+    def add_tap(self, tap: Callable[[NDArray[np.int16], float], None]) -> None:
+        """Hand `tap` every block played from now on, with the wall time it is heard (see the module docstring)."""
+        self._taps = (*self._taps, tap)
+
+    def remove_tap(self, tap: Callable[[NDArray[np.int16], float], None]) -> None:
+        """Stop handing blocks to `tap`."""
+        self._taps = tuple(known for known in self._taps if known != tap)
 
     # -- sources -----------------------------------------------------------------------------------------
 

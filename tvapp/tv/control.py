@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
-from tvapp.client import ApiError, RequestError, RestClient, pins
+from tvapp.client import ApiError, RequestError, RestClient, trust
 from tvapp.core.codes import format_invite_code, normalize_invite_code
+from tvapp.client.sources import SourceError
 from tvapp.core.layout import Mode
 from tvapp.core.links import InviteLink, server_label
 from tvapp.protocol import remote_messages as rp
@@ -41,15 +43,13 @@ class TvControl:
 
     def __init__(self, session: TvSession, *, server: str | None, api_key: tuple[str, str] | None,
                  default_room: str, pairing_open: Callable[[], bool] = lambda: True,
-                 has_mic: bool = False, has_camera: bool = False, servers: KnownServers | None = None) -> None:
+                 servers: KnownServers | None = None) -> None:
         self.session = session
         self.servers = servers
         self.server = server
         self.api_key = api_key
         self.default_room = default_room
         self.pairing_open = pairing_open
-        self.has_mic = has_mic
-        self.has_camera = has_camera
 
     # -- state ----------------------------------------------------------------------------------------------------
 
@@ -64,7 +64,10 @@ class TvControl:
                                 speaking=info.speaking, mic_muted=info.mic_muted, camera_off=info.camera_off)
             for sid, info in people.items())
         speaker = next((p.sid for p in participants if p.speaking), None)
+        media = session.media
+        camera, mic = media.states() if media is not None else ("none", "none")
         return rp.State(
+            camera=camera, mic=mic,
             tv_name=session.friendly_name[: rp.MAX_NAME_CHARS], status=status,
             room=(session.room_name or None) if in_room else None,
             invite_code=session.invite_code if in_room else None,
@@ -111,17 +114,27 @@ class TvControl:
             await self._host_call(command.identity, lambda api, name: api.remove_participant(name, command.identity))
         elif isinstance(command, rp.MuteParticipant):
             await self._mute(command.identity)
-        elif isinstance(command, rp.SetMic):
-            if command.enabled and not self.has_mic:
-                raise CommandRefused("not_available", "This TV has no microphone.")
-        elif isinstance(command, rp.SetCamera):
-            if command.enabled and not self.has_camera:
-                raise CommandRefused("not_available", "This TV has no camera.")
+        elif isinstance(command, (rp.SetMic, rp.SetCamera)):
+            await self._set_device("mic" if isinstance(command, rp.SetMic) else "camera", bool(command.enabled))
         elif isinstance(command, rp.Playback):
             await self._playback(command)
         else:
             raise CommandRefused("unknown_command", f"the TV does not take {command.TYPE} here")
         session.refresh()
+
+    async def _set_device(self, which: Literal["camera", "mic"], enabled: bool) -> None:
+        """Switch the TV's own camera or microphone; refuse when it has none or it does not open."""
+        media = self.session.media
+        present = media is not None and (media.has_camera if which == "camera" else media.has_mic)
+        words = "camera" if which == "camera" else "microphone"
+        if not present:
+            if enabled:
+                raise CommandRefused("not_available", f"This TV has no {words}.")
+            return
+        try:
+            await self.session.set_device(which, enabled)
+        except SourceError as exc:
+            raise CommandRefused("device_failed", f"The TV's {words} did not start: {exc}") from None
 
     async def _playback(self, command: rp.Playback) -> None:
         """Drive the room's shared content through the TV's own connection (its grants decide)."""
@@ -174,7 +187,7 @@ class TvControl:
     async def _join_server(self, target: InviteLink) -> None:
         """Redeem the invite on the core `target` names, then move the TV's room there (module docstring)."""
         session = self.session
-        if self.server is not None and pins.origin(target.server) == pins.origin(self.server):
+        if self.server is not None and trust.origin(target.server) == trust.origin(self.server):
             return await self._join(target.code)
         known = self.servers.get(target.server) if self.servers is not None else None
         fingerprint = target.fingerprint or (known.fingerprint if known is not None else None)
@@ -183,18 +196,18 @@ class TvControl:
                 and normalize_invite_code(plan.invite) == target.code \
                 and session.status()[0] == "in_room":
             return
-        before = pins.pinned(target.server)
+        before = trust.pinned(target.server)
         if fingerprint is not None:
-            pins.pin(target.server, fingerprint)
+            trust.pin(target.server, fingerprint)
         identity = "tv-" + secrets.token_hex(4)
         try:
             api = RestClient(target.server, timeout=REDEEM_TIMEOUT)
             pair = await api.redeem_invite(target.code, identity, name=session.friendly_name)
         except (ApiError, OSError, ValueError) as exc:
             if before is not None:
-                pins.pin(target.server, before)
+                trust.pin(target.server, before)
             elif fingerprint is not None:
-                pins.unpin(target.server)
+                trust.unpin(target.server)
             problem = (problem_for(exc.code, exc.message) if isinstance(exc, ApiError) and exc.status
                        else unreachable(target.server, exc))
             screen = problem.screen

@@ -13,6 +13,9 @@ In a room the bar at the top shows the invite code large and, when the TV knows 
 certificate fingerprint when the core's is self-signed); the join hint and the fingerprint wrap under the room name
 so that they are never cut off. Where the QR code went is `Renderer.join_qr` (a `JoinQr`).
 
+The TV's own camera and microphone are shown in a room's bottom right corner (tvapp.tv.privacy): a privacy
+indicator always, a self-view while the camera is on; where in `Renderer.privacy`.
+
 A pairing panel (`Scene.pairing`) is a card drawn last, centred in the safe area over whatever screen is
 showing (tvapp.tv.pairing_card); where its parts went is in `Renderer.pairing` (a `PairingLayout`) for the
 screenshot sidecar.
@@ -56,6 +59,7 @@ from tvapp.tv.painter import (
 )
 from tvapp.tv.pairing_card import PairingCards, PairingLayout, countdown, grouped
 from tvapp.tv.qr import qr_surface
+from tvapp.tv.privacy import PrivacyPainter
 from tvapp.tv.scene import ConnectingScreen, ContentView, ErrorScreen, IdleScreen, RoomScreen, Scene, TileView
 
 __all__ = ["CARD", "JoinQr", "PairingLayout", "Renderer", "card_color", "countdown", "grouped"]  # pairing's too
@@ -118,6 +122,7 @@ class Renderer:
         self._cards: Lru[pygame.Surface] = Lru(CARD_CACHE)
         self._texts = self.paint.texts  # the rendered-text cache (bounded)
         self._pairing_cards = PairingCards(self.paint, self.safe)
+        self.privacy = PrivacyPainter(surface, self.paint, self.safe)  # the TV's own camera/mic state, self-view
 
     @property
     def text_rects(self) -> list[Rect]:
@@ -140,7 +145,9 @@ class Renderer:
         screen = scene.screen
         if isinstance(screen, RoomScreen):
             self._room(screen)
+            self.privacy.draw(screen.local, left=screen.mode is Mode.WATCH_FULL and screen.content is not None)
         else:
+            self.privacy.indicator_rect = self.privacy.self_view_rect = None
             self.surface.fill(BACKGROUND)
         if isinstance(screen, IdleScreen):
             self._idle(screen)

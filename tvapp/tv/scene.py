@@ -67,6 +67,15 @@ class ContentView:
 
 
 @dataclass(frozen=True)
+class LocalDevices:
+    """The TV's own camera and microphone: "on", "off" or "none" (no such device), and the camera's self-view."""
+
+    camera: str = "none"
+    mic: str = "none"
+    self_view: VideoSource | None = None  # the camera's newest frame while it is on
+
+
+@dataclass(frozen=True)
 class RoomScreen:
     """In a room: the tiles in their layout under the room bar (and the shared content, when loaded)."""
 
@@ -75,6 +84,7 @@ class RoomScreen:
     mode: Mode = Mode.GRID              # a layout's name ("grid" too) is taken and kept as its Mode
     waiting_text: str = "Waiting for others to join"
     content: ContentView | None = None  # drawn in the layout's content area (watch, watch_full)
+    local: LocalDevices = LocalDevices()  # the privacy indicator (and self-view) in a corner of the safe area
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))

@@ -15,6 +15,9 @@ expires. What goes wrong is shown in words on an error screen (`JoinProblem`), n
 A TV kept out of its room by something another try can fix (the core restarted or is unreachable, the SDK's
 reconnect window ran out) says so and tries the same plan again by itself, with growing pauses, until it is back
 in (tvapp.core.rejoin decides which reasons and how long to wait); a new `switch()` ends those tries.
+
+The TV's own camera and microphone (`media`, tvapp.tv.capture.LocalMedia) are published in every room it joins
+and closed when it leaves; `set_device` (the remote) and the TV's keys C and M switch them off and on.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from websockets.exceptions import WebSocketException
 
@@ -47,6 +50,7 @@ from tvapp.tv.scene import (
     ConnectingScreen,
     ErrorScreen,
     IdleScreen,
+    LocalDevices,
     PairingPanel,
     RoomBar,
     RoomScreen,
@@ -55,6 +59,7 @@ from tvapp.tv.scene import (
 
 if TYPE_CHECKING:
     from tvapp.protocol.remote_messages import TvStatus
+    from tvapp.tv.capture import LocalMedia
     from tvapp.tv.audio import AudioOutput
     from tvapp.tv.remote.controller import PairingView
 
@@ -71,7 +76,9 @@ class TvSession:
     def __init__(self, *, friendly_name: str, mode: Mode = Mode.GRID, formats: tuple[str, str] = ("bgra", "BGRA"),
                  audio: AudioOutput | None = None, join_hint: Callable[[str | None], str] | None = None,
                  clock: Callable[[], float] = time.time, watch_mode: Mode = Mode.WATCH, content_volume: float = 1.0,
-                 duck_db: float = -12.0) -> None:
+                 duck_db: float = -12.0, media: LocalMedia | None = None) -> None:
+        self.media = media  # the TV's own camera and microphone (None: it has neither)
+        self._device_tasks: set[asyncio.Task[None]] = set()  # switches asked for by the TV's keys
         self.friendly_name = friendly_name
         self.mode = mode
         self.watch_mode = watch_mode      # the layout while content plays, unless a watch layout is chosen
@@ -118,6 +125,8 @@ class TvSession:
             await asyncio.Event().wait()
         finally:
             ticker.cancel()
+            for task in list(self._device_tasks):
+                task.cancel()
             self._stop_rejoining()
             await self.leave()
 
@@ -228,6 +237,8 @@ class TvSession:
         """Leave the room (if in one) and stop every pump."""
         room, self.room = self.room, None
         self.content.detach()
+        if self.media is not None:
+            self.media.detach()
         for sid in self.people:
             self._drop(sid)
         if room is not None:
@@ -256,6 +267,9 @@ class TvSession:
             for publication in participant.tracks.values():
                 if publication.track is not None:
                     self.people.subscribed(publication.track)
+        if self.media is not None:
+            self.media.on_change = self.refresh
+            await self.media.attach(room)
         self._screen = None
         self.refresh()
 
@@ -357,6 +371,8 @@ class TvSession:
         for sid in self.people:
             self._drop(sid)
         self.content.detach()
+        if self.media is not None:
+            self.media.detach()
         room, self.room = self.room, None
         if reason == "client_initiated":
             return
@@ -400,8 +416,9 @@ class TvSession:
                       join_hint=hint, join_url=self.join_url(code) if code and not other else None,
                       fingerprint=self.fingerprint if code and not other else None, where=self.where())
         content = self.content.view()
+        local = self.media.view() if self.media is not None else LocalDevices()
         self.scene = Scene(RoomScreen(bar=bar, tiles=tiles, mode=self.shown_mode(content is not None),
-                                      content=content), toasts, pairing=pairing)
+                                      content=content, local=local), toasts, pairing=pairing)
         self._refreshed()
 
     def shown_mode(self, has_content: bool) -> Mode:
@@ -437,8 +454,35 @@ class TvSession:
 
     def key_pressed(self, key: str) -> None:
         """Handle a key pressed on the TV itself (the frame loop hands it over to this thread)."""
+        if key in ("camera", "mic"):
+            media = self.media
+            if media is not None:
+                which: Literal["camera", "mic"] = "camera" if key == "camera" else "mic"
+                on = media.camera_wanted if which == "camera" else media.mic_wanted
+                task = asyncio.get_running_loop().create_task(self._key_switch(which, not on))
+                self._device_tasks.add(task)
+                task.add_done_callback(self._device_tasks.discard)
+            return
         if self.on_key is not None:
             self.on_key(key)
+
+    async def _key_switch(self, which: Literal["camera", "mic"], enabled: bool) -> None:
+        try:
+            await self.set_device(which, enabled)
+        except Exception as exc:  # the device did not open: say so on screen, the TV goes on
+            self.toasts.add(f"The {'camera' if which == 'camera' else 'microphone'} did not start", self._now_ms())
+            log.warning("tv: %s did not switch on: %s", which, exc)
+            self.refresh()
+
+    async def set_device(self, which: Literal["camera", "mic"], enabled: bool) -> None:
+        """Switch the TV's camera or microphone on or off (SourceError: it cannot open; it stays off)."""
+        media = self.media
+        if media is None:
+            return
+        try:
+            await media.set_enabled(which, enabled)
+        finally:
+            self.refresh()
 
     def status(self) -> tuple[TvStatus, ErrorScreen | None]:
         """Return "idle", "joining", "in_room" or "error", and the error screen when there is one."""

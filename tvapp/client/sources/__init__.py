@@ -18,7 +18,14 @@ from tvapp.client.sources.common import (
     SourceError,
     TrackFactory,
 )
-from tvapp.client.sources.devices import camera_track, microphone_track
+from tvapp.client.sources.devices import (
+    camera_track,
+    capture_track,
+    has_input_format,
+    list_cameras,
+    microphone_track,
+    open_camera,
+)
 from tvapp.client.sources.files import FileTracks
 from tvapp.client.sources.specs import parse_audio_spec, parse_video_spec
 from tvapp.client.sources.synthetic import (
@@ -32,6 +39,6 @@ from tvapp.client.sources.synthetic import (
 
 __all__ = [
     "AUDIO_FRAME_SECONDS", "FILE_AUDIO_RATE", "MAX_LAG_SECONDS", "VIDEO_CLOCK_RATE", "VIDEO_TIME_BASE", "FileTracks",
-    "SourceError", "TestPatternTrack", "ToneTrack", "TrackFactory", "camera_track", "check_pattern_format",
-    "check_tone", "microphone_track", "parse_audio_spec", "parse_color", "parse_video_spec", "rgb_to_yuv",
+    "SourceError", "TestPatternTrack", "ToneTrack", "TrackFactory", "camera_track", "capture_track", "check_pattern_format",
+    "check_tone", "has_input_format", "list_cameras", "microphone_track", "open_camera", "parse_audio_spec", "parse_color", "parse_video_spec", "rgb_to_yuv",
 ]

@@ -1,4 +1,10 @@
-"""Capture devices as sources: a V4L2 camera and an ALSA microphone, read through av (the device paces them)."""
+"""Capture devices as sources: a V4L2 camera and an ALSA microphone, read through av (the device paces them).
+
+`capture_track` is the one capture path: a V4L2 device (`camera_track`) and a recorded file standing in for a
+camera (`open_camera` given a file, what tests and demos use) are read by the same `_DeviceTrack`. Video is held
+back to its own timestamps, so a file plays at its recorded rate while a live device, whose frames arrive on
+time, is never delayed. `frames_read` counts what was taken from the device: a closed capture reads nothing.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,13 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av.frame import Frame
 
-from tvapp.client.sources.common import FILE_AUDIO_RATE, VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, SourceError
+from tvapp.client.sources.common import (
+    FILE_AUDIO_RATE,
+    MAX_LAG_SECONDS,
+    VIDEO_CLOCK_RATE,
+    VIDEO_TIME_BASE,
+    SourceError,
+)
 
 
 class _DeviceTrack(MediaStreamTrack):
@@ -34,6 +46,8 @@ class _DeviceTrack(MediaStreamTrack):
         self._origin: float | None = None
         self._audio_pts = 0
         self._last_pts = -1
+        self._pace: tuple[float, float] | None = None  # (monotonic, frame.time) of the frame the schedule starts at
+        self.frames_read = 0
 
     def _read(self) -> Frame | None:
         with self._lock:
@@ -42,6 +56,7 @@ class _DeviceTrack(MediaStreamTrack):
                     frame = next(self._frames)
                 except (StopIteration, av.FFmpegError, ValueError):
                     return None
+                self.frames_read += 1
                 if self.kind == "audio":
                     self._pending.extend(self._resampler.resample(frame))
                 else:
@@ -61,6 +76,7 @@ class _DeviceTrack(MediaStreamTrack):
             frame.time_base = fractions.Fraction(1, FILE_AUDIO_RATE)
             self._audio_pts += frame.samples
             return frame
+        await self._hold_back(frame.time)
         now = frame.time if frame.time is not None else time.monotonic()
         if self._origin is None:
             self._origin = now
@@ -69,6 +85,20 @@ class _DeviceTrack(MediaStreamTrack):
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         return frame
+
+    async def _hold_back(self, media_time: float | None) -> None:
+        """Wait until a video frame is due by its timestamp (a live device's frames are due on arrival)."""
+        if media_time is None:
+            return
+        now = time.monotonic()
+        if self._pace is None:
+            self._pace = (now, media_time)
+            return
+        due = self._pace[0] + (media_time - self._pace[1])
+        if due - now > MAX_LAG_SECONDS or now - due > MAX_LAG_SECONDS:
+            self._pace = (now, media_time)  # a jump in the timestamps, or a long stall: start afresh
+        elif due > now:
+            await asyncio.sleep(due - now)
 
     def stop(self) -> None:
         """End the track and release the device."""
@@ -86,14 +116,42 @@ def camera_track(device: str = "/dev/video0", width: int = 640, height: int = 48
     if not has_input_format("v4l2"):
         raise SourceError(f"cannot open camera {device}: this av build has no v4l2 input")
     options = {"video_size": f"{width}x{height}", "framerate": f"{fps:g}"}
+    return capture_track(device, f"camera {device}", fmt="v4l2", options=options)
+
+
+def capture_track(url: str, description: str, *, fmt: str | None = None,
+                  options: dict[str, str] | None = None) -> MediaStreamTrack:
+    """Open `url` with av (input format `fmt`) as a live video capture (SourceError naming `description`)."""
     try:
-        container = av.open(device, format="v4l2", options=options)
-    except av.FFmpegError as exc:
-        raise SourceError(f"cannot open camera {device}: {exc}") from exc
+        container = av.open(url, format=fmt, options=options or {})
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise SourceError(f"cannot open {description}: {exc}") from exc
     if not container.streams.video:
         container.close()
-        raise SourceError(f"camera {device} gives no video")
-    return _DeviceTrack("video", container, f"camera {device}")
+        raise SourceError(f"{description} gives no video")
+    return _DeviceTrack("video", container, description)
+
+
+def open_camera(spec: str, width: int = 640, height: int = 480, fps: float = 30.0) -> MediaStreamTrack:
+    """Open a camera: a V4L2 device path, or a video file read like one (tests, demos); SourceError if it cannot."""
+    if os.path.isfile(spec):
+        return capture_track(spec, f"camera file {spec}")
+    return camera_track(spec, width, height, fps)
+
+
+def list_cameras() -> list[tuple[str, str]]:
+    """Return the V4L2 video nodes as (path, name), in number order (a name from sysfs when it has one)."""
+    found = []
+    for entry in os.listdir("/dev") if os.path.isdir("/dev") else []:
+        number = entry.removeprefix("video")
+        if entry.startswith("video") and number.isdigit():
+            try:
+                with open(f"/sys/class/video4linux/{entry}/name", encoding="utf-8", errors="replace") as f:
+                    name = f.read().strip()
+            except OSError:
+                name = ""
+            found.append((int(number), f"/dev/{entry}", name))
+    return [(path, name) for _, path, name in sorted(found)]
 
 
 def microphone_track(device: str = "default") -> MediaStreamTrack:

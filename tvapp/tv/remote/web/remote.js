@@ -538,8 +538,19 @@
     for (const layout of LAYOUTS) {
       $(`layout-${layout}`).setAttribute("aria-pressed", String(state.layout === layout));
     }
+    renderDevice("mic", state.mic, "mic-toggle", "TV microphone on", "TV microphone off");
+    renderDevice("camera", state.camera, "camera-toggle", "TV camera on", "TV camera off");
     renderParticipants(state);
     renderPlayback();
+  }
+
+  function renderDevice(key, value, button, onText, offText) {
+    // The TV's own camera or microphone: "on", "off", or "none" (it has none: no button).
+    const state = value || "none";
+    remote[key] = state === "none" ? null : state === "on";
+    $(button).hidden = state === "none";
+    $(button).setAttribute("aria-pressed", String(state === "on"));
+    $(button).textContent = state === "on" ? offText : onText;
   }
 
   // --- now playing -----------------------------------------------------------------------------------------

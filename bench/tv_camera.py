@@ -1,0 +1,125 @@
+"""What the TV's own camera and microphone cost: CPU of one `tvapp tv` in the 6-tile call of bench/tv_pipeline.py
+with and without publishing its camera (640x480@30, VP8) and microphone (Opus), as a share of one core.
+
+Setup, reused from bench/tv_pipeline.py: a real `tvapp serve` holding a room with 5 real `tvapp bot` processes
+(640x480@30 pattern + a tone each), the TV at 1920x1080, `tv.fps = 30`, SDL dummy screen and disk audio.
+Baseline, same run: that TV exactly as tv_pipeline runs it (no camera, no microphone). Then the same TV with
+`[tv] camera` = an MJPEG 640x480@30 file (read through the same av capture class as a V4L2 device, decoded like
+an MJPEG USB camera's frames) and `[tv] microphone` = SDL's disk capture of a speech-like file: it captures,
+shows the self-view, encodes and sends both. The two TVs run one after the other, never together; the
+difference is what publishing costs. Goal (issue 15, with echo cancellation, which is not measured here):
+added <= 0.15 of a core.
+
+Run: python -m bench.tv_camera [--quick] [--seconds S]. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import emit, parser, running_server
+from bench.tv_pipeline import SERVER_ENV, STREAMS, measure
+from tvapp.testing.tv import BotProcess, tv_env
+
+GOAL_ADDED_CORE_SHARE = 0.15
+
+
+def camera_file(path: Path, seconds: int) -> Path:
+    """Write an MJPEG 640x480@30 clip (a moving test pattern), like a USB camera's MJPEG stream."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30",
+                    "-t", str(seconds), "-c:v", "mjpeg", "-q:v", "5", str(path)], check=True, timeout=120)
+    return path
+
+
+def mic_file(path: Path, seconds: int) -> Path:
+    """Write raw s16 mono 48 kHz speech-like bursts for SDL's disk capture."""
+    t = np.arange(48000 * seconds) / 48000
+    voice = np.sin(2 * np.pi * 220 * t) * np.clip(np.sin(2 * np.pi * 2 * t), 0, None) ** 0.5 * 9000
+    voice.astype(np.int16).tofile(path)
+    return path
+
+
+def frames_read(proc: subprocess.Popen[bytes], shots: Path) -> tuple[float, int]:
+    """Ask the TV for a screenshot (SIGUSR1) and return (when, camera frames read so far) from its sidecar."""
+    sidecar = shots / "latest.json"
+    seq = json.loads(sidecar.read_text())["seq"] if sidecar.exists() else 0
+    proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(sidecar.read_text())
+            if data["seq"] > seq:
+                return time.monotonic(), int((data.get("local") or {}).get("camera_frames_read", 0))
+        time.sleep(0.05)
+    raise RuntimeError("the TV wrote no screenshot")
+
+
+def run_tv(srv: object, work: Path, name: str, extra_env: dict[str, str], warmup: float,
+           seconds: float) -> tuple[float, list[str], float]:
+    """Run one TV in the room; return its CPU share over the measured window, the kinds it published then, and
+    the camera frames it read per second in that window."""
+    token = srv.token("pipe", name)["access_token"]  # type: ignore[attr-defined]
+    env = tv_env(work, {"TVAPP_TV_FPS": "30", **extra_env})
+    shots = work / f"shots-{name}"
+    proc = subprocess.Popen([sys.executable, "-m", "tvapp", "tv", "--server", srv.url, "--token", token,  # type: ignore[attr-defined]
+                             "--size", "1920x1080", "--screenshots", str(shots), "--screenshot-interval", "0"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(warmup)
+        t0, read0 = frames_read(proc, shots)
+        share = measure(proc, 0.0, seconds)
+        t1, read1 = frames_read(proc, shots)
+        answer = srv.http.get("/v1/rooms/pipe/participants")  # type: ignore[attr-defined]
+        answer.raise_for_status()
+        mine = [p for p in answer.json() if p["identity"] == name]
+        kinds = sorted(t["kind"] for p in mine for t in p.get("tracks", []) if not t.get("muted"))
+        return share, kinds, (read1 - read0) / (t1 - t0)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, help="measured seconds per TV (default 20, quick 4)")
+    args = p.parse_args()
+    seconds = args.seconds or (4.0 if args.quick else 20.0)
+    warmup = 4.0 if args.quick else 6.0
+    length = int(warmup + seconds + 30)
+    with running_server(SERVER_ENV) as srv, tempfile.TemporaryDirectory(prefix="tvapp-bench-camera-") as tmp:
+        work = Path(tmp)
+        clip, mic = camera_file(work / "camera.mjpeg.avi", length), mic_file(work / "mic.raw", length)
+        srv.http.post("/v1/rooms", json={"name": "pipe", "max_participants": STREAMS + 2}).raise_for_status()
+        bots = [BotProcess(work, f"bot-{i}", ["--server", srv.url, "--token", srv.token("pipe", f"bot-{i}")["access_token"],
+                                               "--video", "pattern:640x480@30", "--audio", f"tone:{300 + 110 * i}"])
+                for i in range(STREAMS)]
+        try:
+            for b in bots:
+                b.wait_published(2)
+            baseline, plain_kinds, _ = run_tv(srv, work, "tv-plain", {}, warmup, seconds)
+            publishing, kinds, camera_fps = run_tv(srv, work, "tv-camera", {"TVAPP_TV_CAMERA": str(clip), "TVAPP_TV_MICROPHONE": "auto",
+                                                         "SDL_DISKAUDIOFILEIN": str(mic)}, warmup, seconds)
+        finally:
+            for b in bots:
+                b.stop()
+    if plain_kinds or kinds != ["audio", "video"]:
+        raise SystemExit(f"the TVs did not publish as meant: baseline {plain_kinds}, camera TV {kinds}")
+    emit("tv_camera", {
+        "streams_received": STREAMS, "published": "camera 640x480@30 VP8 (MJPEG source) + microphone Opus",
+        "screen": "1920x1080@30", "seconds": seconds,
+        "tv_baseline_core_share": round(baseline, 3), "tv_publishing_core_share": round(publishing, 3),
+        "added_core_share": round(publishing - baseline, 3), "camera_fps_read": round(camera_fps, 1), "goal_added_core_share": GOAL_ADDED_CORE_SHARE,
+    })
+
+
+if __name__ == "__main__":
+    main()
