@@ -9,10 +9,8 @@ first decoded frame of the publisher's video. Paths:
 - direct: subscriber in the cloud namespace itself, no NAT;
 - nat_eim / nat_symmetric: subscriber in home A (endpoint-independent mapping) / home B (symmetric NAT);
 - turn_udp / turn_tcp / turn_tls: subscriber in home C, whose router lets out only UDP to coturn's port (turn_udp)
-  or no UDP at all (tcp, tls), with a core that hands out only that one TURN URL. Credentials are TURN REST ones
-  computed from coturn's secret and given to the core as its static `ice_username`/`ice_credential` (TODO(s21-turn):
-  use `[media] turn_urls`/`turn_secret` once merged; on this tree the SFU also gathers a relay candidate through the
-  same URL, so these figures include the SFU's own allocation per subscriber).
+  or no UDP at all (tcp, tls), with a core whose `[media] turn_urls` is only that one URL and `turn_secret` coturn's
+  (each participant gets its own TURN REST credentials; the SFU itself does not use TURN).
 
 Runs of every path of one core interleave. Each sample also records the nominated local candidate type, so a
 figure is known to be the path it claims (a turn_* sample must be "relay").
@@ -59,7 +57,7 @@ from tvapp.testing.homes import Homes
 from tvapp.testing.reach import Follower, Reach, take_part
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess
-from tvapp.tv.remote.tls import ensure_certificate
+from tvapp.web.tls import ensure_certificate
 
 GOAL_P95_S = 1.5
 OUTAGE_S = 5.0
@@ -72,7 +70,8 @@ class Core:
     """A core with a publishing bot in its room; `join(runner)` times one subscriber."""
 
     def __init__(self, workdir: Path, *, host: str, env: dict[str, str], prefix: list[str]) -> None:
-        self.server = ServerProcess(workdir / "core", env={"TVAPP_MEDIA_HOST_ADDRESSES": host, **env}, host=host,
+        env = {"TVAPP_MEDIA_HOST_ADDRESSES": host, "TVAPP_SERVER_TLS": "off", **env}  # (the media path, not TLS)
+        self.server = ServerProcess(workdir / "core", env=env, host=host,
                                     prefix=prefix, cpu=SERVER_CPU if can_pin() else None).start()
         self.room = "reach-" + uuid.uuid4().hex[:6]
         self.server.http.post("/v1/rooms", json={"name": self.room}).raise_for_status()
@@ -200,9 +199,8 @@ def main() -> None:
                     prefix=homes.cloud_prefix) as coturn:
             assert coturn.process is not None
             for transport in ("udp", "tcp", "tls"):
-                username, password = coturn.credentials("bench", ttl=3600)
-                env = {"TVAPP_MEDIA_ICE_SERVERS": coturn.url(transport, host=homes.alt_ip),
-                       "TVAPP_MEDIA_ICE_USERNAME": username, "TVAPP_MEDIA_ICE_CREDENTIAL": password}
+                env = {"TVAPP_MEDIA_TURN_URLS": coturn.url(transport, host=homes.alt_ip),
+                       "TVAPP_MEDIA_TURN_SECRET": coturn.secret}
                 home.forbid_udp()
                 if transport == "udp":
                     home.allow_udp_to(homes.alt_ip, coturn.port)

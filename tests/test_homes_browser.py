@@ -78,7 +78,7 @@ def test_chromium_in_a_home_without_udp_joins_through_turn_over_tcp_and_media_fl
         homes: Homes, tmp_path: Path) -> None:
     home_c = homes["c"]
     with cloud_turn(homes) as coturn, cloud_core(homes, tmp_path / "core", {
-            **turn_env(homes, coturn, "tcp", "homes"), "TVAPP_INVITES_REDEEM_FAILURES": "1000"}) as core:
+            **turn_env(homes, coturn, "tcp"), "TVAPP_INVITES_REDEEM_FAILURES": "1000"}) as core:
         room, code = new_room(core, "homes")
         done_a, done_c, hold = threading.Event(), threading.Event(), threading.Event()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:

@@ -3,9 +3,9 @@
 - An SDK participant in home A (endpoint-independent NAT) and one in home B (symmetric NAT) join one room on the
   core in the cloud; each publishes its own colour and decodes the other's. Their media goes to the SFU's public
   address from their private one (NAT in between; the SFU learns the mapped address as a peer-reflexive candidate).
-- A participant in home C, where no UDP leaves, reaches the core only through coturn over TCP, with TURN REST
-  credentials (username "expiry:identity", password base64(HMAC-SHA1(secret, username))): its nominated candidate is
-  a relay, and coturn counts the allocation.
+- A participant in home C, where no UDP leaves, reaches the core only through coturn over TCP, with the TURN REST
+  credentials the core made for it from `[media] turn_secret` (username "expiry:participant sid"): its nominated
+  candidate is a relay, and coturn logs the allocation under that username and the bytes it relayed.
 - Home A's uplink cut for 5 s under a participant: nobody sees it leave, it keeps its sid, and a frame captured
   after the restore reaches it (the figure is in bench/reach.py --outages).
 - A TV (`tvapp tv`) in home B shows a `tvapp bot` from home A and the relayed participant from home C, each in its
@@ -51,9 +51,12 @@ def homes() -> Iterator[Homes]:
 
 
 def cloud_core(homes: Homes, data: Path, env: dict[str, str] | None = None) -> ServerProcess:
-    """A `tvapp serve` in the cloud namespace on its public address (offered as the SFU's only host candidate)."""
-    return ServerProcess(data, env={"TVAPP_MEDIA_HOST_ADDRESSES": homes.core_ip, **(env or {})}, host=homes.core_ip,
-                         prefix=homes.cloud_prefix)
+    """A `tvapp serve` in the cloud namespace on its public address (offered as the SFU's only host candidate).
+
+    Plain http (`[server] tls = "off"`): these tests are about the media path; TLS has its own tests.
+    """
+    return ServerProcess(data, env={"TVAPP_MEDIA_HOST_ADDRESSES": homes.core_ip, "TVAPP_SERVER_TLS": "off",
+                                    **(env or {})}, host=homes.core_ip, prefix=homes.cloud_prefix)
 
 
 def new_room(core: ServerProcess) -> str:
@@ -92,13 +95,9 @@ def test_a_participant_behind_each_nat_decodes_the_others_video_through_the_publ
     print(f"alice (EIM NAT) first frame {alice.first_frame_s:.2f} s, bob (symmetric NAT) {bob.first_frame_s:.2f} s")
 
 
-def turn_env(homes: Homes, coturn: Coturn, transport: str, identity: str) -> dict[str, str]:
-    """The core's env giving every participant `coturn`'s `transport` URL with TURN REST credentials."""
-    # TODO(s21-turn): switch to [media] turn_urls + turn_secret (tvapp.auth.turn) once merged; until then the test
-    # computes the REST credentials itself (the TURN REST way) and hands them out as the static ice_username.
-    username, password = coturn.credentials(identity, ttl=600)
-    return {"TVAPP_MEDIA_ICE_SERVERS": coturn.url(transport, host=homes.alt_ip),
-            "TVAPP_MEDIA_ICE_USERNAME": username, "TVAPP_MEDIA_ICE_CREDENTIAL": password}
+def turn_env(homes: Homes, coturn: Coturn, transport: str) -> dict[str, str]:
+    """The core's env handing every participant `coturn`'s `transport` URL with its own TURN REST credentials."""
+    return {"TVAPP_MEDIA_TURN_URLS": coturn.url(transport, host=homes.alt_ip), "TVAPP_MEDIA_TURN_SECRET": coturn.secret}
 
 
 def cloud_turn(homes: Homes, **kwargs: object) -> Coturn:
@@ -111,7 +110,7 @@ def test_a_participant_in_a_home_without_udp_reaches_the_core_only_through_turn_
         homes: Homes, tmp_path: Path) -> None:
     home_c = homes["c"]
     with cloud_turn(homes) as coturn, \
-            cloud_core(homes, tmp_path / "core", turn_env(homes, coturn, "tcp", "home-c")) as core:
+            cloud_core(homes, tmp_path / "core", turn_env(homes, coturn, "tcp")) as core:
         room = new_room(core)
         done_a, done_c, hold = threading.Event(), threading.Event(), threading.Event()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -127,16 +126,17 @@ def test_a_participant_in_a_home_without_udp_reaches_the_core_only_through_turn_
         # carol has left: coturn closes her TCP session and logs whom it served and what it relayed
         relayed = wait_until(lambda: relayed_for(coturn, home_c.wan_ip), 10,
                              lambda: f"coturn to close home C's session: {coturn.log_tail(30)}")
+        log = coturn.log()
     assert close_to(alice.rgb, GREEN), alice
     assert close_to(carol.rgb, RED), carol
     # carol's media went through a relay: her nominated candidate is coturn's relayed address ...
     assert carol.local_type == "relay" and carol.local_addr[0] == homes.alt_ip, carol
-    # (to the SFU's host address, or to its own relayed address: on this tree the SFU gathers through the same TURN)
-    assert carol.remote_addr[0] in (homes.core_ip, homes.alt_ip), carol
+    assert carol.remote_addr[0] == homes.core_ip, carol  # (the SFU itself does not use TURN: sfu_uses_turn)
     # ... which coturn allocated for home C's public address (over TCP: no UDP leaves home C, the router dropped
     # her UDP tries) and through which it relayed her media both ways: 30 frames each way are ~14 kB, the DTLS
     # handshake alone ~2 kB
     assert relayed is not None and relayed["allocated"], relayed
+    assert coturn_allocations_for(carol.sid, log) >= 1  # with the credentials the core made for her
     assert relayed["to_peers"] > 8_000 and relayed["from_peers"] > 8_000, relayed
     assert home_c.udp_dropped() >= 1
     print(f"carol (TURN/TCP) first frame {carol.first_frame_s:.2f} s; alice {alice.first_frame_s:.2f} s; "
@@ -150,6 +150,11 @@ def wait_all(events: tuple[threading.Event, ...], futures: tuple[concurrent.futu
             for future in futures:
                 if future.done():
                     future.result()
+
+
+def coturn_allocations_for(identity: str, log: str) -> int:
+    """Return how many allocations coturn's log shows for the TURN REST username "expiry:identity"."""
+    return len(re.findall(rf"user <\d+:{re.escape(identity)}>: incoming packet ALLOCATE processed, success", log))
 
 
 def relayed_for(coturn: Coturn, address: str) -> dict[str, int] | None:
@@ -175,7 +180,7 @@ def test_a_tv_behind_the_symmetric_nat_shows_a_bot_from_home_a_and_a_relayed_par
         homes: Homes, tmp_path: Path) -> None:
     home_a, home_b, home_c = homes["a"], homes["b"], homes["c"]
     with cloud_turn(homes) as coturn, \
-            cloud_core(homes, tmp_path / "core", turn_env(homes, coturn, "tcp", "homes")) as core:
+            cloud_core(homes, tmp_path / "core", turn_env(homes, coturn, "tcp")) as core:
         room = new_room(core)
         bot = BotProcess(tmp_path, "alice", [
             "--server", core.url, "--token", core.token(room, "alice", name="Alice")["access_token"],

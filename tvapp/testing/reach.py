@@ -44,6 +44,7 @@ class Reach:
     local_addr: tuple[str, int]
     remote_addr: tuple[str, int]
     latencies_s: tuple[float, ...] = ()  # capture -> decoded, per frame whose stamp was read (one wall clock)
+    sid: str = ""  # the participant's sid (the identity in the TURN REST username the core made for it)
 
 
 async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, int] | None = (255, 0, 0),
@@ -75,7 +76,8 @@ async def take_part(url: str, token: str, *, watch: str, color: tuple[int, int, 
         if hold is not None and not await asyncio.to_thread(hold.wait, timeout):
             raise TimeoutError("the others did not finish decoding in time")
         return Reach(room.local_participant.identity, joined, first, (median[0], median[1], median[2]),
-                     local_type, local_addr, remote_addr, tuple(a for a in latencies if a is not None))
+                     local_type, local_addr, remote_addr, tuple(a for a in latencies if a is not None),
+                     room.local_participant.sid)
     finally:
         await room.disconnect()
 
