@@ -24,6 +24,7 @@ from typing import Any
 
 import av
 import numpy as np
+from aiortc.mediastreams import MediaStreamError
 
 from tvapp.client import events as ev
 from tvapp.client.room import Room
@@ -97,22 +98,36 @@ class Follower:
         self.left: list[str] = []  # identities the room said left, in order
 
     async def follow(self, url: str, token: str, watch: str, *, timeout: float = 30.0) -> None:
-        """Join, log `watch`'s frames until `stop` is set, leave (giving up on a dead connection after 5 s)."""
+        """Join, log `watch`'s frames until `stop` is set, leave (giving up on a dead connection after 5 s).
+
+        A repaired media path (a fresh peer connection) brings a new track object for the same publication: every
+        video track of `watch` the room subscribes to is read.
+        """
         internals.set_host_addresses(None)
         self.room = room = await Room.connect(url, token, timeout=timeout)
         room.on(ev.ParticipantLeft, lambda e: self.left.append(e.participant.identity))
+        readers: list[asyncio.Future[None]] = []
+
+        def read_new(e: ev.TrackSubscribed) -> None:
+            if watch in (e.participant.identity, e.participant.name) and e.track.kind == "video":
+                readers.append(asyncio.ensure_future(self._read(e.track)))
+
+        room.on(ev.TrackSubscribed, read_new)
         try:
-            track = await _video_of(room, watch, timeout)
-            reader = asyncio.ensure_future(self._read(track))
+            readers.append(asyncio.ensure_future(self._read(await _video_of(room, watch, timeout))))
             await asyncio.to_thread(self.stop.wait)
-            reader.cancel()
         finally:
+            for reader in readers:
+                reader.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(room.disconnect(), 5)
 
     async def _read(self, track: Any) -> None:
         while True:
-            frame = await _first_video_frame(track)
+            try:
+                frame = await _first_video_frame(track)
+            except MediaStreamError:  # this track ended (its peer connection was replaced or closed)
+                return
             now = time.time()
             stamp = read_stamp(np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8))
             if stamp is not None:
