@@ -3,8 +3,10 @@ over TCP, decodes an SDK participant's video from home A, and that participant d
 
 Chromium runs inside home C's LAN namespace: Playwright's driver and the browser are started from a thread that
 entered the namespace (tvapp.testing.homes `run_in_namespace`), and processes inherit the namespace of the thread
-that starts them. The page is plain http (the core's TLS is another branch), so Chromium is told to treat the
-core's origin as secure to give it the fake camera. Its nominated pair, read from getStats(), is a relay over TCP.
+that starts them. The core serves https with the self-signed certificate it made on first run (its host is not a
+loopback address); Chromium is made to trust exactly that key (`--ignore-certificate-errors-spki-list`, as a phone
+that followed the fingerprint in the invite link), the SDK participant that certificate (tvapp.client.trust). Its
+nominated pair, read from getStats(), is a relay over TCP.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from test_homes_reach import (
     RED,
     cloud_core,
@@ -27,11 +30,13 @@ from test_homes_reach import (
 )
 from web_helpers import new_room
 
+from tvapp.client import trust
 from tvapp.testing.browser import Browser, page_url, stats_grow, wait_for_state
 from tvapp.testing.homes import Homes
 from tvapp.testing.netem import netem_available
 from tvapp.testing.reach import Reach, close_to, take_part
 from tvapp.testing.waiting import wait_until
+from tvapp.web.tls import spki_sha256
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,11 +63,13 @@ def homes() -> Iterator[Homes]:
         yield made
 
 
-def browser_in_home(url: str, code: str, decoded: threading.Event, hold: threading.Event) -> dict[str, Any]:
+def browser_in_home(url: str, spki: str, code: str, decoded: threading.Event, hold: threading.Event
+                    ) -> dict[str, Any]:
     """Join as "Carol" from Chromium, wait until its video decodes and `hold` is set; return the selected pair."""
-    with Browser(extra_args=[f"--unsafely-treat-insecure-origin-as-secure={url}"]) as browser:
+    with Browser(extra_args=[f"--ignore-certificate-errors-spki-list={spki}"]) as browser:
         page = browser.new_page()
         page.goto(page_url(url, code=code, name="Carol", autojoin="1"), wait_until="load")
+        assert page.evaluate("() => window.isSecureContext && typeof navigator.mediaDevices") == "object"
         wait_for_state(page, "joined", timeout=30)
         stats_grow(page, {"video": ("inbound", "video", "framesDecoded"),
                           "sent": ("outbound", "video", "framesEncoded")}, timeout=40)
@@ -74,11 +81,16 @@ def browser_in_home(url: str, code: str, decoded: threading.Event, hold: threadi
         return pair
 
 
-def test_chromium_in_a_home_without_udp_joins_through_turn_over_tcp_and_media_flows_both_ways(
+def test_chromium_in_a_home_without_udp_joins_over_https_and_turn_over_tcp_and_media_flows_both_ways(
         homes: Homes, tmp_path: Path) -> None:
     home_c = homes["c"]
     with cloud_turn(homes) as coturn, cloud_core(homes, tmp_path / "core", {
-            **turn_env(homes, coturn, "tcp"), "TVAPP_INVITES_REDEEM_FAILURES": "1000"}) as core:
+            **turn_env(homes, coturn, "tcp"), "TVAPP_INVITES_REDEEM_FAILURES": "1000", "TVAPP_SERVER_TLS": "auto"}
+            ) as core:
+        assert core.url.startswith("https://"), core.url
+        pem = core.data_dir / "tls" / "core-cert.pem"
+        trust.trust_certificate(core.url, pem)  # alice (the SDK, this process) trusts exactly the core's certificate
+        spki = spki_sha256(x509.load_pem_x509_certificate(pem.read_bytes()))
         room, code = new_room(core, "homes")
         done_a, done_c, hold = threading.Event(), threading.Event(), threading.Event()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -86,7 +98,7 @@ def test_chromium_in_a_home_without_udp_joins_through_turn_over_tcp_and_media_fl
                 homes["a"].run_in_namespace, asyncio.run,
                 take_part(core.url, core.token(room, "alice")["access_token"], watch="Carol", color=RED,
                           frames=30, done=done_a, hold=hold, timeout=60))
-            c = pool.submit(home_c.run_in_namespace, browser_in_home, core.url, code, done_c, hold)
+            c = pool.submit(home_c.run_in_namespace, browser_in_home, core.url, spki, code, done_c, hold)
             try:
                 wait_all((done_a, done_c), (a, c))  # type: ignore[arg-type]
             finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -40,6 +41,7 @@ class ServerProcess:
         self.url = ""
         self.output: deque[str] = deque(maxlen=2000)
         self._http: httpx.Client | None = None
+        self.verify: ssl.SSLContext | bool = True  # trusts the core's own certificate when it made a self-signed one
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and wait until it listens."""
@@ -62,6 +64,9 @@ class ServerProcess:
             self.kill()
             raise RuntimeError("tvapp serve did not start:\n" + "".join(self.output))
         threading.Thread(target=self._drain, daemon=True).start()
+        own = self.data_dir / "tls" / "core-cert.pem"
+        if self.url.startswith("https://") and own.exists():
+            self.verify = ssl.create_default_context(cafile=str(own))
         self.wait_healthy(deadline - time.monotonic())
         return self
 
@@ -75,7 +80,7 @@ class ServerProcess:
         deadline = time.monotonic() + max(timeout, 1.0)
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1.0, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -93,7 +98,7 @@ class ServerProcess:
     def http(self) -> httpx.Client:
         """An HTTP client for this server, authenticated with the API key."""
         if self._http is None:
-            self._http = httpx.Client(base_url=self.url, auth=self.key, timeout=10.0)
+            self._http = httpx.Client(base_url=self.url, auth=self.key, timeout=10.0, verify=self.verify)
         return self._http
 
     def token(self, room: str, identity: str, **grants: Any) -> dict[str, Any]:
