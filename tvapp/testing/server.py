@@ -67,7 +67,11 @@ class ServerProcess:
         own = self.data_dir / "tls" / "core-cert.pem"
         if self.url.startswith("https://") and own.exists():
             self.verify = ssl.create_default_context(cafile=str(own))
-        self.wait_healthy(deadline - time.monotonic())
+        try:
+            self.wait_healthy(deadline - time.monotonic())
+        except BaseException:
+            self.kill()  # (a core that never became healthy must not outlive the test)
+            raise
         return self
 
     def _drain(self) -> None:
