@@ -14,6 +14,8 @@ PACKAGES=(
     "chromium:chromium"
     # ffprobe checks recorded media files.
     "ffmpeg:ffprobe"
+    # nft sets up the kernel NAT of the test "homes" (tvapp.testing.homes, tests/test_homes*.py).
+    "nftables:nft"
     # ip makes the network namespaces that tests put screens in, behind tvapp.testing.netem (tests/test_netem.py).
     "iproute2:ip"
     # coturn is the real TURN server the TURN tests start (tvapp.testing.coturn, tests/test_turn_coturn.py).

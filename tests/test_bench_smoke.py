@@ -194,6 +194,20 @@ def test_watch_cpu_quick_prints_its_figures() -> None:
     assert result["content_shown"]["frames_per_s"] > 0, result
 
 
+def test_reach_quick_prints_a_figure_per_path_each_over_the_path_it_names() -> None:
+    result = run_bench("reach", timeout=150)
+    assert result["runs"] == 2 and result["errors"] == {}, result["errors"]
+    assert list(result["paths"]) == ["loopback", "direct", "nat_eim", "nat_symmetric", "turn_udp", "turn_tcp",
+                                     "turn_tls"]
+    for name, figure in result["paths"].items():
+        assert figure["samples"] == 2, name
+        assert_latency(figure)
+        # each sample's nominated candidate proves the path: through coturn exactly where it says turn_
+        assert figure["candidate"] == {"relay" if name.startswith("turn_") else "host": 2}, (name, figure)
+    assert result["coturn_allocations"] >= 6
+    assert result["goal_met"] == all(f["p95_ms"] <= result["goal_p95_ms"] for f in result["paths"].values())
+
+
 def test_echo_quick_prints_its_figures() -> None:
     result = run_bench("echo", timeout=120)
     (run,) = result["runs"]

@@ -240,15 +240,7 @@ class NetemLink:
         Every socket made during the call is in the namespace and stays there, so `asyncio.run(main())`
         run this way (in a thread of the caller's own) puts a whole client behind the link, media included.
         """
-        outcome: list[tuple[bool, Any]] = []
-        thread = threading.Thread(target=self._call_in_ns, args=(fn, args, outcome), name=f"netem-{self.ns}")
-        thread.start()
-        thread.join()
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        result: T = value
-        return result
+        return run_in_namespace(self.ns, fn, *args)
 
     def ping(self, count: int = 10, interval: float = 0.05, timeout: float = 1.0,
              target: str | None = None) -> list[float | None]:
@@ -354,20 +346,34 @@ class NetemLink:
         decoded: dict[str, object] = json.loads(reply)
         return decoded
 
-    def _call_in_ns(self, fn: Callable[..., Any], args: tuple[Any, ...], outcome: list[tuple[bool, Any]]) -> None:
-        # setns moves only the calling thread (and threads it starts later); a socket keeps its namespace.
+
+def run_in_namespace(ns: str, fn: Callable[..., T], *args: Any) -> T:
+    """Call `fn(*args)` in a new thread inside the named namespace, wait for it and return its result."""
+    outcome: list[tuple[bool, Any]] = []
+    thread = threading.Thread(target=_call_in_ns, args=(ns, fn, args, outcome), name=f"netns-{ns}")
+    thread.start()
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    result: T = value
+    return result
+
+
+def _call_in_ns(ns: str, fn: Callable[..., Any], args: tuple[Any, ...], outcome: list[tuple[bool, Any]]) -> None:
+    # setns moves only the calling thread (and threads it starts later); a socket keeps its namespace.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(NETNS_DIR / ns, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(NETNS_DIR / self.ns, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns into {self.ns}: {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            outcome.append((True, fn(*args)))
-        except BaseException as exc:  # handed to the caller's thread, which raises it
-            outcome.append((False, exc))
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns into {ns}: {os.strerror(err)}")
+        finally:
+            os.close(fd)
+        outcome.append((True, fn(*args)))
+    except BaseException as exc:  # handed to the caller's thread, which raises it
+        outcome.append((False, exc))
 
 
 def _check_faults(delay_ms: float, jitter_ms: float, loss: float) -> None:

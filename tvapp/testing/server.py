@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +24,24 @@ class ServerProcess:
     """A `tvapp serve` subprocess with its URL, API key and an HTTP client."""
 
     def __init__(self, data_dir: str | os.PathLike[str], env: dict[str, str] | None = None,
-                 cpu: int | None = None, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-        """Prepare a core on `host`:`port` (0: any free port) keeping its state in `data_dir`."""
+                 cpu: int | None = None, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+                 prefix: Sequence[str] = ()) -> None:
+        """Prepare a core on `host`:`port` (0: any free port) keeping its state in `data_dir`.
+
+        `prefix` runs it through a command such as `ip netns exec NS` (tvapp.testing.homes: a core in the cloud).
+        """
         self.data_dir = Path(data_dir)
         self.log_level = log_level
         self.host = host
         self.port = port
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cpu = cpu
+        self.prefix = list(prefix)
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: deque[str] = deque(maxlen=2000)
         self._http: httpx.Client | None = None
+        self.verify: ssl.SSLContext | bool = True  # trusts the core's own certificate when it made a self-signed one
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and wait until it listens."""
@@ -41,6 +49,7 @@ class ServerProcess:
                "--data", str(self.data_dir), "--log-level", self.log_level]
         if self.cpu is not None:
             cmd = ["taskset", "-c", str(self.cpu), *cmd]
+        cmd = [*self.prefix, *cmd]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
@@ -55,7 +64,14 @@ class ServerProcess:
             self.kill()
             raise RuntimeError("tvapp serve did not start:\n" + "".join(self.output))
         threading.Thread(target=self._drain, daemon=True).start()
-        self.wait_healthy(deadline - time.monotonic())
+        own = self.data_dir / "tls" / "core-cert.pem"
+        if self.url.startswith("https://") and own.exists():
+            self.verify = ssl.create_default_context(cafile=str(own))
+        try:
+            self.wait_healthy(deadline - time.monotonic())
+        except BaseException:
+            self.kill()  # (a core that never became healthy must not outlive the test)
+            raise
         return self
 
     def _drain(self) -> None:
@@ -68,7 +84,7 @@ class ServerProcess:
         deadline = time.monotonic() + max(timeout, 1.0)
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1.0, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -86,7 +102,7 @@ class ServerProcess:
     def http(self) -> httpx.Client:
         """An HTTP client for this server, authenticated with the API key."""
         if self._http is None:
-            self._http = httpx.Client(base_url=self.url, auth=self.key, timeout=10.0)
+            self._http = httpx.Client(base_url=self.url, auth=self.key, timeout=10.0, verify=self.verify)
         return self._http
 
     def token(self, room: str, identity: str, **grants: Any) -> dict[str, Any]:
