@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from tvapp.auth.turn import turn_credentials
 from tvapp.config import MediaConfig
@@ -105,6 +105,12 @@ class RoomMedia:
         self.live.broadcast(ActiveSpeakers(speakers=speakers, dominant_sid=decision.dominant))
 
 
+class TrackReady(Protocol):
+    """Who is told of each publication whose codec became known (the recorder)."""
+
+    def track_ready(self, live: LiveRoom, publication: Publication) -> None: ...
+
+
 class Sfu:
     """Selective forwarding for every live room of one server."""
 
@@ -122,6 +128,7 @@ class Sfu:
         self.rooms: dict[str, RoomMedia] = {}  # room sid -> media
         self.sessions: dict[str, MediaSession] = {}  # participant sid -> session
         self.tasks: set[asyncio.Task[None]] = set()
+        self.recorder: TrackReady | None = None  # tvapp.server.recorder.RecordingService, when recording is on
 
     # helpers -------------------------------------------------------------------------------------------------
 
@@ -231,6 +238,8 @@ class Sfu:
     def publication_ready(self, live: LiveRoom, publication: Publication) -> None:
         """Offer a publication whose codec just became known to everyone who wants it."""
         room = self._room(live)
+        if self.recorder is not None:
+            self.recorder.track_ready(live, publication)
         for session in list(room.sessions.values()):
             if self._wants(session.participant, publication):
                 try:

@@ -90,6 +90,7 @@ class RoomCreate(Strict):
     name: str = Field(json_schema_extra={"pattern": ROOM})  # checked by the route: 400 invalid_room
     max_participants: int | None = Field(None, description="2 to 50 (default 6)")
     empty_timeout: int | None = Field(None, description="Seconds a room may stay empty (default 300)")
+    record: bool = Field(False, description="Record every published track from the start (see /v1/recordings)")
 
 
 # POST /rooms/{room}/invites: how long and how often (defaults from [invites]).
