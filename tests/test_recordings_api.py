@@ -29,9 +29,12 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerP
                        and all(r["duration"] >= 2.0 for r in rows), 40, "two recordings of 2 s")
             # While a recording is written it can be neither downloaded nor deleted.
             busy = recordings(server, room=name)[0]
-            for answer in (server.http.get(f"/v1/recordings/{busy['sid']}/media"),
-                           server.http.delete(f"/v1/recordings/{busy['sid']}")):
+            doc = server.http.get("/v1/openapi.json").json()["paths"]
+            for method, answer in (("get", server.http.get(f"/v1/recordings/{busy['sid']}/media")),
+                                   ("delete", server.http.delete(f"/v1/recordings/{busy['sid']}"))):
                 assert answer.status_code == 409 and answer.json()["error"]["code"] == "recording_in_progress"
+                path = "/v1/recordings/{sid}" + ("/media" if method == "get" else "")
+                assert "409" in doc[path][method]["responses"]
             assert server.http.delete("/v1/recordings", params={"room": name}).json() == {"deleted": 0, "skipped": 2}
             server.http.post(f"/v1/rooms/{name}/recording", json={"action": "stop"}).raise_for_status()
             wait_until(lambda: all(r["status"] == "completed" for r in recordings(server, room=name)), 20)
@@ -114,6 +117,8 @@ def test_downloads_serve_byte_ranges(recorded: tuple[ServerProcess, dict[str, An
     for header in (f"bytes={size}-", "bytes=9-3", "bytes=0-1,4-5", "lines=0-3", "bytes=-0", "bytes=x-"):
         answer = server.http.get(f"/v1/recordings/{row['sid']}/media", headers={"Range": header})
         assert error_of(answer, 416) == "range_not_satisfiable", header
+        assert "416" in server.http.get("/v1/openapi.json").json()["paths"]["/v1/recordings/{sid}/media"]["get"][
+            "responses"]
         assert answer.headers["content-range"] == f"bytes */{size}"
 
 
