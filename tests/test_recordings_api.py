@@ -3,6 +3,7 @@ filters, pages, downloads with Range, deletion one by one and in bulk, auth, and
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from test_recordings import MEDIA_ENV, Bot, recordings
+from tvapp.client.rest import ApiError, Recording, RestClient
 from tvapp.testing.rest import create_room, room_name
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until
@@ -162,6 +164,36 @@ def test_the_room_switch_refuses_bad_input(recorded: tuple[ServerProcess, dict[s
         "room_completed"
     assert error_of(server.http.post("/v1/rooms", json={"name": room_name("r"), "record": "yes"}), 400) == \
         "invalid_request"
+
+
+def test_the_sdk_helpers_list_get_download_and_refuse_like_the_api(
+        recorded: tuple[ServerProcess, dict[str, Any]]) -> None:
+    server, room = recorded
+
+    async def scenario() -> None:
+        api = RestClient(server.url, api_key=server.key)
+        listed = await api.list_recordings(room=room["name"], type="audio")
+        assert len(listed) == 1 and isinstance(listed[0], Recording) and listed[0].codec == "opus"
+        page = await api.list_recordings(limit=1)
+        assert len(page) == 1 and len(await api.list_recordings(limit=1, after=page[0].sid)) == 1
+        one = await api.get_recording(listed[0].sid)
+        assert one == listed[0]
+        whole = await api.download_recording(one.sid)
+        assert len(whole) == one.size
+        assert await api.download_recording(one.sid, start=4, end=11) == whole[4:12]
+        assert await api.download_recording(one.sid, start=one.size - 5) == whole[-5:]
+        fresh = await api.create_room(room_name("sdk"), record=True)
+        assert server.http.get(f"/v1/rooms/{fresh.sid}/recording").json()["recording"] is True
+        assert await api.set_recording(fresh.name, False) is False
+        for call, code in ((api.get_recording("RE_nothere"), "recording_not_found"),
+                           (api.delete_recordings(), "filter_required"),
+                           (api.list_recordings(status="done"), "invalid_request"),
+                           (api.download_recording(one.sid, start=one.size), "range_not_satisfiable")):
+            with pytest.raises(ApiError) as caught:
+                await call
+            assert caught.value.code == code
+
+    asyncio.run(scenario())
 
 
 def test_deleting_removes_the_file_and_keeps_the_row_as_deleted(
