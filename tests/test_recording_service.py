@@ -122,7 +122,7 @@ def test_the_retention_job_deletes_what_expired_by_the_fake_clock(tmp_path: Path
             store.insert(row(sid, status, ended=ended))
             (folder / f"{sid}.webm").write_bytes(b"x")
         assert await service.expire() == 2
-        assert {r.sid for r in store.list(RecordingFilter(), 10) if r.status == "deleted"} == {"RE_old", "RE_oldfail"}
+        assert {r.sid for r in store.select(RecordingFilter(), 10) if r.status == "deleted"} == {"RE_old", "RE_oldfail"}
         assert sorted(p.name for p in folder.iterdir()) == ["RE_live.webm", "RE_new.webm"]
         assert await service.expire(now=T0 + SECONDS_PER_DAY) == 1  # a day later RE_new has expired too
         assert await service.expire(now=T0 + 100 * SECONDS_PER_DAY) == 0  # processing is never expired

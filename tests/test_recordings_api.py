@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from test_recordings import MEDIA_ENV, Bot, recordings
+
 from tvapp.client.rest import ApiError, Recording, RestClient
 from tvapp.testing.rest import create_room, room_name
 from tvapp.testing.server import ServerProcess

@@ -117,7 +117,7 @@ def room_recording_path(room: str) -> str:
     return _path("rooms", room, "recording")
 
 
-def recordings_path(**query: str | float | int | None) -> str:
+def recordings_path(**query: str | float | None) -> str:
     """Return the path that lists (or bulk-deletes) recordings, with the given filters as its query."""
     given = {key: str(value) for key, value in query.items() if value is not None}
     return _path("recordings") + ("?" + urlencode(given) if given else "")

@@ -25,9 +25,21 @@ from typing import TYPE_CHECKING
 
 from tvapp.config import RecordingsConfig
 from tvapp.core.codes import new_id
-from tvapp.core.recordings import CLOCK_RATES, RecordingFilter, container_for, expired, offset_of, unwrap_timestamp
+from tvapp.core.recordings import (
+    CLOCK_RATES,
+    RecordingFilter,
+    container_for,
+    expired,
+    offset_of,
+    unwrap_timestamp,
+)
 from tvapp.server.recording_store import DB_FILE, RecordingRow, RecordingStore
-from tvapp.server.recording_writer import RecordingWriter, UnsafePath, recording_path, recover
+from tvapp.server.recording_writer import (
+    RecordingWriter,
+    UnsafePath,
+    recording_path,
+    recover,
+)
 
 if TYPE_CHECKING:
     from tvapp.server.forwarding import Publication
@@ -257,4 +269,4 @@ class RecordingService:
 
     def matching(self, flt: RecordingFilter, limit: int, after: RecordingRow | None = None) -> list[RecordingRow]:
         """Return the recordings a filter selects (newest first)."""
-        return self.store.list(flt, limit, after)
+        return self.store.select(flt, limit, after)

@@ -139,7 +139,7 @@ class RecordingStore(Database):
             row = conn.execute(f"SELECT {_COLUMNS} FROM recordings WHERE sid = ?", (sid,)).fetchone()
         return None if row is None else RecordingRow(*row)
 
-    def list(self, flt: RecordingFilter, limit: int, after: RecordingRow | None = None) -> list[RecordingRow]:
+    def select(self, flt: RecordingFilter, limit: int, after: RecordingRow | None = None) -> list[RecordingRow]:
         """Return recordings matching `flt`, newest first, at most `limit`, after the row `after` (a page cursor)."""
         where, args = _where(flt)
         if after is not None:

@@ -145,9 +145,8 @@ class RecordingWriter:
             self.store.insert(row)
             self._open[row.sid] = _Open(row=row, path=recording_path(self.root, row.file), rate=rate)
             self.notify("started", row)
-        elif kind == "close":
-            if item[1] in self._open:
-                self._finish(item[1], "completed")
+        elif kind == "close" and item[1] in self._open:
+            self._finish(item[1], "completed")
 
     def _write(self, sid: str, data: bytes, pts: int, keyframe: bool) -> None:
         rec = self._open.get(sid)
@@ -269,7 +268,7 @@ def recover(store: RecordingStore, root: Path, now: float) -> list[RecordingRow]
         try:
             path = recording_path(root, row.file)
             duration, size = remux(path)
-        except Exception as exc:  # unreadable, missing or not ours: failed, and said why
+        except (OSError, ValueError, av.FFmpegError, StopIteration, IndexError) as exc:  # unreadable, missing, not ours
             size = 0
             try:
                 size = recording_path(root, row.file).stat().st_size

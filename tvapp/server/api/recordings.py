@@ -140,7 +140,7 @@ async def list_recordings(request: Request, state: State, caller: Auth,
                           participant: Annotated[str | None, Query(description="identity or sid")] = None,
                           status: Annotated[Literal["processing", "completed", "failed", "deleted"] | None,
                                             Query()] = None,
-                          type: Annotated[Literal["audio", "video"] | None, Query()] = None,  # noqa: A002
+                          type: Annotated[Literal["audio", "video"] | None, Query()] = None,
                           started_after: Annotated[float | None, Query(description="epoch seconds")] = None,
                           started_before: Annotated[float | None, Query(description="epoch seconds")] = None,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -167,7 +167,7 @@ async def delete_recordings(request: Request, state: State, caller: Auth,
                             participant: Annotated[str | None, Query()] = None,
                             status: Annotated[Literal["processing", "completed", "failed", "deleted"] | None,
                                               Query()] = None,
-                            type: Annotated[Literal["audio", "video"] | None, Query()] = None,  # noqa: A002
+                            type: Annotated[Literal["audio", "video"] | None, Query()] = None,
                             started_after: Annotated[float | None, Query()] = None,
                             started_before: Annotated[float | None, Query()] = None) -> JSONResponse:
     caller.require_key()
