@@ -23,7 +23,12 @@ from tvapp.core.recordings import (
     parse_range,
     unwrap_timestamp,
 )
-from tvapp.server.recording_writer import UnsafePath, recording_path, vp8_size
+from tvapp.server.recording_writer import (
+    UnsafePath,
+    h264_size,
+    recording_path,
+    vp8_size,
+)
 
 
 def test_each_codec_has_its_container_and_others_are_refused() -> None:
@@ -109,3 +114,25 @@ def test_vp8_keyframe_size() -> None:
     assert vp8_size(header) == (320, 240)
     assert vp8_size(bytes([0x11]) + header[1:]) is None  # an interframe
     assert vp8_size(b"\x10\x02") is None
+
+
+def test_h264_size_is_read_from_the_sps_of_a_real_keyframe() -> None:
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    for width, height in ((320, 240), (640, 360), (318, 238)):
+        encoder = av.CodecContext.create("libx264", "w")
+        encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+        encoder.time_base = Fraction(1, 30)
+        encoder.options = {"tune": "zerolatency"}
+        encoder.open()  # type: ignore[attr-defined]
+        frame = av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+        frame = frame.reformat(format="yuv420p")
+        frame.pts = 0
+        encode = encoder.encode  # type: ignore[attr-defined]
+        packets = [bytes(p) for p in encode(frame)] + [bytes(p) for p in encode(None)]
+        assert h264_size(packets[0]) == (width, height)
+    assert h264_size(b"\x00\x00\x00\x01\x41\x9a\x00") is None  # a slice, no SPS
+    assert h264_size(b"\x00\x00\x00\x01\x67\x64") is None  # a cut-off SPS

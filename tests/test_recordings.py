@@ -17,7 +17,7 @@ import pytest
 
 from tvapp.testing.rest import create_room, media_token, room_name
 from tvapp.testing.server import ServerProcess
-from tvapp.testing.waiting import wait_until
+from tvapp.testing.waiting import wait_until, wait_until_async
 
 MEDIA_ENV = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}
 
@@ -180,3 +180,42 @@ def test_a_tiny_quota_fails_the_recording_cleanly_and_the_call_goes_on(
     for row in failed:
         if row["size"] > 0:
             assert probe(server.data_dir / "recordings" / f"{row['sid']}.{row['container']}")["streams"]
+
+
+def test_h264_is_recorded_into_matroska_as_received(tmp_path: Path) -> None:
+    """A bare aiortc publisher whose m-line the server pins to H.264 (as test_sfu's H.264 test)."""
+    from aiortc.mediastreams import VideoStreamTrack
+
+    from tvapp.client.sources import TestPatternTrack
+    from tvapp.rtc import internals
+    from tvapp.testing import aio
+    from tvapp.testing.media_peer import MediaPeer
+
+    env = {**MEDIA_ENV, "TVAPP_MEDIA_VIDEO_CODECS": "H264"}
+    with ServerProcess(tmp_path / "core", env=env) as server:
+        name = room_name("h264")
+        create_room(server, name, record=True)
+
+        async def scenario() -> None:
+            alice = await MediaPeer.join(server.url, media_token(server, name, "alice"))
+            pattern = TestPatternTrack(320, 240, 15)
+
+            class Frames(VideoStreamTrack):  # aiortc encodes these itself, with the negotiated codec
+                async def recv(self):  # type: ignore[no-untyped-def]
+                    return await pattern.recv()
+
+            await alice.publish("cam", Frames(), "camera")
+            await wait_until_async(lambda: any(r["duration"] >= 3.0 for r in recordings(server, room=name)), 30,
+                                   lambda: f"3 s of H.264 recorded: {recordings(server, room=name)}", interval=0.25)
+            server.http.post(f"/v1/rooms/{name}/recording", json={"action": "stop"}).raise_for_status()
+            await alice.close()
+
+        internals.set_host_addresses(["127.0.0.1"])
+        try:
+            aio.run(scenario(), 60)
+        finally:
+            internals.set_host_addresses(None)
+        wait_until(lambda: all(r["status"] == "completed" for r in recordings(server, room=name)), 20, "completed")
+        (row,) = recordings(server, room=name)
+        assert (row["codec"], row["container"], row["type"]) == ("h264", "mkv", "video")
+        check_file(server, row)

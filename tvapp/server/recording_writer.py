@@ -61,6 +61,94 @@ def vp8_size(frame: bytes) -> tuple[int, int] | None:
     return int.from_bytes(frame[6:8], "little") & 0x3FFF, int.from_bytes(frame[8:10], "little") & 0x3FFF
 
 
+class _Bits:
+    """An H.264 RBSP read bit by bit (Exp-Golomb codes included)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data.replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention bytes out
+        self.pos = 0
+
+    def bit(self) -> int:
+        byte = self.data[self.pos >> 3]  # IndexError past the end: not an SPS we can read
+        self.pos += 1
+        return (byte >> (7 - ((self.pos - 1) & 7))) & 1
+
+    def bits(self, count: int) -> int:
+        value = 0
+        for _ in range(count):
+            value = value << 1 | self.bit()
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.bit() == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad Exp-Golomb code")
+        return (1 << zeros) - 1 + self.bits(zeros)
+
+    def se(self) -> int:
+        code = self.ue()
+        return (code + 1) // 2 if code & 1 else -(code // 2)
+
+
+_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+
+
+def h264_size(frame: bytes) -> tuple[int, int] | None:
+    """Return (width, height) from the SPS in an Annex B H.264 frame, None when it has none (or it is unreadable)."""
+    for nal in frame.split(b"\x00\x00\x01"):
+        if not nal or nal[0] & 0x1F != 7:
+            continue
+        try:
+            bits = _Bits(nal[1:])
+            profile = bits.bits(8)
+            bits.bits(16)  # constraint flags, level
+            bits.ue()  # seq_parameter_set_id
+            chroma = 1
+            if profile in _HIGH_PROFILES:
+                chroma = bits.ue()
+                if chroma == 3:
+                    bits.bit()
+                bits.ue()
+                bits.ue()
+                bits.bit()
+                if bits.bit():  # scaling matrices
+                    for i in range(8 if chroma != 3 else 12):
+                        if bits.bit():
+                            last = following = 8
+                            for _ in range(16 if i < 6 else 64):
+                                if following:
+                                    following = (last + bits.se() + 256) % 256
+                                last = following or last
+            bits.ue()  # log2_max_frame_num_minus4
+            order = bits.ue()
+            if order == 0:
+                bits.ue()
+            elif order == 1:
+                bits.bit()
+                bits.se()
+                bits.se()
+                for _ in range(bits.ue()):
+                    bits.se()
+            bits.ue()  # max_num_ref_frames
+            bits.bit()
+            width_mbs, height_units = bits.ue() + 1, bits.ue() + 1
+            frame_mbs_only = bits.bit()
+            if not frame_mbs_only:
+                bits.bit()
+            bits.bit()
+            left = right = top = bottom = 0
+            if bits.bit():
+                left, right, top, bottom = bits.ue(), bits.ue(), bits.ue(), bits.ue()
+            crop_x, crop_y = (2, 2 * (2 - frame_mbs_only)) if chroma == 1 else (1, 2 - frame_mbs_only)
+            return (width_mbs * 16 - crop_x * (left + right),
+                    (2 - frame_mbs_only) * height_units * 16 - crop_y * (top + bottom))
+        except (IndexError, ValueError):
+            return None
+    return None
+
+
 @dataclass
 class _Open:
     row: RecordingRow
@@ -187,7 +275,7 @@ class RecordingWriter:
         if rec.row.type == "audio":
             stream = rec.container.add_mux_stream(codec, rate=rec.rate)
         else:
-            size = vp8_size(first) if codec == "vp8" else None
+            size = vp8_size(first) if codec == "vp8" else h264_size(first)
             width, height = size or (0, 0)
             stream = rec.container.add_mux_stream(codec, width=width, height=height)
         stream.time_base = Fraction(1, rec.rate)
