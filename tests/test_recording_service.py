@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -130,3 +131,33 @@ def test_the_retention_job_deletes_what_expired_by_the_fake_clock(tmp_path: Path
 
     asyncio.run(scenario())
 
+
+
+def test_events_reach_the_listeners_on_the_event_loop_with_their_rows(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        service = RecordingService(RecordingsConfig(), tmp_path, sfu=None, clock=lambda: T0)  # type: ignore[arg-type]
+        await service.open()
+        loop_thread = threading.get_ident()
+        seen: list[tuple[str, str, str, bool]] = []
+        for event, listeners in (("started", service.events.on_started), ("completed", service.events.on_completed),
+                                 ("failed", service.events.on_failed)):
+            listeners.append(lambda r, event=event: seen.append(
+                (event, r.sid, r.status, threading.get_ident() == loop_thread)))
+        service.events.on_completed.insert(0, lambda r: 1 / 0)  # a failing listener does not stop the others
+        frames = vp8_frames(30)
+        service.writer.open(row("RE_ev"), 90_000)
+        for i, data in enumerate(frames):
+            service.writer.packet("RE_ev", data, i * 3000, not data[0] & 1)
+        service.writer.close("RE_ev")
+        service.writer.open(row("RE_empty"), 90_000)
+        service.writer.close("RE_empty")  # no frame at all: failed, said why
+        for _ in range(200):
+            if len(seen) == 4:
+                break
+            await asyncio.sleep(0.02)
+        assert seen == [("started", "RE_ev", "processing", True), ("completed", "RE_ev", "completed", True),
+                        ("started", "RE_empty", "processing", True), ("failed", "RE_empty", "failed", True)]
+        assert (service.store.get("RE_empty").reason or "").startswith("no_media")  # type: ignore[union-attr]
+        await service.close()
+
+    asyncio.run(scenario())

@@ -224,7 +224,11 @@ class Publication:
                 return
         if self.sinks and not self.muted:
             for sink in list(self.sinks):
-                sink.frame(frame.data, frame.timestamp, keyframe)
+                try:
+                    sink.frame(frame.data, frame.timestamp, keyframe)
+                except Exception:  # a recorder's bug must never stop the call: that sink is dropped
+                    log.exception("forwarding: a frame sink of %s failed and was removed", self.track_sid)
+                    self.sinks.remove(sink)
         if self.muted or not self.subscriptions:
             return
         make = video_packet if self.kind == "video" else audio_packet
