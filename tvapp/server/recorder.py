@@ -171,6 +171,7 @@ class RecordingService:
         for recorder in list(self.tracks.values()):
             recorder.close()
         if self._writer is not None:
+            self._writer.flush()
             await asyncio.to_thread(self._writer.stop)
         if self._store is not None:
             self._store.close()

@@ -1,6 +1,7 @@
 """The recorder's disk side: one thread muxes every recorded track's encoded frames into its file, off the event loop.
 
-The event loop only queues commands (`open`, `packet`, `close`); this thread writes each track's frames, as
+The event loop only queues commands (`open`, `packet`, `close`), gathered for `BATCH_INTERVAL` and handed over as one
+queue item (a few thread wake-ups a second, not one per frame); this thread writes each track's frames, as
 received, into Matroska/WebM with PyAV's mux-only streams (no codec is opened: nothing is decoded or encoded),
 closing a cluster every second and flushing each packet to the kernel, so that a ``kill -9`` of the core leaves
 all but the last second readable. It keeps the recordings table (tvapp.server.recording_store) up to date:
@@ -14,6 +15,7 @@ row to a file: the name is the server's own (sid + extension) and must stay insi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -34,6 +36,7 @@ from tvapp.server.recording_store import RecordingRow, RecordingStore
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress rows (and quota re-reads)
+BATCH_INTERVAL = 0.1  # seconds the event loop gathers commands before handing them to the thread
 MUX_OPTIONS = {"cluster_time_limit": "1000", "flush_packets": "1"}
 _NAME_RE = re.compile(r"RE_[A-Za-z0-9_\-]{1,40}\.(mka|webm|mkv)")
 
@@ -171,7 +174,8 @@ class RecordingWriter:
     quota_bytes: int
     notify: Notify
     clock: Callable[[], float] = time.time
-    _queue: queue.SimpleQueue[tuple[Any, ...] | None] = field(default_factory=queue.SimpleQueue)
+    _queue: queue.SimpleQueue[list[tuple[Any, ...]] | None] = field(default_factory=queue.SimpleQueue)
+    _batch: list[tuple[Any, ...]] = field(default_factory=list)
     _open: dict[str, _Open] = field(default_factory=dict)
     _thread: threading.Thread | None = None
     _used: int = 0
@@ -185,18 +189,34 @@ class RecordingWriter:
 
     def open(self, row: RecordingRow, rate: int) -> None:
         """Queue: create the recording's row and file (its first frame follows)."""
-        self._queue.put(("open", row, rate))
+        self._send(("open", row, rate))
 
     def packet(self, sid: str, data: bytes, pts: int, keyframe: bool) -> None:
         """Queue one encoded frame, `pts` in the track's clock from its first frame."""
-        self._queue.put(("packet", sid, data, pts, keyframe))
+        self._send(("packet", sid, data, pts, keyframe))
 
     def close(self, sid: str) -> None:
         """Queue: finish the recording (completed)."""
-        self._queue.put(("close", sid))
+        self._send(("close", sid))
+
+    def _send(self, item: tuple[Any, ...]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on an event loop (a test, a tool): straight to the thread
+            self._queue.put([item])
+            return
+        if not self._batch:
+            loop.call_later(BATCH_INTERVAL, self.flush)
+        self._batch.append(item)
+
+    def flush(self) -> None:
+        """Hand the commands gathered on the event loop to the thread."""
+        batch, self._batch = self._batch, []
+        if batch:
+            self._queue.put(batch)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish every open recording and stop the thread (waits for the queue to drain)."""
+        """Finish every open recording and stop the thread (waits for the queue to drain; `flush` first)."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
@@ -208,19 +228,22 @@ class RecordingWriter:
         next_progress = time.monotonic() + PROGRESS_INTERVAL
         while True:
             try:
-                item = self._queue.get(timeout=PROGRESS_INTERVAL)
+                batch = self._queue.get(timeout=PROGRESS_INTERVAL)
             except queue.Empty:
-                item = ()
-            if item is None:
+                batch = []
+            if batch is None:
                 break
-            try:
-                if item:
+            for item in batch:
+                try:
                     self._do(item)
-                if time.monotonic() >= next_progress:
-                    next_progress = time.monotonic() + PROGRESS_INTERVAL
+                except Exception:
+                    log.exception("recorder: a %s command failed", item[0])
+            if time.monotonic() >= next_progress:
+                next_progress = time.monotonic() + PROGRESS_INTERVAL
+                try:
                     self._progress()
-            except Exception:
-                log.exception("recorder: a command failed")
+                except Exception:
+                    log.exception("recorder: progress could not be saved")
         for sid in list(self._open):
             self._finish(sid, "completed")
 
@@ -294,8 +317,10 @@ class RecordingWriter:
             return 0
 
     def _progress(self) -> None:
-        for rec in self._open.values():
-            self.store.progress(rec.row.sid, self._duration(rec), self._size(rec))
+        if self._open:
+            with self.store.batch():  # one durable transaction for all of them
+                for rec in self._open.values():
+                    self.store.progress(rec.row.sid, self._duration(rec), self._size(rec))
         self._used, self._pending = self.store.used_bytes(), 0
 
     def _finish(self, sid: str, status: str, reason: str | None = None) -> None:
