@@ -183,3 +183,15 @@ def test_watch_cpu_quick_prints_its_figures() -> None:
     result = run_bench("watch_cpu", timeout=400)
     assert 0 < result["tv_cpu_baseline_tiles_only"] and 0 < result["tv_cpu_with_content"], result
     assert result["content_shown"]["frames_per_s"] > 0, result
+
+
+def test_recording_quick_prints_its_figures() -> None:
+    result = run_bench("recording", timeout=120)
+    assert result["participants"] == 6 and result["tracks_recorded"] == 12
+    assert len(result["windows_cpu_busy"]) == 2 * result["rounds"]
+    assert result["not_recorded_cpu_busy"] > 0 and result["recorded_cpu_busy"] > 0
+    assert result["extra_cpu_of_a_core"] == pytest.approx(
+        result["recorded_cpu_busy"] - result["not_recorded_cpu_busy"], abs=0.002)
+    assert result["goal_met"] == (result["extra_cpu_of_a_core"] <= result["goal_extra_cpu"])
+    recordings = result["recordings"]
+    assert recordings["count"] >= 12 and recordings["completed"] == recordings["count"] and recordings["bytes"] > 0
