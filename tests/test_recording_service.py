@@ -161,3 +161,31 @@ def test_events_reach_the_listeners_on_the_event_loop_with_their_rows(tmp_path: 
         await service.close()
 
     asyncio.run(scenario())
+
+
+def test_a_full_disk_fails_the_recording_cleanly_and_the_writer_goes_on(tmp_path: Path) -> None:
+    """A real full file system: a 64 KiB tmpfs mounted on the recordings folder (the tests run as root)."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(folder)], check=True)
+    try:
+        store = RecordingStore(tmp_path / DB_FILE)
+        events: list[tuple[str, str]] = []
+        writer = RecordingWriter(store, folder, 0, lambda event, r: events.append((event, r.sid)))
+        writer.start()
+        big = vp8_frames(150)
+        writer.open(row("RE_full"), 90_000)
+        for i, data in enumerate(big * 20):  # ~ 20 times what fits
+            writer.packet("RE_full", data + bytes(2000), i * 3000, not data[0] & 1)
+        writer.close("RE_full")
+        writer.open(row("RE_after"), 90_000)  # the thread is still there for the next one
+        writer.close("RE_after")
+        writer.stop()
+        failed = store.get("RE_full")
+        assert failed is not None and failed.status == "failed", failed
+        assert (failed.reason or "").startswith("write_failed"), failed.reason
+        assert events[:2] == [("started", "RE_full"), ("failed", "RE_full")]
+        assert events[2:] == [("started", "RE_after"), ("failed", "RE_after")]  # no frame: failed, said why
+        assert (store.get("RE_after").reason or "").startswith("no_media")  # type: ignore[union-attr]
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
