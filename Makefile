@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) -m bench.speaker_switch
 	$(PY) -m bench.sfu_fanout
 	$(PY) -m bench.sfu_room
+	$(PY) -m bench.recording
 	$(PY) -m bench.glass_to_glass
 	$(PY) -m bench.sfu_memory
 	$(PY) -m bench.tv_compositor

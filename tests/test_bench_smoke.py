@@ -215,3 +215,15 @@ def test_echo_quick_prints_its_figures() -> None:
     assert run["erle_film_db"] > 0 and run["near_corr_raw_mic"] > 0 and 0 < run["cpu_core_fraction"] < 1
     assert result["tv_output"]["seconds"] >= 12.0
     assert result["goal_met"] == run["meets_goals"]
+
+
+def test_recording_quick_prints_its_figures() -> None:
+    result = run_bench("recording", timeout=120)
+    assert result["participants"] == 6 and result["tracks_recorded"] == 12
+    assert len(result["windows_cpu_busy"]) == 2 * result["rounds"]
+    assert result["not_recorded_cpu_busy"] > 0 and result["recorded_cpu_busy"] > 0
+    assert result["extra_cpu_of_a_core"] == pytest.approx(
+        result["recorded_cpu_busy"] - result["not_recorded_cpu_busy"], abs=0.002)
+    assert result["goal_met"] == (result["extra_cpu_of_a_core"] <= result["goal_extra_cpu"])
+    recordings = result["recordings"]
+    assert recordings["count"] >= 12 and recordings["completed"] == recordings["count"] and recordings["bytes"] > 0

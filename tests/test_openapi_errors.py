@@ -76,6 +76,13 @@ def test_errors_provoked_on_the_real_server_are_documented(server: ServerProcess
                                                              json={"identity": "g", "name": "G"})),
         ("get", "/v1/rooms/{room}/participants/{identity}", http.get("/v1/rooms/oa-room/participants/nobody")),
         ("post", "/v1/rooms/{room}/playback", http.post("/v1/rooms/oa-room/playback", json={"action": "fly"})),
+        ("get", "/v1/recordings", http.get("/v1/recordings", params={"status": "done"})),
+        ("get", "/v1/recordings", anonymous.get("/v1/recordings", headers=bearer)),
+        ("delete", "/v1/recordings", http.delete("/v1/recordings")),
+        ("get", "/v1/recordings/{sid}", http.get("/v1/recordings/RE_nothere")),
+        ("delete", "/v1/recordings/{sid}", http.delete("/v1/recordings/RE_nothere")),
+        ("get", "/v1/recordings/{sid}/media", http.get("/v1/recordings/RE_nothere/media")),
+        ("get", "/v1/rooms/{room}/recording", http.get("/v1/rooms/no-such-room/recording")),
     ]
     session = http.get("/v1/rooms/oa-room").json()["sid"]
     act = "/v1/rooms/{room}/sessions/{session}/actions/{action}"
@@ -93,6 +100,8 @@ def test_errors_provoked_on_the_real_server_are_documented(server: ServerProcess
     http.post("/v1/rooms/oa-room/complete")
     cases.append(("get", "/v1/rooms/{room}/playback", http.get("/v1/rooms/oa-room/playback")))
     cases.append(("post", act, http.post(f"/v1/rooms/oa-room/sessions/{session}/actions/end")))
+    cases.append(("post", "/v1/rooms/{room}/recording", http.post("/v1/rooms/oa-room/recording",
+                                                                  json={"action": "start"})))
     statuses = set()
     for method, path, answer in cases:
         assert answer.status_code >= 400, (method, path, answer.text)

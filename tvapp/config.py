@@ -178,6 +178,15 @@ class WebhooksConfig:
 
 
 @dataclass(frozen=True)
+class RecordingsConfig:
+    """The [recordings] section (config/tvapp.toml documents each key)."""
+
+    quota_bytes: int = 0
+    retention_days: float = 0.0
+    retention_interval: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration: one frozen dataclass per section."""
 
@@ -191,6 +200,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
 
     def data_path(self) -> Path:
         """Return the data directory: the configured one, else $XDG_DATA_HOME/tvapp or ~/.local/share/tvapp."""
@@ -280,6 +290,15 @@ def _check_webhooks(hooks: WebhooksConfig) -> None:
         RetryPolicy(hooks.max_attempts, hooks.base_delay, hooks.max_delay)
     except ValueError as exc:
         raise ConfigError(f"[webhooks] {exc}") from None
+    _check_recordings(config.recordings)
+
+
+def _check_recordings(recordings: RecordingsConfig) -> None:
+    """Refuse [recordings] values that mean nothing (a negative quota or retention, a zero interval)."""
+    if recordings.quota_bytes < 0 or recordings.retention_days < 0:
+        raise ConfigError("[recordings] quota_bytes and retention_days must not be negative (0 = no limit)")
+    if not recordings.retention_interval > 0:
+        raise ConfigError("[recordings] retention_interval must be greater than 0 (seconds)")
 
 
 def _check_media(media: MediaConfig) -> None:

@@ -1,4 +1,4 @@
-"""A typed client for the core's REST API under /v1: tokens, rooms, invites, participants, playback.
+"""A typed client for the core's REST API under /v1: tokens, rooms, invites, participants, playback, recordings.
 
 Every /v1 path the SDK, the TV, the bot and the demo call is built here (the `*_path` functions, each path
 segment quoted), so nothing else writes a URL by hand:
@@ -7,6 +7,9 @@ segment quoted), so nothing else writes a URL by hand:
     await api.create_room("living-room")
     pair = await api.issue_token("living-room", "tv", grants={"host": True})
     invite = await api.create_invite("living-room")
+    await api.set_recording("living-room", True)
+    for rec in await api.list_recordings(room="living-room", status="completed"):
+        data = await api.download_recording(rec.sid)
 
 Authentication: `api_key` (key id, secret) calls as the key's owner (HTTP Basic), as a customer's auth server
 does; `bearer` as the holder of an access token (a room host's token may remove and mute participants); neither
@@ -35,9 +38,10 @@ from tvapp.core.playback import PlaybackState
 from tvapp.protocol import messages as m
 
 __all__ = [
-    "ApiError", "Invite", "ParticipantSession", "RestClient", "RoomInfo", "SessionActionResult", "TokenPair",
-    "invites_path", "mute_path", "participant_path", "participants_path", "playback_path", "redeem_path",
-    "refresh_path", "room_path", "rooms_path", "session_action_path", "session_participants_path", "signal_path",
+    "ApiError", "Invite", "ParticipantSession", "Recording", "RestClient", "RoomInfo", "SessionActionResult",
+    "TokenPair", "invites_path", "mute_path", "participant_path", "participants_path", "playback_path",
+    "recording_media_path", "recording_path", "recordings_path", "redeem_path", "refresh_path", "room_path",
+    "room_recording_path", "rooms_path", "session_action_path", "session_participants_path", "signal_path",
     "tokens_path",
 ]
 
@@ -121,6 +125,27 @@ def session_participants_path(room: str, session: str) -> str:
     return _path("rooms", room, "sessions", session, "participants")
 
 
+def room_recording_path(room: str) -> str:
+    """Return the path that switches the room session's recording on or off."""
+    return _path("rooms", room, "recording")
+
+
+def recordings_path(**query: str | float | None) -> str:
+    """Return the path that lists (or bulk-deletes) recordings, with the given filters as its query."""
+    given = {key: str(value) for key, value in query.items() if value is not None}
+    return _path("recordings") + ("?" + urlencode(given) if given else "")
+
+
+def recording_path(sid: str) -> str:
+    """Return the path of one recording (get, delete)."""
+    return _path("recordings", sid)
+
+
+def recording_media_path(sid: str) -> str:
+    """Return the path that downloads one recording's file (Range requests allowed)."""
+    return _path("recordings", sid, "media")
+
+
 def signal_path() -> str:
     """Return the path of the signaling websocket."""
     return _path("signal")
@@ -188,6 +213,28 @@ class ParticipantSession:
     joined_at: float
     left_at: float | None
     leave_reason: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """One recorded track (GET /v1/recordings/{sid}); `offset` is seconds from its room session's start."""
+
+    sid: str
+    room: str
+    session: str
+    participant: str
+    participant_sid: str
+    track: str
+    type: str  # audio | video
+    codec: str  # opus | vp8 | h264
+    container: str  # mka | webm | mkv
+    status: str  # processing | completed | failed | deleted
+    offset: float
+    duration: float
+    size: int
+    created_at: float
+    completed_at: float | None
+    reason: str | None
 
 
 def _fields(cls: type[Any], answer: object) -> dict[str, Any]:
@@ -261,6 +308,15 @@ class RestClient:
         body: dict[str, Any] = {"name": name}
         if status_callback is not None:
             body["status_callback"] = status_callback
+
+
+@dataclasses.dataclass(frozen=True)
+                          empty_timeout: int | None = None, record: bool = False) -> RoomInfo:
+        """Create a room (needs the API key), recorded from the start if `record`; ApiError ``room_exists`` if an
+        open room has that name."""
+        body: dict[str, Any] = {"name": name}
+        if record:
+            body["record"] = True
         if max_participants is not None:
             body["max_participants"] = max_participants
         if empty_timeout is not None:
@@ -330,32 +386,96 @@ class RestClient:
         msg: m.PlaybackStateMsg = _record(m.PlaybackStateMsg, await self._call("POST", playback_path(room), body))
         return msg.state()
 
+    # -- recordings ---------------------------------------------------------------------------------------------
+
+    async def set_recording(self, room: str, on: bool) -> bool:
+        """Start (or stop) recording every published track of the live `room`; return whether it records now."""
+        answer = await self._call("POST", room_recording_path(room), {"action": "start" if on else "stop"})
+        if not isinstance(answer, dict) or not isinstance(answer.get("recording"), bool):
+            raise ApiError(0, "bad_answer", "the server's answer lacks recording")
+        return bool(answer["recording"])
+
+    async def list_recordings(self, *, room: str | None = None, session: str | None = None,
+                              participant: str | None = None, status: str | None = None, type: str | None = None,
+                              started_after: float | None = None, started_before: float | None = None,
+                              limit: int | None = None, after: str | None = None) -> list[Recording]:
+        """Return recordings newest first (needs the API key); the next page: `after` = the last sid returned."""
+        path = recordings_path(room=room, session=session, participant=participant, status=status, type=type,
+                               started_after=started_after, started_before=started_before, limit=limit, after=after)
+        answer = await self._call("GET", path)
+        if not isinstance(answer, list):
+            raise ApiError(0, "bad_answer", "the server's answer was not a JSON array")
+        return [Recording(**_fields(Recording, item)) for item in answer]
+
+    async def get_recording(self, sid: str) -> Recording:
+        """Return one recording."""
+        return Recording(**_fields(Recording, await self._call("GET", recording_path(sid))))
+
+    async def download_recording(self, sid: str, *, start: int | None = None, end: int | None = None) -> bytes:
+        """Return a finished recording's file, or its bytes `start` to `end` (inclusive; `end` None: to the end)."""
+        byte_range = None if start is None and end is None else f"bytes={start or 0}-{'' if end is None else end}"
+        return await asyncio.to_thread(self._fetch_blocking, self.server_url + recording_media_path(sid), byte_range)
+
+    async def delete_recording(self, sid: str) -> None:
+        """Delete a finished recording's file (it stays listed with status deleted)."""
+        await self._call("DELETE", recording_path(sid))
+
+    async def delete_recordings(self, *, room: str | None = None, session: str | None = None,
+                                participant: str | None = None, status: str | None = None, type: str | None = None,
+                                started_after: float | None = None,
+                                started_before: float | None = None) -> tuple[int, int]:
+        """Delete every finished recording the filters select (at least one); return (deleted, skipped)."""
+        path = recordings_path(room=room, session=session, participant=participant, status=status, type=type,
+                               started_after=started_after, started_before=started_before)
+        answer = await self._call("DELETE", path)
+        if not isinstance(answer, dict) or not all(isinstance(answer.get(k), int) for k in ("deleted", "skipped")):
+            raise ApiError(0, "bad_answer", "the server's answer lacks deleted and skipped")
+        return int(answer["deleted"]), int(answer["skipped"])
+
     # -- the wire ------------------------------------------------------------------------------------------------
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """Send one request; return the decoded JSON answer ({} for an empty one, such as 204 No Content)."""
         return await asyncio.to_thread(self._call_blocking, method, self.server_url + path, body)
 
-    def _call_blocking(self, method: str, url: str, body: dict[str, Any] | None) -> Any:
+    def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key is not None:
             credentials = f"{self.api_key[0]}:{self.api_key[1]}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
         elif self.bearer is not None:
             headers["Authorization"] = f"Bearer {self.bearer}"
+        return headers
+
+    def _fetch_blocking(self, url: str, byte_range: str | None) -> bytes:
+        headers = {**self._headers(), "Accept": "*/*"}
+        if byte_range is not None:
+            headers["Range"] = byte_range
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout) as answer:
+                return bytes(answer.read())
+        except urllib.error.HTTPError as exc:
+            raise _http_error(exc) from None
+
+    def _call_blocking(self, method: str, url: str, body: dict[str, Any] | None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        request = urllib.request.Request(url, data=data, method=method, headers=self._headers())
         try:
             with urllib.request.urlopen(request, timeout=self.timeout, context=ssl_context(url)) as response:
                 answer = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
-            code, message = f"http_{exc.code}", exc.reason or ""
-            with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
-                error = json.loads(exc.read())["error"]
-                code, message = str(error["code"]), str(error.get("message", ""))
-            raise ApiError(exc.code, code, message) from None
+            raise _http_error(exc) from None
         except ValueError:
             raise ApiError(0, "bad_answer", "the server's answer was not JSON") from None
         if not isinstance(answer, (dict, list)):
             raise ApiError(0, "bad_answer", "the server's answer was neither a JSON object nor an array")
         return answer
+
+
+def _http_error(exc: urllib.error.HTTPError) -> ApiError:
+    """Return the ApiError for an error answer (its JSON code and message when it has them)."""
+    code, message = f"http_{exc.code}", exc.reason or ""
+    with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
+        error = json.loads(exc.read())["error"]
+        code, message = str(error["code"]), str(error.get("message", ""))
+    return ApiError(exc.code, code, message)

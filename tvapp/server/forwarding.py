@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import av
 from aiortc import RTCRtpReceiver, RTCRtpTransceiver
@@ -72,6 +72,14 @@ class ForwardingTrace:
 
 TRACE: ForwardingTrace | None = ForwardingTrace(os.environ["TVAPP_SFU_TRACE"]) if os.environ.get(
     "TVAPP_SFU_TRACE") else None
+
+
+class FrameSink(Protocol):
+    """What takes a publication's frames besides its subscriptions (a recorder)."""
+
+    def frame(self, data: bytes, timestamp: int, keyframe: bool) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Subscription:
@@ -146,6 +154,7 @@ class Publication:
         self.gate = KeyframeRequestGate(min_interval_ms=keyframe_interval_ms)
         self.media_ssrc: int | None = None
         self.broken = kind == "video"  # until the first keyframe
+        self.sinks: list[FrameSink] = []  # recorders (tvapp.server.recorder): every frame, before the fan-out
         self.level_dbov: int | None = None  # loudest RFC 6464 level since the detector last read it
         self._timer: asyncio.TimerHandle | None = None  # wakes us at the gate's next_deadline(), nothing more
         # No per-packet REMB estimator (a fifth of the SFU's receive cost): RoomMedia advertises a fixed cap.
@@ -213,6 +222,13 @@ class Publication:
                 self.broken = False
             elif self.broken:
                 return
+        if self.sinks and not self.muted:
+            for sink in list(self.sinks):
+                try:
+                    sink.frame(frame.data, frame.timestamp, keyframe)
+                except Exception:  # a recorder's bug must never stop the call: that sink is dropped
+                    log.exception("forwarding: a frame sink of %s failed and was removed", self.track_sid)
+                    self.sinks.remove(sink)
         if self.muted or not self.subscriptions:
             return
         make = video_packet if self.kind == "video" else audio_packet
@@ -267,5 +283,7 @@ class Publication:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for sink in list(self.sinks):
+            sink.close()
         for subscription in list(self.subscriptions):
             subscription.detach()

@@ -145,6 +145,12 @@ class RoomMedia:
         self.live.broadcast(ActiveSpeakers(speakers=speakers, dominant_sid=decision.dominant))
 
 
+class TrackReady(Protocol):
+    """Who is told of each publication whose codec became known (the recorder)."""
+
+    def track_ready(self, live: LiveRoom, publication: Publication) -> None: ...
+
+
 class Sfu:
     """Selective forwarding for every live room of one server."""
 
@@ -163,6 +169,7 @@ class Sfu:
         self.sessions: dict[str, MediaSession] = {}  # participant sid -> session
         self.tasks: set[asyncio.Task[None]] = set()
         self.link: LinkHooks = NoLinkHooks()
+        self.recorder: TrackReady | None = None  # tvapp.server.recorder.RecordingService, when recording is on
 
     # helpers -------------------------------------------------------------------------------------------------
 
@@ -312,6 +319,8 @@ class Sfu:
     def publication_ready(self, live: LiveRoom, publication: Publication) -> None:
         """Offer a publication whose codec just became known to everyone who wants it."""
         room = self._room(live)
+        if self.recorder is not None:
+            self.recorder.track_ready(live, publication)
         for session in list(room.sessions.values()):
             if self._wants(session.participant, publication):
                 try:

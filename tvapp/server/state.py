@@ -24,6 +24,7 @@ from tvapp.core.room import RoomLimits, room_limits
 from tvapp.protocol.messages import MAX_DATA_BYTES
 from tvapp.server.media import Sfu
 from tvapp.server.playback import Watch
+from tvapp.server.recorder import RecordingService
 from tvapp.server.rooms import RoomManager
 from tvapp.server.store import Store
 from tvapp.server.webhooks import Webhooks
@@ -53,6 +54,7 @@ class ServerState:
     redeem_limiter: AttemptLimiter
     sfu: Sfu
     watch: Watch
+    recordings: RecordingService
     created_key: ApiKey | None = None
     hooks: Webhooks | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -81,6 +83,7 @@ class ServerState:
             grace = check_grace(signal.reconnect_grace)
         except ValueError as exc:
             raise ValueError(f"config [signal]: {exc}") from None
+        sfu = Sfu(config.media)
         rooms = RoomManager(reader, writer, default_limits=limits, ping_interval=config.signal.ping_interval,
                             idle_timeout=config.signal.idle_timeout, reconnect_grace=grace)
         state = cls(
@@ -88,11 +91,14 @@ class ServerState:
             tokens=TokenAuthority(keys, audience=config.auth.audience, leeway=config.auth.leeway),
             reader=reader, writer=writer, rooms=rooms, default_limits=limits,
             redeem_limiter=AttemptLimiter(config.invites.redeem_failures, config.invites.redeem_window),
-            sfu=Sfu(config.media), watch=Watch(config.watch), created_key=created,
+            sfu=sfu, watch=Watch(config.watch), recordings=RecordingService(config.recordings, data, sfu),
+            created_key=created,
         )
         rooms.media = state.sfu
         state.sfu.link = rooms
         state.hooks = rooms.hooks = Webhooks(config.webhooks, keys, reader, writer)
+        await state.recordings.open()
+        sfu.recorder = state.recordings
         state.revoked_keys = state._revoked_key_ids()
         await rooms.recover()
         state.tasks.append(asyncio.create_task(state.hooks.run()))
@@ -100,6 +106,8 @@ class ServerState:
         state.tasks.append(asyncio.create_task(state._every(RECONNECT_CHECK_INTERVAL, state.expire_reconnecting)))
         state.tasks.append(asyncio.create_task(state._every(PURGE_INTERVAL, state._purge)))
         state.tasks.append(asyncio.create_task(state._every(KEY_POLL_INTERVAL, state.end_sessions_of_revoked_keys)))
+        state.tasks.append(asyncio.create_task(state._every(config.recordings.retention_interval,
+                                                            state.recordings.expire)))
         return state
 
     def _revoked_key_ids(self) -> frozenset[str]:
@@ -152,6 +160,7 @@ class ServerState:
         self.watch.close()
         await self.rooms.close()
         await self.sfu.close()
+        await self.recordings.close()
         await asyncio.sleep(0.05)  # let the signaling writers send their close frames
         await self.writer.close()
         self.reader.close()

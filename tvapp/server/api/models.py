@@ -95,6 +95,7 @@ class RoomCreate(Strict):
         description="This room's own webhook URL (http or https, no credentials; its events go there as well as "
                     "to [webhooks] urls). Only API key callers create rooms, so only they choose where the core "
                     "sends requests; [webhooks] allow_private = false refuses loopback and private addresses")
+    record: bool = Field(False, description="Record every published track from the start (see /v1/recordings)")
 
 
 # POST /rooms/{room}/invites: how long and how often (defaults from [invites]).

@@ -76,6 +76,10 @@ async def create_room(body: RoomCreate, state: State, caller: Auth) -> JSONRespo
         row = await state.rooms.create(body.name, limits, callback)
     except RoomError as exc:
         raise room_error(exc) from None
+    if body.record:
+        found = state.rooms.find(row.sid)
+        if found is not None and found[1] is not None:
+            await state.recordings.set_recording(found[1], True)
     return JSONResponse(room_json(state, row), status_code=201)
 
 
