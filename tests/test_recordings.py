@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from tvapp.client.webhooks import verify
 from tvapp.testing.rest import create_room, media_token, room_name
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until, wait_until_async
+from tvapp.testing.webhook_receiver import WebhookReceiver
 
 MEDIA_ENV = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}
 
@@ -103,7 +105,8 @@ def check_file(server: ServerProcess, row: dict[str, Any]) -> Path:
 
 def test_a_recorded_room_of_two_bots_gives_one_playable_file_per_track(
         make_server: Callable[..., ServerProcess], bots: Callable[..., Bot]) -> None:
-    server = make_server(**MEDIA_ENV)
+    hooks = WebhookReceiver().__enter__()
+    server = make_server(**MEDIA_ENV, TVAPP_WEBHOOKS_URLS=hooks.url, TVAPP_WEBHOOKS_BASE_DELAY="0.05")
     name = room_name("rec")
     room = create_room(server, name, record=True)
     assert server.http.get(f"/v1/rooms/{name}/recording").json() == {
@@ -129,6 +132,21 @@ def test_a_recorded_room_of_two_bots_gives_one_playable_file_per_track(
         assert abs(offsets[0] - offsets[1]) < 2.0
     # The call went on while it was recorded and after: nothing the bots said was an error.
     assert not [line for bot in (red, blue) for line in bot.lines if line["event"] in ("disconnected", "error")]
+    # Webhooks: each recording started and completed, signed, with the recording's row.
+    try:
+        def recording_events() -> list[tuple[str, str]]:
+            return sorted((item.data["event"], item.data["recording"]["sid"]) for item in hooks.delivered()
+                          if item.data["event"].startswith("recording_"))
+
+        expected = sorted((event, r["sid"]) for r in rows for event in ("recording_started", "recording_completed"))
+        wait_until(lambda: recording_events() == expected, 20, "recording_started/completed webhooks")
+        key, secret = server.key
+        for item in hooks.delivered():
+            event = verify(item.body, item.authorization, key, secret)
+            if event.event == "recording_completed":
+                assert item.data["room"]["sid"] == room["sid"] and item.data["recording"]["status"] == "completed"
+    finally:
+        hooks.__exit__(None, None, None)
 
 
 def test_kill_9_mid_recording_leaves_files_the_restart_finishes(

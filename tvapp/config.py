@@ -273,6 +273,7 @@ def _check_limits(config: Config) -> None:
         raise ConfigError(f"[signal] {exc}") from None
     _check_media(config.media)
     _check_webhooks(config.webhooks)
+    _check_recordings(config.recordings)
 
 
 def _check_webhooks(hooks: WebhooksConfig) -> None:
@@ -290,7 +291,6 @@ def _check_webhooks(hooks: WebhooksConfig) -> None:
         RetryPolicy(hooks.max_attempts, hooks.base_delay, hooks.max_delay)
     except ValueError as exc:
         raise ConfigError(f"[webhooks] {exc}") from None
-    _check_recordings(config.recordings)
 
 
 def _check_recordings(recordings: RecordingsConfig) -> None:

@@ -302,19 +302,13 @@ class RestClient:
 
     # -- rooms and participants ------------------------------------------------------------------------------------
 
-    async def create_room(self, name: str, *, max_participants: int | None = None,
-                          empty_timeout: int | None = None, status_callback: str | None = None) -> RoomInfo:
-        """Create a room (needs the API key); ApiError ``room_exists`` if an open room has that name."""
+    async def create_room(self, name: str, *, max_participants: int | None = None, empty_timeout: int | None = None,
+                          status_callback: str | None = None, record: bool = False) -> RoomInfo:
+        """Create a room (needs the API key), recorded from the start if `record`, with its own webhook URL
+        `status_callback`; ApiError ``room_exists`` if an open room has that name."""
         body: dict[str, Any] = {"name": name}
         if status_callback is not None:
             body["status_callback"] = status_callback
-
-
-@dataclasses.dataclass(frozen=True)
-                          empty_timeout: int | None = None, record: bool = False) -> RoomInfo:
-        """Create a room (needs the API key), recorded from the start if `record`; ApiError ``room_exists`` if an
-        open room has that name."""
-        body: dict[str, Any] = {"name": name}
         if record:
             body["record"] = True
         if max_participants is not None:

@@ -102,9 +102,9 @@ class SignalClient:
         headers = {"Origin": origin} if origin else None
         redact_frames()
         url = signal_url(server_url)
-        pinned = ssl_context(url)
-        tls = {"ssl": pinned} if pinned is not None else {}  # passing ssl=None would turn wss into plain ws
-        ws = await ws_connect(url, additional_headers=headers, open_timeout=timeout, max_size=2**20, **tls)
+        # wss: a context always (CA-checked, trusted file or pinned: tvapp.client.trust); ws: None, plain TCP
+        ws = await ws_connect(url, additional_headers=headers, open_timeout=timeout, max_size=2**20,
+                              ssl=ssl_context(url))
         conn = ClientConnection(token, auto_subscribe=auto_subscribe, resume_token=resume_token)
         try:
             for text in conn.data_to_send():

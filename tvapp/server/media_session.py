@@ -54,6 +54,7 @@ class SessionOwner(Protocol):
     """What a media session needs of the SFU that owns it."""
 
     config: MediaConfig
+    announced: tuple[str, ...]  # [media] announced_addresses, parsed: offered beside each host candidate
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tvapp.auth.keys import ApiKey, KeyStore, KeyStoreError, ensure_data_dir
 from tvapp.auth.tokens import TokenAuthority
@@ -21,10 +23,12 @@ from tvapp.config import Config
 from tvapp.core.attempts import AttemptLimiter
 from tvapp.core.reconnect import check_grace
 from tvapp.core.room import RoomLimits, room_limits
+from tvapp.core.webhooks import RECORDING_KEYS
 from tvapp.protocol.messages import MAX_DATA_BYTES
 from tvapp.server.media import Sfu
 from tvapp.server.playback import Watch
 from tvapp.server.recorder import RecordingService
+from tvapp.server.recording_store import RecordingRow
 from tvapp.server.rooms import RoomManager
 from tvapp.server.store import Store
 from tvapp.server.webhooks import Webhooks
@@ -99,6 +103,10 @@ class ServerState:
         state.hooks = rooms.hooks = Webhooks(config.webhooks, keys, reader, writer)
         await state.recordings.open()
         sfu.recorder = state.recordings
+        events = state.recordings.events
+        for event, listeners in (("recording_started", events.on_started), ("recording_completed", events.on_completed),
+                                 ("recording_failed", events.on_failed)):
+            listeners.append(functools.partial(state._recording_webhook, event))
         state.revoked_keys = state._revoked_key_ids()
         await rooms.recover()
         state.tasks.append(asyncio.create_task(state.hooks.run()))
@@ -109,6 +117,19 @@ class ServerState:
         state.tasks.append(asyncio.create_task(state._every(config.recordings.retention_interval,
                                                             state.recordings.expire)))
         return state
+
+    def _recording_webhook(self, event: str, row: RecordingRow) -> None:
+        """Queue a recording_started/completed/failed webhook for the room session the recording belongs to."""
+        live = self.rooms.live.get(row.room)
+        room = live.row if live is not None and live.row.sid == row.session else self.reader.get_room(row.session)
+        if room is None:
+            log.warning("webhook %s: recording %s has no room session %s", event, row.sid, row.session)
+            return
+        recording = {key: getattr(row, key) for key in RECORDING_KEYS if key != "room_sid"} | {"room_sid": row.session}
+        parts: dict[str, Any] = {"recording": recording}
+        if event == "recording_failed":
+            parts["reason"] = row.reason or "failed"
+        self.rooms.emit(event, room, **parts)
 
     def _revoked_key_ids(self) -> frozenset[str]:
         try:

@@ -265,7 +265,8 @@ class Store(Database, WebhookQueries):
                         joined_after: float | None = None, joined_before: float | None = None,
                         after: str | None = None, limit: int = 100) -> list[SessionRow]:
         """Return a room session's participant sessions matching the filters, in join order, after session `after`."""
-        where, args = ["room_sid = ?"], [room_sid]
+        where: list[str] = ["room_sid = ?"]
+        args: list[object] = [room_sid]
         if identity is not None:
             where.append("identity = ?")
             args.append(identity)
