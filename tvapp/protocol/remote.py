@@ -39,6 +39,11 @@ Phone side rules (``CLIENT_RULES``): the auth is queued at construction.
     CLOSED         --anything received-->   CLOSED           ignored
 
 A message of an unknown type is ignored by the phone (a newer TV).
+
+The phone-camera signaling (phone_camera_offer/mute/stop, phone_camera_answer/stopped) travels under these same
+rules: an offer is a command like any other (so only an authenticated, paired phone can make one), its SDP at most
+MAX_SDP_BYTES inside a message of at most MAX_MESSAGE_BYTES; the TV's phone_camera_answer and phone_camera_stopped
+are handed out to the phone's owner as events.
 """
 
 import dataclasses
@@ -64,6 +69,8 @@ from tvapp.protocol.remote_messages import (
     Devices,
     Error,
     Ok,
+    PhoneCameraAnswer,
+    PhoneCameraStopped,
     RemoteProtocolError,
     State,
     TvMessage,
@@ -290,7 +297,7 @@ class CommandResult:
         return self.error is None
 
 
-ClientEvent: TypeAlias = CommandResult | Authed | State | Error | Devices | Ok
+ClientEvent: TypeAlias = CommandResult | Authed | State | Error | Devices | Ok | PhoneCameraAnswer | PhoneCameraStopped
 
 
 class RemoteClientConnection(Connection[RemoteState, ClientEvent]):

@@ -32,6 +32,7 @@ from tvapp.tv.remote.controller import Controller
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.hub import NO_DEVICE, RemoteHub
 from tvapp.tv.remote.pairing_http import PairingDesk
+from tvapp.tv.remote.phonecam import PhoneCamera
 from tvapp.web.errors import HttpError, install_error_handlers
 from tvapp.web.guard import RequestGuard, default_host_names
 
@@ -56,14 +57,15 @@ class RemoteEndpoints:
     def __init__(self, *, controller: Controller, devices: DeviceStore, tv_name: str, instance_id: str,
                  base_url: str, fingerprint: str | None = None, allowed_hosts: Collection[str] = (),
                  pairing_config: PairingConfig = PairingConfig(), clock: Callable[[], float] = time.time,
-                 auth_timeout: float = 10.0) -> None:
+                 auth_timeout: float = 10.0, phone_camera: PhoneCamera | None = None) -> None:
         self.devices = devices
+        self.phone_camera = phone_camera
         self.tv_name = tv_name
         self.instance_id = instance_id
         self.fingerprint = fingerprint
         self.clock = clock
         self.hub = RemoteHub(controller=controller, devices=devices, tv_name=tv_name, clock=clock,
-                             auth_timeout=auth_timeout)
+                             auth_timeout=auth_timeout, phone_camera=phone_camera)
         self.pairing = PairingDesk(controller=controller, devices=devices, tv_name=tv_name, base_url=base_url,
                                    fingerprint=fingerprint, config=pairing_config, clock=clock,
                                    on_open_changed=self.hub.push_state)
@@ -92,6 +94,8 @@ class RemoteEndpoints:
     async def close(self) -> None:
         """Close every remote websocket (1001) and stop the pairing timers."""
         self.pairing.close()
+        if self.phone_camera is not None:
+            await self.phone_camera.close()
         await self.hub.close()
 
     # --- thread hopping -----------------------------------------------------------------------------------------
