@@ -69,7 +69,8 @@ MAX_CREDENTIAL_CHARS: Final = 512
 MAX_ID_CHARS: Final = 128
 MAX_NAME_CHARS: Final = 128
 MAX_TEXT_CHARS: Final = 1_024
-MAX_SDP_BYTES: Final = 15_000  # a phone's offer (audio + VP8 video, host candidates) is 3-8 KB; fits one message
+MAX_SDP_BYTES: Final = 12_000  # a phone's offer (audio + video, host candidates) is 3-9 KB; JSON-escaped it fits
+                               # one MAX_MESSAGE_BYTES message
 
 TOO_BIG: Final = "too_big"
 UNKNOWN_COMMAND: Final = "unknown_command"
