@@ -22,7 +22,6 @@ import numpy as np
 import websockets
 from cryptography import x509
 from playwright.sync_api import Page
-
 from test_tv_camera import Participant
 from test_tv_remote import Loop, core_url, ok, pair
 

@@ -138,7 +138,7 @@ ServerFingerprint = Annotated[str | None, f.Matching(lambda text: _parses(parse_
 
 def sdp_problem(text: str) -> str | None:
     """Return what makes `text` unfit to be a session description (never quoting it), or None."""
-    if not (text.startswith("v=0\r\n") or text.startswith("v=0\n")):
+    if not text.startswith(("v=0\r\n", "v=0\n")):
         return "must be a session description starting with v=0"
     for line in text.replace("\r\n", "\n").split("\n"):
         if line and not line.isprintable():

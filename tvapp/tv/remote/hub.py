@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from fastapi import WebSocket
 
-from tvapp.protocol.remote import AuthRequested, CommandReceived, RemoteServerConnection, RemoteState
+from tvapp.protocol.remote import (
+    AuthRequested,
+    CommandReceived,
+    RemoteServerConnection,
+    RemoteState,
+)
 from tvapp.protocol.remote_messages import (
     Command,
     Devices,
