@@ -22,7 +22,7 @@ import numpy as np
 import websockets
 from cryptography import x509
 from playwright.sync_api import Page
-from test_tv_camera import Participant
+from test_tv_camera import Participant, camera_clip
 from test_tv_remote import Loop, core_url, ok, pair
 
 from tvapp.client import events as ev
@@ -101,10 +101,11 @@ def tv_spki(data: Path) -> str:
     return spki_sha256(x509.load_pem_x509_certificate((data / "tv-tls" / CERT_FILE).read_bytes()))
 
 
-def start_tv(tmp_path: Path, tls: bool = True) -> TvProcess:
+def start_tv(tmp_path: Path, tls: bool = True, camera: Path | None = None) -> TvProcess:
     return TvProcess(tmp_path / "tv", ["--host", "127.0.0.1", "--port", "0", "--name", "Den TV", "--data",
                                        str(tmp_path / "data"), "--no-audio"], size="1280x720",
-                     env={"TVAPP_TV_TLS": "true" if tls else "false"})
+                     env={"TVAPP_TV_TLS": "true" if tls else "false",
+                          **({"TVAPP_TV_CAMERA": str(camera)} if camera is not None else {})})
 
 
 def pair_page(page: Page, tv: TvProcess, name: str) -> None:
@@ -186,6 +187,42 @@ def test_a_paired_phone_is_the_tvs_camera_and_mic_and_a_second_phone_takes_over(
             tv.wait_for(lambda s: local(s).get("camera") == "none", timeout=10, what="the camera off on screen")
             for page in (first, second):
                 assert browser.errors[page] == [], browser.errors[page]
+    finally:
+        watcher.close()
+        assert tv.stop() == 0, tv.output
+
+
+def test_the_phone_takes_precedence_over_the_tvs_own_camera_which_comes_back_after(tmp_path: Path) -> None:
+    speech_wav(tmp_path / "speech.wav")
+    tv = start_tv(tmp_path, camera=camera_clip(tmp_path / "camera.mp4"))
+    watcher = Watcher()
+    try:
+        _, sidecar = tv.wait_for(lambda s: s["screen"] == "RoomScreen" and s["invite_code"]
+                                 and local(s).get("camera") == "on", timeout=60, what="the room with the TV's camera")
+        watcher.run(watcher.join(core_url(tv), sidecar["invite_code"]))
+        watcher.wait(lambda: watcher.video_frames >= 10, "the TV's own camera")
+        with Browser(extra_args=[f"--ignore-certificate-errors-spki-list={tv_spki(tmp_path / 'data')}",
+                                 f"--use-file-for-fake-audio-capture={tmp_path / 'speech.wav'}"]) as browser:
+            page = browser.new_page()
+            pair_page(page, tv, "Ann's phone")
+            camera_on(page)
+            # The TV's own camera is muted in the room and closed: its frame counter stands still.
+            watcher.wait(lambda: ("video", True) in watcher.muted and "tv-phone-camera" in watcher.published,
+                         "the TV's camera muted and the phone's published")
+            _, held = tv.wait_for(lambda s: local(s).get("camera") == "on" and local(s).get("self_view_rect") is None,
+                                  timeout=10, what="the phone as the camera on screen (no self-view)")
+            seen = watcher.video_frames
+            watcher.wait(lambda: watcher.video_frames >= seen + 30, "the phone's video")
+            _, later = tv.screenshot()
+            assert local(later)["camera_frames_read"] == local(held)["camera_frames_read"]
+
+            # Stop: the phone's tracks go, the TV's own camera opens again and is unmuted.
+            page.click("#phonecam-stop")
+            watcher.wait(lambda: "tv-phone-camera" in watcher.unpublished and ("video", False) in watcher.muted,
+                         "the TV's own camera back in the room")
+            tv.wait_for(lambda s: local(s)["camera_frames_read"] > local(held)["camera_frames_read"] + 15
+                        and local(s).get("self_view_rect") is not None, timeout=15, what="the TV's camera read again")
+            assert browser.errors[page] == [], browser.errors[page]
     finally:
         watcher.close()
         assert tv.stop() == 0, tv.output
