@@ -30,8 +30,9 @@ Phone side rules (``CLIENT_RULES``): the auth is queued at construction.
     AUTHENTICATING --error-->               CLOSED           an event, then every pending command ends with it; close 1000
     AUTHENTICATING --other message-->       AUTHENTICATING   RemoteProtocolError raised, nothing changes
     AUTHENTICATED  --state, devices, ok, error--> AUTHENTICATED  events: an ok or error with a pending command's id ends
-                                                             it as a CommandResult (a devices message with that id is
-                                                             kept for the result); the rest are handed out as they are
+                                                             it as a CommandResult (a devices or phone_camera_answer
+                                                             message with that id is kept for the result); the rest
+                                                             are handed out as they are
     AUTHENTICATED  --authed again-->        AUTHENTICATED    RemoteProtocolError raised, nothing changes
     any open       --binary frame-->        same state       RemoteProtocolError raised, nothing changes
     any open       --send(command)-->       same state       queued (held until authed), with a fresh id if it has none
@@ -290,6 +291,7 @@ class CommandResult:
     command: Command
     error: Error | None = None
     devices: tuple[DeviceInfo, ...] | None = None
+    sdp: str | None = dataclasses.field(default=None, repr=False)  # a phone_camera_offer's answer
 
     @property
     def ok(self) -> bool:
@@ -309,6 +311,7 @@ class RemoteClientConnection(Connection[RemoteState, ClientEvent]):
         self._held: list[Command] = []
         self._pending: dict[str, Command] = {}
         self._devices: dict[str, tuple[DeviceInfo, ...]] = {}
+        self._answers: dict[str, str] = {}
         self._counter = 0
         self.authed: Authed | None = None
         self.latest_state: State | None = None
@@ -395,6 +398,9 @@ class RemoteClientConnection(Connection[RemoteState, ClientEvent]):
         elif isinstance(msg, Devices) and msg.id in self._pending:
             self._devices[msg.id] = msg.devices
             return
+        elif isinstance(msg, PhoneCameraAnswer) and msg.id in self._pending:
+            self._answers[msg.id] = msg.sdp
+            return
         elif isinstance(msg, (Ok, Error)) and msg.id is not None and msg.id in self._pending:
             self._events.append(self._finish_command(msg.id, msg if isinstance(msg, Error) else None))
             return
@@ -403,7 +409,8 @@ class RemoteClientConnection(Connection[RemoteState, ClientEvent]):
     def _finish_command(self, command_id: str, error: Error | None) -> CommandResult:
         command = self._pending.pop(command_id)
         devices = self._devices.pop(command_id, None)
-        return CommandResult(command, error=error, devices=devices)
+        sdp = self._answers.pop(command_id, None)
+        return CommandResult(command, error=error, devices=devices, sdp=sdp)
 
     def _fresh_id(self) -> str:
         while True:
