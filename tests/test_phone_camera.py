@@ -187,6 +187,14 @@ def test_a_paired_phone_is_the_tvs_camera_and_mic_and_a_second_phone_takes_over(
             tv.wait_for(lambda s: local(s).get("camera") == "none", timeout=10, what="the camera off on screen")
             for page in (first, second):
                 assert browser.errors[page] == [], browser.errors[page]
+
+            # The page closed (no stop pressed): the TV's camera goes off all the same.
+            camera_on(first)
+            watcher.wait(lambda: watcher.published.count("tv-phone-camera") >= 3, "the first phone back")
+            first.close()
+            watcher.wait(lambda: watcher.unpublished.count("tv-phone-camera") >= 3, "the TV's camera off once the "
+                         "phone's page closed")
+            tv.wait_for(lambda s: local(s).get("camera") == "none", timeout=10, what="the camera off on screen")
     finally:
         watcher.close()
         assert tv.stop() == 0, tv.output

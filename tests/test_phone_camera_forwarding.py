@@ -20,7 +20,15 @@ from tvapp.client.encoder import EncodedVideoTrack, VideoEncoder
 from tvapp.rtc import internals
 from tvapp.rtc.packets import is_keyframe
 from tvapp.testing.media import moving_texture
-from tvapp.tv.remote.phonecam import CAPTURE_LEAD, CaptureClock, PhoneVideoTap
+from tvapp.tv.capture import LocalMedia
+from tvapp.tv.remote.controller import CommandRefused
+from tvapp.tv.remote.phonecam import (
+    CAPTURE_LEAD,
+    CaptureClock,
+    PhoneCamera,
+    PhoneVideoTap,
+    phone_capture_filter,
+)
 
 
 class Texture(VideoStreamTrack):
@@ -123,3 +131,40 @@ def test_capture_clock_ties_the_phones_samples_to_the_tvs_wall_clock_through_jit
     # The least-delayed packet (10 ms) ties the clocks: jitter does not move the estimate, the wrap does not break it.
     assert np.all(np.abs(late - (0.010 - CAPTURE_LEAD)) < 0.004), (late.min(), late.max())
     assert float(np.ptp(late)) < 0.004
+
+
+def test_an_offer_while_the_tv_is_in_no_room_is_refused() -> None:
+    async def offer() -> str:
+        phones = PhoneCamera(lambda: None)
+        try:
+            await phones.offer(object(), "DV_1", "v=0\r\n", lambda msg: None)
+        except CommandRefused as refused:
+            return refused.code
+        return "accepted"
+
+    assert asyncio.run(offer()) == "not_in_room"
+
+
+def _media(hook: Any) -> LocalMedia:
+    media = LocalMedia(None, None)  # the TV's microphone path without devices (the phone is its microphone)
+    media.capture_filter = hook
+    return media
+
+
+class _Session:
+    """What phone_capture_filter reads of the TV's session: its LocalMedia, which changes with the room."""
+
+    def __init__(self, media: LocalMedia | None) -> None:
+        self.media = media
+
+
+def test_the_phones_blocks_go_through_the_tvs_capture_filter_with_or_without_their_capture_time() -> None:
+    block = np.arange(480, dtype=np.int16)
+    seen: list[Any] = []
+    session = _Session(None)
+    current = phone_capture_filter(session)
+    assert current()(block, 5.0) is block, "no microphone path on the TV: the block goes as it is"
+    session.media = _media(lambda b: seen.append(("block",)) or b * 0)
+    assert not current()(block, 5.0).any() and seen == [("block",)]
+    session.media = _media(lambda b, at: seen.append(("block", at)) or b)
+    assert current()(block, 7.5) is block and seen[-1] == ("block", 7.5)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -75,16 +76,32 @@ def _no_filter(block: NDArray[np.int16], captured_at: float) -> NDArray[np.int16
 
 def phone_capture_filter(session: Any) -> Callable[[], BlockFilter]:
     """Return the filter getter for the phone's microphone: the TV's own `media.capture_filter` (the echo
-    canceller's hook, one 10 ms block at a time), read afresh for every block as the TV's microphone does."""
+    canceller's hook), read afresh for every 10 ms block as the TV's microphone does. A hook taking the block and
+    its capture time gets both; one taking the block alone gets the block."""
+    adapted: dict[int, tuple[object, BlockFilter]] = {}
 
     def current() -> BlockFilter:
         media = session.media
         hook = getattr(media, "capture_filter", None) if media is not None else None
         if hook is None:
             return _no_filter
-        return lambda block, captured_at: hook(block)  # the hook takes the block alone (captured_at: see README)
+        known = adapted.get(id(hook))
+        if known is None or known[0] is not hook:
+            known = (hook, hook if _takes_capture_time(hook) else (lambda block, captured_at: hook(block)))
+            adapted.clear()
+            adapted[id(hook)] = known
+        return known[1]
 
     return current
+
+
+def _takes_capture_time(hook: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
 class ForwardedVideoTrack(PacketTrack):
