@@ -150,6 +150,7 @@ def test_a_paired_phone_is_the_tvs_camera_and_mic_and_a_second_phone_takes_over(
             camera_on(first)
             # The phone plays nothing: it receives no media at all, and its preview is muted.
             assert first.evaluate("() => document.getElementById('phonecam-preview').muted")
+            assert first.evaluate("() => window.tvappPhoneCamera.receiving") == 0
 
             watcher.wait(lambda: watcher.video_frames >= 30 and watcher.video_size is not None,
                          "the phone's camera as the TV's camera track", timeout=40)

@@ -309,6 +309,9 @@ class PhoneCamera:
             await phone.pc.close()
             log.warning("phone camera: the offer of %s failed: %s", device_id, exc)
             raise CommandRefused("phone_camera_failed", "The TV could not take this phone's camera.") from None
+        except BaseException:  # cancelled (the phone's connection went): leave no peer connection behind
+            self._spawn(phone.pc.close())
+            raise
         self._phone = phone   # first: ending the previous one must not give the TV's own devices back
         if previous is not None:
             await self._end(previous, "replaced", "Another phone is the TV's camera now.")

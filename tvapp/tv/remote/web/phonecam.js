@@ -16,7 +16,8 @@
     stopped: "This phone is no longer the TV's camera.",
   };
 
-  const cam = { state: "off", muted: false, stopped: null, offers: 0, connectionState: "none", error: null };
+  const cam = { state: "off", muted: false, stopped: null, offers: 0, connectionState: "none", error: null,
+    receiving: null };
   let pc = null;
   let stream = null;
   let offerId = null;
@@ -123,7 +124,11 @@
 
   api.hooks.phone_camera_answer = (msg) => {
     if (!pc || msg.id !== offerId || typeof msg.sdp !== "string") return;
-    pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).catch((err) => {
+    const connection = pc;
+    pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).then(() => {
+      // Nothing comes back from the TV: every m-line only sends, so the phone has nothing to play.
+      cam.receiving = connection.getTransceivers().filter((t) => t.currentDirection !== "sendonly").length;
+    }).catch((err) => {
       cam.error = "bad_answer";
       api.sendCommand("phone_camera_stop", {}, "phonecam-msg");
       stopped("stopped");
