@@ -1,5 +1,8 @@
 """The TV forwards a phone's video without re-encoding, and the phone's microphone gets capture-time estimates.
 
+Also in-process against a real core: a phone whose stream never connects stops being the camera after the
+connect timeout (told connection_lost), and its tracks leave the room.
+
 Two real aiortc peer connections on loopback: a "phone" sending VP8 it encoded itself (every packet's bytes
 recorded) and the TV's end with `PhoneVideoTap` on its receiver. Every frame the TV would publish is byte for byte
 one the phone encoded (nothing decoded, nothing re-encoded), it starts at a keyframe, and the TV's keyframe request
@@ -168,3 +171,51 @@ def test_the_phones_blocks_go_through_the_tvs_capture_filter_with_or_without_the
     assert not current()(block, 5.0).any() and seen == [("block",)]
     session.media = _media(lambda b, at: seen.append(("block", at)) or b)
     assert current()(block, 7.5) is block and seen[-1] == ("block", 7.5)
+
+
+async def _never_connects(url: str, tokens: tuple[str, str]) -> tuple[list[Any], list[str], list[str]]:
+    from aiortc import AudioStreamTrack
+
+    from tvapp.client import Room
+    from tvapp.client import events as ev
+    from tvapp.protocol import remote_messages as rp
+
+    tv_room = await Room.connect(url, tokens[0], host_addresses=["127.0.0.1"])
+    watcher = await Room.connect(url, tokens[1], host_addresses=["127.0.0.1"])
+    published: list[str] = []
+    unpublished: list[str] = []
+    watcher.on(ev.TrackPublished, lambda e: published.append(e.track.name))
+    watcher.on(ev.TrackUnpublished, lambda e: unpublished.append(e.track.name))
+    told: list[Any] = []
+    phones = PhoneCamera(lambda: tv_room, connect_timeout=1.0)
+    phone = RTCPeerConnection()
+    try:
+        phone.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        phone.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        await phone.setLocalDescription(await phone.createOffer())
+        owner = object()
+        answer = await phones.offer(owner, "DV_1", phone.localDescription.sdp, told.append)
+        assert answer.startswith("v=0") and phones.device_id == "DV_1"
+        # The phone never applies the answer: no ICE, no media. The TV gives up after connect_timeout.
+        for _ in range(100):
+            if told and "tv-phone-camera" in unpublished:
+                break
+            await asyncio.sleep(0.05)
+        assert told == [rp.PhoneCameraStopped(reason="connection_lost",
+                                              message="The phone's stream never reached the TV.")]
+        assert phones.device_id is None
+    finally:
+        await phones.close()
+        await phone.close()
+        await watcher.disconnect()
+        await tv_room.disconnect()
+    return told, published, unpublished
+
+
+def test_a_phone_whose_stream_never_arrives_stops_being_the_camera_after_the_connect_timeout(media_server: Any) -> None:
+    media_server.http.post("/v1/rooms", json={"name": "phonecam"})
+    tokens = (media_server.token("phonecam", "tv-den")["access_token"],
+              media_server.token("phonecam", "watcher")["access_token"])
+    _, published, unpublished = asyncio.run(asyncio.wait_for(_never_connects(media_server.url, tokens), 60))
+    assert {"tv-phone-camera", "tv-phone-mic"} <= set(published)
+    assert {"tv-phone-camera", "tv-phone-mic"} <= set(unpublished)

@@ -266,8 +266,9 @@ class PhoneCamera:
 
     def __init__(self, room: Callable[[], Room | None], media: Callable[[], LocalMedia | None] = lambda: None,
                  capture_filter: Callable[[], BlockFilter] = lambda: _no_filter,
-                 on_change: Callable[[], None] = lambda: None) -> None:
+                 on_change: Callable[[], None] = lambda: None, connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self._room = room
+        self.connect_timeout = connect_timeout
         self._media = media
         self._capture_filter = capture_filter
         self.on_change = on_change
@@ -377,7 +378,7 @@ class PhoneCamera:
                 await self._end(phone, "connection_lost", "The connection between the phone and the TV was lost.")
 
         async def connect_deadline() -> None:
-            await asyncio.sleep(CONNECT_TIMEOUT)
+            await asyncio.sleep(self.connect_timeout)
             if self._phone is phone and phone.pc.connectionState != "connected":
                 await self._end(phone, "connection_lost", "The phone's stream never reached the TV.")
 
