@@ -3,7 +3,8 @@
 `RemoteEndpoints.app` is what the TV serves on its remote port: GET / (to /remote), GET /remote and
 /remote/assets/{name} (the Remote page), GET /v1/tv, POST /v1/pairings, POST /v1/pairings/{id}/confirm
 (tvapp.tv.remote.pairing_http), WS /v1/remote (tvapp.tv.remote.hub), and the loopback-only /v1/admin/devices,
-/v1/admin/devices/{id} (DELETE) and /v1/admin/pairing/reopen. The Host/Origin guard (Origin checked on reads too),
+/v1/admin/devices/{id} (DELETE) and /v1/admin/pairing/reopen. A paired phone becomes the TV's camera over /v1/remote
+(`phone_camera`, tvapp.tv.remote.phonecam; the Remote page's part is web/phonecam.js). The Host/Origin guard (Origin checked on reads too),
 the body cap and the JSON errors are tvapp.web's, as on the core.
 
 Threads: everything runs on the event loop serving the app. `push_state()` and `reopen_pairing()` may be called

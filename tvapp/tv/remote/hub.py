@@ -5,6 +5,10 @@ clock, acts on its events (checks the credential against the DeviceStore, carrie
 Controller), and sends what it queues through the link's own send queue, closing the socket when it says so. A
 phone that stops reading is dropped once MAX_QUEUED_MESSAGES wait for it, so it never holds the TV back.
 
+The phone-camera commands (phone_camera_offer/mute/stop) go to the PhoneCamera with the phone's link as its
+identity: the answer SDP goes back before the ok, phone_camera_stopped whenever the TV ends it, and a link that
+closes ends its phone camera.
+
 Everything here runs on the event loop serving the app; ``push_state()`` must be called there (the app hops).
 """
 
