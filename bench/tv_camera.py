@@ -10,7 +10,11 @@ shows the self-view, encodes and sends both. The two TVs run one after the other
 difference is what publishing costs. Goal (issue 15, with echo cancellation, which is not measured here):
 added <= 0.15 of a core.
 
-Run: python -m bench.tv_camera [--quick] [--seconds S]. Prints one JSON line.
+Phone-camera glass to glass (issue 15 goal p95 <= 150 ms): `--phone-g2g` measures that instead, a paired phone's
+stamped camera through the TV (forwarded without re-encoding) and the SFU to a subscriber's decoder, against the
+same source published straight to the SFU (bench/phone_g2g.py says how).
+
+Run: python -m bench.tv_camera [--quick] [--seconds S] [--phone-g2g]. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -91,7 +95,14 @@ def run_tv(srv: object, work: Path, name: str, extra_env: dict[str, str], warmup
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, help="measured seconds per TV (default 20, quick 4)")
+    p.add_argument("--phone-g2g", action="store_true", help="measure phone-camera glass to glass instead")
     args = p.parse_args()
+    if args.phone_g2g:
+        from bench.phone_g2g import measure as phone_g2g
+
+        emit("tv_camera", phone_g2g(rounds=1 if args.quick else 2, warmup=1.0 if args.quick else 2.0,
+                                    seconds=args.seconds or (3.0 if args.quick else 10.0)))
+        return
     seconds = args.seconds or (4.0 if args.quick else 20.0)
     warmup = 4.0 if args.quick else 6.0
     length = int(warmup + seconds + 30)

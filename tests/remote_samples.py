@@ -9,6 +9,7 @@ from tvapp.protocol.remote_messages import (
     BAD_MESSAGE,
     INVALID_VALUE,
     MAX_MESSAGE_BYTES,
+    MAX_SDP_BYTES,
     PHONE_MESSAGE_TYPES,
     TOO_BIG,
     UNKNOWN_COMMAND,
@@ -29,6 +30,11 @@ from tvapp.protocol.remote_messages import (
     MuteParticipant,
     Ok,
     ParticipantState,
+    PhoneCameraAnswer,
+    PhoneCameraMute,
+    PhoneCameraOffer,
+    PhoneCameraStop,
+    PhoneCameraStopped,
     PhoneMessage,
     Playback,
     PlaybackInfo,
@@ -58,6 +64,18 @@ FILM = PlaybackInfo(content="http://192.168.1.20:7880/media/film.mp4", title="Th
                     position=754.25, duration=5400.0)
 WATCHING = State(tv_name="Living room", status="in_room", room="movie-night", volume=0.8, layout="watch",
                  participants=(ALICE,), playback=FILM)
+
+SDP = ("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+       "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:96 VP8/90000\r\na=sendonly\r\n")
+
+
+
+def sdp_of(size: int) -> str:
+    """Return a session description of exactly `size` bytes (lines of 100 bytes, CRLF)."""
+    head = "v=0\r\n"
+    lines, rest = divmod(size - len(head), 100)
+    return head + ("a=" + "x" * 96 + "\r\n") * lines + "x" * rest
+
 
 PHONE_SAMPLES: list[PhoneMessage] = [
     Auth(credential=CREDENTIAL),
@@ -89,6 +107,10 @@ PHONE_SAMPLES: list[PhoneMessage] = [
     Playback(id="ld", action="load", content="https://example.org/live/stream.m3u8", position=30, title="Live"),
     ListDevices(id="d"),
     ForgetDevice(id="f", device_id="DV_2"),
+    PhoneCameraOffer(id="o", sdp=SDP),
+    PhoneCameraOffer(sdp=sdp_of(MAX_SDP_BYTES)),  # the limit to the byte
+    PhoneCameraMute(id="m", muted=True),
+    PhoneCameraStop(),
 ]
 TV_SAMPLES: list[TvMessage] = [
     Authed(device_id="DV_1", tv_name="Living room"),
@@ -111,6 +133,9 @@ TV_SAMPLES: list[TvMessage] = [
     State(tv_name="TV", status="in_room", room="r", volume=1, layout="grid",
           playback=PlaybackInfo(content="/srv/films/a.mkv", waiting=True)),  # fmt: skip
     State(tv_name="TV", status="in_room", room="r", volume=1, layout="grid", playback=PlaybackInfo()),
+    PhoneCameraAnswer(id="o", sdp=SDP),
+    PhoneCameraStopped(reason="replaced", message="Another phone is the TV's camera now."),
+    PhoneCameraStopped(reason="connection_lost"),
 ]
 
 
@@ -189,6 +214,16 @@ VIOLATIONS: list[tuple[str, object, str, str | None]] = [
      INVALID_VALUE, None),
     ("load title too long", {"type": "playback", **V, "action": "load", "content": "/a", "title": "t" * 201},
      INVALID_VALUE, None),
+    ("sdp missing", {"type": "phone_camera_offer", **V, "id": "a"}, BAD_MESSAGE, "a"),
+    ("sdp empty", {"type": "phone_camera_offer", **V, "sdp": ""}, BAD_MESSAGE, None),
+    ("sdp number", {"type": "phone_camera_offer", **V, "sdp": 0}, BAD_MESSAGE, None),
+    ("sdp not sdp", {"type": "phone_camera_offer", **V, "id": "a", "sdp": "hello"}, INVALID_VALUE, "a"),
+    ("sdp control char", {"type": "phone_camera_offer", **V, "sdp": "v=0\r\na=\x07\r\n"}, INVALID_VALUE, None),
+    ("sdp over its limit", {"type": "phone_camera_offer", **V, "id": "a",
+                            "sdp": sdp_of(MAX_SDP_BYTES + 1)}, INVALID_VALUE, "a"),
+    ("sdp over its limit in bytes", {"type": "phone_camera_offer", **V,
+                                     "sdp": "v=0\n" + "é" * (MAX_SDP_BYTES // 2)}, INVALID_VALUE, None),
+    ("muted text", {"type": "phone_camera_mute", **V, "muted": "yes"}, BAD_MESSAGE, None),
     ("too big", {"type": "status", **V, "id": "a", "pad": "x" * MAX_MESSAGE_BYTES}, TOO_BIG, None),
     ("too big in bytes", {"type": "status", **V, "pad": "é" * (MAX_MESSAGE_BYTES // 2)}, TOO_BIG, None),
 ]

@@ -259,6 +259,22 @@ def authed_client() -> RemoteClientConnection:
     return client
 
 
+def test_a_phone_camera_answer_is_kept_for_its_offers_result_and_a_stop_is_handed_out() -> None:
+    from remote_samples import SDP
+
+    from tvapp.protocol.remote_messages import PhoneCameraAnswer, PhoneCameraOffer, PhoneCameraStopped
+
+    client = authed_client()
+    offer = client.send(PhoneCameraOffer(sdp=SDP))
+    assert offer.id is not None
+    assert received(client, PhoneCameraAnswer(id=offer.id, sdp=SDP)) == []
+    [result] = received(client, Ok(id=offer.id))
+    assert isinstance(result, CommandResult) and result.ok and result.sdp == SDP
+    assert SDP not in repr(result), "an SDP (addresses) stays out of reprs and logs"
+    stopped = PhoneCameraStopped(reason="replaced", message="Another phone is the TV's camera now.")
+    assert received(client, stopped) == [stopped]
+
+
 def test_commands_sent_before_authed_wait_for_it_then_go_in_order() -> None:
     client = RemoteClientConnection(CREDENTIAL)
     assert client.state is C

@@ -68,6 +68,7 @@ def test_samples_cover_every_message_type() -> None:
         "status", "create_room", "join", "join_server", "leave", "set_volume", "set_layout", "show_invite",
         "remove_participant",
         "mute_participant", "set_mic", "set_camera", "playback", "list_devices", "forget_device",
+        "phone_camera_offer", "phone_camera_mute", "phone_camera_stop",
     }  # fmt: skip
 
 

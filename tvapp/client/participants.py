@@ -175,6 +175,32 @@ class _LocalFeed(MediaStreamTrack):
             return frame
 
 
+def _is_encoded(track: MediaStreamTrack) -> bool:
+    """Return whether a source hands out encoded av.Packets (and takes request_keyframe()) instead of frames."""
+    return getattr(track, "encoded", False) is True
+
+
+class _EncodedFeed(MediaStreamTrack):
+    """What a sender reads from a source that is already encoded (`source.encoded` is True: it returns av.Packets
+    of the negotiated codec, e.g. a phone's VP8 forwarded by the TV): packets pass untouched while the publication
+    sends, so nothing is decoded or re-encoded. Stopping it never stops the source."""
+
+    def __init__(self, publication: LocalTrackPublication) -> None:
+        super().__init__()
+        self.kind = publication.kind
+        self.publication = publication
+
+    async def recv(self) -> av.Packet[Any]:
+        """Return the next encoded packet to send."""
+        pub = self.publication
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            packet = await pub.track.recv()
+            if pub.sending and isinstance(packet, av.Packet):
+                return packet
+
+
 class LocalTrackPublication:
     """A track this client publishes. ``sid`` is the server's id (None until acknowledged; renewed on reconnect)."""
 
@@ -268,6 +294,8 @@ class LocalTrackPublication:
         """Make the next video packet a keyframe (no-op for audio)."""
         if self._encoder is not None:
             self._encoder.request_keyframe()
+        if _is_encoded(self.track):
+            self.track.request_keyframe()  # type: ignore[attr-defined]
 
     def attach_sender(self, sender: RTCRtpSender) -> MediaStreamTrack:
         """Return the track to send on `sender` (a new chain per sender: a closed sender stops its track)."""
@@ -276,7 +304,11 @@ class LocalTrackPublication:
         self.detach_sender()
         feed = _LocalFeed(self)
         sending: MediaStreamTrack = feed
-        if self.kind == "video":
+        if _is_encoded(self.track):
+            sending = _EncodedFeed(self)
+            if self.kind == "video":
+                internals.on_keyframe_request(sender, self.track.request_keyframe)  # type: ignore[attr-defined]
+        elif self.kind == "video":
             from tvapp.client.encoder import EncodedVideoTrack, VideoEncoder
 
             width, height, fps = self.video_format or (640, 480, 30.0)

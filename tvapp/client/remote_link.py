@@ -33,7 +33,7 @@ from tvapp.logs import redact_frames
 from tvapp.protocol.fields import ProtocolError, Record
 from tvapp.protocol.pairing import Paired, PairingConfirm, PairingRefusal, PairingRequest, PairingStarted, TvInfo
 from tvapp.protocol.remote import CommandResult, RemoteClientConnection
-from tvapp.protocol.remote_messages import Authed, Command, Error, RemoteProtocolError, State
+from tvapp.protocol.remote_messages import Authed, Command, Error, PhoneCameraStopped, RemoteProtocolError, State
 from tvapp.web.tls import fingerprint as fingerprint_of
 
 R = TypeVar("R", bound=Record)
@@ -263,6 +263,7 @@ class RemoteLink:
         self.tv_name: str = authed.tv_name
         self.state: State | None = None
         self.closed_by: Error | None = None  # the TV's reason when it ended the connection
+        self.phone_camera_stopped: PhoneCameraStopped | None = None  # why this phone stopped being the TV's camera
         self._waiting: dict[str, asyncio.Future[CommandResult]] = {}
         self._subscribers: list[asyncio.Queue[State | None]] = []
         self._send_lock = asyncio.Lock()
@@ -392,6 +393,8 @@ class RemoteLink:
                         self.state = event
                         for queue in self._subscribers:
                             queue.put_nowait(event)
+                    elif isinstance(event, PhoneCameraStopped):
+                        self.phone_camera_stopped = event
                     elif isinstance(event, Error) and event.id is None:
                         self.closed_by = event  # the TV's word before it closes (device forgotten, shutting down)
         except ConnectionClosed:

@@ -193,6 +193,7 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     from tvapp.tv.control import TvControl
     from tvapp.tv.remote.devices import DeviceStore
     from tvapp.tv.remote.endpoints import RemoteEndpoints
+    from tvapp.tv.remote.phonecam import PhoneCamera, phone_capture_filter
     from tvapp.tv.servers import FILE_NAME as SERVERS_FILE
     from tvapp.tv.servers import KnownServers
     from tvapp.web.http import EdgeLimits, bind, guarded_protocol
@@ -223,7 +224,11 @@ async def run_remote(cfg: config_mod.Config, data: Path, args: argparse.Namespac
     if server is not None and session.home_server is None:  # --server: the TV's core is that one
         session.home_server, session.home_label = server, server_label(server)
     devices = DeviceStore(data / "tv.sqlite3")
-    endpoints = RemoteEndpoints(controller=control, devices=devices, tv_name=session.friendly_name,
+    phone_camera = PhoneCamera(lambda: session.room, lambda: session.media, phone_capture_filter(session),
+                               on_change=session.refresh)
+    session.on_room_left = phone_camera.room_left
+    endpoints = RemoteEndpoints(phone_camera=phone_camera,
+                                controller=control, devices=devices, tv_name=session.friendly_name,
                                 instance_id=instance_id, base_url=base_url, clock=session.clock,
                                 fingerprint=cert.fingerprint if cert else None,
                                 allowed_hosts=[hostname, f"{hostname}.local", *tv.allowed_hosts],

@@ -30,8 +30,9 @@ Phone side rules (``CLIENT_RULES``): the auth is queued at construction.
     AUTHENTICATING --error-->               CLOSED           an event, then every pending command ends with it; close 1000
     AUTHENTICATING --other message-->       AUTHENTICATING   RemoteProtocolError raised, nothing changes
     AUTHENTICATED  --state, devices, ok, error--> AUTHENTICATED  events: an ok or error with a pending command's id ends
-                                                             it as a CommandResult (a devices message with that id is
-                                                             kept for the result); the rest are handed out as they are
+                                                             it as a CommandResult (a devices or phone_camera_answer
+                                                             message with that id is kept for the result); the rest
+                                                             are handed out as they are
     AUTHENTICATED  --authed again-->        AUTHENTICATED    RemoteProtocolError raised, nothing changes
     any open       --binary frame-->        same state       RemoteProtocolError raised, nothing changes
     any open       --send(command)-->       same state       queued (held until authed), with a fresh id if it has none
@@ -39,6 +40,11 @@ Phone side rules (``CLIENT_RULES``): the auth is queued at construction.
     CLOSED         --anything received-->   CLOSED           ignored
 
 A message of an unknown type is ignored by the phone (a newer TV).
+
+The phone-camera signaling (phone_camera_offer/mute/stop, phone_camera_answer/stopped) travels under these same
+rules: an offer is a command like any other (so only an authenticated, paired phone can make one), its SDP at most
+MAX_SDP_BYTES inside a message of at most MAX_MESSAGE_BYTES; the TV's phone_camera_answer and phone_camera_stopped
+are handed out to the phone's owner as events.
 """
 
 import dataclasses
@@ -64,6 +70,8 @@ from tvapp.protocol.remote_messages import (
     Devices,
     Error,
     Ok,
+    PhoneCameraAnswer,
+    PhoneCameraStopped,
     RemoteProtocolError,
     State,
     TvMessage,
@@ -283,6 +291,7 @@ class CommandResult:
     command: Command
     error: Error | None = None
     devices: tuple[DeviceInfo, ...] | None = None
+    sdp: str | None = dataclasses.field(default=None, repr=False)  # a phone_camera_offer's answer
 
     @property
     def ok(self) -> bool:
@@ -290,7 +299,7 @@ class CommandResult:
         return self.error is None
 
 
-ClientEvent: TypeAlias = CommandResult | Authed | State | Error | Devices | Ok
+ClientEvent: TypeAlias = CommandResult | Authed | State | Error | Devices | Ok | PhoneCameraAnswer | PhoneCameraStopped
 
 
 class RemoteClientConnection(Connection[RemoteState, ClientEvent]):
@@ -302,6 +311,7 @@ class RemoteClientConnection(Connection[RemoteState, ClientEvent]):
         self._held: list[Command] = []
         self._pending: dict[str, Command] = {}
         self._devices: dict[str, tuple[DeviceInfo, ...]] = {}
+        self._answers: dict[str, str] = {}
         self._counter = 0
         self.authed: Authed | None = None
         self.latest_state: State | None = None
@@ -388,6 +398,9 @@ class RemoteClientConnection(Connection[RemoteState, ClientEvent]):
         elif isinstance(msg, Devices) and msg.id in self._pending:
             self._devices[msg.id] = msg.devices
             return
+        elif isinstance(msg, PhoneCameraAnswer) and msg.id in self._pending:
+            self._answers[msg.id] = msg.sdp
+            return
         elif isinstance(msg, (Ok, Error)) and msg.id is not None and msg.id in self._pending:
             self._events.append(self._finish_command(msg.id, msg if isinstance(msg, Error) else None))
             return
@@ -396,7 +409,8 @@ class RemoteClientConnection(Connection[RemoteState, ClientEvent]):
     def _finish_command(self, command_id: str, error: Error | None) -> CommandResult:
         command = self._pending.pop(command_id)
         devices = self._devices.pop(command_id, None)
-        return CommandResult(command, error=error, devices=devices)
+        sdp = self._answers.pop(command_id, None)
+        return CommandResult(command, error=error, devices=devices, sdp=sdp)
 
     def _fresh_id(self) -> str:
         while True:

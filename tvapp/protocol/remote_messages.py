@@ -26,6 +26,13 @@ tvapp.core.links (http/https only, no credentials, length limits, a real code, a
 what the TV then meets is answered with the JoinProblem's code: server_unreachable, tls_failed, fingerprint_mismatch,
 or the core's own (invite_not_found, invite_expired, invite_used_up, too_many_attempts, room_full, ...).
 
+The phone as the TV's camera (tvapp.tv.remote.phonecam): ``phone_camera_offer`` carries the phone's WebRTC offer
+(``sdp``: at most MAX_SDP_BYTES of UTF-8, starting "v=0", lines of printable text; else invalid_value); the TV
+answers with a ``phone_camera_answer`` (same ``id``, its SDP) just before its ``ok``, or an error: not_in_room,
+bad_sdp (the SDP did not parse or offers no VP8 video), phone_camera_failed. ``phone_camera_mute`` mutes the
+phone's microphone in the room; ``phone_camera_stop`` ends it. When a phone stops being the camera for any other
+reason the TV tells it with ``phone_camera_stopped`` (reason: replaced, left_room, connection_lost, stopped).
+
 The field rules and the envelope are tvapp.protocol.fields'; the layouts are tvapp.core.layout's modes.
 """
 
@@ -62,6 +69,8 @@ MAX_CREDENTIAL_CHARS: Final = 512
 MAX_ID_CHARS: Final = 128
 MAX_NAME_CHARS: Final = 128
 MAX_TEXT_CHARS: Final = 1_024
+MAX_SDP_BYTES: Final = 12_000  # a phone's offer (audio + video, host candidates) is 3-9 KB; JSON-escaped it fits
+                               # one MAX_MESSAGE_BYTES message
 
 TOO_BIG: Final = "too_big"
 UNKNOWN_COMMAND: Final = "unknown_command"
@@ -125,6 +134,21 @@ OptionalFingerprint = Annotated[str | None, f.Text(MAX_FINGERPRINT_CHARS, nullab
 ServerUrl = Annotated[str, f.Matching(lambda text: _parses(parse_server, text), "a server URL")]
 ServerFingerprint = Annotated[str | None, f.Matching(lambda text: _parses(parse_fingerprint, text),
                                                      "a sha256 fingerprint", nullable=True)]
+
+
+def sdp_problem(text: str) -> str | None:
+    """Return what makes `text` unfit to be a session description (never quoting it), or None."""
+    if not text.startswith(("v=0\r\n", "v=0\n")):
+        return "must be a session description starting with v=0"
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line and not line.isprintable():
+            return "must be lines of printable text"
+    return None
+
+
+Sdp = Annotated[str, f.Text(MAX_SDP_BYTES, in_bytes=True, nonempty=True, too_long_code=INVALID_VALUE)]
+StopReason: TypeAlias = Literal["replaced", "left_room", "connection_lost", "stopped"]
+STOP_REASONS: Final[tuple[str, ...]] = get_args(StopReason)
 
 
 def _parses(parse: Callable[[str], object], text: str) -> bool:
@@ -394,6 +418,36 @@ class ForgetDevice(_Command):
     device_id: Id
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhoneCameraOffer(_Command):
+    """Offer this phone's camera and microphone to the TV (a WebRTC offer, all candidates in it); the TV answers
+    with phone_camera_answer, then ok. A phone that is the camera already is replaced by this one."""
+
+    TYPE: ClassVar[str] = "phone_camera_offer"
+    sdp: Sdp = dataclasses.field(repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        problem = sdp_problem(self.sdp)
+        if problem is not None:
+            raise f.invalid("phone_camera_offer.sdp", problem)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhoneCameraMute(_Command):
+    """Mute or unmute this phone's microphone as the TV's (refused with not_phone_camera when it is not the camera)."""
+
+    TYPE: ClassVar[str] = "phone_camera_mute"
+    muted: Flag
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhoneCameraStop(_Command):
+    """Stop being the TV's camera (ok even when this phone was not)."""
+
+    TYPE: ClassVar[str] = "phone_camera_stop"
+
+
 # --- TV -> phone -----------------------------------------------------------------------------------------------
 
 
@@ -459,18 +513,38 @@ class State(f.Message):
     mic: DeviceState = "none"      # the TV's own microphone, likewise
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhoneCameraAnswer(f.Message):
+    """The TV's WebRTC answer to a phone_camera_offer with this id (sent just before its ok)."""
+
+    TYPE: ClassVar[str] = "phone_camera_answer"
+    id: CommandId = None
+    sdp: Sdp = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhoneCameraStopped(f.Message):
+    """This phone is no longer the TV's camera, and why (another phone took over, the TV left its room, ...)."""
+
+    TYPE: ClassVar[str] = "phone_camera_stopped"
+    reason: Annotated[StopReason, f.OneOf(STOP_REASONS)]
+    message: Text = ""
+
+
 Command: TypeAlias = (
     StatusCommand | CreateRoom | JoinRoom | JoinServer | LeaveRoom | SetVolume | SetLayout | ShowInvite
     | RemoveParticipant | MuteParticipant | SetMic | SetCamera | Playback | ListDevices | ForgetDevice
+    | PhoneCameraOffer | PhoneCameraMute | PhoneCameraStop
 )  # fmt: skip
 PhoneMessage: TypeAlias = Auth | Command
-TvMessage: TypeAlias = Authed | Ok | Error | Devices | State
+TvMessage: TypeAlias = Authed | Ok | Error | Devices | State | PhoneCameraAnswer | PhoneCameraStopped
 
 _COMMAND_CLASSES: tuple[type[Command], ...] = (
     StatusCommand, CreateRoom, JoinRoom, JoinServer, LeaveRoom, SetVolume, SetLayout, ShowInvite, RemoveParticipant,
-    MuteParticipant, SetMic, SetCamera, Playback, ListDevices, ForgetDevice,
+    MuteParticipant, SetMic, SetCamera, Playback, ListDevices, ForgetDevice, PhoneCameraOffer, PhoneCameraMute,
+    PhoneCameraStop,
 )  # fmt: skip
-_TV_CLASSES: tuple[type[TvMessage], ...] = (Authed, Ok, Error, Devices, State)
+_TV_CLASSES: tuple[type[TvMessage], ...] = (Authed, Ok, Error, Devices, State, PhoneCameraAnswer, PhoneCameraStopped)
 COMMAND_TYPES: Final[Mapping[str, type[Command]]] = f.registry(*_COMMAND_CLASSES)
 PHONE_MESSAGE_TYPES: Final[Mapping[str, type[PhoneMessage]]] = {Auth.TYPE: Auth, **COMMAND_TYPES}
 TV_MESSAGE_TYPES: Final[Mapping[str, type[TvMessage]]] = f.registry(*_TV_CLASSES)

@@ -444,10 +444,9 @@ def _local_media(options: TvOptions, surface: pygame.Surface, out: IO[str]) -> A
         if why:
             log.info("tv: %s", why)
             print(f"tvapp tv: {why}", file=out, flush=True)
-    if camera is None and mic is None:
-        return None
-    media = LocalMedia(camera, mic, formats=pixel_formats(surface))
-    print(f"tvapp tv: publishing {media.describe()} in rooms", file=out, flush=True)
+    media = LocalMedia(camera, mic, formats=pixel_formats(surface))  # even with neither: a phone may be the camera
+    if camera is not None or mic is not None:
+        print(f"tvapp tv: publishing {media.describe()} in rooms", file=out, flush=True)
     return media
 
 

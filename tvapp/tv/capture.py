@@ -183,6 +183,7 @@ class LocalMedia:
         self._publications: dict[str, LocalTrackPublication] = {}
         self._tasks: set[asyncio.Task[None]] = set()      # mutes after a device ended by itself; detach cancels
         self.on_change: Callable[[], None] = lambda: None
+        self.held = False   # a paired phone is the camera and mic (tvapp.tv.remote.phonecam): the devices stay off
 
     @property
     def has_camera(self) -> bool:
@@ -198,12 +199,31 @@ class LocalMedia:
         """Return the devices' states for the screen."""
         camera_on = self.camera is not None and self.camera.is_on
         mic_on = self.mic is not None and self.mic.is_on
+        if self.held:  # the phone's camera and mic are on (the privacy indicator says so), no self-view
+            return LocalDevices(camera="on", mic="on", self_view=None)
         return LocalDevices(camera=_state(self.has_camera, camera_on), mic=_state(self.has_mic, mic_on),
                               self_view=self.self_view if camera_on else None)
 
     def states(self) -> tuple[DeviceState, DeviceState]:
-        """Return (camera, mic) as the remote shows them: what the user chose, or "none"."""
+        """Return (camera, mic) as the remote shows them: what the user chose, or "none" ("on" while a phone is)."""
+        if self.held:
+            return ("on", "on")
         return (_state(self.has_camera, self.camera_wanted), _state(self.has_mic, self.mic_wanted))
+
+    async def hold(self, held: bool) -> None:
+        """Keep the TV's own devices off while a paired phone is its camera and mic (True); back as wanted (False)."""
+        self.held = held
+        for which, track, wanted in (("camera", self.camera, self.camera_wanted), ("mic", self.mic, self.mic_wanted)):
+            if track is None:
+                continue
+            pub = self._publications.get(which)
+            if held or not wanted:
+                track.switch_off()
+                if pub is not None:
+                    await pub.set_muted(True)
+            elif self._open(which, track) and pub is not None:
+                await pub.set_muted(False)
+        self.on_change()
 
     def stats(self) -> dict[str, object]:
         """Return the devices' states and how many frames each read so far (a switched-off device reads none)."""
@@ -227,7 +247,7 @@ class LocalMedia:
             await self._publish(room, "mic", self.mic, self.mic_wanted)
 
     async def _publish(self, room: Room, which: str, track: SwitchedSource, wanted: bool) -> None:
-        if wanted:
+        if wanted and not self.held:
             self._open(which, track)
         try:
             pub = await room.local_participant.publish_track(track, source="camera" if which == "camera" else
@@ -273,8 +293,8 @@ class LocalMedia:
             self.mic_wanted = enabled
         track = self.camera if which == "camera" else self.mic
         pub = self._publications.get(which)
-        if track is None:
-            return  # not in a room: the choice holds for the next one
+        if track is None or self.held:
+            return  # not in a room, or a phone is the camera: the choice holds for later
         if enabled:
             track.switch_on()   # SourceError goes to the caller: the device stays off
             self.problems.pop(which, None)

@@ -79,6 +79,7 @@ class TvSession:
                  clock: Callable[[], float] = time.time, watch_mode: Mode = Mode.WATCH, content_volume: float = 1.0,
                  duck_db: float = -12.0, media: LocalMedia | None = None) -> None:
         self.media = media  # the TV's own camera and microphone (None: it has neither)
+        self.on_room_left: Callable[[], None] | None = None  # the phone camera ends with the room
         self._device_tasks: set[asyncio.Task[None]] = set()  # switches asked for by the TV's keys
         self.friendly_name = friendly_name
         self.mode = mode
@@ -239,8 +240,7 @@ class TvSession:
         """Leave the room (if in one) and stop every pump."""
         room, self.room = self.room, None
         self.content.detach()
-        if self.media is not None:
-            self.media.detach()
+        self._room_left()
         for sid in self.people:
             self._drop(sid)
         if room is not None:
@@ -380,8 +380,7 @@ class TvSession:
         for sid in self.people:
             self._drop(sid)
         self.content.detach()
-        if self.media is not None:
-            self.media.detach()
+        self._room_left()
         room, self.room = self.room, None
         if reason == "client_initiated":
             return
@@ -451,6 +450,15 @@ class TvSession:
                 self.on_refresh()
             except Exception:  # a remote's trouble must never stop the screen
                 log.exception("tv: state push failed")
+
+    def _room_left(self) -> None:
+        if self.media is not None:
+            self.media.detach()
+        if self.on_room_left is not None:
+            try:
+                self.on_room_left()
+            except Exception:  # the phone camera's trouble must never stop leaving
+                log.exception("tv: the phone camera did not stop")
 
     def idle_screen(self) -> IdleScreen:
         """Return the idle screen as of now."""

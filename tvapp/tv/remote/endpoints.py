@@ -3,7 +3,8 @@
 `RemoteEndpoints.app` is what the TV serves on its remote port: GET / (to /remote), GET /remote and
 /remote/assets/{name} (the Remote page), GET /v1/tv, POST /v1/pairings, POST /v1/pairings/{id}/confirm
 (tvapp.tv.remote.pairing_http), WS /v1/remote (tvapp.tv.remote.hub), and the loopback-only /v1/admin/devices,
-/v1/admin/devices/{id} (DELETE) and /v1/admin/pairing/reopen. The Host/Origin guard (Origin checked on reads too),
+/v1/admin/devices/{id} (DELETE) and /v1/admin/pairing/reopen. A paired phone becomes the TV's camera over /v1/remote
+(`phone_camera`, tvapp.tv.remote.phonecam; the Remote page's part is web/phonecam.js). The Host/Origin guard (Origin checked on reads too),
 the body cap and the JSON errors are tvapp.web's, as on the core.
 
 Threads: everything runs on the event loop serving the app. `push_state()` and `reopen_pairing()` may be called
@@ -32,6 +33,7 @@ from tvapp.tv.remote.controller import Controller
 from tvapp.tv.remote.devices import DeviceStore
 from tvapp.tv.remote.hub import NO_DEVICE, RemoteHub
 from tvapp.tv.remote.pairing_http import PairingDesk
+from tvapp.tv.remote.phonecam import PhoneCamera
 from tvapp.web.errors import HttpError, install_error_handlers
 from tvapp.web.guard import RequestGuard, default_host_names
 
@@ -56,14 +58,15 @@ class RemoteEndpoints:
     def __init__(self, *, controller: Controller, devices: DeviceStore, tv_name: str, instance_id: str,
                  base_url: str, fingerprint: str | None = None, allowed_hosts: Collection[str] = (),
                  pairing_config: PairingConfig = PairingConfig(), clock: Callable[[], float] = time.time,
-                 auth_timeout: float = 10.0) -> None:
+                 auth_timeout: float = 10.0, phone_camera: PhoneCamera | None = None) -> None:
         self.devices = devices
+        self.phone_camera = phone_camera
         self.tv_name = tv_name
         self.instance_id = instance_id
         self.fingerprint = fingerprint
         self.clock = clock
         self.hub = RemoteHub(controller=controller, devices=devices, tv_name=tv_name, clock=clock,
-                             auth_timeout=auth_timeout)
+                             auth_timeout=auth_timeout, phone_camera=phone_camera)
         self.pairing = PairingDesk(controller=controller, devices=devices, tv_name=tv_name, base_url=base_url,
                                    fingerprint=fingerprint, config=pairing_config, clock=clock,
                                    on_open_changed=self.hub.push_state)
@@ -92,6 +95,8 @@ class RemoteEndpoints:
     async def close(self) -> None:
         """Close every remote websocket (1001) and stop the pairing timers."""
         self.pairing.close()
+        if self.phone_camera is not None:
+            await self.phone_camera.close()
         await self.hub.close()
 
     # --- thread hopping -----------------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ clock, acts on its events (checks the credential against the DeviceStore, carrie
 Controller), and sends what it queues through the link's own send queue, closing the socket when it says so. A
 phone that stops reading is dropped once MAX_QUEUED_MESSAGES wait for it, so it never holds the TV back.
 
+The phone-camera commands (phone_camera_offer/mute/stop) go to the PhoneCamera with the phone's link as its
+identity: the answer SDP goes back before the ok, phone_camera_stopped whenever the TV ends it, and a link that
+closes ends its phone camera.
+
 Everything here runs on the event loop serving the app; ``push_state()`` must be called there (the app hops).
 """
 
@@ -13,14 +17,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from fastapi import WebSocket
 
-from tvapp.protocol.remote import AuthRequested, CommandReceived, RemoteServerConnection, RemoteState
-from tvapp.protocol.remote_messages import Command, Devices, Error, ForgetDevice, ListDevices, State, StatusCommand
+from tvapp.protocol.remote import (
+    AuthRequested,
+    CommandReceived,
+    RemoteServerConnection,
+    RemoteState,
+)
+from tvapp.protocol.remote_messages import (
+    Command,
+    Devices,
+    Error,
+    ForgetDevice,
+    ListDevices,
+    PhoneCameraAnswer,
+    PhoneCameraMute,
+    PhoneCameraOffer,
+    PhoneCameraStop,
+    State,
+    StatusCommand,
+    TvMessage,
+)
 from tvapp.tv.remote.controller import CommandRefused, Controller
 from tvapp.tv.remote.devices import DeviceStore
+
+if TYPE_CHECKING:
+    from tvapp.tv.remote.phonecam import PhoneCamera
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +54,7 @@ FORGOTTEN = Error(code="device_forgotten", message="this phone was forgotten on 
 NO_DEVICE = Error(code="device_not_found", message="no paired device has that id")
 SHUTTING_DOWN = Error(code="tv_shutting_down", message="the TV is shutting down")
 INTERNAL = Error(code="internal", message="the TV could not do that")
+NO_PHONE_CAMERA = Error(code="not_available", message="this TV does not take a phone as its camera")
 
 
 class _Close(NamedTuple):
@@ -85,8 +111,9 @@ class RemoteHub:
     """Every phone's /v1/remote connection, and the TV's state pushed to the authenticated ones."""
 
     def __init__(self, *, controller: Controller, devices: DeviceStore, tv_name: str, clock: Callable[[], float],
-                 auth_timeout: float = 10.0) -> None:
+                 auth_timeout: float = 10.0, phone_camera: PhoneCamera | None = None) -> None:
         self.controller = controller
+        self.phone_camera = phone_camera
         self.devices = devices
         self.tv_name = tv_name
         self.clock = clock
@@ -143,6 +170,8 @@ class RemoteHub:
         finally:
             timer.cancel()
             self._links.discard(link)
+            if self.phone_camera is not None:
+                self.phone_camera.owner_gone(link)
             link.closing = True
             for task in (link.sender, reader):
                 task.cancel()
@@ -207,6 +236,9 @@ class RemoteHub:
             return
         if isinstance(command, StatusCommand):
             self._send_state(link, self.controller.tv_state())
+        elif isinstance(command, (PhoneCameraOffer, PhoneCameraMute, PhoneCameraStop)):
+            await self._phone(link, command)
+            return
         elif isinstance(command, ListDevices):
             conn.send(Devices(id=command.id, devices=tuple(self.devices.list())))
         elif isinstance(command, ForgetDevice):
@@ -231,6 +263,38 @@ class RemoteHub:
                 return
             self.push_state()
         self._answer(link, command)
+
+    async def _phone(self, link: _Link, command: PhoneCameraOffer | PhoneCameraMute | PhoneCameraStop) -> None:
+        """Carry out a phone-camera command of this phone (the connection is its identity as the camera)."""
+        phone = self.phone_camera
+        if phone is None:
+            self._answer(link, command, NO_PHONE_CAMERA)
+            return
+        assert link.conn.device_id is not None
+        try:
+            if isinstance(command, PhoneCameraOffer):
+                sdp = await phone.offer(link, link.conn.device_id, command.sdp, lambda msg: self._notify(link, msg))
+                if link.authed:
+                    link.conn.send(PhoneCameraAnswer(id=command.id, sdp=sdp))
+            elif isinstance(command, PhoneCameraMute):
+                await phone.set_muted(link, bool(command.muted))
+            else:
+                await phone.stop(link)
+        except CommandRefused as refused:
+            self._answer(link, command, Error(code=refused.code, message=refused.message))
+            return
+        except Exception:
+            log.exception("remote command %s failed", command.TYPE)
+            self._answer(link, command, INTERNAL)
+            return
+        self.push_state()
+        self._answer(link, command)
+
+    @staticmethod
+    def _notify(link: _Link, msg: TvMessage) -> None:
+        if link.authed:
+            link.conn.send(msg)
+            link.flush()
 
     async def _execute(self, command: Command) -> None:
         """Run the command to its end even if its phone goes away meanwhile: the TV must not stop half-way."""

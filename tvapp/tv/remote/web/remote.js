@@ -36,6 +36,9 @@
     no_content: "Nothing is loaded. Load a video first.",
     not_allowed: "Only the room's host can control playback.",
     bad_content: "Type a URL (https://…) or a file path on the TV (starting with /).",
+    bad_sdp: "The TV could not use this phone's camera stream.",
+    phone_camera_failed: "The TV could not take this phone's camera. Try again.",
+    not_phone_camera: "This phone is not the TV's camera.",
   };
   const SEEK_STEP_S = 10;
 
@@ -64,6 +67,7 @@
   let reconnectTimer = null;
   let commandCounter = 0;
   const pending = new Map(); // id -> {type, where, timer, onOk}
+  const hooks = {}; // message type (or "closed") -> handler, for the page's other parts (phonecam.js)
   let volumeBusy = false; // a set_volume is unanswered: a state push must not jump the slider back
   let volumeDragging = false;
   let positionDragging = false;
@@ -355,6 +359,7 @@
       ws = null;
       authed = false;
       failPending("connection_closed");
+      if (hooks.closed) hooks.closed();
       if (dropped) {
         dropCredential();
         showPairing("start");
@@ -423,13 +428,14 @@
         showError(msg.code || "error", msg.message || "The TV reported an error.");
         return null;
       default:
+        if (hooks[msg.type]) hooks[msg.type](msg);
         return null; // a newer TV's message: ignore
     }
   }
 
   // --- commands ---------------------------------------------------------------------------------------------
 
-  function sendCommand(type, fields, where, onOk) {
+  function sendCommand(type, fields, where, onOk, onError) {
     clearMessage(where);
     if (!ws || !authed || ws.readyState !== WebSocket.OPEN) {
       showMessage(where, "offline", COMMAND_MESSAGES.offline);
@@ -438,7 +444,7 @@
     commandCounter += 1;
     const id = `c${commandCounter}`;
     const timer = setTimeout(() => finishCommand(id, { code: "timeout" }), COMMAND_TIMEOUT_MS);
-    pending.set(id, { type, where, timer, onOk });
+    pending.set(id, { type, where, timer, onOk, onError });
     const message = Object.assign({ type, v: PROTOCOL_VERSION, id }, fields);
     remote.sent.push(message);
     ws.send(JSON.stringify(message));
@@ -459,6 +465,7 @@
       }
       showMessage(command.where, error.code || "error", text);
       if (command.type === "set_volume" && remote.lastState) renderVolume(remote.lastState.volume);
+      if (command.onError) command.onError(error);
       return;
     }
     if (command.onOk) command.onOk();
@@ -835,6 +842,7 @@
   }
 
   window.tvappRemote = remote;
+  window.tvappRemoteApi = { sendCommand, hooks, showMessage, clearMessage, messages: COMMAND_MESSAGES };
   document.addEventListener("DOMContentLoaded", () => {
     start();
   });
