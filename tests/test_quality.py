@@ -14,6 +14,7 @@ from tvapp.core.quality import (
     DirectionMeter,
     LinkMeasures,
     QualityMeter,
+    announce_due,
     combine,
     level_for,
     mos,
@@ -155,3 +156,13 @@ def test_bytes_give_the_achieved_bitrate() -> None:
     assert report is not None and report.measures is not None
     assert report.measures.achieved_bps == pytest.approx(400_000)
     assert report.level == 2
+
+
+def test_the_room_hears_levels_on_a_change_and_every_5_seconds_otherwise() -> None:
+    assert announce_due({"a": 5}, {}, None, 0.0)                         # first time
+    assert not announce_due({"a": 5}, {"a": 5}, 0.0, 4999.0)             # same levels, too soon
+    assert announce_due({"a": 5}, {"a": 5}, 0.0, 5000.0)                 # the periodic reminder
+    assert announce_due({"a": 4}, {"a": 5}, 0.0, 1000.0)                 # a change goes out at once
+    assert announce_due({"a": 5, "b": None}, {"a": 5}, 0.0, 1000.0)      # someone new
+    assert not announce_due({"a": 5}, {"a": 5, "gone": 3}, 0.0, 1000.0)  # someone leaving is not news here
+    assert not announce_due({}, {}, None, 0.0)                           # nobody to tell about

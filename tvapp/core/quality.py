@@ -38,6 +38,7 @@ LOSS_BPL = 16.0
 CODEC_DELAY_MS = 20.0
 STALL_MS = 3000.0
 WINDOW_MS = 5000.0
+RESEND_MS = 5000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,16 @@ def level_for(measures: LinkMeasures) -> int:
         cap = next((lvl for threshold, lvl in SHARE_CAPS if share < threshold), EXCELLENT)
         level = min(level, cap)
     return level
+
+
+def announce_due(levels: dict[str, int | None], told: dict[str, int | None], told_at_ms: float | None,
+                 now_ms: float, resend_ms: float = RESEND_MS) -> bool:
+    """Return whether the room should hear the levels now: one changed (or is new), or `resend_ms` have passed."""
+    if not levels:
+        return False
+    if told_at_ms is None or now_ms - told_at_ms >= resend_ms:
+        return True
+    return any(sid not in told or told[sid] != level for sid, level in levels.items())
 
 
 def combine(uplink: int | None, downlink: int | None) -> int | None:

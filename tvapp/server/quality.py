@@ -10,7 +10,7 @@ publications for the uplink, subscriptions the SFU is sending packets on for the
 Those cumulative counters go to the participant's tvapp.core.quality.QualityMeter, the one rule for the level
 (0..5). `RoomQuality.measure` sets `LiveParticipant.network_quality` (REST participant info, `joined`) and
 broadcasts `network_quality` with every participant's level and measures when a level changed, and at least
-every `RESEND_MS` (5 s) otherwise.
+every 5 s otherwise (tvapp.core.quality.announce_due).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from tvapp.core.quality import Counters, DirectionReport, QualityMeter
+from tvapp.core.quality import Counters, DirectionReport, QualityMeter, announce_due
 from tvapp.protocol.messages import LinkQuality, NetworkQuality, NetworkQualityInfo
 from tvapp.rtc import internals
 from tvapp.server.live import LiveRoom
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INTERVAL_MS = 1000.0
-RESEND_MS = 5000.0
 CLOCK_RATES = {"audio": 48000, "video": 90000}
 
 
@@ -102,7 +101,7 @@ class RoomQuality:
         self.meters: dict[str, QualityMeter] = {}
         self.sent_packets: dict[str, dict[int, int]] = {}
         self.told: dict[str, int | None] = {}
-        self.told_at_ms = -RESEND_MS
+        self.told_at_ms: float | None = None
 
     async def measure(self, sessions: list[MediaSession], now_ms: float) -> None:
         """Measure every session, update the participants' levels and tell the room when due."""
@@ -134,8 +133,7 @@ class RoomQuality:
             self.sent_packets.pop(gone, None)
             self.told.pop(gone, None)
         levels = {info.participant_sid: info.level for info in infos}
-        changed = any(self.told.get(sid, -1) != level for sid, level in levels.items())
-        if infos and (changed or now_ms - self.told_at_ms >= RESEND_MS):
+        if announce_due(levels, self.told, self.told_at_ms, now_ms):
             self.told = dict(levels)
             self.told_at_ms = now_ms
             self.live.broadcast(NetworkQuality(levels=tuple(infos)))
