@@ -213,7 +213,7 @@ def test_the_quality_badge_lights_one_bar_per_level_of_5(full_hd: pygame.Surface
     assert not any(mask.any() for name, mask in colors.items() if name != expected), level
     if level:
         # Along the row just above the bars' bottom every lit bar crosses once: count the runs.
-        xs, ys = np.nonzero(lit)
+        _, ys = np.nonzero(lit)
         row = lit[:, ys.max() - 1].astype(int)
         runs = int(np.count_nonzero(np.diff(np.concatenate([[0], row, [0]])) == 1))
         assert runs == level, (level, runs)

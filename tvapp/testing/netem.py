@@ -153,7 +153,7 @@ def remove_stale_namespaces() -> list[str]:
 
 
 class NetemLink:
-    """A namespace behind a point-to-point link with delay, jitter, loss and outages (a context manager)."""
+    """A namespace behind a point-to-point link with delay, jitter, loss, rate limits and outages (a context manager)."""
 
     def __init__(self, name: str, *, delay_ms: float = 0.0, jitter_ms: float = 0.0, loss: float = 0.0,
                  down_kbps: float = 0.0, up_kbps: float = 0.0, queue_bytes: int | None = None,

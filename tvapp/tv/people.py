@@ -25,7 +25,6 @@ from tvapp.tv.video import VideoSlot
 
 if TYPE_CHECKING:
     from tvapp.client.participants import RemoteParticipant, RemoteTrack
-    from tvapp.client.room import Room
     from tvapp.tv.audio import AudioOutput
 
 log = logging.getLogger(__name__)
