@@ -67,6 +67,7 @@ def test_levels_follow_the_netem_profiles_and_a_cut_participant_goes_to_0_and_ba
         for bot in bots.values():
             bot.wait_published(1, timeout=45)
         run(scenario(server, links))
+        assert not [line for line in server.output if "measuring" in line], "".join(server.output)
     finally:
         for bot in bots.values():
             bot.stop()

@@ -60,7 +60,11 @@ async def downlink_counters(session: MediaSession, sent_before: dict[int, int]) 
     sending = False
     for subscription in list(session.subscriptions.values()):
         sender = subscription.transceiver.sender
-        stats: Any = await sender.getStats()
+        try:
+            stats: Any = await sender.getStats()
+        except Exception as exc:  # a sender not negotiated yet, or closing: nothing to read this time
+            log.debug("media: no stats from a sender of %s: %r", session.participant.identity, exc)
+            continue
         outbound = remote = None
         for entry in stats.values():
             if entry.type == "outbound-rtp":
@@ -77,7 +81,8 @@ async def downlink_counters(session: MediaSession, sent_before: dict[int, int]) 
         lost += max(0, int(remote.packetsLost or 0))
         jitter_ms = max(jitter_ms, 1000.0 * float(remote.jitter or 0) / CLOCK_RATES.get(subscription.kind, 90000))
         if remote.roundTripTime is not None:
-            rtts.append(float(remote.roundTripTime) * 1000.0)
+            # aiortc's estimate (wall clock minus LSR and DLSR, smoothed) dips below 0 on a ~0 ms loopback path.
+            rtts.append(max(0.0, float(remote.roundTripTime) * 1000.0))
     if not sending:
         return None
     return Counters(received=received, lost=lost, jitter_ms=jitter_ms, rtt_ms=min(rtts) if rtts else None)
@@ -117,12 +122,12 @@ class RoomQuality:
             try:
                 down = await downlink_counters(session, self.sent_packets.setdefault(sid, {}))
                 up = uplink_counters(session)
-            except Exception:
+                if up is not None and down is not None and down.rtt_ms is not None:
+                    up = Counters(received=up.received, lost=up.lost, jitter_ms=up.jitter_ms, rtt_ms=down.rtt_ms)
+                level = meter.update(up, down, now_ms)
+            except Exception:  # one participant's odd stats never stop the others' levels
                 log.exception("media: measuring %s failed", participant.identity)
                 continue
-            if up is not None and down is not None and down.rtt_ms is not None:
-                up = Counters(received=up.received, lost=up.lost, jitter_ms=up.jitter_ms, rtt_ms=down.rtt_ms)
-            level = meter.update(up, down, now_ms)
             if participant.network_quality != level:
                 participant.network_quality = level
                 participant.changed()
