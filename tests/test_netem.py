@@ -231,7 +231,8 @@ def test_set_changes_the_delay_of_later_packets(link: NetemLink) -> None:
     link.set(delay_ms=10)
     fast = [r * 1e3 for r in link.ping(count=5, interval=0.02) if r is not None]
     link.set(delay_ms=60)
-    assert link.faults == {"delay_ms": 60.0, "jitter_ms": 0.0, "loss": 0.0}
+    assert link.faults == {"delay_ms": 60.0, "jitter_ms": 0.0, "loss": 0.0, "down_kbps": 0.0, "up_kbps": 0.0,
+                           "queue_bytes": 0.0}
     slow = [r * 1e3 for r in link.ping(count=5, interval=0.02) if r is not None]
     assert len(fast) == len(slow) == 5
     assert 20 <= statistics.median(fast) <= 30 and 120 <= statistics.median(slow) <= 132, (fast, slow)
@@ -348,3 +349,110 @@ def test_bad_arguments_are_refused() -> None:
         NetemLink(unique_name(), delay_ms=-1)
     with NetemLink(unique_name()) as link, pytest.raises(ValueError):
         link.set(jitter_ms=-5)
+    with pytest.raises(ValueError):
+        NetemLink(unique_name(), up_kbps=-1)
+    with pytest.raises(ValueError):
+        NetemLink(unique_name(), down_kbps=600, queue_bytes=100)
+
+
+UDP_PAYLOAD = 1172   # + 28 bytes of IP and UDP headers = 1200 bytes on the link
+
+
+def udp_flood(link: NetemLink, offered_kbps: float, seconds: float) -> list[tuple[float, float]]:
+    """Send UDP from the namespace at `offered_kbps` (link bytes); return (sent, received) monotonic times."""
+    sink, port = udp_sink(link.host_ip)
+    arrivals: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def receive() -> None:
+        sink.settimeout(0.2)
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                data = sink.recv(2048)
+                arrivals.append((float.fromhex(data[:24].decode().strip()), time.monotonic()))
+
+    def send() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            interval = 1200 * 8 / (offered_kbps * 1e3)
+            start = time.monotonic()
+            n = 0
+            while (now := time.monotonic()) - start < seconds:
+                while start + n * interval <= now:   # catch up after a late wake, so the offered rate holds
+                    sock.sendto(time.monotonic().hex().ljust(24).encode().ljust(UDP_PAYLOAD, b"x"),
+                                (link.host_ip, port))
+                    n += 1
+                time.sleep(interval / 2)
+
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    link.run_in_namespace(send)
+    wait_until(lambda: link.stats.queued == 0, timeout=5)
+    done.set()
+    receiver.join()
+    sink.close()
+    return arrivals
+
+
+def link_kbps(arrivals: list[tuple[float, float]]) -> float:
+    """Return the rate at which 1200-byte packets arrived, from the first arrival to the last."""
+    times = sorted(received for _, received in arrivals)
+    return (len(times) - 1) * 1200 * 8 / (times[-1] - times[0]) / 1e3
+
+
+def test_udp_through_a_rate_limited_link_arrives_at_the_rate_and_a_live_change_takes_effect() -> None:
+    with NetemLink(unique_name(), up_kbps=3000, seed=1) as link:
+        fast = link_kbps(udp_flood(link, offered_kbps=4500, seconds=2.5))
+        assert link.stats.to_host_dropped > 0, "an offer above the rate must overflow the queue"
+        link.set(up_kbps=600)
+        slow = link_kbps(udp_flood(link, offered_kbps=1000, seconds=3.0))
+        link.set(up_kbps=0)
+        free = link_kbps(udp_flood(link, offered_kbps=6000, seconds=1.0))
+    print(f"netem rate: {fast:.0f} kb/s at 3000, {slow:.0f} kb/s at 600, {free:.0f} kb/s unlimited (6000 offered)")
+    assert 2700 <= fast <= 3300, fast
+    assert 540 <= slow <= 660, slow
+    assert free >= 5000, free
+
+
+def test_queueing_delay_is_bounded_by_the_queue_size() -> None:
+    # 15000 bytes at 600 kb/s drain in 200 ms: no packet waits longer, and a flood keeps the queue full.
+    with NetemLink(unique_name(), up_kbps=600, queue_bytes=15000, seed=1) as link:
+        arrivals = udp_flood(link, offered_kbps=1200, seconds=3.0)
+        dropped = link.stats.to_host_dropped
+    waits = [(received - sent) * 1e3 for sent, received in arrivals]
+    late = waits[len(waits) // 2:]
+    print(f"netem queueing delay: max {max(waits):.0f} ms, median of the second half {statistics.median(late):.0f} ms")
+    assert max(waits) <= 200 + 30, max(waits)
+    assert statistics.median(late) >= 150, late
+    assert dropped >= len(arrivals) * 0.6, (dropped, len(arrivals))
+
+
+@pytest.mark.parametrize("kbps", [600, 3000])
+def test_tcp_download_through_a_rate_limited_link_gets_the_rate(kbps: int) -> None:
+    with NetemLink(unique_name(), down_kbps=kbps, delay_ms=10, seed=1) as link:
+        server = socket.create_server((link.host_ip, 0))
+        port = server.getsockname()[1]
+
+        def source() -> None:
+            conn, _ = server.accept()
+            with conn, contextlib.suppress(OSError):
+                while True:
+                    conn.sendall(b"x" * 65536)
+
+        threading.Thread(target=source, daemon=True).start()
+
+        def download() -> float:
+            with socket.create_connection((link.host_ip, port)) as sock:
+                start = time.monotonic()
+                total = counted_from = 0
+                while (now := time.monotonic()) - start < 5.0:
+                    got = len(sock.recv(1 << 16))
+                    total += got
+                    if now - start < 1.0:         # past slow start from the first second on
+                        counted_from, first = total, now
+                return (total - counted_from) * 8 / (now - first) / 1e3
+
+        goodput = link.run_in_namespace(download)
+        server.close()
+    on_link = goodput * 1500 / 1448     # TCP payload per 1500-byte packet (with timestamps)
+    print(f"netem TCP at {kbps} kb/s: goodput {goodput:.0f} kb/s, {on_link:.0f} kb/s on the link")
+    assert 0.9 * kbps <= on_link <= 1.1 * kbps, on_link

@@ -49,7 +49,7 @@ def test_list_and_get_participants(server: ServerProcess) -> None:
         listed = server.http.get(f"/v1/rooms/{room}/participants").json()
         assert [p["identity"] for p in listed] == ["alice", "bob"]
         for p in listed:
-            assert set(p) == {"sid", "identity", "name", "joined_at", "tracks", "reconnecting"}
+            assert set(p) == {"sid", "identity", "name", "joined_at", "tracks", "reconnecting", "network_quality"}
         assert listed[0]["sid"] == alice.joined.participant.sid and listed[0]["name"] == "Alice"
         assert listed[0]["joined_at"] == alice.joined.participant.joined_at and listed[0]["tracks"] == []
         assert listed[1]["tracks"] == [{"sid": track, "kind": "video", "source": "camera", "name": "", "muted": False}]

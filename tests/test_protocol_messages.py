@@ -19,6 +19,9 @@ from tvapp.protocol.messages import (
     MAX_RESUME_TOKEN_CHARS,
     SERVER_MESSAGE_TYPES,
     ActiveSpeakers,
+    LinkQuality,
+    NetworkQuality,
+    NetworkQualityInfo,
     Answer,
     Candidate,
     ClientMessage,
@@ -72,7 +75,7 @@ SECRET = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LWNsYWltcw.SECRETSIGNATURE"
 TRACK = TrackInfo(sid="TR_cam", kind="video", source="camera", name="front", muted=False)
 MIC = TrackInfo(sid="TR_mic", kind="audio", source="microphone", muted=True)
 ALICE = ParticipantInfo(sid="PA_a", identity="alice", name="Alice", joined_at=1700000000.25, tracks=(TRACK, MIC))
-BOB = ParticipantInfo(sid="PA_b", identity="bob", joined_at=1700000001.0)
+BOB = ParticipantInfo(sid="PA_b", identity="bob", joined_at=1700000001.0, network_quality=3)
 ROOM = RoomInfo(sid="RM_1", name="living-room", status="in-progress", max_participants=6)
 GRANTS = GrantsInfo(room="living-room", join=True, publish=True, subscribe=True, publish_data=False, host=True,
                     hidden=False)  # fmt: skip
@@ -143,6 +146,13 @@ SERVER_SAMPLES: list[ServerMessage] = [
     Candidate(candidate="", sdp_mid=None, sdp_mline_index=None),
     ActiveSpeakers(speakers=(SpeakerInfo(participant_sid="PA_a", identity="alice", level=0.75),), dominant_sid="PA_a"),
     ActiveSpeakers(),
+    NetworkQuality(levels=(
+        NetworkQualityInfo(participant_sid="PA_a", level=4,
+                           uplink=LinkQuality(level=5, loss=0.0, jitter_ms=3.5, rtt_ms=40.2),
+                           downlink=LinkQuality(level=4, loss=0.021, jitter_ms=12.0, rtt_ms=40.2)),
+        NetworkQualityInfo(participant_sid="PA_b", level=0, uplink=LinkQuality(level=0)),
+        NetworkQualityInfo(participant_sid="PA_c"),
+    )),
     Data(from_sid="PA_a", from_identity="alice", topic="chat", payload="hello"),
     PlaybackStateMsg(content="/srv/film.mp4", title="Film", playing=True, position=12.5, at=1700000003.0, seq=4,
                      waiting_for=("alice",), control="everyone", on_stall="continue", duration=5400.0,
@@ -482,3 +492,13 @@ def test_media_restart_generation_must_be_a_non_negative_integer() -> None:
     for bad_value in (-1, "1", 1.5, None, MAX_MEDIA_GENERATION + 1):
         with pytest.raises(ProtocolError):
             parse_client_message({"type": "media_restart", "v": 1, "generation": bad_value})
+
+
+@pytest.mark.parametrize("level", [6, -1, 2.5, "5", True])
+def test_a_network_quality_level_is_an_integer_from_0_to_5_or_null(level: object) -> None:
+    obj = {"type": "network_quality", "v": 1, "levels": [{"participant_sid": "PA_a", "level": level}]}
+    with pytest.raises(ProtocolError) as caught:
+        parse_server_message(obj)
+    assert caught.value.code == "bad_message" and "levels[0].level" in str(caught.value)
+    obj["levels"][0]["level"] = None
+    assert parse_server_message(obj) == NetworkQuality(levels=(NetworkQualityInfo(participant_sid="PA_a"),))

@@ -180,7 +180,7 @@ def test_card_colours_are_stable_muted_and_never_the_highlight() -> None:
 def test_mic_muted_icon_and_quality_badge_sit_in_the_tile_corners(full_hd: pygame.Surface) -> None:
     renderer = Renderer(full_hd)
     slots = slots_for(full_hd, 2)
-    tiles = [TileView("muted", "Muted", "M", VideoSlot(), mic_muted=True, quality=3),
+    tiles = [TileView("muted", "Muted", "M", VideoSlot(), mic_muted=True, quality=5),
              TileView("open", "Open", "O", VideoSlot(), mic_muted=False, quality=None)]
     del slots
     renderer.draw(room(tiles))
@@ -196,6 +196,27 @@ def test_mic_muted_icon_and_quality_badge_sit_in_the_tile_corners(full_hd: pygam
     xs, ys = np.nonzero(in_badge)
     assert len(xs) and xs.min() > muted.w * 3 // 4 and ys.max() < muted.h // 4  # top-right
     assert not green[unmuted.x:unmuted.right, unmuted.y:unmuted.bottom].any()
+
+
+@pytest.mark.parametrize("level", range(6))
+def test_the_quality_badge_lights_one_bar_per_level_of_5(full_hd: pygame.Surface, level: int) -> None:
+    renderer = Renderer(full_hd)
+    renderer.draw(room([TileView("p", "Person", "P", VideoSlot(), quality=level)]))
+    tile = renderer.tile_rects["p"]
+    corner = pixels(full_hd)[tile.right - tile.w // 4:tile.right, tile.y:tile.y + tile.h // 4].astype(int)
+    r, g, b = corner[..., 0], corner[..., 1], corner[..., 2]
+    colors = {"green": (r < 100) & (g > 160) & (b < 110), "yellow": (r > 200) & (g > 160) & (b < 110),
+              "red": (r > 200) & (g < 90) & (b < 90)}
+    expected = {5: "green", 4: "green", 3: "yellow", 2: "red", 1: "red", 0: "red"}[level]
+    lit = colors[expected]
+    assert lit.any(), level
+    assert not any(mask.any() for name, mask in colors.items() if name != expected), level
+    if level:
+        # Along the row just above the bars' bottom every lit bar crosses once: count the runs.
+        _, ys = np.nonzero(lit)
+        row = lit[:, ys.max() - 1].astype(int)
+        runs = int(np.count_nonzero(np.diff(np.concatenate([[0], row, [0]])) == 1))
+        assert runs == level, (level, runs)
 
 
 def test_long_names_and_hints_stay_inside_the_safe_area(screen: pygame.Surface) -> None:

@@ -181,3 +181,26 @@ def test_a_participant_leaving_takes_its_tile_and_audio_away(media_server: Serve
     wait_until(lambda: app_state(tab)["offersAnswered"] > answered and subscribed_to(tab, bot_sid) == set(), 10,
                message="a renegotiation without the bot's tracks")
     assert get_stats(tab)["connectionState"] == "connected"
+
+
+def test_tiles_show_the_network_quality_bars_and_the_sdk_sees_the_pages_level(
+        media_server: ServerProcess, browser: Browser, bots: Callable[..., Bot]) -> None:
+    room, code = new_room(media_server, "media")
+    tab = join_page(browser, media_server, code, "Viewer")
+    bot = bots(media_server, room, "measured")
+    bars = '#grid .tile[data-identity="measured"] .quality'
+    level = wait_for_js(tab, f"() => document.querySelector('{bars}')?.dataset.level", lambda v: bool(v), 15,
+                        "the bot's tile to show a network quality level")
+    # On loopback the bot's link is at least fair; exactly `level` of the 5 bars are lit and the label says so.
+    assert 3 <= int(level) <= 5, level
+    lit = tab.evaluate(f"() => document.querySelectorAll('{bars} i.lit').length")
+    total = tab.evaluate(f"() => document.querySelectorAll('{bars} i').length")
+    label = tab.evaluate(f"() => document.querySelector('{bars}').getAttribute('aria-label')")
+    assert (lit, total) == (int(level), 5) and label.startswith(f"Network quality {level} of 5"), (lit, label)
+    # The SFU measures Chromium too: the SDK bot learns the page's level.
+    page_sid = app_state(tab)["self"]["sid"]
+    wait_until(lambda: bot.room.participants.get(page_sid) is not None
+               and bot.room.participants[page_sid].network_quality is not None, 15,
+               message="the bot to learn the page's network quality")
+    assert 1 <= bot.room.participants[page_sid].network_quality <= 5
+    assert browser.errors[tab] == []

@@ -9,6 +9,7 @@
 
 from tvapp.client.events import (
     ActiveSpeakersChanged,
+    NetworkQualityChanged,
     Connected,
     DataReceived,
     Disconnected,
@@ -43,7 +44,7 @@ from tvapp.client.room import Room
 from tvapp.client.signaling import JoinError
 
 __all__ = [
-    "ActiveSpeakersChanged", "ApiError", "Connected", "DataReceived", "Disconnected", "Error", "JoinError",
+    "ActiveSpeakersChanged", "NetworkQualityChanged", "ApiError", "Connected", "DataReceived", "Disconnected", "Error", "JoinError",
     "LocalParticipant", "LocalTrackPublication", "ParticipantJoined", "ParticipantLeft", "ParticipantReconnected",
     "ParticipantReconnecting", "ReceiveStats",
     "Reconnected", "Reconnecting", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication", "RequestError",

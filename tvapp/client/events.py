@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 if TYPE_CHECKING:
     from tvapp.core.playback import PlaybackState
+    from tvapp.protocol import messages as m
     from tvapp.client.participants import (
         LocalParticipant,
         LocalTrackPublication,
@@ -207,6 +208,20 @@ class ActiveSpeakersChanged(RoomEvent):
 
 
 @dataclasses.dataclass(frozen=True)
+class NetworkQualityChanged(RoomEvent):
+    """A participant's network quality level changed (this client's own too): 5 excellent .. 1 bad, 0 broken.
+
+    ``uplink`` and ``downlink`` are the SFU's measures of each direction (level, loss, jitter_ms, rtt_ms)."""
+
+    NAME: ClassVar[str] = "network_quality_changed"
+    participant: Participant
+    level: int | None
+    previous: int | None
+    uplink: m.LinkQuality | None
+    downlink: m.LinkQuality | None
+
+
+@dataclasses.dataclass(frozen=True)
 class DataReceived(RoomEvent):
     """A data message from another participant (``participant`` is None if it already left)."""
 
@@ -237,7 +252,7 @@ class PlaybackChanged(RoomEvent):
 EVENT_TYPES: tuple[type[RoomEvent], ...] = (
     Connected, Disconnected, Reconnecting, Reconnected, ParticipantJoined, ParticipantLeft, ParticipantReconnecting,
     ParticipantReconnected, TrackPublished, TrackUnpublished, TrackSubscribed, TrackUnsubscribed, TrackMuted,
-    TrackUnmuted, UnmuteRequested, ActiveSpeakersChanged, DataReceived, Error, PlaybackChanged,
+    TrackUnmuted, UnmuteRequested, ActiveSpeakersChanged, NetworkQualityChanged, DataReceived, Error, PlaybackChanged,
 )  # fmt: skip
 EVENTS_BY_NAME: dict[str, type[RoomEvent]] = {cls.NAME: cls for cls in EVENT_TYPES}
 

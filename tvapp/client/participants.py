@@ -134,6 +134,9 @@ class RemoteParticipant:
         self.name = info.name
         self.joined_at = info.joined_at
         self.reconnecting = info.reconnecting  # its connection dropped; the server keeps its place for a while
+        # 0..5 as the SFU measures it (5 excellent .. 1 bad, 0 broken; None until measured): NetworkQualityChanged.
+        self.network_quality: int | None = info.network_quality
+        self.network_quality_info: m.NetworkQualityInfo | None = None  # the last report: uplink and downlink
         self.tracks: dict[str, RemoteTrackPublication] = {t.sid: RemoteTrackPublication(t, self) for t in info.tracks}
 
     def __repr__(self) -> str:
@@ -346,6 +349,8 @@ class LocalParticipant:
         self.sid = ""
         self.identity = ""
         self.name = ""
+        self.network_quality: int | None = None  # this client's level as the SFU measures it (0..5)
+        self.network_quality_info: m.NetworkQualityInfo | None = None
         self.grants: m.GrantsInfo | None = None
         self.publications: dict[str, LocalTrackPublication] = {}
         self._camera: MediaStreamTrack | None = None

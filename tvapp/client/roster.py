@@ -18,7 +18,7 @@ from tvapp.client.participants import LocalParticipant, RemoteParticipant, Remot
 from tvapp.protocol import messages as m
 
 ROSTER_MESSAGES = (m.ParticipantJoined, m.ParticipantLeft, m.TrackPublished, m.TrackUnpublished, m.TrackMuted,
-                   m.TrackUnmuted, m.ActiveSpeakers)
+                   m.TrackUnmuted, m.ActiveSpeakers, m.NetworkQuality)
 
 
 class Roster:
@@ -82,11 +82,25 @@ class Roster:
                              for s in msg.speakers)
             dominant = self.participant(msg.dominant_sid) if msg.dominant_sid else None
             self._emit(ev.ActiveSpeakersChanged(speakers, dominant))
+        elif isinstance(msg, m.NetworkQuality):
+            self._network_quality(msg)
         else:
             return False
         return True
 
     # -- inside --------------------------------------------------------------------------------------------------
+
+    def _network_quality(self, msg: m.NetworkQuality) -> None:
+        """Record each participant's level and measures; emit NetworkQualityChanged for each level that changed."""
+        for info in msg.levels:
+            participant = self.participant(info.participant_sid)
+            if participant is None:
+                continue
+            previous = participant.network_quality
+            participant.network_quality = info.level
+            participant.network_quality_info = info
+            if previous != info.level:
+                self._emit(ev.NetworkQualityChanged(participant, info.level, previous, info.uplink, info.downlink))
 
     def _add(self, info: m.ParticipantInfo) -> RemoteParticipant:
         participant = RemoteParticipant(info)

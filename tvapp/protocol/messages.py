@@ -72,6 +72,9 @@ ParticipantLimit = Annotated[int, f.Integer(1, MAX_PARTICIPANTS_LIMIT)]
 MLineIndex = Annotated[int | None, f.Integer(0, MAX_MLINE_INDEX, nullable=True)]
 Direction = Annotated[TransceiverDirection, f.Choice(TRANSCEIVER_DIRECTIONS)]
 Level = Annotated[float, f.Number()]
+# A network quality level on Twilio's scale (tvapp.core.quality): 5 excellent .. 1 bad, 0 broken; null unknown.
+QualityLevel = Annotated[int | None, f.Integer(0, 5, nullable=True)]
+OptionalNumber = Annotated[float | None, f.Number(nullable=True)]
 DataPayload = Annotated[str, f.Text(MAX_DATA_BYTES, in_bytes=True, too_long_code=DATA_TOO_BIG)]
 Identities = Annotated[tuple[str, ...], f.TextArray(f.Text(MAX_ID_CHARS, nonempty=True), MAX_DATA_RECIPIENTS)]
 Secret = Annotated[str, f.Text(MAX_TEXT_CHARS)]
@@ -112,6 +115,7 @@ class ParticipantInfo(f.Record):
     joined_at: Time
     tracks: Annotated[tuple[TrackInfo, ...], f.Array(TrackInfo)] = ()
     reconnecting: Flag = False
+    network_quality: QualityLevel = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -171,6 +175,26 @@ class SpeakerInfo(f.Record):
     identity: Id
     level: Level
 
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LinkQuality(f.Record):
+    """One direction of a participant's link as the SFU measures it: its level, loss fraction, jitter, round trip."""
+
+    level: QualityLevel = None
+    loss: OptionalNumber = None
+    jitter_ms: OptionalNumber = None
+    rtt_ms: OptionalNumber = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NetworkQualityInfo(f.Record):
+    """A participant's network quality level (the worse of its two directions) and each direction's measures."""
+
+    participant_sid: Id
+    level: QualityLevel = None
+    uplink: Annotated[LinkQuality | None, f.Object(LinkQuality, nullable=True)] = None
+    downlink: Annotated[LinkQuality | None, f.Object(LinkQuality, nullable=True)] = None
 
 
 # --- client -> server (offer, answer and candidate go both ways) ----------------------------------------------
@@ -475,6 +499,14 @@ class ActiveSpeakers(f.Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class NetworkQuality(f.Message):
+    """Network quality levels of the room's participants (sent when one changes, and every few seconds)."""
+
+    TYPE: ClassVar[str] = "network_quality"
+    levels: Annotated[tuple[NetworkQualityInfo, ...], f.Array(NetworkQualityInfo)] = ()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Data(f.Message):
     """A data message from another participant."""
 
@@ -535,6 +567,7 @@ ServerMessage: TypeAlias = (
     | Error
     | Pong
     | ActiveSpeakers
+    | NetworkQuality
     | Data
     | PlaybackStateMsg
     | Offer
@@ -549,7 +582,7 @@ _CLIENT_CLASSES: tuple[type[ClientMessage], ...] = (
 _SERVER_CLASSES: tuple[type[ServerMessage], ...] = (
     Joined, ParticipantJoined, ParticipantLeft, ParticipantReconnecting, ParticipantReconnected, TrackPublished,
     TrackUnpublished, TrackMuted, TrackUnmuted, UnmuteRequest, Removed, RoomCompleted, Error, Pong, ActiveSpeakers,
-    Data, PlaybackStateMsg, Offer, Answer, Candidate,
+    NetworkQuality, Data, PlaybackStateMsg, Offer, Answer, Candidate,
 )  # fmt: skip
 CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = f.registry(*_CLIENT_CLASSES)
 SERVER_MESSAGE_TYPES: Final[Mapping[str, type[ServerMessage]]] = f.registry(*_SERVER_CLASSES)

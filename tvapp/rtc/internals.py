@@ -9,6 +9,8 @@
   encoder, which pre-encoded packets bypass).
 - `packets_received`: how many datagrams a peer connection's transports have received (RTP, RTCP and DTLS alike),
   read without building a stats report: the dead-path watch of tvapp.core.reconnect reads it several times a second.
+- `receive_counts`: a receiver's cumulative packets received and lost and its jitter, media SSRCs only (aiortc's
+  own getStats gives every SSRC the same id, so an RTX stream hides the media one); the SFU's network quality.
 - `set_host_addresses`: choose the host candidates ICE gathers (aioice skips 127.0.0.1 otherwise).
 - `set_port_range`: bind every ICE host socket inside `[media] udp_port_range` (aioice binds port 0
   otherwise): aioice.ice's `asyncio` is replaced by a shim whose running loop binds a host socket (a
@@ -82,6 +84,8 @@ _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _RX_PACKETS = "_RTCDtlsTransport__rx_packets"
 _ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
+_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
+_RTX_SSRCS = "_RTCRtpReceiver__rtx_ssrc"
 _ENV_HOSTS = "TVAPP_MEDIA_HOST_ADDRESSES"
 _KNOWN_SOURCES = "_tvapp_known_sources"
 _CONNECT = "_RTCPeerConnection__connect"
@@ -142,7 +146,7 @@ def check_internals() -> None:
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         problems.append("aioice.ice.get_host_addresses is gone")
     init_names = RTCRtpReceiver.__init__.__code__.co_names
-    for attr in (_JITTER, _DECODER_QUEUE, _ESTIMATOR, _RTCP_SSRC):
+    for attr in (_JITTER, _DECODER_QUEUE, _ESTIMATOR, _RTCP_SSRC, _REMOTE_STREAMS, _RTX_SSRCS):
         if attr not in init_names:
             problems.append(f"RTCRtpReceiver no longer sets {attr.split('__')[1]}")
     if _RX_PACKETS not in RTCDtlsTransport.__init__.__code__.co_names:
@@ -159,6 +163,19 @@ def packets_received(pc: Any) -> int:
         if transport is not None:
             total = max(total, int(getattr(transport, _RX_PACKETS, 0)))
     return total
+
+
+def receive_counts(receiver: RTCRtpReceiver) -> tuple[int, int, float] | None:
+    """Return (packets received, packets lost, jitter in seconds) of a receiver's media streams; None before any."""
+    streams = getattr(receiver, _REMOTE_STREAMS, None) or {}
+    rtx = getattr(receiver, _RTX_SSRCS, None) or {}
+    media = [stream for ssrc, stream in list(streams.items()) if ssrc not in rtx]
+    if not media:
+        return None
+    received = sum(int(stream.packets_received) for stream in media)
+    lost = sum(int(stream.packets_lost) for stream in media)
+    jitter = max((stream.jitter / stream._clockrate for stream in media if stream._clockrate), default=0.0)
+    return received, lost, float(jitter)
 
 
 def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None], *,

@@ -83,6 +83,7 @@ class LiveParticipant:
     unsubscribed: set[str] = field(default_factory=set)
     presence: Presence = field(default_factory=lambda: Presence(grace=RECONNECT_GRACE_DEFAULT))
     resume_token: str = field(default="", repr=False)  # the secret `joined` carried; a resume must present it
+    network_quality: int | None = None  # 0..5 (tvapp.core.quality), set by the SFU's tvapp.server.quality
     _info: ParticipantInfo | None = field(default=None, repr=False)
 
     @property
@@ -110,11 +111,11 @@ class LiveParticipant:
         if self._info is None:
             self._info = ParticipantInfo(sid=self.sid, identity=self.identity, name=self.name,
                                          joined_at=self.joined_at, tracks=tuple(self.tracks.values()),
-                                         reconnecting=self.reconnecting)
+                                         reconnecting=self.reconnecting, network_quality=self.network_quality)
         return self._info
 
     def changed(self) -> None:
-        """Forget the cached description (its reconnecting state changed)."""
+        """Forget the cached description (its reconnecting state or network quality changed)."""
         self._info = None
 
     def set_track(self, track: TrackInfo) -> None:

@@ -4,7 +4,8 @@
 connection, renegotiated by the server over signaling) and implements the room manager's `MediaHooks`
 (participants leaving, tracks published, muted, unpublished, subscriptions changed) by subscribing and
 unsubscribing sessions. `RoomMedia` polls each room's publications for lost packets, feeds the
-active-speaker detector from RFC 6464 audio levels, and caps publishers' video bitrate with REMB.
+active-speaker detector from RFC 6464 audio levels, caps publishers' video bitrate with REMB, and measures
+each participant's network quality once a second (tvapp.server.quality).
 Frame forwarding itself lives in tvapp.server.forwarding; every touch of aiortc internals in tvapp.rtc.internals.
 
 A failure in one participant's media (bad SDP, a dead peer connection) is reported to that participant
@@ -42,6 +43,8 @@ from tvapp.server import forwarding
 from tvapp.server.forwarding import Publication, now_ms
 from tvapp.server.live import LiveParticipant, LiveRoom, RoomError
 from tvapp.server.media_session import MediaError, MediaSession
+from tvapp.server.quality import INTERVAL_MS as QUALITY_INTERVAL_MS
+from tvapp.server.quality import RoomQuality
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ class RoomMedia:
         self.live = live
         self.sessions: dict[str, MediaSession] = {}  # participant sid -> session
         self.detector = ActiveSpeakerDetector()
+        self.quality = RoomQuality(live)
         self.task: asyncio.Task[None] | None = None
 
     def publications(self) -> Iterable[Publication]:
@@ -86,7 +90,7 @@ class RoomMedia:
     async def run(self) -> None:
         """Poll gaps and feed the speaker detector until the room has no sessions left."""
         interval = self.sfu.config.speaker_interval
-        next_speaker = next_remb = next_watch = 0.0
+        next_speaker = next_remb = next_watch = next_quality = 0.0
         while self.sessions:
             await asyncio.sleep(POLL_INTERVAL)
             for publication in list(self.publications()):
@@ -105,6 +109,12 @@ class RoomMedia:
                 next_remb = now + REMB_INTERVAL_MS
                 for publication in list(self.publications()):
                     publication.advertise_bitrate(self.sfu.config.max_video_bitrate)
+            if now >= next_quality:
+                next_quality = now + QUALITY_INTERVAL_MS
+                try:
+                    await self.quality.measure(list(self.sessions.values()), now)
+                except Exception:
+                    log.exception("media: measuring network quality failed")
 
     def _watch_paths(self, now: float) -> None:
         """Tell the room manager whose media path died (no packet for MEDIA_SILENCE_S) or came back.

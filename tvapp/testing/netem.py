@@ -9,7 +9,12 @@ device is read by the forwarder and written into the other after the link's faul
   `netem delay Dms Jms`, so packets may be reordered when J > 0;
 - loss L: each packet is dropped with probability L;
 - outage: between `cut()` and `restore()` every packet is dropped, both the ones arriving and the ones
-  already on the wire whose delivery time falls inside the outage.
+  already on the wire whose delivery time falls inside the outage;
+- rate R per direction (`down_kbps` host -> namespace, `up_kbps` namespace -> host; 0 is unlimited), like
+  `tc tbf` / `netem rate`: a token bucket one MTU deep feeds a FIFO queue of at most `queue_bytes` bytes;
+  a packet leaves the queue when the link has serialized it (its IP length at R bits/s) and only then
+  gets its delay; a packet that does not fit in the queue is dropped (tail drop). So throughput is R and
+  the queueing delay at most queue_bytes * 8 / R. The default queue holds 100 ms at the rate (>= 2 MTU).
 
 The forwarder is a small child process (this file run as a script, stdlib only) rather than a thread:
 in a thread it waits for the GIL behind any busy Python thread of the test (two busy threads added
@@ -70,6 +75,7 @@ IFF_NO_PI = 0x1000
 CLONE_NEWNET = 0x40000000
 MTU = 1500
 RT_PRIORITY = 10
+DEFAULT_QUEUE_S = 0.1
 STATE_DIR = Path("/run/tvapp-netem")
 NETNS_DIR = Path("/run/netns")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,13}$")
@@ -147,13 +153,15 @@ def remove_stale_namespaces() -> list[str]:
 
 
 class NetemLink:
-    """A namespace behind a point-to-point link with delay, jitter, loss and outages (a context manager)."""
+    """A namespace behind a point-to-point link with delay, jitter, loss, rate limits and outages (a context manager)."""
 
     def __init__(self, name: str, *, delay_ms: float = 0.0, jitter_ms: float = 0.0, loss: float = 0.0,
+                 down_kbps: float = 0.0, up_kbps: float = 0.0, queue_bytes: int | None = None,
                  seed: int | None = None) -> None:
         if not _NAME_RE.match(name):
             raise ValueError(f"link name {name!r} must be 1-14 chars of [a-z0-9] starting with a letter")
         _check_faults(delay_ms, jitter_ms, loss)
+        _check_rate(down_kbps, up_kbps, queue_bytes)
         reason = netem_available()
         if reason is not None:
             raise NetemError(reason)
@@ -163,7 +171,9 @@ class NetemLink:
         self.ns_dev = name + "n"
         self.host_ip = ""
         self.ns_ip = ""
-        self._faults = {"delay_ms": float(delay_ms), "jitter_ms": float(jitter_ms), "loss": float(loss)}
+        self._faults = {"delay_ms": float(delay_ms), "jitter_ms": float(jitter_ms), "loss": float(loss),
+                        "down_kbps": float(down_kbps), "up_kbps": float(up_kbps),
+                        "queue_bytes": float(queue_bytes or 0)}
         self._cut = False
         self._closed = False
         self._lock = threading.Lock()
@@ -189,7 +199,7 @@ class NetemLink:
 
     @property
     def faults(self) -> dict[str, float]:
-        """Return the current delay_ms, jitter_ms and loss."""
+        """Return the current delay_ms, jitter_ms, loss, down_kbps, up_kbps and queue_bytes (0: default)."""
         return dict(self._faults)
 
     @property
@@ -198,13 +208,16 @@ class NetemLink:
         return self._cut
 
     def set(self, *, delay_ms: float | None = None, jitter_ms: float | None = None,
-            loss: float | None = None) -> None:
-        """Change the faults for the packets arriving from now on (None keeps a value)."""
+            loss: float | None = None, down_kbps: float | None = None, up_kbps: float | None = None,
+            queue_bytes: int | None = None) -> None:
+        """Change the faults for the packets arriving from now on (None keeps a value; a rate of 0 lifts it)."""
         faults = dict(self._faults)
-        for key, value in (("delay_ms", delay_ms), ("jitter_ms", jitter_ms), ("loss", loss)):
+        for key, value in (("delay_ms", delay_ms), ("jitter_ms", jitter_ms), ("loss", loss),
+                           ("down_kbps", down_kbps), ("up_kbps", up_kbps), ("queue_bytes", queue_bytes)):
             if value is not None:
                 faults[key] = float(value)
         _check_faults(faults["delay_ms"], faults["jitter_ms"], faults["loss"])
+        _check_rate(faults["down_kbps"], faults["up_kbps"], int(faults["queue_bytes"]) or None)
         self._request({"op": "set", **faults})
         self._faults = faults
 
@@ -281,7 +294,8 @@ class NetemLink:
     def __repr__(self) -> str:
         f = self._faults
         return (f"NetemLink({self.ns!r}, host_ip={self.host_ip!r}, ns_ip={self.ns_ip!r}, "
-                f"delay_ms={f['delay_ms']:g}, jitter_ms={f['jitter_ms']:g}, loss={f['loss']:g}, cut={self._cut})")
+                f"delay_ms={f['delay_ms']:g}, jitter_ms={f['jitter_ms']:g}, loss={f['loss']:g}, "
+                f"down_kbps={f['down_kbps']:g}, up_kbps={f['up_kbps']:g}, cut={self._cut})")
 
     def _build(self, seed: int | None) -> None:
         remove_stale_namespaces()
@@ -383,6 +397,13 @@ def _check_faults(delay_ms: float, jitter_ms: float, loss: float) -> None:
         raise ValueError(f"loss is a probability in [0, 1] (got {loss})")
 
 
+def _check_rate(down_kbps: float, up_kbps: float, queue_bytes: int | None) -> None:
+    if not (down_kbps >= 0 and up_kbps >= 0):
+        raise ValueError(f"rates must be >= 0 kb/s, 0 meaning unlimited (got {down_kbps}, {up_kbps})")
+    if queue_bytes is not None and queue_bytes < MTU:
+        raise ValueError(f"the queue must hold at least one packet of {MTU} bytes (got {queue_bytes})")
+
+
 def _find_ip() -> str | None:
     for candidate in (shutil.which("ip"), "/usr/sbin/ip", "/sbin/ip"):
         if candidate and Path(candidate).exists():
@@ -463,6 +484,9 @@ class _Forwarder:
         self.host_fd, self.ns_fd, self.control = host_fd, ns_fd, control
         self.rng = random.Random(config.get("seed"))
         self.delay = self.jitter = self.loss = 0.0
+        self.rate = {"to_ns": 0.0, "to_host": 0.0}     # bytes per second, 0: unlimited
+        self.queue_limit = {"to_ns": 0.0, "to_host": 0.0}
+        self.busy_until = {"to_ns": 0.0, "to_host": 0.0}   # when the link has serialized its queue
         self.apply(config)
         self.cut = False
         self.counts = {"to_ns_forwarded": 0, "to_ns_dropped": 0, "to_host_forwarded": 0, "to_host_dropped": 0}
@@ -472,10 +496,15 @@ class _Forwarder:
             os.set_blocking(fd, False)
 
     def apply(self, config: dict[str, float | None]) -> None:
-        """Take new delay, jitter and loss."""
+        """Take new delay, jitter, loss, rates and queue size."""
         self.delay = float(config["delay_ms"] or 0.0) / 1e3
         self.jitter = float(config["jitter_ms"] or 0.0) / 1e3
         self.loss = float(config["loss"] or 0.0)
+        queue = float(config.get("queue_bytes") or 0.0)
+        for direction, key in (("to_ns", "down_kbps"), ("to_host", "up_kbps")):
+            rate = float(config.get(key) or 0.0) * 1e3 / 8
+            self.rate[direction] = rate
+            self.queue_limit[direction] = queue or max(2.0 * MTU, rate * DEFAULT_QUEUE_S)
 
     def run(self) -> None:
         """Forward until the control socket closes."""
@@ -517,10 +546,28 @@ class _Forwarder:
             if self.cut or (self.loss > 0 and self.rng.random() < self.loss):
                 self.counts[direction + "_dropped"] += 1
                 continue
+            now = time.monotonic()
+            sent = self.serialize(direction, len(packet), now)
+            if sent is None:
+                self.counts[direction + "_dropped"] += 1
+                continue
             delay = self.delay
             if self.jitter > 0:
                 delay = max(0.0, delay + self.rng.uniform(-self.jitter, self.jitter))
-            heapq.heappush(self.queue, (time.monotonic() + delay, next(self.seq), out_fd, packet))
+            heapq.heappush(self.queue, (sent + delay, next(self.seq), out_fd, packet))
+
+    def serialize(self, direction: str, size: int, now: float) -> float | None:
+        """Return when a packet of `size` bytes has left the rate limiter, or None if the queue is full."""
+        rate = self.rate[direction]
+        if rate <= 0:
+            return now
+        # A bucket one MTU deep: an idle link sends a packet at once, a busy one after those queued before it.
+        start = max(self.busy_until[direction], now - MTU / rate)
+        backlog = (start - now) * rate
+        if backlog + size > self.queue_limit[direction]:
+            return None
+        self.busy_until[direction] = start + size / rate
+        return max(now, self.busy_until[direction])
 
     def deliver(self, now: float) -> None:
         """Write every packet whose time has come into its device (or drop it during an outage)."""

@@ -1,8 +1,8 @@
 """The people on the TV's screen: one tile's worth of state per remote participant, and the pumps that feed it.
 
 `People` follows the SDK room's participants for the session (tvapp.tv.session): who is there in join order
-(tvapp.core.stage.TileOrder, so tiles keep their places), whether their mic and camera are on, their connection
-quality (tvapp.core.quality), and their media. It owns the pumps: one task per subscribed track, handing decoded
+(tvapp.core.stage.TileOrder, so tiles keep their places), whether their mic and camera are on, their network
+quality level 0..5 as the SFU measures it (tvapp.core.quality, the `network_quality` message), and their media. It owns the pumps: one task per subscribed track, handing decoded
 video to the participant's VideoSlot and decoded audio to the AudioOutput; dropping a participant cancels
 theirs. Everything here runs on the TV's asyncio thread; `tile_views()` and `tile_info()` are read from there too.
 """
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc.mediastreams import MediaStreamError
 
-from tvapp.core.quality import QualityMeter
 from tvapp.core.stage import TileOrder, initials
 from tvapp.core.text import displayable
 from tvapp.tv.scene import TileView
@@ -26,7 +25,6 @@ from tvapp.tv.video import VideoSlot
 
 if TYPE_CHECKING:
     from tvapp.client.participants import RemoteParticipant, RemoteTrack
-    from tvapp.client.room import Room
     from tvapp.tv.audio import AudioOutput
 
 log = logging.getLogger(__name__)
@@ -44,9 +42,8 @@ class Person:
     audio_sid: str | None = None
     camera_off: bool = True
     mic_muted: bool = False
-    quality: int | None = None
+    quality: int | None = None          # network quality 0..5 (5 excellent .. 0 broken); None until measured
     reconnecting: bool = False
-    meter: QualityMeter = field(default_factory=QualityMeter)
     pumps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
 
@@ -96,7 +93,8 @@ class People:
         if participant.sid in self._by_sid:
             return
         self._by_sid[participant.sid] = Person(participant.sid, participant.identity, display_name(participant),
-                                               reconnecting=participant.reconnecting)
+                                               reconnecting=participant.reconnecting,
+                                               quality=participant.network_quality)
         self.order.add(participant.sid, participant.joined_at)  # by join time: tiles keep their places
         self.sync(participant)
 
@@ -126,6 +124,12 @@ class People:
         person = self._by_sid.get(sid)
         if person is not None:
             person.reconnecting = reconnecting
+
+    def set_quality(self, sid: str, level: int | None) -> None:
+        """Show the participant `sid`'s network quality level (0..5) on their tile's badge."""
+        person = self._by_sid.get(sid)
+        if person is not None:
+            person.quality = level
 
     def subscribed(self, track: RemoteTrack) -> None:
         """Start pumping a newly subscribed track: video into the person's slot, audio into the output."""
@@ -157,21 +161,6 @@ class People:
             person.audio_sid = None
             if self.audio is not None:
                 self.audio.remove(person.sid)
-
-    async def read_stats(self, room: Room, now_ms: float) -> None:
-        """Read the room's receive statistics and update each person's quality level."""
-        stats = await room.receive_stats()
-        for person in self._by_sid.values():
-            if person.video_sid is None and person.audio_sid is None:
-                continue
-            received = [stats[sid] for sid in (person.video_sid, person.audio_sid) if sid in stats]
-            if not received:
-                continue
-            level = person.meter.update(sum(s.packets_received for s in received),
-                                        sum(s.packets_lost for s in received),
-                                        max(s.jitter_ms for s in received), now_ms)
-            if level is not None:
-                person.quality = level
 
     def tile_views(self, speaking: str | None) -> tuple[TileView, ...]:
         """Return the tiles in join order, the one of sid `speaking` highlighted."""

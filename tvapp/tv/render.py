@@ -426,7 +426,7 @@ class Renderer:
             self._mic_muted(pygame.Rect(x, top, pill_h, pill_h))
         if tile.quality is not None:
             badge_h = min(self.px(40), rect.h // 5)
-            badge = pygame.Rect(0, 0, round(badge_h * 1.25), badge_h)
+            badge = pygame.Rect(0, 0, round(badge_h * 1.5), badge_h)
             badge.topright = (rect.right - inset, rect.y + inset)
             self._quality(badge, tile.quality)
 
@@ -449,16 +449,19 @@ class Renderer:
                          (round(cx + unit * 3), round(cy + unit * 3)), max(2, round(unit)))
 
     def _quality(self, badge: pygame.Rect, level: int) -> None:
-        """Draw a connection-quality badge: `level` of 3 bars lit, green (3), yellow (2) or red (0-1)."""
+        """Draw a network-quality badge: `level` of 5 bars lit, green (4-5), yellow (3) or red (1-2); 0 crossed out."""
         pygame.draw.rect(self.surface, PILL, badge, border_radius=max(2, badge.h // 4))
-        lit = {3: GREEN, 2: YELLOW}.get(level, RED)
-        pad = max(2, badge.h // 6)
+        lit = {5: GREEN, 4: GREEN, 3: YELLOW}.get(level, RED)
+        pad = max(2, badge.h // 8)
         inner = badge.inflate(-2 * pad, -2 * pad)
-        bar_w = max(1, (inner.w - 2 * pad) // 3)
-        for i in range(3):
-            h = max(2, round(inner.h * (i + 1) / 3))
-            bar = pygame.Rect(inner.x + i * (bar_w + pad), inner.bottom - h, bar_w, h)
+        gap = max(1, pad // 2)
+        bar_w = max(1, (inner.w - 4 * gap) // 5)
+        for i in range(5):
+            h = max(2, round(inner.h * (i + 1) / 5))
+            bar = pygame.Rect(inner.x + i * (bar_w + gap), inner.bottom - h, bar_w, h)
             pygame.draw.rect(self.surface, lit if i < level else EMPTY_BAR, bar)
+        if level == 0:   # broken: nothing heard from them for seconds
+            pygame.draw.line(self.surface, RED, inner.topleft, inner.bottomright, max(2, pad))
 
     # --- other screens and overlays ---------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ class TileView:
     video: VideoSource | None = None    # None: camera off or no video yet -> the initials card
     mic_muted: bool = False
     camera_off: bool = False
-    quality: int | None = None          # 0 lost, 1 poor, 2 good, 3 excellent; None before any stats
+    quality: int | None = None          # network quality 0 broken .. 5 excellent (tvapp.core.quality); None: unknown
     speaking: bool = False              # the active speaker: outlined with the highlight
     reconnecting: bool = False          # its connection dropped (the server keeps its place): dimmed, "Reconnecting…"
 

@@ -315,26 +315,19 @@ class TvSession:
         self.invite_expires = float(invite.expires_at)
 
     async def _tick(self) -> None:
-        """Refresh the scene for clocks and timeouts; read stats for the quality badges; renew the invite."""
+        """Refresh the scene for clocks and timeouts; renew the invite."""
         next_stats = 0.0
         while True:
             await asyncio.sleep(SCENE_INTERVAL)
             now = time.monotonic()
             if self.room is not None and now >= next_stats:
                 next_stats = now + STATS_INTERVAL
-                with contextlib.suppress(Exception):
-                    await self._read_stats()
                 if self.invite_expires and self.invite_expires - self.clock() < INVITE_RENEW_MARGIN:
                     with contextlib.suppress(ApiError, OSError):
                         await self._renew_invite()
             if isinstance(self._screen, IdleScreen):
                 self._screen = self.idle_screen()
             self.refresh()
-
-    async def _read_stats(self) -> None:
-        room = self.room
-        if room is not None:
-            await self.people.read_stats(room, time.monotonic() * 1000)
 
     # -- room events --------------------------------------------------------------------------------------------
 
@@ -361,6 +354,8 @@ class TvSession:
             title = self.content.newly_loaded()
             if title is not None:
                 self.toasts.add(f"Now playing: {title}", self._now_ms())
+        elif isinstance(event, ev.NetworkQualityChanged):
+            self.people.set_quality(event.participant.sid, event.level)
         elif isinstance(event, (ev.ParticipantReconnecting, ev.ParticipantReconnected)):
             self.people.set_reconnecting(event.participant.sid, isinstance(event, ev.ParticipantReconnecting))
         elif isinstance(event, ev.Reconnecting):

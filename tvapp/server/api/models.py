@@ -138,6 +138,9 @@ class ParticipantOut(BaseModel):
     # Its websocket or media dropped; it keeps its place for [signal] reconnect_grace seconds (signaling:
     # participant_reconnecting / participant_reconnected).
     reconnecting: bool = False
+    network_quality: int | None = Field(
+        default=None, ge=0, le=5, description="network quality on Twilio's scale: 5 excellent .. 1 bad, 0 broken "
+        "(nothing heard for 3 s); null until measured (signaling: network_quality)")
 
 
 # POST .../tracks/{sid}/mute.

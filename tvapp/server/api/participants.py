@@ -24,7 +24,8 @@ Identity = Annotated[str, Path(max_length=64)]
 def participant_json(p: LiveParticipant) -> dict[str, Any]:
     """Return a participant as the API answers it (`ParticipantOut`)."""
     return {"sid": p.sid, "identity": p.identity, "name": p.name, "joined_at": p.joined_at,
-            "tracks": [t.to_json() for t in p.tracks.values()], "reconnecting": p.reconnecting}
+            "tracks": [t.to_json() for t in p.tracks.values()], "reconnecting": p.reconnecting,
+            "network_quality": p.network_quality}
 
 
 @router.get("/rooms/{room}/participants", response_model=list[ParticipantOut],

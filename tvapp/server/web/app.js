@@ -347,6 +347,12 @@
       case "track_muted":
       case "track_unmuted":
         return onTrackMuted(msg, msg.type === "track_muted");
+      case "network_quality":
+        for (const q of msg.levels || []) {
+          const p = session.participants.get(q.participant_sid);
+          if (p) p.quality = q.level;
+        }
+        return render();
       case "active_speakers":
         session.speakers = msg.speakers || [];
         session.dominantSid = msg.dominant_sid || null;
@@ -408,6 +414,7 @@
     const tracks = new Map((info.tracks || []).map((t) => [t.sid, { ...t }]));
     session.participants.set(info.sid, {
       sid: info.sid, identity: info.identity, name: info.name, tracks, reconnecting: Boolean(info.reconnecting),
+      quality: info.network_quality ?? null, // 0..5 as the SFU measures it (network_quality); null: not yet
     });
   }
 
@@ -658,7 +665,11 @@
       const state = document.createElement("span");
       state.className = "state";
       state.textContent = "Reconnecting…";
-      tile.append(video, initial, label, state);
+      const bars = document.createElement("span"); // network quality: 5 bars, `level` of them lit
+      bars.className = "quality";
+      bars.setAttribute("role", "img");
+      for (let i = 0; i < 5; i++) bars.append(document.createElement("i"));
+      tile.append(video, initial, label, state, bars);
       grid.append(tile);
     }
     const shown = p.name || p.identity;
@@ -673,6 +684,17 @@
     tile.classList.toggle("mic-off", !mic || mic.muted);
     tile.classList.toggle("speaking", p.sid === session.dominantSid);
     tile.classList.toggle("reconnecting", Boolean(p.reconnecting)); // its link dropped; the server keeps its place
+    renderQuality(tile.querySelector(".quality"), p.quality);
+  }
+
+  const QUALITY_WORDS = ["broken", "bad", "poor", "fair", "good", "excellent"];
+
+  function renderQuality(bars, level) {
+    const known = Number.isInteger(level);
+    bars.hidden = !known;
+    bars.dataset.level = known ? String(level) : "";
+    bars.setAttribute("aria-label", known ? `Network quality ${level} of 5 (${QUALITY_WORDS[level]})` : "");
+    Array.from(bars.children).forEach((bar, i) => bar.classList.toggle("lit", known && i < level));
   }
 
   function tracksOf(p, kind) {
