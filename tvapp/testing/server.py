@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ipaddress
 import os
 import signal
 import ssl
@@ -29,12 +30,17 @@ class ServerProcess:
         """Prepare a core on `host`:`port` (0: any free port) keeping its state in `data_dir`.
 
         `prefix` runs it through a command such as `ip netns exec NS` (tvapp.testing.homes: a core in the cloud).
+        A core on a non-loopback `host` would make a self-signed certificate ([server] tls = "auto"); here it
+        serves plain http unless `env` sets TVAPP_SERVER_TLS (the tests of TLS itself say so: its clients in other
+        namespaces would otherwise have to be handed the certificate).
         """
         self.data_dir = Path(data_dir)
         self.log_level = log_level
         self.host = host
         self.port = port
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        if not ipaddress.ip_address(host).is_loopback and "TVAPP_SERVER_TLS" not in (env or {}):
+            self.env["TVAPP_SERVER_TLS"] = "off"
         self.cpu = cpu
         self.prefix = list(prefix)
         self.proc: subprocess.Popen[str] | None = None
