@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,8 @@ class BiDiConnection:
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self._ws: ClientConnection = connect(url, max_size=None, open_timeout=timeout)
+        self._stack = ExitStack()
+        self._ws: ClientConnection = self._stack.enter_context(connect(url, max_size=None, open_timeout=timeout))
         self._ids = itertools.count(1)
         self._replies: dict[int, queue.Queue[dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -198,7 +200,7 @@ class BiDiConnection:
 
     def close(self) -> None:
         """Close the websocket."""
-        self._ws.close()
+        self._stack.close()
         self._reader.join(5)
 
 

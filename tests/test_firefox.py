@@ -1,0 +1,224 @@
+"""The phone web client in Debian's firefox-esr (headless, fake camera and microphone), driven over WebDriver BiDi.
+
+Firefox's fake camera is a 640x480 picture of changing colour and its fake microphone a 1 kHz tone; the SDK bot
+sends a 320x240 test pattern and a 440 Hz tone. What the page decodes is read from its own elements: frames
+presented by the tile's <video> (requestVideoFrameCallback; getVideoPlaybackQuality stays at 0 in Firefox for a
+MediaStream) and the level of the
+participant's <audio> element (the decoder's audioLevel for its transceiver). What Firefox sends is read from what the SDK decodes.
+One Firefox serves the module (it takes seconds to start); each test closes its pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+from web_helpers import new_room
+
+from tvapp.client import Room, TrackSubscribed
+from tvapp.client.sources import TestPatternTrack, ToneTrack
+from tvapp.testing.browser import Browser, app_state, stats_grow, wait_for_js, wait_for_state, wait_until
+from tvapp.testing.firefox import Firefox, FirefoxPage
+from tvapp.testing.server import ServerProcess
+
+T = TypeVar("T")
+DECODES_AUDIO_AND_VIDEO = {"video": ("inbound", "video", "framesDecoded"),
+                           "audio": ("inbound", "audio", "totalSamplesReceived")}
+AUDIBLE_RMS = 0.02  # of full scale; both tones are 0.3 (RMS ~0.2), silence and comfort noise far below
+
+# Count the frames a participant's tile <video> presents (requestVideoFrameCallback), beside its playback quality
+# (informative only: Firefox leaves totalVideoFrames at 0 for a MediaStream source; Chromium counts them).
+VIDEO_FRAMES_JS = """(identity) => {
+  const video = document.querySelector(`#grid .tile[data-identity="${identity}"] video`);
+  if (!video || !video.srcObject) return null;
+  if (!video.tvappFrames) {
+    video.tvappFrames = {presented: 0};
+    const tick = () => { video.tvappFrames.presented += 1; video.requestVideoFrameCallback(tick); };
+    video.requestVideoFrameCallback(tick);
+  }
+  const quality = video.getVideoPlaybackQuality();
+  return {presented: video.tvappFrames.presented, total: quality.totalVideoFrames, width: video.videoWidth,
+          height: video.videoHeight, paused: video.paused};
+}"""
+
+# The level (0..1, RMS) of the audio a participant's <audio> element plays: the decoder's audioLevel for that
+# element's transceiver (Web Audio cannot measure it here: with no sound device an AudioContext stays suspended).
+AUDIO_LEVEL_JS = """async (participantSid) => {
+  const audio = document.querySelector(`#audio-sink audio[data-participant="${participantSid}"]`);
+  if (!audio || !audio.srcObject) return null;
+  const track = audio.srcObject.getAudioTracks()[0];
+  let level = null, energy = null;
+  (await window.tvapp.pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio" && s.mid === audio.dataset.mid) {
+      level = s.audioLevel ?? null;
+      energy = s.totalAudioEnergy ?? null;
+    }
+  });
+  return {level, energy, paused: audio.paused, track: track ? track.readyState : null};
+}"""
+
+
+
+class Bot:
+    """An SDK participant on its own event loop thread: counts decoded frames and measures audio per publisher."""
+
+    def __init__(self, server: ServerProcess, room: str, identity: str, *, publish: bool = True) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.frames: dict[tuple[str, str], int] = {}  # (publisher identity, kind) -> decoded frames
+        self.widths: dict[str, int] = {}  # publisher identity -> width of its last video frame
+        self.loud_frames: dict[str, int] = {}  # publisher identity -> audio frames above AUDIBLE_RMS
+        token = server.token(room, identity, name=f"Bot {identity}")["access_token"]
+        self.room: Room = self.call(self._join(server.url, token, publish))
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    async def _join(self, url: str, token: str, publish: bool) -> Room:
+        room = await Room.connect(url, token, host_addresses=["127.0.0.1"])
+        room.on(TrackSubscribed, self._subscribed)
+        if publish:
+            await room.local_participant.publish_track(TestPatternTrack(320, 240, 15), source="camera")
+            await room.local_participant.publish_track(ToneTrack(440.0), source="microphone")
+        return room
+
+    async def _subscribed(self, event: TrackSubscribed) -> None:
+        identity, kind = event.participant.identity, event.track.kind
+        self.frames.setdefault((identity, kind), 0)
+        while True:
+            try:
+                frame = await event.track.recv()
+            except Exception:  # the track ended (MediaStreamError) or the room closed
+                return
+            self.frames[(identity, kind)] += 1
+            if kind == "video":
+                self.widths[identity] = frame.width
+            else:
+                samples = frame.to_ndarray().astype(np.float64) / 32768.0
+                if float(np.sqrt(np.mean(samples ** 2))) > AUDIBLE_RMS:
+                    self.loud_frames[identity] = self.loud_frames.get(identity, 0) + 1
+
+    def close(self) -> None:
+        try:
+            self.call(self.room.disconnect(), 10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def firefox() -> Iterator[Firefox]:
+    """Debian's firefox-esr over WebDriver BiDi (tvapp.testing.firefox), one per module."""
+    with Firefox() as ff:
+        yield ff
+
+
+@pytest.fixture
+def bots() -> Iterator[list[Bot]]:
+    started: list[Bot] = []
+    yield started
+    for bot in started:
+        bot.close()
+
+
+@pytest.fixture(autouse=True)
+def close_firefox_pages(firefox: Firefox) -> Iterator[None]:
+    yield
+    firefox.close_pages()
+
+
+def join_in_firefox(firefox: Firefox, server: ServerProcess, code: str, name: str) -> FirefoxPage:
+    page = firefox.open(server.url, code=code, name=name, autojoin="1")
+    wait_for_state(page, "joined", 20)
+    return page
+
+
+def video_frames_grow(page: Any, identity: str, width: int, timeout: float = 20.0) -> dict[str, Any]:
+    """Wait until the tile <video> of `identity` shows `width`-wide frames and presents 20 more of them."""
+    first = wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})", lambda v: v and v["width"] == width,
+                        timeout, f"{identity}'s tile video at width {width}")
+    return wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})",
+                       lambda v: v["presented"] >= first["presented"] + 20 and not v["paused"],
+                       timeout, f"{identity}'s tile video to present frames")
+
+
+def audible(page: Any, participant_sid: str, timeout: float = 20.0) -> dict[str, Any]:
+    """Wait until the <audio> of a participant plays a level above AUDIBLE_RMS; return the measurement."""
+    return wait_for_js(page, f"() => ({AUDIO_LEVEL_JS})({participant_sid!r})",
+                       lambda v: v and (v["level"] or 0) > AUDIBLE_RMS and not v["paused"] and v["track"] == "live",
+                       timeout, f"{participant_sid}'s audio to be audible")
+
+
+def bot_decodes(bot: Bot, identity: str, width: int, timeout: float = 20.0) -> None:
+    start = {kind: bot.frames.get((identity, kind), 0) for kind in ("video", "audio")}
+    wait_until(lambda: all(bot.frames.get((identity, k), 0) >= start[k] + 20 for k in start)
+               and bot.widths.get(identity) == width and bot.loud_frames.get(identity, 0) >= 20, timeout,
+               message=lambda: f"the bot to decode {identity} (frames {bot.frames}, widths {bot.widths}, "
+                               f"loud audio frames {bot.loud_frames})")
+
+
+def test_firefox_publishes_camera_and_microphone_to_an_sdk_subscriber(
+        media_server: ServerProcess, firefox: Firefox, bots: list[Bot]) -> None:
+    room, code = new_room(media_server, "firefox")
+    page = join_in_firefox(firefox, media_server, code, "Fox")
+    wait_until(lambda: {t["source"] for t in app_state(page)["localTracks"] if t["mid"]} == {"camera", "microphone"},
+               15, message="the camera and microphone negotiated")
+    state = app_state(page)
+    bots.append(Bot(media_server, room, "listener", publish=False))
+    bot_decodes(bots[0], state["identity"], 640)
+    assert firefox.errors[page] == [] and app_state(page)["errors"] == []
+
+
+def test_firefox_receives_a_bots_video_and_audio(media_server: ServerProcess, firefox: Firefox,
+                                                 bots: list[Bot]) -> None:
+    room, code = new_room(media_server, "firefox")
+    bots.append(Bot(media_server, room, "bot-1"))
+    page = join_in_firefox(firefox, media_server, code, "Viewer")
+    video_frames_grow(page, "bot-1", 320)
+    audible(page, bots[0].room.local_participant.sid)
+    stats_grow(page, DECODES_AUDIO_AND_VIDEO)
+    assert firefox.errors[page] == [] and app_state(page)["errors"] == []
+
+
+def test_a_chromium_page_and_a_firefox_page_see_and_hear_each_other(
+        media_server: ServerProcess, firefox: Firefox, browser: Browser) -> None:
+    _, code = new_room(media_server, "firefox")
+    fox = join_in_firefox(firefox, media_server, code, "Fox")
+    chrome = browser.open(media_server.url, code=code, name="Chrome", autojoin="1")
+    try:
+        wait_for_state(chrome, "joined")
+        fox_state, chrome_state = app_state(fox), app_state(chrome)
+        video_frames_grow(fox, chrome_state["identity"], 640)
+        video_frames_grow(chrome, fox_state["identity"], 640)
+        audible(fox, chrome_state["self"]["sid"])
+        audible(chrome, fox_state["self"]["sid"])
+        assert firefox.errors[fox] == [] and browser.errors[chrome] == []
+    finally:
+        browser.errors.pop(chrome, None)
+        chrome.close()
+
+
+def test_firefox_records_console_errors_and_quits_without_leaving_processes(media_server: ServerProcess) -> None:
+    ff = Firefox().start()
+    home = ff.log_path.parent
+    group = ff.process.pid if ff.process else 0
+    try:
+        page = ff.open(media_server.url)
+        page.evaluate("() => { console.error('seen by the test'); setTimeout(() => { throw new Error('late'); }); }")
+        wait_until(lambda: len(ff.errors[page]) == 2, 10, message=lambda: f"two errors recorded: {ff.errors}")
+        assert ff.errors[page][0] == "console: seen by the test"
+        assert ff.errors[page][1].startswith("exception: Error: late")
+        assert page.screenshot()[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        ff.close()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)
+    assert not home.exists()
