@@ -17,13 +17,14 @@ from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+import av
 import numpy as np
 import pytest
 from web_helpers import new_room
 
 from tvapp.client import Room, TrackSubscribed
 from tvapp.client.sources import TestPatternTrack, ToneTrack
-from tvapp.testing.browser import Browser, app_state, stats_grow, wait_for_js, wait_for_state, wait_until
+from tvapp.testing.browser import Browser, ScriptPage, app_state, stats_grow, wait_for_js, wait_for_state, wait_until
 from tvapp.testing.firefox import Firefox, FirefoxPage
 from tvapp.testing.server import ServerProcess
 
@@ -99,7 +100,7 @@ class Bot:
             except Exception:  # the track ended (MediaStreamError) or the room closed
                 return
             self.frames[(identity, kind)] += 1
-            if kind == "video":
+            if isinstance(frame, av.VideoFrame):
                 self.widths[identity] = frame.width
             else:
                 samples = frame.to_ndarray().astype(np.float64) / 32768.0
@@ -141,20 +142,23 @@ def join_in_firefox(firefox: Firefox, server: ServerProcess, code: str, name: st
     return page
 
 
-def video_frames_grow(page: Any, identity: str, width: int, timeout: float = 20.0) -> dict[str, Any]:
+def video_frames_grow(page: ScriptPage, identity: str, width: int, timeout: float = 20.0) -> dict[str, Any]:
     """Wait until the tile <video> of `identity` shows `width`-wide frames and presents 20 more of them."""
     first = wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})", lambda v: v and v["width"] == width,
                         timeout, f"{identity}'s tile video at width {width}")
-    return wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})",
-                       lambda v: v["presented"] >= first["presented"] + 20 and not v["paused"],
-                       timeout, f"{identity}'s tile video to present frames")
+    last: dict[str, Any] = wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})",
+                                       lambda v: v["presented"] >= first["presented"] + 20 and not v["paused"],
+                                       timeout, f"{identity}'s tile video to present frames")
+    return last
 
 
-def audible(page: Any, participant_sid: str, timeout: float = 20.0) -> dict[str, Any]:
+def audible(page: ScriptPage, participant_sid: str, timeout: float = 20.0) -> dict[str, Any]:
     """Wait until the <audio> of a participant plays a level above AUDIBLE_RMS; return the measurement."""
-    return wait_for_js(page, f"() => ({AUDIO_LEVEL_JS})({participant_sid!r})",
-                       lambda v: v and (v["level"] or 0) > AUDIBLE_RMS and not v["paused"] and v["track"] == "live",
-                       timeout, f"{participant_sid}'s audio to be audible")
+    level: dict[str, Any] = wait_for_js(
+        page, f"() => ({AUDIO_LEVEL_JS})({participant_sid!r})",
+        lambda v: v and (v["level"] or 0) > AUDIBLE_RMS and not v["paused"] and v["track"] == "live",
+        timeout, f"{participant_sid}'s audio to be audible")
+    return level
 
 
 def bot_decodes(bot: Bot, identity: str, width: int, timeout: float = 20.0) -> None:

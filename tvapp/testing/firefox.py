@@ -256,6 +256,24 @@ class FirefoxPage:
             "actions": [{"type": "pointerMove", "x": box["x"], "y": box["y"]},
                         {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]})
 
+    def is_visible(self, selector: str) -> bool:
+        """Whether the first element matching `selector` exists, has a box and is not visibility:hidden."""
+        return bool(self.evaluate("""(selector) => {
+            const element = document.querySelector(selector);
+            return Boolean(element && element.getClientRects().length
+                           && getComputedStyle(element).visibility !== "hidden");
+        }""", selector))
+
+    def text_content(self, selector: str) -> str | None:
+        """The textContent of the first element matching `selector` (None if there is none)."""
+        value = self.evaluate("(s) => { const e = document.querySelector(s); return e ? e.textContent : null; }",
+                              selector)
+        return None if value is None else str(value)
+
+    def bring_to_front(self) -> None:
+        """Make this tab the selected one (a background tab may present no video frames)."""
+        self.browser.bidi.send("browsingContext.activate", {"context": self.context})
+
     def screenshot(self, path: str | os.PathLike[str] | None = None) -> bytes:
         """Capture the viewport as PNG bytes (also written to `path` if given)."""
         result = self.browser.bidi.send("browsingContext.captureScreenshot", {"context": self.context})
@@ -336,17 +354,16 @@ class Firefox:
         return self
 
     def _wait_for_port(self, server_file: Path) -> int:
-        def port() -> int | None:
+        def port() -> int:  # 0 until the file is written
             if self.process is not None and self.process.poll() is not None:
                 raise FirefoxError(f"firefox exited with {self.process.returncode}: {self._log_tail()}")
             try:
                 return int(json.loads(server_file.read_text())["ws_port"])
             except (OSError, ValueError, KeyError):
-                return None
+                return 0
 
-        found: int = waiting.wait_until(port, self.startup_timeout,
-                                        lambda: f"firefox to serve WebDriver BiDi: {self._log_tail()}", 0.1)
-        return found
+        return waiting.wait_until(port, self.startup_timeout,
+                                  lambda: f"firefox to serve WebDriver BiDi: {self._log_tail()}", 0.1)
 
     def _log_tail(self) -> str:
         try:
