@@ -3,9 +3,10 @@
 Firefox's fake camera is a 640x480 picture of changing colour and its fake microphone a 1 kHz tone; the SDK bot
 sends a 320x240 test pattern and a 440 Hz tone. What the page decodes is read from its own elements: frames
 presented by the tile's <video> (requestVideoFrameCallback; getVideoPlaybackQuality stays at 0 in Firefox for a
-MediaStream) and the level of the
-participant's <audio> element (the decoder's audioLevel for its transceiver). What Firefox sends is read from what the SDK decodes.
-One Firefox serves the module (it takes seconds to start); each test closes its pages.
+MediaStream) and the level of the participant's <audio> element (the decoder's audioLevel for its transceiver).
+What Firefox sends is read from what the SDK decodes. The watch-along video (watch.js) is checked with
+test_web_watch's clip and sync measure. One Firefox serves the module (it takes seconds to start); each test
+closes its pages.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 import av
 import numpy as np
 import pytest
+from test_web_watch import assert_in_sync, command, status, wait_for_page_state, watch_server  # noqa: F401 (fixture)
 from web_helpers import new_room
 
 from tvapp.client import Room, TrackSubscribed
@@ -208,6 +210,21 @@ def test_a_chromium_page_and_a_firefox_page_see_and_hear_each_other(
     finally:
         browser.errors.pop(chrome, None)
         chrome.close()
+
+
+def test_firefox_plays_the_watch_along_video_in_sync_and_follows_a_pause(
+        firefox: Firefox, watch_server: ServerProcess) -> None:
+    room, code = new_room(watch_server, "firefox-watch")
+    page = join_in_firefox(firefox, watch_server, code, "Fox")
+    state = command(watch_server, room, "load", content="/media/clip.mp4", title="Test clip", position=2.0)
+    wait_for_page_state(page, state)  # type: ignore[arg-type]
+    assert_in_sync(page, state)  # type: ignore[arg-type]  (H.264/AAC, frames logged by requestVideoFrameCallback)
+    assert status(page)["muted"] is False, "sound on: autoplay is allowed"  # type: ignore[arg-type]
+    paused = command(watch_server, room, "pause")
+    wait_for_page_state(page, paused)  # type: ignore[arg-type]
+    wait_for_js(page, "() => window.tvappWatch.status()",
+                lambda s: s["paused"] and abs(s["currentTime"] - paused.position) < 0.05, 5, "the video to pause")
+    assert firefox.errors[page] == []
 
 
 def test_firefox_records_console_errors_and_quits_without_leaving_processes(media_server: ServerProcess) -> None:
