@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 import threading
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
@@ -26,7 +27,8 @@ from web_helpers import new_room
 
 from tvapp.client import Room, TrackSubscribed
 from tvapp.client.sources import TestPatternTrack, ToneTrack
-from tvapp.testing.browser import Browser, ScriptPage, app_state, stats_grow, wait_for_js, wait_for_state, wait_until
+from tvapp.testing.browser import (PHONE_VIEWPORT, Browser, ScriptPage, app_state, stats_grow, wait_for_js,
+                                   wait_for_state, wait_until)
 from tvapp.testing.firefox import Firefox, FirefoxPage
 from tvapp.testing.server import ServerProcess
 
@@ -76,7 +78,7 @@ class Bot:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.frames: dict[tuple[str, str], int] = {}  # (publisher identity, kind) -> decoded frames
-        self.widths: dict[str, int] = {}  # publisher identity -> width of its last video frame
+        self.sizes: dict[str, tuple[int, int]] = {}  # publisher identity -> (width, height) of its last video frame
         self.loud_frames: dict[str, int] = {}  # publisher identity -> audio frames above AUDIBLE_RMS
         token = server.token(room, identity, name=f"Bot {identity}")["access_token"]
         self.room: Room = self.call(self._join(server.url, token, publish))
@@ -103,7 +105,7 @@ class Bot:
                 return
             self.frames[(identity, kind)] += 1
             if isinstance(frame, av.VideoFrame):
-                self.widths[identity] = frame.width
+                self.sizes[identity] = (frame.width, frame.height)
             else:
                 samples = frame.to_ndarray().astype(np.float64) / 32768.0
                 if float(np.sqrt(np.mean(samples ** 2))) > AUDIBLE_RMS:
@@ -144,10 +146,24 @@ def join_in_firefox(firefox: Firefox, server: ServerProcess, code: str, name: st
     return page
 
 
-def video_frames_grow(page: ScriptPage, identity: str, width: int, timeout: float = 20.0) -> dict[str, Any]:
-    """Wait until the tile <video> of `identity` shows `width`-wide frames and presents 20 more of them."""
-    first = wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})", lambda v: v and v["width"] == width,
-                        timeout, f"{identity}'s tile video at width {width}")
+def png_size(png: bytes) -> tuple[int, int]:
+    """Return (width, height) of a PNG image from its IHDR chunk."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", png[:8]
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+def camera_size(width: int, height: int) -> bool:
+    """Whether a frame size is a browser's fake camera: 640x480, or 4:3 scaled down (its encoder adapts to the CPU)."""
+    return 0 < width <= 640 and width * 3 == height * 4
+
+
+def video_frames_grow(page: ScriptPage, identity: str, width: int | None = None,
+                      timeout: float = 20.0) -> dict[str, Any]:
+    """Wait until the tile <video> of `identity` shows frames `width` wide (None: a camera_size) and 20 more."""
+    first = wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})",
+                        lambda v: v and (v["width"] == width if width else camera_size(v["width"], v["height"])),
+                        timeout, f"{identity}'s tile video at width {width or 'of a camera'}")
     last: dict[str, Any] = wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})",
                                        lambda v: v["presented"] >= first["presented"] + 20 and not v["paused"],
                                        timeout, f"{identity}'s tile video to present frames")
@@ -163,11 +179,11 @@ def audible(page: ScriptPage, participant_sid: str, timeout: float = 20.0) -> di
     return level
 
 
-def bot_decodes(bot: Bot, identity: str, width: int, timeout: float = 20.0) -> None:
+def bot_decodes(bot: Bot, identity: str, timeout: float = 20.0) -> None:
     start = {kind: bot.frames.get((identity, kind), 0) for kind in ("video", "audio")}
     wait_until(lambda: all(bot.frames.get((identity, k), 0) >= start[k] + 20 for k in start)
-               and bot.widths.get(identity) == width and bot.loud_frames.get(identity, 0) >= 20, timeout,
-               message=lambda: f"the bot to decode {identity} (frames {bot.frames}, widths {bot.widths}, "
+               and camera_size(*bot.sizes.get(identity, (0, 0))) and bot.loud_frames.get(identity, 0) >= 20, timeout,
+               message=lambda: f"the bot to decode {identity} (frames {bot.frames}, sizes {bot.sizes}, "
                                f"loud audio frames {bot.loud_frames})")
 
 
@@ -179,7 +195,7 @@ def test_firefox_publishes_camera_and_microphone_to_an_sdk_subscriber(
                15, message="the camera and microphone negotiated")
     state = app_state(page)
     bots.append(Bot(media_server, room, "listener", publish=False))
-    bot_decodes(bots[0], state["identity"], 640)
+    bot_decodes(bots[0], state["identity"])
     assert firefox.errors[page] == [] and app_state(page)["errors"] == []
 
 
@@ -191,6 +207,12 @@ def test_firefox_receives_a_bots_video_and_audio(media_server: ServerProcess, fi
     video_frames_grow(page, "bot-1", 320)
     audible(page, bots[0].room.local_participant.sid)
     stats_grow(page, DECODES_AUDIO_AND_VIDEO)
+    # The call fits the phone's 390 px: no sideways scrolling, the controls on screen and big enough to tap.
+    assert png_size(page.screenshot()) == PHONE_VIEWPORT
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE_VIEWPORT[0]
+    for button in ("#mic", "#cam", "#leave"):
+        box = page.evaluate(f"() => document.querySelector('{button}').getBoundingClientRect().toJSON()")
+        assert box["bottom"] <= PHONE_VIEWPORT[1] and box["right"] <= PHONE_VIEWPORT[0] and box["height"] >= 44, box
     assert firefox.errors[page] == [] and app_state(page)["errors"] == []
 
 
@@ -202,8 +224,8 @@ def test_a_chromium_page_and_a_firefox_page_see_and_hear_each_other(
     try:
         wait_for_state(chrome, "joined")
         fox_state, chrome_state = app_state(fox), app_state(chrome)
-        video_frames_grow(fox, chrome_state["identity"], 640)
-        video_frames_grow(chrome, fox_state["identity"], 640)
+        video_frames_grow(fox, chrome_state["identity"])
+        video_frames_grow(chrome, fox_state["identity"])
         audible(fox, chrome_state["self"]["sid"])
         audible(chrome, fox_state["self"]["sid"])
         assert firefox.errors[fox] == [] and browser.errors[chrome] == []
@@ -237,7 +259,7 @@ def test_firefox_records_console_errors_and_quits_without_leaving_processes(medi
         wait_until(lambda: len(ff.errors[page]) == 2, 10, message=lambda: f"two errors recorded: {ff.errors}")
         assert ff.errors[page][0] == "console: seen by the test"
         assert ff.errors[page][1].startswith("exception: Error: late")
-        assert page.screenshot()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png_size(page.screenshot()) == PHONE_VIEWPORT
     finally:
         ff.close()
     with pytest.raises(ProcessLookupError):
