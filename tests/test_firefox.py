@@ -238,12 +238,14 @@ def test_firefox_plays_the_watch_along_video_in_sync_and_follows_a_pause(
         firefox: Firefox, watch_server: ServerProcess) -> None:
     room, code = new_room(watch_server, "firefox-watch")
     page = join_in_firefox(firefox, watch_server, code, "Fox")
+    # test_web_watch's helpers are typed for Playwright's Page; they use only methods FirefoxPage has too.
+    shared: Any = page
     state = command(watch_server, room, "load", content="/media/clip.mp4", title="Test clip", position=2.0)
-    wait_for_page_state(page, state)  # type: ignore[arg-type]
-    assert_in_sync(page, state)  # type: ignore[arg-type]  (H.264/AAC, frames logged by requestVideoFrameCallback)
-    assert status(page)["muted"] is False, "sound on: autoplay is allowed"  # type: ignore[arg-type]
+    wait_for_page_state(shared, state)
+    assert_in_sync(shared, state)  # H.264/AAC; the frames it checks are logged by requestVideoFrameCallback
+    assert status(shared)["muted"] is False, "sound on: autoplay is allowed"
     paused = command(watch_server, room, "pause")
-    wait_for_page_state(page, paused)  # type: ignore[arg-type]
+    wait_for_page_state(shared, paused)
     wait_for_js(page, "() => window.tvappWatch.status()",
                 lambda s: s["paused"] and abs(s["currentTime"] - paused.position) < 0.05, 5, "the video to pause")
     assert firefox.errors[page] == []
