@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import struct
 import threading
 from collections.abc import Coroutine, Iterator
@@ -251,8 +252,41 @@ def test_firefox_plays_the_watch_along_video_in_sync_and_follows_a_pause(
     assert firefox.errors[page] == []
 
 
-def test_firefox_records_console_errors_and_quits_without_leaving_processes(media_server: ServerProcess) -> None:
-    ff = Firefox().start()
+class ProxyTrap:
+    """A TCP listener standing in for the profile's dead proxy: records the first line of each request it gets."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.requests: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._record, args=(conn,), daemon=True).start()
+
+    def _record(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                self.requests.append(conn.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace"))
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_firefox_records_console_errors_keeps_off_the_network_and_quits_without_leaving_processes(
+        media_server: ServerProcess) -> None:
+    trap = ProxyTrap()
+    ff = Firefox(prefs={"network.proxy.http_port": trap.port, "network.proxy.ssl_port": trap.port}).start()
     home = ff.log_path.parent
     group = ff.process.pid if ff.process else 0
     try:
@@ -262,8 +296,17 @@ def test_firefox_records_console_errors_and_quits_without_leaving_processes(medi
         assert ff.errors[page][0] == "console: seen by the test"
         assert ff.errors[page][1].startswith("exception: Error: late")
         assert png_size(page.screenshot()) == PHONE_VIEWPORT
+        # Anything but loopback goes to the proxy (here the trap; by default a dead port), never out directly.
+        # (From a blank tab: the client page's CSP would stop these fetches before the network.)
+        ff.new_page().evaluate("""() => { fetch("http://tvapp-outside.example/probe").catch(() => {});
+                                 fetch("https://tvapp-outside.example/probe").catch(() => {}); }""")
+        wait_until(lambda: {"GET http://tvapp-outside.example/probe HTTP/1.1",
+                            "CONNECT tvapp-outside.example:443 HTTP/1.1"} <= set(trap.requests), 10,
+                   message=lambda: f"both requests at the proxy: {trap.requests}")
+        assert not any(str(media_server.port) in line for line in trap.requests), "loopback goes direct"
     finally:
         ff.close()
+        trap.close()
     with pytest.raises(ProcessLookupError):
         os.killpg(group, 0)
     assert not home.exists()

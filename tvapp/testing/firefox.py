@@ -332,7 +332,9 @@ class Firefox:
         profile = Path(self._home) / "profile"
         profile.mkdir()
         (profile / "user.js").write_text(user_js(self.prefs))
-        env = {**os.environ, "MOZ_HEADLESS": "1", "MOZ_CRASHREPORTER_DISABLE": "1", "HOME": self._home}
+        # MOZ_REMOTE_SETTINGS_DEVTOOLS lets services.settings.server (a dead loopback port) take effect.
+        env = {**os.environ, "MOZ_HEADLESS": "1", "MOZ_CRASHREPORTER_DISABLE": "1", "HOME": self._home,
+               "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"}
         env.pop("DISPLAY", None)
         try:
             self._log = open(self.log_path, "wb")  # noqa: SIM115 -- closed in close()
