@@ -1,9 +1,8 @@
 """The phone web client in Debian's firefox-esr (headless, fake camera and microphone), driven over WebDriver BiDi.
 
 Firefox's fake camera is a 640x480 picture of changing colour and its fake microphone a 1 kHz tone; the SDK bot
-sends a 320x240 test pattern and a 440 Hz tone. What the page decodes is read from its own elements: frames
-presented by the tile's <video> (requestVideoFrameCallback; getVideoPlaybackQuality stays at 0 in Firefox for a
-MediaStream) and the level of the participant's <audio> element (the decoder's audioLevel for its transceiver).
+sends a 320x240 test pattern and a 440 Hz tone. What the page decodes is read from its own elements (tvapp.testing.page_media):
+frames presented by the tile's <video> and the level the participant's <audio> element plays.
 What Firefox sends is read from what the SDK decodes. The watch-along video (watch.js) is checked with
 test_web_watch's clip and sync measure. One Firefox serves the module (it takes seconds to start); each test
 closes its pages.
@@ -28,48 +27,15 @@ from web_helpers import new_room
 
 from tvapp.client import Room, TrackSubscribed
 from tvapp.client.sources import TestPatternTrack, ToneTrack
-from tvapp.testing.browser import (PHONE_VIEWPORT, Browser, ScriptPage, app_state, stats_grow, wait_for_js,
+from tvapp.testing.browser import (PHONE_VIEWPORT, Browser, app_state, stats_grow, wait_for_js,
                                    wait_for_state, wait_until)
 from tvapp.testing.firefox import Firefox, FirefoxPage
+from tvapp.testing.page_media import AUDIBLE_LEVEL, camera_size, wait_for_audible, wait_for_video
 from tvapp.testing.server import ServerProcess
 
 T = TypeVar("T")
 DECODES_AUDIO_AND_VIDEO = {"video": ("inbound", "video", "framesDecoded"),
                            "audio": ("inbound", "audio", "totalSamplesReceived")}
-AUDIBLE_RMS = 0.02  # of full scale; both tones are 0.3 (RMS ~0.2), silence and comfort noise far below
-
-# Count the frames a participant's tile <video> presents (requestVideoFrameCallback), beside its playback quality
-# (informative only: Firefox leaves totalVideoFrames at 0 for a MediaStream source; Chromium counts them).
-VIDEO_FRAMES_JS = """(identity) => {
-  const video = document.querySelector(`#grid .tile[data-identity="${identity}"] video`);
-  if (!video || !video.srcObject) return null;
-  if (!video.tvappFrames) {
-    video.tvappFrames = {presented: 0};
-    const tick = () => { video.tvappFrames.presented += 1; video.requestVideoFrameCallback(tick); };
-    video.requestVideoFrameCallback(tick);
-  }
-  const quality = video.getVideoPlaybackQuality();
-  return {presented: video.tvappFrames.presented, total: quality.totalVideoFrames, width: video.videoWidth,
-          height: video.videoHeight, paused: video.paused};
-}"""
-
-# The level (0..1, RMS) of the audio a participant's <audio> element plays: the decoder's audioLevel for that
-# element's transceiver (Web Audio cannot measure it here: with no sound device an AudioContext stays suspended).
-AUDIO_LEVEL_JS = """async (participantSid) => {
-  const audio = document.querySelector(`#audio-sink audio[data-participant="${participantSid}"]`);
-  if (!audio || !audio.srcObject) return null;
-  const track = audio.srcObject.getAudioTracks()[0];
-  let level = null, energy = null;
-  (await window.tvapp.pc.getStats()).forEach((s) => {
-    if (s.type === "inbound-rtp" && s.kind === "audio" && s.mid === audio.dataset.mid) {
-      level = s.audioLevel ?? null;
-      energy = s.totalAudioEnergy ?? null;
-    }
-  });
-  return {level, energy, paused: audio.paused, track: track ? track.readyState : null};
-}"""
-
-
 
 class Bot:
     """An SDK participant on its own event loop thread: counts decoded frames and measures audio per publisher."""
@@ -80,7 +46,7 @@ class Bot:
         self.thread.start()
         self.frames: dict[tuple[str, str], int] = {}  # (publisher identity, kind) -> decoded frames
         self.sizes: dict[str, tuple[int, int]] = {}  # publisher identity -> (width, height) of its last video frame
-        self.loud_frames: dict[str, int] = {}  # publisher identity -> audio frames above AUDIBLE_RMS
+        self.loud_frames: dict[str, int] = {}  # publisher identity -> audio frames above AUDIBLE_LEVEL
         token = server.token(room, identity, name=f"Bot {identity}")["access_token"]
         self.room: Room = self.call(self._join(server.url, token, publish))
 
@@ -109,7 +75,7 @@ class Bot:
                 self.sizes[identity] = (frame.width, frame.height)
             else:
                 samples = frame.to_ndarray().astype(np.float64) / 32768.0
-                if float(np.sqrt(np.mean(samples ** 2))) > AUDIBLE_RMS:
+                if float(np.sqrt(np.mean(samples ** 2))) > AUDIBLE_LEVEL:
                     self.loud_frames[identity] = self.loud_frames.get(identity, 0) + 1
 
     def close(self) -> None:
@@ -154,30 +120,12 @@ def png_size(png: bytes) -> tuple[int, int]:
     return width, height
 
 
-def camera_size(width: int, height: int) -> bool:
-    """Whether a frame size is a browser's fake camera: 640x480, or 4:3 scaled down (its encoder adapts to the CPU)."""
-    return 0 < width <= 640 and width * 3 == height * 4
+def tile_video(identity: str) -> str:
+    return f'#grid .tile[data-identity="{identity}"] video'
 
 
-def video_frames_grow(page: ScriptPage, identity: str, width: int | None = None,
-                      timeout: float = 20.0) -> dict[str, Any]:
-    """Wait until the tile <video> of `identity` shows frames `width` wide (None: a camera_size) and 20 more."""
-    first = wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})",
-                        lambda v: v and (v["width"] == width if width else camera_size(v["width"], v["height"])),
-                        timeout, f"{identity}'s tile video at width {width or 'of a camera'}")
-    last: dict[str, Any] = wait_for_js(page, f"() => ({VIDEO_FRAMES_JS})({identity!r})",
-                                       lambda v: v["presented"] >= first["presented"] + 20 and not v["paused"],
-                                       timeout, f"{identity}'s tile video to present frames")
-    return last
-
-
-def audible(page: ScriptPage, participant_sid: str, timeout: float = 20.0) -> dict[str, Any]:
-    """Wait until the <audio> of a participant plays a level above AUDIBLE_RMS; return the measurement."""
-    level: dict[str, Any] = wait_for_js(
-        page, f"() => ({AUDIO_LEVEL_JS})({participant_sid!r})",
-        lambda v: v and (v["level"] or 0) > AUDIBLE_RMS and not v["paused"] and v["track"] == "live",
-        timeout, f"{participant_sid}'s audio to be audible")
-    return level
+def audio_of(participant_sid: str) -> str:
+    return f'#audio-sink audio[data-participant="{participant_sid}"]'
 
 
 def bot_decodes(bot: Bot, identity: str, timeout: float = 20.0) -> None:
@@ -205,8 +153,8 @@ def test_firefox_receives_a_bots_video_and_audio(media_server: ServerProcess, fi
     room, code = new_room(media_server, "firefox")
     bots.append(Bot(media_server, room, "bot-1"))
     page = join_in_firefox(firefox, media_server, code, "Viewer")
-    video_frames_grow(page, "bot-1", 320)
-    audible(page, bots[0].room.local_participant.sid)
+    wait_for_video(page, tile_video("bot-1"), 320)
+    wait_for_audible(page, audio_of(bots[0].room.local_participant.sid))
     stats_grow(page, DECODES_AUDIO_AND_VIDEO)
     # The call fits the phone's 390 px: no sideways scrolling, the controls on screen and big enough to tap.
     assert png_size(page.screenshot()) == PHONE_VIEWPORT
@@ -225,10 +173,10 @@ def test_a_chromium_page_and_a_firefox_page_see_and_hear_each_other(
     try:
         wait_for_state(chrome, "joined")
         fox_state, chrome_state = app_state(fox), app_state(chrome)
-        video_frames_grow(fox, chrome_state["identity"])
-        video_frames_grow(chrome, fox_state["identity"])
-        audible(fox, chrome_state["self"]["sid"])
-        audible(chrome, fox_state["self"]["sid"])
+        wait_for_video(fox, tile_video(chrome_state["identity"]))
+        wait_for_video(chrome, tile_video(fox_state["identity"]))
+        wait_for_audible(fox, audio_of(chrome_state["self"]["sid"]))
+        wait_for_audible(chrome, audio_of(fox_state["self"]["sid"]))
         assert firefox.errors[fox] == [] and browser.errors[chrome] == []
     finally:
         browser.errors.pop(chrome, None)
