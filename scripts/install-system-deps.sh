@@ -22,6 +22,8 @@ PACKAGES=(
     "coturn:turnserver"
     # nginx terminates TLS in front of the core with the config README.md shows (tests/test_reverse_proxy.py).
     "nginx-light:nginx"
+    # firefox-esr is the second browser engine, driven over WebDriver BiDi (tvapp.testing.firefox, tests/test_firefox.py).
+    "firefox-esr:firefox-esr"
 )
 
 # Also look in the sbin directories: they are not on an ordinary user's PATH (iproute2's tc lives there).

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page, Playwright, sync_playwright
@@ -70,6 +70,13 @@ async (pc) => {
   return out;
 }
 """
+
+
+class ScriptPage(Protocol):
+    """What the page helpers below need: Playwright's Page (Chromium) and tvapp.testing.firefox.FirefoxPage fit."""
+
+    def evaluate(self, expression: str, arg: Any = None) -> Any:
+        """Run a JS function or expression in the page and return its value as JSON."""
 
 
 class BrowserMissing(RuntimeError):
@@ -174,12 +181,12 @@ class Browser:
         self.close()
 
 
-def get_stats(page: Page, pc_expression: str = "window.tvapp.pc") -> dict[str, Any]:
+def get_stats(page: ScriptPage, pc_expression: str = "window.tvapp.pc") -> dict[str, Any]:
     """Summarise getStats() of the page's peer connection: per direction and kind, packets, frames, samples."""
     return page.evaluate(f"async () => ({_STATS_JS})({pc_expression})")  # type: ignore[no-any-return]
 
 
-def app_state(page: Page) -> dict[str, Any]:
+def app_state(page: ScriptPage) -> dict[str, Any]:
     """Return the web client's debug state (window.tvapp) as plain JSON."""
     return page.evaluate(  # type: ignore[no-any-return]
         """() => { const t = window.tvapp; return {state: t.state, identity: t.identity, room: t.room, self: t.self,
@@ -188,13 +195,13 @@ def app_state(page: Page) -> dict[str, Any]:
             connectionState: t.pc ? t.pc.connectionState : null}; }""")
 
 
-def wait_for_state(page: Page, state: str, timeout: float = 15.0) -> None:
+def wait_for_state(page: ScriptPage, state: str, timeout: float = 15.0) -> None:
     """Wait until the web client reaches `state` (idle, preview, joining, joined, left, ended)."""
     wait_for_js(page, "() => window.tvapp && window.tvapp.state", lambda value: value == state, timeout,
                 f"the page to reach state {state!r}")
 
 
-def wait_for_js(page: Page, expression: str, predicate: Callable[[Any], Any] = bool, timeout: float = 15.0,
+def wait_for_js(page: ScriptPage, expression: str, predicate: Callable[[Any], Any] = bool, timeout: float = 15.0,
                 what: str = "") -> Any:
     """Evaluate a JS function in the page until `predicate` holds for its value; return the value.
 
@@ -216,7 +223,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float 
     return waiting.wait_until(check, timeout, message, interval)
 
 
-def stats_grow(page: Page, paths: Mapping[str, Sequence[str]], timeout: float = 20.0,
+def stats_grow(page: ScriptPage, paths: Mapping[str, Sequence[str]], timeout: float = 20.0,
                pc_expression: str = "window.tvapp.pc") -> dict[str, Any]:
     """Wait until every stat named by (direction, kind, field) paths has grown twice; return the last stats."""
     first = get_stats(page, pc_expression)
