@@ -134,7 +134,7 @@ class TvConfig:
     zeroconf_interfaces: tuple[str, ...] = ()
     remote_port: int = 7881
     remote_host: str = "0.0.0.0"
-    tls: bool = False
+    tls: bool = True
     allowed_hosts: tuple[str, ...] = ()
     pairing_backoff_max: float = 30.0
     camera: str = "auto"

@@ -37,6 +37,7 @@ def tv_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]
         "TVAPP_TV_ZEROCONF_INTERFACES": "127.0.0.1",
         "TVAPP_TV_CAMERA": "none",        # a test that wants the TV's camera or microphone sets them
         "TVAPP_TV_MICROPHONE": "none",
+        "TVAPP_TV_TLS": "false",          # plain http remote endpoints unless a test asks for https (the default)
         "PYTHONUNBUFFERED": "1",
         **(extra or {}),
     }
