@@ -463,13 +463,14 @@ def _echo_canceller(options: TvOptions, audio: Any, media: Any, out: IO[str]) ->
     from tvapp.tv.echo import EchoCanceller, EchoError
 
     try:
-        return EchoCanceller(noise_suppression=options.noise_suppression, auto_gain_control=options.auto_gain)
+        canceller = EchoCanceller(noise_suppression=options.noise_suppression, auto_gain_control=options.auto_gain)
     except EchoError as exc:
         print(f"tvapp tv: no echo cancellation: {exc}", file=sys.stderr, flush=True)
         return None
     print("tvapp tv: the microphone is cleaned of the TV's own sound (echo cancellation"
           f"{', noise suppression' if options.noise_suppression else ''}"
           f"{', gain control' if options.auto_gain else ''})", file=out, flush=True)
+    return canceller
 
 
 def _open_audio(options: TvOptions, out: IO[str]) -> Any:

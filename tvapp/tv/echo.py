@@ -138,7 +138,7 @@ class EchoCanceller:
         taken = np.where(valid, self._ring[indices % size], 0).astype(np.int16)
         if read.count == FRAME:
             return taken
-        # One sample more or fewer than a frame: stretch it back to FRAME (linear interpolation over the frame,
+        # A few samples more or fewer than a frame: stretch it back to FRAME (linear interpolation over the frame,
         # which is how a drop or an insert of one sample is spread instead of clicking).
         positions = np.linspace(0, read.count - 1, FRAME)
         return np.round(np.interp(positions, np.arange(read.count), taken.astype(np.float64))).astype(np.int16)
