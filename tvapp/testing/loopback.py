@@ -7,7 +7,7 @@ capture), through a room, late, with someone on the sofa talking; the bridge is 
 a different amount for each device: thousands of ppm apart): a read blocks until the bridge has written, a write
 until the bridge has read. The bridge plays the two clocks of a real sound card and microphone:
 - the speakers: it takes the TV's output at exactly 48 kHz of wall time from its start (sample m is heard at
-  t_out + m / 48000; the FIFO is kept small, so SDL's callback runs at most ~100 ms ahead, as a device buffer does);
+  t_out + m / 48000; the FIFO is kept small, so SDL's callback runs at most ~170 ms ahead, a device buffer that rides out a loaded machine);
 - the microphone: it hands the TV mic sample n once it has been "captured", at t_in + n / (48000 (1 + ppm)): a
   clock `ppm` fast (the issue's few ppm of drift between the phone's or USB mic's clock and the TV's);
 - what it hears: mic sample n holds the speakers' sound heard `delay_s` before it was captured (read between
@@ -36,7 +36,8 @@ BLOCK = 480
 POLL_S = 0.002
 CAPACITY_S = 120.0      # the longest run a bridge records
 F_SETPIPE_SZ = 1031     # fcntl: a pipe's capacity (Linux)
-UNDERRUN_AFTER = 4800    # the TV may be this late handing over sound (100 ms) before the speakers play silence
+UNDERRUN_AFTER = 2400    # the speakers wait this long (50 ms) for late sound before playing silence
+OUTPUT_PIPE = 32768      # bytes (170 ms) the TV may hand over ahead of the speakers: its device buffer
 MAX_BACKLOG = 25 * BLOCK * 2  # bytes waiting in the microphone FIFO beyond which the TV is not reading it
 
 
@@ -65,6 +66,8 @@ class LivingRoomBridge:
         self._talker_from: int | None = None             # the microphone sample the talker starts at
         self.late_blocks = 0      # microphone blocks that needed sound the TV had not played yet
         self.underrun_samples = 0  # silence the speakers played because the TV had not handed them sound in time
+        self.skipped_samples = 0   # the TV's late sound for that time, dropped
+        self._debt = 0
         self.unread_blocks = 0    # microphone blocks dropped because the TV was not reading its microphone
         self._pending = b""
         self._stop = threading.Event()
@@ -74,7 +77,7 @@ class LivingRoomBridge:
         # Read and write on both: never blocks on open (Linux), and SDL never sees end-of-file while they are open.
         self._out_fd = os.open(speakers, os.O_RDWR | os.O_NONBLOCK)
         self._in_fd = os.open(microphone, os.O_RDWR)
-        fcntl.fcntl(self._out_fd, F_SETPIPE_SZ, 16384)  # SDL writes 4 KiB at once (stdio): room for 4 of them
+        fcntl.fcntl(self._out_fd, F_SETPIPE_SZ, OUTPUT_PIPE)
         self._thread = threading.Thread(target=self._run, name="living-room", daemon=True)
         self._t_out: float | None = None   # when the speakers' sample 0 is heard (the first data from the TV)
         self._t_in: float | None = None    # when mic sample 0 is captured
@@ -137,7 +140,7 @@ class LivingRoomBridge:
                 return
             self._t_out, self._pending = now, first
         due = round((now - self._t_out) * RATE) - self._far_count
-        want = due * 4 - len(self._pending)
+        want = (due + self._debt) * 4 - len(self._pending)
         data = self._pending
         while want > 0:
             try:
@@ -146,14 +149,22 @@ class LivingRoomBridge:
                 break
             data += chunk
             want -= len(chunk)
+        skip = min(self._debt, len(data) // 4)  # the sound the TV handed over too late: never played
+        data = data[skip * 4:]
+        self._debt -= skip
+        self.skipped_samples += skip
         usable = min(len(data) - len(data) % 4, max(0, due) * 4)
         self._pending = data[usable:]
         stereo = np.frombuffer(data[:usable], dtype=np.int16).reshape(-1, 2)
         mono = stereo.astype(np.float64).mean(axis=1) / 32768
         short = due - mono.size
-        if short > UNDERRUN_AFTER:  # the TV did not keep up: the speakers play silence and their clock runs on
+        if short > UNDERRUN_AFTER:
+            # The TV did not keep up (an underrun): the speakers play silence and their clock runs on, and what the
+            # TV hands over for that time is dropped when it comes (as a sound card restarting after an underrun
+            # plays the next buffer at once): the TV's sound stays as late after its callbacks as before.
             mono = np.concatenate([mono, np.zeros(short)])
             self.underrun_samples += short
+            self._debt += short
         if mono.size == 0:
             return
         count = min(mono.size, self._far.size - self._far_count)
