@@ -182,3 +182,34 @@ def test_a_canceller_attached_to_the_output_hears_what_it_plays_until_detached()
     detach()
     output._callback(None, memoryview(buffer))
     assert canceller.summary().reference_samples == 480
+
+
+def test_the_canceller_is_wired_between_the_output_and_the_microphone_until_unwired() -> None:
+    from tvapp.tv.audio import AudioOutput
+    from tvapp.tv.capture import LocalMedia
+    from tvapp.tv.microphone import identity
+
+    output = AudioOutput(channels=2)
+    media = LocalMedia(None, "a microphone")
+    canceller = EchoCanceller()
+    unwire = canceller.wire(output, media)
+    assert media.capture_filter == canceller.process_capture
+    buffer = bytearray(480 * 2 * 2)
+    output._callback(None, memoryview(buffer))  # as SDL's audio thread calls it: the far end
+    cleaned = media.capture_filter(np.zeros(480, dtype=np.int16), 1.0)
+    assert cleaned.shape == (480,)
+    figures = canceller.to_json()
+    assert figures["reference_samples"] == 480 and figures["frames"] == 1 and figures["state"] == "idle"
+    unwire()
+    assert media.capture_filter is identity
+    output._callback(None, memoryview(buffer))
+    assert canceller.to_json()["reference_samples"] == 480
+
+
+def test_a_blocks_capture_time_is_the_callback_time_less_the_buffer_and_the_device_period() -> None:
+    from tvapp.tv.microphone import CAPTURE_LATENCY_S, capture_time
+
+    assert CAPTURE_LATENCY_S == pytest.approx(0.010)
+    # A 20 ms buffer handed over at t=10: its first block began 30 ms earlier, its second 20 ms earlier.
+    assert capture_time(10.0, 960, 0) == pytest.approx(9.970)
+    assert capture_time(10.0, 960, 480) == pytest.approx(9.980)
