@@ -53,7 +53,7 @@ def figures(tv_output: dict[str, Any], delay_ms: int, agc: bool, ppm: float = PP
 
 def leading_silent_blocks(disk: npt.NDArray[np.int16], tapped: npt.NDArray[np.int16]) -> int:
     """Return how many 10 ms blocks SDL wrote before the first callback (while the device was still paused)."""
-    return (disk.shape[0] - tapped.shape[0]) // 480
+    return int(disk.shape[0] - tapped.shape[0]) // 480
 
 
 def test_the_output_tap_hands_over_exactly_what_sdl_played(tv_output: dict[str, Any]) -> None:
