@@ -32,7 +32,6 @@ import av
 import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
-
 from test_tv_remote import core_url
 
 from tvapp.client import events as ev

@@ -27,7 +27,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tvapp.core.echo import (
-    FRAME, RATE, EchoSummary, Read, ReferenceAligner, TalkMonitor, TalkState, level_dbfs,
+    FRAME,
+    RATE,
+    EchoSummary,
+    Read,
+    ReferenceAligner,
+    TalkMonitor,
+    TalkState,
+    level_dbfs,
 )
 
 if TYPE_CHECKING:

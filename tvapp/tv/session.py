@@ -62,9 +62,9 @@ from tvapp.tv.scene import (
 
 if TYPE_CHECKING:
     from tvapp.protocol.remote_messages import TvStatus
+    from tvapp.tv.audio import AudioOutput
     from tvapp.tv.capture import LocalMedia
     from tvapp.tv.echo import EchoCanceller
-    from tvapp.tv.audio import AudioOutput
     from tvapp.tv.remote.controller import PairingView
 
 log = logging.getLogger(__name__)
