@@ -11,7 +11,10 @@ near_corr_raw_mic), and the near-end talker alone through the same processing (n
 processing itself keeps of a voice's waveform). CPU: process time of feeding the canceller per second of audio
 (cpu_core_fraction: a fraction of one core).
 
-Goals: ERLE >= 25 dB (far-end speech and film) after convergence, convergence <= 2 s, near_corr >= 0.8.
+Goals: ERLE >= 25 dB (far-end speech and film) after convergence, convergence <= 2 s, near_corr >= 0.8. ERLE is
+on the echo path: with AGC on, the same canceller with AGC off runs on the same input and each 10 ms frame's gain
+(the AGC runs after AEC3) is divided out (erle_echo_path_*; agc_fit_residual_db says how exact that is); the near
+end is judged against the talker through the same 80 Hz high-pass (near_corr_hpf).
 Run: python -m bench.echo [--quick] [--delays 40,120,250] [--ppm 5]. Prints one JSON line (~40 s; --quick: 40 ms,
 AGC on, ~20 s: the TV's 12 s run is the same).
 """
@@ -48,12 +51,19 @@ def main() -> None:
     for agc in ((True,) if args.quick else (True, False)):
         for delay in delays:
             make = functools.partial(EchoCanceller, auto_gain_control=agc)
-            figures = living_room.living_room_figures(tapped, near, make, delay_s=delay / 1000, ppm=args.ppm)
+            twin = functools.partial(EchoCanceller, auto_gain_control=False) if agc else None
+            figures = living_room.living_room_figures(tapped, near, make, delay_s=delay / 1000, ppm=args.ppm,
+                                                      without_gain=twin)
             figures["agc"] = agc
+            # ERLE on the echo path (the AGC's per-frame gain divided out; with AGC off it is the plain ERLE),
+            # the near end against the talker through the same 80 Hz high-pass (bench/README.md, "echo").
+            speech = figures.get("erle_echo_path_far_speech_db", figures["erle_far_speech_db"])
+            film = figures.get("erle_echo_path_film_db", figures["erle_film_db"])
+            convergence = figures.get("convergence_echo_path_s", figures["convergence_s"])
             figures["meets_goals"] = (
-                min(figures["erle_far_speech_db"], figures["erle_film_db"]) >= GOALS["erle_db"]
-                and figures["convergence_s"] is not None and figures["convergence_s"] <= GOALS["convergence_s"]
-                and figures["near_corr"] >= GOALS["near_corr"])
+                min(speech, film) >= GOALS["erle_db"]
+                and convergence is not None and convergence <= GOALS["convergence_s"]
+                and figures["near_corr_hpf"] >= GOALS["near_corr"])
             runs.append(figures)
     print(json.dumps({"benchmark": "echo", "cores": os.cpu_count(), "pinned": False, "goals": GOALS,
                       "library": "livekit WebRTC APM (AEC3)",

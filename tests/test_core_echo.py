@@ -95,12 +95,13 @@ def test_the_reference_follows_the_capture_clock_by_dropping_or_inserting_sample
     # Contiguous reads: each starts where the last ended (no jumps after the first frame).
     assert all(start == previous + count for (_, previous, count), (_, start, _) in zip(reads, reads[1:]))
     assert aligner.resyncs == 1
-    # The reference stays on the sample the speakers played at capture time + margin, within a few samples.
+    # The reference stays on the sample the speakers played at capture time + margin: within the deadband (24
+    # samples, half a millisecond) plus what the clock fits get wrong from jittery stamps.
     errors = [start - (captured + 0.005) * RATE for captured, start, _ in reads[500:]]
-    assert max(abs(error) for error in errors) < 24  # half a millisecond
+    assert max(abs(error) for error in errors) < aligner.deadband + 12
     # A capture clock 100 ppm fast eats 100 ppm fewer output samples: about 4.8 per second inserted.
     corrections = aligner.inserted - aligner.dropped
-    assert corrections == pytest.approx(ppm * 1e-6 * 60 * RATE, abs=40)
+    assert corrections == pytest.approx(ppm * 1e-6 * 60 * RATE, abs=40 + aligner.deadband)  # it may end within it
     measured = aligner.drift_ppm()
     assert measured is not None and measured == pytest.approx(ppm, abs=10)
 

@@ -122,6 +122,9 @@ def test_the_microphone_captures_through_sdl_disk_and_off_closes_it(tmp_path: Pa
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["names"]
     assert report["frame_samples"] == 960 and report["filtered_block"] == 480
+    # The filter gets each block's capture time: increasing, and at least the block and the device period
+    # (20 ms) before the filter runs.
+    assert report["stamps_increasing"] and report["stamp_lead_s"] >= 0.0199
     captured = np.array(report["samples"], dtype=np.int16)
     assert np.array_equal(captured, tone[:captured.size] // 2)    # the file, in order, through the filter hook
     assert report["pts"] == [0, 960, 1920]

@@ -7,7 +7,9 @@ SDL picks its audio driver when audio starts, so the parent sets SDL_AUDIODRIVER
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import time
 
 import numpy as np
 
@@ -19,8 +21,11 @@ async def main() -> None:
     names = list_microphones()
     filtered: list[int] = []
 
-    def halve(block: np.ndarray) -> np.ndarray:
+    stamps: list[tuple[float, float]] = []  # (the block's capture time, when the filter ran)
+
+    def halve(block: np.ndarray, captured_at: float) -> np.ndarray:
         filtered.append(len(block))
+        stamps.append((captured_at, time.time()))
         return (block // 2).astype(np.int16)
 
     mic = SwitchedSource("audio", lambda: MicrophoneTrack(names[0], lambda: halve))
@@ -37,6 +42,8 @@ async def main() -> None:
     mic.stop()
     print(json.dumps({"names": names, "samples": captured.tolist()[:24000], "frame_samples": frames[0].samples,
                       "pts": [f.pts for f in frames[:3]], "filtered_block": filtered[0] if filtered else None,
+                      "stamps_increasing": all(b[0] > a[0] for a, b in itertools.pairwise(stamps)),
+                      "stamp_lead_s": min(ran - at for at, ran in stamps) if stamps else None,
                       "read_at_off": after_off, "read_while_off": still, "got_while_off": bool(done),
                       "read_after_on": mic.frames_read, "frame_after_on": again.samples}))
 

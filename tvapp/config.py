@@ -139,6 +139,9 @@ class TvConfig:
     pairing_backoff_max: float = 30.0
     camera: str = "auto"
     microphone: str = "auto"
+    echo_cancellation: bool = True
+    noise_suppression: bool = True
+    auto_gain: bool = True
 
 
 @dataclass(frozen=True)

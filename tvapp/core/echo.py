@@ -14,7 +14,7 @@ was captured. The two clocks only meet through wall-clock timestamps, so this mo
   acoustic path, which is the delay the canceller's own estimator then finds (`Read.delay_hint_ms`). The read
   cursor advances by exactly one frame per frame; when the clocks drift apart (the fitted lines say where the
   cursor should be), it reads one sample more (drop) or one fewer (insert) per frame until it is back within
-  `deadband` samples. Only a jump beyond `resync_ms` (a stall, a restarted device) moves it at once.
+  `deadband` samples (a few more per frame when it is far behind: two sound cards can be thousands of ppm apart). Only a jump beyond `resync_ms` (a stall, a restarted device) moves it at once.
 - `TalkMonitor` turns frame levels into the state the UI shows: idle, far end only (the TV is talking), near end
   only (someone on the sofa), double talk; with a hangover so the label does not flicker between syllables.
 
@@ -124,7 +124,7 @@ class Read:
     """Which output samples to hand the canceller as the reference for one microphone frame."""
 
     start: int               # the first output sample (counted from the output clock's start)
-    count: int               # how many: FRAME, or one more (drop a sample) or one fewer (insert one)
+    count: int               # how many: FRAME, or a few more (drop samples) or fewer (insert some)
     delay_hint_ms: int       # by how much the reference leads the capture, for set_stream_delay_ms
     resync: bool = False     # the cursor jumped (first frame, stall, restarted device): the canceller re-adapts
 
@@ -132,9 +132,17 @@ class Read:
 class ReferenceAligner:
     """Pick the reference samples for each microphone frame from the timestamps of both clocks (module docstring)."""
 
-    def __init__(self, *, rate: int = RATE, frame: int = FRAME, margin_ms: float = 5.0, deadband: int = 4,
-                 resync_ms: float = 60.0, window_s: float = DEFAULT_WINDOW_S) -> None:
+    def __init__(self, *, rate: int = RATE, frame: int = FRAME, margin_ms: float = 5.0, deadband: int = 24,
+                 resync_ms: float = 60.0, window_s: float = DEFAULT_WINDOW_S, max_step: int = 4,
+                 step_every: int = 24) -> None:
         self.frame = frame
+        # The cursor may be `deadband` samples off its target (0.5 ms: timestamps of a loaded machine jitter by
+        # more than that, and AEC3's filter follows a slow sub-millisecond wander; correcting every wobble would
+        # resample the reference all the time).
+        # Samples dropped or inserted per frame: 1, one more per `step_every` samples the cursor is behind or ahead
+        # beyond the deadband, at most max_step (4 per 480: clocks up to 8000 ppm apart are followed).
+        self.max_step = max_step
+        self.step_every = step_every
         self.margin_s = margin_ms / 1000.0
         self.deadband = deadband
         self.resync_samples = resync_ms * rate / 1000.0
@@ -165,13 +173,14 @@ class ReferenceAligner:
             read = Read(self._cursor, self.frame, self._hint_ms(), resync=True)
         else:
             error = target - self._cursor
+            step = min(self.max_step, 1 + int((abs(error) - self.deadband) // self.step_every))
             count = self.frame
             if error > self.deadband:
-                count += 1
-                self.dropped += 1
+                count += step
+                self.dropped += step
             elif error < -self.deadband:
-                count -= 1
-                self.inserted += 1
+                count -= step
+                self.inserted += step
             read = Read(self._cursor, count, self._hint_ms())
         self._cursor += read.count
         return read

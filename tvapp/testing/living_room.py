@@ -141,6 +141,40 @@ def near_correlation(out: Signal, near: Signal, *, max_lag_s: float = 0.02) -> f
     return best
 
 
+def high_pass(signal: Signal, hz: float = 80.0) -> Signal:
+    """Return `signal` through a 2nd-order Butterworth high-pass at `hz`: what WebRTC's high-pass filter (always on
+    with AEC3) does to a voice, so the fair reference for what a canceller keeps of the talker."""
+    w = math.tan(math.pi * hz / RATE)
+    q = 1 / math.sqrt(2)
+    norm = 1 / (1 + w / q + w * w)
+    b0, b1, b2 = norm, -2 * norm, norm
+    a1, a2 = 2 * (w * w - 1) * norm, (1 - w / q + w * w) * norm
+    out = np.zeros_like(signal)
+    x1 = x2 = y1 = y2 = 0.0
+    for i, x in enumerate(signal.tolist()):
+        y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
+        x2, x1, y2, y1 = x1, x, y1, y
+        out[i] = y
+    return out
+
+
+def gain_stage(with_gain: Signal, without: Signal, *, frame: int = 480) -> tuple[Signal, float]:
+    """Fit `with_gain` = g_k * `without` per 10 ms frame k (least squares) and return (`with_gain` with each g_k
+    divided out, the fit's residual relative to `with_gain` in dB). WebRTC's gain control runs after AEC3 and
+    noise suppression: the same canceller with AGC on and off on the same input differ by such a per-frame gain,
+    which the residual (well under -20 dB) shows; dividing it out refers the output back to the echo's scale."""
+    count = min(with_gain.size, without.size) // frame
+    on = with_gain[:count * frame].reshape(count, frame)
+    off = without[:count * frame].reshape(count, frame)
+    energy = (off * off).sum(axis=1)
+    gains = np.where(energy > 1e-12, (on * off).sum(axis=1) / np.maximum(energy, 1e-12), 1.0)
+    residual = on - gains[:, None] * off
+    safe = np.where(np.abs(gains) > 1e-6, gains, 1.0)
+    referred: Signal = (on / safe[:, None]).reshape(-1)
+    fit_db = 10 * math.log10(max(float((residual * residual).sum()), 1e-20) / max(float((on * on).sum()), 1e-20))
+    return referred, fit_db
+
+
 def microphone(played: npt.NDArray[np.int16], *, near: Signal, delay_s: float, ppm: float,
                response: Signal) -> dict[str, Signal]:
     """Return what a microphone `ppm` fast hears of the speakers playing `played` ((frames, 2) int16) through
@@ -213,7 +247,7 @@ def _part(signal: Signal, window: tuple[float, float]) -> Signal:
 
 
 def living_room_figures(played: npt.NDArray[np.int16], near: Signal, make_canceller: Any, *, delay_s: float,
-                        ppm: float, goal_db: float = 25.0) -> dict[str, Any]:
+                        ppm: float, goal_db: float = 25.0, without_gain: Any = None) -> dict[str, Any]:
     """Return the canceller's figures in the standard living room for the TV's output `played` ((frames, 2)):
     ERLE (dB, the raw microphone being 0 dB) during far-end speech and film, convergence (s), the near-end
     talker's correlation during double talk (raw microphone and cleaned), and the same talker's correlation through
@@ -230,6 +264,33 @@ def living_room_figures(played: npt.NDArray[np.int16], near: Signal, make_cancel
     silent = np.zeros_like(played)
     near_only = run_canceller(alone, silent, heard["near"], ppm=ppm)
     summary = canceller.summary()
+    figures = _figures(mic, out, heard, near_only, talk, delay_s, ppm, goal_db)
+    figures.update({
+        # CPU of the whole feed (far_end + process_capture + the simulation's slicing) per second of audio.
+        "cpu_core_fraction": round(cpu_s / (out.size / RATE), 4),
+        "drift_ppm_measured": None if summary.drift_ppm is None else round(summary.drift_ppm, 1),
+        "reference": {"dropped": summary.dropped, "inserted": summary.inserted, "resyncs": summary.resyncs,
+                      "late_frames": summary.late_reference_frames},
+    })
+    if without_gain is not None:
+        # ERLE on the echo path: the same canceller with the gain control off on the same input is the output
+        # before the gain stage; each 10 ms frame's gain divided out of the shipped output gives the residual echo
+        # at the echo's own scale (bench/README.md, "echo").
+        twin = run_canceller(without_gain(), played, heard["mic"], ppm=ppm)
+        referred, fit_db = gain_stage(out, twin)
+        figures["agc_fit_residual_db"] = round(fit_db, 1)
+        figures["agc_gain_far_speech_db"] = round(erle_db(_part(out, WINDOWS["far_speech"]),
+                                                          _part(twin, WINDOWS["far_speech"])), 1)
+        for name in ("far_speech", "film"):
+            window = WINDOWS[name]
+            figures[f"erle_echo_path_{name}_db"] = round(erle_db(_part(mic, window), _part(referred, window)), 1)
+        figures["convergence_echo_path_s"] = convergence_s(mic[:referred.size], referred, VOICE_FIRST[0],
+                                                           VOICE_FIRST[1], goal_db)
+    return figures
+
+
+def _figures(mic: Signal, out: Signal, heard: dict[str, Signal], near_only: Signal, talk: tuple[float, float],
+             delay_s: float, ppm: float, goal_db: float) -> dict[str, Any]:
     return {
         "delay_ms": round(delay_s * 1000), "ppm": ppm,
         "erle_far_speech_db": round(erle_db(_part(mic, WINDOWS["far_speech"]), _part(out, WINDOWS["far_speech"])), 1),
@@ -245,11 +306,10 @@ def living_room_figures(played: npt.NDArray[np.int16], near: Signal, make_cancel
         "talker_gain_db": round(-erle_db(_part(heard["near"], talk), _part(near_only, talk)), 1),
         "near_corr_vs_processed": round(near_correlation(_part(out, talk), _part(near_only, talk),
                                                          max_lag_s=0.0), 3),
-        # CPU of the whole feed (far_end + process_capture + the simulation's slicing) per second of audio.
-        "cpu_core_fraction": round(cpu_s / (out.size / RATE), 4),
-        "drift_ppm_measured": None if summary.drift_ppm is None else round(summary.drift_ppm, 1),
-        "reference": {"dropped": summary.dropped, "inserted": summary.inserted, "resyncs": summary.resyncs,
-                      "late_frames": summary.late_reference_frames},
+        # The fair reference: the clean talker through the 80 Hz high-pass WebRTC always runs with AEC3.
+        "near_corr_hpf": round(near_correlation(_part(out, talk), high_pass(_part(heard["near"], talk))), 3),
+        "near_corr_without_echo_hpf": round(near_correlation(_part(near_only, talk),
+                                                             high_pass(_part(heard["near"], talk))), 3),
     }
 
 

@@ -76,6 +76,9 @@ class TvOptions:
     duck_db: float = -12.0
     camera: str = "none"       # [tv] camera: "auto", "none" or a device
     microphone: str = "none"   # [tv] microphone: "auto", "none" or a device
+    echo_cancellation: bool = True  # [tv] echo_cancellation, noise_suppression, auto_gain
+    noise_suppression: bool = True
+    auto_gain: bool = True
 
 
 # The TV remote's OK button (HDMI-CEC arrives as Enter) or P on a keyboard reopens pairing after a lockout.
@@ -214,6 +217,7 @@ def _local_json(renderer: Renderer, scene: Scene, session: TvSession) -> dict[st
     indicator, view = renderer.privacy.indicator_rect, renderer.privacy.self_view_rect
     shown = scene.screen.local if isinstance(scene.screen, RoomScreen) else None
     return {**media.stats(), "camera": shown.camera if shown else None, "mic": shown.mic if shown else None,
+            "echo": session.echo_json(),
             "indicator_rect": list(_rect(indicator)) if indicator else None,
             "self_view_rect": list(_rect(view)) if view else None}
 
@@ -358,10 +362,11 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
         print(f"tvapp tv: screenshots go to {screenshots / 'latest.png'} ({every}on SIGUSR1)", file=out, flush=True)
     audio = _open_audio(options, out)
     renderer = Renderer(display.surface, options.margin)
+    media = _local_media(options, display.surface, out)
     session = TvSession(friendly_name=options.friendly_name, mode=options.mode,
                         formats=pixel_formats(display.surface), audio=audio, watch_mode=options.watch_mode,
                         content_volume=options.content_volume, duck_db=options.duck_db,
-                        media=_local_media(options, display.surface, out))
+                        media=media, echo=_echo_canceller(options, audio, media, out))
     shots = Screenshots(screenshots, options.screenshot_interval) if screenshots is not None else None
     trace = FlipTrace(options.trace, session) if options.trace else None
     if trace is not None and audio is not None:
@@ -448,6 +453,23 @@ def _local_media(options: TvOptions, surface: pygame.Surface, out: IO[str]) -> A
     if camera is not None or mic is not None:
         print(f"tvapp tv: publishing {media.describe()} in rooms", file=out, flush=True)
     return media
+
+
+def _echo_canceller(options: TvOptions, audio: Any, media: Any, out: IO[str]) -> Any:
+    """Make the microphone's echo canceller ([tv] echo_cancellation) when the TV plays sound and has a microphone."""
+    if audio is None or media is None or not media.has_mic or not options.echo_cancellation:
+        return None
+    from tvapp.tv.echo import EchoCanceller, EchoError
+
+    try:
+        canceller = EchoCanceller(noise_suppression=options.noise_suppression, auto_gain_control=options.auto_gain)
+    except EchoError as exc:
+        print(f"tvapp tv: no echo cancellation: {exc}", file=sys.stderr, flush=True)
+        return None
+    print("tvapp tv: the microphone is cleaned of the TV's own sound (echo cancellation"
+          f"{', noise suppression' if options.noise_suppression else ''}"
+          f"{', gain control' if options.auto_gain else ''})", file=out, flush=True)
+    return canceller
 
 
 def _open_audio(options: TvOptions, out: IO[str]) -> Any:

@@ -175,7 +175,7 @@ class LocalMedia:
         self.mic_device = microphone
         self.camera_wanted = camera_on
         self.mic_wanted = mic_on
-        self.capture_filter: CaptureFilter = identity   # applied to each 10 ms microphone block before sending
+        self.capture_filter: CaptureFilter = identity   # (block, captured_at) -> block for each 10 ms before sending
         self.self_view = VideoSlot(formats)
         self.problems: dict[str, str] = {}               # "camera"/"mic" -> why it could not open
         self.camera: SwitchedSource | None = None

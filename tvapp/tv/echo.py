@@ -18,6 +18,7 @@ How it is fed (tvapp.core.echo says why):
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tvapp.core.echo import (
-    FRAME, RATE, EchoSummary, Read, ReferenceAligner, TalkMonitor, TalkState, level_dbfs,
+    FRAME,
+    RATE,
+    EchoSummary,
+    Read,
+    ReferenceAligner,
+    TalkMonitor,
+    TalkState,
+    level_dbfs,
 )
 
 if TYPE_CHECKING:
     from tvapp.tv.audio import AudioOutput
+    from tvapp.tv.capture import LocalMedia
+
+log = logging.getLogger(__name__)
 
 RING_SECONDS = 2.0  # reference history kept: the capture may lag the output by up to this (minus its delay)
 
@@ -63,6 +74,7 @@ class EchoCanceller:
         self._state = TalkState.IDLE
         self._hint = 0
         self._late = 0
+        self.frames = 0              # microphone frames cleaned so far
 
     # -- the output side (SDL's audio thread) ---------------------------------------------------------------
 
@@ -70,6 +82,20 @@ class EchoCanceller:
         """Take everything `output` plays from now on as the far end; return the function that stops it."""
         output.add_tap(self.far_end)
         return lambda: output.remove_tap(self.far_end)
+
+    def wire(self, output: AudioOutput, media: LocalMedia) -> Callable[[], None]:
+        """Hear everything `output` plays and clean every block of `media`'s microphone; return what undoes both."""
+        from tvapp.tv.microphone import identity
+
+        detach = self.attach(output)
+        media.capture_filter = self.process_capture
+        log.info("tv: the microphone goes through the echo canceller")
+
+        def unwire() -> None:
+            detach()
+            if media.capture_filter == self.process_capture:
+                media.capture_filter = identity
+        return unwire
 
     def far_end(self, samples: NDArray[np.int16], played_at: float) -> None:
         """Take one block the TV handed to its speakers, shaped (frames,) or (frames, channels), heard at `played_at`."""
@@ -104,6 +130,7 @@ class EchoCanceller:
         self._apm.process_stream(near)
         cleaned = np.frombuffer(near.data, dtype=np.int16).copy()
         self._state = self._monitor.update(_dbfs(reference), _dbfs(cleaned), captured_at)
+        self.frames += 1
         return cleaned
 
     def _reference(self, read: Read | None) -> NDArray[np.int16]:
@@ -118,12 +145,21 @@ class EchoCanceller:
         taken = np.where(valid, self._ring[indices % size], 0).astype(np.int16)
         if read.count == FRAME:
             return taken
-        # One sample more or fewer than a frame: stretch it back to FRAME (linear interpolation over the frame,
+        # A few samples more or fewer than a frame: stretch it back to FRAME (linear interpolation over the frame,
         # which is how a drop or an insert of one sample is spread instead of clicking).
         positions = np.linspace(0, read.count - 1, FRAME)
         return np.round(np.interp(positions, np.arange(read.count), taken.astype(np.float64))).astype(np.int16)
 
     # -- figures --------------------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, object]:
+        """Return `summary()` for the screenshot sidecar and logs (state: idle, far_end, near_end, double_talk)."""
+        summary = self.summary()
+        return {"state": summary.state.value, "delay_hint_ms": summary.delay_hint_ms,
+                "drift_ppm": None if summary.drift_ppm is None else round(summary.drift_ppm, 1),
+                "dropped": summary.dropped, "inserted": summary.inserted, "resyncs": summary.resyncs,
+                "late_reference_frames": summary.late_reference_frames, "frames": self.frames,
+                "reference_samples": summary.reference_samples}
 
     def summary(self) -> EchoSummary:
         """Return the state for the UI and the logs: who talks, the delay hint, the clock drift, the corrections."""

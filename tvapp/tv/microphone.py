@@ -1,9 +1,17 @@
 """The TV's microphone: an SDL capture device read as an aiortc audio track, with a filter hook per 10 ms.
 
 SDL's audio thread hands over 10 ms of s16 mono at 48 kHz at a time (`BLOCK_SAMPLES`); each block goes through
-`capture_filter` (identity by default; the echo canceller plugs in here: a callable taking and returning one
-block, an int16 array of BLOCK_SAMPLES samples) and is queued for the asyncio side, which sends 20 ms frames
-(two blocks) to the Opus encoder. `stop()` closes the SDL device: nothing is captured until a new track opens it.
+`capture_filter` (identity by default; the echo canceller plugs in here, tvapp.tv.echo.EchoCanceller.process_capture:
+a callable taking one block, an int16 array of BLOCK_SAMPLES samples, and the wall time its first sample was
+captured, and returning the block to send) and is queued for the asyncio side, which sends 20 ms frames (two
+blocks) to the Opus encoder. `stop()` closes the SDL device: nothing is captured until a new track opens it.
+
+When a block was captured (`capture_time`): SDL calls back once its device handed over a full buffer, so the
+buffer's last sample was captured about `CAPTURE_LATENCY_S` before the callback runs (what sat in the device:
+SDL's ALSA and PulseAudio backends read one period of `BLOCK_SAMPLES` once it is full) and the buffer's first
+sample one buffer earlier still. An estimate: the canceller only needs the reference to lead the echo (a capture
+stamped too early by more than its margin plus the room's acoustic path would make the echo come before its
+reference), and its delay estimator finds the rest. So the estimate errs short (one period, not two).
 
 Under test SDL's disk driver captures from a file (SDL_AUDIODRIVER=disk, SDL_DISKAUDIOFILEIN=raw s16 mono 48 kHz),
 paced like a real device (one block per 10 ms), and plays silence once the file ends.
@@ -16,6 +24,7 @@ import collections
 import fractions
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,13 +43,20 @@ SAMPLE_RATE = 48000
 BLOCK_SAMPLES = 480          # 10 ms: what SDL hands over at a time, and what the filter sees
 FRAME_BLOCKS = 2             # 20 ms frames to the encoder
 MAX_QUEUED_BLOCKS = 50       # half a second: beyond it the oldest audio goes (nobody is reading)
+CAPTURE_LATENCY_S = BLOCK_SAMPLES / SAMPLE_RATE  # a sample's wait in the device before SDL reads it (see above)
 
-CaptureFilter = Callable[[NDArray[np.int16]], NDArray[np.int16]]
+CaptureFilter = Callable[[NDArray[np.int16], float], NDArray[np.int16]]
 
 
-def identity(block: NDArray[np.int16]) -> NDArray[np.int16]:
+def identity(block: NDArray[np.int16], captured_at: float) -> NDArray[np.int16]:
     """Return the block unchanged (the filter when there is no echo canceller)."""
     return block
+
+
+def capture_time(called_at: float, buffer_samples: int, start: int, *, latency_s: float = CAPTURE_LATENCY_S,
+                 rate: int = SAMPLE_RATE) -> float:
+    """Return when sample `start` of a buffer of `buffer_samples` that SDL handed over at `called_at` was captured."""
+    return called_at - latency_s - (buffer_samples - start) / rate
 
 
 def list_microphones() -> list[str]:
@@ -79,12 +95,13 @@ class MicrophoneTrack(MediaStreamTrack):
 
     def _captured(self, device: object, buffer: memoryview) -> None:
         """Take one block from SDL (its audio thread), filter it, queue it for recv."""
+        called_at = time.time()
         samples = np.frombuffer(bytes(buffer), dtype=np.int16)
         self.frames_read += 1
         for start in range(0, len(samples) - BLOCK_SAMPLES + 1, BLOCK_SAMPLES):
             block = samples[start:start + BLOCK_SAMPLES]
             try:
-                block = self._filter()(block)
+                block = self._filter()(block, capture_time(called_at, len(samples), start))
             except Exception:
                 if not self._filter_failed:
                     self._filter_failed = True

@@ -17,7 +17,10 @@ reconnect window ran out) says so and tries the same plan again by itself, with 
 in (tvapp.core.rejoin decides which reasons and how long to wait); a new `switch()` ends those tries.
 
 The TV's own camera and microphone (`media`, tvapp.tv.capture.LocalMedia) are published in every room it joins
-and closed when it leaves; `set_device` (the remote) and the TV's keys C and M switch them off and on.
+and closed when it leaves; `set_device` (the remote) and the TV's keys C and M switch them off and on. While it
+runs, the microphone goes through the echo canceller (`echo`, tvapp.tv.echo): it hears everything the TV's audio
+output plays (an output tap) and cleans each 10 ms microphone block (the capture filter) before it is sent;
+`echo_json` is its state (who talks, the clocks' drift) for the screenshot sidecar.
 """
 
 from __future__ import annotations
@@ -60,8 +63,9 @@ from tvapp.tv.scene import (
 
 if TYPE_CHECKING:
     from tvapp.protocol.remote_messages import TvStatus
-    from tvapp.tv.capture import LocalMedia
     from tvapp.tv.audio import AudioOutput
+    from tvapp.tv.capture import LocalMedia
+    from tvapp.tv.echo import EchoCanceller
     from tvapp.tv.remote.controller import PairingView
 
 log = logging.getLogger(__name__)
@@ -77,9 +81,11 @@ class TvSession:
     def __init__(self, *, friendly_name: str, mode: Mode = Mode.GRID, formats: tuple[str, str] = ("bgra", "BGRA"),
                  audio: AudioOutput | None = None, join_hint: Callable[[str | None], str] | None = None,
                  clock: Callable[[], float] = time.time, watch_mode: Mode = Mode.WATCH, content_volume: float = 1.0,
-                 duck_db: float = -12.0, media: LocalMedia | None = None) -> None:
+                 duck_db: float = -12.0, media: LocalMedia | None = None,
+                 echo: EchoCanceller | None = None) -> None:
         self.media = media  # the TV's own camera and microphone (None: it has neither)
         self.on_room_left: Callable[[], None] | None = None  # the phone camera ends with the room
+        self.echo = echo    # cleans the microphone of what `audio` plays (None: no canceller), wired by run()
         self._device_tasks: set[asyncio.Task[None]] = set()  # switches asked for by the TV's keys
         self.friendly_name = friendly_name
         self.mode = mode
@@ -122,16 +128,28 @@ class TvSession:
         A failed join is on the error screen; it never raises JoinProblem.
         """
         ticker = asyncio.create_task(self._tick())
+        unwire = self._wire_echo()
         try:
             with contextlib.suppress(JoinProblem):
                 await self.switch(plan)
             await asyncio.Event().wait()
         finally:
+            unwire()
             ticker.cancel()
             for task in list(self._device_tasks):
                 task.cancel()
             self._stop_rejoining()
             await self.leave()
+
+    def _wire_echo(self) -> Callable[[], None]:
+        """Put the echo canceller between the TV's output and its microphone; return what undoes it."""
+        if self.echo is None or self.media is None or self.audio is None or not self.media.has_mic:
+            return lambda: None
+        return self.echo.wire(self.audio, self.media)
+
+    def echo_json(self) -> dict[str, object] | None:
+        """Return the echo canceller's state for the screenshot sidecar (None: the TV has none)."""
+        return self.echo.to_json() if self.echo is not None else None
 
     async def switch(self, plan: JoinPlan | None) -> None:
         """Leave the current room (if any), then join `plan`, or show the idle screen for None.
