@@ -214,6 +214,12 @@ class LiveInfo:
     window: float
     target_duration: float
     program_date_time: bool
+    growing: bool = False
+    """The playlist still lists its first segment (media sequence 0): its window grows with the stream."""
+
+    def window_at(self, now: float) -> float:
+        """Return the window at server time `now` (a growing one gains a second per second)."""
+        return self.window + max(0.0, now - self.fetched_at) if self.growing else self.window
 
     @classmethod
     def of(cls, playlist: Playlist, fetched_at: float) -> LiveInfo:
@@ -221,4 +227,5 @@ class LiveInfo:
         if not playlist.segments:
             raise LiveError("invalid_value", "the live playlist lists no segment yet")
         return cls(live_edge=playlist.live_edge, fetched_at=fetched_at, window=playlist.window,
-                   target_duration=playlist.target_duration, program_date_time=playlist.program_date_time)
+                   target_duration=playlist.target_duration, program_date_time=playlist.program_date_time,
+                   growing=playlist.media_sequence == 0)

@@ -189,6 +189,7 @@ class PlaybackRoom:
         self.stall_timeout = stall_timeout
         self.live_delay = live_delay
         self._edge: tuple[float, float] | None = None  # live: (edge instant, server time it was true)
+        self._live: LiveInfo | None = None
         self._waiting_since: float | None = None
         self.state = PlaybackState(control=control, on_stall=on_stall)
         self._stalled_since: dict[str, float] = {}
@@ -221,6 +222,8 @@ class PlaybackRoom:
         if action == "stop":
             return self._stop(now)
         if action == "live":
+            if not self.state.content:
+                raise PlaybackError("no_content", "nothing is loaded to go back to live")
             if not self.state.live:
                 raise PlaybackError("invalid_value", "back to live needs a live stream loaded")
             return self._back_to_live(now)
@@ -287,7 +290,10 @@ class PlaybackRoom:
 
     def _change(self, **fields: object) -> PlaybackState:
         if self._edge is not None:  # live: the edge as of the new state's `at`
-            fields["live_edge"] = self._edge_at(float(fields.get("at", self.state.at)))  # type: ignore[arg-type]
+            at = float(fields.get("at", self.state.at))  # type: ignore[arg-type]
+            fields["live_edge"] = self._edge_at(at)
+            if self._live is not None:
+                fields["window"] = self._live.window_at(at)
         self.state = dataclasses.replace(self.state, seq=self.state.seq + 1, **fields)  # type: ignore[arg-type]
         return self.state
 
@@ -302,7 +308,8 @@ class PlaybackRoom:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise PlaybackError("invalid_value", "a live position must be an instant of the event (epoch seconds)")
         edge = self._edge_at(now)
-        oldest = edge - self.state.window + self.state.delay / 2  # a little margin: the oldest segment expires
+        window = self._live.window_at(now) if self._live is not None else self.state.window
+        oldest = edge - window + self.state.delay / 2  # a little margin: the oldest segment expires
         return max(min(float(value), edge - self.state.delay), min(oldest, edge - self.state.delay))
 
     def _back_to_live(self, now: float) -> PlaybackState:
@@ -345,13 +352,13 @@ class PlaybackRoom:
         self._stalled_since.clear()
         self._waiting_since = None
         if live is not None:
-            self._edge = (live.live_edge, live.fetched_at)
+            self._edge, self._live = (live.live_edge, live.fetched_at), live
             delay = max(self.live_delay, live.target_duration)
             fields = self._start(now, 0.0, bool(play))
             fields["position"] = self._edge_at(float(fields["at"])) - delay  # type: ignore[arg-type]
             return self._change(content=text, title=name, rate=1.0, duration=None, live=True, delay=delay,
                                 window=live.window, program_date_time=live.program_date_time, **fields)
-        self._edge = None
+        self._edge, self._live = None, None
         return self._change(content=text, title=name, rate=1.0, duration=None, live=False, live_edge=None,
                             delay=0.0, window=0.0, program_date_time=True, **self._start(now, start, bool(play)))
 
@@ -359,7 +366,7 @@ class PlaybackRoom:
         if not self.state.content:
             return self.state
         self._stalled_since.clear()
-        self._edge, self._waiting_since = None, None
+        self._edge, self._live, self._waiting_since = None, None, None
         return self._change(content="", title="", playing=False, position=0.0, rate=1.0, at=now, waiting_for=(),
                             duration=None, live=False, live_edge=None, delay=0.0, window=0.0, program_date_time=True)
 

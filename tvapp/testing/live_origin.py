@@ -153,6 +153,8 @@ class Edge:
         self.origin, self.delay = origin, delay
         self.requests: list[str] = []
         self.failures: list[str] = []
+        self.extra: dict[str, bytes] = {}
+        """More files this edge serves by name (e.g. a playlist that is not HLS, a complete copy)."""
         self._failing: str | None = None
         edge = self
 
@@ -197,7 +199,9 @@ class Edge:
         self.requests.append(name)
         body: bytes | None = None
         kind = "application/vnd.apple.mpegurl"
-        if name == PLAYLIST:
+        if name in self.extra:
+            body = self.extra[name]
+        elif name == PLAYLIST:
             body = self.origin.snapshot(time.time() - self.delay)
         elif name.endswith(".ts") and "/" not in name and not name.startswith("."):
             failing = self._failing
