@@ -204,6 +204,7 @@ def _content_json(renderer: Renderer, session: TvSession) -> dict[str, Any] | No
             "stalled": status.stalled if status is not None else None,
             "media_error": status.media_error if status is not None else None,
             "status": view.status if (view := session.content.view()) is not None else None,
+            "badge": view.badge if view is not None else None,
             "gain": session.audio.content_gain if session.audio is not None else None}
 
 

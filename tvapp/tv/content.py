@@ -144,9 +144,8 @@ class TvContent:
             status = "Buffering…"
         elif not state.playing:
             status = "Paused"
-        if state.live:
-            status = " · ".join(part for part in (live_label(state, self._server_now()), status) if part)
-        return ContentView(video=self.slot, title=display_title(state), status=status)
+        badge = live_label(state, self._server_now()) if state.live else ""
+        return ContentView(video=self.slot, title=display_title(state), status=status, badge=badge)
 
     # -- frame loop ---------------------------------------------------------------------------------------------
 
