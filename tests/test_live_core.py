@@ -134,3 +134,17 @@ def test_back_to_live_needs_a_live_stream_and_a_file_load_clears_the_live_fields
     assert refused.value.code == "invalid_value"
     with pytest.raises(ValueError):
         PlaybackRoom(live_delay=0.0)
+
+
+def test_the_remote_says_live_and_the_delay_and_sends_back_to_live() -> None:
+    from tvapp.commands.remote_text import build_command, describe_playback
+    from tvapp.protocol.remote_messages import Playback, PlaybackInfo
+
+    live = PlaybackInfo(content=URL, title="The match", playing=True, position=6.0, live=True, delay=6.0)
+    assert describe_playback(live) == "playing The match: LIVE, 6 s delay"
+    shifted = PlaybackInfo(content=URL, title="The match", playing=False, position=16.5, live=True, delay=6.0)
+    assert describe_playback(shifted) == "paused The match: LIVE, 6 s delay, 0:10 behind live"
+    back = build_command("live", [])
+    assert isinstance(back, Playback) and back.action == "live"
+    loaded = build_command("load", [URL])
+    assert isinstance(loaded, Playback) and loaded.content == URL
