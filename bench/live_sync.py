@@ -58,7 +58,8 @@ async def sample(players: list[ContentPlayer], clock: Any, seconds: float) -> li
     while time.monotonic() < end:
         now = clock()
         shown = [player.video_frame(now) for player in players] if now is not None else []
-        stamps = [read_clip_stamp(s[0].to_ndarray(format="rgb24")) if s is not None else None for s in shown]
+        stamps = [read_clip_stamp(s[0].to_ndarray(format="rgb24")) if s is not None else None  # type: ignore[arg-type]
+                  for s in shown]
         if len(stamps) == 2 and all(stamps):
             out.append(float(stamps[0][1] - stamps[1][1]))  # type: ignore[index]
         await asyncio.sleep(1 / 60)

@@ -213,6 +213,25 @@ def test_without_program_date_time_the_room_says_so_and_screens_agree_by_media_s
             far.close()
 
 
+def test_playlist_and_segment_fetches_are_bounded(
+        origin: LiveOrigin, edges: tuple[Edge, Edge]) -> None:
+    from tvapp.client import hls
+    from tvapp.core.live import MAX_PLAYLIST_BYTES
+
+    near, _ = edges
+    near.extra["huge.m3u8"] = b"#EXTM3U\n" + b"#" * MAX_PLAYLIST_BYTES
+    with pytest.raises(hls.HlsFetchError, match="larger than"):
+        hls.read_playlist(near.url.replace("stream.m3u8", "huge.m3u8"))
+    near.extra["fits.m3u8"] = b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n" + b"#" * (MAX_PLAYLIST_BYTES - 40) + b"\n"
+    assert hls.read_playlist(near.url.replace("stream.m3u8", "fits.m3u8"))[1].segments == ()
+    near.extra["seg.bin"] = b"x" * 2048
+    with pytest.raises(hls.HlsFetchError, match="larger than 1024"):
+        hls.fetch(near.url.replace("stream.m3u8", "seg.bin"), limit=1024)
+    assert len(hls.fetch(near.url.replace("stream.m3u8", "seg.bin"), limit=2048)) == 2048
+    with pytest.raises(hls.HlsFetchError, match="not an http"):
+        hls.fetch("file:///etc/passwd")
+
+
 def test_a_complete_playlist_plays_as_a_file_and_what_is_not_hls_is_refused_clearly(
         server: ServerProcess, origin: LiveOrigin, edges: tuple[Edge, Edge]) -> None:
     near, _ = edges

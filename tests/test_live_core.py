@@ -148,3 +148,13 @@ def test_the_remote_says_live_and_the_delay_and_sends_back_to_live() -> None:
     assert isinstance(back, Playback) and back.action == "live"
     loaded = build_command("load", [URL])
     assert isinstance(loaded, Playback) and loaded.content == URL
+
+
+def test_live_delay_is_checked_in_config() -> None:
+    from tvapp.config import WatchConfig
+    from tvapp.server.playback import check_watch_config
+
+    check_watch_config(WatchConfig(live_delay=3600.0))
+    for bad in (0.0, -1.0, 3600.5):
+        with pytest.raises(ValueError, match="live_delay"):
+            check_watch_config(WatchConfig(live_delay=bad))

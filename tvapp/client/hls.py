@@ -164,7 +164,7 @@ def _decode_segment(decoder: ContentDecoder, data: bytes, start: float, epoch: i
                     next_sample: int | None, want_audio: bool) -> int | None:
     """Decode one segment into the decoder's buffers at instants from `start` on; return the next audio sample."""
     try:
-        container = av.open(io.BytesIO(data), format="mpegts")
+        container = av.open(io.BytesIO(data), mode="r", format="mpegts")
     except av.FFmpegError as exc:
         log.info("live: a segment does not open: %s", exc)
         return next_sample
