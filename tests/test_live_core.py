@@ -158,3 +158,12 @@ def test_live_delay_is_checked_in_config() -> None:
     for bad in (0.0, -1.0, 3600.5):
         with pytest.raises(ValueError, match="live_delay"):
             check_watch_config(WatchConfig(live_delay=bad))
+
+
+def test_urls_in_errors_and_logs_lose_credentials_and_tokens() -> None:
+    from tvapp.client.hls import HlsFetchError, fetch, shown
+
+    assert shown("https://user:pw@cdn.example:8443/live/a.m3u8?token=s3cret#x") == "https://cdn.example:8443/live/a.m3u8"
+    with pytest.raises(HlsFetchError) as failed:
+        fetch("http://user:pw@127.0.0.1:9/live/a.m3u8?token=s3cret", timeout=1.0)
+    assert "s3cret" not in str(failed.value) and "pw" not in str(failed.value)

@@ -238,11 +238,11 @@ class ContentDecoder:
 
     def _run(self) -> None:
         if self.live_proxy is not None:
-            from tvapp.client.hls import decode_live
+            from tvapp.client.hls import decode_live, shown
             try:
                 decode_live(self, self.live_proxy)
             except Exception as exc:  # a broken stream ends this content, not the screen
-                self._fail(f"cannot play the live stream {self.content.split('?', 1)[0]}: {exc}")
+                self._fail(f"cannot play the live stream {shown(self.content)}: {exc}")
             return
         try:
             container = self.open_media(self.content)

@@ -16,6 +16,7 @@ import logging
 import math
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,15 @@ class HlsFetchError(Exception):
         self.status = status
 
 
+def shown(url: str) -> str:
+    """Return `url` as errors and logs may show it: no credentials, no query or fragment (tokens live there)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def _opener(proxy: str) -> urllib.request.OpenerDirector:
     proxies = {"http": proxy, "https": proxy} if proxy else {}
     return urllib.request.build_opener(urllib.request.ProxyHandler(proxies))
@@ -48,17 +58,17 @@ def _opener(proxy: str) -> urllib.request.OpenerDirector:
 def fetch(url: str, *, proxy: str = "", limit: int = MAX_SEGMENT_BYTES, timeout: float = TIMEOUT) -> bytes:
     """Return the body at `url` (at most `limit` bytes); raise HlsFetchError."""
     if not url.startswith(("http://", "https://")):
-        raise HlsFetchError(f"not an http(s) URL: {url.split('?', 1)[0]}")
+        raise HlsFetchError(f"not an http(s) URL: {shown(url)}")
     try:
         with _opener(proxy).open(url, timeout=timeout) as response:
             body: bytes = response.read(limit + 1)
     except urllib.error.HTTPError as exc:
-        raise HlsFetchError(f"{url.split('?', 1)[0]}: HTTP {exc.code}", exc.code) from None
+        raise HlsFetchError(f"{shown(url)}: HTTP {exc.code}", exc.code) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise HlsFetchError(f"{url.split('?', 1)[0]}: {reason}") from None
+        raise HlsFetchError(f"{shown(url)}: {reason}") from None
     if len(body) > limit:
-        raise HlsFetchError(f"{url.split('?', 1)[0]}: larger than {limit} bytes")
+        raise HlsFetchError(f"{shown(url)}: larger than {limit} bytes")
     return body
 
 
@@ -85,7 +95,7 @@ def media_url(url: str, proxy: str = "") -> str:
     return read_playlist(url, proxy=proxy)[0]
 
 
-__all__ = ["HlsFetchError", "MasterPlaylist", "decode_live", "fetch", "media_url", "read_playlist"]
+__all__ = ["HlsFetchError", "MasterPlaylist", "decode_live", "fetch", "media_url", "read_playlist", "shown"]
 
 
 # -- the screens' live decoding ----------------------------------------------------------------------------------------
@@ -105,7 +115,9 @@ def decode_live(decoder: ContentDecoder, proxy: str = "") -> None:
     then the ones after it, as the playlist lists them.
     """
     settings = decoder.settings
-    url = media_url(decoder.content, proxy)
+    url = _first_playlist(decoder, proxy)
+    if url is None:
+        return
     playlist: Playlist | None = None
     read_at = -math.inf
     last: int | None = None  # the media sequence number of the last segment decoded
@@ -152,6 +164,20 @@ def decode_live(decoder: ContentDecoder, proxy: str = "") -> None:
         failures = 0
         last = segment.sequence
         next_sample = _decode_segment(decoder, data, segment.start, epoch, resampler, next_sample, settings.audio)
+
+
+def _first_playlist(decoder: ContentDecoder, proxy: str) -> str | None:
+    """Return the media playlist URL, trying again while it cannot be fetched (None once closing); a playlist that
+    is not HLS raises LiveError (the content fails)."""
+    while True:
+        with decoder.lock:
+            if decoder.closing:
+                return None
+        try:
+            return media_url(decoder.content, proxy)
+        except HlsFetchError as exc:
+            log.info("live: cannot read the playlist: %s", exc)
+            _pause(decoder, 0.5)
 
 
 def _pause(decoder: ContentDecoder, seconds: float) -> None:

@@ -22,7 +22,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from tvapp.client.hls import HlsFetchError, read_playlist
+from tvapp.client.hls import HlsFetchError, read_playlist, shown
 from tvapp.core.live import LiveError, LiveInfo, looks_like_hls
 from tvapp.core.playback import CONTROLS, MAX_LIVE_DELAY, ON_STALL, PlaybackError, PlaybackRoom, PlaybackState
 from tvapp.protocol.messages import Buffering, Encoded, Playback, PlaybackStateMsg
@@ -106,7 +106,7 @@ class Watch:
         except HlsFetchError as exc:
             raise PlaybackError("invalid_value", f"cannot read the playlist: {exc}") from None
         except LiveError as exc:
-            raise PlaybackError("invalid_value", f"{url.split('?', 1)[0]} is {exc.message}") from None
+            raise PlaybackError("invalid_value", f"{shown(url)} is {exc.message}") from None
         if playlist.ended:
             return None
         try:
