@@ -153,3 +153,54 @@ def test_two_tvs_behind_edges_4s_apart_and_a_late_sdk_player_show_the_same_momen
         near.close()
         far.close()
     assert statuses == [0, 0], [tv.output for tv in tvs.values()]
+
+
+def test_a_phone_loads_a_live_url_through_the_tv_sees_live_and_the_delay_and_goes_back_to_live(
+        origin: LiveOrigin, tmp_path: Path) -> None:
+    """The TV's own remote protocol with a real TV (built-in core): load a live URL, LIVE and the delay in its
+    state, seek S = S seconds behind the live edge, back to live."""
+    import asyncio
+
+    from tvapp.client.remote_link import RemoteLink
+    from tvapp.protocol import remote_messages as rp
+    from tests.test_tv_remote import Loop, pair
+
+    edge = Edge(origin)
+    tv = TvProcess(tmp_path, ["--host", "127.0.0.1", "--port", "0", "--name", "Den TV", "--data",
+                              str(tmp_path / "data"), "--no-audio"], size="640x360")
+    loop = Loop()
+
+    async def wait_state(link: RemoteLink, check: Any, what: str) -> rp.State:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if link.state is not None and check(link.state):
+                return link.state
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}: {link.state}")
+
+    try:
+        tv.wait_for(lambda s: s["screen"] == "RoomScreen", timeout=60, what="the default room")
+        wait_until(lambda: origin.snapshot(time.time() - 12.0) is not None, 30, "12 s of stream")
+        answer = pair(tv, loop)
+        link = loop.run(RemoteLink.connect(tv.remote_url(), answer.credential))
+        result = loop.run(link.command(rp.Playback(action="load", content=edge.url, title="The match")))
+        assert result.ok, result.error
+        state = loop.run(wait_state(link, lambda s: s.playback and s.playback.live, "a live playback state"))
+        assert state.playback is not None and state.playback.delay == 6.0
+        assert state.playback.position == pytest.approx(6.0, abs=0.5)  # seconds behind the live edge
+        tv.wait_for(lambda s: bool(s.get("content") and s["content"]["badge"] == "LIVE · 6 s delay"), timeout=30,
+                    what="the LIVE badge on the TV")
+
+        assert loop.run(link.command(rp.Playback(action="seek", position=10.0))).ok
+        loop.run(wait_state(link, lambda s: s.playback and abs(s.playback.position - 10.0) < 0.5,
+                            "10 s behind live"))
+        tv.wait_for(lambda s: bool(s.get("content") and "4 s behind live" in (s["content"]["badge"] or "")),
+                    timeout=15, what="how far behind live on the TV")
+        assert loop.run(link.command(rp.Playback(action="live"))).ok
+        loop.run(wait_state(link, lambda s: s.playback and abs(s.playback.position - 6.0) < 0.5, "back to live"))
+        loop.run(link.close())
+    finally:
+        loop.close()
+        status = tv.stop()
+        edge.close()
+    assert status == 0, tv.output
