@@ -99,7 +99,7 @@ def test_a_playback_command_and_the_now_playing_state_on_the_wire() -> None:
         "type": "playback", "v": 1, "id": "7", "action": "seek", "position": 90.0, "content": None, "title": ""}
     assert wire(WATCHING)["playback"] == {"content": "http://192.168.1.20:7880/media/film.mp4", "title": "The film",
                                           "playing": True, "position": 754.25, "duration": 5400.0,
-                                          "waiting": False}  # fmt: skip
+                                          "waiting": False, "live": False, "delay": None}  # fmt: skip
     assert wire(IN_ROOM)["playback"] is None
     assert parse_phone_message(text({"type": "playback", "v": 1, "action": "load", "content": "/a.mp4",
                                      "title": "A", "why": 1})) == Playback(action="load", content="/a.mp4", title="A")

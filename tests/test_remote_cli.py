@@ -253,7 +253,8 @@ def test_playback_commands_reach_the_tv_and_status_says_what_plays(tv: Tv, confi
     assert "playing Bunny at 1:30 of 1:30:00" in status.stdout, status.stdout
     raw = json.loads(cli(config, "send", "status", "--json").stdout)
     assert raw["playback"] == {"content": "http://nas.local:8080/films/Big Buck Bunny.mp4", "title": "Bunny",
-                               "playing": True, "position": 90.0, "duration": 5400.0, "waiting": False}
+                               "playing": True, "position": 90.0, "duration": 5400.0, "waiting": False,
+                               "live": False, "delay": None}
     assert cli(config, "send", "load", "/srv/films/a.mkv").returncode == 0
     assert cli(config, "send", "pause").returncode == 0
     assert "paused /srv/films/a.mkv at 0:00 of 1:30:00" in cli(config, "send", "status").stdout

@@ -478,3 +478,29 @@ def test_the_tv_camera_button_follows_the_tv_and_switches_it(browser: Browser, t
     wait_for_js(page, "() => document.getElementById('camera-toggle').getAttribute('aria-pressed')",
                 lambda value: value == "true", what="the page to follow a switch made at the TV")
     assert_clean(browser, page)
+
+
+def test_a_live_stream_shows_live_and_the_delay_and_back_to_live(browser: Browser, tv: Tv) -> None:
+    page = browser.new_page()
+    page.goto(tv.request_pairing().url, wait_until="load")
+    wait_ready(page)
+    live = "http://cdn.example/live/match.m3u8"
+    tv.controller.set_playback(PlaybackInfo(content=live, title="The match", playing=True, position=6.0,
+                                            live=True, delay=6.0))
+    wait_for_js(page, "() => document.getElementById('playback-clock').textContent",
+                lambda t: t == "LIVE · 6 s delay", what="LIVE and the delay")
+    assert page.is_visible("#playback-live") and not page.is_visible("#playback-bar")
+    time.sleep(1.2)
+    assert text_of(page, "#playback-clock") == "LIVE · 6 s delay", "playing live: the distance holds"
+    page.click("#playback-back")  # live: back = 10 s further behind the live edge
+    seek = wait_playback(tv, 1)
+    assert (seek.action, seek.position) == ("seek", 16.0)
+    tv.controller.set_playback(PlaybackInfo(content=live, title="The match", playing=False, position=16.0,
+                                            live=True, delay=6.0))
+    wait_for_js(page, "() => document.getElementById('playback-clock').textContent",
+                lambda t: t.startswith("LIVE · 6 s delay · 0:1"), what="how far behind live")
+    page.click("#playback-forward")
+    assert wait_playback(tv, 2).position >= 6.0, "never past the room's live point"
+    page.click("#playback-live")
+    assert wait_playback(tv, 3).action == "live"
+    assert_clean(browser, page)

@@ -162,6 +162,8 @@ class WatchConfig:
     on_stall: str = "pause"
     lead: float = 0.4
     stall_timeout: float = 15.0
+    live_delay: float = 6.0
+    content_proxy: str = ""
     media_dir: str = ""
     content_volume: float = 1.0
     duck_db: float = -12.0

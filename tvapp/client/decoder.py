@@ -1,6 +1,7 @@
 """Decode one content for the content player: a thread that keeps about `AHEAD` seconds buffered past the timeline.
 
-`ContentDecoder` opens the content with `open_media` (`default_open`: a file path or a URL, with reconnects and
+A live HLS stream (``live_proxy`` set) is read by tvapp.client.hls.decode_live instead: positions are then
+instants of the event. `ContentDecoder` opens the content with `open_media` (`default_open`: a file path or a URL, with reconnects and
 timeouts for HTTP), seeks to where the timeline is when it starts late or is asked to (`request_seek`), and
 decodes video (optionally downscaled) and audio (resampled to packed float32, kept in an `AudioBuffer` indexed by
 sample number), sleeping while the buffer is full. Everything it decoded sits behind its `lock`; the player's
@@ -148,8 +149,11 @@ class ContentDecoder:
 
     def __init__(self, content: str, settings: DecodeSettings, *, open_media: Callable[[str], InputContainer],
                  timeline: Callable[[], float],
-                 on_opened: Callable[[ContentDecoder, float | None], None]) -> None:
+                 on_opened: Callable[[ContentDecoder, float | None], None], live_proxy: str | None = None) -> None:
         self.content = content
+        self.live_proxy = live_proxy
+        """Not None: a live HLS stream, decoded segment by segment on the event clock (tvapp.client.hls), fetched
+        through this proxy ("" = direct)."""
         self.settings = settings
         self.open_media = open_media
         self.timeline = timeline
@@ -233,6 +237,13 @@ class ContentDecoder:
             self.lock.notify_all()
 
     def _run(self) -> None:
+        if self.live_proxy is not None:
+            from tvapp.client.hls import decode_live, shown
+            try:
+                decode_live(self, self.live_proxy)
+            except Exception as exc:  # a broken stream ends this content, not the screen
+                self._fail(f"cannot play the live stream {shown(self.content)}: {exc}")
+            return
         try:
             container = self.open_media(self.content)
         except MediaError as exc:

@@ -106,13 +106,14 @@ class ContentPlayer:
     `server_now` returns the server clock now (room.clock.now), None while unknown. `on_buffering(stalled,
     position, duration)` is called from the player's threads when this screen stalls or is ready again (and once
     after opening each content, with stalled False and the duration). `open_media` opens a content string as an
-    av input container. `video_size` downscales frames in the decoder thread (None: native size).
+    av input container. `video_size` downscales frames in the decoder thread (None: native size). A live stream (``state.live``) is
+    decoded by tvapp.client.hls on the event clock (positions are instants), fetched through `content_proxy`.
     """
 
     def __init__(self, *, server_now: Callable[[], float | None], on_buffering: BufferingCallback | None = None,
                  open_media: Callable[[str], InputContainer] = default_open, audio_rate: int = 48000,
                  audio_channels: int = 2, video: bool = True, audio: bool = True,
-                 video_size: tuple[int, int] | None = None) -> None:
+                 video_size: tuple[int, int] | None = None, content_proxy: str = "") -> None:
         if audio_rate <= 0 or audio_channels <= 0:
             raise ValueError("audio_rate and audio_channels must be positive")
         self.server_now = server_now
@@ -123,6 +124,7 @@ class ContentPlayer:
         self.video = video
         self.audio = audio
         self.video_size = video_size
+        self.content_proxy = content_proxy
         self._settings = DecodeSettings(audio_rate=audio_rate, audio_channels=audio_channels, video=video,
                                         audio=audio, video_size=video_size)
         self._policy = StallMonitor()
@@ -159,10 +161,12 @@ class ContentPlayer:
             if state is None or not state.content:
                 old_decoder, self._decoder = decoder, None
                 self._shown, self._presented = None, None
-            elif decoder is None or decoder.content != state.content:
+            elif decoder is None or decoder.content != state.content or \
+                    (decoder.live_proxy is not None) != state.live:
                 old_decoder = decoder
                 self._decoder = ContentDecoder(state.content, self._settings, open_media=self.open_media,
-                                               timeline=self._timeline_target, on_opened=self._opened)
+                                               timeline=self._timeline_target, on_opened=self._opened,
+                                               live_proxy=self.content_proxy if state.live else None)
                 self._shown, self._presented = None, None
                 self._decoder.thread.start()
             elif previous is None or previous.seq != state.seq or previous.content != state.content:

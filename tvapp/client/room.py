@@ -248,6 +248,10 @@ class Room:
         """Move the room's content to `position` seconds, playing or paused as it was."""
         await self._requests.request(m.Playback(action="seek", position=position))
 
+    async def back_to_live(self) -> None:
+        """Live stream: play from the room's live point again (its delay behind the live edge)."""
+        await self._requests.request(m.Playback(action="live"))
+
     async def stop(self) -> None:
         """Unload the room's content."""
         await self._requests.request(m.Playback(action="stop"))

@@ -180,7 +180,11 @@ def start_watch(room: Room, path: str) -> Callable[[], None]:
     from tvapp.client.player import ContentPlayer, attach, media_opener
 
     trace = open(path, "a", buffering=1, encoding="utf-8")  # line-buffered: a reader sees whole rows at once
-    player = ContentPlayer(server_now=room.clock.now, audio=False, open_media=media_opener(room.url))
+    from tvapp.config import load
+
+    proxy = load().watch.content_proxy  # a live stream's CDN edge or proxy ([watch] content_proxy)
+    player = ContentPlayer(server_now=room.clock.now, audio=False, open_media=media_opener(room.url),
+                           content_proxy=proxy)
     detach = attach(room, player)
     stop = threading.Event()
 

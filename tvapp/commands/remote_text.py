@@ -31,10 +31,13 @@ SEND_COMMANDS = {
     "mute": "IDENTITY  mute a participant's audio (host only)",
     "mic": "on|off  the TV's microphone",
     "camera": "on|off  the TV's camera",
-    "load": "URL_OR_PATH  play this in the room: a media URL, or an absolute path on the TV (--title T)",
+    "load": "URL_OR_PATH  play this in the room: a media URL (a live .m3u8 stream too), or an absolute path on the "
+            "TV (--title T)",
     "play": "play the room's content",
     "pause": "pause the room's content",
-    "seek": "SECONDS  jump to this point of the content (seconds, or M:SS, H:MM:SS)",
+    "seek": "SECONDS  jump to this point of the content (seconds, or M:SS, H:MM:SS; live: this far behind the "
+            "live edge)",
+    "live": "a live stream: back to the room's live point",
     "stop": "stop the room's content",
     "devices": "list the paired phones",
     "forget-device": "DEVICE_ID  revoke a paired phone",
@@ -75,6 +78,7 @@ def build_command(name: str, args: list[str], title: str | None = None, fingerpr
     arity = {"status": (0, 0), "create-room": (0, 1), "join": (1, 2), "leave": (0, 0), "volume": (1, 1),
              "layout": (1, 1), "invite": (1, 1), "remove": (1, 1), "mute": (1, 1), "mic": (1, 1),
              "camera": (1, 1), "load": (1, 1), "play": (0, 0), "pause": (0, 0), "seek": (1, 1), "stop": (0, 0),
+             "live": (0, 0),
              "devices": (0, 0), "forget-device": (1, 1)}
     if name not in arity:
         raise UsageError(f"unknown command {name!r}; one of: {', '.join(SEND_COMMANDS)}")
@@ -116,7 +120,7 @@ def build_command(name: str, args: list[str], title: str | None = None, fingerpr
         msg = {"type": "remove_participant" if name == "remove" else "mute_participant", "identity": args[0]}
     elif name in ("mic", "camera"):
         msg = {"type": "set_mic" if name == "mic" else "set_camera", "enabled": _on_off(args[0], name)}
-    elif name in ("play", "pause", "stop"):
+    elif name in ("play", "pause", "stop", "live"):
         msg = {"type": "playback", "action": name}
     elif name == "seek":
         msg = {"type": "playback", "action": "seek", "position": parse_position(args[0])}
@@ -207,6 +211,12 @@ def clock_text(seconds: float) -> str:
 def describe_playback(playback: PlaybackInfo) -> str:
     """Return what the room plays as a few words: state, title (or content), position of duration."""
     what = "waiting for a screen" if playback.waiting else "playing" if playback.playing else "paused"
+    if playback.live:
+        delay = playback.delay or 0.0
+        where = f"LIVE, {delay:.0f} s delay"
+        if playback.position > delay + 1.0:
+            where += f", {clock_text(playback.position - delay)} behind live"
+        return f"{what} {playback.title or playback.content}: {where}"
     where = clock_text(playback.position)
     if playback.duration is not None:
         where += f" of {clock_text(playback.duration)}"

@@ -298,8 +298,9 @@ def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
         audio=not args.no_audio, audio_device=args.audio_device or audio.device, volume=volume,
         chunk_ms=audio.chunk_ms, max_queue_ms=audio.max_queue_ms, duration=args.duration,
         trace=Path(args.trace) if args.trace else None, watch_mode=watch.layout,
-        content_volume=watch.content_volume, duck_db=watch.duck_db, camera=tv.camera, microphone=tv.microphone,
-        echo_cancellation=tv.echo_cancellation, noise_suppression=tv.noise_suppression, auto_gain=tv.auto_gain)
+        content_volume=watch.content_volume, duck_db=watch.duck_db, content_proxy=watch.content_proxy,
+        camera=tv.camera, microphone=tv.microphone, echo_cancellation=tv.echo_cancellation,
+        noise_suppression=tv.noise_suppression, auto_gain=tv.auto_gain)
 
 
 def _api_key(args: argparse.Namespace) -> tuple[str, str] | None:

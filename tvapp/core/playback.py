@@ -38,6 +38,19 @@ every change increases ``seq`` by one; a "-" result returns the current state it
 | tick                         | S stalled for stall_timeout  | as if S were ready                                  |
 | a screen's duration          | loaded, no duration known    | the duration (later reports are ignored)            |
 
+Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant now, D = the room's ``delay``):
+
+| input                        | when                         | result                                              |
+|------------------------------|------------------------------|-----------------------------------------------------|
+| load content (live)          | control allows it            | at E - D (D = live_delay, at least one target      |
+|                              |                              | duration), ``live`` true, the window and PDT flag   |
+| seek instant                 | live                         | at the instant, kept within [E - window + D/2,      |
+|                              |                              | E - D]: never past the room's live point            |
+| play                         | live, paused                 | from p (kept within the window), time-shifted       |
+| live                         | live                         | playing from E - D again ("back to live")           |
+| live                         | not live                     | ``invalid_value``                                   |
+| ready after waiting W s      | live                         | moving again, D grown by W (never shrinks)          |
+
 A result that sets the timeline moving (again) has ``at = now + lead`` and the position it moves from; a result
 that stops it, or puts it at a new point while it is stopped or waiting, has ``at = now``; the others (a new
 duration, a new control) leave position and ``at`` alone. Commands are checked in this order: a known action,
@@ -53,8 +66,9 @@ import math
 from typing import Final, Literal, TypeAlias, get_args
 
 from tvapp.core.errors import CodedError
+from tvapp.core.live import LiveInfo
 
-Action: TypeAlias = Literal["load", "play", "pause", "seek", "stop", "configure"]
+Action: TypeAlias = Literal["load", "play", "pause", "seek", "stop", "configure", "live"]
 Control: TypeAlias = Literal["host", "everyone"]
 OnStall: TypeAlias = Literal["pause", "continue"]
 ACTIONS: Final[tuple[str, ...]] = get_args(Action)
@@ -63,6 +77,7 @@ ON_STALL: Final[tuple[str, ...]] = get_args(OnStall)
 MAX_CONTENT_CHARS: Final = 2048
 MAX_TITLE_CHARS: Final = 200
 MAX_POSITION: Final = 7 * 24 * 3600.0
+MAX_LIVE_DELAY: Final = 3600.0
 
 
 class PlaybackError(CodedError, ValueError):
@@ -94,6 +109,16 @@ class PlaybackState:
     on_stall: OnStall = "pause"
     duration: float | None = None
     """Known length in seconds, when a screen reported it; the position never runs past it."""
+    live: bool = False
+    """A live stream (tvapp.core.live): `position` is then an instant of the event (program date-time, epoch s)."""
+    live_edge: float | None = None
+    """Live: the event instant at the live edge at server time `at` (it moves on at 1 s/s, playing or not)."""
+    delay: float = 0.0
+    """Live: how far the room's live point is behind the live edge (seconds); grows with stalls, never shrinks."""
+    window: float = 0.0
+    """Live: how many seconds behind the live edge the stream lists (how far back one can pause or seek)."""
+    program_date_time: bool = True
+    """Live: False when the stream has no program date-time and instants come from media sequence + durations."""
 
     @property
     def moving(self) -> bool:
@@ -108,6 +133,17 @@ class PlaybackState:
         if self.duration is not None:
             position = min(position, self.duration)
         return max(0.0, position)
+
+    def live_edge_at(self, server_now: float) -> float | None:
+        """Return the event instant at the live edge at server time `server_now` (None when not live)."""
+        if not self.live or self.live_edge is None:
+            return None
+        return self.live_edge + (server_now - self.at)
+
+    def behind_at(self, server_now: float) -> float | None:
+        """Return how many seconds the room's picture is behind the live edge at `server_now` (None: not live)."""
+        edge = self.live_edge_at(server_now)
+        return None if edge is None else edge - self.position_at(server_now)
 
 
 def _is_control_char(ch: str) -> bool:
@@ -142,24 +178,33 @@ class PlaybackRoom:
     """The server's rules for one room's timeline: commands and buffering reports in, new states out."""
 
     def __init__(self, *, control: Control = "host", on_stall: OnStall = "pause", lead: float = 0.4,
-                 stall_timeout: float = 15.0) -> None:
+                 stall_timeout: float = 15.0, live_delay: float = 6.0) -> None:
         if control not in CONTROLS or on_stall not in ON_STALL:
             raise ValueError(f"control must be one of {CONTROLS} and on_stall one of {ON_STALL}")
         if not (0.0 <= lead < math.inf and 0.0 < stall_timeout < math.inf):
             raise ValueError(f"need a finite lead >= 0 and stall_timeout > 0, got {lead} and {stall_timeout}")
+        if not 0.0 < live_delay <= MAX_LIVE_DELAY:
+            raise ValueError(f"live_delay must be in (0, {MAX_LIVE_DELAY:g}] seconds, got {live_delay}")
         self.lead = lead
         self.stall_timeout = stall_timeout
+        self.live_delay = live_delay
+        self._edge: tuple[float, float] | None = None  # live: (edge instant, server time it was true)
+        self._live: LiveInfo | None = None
+        self._waiting_since: float | None = None
         self.state = PlaybackState(control=control, on_stall=on_stall)
         self._stalled_since: dict[str, float] = {}
 
     def command(self, action: str, now: float, *, is_host: bool, content: str | None = None, title: str = "",
                 position: float | None = None, play: bool = True, control: str | None = None,
-                on_stall: str | None = None) -> PlaybackState:
+                on_stall: str | None = None, live: LiveInfo | None = None) -> PlaybackState:
         """Apply one command at server time `now` and return the new state; raise PlaybackError if refused.
 
         load: `content` (required), start at `position` (default 0), playing if `play`.
         play / pause: from the current position. seek: to `position` (required), keeping play/pause.
         stop: unload. configure (host only): set `control` and/or `on_stall`.
+        Live (`live` given with load, from the core's read of the playlist): the room starts at its live point,
+        ``live_delay`` behind the live edge; positions are event instants, a seek is kept within the window and never
+        past the live point; "live" goes back to the live point (playing).
         A playing result takes effect at ``now + lead``, so every screen starts together. A command that changes
         nothing (play while playing, pause while paused, stop with nothing loaded, configure to the same settings)
         returns the same state object, seq unchanged.
@@ -173,9 +218,18 @@ class PlaybackRoom:
         if not is_host and self.state.control == "host":
             raise PlaybackError("not_allowed", "only the host controls playback in this room")
         if action == "load":
-            return self._load(now, content, title, position, play)
+            return self._load(now, content, title, position, play, live)
         if action == "stop":
             return self._stop(now)
+        if action == "live":
+            if not self.state.content:
+                raise PlaybackError("no_content", "nothing is loaded to go back to live")
+            if not self.state.live:
+                raise PlaybackError("invalid_value", "back to live needs a live stream loaded")
+            return self._back_to_live(now)
+        if self.state.live and position is not None:
+            return self._seek(now, self._check_instant(now, position)) if action == "seek" else \
+                self._play(now) if action == "play" else self._pause(now)
         if action == "seek" and position is None:
             raise PlaybackError("invalid_value", "seek needs a position")
         target = None if position is None else _check_position(position)
@@ -235,8 +289,33 @@ class PlaybackRoom:
         return tuple(sorted(self._stalled_since))
 
     def _change(self, **fields: object) -> PlaybackState:
+        if self._edge is not None:  # live: the edge as of the new state's `at`
+            at = float(fields.get("at", self.state.at))  # type: ignore[arg-type]
+            fields["live_edge"] = self._edge_at(at)
+            if self._live is not None:
+                fields["window"] = self._live.window_at(at)
         self.state = dataclasses.replace(self.state, seq=self.state.seq + 1, **fields)  # type: ignore[arg-type]
         return self.state
+
+    def _edge_at(self, now: float) -> float:
+        """Return the live edge instant at server time `now` (live only)."""
+        assert self._edge is not None
+        edge, since = self._edge
+        return edge + (now - since)
+
+    def _check_instant(self, now: float, value: object) -> float:
+        """Return a live seek target as an event instant kept within the window and behind the live point."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PlaybackError("invalid_value", "a live position must be an instant of the event (epoch seconds)")
+        edge = self._edge_at(now)
+        window = self._live.window_at(now) if self._live is not None else self.state.window
+        oldest = edge - window + self.state.delay / 2  # a little margin: the oldest segment expires
+        return max(min(float(value), edge - self.state.delay), min(oldest, edge - self.state.delay))
+
+    def _back_to_live(self, now: float) -> PlaybackState:
+        fields = self._start(now, 0.0, True)
+        fields["position"] = self._edge_at(float(fields["at"])) - self.state.delay  # type: ignore[arg-type]
+        return self._change(**fields)
 
     def _start(self, now: float, position: float, playing: bool) -> dict[str, object]:
         """Return the fields of a state at `position`: moving from ``now + lead`` if it plays and waits for no one."""
@@ -254,29 +333,50 @@ class PlaybackRoom:
         fields: dict[str, object] = {"duration": duration}
         if waiting != state.waiting_for:
             fields.update(self._start(now, state.position_at(now), state.playing))
+            if waiting and not state.waiting_for:
+                self._waiting_since = now
+            elif not waiting and self._waiting_since is not None:
+                if state.live:  # the room fell behind by the stall: its live point moves back with it, for good
+                    moving_at = float(fields["at"])  # type: ignore[arg-type]
+                    fields["delay"] = min(MAX_LIVE_DELAY, state.delay + (moving_at - self._waiting_since))
+                self._waiting_since = None
         return self._change(**fields)
 
-    def _load(self, now: float, content: object, title: object, position: float | None,
-              play: bool) -> PlaybackState:
+    def _load(self, now: float, content: object, title: object, position: float | None, play: bool,
+              live: LiveInfo | None = None) -> PlaybackState:
         if content is None:
             raise PlaybackError("invalid_value", "load needs content: a media URL or file path")
         text = _check_text(content, "content", MAX_CONTENT_CHARS, required=True)
         name = "" if title is None else _check_text(title, "title", MAX_TITLE_CHARS, required=False)
         start = 0.0 if position is None else _check_position(position)
         self._stalled_since.clear()
-        return self._change(content=text, title=name, rate=1.0, duration=None, **self._start(now, start, bool(play)))
+        self._waiting_since = None
+        if live is not None:
+            self._edge, self._live = (live.live_edge, live.fetched_at), live
+            delay = max(self.live_delay, live.target_duration)
+            fields = self._start(now, 0.0, bool(play))
+            fields["position"] = self._edge_at(float(fields["at"])) - delay  # type: ignore[arg-type]
+            return self._change(content=text, title=name, rate=1.0, duration=None, live=True, delay=delay,
+                                window=live.window, program_date_time=live.program_date_time, **fields)
+        self._edge, self._live = None, None
+        return self._change(content=text, title=name, rate=1.0, duration=None, live=False, live_edge=None,
+                            delay=0.0, window=0.0, program_date_time=True, **self._start(now, start, bool(play)))
 
     def _stop(self, now: float) -> PlaybackState:
         if not self.state.content:
             return self.state
         self._stalled_since.clear()
+        self._edge, self._live, self._waiting_since = None, None, None
         return self._change(content="", title="", playing=False, position=0.0, rate=1.0, at=now, waiting_for=(),
-                            duration=None)
+                            duration=None, live=False, live_edge=None, delay=0.0, window=0.0, program_date_time=True)
 
     def _play(self, now: float) -> PlaybackState:
         if self.state.playing:
             return self.state
-        return self._change(**self._start(now, self.state.position_at(now), True))
+        position = self.state.position_at(now)
+        if self.state.live:  # paused longer than the window: resume at the oldest moment still listed
+            position = self._check_instant(now, position)
+        return self._change(**self._start(now, position, True))
 
     def _pause(self, now: float) -> PlaybackState:
         if not self.state.playing:
@@ -284,6 +384,8 @@ class PlaybackRoom:
         return self._change(**self._start(now, self.state.position_at(now), False))
 
     def _seek(self, now: float, position: float) -> PlaybackState:
+        if self.state.live:
+            return self._change(**self._start(now, position, self.state.playing))
         if self.state.duration is not None:
             position = min(position, self.state.duration)
         return self._change(**self._start(now, position, self.state.playing))

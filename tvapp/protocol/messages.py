@@ -534,6 +534,11 @@ class PlaybackStateMsg(f.Message):
     control: ControlName = "host"
     on_stall: OnStallName = "pause"
     duration: OptionalTime = None
+    live: Flag = False
+    live_edge: OptionalTime = None
+    delay: Time = 0.0
+    window: Time = 0.0
+    program_date_time: Flag = True
     server_time: Time
 
     @classmethod

@@ -81,7 +81,7 @@ AUTH_TIMEOUT: Final = "auth_timeout"
 CONNECTION_CLOSED: Final = "connection_closed"
 
 TvStatus: TypeAlias = Literal["idle", "joining", "in_room", "error"]
-PlaybackActionName: TypeAlias = Literal["play", "pause", "seek", "load", "stop"]
+PlaybackActionName: TypeAlias = Literal["play", "pause", "seek", "load", "stop", "live"]
 LAYOUTS: Final[tuple[str, ...]] = tuple(mode.value for mode in Mode)
 TV_STATUSES: Final[tuple[str, ...]] = get_args(TvStatus)
 PLAYBACK_ACTIONS: Final[tuple[str, ...]] = get_args(PlaybackActionName)
@@ -190,6 +190,9 @@ class PlaybackInfo(f.Record):
 
     ``position`` is seconds into the content when the state was made; while ``playing`` and not ``waiting`` (for a
     stalled screen) it moves on at normal speed from there. ``content`` is "" when nothing is loaded.
+
+    A live stream (``live``): ``position`` is how many seconds the picture is behind the live edge (it stays put
+    while playing and grows while paused), ``delay`` the room's live delay (where "live" brings it back to).
     """
 
     content: Content = ""
@@ -198,6 +201,8 @@ class PlaybackInfo(f.Record):
     position: Position = 0.0
     duration: OptionalPosition = None
     waiting: Flag = False
+    live: Flag = False
+    delay: OptionalPosition = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -378,7 +383,7 @@ class SetCamera(_Command):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Playback(_Command):
     """Drive the room's shared content: load (``content``, from ``position`` or 0, optional ``title``), play, pause,
-    seek (to ``position``) or stop. The TV refuses with not_host when the room lets only its host do that."""
+    seek (to ``position``; live: seconds behind the live edge), live (back to the room's live point) or stop. The TV refuses with not_host when the room lets only its host do that."""
 
     TYPE: ClassVar[str] = "playback"
     action: PlaybackAction

@@ -6,6 +6,11 @@ change is broadcast as a `playback_state` message (encoded once), and each joine
 after `joined`, so a screen joining mid-film starts at the room's position. A stall that outlives
 `[watch] stall_timeout` is given up by a timer, so one broken screen never holds the room for ever.
 
+Loading an http(s) URL ending in .m3u8 reads the playlist first (in a thread, `[watch] content_proxy`): a live
+stream (no EXT-X-ENDLIST) is loaded live (tvapp.core.live.LiveInfo: its live edge, window, program date-time or
+not); a complete one (ENDLIST) plays as a file; anything that is not HLS, or cannot be fetched, is refused with
+``invalid_value`` saying why (the room's state is unchanged).
+
 The rules themselves (who may, what a command does to the timeline) are pure, in tvapp.core.playback; this
 module only reads the clock, holds the state and sends it.
 """
@@ -17,7 +22,9 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from tvapp.core.playback import CONTROLS, ON_STALL, PlaybackError, PlaybackRoom, PlaybackState
+from tvapp.client.hls import HlsFetchError, read_playlist, shown
+from tvapp.core.live import LiveError, LiveInfo, looks_like_hls
+from tvapp.core.playback import CONTROLS, MAX_LIVE_DELAY, ON_STALL, PlaybackError, PlaybackRoom, PlaybackState
 from tvapp.protocol.messages import Buffering, Encoded, Playback, PlaybackStateMsg
 
 if TYPE_CHECKING:
@@ -35,6 +42,8 @@ def check_watch_config(cfg: WatchConfig) -> None:
         raise ValueError(f"[watch] on_stall must be one of {', '.join(ON_STALL)}, got {cfg.on_stall!r}")
     if not 0.0 <= cfg.lead <= 5.0:
         raise ValueError(f"[watch] lead must be between 0 and 5 seconds, got {cfg.lead}")
+    if not 0.0 < cfg.live_delay <= MAX_LIVE_DELAY:
+        raise ValueError(f"[watch] live_delay must be in (0, {MAX_LIVE_DELAY:g}] seconds, got {cfg.live_delay}")
     if not cfg.stall_timeout > 0:
         raise ValueError(f"[watch] stall_timeout must be positive, got {cfg.stall_timeout}")
 
@@ -51,7 +60,8 @@ class Watch:
         """Return `live`'s timeline (kept on the LiveRoom, so it ends with it), made on first use."""
         if live.playback is None:
             live.playback = PlaybackRoom(control=self.cfg.control, on_stall=self.cfg.on_stall,  # type: ignore[arg-type]
-                                         lead=self.cfg.lead, stall_timeout=self.cfg.stall_timeout)
+                                         lead=self.cfg.lead, stall_timeout=self.cfg.stall_timeout,
+                                         live_delay=self.cfg.live_delay)
         return live.playback
 
     def state(self, live: LiveRoom) -> PlaybackState:
@@ -72,15 +82,37 @@ class Watch:
         if live.playback is not None and live.playback.state.seq > 0:
             participant.peer.send(self.message(live))
 
-    def command(self, live: LiveRoom, msg: Playback, *, is_host: bool) -> PlaybackState:
+    async def command(self, live: LiveRoom, msg: Playback, *, is_host: bool) -> PlaybackState:
         """Apply a command (raise PlaybackError when refused) and broadcast the new state if it changed."""
         room = self.timeline(live)
+        stream: LiveInfo | None = None
+        if msg.action == "load" and isinstance(msg.content, str) and looks_like_hls(msg.content):
+            if not is_host and room.state.control == "host":
+                raise PlaybackError("not_allowed", "only the host controls playback in this room")
+            stream = await asyncio.to_thread(self._read_live, msg.content)
         before = room.state
         after = room.command(msg.action, time.time(), is_host=is_host, content=msg.content, title=msg.title,
-                             position=msg.position, play=msg.play, control=msg.control, on_stall=msg.on_stall)
+                             position=msg.position, play=msg.play, control=msg.control, on_stall=msg.on_stall,
+                             live=stream)
         if after is not before:
             self._changed(live, after)
         return after
+
+    def _read_live(self, url: str) -> LiveInfo | None:
+        """Return what an HLS playlist says of its live stream (None: complete, play it as a file); raise
+        PlaybackError("invalid_value") when it is not HLS or cannot be read (thread)."""
+        try:
+            _, playlist = read_playlist(url, proxy=self.cfg.content_proxy)
+        except HlsFetchError as exc:
+            raise PlaybackError("invalid_value", f"cannot read the playlist: {exc}") from None
+        except LiveError as exc:
+            raise PlaybackError("invalid_value", f"{shown(url)} is {exc.message}") from None
+        if playlist.ended:
+            return None
+        try:
+            return LiveInfo.of(playlist, time.time())
+        except LiveError as exc:
+            raise PlaybackError("invalid_value", exc.message) from None
 
     def buffering(self, live: LiveRoom, participant: LiveParticipant, msg: Buffering) -> None:
         """Note a screen's stall or recovery."""

@@ -279,7 +279,7 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         live = rooms.room_of(participant)
         if live is not None:
             try:
-                state.watch.command(live, event, is_host=participant.grants.host)
+                await state.watch.command(live, event, is_host=participant.grants.host)
             except PlaybackError as exc:
                 peer.send(Error(code=exc.code, message=exc.message))
     elif isinstance(event, Buffering):

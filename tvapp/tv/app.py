@@ -74,6 +74,7 @@ class TvOptions:
     watch_mode: Mode = Mode.WATCH
     content_volume: float = 1.0
     duck_db: float = -12.0
+    content_proxy: str = ""
     camera: str = "none"       # [tv] camera: "auto", "none" or a device
     microphone: str = "none"   # [tv] microphone: "auto", "none" or a device
     echo_cancellation: bool = True  # [tv] echo_cancellation, noise_suppression, auto_gain
@@ -205,6 +206,8 @@ def _content_json(renderer: Renderer, session: TvSession) -> dict[str, Any] | No
             "pts": status.position if status is not None else None,
             "stalled": status.stalled if status is not None else None,
             "media_error": status.media_error if status is not None else None,
+            "status": view.status if (view := session.content.view()) is not None else None,
+            "badge": view.badge if view is not None else None,
             "gain": session.audio.content_gain if session.audio is not None else None}
 
 
@@ -366,7 +369,8 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
     session = TvSession(friendly_name=options.friendly_name, mode=options.mode,
                         formats=pixel_formats(display.surface), audio=audio, watch_mode=options.watch_mode,
                         content_volume=options.content_volume, duck_db=options.duck_db,
-                        media=media, echo=_echo_canceller(options, audio, media, out))
+                        content_proxy=options.content_proxy, media=media,
+                        echo=_echo_canceller(options, audio, media, out))
     shots = Screenshots(screenshots, options.screenshot_interval) if screenshots is not None else None
     trace = FlipTrace(options.trace, session) if options.trace else None
     if trace is not None and audio is not None:

@@ -53,12 +53,13 @@ class TvContent:
     """The shared content of the TV's current room."""
 
     def __init__(self, formats: tuple[str, str], audio: AudioOutput | None, *, volume: float = 1.0,
-                 duck_db: float = -12.0, video_size: tuple[int, int] | None = None) -> None:
+                 duck_db: float = -12.0, video_size: tuple[int, int] | None = None, content_proxy: str = "") -> None:
         self.formats = formats
         self.audio = audio
         self.volume = volume
         self.ducker = Ducker(duck_db=duck_db)
         self.video_size = video_size
+        self.content_proxy = content_proxy
         self.slot = VideoSlot(formats)
         self.player: ContentPlayer | None = None
         self.room: Room | None = None
@@ -79,7 +80,8 @@ class TvContent:
         self._shown_pts, self._shown_frame = None, None
         self.player = ContentPlayer(server_now=room.clock.now, audio=self.audio is not None,
                                     open_media=media_opener(room.url),
-                                    audio_rate=48000, audio_channels=2, video_size=self.video_size)
+                                    audio_rate=48000, audio_channels=2, video_size=self.video_size,
+                                    content_proxy=self.content_proxy)
         self._detach = attach(room, self.player)
         if self.audio is not None:
             self.audio.content = self._pull
@@ -123,6 +125,10 @@ class TvContent:
             return None
         return display_title(state)
 
+    def _server_now(self) -> float | None:
+        room = self.room
+        return room.clock.now() if room is not None else None
+
     def view(self) -> ContentView | None:
         """Return what the scene shows of the content (None when nothing is loaded)."""
         state = self.state
@@ -138,7 +144,8 @@ class TvContent:
             status = "Buffering…"
         elif not state.playing:
             status = "Paused"
-        return ContentView(video=self.slot, title=display_title(state), status=status)
+        badge = live_label(state, self._server_now()) if state.live else ""
+        return ContentView(video=self.slot, title=display_title(state), status=status, badge=badge)
 
     # -- frame loop ---------------------------------------------------------------------------------------------
 
@@ -176,6 +183,18 @@ class TvContent:
         if self.audio is not None:
             self.audio.content_gain = self.volume * self.ducker.gain(self._speaking, elapsed)
         return block
+
+
+def live_label(state: PlaybackState, server_now: float | None) -> str:
+    """Return what the TV says of a live stream: "LIVE" and the room's delay, how far it is time-shifted, and
+    whether its timing comes from segment numbers (no program date-time)."""
+    label = f"LIVE · {state.delay:.0f} s delay"
+    behind = state.behind_at(server_now) if server_now is not None else None
+    if behind is not None and behind > state.delay + 1.0:
+        label += f" · {behind - state.delay:.0f} s behind live"
+    if not state.program_date_time:
+        label += " · timed by segment numbers"
+    return label
 
 
 def display_title(state: PlaybackState) -> str:

@@ -83,6 +83,13 @@ class TvControl:
         state, position = content.state, content.position()
         if state is None or position is None:
             return None
+        if state.live:  # positions are event instants: the remote gets how far behind the live edge it is
+            room = self.session.room
+            now = room.clock.now() if room is not None else None
+            behind = state.behind_at(now) if now is not None else state.delay
+            return rp.PlaybackInfo(content=state.content, title=state.title, playing=state.playing,
+                                   position=round(max(0.0, behind or 0.0), 3), waiting=bool(state.waiting_for),
+                                   live=True, delay=round(state.delay, 3))
         return rp.PlaybackInfo(content=state.content, title=state.title, playing=state.playing,
                                position=round(position, 3), duration=state.duration, waiting=bool(state.waiting_for))
 
@@ -151,13 +158,23 @@ class TvControl:
                 await room.pause()
             elif command.action == "seek":
                 assert command.position is not None
-                await room.seek(command.position)
+                await room.seek(self._seek_target(command.position))
+            elif command.action == "live":
+                await room.back_to_live()
             else:
                 await room.stop()
         except RequestError as exc:
             if exc.code == "not_allowed":
                 raise CommandRefused("not_host", "Only the room's host controls what plays here.") from None
             raise CommandRefused(exc.code, exc.message) from None
+
+    def _seek_target(self, position: float) -> float:
+        """Return the room position for a remote's seek: itself for a file; for a live stream the remote says how
+        many seconds behind the live edge, and the room wants that instant of the event."""
+        state, room = self.session.content.state, self.session.room
+        now = room.clock.now() if room is not None else None
+        edge = state.live_edge_at(now) if state is not None and now is not None else None
+        return position if edge is None else edge - position
 
     async def _create_room(self, name: str | None) -> None:
         session = self.session

@@ -235,6 +235,14 @@ class Renderer:
             self._fill_around_with(rect, shown, CONTENT_BACKGROUND)
         if content is None:
             return
+        if content.badge:  # bottom left: the top of the picture stays clear
+            inner = rect if rect != self.screen else self.safe
+            size = self.px(TITLE)
+            badge = self.paint.rendered(content.badge, size, TEXT, PILL)
+            pill = pygame.Rect(0, 0, badge.get_width() + self.px(32), badge.get_height() + self.px(12))
+            pill.bottomleft = (inner.x + self.px(16), inner.bottom - self.px(16))
+            pygame.draw.rect(self.surface, PILL, pill, border_radius=pill.h // 2)
+            self.paint.text(content.badge, size, TEXT, PILL, center=pill.center)
         status = content.status if shown is not None or content.status else "Loading…"
         if status:
             inner = rect if rect != self.screen else self.safe

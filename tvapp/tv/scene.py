@@ -69,6 +69,7 @@ class ContentView:
     video: VideoSource | None           # the player's current frame (None before the first one)
     title: str = ""
     status: str = ""                    # "" while it plays; else e.g. "Paused", "Waiting for Ann…", "Cannot play …"
+    badge: str = ""                     # always shown in a corner while set: "LIVE · 6 s delay" for a live stream
 
 
 @dataclass(frozen=True)

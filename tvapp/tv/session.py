@@ -81,7 +81,7 @@ class TvSession:
     def __init__(self, *, friendly_name: str, mode: Mode = Mode.GRID, formats: tuple[str, str] = ("bgra", "BGRA"),
                  audio: AudioOutput | None = None, join_hint: Callable[[str | None], str] | None = None,
                  clock: Callable[[], float] = time.time, watch_mode: Mode = Mode.WATCH, content_volume: float = 1.0,
-                 duck_db: float = -12.0, media: LocalMedia | None = None,
+                 duck_db: float = -12.0, media: LocalMedia | None = None, content_proxy: str = "",
                  echo: EchoCanceller | None = None) -> None:
         self.media = media  # the TV's own camera and microphone (None: it has neither)
         self.on_room_left: Callable[[], None] | None = None  # the phone camera ends with the room
@@ -90,7 +90,7 @@ class TvSession:
         self.friendly_name = friendly_name
         self.mode = mode
         self.watch_mode = watch_mode      # the layout while content plays, unless a watch layout is chosen
-        self.content = TvContent(formats, audio, volume=content_volume, duck_db=duck_db)
+        self.content = TvContent(formats, audio, volume=content_volume, duck_db=duck_db, content_proxy=content_proxy)
         self.formats = formats
         self.audio = audio
         self.join_hint = join_hint or (lambda code: "")

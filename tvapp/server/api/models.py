@@ -150,12 +150,13 @@ class MuteRequest(Strict):
 
 # POST /rooms/{room}/playback: one command of protocol.messages.Playback.
 class PlaybackRequest(Strict):
-    action: Literal["load", "play", "pause", "seek", "stop", "configure"]
+    action: Literal["load", "play", "pause", "seek", "stop", "configure", "live"]
     content: str | None = Field(default=None, max_length=2048,
                                 description="load: a media URL or an absolute file path every screen can open")
     title: str = Field(default="", json_schema_extra={"maxLength": MAX_TITLE_CHARS},
                        description="load: the title screens show (the name rule; else 400 invalid_name)")
-    position: float | None = Field(default=None, ge=0, description="load/seek: seconds into the content")
+    position: float | None = Field(default=None, ge=0, description="load/seek: seconds into the content (live: an "
+                                   "instant of the event, epoch seconds); \"live\": back to the room's live point")
     play: bool = Field(default=True, description="load: start playing (else paused at the position)")
     control: Literal["host", "everyone"] | None = Field(default=None, description="configure: who may command")
     on_stall: Literal["pause", "continue"] | None = Field(default=None,
@@ -175,4 +176,9 @@ class PlaybackOut(BaseModel):
     control: str
     on_stall: str
     duration: float | None
+    live: bool = Field(default=False, description="a live HLS stream: position is an instant of the event")
+    live_edge: float | None = Field(default=None, description="live: the live edge's instant at server time `at`")
+    delay: float = Field(default=0.0, description="live: seconds the room's live point is behind the live edge")
+    window: float = Field(default=0.0, description="live: seconds behind the live edge one can pause or seek to")
+    program_date_time: bool = Field(default=True, description="live: False = instants from media sequence")
     server_time: float

@@ -36,7 +36,7 @@ async def command_playback(room: RoomRef, body: PlaybackRequest, state: State, c
     msg = Playback(action=body.action, content=body.content, title=title, position=body.position,
                    play=body.play, control=body.control, on_stall=body.on_stall)
     try:
-        state.watch.command(live, msg, is_host=True)  # resolve() let only API keys and this room's hosts through
+        await state.watch.command(live, msg, is_host=True)  # resolve() let only API keys and this room's hosts through
     except PlaybackError as exc:
         raise ApiError(exc.message, code=exc.code, status=PLAYBACK_ERROR_STATUS.get(exc.code, 400)) from None
     return JSONResponse(state.watch.message(live).to_json())

@@ -575,6 +575,10 @@
     const p = remote.playback;
     if (!p) return 0;
     let position = p.position;
+    if (p.live) {  // seconds behind the live edge: it grows while the room does not move
+      if (!p.playing || p.waiting) position += (performance.now() - remote.playbackAt) / 1000;
+      return Math.max(0, position);
+    }
     if (p.playing && !p.waiting) position += (performance.now() - remote.playbackAt) / 1000;
     if (typeof p.duration === "number") position = Math.min(position, p.duration);
     return Math.max(0, position);
@@ -589,12 +593,21 @@
     $("playback-what").title = p.content;
     $("playback-state").textContent = p.waiting ? "Waiting for a screen to catch up…" : p.playing ? "Playing" : "Paused";
     $("playback-toggle").textContent = p.playing ? "Pause" : "Play";
+    $("playback-live").hidden = !p.live;
     renderPlaybackClock();
   }
 
   function renderPlaybackClock() {
     const p = remote.playback;
     if (!p) return;
+    if (p.live) {  // "LIVE" and the room's delay; how far behind live when paused or rewound
+      const delay = typeof p.delay === "number" ? p.delay : 0;
+      const behind = playbackPosition();
+      $("playback-bar").hidden = true;
+      $("playback-clock").textContent = `LIVE · ${Math.round(delay)} s delay` +
+        (behind > delay + 1 ? ` · ${clockText(behind - delay)} behind live` : "");
+      return;
+    }
     const known = typeof p.duration === "number" && p.duration > 0;
     const bar = $("playback-position");
     $("playback-bar").hidden = !known;
@@ -608,6 +621,11 @@
 
   function seekTo(position) {
     const p = remote.playback;
+    if (p && p.live) {  // live: the remote's position is seconds behind the live edge (never past the live point)
+      const behind = Math.max(typeof p.delay === "number" ? p.delay : 0, position);
+      sendCommand("playback", { action: "seek", position: Math.round(behind * 1000) / 1000 }, "playback-msg");
+      return;
+    }
     let target = Math.max(0, position);
     if (p && typeof p.duration === "number") target = Math.min(target, p.duration);
     sendCommand("playback", { action: "seek", position: Math.round(target * 1000) / 1000 }, "playback-msg");
@@ -618,8 +636,10 @@
       const playing = Boolean(remote.playback && remote.playback.playing);
       sendCommand("playback", { action: playing ? "pause" : "play" }, "playback-msg");
     });
-    $("playback-back").addEventListener("click", () => seekTo(playbackPosition() - SEEK_STEP_S));
-    $("playback-forward").addEventListener("click", () => seekTo(playbackPosition() + SEEK_STEP_S));
+    const live = () => Boolean(remote.playback && remote.playback.live);  // live: back = further behind the edge
+    $("playback-back").addEventListener("click", () => seekTo(playbackPosition() + (live() ? 1 : -1) * SEEK_STEP_S));
+    $("playback-forward").addEventListener("click", () => seekTo(playbackPosition() + (live() ? -1 : 1) * SEEK_STEP_S));
+    $("playback-live").addEventListener("click", () => sendCommand("playback", { action: "live" }, "playback-msg"));
     $("playback-stop").addEventListener("click", () => sendCommand("playback", { action: "stop" }, "playback-msg"));
     $("playback-position").addEventListener("input", () => {
       positionDragging = true;
