@@ -1,12 +1,6 @@
-"""Fetch live HLS playlists and segments over HTTP (blocking; call from a thread), for the core and the screens.
+"""The screens' live HLS decoding: `decode_live(decoder, proxy)` is a content decoder's loop for a live stream.
 
-`read_playlist(url)` fetches and parses a playlist (tvapp.core.live), following a master playlist to the variant
-every screen plays; `fetch(url)` returns a segment's bytes. Both go through `proxy` when given (`[watch]
-content_proxy`: a CDN edge or a corporate proxy) and raise `HlsFetchError` (with the HTTP status when there is one)
-instead of urllib's many exceptions. Sizes are bounded: a playlist by tvapp.core.live.MAX_PLAYLIST_BYTES, a segment
-by `MAX_SEGMENT_BYTES`.
-
-`decode_live(decoder, proxy)` is a content decoder's loop for a live stream (see its docstring).
+Playlists and segments are fetched by tvapp.web.hls (shared with the core, which reads a playlist at load).
 """
 
 from __future__ import annotations
@@ -15,85 +9,20 @@ import io
 import logging
 import math
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from typing import TYPE_CHECKING
+from typing import Any
 
 import av
 
-from tvapp.core.live import MAX_PLAYLIST_BYTES, LiveError, MasterPlaylist, Playlist, parse_playlist
-
-if TYPE_CHECKING:
-    from tvapp.client.decoder import ContentDecoder
+from tvapp.core.live import LiveError, MasterPlaylist, Playlist
+from tvapp.web.hls import (
+    HlsFetchError,
+    fetch,
+    media_url,
+    read_playlist,
+    shown,
+)
 
 log = logging.getLogger("tvapp.client.player")
-
-TIMEOUT = 5.0
-MAX_SEGMENT_BYTES = 64 * 1024 * 1024
-
-
-class HlsFetchError(Exception):
-    """A playlist or segment could not be fetched; `status` is the HTTP status when the server answered."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def shown(url: str) -> str:
-    """Return `url` as errors and logs may show it: no credentials, no query or fragment (tokens live there)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _opener(proxy: str) -> urllib.request.OpenerDirector:
-    proxies = {"http": proxy, "https": proxy} if proxy else {}
-    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies))
-
-
-def fetch(url: str, *, proxy: str = "", limit: int = MAX_SEGMENT_BYTES, timeout: float = TIMEOUT) -> bytes:
-    """Return the body at `url` (at most `limit` bytes); raise HlsFetchError."""
-    if not url.startswith(("http://", "https://")):
-        raise HlsFetchError(f"not an http(s) URL: {shown(url)}")
-    try:
-        with _opener(proxy).open(url, timeout=timeout) as response:
-            body: bytes = response.read(limit + 1)
-    except urllib.error.HTTPError as exc:
-        raise HlsFetchError(f"{shown(url)}: HTTP {exc.code}", exc.code) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise HlsFetchError(f"{shown(url)}: {reason}") from None
-    if len(body) > limit:
-        raise HlsFetchError(f"{shown(url)}: larger than {limit} bytes")
-    return body
-
-
-def read_playlist(url: str, *, proxy: str = "", timeout: float = TIMEOUT) -> tuple[str, Playlist]:
-    """Return (media playlist URL, its playlist): `url` itself, or the variant its master playlist names.
-
-    Raise HlsFetchError when it cannot be fetched, tvapp.core.live.LiveError when it is not HLS.
-    """
-    for _ in range(2):
-        body = fetch(url, proxy=proxy, limit=MAX_PLAYLIST_BYTES, timeout=timeout)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise LiveError("not_hls", "not an HLS playlist (not UTF-8 text)") from None
-        playlist = parse_playlist(text, url)
-        if isinstance(playlist, Playlist):
-            return url, playlist
-        url = playlist.pick()
-    raise LiveError("not_hls", "a master playlist that names another master playlist")
-
-
-def media_url(url: str, proxy: str = "") -> str:
-    """Return the media playlist `url` leads to (itself unless it is a master playlist); raise like read_playlist."""
-    return read_playlist(url, proxy=proxy)[0]
-
 
 __all__ = ["HlsFetchError", "MasterPlaylist", "decode_live", "fetch", "media_url", "read_playlist", "shown"]
 
@@ -106,7 +35,7 @@ SEGMENT_TRIES = 3
 """A segment that fails this many times in a row (a 404, a timeout) is skipped: the screen stalls, then goes on."""
 
 
-def decode_live(decoder: ContentDecoder, proxy: str = "") -> None:
+def decode_live(decoder: Any, proxy: str = "") -> None:
     """Keep `decoder` filled from the live stream at its URL: segments on the event clock (decoder thread).
 
     Each segment is fetched and decoded by itself; a frame's position is its segment's start instant (program
@@ -123,14 +52,14 @@ def decode_live(decoder: ContentDecoder, proxy: str = "") -> None:
     last: int | None = None  # the media sequence number of the last segment decoded
     failures = 0
     epoch = decoder.epoch
-    resampler = decoder._resampler()  # noqa: SLF001 (the decoder's own helpers, shared)
+    resampler = decoder._resampler()
     next_sample: int | None = None
     while True:
         target = decoder.timeline()
         with decoder.lock:
             if decoder.closing:
                 return
-            if decoder.opened and not decoder.seek_wanted and decoder._full(target):  # noqa: SLF001
+            if decoder.opened and not decoder.seek_wanted and decoder._full(target):
                 decoder.lock.wait(0.02)
                 continue
             if decoder.seek_wanted:
@@ -166,7 +95,7 @@ def decode_live(decoder: ContentDecoder, proxy: str = "") -> None:
         next_sample = _decode_segment(decoder, data, segment.start, epoch, resampler, next_sample, settings.audio)
 
 
-def _first_playlist(decoder: ContentDecoder, proxy: str) -> str | None:
+def _first_playlist(decoder: Any, proxy: str) -> str | None:
     """Return the media playlist URL, trying again while it cannot be fetched (None once closing); a playlist that
     is not HLS raises LiveError (the content fails)."""
     while True:
@@ -180,13 +109,13 @@ def _first_playlist(decoder: ContentDecoder, proxy: str) -> str | None:
             _pause(decoder, 0.5)
 
 
-def _pause(decoder: ContentDecoder, seconds: float) -> None:
+def _pause(decoder: Any, seconds: float) -> None:
     with decoder.lock:
         if not decoder.closing and not decoder.seek_wanted:
             decoder.lock.wait(seconds)
 
 
-def _decode_segment(decoder: ContentDecoder, data: bytes, start: float, epoch: int, resampler: av.AudioResampler,
+def _decode_segment(decoder: Any, data: bytes, start: float, epoch: int, resampler: av.AudioResampler,
                     next_sample: int | None, want_audio: bool) -> int | None:
     """Decode one segment into the decoder's buffers at instants from `start` on; return the next audio sample."""
     try:
@@ -222,9 +151,9 @@ def _decode_segment(decoder: ContentDecoder, data: bytes, start: float, epoch: i
             target = decoder.timeline()
             for frame in frames:
                 if isinstance(frame, av.VideoFrame):
-                    decoder._add_video(frame, offset, frame_time, target, epoch)  # noqa: SLF001
+                    decoder._add_video(frame, offset, frame_time, target, epoch)
                 elif isinstance(frame, av.AudioFrame):
-                    next_sample = decoder._add_audio(resampler, frame, offset, next_sample, target,  # noqa: SLF001
+                    next_sample = decoder._add_audio(resampler, frame, offset, next_sample, target,
                                                      epoch)
     except av.FFmpegError as exc:
         log.info("live: a segment does not decode: %s", exc)

@@ -22,7 +22,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from tvapp.client.hls import HlsFetchError, read_playlist, shown
+from tvapp.web.hls import HlsFetchError, read_playlist, shown
 from tvapp.core.live import LiveError, LiveInfo, looks_like_hls
 from tvapp.core.playback import CONTROLS, MAX_LIVE_DELAY, ON_STALL, PlaybackError, PlaybackRoom, PlaybackState
 from tvapp.protocol.messages import Buffering, Encoded, Playback, PlaybackStateMsg
