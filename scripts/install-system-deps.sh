@@ -20,6 +20,9 @@ PACKAGES=(
     "coturn:turnserver"
     # nginx terminates TLS in front of the core with the config README.md shows (tests/test_reverse_proxy.py).
     "nginx-light:nginx"
+    # node runs the JavaScript SDK's unit tests (node --test tests/js/) and npm packs it (tests/test_web_sdk_package.py).
+    "nodejs:node"
+    "npm:npm"
 )
 
 # Also look in the sbin directories: they are not on an ordinary user's PATH (iproute2's tc lives there).

@@ -27,7 +27,7 @@ export class Room extends Emitter {
   /** Join the room named in `token` on the core at `url`; resolve with the Room once joined. */
   static async connect(url, token, options = {}) {
     const room = new Room(url, token, options);
-    await room._connect();
+    await room.connect();
     return room;
   }
 
@@ -93,7 +93,8 @@ export class Room extends Emitter {
     this.state = nextState(this.state, event);
   }
 
-  async _connect() {
+  /** Join (for a Room made with `new Room(url, token, options)`, to add listeners before joining). */
+  async connect() {
     this._setState("connect");
     try {
       await this._openSocket(null);

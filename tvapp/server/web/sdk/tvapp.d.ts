@@ -164,6 +164,9 @@ export interface RoomEvents {
 
 export declare class Room extends Emitter<RoomEvents> {
   static connect(url: string, token: string, options?: ConnectOptions): Promise<Room>;
+  /** Make a room without joining: add listeners, then `await room.connect()`. */
+  constructor(url: string, token: string, options?: ConnectOptions);
+  connect(): Promise<void>;
   readonly state: ConnectionState;
   readonly name: string | null;
   readonly sid: string | null;
