@@ -9,121 +9,32 @@
 // seek while playing lands are learnt from the error just after each one: the next start begins that much before
 // `at`, the next seek aims that much ahead. A stall is reported so that the room can wait for this phone. app.js owns the websocket: it calls joined(), handle() for
 // pong and playback_state, and left(). Read-only debug state for tests is at window.tvappWatch.
-"use strict";
+// The clock, the timeline and the steering rules are the web SDK's (/sdk/steering.js): this module only drives them.
 
-(() => {
-  const BURST_PINGS = 8;
-  const BURST_INTERVAL_MS = 100;
-  const STEADY_INTERVAL_MS = 1000;
-  const MAX_SAMPLES = 60;
-  const BEST_FRACTION = 0.25;
-  const MIN_BEST = 4;
-  const DELAY_SCALE_S = 0.001;
-  const MAX_PENDING_PINGS = 32;
+import {
+  RoomClock, moving, positionAt, steer as steerDecision, learnFrame, frameError, measuredError, localNow,
+  SEEK_THRESHOLD_S,
+} from "/sdk/steering.js";
 
+{
   const TICK_MS = 200;
-  const SEEK_THRESHOLD_S = 0.5;
   // First guesses of the lags (seconds), then learnt: how much before `at` to call play() to resume after a pause, or
   // to start after a load or a seek (the browser primes its audio first); how far ahead to seek while playing.
   const FIRST_LAGS = { resume: 0.0, fresh: 0.08, seek: 0.15 };
   const MAX_LAG_S = 1.0;
   const LAG_SETTLE_MS = 500; // measure a seek's or start's lag this long after the video runs (its clock stutters first)
   const TIMER_SLACK_S = 0.005; // a timer may fire a little early
-  const DEADBAND_S = 0.015;
-  const SETTLED_S = 0.0075;
-  const GAIN = 0.8;
-  const MAX_RATE_CHANGE = 0.05;
   const PAUSED_TOLERANCE_S = 0.04;
   const SEEK_LANDING_MS = 1500;
   const STALL_REPORT_MS = 300;
   const SKIP_S = 10;
   const FRAMES_KEPT = 600;
-  const PRESENTED_MIN = 3; // presented frames since the last tick needed to steer on them rather than on currentTime
-  const FRAME_S = { min: 1 / 120, max: 1 / 10 }; // a frame's duration, as read from consecutive frames' media times
   const READY_AHEAD_S = 0.5; // buffered ahead of the position before a stalled phone says it is ready again
   const HAVE_METADATA = 1;
   const HAVE_FUTURE_DATA = 3;
   const HAVE_ENOUGH_DATA = 4;
 
   const $ = (id) => document.getElementById(id);
-  const localNow = () => (performance.timeOrigin + performance.now()) / 1000;
-
-  // --- clock: server time from ping/pong exchanges ---------------------------------------------------------
-
-  class RoomClock {
-    constructor() {
-      this.samples = []; // {offset, delay}, oldest first
-      this.pending = []; // t0 of pings not answered yet, oldest first
-      this.offset = null;
-      this.delay = null;
-      this.exchanges = 0;
-    }
-
-    stamp() {
-      const t0 = localNow();
-      this.pending.push(t0);
-      if (this.pending.length > MAX_PENDING_PINGS) this.pending.shift();
-      return t0;
-    }
-
-    nextPingMs() {
-      return this.exchanges < BURST_PINGS ? BURST_INTERVAL_MS : STEADY_INTERVAL_MS;
-    }
-
-    // Take a pong; false when it answers no ping of ours (someone else's barrier) or makes no sense.
-    pong(msg, t3) {
-      const t0 = Number(msg.t0);
-      const index = this.pending.findIndex((sent) => Math.abs(sent - t0) < 1e-6);
-      if (index < 0) return false;
-      this.pending.splice(0, index + 1); // older pings went unanswered: forget them
-      const t1 = Number(msg.t1);
-      const t2 = Number(msg.t2);
-      if (![t1, t2].every(Number.isFinite) || t3 < t0 || t2 < t1) return false;
-      const delay = (t3 - t0) - (t2 - t1);
-      if (delay < -0.001) return false;
-      this.samples.push({ offset: ((t1 - t0) + (t2 - t3)) / 2, delay: Math.max(delay, 0) });
-      if (this.samples.length > MAX_SAMPLES) this.samples.shift();
-      this.exchanges += 1;
-      this.estimate();
-      return true;
-    }
-
-    estimate() {
-      const ranked = this.samples.slice().sort((a, b) => a.delay - b.delay);
-      const chosen = ranked.slice(0, Math.max(MIN_BEST, Math.ceil(ranked.length * BEST_FRACTION)));
-      const best = chosen[0].delay;
-      let total = 0;
-      let sum = 0;
-      for (const s of chosen) {
-        const weight = 1 / (1 + ((s.delay - best) / DELAY_SCALE_S) ** 2);
-        total += weight;
-        sum += weight * s.offset;
-      }
-      this.offset = sum / total;
-      this.delay = best;
-    }
-
-    serverNow() {
-      return this.offset === null ? null : localNow() + this.offset;
-    }
-
-    localTimeOf(serverTime) {
-      return this.offset === null ? null : serverTime - this.offset;
-    }
-  }
-
-  // --- the room's timeline (as tvapp.core.playback.PlaybackState) --------------------------------------------
-
-  function moving(state) {
-    return Boolean(state && state.content && state.playing && !(state.waiting_for || []).length);
-  }
-
-  function positionAt(state, serverTime) {
-    let position = state.position;
-    if (moving(state) && serverTime > state.at) position += state.rate * (serverTime - state.at);
-    if (typeof state.duration === "number") position = Math.min(position, state.duration);
-    return Math.max(0, position);
-  }
 
   // What this browser can open: an http(s) URL, or a file the core serves at /media/. Anything else is a path on
   // the TV's own disk.
@@ -336,7 +247,7 @@
       const presented = w.presented;
       w.presented = [];
       if (video.seeking) return;
-      w.lastError = !video.paused && presented.length >= PRESENTED_MIN ? median(presented) : video.currentTime - target;
+      w.lastError = measuredError(presented, video.currentTime, target, video.paused);
       if (!runs) {
         if (!video.paused) video.pause();
         setRate(1);
@@ -380,20 +291,14 @@
     }
 
     function steer(target) {
-      const error = w.lastError;
-      if (Math.abs(error) > SEEK_THRESHOLD_S) {
+      const decision = steerDecision(w.lastError, w.correcting);
+      if (decision.action === "seek") {
         seek(target + w.lags.seek);
         w.measuring = "seek";
         return;
       }
-      const limit = w.correcting ? SETTLED_S : DEADBAND_S;
-      if (Math.abs(error) <= limit) {
-        w.correcting = false;
-        setRate(1);
-        return;
-      }
-      w.correcting = true;
-      setRate(1 - Math.max(-MAX_RATE_CHANGE, Math.min(MAX_RATE_CHANGE, GAIN * error)));
+      w.correcting = decision.correcting;
+      setRate(decision.rate);
     }
 
     // -- buffering reports --
@@ -466,24 +371,16 @@
 
     // -- frames shown, for tests: which media time was on screen when --
 
-    function median(values) {
-      const sorted = values.slice().sort((a, b) => a - b);
-      const mid = sorted.length >> 1;
-      return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    }
-
     // A presented frame's error: its middle (media time plus half a frame) against the timeline at its display time.
     function notePresented(meta) {
       const step = w.lastMediaTime === null ? null : meta.mediaTime - w.lastMediaTime;
       w.lastMediaTime = meta.mediaTime;
-      if (step !== null && step >= FRAME_S.min && step <= FRAME_S.max) {
-        w.frameS = w.frameS === null ? step : Math.min(step, 0.9 * w.frameS + 0.1 * step);
-      }
+      w.frameS = learnFrame(w.frameS, step);
       const state = w.state;
       const serverAt = clock.current.serverNow();
       if (!moving(state) || serverAt === null || video.seeking || video.paused || w.frameS === null) return;
       const displayServer = serverAt + (performance.timeOrigin + meta.expectedDisplayTime) / 1000 - localNow();
-      w.presented.push(meta.mediaTime + w.frameS / 2 - positionAt(state, displayServer));
+      w.presented.push(frameError(state, meta.mediaTime, w.frameS, displayServer));
     }
 
     function onFrame(now, meta) {
@@ -629,4 +526,4 @@
   }
 
   window.TvappWatch = Object.freeze({ create });
-})();
+}
