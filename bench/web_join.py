@@ -121,7 +121,7 @@ def main() -> None:
                            / 1000)
                 py.append(call(python_join(srv.url, srv.token("bench-web", f"py-{i}")["access_token"])))
             call(publisher.disconnect())
-        figures.update(joins=joins, web=latency_ms(web), python=latency_ms(py))
+        figures.update(joins=joins, web_page=latency_ms(web), python_sdk=latency_ms(py))
     finally:
         httpd.shutdown()
         loop.call_soon_threadsafe(loop.stop)

@@ -201,3 +201,12 @@ def test_echo_quick_prints_its_figures() -> None:
     assert run["erle_film_db"] > 0 and run["near_corr_raw_mic"] > 0 and 0 < run["cpu_core_fraction"] < 1
     assert result["tv_output"]["seconds"] >= 12.0
     assert result["goal_met"] == run["meets_goals"]
+
+
+def test_web_join_quick_prints_its_figures() -> None:
+    result = run_bench("web_join", timeout=300)
+    assert result["joins"] == 3
+    assert_latency(result["web_page"])
+    assert_latency(result["python_sdk"])
+    assert 0 < result["sdk_gzip_kb"] < result["sdk_raw_kb"]
+    assert result["size_goal_met"] == (result.get("sdk_min_gzip_kb", result["sdk_gzip_kb"]) <= 40.0)
