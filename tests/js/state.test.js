@@ -40,3 +40,13 @@ test("past giveUpMs: give up", () => {
 test("retries back off from 0.25 s doubling to at most 2 s", () => {
   assert.deepEqual([1, 2, 3, 4, 5, 10].map(retryDelayMs), [250, 500, 1000, 2000, 2000, 2000]);
 });
+
+test("an error inside a session (not_allowed, rate limits) does not end it; removal and replacement do", async () => {
+  const { SESSION_ENDING_ERRORS, FINAL_ERRORS } = await import("../../tvapp/server/web/sdk/state.js");
+  for (const code of ["not_allowed", "data_rate_limited", "media_restart_too_soon", "bad_message", "resume_refused"]) {
+    assert.equal(SESSION_ENDING_ERRORS.has(code), false, code);
+    assert.equal(FINAL_ERRORS.has(code), false, code);
+  }
+  for (const code of ["removed", "room_completed", "replaced", "token_revoked"]) assert.ok(SESSION_ENDING_ERRORS.has(code));
+  assert.ok(FINAL_ERRORS.has("room_full"));
+});

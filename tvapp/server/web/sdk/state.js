@@ -26,11 +26,12 @@ export function canTransition(state, event) {
   return Boolean((TRANSITIONS[state] || {})[event]);
 }
 
-// Server errors and close reasons that end a room for good: another try cannot fix them.
-export const FINAL_ERRORS = Object.freeze(new Set([
-  "removed", "room_completed", "replaced", "token_revoked", "room_full", "room_not_found", "forbidden",
-  "identity_taken", "invalid_token", "unauthorized", "not_allowed",
-]));
+// Errors in a joined session that end it (the server closes the connection next).
+export const SESSION_ENDING_ERRORS = Object.freeze(new Set(["removed", "room_completed", "replaced",
+  "token_revoked"]));
+// Refusals of a (re)join that another try cannot fix: the room gives up on them.
+export const FINAL_ERRORS = Object.freeze(new Set([...SESSION_ENDING_ERRORS, "room_full", "room_not_found",
+  "forbidden", "identity_taken", "invalid_token", "unauthorized"]));
 
 /**
  * Decide the next reconnect step: "resume" (the server may still keep this participant), "rejoin" (join afresh as
