@@ -188,6 +188,7 @@ export class Room extends Emitter {
     this._attempt = 0;
     this._refused = false;
     this._startPinging();
+    this.playback._joined();
     if (wasReconnecting) {
       if (resumed) this.stats.resumes += 1;
       else this.stats.rejoins += 1;

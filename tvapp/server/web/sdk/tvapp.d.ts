@@ -107,14 +107,32 @@ export declare class RoomClock {
   localTimeOf(serverTime: number): number | null;
 }
 
-export declare class SyncedVideo {
+/** A <video> kept on the room's timeline (room.playback.attach(video), or createSyncedVideo for your own socket). */
+export interface SyncedVideo {
   readonly video: HTMLVideoElement;
-  readonly seeks: number;
+  readonly state: PlaybackState | null;
+  readonly src: string | null;
+  /** "tv" (a path on the TV's disk) or "error" (this browser cannot play it), else null. */
+  readonly unplayable: "tv" | "error" | null;
+  /** Autoplay with sound was refused: call unmute() from a user gesture. */
+  readonly soundBlocked: boolean;
+  readonly lastTarget: number | null;
   readonly lastError: number | null;
-  update(state: PlaybackState | null): void;
+  readonly seeks: number;
+  joined(msg: { grants?: { host?: boolean }; ping_interval?: number }): void;
+  handle(msg: { type: string }): boolean;
   tick(): void;
+  left(): void;
+  unmute(): void;
   detach(): void;
+  serverNow(): number | null;
 }
+export declare function createSyncedVideo(video: HTMLVideoElement, options: {
+  send: (message: { type: string } & Record<string, unknown>) => unknown;
+  clock?: () => RoomClock;
+  base?: string;
+  onChange?: () => void;
+}): SyncedVideo;
 
 export declare class Playback {
   readonly state: PlaybackState | null;

@@ -9,7 +9,8 @@ export { encode, decode, parseServerMessage, ProtocolError, PROTOCOL_VERSION, CL
 export { nextState, canTransition, reconnectStep, retryDelayMs, STATES } from "./state.js";
 export { tokenTimes, refreshDelay, tokenExpired } from "./tokens.js";
 export { RoomClock, moving, positionAt, steer, median, learnFrame, frameError, measuredError } from "./steering.js";
-export { Playback, SyncedVideo, playableUrl } from "./playback.js";
+export { Playback } from "./playback.js";
+export { createSyncedVideo, playableUrl } from "./syncvideo.js";
 export { LocalParticipant, RemoteParticipant, RemoteTrack, RemoteTrackPublication, LocalTrackPublication }
   from "./participants.js";
 export const VERSION = "0.1.0"; // = the Python package's version (tests/test_web_sdk_package.py checks)
