@@ -185,3 +185,23 @@ def test_page_rejoins_after_the_core_restarts(tmp_path: Path, browser: Browser, 
         if second is not None:
             second.stop()
         first.stop()
+
+
+def test_a_media_restart_gives_a_fresh_peer_connection_with_the_same_track_sids(
+        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., media.Bot]) -> None:
+    room, _ = new_room(sdk_server, "sdk-media")
+    bot = bots(sdk_server, room, "bot-1")
+    tab = open_example(browser, example_site, sdk_server.url, sdk_server.token(room, "page-media")["access_token"])
+    wait_until(lambda: tile_shows(tab, "bot-1"), 20, message="the bot's tile")
+    sids = tab.evaluate("() => Array.from(window.example.room.localParticipant.tracks.values()).map(t => t.sid)")
+    tab.evaluate(f"() => {{ window.firstPc = {PC}; window.example.room.restartMedia(); }}")
+    wait_for_js(tab, "() => window.example.events.filter(e => e.name === 'reconnected')",
+                lambda done: [(e["reason"], e["resumed"]) for e in done] == [("media", True)], timeout=20,
+                what="the media to come back")
+    assert tab.evaluate(f"() => window.firstPc !== {PC} && window.firstPc.connectionState === 'closed'")
+    assert tab.evaluate("() => window.example.room.generation") == 1
+    assert tab.evaluate("() => Array.from(window.example.room.localParticipant.tracks.values()).map(t => t.sid)") == sids
+    wait_for_js(tab, f"() => {PC}.connectionState", lambda s: s == "connected", timeout=20, what="the new pc")
+    stats_grow(tab, {"video": ("inbound", "video", "framesDecoded")}, pc_expression=PC)
+    wait_until(lambda: tile_shows(tab, "bot-1"), 20, message="the bot's tile on the new peer connection")
+    media.frames_grow(bot, "page-media")

@@ -133,8 +133,9 @@ export const MediaMethods = {
     const p = this.participants.get(track.participantSid);
     const pub = p && p.tracks.get(track.sid);
     if (pub && pub.track === track) pub.track = null;
-    track.detach();
+    // Listeners see the elements still attached (track.detach() returns them); whatever they leave is detached next.
     this._emit("track_unsubscribed", { track, publication: pub || null, participant: p || null });
+    track.detach();
   },
 
   async _addCandidate(pc, msg) {
