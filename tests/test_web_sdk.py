@@ -19,7 +19,13 @@ import test_web_media as media
 from playwright.sync_api import Page
 from web_helpers import new_room
 
-from tvapp.testing.browser import Browser, get_stats, stats_grow, wait_for_js, wait_until
+from tvapp.testing.browser import (
+    Browser,
+    get_stats,
+    stats_grow,
+    wait_for_js,
+    wait_until,
+)
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tcpproxy import CuttableProxy
 
@@ -43,7 +49,7 @@ def example_site() -> Iterator[str]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -91,7 +97,7 @@ def test_two_example_pages_see_and_hear_each_other_and_a_bot(
     two = open_example(browser, example_site, sdk_server.url, sdk_server.token(room, "page-two")["access_token"])
     for tab, others in ((one, ("page-two", "bot-1")), (two, ("page-one", "bot-1"))):
         for identity in others:
-            wait_until(lambda: tile_shows(tab, identity), 20, message=f"{identity}'s video and audio on a tile")
+            wait_until(functools.partial(tile_shows, tab, identity), 20, message=f"{identity}'s video and audio on a tile")
         audio_flows(tab)
     stats = get_stats(one, PC)
     assert stats["inbound"]["video"]["framesDecoded"] > 0
@@ -138,7 +144,7 @@ def test_page_resumes_after_the_cores_websocket_is_cut(
                     lambda done: len(done) == 1, timeout=20, what="the page to reconnect")
         names = [e["name"] for e in events(tab)]
         assert names.index("reconnecting") < names.index("reconnected")
-        reconnected = [e for e in events(tab) if e["name"] == "reconnected"][0]
+        reconnected = next(e for e in events(tab) if e["name"] == "reconnected")
         assert reconnected["resumed"] is True and reconnected["reason"] == "signal"
         assert tab.evaluate("() => window.example.room.localParticipant.sid") == sid
         assert tab.evaluate(f"() => window.firstPc === {PC}"), "the resume kept the peer connection"
@@ -171,7 +177,7 @@ def test_page_rejoins_after_the_core_restarts(tmp_path: Path, browser: Browser, 
         second = ServerProcess(tmp_path, env=server_env(example_site), port=port).start()
         wait_for_js(tab, "() => window.example.events.filter(e => e.name === 'reconnected')",
                     lambda done: len(done) == 1, timeout=40, what="the page to rejoin the restarted core")
-        reconnected = [e for e in events(tab) if e["name"] == "reconnected"][0]
+        reconnected = next(e for e in events(tab) if e["name"] == "reconnected")
         assert reconnected["resumed"] is False  # the restarted core did not know the participant: a full rejoin
         assert tab.evaluate("() => window.example.room.localParticipant.sid") != sid
         # Its tracks are published again under new sids, and the core lists it in the room.

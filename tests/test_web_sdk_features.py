@@ -11,7 +11,7 @@ import test_web_sdk as sdk
 import test_web_watch as watch
 from web_helpers import new_room
 
-from tvapp.testing.browser import Browser, wait_for_js, wait_until
+from tvapp.testing.browser import Browser, stats_grow, wait_for_js, wait_until
 from tvapp.testing.server import ServerProcess
 
 pytestmark = pytest.mark.usefixtures("close_pages")
@@ -63,7 +63,7 @@ def test_data_mute_and_a_device_switch_that_keeps_the_sid(feature_server: Server
         return { sid: p.sid, replaced: p.track !== window.oldTrack, sending: Boolean(sender),
                  oldEnded: window.oldTrack.readyState === 'ended' }; }""")
     assert after == {"sid": before, "replaced": True, "sending": True, "oldEnded": True}
-    sdk.stats_grow(one, {"video": ("outbound", "video", "framesEncoded")}, pc_expression=sdk.PC)
+    stats_grow(one, {"video": ("outbound", "video", "framesEncoded")}, pc_expression=sdk.PC)
     wait_until(lambda: sdk.tile_shows(two, "one"), 10, message="page one's video still on page two")
 
 

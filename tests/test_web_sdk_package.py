@@ -28,7 +28,7 @@ def _tool(name: str) -> str:
 
 def test_node_unit_tests_pass() -> None:
     result = subprocess.run([_tool("node"), "--test", "tests/js/"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+                            timeout=120, check=False)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "# fail 0" in result.stdout and "# pass 0" not in result.stdout
 
@@ -48,7 +48,7 @@ def test_every_module_the_sdk_imports_is_in_the_package() -> None:
 
 def test_npm_pack_works_offline_and_holds_the_sdk(tmp_path: Path) -> None:
     result = subprocess.run([_tool("npm"), "pack", "--offline", "--json", "--pack-destination", str(tmp_path)],
-                            cwd=SDK, capture_output=True, text=True, timeout=120)
+                            cwd=SDK, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     name = json.loads(result.stdout)[0]["filename"]
     with tarfile.open(tmp_path / name) as tar:
