@@ -194,6 +194,8 @@ export declare class Room extends Emitter<RoomEvents> {
   readonly clock: RoomClock;
   readonly activeSpeakers: SpeakerInfo[];
   readonly pc: RTCPeerConnection | null;
+  /** How many media restarts this session made (offers of older peer connections are ignored). */
+  readonly generation: number;
   readonly accessToken: string;
   readonly refreshToken: string | null;
   readonly stats: { offersAnswered: number; resumes: number; rejoins: number; mediaRestarts: number };
