@@ -19,6 +19,8 @@ import test_web_media as media
 from playwright.sync_api import Page
 from web_helpers import new_room
 
+from tvapp.client import Room as PyRoom
+from tvapp.client import TrackSubscribed
 from tvapp.testing.browser import (
     Browser,
     get_stats,
@@ -211,3 +213,45 @@ def test_a_media_restart_gives_a_fresh_peer_connection_with_the_same_track_sids(
     stats_grow(tab, {"video": ("inbound", "video", "framesDecoded")}, pc_expression=PC)
     wait_until(lambda: tile_shows(tab, "bot-1"), 20, message="the bot's tile on the new peer connection")
     media.frames_grow(bot, "page-media")
+
+
+def test_a_screen_share_from_a_page_reaches_a_python_subscriber(
+        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., media.Bot]) -> None:
+    room, _ = new_room(sdk_server, "sdk-screen")
+    bot = bots(sdk_server, room, "bot-1", publish=False)
+    screens: dict[str, Any] = {"frames": 0, "width": 0}
+
+    async def count(track: Any) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except Exception:  # noqa: BLE001 - the track ended (MediaStreamError) or the room closed
+                return
+            screens["frames"] += 1
+            screens["width"] = frame.width
+
+    def on_track(event: TrackSubscribed) -> None:
+        # A task per screen track: the room's handlers run one after the other, so none may loop forever.
+        if event.publication.source == "screen":
+            asyncio.ensure_future(count(event.track))
+
+    async def watcher() -> PyRoom:
+        watching = await PyRoom.connect(sdk_server.url, sdk_server.token(room, "watcher")["access_token"],
+                                        host_addresses=["127.0.0.1"])
+        watching.on(TrackSubscribed, on_track)
+        return watching
+
+    python_room = bot.call(watcher())
+    tab = open_example(browser, example_site, sdk_server.url, sdk_server.token(room, "sharer")["access_token"])
+    tab.click("#share")  # getDisplayMedia needs a user gesture
+    wait_for_js(tab, "() => (window.example.room.localParticipant.tracks.get('screen') || {}).sid", timeout=15,
+                what="the screen track published")
+    wait_until(lambda: screens["frames"] >= 10, 20, message=lambda: f"the Python SDK to decode the screen ({screens})")
+    assert screens["width"] > 0
+    sharer = next(p for p in python_room.participants.values() if p.identity == "sharer")
+    assert sorted(t.source for t in sharer.tracks.values()) == ["camera", "microphone", "screen"]
+    # Stopping the share unpublishes the track (the camera stays).
+    tab.click("#share")
+    wait_until(lambda: sorted(t.source for t in sharer.tracks.values()) == ["camera", "microphone"], 10,
+               message="the screen track unpublished")
+    bot.call(python_room.disconnect())

@@ -57,6 +57,7 @@ async function join(url, token) {
     $("tiles").replaceChildren();
     $("join").disabled = false;
     $("leave").disabled = true;
+    $("share").disabled = true;
   });
   room.on("error", ({ code, message }) => console.warn("tvapp:", code, message));
   try {
@@ -69,6 +70,7 @@ async function join(url, token) {
   for (const p of room.participants.values()) tileOf(p);
   $("status").textContent = `In ${room.name}`;
   $("leave").disabled = false;
+  $("share").disabled = false;
   await room.localParticipant.setMicrophoneEnabled(true);
   await room.localParticipant.setCameraEnabled(true);
 }
@@ -79,6 +81,17 @@ $("join-form").addEventListener("submit", (event) => {
   join($("url").value.trim(), $("token").value.trim());
 });
 $("leave").addEventListener("click", () => state.room && state.room.disconnect());
+$("share").addEventListener("click", async () => {
+  // Screen capture needs a click (a user gesture); the screen is a track of its own ("screen" source).
+  const sharing = $("share").getAttribute("aria-pressed") !== "true";
+  try {
+    await state.room.localParticipant.setScreenShareEnabled(sharing);
+    $("share").setAttribute("aria-pressed", String(sharing));
+    $("share").textContent = sharing ? "Stop sharing" : "Share screen";
+  } catch (err) {
+    $("status").textContent = `Cannot share the screen: ${err.name}`;
+  }
+});
 
 const params = new URLSearchParams(location.search);
 if (params.has("url")) $("url").value = params.get("url");
