@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import test_web_media as media
@@ -69,7 +70,8 @@ def sdk_server(tmp_path_factory: pytest.TempPathFactory, example_site: str) -> I
 def open_example(browser: Browser, site: str, core_url: str, token: str) -> Page:
     """Open the example page joining with `token` through the core at `core_url`; wait until it is connected."""
     tab = browser.new_page()
-    tab.goto(f"{site}/?url={core_url}&token={token}")
+    tab.goto(f"{site}/#{urlencode({'url': core_url, 'token': token})}")
+    assert "token" not in tab.url  # the page took the token out of the address bar
     wait_for_js(tab, "() => window.example.room && window.example.room.state", lambda s: s == "connected",
                 what="the example page to connect")
     wait_for_js(tab, "() => Array.from(window.example.room.localParticipant.tracks.values()).map(t => t.sid)",

@@ -1,7 +1,7 @@
 // A minimal page on the tvapp web SDK: join a room with a core URL and an access token (`tvapp token ROOM IDENTITY`
 // makes one), publish camera and microphone, and show a tile per participant. The SDK is loaded from the core
 // itself (/sdk/tvapp.js), so the page can live anywhere the core's [server] allowed_origins lets in.
-// ?url=...&token=... fill the form and join at once. window.example is there for tests.
+// window.example is there for tests.
 
 const $ = (id) => document.getElementById(id);
 const state = { room: null, events: [] };
@@ -93,7 +93,10 @@ $("share").addEventListener("click", async () => {
   }
 });
 
-const params = new URLSearchParams(location.search);
+// #url=...&token=... (a fragment: never sent to a server, so never in an access log) fills the form and joins; the
+// fragment is removed from the address bar at once so the token does not stay in history or get shared with a link.
+const params = new URLSearchParams(location.hash.slice(1));
+if (location.hash) history.replaceState(null, "", location.pathname + location.search);
 if (params.has("url")) $("url").value = params.get("url");
 if (params.has("token")) $("token").value = params.get("token");
 if (params.has("url") && params.has("token")) join(params.get("url"), params.get("token"));
