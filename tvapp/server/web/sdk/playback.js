@@ -68,7 +68,8 @@ export class Playback {
   }
 
   _joined() {
-    for (const s of this.synced) this._join(s);
+    // After a resume the videos keep going (the server's playback_state follows); after a first join they start.
+    for (const s of this.synced) if (!s.joinedRoom) this._join(s);
   }
 
   _command(fields) {
