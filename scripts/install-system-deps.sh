@@ -24,6 +24,9 @@ PACKAGES=(
     "nginx-light:nginx"
     # firefox-esr is the second browser engine, driven over WebDriver BiDi (tvapp.testing.firefox, tests/test_firefox.py).
     "firefox-esr:firefox-esr"
+    # node runs the JavaScript SDK's unit tests (node --test tests/js/) and npm packs it (tests/test_web_sdk_package.py).
+    "nodejs:node"
+    "npm:npm"
 )
 
 # Also look in the sbin directories: they are not on an ordinary user's PATH (iproute2's tc lives there).

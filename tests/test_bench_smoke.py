@@ -227,3 +227,12 @@ def test_recording_quick_prints_its_figures() -> None:
     assert result["goal_met"] == (result["extra_cpu_of_a_core"] <= result["goal_extra_cpu"])
     recordings = result["recordings"]
     assert recordings["count"] >= 12 and recordings["completed"] == recordings["count"] and recordings["bytes"] > 0
+
+
+def test_web_join_quick_prints_its_figures() -> None:
+    result = run_bench("web_join", timeout=300)
+    assert result["joins"] == 3
+    assert_latency(result["web_page"])
+    assert_latency(result["python_sdk"])
+    assert 0 < result["sdk_gzip_kb"] < result["sdk_raw_kb"]
+    assert result["size_goal_met"] == (result.get("sdk_min_gzip_kb", result["sdk_gzip_kb"]) <= 40.0)

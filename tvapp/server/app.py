@@ -7,6 +7,7 @@ the body cap and the error answers are tvapp.web's: every error a client can see
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,9 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 import tvapp
 from tvapp.config import Config
@@ -28,6 +31,8 @@ from tvapp.web.guard import RequestGuard, default_host_names
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 """The phone web client: index.html at "/", the rest under "/static/"."""
+SDK_DIR = WEB_DIR / "sdk"
+"""The JavaScript SDK (ES modules, an npm package layout): served at "/sdk/", e.g. /sdk/tvapp.js and /sdk/tvapp.d.ts."""
 
 # What a host written into the CSP may look like (it is rebuilt from the parsed Host the guard let through).
 WS_HOST_RE = re.compile(r"[a-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9a-f:.]+\](:[0-9]{1,5})?")
@@ -49,6 +54,26 @@ def content_security_policy(host: str | None) -> str:
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"media-src 'self' blob: mediastream: http: https:; connect-src 'self'{sockets}; object-src 'none'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class SdkFiles(StaticFiles):
+    """The SDK's files as StaticFiles serves /static/, plus: TypeScript declarations as text, no MIME sniffing, and
+    any origin may import them (pages built on the SDK may live elsewhere; the files hold no secrets)."""
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        """Return the file's response with the SDK's headers."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        name = str(full_path)
+        if name.endswith(".ts"):
+            response.headers["content-type"] = "application/typescript; charset=utf-8"
+        elif name.endswith(".js"):
+            response.headers["content-type"] = "text/javascript; charset=utf-8"
+        elif name.endswith(".json"):
+            response.headers["content-type"] = "application/json"
+        response.headers["x-content-type-options"] = "nosniff"
+        response.headers["access-control-allow-origin"] = "*"
+        return response
 
 
 def media_dir(config: Config, data_dir: Path) -> Path:
@@ -105,6 +130,7 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
             "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()"})
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    app.mount("/sdk", SdkFiles(directory=SDK_DIR), name="sdk")
     # Shared content for phones to watch along: whatever is in the media folder, with Range requests for seeking.
     app.mount("/media", StaticFiles(directory=media_dir(config, data_dir or config.data_path()), check_dir=False),
               name="media")

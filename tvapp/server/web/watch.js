@@ -1,137 +1,15 @@
-// tvapp phone web client, watch together: the room's shared content in a <video> kept on the room's timeline.
-// Clock: NTP-style ping/pong over signaling, estimated like tvapp/core/clocksync.py (the lowest-delay quarter of the
-// last 60 exchanges, weighted mean). Timeline: tvapp/core/playback.py (PlaybackState.position_at). Steering: every
-// 200 ms the video's position is compared with the timeline; far off it seeks, close it nudges playbackRate. The
-// position is what the screen shows when the browser says so (requestVideoFrameCallback: each presented frame's middle
-// against the timeline at its display time), else video.currentTime, which runs ahead of or behind the screen by the
-// compositor's delay (a frame or so, more on a busy machine). How long
-// a start takes to get the video moving (a resume after a pause, a fresh start after a load or a seek) and how late a
-// seek while playing lands are learnt from the error just after each one: the next start begins that much before
-// `at`, the next seek aims that much ahead. A stall is reported so that the room can wait for this phone. app.js owns the websocket: it calls joined(), handle() for
-// pong and playback_state, and left(). Read-only debug state for tests is at window.tvappWatch.
-"use strict";
+// tvapp phone web client, watch together: the room's shared content in a <video> kept on the room's timeline. The
+// keeping (clock, timeline, steering on presented frames with a 15 ms deadband, learnt start and seek lags, stall
+// reports) is the web SDK's SyncedVideo (/sdk/syncvideo.js); this module is the page around it: title, status,
+// host controls, "tap for sound". app.js owns the websocket: it calls joined(), handle() for pong and playback_state,
+// and left(). Read-only debug state for tests is at window.tvappWatch.
 
-(() => {
-  const BURST_PINGS = 8;
-  const BURST_INTERVAL_MS = 100;
-  const STEADY_INTERVAL_MS = 1000;
-  const MAX_SAMPLES = 60;
-  const BEST_FRACTION = 0.25;
-  const MIN_BEST = 4;
-  const DELAY_SCALE_S = 0.001;
-  const MAX_PENDING_PINGS = 32;
+import { createSyncedVideo } from "/sdk/syncvideo.js";
+import { positionAt } from "/sdk/steering.js";
 
-  const TICK_MS = 200;
-  const SEEK_THRESHOLD_S = 0.5;
-  // First guesses of the lags (seconds), then learnt: how much before `at` to call play() to resume after a pause, or
-  // to start after a load or a seek (the browser primes its audio first); how far ahead to seek while playing.
-  const FIRST_LAGS = { resume: 0.0, fresh: 0.08, seek: 0.15 };
-  const MAX_LAG_S = 1.0;
-  const LAG_SETTLE_MS = 500; // measure a seek's or start's lag this long after the video runs (its clock stutters first)
-  const TIMER_SLACK_S = 0.005; // a timer may fire a little early
-  const DEADBAND_S = 0.015;
-  const SETTLED_S = 0.0075;
-  const GAIN = 0.8;
-  const MAX_RATE_CHANGE = 0.05;
-  const PAUSED_TOLERANCE_S = 0.04;
-  const SEEK_LANDING_MS = 1500;
-  const STALL_REPORT_MS = 300;
+{
   const SKIP_S = 10;
-  const FRAMES_KEPT = 600;
-  const PRESENTED_MIN = 3; // presented frames since the last tick needed to steer on them rather than on currentTime
-  const FRAME_S = { min: 1 / 120, max: 1 / 10 }; // a frame's duration, as read from consecutive frames' media times
-  const READY_AHEAD_S = 0.5; // buffered ahead of the position before a stalled phone says it is ready again
-  const HAVE_METADATA = 1;
-  const HAVE_FUTURE_DATA = 3;
-  const HAVE_ENOUGH_DATA = 4;
-
   const $ = (id) => document.getElementById(id);
-  const localNow = () => (performance.timeOrigin + performance.now()) / 1000;
-
-  // --- clock: server time from ping/pong exchanges ---------------------------------------------------------
-
-  class RoomClock {
-    constructor() {
-      this.samples = []; // {offset, delay}, oldest first
-      this.pending = []; // t0 of pings not answered yet, oldest first
-      this.offset = null;
-      this.delay = null;
-      this.exchanges = 0;
-    }
-
-    stamp() {
-      const t0 = localNow();
-      this.pending.push(t0);
-      if (this.pending.length > MAX_PENDING_PINGS) this.pending.shift();
-      return t0;
-    }
-
-    nextPingMs() {
-      return this.exchanges < BURST_PINGS ? BURST_INTERVAL_MS : STEADY_INTERVAL_MS;
-    }
-
-    // Take a pong; false when it answers no ping of ours (someone else's barrier) or makes no sense.
-    pong(msg, t3) {
-      const t0 = Number(msg.t0);
-      const index = this.pending.findIndex((sent) => Math.abs(sent - t0) < 1e-6);
-      if (index < 0) return false;
-      this.pending.splice(0, index + 1); // older pings went unanswered: forget them
-      const t1 = Number(msg.t1);
-      const t2 = Number(msg.t2);
-      if (![t1, t2].every(Number.isFinite) || t3 < t0 || t2 < t1) return false;
-      const delay = (t3 - t0) - (t2 - t1);
-      if (delay < -0.001) return false;
-      this.samples.push({ offset: ((t1 - t0) + (t2 - t3)) / 2, delay: Math.max(delay, 0) });
-      if (this.samples.length > MAX_SAMPLES) this.samples.shift();
-      this.exchanges += 1;
-      this.estimate();
-      return true;
-    }
-
-    estimate() {
-      const ranked = this.samples.slice().sort((a, b) => a.delay - b.delay);
-      const chosen = ranked.slice(0, Math.max(MIN_BEST, Math.ceil(ranked.length * BEST_FRACTION)));
-      const best = chosen[0].delay;
-      let total = 0;
-      let sum = 0;
-      for (const s of chosen) {
-        const weight = 1 / (1 + ((s.delay - best) / DELAY_SCALE_S) ** 2);
-        total += weight;
-        sum += weight * s.offset;
-      }
-      this.offset = sum / total;
-      this.delay = best;
-    }
-
-    serverNow() {
-      return this.offset === null ? null : localNow() + this.offset;
-    }
-
-    localTimeOf(serverTime) {
-      return this.offset === null ? null : serverTime - this.offset;
-    }
-  }
-
-  // --- the room's timeline (as tvapp.core.playback.PlaybackState) --------------------------------------------
-
-  function moving(state) {
-    return Boolean(state && state.content && state.playing && !(state.waiting_for || []).length);
-  }
-
-  function positionAt(state, serverTime) {
-    let position = state.position;
-    if (moving(state) && serverTime > state.at) position += state.rate * (serverTime - state.at);
-    if (typeof state.duration === "number") position = Math.min(position, state.duration);
-    return Math.max(0, position);
-  }
-
-  // What this browser can open: an http(s) URL, or a file the core serves at /media/. Anything else is a path on
-  // the TV's own disk.
-  function playableUrl(content) {
-    if (/^https?:\/\//i.test(content)) return content;
-    if (content.startsWith("/media/")) return content;
-    return null;
-  }
 
   function clockText(seconds) {
     const whole = Math.max(0, Math.floor(seconds));
@@ -141,369 +19,12 @@
     return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
   }
 
-  // --- the controller ----------------------------------------------------------------------------------------
-
   function create({ send, nameOf }) {
     const video = $("watch-video");
-    const clock = { current: new RoomClock() };
-    const frames = [];
-    const w = {
-      state: null,
-      joined: false,
-      host: false,
-      src: null, // the URL the video element has, or null
-      unplayable: null, // why this phone cannot play the content, or null
-      pingTimer: null,
-      tickTimer: null,
-      startTimer: null,
-      stallTimer: null,
-      lastTarget: null,
-      lastError: null,
-      correcting: false,
-      rate: 1,
-      seeks: 0,
-      lastSeekAt: -Infinity,
-      lags: { ...FIRST_LAGS },
-      learnt: { resume: 0, fresh: 0, seek: 0 }, // how many measurements each lag has had
-      fresh: true, // the next start follows a load or a seek
-      startedLead: 0, // the lag the running video was started with
-      measuring: null, // "resume", "fresh" or "seek": the lag to learn once the video runs again
-      runningSince: null, // performance.now() of the last "playing" event
-      log: [], // {t, target, error, rate} per tick while content plays, for tests
-      notReadySince: null,
-      stallReported: false,
-      durationReported: false,
-      playPending: false,
-      soundBlocked: false,
-      reports: [], // buffering messages sent, for tests
-      frameHandle: null,
-      presented: [], // errors of the frames presented since the last tick (seconds, a frame's middle)
-      lastMediaTime: null,
-      frameS: null, // the content's frame duration, learnt from presented frames
-    };
-
-    // -- clock pings --
-
-    function ping() {
-      w.pingTimer = null;
-      if (!w.joined) return;
-      send({ type: "ping", t0: clock.current.stamp() });
-      w.pingTimer = setTimeout(ping, Math.min(clock.current.nextPingMs(), w.pingCeilingMs));
-    }
-
-    // -- incoming --
-
-    function joined(msg) {
-      left();
-      w.joined = true;
-      w.host = Boolean(msg.grants && msg.grants.host);
-      w.pingCeilingMs = Math.max(100, (Number(msg.ping_interval) || 10) * 1000);
-      clock.current = new RoomClock();
-      ping();
-      w.tickTimer = setInterval(tick, TICK_MS);
-      render();
-    }
-
-    function handle(msg) {
-      if (msg.type === "pong") {
-        if (clock.current.pong(msg, localNow()) && w.state) tick();
-        return true;
-      }
-      if (msg.type === "playback_state") {
-        onState(msg);
-        return true;
-      }
-      return false;
-    }
-
-    function onState(msg) {
-      if (!w.joined) return;
-      const previous = w.state;
-      if (previous && previous.content === msg.content && msg.seq < previous.seq) return; // a stale copy
-      w.state = { ...msg, waiting_for: Array.isArray(msg.waiting_for) ? msg.waiting_for.slice() : [] };
-      if (!previous || previous.content !== msg.content) openContent(msg.content);
-      w.correcting = false;
-      scheduleStart();
-      render();
-      tick();
-    }
-
-    function left() {
-      w.joined = false;
-      for (const name of ["pingTimer", "startTimer", "stallTimer"]) {
-        clearTimeout(w[name]);
-        w[name] = null;
-      }
-      clearInterval(w.tickTimer);
-      w.tickTimer = null;
-      w.state = null;
-      openContent("");
-      render();
-    }
-
-    // -- the video element --
-
-    function openContent(content) {
-      const url = content ? playableUrl(content) : null;
-      w.unplayable = content && !url ? "tv" : null;
-      w.lastTarget = null;
-      w.lastError = null;
-      w.correcting = false;
-      w.notReadySince = null;
-      w.stallReported = false;
-      w.durationReported = false;
-      w.playPending = false;
-      w.measuring = null;
-      w.fresh = true;
-      setRate(1);
-      if (url === w.src) return;
-      w.src = url;
-      if (url) {
-        video.src = url;
-      } else {
-        video.pause();
-        video.removeAttribute("src");
-      }
-      video.load();
-    }
-
-    function setRate(rate) {
-      w.rate = rate;
-      if (video.playbackRate !== rate) video.playbackRate = rate;
-    }
-
-    function seek(position) {
-      w.seeks += 1;
-      w.fresh = true;
-      w.lastSeekAt = performance.now();
-      w.correcting = false;
-      setRate(1);
-      video.currentTime = position;
-      w.presented = [];
-    }
-
-    function startPlaying() {
-      if (w.playPending || !video.paused) return;
-      w.playPending = true;
-      video.play().then(() => {
-        w.playPending = false;
-      }, (err) => {
-        w.playPending = false;
-        if (err && err.name === "NotAllowedError" && !video.muted) {
-          // Autoplay with sound refused (no gesture yet): play muted and offer the sound on a tap.
-          video.muted = true;
-          w.soundBlocked = true;
-          render();
-          startPlaying();
-        } else if (err && err.name === "NotAllowedError") {
-          w.soundBlocked = true; // not even muted: the tap starts it
-          render();
-        }
-      });
-    }
-
-    function scheduleStart() {
-      // A playing state takes effect at `at` (a little ahead): start right then (less the learnt start lag) rather
-      // than at the next tick.
-      clearTimeout(w.startTimer);
-      w.startTimer = null;
-      const state = w.state;
-      const localAt = state ? clock.current.localTimeOf(state.at) : null;
-      if (!moving(state) || localAt === null) return;
-      const wait = (localAt - startLead() - localNow()) * 1000;
-      if (wait > 0) w.startTimer = setTimeout(tick, wait);
-    }
-
-    // -- steering: the one place that decides what the video does --
-
-    function startLead() {
-      // How long before `at` the video starts: the lag it was started with while it runs, else the next start's.
-      if (!video.paused) return w.startedLead;
-      return w.lags[w.fresh ? "fresh" : "resume"];
-    }
-
-    function tick() {
-      const state = w.state;
-      if (!state || !w.src || w.unplayable || video.readyState < HAVE_METADATA) return;
-      const now = clock.current.serverNow();
-      if (now === null) return; // no clock yet: the burst answers within a few hundred ms
-      const target = positionAt(state, now);
-      const ended = typeof state.duration === "number" && target >= state.duration;
-      // The video starts a little before `at`: play() takes that long to get it moving.
-      const runs = moving(state) && now >= state.at - startLead() - TIMER_SLACK_S && !ended;
-      w.lastTarget = target;
-      if (runs) checkStall();
-      const presented = w.presented;
-      w.presented = [];
-      if (video.seeking) return;
-      w.lastError = !video.paused && presented.length >= PRESENTED_MIN ? median(presented) : video.currentTime - target;
-      if (!runs) {
-        if (!video.paused) video.pause();
-        setRate(1);
-        w.correcting = false;
-        w.notReadySince = null;
-        w.measuring = null;
-        if (Math.abs(w.lastError) > PAUSED_TOLERANCE_S) seek(target);
-        reportReady();
-        return;
-      }
-      w.log.push({ t: now, target, error: w.lastError, rate: w.rate });
-      if (w.log.length > FRAMES_KEPT) w.log.shift();
-      if (video.paused) {
-        if (Math.abs(w.lastError) > SEEK_THRESHOLD_S) {
-          seek(target + w.lags.seek); // late: jump to where the timeline will be once the video runs
-          w.measuring = "seek";
-        } else if (!w.measuring) {
-          w.measuring = w.fresh ? "fresh" : "resume";
-        }
-        w.startedLead = w.lags[w.measuring === "seek" ? "fresh" : w.measuring];
-        startPlaying();
-      } else if (now >= state.at && !learnLag()) {
-        const landing = performance.now() - w.lastSeekAt < SEEK_LANDING_MS && video.readyState < HAVE_FUTURE_DATA;
-        if (!landing) steer(target);
-      }
-      reportReady();
-    }
-
-    // Once the video has run for a moment after a seek or a start, its error says how late that one landed: aim
-    // the next one that much further ahead. Returns true when it measured (the error is then left to the next tick).
-    function learnLag() {
-      if (!w.measuring || w.runningSince === null || video.readyState < HAVE_FUTURE_DATA) return false;
-      if (performance.now() - w.runningSince < LAG_SETTLE_MS) return true;
-      const key = w.measuring;
-      w.measuring = null;
-      if (Math.abs(w.lastError) >= SEEK_THRESHOLD_S) return false; // something else went on: learn nothing
-      const better = Math.max(0, Math.min(MAX_LAG_S, w.lags[key] - w.lastError));
-      w.lags[key] = w.learnt[key] ? (w.lags[key] + better) / 2 : better; // the first guess was only a guess
-      w.learnt[key] += 1;
-      return false;
-    }
-
-    function steer(target) {
-      const error = w.lastError;
-      if (Math.abs(error) > SEEK_THRESHOLD_S) {
-        seek(target + w.lags.seek);
-        w.measuring = "seek";
-        return;
-      }
-      const limit = w.correcting ? SETTLED_S : DEADBAND_S;
-      if (Math.abs(error) <= limit) {
-        w.correcting = false;
-        setRate(1);
-        return;
-      }
-      w.correcting = true;
-      setRate(1 - Math.max(-MAX_RATE_CHANGE, Math.min(MAX_RATE_CHANGE, GAIN * error)));
-    }
-
-    // -- buffering reports --
-
-    function checkStall() {
-      // Called while the timeline runs: a video that has not had enough data for STALL_REPORT_MS holds the room.
-      if (video.readyState >= HAVE_FUTURE_DATA && !video.seeking) {
-        w.notReadySince = null;
-        return;
-      }
-      const since = w.notReadySince === null ? (w.notReadySince = performance.now()) : w.notReadySince;
-      if (!w.stallReported && performance.now() - since >= STALL_REPORT_MS) {
-        w.stallReported = true;
-        report({ stalled: true, position: round(video.currentTime) });
-      }
-    }
-
-    function reportReady() {
-      if (w.stallReported && ready()) {
-        w.stallReported = false;
-        w.notReadySince = null;
-        report({ stalled: false, position: round(video.currentTime) });
-      }
-    }
-
-    function ready() {
-      // Enough to play on without stalling again at once: the browser says so, or half a second is buffered.
-      if (video.seeking || video.readyState < HAVE_FUTURE_DATA) return false;
-      if (video.readyState >= HAVE_ENOUGH_DATA) return true;
-      const here = video.currentTime;
-      const end = Number.isFinite(video.duration) ? video.duration : Infinity;
-      for (let i = 0; i < video.buffered.length; i += 1) {
-        if (video.buffered.start(i) <= here + 0.01 && here < video.buffered.end(i)) {
-          return video.buffered.end(i) >= Math.min(end - 0.05, here + READY_AHEAD_S);
-        }
-      }
-      return false;
-    }
-
-    function report(fields) {
-      const message = { type: "buffering", ...fields };
-      w.reports.push({ ...message, at: localNow() });
-      send(message);
-    }
-
-    function round(seconds) {
-      return Math.round(seconds * 1000) / 1000;
-    }
-
-    function onWaiting() {
-      if (!w.state || !w.src) return;
-      clearTimeout(w.stallTimer);
-      w.stallTimer = setTimeout(tick, STALL_REPORT_MS + 10);
-    }
-
-    function onMetadata() {
-      if (!w.durationReported && Number.isFinite(video.duration) && video.duration > 0 && w.state) {
-        w.durationReported = true;
-        report({ stalled: false, duration: round(video.duration) });
-      }
-      tick();
-    }
-
-    function onMediaError() {
-      if (!w.src) return;
-      w.unplayable = "error";
-      w.playPending = false;
-      render();
-    }
-
-    // -- frames shown, for tests: which media time was on screen when --
-
-    function median(values) {
-      const sorted = values.slice().sort((a, b) => a - b);
-      const mid = sorted.length >> 1;
-      return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    }
-
-    // A presented frame's error: its middle (media time plus half a frame) against the timeline at its display time.
-    function notePresented(meta) {
-      const step = w.lastMediaTime === null ? null : meta.mediaTime - w.lastMediaTime;
-      w.lastMediaTime = meta.mediaTime;
-      if (step !== null && step >= FRAME_S.min && step <= FRAME_S.max) {
-        w.frameS = w.frameS === null ? step : Math.min(step, 0.9 * w.frameS + 0.1 * step);
-      }
-      const state = w.state;
-      const serverAt = clock.current.serverNow();
-      if (!moving(state) || serverAt === null || video.seeking || video.paused || w.frameS === null) return;
-      const displayServer = serverAt + (performance.timeOrigin + meta.expectedDisplayTime) / 1000 - localNow();
-      w.presented.push(meta.mediaTime + w.frameS / 2 - positionAt(state, displayServer));
-    }
-
-    function onFrame(now, meta) {
-      notePresented(meta);
-      frames.push({
-        wall: performance.timeOrigin + now,
-        displayWall: performance.timeOrigin + meta.expectedDisplayTime,
-        expectedDisplayTime: meta.expectedDisplayTime,
-        mediaTime: meta.mediaTime,
-        presentedFrames: meta.presentedFrames,
-        rate: video.playbackRate,
-      });
-      if (frames.length > FRAMES_KEPT) frames.splice(0, frames.length - FRAMES_KEPT);
-      w.frameHandle = video.requestVideoFrameCallback(onFrame);
-    }
-
-    // -- rendering and host controls --
+    const sync = createSyncedVideo(video, { send, onChange: render });
 
     function canControl() {
-      return w.host || Boolean(w.state && w.state.control === "everyone");
+      return sync.host || Boolean(sync.state && sync.state.control === "everyone");
     }
 
     function statusText(state) {
@@ -511,23 +32,23 @@
         const names = state.waiting_for.map((identity) => nameOf(identity));
         return `Waiting for ${names.join(", ")}…`;
       }
-      const where = clockText(w.lastTarget === null ? state.position : w.lastTarget);
+      const where = clockText(sync.lastTarget === null ? state.position : sync.lastTarget);
       const of = typeof state.duration === "number" ? ` / ${clockText(state.duration)}` : "";
       return `${state.playing ? "Playing" : "Paused"} · ${where}${of}`;
     }
 
     function render() {
-      const state = w.state;
+      const state = sync.state;
       const content = state ? state.content : "";
-      const control = w.joined && canControl();
-      $("watch").hidden = !w.joined || (!content && !control);
+      const control = sync.joinedRoom && canControl();
+      $("watch").hidden = !sync.joinedRoom || (!content && !control);
       $("watch-stage").hidden = !content;
-      video.hidden = !w.src || Boolean(w.unplayable);
-      $("watch-tv").hidden = !w.unplayable;
-      $("watch-tv").textContent = w.unplayable === "error"
+      video.hidden = !sync.src || Boolean(sync.unplayable);
+      $("watch-tv").hidden = !sync.unplayable;
+      $("watch-tv").textContent = sync.unplayable === "error"
         ? "This phone cannot play this video. Playing on the TV."
         : "Playing on the TV";
-      $("watch-sound").hidden = !w.soundBlocked || !w.src || Boolean(w.unplayable);
+      $("watch-sound").hidden = !sync.soundBlocked || !sync.src || Boolean(sync.unplayable);
       $("watch-title").textContent = content ? state.title || content : "";
       $("watch-status").textContent = content ? statusText(state) : "";
       $("watch-controls").hidden = !control || !content;
@@ -540,44 +61,18 @@
     }
 
     function skip(seconds) {
-      const state = w.state;
+      const state = sync.state;
       if (!state || !state.content) return;
-      const now = clock.current.serverNow();
+      const now = sync.serverNow();
       let position = positionAt(state, now === null ? state.at : now) + seconds;
       if (typeof state.duration === "number") position = Math.min(position, state.duration);
-      command({ action: "seek", position: round(Math.max(0, position)) });
+      command({ action: "seek", position: Math.round(Math.max(0, position) * 1000) / 1000 });
     }
 
     function wire() {
-      video.playsInline = true;
-      video.preload = "auto";
-      video.addEventListener("loadedmetadata", onMetadata);
-      for (const name of ["canplay", "canplaythrough"]) video.addEventListener(name, tick);
-      for (const name of ["playing", "seeked"]) {
-        video.addEventListener(name, () => {
-          if (!video.paused) {
-            w.runningSince = performance.now();
-            w.fresh = false;
-          }
-          tick();
-        });
-      }
-      for (const name of ["pause", "seeking", "waiting"]) {
-        video.addEventListener(name, () => {
-          w.runningSince = null;
-        });
-      }
-      for (const name of ["waiting", "stalled"]) video.addEventListener(name, onWaiting);
-      video.addEventListener("error", onMediaError);
-      if ("requestVideoFrameCallback" in video) w.frameHandle = video.requestVideoFrameCallback(onFrame);
-      $("watch-sound").addEventListener("click", () => {
-        video.muted = false;
-        w.soundBlocked = false;
-        render();
-        startPlaying();
-      });
+      $("watch-sound").addEventListener("click", () => sync.unmute());
       $("watch-toggle").addEventListener("click", () => {
-        command({ action: w.state && w.state.playing ? "pause" : "play" });
+        command({ action: sync.state && sync.state.playing ? "pause" : "play" });
       });
       $("watch-back").addEventListener("click", () => skip(-SKIP_S));
       $("watch-forward").addEventListener("click", () => skip(SKIP_S));
@@ -596,37 +91,17 @@
       });
       $("watch-url").addEventListener("input", () => $("watch-url").setCustomValidity(""));
       setInterval(() => {
-        if (w.state && w.state.content) $("watch-status").textContent = statusText(w.state);
+        if (sync.state && sync.state.content) $("watch-status").textContent = statusText(sync.state);
       }, 1000);
     }
 
-    function debug() {
-      return Object.freeze({
-        offset: () => clock.current.offset,
-        delay: () => clock.current.delay,
-        exchanges: () => clock.current.exchanges,
-        serverNow: () => clock.current.serverNow(),
-        target: () => w.lastTarget,
-        error: () => w.lastError,
-        state: () => (w.state ? { ...w.state, waiting_for: w.state.waiting_for.slice() } : null),
-        status: () => ({
-          src: w.src, unplayable: w.unplayable, rate: w.rate, seeks: w.seeks, correcting: w.correcting,
-          lags: { ...w.lags },
-          stallReported: w.stallReported, soundBlocked: w.soundBlocked, muted: video.muted, paused: video.paused,
-          currentTime: video.currentTime, readyState: video.readyState, seeking: video.seeking, host: w.host,
-          control: canControl(),
-        }),
-        reports: () => w.reports.map((r) => ({ ...r })),
-        log: () => w.log.slice(),
-        frames,
-      });
-    }
-
     wire();
-    Object.defineProperty(window, "tvappWatch", { value: debug(), writable: false, configurable: false });
+    const status = sync.debug.status;
+    const debug = Object.freeze({ ...sync.debug, status: () => ({ ...status(), control: canControl() }) });
+    Object.defineProperty(window, "tvappWatch", { value: debug, writable: false, configurable: false });
     render();
-    return Object.freeze({ joined, handle, left });
+    return Object.freeze({ joined: sync.joined, handle: sync.handle, left: sync.left });
   }
 
   window.TvappWatch = Object.freeze({ create });
-})();
+}

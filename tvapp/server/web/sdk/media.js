@@ -1,0 +1,152 @@
+// tvapp SDK: a Room's media, mixed into Room.prototype. The server makes every SDP offer and the page answers: the
+// offer's `transceivers` say which m-line carries one of this page's publications ("publish", by cid) or one of its
+// subscriptions; offers of an older peer connection (`generation` below the room's) are ignored. A peer connection
+// whose ICE failed, or stayed "disconnected" for mediaDeadMs, is replaced in the same session (media_restart).
+
+import { RemoteTrack } from "./participants.js";
+
+export const MediaMethods = {
+  _newPc() {
+    const servers = this.iceServers.map((s) => ({ urls: s.urls, ...(s.username ? { username: s.username } : {}),
+      ...(s.credential ? { credential: s.credential } : {}) }));
+    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: servers });
+    pc.onicecandidate = (event) => {
+      const c = event.candidate;
+      this._send("candidate", c && c.candidate
+        ? { candidate: c.candidate, sdp_mid: c.sdpMid, sdp_mline_index: c.sdpMLineIndex }
+        : { candidate: "", sdp_mid: null, sdp_mline_index: null });
+    };
+    pc.onconnectionstatechange = () => this._checkMedia();
+    return pc;
+  },
+
+  _closePc() {
+    for (const track of this._subscriptions.values()) this._unsubscribed(track);
+    this._subscriptions = new Map();
+    if (this.pc) this.pc.close();
+    this._negotiation = Promise.resolve();
+  },
+
+  // A peer connection whose ICE failed, or stayed disconnected for mediaDeadMs, is replaced (media_restart).
+  _checkMedia() {
+    const pc = this.pc;
+    if (!pc || this.state !== "connected") return;
+    const bad = pc.connectionState === "failed" || pc.connectionState === "disconnected";
+    if (!bad) {
+      if (this._mediaBadSince !== null) this._mediaBadSince = null;
+      return;
+    }
+    if (this._mediaBadSince === null) this._mediaBadSince = Date.now();
+    if (pc.connectionState === "failed" || Date.now() - this._mediaBadSince >= this.options.mediaDeadMs) {
+      this.restartMedia();
+    }
+  },
+
+  /** Replace the peer connection (the media path is dead); the tracks keep their sids. */
+  restartMedia() {
+    this._mediaBadSince = null;
+    this.generation += 1;
+    this.stats.mediaRestarts += 1;
+    this._emit("reconnecting", { reason: "media" });
+    this._closePc();
+    this.pc = this._newPc();
+    this._mediaRepairing = true;
+    this._send("media_restart", { generation: this.generation });
+  },
+
+  _announce(publication) {
+    this._send("publish", { cid: publication.cid, kind: publication.kind, source: publication.source, name: "",
+      muted: publication.muted });
+  },
+
+  async _replaceTrack(publication) {
+    if (!this.pc || publication.mid === null) return;
+    for (const t of this.pc.getTransceivers()) {
+      if (t.mid === publication.mid) await t.sender.replaceTrack(publication.track);
+    }
+  },
+
+  _negotiate(step, msg) {
+    const pc = this.pc;
+    this._negotiation = this._negotiation.then(() => step.call(this, pc, msg)).catch((err) => {
+      if (pc !== this.pc || pc.signalingState === "closed") return;
+      this._emit("error", { code: "negotiation_failed", message: String(err && err.message) });
+    });
+  },
+
+  async _answerOffer(pc, msg) {
+    if (!pc || pc.signalingState === "closed" || (msg.generation || 0) !== this.generation) return;
+    await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+    const byMid = new Map();
+    for (const t of pc.getTransceivers()) if (t.mid !== null) byMid.set(t.mid, t);
+    const listed = new Set();
+    const wanted = new Map();
+    const local = this.localParticipant.tracks;
+    for (const publication of local.values()) publication.mid = null;
+    for (const info of msg.transceivers || []) {
+      const t = byMid.get(info.mid);
+      if (!t) continue;
+      listed.add(info.mid);
+      if (info.direction === "publish") {
+        const publication = info.cid ? local.get(info.cid) : undefined;
+        if (!publication) {
+          await idle(t);
+          continue;
+        }
+        if (t.sender.track !== publication.track) await t.sender.replaceTrack(publication.track);
+        t.direction = "sendonly";
+        publication.mid = info.mid;
+      } else {
+        t.direction = "recvonly";
+        wanted.set(info.mid, { info, track: t.receiver.track });
+      }
+    }
+    for (const [mid, t] of byMid) if (!listed.has(mid)) await idle(t);
+    await pc.setLocalDescription(await pc.createAnswer());
+    if (pc !== this.pc) return;
+    this._send("answer", { sdp: pc.localDescription.sdp });
+    this.stats.offersAnswered += 1;
+    for (const [mid, track] of Array.from(this._subscriptions)) {
+      const now = wanted.get(mid);
+      if (!now || now.info.track_sid !== track.sid) {
+        this._subscriptions.delete(mid);
+        this._unsubscribed(track);
+      }
+    }
+    for (const [mid, { info, track }] of wanted) {
+      if (this._subscriptions.has(mid)) continue;
+      const remote = new RemoteTrack(info.track_sid, info.kind, track, mid);
+      remote.participantSid = info.participant_sid;
+      this._subscriptions.set(mid, remote);
+      const p = this.participants.get(info.participant_sid);
+      const pub = p && p.tracks.get(info.track_sid);
+      if (pub) pub.track = remote;
+      this._emit("track_subscribed", { track: remote, publication: pub || null, participant: p || null });
+    }
+    if (this._mediaRepairing) {
+      this._mediaRepairing = false;
+      this._emit("reconnected", { reason: "media", resumed: true });
+    }
+  },
+
+  _unsubscribed(track) {
+    const p = this.participants.get(track.participantSid);
+    const pub = p && p.tracks.get(track.sid);
+    if (pub && pub.track === track) pub.track = null;
+    // Listeners see the elements still attached (track.detach() returns them); whatever they leave is detached next.
+    this._emit("track_unsubscribed", { track, publication: pub || null, participant: p || null });
+    track.detach();
+  },
+
+  async _addCandidate(pc, msg) {
+    if (!pc || pc.signalingState === "closed" || !pc.remoteDescription) return;
+    if (!msg.candidate) return pc.addIceCandidate();
+    return pc.addIceCandidate({ candidate: msg.candidate, sdpMid: msg.sdp_mid, sdpMLineIndex: msg.sdp_mline_index });
+  },
+};
+
+async function idle(transceiver) {
+  if (transceiver.currentDirection === "stopped") return;
+  if (transceiver.sender.track) await transceiver.sender.replaceTrack(null);
+  transceiver.direction = "inactive";
+}

@@ -1,0 +1,240 @@
+// Type declarations of the tvapp JavaScript SDK (tvapp.js).
+
+export declare const VERSION: string;
+export declare const PROTOCOL_VERSION: 1;
+
+export type ConnectionState = "idle" | "connecting" | "connected" | "reconnecting" | "disconnected";
+export type TrackKind = "audio" | "video";
+export type TrackSource = "camera" | "microphone" | "screen" | "screen_audio" | "content" | "unknown";
+
+export interface ConnectOptions {
+  /** Trade it for a new access token before expiry (POST /v1/tokens/refresh); it rotates. */
+  refreshToken?: string | null;
+  /** Receive every track published (default true). */
+  autoSubscribe?: boolean;
+  /** Resume the same participant within this long after a drop (the server's [signal] reconnect_grace; 20000). */
+  graceMs?: number;
+  /** Join afresh until this long after a drop, then give up with disconnected("reconnect_failed") (120000). */
+  giveUpMs?: number;
+  /** Nothing heard from the server this long means the socket is dead (3500). */
+  silenceMs?: number;
+  /** ICE "disconnected" this long means the media path is dead: media_restart (2000). */
+  mediaDeadMs?: number;
+  joinTimeoutMs?: number;
+}
+
+export declare class Emitter<Events extends Record<string, unknown> = Record<string, unknown>> {
+  on<K extends keyof Events & string>(name: K, fn: (event: Events[K]) => void): () => void;
+  off<K extends keyof Events & string>(name: K, fn: (event: Events[K]) => void): void;
+  once<K extends keyof Events & string>(name: K, predicate?: (event: Events[K]) => boolean,
+    timeoutMs?: number): Promise<Events[K]>;
+  emit<K extends keyof Events & string>(name: K, event: Events[K]): number;
+  listenerCount(name: string): number;
+}
+
+export declare class RemoteTrack {
+  readonly sid: string;
+  readonly kind: TrackKind;
+  readonly mediaStreamTrack: MediaStreamTrack;
+  readonly mid: string;
+  readonly participantSid: string;
+  attach<E extends HTMLMediaElement>(element?: E): E;
+  detach(element?: HTMLMediaElement): HTMLMediaElement[];
+}
+
+export declare class RemoteTrackPublication {
+  readonly sid: string;
+  readonly kind: TrackKind;
+  readonly source: TrackSource;
+  readonly name: string;
+  readonly muted: boolean;
+  readonly track: RemoteTrack | null;
+}
+
+export declare class RemoteParticipant {
+  readonly sid: string;
+  readonly identity: string;
+  readonly name: string;
+  readonly reconnecting: boolean;
+  readonly tracks: Map<string, RemoteTrackPublication>;
+}
+
+export declare class LocalTrackPublication {
+  readonly cid: string;
+  readonly kind: TrackKind;
+  readonly source: TrackSource;
+  readonly track: MediaStreamTrack;
+  readonly sid: string | null;
+  readonly muted: boolean;
+}
+
+export declare class LocalParticipant {
+  readonly sid: string | null;
+  readonly identity: string | null;
+  readonly name: string;
+  readonly tracks: Map<string, LocalTrackPublication>;
+  setCameraEnabled(enabled: boolean, options?: { deviceId?: string }): Promise<LocalTrackPublication | null>;
+  setMicrophoneEnabled(enabled: boolean, options?: { deviceId?: string }): Promise<LocalTrackPublication | null>;
+  setScreenShareEnabled(enabled: boolean): Promise<LocalTrackPublication | null>;
+  switchDevice(kind: "camera" | "microphone" | TrackKind, deviceId: string): Promise<LocalTrackPublication | null>;
+  publishData(payload: string, options?: { topic?: string; to?: string[] }): boolean;
+}
+
+export interface PlaybackState {
+  content: string;
+  title: string;
+  playing: boolean;
+  position: number;
+  rate: number;
+  at: number;
+  seq: number;
+  waiting_for: string[];
+  control: "host" | "everyone";
+  on_stall: string;
+  duration: number | null;
+  server_time: number;
+}
+
+export declare class RoomClock {
+  constructor(now?: () => number);
+  offset: number | null;
+  delay: number | null;
+  exchanges: number;
+  stamp(): number;
+  nextPingMs(): number;
+  pong(msg: { t0: number | null; t1: number; t2: number }, t3?: number): boolean;
+  serverNow(): number | null;
+  localTimeOf(serverTime: number): number | null;
+}
+
+/** A <video> kept on the room's timeline (room.playback.attach(video), or createSyncedVideo for your own socket). */
+export interface SyncedVideo {
+  readonly video: HTMLVideoElement;
+  readonly state: PlaybackState | null;
+  readonly src: string | null;
+  /** "tv" (a path on the TV's disk) or "error" (this browser cannot play it), else null. */
+  readonly unplayable: "tv" | "error" | null;
+  /** Autoplay with sound was refused: call unmute() from a user gesture. */
+  readonly soundBlocked: boolean;
+  readonly lastTarget: number | null;
+  readonly lastError: number | null;
+  readonly seeks: number;
+  joined(msg: { grants?: { host?: boolean }; ping_interval?: number }): void;
+  handle(msg: { type: string }): boolean;
+  tick(): void;
+  left(): void;
+  unmute(): void;
+  detach(): void;
+  serverNow(): number | null;
+}
+export declare function createSyncedVideo(video: HTMLVideoElement, options: {
+  send: (message: { type: string } & Record<string, unknown>) => unknown;
+  clock?: () => RoomClock;
+  base?: string;
+  onChange?: () => void;
+}): SyncedVideo;
+
+export declare class Playback {
+  readonly state: PlaybackState | null;
+  load(content: string, options?: { title?: string; position?: number; play?: boolean }): boolean;
+  play(): boolean;
+  pause(): boolean;
+  seek(position: number): boolean;
+  stop(): boolean;
+  position(): number | null;
+  attach(video: HTMLVideoElement): SyncedVideo;
+}
+
+export interface SpeakerInfo {
+  participant_sid: string;
+  identity: string;
+  level: number;
+  participant: RemoteParticipant | null;
+}
+
+export interface RoomEvents {
+  connected: { room: Room; participant: LocalParticipant };
+  /** reason: client_initiated, removed, room_completed, replaced, token_revoked, reconnect_failed, ... */
+  disconnected: { reason: string };
+  reconnecting: { reason: "signal" | "media"; code?: number };
+  /** resumed: the same participant carried on (false after a full rejoin: new sids). */
+  reconnected: { reason: "signal" | "media"; resumed: boolean };
+  participant_joined: { participant: RemoteParticipant };
+  participant_left: { participant: RemoteParticipant; reason: string };
+  participant_reconnecting: { participant: RemoteParticipant; cause: string };
+  participant_reconnected: { participant: RemoteParticipant; cause: string };
+  track_published: { track: RemoteTrackPublication; participant: RemoteParticipant };
+  track_unpublished: { track: RemoteTrackPublication; participant: RemoteParticipant };
+  track_subscribed: { track: RemoteTrack; publication: RemoteTrackPublication | null;
+    participant: RemoteParticipant | null };
+  track_unsubscribed: { track: RemoteTrack; publication: RemoteTrackPublication | null;
+    participant: RemoteParticipant | null };
+  track_muted: { track: RemoteTrackPublication; participant: RemoteParticipant };
+  track_unmuted: { track: RemoteTrackPublication; participant: RemoteParticipant };
+  active_speakers: { speakers: SpeakerInfo[]; dominantSid: string | null };
+  data: { payload: string; topic: string; participant: RemoteParticipant | null; identity: string };
+  playback_changed: { state: PlaybackState };
+  error: { code: string; message: string };
+  local_track_published: { publication: LocalTrackPublication };
+  local_track_unpublished: { publication: LocalTrackPublication };
+  token_refreshed: { expiresAt: number };
+}
+
+export declare class Room extends Emitter<RoomEvents> {
+  static connect(url: string, token: string, options?: ConnectOptions): Promise<Room>;
+  /** Make a room without joining: add listeners, then `await room.connect()`. */
+  constructor(url: string, token: string, options?: ConnectOptions);
+  connect(): Promise<void>;
+  readonly state: ConnectionState;
+  readonly name: string | null;
+  readonly sid: string | null;
+  readonly participants: Map<string, RemoteParticipant>;
+  readonly localParticipant: LocalParticipant;
+  readonly playback: Playback;
+  readonly clock: RoomClock;
+  readonly activeSpeakers: SpeakerInfo[];
+  readonly pc: RTCPeerConnection | null;
+  /** How many media restarts this session made (offers of older peer connections are ignored). */
+  readonly generation: number;
+  readonly accessToken: string;
+  readonly refreshToken: string | null;
+  readonly stats: { offersAnswered: number; resumes: number; rejoins: number; mediaRestarts: number };
+  disconnect(): Promise<void>;
+  subscribe(trackSid: string): boolean;
+  unsubscribe(trackSid: string): boolean;
+  restartMedia(): void;
+  refreshTokens(): Promise<void>;
+  getStats(): Promise<RTCStatsReport>;
+}
+
+export declare class ProtocolError extends Error {
+  code: string;
+}
+export declare function encode(type: string, fields?: Record<string, unknown>): string;
+export declare function decode(text: string): Record<string, unknown> & { type: string; v: 1 };
+export declare function parseServerMessage(obj: unknown): Record<string, unknown> & { type: string; v: 1 };
+export declare const CLIENT_MESSAGES: Readonly<Record<string, Record<string, string>>>;
+export declare const SERVER_MESSAGES: Readonly<Record<string, Record<string, string>>>;
+
+export declare const STATES: readonly ConnectionState[];
+export declare function nextState(state: ConnectionState, event: string): ConnectionState;
+export declare function canTransition(state: ConnectionState, event: string): boolean;
+export declare function reconnectStep(p: { since: number; now: number; resumeToken: string | null;
+  refused: boolean; graceMs: number; giveUpMs: number }): "resume" | "rejoin" | "give_up";
+export declare function retryDelayMs(attempt: number): number;
+
+export declare function tokenTimes(token: string): { issuedAt: number; expiresAt: number } | null;
+export declare function refreshDelay(issuedAt: number, expiresAt: number, now: number): number;
+export declare function tokenExpired(token: string, now: number): boolean;
+
+export declare function moving(state: PlaybackState | null): boolean;
+export declare function positionAt(state: PlaybackState, serverTime: number): number;
+export declare function steer(error: number, correcting: boolean):
+  { action: "seek" | "rate"; rate: number; correcting: boolean };
+export declare function median(values: number[]): number;
+export declare function learnFrame(frameS: number | null, step: number | null): number | null;
+export declare function frameError(state: PlaybackState, mediaTime: number, frameS: number,
+  displayServerTime: number): number;
+export declare function measuredError(presented: number[], currentTime: number, target: number,
+  paused: boolean): number;
+export declare function playableUrl(content: string, base?: string): string | null;
