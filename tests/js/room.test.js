@@ -190,3 +190,21 @@ test("a join refused by the server rejects connect() with its code", async () =>
   await assert.rejects(joining, (err) => err.code === "room_full");
   assert.equal(room.state, "disconnected");
 });
+
+test("network_quality sets each participant's level and tells only changes", async () => {
+  const { room } = await connected();
+  const seen = [];
+  room.on("network_quality", (e) => seen.push([e.participant.identity, e.level, e.previous]));
+  const levels = [{ participant_sid: "PA_A", level: 4, uplink: null, downlink: null },
+    { participant_sid: "PA_1", level: 5, uplink: null, downlink: null },
+    { participant_sid: "PA_GONE", level: 1, uplink: null, downlink: null }];
+  FakeSocket.all.at(-1).reply({ type: "network_quality", levels });
+  await until(() => seen.length === 2);
+  FakeSocket.all.at(-1).reply({ type: "network_quality", levels: [{ participant_sid: "PA_A", level: 4 }] });
+  FakeSocket.all.at(-1).reply({ type: "network_quality", levels: [{ participant_sid: "PA_A", level: 0 }] });
+  await until(() => seen.length === 3);
+  assert.deepEqual(seen, [["alice", 4, null], ["me", 5, null], ["alice", 0, 4]]);
+  assert.equal(room.participants.get("PA_A").networkQuality, 0);
+  assert.equal(room.localParticipant.networkQuality, 5);
+  await room.disconnect();
+});

@@ -58,6 +58,8 @@ export const SERVER_MESSAGES = Object.freeze({
   error: { code: S, message: opt(S) },
   pong: { t0: nul(N), t1: N, t2: N, id: nul(S) },
   active_speakers: { speakers: opt(A), dominant_sid: nul(S) },
+  network_quality: { levels: opt(A) },
+  unmute_request: { track_sid: S },
   data: { from_sid: S, from_identity: S, topic: opt(S), payload: S },
   playback_state: {
     content: opt(S), title: opt(S), playing: opt(B), position: opt(N), rate: opt(N), at: opt(N), seq: opt(I),
@@ -75,6 +77,7 @@ const RECORDS = Object.freeze({
   room: { sid: S, name: S, status: S, max_participants: I },
   transceiver: { mid: S, direction: S, track_sid: S, participant_sid: S, kind: S, cid: nul(S) },
   speaker: { participant_sid: S, identity: S, level: N },
+  quality: { participant_sid: S, level: nul(I), uplink: nul(O), downlink: nul(O) },
 });
 const NESTED = {
   joined: { participant: "participant", participants: "participant", room: "room" },
@@ -82,6 +85,7 @@ const NESTED = {
   track_published: { track: "track" },
   offer: { transceivers: "transceiver" },
   active_speakers: { speakers: "speaker" },
+  network_quality: { levels: "quality" },
 };
 
 function typeOk(rule, value) {

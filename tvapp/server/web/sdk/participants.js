@@ -55,6 +55,7 @@ export class RemoteParticipant {
     this.identity = info.identity;
     this.name = info.name || "";
     this.reconnecting = Boolean(info.reconnecting);
+    this.networkQuality = info.network_quality ?? null; // 0 broken .. 5 excellent (network_quality messages)
     this.tracks = new Map();
     for (const t of info.tracks || []) this.tracks.set(t.sid, new RemoteTrackPublication(t));
   }
@@ -89,6 +90,7 @@ export class LocalParticipant {
     this.name = "";
     this.tracks = new Map(); // cid -> LocalTrackPublication
     this.devices = { camera: null, microphone: null };
+    this.networkQuality = null; // 0 broken .. 5 excellent, as the SFU announces it (network_quality)
   }
 
   /** Publish the camera (or unmute it); with false, mute it (the publication keeps its sid). */

@@ -356,6 +356,22 @@ export class Room extends Emitter {
           participant: this.participants.get(s.participant_sid) || null }));
         this._emit("active_speakers", { speakers: this.activeSpeakers, dominantSid: msg.dominant_sid || null });
         return;
+      case "network_quality":
+        for (const entry of msg.levels || []) {
+          const who = entry.participant_sid === this.localParticipant.sid ? this.localParticipant
+            : this.participants.get(entry.participant_sid);
+          if (!who) continue;
+          const previous = who.networkQuality ?? null;
+          who.networkQuality = entry.level ?? null;
+          if (previous !== who.networkQuality) {
+            this._emit("network_quality", { participant: who, level: who.networkQuality, previous,
+              uplink: entry.uplink || null, downlink: entry.downlink || null });
+          }
+        }
+        return;
+      case "unmute_request":
+        this._emit("unmute_requested", { trackSid: msg.track_sid });
+        return;
       case "data":
         this._emit("data", { payload: msg.payload, topic: msg.topic || "", participant:
           this.participants.get(msg.from_sid) || null, identity: msg.from_identity });

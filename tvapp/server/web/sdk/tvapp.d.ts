@@ -56,6 +56,8 @@ export declare class RemoteParticipant {
   readonly identity: string;
   readonly name: string;
   readonly reconnecting: boolean;
+  /** The network quality level 0 (broken) .. 5 (excellent) the SFU last announced; null when unknown. */
+  readonly networkQuality: number | null;
   readonly tracks: Map<string, RemoteTrackPublication>;
 }
 
@@ -145,6 +147,9 @@ export declare class Playback {
   attach(video: HTMLVideoElement): SyncedVideo;
 }
 
+/** One direction of a participant's link as the SFU measures it. */
+export interface LinkQuality { level: number | null; loss: number | null; jitter_ms: number | null; rtt_ms: number | null }
+
 export interface SpeakerInfo {
   participant_sid: string;
   identity: string;
@@ -172,6 +177,11 @@ export interface RoomEvents {
   track_muted: { track: RemoteTrackPublication; participant: RemoteParticipant };
   track_unmuted: { track: RemoteTrackPublication; participant: RemoteParticipant };
   active_speakers: { speakers: SpeakerInfo[]; dominantSid: string | null };
+  /** A participant's network quality level changed (0 broken .. 5 excellent, null unknown; Twilio's scale). */
+  network_quality: { participant: Participant; level: number | null; previous: number | null;
+    uplink: LinkQuality | null; downlink: LinkQuality | null };
+  /** The server asks to unmute one of your tracks (a room-session action); accept with setMicrophoneEnabled(true). */
+  unmute_requested: { trackSid: string };
   data: { payload: string; topic: string; participant: RemoteParticipant | null; identity: string };
   playback_changed: { state: PlaybackState };
   error: { code: string; message: string };
