@@ -86,7 +86,7 @@ def main() -> None:
     args = p.parse_args()
     seconds = 6.0 if args.quick else args.seconds
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
         root = Path(tmp)
         tracks = synth_session(root, args.people, seconds)
