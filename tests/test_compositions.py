@@ -206,6 +206,26 @@ def test_a_grid_composition_of_two_recorded_bots_shows_each_colour_in_its_tile_a
         assert hook.data["composition"]["sid"] == created["sid"]
         assert hook.data["composition"]["room_sid"] == room["sid"] and hook.data["room"]["sid"] == room["sid"]
 
+        # `tvapp compose` does the same from the command line: locally from the data dir, and through the REST API.
+        key_env = {**os.environ, "TVAPP_API_KEY": f"{key}:{secret}"}
+        local = server.data_dir / "cli-local.webm"
+        done = subprocess.run([sys.executable, "-m", "tvapp", "compose", room["sid"], "--data", str(server.data_dir),
+                               "--layout", "speaker", "-o", str(local)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "100.0%" in done.stderr and "ETA" in done.stderr and done.stdout.strip() == str(local)
+        assert sorted(s["codec_name"] for s in json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", str(local)],
+            capture_output=True, text=True, timeout=30, check=True).stdout)["streams"]) == ["opus", "vp8"]
+        remote = server.data_dir / "cli-remote.mp4"
+        done = subprocess.run([sys.executable, "-m", "tvapp", "compose", room["sid"], "--server", server.url,
+                               "-o", str(remote)], capture_output=True, text=True, timeout=120, env=key_env)
+        assert done.returncode == 0, done.stderr
+        assert "100.0%" in done.stderr and remote.stat().st_size > 0
+        assert len(server.http.get("/v1/compositions").json()) == 2
+        bad = subprocess.run([sys.executable, "-m", "tvapp", "compose", "RM_nosuchsession", "--server", server.url,
+                              "-o", str(remote)], capture_output=True, text=True, timeout=60, env=key_env)
+        assert bad.returncode == 1 and "session_not_found" in bad.stderr
+
         # Sources that pick nothing are refused; a deleted composition's file is gone.
         none = server.http.post("/v1/compositions", json={"session": room["sid"], "video_sources": ["nobody"],
                                                           "audio_sources": ["nobody"]})

@@ -37,13 +37,13 @@ def job_from_json(data: dict[str, Any]) -> Job:
                output=Path(data["output"]), threads=int(data.get("threads", 1)))
 
 
-def run(job: Job, out: TextIO) -> int:
-    """Render `job`, writing progress lines to `out`; return the exit status."""
-    last = [0.0]
+def run(job: Job, out: TextIO, every: float = PROGRESS_EVERY) -> int:
+    """Render `job`, writing progress lines to `out` (at most one per `every` seconds); return the exit status."""
+    last = [-1e9]
 
     def progress(done: float, total: float) -> None:
         now = time.monotonic()
-        if now - last[0] >= PROGRESS_EVERY:
+        if now - last[0] >= every:
             last[0] = now
             out.write(json.dumps({"done": round(done, 3), "total": round(total, 3)}) + "\n")
             out.flush()
