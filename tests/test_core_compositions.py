@@ -88,7 +88,7 @@ def test_the_speaker_timeline_follows_the_loudest_voice_after_a_hold_and_ignores
     alice = [quiet] * 5 + [loud] * 20 + [quiet] * 30
     bob = [quiet] * 25 + [quiet] * 5 + [loud] * 3 + [quiet] * 2 + [loud] * 20
     timeline = speaker_timeline([alice, bob], window=0.1, hold=0.5)
-    assert timeline == [(0.0, 0), (3.9, 1)]  # bob's 0.3 s blip does not take the tile; his 0.5 s lead does
+    assert timeline == [(0.0, 0), (4.0, 1)]  # bob's 0.3 s blip does not take the tile; 0.5 s from 3.5 s does
     assert speaker_at(timeline, 1.0) == 0 and speaker_at(timeline, 3.85) == 0 and speaker_at(timeline, 4.0) == 1
     assert speaker_timeline([[quiet] * 10, [loud] * 10]) == [(0.0, 1)]  # the first voice owns the start
     assert speaker_timeline([]) == []
