@@ -6,7 +6,7 @@ the recorder writes them; then tvapp.compose.render renders a grid composition (
 this process with one encoder/decoder thread (pinned to one CPU when it can be), timed by the wall clock and this
 process's CPU time. Goal: >= 2x real time. Also reported: the output's size, and the CPU seconds per output second.
 
-Run: python -m bench.composition [--quick] [--seconds S] [--people N] [--format mp4|webm]. Prints one JSON line.
+Run: python -m bench.composition [--quick] [--seconds S] [--people N] [--format mp4|webm] [--source WxH@FPS]. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -64,13 +64,14 @@ def synth_audio(path: Path, hz: float, seconds: float, rate: int = 48_000) -> No
             out.mux(packet)
 
 
-def synth_session(root: Path, people: int, seconds: float, stagger: float = 0.5) -> list[Track]:
+def synth_session(root: Path, people: int, seconds: float, stagger: float = 0.5,
+                  size: tuple[int, int] = (320, 240), fps: int = 15) -> list[Track]:
     """Write `people` participants' recordings under `root`; return their tracks."""
     tracks: list[Track] = []
     for i in range(people):
         offset = i * stagger
         length = seconds - offset
-        synth_video(root / f"RE_v{i}.webm", COLORS[i % len(COLORS)], length)
+        synth_video(root / f"RE_v{i}.webm", COLORS[i % len(COLORS)], length, size, fps)
         synth_audio(root / f"RE_a{i}.mka", 300 + 100 * i, length)
         tracks += [Track(f"RE_v{i}", f"p{i}", f"TR_v{i}", "video", offset, length, f"RE_v{i}.webm"),
                    Track(f"RE_a{i}", f"p{i}", f"TR_a{i}", "audio", offset, length, f"RE_a{i}.mka")]
@@ -83,19 +84,22 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="session length (default 20)")
     p.add_argument("--people", type=int, default=6)
     p.add_argument("--format", choices=("mp4", "webm"), default="mp4")
+    p.add_argument("--source", default="320x240@15", help="each recording's video WxH@FPS (default 320x240@15)")
     args = p.parse_args()
     seconds = 6.0 if args.quick else args.seconds
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
         root = Path(tmp)
-        tracks = synth_session(root, args.people, seconds)
+        dims, _, rate = args.source.partition("@")
+        width, height = (int(v) for v in dims.split("x"))
+        tracks = synth_session(root, args.people, seconds, size=(width, height), fps=int(rate or 15))
         req = Request(session="RM_bench", layout="grid", width=640, height=360, format=args.format, fps=15)
         out = root / f"out.{args.format}"
         cpu0, wall0 = time.process_time(), time.perf_counter()
         duration = render(Job(req, tracks, root, out, threads=1))
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        emit("composition", {"people": args.people, "format": args.format, "resolution": "640x360", "fps": 15,
+        emit("composition", {"people": args.people, "source": args.source, "format": args.format, "resolution": "640x360", "fps": 15,
                              "output_seconds": round(duration, 2), "wall_seconds": round(wall, 2),
                              "cpu_seconds": round(cpu, 2), "speed_x_realtime": round(duration / wall, 2),
                              "speed_x_per_cpu": round(duration / cpu, 2) if cpu else None,

@@ -227,3 +227,10 @@ def test_recording_quick_prints_its_figures() -> None:
     assert result["goal_met"] == (result["extra_cpu_of_a_core"] <= result["goal_extra_cpu"])
     recordings = result["recordings"]
     assert recordings["count"] >= 12 and recordings["completed"] == recordings["count"] and recordings["bytes"] > 0
+
+
+def test_composition_quick_prints_its_figures() -> None:
+    result = run_bench("composition", timeout=120)
+    assert result["people"] == 6 and result["resolution"] == "640x360" and result["output_seconds"] == 6.0
+    assert result["speed_x_realtime"] == pytest.approx(result["output_seconds"] / result["wall_seconds"], rel=0.02)
+    assert result["met"] == (result["speed_x_realtime"] >= result["goal_x_realtime"]) and result["output_bytes"] > 0

@@ -247,8 +247,8 @@ def render(job: Job, on_progress: Progress | None = None) -> float:
                     out.mux(packet)
                 mix.fill(0.0)
                 first = round(t * RATE)
-                for source in mixers:
-                    source.add_into(mix, first)
+                for mixer in mixers:
+                    mixer.add_into(mix, first)
                 np.clip(mix, -1.0, 1.0, out=mix)
                 chunk = av.AudioFrame.from_ndarray(mix.reshape(1, -1).copy(), format="flt", layout="mono")
                 chunk.sample_rate, chunk.pts = RATE, n * per_frame
@@ -269,6 +269,6 @@ def render(job: Job, on_progress: Progress | None = None) -> float:
         for group in sources.values():
             for source in group:
                 source.close()
-        for mixer in mixers:
-            mixer.close()
+        for done_mixer in mixers:
+            done_mixer.close()
     return total

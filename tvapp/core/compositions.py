@@ -124,7 +124,7 @@ def parse_request(body: Mapping[str, object]) -> Request:
         if end is not None and end <= start:
             raise RequestError("invalid_trim", "trim end must be later than trim start")
     return Request(session=session, layout=str(layout), width=width, height=height, format=str(fmt),
-                   fps=int(fps),  # type: ignore[call-overload]
+                   fps=int(fps),
                    audio_sources=_sources("audio_sources", body.get("audio_sources")),
                    video_sources=_sources("video_sources", body.get("video_sources")),
                    trim_start=start, trim_end=end)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tvapp.compose.render import Job
 from tvapp.compose.worker import job_json
@@ -80,7 +80,7 @@ _PLACES = ", ".join("?" for _ in fields(CompositionRow))
 class CompositionStore(Database):
     """The compositions table."""
 
-    MIGRATIONS: tuple[Migration, ...] = (_migration_1_initial,)
+    MIGRATIONS: ClassVar[tuple[Migration, ...]] = (_migration_1_initial,)
 
     def put(self, row: CompositionRow) -> None:
         """Insert or replace a composition row."""
