@@ -210,7 +210,8 @@ def test_a_grid_composition_of_two_recorded_bots_shows_each_colour_in_its_tile_a
         key_env = {**os.environ, "TVAPP_API_KEY": f"{key}:{secret}"}
         local = server.data_dir / "cli-local.webm"
         done = subprocess.run([sys.executable, "-m", "tvapp", "compose", room["sid"], "--data", str(server.data_dir),
-                               "--layout", "speaker", "-o", str(local)], capture_output=True, text=True, timeout=120, check=False)
+                               "--layout", "speaker", "-o", str(local)],
+                              capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
         assert "100.0%" in done.stderr and "ETA" in done.stderr and done.stdout.strip() == str(local)
         assert sorted(s["codec_name"] for s in json.loads(subprocess.run(
@@ -218,7 +219,8 @@ def test_a_grid_composition_of_two_recorded_bots_shows_each_colour_in_its_tile_a
             capture_output=True, text=True, timeout=30, check=True).stdout)["streams"]) == ["opus", "vp8"]
         remote = server.data_dir / "cli-remote.mp4"
         done = subprocess.run([sys.executable, "-m", "tvapp", "compose", room["sid"], "--server", server.url,
-                               "-o", str(remote)], capture_output=True, text=True, timeout=120, env=key_env, check=False)
+                               "-o", str(remote)],
+                              capture_output=True, text=True, timeout=120, env=key_env, check=False)
         assert done.returncode == 0, done.stderr
         assert "100.0%" in done.stderr and remote.stat().st_size > 0
         assert len(server.http.get("/v1/compositions").json()) == 2
