@@ -130,6 +130,12 @@ def test_a_grid_composition_of_two_recorded_bots_shows_each_colour_in_its_tile_a
         assert answer.status_code == 201, answer.text
         created = answer.json()
         assert created["status"] == "enqueued" and created["sid"].startswith("CJ_")
+        # While it waits or renders (the worker process alone takes about a second to start) it cannot be
+        # downloaded or deleted.
+        early = server.http.get(f"/v1/compositions/{created['sid']}/media")
+        assert early.status_code == 409 and early.json()["error"]["code"] == "composition_not_ready"
+        early = server.http.delete(f"/v1/compositions/{created['sid']}")
+        assert early.status_code == 409 and early.json()["error"]["code"] == "composition_in_progress"
         seen: list[dict[str, Any]] = []
 
         def finished() -> bool:

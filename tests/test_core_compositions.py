@@ -9,10 +9,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
-from bench.composition import synth_session
-from tvapp.compose.render import Job
+from bench.composition import COLORS, synth_session
+from tvapp.compose.render import Job, render
 from tvapp.compose.worker import job_from_json, job_json, run
 from tvapp.core import layout
 from tvapp.core.compositions import (
@@ -125,3 +127,22 @@ def test_a_missing_recording_fails_the_job_with_a_reason(tmp_path: Path) -> None
     last = json.loads(out.getvalue().splitlines()[-1])
     assert last["status"] == "failed" and "could not render" in last["reason"]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_trimmed_render_covers_only_the_trim_and_keeps_the_session_timeline(tmp_path: Path) -> None:
+    tracks = synth_session(tmp_path, 2, 3.0, stagger=1.0)  # p0 from 0 s, p1 from 1 s
+    req = parse_request({"session": "RM_t", "trim": {"start": 0.5, "end": 2.0}})
+    render(Job(req, tracks, tmp_path, tmp_path / "trim.mp4"))
+    with av.open(str(tmp_path / "trim.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    with av.open(str(tmp_path / "trim.mp4")) as container:
+        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    assert len(frames) == 23  # ceil(1.5 s x 15 fps)
+    tiles = [picture_rect(320, 240, tile) for tile in tile_rects(2, 640, 360, "grid").tiles]
+    second = tiles[1]
+    # p1 joins 1 s into the session: 0.5 s into the trimmed file. Black before, its colour after.
+    y, x = second.y + second.h * 3 // 4, second.x + 8
+    assert frames[6][y, x].max() < 30  # 0.4 s into the file = 0.9 s of the session
+    for index in (9, 22):  # 0.6 s and 1.47 s into the file = 1.1 s and 1.97 s of the session
+        assert max(abs(int(c) - e) for c, e in zip(frames[index][y, x], COLORS[1], strict=True)) < 40
+    assert abs(len(audio) / 48_000 - 1.5) < 0.05 and float(np.abs(audio).max()) > 0.1
