@@ -6,6 +6,7 @@ Bad requests are refused with clear 4xx."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ import av
 import numpy as np
 import pytest
 
+from tvapp.client.compositions import CompositionClient
 from tvapp.client.webhooks import verify
 from tvapp.core.compositions import picture_rect, tile_rects
 from tvapp.testing.rest import create_room, media_token, room_name
@@ -229,7 +231,12 @@ def test_a_grid_composition_of_two_recorded_bots_shows_each_colour_in_its_tile_a
                               capture_output=True, text=True, timeout=120, env=key_env, check=False)
         assert done.returncode == 0, done.stderr
         assert "100.0%" in done.stderr and remote.stat().st_size > 0
-        assert len(server.http.get("/v1/compositions").json()) == 2
+        # The SDK's typed calls (tvapp.client.compositions) see the same.
+        api = CompositionClient(server.url, api_key=(key, secret))
+        mine = asyncio.run(api.list_compositions(session=room["sid"]))
+        assert len(mine) == 2 and all(c.status == "completed" and c.finished for c in mine)
+        assert asyncio.run(api.get_composition(created["sid"])) == next(c for c in mine if c.sid == created["sid"])
+        assert asyncio.run(api.download_composition(created["sid"], start=0, end=99)) == media.content[:100]
         bad = subprocess.run([sys.executable, "-m", "tvapp", "compose", "RM_nosuchsession", "--server", server.url,
                               "-o", str(remote)], capture_output=True, text=True, timeout=60, env=key_env, check=False)
         assert bad.returncode == 1 and "session_not_found" in bad.stderr
@@ -238,7 +245,8 @@ def test_a_grid_composition_of_two_recorded_bots_shows_each_colour_in_its_tile_a
         none = server.http.post("/v1/compositions", json={"session": room["sid"], "video_sources": ["nobody"],
                                                           "audio_sources": ["nobody"]})
         assert none.status_code == 400 and none.json()["error"]["code"] == "no_sources"
-        assert server.http.delete(f"/v1/compositions/{created['sid']}").status_code == 204
+        asyncio.run(api.delete_composition(created["sid"]))
+        assert asyncio.run(api.get_composition(created["sid"])).status == "deleted"
         gone = server.http.get(f"/v1/compositions/{created['sid']}/media")
         assert gone.status_code == 410 and gone.json()["error"]["code"] == "composition_deleted"
         assert not (server.data_dir / "compositions" / f"{created['sid']}.mp4").exists()

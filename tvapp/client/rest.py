@@ -33,19 +33,13 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from tvapp.client.compositions import (
-    Composition,
-    composition_media_path,
-    composition_path,
-    compositions_path,
-)
 from tvapp.client.trust import ssl_context
 from tvapp.core.playback import PlaybackState
 from tvapp.protocol import messages as m
 
 __all__ = [
-    "ApiError", "Composition", "Invite", "ParticipantSession", "Recording", "RestClient", "RoomInfo", "SessionActionResult",
-    "TokenPair", "invites_path", "mute_path", "participant_path", "participants_path", "playback_path",
+    "ApiError", "Invite", "ParticipantSession", "Recording", "RestClient", "RoomInfo", "SessionActionResult",
+    "TokenPair", "composition_path", "compositions_path", "invites_path", "mute_path", "participant_path", "participants_path", "playback_path",
     "recording_media_path", "recording_path", "recordings_path", "redeem_path", "refresh_path", "room_path",
     "room_recording_path", "rooms_path", "session_action_path", "session_participants_path", "signal_path",
     "tokens_path",
@@ -150,6 +144,17 @@ def recording_path(sid: str) -> str:
 def recording_media_path(sid: str) -> str:
     """Return the path that downloads one recording's file (Range requests allowed)."""
     return _path("recordings", sid, "media")
+
+
+def compositions_path(**query: str | int | None) -> str:
+    """Return the path that creates or lists compositions (list filters: session, status, limit)."""
+    given = {key: str(value) for key, value in query.items() if value is not None}
+    return _path("compositions") + ("?" + urlencode(given) if given else "")
+
+
+def composition_path(sid: str, *rest: str) -> str:
+    """Return the path of one composition (get, delete), or below it ("media": download)."""
+    return _path("compositions", sid, *rest)
 
 
 def signal_path() -> str:
@@ -431,42 +436,6 @@ class RestClient:
         if not isinstance(answer, dict) or not all(isinstance(answer.get(k), int) for k in ("deleted", "skipped")):
             raise ApiError(0, "bad_answer", "the server's answer lacks deleted and skipped")
         return int(answer["deleted"]), int(answer["skipped"])
-
-    # -- compositions (tvapp.client.compositions) -----------------------------------------------------------------
-
-    async def create_composition(self, session: str, *, layout: str = "grid", resolution: str = "640x360",
-                                 format: str = "mp4", fps: int = 15, audio_sources: list[str] | None = None,
-                                 video_sources: list[str] | None = None,
-                                 trim: tuple[float, float | None] | None = None) -> Composition:
-        """Queue a composition of a room session's recordings (sources: identities or track sids; None: all)."""
-        body: dict[str, Any] = {"session": session, "layout": layout, "resolution": resolution, "format": format,
-                                "fps": fps, "audio_sources": audio_sources or "all",
-                                "video_sources": video_sources or "all"}
-        if trim is not None:
-            body["trim"] = {"start": trim[0], "end": trim[1]}
-        return Composition(**_fields(Composition, await self._call("POST", compositions_path(), body)))
-
-    async def get_composition(self, sid: str) -> Composition:
-        """Return one composition (status, percent, eta)."""
-        return Composition(**_fields(Composition, await self._call("GET", composition_path(sid))))
-
-    async def list_compositions(self, *, session: str | None = None, status: str | None = None,
-                                limit: int | None = None) -> list[Composition]:
-        """Return compositions newest first (needs the API key)."""
-        answer = await self._call("GET", compositions_path(session=session, status=status, limit=limit))
-        if not isinstance(answer, list):
-            raise ApiError(0, "bad_answer", "the server's answer was not a JSON array")
-        return [Composition(**_fields(Composition, item)) for item in answer]
-
-    async def download_composition(self, sid: str, *, start: int | None = None, end: int | None = None) -> bytes:
-        """Return a completed composition's file, or its bytes `start` to `end` (inclusive)."""
-        byte_range = None if start is None and end is None else f"bytes={start or 0}-{'' if end is None else end}"
-        return await asyncio.to_thread(self._fetch_blocking, self.server_url + composition_media_path(sid),
-                                       byte_range)
-
-    async def delete_composition(self, sid: str) -> None:
-        """Delete a finished composition's file (it stays listed with status deleted)."""
-        await self._call("DELETE", composition_path(sid))
 
     # -- the wire ------------------------------------------------------------------------------------------------
 

@@ -162,13 +162,14 @@ def _api_key(data: Path) -> tuple[str, str] | None:
 
 
 async def _remote(args: argparse.Namespace, body: dict[str, Any], data: Path) -> int:
-    from tvapp.client.rest import ApiError, RestClient
+    from tvapp.client.compositions import CompositionClient
+    from tvapp.client.rest import ApiError
 
     key = _api_key(data)
     if key is None:
         print("tvapp compose: --server needs an API key: set TVAPP_API_KEY=KEY_ID:SECRET", file=sys.stderr)
         return 2
-    api = RestClient(args.server, api_key=key)
+    api = CompositionClient(args.server, api_key=key)
     trim = body.get("trim")
     try:
         job = await api.create_composition(
