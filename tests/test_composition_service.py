@@ -11,10 +11,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 import av
+import pytest
 
 from bench.composition import COLORS, synth_audio, synth_session
 from tvapp.core.compositions import Request, picture_rect, tile_rects
 from tvapp.server.compositions import (
+    MAX_PENDING,
+    CompositionRefused,
     CompositionRow,
     CompositionService,
     CompositionStore,
@@ -117,3 +120,15 @@ def test_the_speaker_layout_gives_the_big_tile_to_whoever_talks(tmp_path: Path) 
         box = big[who]
         centre = image[box.y + box.h * 3 // 4, box.x + box.w // 8]
         assert max(abs(int(c) - e) for c, e in zip(centre, COLORS[who], strict=True)) < 40, (t, who, centre)
+
+
+def test_at_most_max_pending_compositions_wait_and_the_next_is_refused(tmp_path: Path) -> None:
+    store = recorded_session(tmp_path, people=1, seconds=0.5)
+    service = CompositionService(tmp_path, store)  # never opened: nothing renders, every job stays enqueued
+    service.store = CompositionStore(tmp_path / "compositions.db")
+    for _ in range(MAX_PENDING):
+        service.create(Request(session="RM_s"), "r")
+    with pytest.raises(CompositionRefused) as caught:
+        service.create(Request(session="RM_s"), "r")
+    assert (caught.value.status, caught.value.code) == (409, "composition_queue_full")
+    assert len(service.rows.select(None, "enqueued", 100)) == MAX_PENDING

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 DB_FILE = "compositions.db"
 FOLDER = "compositions"
 MAX_TRACKS = 10_000
+MAX_PENDING = 16  # compositions enqueued or processing at once; more are refused (409 composition_queue_full)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,10 @@ class CompositionService:
 
     def create(self, req: Request, room: str) -> CompositionRow:
         """Check the request against the session's recordings, store it enqueued and queue it."""
+        pending = [r for status in ("enqueued", "processing") for r in self.rows.select(None, status, MAX_PENDING)]
+        if len(pending) >= MAX_PENDING:
+            raise CompositionRefused("composition_queue_full", f"{MAX_PENDING} compositions are already waiting "
+                                     "or rendering: try again when one has finished", status=409)
         tracks = session_tracks(self.recordings, req.session)
         _, video, audio = select(tracks, req)
         if not video and not audio:

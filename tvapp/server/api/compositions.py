@@ -5,7 +5,8 @@ completed (the file can be downloaded) or failed (`reason`); composition_complet
 route needs API key credentials. The request is validated by tvapp.core.compositions.parse_request (400
 invalid_session, invalid_layout, invalid_resolution, invalid_format, invalid_fps, invalid_sources, invalid_trim);
 an unknown session is 404 session_not_found, a session with no recordings 400 no_recordings, sources that pick
-nothing 400 no_sources, a session still recording 409 recording_in_progress. Downloads share the recordings'
+nothing 400 no_sources, a session still recording 409 recording_in_progress, more than MAX_PENDING (16) waiting
+or rendering 409 composition_queue_full. Downloads share the recordings'
 Range handling (tvapp.server.api.files).
 """
 
@@ -15,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tvapp.core.compositions import MEDIA_TYPES, STATUSES, parse_request
 from tvapp.server.api.auth import Auth, State
@@ -40,11 +41,11 @@ class Trim(Strict):
 
 # POST /compositions.
 class CompositionIn(Strict):
-    session: str
-    layout: str = "grid"
-    resolution: str = "640x360"
-    format: str = "mp4"
-    fps: int = 15
+    session: str = Field(description="the room session's sid (RM_...)")
+    layout: str = Field("grid", description="grid | speaker | single")
+    resolution: str = Field("640x360", description="WIDTHxHEIGHT, even, from 64x64 to 1920x1080")
+    format: str = Field("mp4", description="mp4 (H.264 + AAC) | webm (VP8 + Opus)")
+    fps: int = Field(15, description="10 | 15 | 25 | 30")
     audio_sources: list[str] | Literal["all"] = "all"
     video_sources: list[str] | Literal["all"] = "all"
     trim: Trim | None = None

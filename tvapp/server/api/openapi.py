@@ -44,7 +44,7 @@ STATUS_WORDS = {
          "composition_not_found, media_not_found, not_found",
     408: "request_timeout: the request head or body arrived too slowly (the connection is closed)",
     409: "a conflict with the current state (room_exists, identity_taken, no_content, recording_in_progress, "
-         "composition_in_progress, composition_not_ready)",
+         "composition_queue_full, composition_in_progress, composition_not_ready)",
     410: "gone: the room has completed, the invite expired or is used up, the recording or composition was deleted",
     413: "body_too_large: over [server] max_body_bytes",
     416: "range_not_satisfiable: the Range header asks for no byte of the file (Content-Range: bytes */SIZE)",
