@@ -28,8 +28,8 @@ COLORS = ((224, 48, 48), (48, 192, 64), (48, 80, 224), (224, 208, 48), (208, 64,
 
 
 def synth_video(path: Path, rgb: tuple[int, int, int], seconds: float, size: tuple[int, int] = (320, 240),
-                fps: int = 15) -> None:
-    """Write a VP8 WebM of a solid colour with a moving white box."""
+                fps: int = 15, gap: tuple[float, float] | None = None) -> None:
+    """Write a VP8 WebM of a solid colour with a moving white box (no frames from gap[0] to gap[1] seconds)."""
     w, h = size
     with av.open(str(path), "w", format="webm") as out:
         stream = out.add_stream("libvpx", rate=fps, options={"deadline": "realtime", "cpu-used": "8"})
@@ -37,6 +37,8 @@ def synth_video(path: Path, rgb: tuple[int, int, int], seconds: float, size: tup
         stream.bit_rate = 300_000
         image = np.empty((h, w, 3), np.uint8)
         for n in range(round(seconds * fps)):
+            if gap is not None and gap[0] <= n / fps < gap[1]:
+                continue
             image[:] = rgb
             x = (n * 4) % (w - 32)
             image[h // 2 - 16:h // 2 + 16, x:x + 32] = 255
@@ -48,12 +50,15 @@ def synth_video(path: Path, rgb: tuple[int, int, int], seconds: float, size: tup
             out.mux(packet)
 
 
-def synth_audio(path: Path, hz: float, seconds: float, rate: int = 48_000) -> None:
-    """Write an Opus Matroska audio file of a sine tone."""
+def synth_audio(path: Path, hz: float, seconds: float, rate: int = 48_000,
+                gap: tuple[float, float] | None = None) -> None:
+    """Write an Opus Matroska audio file of a sine tone (no packets from gap[0] to gap[1] seconds)."""
     with av.open(str(path), "w", format="matroska") as out:
         stream = out.add_stream("libopus", rate=rate, layout="mono")
         step = rate // 50
         for n in range(round(seconds * 50)):
+            if gap is not None and gap[0] <= n / 50 < gap[1]:
+                continue
             t = (np.arange(step) + n * step) / rate
             pcm = (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32).reshape(1, -1)
             frame = av.AudioFrame.from_ndarray(pcm, format="flt", layout="mono")

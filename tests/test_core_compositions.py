@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from bench.composition import COLORS, synth_session
+from bench.composition import COLORS, synth_audio, synth_session, synth_video
 from tvapp.compose.render import Job, render
 from tvapp.compose.worker import job_from_json, job_json, run
 from tvapp.core import layout
@@ -146,3 +146,25 @@ def test_a_trimmed_render_covers_only_the_trim_and_keeps_the_session_timeline(tm
     for index in (9, 22):  # 0.6 s and 1.47 s into the file = 1.1 s and 1.97 s of the session
         assert max(abs(int(c) - e) for c, e in zip(frames[index][y, x], COLORS[1], strict=True)) < 40
     assert abs(len(audio) / 48_000 - 1.5) < 0.05 and float(np.abs(audio).max()) > 0.1
+
+
+def test_a_gap_in_a_recording_is_black_and_silent_in_the_composition(tmp_path: Path) -> None:
+    synth_video(tmp_path / "v.webm", COLORS[0], 4.0, gap=(1.0, 3.0))  # the camera was off from 1 s to 3 s
+    synth_audio(tmp_path / "a.mka", 440, 4.0, gap=(1.0, 3.0))  # and the microphone
+    tracks = [Track("RE_v", "p", "TR_v", "video", 0.5, 4.0, "v.webm"), Track("RE_a", "p", "TR_a", "audio", 0.5, 4.0,
+                                                                          "a.mka")]
+    render(Job(Request(session="RM_t"), tracks, tmp_path, tmp_path / "gap.mp4"))
+    with av.open(str(tmp_path / "gap.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    with av.open(str(tmp_path / "gap.mp4")) as container:
+        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    box = picture_rect(320, 240, tile_rects(1, 640, 360, "grid").tiles[0])
+    y, x = box.y + box.h * 3 // 4, box.x + 8
+
+    def coloured(t: float) -> bool:
+        return max(abs(int(c) - e) for c, e in zip(frames[round(t * 15)][y, x], COLORS[0], strict=True)) < 40
+
+    # session time = 0.5 s + recording time: the gap is 1.5-3.5 s; the last frame is held for MAX_HOLD, then black
+    assert [coloured(t) for t in (0.2, 1.0, 2.0, 2.8, 3.3, 3.8, 4.2)] == [False, True, True, False, False, True, True]
+    rms = [float(np.sqrt(np.mean(audio[int(t * 48_000):int((t + 0.2) * 48_000)] ** 2))) for t in (0.1, 1.0, 2.5, 4.0)]
+    assert rms[0] < 0.01 and rms[1] > 0.1 and rms[2] < 0.01 and rms[3] > 0.1, rms

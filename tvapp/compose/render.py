@@ -4,9 +4,9 @@
 `tvapp compose --data`. Video: each participant's recording is decoded in order (threaded decoder); at every
 output frame time the newest decoded frame of each tile is scaled into its letterboxed rectangle
 (tvapp.core.compositions.picture_rect, i.e. tvapp.core.layout.fit) - only when it changed, so a frame that is
-never shown is decoded but never scaled - and pasted into one reused RGB canvas; before a track's offset and
-after its end the tile stays black. Audio: every picked audio track is decoded to 48 kHz mono float, each
-decoded frame placed at its recording offset plus its own timestamp (so gaps stay silent), summed and clipped.
+never shown is decoded but never scaled - and pasted into one reused RGB canvas; before a track's offset, after
+its end, and where the recording has a gap longer than MAX_HOLD (a camera turned off), the tile is black.
+Audio: every picked audio track is decoded to 48 kHz mono float, each decoded frame placed at its recording offset plus its own timestamp (so gaps stay silent), summed and clipped.
 Output: H.264 + AAC in MP4 or VP8 + Opus in WebM, written to a temporary name and renamed when complete.
 """
 
@@ -35,6 +35,7 @@ from tvapp.core.compositions import (
 from tvapp.core.layout import Rect
 
 RATE = 48_000
+MAX_HOLD = 1.0  # seconds a tile keeps showing a recording's last frame; a longer gap in the recording is black
 Progress = Callable[[float, float], None]
 
 
@@ -87,7 +88,7 @@ class VideoSource:
             return None
         while self.upcoming is not None and self._time(self.upcoming) <= t + 1e-6:
             self.current, self.upcoming = self.upcoming, self._next()
-        if self.current is None or rect.w == 0 or rect.h == 0:
+        if self.current is None or rect.w == 0 or rect.h == 0 or t - self._time(self.current) > MAX_HOLD:
             return None
         key = id(self.current)
         if self.cache is None or self.cache[0] != key or self.cache[1] != rect:
