@@ -6,7 +6,8 @@ output frame time the newest decoded frame of each tile is scaled into its lette
 (tvapp.core.compositions.picture_rect, i.e. tvapp.core.layout.fit) - only when it changed, so a frame that is
 never shown is decoded but never scaled - and pasted into one reused RGB canvas; before a track's offset, after
 its end, and where the recording has a gap longer than MAX_HOLD (a camera turned off), the tile is black.
-Audio: every picked audio track is decoded to 48 kHz mono float, each decoded frame placed at its recording offset plus its own timestamp (so gaps stay silent), summed and clipped.
+Audio: every picked audio track is decoded to 48 kHz mono float, each decoded frame placed at its recording
+offset plus its own timestamp (so gaps stay silent), summed and clipped.
 Output: H.264 + AAC in MP4 or VP8 + Opus in WebM, written to a temporary name and renamed when complete.
 """
 
