@@ -236,3 +236,10 @@ def test_web_join_quick_prints_its_figures() -> None:
     assert_latency(result["python_sdk"])
     assert 0 < result["sdk_gzip_kb"] < result["sdk_raw_kb"]
     assert result["size_goal_met"] == (result.get("sdk_min_gzip_kb", result["sdk_gzip_kb"]) <= 40.0)
+
+
+def test_composition_quick_prints_its_figures() -> None:
+    result = run_bench("composition", timeout=120)
+    assert result["people"] == 6 and result["resolution"] == "640x360" and result["output_seconds"] == 6.0
+    assert result["speed_x_realtime"] == pytest.approx(result["output_seconds"] / result["wall_seconds"], rel=0.02)
+    assert result["met"] == (result["speed_x_realtime"] >= result["goal_x_realtime"]) and result["output_bytes"] > 0

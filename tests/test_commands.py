@@ -17,7 +17,7 @@ HEAVY = ("aiortc", "av", "pygame", "fastapi", "uvicorn", "websockets", "zeroconf
 
 
 def test_every_subcommand_is_a_module_with_a_parser_and_a_main() -> None:
-    assert set(COMMANDS) == {"serve", "token", "keys", "bot", "tv", "demo", "remote"}
+    assert set(COMMANDS) == {"serve", "token", "keys", "bot", "tv", "demo", "remote", "compose"}
     for name in COMMANDS:
         module = command_module(name)
         assert callable(module.add_parser) and callable(module.main), name

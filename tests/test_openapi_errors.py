@@ -82,6 +82,13 @@ def test_errors_provoked_on_the_real_server_are_documented(server: ServerProcess
         ("get", "/v1/recordings/{sid}", http.get("/v1/recordings/RE_nothere")),
         ("delete", "/v1/recordings/{sid}", http.delete("/v1/recordings/RE_nothere")),
         ("get", "/v1/recordings/{sid}/media", http.get("/v1/recordings/RE_nothere/media")),
+        ("post", "/v1/compositions", http.post("/v1/compositions", json={"session": "RM_x", "layout": "mosaic"})),
+        ("post", "/v1/compositions", http.post("/v1/compositions", json={"session": "RM_nothere"})),
+        ("post", "/v1/compositions", anonymous.post("/v1/compositions", json={"session": "RM_x"}, headers=bearer)),
+        ("get", "/v1/compositions", http.get("/v1/compositions", params={"status": "done"})),
+        ("get", "/v1/compositions/{sid}", http.get("/v1/compositions/CJ_nothere")),
+        ("delete", "/v1/compositions/{sid}", http.delete("/v1/compositions/CJ_nothere")),
+        ("get", "/v1/compositions/{sid}/media", http.get("/v1/compositions/CJ_nothere/media")),
         ("get", "/v1/rooms/{room}/recording", http.get("/v1/rooms/no-such-room/recording")),
     ]
     session = http.get("/v1/rooms/oa-room").json()["sid"]

@@ -7,6 +7,7 @@
     tvapp tv     [--windowed] [--server URL] [--room R | --invite CODE | --token T]  the big-screen receiver
     tvapp demo   [--bots N] [--screenshots DIR]                    the TV, its core and a few talking bots
     tvapp remote discover|pair|send|watch|forget ...               the phone side: find, pair with, drive TVs
+    tvapp compose SESSION -o FILE [--layout L] [--server URL]      render a session's recordings into one video
 
 serve, token, keys, tv and demo take --data DIR (default: the config's server.data_dir, env TVAPP_DATA, else
 ~/.local/share/tvapp) so that they agree on one key store.
@@ -21,7 +22,7 @@ from types import ModuleType
 import tvapp
 from tvapp.commands.common import common_options
 
-COMMANDS = ("serve", "token", "keys", "bot", "tv", "demo", "remote")
+COMMANDS = ("serve", "token", "keys", "bot", "tv", "demo", "remote", "compose")
 
 
 def command_module(name: str) -> ModuleType:

@@ -39,7 +39,7 @@ from tvapp.protocol import messages as m
 
 __all__ = [
     "ApiError", "Invite", "ParticipantSession", "Recording", "RestClient", "RoomInfo", "SessionActionResult",
-    "TokenPair", "invites_path", "mute_path", "participant_path", "participants_path", "playback_path",
+    "TokenPair", "composition_path", "compositions_path", "invites_path", "mute_path", "participant_path", "participants_path", "playback_path",
     "recording_media_path", "recording_path", "recordings_path", "redeem_path", "refresh_path", "room_path",
     "room_recording_path", "rooms_path", "session_action_path", "session_participants_path", "signal_path",
     "tokens_path",
@@ -144,6 +144,17 @@ def recording_path(sid: str) -> str:
 def recording_media_path(sid: str) -> str:
     """Return the path that downloads one recording's file (Range requests allowed)."""
     return _path("recordings", sid, "media")
+
+
+def compositions_path(**query: str | int | None) -> str:
+    """Return the path that creates or lists compositions (list filters: session, status, limit)."""
+    given = {key: str(value) for key, value in query.items() if value is not None}
+    return _path("compositions") + ("?" + urlencode(given) if given else "")
+
+
+def composition_path(sid: str, *rest: str) -> str:
+    """Return the path of one composition (get, delete), or below it ("media": download)."""
+    return _path("compositions", sid, *rest)
 
 
 def signal_path() -> str:

@@ -23,8 +23,9 @@ from tvapp.config import Config
 from tvapp.core.attempts import AttemptLimiter
 from tvapp.core.reconnect import check_grace
 from tvapp.core.room import RoomLimits, room_limits
-from tvapp.core.webhooks import RECORDING_KEYS
+from tvapp.core.webhooks import COMPOSITION_KEYS, RECORDING_KEYS
 from tvapp.protocol.messages import MAX_DATA_BYTES
+from tvapp.server.compositions import CompositionRow, CompositionService
 from tvapp.server.media import Sfu
 from tvapp.server.playback import Watch
 from tvapp.server.recorder import RecordingService
@@ -61,6 +62,7 @@ class ServerState:
     recordings: RecordingService
     created_key: ApiKey | None = None
     hooks: Webhooks | None = None
+    compositions: CompositionService | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     revoked_keys: frozenset[str] = frozenset()
 
@@ -107,6 +109,9 @@ class ServerState:
         for event, listeners in (("recording_started", events.on_started), ("recording_completed", events.on_completed),
                                  ("recording_failed", events.on_failed)):
             listeners.append(functools.partial(state._recording_webhook, event))
+        state.compositions = CompositionService(data, state.recordings.store)
+        state.compositions.on_finished.append(state._composition_webhook)
+        await state.compositions.open()
         state.revoked_keys = state._revoked_key_ids()
         await rooms.recover()
         state.tasks.append(asyncio.create_task(state.hooks.run()))
@@ -130,6 +135,19 @@ class ServerState:
         if event == "recording_failed":
             parts["reason"] = row.reason or "failed"
         self.rooms.emit(event, room, **parts)
+
+    def _composition_webhook(self, row: CompositionRow) -> None:
+        """Queue a composition_completed/failed webhook for the composition's room session."""
+        room = self.reader.get_room(row.session)
+        if room is None:
+            log.warning("webhook: composition %s has no room session %s", row.sid, row.session)
+            return
+        composition = {key: getattr(row, key) for key in COMPOSITION_KEYS if key != "room_sid"}
+        parts: dict[str, Any] = {"composition": composition | {"room_sid": row.session}}
+        if row.status == "failed":
+            parts["reason"] = row.reason or "failed"
+        self.rooms.emit("composition_completed" if row.status == "completed" else "composition_failed", room,
+                        **parts)
 
     def _revoked_key_ids(self) -> frozenset[str]:
         try:
@@ -181,6 +199,8 @@ class ServerState:
         self.watch.close()
         await self.rooms.close()
         await self.sfu.close()
+        if self.compositions is not None:
+            await self.compositions.close()
         await self.recordings.close()
         await asyncio.sleep(0.05)  # let the signaling writers send their close frames
         await self.writer.close()

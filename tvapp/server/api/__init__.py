@@ -9,6 +9,8 @@
     playback      /rooms/{room}/playback
     sessions      /rooms/{room}/sessions/{session}/actions/{action}, .../participants (search)
     recordings    /rooms/{room}/recording, /recordings[/{sid}[/media]]
+    compositions  /compositions[/{sid}[/media]] (rendered by tvapp.compose in a worker process)
+    files         one stored file or byte range (recordings' and compositions' downloads)
     openapi       the OpenAPI document's error statuses per route (ROUTE_ERRORS), one Error schema, no 422
 
 Authentication (see `auth.Caller`): server-side calls use HTTP Basic with an API key id and secret;
@@ -22,10 +24,10 @@ invite redemption in tvapp.core.invites, rooms in tvapp.core.room; the routes ga
 
 from fastapi import APIRouter
 
-from tvapp.server.api import invites, participants, playback, recordings, rooms, sessions, tokens
+from tvapp.server.api import compositions, invites, participants, playback, recordings, rooms, sessions, tokens
 
 router = APIRouter(prefix="/v1")
-for _resource in (tokens, rooms, invites, participants, playback, sessions, recordings):
+for _resource in (tokens, rooms, invites, participants, playback, sessions, recordings, compositions):
     router.include_router(_resource.router)
 
 __all__ = ["router"]

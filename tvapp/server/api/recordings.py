@@ -10,9 +10,6 @@ a list is newest first, `limit` per page, the next page asked for with `after=<t
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -21,17 +18,15 @@ from pydantic import BaseModel
 
 from tvapp.core.recordings import (
     FILTER_KEYS,
-    ByteRange,
     FilterError,
-    RangeError,
     parse_filters,
     parse_limit,
-    parse_range,
 )
 from tvapp.server.api.auth import Auth, Caller, RoomRef, State, resolve
+from tvapp.server.api.files import file_response
 from tvapp.server.api.models import Strict
 from tvapp.server.api.rooms import require_live
-from tvapp.server.errors import ApiError, BadRequest, Conflict, Gone, NotFound
+from tvapp.server.errors import BadRequest, Conflict, Gone, NotFound
 from tvapp.server.recording_store import RecordingRow
 from tvapp.server.recording_writer import UnsafePath, recording_path
 from tvapp.server.state import ServerState
@@ -200,21 +195,6 @@ async def delete_recording(sid: RecordingSid, state: State, caller: Auth) -> Res
     return Response(status_code=204)
 
 
-async def _chunks(path: os.PathLike[str], part: ByteRange) -> AsyncIterator[bytes]:
-    handle = await asyncio.to_thread(open, path, "rb")
-    try:
-        await asyncio.to_thread(handle.seek, part.start)
-        left = part.length
-        while left > 0:
-            data = await asyncio.to_thread(handle.read, min(CHUNK, left))
-            if not data:
-                return
-            left -= len(data)
-            yield data
-    finally:
-        await asyncio.to_thread(handle.close)
-
-
 @router.get("/recordings/{sid}/media", response_class=StreamingResponse,
             responses={200: {"content": {"audio/x-matroska": {}, "video/webm": {}, "video/x-matroska": {}}},
                        206: {"description": "the byte range asked for (Range: bytes=START-END)"}},
@@ -227,22 +207,6 @@ async def recording_media(sid: RecordingSid, request: Request, state: State, cal
         raise Conflict("the recording is still being written", code="recording_in_progress")
     try:
         path = recording_path(state.recordings.root, row.file)
-        size = (await asyncio.to_thread(path.stat)).st_size
-    except (OSError, UnsafePath):
+    except UnsafePath:
         raise NotFound("the recording has no file", code="media_not_found") from None
-    try:
-        part = parse_range(request.headers.get("range"), size)
-    except RangeError as exc:
-        raise ApiError(exc.message, code=exc.code, status=416,
-                       headers={"Content-Range": f"bytes */{size}"}) from None
-    headers = {"Accept-Ranges": "bytes", "Content-Disposition": f'attachment; filename="{row.file}"',
-               "Cache-Control": "private, no-store"}
-    status = 200
-    if part is None:
-        part = ByteRange(0, size - 1, size) if size else ByteRange(0, -1, 0)
-    else:
-        status = 206
-        headers["Content-Range"] = part.content_range()
-    headers["Content-Length"] = str(part.length)
-    return StreamingResponse(_chunks(path, part), status_code=status, headers=headers,
-                             media_type=MEDIA_TYPES.get(row.container, "application/octet-stream"))
+    return await file_response(path, request, MEDIA_TYPES.get(row.container, "application/octet-stream"), row.file)
