@@ -398,6 +398,12 @@ class Room:
             if session is None or self.connection_state != "connected":
                 continue
             now = time.monotonic()
+            in_use = (session.signal.local_address, internals.local_address(session.media.pc))
+            if self._links.check_addresses(in_use) is Verdict.ADDRESS_LOST:
+                log.info("room: this host's address changed: resuming on a new connection with a fresh peer connection")
+                await self._restart_media(session, now)  # (its media_restart is asked again once resumed)
+                session.signal.abort()
+                continue
             if self._links.check_signal(session.signal.last_received, now) is Verdict.SIGNAL_DEAD:
                 log.info("room: nothing from the server for a while: the link is dead, resuming")
                 session.signal.abort()

@@ -161,6 +161,17 @@ def packets_received(pc: Any) -> int:
     return total
 
 
+def local_address(pc: Any) -> str | None:
+    """Return the local IP address of `pc`'s nominated ICE pair (None before one is nominated)."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        connection = getattr(getattr(transport, "transport", None), "_connection", None)
+        nominated = getattr(connection, "_nominated", None)  # aioice: {component: CandidatePair}
+        if nominated:
+            return str(nominated[min(nominated)].local_addr[0])
+    return None
+
+
 def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None], *,
                  estimate_bandwidth: bool = True) -> None:
     """Send every RTP packet `receiver` accepts to `on_packet` instead of reassembling and decoding it.
