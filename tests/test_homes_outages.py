@@ -201,3 +201,25 @@ def test_an_address_change_mid_call_is_no_leave_with_media_back_and_sids_kept(ho
         assert room is not None and room.local_participant.sid == sid
     print(f"address change: noticed after {noticed:.2f} s; media back to the observer {to_observer:.2f} s, "
           f"to the victim {to_victim:.2f} s")
+
+
+def test_a_blip_shorter_than_the_dead_path_threshold_restarts_nothing_and_announces_nothing(
+        homes: Homes, tmp_path: Path) -> None:
+    # (this kernel has no sch_netem to delay packets; a 0.8 s blackout of the uplink is a harsher spike than any
+    # jitter: every packet in it is lost, not late)
+    home_a = homes["a"]
+    with Call(homes, tmp_path / "core") as call:
+        sid, tracks = call.victim_seen()
+        home_a.cut()
+        cut_at = time.monotonic()
+        wait_until(lambda: time.monotonic() - cut_at >= 0.8 or None, 2, "0.8 s of blackout", interval=0.005)
+        home_a.restore()
+        lasted = time.monotonic() - cut_at
+        restored = time.time()
+        back(call.observer, restored, 5), back(call.victim, restored, 5)
+        assert lasted < 1.0, lasted  # (the blip really was shorter than the threshold minus one read)
+        # nobody noticed a thing: no reconnecting on either side, no fresh peer connection, the same sids
+        assert not call.victim.saw("reconnecting"), call.victim.events
+        assert not call.observer.saw("participant_reconnecting", "victim"), call.observer.events
+        assert not call.observer.saw("participant_left", "victim"), call.observer.events
+        assert call.victim_seen() == (sid, tracks)
