@@ -162,13 +162,15 @@ def packets_received(pc: Any) -> int:
 
 
 def local_address(pc: Any) -> str | None:
-    """Return the local IP address of `pc`'s nominated ICE pair (None before one is nominated)."""
+    """Return the host address `pc`'s nominated ICE pair sends from (None before one is nominated, or when it is a
+    relay: its candidate's address is the TURN server's, not one of this host's)."""
     for transceiver in pc.getTransceivers():
         transport = transceiver.receiver.transport
         connection = getattr(getattr(transport, "transport", None), "_connection", None)
         nominated = getattr(connection, "_nominated", None)  # aioice: {component: CandidatePair}
         if nominated:
-            return str(nominated[min(nominated)].local_addr[0])
+            candidate = nominated[min(nominated)].local_candidate
+            return str(candidate.host) if candidate.type == "host" else None
     return None
 
 

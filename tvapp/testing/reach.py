@@ -112,14 +112,15 @@ class Follower:
         """Return the logged events called `name` (about `who`, when given)."""
         return [e for e in list(self.events) if e[0] == name and (not who or e[1] == who)]
 
-    async def follow(self, url: str, token: str, watch: str, *, timeout: float = 30.0) -> None:
+    async def follow(self, url: str, token: str, watch: str, *, timeout: float = 30.0,
+                     host_addresses: list[str] | None = None) -> None:
         """Join, log `watch`'s frames until `stop` is set, leave (giving up on a dead connection after 5 s).
 
         A repaired media path (a fresh peer connection) brings a new track object for the same publication: every
-        video track of `watch` the room subscribes to is read.
+        video track of `watch` the room subscribes to is read. `host_addresses` as in `take_part`.
         """
-        internals.set_host_addresses(None)
-        self.room = room = await Room.connect(url, token, timeout=timeout)
+        internals.set_host_addresses(host_addresses)
+        self.room = room = await Room.connect(url, token, timeout=timeout, host_addresses=host_addresses)
         room.on(ev.ParticipantLeft, lambda e: self.left.append(e.participant.identity))
         room.on(ev.ParticipantLeft, lambda e: self._log(e.NAME, e.participant.identity, e.reason))
         room.on(ev.ParticipantReconnecting, lambda e: self._log(e.NAME, e.participant.identity, e.cause))
