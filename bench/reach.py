@@ -41,6 +41,8 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import functools
+import itertools
 import os
 import tempfile
 import time
@@ -177,13 +179,13 @@ def signal_blips(core: Core, runs: int) -> dict[str, Any]:
                     cut = time.time()
                     proxy.cut(refusing=kind != "reset")
                     if kind != "reset":
-                        _wait(lambda: time.time() - cut >= SIGNAL_DOWN_S, SIGNAL_DOWN_S + 1)
+                        _wait(functools.partial(_since, cut, SIGNAL_DOWN_S), SIGNAL_DOWN_S + 1)
                         proxy.allow()
-                    _wait(lambda: len(follower.saw("reconnected")) > resumes, 20)
+                    _wait(functools.partial(_more, follower, "reconnected", resumes), 20)
                     back = follower.saw("reconnected")[-1]
                     if back[2] != "resumed":
                         raise RuntimeError(f"the follower rejoined instead of resuming: {follower.events}")
-                    _wait(lambda: time.time() - back[3] >= 1.0, 2)
+                    _wait(functools.partial(_since, back[3], 1.0), 2)
                     figure["longest_gap_s"].append(_longest_gap(follower, cut - 0.5, back[3] + 1.0))
                     figure["baseline_gap_s"].append(_longest_gap(follower, cut - 3.0, cut))
                     figure["resumed_s"].append(back[3] - cut)
@@ -207,10 +209,18 @@ def _wait(check: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.01)
 
 
+def _since(moment: float, seconds: float) -> bool:
+    return time.time() - moment >= seconds
+
+
+def _more(follower: Follower, name: str, than: int) -> bool:
+    return len(follower.saw(name)) > than
+
+
 def _longest_gap(follower: Follower, start: float, end: float) -> float:
     """Return the longest time between two decoded frames in [start, end] (wall clock), the span's ends included."""
     decoded = [start] + sorted(d for d, _ in list(follower.frames) if start <= d <= end) + [end]
-    return max(b - a for a, b in zip(decoded, decoded[1:]))
+    return max(b - a for a, b in itertools.pairwise(decoded))
 
 
 def back_summary(values: list[float | None]) -> dict[str, Any]:

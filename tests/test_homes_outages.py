@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -61,7 +61,7 @@ class Call:
         self.pool = concurrent.futures.ThreadPoolExecutor(2)
         self.runs: list[concurrent.futures.Future[None]] = []
 
-    def __enter__(self) -> Call:
+    def __enter__(self) -> Self:
         self.core.__enter__()
         self.room = "outage-" + str(int(time.time() * 1000))[-8:]
         self.core.http.post("/v1/rooms", json={"name": self.room}).raise_for_status()
@@ -103,15 +103,19 @@ class Call:
 
 def back(follower: Follower, moment: float, timeout: float) -> float:
     """Wait for a decoded frame captured after `moment`; return how long after it it was decoded."""
-    took: Callable[[], float | None] = lambda: follower.back_after(moment)
-    return wait_until(took, timeout, lambda: f"a frame captured after the moment: {follower.events}")
+    took: float = wait_until(lambda: follower.back_after(moment) or 0.0, timeout,
+                             lambda: f"a frame captured after the moment: {follower.events}")
+    return took
 
 
 def wait_event(follower: Follower, name: str, who: str = "", timeout: float = 20.0,
                count: int = 1) -> list[tuple[str, str, str, float]]:
     """Wait until `follower` has logged `count` events `name` (about `who`); return them."""
-    return wait_until(lambda: (lambda seen: seen if len(seen) >= count else None)(follower.saw(name, who)),
-                      timeout, lambda: f"{count} x {name} {who}: {follower.events}")
+    def enough() -> list[tuple[str, str, str, float]]:
+        seen = follower.saw(name, who)
+        return seen if len(seen) >= count else []
+
+    return wait_until(enough, timeout, lambda: f"{count} x {name} {who}: {follower.events}")
 
 
 def no_leave_and_balanced(call: Call) -> None:
@@ -170,8 +174,13 @@ def test_a_cut_past_the_grace_window_is_a_clean_leave_and_the_sdk_rejoins_as_a_n
         wait_until(lambda: any(e[2] == "rejoined" for e in call.victim.saw("reconnected")) or None, 20,
                    lambda: f"the victim to rejoin: {call.victim.events}")
         assert not call.victim.saw("disconnected"), call.victim.events
-        new_sid, new_tracks = wait_until(lambda: (lambda seen: seen if seen[0] and seen[1] else None)(
-            call.victim_seen()), 10, "the observer to see the victim again, with its track")
+        def seen_again() -> tuple[str, set[str]] | None:
+            seen = call.victim_seen()
+            return seen if seen[0] and seen[1] else None
+
+        again = wait_until(seen_again, 10, "the observer to see the victim again, with its track")
+        assert again is not None
+        new_sid, new_tracks = again
         assert new_sid != sid and not (new_tracks & tracks), (sid, tracks, new_sid, new_tracks)
         assert call.server_sid() == new_sid
         wait_event(call.observer, "participant_left", "victim", count=1)

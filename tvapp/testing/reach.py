@@ -108,6 +108,10 @@ class Follower:
         self.events.append((name, who, why, time.time()))
         self.changed.set()
 
+    def _disconnected(self, event: ev.Disconnected) -> None:
+        self._log("disconnected", "", event.reason)
+        self.ended.set()
+
     def saw(self, name: str, who: str = "") -> list[tuple[str, str, str, float]]:
         """Return the logged events called `name` (about `who`, when given)."""
         return [e for e in list(self.events) if e[0] == name and (not who or e[1] == who)]
@@ -127,7 +131,7 @@ class Follower:
         room.on(ev.ParticipantReconnected, lambda e: self._log(e.NAME, e.participant.identity, ""))
         room.on(ev.Reconnecting, lambda e: self._log("reconnecting", "", e.reason))
         room.on(ev.Reconnected, lambda e: self._log("reconnected", e.reason, "resumed" if e.resumed else "rejoined"))
-        room.on(ev.Disconnected, lambda e: (self._log("disconnected", "", e.reason), self.ended.set()))
+        room.on(ev.Disconnected, self._disconnected)
         if self.color is not None:
             await room.local_participant.publish_track(TestPatternTrack(320, 240, 15.0, color=self.color))
         readers: list[asyncio.Future[None]] = []
