@@ -103,10 +103,23 @@ class Follower:
         self.events: list[tuple[str, str, str, float]] = []  # (name, who, reason or cause, wall clock)
         self.changed = threading.Event()
         self.ended = threading.Event()  # the room is left (for good, or the follower stopped)
+        self.track: TestPatternTrack | None = None  # what it publishes (its `color` may change mid-call)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _log(self, name: str, who: str, why: str) -> None:
         self.events.append((name, who, why, time.time()))
         self.changed.set()
+
+    def recolor(self, color: tuple[int, int, int]) -> None:
+        """Make the published test pattern `color` from the next frame on (from any thread)."""
+        track = self.track
+        assert track is not None and self._loop is not None, "recolor() a follower that publishes, once it follows"
+
+        def change() -> None:
+            track.color = color
+            track.set_format(track.width, track.height, track.fps)
+
+        self._loop.call_soon_threadsafe(change)
 
     def _disconnected(self, event: ev.Disconnected) -> None:
         self._log("disconnected", "", event.reason)
@@ -121,9 +134,11 @@ class Follower:
         """Join, log `watch`'s frames until `stop` is set, leave (giving up on a dead connection after 5 s).
 
         A repaired media path (a fresh peer connection) brings a new track object for the same publication: every
-        video track of `watch` the room subscribes to is read. `host_addresses` as in `take_part`.
+        video track of `watch` the room subscribes to is read (`watch` "": none, `first` is set once joined).
+        `host_addresses` as in `take_part`.
         """
         internals.set_host_addresses(host_addresses)
+        self._loop = asyncio.get_running_loop()
         self.room = room = await Room.connect(url, token, timeout=timeout, host_addresses=host_addresses)
         room.on(ev.ParticipantLeft, lambda e: self.left.append(e.participant.identity))
         room.on(ev.ParticipantLeft, lambda e: self._log(e.NAME, e.participant.identity, e.reason))
@@ -133,7 +148,8 @@ class Follower:
         room.on(ev.Reconnected, lambda e: self._log("reconnected", e.reason, "resumed" if e.resumed else "rejoined"))
         room.on(ev.Disconnected, self._disconnected)
         if self.color is not None:
-            await room.local_participant.publish_track(TestPatternTrack(320, 240, 15.0, color=self.color))
+            self.track = TestPatternTrack(320, 240, 15.0, color=self.color)
+            await room.local_participant.publish_track(self.track)
         readers: list[asyncio.Future[None]] = []
 
         def read_new(e: ev.TrackSubscribed) -> None:
@@ -142,7 +158,10 @@ class Follower:
 
         room.on(ev.TrackSubscribed, read_new)
         try:
-            readers.append(asyncio.ensure_future(self._read(await _video_of(room, watch, timeout))))
+            if watch:
+                readers.append(asyncio.ensure_future(self._read(await _video_of(room, watch, timeout))))
+            else:
+                self.first.set()
             while not self.stop.is_set() and not self.ended.is_set():
                 await asyncio.to_thread(self.stop.wait, 0.1)
         finally:
