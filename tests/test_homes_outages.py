@@ -270,9 +270,10 @@ def test_a_tv_whose_address_changes_mid_call_stays_in_the_room_and_shows_what_is
         room = "tvmove-" + str(int(time.time() * 1000))[-8:]
         core.http.post("/v1/rooms", json={"name": room}).raise_for_status()
         key_id, secret = core.key
-        # (no TVAPP_MEDIA_HOST_ADDRESSES: the TV offers whatever address its home gives it, as a real one does)
+        # (TVAPP_MEDIA_HOST_ADDRESSES empty: the TV offers whatever address its home gives it, as a real one does)
         tv = TvProcess(tmp_path / "tv", ["--server", core.url, "--room", room, "--api-key", f"{key_id}:{secret}",
-                                         "--no-audio", "--name", "Home A TV"], size="960x540", prefix=home_a.exec_prefix)
+                                         "--no-audio", "--name", "Home A TV"], size="960x540",
+                       env={"TVAPP_MEDIA_HOST_ADDRESSES": ""}, prefix=home_a.exec_prefix)
         observer = Follower(BLUE)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             run = pool.submit(home_b.run_in_namespace, asyncio.run,
@@ -290,6 +291,7 @@ def test_a_tv_whose_address_changes_mid_call_stays_in_the_room_and_shows_what_is
                 wait_until(lambda: shows(tv, "observer", GREEN), 20, lambda: f"the observer's green video: {tv.output}",
                            interval=0.1)
                 took = time.monotonic() - moved
+                assert took <= 3.0, took  # issue 14's goal for an address change, a screenshot's time included
                 assert [p.sid for p in room_sdk.participants.values()] == [tv_sid]
                 wait_event(observer, "participant_reconnected", count=len(observer.saw("participant_reconnecting")))
                 assert not observer.saw("participant_left"), observer.events
