@@ -25,7 +25,14 @@ changes (`Home.move`). Figure: from the restore (the move) to the first decoded 
 from the frame's stamp, so frames buffered before the cut do not count); a run where none comes within BACK_CAP_S
 counts in `not_back`. Goals (issue 14): p95 <= 2 s after a 5 s outage, <= 3 s after an address change.
 
-Run: python -m bench.reach [--quick] [--runs N] [--outages N]. Prints one JSON line. Needs root (namespaces) and coturn.
+Signaling-only blips (`--signal-blips N`, off by default): a follower of the loopback core's publisher reaches its
+signaling through tvapp.testing.tcpproxy (its media goes straight to the SFU); the proxy resets the websocket
+("reset": a new one is accepted at once) or resets it and refuses new ones for SIGNAL_DOWN_S ("down_3s"). The SDK
+resumes the same participant with the peer connection kept. Figure: the longest gap between two decoded frames from
+0.5 s before the cut to 1 s after the resume (`longest_gap_ms`; the goal is that media never stops: no gap beyond
+what the same span had before the cut, `baseline_gap_ms`), and cut -> resumed (`resumed_ms`).
+
+Run: python -m bench.reach [--quick] [--runs N] [--outages N] [--signal-blips N]. Prints one JSON line. Needs root (namespaces) and coturn.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import functools
+import itertools
 import os
 import tempfile
 import time
@@ -56,6 +65,7 @@ from tvapp.testing.coturn import Coturn
 from tvapp.testing.homes import Homes
 from tvapp.testing.reach import Follower, Reach, take_part
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.tcpproxy import ThreadedProxy
 from tvapp.testing.tv import BotProcess
 from tvapp.web.tls import ensure_certificate
 
@@ -147,6 +157,72 @@ def _wait_back(follower: Follower, moment: float) -> float | None:
     return None
 
 
+SIGNAL_DOWN_S = 3.0
+
+
+def signal_blips(core: Core, runs: int) -> dict[str, Any]:
+    """Reset the signaling of a follower of `core`'s publisher `runs` times per kind; the longest gaps in its frames."""
+    proxy = ThreadedProxy(int(core.server.url.rsplit(":", 1)[1]))
+    follower = Follower()
+    token = core.server.token(core.room, "blip")["access_token"]
+    figures: dict[str, dict[str, list[float]]] = {kind: collections.defaultdict(list) for kind in ("reset", "down_3s")}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        following = pool.submit(asyncio.run, follower.follow(proxy.url, token, "pub",
+                                                              host_addresses=["127.0.0.1"]))
+        try:
+            if not follower.first.wait(20):
+                raise RuntimeError(f"the follower saw no frame: {following.exception(0) if following.done() else ''}")
+            for _ in range(runs):
+                for kind, figure in figures.items():
+                    _wait(lambda: len(follower.frames) > 45, 10)  # (3 s of frames before each cut)
+                    resumes = len(follower.saw("reconnected"))
+                    cut = time.time()
+                    proxy.cut(refusing=kind != "reset")
+                    if kind != "reset":
+                        _wait(functools.partial(_since, cut, SIGNAL_DOWN_S), SIGNAL_DOWN_S + 1)
+                        proxy.allow()
+                    _wait(functools.partial(_more, follower, "reconnected", resumes), 20)
+                    back = follower.saw("reconnected")[-1]
+                    if back[2] != "resumed":
+                        raise RuntimeError(f"the follower rejoined instead of resuming: {follower.events}")
+                    _wait(functools.partial(_since, back[3], 1.0), 2)
+                    figure["longest_gap_s"].append(_longest_gap(follower, cut - 0.5, back[3] + 1.0))
+                    figure["baseline_gap_s"].append(_longest_gap(follower, cut - 3.0, cut))
+                    figure["resumed_s"].append(back[3] - cut)
+                    follower.frames.clear()
+        finally:
+            follower.stop.set()
+            with contextlib.suppress(Exception):
+                following.result(15)
+            proxy.close()
+    return {kind: {"runs": len(f["resumed_s"]),
+                   **{name.replace("_s", "_ms"): {"p50": round(percentile(v, 50) * 1000, 1),
+                                                  "max": round(max(v) * 1000, 1)} for name, v in f.items()}}
+            for kind, f in figures.items()}
+
+
+def _wait(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("bench: a wait timed out")
+        time.sleep(0.01)
+
+
+def _since(moment: float, seconds: float) -> bool:
+    return time.time() - moment >= seconds
+
+
+def _more(follower: Follower, name: str, than: int) -> bool:
+    return len(follower.saw(name)) > than
+
+
+def _longest_gap(follower: Follower, start: float, end: float) -> float:
+    """Return the longest time between two decoded frames in [start, end] (wall clock), the span's ends included."""
+    decoded = [start] + sorted(d for d, _ in list(follower.frames) if start <= d <= end) + [end]
+    return max(b - a for a, b in itertools.pairwise(decoded))
+
+
 def back_summary(values: list[float | None]) -> dict[str, Any]:
     """p50/p95/max of the runs where media came back, and how many it did not within BACK_CAP_S."""
     came = [v for v in values if v is not None]
@@ -158,6 +234,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, help="subscribers per path (default 6, quick 2)")
     p.add_argument("--outages", type=int, default=0, help="outage + address change runs (default 0)")
+    p.add_argument("--signal-blips", type=int, default=0, help="signaling-only blips of each kind (default 0)")
     args = p.parse_args()
     runs = args.runs or (2 if args.quick else 6)
     load_cpu = pin_load()
@@ -185,6 +262,7 @@ def main() -> None:
                 measure("nat_symmetric", cloud, lambda coro: homes["b"].run_in_namespace(asyncio.run, coro))
             for i in range(args.outages):
                 outage(homes, cloud, i, back)
+            blips = signal_blips(local, args.signal_blips) if args.signal_blips else None
         finally:
             local.close()
             cloud.close()
@@ -231,6 +309,7 @@ def main() -> None:
         "errors": dict(errors), "goal_p95_ms": GOAL_P95_S * 1000,
         **({"media_back": {name: back_summary(values) for name, values in back.items()},
             "media_back_goals_p95_ms": {"outage_5s": 2000.0, "address_change": 3000.0}} if args.outages else {}),
+        **({"signal_blips": blips} if blips is not None else {}),
         "goal_met": len(p95s) == len(paths) and not errors and all(v <= GOAL_P95_S * 1000 for v in p95s.values()),
         "load_cpu": load_cpu})
 

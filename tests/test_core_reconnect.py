@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tvapp.core.reconnect import (
+    MEDIA_SILENCE_S,
     TRANSITIONS,
     Announce,
     Cause,
@@ -13,6 +14,7 @@ from tvapp.core.reconnect import (
     LinkState,
     PacketWatch,
     Presence,
+    address_lost,
     check_grace,
     may_restart_media,
 )
@@ -106,3 +108,40 @@ def test_media_restarts_are_rate_limited() -> None:
     assert may_restart_media(None, 5.0)
     assert not may_restart_media(5.0, 5.99)
     assert may_restart_media(5.0, 6.0)
+
+
+def test_a_jitter_spike_shorter_than_the_threshold_is_never_a_dead_path() -> None:
+    # packets every 20 ms, read four times a second; then nothing for 1 s (a jitter spike far beyond any jitter
+    # buffer's, or a Wi-Fi retry storm) and a burst: the path was late, not dead. (Read every 0.25 s, a stall can
+    # look up to one read longer than it was: 1 s of nothing is 1.25 s at worst, still under the 1.5 s threshold.)
+    watch = PacketWatch()
+    count, now, verdicts = 0, 0.0, []
+    for step in range(200):
+        now = step * 0.25
+        stalled = 10.0 <= now < 10.0 + 1.0
+        if not stalled:
+            count += 12
+        verdicts.append(watch.observe(count, now, expecting=True))
+    assert set(verdicts) == {None} and not watch.dead
+    # the same stall held to the threshold is a dead path (the rule above is not blind)
+    watch = PacketWatch()
+    assert watch.observe(5, 0.0, expecting=True) is None
+    assert watch.observe(5, MEDIA_SILENCE_S - 0.01, expecting=True) is None
+    assert watch.observe(5, MEDIA_SILENCE_S, expecting=True) is True
+
+
+def test_an_address_change_is_the_loss_of_an_address_a_link_is_bound_to_never_a_timer() -> None:
+    host = {"192.168.1.2", "10.0.0.5"}
+    asked: list[str] = []
+
+    def still_local(address: str) -> bool:
+        asked.append(address)
+        return address in host
+
+    assert address_lost(["192.168.1.2", "10.0.0.5"], still_local) is None
+    assert address_lost([None, "0.0.0.0", "::"], still_local) is None  # unknown or unbound: nothing to judge
+    assert asked == ["192.168.1.2", "10.0.0.5"]
+    host.discard("192.168.1.2")  # the LAN gave the client another address
+    host.add("192.168.1.77")
+    assert address_lost([None, "10.0.0.5", "192.168.1.2"], still_local) == "192.168.1.2"
+    assert address_lost(["192.168.1.77", "10.0.0.5"], still_local) is None  # the new links are on the new one

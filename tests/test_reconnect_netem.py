@@ -85,7 +85,7 @@ class FrameLog:
 
 def start(link: NetemLink, tmp_path: Path) -> tuple[ServerProcess, BotProcess, str]:
     server = ServerProcess(tmp_path / "server", host=link.host_ip,
-                           env={"TVAPP_MEDIA_HOST_ADDRESSES": link.host_ip}).start()
+                           env={"TVAPP_MEDIA_HOST_ADDRESSES": link.host_ip, "TVAPP_SERVER_TLS": "off"}).start()
     room = "outage"
     server.http.post("/v1/rooms", json={"name": room})
     token = server.token(room, "bot")["access_token"]

@@ -11,14 +11,26 @@ tvapp.core.reconnect's; this module only feeds them and names the verdict:
   connectionState "failed", which its consent checks also reach): negotiate a fresh peer connection (at most once
   per MIN_MEDIA_RESTART_INTERVAL_S, and not again while the fresh one is still coming up).
 - MEDIA_BACK: packets arrive again after MEDIA_DEAD.
+- ADDRESS_LOST: the local address the websocket or the media path is bound to is gone from the host (an address
+  change: Wi-Fi to cellular, a new DHCP lease): resume the signaling and make a fresh peer connection now, without
+  waiting for either to fall silent (tvapp.core.reconnect.address_lost; `still_local` asks the kernel).
 """
 
 from __future__ import annotations
 
 import enum
+import errno
+import socket
+from collections.abc import Iterable
 from typing import Any
 
-from tvapp.core.reconnect import MEDIA_SILENCE_S, MIN_MEDIA_RESTART_INTERVAL_S, PacketWatch, may_restart_media
+from tvapp.core.reconnect import (
+    MEDIA_SILENCE_S,
+    MIN_MEDIA_RESTART_INTERVAL_S,
+    PacketWatch,
+    address_lost,
+    may_restart_media,
+)
 from tvapp.rtc import internals
 
 SIGNAL_SILENCE_S = 3.0
@@ -35,6 +47,17 @@ class Verdict(enum.Enum):
     SIGNAL_DEAD = "signal_dead"
     MEDIA_DEAD = "media_dead"
     MEDIA_BACK = "media_back"
+    ADDRESS_LOST = "address_lost"
+
+
+def still_local(address: str) -> bool:
+    """Tell whether this host (the calling thread's network namespace) still has the address `address`."""
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError as exc:
+            return exc.errno != errno.EADDRNOTAVAIL
+    return True
 
 
 class LinkWatch:
@@ -69,3 +92,7 @@ class LinkWatch:
         if (verdict is True or failed) and may_restart_media(self.last_restart, now, MIN_MEDIA_RESTART_INTERVAL_S):
             return Verdict.MEDIA_DEAD
         return Verdict.NOTHING
+
+    def check_addresses(self, in_use: Iterable[str | None]) -> Verdict:
+        """Return ADDRESS_LOST when an address in `in_use` (what the links are bound to) is gone, else NOTHING."""
+        return Verdict.NOTHING if address_lost(in_use, still_local) is None else Verdict.ADDRESS_LOST

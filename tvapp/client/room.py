@@ -51,6 +51,7 @@ from tvapp.client.signaling import JoinError, SignalClient, SignalClosed
 from tvapp.client.tasks import TaskSet
 from tvapp.client.tokens import TokenKeeper, token_expired
 from tvapp.core.playback import PlaybackState
+from tvapp.core.reconnect import MIN_MEDIA_RESTART_INTERVAL_S
 from tvapp.protocol import messages as m
 from tvapp.rtc import internals
 from tvapp.rtc.peer import new_peer_connection
@@ -402,6 +403,12 @@ class Room:
             if session is None or self.connection_state != "connected":
                 continue
             now = time.monotonic()
+            in_use = (session.signal.local_address, internals.local_address(session.media.pc))
+            if self._links.check_addresses(in_use) is Verdict.ADDRESS_LOST:
+                log.info("room: this host's address changed: resuming on a new connection with a fresh peer connection")
+                await self._restart_media(session, now)  # (its media_restart is asked again once resumed)
+                session.signal.abort()
+                continue
             if self._links.check_signal(session.signal.last_received, now) is Verdict.SIGNAL_DEAD:
                 log.info("room: nothing from the server for a while: the link is dead, resuming")
                 session.signal.abort()
@@ -425,6 +432,13 @@ class Room:
         await old.close(emit=True)
         with contextlib.suppress(ConnectionClosed, SignalClosed, OSError):
             await session.signal.send(m.MediaRestart(generation=self._media_generation))
+
+    async def _ask_media_again(self, session: _Session) -> None:
+        """Ask again for the fresh peer connection the server refused as too soon, once its interval has passed."""
+        await asyncio.sleep(MIN_MEDIA_RESTART_INTERVAL_S)
+        if session is self._session and self._media_generation > self._media_answered:
+            with contextlib.suppress(ConnectionClosed, SignalClosed, OSError):
+                await session.signal.send(m.MediaRestart(generation=self._media_generation))
 
     async def _close_session(self, *, emit: bool) -> None:
         session, self._session = self._session, None
@@ -472,6 +486,8 @@ class Room:
         elif isinstance(msg, m.Error):
             if msg.code in ("replaced", "token_revoked"):
                 self._final_reason = msg.code
+            if msg.code == "media_restart_too_soon":  # (it made one less than a second ago: ask again after that)
+                self._tasks.start(self._ask_media_again(session), name="media-restart-again")
             self._bus.emit(ev.Error(msg.code, msg.message))
         elif isinstance(msg, m.PlaybackStateMsg):
             state = msg.state()

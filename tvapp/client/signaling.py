@@ -206,6 +206,13 @@ class SignalClient:
             await self.ws.wait_closed()
         return self.ws.close_code, self.ws.close_reason or ""
 
+    @property
+    def local_address(self) -> str | None:
+        """Return the local IP address the websocket's TCP connection is bound to (None: unknown)."""
+        transport = getattr(self.ws, "transport", None)
+        sockname = transport.get_extra_info("sockname") if transport is not None else None
+        return str(sockname[0]) if sockname else None
+
     def abort(self) -> None:
         """Drop the connection at once, without a close handshake (the link is dead: nothing would arrive)."""
         transport = getattr(self.ws, "transport", None)

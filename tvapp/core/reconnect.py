@@ -17,11 +17,17 @@ Rules (the transition table `TRANSITIONS` below is what `Presence` runs):
   one exception: when MEDIA is the only cause and its signaling spoke after the window started, the participant is
   alive and repairing its media itself; it stays RECONNECTING (its tile says so) and is not removed for silence.
 - GONE is final: every event is ignored.
+- A client's address change (`address_lost`): an address its signaling connection or its media path is bound to is
+  no longer one of the host's. Those sockets are dead whatever their timers say (no packet will ever come back to
+  an address the host gave up), so the client resumes its signaling and makes a fresh peer connection at once,
+  instead of waiting out MEDIA_SILENCE_S and the signaling silence. The check is exact, not a timer: a jitter spike
+  or a quiet path never looks like one.
 
 Time is an argument everywhere (seconds, any monotonic origin).
 """
 
 import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -191,3 +197,15 @@ def may_restart_media(last_restart: float | None, now: float,
                       interval: float = MIN_MEDIA_RESTART_INTERVAL_S) -> bool:
     """Tell whether a participant that last asked for a fresh peer connection at `last_restart` may ask again now."""
     return last_restart is None or now - last_restart >= interval
+
+
+def address_lost(in_use: Iterable[str | None], still_local: Callable[[str], bool]) -> str | None:
+    """Return the first address in `in_use` (the local addresses a client's links are bound to; None: unknown) that
+    `still_local` says the host no longer has, or None when every one is still there."""
+    for address in in_use:
+        if address and address not in UNSPECIFIED and not still_local(address):
+            return address
+    return None
+
+
+UNSPECIFIED: Final = frozenset({"0.0.0.0", "::", ""})

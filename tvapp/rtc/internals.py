@@ -178,6 +178,19 @@ def receive_counts(receiver: RTCRtpReceiver) -> tuple[int, int, float] | None:
     return received, lost, float(jitter)
 
 
+def local_address(pc: Any) -> str | None:
+    """Return the host address `pc`'s nominated ICE pair sends from (None before one is nominated, or when it is a
+    relay: its candidate's address is the TURN server's, not one of this host's)."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        connection = getattr(getattr(transport, "transport", None), "_connection", None)
+        nominated = getattr(connection, "_nominated", None)  # aioice: {component: CandidatePair}
+        if nominated:
+            candidate = nominated[min(nominated)].local_candidate
+            return str(candidate.host) if candidate.type == "host" else None
+    return None
+
+
 def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None], *,
                  estimate_bandwidth: bool = True) -> None:
     """Send every RTP packet `receiver` accepts to `on_packet` instead of reassembling and decoding it.

@@ -87,25 +87,69 @@ class Follower:
     """A subscriber that logs every decoded frame of one participant's video: (decoded at, captured at), wall clock.
 
     `follow()` runs in a home (like `take_part`); the thread that made the Follower reads `frames` and
-    `back_after(t)`, and sets `stop` to make it leave.
+    `back_after(t)`, and sets `stop` to make it leave. With `color` it also publishes a test pattern of that colour.
+    `events` logs, in order, what the room said about the others ("participant_left" etc., their identity, the reason
+    or cause) and about itself ("reconnecting", "reconnected", "disconnected", "", the reason; "reconnected" with
+    "resumed"/"rejoined"); `changed` is set at each entry.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, color: tuple[int, int, int] | None = None) -> None:
         self.frames: list[tuple[float, float]] = []
         self.first = threading.Event()
         self.stop = threading.Event()
         self.room: Room | None = None
         self.left: list[str] = []  # identities the room said left, in order
+        self.color = color
+        self.events: list[tuple[str, str, str, float]] = []  # (name, who, reason or cause, wall clock)
+        self.changed = threading.Event()
+        self.ended = threading.Event()  # the room is left (for good, or the follower stopped)
+        self.track: TestPatternTrack | None = None  # what it publishes (its `color` may change mid-call)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def follow(self, url: str, token: str, watch: str, *, timeout: float = 30.0) -> None:
+    def _log(self, name: str, who: str, why: str) -> None:
+        self.events.append((name, who, why, time.time()))
+        self.changed.set()
+
+    def recolor(self, color: tuple[int, int, int]) -> None:
+        """Make the published test pattern `color` from the next frame on (from any thread)."""
+        track = self.track
+        assert track is not None and self._loop is not None, "recolor() a follower that publishes, once it follows"
+
+        def change() -> None:
+            track.color = color
+            track.set_format(track.width, track.height, track.fps)
+
+        self._loop.call_soon_threadsafe(change)
+
+    def _disconnected(self, event: ev.Disconnected) -> None:
+        self._log("disconnected", "", event.reason)
+        self.ended.set()
+
+    def saw(self, name: str, who: str = "") -> list[tuple[str, str, str, float]]:
+        """Return the logged events called `name` (about `who`, when given)."""
+        return [e for e in list(self.events) if e[0] == name and (not who or e[1] == who)]
+
+    async def follow(self, url: str, token: str, watch: str, *, timeout: float = 30.0,
+                     host_addresses: list[str] | None = None) -> None:
         """Join, log `watch`'s frames until `stop` is set, leave (giving up on a dead connection after 5 s).
 
         A repaired media path (a fresh peer connection) brings a new track object for the same publication: every
-        video track of `watch` the room subscribes to is read.
+        video track of `watch` the room subscribes to is read (`watch` "": none, `first` is set once joined).
+        `host_addresses` as in `take_part`.
         """
-        internals.set_host_addresses(None)
-        self.room = room = await Room.connect(url, token, timeout=timeout)
+        internals.set_host_addresses(host_addresses)
+        self._loop = asyncio.get_running_loop()
+        self.room = room = await Room.connect(url, token, timeout=timeout, host_addresses=host_addresses)
         room.on(ev.ParticipantLeft, lambda e: self.left.append(e.participant.identity))
+        room.on(ev.ParticipantLeft, lambda e: self._log(e.NAME, e.participant.identity, e.reason))
+        room.on(ev.ParticipantReconnecting, lambda e: self._log(e.NAME, e.participant.identity, e.cause))
+        room.on(ev.ParticipantReconnected, lambda e: self._log(e.NAME, e.participant.identity, ""))
+        room.on(ev.Reconnecting, lambda e: self._log("reconnecting", "", e.reason))
+        room.on(ev.Reconnected, lambda e: self._log("reconnected", e.reason, "resumed" if e.resumed else "rejoined"))
+        room.on(ev.Disconnected, self._disconnected)
+        if self.color is not None:
+            self.track = TestPatternTrack(320, 240, 15.0, color=self.color)
+            await room.local_participant.publish_track(self.track)
         readers: list[asyncio.Future[None]] = []
 
         def read_new(e: ev.TrackSubscribed) -> None:
@@ -114,9 +158,14 @@ class Follower:
 
         room.on(ev.TrackSubscribed, read_new)
         try:
-            readers.append(asyncio.ensure_future(self._read(await _video_of(room, watch, timeout))))
-            await asyncio.to_thread(self.stop.wait)
+            if watch:
+                readers.append(asyncio.ensure_future(self._read(await _video_of(room, watch, timeout))))
+            else:
+                self.first.set()
+            while not self.stop.is_set() and not self.ended.is_set():
+                await asyncio.to_thread(self.stop.wait, 0.1)
         finally:
+            self.ended.set()
             for reader in readers:
                 reader.cancel()
             with contextlib.suppress(Exception):

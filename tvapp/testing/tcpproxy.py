@@ -3,13 +3,15 @@
 A client pointed at the proxy's URL reaches the server through it; `cut()` aborts every connection going
 through it (both sides see a reset, no websocket close frame), as when a phone leaves the Wi-Fi. New
 connections are accepted again at once, so a client that reconnects by itself comes back through it, unless
-`refusing` is set: then each new connection is reset at once (the server unreachable).
+`refusing` is set: then each new connection is reset at once (the server unreachable). `ThreadedProxy` runs one
+on its own event loop thread for synchronous code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 
 
 class CuttableProxy:
@@ -82,3 +84,31 @@ async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         pass
     finally:
         dst.transport.abort()
+
+
+class ThreadedProxy:
+    """A CuttableProxy on its own event loop thread, for synchronous code (benchmarks, Playwright tests)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="tcpproxy", daemon=True)
+        self.thread.start()
+        self.proxy = CuttableProxy(target_port)
+        self.url = asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(10)
+
+    def cut(self, refusing: bool = False) -> None:
+        """Abort every connection through it now; refuse new ones while `refusing` (until `cut(False)`)."""
+        def act() -> None:
+            self.proxy.refusing = refusing
+            self.proxy.cut()
+        self.loop.call_soon_threadsafe(act)
+
+    def allow(self) -> None:
+        """Accept new connections again (after `cut(refusing=True)`), leaving the ones made meanwhile alone."""
+        self.loop.call_soon_threadsafe(setattr, self.proxy, "refusing", False)
+
+    def close(self) -> None:
+        """Stop the proxy and its thread."""
+        asyncio.run_coroutine_threadsafe(self.proxy.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
