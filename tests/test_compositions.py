@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,43 +22,14 @@ import pytest
 from tvapp.client.compositions import CompositionClient
 from tvapp.client.webhooks import verify
 from tvapp.core.compositions import picture_rect, tile_rects
-from tvapp.testing.rest import create_room, media_token, room_name
+from tvapp.testing.bots import BotProcess as Bot
+from tvapp.testing.rest import create_room, room_name
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until
 from tvapp.testing.webhook_receiver import WebhookReceiver
 
 MEDIA_ENV = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}
 RED, BLUE = (0xE0, 0x30, 0x30), (0x30, 0x50, 0xE0)
-
-
-class Bot:
-    """A `tvapp bot` subprocess publishing a one-colour pattern and a tone; its JSON lines are collected."""
-
-    def __init__(self, server: ServerProcess, room: str, identity: str, color: str, hz: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tvapp", "bot", "--server", server.url,
-             "--token", media_token(server, room, identity), "--video", "pattern:320x240@15",
-             "--audio", f"tone:{hz}", "--color", color],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env={**os.environ, **MEDIA_ENV, "PYTHONUNBUFFERED": "1"})
-        self.lines: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(json.loads(line))
-
-    def published(self) -> int:
-        return sum(1 for line in self.lines if line["event"] == "local_track_published")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 @pytest.fixture
