@@ -107,13 +107,24 @@ def test_two_players_behind_edges_4s_apart_show_the_same_moment_through_pause_an
             assert shown is not None and -FRAME - 0.01 <= shown[1] - host.playback.position_at(now) <= 0.002
 
             await host.pause()
-            paused_at = time.time()
-            await wait_async(lambda: host.playback is not None and not host.playback.playing)
+            paused = await wait_async(lambda: host.playback if host.playback and not host.playback.playing else None)
             await asyncio.sleep(3.0)  # the scenario's pause (short here; tests/test_live_tv.py pauses 10 s)
+            play_sent = host.clock.now()
+            assert play_sent is not None
             await host.play()
             resumed = await wait_async(lambda: host.playback if host.playback and host.playback.moving else None)
+            # The event has just begun (its playlist still lists segment 0): the paused picture is still listed,
+            # so the room resumes on it, not later (it used to jump forward by up to half a delay).
+            assert resumed.position == pytest.approx(paused.position, abs=0.001)
+            # Paused N s => N s further behind the live edge. N is the time the timeline stood still, on the core's
+            # clock: from the pause until the resumed state moves (the 3 s sleep, the pause's acknowledgement, the
+            # play's trip to the core and its lead). The live edge is extrapolated continuously from the playlist
+            # read at load, so it does not move in segment steps; one frame covers rounding of the fields.
             behind = resumed.behind_at(resumed.at)
-            assert behind is not None and behind == pytest.approx(6.0 + (time.time() - paused_at), abs=0.7)
+            assert behind is not None and behind == pytest.approx(6.0 + (resumed.at - paused.at), abs=FRAME)
+            # ... and the time it stood still is the host's 3 s pause: 0.2 s covers the pause's acknowledgement and
+            # the 20 ms polls on 127.0.0.1 (the play's trip and lead come after `play_sent`).
+            assert play_sent - paused.at == pytest.approx(3.0, abs=0.2) and resumed.at >= play_sent
             await asyncio.sleep(1.5)
             await same_moment(players, host.clock.now)
 

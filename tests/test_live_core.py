@@ -114,6 +114,33 @@ def test_a_live_seek_stays_in_the_window_and_never_passes_the_live_point() -> No
         room.command("seek", 110.0, is_host=True, position=float("nan"))
 
 
+def test_a_pause_near_the_oldest_moment_of_a_growing_window_resumes_exactly_where_it_paused() -> None:
+    # The event has just started: the playlist still lists its first segment (media sequence 0), so nothing
+    # expires from its window; the room paused 2.5 s after the oldest listed moment must resume on that very
+    # picture (it used to jump forward to "oldest + delay / 2", so a 3 s pause left it only 2.5 s further behind).
+    room = PlaybackRoom(lead=0.5, live_delay=6.0, stall_timeout=30.0)
+    info = LiveInfo(live_edge=T0, fetched_at=99.0, window=6.0, target_duration=1.0, program_date_time=True,
+                    growing=True)
+    room.command("load", 100.0, is_host=True, content=URL, live=info)  # from T0 + 1.5 - 6; the oldest is T0 - 6
+    paused = room.command("pause", 101.5, is_host=True)
+    assert paused.position == pytest.approx(T0 - 3.5, abs=1e-6)  # (approx's default tolerance is ~30 min here)
+    resumed = room.command("play", 104.5, is_host=True)
+    assert resumed.position == pytest.approx(paused.position, abs=1e-6)
+    behind = resumed.behind_at(resumed.at)
+    assert behind == pytest.approx(6.0 + (resumed.at - paused.at), abs=1e-6)  # 3 s paused + the lead, no jump
+    # Before the oldest listed moment (still growing: it has not moved), a seek lands on it, not later.
+    early = room.command("seek", 105.0, is_host=True, position=T0 - 50.0)
+    assert early.position == pytest.approx(T0 - 6.0, abs=1e-6)
+
+
+def test_a_pause_older_than_a_sliding_window_resumes_at_its_oldest_moment_with_a_margin() -> None:
+    room = loaded_room()  # a sliding 30 s window: its oldest segment leaves the playlist as the stream goes on
+    room.command("pause", 110.0, is_host=True)
+    resumed = room.command("play", 150.0, is_host=True)
+    edge = resumed.live_edge_at(150.0)
+    assert edge is not None and resumed.position == pytest.approx(edge - 30.0 + 3.0, abs=1e-6)
+
+
 def test_a_stall_grows_the_delay_by_its_length_and_it_never_shrinks() -> None:
     room = loaded_room()
     waiting = room.buffering("tv-b", True, 110.0)

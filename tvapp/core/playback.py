@@ -44,8 +44,9 @@ Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant 
 |------------------------------|------------------------------|-----------------------------------------------------|
 | load content (live)          | control allows it            | at E - D (D = live_delay, at least one target      |
 |                              |                              | duration), ``live`` true, the window and PDT flag   |
-| seek instant                 | live                         | at the instant, kept within [E - window + D/2,      |
-|                              |                              | E - D]: never past the room's live point            |
+| seek instant                 | live                         | at the instant, kept within [E - window + m,        |
+|                              |                              | E - D]: never past the room's live point (m = D/2   |
+|                              |                              | for a sliding window, 0 for a growing one)          |
 | play                         | live, paused                 | from p (kept within the window), time-shifted       |
 | live                         | live                         | playing from E - D again ("back to live")           |
 | live                         | not live                     | ``invalid_value``                                   |
@@ -309,7 +310,12 @@ class PlaybackRoom:
             raise PlaybackError("invalid_value", "a live position must be an instant of the event (epoch seconds)")
         edge = self._edge_at(now)
         window = self._live.window_at(now) if self._live is not None else self.state.window
-        oldest = edge - window + self.state.delay / 2  # a little margin: the oldest segment expires
+        # A sliding window loses its oldest segment as the stream goes on: keep half a delay clear of it so that
+        # the screens still find the moment listed when they fetch it. A growing one (the playlist still lists the
+        # event's first segment) loses nothing: every listed moment stays playable, and a pause resumes on its
+        # very picture (a margin there jumped a resume forward, out of the time-shift the host asked for).
+        growing = self._live is not None and self._live.growing
+        oldest = edge - window + (0.0 if growing else self.state.delay / 2)
         return max(min(float(value), edge - self.state.delay), min(oldest, edge - self.state.delay))
 
     def _back_to_live(self, now: float) -> PlaybackState:
