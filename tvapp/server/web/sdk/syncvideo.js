@@ -42,10 +42,11 @@ const HAVE_FUTURE_DATA = 3;
 const HAVE_ENOUGH_DATA = 4;
 const HLS_URL = "/static/vendor/hls.light.min.mjs";
 const HLS_MIME = "application/vnd.apple.mpegurl";
-// hls.js as a follower: no worker (CSP), no jumping to the live edge or speeding up on its own, start where we seek.
+// hls.js as a follower: no worker (CSP), no jumping to the live edge or speeding up on its own (hls.js copies its
+// config through JSON: a large number, not Infinity).
 const HLS_CONFIG = Object.freeze({
-  enableWorker: false, lowLatencyMode: false, liveMaxLatencyDurationCount: Infinity, maxLiveSyncPlaybackRate: 1,
-  liveDurationInfinity: false, startFragPrefetch: true,
+  enableWorker: false, lowLatencyMode: false, liveSyncDurationCount: 3, liveMaxLatencyDurationCount: 1e6,
+  maxLiveSyncPlaybackRate: 1,  liveDurationInfinity: false, startFragPrefetch: true,
 });
 
 
@@ -99,6 +100,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     map: [], // livemap.js's map of the live stream's segments (media time <-> event instant)
     hls: null, // the hls.js instance playing a live stream, or null (native or a file)
     engine: null, // "hls.js" or "native" while a live stream plays
+    liveError: null, // why a live stream does not play, or null
   };
 
   // -- clock pings --
@@ -211,7 +213,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
         onChange();
         return;
       }
-      const player = new Hls(HLS_CONFIG);
+      const player = new Hls({ ...HLS_CONFIG });
       w.hls = player;
       const remap = (_event, data) => {
         const details = data && data.details;
@@ -221,11 +223,16 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
       player.on(Hls.Events.LEVEL_LOADED, remap);
       player.on(Hls.Events.LEVEL_UPDATED, remap);
       player.on(Hls.Events.ERROR, (_event, data) => {
-        if (data && data.fatal && w.hls === player) onMediaError();
+        if (data && data.fatal && w.hls === player) {
+          w.liveError = `hls.js: ${data.details}`;
+          onMediaError();
+        }
       });
       player.loadSource(url);
       player.attachMedia(video);
-    }, () => {
+    }).catch((err) => {
+      w.liveError = String(err && err.message ? err.message : err);
+      closeHls();
       w.unplayable = "error";
       onChange();
     });
@@ -512,7 +519,8 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
       error: () => w.lastError,
       state: () => (w.state ? { ...w.state, waiting_for: w.state.waiting_for.slice() } : null),
       status: () => ({
-        src: w.src, unplayable: w.unplayable, live: w.live, engine: w.engine, mapped: w.map.length, rate: w.rate, seeks: w.seeks, correcting: w.correcting,
+        src: w.src, unplayable: w.unplayable, live: w.live, engine: w.engine, mapped: w.map.length,
+        liveError: w.liveError, rate: w.rate, seeks: w.seeks, correcting: w.correcting,
         lags: { ...w.lags },
         stallReported: w.stallReported, soundBlocked: w.soundBlocked, muted: video.muted, paused: video.paused,
         currentTime: video.currentTime, readyState: video.readyState, seeking: video.seeking, host: w.host,
