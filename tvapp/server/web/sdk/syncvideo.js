@@ -6,7 +6,7 @@
 // display time), else video.currentTime, which runs ahead of or behind the screen by the compositor's delay. How long a
 // start takes to get the video moving (a resume after a pause, a fresh start after a load or a seek) and how late a
 // seek while playing lands are learnt from the error just after each one: the next start begins that much before
-// `at`, the next seek aims that much ahead. A stall is reported (`buffering`) so that the room can wait for this screen.
+// `at`, the next seek aims that much ahead. A stall is reported (`buffering`) so the room can wait for this screen.
 //
 // createSyncedVideo(video, {send, clock, base, onChange}): `send(message)` sends a signaling message object;
 // `clock` (optional) returns the Room's RoomClock (else this controller pings by itself); `base` prefixes /media/
@@ -46,7 +46,7 @@ const HLS_MIME = "application/vnd.apple.mpegurl";
 // config through JSON: a large number, not Infinity).
 const HLS_CONFIG = Object.freeze({
   enableWorker: false, lowLatencyMode: false, liveSyncDurationCount: 3, liveMaxLatencyDurationCount: 1e6,
-  maxLiveSyncPlaybackRate: 1,  liveDurationInfinity: false, startFragPrefetch: true,
+  maxLiveSyncPlaybackRate: 1, liveDurationInfinity: false, startFragPrefetch: true,
 });
 
 
