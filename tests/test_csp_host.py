@@ -57,4 +57,4 @@ def test_no_websocket_source_from_a_host_that_does_not_parse(host: str | None) -
 
 
 def test_an_ipv6_host_is_written_in_brackets() -> None:
-    assert "ws://[::1]:8800 wss://[::1]:8800;" in content_security_policy("[::1]:8800")
+    assert "ws://[::1]:8800 wss://[::1]:8800 http: https:;" in content_security_policy("[::1]:8800")
