@@ -45,16 +45,16 @@ def test_the_csp_names_the_validated_host_rebuilt_from_its_parts(server: ServerP
     port = server.url.rsplit(":", 1)[1]
     answer = get_page(server, f"Host: LOCALHOST:{port}\r\n".encode())
     assert answer.startswith(b"HTTP/1.1 200")
-    assert f"connect-src 'self' ws://localhost:{port} wss://localhost:{port};" in csp_of(answer)
+    assert f"connect-src 'self' ws://localhost:{port} wss://localhost:{port} http: https:;" in csp_of(answer)
 
 
 @pytest.mark.parametrize("host", [None, "", "evil.example, 127.0.0.1", "127.0.0.1:80 ws://evil.example",
                                   "127.0.0.1;script-src *", "a@evil.example", "[::1]:99999"])
 def test_no_websocket_source_from_a_host_that_does_not_parse(host: str | None) -> None:
     csp = content_security_policy(host)
-    assert "connect-src 'self';" in csp
+    assert "connect-src 'self' http: https:;" in csp  # http(s): a live stream's playlist and segments (hls.js)
     assert "evil" not in csp and "*" not in csp
 
 
 def test_an_ipv6_host_is_written_in_brackets() -> None:
-    assert "ws://[::1]:8800 wss://[::1]:8800;" in content_security_policy("[::1]:8800")
+    assert "ws://[::1]:8800 wss://[::1]:8800 http: https:;" in content_security_policy("[::1]:8800")

@@ -33,4 +33,6 @@ def test_every_data_file_under_tvapp_is_in_package_data() -> None:
 def test_the_web_pages_are_among_them() -> None:
     names = {path.relative_to(PACKAGE).as_posix() for path in shipped()}
     assert {"py.typed", "server/web/index.html", "tv/remote/web/remote.html", "tv/remote/web/remote.js",
-            "server/web/sdk/tvapp.js", "server/web/sdk/tvapp.d.ts", "server/web/sdk/package.json"} <= names
+            "server/web/sdk/tvapp.js", "server/web/sdk/tvapp.d.ts", "server/web/sdk/package.json",
+            "server/web/sdk/livemap.js", "server/web/vendor/hls.light.min.mjs",
+            "server/web/vendor/hls.js.LICENSE"} <= names

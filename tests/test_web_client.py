@@ -73,7 +73,8 @@ def test_page_is_served_with_a_strict_content_security_policy(web_server: Server
     host = web_server.url.removeprefix("http://")
     assert directives["default-src"] == ["'self'"]
     assert directives["script-src"] == ["'self'"]
-    assert directives["connect-src"] == ["'self'", f"ws://{host}", f"wss://{host}"]
+    # http(s): hls.js fetches a live stream's playlist and segments from wherever the room's content is.
+    assert directives["connect-src"] == ["'self'", f"ws://{host}", f"wss://{host}", "http:", "https:"]
     assert directives["object-src"] == ["'none'"]
     assert "unsafe" not in csp
     html = response.text

@@ -52,7 +52,8 @@ def content_security_policy(host: str | None) -> str:
         if WS_HOST_RE.fullmatch(shown):
             sockets = f" ws://{shown} wss://{shown}"
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"media-src 'self' blob: mediastream: http: https:; connect-src 'self'{sockets}; object-src 'none'; "
+            f"media-src 'self' blob: mediastream: http: https:; connect-src 'self'{sockets} http: https:; "
+            "object-src 'none'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 

@@ -220,5 +220,6 @@ class Edge:
         handler.send_header("Content-Type", kind)
         handler.send_header("Content-Length", str(len(body)))
         handler.send_header("Cache-Control", "no-cache")
+        handler.send_header("Access-Control-Allow-Origin", "*")  # as a CDN serving HLS to browsers (hls.js)
         handler.end_headers()
         handler.wfile.write(body)

@@ -32,6 +32,11 @@ import { positionAt } from "/sdk/steering.js";
         const names = state.waiting_for.map((identity) => nameOf(identity));
         return `Waiting for ${names.join(", ")}…`;
       }
+      if (state.live) {
+        // A live position is an instant of the event: say how far behind live the room is instead.
+        const behind = typeof state.delay === "number" ? ` · ${Math.round(state.delay)} s delay` : "";
+        return `${state.playing ? "LIVE" : "Paused (live)"}${behind}`;
+      }
       const where = clockText(sync.lastTarget === null ? state.position : sync.lastTarget);
       const of = typeof state.duration === "number" ? ` / ${clockText(state.duration)}` : "";
       return `${state.playing ? "Playing" : "Paused"} · ${where}${of}`;

@@ -6,15 +6,24 @@
 // display time), else video.currentTime, which runs ahead of or behind the screen by the compositor's delay. How long a
 // start takes to get the video moving (a resume after a pause, a fresh start after a load or a seek) and how late a
 // seek while playing lands are learnt from the error just after each one: the next start begins that much before
-// `at`, the next seek aims that much ahead. A stall is reported (`buffering`) so that the room can wait for this screen.
+// `at`, the next seek aims that much ahead. A stall is reported (`buffering`) so the room can wait for this screen.
 //
 // createSyncedVideo(video, {send, clock, base, onChange}): `send(message)` sends a signaling message object;
 // `clock` (optional) returns the Room's RoomClock (else this controller pings by itself); `base` prefixes /media/
 // paths (the core's URL when the page is elsewhere); `onChange()` is called when what a page shows may change.
 // The owner calls joined(joinedMsg), handle(msg) for pong and playback_state, tick() after a clock update, left().
+//
+// Live content (playback_state.live): the room's position is an instant of the event (program date-time, seconds
+// since the epoch). Native HLS plays it where the browser has it and says where media time 0 is
+// (`video.getStartDate()`, Safari); elsewhere hls.js (vendored at /static/vendor/hls.light.min.mjs, loaded on first
+// use; `hls` option: a Hls class of one's own) feeds the <video> through Media Source Extensions, with its worker off
+// (`enableWorker: false`: the core's CSP allows no blob: workers) and its own live catch-up off (the room steers).
+// livemap.js maps instants to media time through each fragment's program date-time (or, without it, media sequence
+// x target duration, as the server does); the steering is the same as for files, on media time.
 
 import { RoomClock, moving, positionAt, steer as steerDecision, learnFrame, frameError, measuredError, localNow,
   SEEK_THRESHOLD_S } from "./steering.js";
+import { fragmentMap, nativeMap, toInstant, toMedia } from "./livemap.js";
 
 const TICK_MS = 200;
 // First guesses of the lags (seconds), then learnt: how much before `at` to call play() to resume after a pause, or
@@ -31,6 +40,14 @@ const READY_AHEAD_S = 0.5; // buffered ahead of the position before a stalled ph
 const HAVE_METADATA = 1;
 const HAVE_FUTURE_DATA = 3;
 const HAVE_ENOUGH_DATA = 4;
+const HLS_URL = "/static/vendor/hls.light.min.mjs";
+const HLS_MIME = "application/vnd.apple.mpegurl";
+// hls.js as a follower: no worker (CSP), no jumping to the live edge or speeding up on its own (hls.js copies its
+// config through JSON: a large number, not Infinity).
+const HLS_CONFIG = Object.freeze({
+  enableWorker: false, lowLatencyMode: false, liveSyncDurationCount: 3, liveMaxLatencyDurationCount: 1e6,
+  maxLiveSyncPlaybackRate: 1, liveDurationInfinity: false, startFragPrefetch: true,
+});
 
 
 /** Where a browser can open a content: an http(s) URL or a file the core serves at /media/ (else null: a TV path). */
@@ -41,7 +58,8 @@ export function playableUrl(content, base = "") {
 }
 
 /** Keep `video` on the room's timeline; return its controller. */
-export function createSyncedVideo(video, { send, clock: roomClock = null, base = "", onChange = () => {} }) {
+export function createSyncedVideo(video, { send, clock: roomClock = null, base = "", onChange = () => {}, hls = null,
+  hlsUrl = null }) {
   // The room's clock: the Room's own (it pings) when given, else this controller's, fed by its own pings.
   const clock = roomClock ? { get current() { return roomClock(); } } : { current: new RoomClock() };
   const frames = [];
@@ -78,6 +96,11 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     presented: [], // errors of the frames presented since the last tick (seconds, a frame's middle)
     lastMediaTime: null,
     frameS: null, // the content's frame duration, learnt from presented frames
+    live: false, // the content is a live stream: positions are event instants, mapped through `map`
+    map: [], // livemap.js's map of the live stream's segments (media time <-> event instant)
+    hls: null, // the hls.js instance playing a live stream, or null (native or a file)
+    engine: null, // "hls.js" or "native" while a live stream plays
+    liveError: null, // why a live stream does not play, or null
   };
 
   // -- clock pings --
@@ -119,7 +142,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     const previous = w.state;
     if (previous && previous.content === msg.content && msg.seq < previous.seq) return; // a stale copy
     w.state = { ...msg, waiting_for: Array.isArray(msg.waiting_for) ? msg.waiting_for.slice() : [] };
-    if (!previous || previous.content !== msg.content) openContent(msg.content);
+    if (!previous || previous.content !== msg.content) openContent(msg.content, Boolean(msg.live));
     w.correcting = false;
     scheduleStart();
     onChange();
@@ -141,8 +164,10 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
 
   // -- the video element --
 
-  function openContent(content) {
+  function openContent(content, live = false) {
     const url = content ? playableUrl(content, base) : null;
+    w.live = Boolean(url && live);
+    w.map = [];
     w.unplayable = content && !url ? "tv" : null;
     w.lastTarget = null;
     w.lastError = null;
@@ -154,15 +179,84 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     w.measuring = null;
     w.fresh = true;
     setRate(1);
-    if (url === w.src) return;
+    if (url === w.src && !w.live) return;
     w.src = url;
-    if (url) {
+    closeHls();
+    if (url && w.live) {
+      openLive(url);
+    } else if (url) {
       video.src = url;
     } else {
       video.pause();
       video.removeAttribute("src");
     }
     video.load();
+  }
+
+  // -- live streams --
+
+  function openLive(url) {
+    if (video.canPlayType(HLS_MIME) && typeof video.getStartDate === "function") {
+      w.engine = "native";
+      video.src = url;
+      video.load();
+      return;
+    }
+    w.engine = "hls.js";
+    video.removeAttribute("src");
+    const loading = hls ? Promise.resolve(hls) : import(hlsUrl || new URL(HLS_URL, import.meta.url).href)
+      .then((module) => module.default);
+    loading.then((Hls) => {
+      if (w.src !== url || !w.live || w.hls) return; // the room moved on meanwhile
+      if (!Hls.isSupported()) {
+        w.unplayable = "error";
+        onChange();
+        return;
+      }
+      const player = new Hls({ ...HLS_CONFIG });
+      w.hls = player;
+      const remap = (_event, data) => {
+        const details = data && data.details;
+        if (details && w.hls === player) w.map = fragmentMap(details.fragments, details.targetduration);
+        tick();
+      };
+      player.on(Hls.Events.LEVEL_LOADED, remap);
+      player.on(Hls.Events.LEVEL_UPDATED, remap);
+      player.on(Hls.Events.ERROR, (_event, data) => {
+        if (data && data.fatal && w.hls === player) {
+          w.liveError = `hls.js: ${data.details}`;
+          onMediaError();
+        }
+      });
+      player.loadSource(url);
+      player.attachMedia(video);
+    }).catch((err) => {
+      w.liveError = String(err && err.message ? err.message : err);
+      closeHls();
+      w.unplayable = "error";
+      onChange();
+    });
+  }
+
+  function closeHls() {
+    if (w.hls) w.hls.destroy();
+    w.hls = null;
+    w.engine = null;
+  }
+
+  function liveMap() {
+    if (w.engine === "native" && !w.map.length) w.map = nativeMap(video.getStartDate().getTime());
+    return w.map;
+  }
+
+  // The video's media time of a room position (an event instant when live), or null while a live map is unknown.
+  function mediaOf(position) {
+    return w.live ? toMedia(liveMap(), position) : position;
+  }
+
+  // The room position (an event instant when live) of a media time, or null while a live map is unknown.
+  function positionOf(mediaTime) {
+    return w.live ? toInstant(liveMap(), mediaTime) : mediaTime;
   }
 
   function setRate(rate) {
@@ -226,6 +320,8 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     const now = clock.current.serverNow();
     if (now === null) return; // no clock yet: the burst answers within a few hundred ms
     const target = positionAt(state, now);
+    const targetMedia = mediaOf(target);
+    if (targetMedia === null) return; // live: where the room is in this video is not known yet
     const ended = typeof state.duration === "number" && target >= state.duration;
     // The video starts a little before `at`: play() takes that long to get it moving.
     const runs = moving(state) && now >= state.at - startLead() - TIMER_SLACK_S && !ended;
@@ -234,14 +330,14 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     const presented = w.presented;
     w.presented = [];
     if (video.seeking) return;
-    w.lastError = measuredError(presented, video.currentTime, target, video.paused);
+    w.lastError = measuredError(presented, video.currentTime, targetMedia, video.paused);
     if (!runs) {
       if (!video.paused) video.pause();
       setRate(1);
       w.correcting = false;
       w.notReadySince = null;
       w.measuring = null;
-      if (Math.abs(w.lastError) > PAUSED_TOLERANCE_S) seek(target);
+      if (Math.abs(w.lastError) > PAUSED_TOLERANCE_S) seek(targetMedia);
       reportReady();
       return;
     }
@@ -249,7 +345,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     if (w.log.length > FRAMES_KEPT) w.log.shift();
     if (video.paused) {
       if (Math.abs(w.lastError) > SEEK_THRESHOLD_S) {
-        seek(target + w.lags.seek); // late: jump to where the timeline will be once the video runs
+        seek(targetMedia + w.lags.seek); // late: jump to where the timeline will be once the video runs
         w.measuring = "seek";
       } else if (!w.measuring) {
         w.measuring = w.fresh ? "fresh" : "resume";
@@ -258,7 +354,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
       startPlaying();
     } else if (now >= state.at && !learnLag()) {
       const landing = performance.now() - w.lastSeekAt < SEEK_LANDING_MS && video.readyState < HAVE_FUTURE_DATA;
-      if (!landing) steer(target);
+      if (!landing) steer(targetMedia);
     }
     reportReady();
   }
@@ -299,7 +395,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     const since = w.notReadySince === null ? (w.notReadySince = performance.now()) : w.notReadySince;
     if (!w.stallReported && performance.now() - since >= STALL_REPORT_MS) {
       w.stallReported = true;
-      report({ stalled: true, position: round(video.currentTime) });
+      report({ stalled: true, position: round(positionOf(video.currentTime) ?? video.currentTime) });
     }
   }
 
@@ -307,7 +403,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     if (w.stallReported && ready()) {
       w.stallReported = false;
       w.notReadySince = null;
-      report({ stalled: false, position: round(video.currentTime) });
+      report({ stalled: false, position: round(positionOf(video.currentTime) ?? video.currentTime) });
     }
   }
 
@@ -342,7 +438,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
   }
 
   function onMetadata() {
-    if (!w.durationReported && Number.isFinite(video.duration) && video.duration > 0 && w.state) {
+    if (!w.live && !w.durationReported && Number.isFinite(video.duration) && video.duration > 0 && w.state) {
       w.durationReported = true;
       report({ stalled: false, duration: round(video.duration) });
     }
@@ -365,9 +461,12 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
     w.frameS = learnFrame(w.frameS, step);
     const state = w.state;
     const serverAt = clock.current.serverNow();
+    const position = positionOf(meta.mediaTime);
     if (!moving(state) || serverAt === null || video.seeking || video.paused || w.frameS === null) return;
+    if (position === null) return;
     const displayServer = serverAt + (performance.timeOrigin + meta.expectedDisplayTime) / 1000 - localNow();
-    w.presented.push(frameError(state, meta.mediaTime, w.frameS, displayServer));
+    // The error is in seconds of either clock (media time and event instants run alike within a segment).
+    w.presented.push(frameError(state, position, w.frameS, displayServer));
   }
 
   function onFrame(now, meta) {
@@ -378,6 +477,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
       displayWall: performance.timeOrigin + meta.expectedDisplayTime,
       expectedDisplayTime: meta.expectedDisplayTime,
       mediaTime: meta.mediaTime,
+      position: positionOf(meta.mediaTime), // the room position shown: the media time, or an event instant (live)
       presentedFrames: meta.presentedFrames,
       rate: video.playbackRate,
     });
@@ -419,7 +519,8 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
       error: () => w.lastError,
       state: () => (w.state ? { ...w.state, waiting_for: w.state.waiting_for.slice() } : null),
       status: () => ({
-        src: w.src, unplayable: w.unplayable, rate: w.rate, seeks: w.seeks, correcting: w.correcting,
+        src: w.src, unplayable: w.unplayable, live: w.live, engine: w.engine, mapped: w.map.length,
+        liveError: w.liveError, rate: w.rate, seeks: w.seeks, correcting: w.correcting,
         lags: { ...w.lags },
         stallReported: w.stallReported, soundBlocked: w.soundBlocked, muted: video.muted, paused: video.paused,
         currentTime: video.currentTime, readyState: video.readyState, seeking: video.seeking, host: w.host,
@@ -441,6 +542,7 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
   /** Stop steering this video for good. */
   function detach() {
     left();
+    closeHls();
     if (w.frameHandle !== null && "cancelVideoFrameCallback" in video) video.cancelVideoFrameCallback(w.frameHandle);
     w.frameHandle = null;
     w.detached = true;

@@ -134,6 +134,10 @@ export declare function createSyncedVideo(video: HTMLVideoElement, options: {
   clock?: () => RoomClock;
   base?: string;
   onChange?: () => void;
+  /** Live streams: the hls.js class to use (default: the core's vendored copy, /static/vendor/hls.light.min.mjs). */
+  hls?: unknown;
+  /** Live streams: where to import hls.js from instead (an ES module whose default export is Hls). */
+  hlsUrl?: string;
 }): SyncedVideo;
 
 export declare class Playback {
