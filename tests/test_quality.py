@@ -166,3 +166,6 @@ def test_the_room_hears_levels_on_a_change_and_every_5_seconds_otherwise() -> No
     assert announce_due({"a": 5, "b": None}, {"a": 5}, 0.0, 1000.0)      # someone new
     assert not announce_due({"a": 5}, {"a": 5, "gone": 3}, 0.0, 1000.0)  # someone leaving is not news here
     assert not announce_due({}, {}, None, 0.0)                           # nobody to tell about
+    assert not announce_due({"a": None, "b": None}, {}, None, 0.0)       # nothing known (no media): nothing said
+    assert not announce_due({"a": None}, {"a": None}, 0.0, 9000.0)       # ... not even as a reminder
+    assert announce_due({"a": None}, {"a": 3}, 0.0, 1000.0)              # a known level lost is news

@@ -87,8 +87,13 @@ def level_for(measures: LinkMeasures) -> int:
 
 def announce_due(levels: dict[str, int | None], told: dict[str, int | None], told_at_ms: float | None,
                  now_ms: float, resend_ms: float = RESEND_MS) -> bool:
-    """Return whether the room should hear the levels now: one changed (or is new), or `resend_ms` have passed."""
+    """Return whether the room should hear the levels now: one changed (or is new), or `resend_ms` have passed.
+
+    Nothing is said while no level is known and none was told (a room without media hears no quality messages).
+    """
     if not levels:
+        return False
+    if all(level is None for level in levels.values()) and all(level is None for level in told.values()):
         return False
     if told_at_ms is None or now_ms - told_at_ms >= resend_ms:
         return True
