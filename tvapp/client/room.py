@@ -24,6 +24,9 @@ older generations ignored (Reconnecting("media") ... Reconnected("media")).
 Tasks: the connection runner, the link watch and the token refresher belong to the Room's TaskSet, started by `connect()` and
 cancelled by `disconnect()`; the pinger to the request channel, the frame pumps to each MediaSession, the reader
 to each SignalClient, the coroutine callbacks to the event bus. None is started in ``__init__``.
+
+The module stays one piece (just over 500 lines): what is left here is the connection's life and its repair
+policy, which read and change the same few fields (session, generation, state); the jobs that could leave have.
 """
 
 from __future__ import annotations
