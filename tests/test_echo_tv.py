@@ -261,7 +261,7 @@ def test_the_tvs_own_sound_is_cancelled_in_what_the_sfu_forwards(tmp_path: Path)
     assert figures["echo_level_dbfs"] > -37, figures
     assert bridge.late_blocks <= 5, figures
     # The canceller is in the path, fed by the output tap, with the clocks measured (the sidecar's figures).
-    assert echo["frames"] > 1500 and echo["reference_samples"] > 20 * RATE and echo["drift_ppm"] is not None, figures
+    assert echo["frames"] > 1500 and echo["reference_samples"] > 15 * RATE and echo["drift_ppm"] is not None, figures
     # The talker alone comes through (so the lag is right): the AGC lifts it, its waveform is kept.
     assert figures["near_alone_corr"] > 0.7, figures
     # Issue 15's goal: ERLE >= 25 dB after convergence. This shared 2-core machine starves the TV process at
