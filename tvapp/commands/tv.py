@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
+import re
+import secrets
 import socket
 import sys
 from collections.abc import Callable, Coroutine
@@ -110,20 +113,41 @@ def run(cfg: config_mod.Config, data: Path, args: argparse.Namespace) -> int:
         print("tvapp tv: hosting --room on --server needs --api-key ID:SECRET (or $TVAPP_API_KEY)", file=sys.stderr)
         return 2
 
+    identity = tv_identity(data)
+
     async def network_main(session: TvSession) -> None:
         if args.server:
             plan = None
             if args.room or args.invite or args.token:
                 plan = JoinPlan(server=args.server, token=args.token, refresh_token=args.refresh_token,
-                                invite=args.invite, room=args.room, api_key=api_key, name=options.friendly_name)
+                                invite=args.invite, room=args.room, api_key=api_key, name=options.friendly_name,
+                                identity=identity)
             await _side_by_side(session.run(plan), run_remote(cfg, data, args, session, args.server, api_key))
             return
         await with_embedded_core(cfg, data, args, session, lambda url, key: JoinPlan(
             server=url, token=args.token, refresh_token=args.refresh_token, invite=args.invite,
             room=None if (args.invite or args.token) else (args.room or cfg.tv.room), api_key=key,
-            name=options.friendly_name))
+            name=options.friendly_name, identity=identity))
 
     return run_tv(options, network_main)
+
+
+def tv_identity(data: Path) -> str:
+    """Return this TV's participant identity, kept in <data>/tv-identity: a TV restarted (a crash, systemd's
+    Restart=always) joins as the same participant and takes over its old session at once, instead of leaving a
+    "Reconnecting…" ghost of itself for the reconnect grace window."""
+    path = data / "tv-identity"
+    try:
+        known = path.read_text().strip()
+        if re.fullmatch(r"tv-[0-9a-f]{8}", known):
+            return known
+    except OSError:
+        pass
+    identity = "tv-" + secrets.token_hex(4)
+    with contextlib.suppress(OSError):
+        data.mkdir(parents=True, exist_ok=True)
+        path.write_text(identity + "\n")
+    return identity
 
 
 async def with_embedded_core(cfg: config_mod.Config, data: Path, args: argparse.Namespace, session: TvSession,
