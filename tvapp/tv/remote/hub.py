@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from fastapi import WebSocket
@@ -252,34 +252,14 @@ class RemoteHub:
                 self._forget(link)
                 return
         else:
-            try:
-                await self._execute(command)
-            except CommandRefused as refused:
-                self._answer(link, command, Error(code=refused.code, message=refused.message))
-                return
-            except Exception:
-                log.exception("remote command %s failed", command.TYPE)
-                self._answer(link, command, INTERNAL)
-                return
-            self.push_state()
+            await self._carry_out(link, command, self._execute(command))
+            return
         self._answer(link, command)
 
-    async def _phone(self, link: _Link, command: PhoneCameraOffer | PhoneCameraMute | PhoneCameraStop) -> None:
-        """Carry out a phone-camera command of this phone (the connection is its identity as the camera)."""
-        phone = self.phone_camera
-        if phone is None:
-            self._answer(link, command, NO_PHONE_CAMERA)
-            return
-        assert link.conn.device_id is not None
+    async def _carry_out(self, link: _Link, command: Command, action: Awaitable[object]) -> None:
+        """Await `action` for `command`, then push the new state and answer ok; a refusal or a failure is the answer."""
         try:
-            if isinstance(command, PhoneCameraOffer):
-                sdp = await phone.offer(link, link.conn.device_id, command.sdp, lambda msg: self._notify(link, msg))
-                if link.authed:
-                    link.conn.send(PhoneCameraAnswer(id=command.id, sdp=sdp))
-            elif isinstance(command, PhoneCameraMute):
-                await phone.set_muted(link, bool(command.muted))
-            else:
-                await phone.stop(link)
+            await action
         except CommandRefused as refused:
             self._answer(link, command, Error(code=refused.code, message=refused.message))
             return
@@ -289,6 +269,27 @@ class RemoteHub:
             return
         self.push_state()
         self._answer(link, command)
+
+    async def _phone(self, link: _Link, command: PhoneCameraOffer | PhoneCameraMute | PhoneCameraStop) -> None:
+        """Carry out a phone-camera command of this phone (the connection is its identity as the camera)."""
+        phone = self.phone_camera
+        if phone is None:
+            self._answer(link, command, NO_PHONE_CAMERA)
+            return
+        device_id = link.conn.device_id
+        assert device_id is not None
+
+        async def act() -> None:
+            if isinstance(command, PhoneCameraOffer):
+                sdp = await phone.offer(link, device_id, command.sdp, lambda msg: self._notify(link, msg))
+                if link.authed:
+                    link.conn.send(PhoneCameraAnswer(id=command.id, sdp=sdp))
+            elif isinstance(command, PhoneCameraMute):
+                await phone.set_muted(link, bool(command.muted))
+            else:
+                await phone.stop(link)
+
+        await self._carry_out(link, command, act())
 
     @staticmethod
     def _notify(link: _Link, msg: TvMessage) -> None:
