@@ -54,6 +54,7 @@ Every drop is counted by kind (`dropped()`) and logged as a WARNING at most once
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import functools
 import ipaddress
@@ -530,6 +531,15 @@ class PortRangeExhausted(OSError):
     """No port of `[media] udp_port_range` is free for an ICE host socket."""
 
 
+class HostAddressUnusable(OSError):
+    """No ICE host socket could be bound for another reason than a full range (e.g. the address is gone)."""
+
+
+# address -> why this gathering's host socket could not be bound there (aioice logs and swallows it); one dict per
+# gathering task, so concurrent gatherings do not see each other's failures
+_bind_errors: contextvars.ContextVar[dict[str, OSError] | None] = contextvars.ContextVar("bind_errors", default=None)
+
+
 def set_port_range(ports: tuple[int, int] | None) -> None:
     """Bind every ICE host socket of this process to a port in `ports` (low, high inclusive); None: any port."""
     global _port_range
@@ -543,6 +553,12 @@ def port_range() -> tuple[int, int] | None:
     return _port_range
 
 
+def _errno_of(exc: OSError) -> int | None:
+    """Return the errno of a failed bind: uvloop (the core's loop) raises a bare OSError caused by the real one."""
+    cause = exc.__cause__
+    return exc.errno if exc.errno is not None or not isinstance(cause, OSError) else cause.errno
+
+
 async def _bind_in_range(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], address: str,
                          ports: tuple[int, int]) -> tuple[Any, Any]:
     low, high = ports
@@ -552,7 +568,7 @@ async def _bind_in_range(loop: asyncio.AbstractEventLoop, factory: Callable[[], 
         try:
             return await loop.create_datagram_endpoint(factory, local_addr=(address, low + (start + i) % count))
         except OSError as exc:
-            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+            if _errno_of(exc) not in (errno.EADDRINUSE, errno.EACCES):
                 raise
     raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in udp_port_range {low}-{high} on {address}")
 
@@ -571,7 +587,13 @@ class _LoopInRange:
         local = kwargs.get("local_addr")
         if ports is None or args or set(kwargs) != {"local_addr"} or local is None or local[1] != 0:
             return await self._loop.create_datagram_endpoint(factory, *args, **kwargs)
-        return await _bind_in_range(self._loop, factory, local[0], ports)
+        try:
+            return await _bind_in_range(self._loop, factory, local[0], ports)
+        except OSError as exc:
+            errors = _bind_errors.get()
+            if errors is not None:
+                errors[local[0]] = exc
+            raise
 
 
 class _AsyncioForIce:
@@ -592,10 +614,16 @@ def _bind_host_sockets() -> None:
     def make_candidates(original: Callable[..., Any]) -> Callable[..., Any]:
         async def get_component_candidates(connection: Any, component: int, addresses: list[str],
                                            *args: Any, **kwargs: Any) -> list[Candidate]:
+            errors: dict[str, OSError] = {}
+            _bind_errors.set(errors)
             candidates: list[Candidate] = await original(connection, component, addresses, *args, **kwargs)
             hosts = [c for c in candidates if c.type == "host"]
             ports = _port_range
             if ports is not None and addresses and not hosts:
+                other = [f"{a}: {e}" for a, e in errors.items() if not isinstance(e, PortRangeExhausted)]
+                if other:  # say what really failed, not "full"
+                    raise HostAddressUnusable(errno.EADDRNOTAVAIL, "could not bind an ICE host socket on "
+                                              + "; ".join(other))
                 raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in udp_port_range "
                                          f"{ports[0]}-{ports[1]} on {', '.join(addresses)}")
             for host in hosts:

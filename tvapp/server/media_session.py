@@ -150,6 +150,11 @@ class MediaSession:
                     self.participant.peer.send(Error(code="media_failed", message="the server has no free media "
                                                      "port (its [media] udp_port_range is full)"))
                     return
+                if isinstance(exc, internals.HostAddressUnusable):
+                    log.error("media: no offer for %s: %s", self.participant.identity, exc)
+                    self.participant.peer.send(Error(code="media_failed", message="the server could not open a "
+                                                     "media socket on its address"))
+                    return
                 log.exception("media: could not make an offer for %s", self.participant.identity)
                 self.participant.peer.send(Error(code="media_failed", message="the server could not make an offer"))
                 return
