@@ -30,7 +30,7 @@ run: $(STAMP)
 	$(VENV)/bin/tvapp demo
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 bench: $(STAMP)
 	$(PY) -m bench.join_latency
