@@ -139,3 +139,9 @@ def test_the_config_merges_the_older_name(tmp_path: Path) -> None:
     loaded: Any = load_config(path, env={})
     assert loaded.server.origins == ("https://a.example", "https://b.example")
     assert Config().server.origins == ()
+
+
+def test_the_openapi_document_describes_cors(server: ServerProcess) -> None:
+    description = httpx.get(server.url + "/v1/openapi.json").json()["info"]["description"]
+    assert "[server] cors_origins" in description and "Authorization, Content-Type" in description
+    assert "403 bad_origin" in description
