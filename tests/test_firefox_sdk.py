@@ -36,6 +36,15 @@ _MARK_AUDIO_MIDS = """() => {
 }"""
 
 
+_SWITCH_CAMERA = """async () => {
+  const local = window.example.room.localParticipant;
+  const before = local.tracks.get("camera").sid;
+  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  const publication = await local.switchDevice("camera", cameras[cameras.length - 1].deviceId);
+  return {before, after: publication.sid, live: publication.track.readyState === "live", cameras: cameras.length};
+}"""
+
+
 @pytest.fixture(scope="module")
 def sdk_server(tmp_path_factory: pytest.TempPathFactory, example_site: str) -> Iterator[ServerProcess]:  # noqa: F811
     with ServerProcess(tmp_path_factory.mktemp("sdk-firefox"), env=server_env(example_site)) as srv:
@@ -94,6 +103,10 @@ def test_firefox_sdk_page_publishes_camera_and_mic_and_receives_a_bots_video_and
     sees_and_hears(page, "bot-1", 320)  # the bot's 320x240 test pattern and its 440 Hz tone
     stats_grow(page, DECODES_AUDIO_AND_VIDEO, pc_expression=PC)
     bot_decodes(bots[0], "fox")  # Firefox's fake camera at a camera's size and its 1 kHz tone, audible
+    # A device switch (getUserMedia again, replaceTrack) keeps the publication's sid and the media flowing.
+    switched = page.evaluate(_SWITCH_CAMERA)
+    assert switched["before"] and switched["after"] == switched["before"] and switched["live"], switched
+    bot_decodes(bots[0], "fox")
     assert firefox.errors[page] == []
     assert not [e for e in page.evaluate("() => window.example.events") if e["name"] == "error"]
 

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,4 +44,24 @@ test("tvapp.d.ts declares exactly the values tvapp.js exports", async () => {
   const exported = Object.keys(await import(join(SDK, "tvapp.js"))).sort();
   assert.deepEqual(values, exported);
   assert.ok(types.includes("RoomEvents") && types.includes("ConnectOptions"), types.join(", "));
+});
+
+test("RoomEvents declares every event the SDK emits, and the SDK names every event RoomEvents declares", () => {
+  const ts = typescript();
+  const file = join(SDK, "tvapp.d.ts");
+  const program = ts.createProgram([file], { strict: true, noEmit: true, types: [], lib: ["lib.es2022.d.ts", "lib.dom.d.ts"] });
+  const checker = program.getTypeChecker();
+  const module = checker.getSymbolAtLocation(program.getSourceFile(file));
+  const events = checker.getExportsOfModule(module).find((s) => s.name === "RoomEvents");
+  const declared = new Set(checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(events)).map((p) => p.name));
+  const sources = readdirSync(SDK).filter((f) => f.endsWith(".js")).map((f) => readFileSync(join(SDK, f), "utf8"));
+  const emitted = new Set();
+  for (const text of sources) {
+    // The string literals before the first comma of each _emit(...): `_emit("data", ...)`, `_emit(m ? "a" : "b", ...)`.
+    for (const call of text.matchAll(/_emit\(([^,]*),/g)) for (const m of call[1].matchAll(/"([a-z_]+)"/g)) emitted.add(m[1]);
+  }
+  assert.ok(emitted.size >= 15, [...emitted].join(", "));
+  assert.deepEqual([...emitted].filter((name) => !declared.has(name)), [], "emitted but not in RoomEvents");
+  const all = sources.join("\n");
+  assert.deepEqual([...declared].filter((name) => !all.includes(`"${name}"`)), [], "in RoomEvents but never named");
 });

@@ -25,6 +25,7 @@ export async function join(coreUrl: string, accessToken: string, refreshToken: s
   room.on("data", ({ payload, topic, identity }) => console.log(identity, topic, payload.length));
   room.on("playback_changed", ({ state }: { state: PlaybackState }) => console.log(state.position, state.playing));
   room.on("network_quality", ({ participant, level }) => console.log(participant.sid, level ?? "unknown"));
+  room.on("local_track_changed", ({ publication }) => console.log(publication.sid, publication.track.label));
   room.on("token_refreshed", ({ expiresAt }) => console.log(new Date(expiresAt * 1000)));
   room.on("error", ({ code, message }) => console.warn(code, message));
   const off: () => void = room.on("track_muted", ({ track }) => console.log(track.sid, track.muted));

@@ -193,6 +193,8 @@ export interface RoomEvents {
   error: { code: string; message: string };
   local_track_published: { publication: LocalTrackPublication };
   local_track_unpublished: { publication: LocalTrackPublication };
+  /** switchDevice put another camera or microphone into the publication (same sid, new MediaStreamTrack). */
+  local_track_changed: { publication: LocalTrackPublication };
   token_refreshed: { expiresAt: number };
 }
 
