@@ -4,7 +4,8 @@ The page is examples/web/, built only on the SDK and served from its own origin 
 core's `[server] cors_origins`), as tests/test_web_sdk.py opens it in Chromium. A Firefox SDK page joins, publishes
 its camera and microphone (an SDK bot decodes both, at a camera's size and the fake microphone's level) and shows
 and plays a bot's video and audio (frames the tile's <video> presents, the level its <audio> plays, read from the
-page with tvapp.testing.page_media); a Chromium SDK page and a Firefox SDK page see and hear each other.
+page with tvapp.testing.page_media); a Chromium SDK page and a Firefox SDK page see and hear each other; a Firefox
+page on the listed origin refreshes its token (a CORS-preflighted POST) and joins.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 from test_firefox import Bot, bot_decodes
-from test_web_sdk import PC, example_site, open_example, server_env  # noqa: F401 (example_site is a fixture)
+from test_web_sdk import PC, REFRESH_AND_JOIN, example_site, open_example, server_env  # noqa: F401 (a fixture)
 from web_helpers import new_room
 
 from tvapp.testing.browser import Browser, stats_grow, wait_for_js
@@ -123,3 +124,14 @@ def test_a_chromium_sdk_page_and_a_firefox_sdk_page_see_and_hear_each_other(
     finally:
         browser.errors.pop(chrome, None)
         chrome.close()
+
+
+def test_a_firefox_page_on_a_listed_origin_refreshes_its_token_and_joins(
+        sdk_server: ServerProcess, firefox: Firefox, example_site: str) -> None:  # noqa: F811
+    room, _ = new_room(sdk_server, "sdk-firefox")
+    pair = sdk_server.token(room, "fox-cors")
+    page = firefox.new_page()
+    page.goto(example_site + "/")
+    result = page.evaluate(REFRESH_AND_JOIN, [sdk_server.url, pair["access_token"], pair["refresh_token"]])
+    assert result == {"rotated": True, "state": "connected", "identity": "fox-cors"}, result
+    assert firefox.errors[page] == []

@@ -124,7 +124,7 @@ def test_two_example_pages_see_and_hear_each_other_and_a_bot(
 
 # On a page of a site, import the SDK from the core, refresh the token pair (a CORS-preflighted POST), then join with
 # the fresh access token (the websocket's Origin is the site's); report what happened.
-_REFRESH_AND_JOIN = """async ([url, token, refreshToken]) => {
+REFRESH_AND_JOIN = """async ([url, token, refreshToken]) => {
   const { Room } = await import(url + "/sdk/tvapp.js");
   const room = new Room(url, token, { refreshToken });
   const out = {};
@@ -143,7 +143,7 @@ def test_a_page_on_a_listed_origin_refreshes_its_token_and_joins(
     pair = sdk_server.token(room, "listed")
     tab = browser.new_page()
     tab.goto(example_site + "/")
-    result = tab.evaluate(_REFRESH_AND_JOIN, [sdk_server.url, pair["access_token"], pair["refresh_token"]])
+    result = tab.evaluate(REFRESH_AND_JOIN, [sdk_server.url, pair["access_token"], pair["refresh_token"]])
     assert result == {"rotated": True, "state": "connected", "identity": "listed"}, result
     assert browser.errors[tab] == []
 
@@ -154,7 +154,7 @@ def test_a_page_on_an_unlisted_origin_can_neither_refresh_nor_join(
     pair = sdk_server.token(room, "stranger")
     tab = browser.new_page()
     tab.goto(unlisted_site + "/")
-    result = tab.evaluate(_REFRESH_AND_JOIN, [sdk_server.url, pair["access_token"], pair["refresh_token"]])
+    result = tab.evaluate(REFRESH_AND_JOIN, [sdk_server.url, pair["access_token"], pair["refresh_token"]])
     # The preflight's 403 fails the fetch (a CORS error: no detail reaches the page); the websocket gets 403.
     assert result == {"refresh": "TypeError: Failed to fetch", "join": "closed", "state": "disconnected"}, result
     assert any("CORS" in e for e in browser.errors.pop(tab)), "Chromium reports the CORS refusal"
