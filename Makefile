@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench venv system-deps clean help
+.PHONY: run test bench venv system-deps js-deps clean help
 
 help:
 	@echo "make run    - create .venv, install, start the demo: built-in core + TV + talking bots"
@@ -23,13 +23,23 @@ $(STAMP): pyproject.toml
 system-deps:
 	@bash scripts/install-system-deps.sh
 
+# The JavaScript tests' npm packages (tests/js/package.json: the TypeScript compiler that checks the SDK's
+# tvapp.d.ts) in tests/js/node_modules, exactly as package-lock.json pins them; again only when the lock changes.
+JS_STAMP := tests/js/node_modules/.installed
+js-deps: $(JS_STAMP)
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json | system-deps
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "js-deps: npm is missing (system-deps installs it as root); tests/js/types.test.js will fail"; fi
+
 run: $(STAMP)
 	@echo "Starting the tvapp demo: the built-in core on port 8800, the TV (fullscreen, or offscreen with"
 	@echo "screenshots when there is no screen) and 4 bots taking turns to talk. Phones join with the code on"
 	@echo "screen at the address printed below. Stop with Ctrl-C. Core alone: $(VENV)/bin/tvapp serve"
 	$(VENV)/bin/tvapp demo
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(JS_STAMP)
 	$(PY) -m pytest -q --durations=25
 
 bench: $(STAMP)
@@ -50,7 +60,7 @@ bench: $(STAMP)
 	$(PY) -m bench.echo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis tests/js/node_modules
 
 # Every fuzzer at night length: the media path and signaling (tests/test_fuzz_media.py), the TV's pairing bodies
 # and /v1/remote messages (tests/test_fuzz_tv_remote.py) and the core's REST bodies, paths and signaling texts

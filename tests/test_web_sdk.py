@@ -39,9 +39,8 @@ pytestmark = pytest.mark.usefixtures("close_pages")
 bots = media.bots  # the SDK bot fixture of tests/test_web_media.py
 
 
-@pytest.fixture(scope="module")
-def example_site() -> Iterator[str]:
-    """Serve examples/web/ on its own origin (a developer's site); return its URL."""
+def serve_examples() -> Iterator[str]:
+    """Serve examples/web/ on an origin of its own (a developer's site); yield its URL."""
     handler = functools.partial(_QuietHandler, directory=str(EXAMPLE_DIR))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -51,13 +50,25 @@ def example_site() -> Iterator[str]:
     thread.join(5)
 
 
+@pytest.fixture(scope="module")
+def example_site() -> Iterator[str]:
+    """examples/web/ on its own origin, listed in the core's [server] cors_origins."""
+    yield from serve_examples()
+
+
+@pytest.fixture(scope="module")
+def unlisted_site() -> Iterator[str]:
+    """examples/web/ on another origin the core does not list."""
+    yield from serve_examples()
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 def server_env(site: str) -> dict[str, str]:
-    return {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_SERVER_ALLOWED_ORIGINS": site,
+    return {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_SERVER_CORS_ORIGINS": site,
             "TVAPP_SIGNAL_PING_INTERVAL": "1", "TVAPP_SIGNAL_IDLE_TIMEOUT": "4"}
 
 
@@ -109,6 +120,45 @@ def test_two_example_pages_see_and_hear_each_other_and_a_bot(
     media.frames_grow(bot, "page-one")
     media.frames_grow(bot, "page-two")
     assert browser.errors[one] == [] and browser.errors[two] == []
+
+
+# On a page of a site, import the SDK from the core, refresh the token pair (a CORS-preflighted POST), then join with
+# the fresh access token (the websocket's Origin is the site's); report what happened.
+REFRESH_AND_JOIN = """async ([url, token, refreshToken]) => {
+  const { Room } = await import(url + "/sdk/tvapp.js");
+  const room = new Room(url, token, { refreshToken });
+  const out = {};
+  try { await room.refreshTokens(); out.rotated = room.accessToken !== token && room.refreshToken !== refreshToken; }
+  catch (err) { out.refresh = err.name + ": " + err.message; }
+  try { await room.connect(); out.state = room.state; out.identity = room.localParticipant.identity; }
+  catch (err) { out.join = err.code; out.state = room.state; }
+  await room.disconnect();
+  return out;
+}"""
+
+
+def test_a_page_on_a_listed_origin_refreshes_its_token_and_joins(
+        sdk_server: ServerProcess, browser: Browser, example_site: str) -> None:
+    room, _ = new_room(sdk_server, "sdk-cors")
+    pair = sdk_server.token(room, "listed")
+    tab = browser.new_page()
+    tab.goto(example_site + "/")
+    result = tab.evaluate(REFRESH_AND_JOIN, [sdk_server.url, pair["access_token"], pair["refresh_token"]])
+    assert result == {"rotated": True, "state": "connected", "identity": "listed"}, result
+    assert browser.errors[tab] == []
+
+
+def test_a_page_on_an_unlisted_origin_can_neither_refresh_nor_join(
+        sdk_server: ServerProcess, browser: Browser, unlisted_site: str) -> None:
+    room, _ = new_room(sdk_server, "sdk-cors")
+    pair = sdk_server.token(room, "stranger")
+    tab = browser.new_page()
+    tab.goto(unlisted_site + "/")
+    result = tab.evaluate(REFRESH_AND_JOIN, [sdk_server.url, pair["access_token"], pair["refresh_token"]])
+    # The preflight's 403 fails the fetch (a CORS error: no detail reaches the page); the websocket gets 403.
+    assert result == {"refresh": "TypeError: Failed to fetch", "join": "closed", "state": "disconnected"}, result
+    assert any("CORS" in e for e in browser.errors.pop(tab)), "Chromium reports the CORS refusal"
+    assert sdk_server.token(room, "check")  # the core itself is fine
 
 
 class ProxyThread:

@@ -22,6 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
+from tvapp.core.hosts import cors_origin_error
 from tvapp.core.layout import Mode
 from tvapp.core.reconnect import check_grace
 
@@ -38,7 +39,8 @@ class ServerConfig:
     port: int = 8800
     data_dir: str = ""
     allowed_hosts: tuple[str, ...] = ()
-    allowed_origins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()  # the older name of cors_origins: both lists are let in
     max_body_bytes: int = 65_536
     max_header_bytes: int = 16_384
     header_timeout: float = 10.0
@@ -47,6 +49,11 @@ class ServerConfig:
     tls_cert: str = ""
     tls_key: str = ""
     trusted_proxies: tuple[str, ...] = ()
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Return every other origin let in (CORS and the websocket): cors_origins, then the older allowed_origins."""
+        return self.cors_origins + tuple(o for o in self.allowed_origins if o not in self.cors_origins)
 
 
 TLS_MODES = ("auto", "on", "off")
@@ -267,6 +274,11 @@ def _check_limits(config: Config) -> None:
         raise ConfigError("[server] tls_cert and tls_key go together: set both or neither")
     if server.tls == "off" and server.tls_cert:
         raise ConfigError('[server] tls = "off" with tls_cert set: remove one of them')
+    for name in ("cors_origins", "allowed_origins"):
+        for entry in getattr(server, name):
+            problem = cors_origin_error(entry)
+            if problem:
+                raise ConfigError(f"[server] {name}: {problem}")
     for entry in server.trusted_proxies:
         try:
             ipaddress.ip_network(entry, strict=False)

@@ -1,6 +1,6 @@
 // A minimal page on the tvapp web SDK: join a room with a core URL and an access token (`tvapp token ROOM IDENTITY`
 // makes one), publish camera and microphone, and show a tile per participant. The SDK is loaded from the core
-// itself (/sdk/tvapp.js), so the page can live anywhere the core's [server] allowed_origins lets in.
+// itself (/sdk/tvapp.js), so the page can live anywhere the core's [server] cors_origins lets in.
 // window.example is there for tests.
 
 const $ = (id) => document.getElementById(id);

@@ -7,6 +7,9 @@ A DNS-rebinding attack arrives with the attacker's own domain name in Host, so i
 A browser's Origin must be the server's own origin (same host and port as Host) or one the
 operator allowed. Requests without an Origin come from programs, not browsers, and pass.
 
+Listed origins (`[server] cors_origins`) are also the ones CORS lets read answers and send preflighted requests
+(`listed_origin`, `cors_origin_error`): exact origins only, never "*".
+
 A request that carries Host or Origin twice is refused: the check fails closed rather than pick one
 of the two, since a proxy and the server might each believe a different one.
 """
@@ -61,6 +64,28 @@ def host_allowed(host_header: str | None, allowed_names: Collection[str]) -> boo
     return host in {name.lower().rstrip(".") for name in allowed_names}
 
 
+def cors_origin_error(entry: str) -> str | None:
+    """Say what is wrong with a configured origin (None when it is one: scheme://host[:port], http or https)."""
+    if entry.strip() == "*":
+        return '"*" is not allowed: list each origin (any web page could use the API and the signaling websocket)'
+    try:
+        parts = urlsplit(entry)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        return f"{entry!r} is not an origin like https://app.example.org or http://127.0.0.1:8080"
+    if (parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.path not in ("", "/")
+            or parts.query or parts.fragment or parts.username is not None or parts.password is not None):
+        return f"{entry!r} is not an origin like https://app.example.org or http://127.0.0.1:8080"
+    return None
+
+
+def listed_origin(origin: str | None, allowed_origins: Collection[str]) -> bool:
+    """Return whether `origin` is one of the configured origins (compared without case or a trailing slash)."""
+    if origin is None or origin == "null":
+        return False
+    return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in allowed_origins}
+
+
 def origin_allowed(origin: str | None, host_header: str | None, allowed_origins: Collection[str]) -> bool:
     """Decide whether a browser request from `origin` may reach this server."""
     if origin is None:
@@ -68,7 +93,7 @@ def origin_allowed(origin: str | None, host_header: str | None, allowed_origins:
     if origin == "null":
         return False
     normalized = origin.rstrip("/").lower()
-    if normalized in {o.rstrip("/").lower() for o in allowed_origins}:
+    if listed_origin(origin, allowed_origins):
         return True
     try:
         parts = urlsplit(normalized)

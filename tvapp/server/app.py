@@ -109,9 +109,10 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuard,
         allowed_hosts=default_host_names(config.server.allowed_hosts),
-        allowed_origins=config.server.allowed_origins,
+        allowed_origins=config.server.origins,
         max_body_bytes=config.server.max_body_bytes,
         trusted_proxies=config.server.trusted_proxies,
+        cors=True,
     )
     install_error_handlers(app, internal_message="the server failed; the error has been logged")
 

@@ -94,12 +94,26 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
 """The statuses each route answers itself, besides EDGE_ERRORS."""
 
 
+CORS_NOTE = """
+
+**Pages on other origins (CORS).** Browser pages on an origin listed in `[server] cors_origins` (exact origins,
+never `*`) may call this API and open the signaling websocket `/v1/signal`: a CORS preflight (`OPTIONS` with
+`Access-Control-Request-Method`) from such an origin is answered `204` with `Access-Control-Allow-Origin: <origin>`,
+`Access-Control-Allow-Methods: GET, HEAD, POST, DELETE`,
+`Access-Control-Allow-Headers: Authorization, Content-Type` and `Access-Control-Max-Age: 600`; every answer to it carries `Access-Control-Allow-Origin: <origin>`,
+`Vary: Origin` and `Access-Control-Expose-Headers: Retry-After`. No `Access-Control-Allow-Credentials`: tokens are
+bearer tokens, never cookies. A preflight from any other origin gets `403 bad_origin`, as do its websocket and its
+POST/DELETE requests; its GET answers carry no CORS header, so its page cannot read them. The core's own origin
+needs no listing. `/sdk/` files answer `Access-Control-Allow-Origin: *` (any page may import the SDK)."""
+
+
 def install_openapi(app: FastAPI) -> None:
     """Serve ``app``'s OpenAPI document with every route's error statuses and no 422."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            doc = get_openapi(title=app.title, version=app.version, description=(app.description or "") + CORS_NOTE,
+                              routes=app.routes)
             app.openapi_schema = document_errors(doc)
         return app.openapi_schema
 

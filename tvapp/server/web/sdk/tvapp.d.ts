@@ -23,7 +23,7 @@ export interface ConnectOptions {
   joinTimeoutMs?: number;
 }
 
-export declare class Emitter<Events extends Record<string, unknown> = Record<string, unknown>> {
+export declare class Emitter<Events extends object = Record<string, unknown>> {
   on<K extends keyof Events & string>(name: K, fn: (event: Events[K]) => void): () => void;
   off<K extends keyof Events & string>(name: K, fn: (event: Events[K]) => void): void;
   once<K extends keyof Events & string>(name: K, predicate?: (event: Events[K]) => boolean,
@@ -75,6 +75,8 @@ export declare class LocalParticipant {
   readonly identity: string | null;
   readonly name: string;
   readonly tracks: Map<string, LocalTrackPublication>;
+  /** This page's network quality level 0 (broken) .. 5 (excellent) as the SFU announces it; null when unknown. */
+  readonly networkQuality: number | null;
   setCameraEnabled(enabled: boolean, options?: { deviceId?: string }): Promise<LocalTrackPublication | null>;
   setMicrophoneEnabled(enabled: boolean, options?: { deviceId?: string }): Promise<LocalTrackPublication | null>;
   setScreenShareEnabled(enabled: boolean): Promise<LocalTrackPublication | null>;
@@ -182,7 +184,7 @@ export interface RoomEvents {
   track_unmuted: { track: RemoteTrackPublication; participant: RemoteParticipant };
   active_speakers: { speakers: SpeakerInfo[]; dominantSid: string | null };
   /** A participant's network quality level changed (0 broken .. 5 excellent, null unknown; Twilio's scale). */
-  network_quality: { participant: Participant; level: number | null; previous: number | null;
+  network_quality: { participant: RemoteParticipant | LocalParticipant; level: number | null; previous: number | null;
     uplink: LinkQuality | null; downlink: LinkQuality | null };
   /** The server asks to unmute one of your tracks (a room-session action); accept with setMicrophoneEnabled(true). */
   unmute_requested: { trackSid: string };
@@ -191,6 +193,8 @@ export interface RoomEvents {
   error: { code: string; message: string };
   local_track_published: { publication: LocalTrackPublication };
   local_track_unpublished: { publication: LocalTrackPublication };
+  /** switchDevice put another camera or microphone into the publication (same sid, new MediaStreamTrack). */
+  local_track_changed: { publication: LocalTrackPublication };
   token_refreshed: { expiresAt: number };
 }
 
