@@ -39,7 +39,7 @@ def weak_link() -> Iterator[NetemLink]:
 def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_not_drag_the_room(
         weak_link: NetemLink, tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "server", host="0.0.0.0", env={
-        "TVAPP_MEDIA_HOST_ADDRESSES": f"{weak_link.host_ip},127.0.0.1", "TVAPP_SERVER_TLS": "off"}).start()
+        "TVAPP_MEDIA_HOST_ADDRESSES": f"{weak_link.host_ip},127.0.0.1", "TVAPP_SERVER_TLS": "off"}, log_level="info").start()
     port = server.url.rsplit(":", 1)[1]
     server.http.post("/v1/rooms", json={"name": "cg"})
     bots: list[BotProcess] = []
@@ -98,7 +98,9 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         weak_link.set(down_kbps=10_000.0)
         restored = weak.records()[-1]["t"]
         back = weak.wait("every video track back on", lambda rs: _ons_after(rs, restored, videos), timeout=15)
+        print("".join(l for l in server.output if "switched" in l)[-3000:])
         print(f"back on after {[round(t - restored, 2) for t in back.values()]} s")
+        print("".join(l for l in server.output if "downlink of weak" in l or "switched" in l)[-8000:])
         assert max(back.values()) - restored <= 5.0, back
         assert not [line for line in server.output if "congestion handling" in line and "failed" in line]
     finally:

@@ -97,12 +97,13 @@ def test_a_failed_probe_switches_the_track_off_again_and_backs_off() -> None:
         assert undo - t <= 2 * TICK
 
 
-def test_remb_below_the_need_switches_off_without_loss() -> None:
+def test_remb_alone_switches_nothing_off_but_caps_how_much_stays_on() -> None:
     ctl = DownlinkController()
     tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
     send = AUDIO + sum(RATES.values())
-    switches = ctl.update(250, LinkSample(loss=0.0, send_bps=send, remb_bps=900_000.0), tracks)
-    assert [s.sid for s in switches] == ["low", "mid"]
+    assert ctl.update(250, LinkSample(loss=0.0, send_bps=send, remb_bps=300_000.0), tracks) == []
+    switches = ctl.update(500, LinkSample(loss=0.2, send_bps=send, remb_bps=900_000.0), tracks)
+    assert [s.sid for s in switches] == ["low", "mid"]  # 0.9 x 900 kb/s - audio leaves room for one
 
 
 def test_forget_drops_a_track_that_went_away() -> None:

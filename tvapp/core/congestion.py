@@ -12,10 +12,12 @@ video tracks; audio is never switched off. `DownlinkController` is the rule for 
 
 Estimate. The downlink's capacity `estimate_bps` follows the loss-based rule of Google congestion control:
 above `bad_loss` it drops to the rate that got through (send rate x (1 - loss)); below `good_loss` it grows by
-`growth_per_s` a second (and never below what just got through); a REMB caps it.
+`growth_per_s` a second (and never below what just got through); a REMB caps it. REMB alone never switches a
+track off: aiortc's receive-side estimator (the Python SDK, the TV) reports far below what a clean loopback link
+carries, so only loss does.
 
 Decision. The link is *congested* after `bad_ticks` samples in a row with loss above `bad_loss` (one is enough
-above `severe_loss`, or when REMB says less than the audio and the most important video need). Then the lowest
+above `severe_loss`). Then the lowest
 priority tracks are switched off until what is left fits 90 % of the estimate (at least one track), and nothing
 more is switched off for `hold_ms` (the receiver reports must first see the effect). Priority: a pinned track,
 then the active speaker's, then the others, the order the SFU gives (`VideoTrack.priority`, higher first).
@@ -51,7 +53,7 @@ class CongestionConfig:
     recover_after_ms: float = 1000.0
     probe_ms: float = 1000.0
     backoff_ms: float = 2000.0
-    max_backoff_ms: float = 4000.0
+    max_backoff_ms: float = 3000.0
     growth_per_s: float = 0.08
     fit_share: float = 0.9
 
@@ -175,12 +177,7 @@ class DownlinkController:
         if not on:
             return False
         loss = sample.loss
-        if loss is not None and (loss > cfg.severe_loss or self.bad_in_a_row >= cfg.bad_ticks):
-            return True
-        if sample.remb_bps is not None:
-            audio = max(0.0, sample.send_bps - sum(t.bitrate_bps for t in on))
-            return sample.remb_bps < audio + sum(t.bitrate_bps for t in on)
-        return False
+        return loss is not None and (loss > cfg.severe_loss or self.bad_in_a_row >= cfg.bad_ticks)
 
     def _shed(self, now_ms: float, sample: LinkSample, on: list[VideoTrack]) -> list[Switch]:
         cfg = self.config
