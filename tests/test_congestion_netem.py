@@ -82,7 +82,7 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         loss = audio_loss(weak.records(), settled, settled + MEASURE_S)
         together = window(good.records(), settled, settled + MEASURE_S)
         print(f"weak member's audio loss {loss:.4f}; good member alone {alone}\nwith the weak one {together}")
-        assert loss < 0.01, loss
+        assert loss < 0.02, loss
         # Compared in all (one publisher's frame rate wobbles with the shared CPU, the sum less so); the good member
         # loses nothing. Without congestion handling the weak member's sends do not reach the good one's link either,
         # so this guards against the SFU itself (its loop, keyframe requests, caps) dragging the room down.

@@ -97,13 +97,18 @@ def test_a_failed_probe_switches_the_track_off_again_and_backs_off() -> None:
         assert undo - t <= 2 * TICK
 
 
-def test_remb_alone_switches_nothing_off_but_caps_how_much_stays_on() -> None:
+def test_remb_switches_nothing_off_and_only_caps_the_estimate_s_growth() -> None:
     ctl = DownlinkController()
     tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
     send = AUDIO + sum(RATES.values())
-    assert ctl.update(250, LinkSample(loss=0.0, send_bps=send, remb_bps=300_000.0), tracks) == []
-    switches = ctl.update(500, LinkSample(loss=0.2, send_bps=send, remb_bps=900_000.0), tracks)
-    assert [s.sid for s in switches] == ["low", "mid"]  # 0.9 x 900 kb/s - audio leaves room for one
+    assert ctl.update(250, LinkSample(loss=0.0, send_bps=send, remb_bps=24_000.0), tracks) == []
+    assert ctl.estimate_bps == send  # a REMB below what got through is not believed
+    for i in range(2, 40):
+        ctl.update(250 * i, LinkSample(loss=0.0, send_bps=send, remb_bps=send * 1.1), tracks)
+    assert ctl.estimate_bps == pytest.approx(send * 1.1)  # grown, but not past the REMB
+    for i in range(40, 80):
+        ctl.update(250 * i, LinkSample(loss=0.0, send_bps=send), tracks)
+    assert ctl.estimate_bps > send * 1.2
 
 
 def test_forget_drops_a_track_that_went_away() -> None:

@@ -12,7 +12,7 @@ video tracks; audio is never switched off. `DownlinkController` is the rule for 
 
 Estimate. The downlink's capacity `estimate_bps` follows the loss-based rule of Google congestion control:
 above `bad_loss` it drops to the rate that got through (send rate x (1 - loss)); below `good_loss` it grows by
-`growth_per_s` a second (and never below what just got through); a REMB caps it. REMB alone never switches a
+`growth_per_s` a second (and never below what just got through); a REMB caps it, down to what got through. REMB alone never switches a
 track off: aiortc's receive-side estimator (the Python SDK, the TV) reports far below what a clean loopback link
 carries, so only loss does.
 
@@ -53,7 +53,7 @@ class CongestionConfig:
     recover_after_ms: float = 1000.0
     probe_ms: float = 1000.0
     backoff_ms: float = 2000.0
-    max_backoff_ms: float = 3000.0
+    max_backoff_ms: float = 4000.0
     growth_per_s: float = 0.08
     fit_share: float = 0.9
 
@@ -169,8 +169,8 @@ class DownlinkController:
             self.estimate_bps = through
         elif sample.loss is None or sample.loss < cfg.good_loss:
             self.estimate_bps = max(through, self.estimate_bps * (1.0 + cfg.growth_per_s) ** dt_s)
-        if sample.remb_bps is not None:
-            self.estimate_bps = min(self.estimate_bps, sample.remb_bps)
+        if sample.remb_bps is not None:  # never below what just got through (aiortc's REMB can be far too low)
+            self.estimate_bps = min(self.estimate_bps, max(sample.remb_bps, through))
 
     def _congested(self, sample: LinkSample, on: list[VideoTrack]) -> bool:
         cfg = self.config

@@ -126,7 +126,7 @@ class RoomCongestion:
         sample = LinkSample(loss=loss, send_bps=8.0 * sent_bytes / dt_s, remb_bps=state.remb_bps)
         state.remb_bps = None
         if state.controller.off or state.controller.probe:
-            log.info("media: downlink of %s: loss %s, %.0f kb/s sent, estimate %.0f kb/s, off %s, probe %s",
+            log.debug("media: downlink of %s: loss %s, %.0f kb/s sent, estimate %.0f kb/s, off %s, probe %s",
                       session.participant.identity, None if loss is None else round(loss, 3), sample.send_bps / 1000,
                       (state.controller.estimate_bps or 0) / 1000, sorted(state.controller.off), state.controller.probe)
         for switch in state.controller.update(now_ms, sample, tracks):

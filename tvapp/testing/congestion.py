@@ -127,7 +127,7 @@ def freezes(records: list[dict[str, Any]], start: float, end: float) -> tuple[fl
 
 
 def noise_video(path: Path, *, width: int = 320, height: int = 240, fps: int = 15, seconds: float = 4.0) -> Path:
-    """Write a looping-friendly video of moving noise (an encoder needs its whole bitrate for it); return `path`."""
+    """Write a video of a moving gradient under noise (an encoder needs its whole bitrate for it); return `path`."""
     import av
     import numpy as np
 
@@ -137,8 +137,11 @@ def noise_video(path: Path, *, width: int = 320, height: int = 240, fps: int = 1
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.bit_rate = 4_000_000
         for index in range(int(seconds * fps)):
-            image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-            image[:, (index * 4) % width:, :] //= 2
+            # A moving gradient under light noise: every frame needs bits, keyframes stay camera-sized.
+            x = (np.arange(width)[None, :, None] * 255 // width + index * 8) % 256
+            y = np.arange(height)[:, None, None] * 255 // height
+            base = ((x + y + np.array([0, 85, 170])) % 256).astype(np.int16)
+            image = np.clip(base + rng.integers(-12, 12, (height, width, 3)), 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
