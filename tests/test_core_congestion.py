@@ -85,8 +85,16 @@ def test_recovery_probes_one_track_at_a_time_highest_priority_first_within_5_s()
     assert ctl.switched_off() == set()
 
 
+def test_a_probe_that_nearly_fit_is_retried_at_the_first_back_off() -> None:
+    ctl, link, log = DownlinkController(), Link(600_000.0), []  # probe: 680 kb/s on 600 kb/s, 12 % loss
+    drive(ctl, link, 0.0, 30.0, log)
+    probes = [t for t, s in log if s.on]
+    gaps = [b - a for a, b in zip(probes, probes[1:], strict=False)]
+    assert gaps and max(gaps) <= ctl.config.backoff_ms + ctl.config.recover_after_ms + 2 * TICK, gaps
+
+
 def test_a_failed_probe_switches_the_track_off_again_and_backs_off() -> None:
-    ctl, link, log = DownlinkController(), Link(600_000.0), []
+    ctl, link, log = DownlinkController(), Link(400_000.0), []  # probe: 680 kb/s on 400 kb/s, 41 % loss
     drive(ctl, link, 0.0, 30.0, log)
     probes = [t for t, s in log if s.on]
     assert len(probes) >= 3

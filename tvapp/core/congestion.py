@@ -25,7 +25,8 @@ then the active speaker's, then the others, the order the SFU gives (`VideoTrack
 Recovery (careful probing). After the link has been clean (no sample above `good_loss`) for `recover_after_ms`
 and the probe back-off has passed, the most important switched-off track is switched back on (the SFU asks its
 publisher for a keyframe). If loss above `bad_loss` returns within `probe_ms` the probe failed: the track is
-switched off again and the back-off doubles (from `backoff_ms` up to `max_backoff_ms`); otherwise the probe
+switched off again and, if the loss was above `severe_loss` (the link carried far less than the probe needed),
+the back-off doubles (from `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms`; otherwise the probe
 succeeded, the back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes
 after a link comes back; its floor, how often a weak link is probed (each failed probe costs about one report
 interval of overload).
@@ -147,7 +148,7 @@ class DownlinkController:
         on = sorted((t for t in tracks if t.sid not in self.off), key=lambda t: (t.priority, t.sid))
         if self.probe is not None:
             if bad:
-                return self._probe_failed(now_ms)
+                return self._probe_failed(now_ms, loss or 0.0)
             if now_ms - self.probe_since_ms >= cfg.probe_ms:
                 self.probe = None
                 self.backoff_ms = 0.0
@@ -198,13 +199,16 @@ class DownlinkController:
         self.next_probe_ms = max(self.next_probe_ms, now_ms + (self.backoff_ms or cfg.backoff_ms))
         return switches
 
-    def _probe_failed(self, now_ms: float) -> list[Switch]:
+    def _probe_failed(self, now_ms: float, loss: float) -> list[Switch]:
         cfg = self.config
         sid = self.probe
         assert sid is not None
         self.probe = None
         self.off[sid] = _Off(bitrate_bps=self.probe_rate_bps, since_ms=now_ms)
-        self.backoff_ms = min(cfg.max_backoff_ms, max(cfg.backoff_ms, 2.0 * self.backoff_ms))
+        if loss > cfg.severe_loss:  # the link carried far less than the probe needed: wait longer next time
+            self.backoff_ms = min(cfg.max_backoff_ms, max(cfg.backoff_ms, 2.0 * self.backoff_ms))
+        else:  # it nearly carried it (a burst, a stray loss): try again as soon as the first time
+            self.backoff_ms = cfg.backoff_ms
         self.next_probe_ms = now_ms + self.backoff_ms
         self.last_off_ms = now_ms
         self.bad_in_a_row = 0
