@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tvapp.testing.congestion import MemberProcess, audio_loss, noise_video, subscriptions, window
+from tvapp.testing.congestion import (
+    MemberProcess,
+    audio_loss,
+    noise_video,
+    subscriptions,
+    window,
+)
 from tvapp.testing.netem import NetemLink, netem_available, unique_name
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tvapp.core.congestion import CongestionConfig, DownlinkController, LinkSample, Switch, VideoTrack
+from tvapp.core.congestion import (
+    CongestionConfig,
+    DownlinkController,
+    LinkSample,
+    Switch,
+    VideoTrack,
+)
 
 TICK = 250.0
 AUDIO = 3 * 60_000.0
@@ -58,7 +65,7 @@ def test_only_what_does_not_fit_is_switched_off() -> None:
     ctl, link, log = DownlinkController(), Link(1_300_000.0), []
     drive(ctl, link, 0.0, 20.0, log)
     assert ctl.switched_off() == {"low"}, log  # audio + 2 x 500 kb/s fit 1.3 Mb/s
-    assert [s.sid for _, s in log][0] == "low"
+    assert next(s.sid for _, s in log) == "low"
 
 
 def test_hysteresis_one_moderately_lossy_report_changes_nothing() -> None:
@@ -89,7 +96,7 @@ def test_a_probe_that_nearly_fit_is_retried_at_the_first_back_off() -> None:
     ctl, link, log = DownlinkController(), Link(600_000.0), []  # probe: 680 kb/s on 600 kb/s, 12 % loss
     drive(ctl, link, 0.0, 30.0, log)
     probes = [t for t, s in log if s.on]
-    gaps = [b - a for a, b in zip(probes, probes[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
     assert gaps and max(gaps) <= ctl.config.backoff_ms + ctl.config.recover_after_ms + 2 * TICK, gaps
 
 
@@ -98,7 +105,7 @@ def test_a_failed_probe_switches_the_track_off_again_and_backs_off() -> None:
     drive(ctl, link, 0.0, 30.0, log)
     probes = [t for t, s in log if s.on]
     assert len(probes) >= 3
-    gaps = [b - a for a, b in zip(probes, probes[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
     assert gaps[0] < gaps[-1] <= ctl.config.max_backoff_ms + ctl.config.probe_ms + 2 * TICK, gaps
     for t in probes[:-1]:  # each probe is undone at its first bad report
         undo = next(u for u, s in log if u > t and not s.on and s.sid == "pinned")

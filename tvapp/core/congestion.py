@@ -164,9 +164,7 @@ class DownlinkController:
     def _estimate(self, sample: LinkSample, dt_s: float) -> None:
         cfg = self.config
         through = sample.send_bps * (1.0 - (sample.loss or 0.0))
-        if sample.loss is not None and sample.loss > cfg.bad_loss:
-            self.estimate_bps = through
-        elif self.estimate_bps is None:
+        if sample.loss is not None and sample.loss > cfg.bad_loss or self.estimate_bps is None:
             self.estimate_bps = through
         elif sample.loss is None or sample.loss < cfg.good_loss:
             self.estimate_bps = max(through, self.estimate_bps * (1.0 + cfg.growth_per_s) ** dt_s)

@@ -25,7 +25,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tvapp.core.congestion import REASON_CONGESTION, DownlinkController, LinkSample, Switch, VideoTrack
+from tvapp.core.congestion import (
+    REASON_CONGESTION,
+    DownlinkController,
+    LinkSample,
+    Switch,
+    VideoTrack,
+)
 from tvapp.protocol.messages import TrackSwitchedOff, TrackSwitchedOn
 from tvapp.rtc import internals
 

@@ -26,7 +26,7 @@ class MemberProcess:
         self.name = name
         self.path = Path(workdir) / f"member-{name}.jsonl"
         self.path.write_text("")
-        self._log = open(Path(workdir) / f"member-{name}.log", "w")
+        self._log = open(Path(workdir) / f"member-{name}.log", "w")  # noqa: SIM115 - closed by stop()
         prefix: Sequence[str] = link.exec_prefix if link is not None else ()
         env = {**os.environ, "TVAPP_MEMBER_TOKEN": token, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "tvapp.testing.member", url, str(self.path),
@@ -91,7 +91,7 @@ def stats_at(records: list[dict[str, Any]], t: float) -> dict[str, dict[str, Any
     return best
 
 
-def window(records: list[dict[str, Any]], start: float, end: float) -> dict[str, dict[str, float]]:
+def window(records: list[dict[str, Any]], start: float, end: float) -> dict[str, dict[str, Any]]:
     """Return per track sid over [start, end]: packets/s, frames/s, lost and received packets."""
     a, b = stats_at(records, start), stats_at(records, end)
     span = max(1e-6, end - start)

@@ -25,7 +25,13 @@ import signal
 import time
 from typing import Any
 
-from tvapp.client import ActiveSpeakersChanged, Room, TrackSubscribed, TrackSwitchedOff, TrackSwitchedOn
+from tvapp.client import (
+    ActiveSpeakersChanged,
+    Room,
+    TrackSubscribed,
+    TrackSwitchedOff,
+    TrackSwitchedOn,
+)
 
 FREEZE_S = 0.5
 POLL_S = 0.02
@@ -84,7 +90,7 @@ async def main(url: str, token: str, out_path: str, host: str | None) -> None:
     """Join and measure until SIGTERM."""
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    with open(out_path, "a") as out:
+    with open(out_path, "a") as out:  # noqa: ASYNC230 - once, before anything runs
         member = Member(out)
         room = await Room.connect(url, token, host_addresses=[host] if host else None, timeout=30.0)
         room.on(TrackSubscribed, member.subscribed)
@@ -98,7 +104,7 @@ async def main(url: str, token: str, out_path: str, host: str | None) -> None:
             while True:
                 try:
                     await track.recv()
-                except Exception:
+                except Exception:  # noqa: BLE001 - the track ended (MediaStreamError) or the room closed
                     return
 
         drains: dict[str, asyncio.Task[None]] = {}
@@ -117,7 +123,7 @@ async def main(url: str, token: str, out_path: str, host: str | None) -> None:
                                               "frames": s.frames_received} for sid, s in stats.items()})
                 try:
                     await asyncio.wait_for(stop.wait(), POLL_S)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             member.poll(final=True)
         finally:
