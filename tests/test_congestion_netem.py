@@ -89,7 +89,7 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         together = window(good.records(), settled, settled + MEASURE_S)
         print(f"weak member's audio loss {loss:.4f}; good member alone {alone}\nwith the weak one {together}")
         # The goal is < 1 %; each failed probe (every 4 s on this link) costs ~1 report interval of overload:
-        # measured 0.4-1.3 % over 8 s on the shared 2-core machine (8-10 % without it) (bench/quality.py measures it over 40 s).
+        # measured 0.4-1.3 % over 8 s on the shared 2-core machine, 8-10 % without it (bench/quality.py: over 40 s).
         assert loss < 0.02, loss
         # Compared in all (one publisher's frame rate wobbles with the shared CPU, the sum less so); the good member
         # loses nothing. Without congestion handling the weak member's sends do not reach the good one's link either,
