@@ -389,6 +389,22 @@ def test_a_reconnecting_participant_s_tile_is_dimmed_and_reads_reconnecting(full
     assert near(shot[fine.x + fine.w // 8, fine.y + fine.h // 3], COLORS[1], tol=12)
 
 
+def test_a_tile_whose_video_is_switched_off_reads_paused_weak_network(full_hd: pygame.Surface) -> None:
+    renderer = Renderer(full_hd)
+    slots = slots_for(full_hd, 2)
+    tiles = [TileView("off", "Ada", "A", video=slots[0], paused=True), TileView("on", "Bob", "B", video=slots[1])]
+    renderer.draw(room(tiles))
+    shot = pixels(full_hd)
+    off, on = renderer.tile_rects["off"], renderer.tile_rects["on"]
+    size = min(renderer.px(48), max(10, off.h // 6))
+    glyphs = pygame.surfarray.array3d(renderer.paint.rendered("Paused — weak network", size, (232, 204, 60),
+                                                              (8, 9, 12)))
+    assert len(find_text(shot, glyphs, off)) == 1
+    assert find_text(shot, glyphs, on) == []
+    corner = (off.x + off.w // 8, off.y + off.h // 3)
+    assert shot[corner].astype(int).sum() < np.array(COLORS[0]).sum() * 0.6
+
+
 def test_the_tv_s_own_reconnecting_state_is_in_the_room_bar(full_hd: pygame.Surface) -> None:
     renderer = Renderer(full_hd)
     renderer.draw(room([TileView("a", "Ada", "A")], connection="Reconnecting…"))

@@ -124,6 +124,7 @@ class MediaConfig:
     sfu_uses_turn: bool = False
     udp_port_range: str = ""
     announced_addresses: tuple[str, ...] = ()
+    congestion_control: bool = True
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from tvapp.client.events import (
     TrackMuted,
     TrackPublished,
     TrackSubscribed,
+    TrackSwitchedOff,
+    TrackSwitchedOn,
     TrackUnmuted,
     TrackUnpublished,
     TrackUnsubscribed,
@@ -49,5 +51,5 @@ __all__ = [
     "ParticipantReconnecting", "ReceiveStats",
     "Reconnected", "Reconnecting", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication", "RequestError",
     "RestClient", "Room", "RoomEvent", "Speaker", "TrackMuted", "TrackPublished", "TrackSubscribed", "TrackUnmuted",
-    "TrackUnpublished", "TrackUnsubscribed", "UnmuteRequested",
+    "TrackUnpublished", "TrackUnsubscribed", "UnmuteRequested", "TrackSwitchedOff", "TrackSwitchedOn",
 ]

@@ -222,6 +222,26 @@ class NetworkQualityChanged(RoomEvent):
 
 
 @dataclasses.dataclass(frozen=True)
+class TrackSwitchedOff(RoomEvent):
+    """The SFU stopped sending this client a subscribed video track; ``reason`` "congestion": this client's
+    downlink cannot carry everything (the track stays subscribed; TrackSwitchedOn follows when it can)."""
+
+    NAME: ClassVar[str] = "track_switched_off"
+    track: RemoteTrackPublication
+    participant: RemoteParticipant
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackSwitchedOn(RoomEvent):
+    """The SFU sends this client a video track it had switched off again (from a keyframe)."""
+
+    NAME: ClassVar[str] = "track_switched_on"
+    track: RemoteTrackPublication
+    participant: RemoteParticipant
+
+
+@dataclasses.dataclass(frozen=True)
 class DataReceived(RoomEvent):
     """A data message from another participant (``participant`` is None if it already left)."""
 
@@ -253,6 +273,7 @@ EVENT_TYPES: tuple[type[RoomEvent], ...] = (
     Connected, Disconnected, Reconnecting, Reconnected, ParticipantJoined, ParticipantLeft, ParticipantReconnecting,
     ParticipantReconnected, TrackPublished, TrackUnpublished, TrackSubscribed, TrackUnsubscribed, TrackMuted,
     TrackUnmuted, UnmuteRequested, ActiveSpeakersChanged, NetworkQualityChanged, DataReceived, Error, PlaybackChanged,
+    TrackSwitchedOff, TrackSwitchedOn,
 )  # fmt: skip
 EVENTS_BY_NAME: dict[str, type[RoomEvent]] = {cls.NAME: cls for cls in EVENT_TYPES}
 

@@ -115,6 +115,7 @@ class RemoteTrackPublication:
         self.muted = info.muted
         self.participant = participant
         self.track: RemoteTrack | None = None
+        self.switched_off: str | None = None  # the reason while the SFU does not send it (TrackSwitchedOff)
 
     @property
     def subscribed(self) -> bool:

@@ -18,7 +18,7 @@ from tvapp.client.participants import LocalParticipant, RemoteParticipant, Remot
 from tvapp.protocol import messages as m
 
 ROSTER_MESSAGES = (m.ParticipantJoined, m.ParticipantLeft, m.TrackPublished, m.TrackUnpublished, m.TrackMuted,
-                   m.TrackUnmuted, m.ActiveSpeakers, m.NetworkQuality)
+                   m.TrackUnmuted, m.ActiveSpeakers, m.NetworkQuality, m.TrackSwitchedOff, m.TrackSwitchedOn)
 
 
 class Roster:
@@ -84,11 +84,27 @@ class Roster:
             self._emit(ev.ActiveSpeakersChanged(speakers, dominant))
         elif isinstance(msg, m.NetworkQuality):
             self._network_quality(msg)
+        elif isinstance(msg, (m.TrackSwitchedOff, m.TrackSwitchedOn)):
+            self._switched(msg)
         else:
             return False
         return True
 
     # -- inside --------------------------------------------------------------------------------------------------
+
+    def _switched(self, msg: m.TrackSwitchedOff | m.TrackSwitchedOn) -> None:
+        """Mark a subscribed track switched off (on) by the SFU's congestion handling and emit the event."""
+        for participant in self.participants.values():
+            remote_pub = participant.tracks.get(msg.sid)
+            if remote_pub is None:
+                continue
+            if isinstance(msg, m.TrackSwitchedOff):
+                remote_pub.switched_off = msg.reason
+                self._emit(ev.TrackSwitchedOff(remote_pub, participant, msg.reason))
+            else:
+                remote_pub.switched_off = None
+                self._emit(ev.TrackSwitchedOn(remote_pub, participant))
+            return
 
     def _network_quality(self, msg: m.NetworkQuality) -> None:
         """Record each participant's level and measures; emit NetworkQualityChanged for each level that changed."""

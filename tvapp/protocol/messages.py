@@ -507,6 +507,24 @@ class NetworkQuality(f.Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class TrackSwitchedOff(f.Message):
+    """Tell one subscriber that the SFU stopped sending it video track `sid`; reason "congestion": its downlink
+    cannot carry everything (tvapp.core.congestion). The track stays subscribed; `track_switched_on` follows."""
+
+    TYPE: ClassVar[str] = "track_switched_off"
+    sid: Id
+    reason: Id
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrackSwitchedOn(f.Message):
+    """Tell one subscriber that the SFU sends it video track `sid` again (from a keyframe)."""
+
+    TYPE: ClassVar[str] = "track_switched_on"
+    sid: Id
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Data(f.Message):
     """A data message from another participant."""
 
@@ -573,6 +591,8 @@ ServerMessage: TypeAlias = (
     | Pong
     | ActiveSpeakers
     | NetworkQuality
+    | TrackSwitchedOff
+    | TrackSwitchedOn
     | Data
     | PlaybackStateMsg
     | Offer
@@ -587,7 +607,7 @@ _CLIENT_CLASSES: tuple[type[ClientMessage], ...] = (
 _SERVER_CLASSES: tuple[type[ServerMessage], ...] = (
     Joined, ParticipantJoined, ParticipantLeft, ParticipantReconnecting, ParticipantReconnected, TrackPublished,
     TrackUnpublished, TrackMuted, TrackUnmuted, UnmuteRequest, Removed, RoomCompleted, Error, Pong, ActiveSpeakers,
-    NetworkQuality, Data, PlaybackStateMsg, Offer, Answer, Candidate,
+    NetworkQuality, TrackSwitchedOff, TrackSwitchedOn, Data, PlaybackStateMsg, Offer, Answer, Candidate,
 )  # fmt: skip
 CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = f.registry(*_CLIENT_CLASSES)
 SERVER_MESSAGE_TYPES: Final[Mapping[str, type[ServerMessage]]] = f.registry(*_SERVER_CLASSES)

@@ -91,6 +91,7 @@ class Subscription:
         self.codec = codec
         self.track = PacketTrack(kind)
         self.publication: Publication | None = None
+        self.switched_off = False  # by congestion handling (tvapp.server.congestion): no frames taken meanwhile
         self.splice = StreamSplice(video=kind == "video", frame_step=3000 if kind == "video" else 960)
         if TRACE is not None:
             self.track.on_sent = TRACE.sent
@@ -105,6 +106,7 @@ class Subscription:
     def attach(self, publication: Publication) -> None:
         """Start carrying `publication` (from its next keyframe for video)."""
         self.publication = publication
+        self.switched_off = False
         self.splice.restart()
         self.track.clear()
         publication.subscriptions.add(self)
@@ -123,8 +125,21 @@ class Subscription:
         self.detach()
         self.track.close()
 
+    def switch(self, *, on: bool) -> None:
+        """Stop taking frames (dropping those queued), or take them again from the next keyframe, asked for now."""
+        if on == (not self.switched_off):
+            return
+        self.switched_off = not on
+        if on:
+            self.splice.resync()
+            self._keyframe_requested()
+        else:
+            self.track.clear()
+
     def deliver(self, pts: int, packet_for: Callable[[int], av.Packet[Any]], keyframe: bool) -> bool:
         """Queue one frame whose publisher timestamp is `pts`; return whether it still waits for a keyframe."""
+        if self.switched_off:
+            return False
         out_pts = self.splice.admit(pts, keyframe)
         if out_pts is not None and not self.track.push(packet_for(out_pts)):
             self.splice.resync()  # the sender fell behind and its backlog was dropped

@@ -40,6 +40,8 @@ from tvapp.protocol.messages import (
 )
 from tvapp.rtc import internals
 from tvapp.server import forwarding
+from tvapp.server.congestion import INTERVAL_MS as CONGESTION_INTERVAL_MS
+from tvapp.server.congestion import RoomCongestion
 from tvapp.server.forwarding import Publication, now_ms
 from tvapp.server.live import LiveParticipant, LiveRoom, RoomError
 from tvapp.server.media_session import MediaError, MediaSession
@@ -80,6 +82,7 @@ class RoomMedia:
         self.sessions: dict[str, MediaSession] = {}  # participant sid -> session
         self.detector = ActiveSpeakerDetector()
         self.quality = RoomQuality(live)
+        self.congestion = RoomCongestion()  # per-subscriber video switch-off (tvapp.server.congestion)
         self.task: asyncio.Task[None] | None = None
 
     def publications(self) -> Iterable[Publication]:
@@ -90,7 +93,7 @@ class RoomMedia:
     async def run(self) -> None:
         """Poll gaps and feed the speaker detector until the room has no sessions left."""
         interval = self.sfu.config.speaker_interval
-        next_speaker = next_remb = next_watch = next_quality = 0.0
+        next_speaker = next_remb = next_watch = next_quality = next_congestion = 0.0
         while self.sessions:
             await asyncio.sleep(POLL_INTERVAL)
             for publication in list(self.publications()):
@@ -105,6 +108,9 @@ class RoomMedia:
             if now >= next_watch:
                 next_watch = now + WATCH_INTERVAL_MS
                 self._watch_paths(now / 1000.0)
+            if now >= next_congestion and self.sfu.config.congestion_control:
+                next_congestion = now + CONGESTION_INTERVAL_MS
+                self.congestion.tick(list(self.sessions.values()), self.detector.dominant, now)
             if now >= next_remb:
                 next_remb = now + REMB_INTERVAL_MS
                 for publication in list(self.publications()):

@@ -44,6 +44,7 @@ class Person:
     mic_muted: bool = False
     quality: int | None = None          # network quality 0..5 (5 excellent .. 0 broken); None until measured
     reconnecting: bool = False
+    paused: bool = False                # its video switched off by the SFU for this TV's downlink (congestion)
     pumps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
 
@@ -125,6 +126,12 @@ class People:
         if person is not None:
             person.reconnecting = reconnecting
 
+    def set_paused(self, sid: str, paused: bool) -> None:
+        """Mark the participant `sid`'s video as switched off by the SFU (its tile says so) or back."""
+        person = self._by_sid.get(sid)
+        if person is not None:
+            person.paused = paused
+
     def set_quality(self, sid: str, level: int | None) -> None:
         """Show the participant `sid`'s network quality level (0..5) on their tile's badge."""
         person = self._by_sid.get(sid)
@@ -172,7 +179,8 @@ class People:
             video = None if person.camera_off else person.video
             tiles.append(TileView(sid=sid, name=person.name, initials=initials(person.name), video=video,
                                   mic_muted=person.mic_muted, camera_off=person.camera_off, quality=person.quality,
-                                  speaking=sid == speaking, reconnecting=person.reconnecting))
+                                  speaking=sid == speaking, reconnecting=person.reconnecting,
+                                  paused=person.paused and not person.camera_off))
         return tuple(tiles)
 
     def tile_info(self, speaking: str | None) -> dict[str, TileInfo]:

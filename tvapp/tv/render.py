@@ -61,6 +61,7 @@ from tvapp.tv.pairing_card import PairingCards, PairingLayout, countdown, groupe
 from tvapp.tv.privacy import PrivacyPainter
 from tvapp.tv.qr import qr_surface
 from tvapp.tv.scene import (
+    PAUSED_TEXT,
     RECONNECTING_TEXT,
     ConnectingScreen,
     ContentView,
@@ -333,18 +334,20 @@ class Renderer:
             self.surface.blit(self._card(tile, rect), (rect.x, rect.y))
         if tile.reconnecting:
             self._reconnecting(rect)
+        elif tile.paused:
+            self._reconnecting(rect, PAUSED_TEXT)
         self._tile_overlays(tile, rect)
         if tile.speaking:
             pygame.draw.rect(self.surface, self.highlight_color, to_pygame(rect), width=self.outline)
 
-    def _reconnecting(self, rect: Rect) -> None:
-        """Dim a tile whose participant is reconnecting and say so across its middle."""
+    def _reconnecting(self, rect: Rect, what: str = RECONNECTING_TEXT) -> None:
+        """Dim a tile whose participant is reconnecting (or whose video is paused) and say so across its middle."""
         shade = pygame.Surface(rect.size)
         shade.fill((0, 0, 0))
         shade.set_alpha(150)
         self.surface.blit(shade, (rect.x, rect.y))
         size = min(self.px(BODY), max(10, rect.h // 6))
-        text = self.paint.fit(RECONNECTING_TEXT, size, rect.w - 2 * self.px(10))
+        text = self.paint.fit(what, size, rect.w - 2 * self.px(10))
         if not text:
             return
         text_w, text_h = self.paint.size_of(text, size)

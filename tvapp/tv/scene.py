@@ -30,6 +30,7 @@ class VideoSource(Protocol):
         """Return the newest frame as a `width` x `height` surface (converted once per new frame), or None."""
 
 
+PAUSED_TEXT = "Paused — weak network"  # across a tile whose video the SFU switched off (congestion)
 RECONNECTING_TEXT = "Reconnecting…"  # across a reconnecting participant's tile, and in the bar for the TV itself
 
 
@@ -46,6 +47,7 @@ class TileView:
     quality: int | None = None          # network quality 0 broken .. 5 excellent (tvapp.core.quality); None: unknown
     speaking: bool = False              # the active speaker: outlined with the highlight
     reconnecting: bool = False          # its connection dropped (the server keeps its place): dimmed, "Reconnecting…"
+    paused: bool = False                # its video switched off for this TV's weak downlink: dimmed, PAUSED_TEXT
 
 
 @dataclass(frozen=True)

@@ -372,6 +372,8 @@ class TvSession:
             title = self.content.newly_loaded()
             if title is not None:
                 self.toasts.add(f"Now playing: {title}", self._now_ms())
+        elif isinstance(event, (ev.TrackSwitchedOff, ev.TrackSwitchedOn)):
+            self.people.set_paused(event.participant.sid, isinstance(event, ev.TrackSwitchedOff))
         elif isinstance(event, ev.NetworkQualityChanged):
             self.people.set_quality(event.participant.sid, event.level)
         elif isinstance(event, (ev.ParticipantReconnecting, ev.ParticipantReconnected)):

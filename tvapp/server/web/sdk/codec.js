@@ -59,6 +59,8 @@ export const SERVER_MESSAGES = Object.freeze({
   pong: { t0: nul(N), t1: N, t2: N, id: nul(S) },
   active_speakers: { speakers: opt(A), dominant_sid: nul(S) },
   network_quality: { levels: opt(A) },
+  track_switched_off: { sid: S, reason: S },
+  track_switched_on: { sid: S },
   unmute_request: { track_sid: S },
   data: { from_sid: S, from_identity: S, topic: opt(S), payload: S },
   playback_state: {

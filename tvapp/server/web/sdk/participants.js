@@ -45,6 +45,7 @@ export class RemoteTrackPublication {
     this.name = info.name || "";
     this.muted = Boolean(info.muted);
     this.track = null;
+    this.switchedOff = null; // the reason while the SFU does not send it (track_switched_off), else null
   }
 }
 

@@ -369,6 +369,18 @@ export class Room extends Emitter {
           }
         }
         return;
+      case "track_switched_off":
+      case "track_switched_on": {
+        // The SFU stopped (resumed) sending this page a video track: its downlink cannot carry everything.
+        for (const who of this.participants.values()) {
+          const publication = who.tracks.get(msg.sid);
+          if (!publication) continue;
+          publication.switchedOff = msg.type === "track_switched_off" ? msg.reason : null;
+          this._emit(msg.type, { track: publication, participant: who, reason: msg.reason || "" });
+          return;
+        }
+        return;
+      }
       case "unmute_request":
         this._emit("unmute_requested", { trackSid: msg.track_sid });
         return;

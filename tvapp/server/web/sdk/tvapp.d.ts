@@ -49,6 +49,8 @@ export declare class RemoteTrackPublication {
   readonly name: string;
   readonly muted: boolean;
   readonly track: RemoteTrack | null;
+  /** The reason while the SFU does not send this video track to this page (track_switched_off), else null. */
+  readonly switchedOff: string | null;
 }
 
 export declare class RemoteParticipant {
@@ -186,6 +188,10 @@ export interface RoomEvents {
   /** A participant's network quality level changed (0 broken .. 5 excellent, null unknown; Twilio's scale). */
   network_quality: { participant: RemoteParticipant | LocalParticipant; level: number | null; previous: number | null;
     uplink: LinkQuality | null; downlink: LinkQuality | null };
+  /** The SFU stopped sending this page a video track (reason "congestion": the downlink cannot carry everything). */
+  track_switched_off: { track: RemoteTrackPublication; participant: RemoteParticipant; reason: string };
+  /** The SFU sends a switched-off video track again (from a keyframe). */
+  track_switched_on: { track: RemoteTrackPublication; participant: RemoteParticipant; reason: string };
   /** The server asks to unmute one of your tracks (a room-session action); accept with setMicrophoneEnabled(true). */
   unmute_requested: { trackSid: string };
   data: { payload: string; topic: string; participant: RemoteParticipant | null; identity: string };

@@ -1,0 +1,138 @@
+"""Freeze time and audio loss per subscriber in a 6-person room with one member on 600 kb/s and one on 3 Mb/s.
+
+    python -m bench.quality [--quick] [--seconds S]
+
+Three `tvapp bot` publishers (500 kb/s of noise video each, the encoder needs all of it, and a tone; one talks)
+and three measuring SDK subscribers (tvapp.testing.member): "good" on loopback, "mid" behind a userspace netem
+link shaped to 3 Mb/s and "weak" behind one shaped to 600 kb/s (token bucket, 100 ms queue). The same room is
+run twice in this run: with per-subscriber congestion handling (`[media] congestion_control = true`, the default)
+and without it (`false`: today's behaviour, every subscriber gets every track). For each subscriber:
+
+- stall_s_per_min: seconds a video track showed no new frame for > 500 ms while it was NOT switched off, per
+  minute of measurement, summed over its video tracks (the freezes a viewer sees as stalls);
+- switched_off_s_per_min: the same for gaps while the track was switched off (announced, a tile mark);
+- audio_loss: fraction of its audio packets lost (RTP sequence gaps) over the measurement;
+- video_fps: frames decoded per second over all its video tracks.
+
+The first 5 s after everyone is in are not measured (the start-up overload and its switch-offs). Prints one JSON
+line; figures with the command in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import emit, parser
+from tvapp.testing.congestion import (
+    MemberProcess,
+    audio_loss,
+    freezes,
+    noise_video,
+    subscriptions,
+    window,
+)
+from tvapp.testing.netem import NetemLink, netem_available, unique_name
+from tvapp.testing.server import ServerProcess
+from tvapp.testing.tv import BotProcess
+
+PUBLISHERS = {"pa": [], "pb": ["--talk", "999998/1000000@1"], "pc": ["--talk", "999999/1000000@1"]}
+LINKS_KBPS = {"weak": 600.0, "mid": 3000.0}
+SETTLE_S = 5.0
+
+
+def run_room(workdir: Path, links: dict[str, NetemLink], video: Path, *, congestion: bool,
+             seconds: float) -> dict[str, Any]:
+    """Run the room once; return each member's figures."""
+    hosts = ",".join([*(link.host_ip for link in links.values()), "127.0.0.1"])
+    server = ServerProcess(workdir / "server", host="0.0.0.0", env={
+        "TVAPP_MEDIA_HOST_ADDRESSES": hosts, "TVAPP_SERVER_TLS": "off",
+        "TVAPP_MEDIA_CONGESTION_CONTROL": "true" if congestion else "false"}).start()
+    port = server.url.rsplit(":", 1)[1]
+    server.http.post("/v1/rooms", json={"name": "q"})
+    bots: list[BotProcess] = []
+    members: dict[str, MemberProcess] = {}
+    try:
+        for name, extra in PUBLISHERS.items():
+            bots.append(BotProcess(workdir, name, ["--server", f"http://127.0.0.1:{port}", "--token",
+                                                   server.token("q", name)["access_token"], "--video", str(video),
+                                                   *extra]))
+        for bot in bots:
+            bot.wait_published(2, timeout=60)
+        members["good"] = MemberProcess(workdir, "good", f"http://127.0.0.1:{port}",
+                                        server.token("q", "good")["access_token"], host_address="127.0.0.1")
+        for name, link in links.items():
+            members[name] = MemberProcess(workdir, name, f"http://{link.host_ip}:{port}",
+                                          server.token("q", name)["access_token"], host_address=link.ns_ip, link=link)
+        for member in members.values():
+            member.wait("6 subscriptions", lambda rs: len(subscriptions(rs)) >= 6, timeout=60)
+        start = time.monotonic() + SETTLE_S
+        end = start + seconds
+        while time.monotonic() < end + 1.0:
+            time.sleep(0.5)
+            for member in members.values():
+                if member.proc.poll() is not None:
+                    raise RuntimeError(f"member {member.name} exited: {member.log_text()}")
+        for member in members.values():
+            member.stop()
+        out = {}
+        minutes = seconds / 60.0
+        for name, member in members.items():
+            records = member.records()
+            stalls, announced = freezes(records, start, end)
+            w = window(records, start, end)
+            out[name] = {
+                "stall_s_per_min": round(stalls / minutes, 2),
+                "switched_off_s_per_min": round(announced / minutes, 2),
+                "audio_loss": round(audio_loss(records, start, end), 4),
+                "video_fps": round(sum(v["fps"] for v in w.values() if v["kind"] == "video"), 1),
+                "switched_off_events": sum(1 for r in records if r.get("event") == "track_switched_off"
+                                           and start <= r["t"] <= end),
+            }
+        return out
+    finally:
+        for member in members.values():
+            member.stop()
+        for bot in bots:
+            bot.stop()
+        server.stop()
+
+
+def main() -> None:
+    """Run the room with and without congestion handling and print the figures."""
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=40.0, help="measured seconds per run (default 40)")
+    args = p.parse_args()
+    seconds = 8.0 if args.quick else args.seconds
+    problem = netem_available()
+    if problem is not None:
+        sys.exit(f"bench.quality needs network namespaces and TUN devices: {problem}")
+    links: dict[str, NetemLink] = {}
+    try:
+        for seed, (name, kbps) in enumerate(LINKS_KBPS.items()):
+            links[name] = NetemLink(unique_name("bq"), down_kbps=kbps, seed=seed)
+        with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
+            video = noise_video(Path(tmp) / "noise.mp4")
+            figures: dict[str, Any] = {"measured_s": seconds, "links_kbps": LINKS_KBPS, "publishers": len(PUBLISHERS)}
+            for label, congestion in (("congestion_control", True), ("baseline_without", False)):
+                workdir = Path(tmp) / label
+                workdir.mkdir()
+                figures[label] = run_room(workdir, links, video, congestion=congestion, seconds=seconds)
+    finally:
+        for link in links.values():
+            link.close()
+    with_, without = figures["congestion_control"], figures["baseline_without"]
+    figures["goal_weak_audio_loss_below_1pct"] = with_["weak"]["audio_loss"] < 0.01
+    figures["goal_no_stalls_on_unconstrained"] = with_["good"]["stall_s_per_min"] == 0
+    figures["mid_stall_ratio_without_to_with"] = round(
+        without["mid"]["stall_s_per_min"] / max(0.01, with_["mid"]["stall_s_per_min"]), 1)
+    figures["weak_stall_ratio_without_to_with"] = round(
+        without["weak"]["stall_s_per_min"] / max(0.01, with_["weak"]["stall_s_per_min"]), 1)
+    emit("quality", figures)
+
+
+if __name__ == "__main__":
+    main()

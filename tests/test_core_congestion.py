@@ -1,0 +1,177 @@
+"""tvapp.core.congestion: the per-subscriber rule, driven by a fake clock and a simulated bottleneck link."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tvapp.core.congestion import (
+    CongestionConfig,
+    DownlinkController,
+    LinkSample,
+    Switch,
+    VideoTrack,
+)
+
+TICK = 250.0
+AUDIO = 3 * 60_000.0
+RATES = {"low": 500_000.0, "mid": 500_000.0, "pinned": 500_000.0}
+PRIORITY = {"low": 0, "mid": 1, "pinned": 2}
+
+
+class Link:
+    """A bottleneck of `capacity` b/s: what is sent above it is lost (audio and video alike)."""
+
+    def __init__(self, capacity: float) -> None:
+        self.capacity = capacity
+        self.audio_lost = 0.0
+        self.audio_sent = 0.0
+
+    def sample(self, off: set[str]) -> tuple[LinkSample, list[VideoTrack]]:
+        tracks = [VideoTrack(sid, PRIORITY[sid], 0.0 if sid in off else rate) for sid, rate in RATES.items()]
+        send = AUDIO + sum(t.bitrate_bps for t in tracks)
+        loss = max(0.0, 1.0 - self.capacity / send)
+        self.audio_sent += AUDIO
+        self.audio_lost += AUDIO * loss
+        return LinkSample(loss=loss, send_bps=send, rtt_ms=40.0, jitter_ms=5.0), tracks
+
+
+def drive(ctl: DownlinkController, link: Link, start: float, seconds: float,
+          log: list[tuple[float, Switch]]) -> float:
+    """Feed the controller for `seconds` of fake time; apply and record its switches; return the end time."""
+    now = start
+    while now < start + seconds * 1000:
+        now += TICK
+        sample, tracks = link.sample(ctl.switched_off())
+        for switch in ctl.update(now, sample, tracks):
+            log.append((now, switch))
+    return now
+
+
+def test_a_weak_link_switches_video_off_lowest_priority_first_and_never_audio() -> None:
+    ctl, link, log = DownlinkController(), Link(600_000.0), []
+    drive(ctl, link, 0.0, 3.0, log)
+    offs = [s.sid for _, s in log if not s.on]
+    assert offs[:3] == ["low", "mid", "pinned"], log  # 180 kb/s audio + any 500 kb/s video > 600 kb/s
+    assert ctl.switched_off() == {"low", "mid", "pinned"}
+    assert all(s.reason == "congestion" for _, s in log)
+
+
+def test_only_what_does_not_fit_is_switched_off() -> None:
+    ctl, link, log = DownlinkController(), Link(1_300_000.0), []
+    drive(ctl, link, 0.0, 20.0, log)
+    assert ctl.switched_off() == {"low"}, log  # audio + 2 x 500 kb/s fit 1.3 Mb/s
+    assert next(s.sid for _, s in log) == "low"
+
+
+def test_hysteresis_one_moderately_lossy_report_changes_nothing() -> None:
+    ctl = DownlinkController()
+    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
+    send = AUDIO + sum(RATES.values())
+    assert ctl.update(250, LinkSample(loss=0.08, send_bps=send), tracks) == []
+    assert ctl.update(500, LinkSample(loss=0.0, send_bps=send), tracks) == []
+    assert ctl.update(750, LinkSample(loss=0.08, send_bps=send), tracks) == []
+    assert [s.sid for s in ctl.update(1000, LinkSample(loss=0.08, send_bps=send), tracks)] == ["low"]
+
+
+def test_recovery_probes_one_track_at_a_time_highest_priority_first_within_5_s() -> None:
+    ctl, link, log = DownlinkController(), Link(600_000.0), []
+    now = drive(ctl, link, 0.0, 20.0, log)
+    link.capacity = 10_000_000.0
+    restored = now
+    before = len(log)
+    drive(ctl, link, now, 10.0, log)
+    ons = [(t, s.sid) for t, s in log[before:] if s.on]
+    assert [sid for _, sid in ons] == ["pinned", "mid", "low"], log[before:]
+    assert ons[-1][0] - restored <= 5000.0, ons
+    assert not [s for _, s in log[before:] if not s.on]
+    assert ctl.switched_off() == set()
+
+
+def test_a_probe_that_nearly_fit_is_retried_at_the_first_back_off() -> None:
+    ctl, link, log = DownlinkController(), Link(600_000.0), []  # probe: 680 kb/s on 600 kb/s, 12 % loss
+    drive(ctl, link, 0.0, 30.0, log)
+    probes = [t for t, s in log if s.on]
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
+    assert gaps and max(gaps) <= ctl.config.backoff_ms + ctl.config.recover_after_ms + 2 * TICK, gaps
+
+
+def test_a_failed_probe_switches_the_track_off_again_and_backs_off() -> None:
+    ctl, link, log = DownlinkController(), Link(400_000.0), []  # probe: 680 kb/s on 400 kb/s, 41 % loss
+    drive(ctl, link, 0.0, 30.0, log)
+    probes = [t for t, s in log if s.on]
+    assert len(probes) >= 3
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
+    assert gaps[0] < gaps[-1] <= ctl.config.max_backoff_ms + ctl.config.probe_ms + 2 * TICK, gaps
+    for t in probes[:-1]:  # each probe is undone at its first bad report
+        undo = next(u for u, s in log if u > t and not s.on and s.sid == "pinned")
+        assert undo - t <= 2 * TICK
+
+
+def test_remb_switches_nothing_off_and_only_caps_the_estimate_s_growth() -> None:
+    ctl = DownlinkController()
+    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
+    send = AUDIO + sum(RATES.values())
+    assert ctl.update(250, LinkSample(loss=0.0, send_bps=send, remb_bps=24_000.0), tracks) == []
+    assert ctl.estimate_bps == send  # a REMB below what got through is not believed
+    for i in range(2, 40):
+        ctl.update(250 * i, LinkSample(loss=0.0, send_bps=send, remb_bps=send * 1.1), tracks)
+    assert ctl.estimate_bps == pytest.approx(send * 1.1)  # grown, but not past the REMB
+    for i in range(40, 80):
+        ctl.update(250 * i, LinkSample(loss=0.0, send_bps=send), tracks)
+    assert ctl.estimate_bps > send * 1.2
+
+
+def test_forget_drops_a_track_that_went_away() -> None:
+    ctl, link, log = DownlinkController(), Link(600_000.0), []
+    drive(ctl, link, 0.0, 3.0, log)
+    ctl.forget("low")
+    assert "low" not in ctl.switched_off()
+    sample, tracks = link.sample(ctl.switched_off())
+    ctl.update(10_000, sample, [t for t in tracks if t.sid != "mid"])
+    assert "mid" not in ctl.switched_off()
+
+
+@pytest.mark.parametrize("bad", [
+    LinkSample(loss=-0.1, send_bps=1.0), LinkSample(loss=1.5, send_bps=1.0), LinkSample(loss=math.nan, send_bps=1.0),
+    LinkSample(loss=0.0, send_bps=-1.0), LinkSample(loss=0.0, send_bps=1.0, remb_bps=math.nan)])
+def test_bad_measures_are_refused(bad: LinkSample) -> None:
+    with pytest.raises(ValueError):
+        DownlinkController().update(0.0, bad, [])
+
+
+@settings(max_examples=150, deadline=None)
+@given(capacity=st.floats(min_value=100_000, max_value=5_000_000),
+       changes=st.lists(st.tuples(st.floats(min_value=0.25, max_value=10.0),
+                                  st.floats(min_value=100_000, max_value=5_000_000)), max_size=4),
+       config=st.builds(CongestionConfig, bad_ticks=st.integers(1, 3), hold_ms=st.sampled_from([500.0, 1000.0]),
+                        backoff_ms=st.sampled_from([1000.0, 2000.0]), max_backoff_ms=st.sampled_from([4000.0, 8000.0])))
+def test_properties_under_any_capacity_schedule(capacity: float, changes: list[tuple[float, float]],
+                                                config: CongestionConfig) -> None:
+    """Switches alternate per track, only known sids appear, offs follow priority among what is on, and a steady
+    link ends with what fits switched on (no oscillation beyond the probes)."""
+    ctl, link, log = DownlinkController(config=config), Link(capacity), []
+    now = 0.0
+    state: dict[str, bool] = {sid: True for sid in RATES}
+    for seconds, cap in [*changes, (30.0, capacity)]:
+        link.capacity = cap
+        before = len(log)
+        now = drive(ctl, link, now, seconds, log)
+        for _, switch in log[before:]:
+            assert switch.sid in RATES
+            assert state[switch.sid] != switch.on, "a switch must change the track's state"
+            state[switch.sid] = switch.on
+        assert {sid for sid, on in state.items() if not on} == ctl.switched_off()
+    for t, switch in log:
+        if not switch.on:
+            assert ctl.estimate_bps is not None and ctl.estimate_bps >= 0
+    # After 30 s at the final capacity: everything that fits with headroom is on, and what is on fits the link up
+    # to the tolerated loss (or is the one track being probed).
+    on = [sid for sid, v in state.items() if v and sid != ctl.probe]
+    assert AUDIO + sum(RATES[sid] for sid in on) <= capacity / (1 - config.bad_loss) * 1.001 or not on
+    if capacity >= (AUDIO + sum(RATES.values())) * 1.3:
+        assert ctl.switched_off() == set()

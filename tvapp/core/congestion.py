@@ -1,0 +1,233 @@
+"""Per-subscriber congestion handling: which of one subscriber's video tracks the SFU stops sending it, and when.
+
+The SFU cannot make one subscriber's copy of a stream smaller (no simulcast, no transcoding), so when a
+subscriber's downlink cannot carry everything it is sent, the SFU switches off that subscriber's least important
+video tracks; audio is never switched off. `DownlinkController` is the rule for one subscriber. It is fed, every
+`tick` (the SFU uses 250 ms), a `LinkSample` of what the SFU sees of that downlink:
+
+- loss: the fraction of the packets sent that the subscriber's RTCP receiver reports counted as lost in the
+  interval (None: no report arrived), with jitter and round trip;
+- the SFU's own send rate to it, in all and per video track;
+- the subscriber's REMB, where its browser sends one.
+
+Estimate. The downlink's capacity `estimate_bps` follows the loss-based rule of Google congestion control:
+above `bad_loss` it drops to the rate that got through (send rate x (1 - loss)); below `good_loss` it grows by
+`growth_per_s` a second (and never below what just got through); a REMB caps it, down to what got through. REMB alone never switches a
+track off: aiortc's receive-side estimator (the Python SDK, the TV) reports far below what a clean loopback link
+carries, so only loss does.
+
+Decision. The link is *congested* after `bad_ticks` samples in a row with loss above `bad_loss` (one is enough
+above `severe_loss`). Then the lowest
+priority tracks are switched off until what is left fits 90 % of the estimate (at least one track), and nothing
+more is switched off for `hold_ms` (the receiver reports must first see the effect). Priority: a pinned track,
+then the active speaker's, then the others, the order the SFU gives (`VideoTrack.priority`, higher first).
+
+Recovery (careful probing). After the link has been clean (no sample above `good_loss`) for `recover_after_ms`
+and the probe back-off has passed, the most important switched-off track is switched back on (the SFU asks its
+publisher for a keyframe). If loss above `bad_loss` returns within `probe_ms` the probe failed: the track is
+switched off again and, if the loss was above `severe_loss` (the link carried far less than the probe needed),
+the back-off doubles (from `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms`; otherwise the probe
+succeeded, the back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes
+after a link comes back; its floor, how often a weak link is probed (each failed probe costs about one report
+interval of overload).
+
+Pure: time (milliseconds) and measures are arguments; no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+REASON_CONGESTION = "congestion"
+
+
+@dataclass(frozen=True, slots=True)
+class CongestionConfig:
+    """The rule's thresholds and times (defaults tuned on a 600 kb/s netem link; see bench/quality.py)."""
+
+    bad_loss: float = 0.05
+    severe_loss: float = 0.15
+    good_loss: float = 0.02
+    bad_ticks: int = 2
+    hold_ms: float = 1000.0
+    recover_after_ms: float = 1000.0
+    probe_ms: float = 1000.0
+    backoff_ms: float = 2000.0
+    max_backoff_ms: float = 4000.0
+    growth_per_s: float = 0.08
+    fit_share: float = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class VideoTrack:
+    """One video track the SFU would send the subscriber: its sid, rank (higher: more important) and rate."""
+
+    sid: str
+    priority: int
+    bitrate_bps: float  # the SFU's send rate for it over the last interval (0 while switched off)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSample:
+    """What the SFU saw of one subscriber's downlink over the last interval."""
+
+    loss: float | None  # fraction of packets lost per the receiver reports; None: no report in the interval
+    send_bps: float  # everything the SFU sent the subscriber (audio included)
+    rtt_ms: float | None = None
+    jitter_ms: float | None = None
+    remb_bps: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """A decision: switch track `sid` off (with `reason`) or back on for this subscriber."""
+
+    sid: str
+    on: bool
+    reason: str = REASON_CONGESTION
+
+
+@dataclass(slots=True)
+class _Off:
+    bitrate_bps: float
+    since_ms: float
+
+
+@dataclass(slots=True)
+class DownlinkController:
+    """The congestion rule for one subscriber: feed it `update` every tick, apply the switches it returns."""
+
+    config: CongestionConfig = field(default_factory=CongestionConfig)
+    estimate_bps: float | None = None
+    off: dict[str, _Off] = field(default_factory=dict)  # switched-off track sid -> its last rate
+    bad_in_a_row: int = 0
+    last_bad_ms: float | None = None
+    last_off_ms: float | None = None
+    last_ms: float | None = None
+    probe: str | None = None  # the track switched back on and being judged
+    probe_since_ms: float = 0.0
+    backoff_ms: float = 0.0
+    next_probe_ms: float = 0.0
+    probe_rate_bps: float = 0.0  # the probed track's rate before it was switched off
+    rank: dict[str, tuple[int, str]] = field(default_factory=dict)  # sid -> (priority, sid), from the last update
+
+    def switched_off(self) -> set[str]:
+        """Return the sids of the tracks switched off now."""
+        return set(self.off)
+
+    def forget(self, sid: str) -> None:
+        """Drop a track that is no longer sent to the subscriber (unsubscribed or unpublished)."""
+        self.off.pop(sid, None)
+        if self.probe == sid:
+            self.probe = None
+
+    def update(self, now_ms: float, sample: LinkSample, tracks: list[VideoTrack]) -> list[Switch]:
+        """Take one interval's sample and the subscriber's video tracks; return the switches to apply now."""
+        _check(sample)
+        cfg = self.config
+        dt_s = 0.0 if self.last_ms is None else max(0.0, (now_ms - self.last_ms) / 1000.0)
+        self.last_ms = now_ms
+        self.rank = {t.sid: (t.priority, t.sid) for t in tracks}
+        known = set(self.rank)
+        for sid in [sid for sid in self.off if sid not in known]:
+            self.forget(sid)
+        for t in tracks:
+            if t.sid in self.off and t.bitrate_bps > 0 and t.sid != self.probe:
+                self.off[t.sid].bitrate_bps = max(self.off[t.sid].bitrate_bps, t.bitrate_bps)
+        self._estimate(sample, dt_s)
+        loss = sample.loss
+        bad = loss is not None and loss > cfg.bad_loss
+        if bad:
+            self.bad_in_a_row += 1
+            self.last_bad_ms = now_ms
+        elif loss is not None:
+            self.bad_in_a_row = 0
+            if loss > cfg.good_loss:
+                self.last_bad_ms = now_ms  # not congested, but not clean either: no probing yet
+        on = sorted((t for t in tracks if t.sid not in self.off), key=lambda t: (t.priority, t.sid))
+        if self.probe is not None:
+            if bad:
+                return self._probe_failed(now_ms, loss or 0.0)
+            if now_ms - self.probe_since_ms >= cfg.probe_ms:
+                self.probe = None
+                self.backoff_ms = 0.0
+                self.next_probe_ms = now_ms
+            else:
+                return []
+        if self._congested(sample, on):
+            return self._shed(now_ms, sample, on)
+        return self._recover(now_ms)
+
+    # inside ------------------------------------------------------------------------------------------------------
+
+    def _estimate(self, sample: LinkSample, dt_s: float) -> None:
+        cfg = self.config
+        through = sample.send_bps * (1.0 - (sample.loss or 0.0))
+        if sample.loss is not None and sample.loss > cfg.bad_loss or self.estimate_bps is None:
+            self.estimate_bps = through
+        elif sample.loss is None or sample.loss < cfg.good_loss:
+            self.estimate_bps = max(through, self.estimate_bps * (1.0 + cfg.growth_per_s) ** dt_s)
+        if sample.remb_bps is not None:  # never below what just got through (aiortc's REMB can be far too low)
+            self.estimate_bps = min(self.estimate_bps, max(sample.remb_bps, through))
+
+    def _congested(self, sample: LinkSample, on: list[VideoTrack]) -> bool:
+        cfg = self.config
+        if not on:
+            return False
+        loss = sample.loss
+        return loss is not None and (loss > cfg.severe_loss or self.bad_in_a_row >= cfg.bad_ticks)
+
+    def _shed(self, now_ms: float, sample: LinkSample, on: list[VideoTrack]) -> list[Switch]:
+        cfg = self.config
+        if self.last_off_ms is not None and now_ms - self.last_off_ms < cfg.hold_ms:
+            return []
+        video = sum(t.bitrate_bps for t in on)
+        audio = max(0.0, sample.send_bps - video)
+        budget = cfg.fit_share * (self.estimate_bps or 0.0) - audio
+        switches: list[Switch] = []
+        for t in on:  # least important first
+            if switches and video <= budget:
+                break
+            self.off[t.sid] = _Off(bitrate_bps=t.bitrate_bps, since_ms=now_ms)
+            video -= t.bitrate_bps
+            switches.append(Switch(t.sid, on=False))
+        self.last_off_ms = now_ms
+        self.bad_in_a_row = 0
+        self.next_probe_ms = max(self.next_probe_ms, now_ms + (self.backoff_ms or cfg.backoff_ms))
+        return switches
+
+    def _probe_failed(self, now_ms: float, loss: float) -> list[Switch]:
+        cfg = self.config
+        sid = self.probe
+        assert sid is not None
+        self.probe = None
+        self.off[sid] = _Off(bitrate_bps=self.probe_rate_bps, since_ms=now_ms)
+        if loss > cfg.severe_loss:  # the link carried far less than the probe needed: wait longer next time
+            self.backoff_ms = min(cfg.max_backoff_ms, max(cfg.backoff_ms, 2.0 * self.backoff_ms))
+        else:  # it nearly carried it (a burst, a stray loss): try again as soon as the first time
+            self.backoff_ms = cfg.backoff_ms
+        self.next_probe_ms = now_ms + self.backoff_ms
+        self.last_off_ms = now_ms
+        self.bad_in_a_row = 0
+        return [Switch(sid, on=False)]
+
+    def _recover(self, now_ms: float) -> list[Switch]:
+        cfg = self.config
+        if not self.off or now_ms < self.next_probe_ms:
+            return []
+        if self.last_bad_ms is not None and now_ms - self.last_bad_ms < cfg.recover_after_ms:
+            return []
+        best = max(self.off, key=lambda sid: self.rank.get(sid, (0, sid)))
+        self.probe_rate_bps = self.off.pop(best).bitrate_bps
+        self.probe = best
+        self.probe_since_ms = now_ms
+        return [Switch(best, on=True)]
+
+
+def _check(sample: LinkSample) -> None:
+    values = [sample.send_bps, sample.loss, sample.rtt_ms, sample.jitter_ms, sample.remb_bps]
+    if any(v is not None and (math.isnan(v) or v < 0) for v in values):
+        raise ValueError(f"a measure is negative or not a number: {sample}")
+    if sample.loss is not None and sample.loss > 1.0:
+        raise ValueError(f"loss is a fraction (got {sample.loss})")

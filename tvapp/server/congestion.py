@@ -1,0 +1,162 @@
+"""Per-subscriber congestion handling at the SFU: measure each subscriber's downlink, switch its video tracks off/on.
+
+Every `INTERVAL_MS` (250 ms) `RoomCongestion.tick` reads, for every subscription of every session, the sender's
+packet and byte counts and the latest RTCP receiver report (tvapp.rtc.internals.sender_counts: the same reports
+tvapp.server.quality turns into network quality levels, read without building stats reports) and any REMB the
+subscriber sent; it turns the deltas into one `LinkSample` per subscriber and the SFU's send rate per video track,
+and feeds that subscriber's tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
+
+- off: the subscription stops taking frames (`Subscription.switched_off`) and its queued frames are dropped; the
+  subscriber alone hears `track_switched_off {sid, reason: "congestion"}`;
+- on: it resumes at the next keyframe, asked of the publisher at once; the subscriber hears `track_switched_on`.
+
+Priority of a subscriber's video tracks: a pinned track (`pin`), then the active speaker's, then the others.
+Audio is never switched off. With `[media] congestion_control = false` nothing is measured or switched (the
+behaviour before: every subscriber gets every track, and stalls when its link cannot carry them).
+
+The REMB cap sent to publishers (tvapp.server.media) is a fixed `max_video_bitrate`, never a minimum over the
+subscribers, so a weak subscriber never caps the others; whoever computes a per-publisher bitrate from the
+subscribers' links must leave out the subscribers `congested()` names (their weakness is handled here).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tvapp.core.congestion import (
+    REASON_CONGESTION,
+    DownlinkController,
+    LinkSample,
+    Switch,
+    VideoTrack,
+)
+from tvapp.protocol.messages import TrackSwitchedOff, TrackSwitchedOn
+from tvapp.rtc import internals
+
+if TYPE_CHECKING:
+    from tvapp.server.forwarding import Subscription
+    from tvapp.server.media_session import MediaSession
+
+log = logging.getLogger(__name__)
+
+INTERVAL_MS = 250.0
+PINNED, SPEAKER, OTHER = 2, 1, 0
+
+
+@dataclass(slots=True)
+class _Counts:
+    packets: int
+    octets: int
+    received: int
+    lost: int
+
+
+@dataclass(slots=True)
+class _Subscriber:
+    controller: DownlinkController = field(default_factory=DownlinkController)
+    counts: dict[int, _Counts] = field(default_factory=dict)  # id(subscription) -> counts at the last tick
+    remb_bps: int | None = None  # the lowest REMB since the last tick
+    hooked: set[int] = field(default_factory=set)  # id(subscription) whose sender reports REMB to us
+
+
+class RoomCongestion:
+    """The congestion handling of one room's subscribers."""
+
+    def __init__(self) -> None:
+        self.subscribers: dict[str, _Subscriber] = {}  # participant sid -> state
+        self.pinned: dict[str, set[str]] = {}  # participant sid -> track sids it pinned
+        self.last_ms: float | None = None
+
+    def pin(self, participant_sid: str, track_sids: set[str]) -> None:
+        """Give these of a subscriber's video tracks the highest priority (switched off last)."""
+        self.pinned[participant_sid] = set(track_sids)
+
+    def congested(self) -> set[str]:
+        """Return the sids of the subscribers with video switched off by congestion now."""
+        return {sid for sid, s in self.subscribers.items() if s.controller.off}
+
+    def tick(self, sessions: list[MediaSession], dominant_sid: str | None, now_ms: float) -> None:
+        """Measure every subscriber's downlink since the last tick and apply the rule's switches."""
+        dt_s = 0.0 if self.last_ms is None else (now_ms - self.last_ms) / 1000.0
+        self.last_ms = now_ms
+        present = set()
+        for session in sessions:
+            if session.closed:
+                continue
+            sid = session.participant.sid
+            present.add(sid)
+            state = self.subscribers.setdefault(sid, _Subscriber())
+            try:
+                self._tick_one(session, state, dominant_sid, dt_s, now_ms)
+            except Exception:  # one subscriber's odd counters never stop the others' handling
+                log.exception("media: congestion handling of %s failed", session.participant.identity)
+        for gone in set(self.subscribers) - present:
+            self.subscribers.pop(gone, None)
+            self.pinned.pop(gone, None)
+
+    def _tick_one(self, session: MediaSession, state: _Subscriber, dominant_sid: str | None, dt_s: float,
+                  now_ms: float) -> None:
+        sent_bytes = 0
+        lost = expected = 0
+        reported = False
+        tracks: list[VideoTrack] = []
+        pinned = self.pinned.get(session.participant.sid, set())
+        live: dict[int, _Counts] = {}
+        for track_sid, subscription in list(session.subscriptions.items()):
+            self._hook_remb(subscription, state)
+            counts = internals.sender_counts(subscription.transceiver.sender)
+            if counts is None:
+                continue
+            now = _Counts(*counts)
+            before = state.counts.get(id(subscription))
+            live[id(subscription)] = now
+            delta_bytes = 0 if before is None else max(0, now.octets - before.octets)
+            sent_bytes += delta_bytes
+            if before is not None and now.received >= 0 and before.received >= 0 and (
+                    now.received, now.lost) != (before.received, before.lost):
+                d_lost = max(0, now.lost - before.lost)
+                lost += d_lost
+                expected += d_lost + max(0, now.received - before.received)
+                reported = True
+            if subscription.kind == "video" and subscription.publication is not None:
+                source = subscription.publication.participant_sid
+                priority = PINNED if track_sid in pinned else SPEAKER if source == dominant_sid else OTHER
+                rate = 8.0 * delta_bytes / dt_s if dt_s > 0 else 0.0
+                tracks.append(VideoTrack(track_sid, priority, rate))
+        state.counts = live
+        if dt_s <= 0:
+            return
+        loss = min(1.0, lost / expected) if reported and expected > 0 else (0.0 if reported else None)
+        sample = LinkSample(loss=loss, send_bps=8.0 * sent_bytes / dt_s, remb_bps=state.remb_bps)
+        state.remb_bps = None
+        if state.controller.off or state.controller.probe:
+            log.debug("media: downlink of %s: loss %s, %.0f kb/s sent, estimate %.0f kb/s, off %s, probe %s",
+                      session.participant.identity, None if loss is None else round(loss, 3), sample.send_bps / 1000,
+                      (state.controller.estimate_bps or 0) / 1000, sorted(state.controller.off), state.controller.probe)
+        for switch in state.controller.update(now_ms, sample, tracks):
+            self._apply(session, switch)
+
+    def _hook_remb(self, subscription: Subscription, state: _Subscriber) -> None:
+        if subscription.kind != "video" or id(subscription) in state.hooked:
+            return
+        state.hooked.add(id(subscription))
+
+        def remb(bps: int) -> None:
+            state.remb_bps = bps if state.remb_bps is None else min(state.remb_bps, bps)
+
+        internals.on_remb(subscription.transceiver.sender, remb)
+
+    def _apply(self, session: MediaSession, switch: Switch) -> None:
+        subscription = session.subscriptions.get(switch.sid)
+        if subscription is None:
+            return
+        subscription.switch(on=switch.on)
+        who = session.participant.identity
+        if switch.on:
+            log.info("media: track %s switched back on for %s", switch.sid, who)
+            session.participant.peer.send(TrackSwitchedOn(sid=switch.sid))
+        else:
+            log.info("media: track %s switched off for %s (%s)", switch.sid, who, switch.reason)
+            session.participant.peer.send(TrackSwitchedOff(sid=switch.sid, reason=switch.reason or REASON_CONGESTION))

@@ -1,0 +1,150 @@
+"""A room for congestion tests and bench/quality.py: a server, bot publishers and measuring members (subprocesses).
+
+`MemberProcess` runs tvapp.testing.member (optionally inside a netem namespace) and reads back what it wrote;
+the helpers here turn those JSON lines into rates, losses and freezes over a time window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tvapp.testing.netem import NetemLink
+
+
+class MemberProcess:
+    """A measuring SDK subscriber (tvapp.testing.member) in a subprocess; `records()` reads what it wrote."""
+
+    def __init__(self, workdir: Path, name: str, url: str, token: str, *, host_address: str,
+                 link: NetemLink | None = None) -> None:
+        self.name = name
+        self.path = Path(workdir) / f"member-{name}.jsonl"
+        self.path.write_text("")
+        self._log = open(Path(workdir) / f"member-{name}.log", "w")  # noqa: SIM115 - closed by stop()
+        prefix: Sequence[str] = link.exec_prefix if link is not None else ()
+        env = {**os.environ, "TVAPP_MEMBER_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "tvapp.testing.member", url, str(self.path),
+                                      "--host-address", host_address], stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=env)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Return every complete record written so far."""
+        lines = self.path.read_text().splitlines()
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:  # the line being written
+                continue
+        return out
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """Return the records of one event kind."""
+        return [r for r in self.records() if r.get("event") == name]
+
+    def wait(self, what: str, predicate: Any, timeout: float) -> Any:
+        """Poll the records until `predicate(records)` is truthy; return its value; fail after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"member {self.name} exited: {self.log_text()}")
+            value = predicate(self.records())
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"member {self.name}: no {what} within {timeout} s")
+            time.sleep(0.1)
+
+    def log_text(self) -> str:
+        """Return the member's stdout/stderr so far."""
+        self._log.flush()
+        return Path(self._log.name).read_text()[-3000:]
+
+    def stop(self) -> None:
+        """SIGTERM the member and wait (it writes an ongoing freeze first)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+def subscriptions(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Return track sid -> kind of every subscription a member announced."""
+    return {r["sid"]: r["kind"] for r in records if r.get("event") == "subscribed"}
+
+
+def stats_at(records: list[dict[str, Any]], t: float) -> dict[str, dict[str, Any]]:
+    """Return the last cumulative stats written at or before monotonic time `t` ({} if none)."""
+    best: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if "stats" in r and r["t"] <= t:
+            best = r["stats"]
+    return best
+
+
+def window(records: list[dict[str, Any]], start: float, end: float) -> dict[str, dict[str, Any]]:
+    """Return per track sid over [start, end]: packets/s, frames/s, lost and received packets."""
+    a, b = stats_at(records, start), stats_at(records, end)
+    span = max(1e-6, end - start)
+    out = {}
+    for sid, after in b.items():
+        before = a.get(sid, {"packets": 0, "lost": 0, "frames": 0})
+        out[sid] = {"kind": after["kind"], "pps": (after["packets"] - before["packets"]) / span,
+                    "fps": (after["frames"] - before["frames"]) / span,
+                    "lost": max(0, after["lost"] - before["lost"]), "received": after["packets"] - before["packets"]}
+    return out
+
+
+def audio_loss(records: list[dict[str, Any]], start: float, end: float) -> float:
+    """Return the fraction of audio packets lost over [start, end] (all audio tracks together)."""
+    w = [v for v in window(records, start, end).values() if v["kind"] == "audio"]
+    lost = sum(v["lost"] for v in w)
+    total = lost + sum(v["received"] for v in w)
+    return lost / total if total else 1.0
+
+
+def freezes(records: list[dict[str, Any]], start: float, end: float) -> tuple[float, float]:
+    """Return (unannounced, announced) freeze seconds of the video tracks, clipped to [start, end]."""
+    stalls = announced = 0.0
+    for r in records:
+        if r.get("event") != "freeze":
+            continue
+        overlap = max(0.0, min(end, r["end"]) - max(start, r["start"]))
+        if r["announced"]:
+            announced += overlap
+        else:
+            stalls += overlap
+    return stalls, announced
+
+
+def noise_video(path: Path, *, width: int = 320, height: int = 240, fps: int = 15, seconds: float = 4.0) -> Path:
+    """Write a video of a moving gradient under noise (an encoder needs its whole bitrate for it); return `path`."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.bit_rate = 4_000_000
+        for index in range(int(seconds * fps)):
+            # A moving gradient under light noise: every frame needs bits, keyframes stay camera-sized.
+            x = (np.arange(width)[None, :, None] * 255 // width + index * 8) % 256
+            y = np.arange(height)[:, None, None] * 255 // height
+            base = ((x + y + np.array([0, 85, 170])) % 256).astype(np.int16)
+            image = np.clip(base + rng.integers(-12, 12, (height, width, 3)), 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
