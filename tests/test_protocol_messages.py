@@ -33,6 +33,8 @@ from tvapp.protocol.messages import (
     Joined,
     Leave,
     MediaRestart,
+    PublishConstraints,
+    TrackSettings,
     Mute,
     Offer,
     ParticipantInfo,
@@ -112,6 +114,7 @@ CLIENT_SAMPLES: list[ClientMessage] = [
     Buffering(stalled=False, duration=5400.0),
     Join(token=SECRET, resume_token="rt-" + "x" * 40),
     MediaRestart(generation=1),
+    TrackSettings(sid="TR_v", width=640, height=360, visible=False, priority="low"),
 ]
 SERVER_SAMPLES: list[ServerMessage] = [
     Joined(room=ROOM, participant=ALICE, grants=GRANTS, participants=(ALICE, BOB), server_time=1700000002.5,
@@ -158,6 +161,8 @@ SERVER_SAMPLES: list[ServerMessage] = [
                      waiting_for=("alice",), control="everyone", on_stall="continue", duration=5400.0,
                      server_time=1700000002.6),
     PlaybackStateMsg(server_time=1.0),
+    PublishConstraints(sid="TR_v", max_width=640, max_height=352, max_framerate=15, max_bitrate=300_000),
+    PublishConstraints(sid="TR_v", paused=True),
 ]
 
 
@@ -502,3 +507,19 @@ def test_a_network_quality_level_is_an_integer_from_0_to_5_or_null(level: object
     assert caught.value.code == "bad_message" and "levels[0].level" in str(caught.value)
     obj["levels"][0]["level"] = None
     assert parse_server_message(obj) == NetworkQuality(levels=(NetworkQualityInfo(participant_sid="PA_a"),))
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("width", -1), ("width", 16_385), ("height", 1.5), ("height", "360"), ("width", True), ("visible", 1),
+    ("priority", "urgent"), ("priority", None), ("sid", ""),
+])
+def test_track_settings_are_checked_strictly(field: str, value: object) -> None:
+    obj = {"type": "track_settings", "v": 1, "sid": "TR_v", "width": 640, "height": 360, field: value}
+    error = client_error(obj)
+    assert error.code == "bad_message" and f"track_settings.{field}" in error.message
+
+
+def test_track_settings_take_the_largest_size_and_default_to_visible_standard() -> None:
+    obj = {"type": "track_settings", "v": 1, "sid": "TR_v", "width": 16_384, "height": 0}
+    assert parse_client_message(obj) == TrackSettings(sid="TR_v", width=16_384, height=0, visible=True,
+                                                      priority="standard")

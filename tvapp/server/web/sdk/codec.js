@@ -38,6 +38,7 @@ export const CLIENT_MESSAGES = Object.freeze({
   },
   buffering: { stalled: B, position: nul(N), duration: nul(N) },
   media_restart: { generation: I },
+  track_settings: { sid: S, width: I, height: I, visible: opt(B), priority: opt(S) },
 });
 
 export const SERVER_MESSAGES = Object.freeze({
@@ -59,6 +60,9 @@ export const SERVER_MESSAGES = Object.freeze({
   pong: { t0: nul(N), t1: N, t2: N, id: nul(S) },
   active_speakers: { speakers: opt(A), dominant_sid: nul(S) },
   network_quality: { levels: opt(A) },
+  publish_constraints: {
+    sid: S, max_width: nul(I), max_height: nul(I), max_framerate: nul(I), max_bitrate: nul(I), paused: opt(B),
+  },
   unmute_request: { track_sid: S },
   data: { from_sid: S, from_identity: S, topic: opt(S), payload: S },
   playback_state: {
