@@ -26,6 +26,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from tvapp.client.requests import RequestError, RoomLink
+from tvapp.core.adaptive import Constraints, scaled_size
 from tvapp.protocol import messages as m
 from tvapp.rtc import internals
 
@@ -165,9 +166,15 @@ class _LocalFeed(MediaStreamTrack):
             frame = await pub.track.recv()
             if not pub.sending or not isinstance(frame, (av.AudioFrame, av.VideoFrame)):
                 continue
-            if isinstance(frame, av.VideoFrame) and pub.video_format is not None:
-                width, height, fps = pub.video_format
-                if frame.time is not None:
+            if isinstance(frame, av.VideoFrame):
+                if pub.constraints.paused:
+                    continue
+                width, height, fps = pub.video_format or (frame.width, frame.height, 0.0)
+                # The server's publish_constraints: fit its box by a scale step, no more than its frame rate.
+                width, height = scaled_size(width, height, pub.constraints)
+                limit = pub.constraints.max_framerate
+                fps = min(fps, limit) if fps and limit else fps or float(limit or 0)
+                if frame.time is not None and fps:
                     if self._last_time is not None and 0 <= frame.time - self._last_time < 0.9 / fps:
                         continue
                     self._last_time = frame.time
@@ -200,7 +207,7 @@ class _EncodedFeed(MediaStreamTrack):
             if self.readyState != "live":
                 raise MediaStreamError
             packet = await pub.track.recv()
-            if pub.sending and isinstance(packet, av.Packet):
+            if pub.sending and not pub.constraints.paused and isinstance(packet, av.Packet):
                 return packet
 
 
@@ -219,6 +226,8 @@ class LocalTrackPublication:
         self.sid: str | None = None
         self.video_format: tuple[int, int, float] | None = None
         self.bitrate = DEFAULT_VIDEO_BITRATE
+        # What the server last asked of this video track (publish_constraints): scaled, thinned, capped or paused.
+        self.constraints = Constraints()
         self._owned = owned
         self._format_target = format_target if format_target is not None else track
         self._muted_by_user = False
@@ -289,9 +298,28 @@ class LocalTrackPublication:
 
         if not MIN_BITRATE <= bps <= MAX_BITRATE:
             raise ValueError(f"bitrate must be between {MIN_BITRATE} and {MAX_BITRATE} bps")
-        if self._encoder is not None:
-            self._encoder.set_bitrate(bps)
         self.bitrate = bps
+        self._apply_bitrate()
+
+    def apply_constraints(self, msg: m.PublishConstraints) -> None:
+        """Obey the server's publish_constraints: scale frames into its box before encoding, thin them to its frame
+        rate, cap the encoder's bitrate, send nothing while paused (a keyframe first when resuming)."""
+        if self.kind != "video":
+            return
+        was_paused = self.constraints.paused
+        self.constraints = Constraints(max_width=msg.max_width, max_height=msg.max_height,
+                                       max_framerate=msg.max_framerate, max_bitrate=msg.max_bitrate,
+                                       paused=msg.paused)
+        self._apply_bitrate()
+        if was_paused and not msg.paused:
+            self.request_keyframe()
+
+    def _apply_bitrate(self) -> None:
+        from tvapp.client.encoder import MIN_BITRATE
+
+        cap = self.constraints.max_bitrate
+        if self._encoder is not None:
+            self._encoder.set_bitrate(self.bitrate if cap is None else max(MIN_BITRATE, min(self.bitrate, cap)))
 
     def request_keyframe(self) -> None:
         """Make the next video packet a keyframe (no-op for audio)."""
@@ -316,6 +344,7 @@ class LocalTrackPublication:
 
             width, height, fps = self.video_format or (640, 480, 30.0)
             self._encoder = VideoEncoder("vp8", width, height, fps, self.bitrate)
+            self._apply_bitrate()
             sending = EncodedVideoTrack(feed, self._encoder)
             internals.on_keyframe_request(sender, self._encoder.request_keyframe)
         self._sender = sender

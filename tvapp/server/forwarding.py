@@ -25,6 +25,7 @@ import av
 from aiortc import RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 
+from tvapp.core.adaptive import Constraints
 from tvapp.core.framing import AssembledFrame, AssemblyResult, FrameAssembler
 from tvapp.core.keyframes import KeyframeRequestGate
 from tvapp.core.splice import StreamSplice
@@ -92,6 +93,7 @@ class Subscription:
         self.track = PacketTrack(kind)
         self.publication: Publication | None = None
         self.splice = StreamSplice(video=kind == "video", frame_step=3000 if kind == "video" else 960)
+        self.paused = False  # the subscriber does not show it (tvapp.server.adaptive): nothing is forwarded
         if TRACE is not None:
             self.track.on_sent = TRACE.sent
         transceiver.sender.replaceTrack(self.track)
@@ -123,8 +125,20 @@ class Subscription:
         self.detach()
         self.track.close()
 
+    def set_paused(self, paused: bool) -> None:
+        """Stop forwarding (paused) or resume at the next keyframe, asked of the publisher at once."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if not paused:
+            self.splice.resync()
+            if self.publication is not None and self.kind == "video":
+                self.publication.request_keyframe()
+
     def deliver(self, pts: int, packet_for: Callable[[int], av.Packet[Any]], keyframe: bool) -> bool:
         """Queue one frame whose publisher timestamp is `pts`; return whether it still waits for a keyframe."""
+        if self.paused:
+            return False
         out_pts = self.splice.admit(pts, keyframe)
         if out_pts is not None and not self.track.push(packet_for(out_pts)):
             self.splice.resync()  # the sender fell behind and its backlog was dropped
@@ -155,6 +169,7 @@ class Publication:
         self.media_ssrc: int | None = None
         self.broken = kind == "video"  # until the first keyframe
         self.sinks: list[FrameSink] = []  # recorders (tvapp.server.recorder): every frame, before the fan-out
+        self.constraints = Constraints()  # what the publisher was last told (tvapp.server.adaptive)
         self.level_dbov: int | None = None  # loudest RFC 6464 level since the detector last read it
         self._timer: asyncio.TimerHandle | None = None  # wakes us at the gate's next_deadline(), nothing more
         # No per-packet REMB estimator (a fifth of the SFU's receive cost): RoomMedia advertises a fixed cap.
@@ -173,7 +188,8 @@ class Publication:
     def advertise_bitrate(self, bps: int) -> None:
         """Tell the publisher the most it may send (REMB); its own loss-based control works under that cap."""
         if self.kind == "video" and self.media_ssrc is not None:
-            internals.send_remb(self.receiver, bps, [self.media_ssrc])
+            cap = self.constraints.max_bitrate
+            internals.send_remb(self.receiver, bps if cap is None else min(bps, cap), [self.media_ssrc])
 
     def take_level(self) -> int | None:
         """Return the loudest audio level (-dBov) since the last call, None if no packet (or muted)."""
