@@ -110,7 +110,7 @@ def test_a_publisher_is_paused_alone_scaled_to_the_largest_tile_and_an_invisible
                 assert await bob_view.packets() == before
                 # Only carol's small tile is left to show: alice shrinks to it (once that has held a second).
                 await wait_until_async(lambda: (camera.constraints.max_width, camera.constraints.max_height) == (
-                    192, 112), what="alice's box shrinking to carol's tile")
+                    200, 120), what="alice's box shrinking to carol's tile")
                 shrunk = time.monotonic()
                 await wait_until_async(lambda: (160, 90) in {(w, h) for _, w, h in carol_view.since(shrunk)},
                                        what="carol decoding 160x90")

@@ -45,11 +45,12 @@ def test_a_subscriber_that_said_nothing_gets_the_full_size() -> None:
     assert constraints_for([tile(0, 0)], max_bitrate=MAX).max_width is None
 
 
-def test_the_largest_visible_tile_rounded_down_to_16_sets_the_box() -> None:
+def test_the_largest_visible_tile_rounded_down_to_even_sets_the_box() -> None:
     c = constraints_for([tile(400, 225), tile(1150, 450), tile(1900, 1000, visible=False)], max_bitrate=MAX)
-    assert (c.max_width, c.max_height) == (1136, 448)
+    assert (c.max_width, c.max_height) == (1150, 450)
     assert not c.paused and c.max_framerate == FULL_FRAMERATE
-    assert constraints_for([tile(5, 5)], max_bitrate=MAX).max_width == 16
+    assert constraints_for([tile(5, 5)], max_bitrate=MAX).max_width == 4
+    assert constraints_for([tile(1, 1)], max_bitrate=MAX).max_width == 2
 
 
 def test_thumbnails_get_a_lower_frame_rate_unless_high_priority_and_low_priority_never_raises_it() -> None:
@@ -61,8 +62,8 @@ def test_thumbnails_get_a_lower_frame_rate_unless_high_priority_and_low_priority
 def test_bitrate_follows_the_size_within_the_server_limits() -> None:
     small = constraints_for([tile(160, 96)], max_bitrate=MAX)
     assert small.max_bitrate == MIN_BITRATE
-    mid = constraints_for([tile(640, 368)], max_bitrate=MAX)
-    assert mid.max_bitrate == int(640 * 368 * 30 * 0.08)
+    mid = constraints_for([tile(640, 360)], max_bitrate=MAX)
+    assert mid.max_bitrate == int(640 * 360 * 30 * 0.08)
     assert constraints_for([tile(3840, 2160)], max_bitrate=MAX).max_bitrate == MAX
 
 
@@ -87,10 +88,10 @@ def test_constraints_stay_in_range_and_never_cut_a_visible_tile(rows: list[tuple
         return
     assert c.max_bitrate is not None and MIN_BITRATE <= c.max_bitrate <= MAX
     if c.max_width is not None and c.max_height is not None:
-        assert c.max_width % 16 == 0 and c.max_height % 16 == 0
+        assert c.max_width % 2 == 0 and c.max_height % 2 == 0
         widest, tallest = max(w for w, *_ in visible), max(h for _, h, *_ in visible)
         assert all(w > 0 and h > 0 for w, h, *_ in visible)  # else no limit
-        assert widest - 16 < c.max_width <= max(16, widest) and tallest - 16 < c.max_height <= max(16, tallest)
+        assert widest - 2 < c.max_width <= max(2, widest) and tallest - 2 < c.max_height <= max(2, tallest)
 
 
 @given(st.integers(2, 4000), st.integers(2, 3000), st.integers(1, 4000), st.integers(1, 3000))
@@ -106,7 +107,8 @@ def test_the_scaled_picture_fits_the_box_by_a_scale_step(w: int, h: int, box_w: 
 
 def test_a_camera_in_a_grid_tile_is_sent_at_a_quarter_and_unlimited_at_full_size() -> None:
     assert scaled_size(1280, 720, Constraints(max_width=400, max_height=224)) == (320, 180)
-    assert scaled_size(1280, 720, Constraints(max_width=1136, max_height=448)) == (640, 360)
+    assert scaled_size(1280, 720, Constraints(max_width=1150, max_height=450)) == (640, 360)
+    assert scaled_size(1280, 720, Constraints(max_width=640, max_height=360)) == (640, 360)
     assert scaled_size(1280, 720, Constraints()) == (1280, 720)
 
 

@@ -6,9 +6,10 @@ Every subscriber tells the SFU, per subscribed video track, the size it renders 
 - Paused: no subscriber shows the track (every one said ``visible: false``, or nobody subscribes) and nothing else
   needs it (a recorder: ``keep_running``). A subscriber that said nothing yet counts as visible at full size.
 - Size: the largest width and the largest height any visible subscriber renders it at, each rounded *down* to a
-  multiple of `SIZE_STEP` (16, the codec's macroblock; at least 16). The box is a limit, never a target: the
-  publisher fits its picture into it keeping its shape, by one of its `SCALE_STEPS` (`scale_for`), so a 1280x720
-  camera in a 400x225 tile is sent at 320x180, never larger than the tile. Unknown size (0 x 0 or no settings),
+  multiple of `SIZE_STEP` (2: encoders want even sizes; coarser steps would cost 16:9 tiles a whole scale step, as
+  360 is no multiple of 16). The box is a limit, never a target: the publisher fits its picture into it keeping
+  its shape, by the smallest of its `SCALE_STEPS` that fits (`scale_for`), so a 1280x720 camera in a 400x225 tile
+  is sent at 320x180, never larger than the tile, and small resizes do not change what it sends. Unknown size (0 x 0 or no settings),
   or a `keep_running` consumer: no size limit.
 - Frame rate: `FULL_FRAMERATE` if any visible subscriber shows it larger than a thumbnail (`THUMBNAIL_PIXELS`) or
   with ``priority: high``; otherwise `THUMBNAIL_FRAMERATE`. ``priority: low`` never raises it.
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-SIZE_STEP: Final = 16
+SIZE_STEP: Final = 2
 SCALE_STEPS: Final[tuple[float, ...]] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 FULL_FRAMERATE: Final = 30
 THUMBNAIL_FRAMERATE: Final = 15

@@ -372,6 +372,8 @@ export class Room extends Emitter {
       case "unmute_request":
         this._emit("unmute_requested", { trackSid: msg.track_sid });
         return;
+      case "publish_constraints":
+        return this._applyConstraints(msg);
       case "data":
         this._emit("data", { payload: msg.payload, topic: msg.topic || "", participant:
           this.participants.get(msg.from_sid) || null, identity: msg.from_identity });
