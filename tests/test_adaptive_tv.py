@@ -8,6 +8,7 @@ its larger size within a second, measured from the flip that first showed the ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Coroutine
@@ -127,9 +128,7 @@ def test_a_tv_grid_receives_each_publisher_at_its_tile_size_and_the_speaker_tile
         loop.run(link.close())
     finally:
         for publisher in publishers:
-            try:
+            with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                 loop.run(publisher.disconnect(), timeout=10)
-            except Exception:
-                pass
         loop.close()
         assert tv.stop() == 0, tv.output

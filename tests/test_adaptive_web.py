@@ -105,7 +105,10 @@ def test_an_attached_remote_video_tells_the_server_its_size_and_when_it_is_hidde
     try:
         page = open_sdk_page(browser, media_server, room, "web", publish=False)
         wait_for_js(page, "() => window.t && !!window.t.video", what="the page attaching the camera")
-        box = lambda: (camera.constraints.max_width, camera.constraints.max_height, camera.constraints.paused)  # noqa: E731
+
+        def box() -> tuple[int | None, int | None, bool]:
+            return camera.constraints.max_width, camera.constraints.max_height, camera.constraints.paused
+
         wait_until(lambda: box() == (320, 180, False), 15, 0.1, lambda: f"the publisher's box 320x180 ({box()})")
         wait_for_js(page, "() => window.t.video.videoWidth", lambda w: 0 < w <= 320, what="the page decoding 320")
 

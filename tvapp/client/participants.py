@@ -2,7 +2,7 @@
 delivers decoded frames on, and this client's LocalParticipant with its LocalTrackPublications.
 
 A local publication sends through a fresh chain per peer connection (a closed aiortc sender stops the track it
-sends): source -> _LocalFeed (mute gate, size and frame-rate limits) -> EncodedVideoTrack for video. The user's
+sends): source -> LocalFeed (tvapp.client.feeds: mute gate, size and frame-rate limits, the server's constraints) -> EncodedVideoTrack for video. The user's
 source is never stopped by the SDK unless the SDK made it (set_camera_enabled / set_microphone_enabled / preview).
 
 These objects never see the Room: they talk to a `RoomLink` (tvapp.client.requests: send, request, connection
@@ -25,8 +25,9 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
+from tvapp.client.feeds import EncodedFeed, LocalFeed, is_encoded
 from tvapp.client.requests import RequestError, RoomLink
-from tvapp.core.adaptive import Constraints, scaled_size
+from tvapp.core.adaptive import Constraints
 from tvapp.protocol import messages as m
 from tvapp.rtc import internals
 
@@ -147,70 +148,6 @@ class RemoteParticipant:
 # --- local side ------------------------------------------------------------------------------------------------------
 
 
-class _LocalFeed(MediaStreamTrack):
-    """What a sender reads from a local source: frames pass only while the publication sends; video may be
-    scaled and thinned to the publication's format. Stopping it never stops the source."""
-
-    def __init__(self, publication: LocalTrackPublication) -> None:
-        super().__init__()
-        self.kind = publication.kind
-        self.publication = publication
-        self._last_time: float | None = None
-
-    async def recv(self) -> av.AudioFrame | av.VideoFrame:
-        """Return the next frame to send."""
-        pub = self.publication
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            frame = await pub.track.recv()
-            if not pub.sending or not isinstance(frame, (av.AudioFrame, av.VideoFrame)):
-                continue
-            if isinstance(frame, av.VideoFrame):
-                if pub.constraints.paused:
-                    continue
-                width, height, fps = pub.video_format or (frame.width, frame.height, 0.0)
-                # The server's publish_constraints: fit its box by a scale step, no more than its frame rate.
-                width, height = scaled_size(width, height, pub.constraints)
-                limit = pub.constraints.max_framerate
-                fps = min(fps, limit) if fps and limit else fps or float(limit or 0)
-                if frame.time is not None and fps:
-                    if self._last_time is not None and 0 <= frame.time - self._last_time < 0.9 / fps:
-                        continue
-                    self._last_time = frame.time
-                if (frame.width, frame.height) != (width, height):
-                    scaled = frame.reformat(width=width, height=height)
-                    scaled.pts, scaled.time_base = frame.pts, frame.time_base
-                    frame = scaled
-            return frame
-
-
-def _is_encoded(track: MediaStreamTrack) -> bool:
-    """Return whether a source hands out encoded av.Packets (and takes request_keyframe()) instead of frames."""
-    return getattr(track, "encoded", False) is True
-
-
-class _EncodedFeed(MediaStreamTrack):
-    """What a sender reads from a source that is already encoded (`source.encoded` is True: it returns av.Packets
-    of the negotiated codec, e.g. a phone's VP8 forwarded by the TV): packets pass untouched while the publication
-    sends, so nothing is decoded or re-encoded. Stopping it never stops the source."""
-
-    def __init__(self, publication: LocalTrackPublication) -> None:
-        super().__init__()
-        self.kind = publication.kind
-        self.publication = publication
-
-    async def recv(self) -> av.Packet[Any]:
-        """Return the next encoded packet to send."""
-        pub = self.publication
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            packet = await pub.track.recv()
-            if pub.sending and not pub.constraints.paused and isinstance(packet, av.Packet):
-                return packet
-
-
 class LocalTrackPublication:
     """A track this client publishes. ``sid`` is the server's id (None until acknowledged; renewed on reconnect)."""
 
@@ -325,7 +262,7 @@ class LocalTrackPublication:
         """Make the next video packet a keyframe (no-op for audio)."""
         if self._encoder is not None:
             self._encoder.request_keyframe()
-        if _is_encoded(self.track):
+        if is_encoded(self.track):
             self.track.request_keyframe()  # type: ignore[attr-defined]
 
     def attach_sender(self, sender: RTCRtpSender) -> MediaStreamTrack:
@@ -333,10 +270,10 @@ class LocalTrackPublication:
         if self._sender is sender and self._sending_track is not None and self._sending_track.readyState == "live":
             return self._sending_track
         self.detach_sender()
-        feed = _LocalFeed(self)
+        feed = LocalFeed(self)
         sending: MediaStreamTrack = feed
-        if _is_encoded(self.track):
-            sending = _EncodedFeed(self)
+        if is_encoded(self.track):
+            sending = EncodedFeed(self)
             if self.kind == "video":
                 internals.on_keyframe_request(sender, self.track.request_keyframe)  # type: ignore[attr-defined]
         elif self.kind == "video":

@@ -162,9 +162,8 @@ class ConstraintsGate:
             return None
         if wanted != self._wish:
             self._wish, self._wish_since = wanted, now_ms
-        if not asks_for_more(self.sent, wanted):
-            if now_ms - self._wish_since < self.down_hold_ms:
-                return None
+        if not asks_for_more(self.sent, wanted) and now_ms - self._wish_since < self.down_hold_ms:
+            return None
         if self._sent_at is not None and now_ms - self._sent_at < self.min_interval_ms:
             return None
         self.sent, self._sent_at, self._wish = wanted, now_ms, None
