@@ -38,8 +38,32 @@ export declare class RemoteTrack {
   readonly mediaStreamTrack: MediaStreamTrack;
   readonly mid: string;
   readonly participantSid: string;
+  /** Adaptive stream: a video track attached to elements tells the server their size and visibility. */
   attach<E extends HTMLMediaElement>(element?: E): E;
   detach(element?: HTMLMediaElement): HTMLMediaElement[];
+  /** Tell the server how this video track is shown, by hand (the elements are no longer watched). */
+  setSettings(settings: TrackSettings): void;
+  priority: TrackPriority;
+}
+
+export type TrackPriority = "low" | "standard" | "high";
+
+/** How a subscriber shows a video track (track_settings); 0 x 0: size unknown. */
+export interface TrackSettings {
+  width?: number;
+  height?: number;
+  visible?: boolean;
+  priority?: TrackPriority;
+}
+
+/** What the server asks of one of this page's video tracks (publish_constraints); null: no limit. */
+export interface PublishConstraints {
+  sid: string;
+  max_width: number | null;
+  max_height: number | null;
+  max_framerate: number | null;
+  max_bitrate: number | null;
+  paused: boolean;
 }
 
 export declare class RemoteTrackPublication {
@@ -68,6 +92,8 @@ export declare class LocalTrackPublication {
   readonly track: MediaStreamTrack;
   readonly sid: string | null;
   readonly muted: boolean;
+  /** The server's last publish_constraints for this video track, applied to its RTCRtpSender. */
+  readonly constraints: PublishConstraints | null;
 }
 
 export declare class LocalParticipant {
@@ -191,6 +217,8 @@ export interface RoomEvents {
   error: { code: string; message: string };
   local_track_published: { publication: LocalTrackPublication };
   local_track_unpublished: { publication: LocalTrackPublication };
+  /** The server's publish_constraints were applied to one of your video tracks' sender. */
+  publish_constraints: { publication: LocalTrackPublication; constraints: PublishConstraints };
   token_refreshed: { expiresAt: number };
 }
 
