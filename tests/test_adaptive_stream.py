@@ -17,7 +17,10 @@ import av
 import pytest
 
 from tvapp.client import RemoteTrack, RequestError, Room, TrackSubscribed
+from tvapp.client.participants import LocalParticipant, LocalTrackPublication
 from tvapp.client.sources import TestPatternTrack, ToneTrack
+from tvapp.core.adaptive import Constraints
+from tvapp.protocol import messages as m
 from tvapp.testing.aio import runner
 from tvapp.testing.recorder import Recorder
 from tvapp.testing.rest import new_room
@@ -137,5 +140,21 @@ def test_track_settings_for_an_unknown_or_audio_track_are_refused_with_a_code(me
                 with pytest.raises(RequestError) as refused:
                     await bob.set_track_settings(sid or "", width=320, height=180)
                 assert refused.value.code == code
+
+    run(scenario())
+
+
+def test_a_publication_announced_anew_forgets_the_old_sids_constraints() -> None:
+    async def scenario() -> None:
+        local = LocalParticipant(link=None)  # type: ignore[arg-type]  # acknowledge() never sends
+        camera = LocalTrackPublication(local, None, TestPatternTrack(320, 240, 15), "camera", "")  # type: ignore[arg-type]
+        local.publications[camera.cid] = camera
+        local.acknowledge(camera.cid, "TR_old")
+        camera.apply_constraints(m.PublishConstraints(sid="TR_old", paused=True))
+        local.acknowledge(camera.cid, "TR_old")  # the same sid again (a resumed session): kept
+        assert camera.constraints.paused
+        local.acknowledge(camera.cid, "TR_new")  # a full rejoin: the server's gate for TR_new starts unconstrained
+        assert camera.constraints == Constraints()
+        camera.track.stop()
 
     run(scenario())

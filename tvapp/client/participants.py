@@ -428,6 +428,8 @@ class LocalParticipant:
         """Note the server's id `sid` for the publication it knows by our `cid`."""
         pub = self.publications.get(cid)
         if pub is not None:
+            if pub.sid != sid and pub.kind == "video":  # announced anew (a full rejoin): it starts unconstrained
+                pub.apply_constraints(m.PublishConstraints(sid=sid))
             pub.sid = sid
 
     def stop_owned_sources(self) -> None:
