@@ -98,6 +98,9 @@ def test_a_publisher_is_paused_alone_scaled_to_the_largest_tile_and_an_invisible
                 await wait_until_async(lambda: any(w <= 400 for _, w, _ in bob_view.since(asked)), timeout=10,
                                        what="bob decoding the scaled picture")
                 assert camera.constraints.max_width == 400 and camera.constraints.max_height == 224
+                info = media_server.http.get(f"/v1/rooms/{name}/participants/alice").json()
+                assert info["tracks"][0]["constraints"] == {"max_width": 400, "max_height": 224, "max_framerate": 30,
+                                                            "max_bitrate": int(400 * 224 * 30 * 0.08), "paused": False}
                 settled = time.monotonic()
                 await wait_until_async(lambda: len(carol_view.since(settled)) >= 20, what="20 more frames")
                 sizes = {(w, h) for _, w, h in carol_view.since(settled)}
