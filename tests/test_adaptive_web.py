@@ -117,5 +117,24 @@ def test_an_attached_remote_video_tells_the_server_its_size_and_when_it_is_hidde
         page.evaluate("() => { window.t.video.style.cssText = 'width: 640px; height: 360px; display: block'; }")
         wait_until(lambda: box() == (640, 360, False), 15, 0.1, lambda: f"the publisher's box 640x360 ({box()})")
         wait_for_js(page, "() => window.t.video.videoWidth", lambda w: w == 640, what="the page decoding 640")
+
+        # A drag-resize storm (a new size every animation frame) sends at most one track_settings per 100 ms.
+        elapsed = page.evaluate("""async () => {
+          const room = window.t.room, send = room._send.bind(room);
+          window.t.sent = [];
+          room._send = (type, fields) => {
+            if (type === "track_settings") window.t.sent.push(fields.width);
+            return send(type, fields);
+          };
+          const start = performance.now();
+          for (let i = 1; i <= 40; i++) {
+            window.t.video.style.width = (640 - 8 * i) + "px";
+            await new Promise((r) => requestAnimationFrame(r));
+          }
+          return performance.now() - start;
+        }""")
+        sent = wait_for_js(page, "() => window.t.sent", lambda s: s and s[-1] == 320,
+                           what="the burst's last size (320) sent at its end")
+        assert len(sent) <= elapsed / 100 + 2, (sent, elapsed)
     finally:
         loop.run(sender.disconnect())

@@ -2,6 +2,8 @@
 // server's roster; a RemoteTrack is media arriving (attach it to a <video> or <audio>); the LocalParticipant
 // publishes this page's camera, microphone and screen and sends data.
 
+const SETTINGS_INTERVAL_MS = 100;
+
 /** Media of a remote track arriving over the room's peer connection.
  *
  * Adaptive stream: a video track attached to elements watches their size (ResizeObserver, in device pixels) and
@@ -103,12 +105,24 @@ export class RemoteTrack {
     this._tell({ width, height, visible, priority: this.priority });
   }
 
+  // Only changes are sent, at most one per SETTINGS_INTERVAL_MS (the last of a burst goes out at its end), so a
+  // window being dragged does not flood the signaling socket (the server debounces publish_constraints itself).
   _tell(fields) {
     const told = this._told;
     if (told && told.width === fields.width && told.height === fields.height && told.visible === fields.visible
         && told.priority === fields.priority) return;
     this._told = fields;
-    if (this._sendSettings) this._sendSettings({ sid: this.sid, ...fields });
+    const wait = (this._sentAt || 0) + SETTINGS_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      if (!this._timer) this._timer = setTimeout(() => { this._timer = null; this._flush(); }, wait);
+      return;
+    }
+    this._flush();
+  }
+
+  _flush() {
+    this._sentAt = Date.now();
+    if (this._sendSettings && this._told) this._sendSettings({ sid: this.sid, ...this._told });
   }
 }
 
