@@ -161,3 +161,22 @@ def test_a_publication_announced_anew_forgets_the_old_sids_constraints() -> None
         camera.track.stop()
 
     run(scenario())
+
+
+def test_a_paused_publisher_is_not_taken_for_a_broken_link(media_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        name = new_room(media_server, "adapt")
+        alice, _ = await join(media_server, name, "alice")
+        async with rooms(alice):
+            camera = await alice.local_participant.publish_track(TestPatternTrack(320, 240, 15), source="camera")
+            await wait_until_async(lambda: camera.constraints.paused, timeout=10, what="alice's camera paused")
+            # Her only track sends nothing on purpose: over more than the 3 s that mean "broken", she is not 0
+            # (unknown is right: nothing flows either way).
+            levels = []
+            paused_at = time.monotonic()
+            while time.monotonic() - paused_at < 5.0:
+                levels.append(media_server.http.get(f"/v1/rooms/{name}/participants/alice").json()["network_quality"])
+                await asyncio.sleep(0.25)
+            assert 0 not in levels, levels
+
+    run(scenario())
