@@ -6,7 +6,8 @@ reassembles frames with tvapp.core.framing, and hands each complete frame as one
 restart at one after loss upstream; keyframe requests (new subscriber, subscriber PLI, loss) go to the
 publisher through the `KeyframeRequestGate` of tvapp.core.keyframes, coalesced to one per `keyframe_interval`.
 The gate holds all of that state; a publication only sends the PLIs it lets through and sets one timer for
-its `next_deadline()`.
+its `next_deadline()`. A subscription its subscriber shows as invisible is `paused` (tvapp.server.adaptive): it
+forwards nothing, and restarts at a keyframe asked for at once when shown again.
 
 Everything here runs on the event loop and never awaits: a packet in is at most a few queue pushes out.
 """
@@ -107,6 +108,7 @@ class Subscription:
     def attach(self, publication: Publication) -> None:
         """Start carrying `publication` (from its next keyframe for video)."""
         self.publication = publication
+        self.paused = False  # a reused m-line forgets the last track's settings (the next adapt applies these)
         self.splice.restart()
         self.track.clear()
         publication.subscriptions.add(self)

@@ -5,7 +5,8 @@ connection, renegotiated by the server over signaling) and implements the room m
 (participants leaving, tracks published, muted, unpublished, subscriptions changed) by subscribing and
 unsubscribing sessions. `RoomMedia` polls each room's publications for lost packets, feeds the
 active-speaker detector from RFC 6464 audio levels, caps publishers' video bitrate with REMB, and measures
-each participant's network quality once a second (tvapp.server.quality).
+each participant's network quality once a second (tvapp.server.quality), and applies subscribers' track settings
+and publishers' constraints every 100 ms (tvapp.server.adaptive).
 Frame forwarding itself lives in tvapp.server.forwarding; every touch of aiortc internals in tvapp.rtc.internals.
 
 A failure in one participant's media (bad SDP, a dead peer connection) is reported to that participant
