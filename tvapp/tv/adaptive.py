@@ -6,7 +6,8 @@ sidebar, picture-in-picture tiles). For every subscribed video track (one per ti
 `track_settings` with that size, or ``visible: false`` when the participant has no tile on screen (beyond the
 sidebar's or picture-in-picture's room, or no room screen at all), so the SFU stops forwarding it and its publisher
 sends no more than the largest tile any screen shows (tvapp.core.adaptive). Only changes are sent; a track
-subscribed later is told at the next refresh.
+subscribed later is told at the next refresh. The settings are only sent, never awaited as calls: the room's calls
+are one at a time, and a mute from the remote control must not queue behind them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tvapp.client import RequestError, Room
+from tvapp.client import Room
 from tvapp.tv.people import People
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,8 @@ class TileSizeReporter:
     async def _send(self, room: Room, track_sid: str, settings: Told) -> None:
         width, height, visible = settings
         try:
-            await room.set_track_settings(track_sid, width=width, height=height, visible=visible)
-        except (RequestError, ConnectionError, OSError) as exc:  # the track went away meanwhile, or the room did
+            await room.set_track_settings(track_sid, width=width, height=height, visible=visible, wait=False)
+        except (ConnectionError, OSError) as exc:  # the room went away meanwhile
             log.debug("tv: track settings for %s not taken: %s", track_sid, exc)
 
     def close(self) -> None:
