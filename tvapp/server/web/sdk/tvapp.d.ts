@@ -38,7 +38,8 @@ export declare class RemoteTrack {
   readonly mediaStreamTrack: MediaStreamTrack;
   readonly mid: string;
   readonly participantSid: string;
-  /** Adaptive stream: a video track attached to elements tells the server their size and visibility. */
+  /** Adaptive stream: a video track attached to elements tells the server their size and visibility (size the
+   * element by CSS: one sized by its own picture would follow the picture down). */
   attach<E extends HTMLMediaElement>(element?: E): E;
   detach(element?: HTMLMediaElement): HTMLMediaElement[];
   /** Tell the server how this video track is shown, by hand (the elements are no longer watched). */
