@@ -9,7 +9,8 @@ const SETTINGS_INTERVAL_MS = 100;
  * Adaptive stream: a video track attached to elements watches their size (ResizeObserver, in device pixels) and
  * whether any is on screen (IntersectionObserver and the page's visibility), and tells the server (track_settings)
  * when that changes, so a hidden track is not sent to this page and its publisher sends no more than is shown.
- * `setSettings` says it by hand (and turns the watching off). */
+ * `setSettings` says it by hand (and turns the watching off). Size the element by CSS: one sized by its own picture
+ * would follow the picture down. */
 export class RemoteTrack {
   constructor(sid, kind, mediaStreamTrack, mid) {
     this.sid = sid;
