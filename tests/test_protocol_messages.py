@@ -523,3 +523,16 @@ def test_track_settings_take_the_largest_size_and_default_to_visible_standard() 
     obj = {"type": "track_settings", "v": 1, "sid": "TR_v", "width": 16_384, "height": 0}
     assert parse_client_message(obj) == TrackSettings(sid="TR_v", width=16_384, height=0, visible=True,
                                                       priority="standard")
+
+
+@pytest.mark.parametrize(("field", "bad_value", "good_value"), [
+    ("max_width", 0, 16_384), ("max_width", 16_385, 1), ("max_height", 16_385, 16_384), ("max_framerate", 241, 240),
+    ("max_framerate", 0, 1), ("max_bitrate", 0, 1), ("max_bitrate", 1_000_000_001, 1_000_000_000), ("paused", 1, True),
+])
+def test_publish_constraints_limits(field: str, bad_value: object, good_value: object) -> None:
+    base = {"type": "publish_constraints", "v": 1, "sid": "TR_v"}
+    with pytest.raises(ProtocolError) as refused:
+        parse_server_message({**base, field: bad_value})
+    assert f"publish_constraints.{field}" in refused.value.message
+    assert getattr(parse_server_message({**base, field: good_value}), field) == good_value
+    assert parse_server_message({**base, field: None if field != "paused" else False}) == PublishConstraints(sid="TR_v")
