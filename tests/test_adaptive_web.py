@@ -136,5 +136,10 @@ def test_an_attached_remote_video_tells_the_server_its_size_and_when_it_is_hidde
         sent = wait_for_js(page, "() => window.t.sent", lambda s: s and s[-1] == 320,
                            what="the burst's last size (320) sent at its end")
         assert len(sent) <= elapsed / 100 + 2, (sent, elapsed)
+
+        # Detached from every element: not shown any more, so its only viewer no longer wants it.
+        page.evaluate("() => { for (const p of window.t.room.participants.values()) "
+                      "for (const pub of p.tracks.values()) if (pub.track) pub.track.detach(); }")
+        wait_until(lambda: camera.constraints.paused, 15, 0.1, "the publisher paused after the detach")
     finally:
         loop.run(sender.disconnect())

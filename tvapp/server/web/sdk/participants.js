@@ -53,6 +53,12 @@ export class RemoteTrack {
       this._observed.delete(el);
     }
     this._report();
+    if (this._watchers && !this._observed.size) { // nothing left to watch: let the observers go
+      this._watchers.resize.disconnect();
+      this._watchers.intersection.disconnect();
+      document.removeEventListener("visibilitychange", this._watchers.visibility);
+      this._watchers = null;
+    }
     return els;
   }
 
