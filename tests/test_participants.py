@@ -52,7 +52,10 @@ def test_list_and_get_participants(server: ServerProcess) -> None:
             assert set(p) == {"sid", "identity", "name", "joined_at", "tracks", "reconnecting", "network_quality"}
         assert listed[0]["sid"] == alice.joined.participant.sid and listed[0]["name"] == "Alice"
         assert listed[0]["joined_at"] == alice.joined.participant.joined_at and listed[0]["tracks"] == []
-        assert listed[1]["tracks"] == [{"sid": track, "kind": "video", "source": "camera", "name": "", "muted": False}]
+        unconstrained = {"max_width": None, "max_height": None, "max_framerate": None, "max_bitrate": None,
+                         "paused": False}  # nobody was asked anything yet (adaptive stream)
+        assert listed[1]["tracks"] == [{"sid": track, "kind": "video", "source": "camera", "name": "", "muted": False,
+                                        "constraints": unconstrained}]
 
         one = server.http.get(f"/v1/rooms/{alice.joined.room.sid}/participants/bob")
         assert one.status_code == 200 and one.json() == listed[1]

@@ -35,6 +35,8 @@ from tvapp.protocol.messages import (
     Joined,
     Leave,
     MediaRestart,
+    PublishConstraints,
+    TrackSettings,
     Mute,
     Offer,
     ParticipantInfo,
@@ -114,6 +116,7 @@ CLIENT_SAMPLES: list[ClientMessage] = [
     Buffering(stalled=False, duration=5400.0),
     Join(token=SECRET, resume_token="rt-" + "x" * 40),
     MediaRestart(generation=1),
+    TrackSettings(sid="TR_v", width=640, height=360, visible=False, priority="low"),
 ]
 SERVER_SAMPLES: list[ServerMessage] = [
     Joined(room=ROOM, participant=ALICE, grants=GRANTS, participants=(ALICE, BOB), server_time=1700000002.5,
@@ -162,6 +165,8 @@ SERVER_SAMPLES: list[ServerMessage] = [
                      waiting_for=("alice",), control="everyone", on_stall="continue", duration=5400.0,
                      server_time=1700000002.6),
     PlaybackStateMsg(server_time=1.0),
+    PublishConstraints(sid="TR_v", max_width=640, max_height=352, max_framerate=15, max_bitrate=300_000),
+    PublishConstraints(sid="TR_v", paused=True),
 ]
 
 
@@ -506,3 +511,32 @@ def test_a_network_quality_level_is_an_integer_from_0_to_5_or_null(level: object
     assert caught.value.code == "bad_message" and "levels[0].level" in str(caught.value)
     obj["levels"][0]["level"] = None
     assert parse_server_message(obj) == NetworkQuality(levels=(NetworkQualityInfo(participant_sid="PA_a"),))
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("width", -1), ("width", 16_385), ("height", 1.5), ("height", "360"), ("width", True), ("visible", 1),
+    ("priority", "urgent"), ("priority", None), ("sid", ""),
+])
+def test_track_settings_are_checked_strictly(field: str, value: object) -> None:
+    obj = {"type": "track_settings", "v": 1, "sid": "TR_v", "width": 640, "height": 360, field: value}
+    error = client_error(obj)
+    assert error.code == "bad_message" and f"track_settings.{field}" in error.message
+
+
+def test_track_settings_take_the_largest_size_and_default_to_visible_standard() -> None:
+    obj = {"type": "track_settings", "v": 1, "sid": "TR_v", "width": 16_384, "height": 0}
+    assert parse_client_message(obj) == TrackSettings(sid="TR_v", width=16_384, height=0, visible=True,
+                                                      priority="standard")
+
+
+@pytest.mark.parametrize(("field", "bad_value", "good_value"), [
+    ("max_width", 0, 16_384), ("max_width", 16_385, 1), ("max_height", 16_385, 16_384), ("max_framerate", 241, 240),
+    ("max_framerate", 0, 1), ("max_bitrate", 0, 1), ("max_bitrate", 1_000_000_001, 1_000_000_000), ("paused", 1, True),
+])
+def test_publish_constraints_limits(field: str, bad_value: object, good_value: object) -> None:
+    base = {"type": "publish_constraints", "v": 1, "sid": "TR_v"}
+    with pytest.raises(ProtocolError) as refused:
+        parse_server_message({**base, field: bad_value})
+    assert f"publish_constraints.{field}" in refused.value.message
+    assert getattr(parse_server_message({**base, field: good_value}), field) == good_value
+    assert parse_server_message({**base, field: None if field != "paused" else False}) == PublishConstraints(sid="TR_v")

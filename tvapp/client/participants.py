@@ -2,7 +2,7 @@
 delivers decoded frames on, and this client's LocalParticipant with its LocalTrackPublications.
 
 A local publication sends through a fresh chain per peer connection (a closed aiortc sender stops the track it
-sends): source -> _LocalFeed (mute gate, size and frame-rate limits) -> EncodedVideoTrack for video. The user's
+sends): source -> LocalFeed (tvapp.client.feeds: mute gate, size and frame-rate limits, the server's constraints) -> EncodedVideoTrack for video. The user's
 source is never stopped by the SDK unless the SDK made it (set_camera_enabled / set_microphone_enabled / preview).
 
 These objects never see the Room: they talk to a `RoomLink` (tvapp.client.requests: send, request, connection
@@ -25,7 +25,9 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
+from tvapp.client.feeds import EncodedFeed, LocalFeed, is_encoded
 from tvapp.client.requests import RequestError, RoomLink
+from tvapp.core.adaptive import Constraints
 from tvapp.protocol import messages as m
 from tvapp.rtc import internals
 
@@ -147,64 +149,6 @@ class RemoteParticipant:
 # --- local side ------------------------------------------------------------------------------------------------------
 
 
-class _LocalFeed(MediaStreamTrack):
-    """What a sender reads from a local source: frames pass only while the publication sends; video may be
-    scaled and thinned to the publication's format. Stopping it never stops the source."""
-
-    def __init__(self, publication: LocalTrackPublication) -> None:
-        super().__init__()
-        self.kind = publication.kind
-        self.publication = publication
-        self._last_time: float | None = None
-
-    async def recv(self) -> av.AudioFrame | av.VideoFrame:
-        """Return the next frame to send."""
-        pub = self.publication
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            frame = await pub.track.recv()
-            if not pub.sending or not isinstance(frame, (av.AudioFrame, av.VideoFrame)):
-                continue
-            if isinstance(frame, av.VideoFrame) and pub.video_format is not None:
-                width, height, fps = pub.video_format
-                if frame.time is not None:
-                    if self._last_time is not None and 0 <= frame.time - self._last_time < 0.9 / fps:
-                        continue
-                    self._last_time = frame.time
-                if (frame.width, frame.height) != (width, height):
-                    scaled = frame.reformat(width=width, height=height)
-                    scaled.pts, scaled.time_base = frame.pts, frame.time_base
-                    frame = scaled
-            return frame
-
-
-def _is_encoded(track: MediaStreamTrack) -> bool:
-    """Return whether a source hands out encoded av.Packets (and takes request_keyframe()) instead of frames."""
-    return getattr(track, "encoded", False) is True
-
-
-class _EncodedFeed(MediaStreamTrack):
-    """What a sender reads from a source that is already encoded (`source.encoded` is True: it returns av.Packets
-    of the negotiated codec, e.g. a phone's VP8 forwarded by the TV): packets pass untouched while the publication
-    sends, so nothing is decoded or re-encoded. Stopping it never stops the source."""
-
-    def __init__(self, publication: LocalTrackPublication) -> None:
-        super().__init__()
-        self.kind = publication.kind
-        self.publication = publication
-
-    async def recv(self) -> av.Packet[Any]:
-        """Return the next encoded packet to send."""
-        pub = self.publication
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            packet = await pub.track.recv()
-            if pub.sending and isinstance(packet, av.Packet):
-                return packet
-
-
 class LocalTrackPublication:
     """A track this client publishes. ``sid`` is the server's id (None until acknowledged; renewed on reconnect)."""
 
@@ -220,6 +164,8 @@ class LocalTrackPublication:
         self.sid: str | None = None
         self.video_format: tuple[int, int, float] | None = None
         self.bitrate = DEFAULT_VIDEO_BITRATE
+        # What the server last asked of this video track (publish_constraints): scaled, thinned, capped or paused.
+        self.constraints = Constraints()
         self._owned = owned
         self._format_target = format_target if format_target is not None else track
         self._muted_by_user = False
@@ -290,15 +236,34 @@ class LocalTrackPublication:
 
         if not MIN_BITRATE <= bps <= MAX_BITRATE:
             raise ValueError(f"bitrate must be between {MIN_BITRATE} and {MAX_BITRATE} bps")
-        if self._encoder is not None:
-            self._encoder.set_bitrate(bps)
         self.bitrate = bps
+        self._apply_bitrate()
+
+    def apply_constraints(self, msg: m.PublishConstraints) -> None:
+        """Obey the server's publish_constraints: scale frames into its box before encoding, thin them to its frame
+        rate, cap the encoder's bitrate, send nothing while paused (a keyframe first when resuming)."""
+        if self.kind != "video":
+            return
+        was_paused = self.constraints.paused
+        self.constraints = Constraints(max_width=msg.max_width, max_height=msg.max_height,
+                                       max_framerate=msg.max_framerate, max_bitrate=msg.max_bitrate,
+                                       paused=msg.paused)
+        self._apply_bitrate()
+        if was_paused and not msg.paused:
+            self.request_keyframe()
+
+    def _apply_bitrate(self) -> None:
+        from tvapp.client.encoder import MIN_BITRATE
+
+        cap = self.constraints.max_bitrate
+        if self._encoder is not None:
+            self._encoder.set_bitrate(self.bitrate if cap is None else max(MIN_BITRATE, min(self.bitrate, cap)))
 
     def request_keyframe(self) -> None:
         """Make the next video packet a keyframe (no-op for audio)."""
         if self._encoder is not None:
             self._encoder.request_keyframe()
-        if _is_encoded(self.track):
+        if is_encoded(self.track):
             self.track.request_keyframe()  # type: ignore[attr-defined]
 
     def attach_sender(self, sender: RTCRtpSender) -> MediaStreamTrack:
@@ -306,10 +271,10 @@ class LocalTrackPublication:
         if self._sender is sender and self._sending_track is not None and self._sending_track.readyState == "live":
             return self._sending_track
         self.detach_sender()
-        feed = _LocalFeed(self)
+        feed = LocalFeed(self)
         sending: MediaStreamTrack = feed
-        if _is_encoded(self.track):
-            sending = _EncodedFeed(self)
+        if is_encoded(self.track):
+            sending = EncodedFeed(self)
             if self.kind == "video":
                 internals.on_keyframe_request(sender, self.track.request_keyframe)  # type: ignore[attr-defined]
         elif self.kind == "video":
@@ -317,6 +282,7 @@ class LocalTrackPublication:
 
             width, height, fps = self.video_format or (640, 480, 30.0)
             self._encoder = VideoEncoder("vp8", width, height, fps, self.bitrate)
+            self._apply_bitrate()
             sending = EncodedVideoTrack(feed, self._encoder)
             internals.on_keyframe_request(sender, self._encoder.request_keyframe)
         self._sender = sender
@@ -463,6 +429,8 @@ class LocalParticipant:
         """Note the server's id `sid` for the publication it knows by our `cid`."""
         pub = self.publications.get(cid)
         if pub is not None:
+            if pub.sid != sid and pub.kind == "video":  # announced anew (a full rejoin): it starts unconstrained
+                pub.apply_constraints(m.PublishConstraints(sid=sid))
             pub.sid = sid
 
     def stop_owned_sources(self) -> None:

@@ -219,6 +219,15 @@ class Room:
         self._unwanted.add(track_sid)
         await self._requests.request(m.Unsubscribe(track_sid=track_sid))
 
+    async def set_track_settings(self, track_sid: str, *, width: int, height: int, visible: bool = True,
+                                 priority: m.TrackPriority = "standard", wait: bool = True) -> None:
+        """Tell the server how a remote video track is shown here (adaptive stream): its rendered size in pixels
+        (0 x 0: unknown) and whether it is visible (an invisible one is not sent to this client); RequestError
+        (track_not_found, not_video, bad_message) if refused. Its publisher is asked for no more than needed.
+        With `wait` False it is only sent (a refusal comes as an Error event), not queued behind other calls."""
+        msg = m.TrackSettings(sid=track_sid, width=width, height=height, visible=visible, priority=priority)
+        await (self._requests.request(msg) if wait else self._requests.send(msg))
+
     async def send_data(self, payload: str, topic: str = "", to: Iterable[str] = ()) -> None:
         """Send a data message (see LocalParticipant.send_data)."""
         await self.local_participant.send_data(payload, topic, to)
@@ -500,6 +509,10 @@ class Room:
         elif isinstance(msg, m.Data):
             self._bus.emit(ev.DataReceived(msg.payload, msg.topic, self.participants.get(msg.from_sid),
                                            msg.from_identity))
+        elif isinstance(msg, m.PublishConstraints):
+            local = self.local_participant.tracks.get(msg.sid)
+            if local is not None:
+                local.apply_constraints(msg)
         elif isinstance(msg, m.UnmuteRequest):
             publication = self.local_participant.tracks.get(msg.track_sid)
             if publication is not None:  # declined unless a handler calls event.accept()

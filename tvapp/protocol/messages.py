@@ -41,6 +41,9 @@ MAX_DATA_BYTES: Final = 16_384
 MAX_DATA_RECIPIENTS: Final = 100
 MAX_RESUME_TOKEN_CHARS: Final = 128
 MAX_MEDIA_GENERATION: Final = 2**31
+MAX_VIDEO_PIXELS: Final = 16_384  # the largest width or height track_settings / publish_constraints carry
+MAX_FRAMERATE: Final = 240
+MAX_BITRATE_BPS: Final = 1_000_000_000
 
 MESSAGE_TOO_BIG: Final = "message_too_big"
 DATA_TOO_BIG: Final = "data_too_big"
@@ -51,6 +54,8 @@ TransceiverDirection: TypeAlias = Literal["publish", "subscribe"]
 TRACK_KINDS: Final[tuple[str, ...]] = get_args(TrackKind)
 TRANSCEIVER_DIRECTIONS: Final[tuple[str, ...]] = get_args(TransceiverDirection)
 TRACK_SOURCES: Final[tuple[str, ...]] = get_args(TrackSource)
+TrackPriority: TypeAlias = Literal["low", "standard", "high"]
+TRACK_PRIORITIES: Final[tuple[str, ...]] = get_args(TrackPriority)
 
 
 Token = Annotated[str, f.Text(MAX_TOKEN_BYTES, in_bytes=True, nonempty=True)]
@@ -89,6 +94,12 @@ Seq = Annotated[int, f.Integer(0, 2**53)]
 # The opaque secret `joined` gives for taking the participant over from a new connection (tvapp.core.reconnect).
 ResumeToken = Annotated[str | None, f.Text(MAX_RESUME_TOKEN_CHARS, nullable=True)]
 Generation = Annotated[int, f.Integer(0, MAX_MEDIA_GENERATION)]
+# Adaptive stream (tvapp.core.adaptive): a rendered size in pixels, a subscriber's priority, a publisher's limits.
+Pixels = Annotated[int, f.Integer(0, MAX_VIDEO_PIXELS)]
+OptionalPixels = Annotated[int | None, f.Integer(1, MAX_VIDEO_PIXELS, nullable=True)]
+OptionalFramerate = Annotated[int | None, f.Integer(1, MAX_FRAMERATE, nullable=True)]
+OptionalBitrate = Annotated[int | None, f.Integer(1, MAX_BITRATE_BPS, nullable=True)]
+PriorityName = Annotated[TrackPriority, f.Choice(TRACK_PRIORITIES)]
 
 
 # --- shared value types ----------------------------------------------------------------------------------------
@@ -346,6 +357,23 @@ class MediaRestart(f.Message):
     generation: Generation
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrackSettings(f.Message):
+    """Tell the SFU how this subscriber shows another participant's video track (adaptive stream).
+
+    ``width`` x ``height`` is the size it is rendered at in device pixels (0 x 0: unknown, so the full size);
+    an invisible track (``visible: false``) is not forwarded to this subscriber until it is visible again.
+    ``priority`` says how much this subscriber cares (``high``: the full frame rate even in a small tile).
+    Unknown ``sid``: error ``track_not_found``; an audio track: error ``not_video``."""
+
+    TYPE: ClassVar[str] = "track_settings"
+    sid: Id
+    width: Pixels
+    height: Pixels
+    visible: Flag = True
+    priority: PriorityName = "standard"
+
+
 # --- server -> client ------------------------------------------------------------------------------------------
 
 
@@ -525,6 +553,23 @@ class TrackSwitchedOn(f.Message):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class PublishConstraints(f.Message):
+    """Tell a publisher what its video track ``sid`` needs to be, from what its subscribers show (dynacast).
+
+    Scale the picture to fit ``max_width`` x ``max_height`` (keeping its shape; null: no limit), send at most
+    ``max_framerate`` frames and ``max_bitrate`` bits per second (null: no limit); ``paused``: nobody shows it,
+    send nothing until constraints without ``paused`` come. Sent when they change (tvapp.core.adaptive's gate)."""
+
+    TYPE: ClassVar[str] = "publish_constraints"
+    sid: Id
+    max_width: OptionalPixels = None
+    max_height: OptionalPixels = None
+    max_framerate: OptionalFramerate = None
+    max_bitrate: OptionalBitrate = None
+    paused: Flag = False
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Data(f.Message):
     """A data message from another participant."""
 
@@ -572,7 +617,7 @@ class PlaybackStateMsg(f.Message):
 
 ClientMessage: TypeAlias = (
     Join | Offer | Answer | Candidate | Publish | Unpublish | Subscribe | Unsubscribe | Mute | Leave | Ping | SendData
-    | Playback | Buffering | MediaRestart
+    | Playback | Buffering | MediaRestart | TrackSettings
 )
 ServerMessage: TypeAlias = (
     Joined
@@ -593,6 +638,7 @@ ServerMessage: TypeAlias = (
     | NetworkQuality
     | TrackSwitchedOff
     | TrackSwitchedOn
+    | PublishConstraints
     | Data
     | PlaybackStateMsg
     | Offer
@@ -602,12 +648,13 @@ ServerMessage: TypeAlias = (
 
 _CLIENT_CLASSES: tuple[type[ClientMessage], ...] = (
     Join, Offer, Answer, Candidate, Publish, Unpublish, Subscribe, Unsubscribe, Mute, Leave, Ping, SendData,
-    Playback, Buffering, MediaRestart,
+    Playback, Buffering, MediaRestart, TrackSettings,
 )  # fmt: skip
 _SERVER_CLASSES: tuple[type[ServerMessage], ...] = (
     Joined, ParticipantJoined, ParticipantLeft, ParticipantReconnecting, ParticipantReconnected, TrackPublished,
     TrackUnpublished, TrackMuted, TrackUnmuted, UnmuteRequest, Removed, RoomCompleted, Error, Pong, ActiveSpeakers,
-    NetworkQuality, TrackSwitchedOff, TrackSwitchedOn, Data, PlaybackStateMsg, Offer, Answer, Candidate,
+    NetworkQuality, TrackSwitchedOff, TrackSwitchedOn, PublishConstraints, Data, PlaybackStateMsg, Offer, Answer,
+    Candidate,
 )  # fmt: skip
 CLIENT_MESSAGE_TYPES: Final[Mapping[str, type[ClientMessage]]] = f.registry(*_CLIENT_CLASSES)
 SERVER_MESSAGE_TYPES: Final[Mapping[str, type[ServerMessage]]] = f.registry(*_SERVER_CLASSES)

@@ -6,7 +6,8 @@ reassembles frames with tvapp.core.framing, and hands each complete frame as one
 restart at one after loss upstream; keyframe requests (new subscriber, subscriber PLI, loss) go to the
 publisher through the `KeyframeRequestGate` of tvapp.core.keyframes, coalesced to one per `keyframe_interval`.
 The gate holds all of that state; a publication only sends the PLIs it lets through and sets one timer for
-its `next_deadline()`.
+its `next_deadline()`. A subscription its subscriber shows as invisible is `paused` (tvapp.server.adaptive): it
+forwards nothing, and restarts at a keyframe asked for at once when shown again.
 
 Everything here runs on the event loop and never awaits: a packet in is at most a few queue pushes out.
 """
@@ -25,6 +26,7 @@ import av
 from aiortc import RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 
+from tvapp.core.adaptive import Constraints
 from tvapp.core.framing import AssembledFrame, AssemblyResult, FrameAssembler
 from tvapp.core.keyframes import KeyframeRequestGate
 from tvapp.core.splice import StreamSplice
@@ -93,6 +95,7 @@ class Subscription:
         self.publication: Publication | None = None
         self.switched_off = False  # by congestion handling (tvapp.server.congestion): no frames taken meanwhile
         self.splice = StreamSplice(video=kind == "video", frame_step=3000 if kind == "video" else 960)
+        self.paused = False  # the subscriber does not show it (tvapp.server.adaptive): nothing is forwarded
         if TRACE is not None:
             self.track.on_sent = TRACE.sent
         transceiver.sender.replaceTrack(self.track)
@@ -107,6 +110,7 @@ class Subscription:
         """Start carrying `publication` (from its next keyframe for video)."""
         self.publication = publication
         self.switched_off = False
+        self.paused = False  # a reused m-line forgets the last track's settings (the next adapt applies these)
         self.splice.restart()
         self.track.clear()
         publication.subscriptions.add(self)
@@ -126,19 +130,35 @@ class Subscription:
         self.track.close()
 
     def switch(self, *, on: bool) -> None:
-        """Stop taking frames (dropping those queued), or take them again from the next keyframe, asked for now."""
+        """Congestion (tvapp.server.congestion): stop forwarding this subscriber's track, or forward it again."""
         if on == (not self.switched_off):
             return
         self.switched_off = not on
-        if on:
+        self._withheld_changed()
+
+    def set_paused(self, paused: bool) -> None:
+        """Adaptive stream (tvapp.server.adaptive): the subscriber does not show it (paused), or shows it again."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        self._withheld_changed()
+
+    @property
+    def withheld(self) -> bool:
+        """Return whether nothing is forwarded: paused by the subscriber's settings or switched off by congestion."""
+        return self.paused or self.switched_off
+
+    def _withheld_changed(self) -> None:
+        """Drop what is queued when withheld; else start again from the next keyframe, asked for now."""
+        if self.withheld:
+            self.track.clear()
+        else:
             self.splice.resync()
             self._keyframe_requested()
-        else:
-            self.track.clear()
 
     def deliver(self, pts: int, packet_for: Callable[[int], av.Packet[Any]], keyframe: bool) -> bool:
         """Queue one frame whose publisher timestamp is `pts`; return whether it still waits for a keyframe."""
-        if self.switched_off:
+        if self.withheld:
             return False
         out_pts = self.splice.admit(pts, keyframe)
         if out_pts is not None and not self.track.push(packet_for(out_pts)):
@@ -170,6 +190,7 @@ class Publication:
         self.media_ssrc: int | None = None
         self.broken = kind == "video"  # until the first keyframe
         self.sinks: list[FrameSink] = []  # recorders (tvapp.server.recorder): every frame, before the fan-out
+        self.constraints = Constraints()  # what the publisher was last told (tvapp.server.adaptive)
         self.level_dbov: int | None = None  # loudest RFC 6464 level since the detector last read it
         self._timer: asyncio.TimerHandle | None = None  # wakes us at the gate's next_deadline(), nothing more
         # No per-packet REMB estimator (a fifth of the SFU's receive cost): RoomMedia advertises a fixed cap.
@@ -188,7 +209,8 @@ class Publication:
     def advertise_bitrate(self, bps: int) -> None:
         """Tell the publisher the most it may send (REMB); its own loss-based control works under that cap."""
         if self.kind == "video" and self.media_ssrc is not None:
-            internals.send_remb(self.receiver, bps, [self.media_ssrc])
+            cap = self.constraints.max_bitrate
+            internals.send_remb(self.receiver, bps if cap is None else min(bps, cap), [self.media_ssrc])
 
     def take_level(self) -> int | None:
         """Return the loudest audio level (-dBov) since the last call, None if no packet (or muted)."""

@@ -5,7 +5,8 @@ connection, renegotiated by the server over signaling) and implements the room m
 (participants leaving, tracks published, muted, unpublished, subscriptions changed) by subscribing and
 unsubscribing sessions. `RoomMedia` polls each room's publications for lost packets, feeds the
 active-speaker detector from RFC 6464 audio levels, caps publishers' video bitrate with REMB, and measures
-each participant's network quality once a second (tvapp.server.quality).
+each participant's network quality once a second (tvapp.server.quality), and applies subscribers' track settings
+and publishers' constraints every 100 ms (tvapp.server.adaptive).
 Frame forwarding itself lives in tvapp.server.forwarding; every touch of aiortc internals in tvapp.rtc.internals.
 
 A failure in one participant's media (bad SDP, a dead peer connection) is reported to that participant
@@ -37,11 +38,13 @@ from tvapp.protocol.messages import (
     SendData,
     SpeakerInfo,
     TrackInfo,
+    TrackSettings,
 )
 from tvapp.rtc import internals
 from tvapp.server import forwarding
 from tvapp.server.congestion import INTERVAL_MS as CONGESTION_INTERVAL_MS
 from tvapp.server.congestion import RoomCongestion
+from tvapp.server.adaptive import ADAPT_INTERVAL_MS, RoomAdaptive
 from tvapp.server.forwarding import Publication, now_ms
 from tvapp.server.live import LiveParticipant, LiveRoom, RoomError
 from tvapp.server.media_session import MediaError, MediaSession
@@ -83,6 +86,7 @@ class RoomMedia:
         self.detector = ActiveSpeakerDetector()
         self.quality = RoomQuality(live)
         self.congestion = RoomCongestion()  # per-subscriber video switch-off (tvapp.server.congestion)
+        self.adaptive = RoomAdaptive(live, sfu.config.max_video_bitrate)
         self.task: asyncio.Task[None] | None = None
 
     def publications(self) -> Iterable[Publication]:
@@ -93,7 +97,7 @@ class RoomMedia:
     async def run(self) -> None:
         """Poll gaps and feed the speaker detector until the room has no sessions left."""
         interval = self.sfu.config.speaker_interval
-        next_speaker = next_remb = next_watch = next_quality = next_congestion = 0.0
+        next_speaker = next_remb = next_watch = next_quality = next_congestion = next_adapt = 0.0
         while self.sessions:
             await asyncio.sleep(POLL_INTERVAL)
             for publication in list(self.publications()):
@@ -111,6 +115,9 @@ class RoomMedia:
             if now >= next_congestion and self.sfu.config.congestion_control:
                 next_congestion = now + CONGESTION_INTERVAL_MS
                 self.congestion.tick(list(self.sessions.values()), self.detector.dominant, now)
+            if now >= next_adapt:
+                next_adapt = now + ADAPT_INTERVAL_MS
+                self.adapt(now)
             if now >= next_remb:
                 next_remb = now + REMB_INTERVAL_MS
                 for publication in list(self.publications()):
@@ -122,6 +129,13 @@ class RoomMedia:
                 except Exception:
                     log.exception("media: measuring network quality failed")
 
+    def adapt(self, now: float) -> None:
+        """Apply subscribers' track settings and send publishers their constraints when due (tvapp.server.adaptive)."""
+        try:
+            self.adaptive.adapt(self.sessions, now)
+        except Exception:
+            log.exception("media: adapting the room's streams failed")
+
     def _watch_paths(self, now: float) -> None:
         """Tell the room manager whose media path died (no packet for MEDIA_SILENCE_S) or came back.
 
@@ -130,7 +144,8 @@ class RoomMedia:
         for session in list(self.sessions.values()):
             try:
                 verdict = session.watch.observe(internals.packets_received(session.pc), now,
-                                                expecting=bool(session.publications) and not session.closed)
+                                                expecting=not session.closed and any(
+                                                    not p.constraints.paused for p in session.publications.values()))
             except Exception:
                 log.exception("media: watching %s failed", session.participant.identity)
                 continue
@@ -317,6 +332,12 @@ class Sfu:
         if wanted and sent == 0:
             raise MediaError("participant_not_found", "none of the named participants is in the room")
         return sent
+
+    def track_settings(self, live: LiveRoom, participant: LiveParticipant, msg: TrackSettings) -> None:
+        """Take a subscriber's settings for a video track (RoomError if it is not one) and act on them at once."""
+        room = self._room(live)
+        room.adaptive.take_settings(participant, msg)
+        room.adapt(now_ms())
 
     def _require(self, participant: LiveParticipant) -> MediaSession:
         session = self.session(participant)

@@ -33,12 +33,13 @@ CLOCK_RATES = {"audio": 48000, "video": 90000}
 
 
 def uplink_counters(session: MediaSession) -> Counters | None:
-    """Return what the SFU has received from the participant's unmuted publications (None: it sends nothing)."""
+    """Return what the SFU has received from the participant's unmuted publications (None: it sends nothing); one
+    paused by publish_constraints (tvapp.server.adaptive: nobody shows it) is not expected to send."""
     received = lost = 0
     jitter_s = 0.0
     any_stream = False
     for publication in list(session.publications.values()):
-        if publication.muted:
+        if publication.muted or publication.constraints.paused:
             continue
         counts = internals.receive_counts(publication.receiver)
         if counts is None:

@@ -48,6 +48,7 @@ from tvapp.protocol.messages import (
     SendData,
     ServerMessage,
     Subscribe,
+    TrackSettings,
     Unpublish,
     Unsubscribe,
 )
@@ -286,4 +287,8 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         live = rooms.room_of(participant)
         if live is not None:
             state.watch.buffering(live, participant, event)
+    elif isinstance(event, TrackSettings):
+        live = rooms.room_of(participant)
+        if live is not None:
+            state.sfu.track_settings(live, participant, event)
     return participant, False

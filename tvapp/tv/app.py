@@ -300,6 +300,7 @@ class FlipTrace:
             person = self._session.people.get(tile.sid)
             self._write({"event": "flip", "t": flip_time, "sid": tile.sid,
                          "identity": person.identity if person else None,
+                         "width": getattr(shown, "width", None), "height": getattr(shown, "height", None),
                          "counter": stamp[0] if stamp else None, "capture_ms": stamp[1] if stamp else None})
 
     def _pacing(self, flip_time: float, draw_ms: float) -> None:
@@ -394,6 +395,7 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
     network.start()
     started = time.monotonic()
     first = True
+    shown_tiles: dict[str, tuple[int, int]] | None = None
     flip_lead = 1.0 / max(1.0, options.fps)  # how long from choosing the content frame to its flip (measured)
     try:
         while not flags["stop"]:
@@ -414,6 +416,10 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
             drawing = time.perf_counter()
             presented = session.content.present(flip_lead)
             renderer.draw(scene, time.time())
+            tile_sizes = {sid: (rect.w, rect.h) for sid, rect in renderer.tile_rects.items()}
+            if tile_sizes != shown_tiles:  # the layout changed: the room side tells the server (track_settings)
+                shown_tiles = tile_sizes
+                network.call_soon(functools.partial(session.tiles_shown, tile_sizes))
             drawn = time.perf_counter()
             display.present()
             flipped = time.perf_counter()

@@ -46,6 +46,7 @@ from tvapp.core.layout import Mode
 from tvapp.core.links import server_label
 from tvapp.core.rejoin import rejoin_delay, should_rejoin
 from tvapp.core.stage import SpeakerHighlight, Toasts
+from tvapp.tv.adaptive import TileSizeReporter
 from tvapp.tv.content import TvContent
 from tvapp.tv.join import JoinPlan, JoinProblem, disconnected, problem_for, unreachable
 from tvapp.tv.people import People, TileInfo, display_name
@@ -103,6 +104,7 @@ class TvSession:
         self.invite_expires = 0.0
         self.joined_at: float | None = None     # wall time run() started joining, for join-to-frame traces
         self.people = People(formats, audio)
+        self.tile_sizes = TileSizeReporter()  # track_settings from the layout drawn (tvapp.tv.adaptive)
         self.highlight = SpeakerHighlight()
         self.toasts = Toasts()
         self.reconnecting: set[str] = set()  # which of the TV's own links ("signal", "media") are being repaired
@@ -422,8 +424,13 @@ class TvSession:
 
     # -- scene --------------------------------------------------------------------------------------------------
 
+    def tiles_shown(self, shown: dict[str, tuple[int, int]]) -> None:
+        """Take the tile sizes the frame loop just drew (participant sid -> size) and tell the server of changes."""
+        self.tile_sizes.tiles_shown(shown, self.room, self.people)
+
     def refresh(self) -> None:
         """Rebuild the scene from the current state."""
+        self.tile_sizes.tell(self.room, self.people)
         now_ms = self._now_ms()
         toasts = self.toasts.visible(now_ms)
         pairing = self._pairing_panel()
@@ -467,6 +474,7 @@ class TvSession:
                 log.exception("tv: state push failed")
 
     def _room_left(self) -> None:
+        self.tile_sizes.close()
         if self.media is not None:
             self.media.detach()
         if self.on_room_left is not None:

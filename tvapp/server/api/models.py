@@ -119,6 +119,15 @@ class RedeemRequest(Strict):
     name: str = Field("", description=NAME_RULE, json_schema_extra={"maxLength": MAX_NAME_CHARS})
 
 
+# What the SFU last asked the publisher of a video track to send (signaling: publish_constraints; null: no limit).
+class ConstraintsOut(BaseModel):
+    max_width: int | None = None
+    max_height: int | None = None
+    max_framerate: int | None = None
+    max_bitrate: int | None = None
+    paused: bool = False
+
+
 # A published track (protocol.messages.TrackInfo as JSON).
 class TrackOut(BaseModel):
     sid: str
@@ -126,6 +135,9 @@ class TrackOut(BaseModel):
     source: str
     name: str
     muted: bool
+    constraints: ConstraintsOut | None = Field(
+        default=None, description="a video track's current publish constraints (adaptive stream: the largest size "
+        "any subscriber shows, paused when nobody does); null for audio, or in answers that do not say")
 
 
 # A connected participant and its tracks.

@@ -15,24 +15,32 @@ from tvapp.server.api.auth import Auth, RoomRef, State, resolve
 from tvapp.server.api.models import MuteRequest, ParticipantOut, TrackOut
 from tvapp.server.api.rooms import require_live, room_error
 from tvapp.server.live import LiveParticipant, RoomError
+from tvapp.server.media import Sfu
 
 router = APIRouter(tags=["participants"])
 
 Identity = Annotated[str, Path(max_length=64)]
 
 
-def participant_json(p: LiveParticipant) -> dict[str, Any]:
-    """Return a participant as the API answers it (`ParticipantOut`)."""
-    return {"sid": p.sid, "identity": p.identity, "name": p.name, "joined_at": p.joined_at,
-            "tracks": [t.to_json() for t in p.tracks.values()], "reconnecting": p.reconnecting,
-            "network_quality": p.network_quality}
+def participant_json(p: LiveParticipant, sfu: Sfu) -> dict[str, Any]:
+    """Return a participant as the API answers it (`ParticipantOut`), its video tracks' constraints from `sfu`."""
+    session = sfu.session(p)
+    tracks = []
+    for track in p.tracks.values():
+        publication = session.publications.get(track.sid) if session is not None else None
+        c = publication.constraints if publication is not None and publication.kind == "video" else None
+        tracks.append({**track.to_json(), "constraints": None if c is None else {
+            "max_width": c.max_width, "max_height": c.max_height, "max_framerate": c.max_framerate,
+            "max_bitrate": c.max_bitrate, "paused": c.paused}})
+    return {"sid": p.sid, "identity": p.identity, "name": p.name, "joined_at": p.joined_at, "tracks": tracks,
+            "reconnecting": p.reconnecting, "network_quality": p.network_quality}
 
 
 @router.get("/rooms/{room}/participants", response_model=list[ParticipantOut],
             summary="List the participants connected now")
 async def list_participants(room: RoomRef, state: State, caller: Auth) -> JSONResponse:
     row, live = resolve(state, caller, room)
-    return JSONResponse([participant_json(p) for p in (live.visible() if live else [])])
+    return JSONResponse([participant_json(p, state.sfu) for p in (live.visible() if live else [])])
 
 
 @router.get("/rooms/{room}/participants/{identity}", response_model=ParticipantOut,
@@ -40,7 +48,8 @@ async def list_participants(room: RoomRef, state: State, caller: Auth) -> JSONRe
 async def get_participant(room: RoomRef, identity: Identity, state: State, caller: Auth) -> JSONResponse:
     row, live = resolve(state, caller, room)
     try:
-        return JSONResponse(participant_json(state.rooms.get_participant(require_live(row, live), identity)))
+        return JSONResponse(participant_json(
+            state.rooms.get_participant(require_live(row, live), identity), state.sfu))
     except RoomError as exc:
         raise room_error(exc) from None
 

@@ -7,7 +7,7 @@ nothing, so the phone plays nothing) and publishes what arrives in the TV's room
 - Video WITHOUT re-encoding: the phone's receiver is tapped like the SFU's (tvapp.rtc.internals.tap_receiver,
   tvapp.core.framing.FrameAssembler, the keyframe gating of tvapp.server.forwarding), and each whole VP8 frame goes
   as one av.Packet into a `ForwardedVideoTrack`, which the SDK sends as it is (tvapp.client.participants'
-  `_EncodedFeed`: the sender only packetizes). Keyframe requests from the room (the SFU's PLIs) go back to the
+  `EncodedFeed` of tvapp.client.feeds: the sender only packetizes). Keyframe requests from the room (the SFU's PLIs) go back to the
   phone as PLIs. The TV's answer accepts VP8 only, so the codec the phone sends is the one the room gets.
 - Audio through the microphone path: `PhoneMicTrack` decodes the phone's Opus (aiortc's receiver), mixes it to
   48 kHz mono int16, cuts it into 10 ms blocks and passes each through the TV's capture filter (the echo canceller)

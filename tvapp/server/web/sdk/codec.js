@@ -38,6 +38,7 @@ export const CLIENT_MESSAGES = Object.freeze({
   },
   buffering: { stalled: B, position: nul(N), duration: nul(N) },
   media_restart: { generation: I },
+  track_settings: { sid: S, width: I, height: I, visible: opt(B), priority: opt(S) },
 });
 
 export const SERVER_MESSAGES = Object.freeze({
@@ -61,6 +62,9 @@ export const SERVER_MESSAGES = Object.freeze({
   network_quality: { levels: opt(A) },
   track_switched_off: { sid: S, reason: S },
   track_switched_on: { sid: S },
+  publish_constraints: {
+    sid: S, max_width: nul(I), max_height: nul(I), max_framerate: nul(I), max_bitrate: nul(I), paused: opt(B),
+  },
   unmute_request: { track_sid: S },
   data: { from_sid: S, from_identity: S, topic: opt(S), payload: S },
   playback_state: {

@@ -2,6 +2,8 @@
 // offer's `transceivers` say which m-line carries one of this page's publications ("publish", by cid) or one of its
 // subscriptions; offers of an older peer connection (`generation` below the room's) are ignored. A peer connection
 // whose ICE failed, or stayed "disconnected" for mediaDeadMs, is replaced in the same session (media_restart).
+// Adaptive stream: a subscribed video track tells the server how it is shown (RemoteTrack.attach observes its
+// elements); the server's publish_constraints for this page's video go to its RTCRtpSender (`_applyConstraints`).
 
 import { RemoteTrack } from "./participants.js";
 
@@ -82,6 +84,7 @@ export const MediaMethods = {
     const listed = new Set();
     const wanted = new Map();
     const local = this.localParticipant.tracks;
+    const applies = [];
     for (const publication of local.values()) publication.mid = null;
     for (const info of msg.transceivers || []) {
       const t = byMid.get(info.mid);
@@ -96,6 +99,7 @@ export const MediaMethods = {
         if (t.sender.track !== publication.track) await t.sender.replaceTrack(publication.track);
         t.direction = "sendonly";
         publication.mid = info.mid;
+        if (publication.constraints) applies.push(publication);
       } else {
         t.direction = "recvonly";
         wanted.set(info.mid, { info, track: t.receiver.track });
@@ -106,6 +110,7 @@ export const MediaMethods = {
     if (pc !== this.pc) return;
     this._send("answer", { sdp: pc.localDescription.sdp });
     this.stats.offersAnswered += 1;
+    for (const publication of applies) await this._applyToSender(publication);
     for (const [mid, track] of Array.from(this._subscriptions)) {
       const now = wanted.get(mid);
       if (!now || now.info.track_sid !== track.sid) {
@@ -117,6 +122,7 @@ export const MediaMethods = {
       if (this._subscriptions.has(mid)) continue;
       const remote = new RemoteTrack(info.track_sid, info.kind, track, mid);
       remote.participantSid = info.participant_sid;
+      if (info.kind === "video") remote._sendSettings = (fields) => this._send("track_settings", fields);
       this._subscriptions.set(mid, remote);
       const p = this.participants.get(info.participant_sid);
       const pub = p && p.tracks.get(info.track_sid);
@@ -133,9 +139,36 @@ export const MediaMethods = {
     const p = this.participants.get(track.participantSid);
     const pub = p && p.tracks.get(track.sid);
     if (pub && pub.track === track) pub.track = null;
+    track._sendSettings = null; // gone: its elements' observers say nothing more
     // Listeners see the elements still attached (track.detach() returns them); whatever they leave is detached next.
     this._emit("track_unsubscribed", { track, publication: pub || null, participant: p || null });
     track.detach();
+  },
+
+  // publish_constraints for one of this page's video tracks: kept on the publication (applied again to the sender
+  // of a new peer connection) and applied to its RTCRtpSender now.
+  _applyConstraints(msg) {
+    const publication = Array.from(this.localParticipant.tracks.values()).find((p) => p.sid === msg.sid);
+    if (!publication || publication.kind !== "video") return;
+    publication.constraints = msg;
+    this._negotiate(() => this._applyToSender(publication), msg);
+  },
+
+  async _applyToSender(publication) {
+    const c = publication.constraints;
+    const t = this.pc && this.pc.getTransceivers().find((x) => x.mid !== null && x.mid === publication.mid);
+    if (!c || !t) return;
+    const params = t.sender.getParameters();
+    if (!params.encodings || !params.encodings.length) params.encodings = [{}];
+    const e = params.encodings[0];
+    const s = publication.track.getSettings ? publication.track.getSettings() : {};
+    e.active = !c.paused;
+    e.scaleResolutionDownBy = scaleFor(s.width || 0, s.height || 0, c.max_width, c.max_height);
+    if (c.max_bitrate) e.maxBitrate = c.max_bitrate; else delete e.maxBitrate;
+    if (c.max_framerate) e.maxFramerate = c.max_framerate; else delete e.maxFramerate;
+    await t.sender.setParameters(params);
+    publication.appliedConstraints = { ...c, scaleResolutionDownBy: e.scaleResolutionDownBy };
+    this._emit("publish_constraints", { publication, constraints: c });
   },
 
   async _addCandidate(pc, msg) {
@@ -144,6 +177,16 @@ export const MediaMethods = {
     return pc.addIceCandidate({ candidate: msg.candidate, sdpMid: msg.sdp_mid, sdpMLineIndex: msg.sdp_mline_index });
   },
 };
+
+// The same steps as tvapp.core.adaptive.SCALE_STEPS: the smallest that fits the picture into the box.
+const SCALE_STEPS = [1, 1.5, 2, 3, 4, 6, 8, 12, 16];
+
+export function scaleFor(width, height, maxWidth, maxHeight) {
+  let need = 1;
+  if (maxWidth && width > 0) need = Math.max(need, width / maxWidth);
+  if (maxHeight && height > 0) need = Math.max(need, height / maxHeight);
+  return SCALE_STEPS.find((step) => step >= need - 1e-9) || need;
+}
 
 async function idle(transceiver) {
   if (transceiver.currentDirection === "stopped") return;

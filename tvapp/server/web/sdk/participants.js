@@ -2,7 +2,15 @@
 // server's roster; a RemoteTrack is media arriving (attach it to a <video> or <audio>); the LocalParticipant
 // publishes this page's camera, microphone and screen and sends data.
 
-/** Media of a remote track arriving over the room's peer connection. */
+const SETTINGS_INTERVAL_MS = 100;
+
+/** Media of a remote track arriving over the room's peer connection.
+ *
+ * Adaptive stream: a video track attached to elements watches their size (ResizeObserver, in device pixels) and
+ * whether any is on screen (IntersectionObserver and the page's visibility), and tells the server (track_settings)
+ * when that changes, so a hidden track is not sent to this page and its publisher sends no more than is shown.
+ * `setSettings` says it by hand (and turns the watching off). Size the element by CSS: one sized by its own picture
+ * would follow the picture down. */
 export class RemoteTrack {
   constructor(sid, kind, mediaStreamTrack, mid) {
     this.sid = sid;
@@ -10,6 +18,12 @@ export class RemoteTrack {
     this.mediaStreamTrack = mediaStreamTrack;
     this.mid = mid;
     this.elements = new Set();
+    this.priority = "standard";
+    this._sendSettings = null; // set by the room for a subscribed video track
+    this._observed = new Map(); // element -> { width, height, intersecting }
+    this._watchers = null;
+    this._told = null;
+    this._manual = false;
   }
 
   /** Show or play this track in `element` (created when omitted); return the element. */
@@ -22,6 +36,7 @@ export class RemoteTrack {
     }
     el.srcObject = new MediaStream([this.mediaStreamTrack]);
     this.elements.add(el);
+    if (this.kind === "video") this._observe(el);
     return el;
   }
 
@@ -31,8 +46,90 @@ export class RemoteTrack {
     for (const el of els) {
       el.srcObject = null;
       this.elements.delete(el);
+      if (this._watchers) {
+        this._watchers.resize.unobserve(el);
+        this._watchers.intersection.unobserve(el);
+      }
+      this._observed.delete(el);
+    }
+    this._report();
+    if (this._watchers && !this._observed.size) { // nothing left to watch: let the observers go
+      this._watchers.resize.disconnect();
+      this._watchers.intersection.disconnect();
+      document.removeEventListener("visibilitychange", this._watchers.visibility);
+      this._watchers = null;
     }
     return els;
+  }
+
+  /** Tell the server how this video track is shown here: its size in pixels, visible or not, and priority
+   * ("low", "standard", "high"); the elements' own size and visibility are no longer watched. */
+  setSettings({ width = 0, height = 0, visible = true, priority = this.priority } = {}) {
+    this._manual = true;
+    this.priority = priority;
+    this._tell({ width: Math.round(width), height: Math.round(height), visible: Boolean(visible), priority });
+  }
+
+  _observe(el) {
+    if (typeof ResizeObserver === "undefined" || typeof IntersectionObserver === "undefined") return;
+    if (!this._watchers) {
+      const resize = new ResizeObserver((entries) => {
+        const ratio = window.devicePixelRatio || 1;
+        for (const entry of entries) {
+          const seen = this._observed.get(entry.target);
+          if (seen) Object.assign(seen, { width: Math.round(entry.contentRect.width * ratio),
+            height: Math.round(entry.contentRect.height * ratio) });
+        }
+        this._report();
+      });
+      const intersection = new IntersectionObserver((entries) => {
+        for (const entry of entries) {
+          const seen = this._observed.get(entry.target);
+          if (seen) seen.intersecting = entry.isIntersecting;
+        }
+        this._report();
+      });
+      const visibility = () => this._report();
+      document.addEventListener("visibilitychange", visibility);
+      this._watchers = { resize, intersection, visibility };
+    }
+    this._observed.set(el, { width: 0, height: 0, intersecting: true });
+    this._watchers.resize.observe(el);
+    this._watchers.intersection.observe(el);
+  }
+
+  _report() {
+    if (this._manual || this.kind !== "video") return;
+    let width = 0, height = 0, visible = false;
+    const pageShown = typeof document === "undefined" || document.visibilityState !== "hidden";
+    for (const seen of this._observed.values()) {
+      if (!seen.intersecting || !pageShown || seen.width === 0 || seen.height === 0) continue;
+      visible = true;
+      width = Math.max(width, seen.width);
+      height = Math.max(height, seen.height);
+    }
+    if (!this._observed.size && !this._told) return; // never attached: the server assumes full size
+    this._tell({ width, height, visible, priority: this.priority });
+  }
+
+  // Only changes are sent, at most one per SETTINGS_INTERVAL_MS (the last of a burst goes out at its end), so a
+  // window being dragged does not flood the signaling socket (the server debounces publish_constraints itself).
+  _tell(fields) {
+    const told = this._told;
+    if (told && told.width === fields.width && told.height === fields.height && told.visible === fields.visible
+        && told.priority === fields.priority) return;
+    this._told = fields;
+    const wait = (this._sentAt || 0) + SETTINGS_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      if (!this._timer) this._timer = setTimeout(() => { this._timer = null; this._flush(); }, wait);
+      return;
+    }
+    this._flush();
+  }
+
+  _flush() {
+    this._sentAt = Date.now();
+    if (this._sendSettings && this._told) this._sendSettings({ sid: this.sid, ...this._told });
   }
 }
 
@@ -72,6 +169,7 @@ export class LocalTrackPublication {
     this.sid = null; // from the server's track_published
     this.muted = false;
     this.mid = null;
+    this.constraints = null; // the server's last publish_constraints for it (video), applied to its sender
   }
 }
 

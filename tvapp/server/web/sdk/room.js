@@ -384,6 +384,8 @@ export class Room extends Emitter {
       case "unmute_request":
         this._emit("unmute_requested", { trackSid: msg.track_sid });
         return;
+      case "publish_constraints":
+        return this._applyConstraints(msg);
       case "data":
         this._emit("data", { payload: msg.payload, topic: msg.topic || "", participant:
           this.participants.get(msg.from_sid) || null, identity: msg.from_identity });
@@ -416,7 +418,10 @@ export class Room extends Emitter {
     if (msg.participant_sid === lp.sid) {
       const publication = msg.cid ? lp.tracks.get(msg.cid) : null;
       if (!publication) return;
+      const renewed = publication.sid !== msg.track.sid && publication.constraints; // a full rejoin: unconstrained
       publication.sid = msg.track.sid;
+      if (renewed) this._applyConstraints({ sid: publication.sid, max_width: null, max_height: null,
+        max_framerate: null, max_bitrate: null, paused: false });
       if (publication.muted !== Boolean(msg.track.muted)) {
         this._send("mute", { track_sid: publication.sid, muted: publication.muted });
       }

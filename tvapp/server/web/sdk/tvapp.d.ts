@@ -38,8 +38,33 @@ export declare class RemoteTrack {
   readonly mediaStreamTrack: MediaStreamTrack;
   readonly mid: string;
   readonly participantSid: string;
+  /** Adaptive stream: a video track attached to elements tells the server their size and visibility (size the
+   * element by CSS: one sized by its own picture would follow the picture down). */
   attach<E extends HTMLMediaElement>(element?: E): E;
   detach(element?: HTMLMediaElement): HTMLMediaElement[];
+  /** Tell the server how this video track is shown, by hand (the elements are no longer watched). */
+  setSettings(settings: TrackSettings): void;
+  priority: TrackPriority;
+}
+
+export type TrackPriority = "low" | "standard" | "high";
+
+/** How a subscriber shows a video track (track_settings); 0 x 0: size unknown. */
+export interface TrackSettings {
+  width?: number;
+  height?: number;
+  visible?: boolean;
+  priority?: TrackPriority;
+}
+
+/** What the server asks of one of this page's video tracks (publish_constraints); null: no limit. */
+export interface PublishConstraints {
+  sid: string;
+  max_width: number | null;
+  max_height: number | null;
+  max_framerate: number | null;
+  max_bitrate: number | null;
+  paused: boolean;
 }
 
 export declare class RemoteTrackPublication {
@@ -70,6 +95,8 @@ export declare class LocalTrackPublication {
   readonly track: MediaStreamTrack;
   readonly sid: string | null;
   readonly muted: boolean;
+  /** The server's last publish_constraints for this video track, applied to its RTCRtpSender. */
+  readonly constraints: PublishConstraints | null;
 }
 
 export declare class LocalParticipant {
@@ -201,6 +228,8 @@ export interface RoomEvents {
   local_track_unpublished: { publication: LocalTrackPublication };
   /** switchDevice put another camera or microphone into the publication (same sid, new MediaStreamTrack). */
   local_track_changed: { publication: LocalTrackPublication };
+  /** The server's publish_constraints were applied to one of your video tracks' sender. */
+  publish_constraints: { publication: LocalTrackPublication; constraints: PublishConstraints };
   token_refreshed: { expiresAt: number };
 }
 

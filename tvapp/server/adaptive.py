@@ -1,0 +1,88 @@
+"""Adaptive stream and publisher constraints at the SFU: what each subscriber shows, what each publisher sends.
+
+A subscriber's `track_settings` for a video track another participant publishes (its rendered size, whether it is
+visible, its priority) is kept here per (subscriber, track), even before the subscription starts. Two things follow:
+
+- An invisible track is paused for that subscriber: its `Subscription` forwards nothing (the publication still
+  reads and reassembles every packet for the others). When it is visible again the subscription restarts at the
+  next keyframe and a keyframe is asked of the publisher at once (PLI), so the picture comes back without waiting
+  for the next periodic one.
+- Every `ADAPT_INTERVAL_MS` (and at once after a `track_settings`), each video publication's subscribers' settings
+  go through tvapp.core.adaptive's rule; its `ConstraintsGate` decides when the publisher is told
+  (`publish_constraints`: more at once, less once it has held a second). The last constraints sent are the
+  publication's `constraints`: its REMB cap follows their bitrate, the dead-path watch does not expect packets of
+  a paused publication, and REST shows them.
+
+Subscribers' downlink estimates are an input of the rule (`link_estimates`); none is measured here yet (the
+congestion work of issue 18 item 3 is to provide them), so the bitrate follows the size only.
+Errors: `track_not_found` (no other participant publishes that sid), `not_video` (an audio track).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Final
+
+from tvapp.core.adaptive import ConstraintsGate, Viewer, ViewerSettings, constraints_for
+from tvapp.protocol.messages import PublishConstraints, TrackSettings
+from tvapp.server.live import LiveParticipant, LiveRoom, RoomError
+
+if TYPE_CHECKING:
+    from tvapp.server.media_session import MediaSession
+
+log = logging.getLogger(__name__)
+
+ADAPT_INTERVAL_MS: Final = 100.0
+
+
+class RoomAdaptive:
+    """One room's subscribers' track settings and its publications' constraint gates."""
+
+    def __init__(self, live: LiveRoom, max_bitrate: int) -> None:
+        self.live = live
+        self.max_bitrate = max_bitrate
+        self.settings: dict[tuple[str, str], ViewerSettings] = {}  # (subscriber sid, track sid) -> settings
+        self.gates: dict[str, ConstraintsGate] = {}  # track sid -> gate
+        self.link_estimates: dict[str, int] = {}  # subscriber sid -> downlink estimate (bps), when known
+
+    def take_settings(self, participant: LiveParticipant, msg: TrackSettings) -> None:
+        """Record a subscriber's settings for a track; RoomError when no other participant publishes it as video."""
+        track = next((p.tracks[msg.sid] for p in self.live.participants.values()
+                      if p is not participant and msg.sid in p.tracks), None)
+        if track is None:
+            raise RoomError("track_not_found", "no other participant publishes that track")
+        if track.kind != "video":
+            raise RoomError("not_video", "track_settings apply to video tracks")
+        self.settings[(participant.sid, msg.sid)] = ViewerSettings(msg.width, msg.height, msg.visible, msg.priority)
+
+    def adapt(self, sessions: Mapping[str, MediaSession], now_ms: float) -> None:
+        """Pause and resume subscriptions by their settings, and tell publishers their constraints when due."""
+        tracks = {sid for session in sessions.values() for sid in session.publications}
+        self.settings = {key: s for key, s in self.settings.items() if key[0] in sessions and key[1] in tracks}
+        self.gates = {sid: gate for sid, gate in self.gates.items() if sid in tracks}
+        shown: dict[str, int] = {}
+        for session in sessions.values():
+            for track_sid, subscription in list(session.subscriptions.items()):
+                if subscription.kind != "video":
+                    continue
+                settings = self.settings.get((session.participant.sid, track_sid))
+                subscription.set_paused(settings is not None and not settings.visible)
+                if not subscription.paused:
+                    shown[session.participant.sid] = shown.get(session.participant.sid, 0) + 1
+        for publisher in sessions.values():
+            for publication in list(publisher.publications.values()):
+                if publication.kind != "video":
+                    continue
+                viewers = [Viewer(self.settings.get((s.participant.sid, publication.track_sid)),
+                                  self.link_estimates.get(s.participant.sid), shown.get(s.participant.sid, 1))
+                           for s in sessions.values() if publication.track_sid in s.subscriptions]
+                wanted = constraints_for(viewers, max_bitrate=self.max_bitrate, keep_running=bool(publication.sinks))
+                gate = self.gates.setdefault(publication.track_sid, ConstraintsGate())
+                out = gate.offer(wanted, now_ms)
+                publication.constraints = gate.sent  # (a publication made anew by a media restart included)
+                if out is None:
+                    continue
+                publisher.participant.peer.send(PublishConstraints(
+                    sid=publication.track_sid, max_width=out.max_width, max_height=out.max_height,
+                    max_framerate=out.max_framerate, max_bitrate=out.max_bitrate, paused=out.paused))
