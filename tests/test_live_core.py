@@ -152,6 +152,31 @@ def test_a_stall_grows_the_delay_by_its_length_and_it_never_shrinks() -> None:
     assert back.behind_at(125.0) == pytest.approx(9.0)  # back to live keeps the grown delay: no spoiler
 
 
+def test_screens_starting_after_a_live_start_do_not_grow_the_delay_a_later_stall_does() -> None:
+    # The screens stall while they fetch their first segments (load at 100, moving at 100.5): the room waits, then
+    # starts everyone at its live point with the delay unchanged (it used to keep the start-up wait for good:
+    # a room loaded on a busy machine settled seconds further behind live than any screen needed).
+    room = loaded_room()
+    room.buffering("tv-a", True, 100.8)
+    room.buffering("tv-b", True, 101.0)
+    room.buffering("tv-a", False, 102.0)
+    started = room.buffering("tv-b", False, 103.0)
+    assert started is not None and started.moving and started.delay == 6.0
+    assert started.behind_at(started.at) == pytest.approx(6.0, abs=1e-6)  # at the live point, not 2.5 s behind it
+    # A screen that cannot hold the delay stalls again once the room moves: that wait grows it, and for good.
+    room.buffering("tv-b", True, 106.0)
+    grown = room.buffering("tv-b", False, 108.0)
+    assert grown is not None and grown.delay == pytest.approx(8.5)  # 2 s waited + the 0.5 s lead
+    assert grown.behind_at(grown.at) == pytest.approx(8.5, abs=1e-6)
+    # Back to live is a live start too; but a pause, seek or play right after it makes the room the host's.
+    room.command("live", 110.0, is_host=True)
+    room.command("pause", 110.6, is_host=True)
+    room.command("play", 111.0, is_host=True)
+    room.buffering("tv-a", True, 111.6)
+    shifted = room.buffering("tv-a", False, 112.6)
+    assert shifted is not None and shifted.delay == pytest.approx(8.5 + 1.5)
+
+
 def test_back_to_live_needs_a_live_stream_and_a_file_load_clears_the_live_fields() -> None:
     room = loaded_room()
     state = room.command("load", 130.0, is_host=True, content="/media/clip.mp4")

@@ -50,7 +50,10 @@ Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant 
 | play                         | live, paused                 | from p (kept within the window), time-shifted       |
 | live                         | live                         | playing from E - D again ("back to live")           |
 | live                         | not live                     | ``invalid_value``                                   |
-| ready after waiting W s      | live                         | moving again, D grown by W (never shrinks)          |
+| ready after waiting W s      | live, the wait began within  | moving again from E - D, D unchanged (the screens   |
+|                              | LIVE_START_GRACE of a live   | were starting: nobody saw the room move, so none is |
+|                              | start (load or live)         | left behind; one that cannot hold D stalls again)   |
+| ready after waiting W s      | live, any other wait         | moving again, D grown by W (never shrinks)          |
 
 A result that sets the timeline moving (again) has ``at = now + lead`` and the position it moves from; a result
 that stops it, or puts it at a new point while it is stopped or waiting, has ``at = now``; the others (a new
@@ -175,6 +178,11 @@ def _check_position(value: object) -> float:
     return position
 
 
+LIVE_START_GRACE: Final = 2.0
+"""Seconds after a live start (a live load or "back to live") takes effect in which a stall is the screens starting
+(fetching their first segments), not a screen that cannot hold the delay: its wait does not grow the delay."""
+
+
 class PlaybackRoom:
     """The server's rules for one room's timeline: commands and buffering reports in, new states out."""
 
@@ -192,6 +200,7 @@ class PlaybackRoom:
         self._edge: tuple[float, float] | None = None  # live: (edge instant, server time it was true)
         self._live: LiveInfo | None = None
         self._waiting_since: float | None = None
+        self._live_start: float | None = None  # live: when the last live start took effect (load, back to live)
         self.state = PlaybackState(control=control, on_stall=on_stall)
         self._stalled_since: dict[str, float] = {}
 
@@ -228,6 +237,7 @@ class PlaybackRoom:
             if not self.state.live:
                 raise PlaybackError("invalid_value", "back to live needs a live stream loaded")
             return self._back_to_live(now)
+        self._live_start = None  # play, pause, seek: the room's picture is the host's now, not a fresh start
         if self.state.live and position is not None:
             return self._seek(now, self._check_instant(now, position)) if action == "seek" else \
                 self._play(now) if action == "play" else self._pause(now)
@@ -321,6 +331,7 @@ class PlaybackRoom:
     def _back_to_live(self, now: float) -> PlaybackState:
         fields = self._start(now, 0.0, True)
         fields["position"] = self._edge_at(float(fields["at"])) - self.state.delay  # type: ignore[arg-type]
+        self._live_start = float(fields["at"])  # type: ignore[arg-type]
         return self._change(**fields)
 
     def _start(self, now: float, position: float, playing: bool) -> dict[str, object]:
@@ -342,10 +353,14 @@ class PlaybackRoom:
             if waiting and not state.waiting_for:
                 self._waiting_since = now
             elif not waiting and self._waiting_since is not None:
-                if state.live:  # the room fell behind by the stall: its live point moves back with it, for good
-                    moving_at = float(fields["at"])  # type: ignore[arg-type]
+                moving_at = float(fields["at"])  # type: ignore[arg-type]
+                starting = self._live_start is not None and self._waiting_since <= self._live_start + LIVE_START_GRACE
+                if state.live and starting:  # the screens were starting: start them all at the live point
+                    fields["position"] = self._edge_at(moving_at) - state.delay
+                elif state.live:  # the room fell behind by the stall: its live point moves back with it, for good
                     fields["delay"] = min(MAX_LIVE_DELAY, state.delay + (moving_at - self._waiting_since))
                 self._waiting_since = None
+                self._live_start = None
         return self._change(**fields)
 
     def _load(self, now: float, content: object, title: object, position: float | None, play: bool,
@@ -362,9 +377,10 @@ class PlaybackRoom:
             delay = max(self.live_delay, live.target_duration)
             fields = self._start(now, 0.0, bool(play))
             fields["position"] = self._edge_at(float(fields["at"])) - delay  # type: ignore[arg-type]
+            self._live_start = float(fields["at"])  # type: ignore[arg-type]
             return self._change(content=text, title=name, rate=1.0, duration=None, live=True, delay=delay,
                                 window=live.window, program_date_time=live.program_date_time, **fields)
-        self._edge, self._live = None, None
+        self._edge, self._live, self._live_start = None, None, None
         return self._change(content=text, title=name, rate=1.0, duration=None, live=False, live_edge=None,
                             delay=0.0, window=0.0, program_date_time=True, **self._start(now, start, bool(play)))
 
