@@ -3,14 +3,14 @@
 Setup (real parts): a test live origin (tvapp.testing.live_origin: ffmpeg's hls muxer, 640x360 at 30 fps, 1 s
 segments, program date-time, each frame stamped in its pixels with the wall clock it was painted at: the event's
 true clock) and two CDN edges in front of it (the far one serves the playlist 4 s late), a real `tvapp serve`, and
-four screens, each its own process, all inside a network namespace behind tvapp.testing.netem with the profile of
-bench/watch_sync.py (50 ms ± 20 ms each way, 1% loss): two `tvapp tv` (SDL dummy, 640x360 at 30 fps, `--trace`)
-and two `tvapp bot --watch` SDK players, one TV and one SDK player fetching through each edge (`content_proxy`).
+three screens, each its own process, all inside a network namespace behind tvapp.testing.netem with the profile of
+bench/watch_sync.py (50 ms ± 20 ms each way, 1% loss): two `tvapp tv` (SDL dummy, 640x360 at 30 fps, `--trace`),
+one behind each edge (`content_proxy`), and a `tvapp bot --watch` SDK player behind the far edge.
 
 Two phases in the same run, the same processes' kinds, the same link:
-- room: the four screens in one room that loads the stream (the core's `[watch] live_delay`, 6 s);
-- baseline: each screen at its own live edge, what any player does today: the near pair in one room that loads
-  the near edge's playlist, the far pair in another that loads the far edge's, both loaded at the same instant
+- room: the three screens in one room that loads the stream (the core's `[watch] live_delay`, 6 s);
+- baseline: each screen at its own live edge, what any player does today: the near TV in one room that loads
+  the near edge's playlist, the far ones in another that loads the far edge's, both loaded at the same instant
   (the same rule for both: `live_delay` behind the newest segment its own edge lists).
 
 Figures, over every pair of screens and every 1/120 s of the steady part (from 8 s after the first frames on):
@@ -57,7 +57,7 @@ SIZE = (640, 360)
 SETTLE = 8.0
 GRID = 1 / 120
 GOALS = {"display_offset_p95_ms": 20}
-SCREENS = (("tv-near", "near"), ("tv-far", "far"), ("sdk-near", "near"), ("sdk-far", "far"))
+SCREENS = (("tv-near", "near"), ("tv-far", "far"), ("sdk-far", "far"))
 
 
 def stats_ms(values: Any) -> dict[str, float]:
@@ -69,7 +69,7 @@ def stats_ms(values: Any) -> dict[str, float]:
     return {"p50_ms": round(float(np.percentile(data, 50)) * 1000, 1),
             "p95_ms": round(float(np.percentile(data, 95)) * 1000, 1),
             "p99_ms": round(float(np.percentile(data, 99)) * 1000, 1),
-            "max_ms": round(float(data.max()) * 1000, 1), "samples": int(len(data))}
+            "max_ms": round(float(data.max()) * 1000, 1), "samples": len(data)}
 
 
 def shown_at(flips: Flips, grid: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -147,7 +147,7 @@ def stamp_mapping(tvs: dict[str, TvProcess], rounds: int = 3) -> dict[str, list[
 
 
 def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool, steady: float) -> dict[str, Any]:
-    """Run the four screens in one room (together) or each pair at its own edge's live point; return figures."""
+    """Run the screens in one room (together) or each pair at its own edge's live point; return figures."""
     rooms = {name: "live" if together else f"own-{edge}" for name, edge in SCREENS}
     env_base = {"TVAPP_MEDIA_HOST_ADDRESSES": link.ns_ip}
     with ServerProcess(workdir / "server", host=link.host_ip) as server:
@@ -219,6 +219,8 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
         "smallest_hold_s": probe.smallest_hold(start, end, true_of_pts) if probe is not None else None,
         "pair_display_p95_ms": {f"{a}/{b}": stats_ms(shown[a] - shown[b]).get("p95_ms") for a, b in pairs},
         "frame_lag": {name: stats_ms(shown[name] - aimed[name]) for name in names},
+        "room_changes_while_measured": {name: int(len(np.unique(flips.seq[np.isfinite(flips.seq)])) - 1)
+                                        for name, flips in screens.items() if name.startswith("tv")},
         "frames_shown": {name: int(np.isfinite(flips.pts).sum()) for name, flips in screens.items()},
         "tv_exit": statuses,
     }
@@ -233,7 +235,8 @@ def main() -> None:
         raise SystemExit(f"bench.live_sync needs network namespaces and TUN devices: {problem}")
     steady = 6.0 if args.quick else 20.0
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp, \
-            NetemLink(unique_name("lv"), seed=19, **PROFILE) as link:
+            NetemLink(unique_name("lv"), seed=19, delay_ms=PROFILE["delay_ms"],
+                      jitter_ms=PROFILE["jitter_ms"], loss=PROFILE["loss"]) as link:
         workdir = Path(args.keep or tmp)
         with LiveOrigin(workdir / "origin", fps=FPS, size=SIZE) as origin:
             edges = {"near": Edge(origin, host=link.host_ip), "far": Edge(origin, delay=4.0, host=link.host_ip)}
