@@ -5,7 +5,8 @@ segments, program date-time, each frame stamped in its pixels with the wall cloc
 true clock) and two CDN edges in front of it (the far one serves the playlist 4 s late), a real `tvapp serve`, and
 three screens, each its own process, all inside a network namespace behind tvapp.testing.netem with the profile of
 bench/watch_sync.py (50 ms ± 20 ms each way, 1% loss): two `tvapp tv` (SDL dummy, 640x360 at 30 fps, `--trace`),
-one behind each edge (`content_proxy`), and a `tvapp bot --watch` SDK player behind the far edge.
+one behind each edge (`content_proxy`), and a `tvapp bot --watch` SDK player behind the far edge (publishing
+nothing: a camera tile would cost the TVs CPU that has nothing to do with the live stream).
 
 Two phases in the same run, the same processes' kinds, the same link:
 - room: the three screens in one room that loads the stream (the core's `[watch] live_delay`, 6 s);
@@ -169,6 +170,7 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
                 else:
                     traces[name].parent.mkdir(parents=True, exist_ok=True)
                     bots[name] = BotProcess(workdir / name, name, ["--server", server.url, "--token", token,
+                                                                   "--video", "none", "--audio", "none",
                                                                    "--watch", str(traces[name])],
                                             env=env, prefix=link.exec_prefix)
             for tv in tvs.values():
