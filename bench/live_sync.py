@@ -175,6 +175,11 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
                                             env=env, prefix=link.exec_prefix)
             for tv in tvs.values():
                 tv.wait_for(lambda s: s["screen"] == "RoomScreen", timeout=60, what="the room")
+            deadline = time.monotonic() + 60
+            while not all('"connected"' in bot.log_path.read_text() for bot in bots.values()):  # in before the load
+                if time.monotonic() > deadline:
+                    raise SystemExit("an SDK player never joined")
+                time.sleep(0.1)
             loads = {"live": edges["near"].url} if together else {f"own-{e}": edges[e].url for e in edges}
             loaded = {}
             for room, url in loads.items():  # at the same instant, as far as two requests go
