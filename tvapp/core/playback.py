@@ -50,10 +50,11 @@ Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant 
 | play                         | live, paused                 | from p (kept within the window), time-shifted       |
 | live                         | live                         | playing from E - D again ("back to live")           |
 | live                         | not live                     | ``invalid_value``                                   |
-| ready after waiting W s      | live, the wait began within  | moving again from E - D, D unchanged (the screens   |
-|                              | LIVE_START_GRACE of a live   | were starting: nobody saw the room move, so none is |
-|                              | start (load or live)         | left behind; one that cannot hold D stalls again)   |
-| ready after waiting W s      | live, any other wait         | moving again, D grown by W (never shrinks)          |
+| stall of S                   | live, within LIVE_START_GRACE| S noted, the room goes on (screens fetching their   |
+|                              | of a live start (load, live) | first segments catch up by themselves)             |
+| tick                         | the grace is over, S still   | frozen at p, waiting for S (a screen that cannot    |
+|                              | stalled                      | hold D)                                             |
+| ready after waiting W s      | live                         | moving again, D grown by W (never shrinks)          |
 
 A result that sets the timeline moving (again) has ``at = now + lead`` and the position it moves from; a result
 that stops it, or puts it at a new point while it is stopped or waiting, has ``at = now``; the others (a new
@@ -179,8 +180,9 @@ def _check_position(value: object) -> float:
 
 
 LIVE_START_GRACE: Final = 2.0
-"""Seconds after a live start (a live load or "back to live") takes effect in which a stall is the screens starting
-(fetching their first segments), not a screen that cannot hold the delay: its wait does not grow the delay."""
+"""Seconds after a live start (a live load or "back to live") takes effect in which stalls are the screens starting
+(fetching their first segments), not screens that cannot hold the delay: the room does not wait for them (nor grow
+its delay) unless they are still stalled when the grace is over."""
 
 
 class PlaybackRoom:
@@ -276,26 +278,36 @@ class PlaybackRoom:
             return None
         return self._settle(now)
 
+    def _in_grace(self, now: float) -> bool:
+        """Tell whether `now` is within LIVE_START_GRACE of the last live start (stalls are not waited for)."""
+        return self._live_start is not None and now < self._live_start + LIVE_START_GRACE
+
     def tick(self, now: float) -> PlaybackState | None:
         """Give up on screens stalled longer than `stall_timeout`; return the new state, or None if unchanged."""
         expired = [who for who, since in self._stalled_since.items() if now >= since + self.stall_timeout]
-        if not expired:
+        grace_over = self._live_start is not None and not self._in_grace(now)
+        if grace_over:
+            self._live_start = None  # from now on a stall is waited for (screens still stalled: at once)
+        if not expired and not grace_over:
             return None
         for who in expired:
             del self._stalled_since[who]
         return self._settle(now)
 
     def next_deadline(self) -> float | None:
-        """Return when `tick` may next change something (a stall timing out), or None."""
+        """Return when `tick` may next change something (a stall timing out, a live start's grace ending), or None."""
         if not self._stalled_since:
             return None
-        return min(self._stalled_since.values()) + self.stall_timeout
+        deadline = min(self._stalled_since.values()) + self.stall_timeout
+        if self._live_start is not None:
+            deadline = min(deadline, self._live_start + LIVE_START_GRACE)
+        return deadline
 
     # -- transitions ------------------------------------------------------------------------------------------
 
-    def _waiting(self, playing: bool) -> tuple[str, ...]:
-        """Return who a state with `playing` would wait for now."""
-        if not playing or self.state.on_stall != "pause":
+    def _waiting(self, playing: bool, now: float) -> tuple[str, ...]:
+        """Return who a state with `playing` would wait for at `now`."""
+        if not playing or self.state.on_stall != "pause" or self._in_grace(now):
             return ()
         return tuple(sorted(self._stalled_since))
 
@@ -336,7 +348,7 @@ class PlaybackRoom:
 
     def _start(self, now: float, position: float, playing: bool) -> dict[str, object]:
         """Return the fields of a state at `position`: moving from ``now + lead`` if it plays and waits for no one."""
-        waiting = self._waiting(playing)
+        waiting = self._waiting(playing, now)
         at = now + self.lead if playing and not waiting else now
         return {"playing": playing, "position": position, "at": at, "waiting_for": waiting}
 
@@ -344,7 +356,7 @@ class PlaybackRoom:
         """Bring waiting_for (and the duration) in line with the stalled screens; return the state if it changed."""
         state = self.state
         duration = state.duration if duration is None else duration
-        waiting = self._waiting(state.playing)
+        waiting = self._waiting(state.playing, now)
         if waiting == state.waiting_for and duration == state.duration:
             return None
         fields: dict[str, object] = {"duration": duration}
@@ -353,14 +365,10 @@ class PlaybackRoom:
             if waiting and not state.waiting_for:
                 self._waiting_since = now
             elif not waiting and self._waiting_since is not None:
-                moving_at = float(fields["at"])  # type: ignore[arg-type]
-                starting = self._live_start is not None and self._waiting_since <= self._live_start + LIVE_START_GRACE
-                if state.live and starting:  # the screens were starting: start them all at the live point
-                    fields["position"] = self._edge_at(moving_at) - state.delay
-                elif state.live:  # the room fell behind by the stall: its live point moves back with it, for good
+                if state.live:  # the room fell behind by the stall: its live point moves back with it, for good
+                    moving_at = float(fields["at"])  # type: ignore[arg-type]
                     fields["delay"] = min(MAX_LIVE_DELAY, state.delay + (moving_at - self._waiting_since))
                 self._waiting_since = None
-                self._live_start = None
         return self._change(**fields)
 
     def _load(self, now: float, content: object, title: object, position: float | None, play: bool,
@@ -425,7 +433,7 @@ class PlaybackRoom:
         if new_on_stall == "continue":
             self._stalled_since.clear()
         self.state = dataclasses.replace(state, control=new_control, on_stall=new_on_stall)  # type: ignore[arg-type]
-        waiting = self._waiting(state.playing)
+        waiting = self._waiting(state.playing, now)
         fields: dict[str, object] = {}
         if waiting != state.waiting_for:
             fields.update(self._start(now, state.position_at(now), state.playing))
