@@ -120,7 +120,7 @@ class Watch:
         after = room.buffering(participant.identity, msg.stalled, time.time(), msg.position, msg.duration)
         if after is not None:
             self._changed(live, after)
-        else:  # a stall noted without waiting yet (a live start's grace): its timer still has to run
+        elif room.state.live:  # a stall noted without waiting yet (a live start's grace): its timer has to run
             self._arm(live)
 
     def left(self, live: LiveRoom, participant: LiveParticipant) -> None:
