@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tvapp.client.player import ContentPlayer, attach
-from tvapp.core.playback import PlaybackState
+from tvapp.core.playback import LIVE_START_GRACE, PlaybackState
 from tvapp.testing.clip import read_clip_stamp
 from tvapp.testing.live_origin import Edge, LiveOrigin
 from tvapp.testing.rest import room_name
@@ -164,6 +164,9 @@ def test_a_404_on_segments_stalls_the_screen_the_room_waits_and_its_delay_grows(
             await wait_async(lambda: origin.snapshot(time.time() - 6.0), what="6 s of stream")
             await host.load(near.url)
             await wait_async(lambda: player.status().buffered_ahead > 0.3, what="playing")
+            # Mid-stream, not while the screens start (a stall then starts the room at its live point instead).
+            started = states[-1].at + LIVE_START_GRACE
+            await wait_async(lambda: (host.clock.now() or 0.0) > started, what="the room playing a while")
             far.fail("seg*.ts")  # the edge loses every segment for a while
             waiting = await wait_async(lambda: [s for s in states if s.waiting_for == ("host",)], timeout=15,
                                        what="the room to wait")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tvapp.core.live import LiveError, LiveInfo, MasterPlaylist, Playlist, looks_like_hls, parse_pdt, parse_playlist
-from tvapp.core.playback import PlaybackError, PlaybackRoom
+from tvapp.core.playback import LIVE_START_GRACE, PlaybackError, PlaybackRoom
 
 URL = "http://edge.example/live/stream.m3u8"
 T0 = 1_765_000_000.0  # an instant of the event (epoch seconds)
@@ -150,6 +150,34 @@ def test_a_stall_grows_the_delay_by_its_length_and_it_never_shrinks() -> None:
     assert resumed.behind_at(120.0) == pytest.approx(9.0)
     back = room.command("live", 121.0, is_host=True)
     assert back.behind_at(125.0) == pytest.approx(9.0)  # back to live keeps the grown delay: no spoiler
+
+
+def test_stalls_while_the_screens_start_are_not_waited_for_one_still_stalled_after_the_grace_is() -> None:
+    # Load at 100, moving at 100.5: screens fetching their first segments stall; the room goes on without them (it
+    # used to wait and keep the start-up wait in its delay for good: a room loaded on a busy machine settled seconds
+    # further behind live than any screen needed).
+    room = loaded_room()
+    assert room.buffering("tv-a", True, 100.8) is None and room.buffering("tv-b", True, 101.0) is None
+    assert room.buffering("tv-a", False, 102.0) is None
+    assert room.state.moving and room.state.delay == 6.0
+    assert room.next_deadline() == pytest.approx(100.5 + LIVE_START_GRACE)
+    # tv-b is still stalled when the grace is over: it cannot hold the delay; now the room waits, and grows.
+    assert room.tick(102.4) is None
+    waiting = room.tick(102.5)
+    assert waiting is not None and waiting.waiting_for == ("tv-b",) and not waiting.moving
+    grown = room.buffering("tv-b", False, 104.0)
+    assert grown is not None and grown.delay == pytest.approx(6.0 + 1.5 + 0.5)  # waited 1.5 s + the 0.5 s lead
+    assert grown.behind_at(grown.at) == pytest.approx(8.0, abs=1e-6)
+    # Later stalls are waited for at once, and grow it for good.
+    assert room.buffering("tv-a", True, 110.0) is not None
+    again = room.buffering("tv-a", False, 111.0)
+    assert again is not None and again.delay == pytest.approx(9.5)
+    # Back to live is a live start too; a pause, seek or play right after it makes the room the host's.
+    room.command("live", 120.0, is_host=True)
+    assert room.buffering("tv-a", True, 120.6) is None  # in the grace
+    room.command("pause", 120.8, is_host=True)
+    resumed = room.command("play", 121.0, is_host=True)
+    assert resumed.waiting_for == ("tv-a",)  # still stalled, and the grace is over: waited for
 
 
 def test_back_to_live_needs_a_live_stream_and_a_file_load_clears_the_live_fields() -> None:

@@ -8,7 +8,10 @@ page maps it to the <video>'s media time through hls.js's fragment program date-
   use (tests/test_web_watch.py: p95 of |error| under 50 ms over 2 s);
 - the pixels agree: the frame index stamped in the picture the page draws (canvas) is the frame of the event
   instant the page says it shows, by the origin's own playlist (segment N starts with frame 15 N at its PDT);
-- pause, then resume 3 s later (time-shift): the paused video holds the room's moment, then plays in sync again.
+- pause, then resume 3 s later (time-shift): the paused video holds the room's moment, then plays in sync again;
+  the page's "Live" button then takes the room back to its live point, and the page plays in sync there;
+- a stream without program date-time: the room times it by media sequence x target duration, the page's hls.js
+  maps fragments the same way (sdk/livemap.js), plays in sync and says "timed by segment numbers".
 """
 
 from __future__ import annotations
@@ -155,6 +158,7 @@ def test_the_phone_plays_the_live_stream_on_the_rooms_moment_through_pause_and_r
         page = browser.open(server.url, code=code, name="Ann", autojoin="1")
         wait_for_state(page, "joined")
         host.run(host.room.clock.wait_synced(5.0))
+        host.run(host.room.configure_playback(control="everyone"))  # the page's own controls work
         host.run(host.room.load(edge.url, title="The match"))
         state = wait_until(lambda: (s := host.state()) is not None and s.live and s.moving and s, 10, 0.05,
                            "the live state")
@@ -182,6 +186,47 @@ def test_the_phone_plays_the_live_stream_on_the_rooms_moment_through_pause_and_r
                              0.05, "the resume")
         assert resumed.position == pytest.approx(paused.position, abs=0.01), "resumed where it paused: 3 s behind"
         assert_in_sync(page, resumed)
+        behind = resumed.behind_at(resumed.at)
+        assert behind is not None and behind > resumed.delay + 2.5, (behind, resumed.delay)
+
+        # "Back to live" from the page: the room's live point again (its delay behind the edge), and in sync there.
+        wait_for_js(page, "() => document.getElementById('watch-status').textContent",
+                    lambda text: text.startswith("LIVE · ") and "segment numbers" not in text, 5, "LIVE on the page")
+        page.click("#watch-live")
+        back = wait_until(lambda: (s := host.state()) is not None and s.moving and s.seq > resumed.seq and s, 5,
+                          0.05, "back to live")
+        assert back.behind_at(back.at) == pytest.approx(back.delay, abs=0.01), back
+        assert_in_sync(page, back)
         assert browser.errors[page] == [], browser.errors[page]
     finally:
         host.close()
+
+
+def test_a_stream_without_program_date_time_plays_in_sync_by_segment_numbers_and_the_page_says_so(
+        browser: Browser, server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> None:
+    room, code = new_room(server, "webplain")
+    with LiveOrigin(tmp_path_factory.mktemp("plain"), fps=FPS, pdt=False) as plain:
+        edge = Edge(plain)
+        host = Host(server, room)
+        try:
+            wait_until(lambda: plain.snapshot(time.time() - 6.0), 20, 0.1, "6 s of live stream")
+            assert b"PROGRAM-DATE-TIME" not in (plain.snapshot(time.time()) or b"")
+            page = browser.open(server.url, code=code, name="Ann", autojoin="1")
+            wait_for_state(page, "joined")
+            host.run(host.room.clock.wait_synced(5.0))
+            host.run(host.room.load(edge.url, title="No PDT"))
+            state = wait_until(lambda: (s := host.state()) is not None and s.live and s.moving and s, 10, 0.05,
+                               "the live state")
+            assert not state.program_date_time and state.position < 1e8, state  # media sequence x 1 s, not epoch
+            wait_for_js(page, "() => window.tvappWatch.status()", lambda s: s["live"] and s["engine"] == "hls.js"
+                        and s["mapped"] > 0 and not s["paused"], 20, "hls.js playing the live stream")
+            wait_for_js(page, "() => document.getElementById('watch-status').textContent",
+                        lambda text: text.startswith("LIVE · ") and text.endswith("timed by segment numbers"), 5,
+                        "the page saying how the stream is timed")
+            assert_in_sync(page, state)
+            checks = pixel_checks(page, plain, samples=8)
+            assert len(checks) >= 5 and sum(abs(c) <= FRAME + 0.005 for c in checks) >= 0.8 * len(checks), checks
+            assert browser.errors[page] == [], browser.errors[page]
+        finally:
+            host.close()
+            edge.close()

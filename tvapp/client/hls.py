@@ -41,7 +41,9 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
     Each segment is fetched and decoded by itself; a frame's position is its segment's start instant (program
     date-time) plus its time since the segment's start, so every screen maps the same picture to the same instant
     whatever its edge or its window. The segment holding the timeline position is fetched first (a start, a seek),
-    then the ones after it, as the playlist lists them.
+    then the ones after it, as the playlist lists them. While the decoded buffer is full, the next segment's bytes
+    are fetched ahead (one segment, compressed: a few hundred kB, not seconds of decoded frames), so a slow link's
+    playlist refresh and segment fetch are not paid when the buffer runs low.
     """
     settings = decoder.settings
     url = _first_playlist(decoder, proxy)
@@ -54,20 +56,39 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
     epoch = decoder.epoch
     resampler = decoder._resampler()
     next_sample: int | None = None
+    ahead: tuple[int, bytes] | None = None  # the next segment's bytes, fetched while the buffer was full
     while True:
         target = decoder.timeline()
         with decoder.lock:
             if decoder.closing:
                 return
-            if decoder.opened and not decoder.seek_wanted and decoder._full(target):
+            full = decoder.opened and not decoder.seek_wanted and decoder._full(target)
+            if full and (ahead is not None or last is None or playlist is None):
                 decoder.lock.wait(0.02)
                 continue
             if decoder.seek_wanted:
                 decoder.seek_wanted = False
                 decoder.seeks += 1
-                last, next_sample = None, None
+                last, next_sample, ahead = None, None, None
             epoch = decoder.epoch
         now = time.monotonic()
+        if full:  # the buffer is full: fetch the next segment's bytes now, decode them when they are needed
+            assert playlist is not None and last is not None
+            if playlist.after(last) is None and now - read_at >= max(REFRESH_MIN, playlist.target_duration / 2):
+                try:
+                    _, playlist = read_playlist(url, proxy=proxy)
+                except (HlsFetchError, LiveError) as exc:
+                    log.info("live: cannot read the playlist: %s", exc)
+                read_at = now
+            following = playlist.after(last)
+            if following is not None:
+                try:
+                    ahead = following.sequence, fetch(following.url, proxy=proxy)
+                except HlsFetchError as exc:
+                    log.info("live: segment %d (ahead): %s", following.sequence, exc)
+            if ahead is None:  # not listed yet, or failed: the buffer holds a second, no hurry
+                _pause(decoder, 0.25)
+            continue
         if playlist is None or (now - read_at >= max(REFRESH_MIN, playlist.target_duration / 2)
                                 and (last is None or playlist.after(last) is None or failures)):
             try:
@@ -82,7 +103,11 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
             _pause(decoder, REFRESH_MIN / 2)
             continue
         try:
-            data = fetch(segment.url, proxy=proxy)
+            if ahead is not None and ahead[0] == segment.sequence:
+                data = ahead[1]
+            else:
+                data = fetch(segment.url, proxy=proxy)
+            ahead = None
         except HlsFetchError as exc:
             failures += 1
             log.info("live: segment %d: %s (try %d)", segment.sequence, exc, failures)

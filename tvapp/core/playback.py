@@ -50,6 +50,10 @@ Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant 
 | play                         | live, paused                 | from p (kept within the window), time-shifted       |
 | live                         | live                         | playing from E - D again ("back to live")           |
 | live                         | not live                     | ``invalid_value``                                   |
+| stall of S                   | live, within LIVE_START_GRACE| S noted, the room goes on (screens fetching their   |
+|                              | of a live start (load, live) | first segments catch up by themselves)             |
+| tick                         | the grace is over, S still   | frozen at p, waiting for S (a screen that cannot    |
+|                              | stalled                      | hold D)                                             |
 | ready after waiting W s      | live                         | moving again, D grown by W (never shrinks)          |
 
 A result that sets the timeline moving (again) has ``at = now + lead`` and the position it moves from; a result
@@ -175,6 +179,12 @@ def _check_position(value: object) -> float:
     return position
 
 
+LIVE_START_GRACE: Final = 2.0
+"""Seconds after a live start (a live load or "back to live") takes effect in which stalls are the screens starting
+(fetching their first segments), not screens that cannot hold the delay: the room does not wait for them (nor grow
+its delay) unless they are still stalled when the grace is over."""
+
+
 class PlaybackRoom:
     """The server's rules for one room's timeline: commands and buffering reports in, new states out."""
 
@@ -192,6 +202,7 @@ class PlaybackRoom:
         self._edge: tuple[float, float] | None = None  # live: (edge instant, server time it was true)
         self._live: LiveInfo | None = None
         self._waiting_since: float | None = None
+        self._live_start: float | None = None  # live: when the last live start took effect (load, back to live)
         self.state = PlaybackState(control=control, on_stall=on_stall)
         self._stalled_since: dict[str, float] = {}
 
@@ -228,6 +239,7 @@ class PlaybackRoom:
             if not self.state.live:
                 raise PlaybackError("invalid_value", "back to live needs a live stream loaded")
             return self._back_to_live(now)
+        self._live_start = None  # play, pause, seek: the room's picture is the host's now, not a fresh start
         if self.state.live and position is not None:
             return self._seek(now, self._check_instant(now, position)) if action == "seek" else \
                 self._play(now) if action == "play" else self._pause(now)
@@ -266,26 +278,36 @@ class PlaybackRoom:
             return None
         return self._settle(now)
 
+    def _in_grace(self, now: float) -> bool:
+        """Tell whether `now` is within LIVE_START_GRACE of the last live start (stalls are not waited for)."""
+        return self._live_start is not None and now < self._live_start + LIVE_START_GRACE
+
     def tick(self, now: float) -> PlaybackState | None:
         """Give up on screens stalled longer than `stall_timeout`; return the new state, or None if unchanged."""
         expired = [who for who, since in self._stalled_since.items() if now >= since + self.stall_timeout]
-        if not expired:
+        grace_over = self._live_start is not None and not self._in_grace(now)
+        if grace_over:
+            self._live_start = None  # from now on a stall is waited for (screens still stalled: at once)
+        if not expired and not grace_over:
             return None
         for who in expired:
             del self._stalled_since[who]
         return self._settle(now)
 
     def next_deadline(self) -> float | None:
-        """Return when `tick` may next change something (a stall timing out), or None."""
+        """Return when `tick` may next change something (a stall timing out, a live start's grace ending), or None."""
         if not self._stalled_since:
             return None
-        return min(self._stalled_since.values()) + self.stall_timeout
+        deadline = min(self._stalled_since.values()) + self.stall_timeout
+        if self._live_start is not None:
+            deadline = min(deadline, self._live_start + LIVE_START_GRACE)
+        return deadline
 
     # -- transitions ------------------------------------------------------------------------------------------
 
-    def _waiting(self, playing: bool) -> tuple[str, ...]:
-        """Return who a state with `playing` would wait for now."""
-        if not playing or self.state.on_stall != "pause":
+    def _waiting(self, playing: bool, now: float) -> tuple[str, ...]:
+        """Return who a state with `playing` would wait for at `now`."""
+        if not playing or self.state.on_stall != "pause" or self._in_grace(now):
             return ()
         return tuple(sorted(self._stalled_since))
 
@@ -321,11 +343,12 @@ class PlaybackRoom:
     def _back_to_live(self, now: float) -> PlaybackState:
         fields = self._start(now, 0.0, True)
         fields["position"] = self._edge_at(float(fields["at"])) - self.state.delay  # type: ignore[arg-type]
+        self._live_start = float(fields["at"])  # type: ignore[arg-type]
         return self._change(**fields)
 
     def _start(self, now: float, position: float, playing: bool) -> dict[str, object]:
         """Return the fields of a state at `position`: moving from ``now + lead`` if it plays and waits for no one."""
-        waiting = self._waiting(playing)
+        waiting = self._waiting(playing, now)
         at = now + self.lead if playing and not waiting else now
         return {"playing": playing, "position": position, "at": at, "waiting_for": waiting}
 
@@ -333,7 +356,7 @@ class PlaybackRoom:
         """Bring waiting_for (and the duration) in line with the stalled screens; return the state if it changed."""
         state = self.state
         duration = state.duration if duration is None else duration
-        waiting = self._waiting(state.playing)
+        waiting = self._waiting(state.playing, now)
         if waiting == state.waiting_for and duration == state.duration:
             return None
         fields: dict[str, object] = {"duration": duration}
@@ -362,9 +385,10 @@ class PlaybackRoom:
             delay = max(self.live_delay, live.target_duration)
             fields = self._start(now, 0.0, bool(play))
             fields["position"] = self._edge_at(float(fields["at"])) - delay  # type: ignore[arg-type]
+            self._live_start = float(fields["at"])  # type: ignore[arg-type]
             return self._change(content=text, title=name, rate=1.0, duration=None, live=True, delay=delay,
                                 window=live.window, program_date_time=live.program_date_time, **fields)
-        self._edge, self._live = None, None
+        self._edge, self._live, self._live_start = None, None, None
         return self._change(content=text, title=name, rate=1.0, duration=None, live=False, live_edge=None,
                             delay=0.0, window=0.0, program_date_time=True, **self._start(now, start, bool(play)))
 
@@ -409,7 +433,7 @@ class PlaybackRoom:
         if new_on_stall == "continue":
             self._stalled_since.clear()
         self.state = dataclasses.replace(state, control=new_control, on_stall=new_on_stall)  # type: ignore[arg-type]
-        waiting = self._waiting(state.playing)
+        waiting = self._waiting(state.playing, now)
         fields: dict[str, object] = {}
         if waiting != state.waiting_for:
             fields.update(self._start(now, state.position_at(now), state.playing))

@@ -120,6 +120,8 @@ class Watch:
         after = room.buffering(participant.identity, msg.stalled, time.time(), msg.position, msg.duration)
         if after is not None:
             self._changed(live, after)
+        elif room.state.live:  # a stall noted without waiting yet (a live start's grace): its timer has to run
+            self._arm(live)
 
     def left(self, live: LiveRoom, participant: LiveParticipant) -> None:
         """Stop waiting for a screen that left."""

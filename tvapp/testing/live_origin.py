@@ -149,8 +149,9 @@ class LiveOrigin:
 class Edge:
     """One simulated CDN edge in front of `origin`: the playlist `delay` seconds late, segments while they exist."""
 
-    def __init__(self, origin: LiveOrigin, delay: float = 0.0) -> None:
-        self.origin, self.delay = origin, delay
+    def __init__(self, origin: LiveOrigin, delay: float = 0.0, host: str = "127.0.0.1") -> None:
+        """Serve on `host` (a netem link's host_ip for screens inside its namespace) at a free port."""
+        self.origin, self.delay, self.host = origin, delay, host
         self.requests: list[str] = []
         self.failures: list[str] = []
         self.extra: dict[str, bytes] = {}
@@ -165,7 +166,7 @@ class Edge:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name="live edge", daemon=True)
@@ -174,12 +175,12 @@ class Edge:
     @property
     def url(self) -> str:
         """Return the playlist's URL on this edge."""
-        return f"http://127.0.0.1:{self.port}/live/{PLAYLIST}"
+        return f"http://{self.host}:{self.port}/live/{PLAYLIST}"
 
     @property
     def proxy(self) -> str:
         """Return this edge as an HTTP proxy address (`[watch] content_proxy`)."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def fail(self, pattern: str) -> None:
         """Answer 404 for segments whose name matches the glob `pattern` (e.g. "seg1[2-3].ts") until `heal()`."""

@@ -35,7 +35,9 @@ import { positionAt } from "/sdk/steering.js";
       if (state.live) {
         // A live position is an instant of the event: say how far behind live the room is instead.
         const behind = typeof state.delay === "number" ? ` · ${Math.round(state.delay)} s delay` : "";
-        return `${state.playing ? "LIVE" : "Paused (live)"}${behind}`;
+        // No program date-time: the core times segments by media sequence x target duration (core/live.py).
+        const timing = state.program_date_time === false ? " · timed by segment numbers" : "";
+        return `${state.playing ? "LIVE" : "Paused (live)"}${behind}${timing}`;
       }
       const where = clockText(sync.lastTarget === null ? state.position : sync.lastTarget);
       const of = typeof state.duration === "number" ? ` / ${clockText(state.duration)}` : "";
@@ -59,6 +61,7 @@ import { positionAt } from "/sdk/steering.js";
       $("watch-controls").hidden = !control || !content;
       $("watch-load").hidden = !control;
       $("watch-toggle").textContent = state && state.playing ? "Pause" : "Play";
+      $("watch-live").hidden = !(state && state.live); // "back to live": the room's live point again
     }
 
     function command(fields) {
@@ -82,6 +85,7 @@ import { positionAt } from "/sdk/steering.js";
       $("watch-back").addEventListener("click", () => skip(-SKIP_S));
       $("watch-forward").addEventListener("click", () => skip(SKIP_S));
       $("watch-stop").addEventListener("click", () => command({ action: "stop" }));
+      $("watch-live").addEventListener("click", () => command({ action: "live" }));
       $("watch-load").addEventListener("submit", (event) => {
         event.preventDefault();
         const content = $("watch-url").value.trim();
