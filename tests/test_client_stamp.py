@@ -129,3 +129,16 @@ def test_stamp_survives_h264_at_300_kbps() -> None:
     assert decoded == 60
     assert all(ok), [index for index, good in enumerate(ok) if not good]
     assert bps < 300_000 * 1.3
+
+
+def test_the_tv_trace_reads_no_stamp_from_a_frame_too_narrow_to_carry_one() -> None:
+    """Adaptive stream sends a small tile's video small: the TV's flip trace must skip it, not die (it did)."""
+    import av
+
+    from tvapp.client.stamp import MIN_WIDTH
+    from tvapp.tv.app import _stamp_band
+
+    narrow = av.VideoFrame(MIN_WIDTH - 54, 60, "yuv420p")
+    assert _stamp_band(narrow) is None
+    wide = av.VideoFrame(MIN_WIDTH, 120, "yuv420p")
+    assert _stamp_band(wide).shape[1] == MIN_WIDTH

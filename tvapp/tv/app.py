@@ -296,7 +296,8 @@ class FlipTrace:
             if shown is None or self._last.get(tile.sid) == id(shown):
                 continue
             self._last[tile.sid] = id(shown)
-            stamp = read_stamp(_stamp_band(shown))
+            band = _stamp_band(shown)
+            stamp = read_stamp(band) if band is not None else None
             person = self._session.people.get(tile.sid)
             self._write({"event": "flip", "t": flip_time, "sid": tile.sid,
                          "identity": person.identity if person else None,
@@ -335,10 +336,14 @@ class FlipTrace:
 
 
 def _stamp_band(frame: Any) -> Any:
-    """Return the rows of a decoded yuv420p frame's luma plane that carry its stamp (a view: nothing copied)."""
+    """Return the rows of a decoded yuv420p frame's luma plane that carry its stamp (a view: nothing copied);
+    None for a frame too narrow to carry one (adaptive stream sends small tiles small)."""
     import numpy as np
 
-    from tvapp.client.stamp import stamp_height
+    from tvapp.client.stamp import MIN_WIDTH, stamp_height
+
+    if frame.width < MIN_WIDTH:
+        return None
 
     plane = frame.planes[0]
     rows = min(frame.height, stamp_height(frame.width))
