@@ -3,6 +3,10 @@
 // answers them: "publish" m-lines get our local tracks, "subscribe" m-lines carry a remote participant's
 // track (the offer's `transceivers` list says which mid is which). The room's shared content is watch.js's business
 // (pong and playback_state go there). Read-only debug state for tests is at window.tvapp.
+// Media repair: a peer connection whose ICE failed, or stayed "disconnected" for MEDIA_DEAD_MS, or received no RTP
+// for MEDIA_DEAD_MS while something it subscribes to should send, is replaced in the same session: `media_restart`
+// with the next generation; offers of older generations are ignored (the rule of the SDK's sdk/media.js; this page
+// is a classic script, so it carries its own copy of that small rule).
 "use strict";
 
 (() => {
@@ -13,6 +17,9 @@
   const RESUME_FOR_MS = 25_000; // keep trying to resume this long after a drop (the server's grace is 20 s)
   const RESUME_RETRY_MS = 1_000;
   const LOCAL_SOURCES = { audio: "microphone", video: "camera" };
+  const MEDIA_DEAD_MS = 2_000; // ICE "disconnected", or no inbound RTP while some should come, this long: repair
+  const MEDIA_CHECK_MS = 500;
+  const MEDIA_RESTART_RETRY_MS = 1_100; // after media_restart_too_soon (the server allows one restart a second)
 
   const MESSAGES = {
     bad_code: "That is not an invite code. It has 8 letters and digits, like ABCD-EFGH.",
@@ -64,6 +71,13 @@
     resumeToken: null, // from "joined": a new socket presents it to take this participant over after a drop
     reconnectingSince: 0,
     resumes: 0,
+    generation: 0, // our media_restart count in this participant session (offers carry the one they answer)
+    mediaRepairing: false, // a media_restart is out and its offer not answered yet
+    mediaDown: false, // from a media_restart until the new pc is connected: the call header reads "Reconnecting…"
+    mediaBadSince: null, // when ICE went "disconnected"
+    inbound: { bytes: -1, since: 0 }, // inbound RTP bytes on the current pc and since when they have not grown
+    mediaTimer: null,
+    mediaRestarts: 0,
   };
 
   // --- small helpers ---------------------------------------------------------------------------------------
@@ -366,6 +380,7 @@
         session.watch.handle(msg);
         return undefined;
       case "error":
+        if (msg.code === "media_restart_too_soon") return retryMediaRestart();
         session.lastServerError = { code: msg.code, message: msg.message };
         return showError(msg.code, msg.message);
       case "removed":
@@ -389,7 +404,8 @@
       session.watch.joined(msg);
       setState("joined");
       setStatus("");
-      $("call-state").hidden = true;
+      $("call-state").hidden = !session.mediaDown;
+      if (session.mediaRepairing) send({ type: "media_restart", generation: session.generation }); // may be lost
       render();
       return;
     }
@@ -399,7 +415,11 @@
     for (const p of msg.participants || []) {
       if (p.sid !== msg.participant.sid) addParticipant(p);
     }
-    session.pc = newPeerConnection(msg.ice_servers || []);
+    session.iceServers = msg.ice_servers || [];
+    session.generation = 0;
+    session.mediaRepairing = session.mediaDown = false;
+    session.pc = newPeerConnection(session.iceServers);
+    startMediaWatch();
     session.watch.joined(msg); // its clock pings keep the connection alive too
     publishLocalTracks();
     setState("joined");
@@ -477,11 +497,112 @@
         : { type: "candidate", candidate: "", sdp_mid: null, sdp_mline_index: null });
     };
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed" && pc === session.pc) {
-        showError("media_failed", "The audio/video connection failed.");
-      }
+      if (pc !== session.pc) return;
+      checkMedia();
+      showMediaState();
     };
     return pc;
+  }
+
+  // --- media repair: a dead media path gets a fresh peer connection in the same session ------------------------
+
+  function startMediaWatch() {
+    clearInterval(session.mediaTimer);
+    session.mediaBadSince = null;
+    session.inbound = { bytes: -1, since: Date.now() };
+    session.mediaTimer = setInterval(() => {
+      checkMedia();
+      checkInbound();
+    }, MEDIA_CHECK_MS);
+  }
+
+  function checkMedia() {
+    // While the websocket itself is being resumed nothing can be asked; the check runs again once it is back.
+    const pc = session.pc;
+    if (!pc || session.state !== "joined" || session.mediaRepairing) return;
+    const state = pc.connectionState;
+    if (state !== "failed" && state !== "disconnected") {
+      session.mediaBadSince = null;
+      return;
+    }
+    if (session.mediaBadSince === null) session.mediaBadSince = Date.now();
+    if (state === "failed" || Date.now() - session.mediaBadSince >= MEDIA_DEAD_MS) restartMedia("ice_" + state);
+  }
+
+  function expectsInbound() {
+    // Something we subscribe to should be sending: its publisher is here, not reconnecting, the track not muted.
+    for (const sub of session.subscriptions.values()) {
+      const p = session.participants.get(sub.participant_sid);
+      const track = p && p.tracks.get(sub.track_sid);
+      if (p && !p.reconnecting && track && !track.muted) return true;
+    }
+    return false;
+  }
+
+  async function checkInbound() {
+    const pc = session.pc;
+    if (!pc || session.state !== "joined" || session.mediaRepairing || pc.connectionState !== "connected"
+        || !expectsInbound()) {
+      session.inbound = { bytes: -1, since: Date.now() };
+      return;
+    }
+    let bytes = 0;
+    try {
+      const report = await pc.getStats();
+      report.forEach((s) => {
+        if (s.type === "inbound-rtp") bytes += s.bytesReceived || 0;
+      });
+    } catch (err) {
+      return;
+    }
+    if (pc !== session.pc || session.mediaRepairing) return;
+    const now = Date.now();
+    if (bytes !== session.inbound.bytes) {
+      session.inbound = { bytes, since: now };
+    } else if (now - session.inbound.since >= MEDIA_DEAD_MS) {
+      restartMedia("no_inbound_rtp");
+    }
+  }
+
+  function restartMedia(reason) {
+    // Close the dead pc, make a new one and ask the server for a fresh offer; our tracks keep their sids (the
+    // server re-attaches them; its offer lists them by cid and answerOffer puts our tracks on the new m-lines).
+    session.mediaBadSince = null;
+    session.generation += 1;
+    session.mediaRestarts += 1;
+    session.mediaRepairing = true;
+    session.mediaDown = true;
+    session.lastMediaRestart = reason;
+    $("call-state").hidden = false;
+    if (session.pc) session.pc.close();
+    session.negotiation = Promise.resolve();
+    session.subscriptions = new Map();
+    session.inbound = { bytes: -1, since: Date.now() };
+    session.pc = newPeerConnection(session.iceServers || []);
+    send({ type: "media_restart", generation: session.generation });
+    render();
+  }
+
+  function retryMediaRestart() {
+    const generation = session.generation;
+    setTimeout(() => {
+      if (session.mediaRepairing && session.generation === generation && session.state === "joined") {
+        send({ type: "media_restart", generation });
+      }
+    }, MEDIA_RESTART_RETRY_MS);
+  }
+
+  function mediaRepaired() {
+    session.mediaRepairing = false;
+    showMediaState();
+  }
+
+  function showMediaState() {
+    const pc = session.pc;
+    if (session.mediaDown && !session.mediaRepairing && pc && pc.connectionState === "connected") {
+      session.mediaDown = false;
+    }
+    if (session.state === "joined") $("call-state").hidden = !session.mediaDown;
   }
 
   function negotiate(step, msg) {
@@ -497,7 +618,7 @@
   }
 
   async function answerOffer(pc, msg) {
-    if (!pc || pc.signalingState === "closed") return;
+    if (!pc || pc.signalingState === "closed" || (msg.generation || 0) !== session.generation) return;
     await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
     const byMid = new Map();
     for (const t of pc.getTransceivers()) {
@@ -521,7 +642,7 @@
         entry.mid = info.mid;
       } else {
         t.direction = "recvonly";
-        subscriptions.set(info.mid, { ...info, track: t.receiver.track });
+        subscriptions.set(info.mid, { ...info, generation: session.generation, track: t.receiver.track });
       }
     }
     for (const [mid, t] of byMid) {
@@ -533,6 +654,7 @@
     send({ type: "answer", sdp: pc.localDescription.sdp });
     session.offersAnswered += 1;
     session.subscriptions = subscriptions;
+    mediaRepaired();
     render();
   }
 
@@ -609,6 +731,9 @@
 
   function teardown() {
     $("call-state").hidden = true;
+    clearInterval(session.mediaTimer);
+    session.mediaTimer = null;
+    session.mediaRepairing = session.mediaDown = false;
     session.resumeToken = null;
     session.watch.left();
     const ws = session.ws;
@@ -709,7 +834,7 @@
   }
 
   function attach(element, sub) {
-    const key = sub ? `${sub.mid}/${sub.track_sid}` : "";
+    const key = sub ? `${sub.generation}/${sub.mid}/${sub.track_sid}` : ""; // a new pc may reuse a mid
     if (element.dataset.key === key) return;
     element.dataset.key = key;
     element.srcObject = sub ? new MediaStream([sub.track]) : null;
@@ -783,6 +908,11 @@
       get errors() { return session.errors.map((e) => ({ ...e })); },
       get offersAnswered() { return session.offersAnswered; },
       get resumes() { return session.resumes; },
+      get generation() { return session.generation; },
+      get mediaRepairing() { return session.mediaRepairing; },
+      get mediaDown() { return session.mediaDown; },
+      get mediaRestarts() { return session.mediaRestarts; },
+      get lastMediaRestart() { return session.lastMediaRestart || null; },
       get candidatesSent() { return session.candidatesSent; },
     };
   }
