@@ -557,7 +557,7 @@
     }
     if (pc !== session.pc || session.mediaRepairing) return;
     const now = Date.now();
-    if (bytes !== session.inbound.bytes) {
+    if (bytes === 0 || bytes !== session.inbound.bytes) { // (a pc that never got any is ICE's to judge)
       session.inbound = { bytes, since: now };
     } else if (now - session.inbound.since >= MEDIA_DEAD_MS) {
       restartMedia("no_inbound_rtp");
