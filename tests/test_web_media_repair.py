@@ -166,7 +166,10 @@ def test_the_phone_page_repairs_a_dead_media_path_with_media_restart_keeping_its
                                                          timeout=60, host_addresses=[homes.root_ip]))
             try:
                 page = pool.submit(home_c.run_in_namespace, page_side, home_c, core.url, spki, code, bot)
-                seen = page.result(timeout=170)
+                try:
+                    seen = page.result(timeout=170)
+                except AssertionError as exc:  # the core's own account of what went wrong goes with the failure
+                    raise AssertionError(f"{exc}\ncore log:\n{''.join(list(core.output)[-60:])}") from exc
             finally:
                 bot.stop.set()
             follow.result(timeout=20)
