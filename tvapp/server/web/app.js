@@ -53,6 +53,10 @@ const session = {
   errors: [],
   leaving: false,
   mediaDown: false, // from a media restart until the new peer connection is connected: "Reconnecting…"
+  meter: null, // the preview's microphone level: {context, timer}
+  micLevel: 0, // 0..1, the meter's last value
+  sinkId: "", // the chosen speaker (setSinkId), "" = the browser's default
+  cameras: [], // videoinput deviceIds, for "Flip camera"
 };
 
 // --- small helpers -------------------------------------------------------------------------------------------
@@ -179,6 +183,7 @@ async function startPreview() {
   note.hidden = true;
   if (!session.localStream) session.localStream = await openCamera(note);
   $("preview").srcObject = session.localStream;
+  startMeter(session.localStream);
   $("join").disabled = false;
   $("join").focus();
 }
@@ -203,7 +208,39 @@ async function openCamera(note) {
   }
 }
 
+// The "test your camera and mic" level: the RMS of the microphone through a WebAudio AnalyserNode, 10 times a second.
+function startMeter(stream) {
+  stopMeter();
+  const track = stream.getAudioTracks()[0];
+  const Context = window.AudioContext || window.webkitAudioContext;
+  $("level-row").hidden = !track || !Context;
+  if (!track || !Context) return;
+  const context = new Context();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 1024;
+  context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const x of samples) sum += x * x;
+    session.micLevel = Math.min(1, Math.sqrt(sum / samples.length) * 4);
+    $("mic-level").value = session.micLevel;
+  }, 100);
+  session.meter = { context, timer };
+}
+
+function stopMeter() {
+  if (!session.meter) return;
+  clearInterval(session.meter.timer);
+  session.meter.context.close();
+  session.meter = null;
+  session.micLevel = 0;
+  $("mic-level").value = 0;
+}
+
 function stopPreview() {
+  stopMeter();
   if (session.localStream) for (const track of session.localStream.getTracks()) track.stop();
   session.localStream = null;
   $("preview").srcObject = null;
@@ -223,6 +260,7 @@ function send(message) {
 async function join() {
   clearError();
   $("join").disabled = true;
+  stopMeter();
   setState("joining");
   setStatus("Joining…");
   session.leaving = false;
@@ -272,6 +310,88 @@ async function publishLocalTracks(room) {
     if (!track.enabled) lp._setMuted(publication, true);
   }
   renderControls();
+  await fillDevices();
+}
+
+// --- devices: camera, microphone and speaker choice, camera flip ----------------------------------------------
+
+async function fillDevices() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const tracks = session.room ? session.room.localParticipant.tracks : new Map();
+  const using = (cid) => {
+    const publication = tracks.get(cid);
+    return publication && publication.track.getSettings ? publication.track.getSettings().deviceId : "";
+  };
+  const cameras = devices.filter((d) => d.kind === "videoinput");
+  session.cameras = cameras.map((d) => d.deviceId);
+  fill($("camera-select"), cameras, using("camera"), "Camera", !tracks.has("camera"));
+  fill($("mic-select"), devices.filter((d) => d.kind === "audioinput"), using("microphone"), "Microphone",
+    !tracks.has("microphone"));
+  $("flip").hidden = cameras.length < 2 || !tracks.has("camera");
+  const outputs = devices.filter((d) => d.kind === "audiooutput");
+  const routable = "setSinkId" in HTMLMediaElement.prototype && outputs.length > 0; // not every browser may
+  $("speaker-row").hidden = !routable;
+  if (routable) fill($("speaker-select"), outputs, session.sinkId || "default", "Speaker", false);
+}
+
+function fill(select, list, selected, word, off) {
+  select.replaceChildren(...list.map((d, i) => {
+    const option = new Option(d.label || `${word} ${i + 1}`, d.deviceId);
+    option.selected = d.deviceId === selected;
+    return option;
+  }));
+  select.disabled = off || list.length === 0;
+}
+
+async function useDevice(cid, deviceId) {
+  // Another camera or microphone on the same publication (same track sid): the SDK replaces the sent track.
+  const room = session.room;
+  if (!room || !deviceId) return;
+  try {
+    await room.localParticipant.switchDevice(cid, deviceId);
+  } catch (err) {
+    showError("device_failed", `Could not use that ${cid}.`);
+  }
+  await fillDevices();
+}
+
+function flipCamera() {
+  const current = $("camera-select").value;
+  const cameras = session.cameras;
+  if (cameras.length > 1) useDevice("camera", cameras[(cameras.indexOf(current) + 1) % cameras.length]);
+}
+
+function useSpeaker(sinkId) {
+  session.sinkId = sinkId;
+  for (const element of $("audio-sink").children) route(element);
+}
+
+function route(element) {
+  if (session.sinkId && element.setSinkId && element.sinkId !== session.sinkId) {
+    element.setSinkId(session.sinkId).catch(() => showError("device_failed", "Could not use that speaker."));
+  }
+}
+
+function showSelf() {
+  const room = session.room;
+  const camera = room && room.localParticipant.tracks.get("camera");
+  const video = $("self-video");
+  if (camera && (!video.srcObject || video.srcObject.getVideoTracks()[0] !== camera.track)) {
+    video.srcObject = new MediaStream([camera.track]);
+  }
+}
+
+async function toggleShare() {
+  const room = session.room;
+  if (!room) return;
+  const lp = room.localParticipant;
+  try {
+    await lp.setScreenShareEnabled(!lp.tracks.has("screen"));
+  } catch (err) {
+    if (!err || err.name !== "NotAllowedError") showError("share_failed", "Could not share the screen.");
+  }
+  renderControls();
 }
 
 function wire(room) {
@@ -280,7 +400,7 @@ function wire(room) {
   };
   for (const name of ["participant_joined", "participant_left", "participant_reconnecting", "participant_reconnected",
     "track_published", "track_unpublished", "track_subscribed", "track_unsubscribed", "track_muted", "track_unmuted",
-    "network_quality", "local_track_published"]) {
+    "network_quality", "local_track_published", "local_track_unpublished"]) {
     room.on(name, mine(() => render()));
   }
   room.on("active_speakers", mine((event) => {
@@ -324,6 +444,7 @@ function wire(room) {
     showCallState();
     render();
   }));
+  room.on("local_track_changed", mine(() => showSelf()));
   room.on("disconnected", mine((event) => ended(event.reason)));
 }
 
@@ -410,25 +531,32 @@ function render() {
   const people = remoteParticipants();
   for (const p of people) {
     seen.add(p.sid);
-    renderTile(grid, p);
+    const videos = publicationsOf(p, "video");
+    renderTile(grid, p, p.sid, videos.find((t) => t.source !== "screen") || null, false);
+    for (const screen of videos.filter((t) => t.source === "screen")) { // a shared screen is a tile of its own
+      const key = `${p.sid}/${screen.sid}`;
+      seen.add(key);
+      renderTile(grid, p, key, screen, true);
+    }
   }
   for (const tile of Array.from(grid.children)) if (!seen.has(tile.dataset.sid)) tile.remove();
   const count = people.length;
   grid.dataset.count = String(count);
-  grid.classList.toggle("pair", count === 2);
-  grid.classList.toggle("many", count > 2);
+  grid.classList.toggle("pair", seen.size === 2);
+  grid.classList.toggle("many", seen.size > 2);
   $("alone").hidden = count > 0;
   $("call-count").textContent = `${count + 1} in the room`;
   renderAudio(people);
   renderControls();
 }
 
-function renderTile(grid, p) {
-  let tile = grid.querySelector(`[data-sid="${CSS.escape(p.sid)}"]`);
+function renderTile(grid, p, key, camera, screen) {
+  let tile = grid.querySelector(`[data-sid="${CSS.escape(key)}"]`);
   if (!tile) {
     tile = document.createElement("div");
-    tile.className = "tile";
-    tile.dataset.sid = p.sid;
+    tile.className = screen ? "tile screen" : "tile";
+    tile.dataset.sid = key;
+    tile.dataset.source = screen ? "screen" : "camera";
     const video = document.createElement("video");
     video.autoplay = true;
     video.playsInline = true;
@@ -448,15 +576,14 @@ function renderTile(grid, p) {
     grid.append(tile);
   }
   const shown = p.name || p.identity;
-  tile.querySelector(".name").textContent = shown;
+  tile.querySelector(".name").textContent = screen ? `${shown}'s screen` : shown;
   tile.querySelector(".initial").textContent = shown.slice(0, 1).toUpperCase();
   tile.dataset.identity = p.identity;
-  const camera = publicationsOf(p, "video")[0];
-  const mic = publicationsOf(p, "audio")[0];
+  const mic = screen ? null : publicationsOf(p, "audio")[0];
   const video = camera && camera.track;
   show(tile.querySelector("video"), video);
   tile.classList.toggle("video-off", !video || camera.muted);
-  tile.classList.toggle("mic-off", !mic || mic.muted);
+  tile.classList.toggle("mic-off", !screen && (!mic || mic.muted));
   tile.classList.toggle("speaking", p.sid === session.dominantSid);
   tile.classList.toggle("reconnecting", Boolean(p.reconnecting)); // its link dropped; the server keeps its place
   renderQuality(tile.querySelector(".quality"), p.networkQuality);
@@ -509,6 +636,7 @@ function renderAudio(people) {
     }
     element.dataset.participant = p.sid;
     show(element, track);
+    route(element);
   }
 }
 
@@ -523,6 +651,10 @@ function renderControls() {
   $("mic").textContent = mic && mic.muted ? "Unmute" : "Mute";
   $("cam").textContent = cam && cam.muted ? "Camera on" : "Camera off";
   $("self").classList.toggle("video-off", !cam || cam.muted);
+  const share = tracks.get("screen");
+  $("share").hidden = !session.room || !navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia;
+  $("share").setAttribute("aria-pressed", String(Boolean(share)));
+  $("share").textContent = share ? "Stop sharing" : "Share screen";
   $("self").classList.toggle("speaking", Boolean(session.self && session.self.sid === session.dominantSid));
 }
 
@@ -556,7 +688,7 @@ function snapshot() {
     get localTracks() {
       const tracks = room() ? Array.from(room().localParticipant.tracks.values()) : [];
       return tracks.map((e) => ({ cid: e.cid, kind: e.kind, source: e.source, sid: e.sid, muted: e.muted, mid: e.mid,
-        enabled: e.track.enabled }));
+        enabled: e.track.enabled, deviceId: e.track.getSettings ? e.track.getSettings().deviceId || null : null }));
     },
     get subscriptions() { return subscriptions(); },
     get dominantSid() { return session.dominantSid; },
@@ -569,6 +701,8 @@ function snapshot() {
     get mediaDown() { return session.mediaDown; },
     get mediaRestarts() { return stat("mediaRestarts"); },
     get lastMediaRestart() { return stat("lastMediaRestart", null); },
+    get micLevel() { return session.micLevel; },
+    get sinkId() { return session.sinkId; },
   };
 }
 
@@ -596,6 +730,16 @@ function start() {
   $("mic").addEventListener("click", () => toggle("microphone"));
   $("cam").addEventListener("click", () => toggle("camera"));
   $("leave").addEventListener("click", leave);
+  $("share").addEventListener("click", toggleShare);
+  $("flip").addEventListener("click", flipCamera);
+  $("camera-select").addEventListener("change", (event) => useDevice("camera", event.target.value));
+  $("mic-select").addEventListener("change", (event) => useDevice("microphone", event.target.value));
+  $("speaker-select").addEventListener("change", (event) => useSpeaker(event.target.value));
+  if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+    navigator.mediaDevices.addEventListener("devicechange", () => {
+      if (session.room) fillDevices();
+    });
+  }
   window.addEventListener("pagehide", () => {
     if (session.room) {
       session.leaving = true;
