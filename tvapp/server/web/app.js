@@ -6,6 +6,8 @@
 // Read-only debug state for tests is at window.tvapp.
 
 import { Room } from "/sdk/tvapp.js";
+import { makeDevices } from "/static/devices.js";
+import { makeView, remoteParticipants as participantsOf } from "/static/view.js";
 
 const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 const INVITE_LENGTH = 8;
@@ -208,37 +210,6 @@ async function openCamera(note) {
   }
 }
 
-// The "test your camera and mic" level: the RMS of the microphone through a WebAudio AnalyserNode, 10 times a second.
-function startMeter(stream) {
-  stopMeter();
-  const track = stream.getAudioTracks()[0];
-  const Context = window.AudioContext || window.webkitAudioContext;
-  $("level-row").hidden = !track || !Context;
-  if (!track || !Context) return;
-  const context = new Context();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 1024;
-  context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-  const samples = new Float32Array(analyser.fftSize);
-  const timer = setInterval(() => {
-    analyser.getFloatTimeDomainData(samples);
-    let sum = 0;
-    for (const x of samples) sum += x * x;
-    session.micLevel = Math.min(1, Math.sqrt(sum / samples.length) * 4);
-    $("mic-level").value = session.micLevel;
-  }, 100);
-  session.meter = { context, timer };
-}
-
-function stopMeter() {
-  if (!session.meter) return;
-  clearInterval(session.meter.timer);
-  session.meter.context.close();
-  session.meter = null;
-  session.micLevel = 0;
-  $("mic-level").value = 0;
-}
-
 function stopPreview() {
   stopMeter();
   if (session.localStream) for (const track of session.localStream.getTracks()) track.stop();
@@ -311,87 +282,6 @@ async function publishLocalTracks(room) {
   }
   renderControls();
   await fillDevices();
-}
-
-// --- devices: camera, microphone and speaker choice, camera flip ----------------------------------------------
-
-async function fillDevices() {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
-  const devices = await navigator.mediaDevices.enumerateDevices();
-  const tracks = session.room ? session.room.localParticipant.tracks : new Map();
-  const using = (cid) => {
-    const publication = tracks.get(cid);
-    return publication && publication.track.getSettings ? publication.track.getSettings().deviceId : "";
-  };
-  const cameras = devices.filter((d) => d.kind === "videoinput");
-  session.cameras = cameras.map((d) => d.deviceId);
-  fill($("camera-select"), cameras, using("camera"), "Camera", !tracks.has("camera"));
-  fill($("mic-select"), devices.filter((d) => d.kind === "audioinput"), using("microphone"), "Microphone",
-    !tracks.has("microphone"));
-  $("flip").hidden = cameras.length < 2 || !tracks.has("camera");
-  const outputs = devices.filter((d) => d.kind === "audiooutput");
-  const routable = "setSinkId" in HTMLMediaElement.prototype && outputs.length > 0; // not every browser may
-  $("speaker-row").hidden = !routable;
-  if (routable) fill($("speaker-select"), outputs, session.sinkId || "default", "Speaker", false);
-}
-
-function fill(select, list, selected, word, off) {
-  select.replaceChildren(...list.map((d, i) => {
-    const option = new Option(d.label || `${word} ${i + 1}`, d.deviceId);
-    option.selected = d.deviceId === selected;
-    return option;
-  }));
-  select.disabled = off || list.length === 0;
-}
-
-async function useDevice(cid, deviceId) {
-  // Another camera or microphone on the same publication (same track sid): the SDK replaces the sent track.
-  const room = session.room;
-  if (!room || !deviceId) return;
-  try {
-    await room.localParticipant.switchDevice(cid, deviceId);
-  } catch (err) {
-    showError("device_failed", `Could not use that ${cid}.`);
-  }
-  await fillDevices();
-}
-
-function flipCamera() {
-  const current = $("camera-select").value;
-  const cameras = session.cameras;
-  if (cameras.length > 1) useDevice("camera", cameras[(cameras.indexOf(current) + 1) % cameras.length]);
-}
-
-function useSpeaker(sinkId) {
-  session.sinkId = sinkId;
-  for (const element of $("audio-sink").children) route(element);
-}
-
-function route(element) {
-  if (session.sinkId && element.setSinkId && element.sinkId !== session.sinkId) {
-    element.setSinkId(session.sinkId).catch(() => showError("device_failed", "Could not use that speaker."));
-  }
-}
-
-function showSelf() {
-  const room = session.room;
-  const camera = room && room.localParticipant.tracks.get("camera");
-  const video = $("self-video");
-  if (camera && (!video.srcObject || video.srcObject.getVideoTracks()[0] !== camera.track)) {
-    video.srcObject = new MediaStream([camera.track]);
-  }
-}
-
-async function toggleShare() {
-  const room = session.room;
-  if (!room) return;
-  const lp = room.localParticipant;
-  try {
-    await lp.setScreenShareEnabled(!lp.tracks.has("screen"));
-  } catch (err) {
-    if (!err || err.name !== "NotAllowedError") showError("share_failed", "Could not share the screen.");
-  }
-  renderControls();
 }
 
 function wire(room) {
@@ -519,144 +409,10 @@ function teardown() {
   return room;
 }
 
-// --- rendering -----------------------------------------------------------------------------------------------
-
-function remoteParticipants() {
-  return session.room ? Array.from(session.room.participants.values()) : [];
-}
-
-function render() {
-  const grid = $("grid");
-  const seen = new Set();
-  const people = remoteParticipants();
-  for (const p of people) {
-    seen.add(p.sid);
-    const videos = publicationsOf(p, "video");
-    renderTile(grid, p, p.sid, videos.find((t) => t.source !== "screen") || null, false);
-    for (const screen of videos.filter((t) => t.source === "screen")) { // a shared screen is a tile of its own
-      const key = `${p.sid}/${screen.sid}`;
-      seen.add(key);
-      renderTile(grid, p, key, screen, true);
-    }
-  }
-  for (const tile of Array.from(grid.children)) if (!seen.has(tile.dataset.sid)) tile.remove();
-  const count = people.length;
-  grid.dataset.count = String(count);
-  grid.classList.toggle("pair", seen.size === 2);
-  grid.classList.toggle("many", seen.size > 2);
-  $("alone").hidden = count > 0;
-  $("call-count").textContent = `${count + 1} in the room`;
-  renderAudio(people);
-  renderControls();
-}
-
-function renderTile(grid, p, key, camera, screen) {
-  let tile = grid.querySelector(`[data-sid="${CSS.escape(key)}"]`);
-  if (!tile) {
-    tile = document.createElement("div");
-    tile.className = screen ? "tile screen" : "tile";
-    tile.dataset.sid = key;
-    tile.dataset.source = screen ? "screen" : "camera";
-    const video = document.createElement("video");
-    video.autoplay = true;
-    video.playsInline = true;
-    video.muted = true; // sound plays through the participant's <audio> element
-    const initial = document.createElement("span");
-    initial.className = "initial";
-    const label = document.createElement("span");
-    label.className = "name";
-    const state = document.createElement("span");
-    state.className = "state";
-    state.textContent = "Reconnecting…";
-    const bars = document.createElement("span"); // network quality: 5 bars, `level` of them lit
-    bars.className = "quality";
-    bars.setAttribute("role", "img");
-    for (let i = 0; i < 5; i++) bars.append(document.createElement("i"));
-    tile.append(video, initial, label, state, bars);
-    grid.append(tile);
-  }
-  const shown = p.name || p.identity;
-  tile.querySelector(".name").textContent = screen ? `${shown}'s screen` : shown;
-  tile.querySelector(".initial").textContent = shown.slice(0, 1).toUpperCase();
-  tile.dataset.identity = p.identity;
-  const mic = screen ? null : publicationsOf(p, "audio")[0];
-  const video = camera && camera.track;
-  show(tile.querySelector("video"), video);
-  tile.classList.toggle("video-off", !video || camera.muted);
-  tile.classList.toggle("mic-off", !screen && (!mic || mic.muted));
-  tile.classList.toggle("speaking", p.sid === session.dominantSid);
-  tile.classList.toggle("reconnecting", Boolean(p.reconnecting)); // its link dropped; the server keeps its place
-  renderQuality(tile.querySelector(".quality"), p.networkQuality);
-}
-
-const QUALITY_WORDS = ["broken", "bad", "poor", "fair", "good", "excellent"];
-
-function renderQuality(bars, level) {
-  const known = Number.isInteger(level);
-  bars.hidden = !known;
-  bars.dataset.level = known ? String(level) : "";
-  bars.setAttribute("aria-label", known ? `Network quality ${level} of 5 (${QUALITY_WORDS[level]})` : "");
-  Array.from(bars.children).forEach((bar, i) => bar.classList.toggle("lit", known && i < level));
-}
-
-function publicationsOf(p, kind) {
-  return Array.from(p.tracks.values()).filter((t) => t.kind === kind);
-}
-
-const shownTrack = new WeakMap(); // element -> the RemoteTrack it shows
-
-function show(element, track) {
-  if (shownTrack.get(element) === (track || null)) return;
-  const before = shownTrack.get(element);
-  if (before) before.detach(element);
-  shownTrack.set(element, track || null);
-  if (track) track.attach(element);
-  else element.srcObject = null;
-}
-
-function renderAudio(people) {
-  const sink = $("audio-sink");
-  const wanted = new Map();
-  for (const p of people) {
-    for (const pub of publicationsOf(p, "audio")) if (pub.track) wanted.set(pub.track.mid, { p, track: pub.track });
-  }
-  for (const element of Array.from(sink.children)) {
-    if (!wanted.has(element.dataset.mid)) {
-      show(element, null);
-      element.remove();
-    }
-  }
-  for (const [mid, { p, track }] of wanted) {
-    let element = sink.querySelector(`[data-mid="${CSS.escape(mid)}"]`);
-    if (!element) {
-      element = document.createElement("audio");
-      element.autoplay = true;
-      element.dataset.mid = mid;
-      sink.append(element);
-    }
-    element.dataset.participant = p.sid;
-    show(element, track);
-    route(element);
-  }
-}
-
-function renderControls() {
-  const tracks = session.room ? session.room.localParticipant.tracks : new Map();
-  const mic = tracks.get("microphone");
-  const cam = tracks.get("camera");
-  $("mic").disabled = !mic;
-  $("cam").disabled = !cam;
-  $("mic").setAttribute("aria-pressed", String(Boolean(mic && mic.muted)));
-  $("cam").setAttribute("aria-pressed", String(Boolean(cam && cam.muted)));
-  $("mic").textContent = mic && mic.muted ? "Unmute" : "Mute";
-  $("cam").textContent = cam && cam.muted ? "Camera on" : "Camera off";
-  $("self").classList.toggle("video-off", !cam || cam.muted);
-  const share = tracks.get("screen");
-  $("share").hidden = !session.room || !navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia;
-  $("share").setAttribute("aria-pressed", String(Boolean(share)));
-  $("share").textContent = share ? "Stop sharing" : "Share screen";
-  $("self").classList.toggle("speaking", Boolean(session.self && session.self.sid === session.dominantSid));
-}
+const { startMeter, stopMeter, fillDevices, useDevice, flipCamera, useSpeaker, route, showSelf, toggleShare } =
+  makeDevices({ session, showError, renderControls: () => renderControls() });
+const { render, renderControls } = makeView({ session, route });
+const remoteParticipants = () => participantsOf(session);
 
 // --- debug state for tests (read-only snapshots) ---------------------------------------------------------------
 
