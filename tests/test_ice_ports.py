@@ -11,7 +11,6 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-import uvloop
 
 from tvapp.client import events as ev
 from tvapp.client.room import Room
@@ -98,30 +97,6 @@ def test_an_address_that_cannot_be_bound_is_named_as_such_not_as_a_full_range(lo
         await pc.close()
 
     run(scenario())
-
-
-def test_on_uvloop_a_used_port_is_skipped_not_taken_for_a_failure(loopback_range: None) -> None:
-    """The core runs on uvloop, whose failed bind is a bare OSError (errno None) caused by EADDRINUSE: the range
-    must still be walked past the used ports (it gave up at the first one, so a restart could fail as "full")."""
-    low, high = free_range(3)
-    internals.set_port_range((low, high))
-
-    async def scenario() -> list[int]:
-        held = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
-        for sock, port in zip(held, (low, low + 1)):
-            sock.bind(("127.0.0.1", port))
-        try:
-            got = []
-            for _ in range(12):  # the random start lands on a used port 2 times in 3
-                pc = new_peer_connection()
-                got += await offer_ports(pc)
-                await pc.close()
-            return got
-        finally:
-            for sock in held:
-                sock.close()
-
-    assert uvloop.run(scenario()) == [high] * 12
 
 
 def test_without_a_range_ports_are_the_kernels_choice(loopback_range: None) -> None:

@@ -408,6 +408,8 @@ def test_the_phone_resumes_after_its_connection_drops_and_the_others_never_see_i
             assert [p["sid"] for p in listed if p["identity"] != "watcher"] == [me["sid"]]
             left = [m for m in list(watcher.messages.queue) if m.get("type") == "participant_left"]
             assert left == []
-            assert browser.errors[tab] == []
+            # Chromium itself logs each websocket attempt the refusing proxy reset; the page logs nothing else.
+            refused = re.compile(r"console: WebSocket connection to '\S+/v1/signal' failed: .*ERR_CONNECTION_RESET$")
+            assert [e for e in browser.errors[tab] if not refused.match(e)] == []
     finally:
         proxy.close()

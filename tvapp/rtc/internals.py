@@ -594,10 +594,15 @@ def port_range() -> tuple[int, int] | None:
     return _port_range
 
 
-def _errno_of(exc: OSError) -> int | None:
-    """Return the errno of a failed bind: uvloop (the core's loop) raises a bare OSError caused by the real one."""
-    cause = exc.__cause__
-    return exc.errno if exc.errno is not None or not isinstance(cause, OSError) else cause.errno
+def _port_taken(exc: OSError) -> bool:
+    """Tell whether a failed bind means that port is taken (try the next one) rather than a real failure.
+
+    uvloop (the core's loop) raises a bare OSError("could not bind to local_addr ...") without an errno and chains
+    the bind's own error as its cause; asyncio's loop raises the bind's error itself."""
+    for error in (exc, exc.__cause__):
+        if isinstance(error, OSError) and error.errno in (errno.EADDRINUSE, errno.EACCES):
+            return True
+    return False
 
 
 async def _bind_in_range(loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], address: str,
@@ -609,7 +614,7 @@ async def _bind_in_range(loop: asyncio.AbstractEventLoop, factory: Callable[[], 
         try:
             return await loop.create_datagram_endpoint(factory, local_addr=(address, low + (start + i) % count))
         except OSError as exc:
-            if _errno_of(exc) not in (errno.EADDRINUSE, errno.EACCES):
+            if not _port_taken(exc):
                 raise
     raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in udp_port_range {low}-{high} on {address}")
 

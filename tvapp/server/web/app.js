@@ -1,834 +1,518 @@
-// tvapp phone web client: redeem an invite code, preview the camera, join the room over the signaling
-// websocket, publish camera + microphone and show the others. The server makes every SDP offer; this page
-// answers them: "publish" m-lines get our local tracks, "subscribe" m-lines carry a remote participant's
-// track (the offer's `transceivers` list says which mid is which). The room's shared content is watch.js's business
-// (pong and playback_state go there). Read-only debug state for tests is at window.tvapp.
-"use strict";
+// tvapp phone web client (an ES module on the web SDK, /sdk/tvapp.js): redeem an invite code, preview the camera,
+// join the room with the SDK's Room, publish camera + microphone and show the others. Signaling, negotiation (the
+// server offers, the SDK answers), resuming after a drop, media repair (a fresh peer connection in the same session
+// when the path dies: `media_restart`) and token refresh are the SDK's; this page is the screens around it. The
+// room's shared content is watch.js's business (it gets the raw pong and playback_state messages).
+// Read-only debug state for tests is at window.tvapp.
 
-(() => {
-  const PROTOCOL_VERSION = 1;
-  const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-  const INVITE_LENGTH = 8;
-  const TOKEN_MARGIN_S = 30;
-  const RESUME_FOR_MS = 25_000; // keep trying to resume this long after a drop (the server's grace is 20 s)
-  const RESUME_RETRY_MS = 1_000;
-  const LOCAL_SOURCES = { audio: "microphone", video: "camera" };
+import { Room } from "/sdk/tvapp.js";
+import { makeDevices } from "/static/devices.js";
+import { makeView, remoteParticipants as participantsOf } from "/static/view.js";
 
-  const MESSAGES = {
-    bad_code: "That is not an invite code. It has 8 letters and digits, like ABCD-EFGH.",
-    no_name: "Enter your name.",
-    invite_not_found: "No room has that invite code. Check the code and try again.",
-    invite_expired: "This invite code has expired. Ask for a new one.",
-    invite_used_up: "This invite code has been used up. Ask for a new one.",
-    too_many_attempts: "Too many wrong codes. Wait a minute, then try again.",
-    room_completed: "This room has ended.",
-    room_full: "This room is full.",
-    removed: "You were removed from this room.",
-    identity_taken: "Someone with this identity is already in the room. Try again.",
-    replaced: "You joined this room from another window.",
-    token_expired: "Your invite timed out. Enter the code again.",
-    network: "Cannot reach the server. Check your connection and try again.",
-    camera_denied: "Camera and microphone are blocked. Allow them in your browser, or join to watch and listen.",
-    camera_missing: "No camera or microphone found. You can still join to watch and listen.",
-    insecure: "Camera and microphone need a secure page (https). You can still join to watch and listen.",
-    not_allowed: "Only the host can control the video in this room.",
-    resume_refused: "The connection was lost for too long. Enter the code to join again.",
-    no_content: "Nothing is loaded to play. Load a video first.",
+const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+const INVITE_LENGTH = 8;
+const TOKEN_MARGIN_S = 30;
+const SILENT_ERRORS = new Set(["media_restart_too_soon"]); // the SDK asks again itself
+
+const MESSAGES = {
+  bad_code: "That is not an invite code. It has 8 letters and digits, like ABCD-EFGH.",
+  no_name: "Enter your name.",
+  invite_not_found: "No room has that invite code. Check the code and try again.",
+  invite_expired: "This invite code has expired. Ask for a new one.",
+  invite_used_up: "This invite code has been used up. Ask for a new one.",
+  too_many_attempts: "Too many wrong codes. Wait a minute, then try again.",
+  room_completed: "This room has ended.",
+  room_full: "This room is full.",
+  removed: "You were removed from this room.",
+  identity_taken: "Someone with this identity is already in the room. Try again.",
+  replaced: "You joined this room from another window.",
+  token_expired: "Your invite timed out. Enter the code again.",
+  network: "Cannot reach the server. Check your connection and try again.",
+  camera_denied: "Camera and microphone are blocked. Allow them in your browser, or join to watch and listen.",
+  camera_missing: "No camera or microphone found. You can still join to watch and listen.",
+  insecure: "Camera and microphone need a secure page (https). You can still join to watch and listen.",
+  not_allowed: "Only the host can control the video in this room.",
+  resume_refused: "The connection was lost for too long. Enter the code to join again.",
+  reconnect_failed: "The connection to the server was lost.",
+  no_content: "Nothing is loaded to play. Load a video first.",
+};
+
+const $ = (id) => document.getElementById(id);
+
+const session = {
+  state: "idle",
+  code: "",
+  name: "",
+  identity: "",
+  tokens: null,
+  room: null, // the SDK's Room while in a call
+  info: null, // the joined room's {sid, name, ...}
+  self: null,
+  watch: null,
+  localStream: null,
+  dominantSid: null,
+  speakers: [],
+  errors: [],
+  leaving: false,
+  mediaDown: false, // from a media restart until the new peer connection is connected: "Reconnecting…"
+  meter: null, // the preview's microphone level: {context, timer}
+  micLevel: 0, // 0..1, the meter's last value
+  sinkId: "", // the chosen speaker (setSinkId), "" = the browser's default
+  cameras: [], // videoinput deviceIds, for "Flip camera"
+};
+
+// --- small helpers -------------------------------------------------------------------------------------------
+
+function setState(state) {
+  session.state = state;
+  $("app").dataset.state = state;
+}
+
+function showScreen(name) {
+  for (const screen of ["start", "preview", "call"]) $(`${screen}-screen`).hidden = screen !== name;
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+function showError(code, message) {
+  const text = MESSAGES[code] || message || "Something went wrong.";
+  session.errors.push({ code, message: text });
+  const box = $("error");
+  box.textContent = text;
+  box.dataset.code = code;
+  box.hidden = false;
+}
+
+function clearError() {
+  const box = $("error");
+  box.hidden = true;
+  box.textContent = "";
+  delete box.dataset.code;
+}
+
+function normalizeCode(text) {
+  const code = text.replace(/[\s-]/g, "").toUpperCase();
+  if (code.length !== INVITE_LENGTH) return null;
+  for (const ch of code) if (!INVITE_ALPHABET.includes(ch)) return null;
+  return code;
+}
+
+function randomHex(bytes) {
+  const values = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(values, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function newIdentity(name) {
+  // Identities must be unique in the room and match [A-Za-z0-9_.@:+-]{1,64}; the name is only a hint.
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 24);
+  return `web-${slug ? slug + "-" : ""}${randomHex(4)}`;
+}
+
+async function postJson(path, body) {
+  let response;
+  try {
+    response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body), cache: "no-store" });
+  } catch (err) {
+    return { ok: false, code: "network", message: "" };
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (err) {
+    data = null;
+  }
+  if (response.ok && data) return { ok: true, data };
+  const error = data && data.error ? data.error : {};
+  return { ok: false, code: error.code || `http_${response.status}`,
+    message: error.message || `The server answered ${response.status}.` };
+}
+
+// --- step 1: invite code -> guest token ----------------------------------------------------------------------
+
+async function redeem() {
+  clearError();
+  const code = normalizeCode($("code").value);
+  const name = $("name").value.trim();
+  if (!code) {
+    showError("bad_code");
+    $("code").focus();
+    return false;
+  }
+  if (!name) {
+    showError("no_name");
+    $("name").focus();
+    return false;
+  }
+  setState("redeeming");
+  setStatus("Checking the code…");
+  $("continue").disabled = true;
+  session.code = code;
+  session.name = name;
+  session.identity = newIdentity(name);
+  const result = await postJson(`/v1/invites/${encodeURIComponent(code)}/redeem`, { identity: session.identity, name });
+  $("continue").disabled = false;
+  setStatus("");
+  if (!result.ok) {
+    setState("idle");
+    showError(result.code, result.message);
+    return false;
+  }
+  session.tokens = result.data;
+  await startPreview();
+  return true;
+}
+
+async function freshTokens() {
+  // The guest token pair from the redeem; trade the refresh token for a new pair when the access token is near its end.
+  const tokens = session.tokens;
+  if (Date.now() / 1000 < tokens.expires_at - TOKEN_MARGIN_S) return tokens;
+  const result = await postJson("/v1/tokens/refresh", { refresh_token: tokens.refresh_token });
+  if (!result.ok) throw Object.assign(new Error(result.message), { code: result.code });
+  session.tokens = { ...tokens, ...result.data };
+  return session.tokens;
+}
+
+// --- step 2: camera preview ----------------------------------------------------------------------------------
+
+async function startPreview() {
+  setState("preview");
+  showScreen("preview");
+  $("preview-title").textContent = `Ready to join ${session.tokens.room}?`;
+  const note = $("preview-note");
+  note.hidden = true;
+  if (!session.localStream) session.localStream = await openCamera(note);
+  $("preview").srcObject = session.localStream;
+  startMeter(session.localStream);
+  $("join").disabled = false;
+  $("join").focus();
+}
+
+async function openCamera(note) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    note.textContent = MESSAGES.insecure;
+    note.hidden = false;
+    return new MediaStream();
+  }
+  const wanted = {
+    audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 }, facingMode: "user" },
   };
+  try {
+    return await navigator.mediaDevices.getUserMedia(wanted);
+  } catch (err) {
+    const denied = err && (err.name === "NotAllowedError" || err.name === "SecurityError");
+    note.textContent = denied ? MESSAGES.camera_denied : MESSAGES.camera_missing;
+    note.hidden = false;
+    return new MediaStream();
+  }
+}
 
-  const $ = (id) => document.getElementById(id);
+function stopPreview() {
+  stopMeter();
+  if (session.localStream) for (const track of session.localStream.getTracks()) track.stop();
+  session.localStream = null;
+  $("preview").srcObject = null;
+  $("self-video").srcObject = null;
+}
 
-  const session = {
-    state: "idle",
-    code: "",
-    name: "",
-    identity: "",
-    tokens: null,
-    room: null,
-    self: null,
-    ws: null,
-    pc: null,
-    watch: null,
-    localStream: null,
-    local: new Map(), // cid -> {cid, kind, source, track, sid, muted, mid}
-    participants: new Map(), // sid -> {sid, identity, name, tracks: Map(sid -> TrackInfo)}
-    subscriptions: new Map(), // mid -> {mid, track_sid, participant_sid, kind, track}
-    speakers: [],
-    dominantSid: null,
-    errors: [],
-    lastServerError: null,
-    offersAnswered: 0,
-    candidatesSent: 0,
-    negotiation: Promise.resolve(),
-    leaving: false,
-    resumeToken: null, // from "joined": a new socket presents it to take this participant over after a drop
-    reconnectingSince: 0,
-    resumes: 0,
+// --- step 3: join with the SDK's Room ------------------------------------------------------------------------
+
+function send(message) {
+  // watch.js's messages (ping, playback, buffering) go out on the room's websocket.
+  const room = session.room;
+  if (!room) return false;
+  const { type, v, ...fields } = message;
+  return room._send(type, fields);
+}
+
+async function join() {
+  clearError();
+  $("join").disabled = true;
+  stopMeter();
+  setState("joining");
+  setStatus("Joining…");
+  session.leaving = false;
+  let tokens;
+  try {
+    tokens = await freshTokens();
+  } catch (err) {
+    return joinFailed(err.code || "token_expired", err.message);
+  }
+  const room = new Room(location.origin, tokens.access_token, { refreshToken: tokens.refresh_token });
+  session.room = room;
+  wire(room);
+  try {
+    await room.connect();
+  } catch (err) {
+    if (session.room !== room) return undefined;
+    session.room = null;
+    return joinFailed(err.code || "network", err.code === "closed" ? MESSAGES.network : err.message);
+  }
+  if (session.room !== room) return undefined;
+  session.self = { sid: room.localParticipant.sid, identity: room.localParticipant.identity };
+  setState("joined");
+  setStatus("");
+  showScreen("call");
+  $("call-room").textContent = room.name;
+  $("self-video").srcObject = session.localStream;
+  render();
+  await publishLocalTracks(room);
+  return undefined;
+}
+
+function joinFailed(code, message) {
+  setState("preview");
+  setStatus("");
+  $("join").disabled = false;
+  showError(code, message);
+}
+
+async function publishLocalTracks(room) {
+  // The preview's own tracks are published (no second getUserMedia); muted ones start muted.
+  const stream = session.localStream;
+  if (!stream) return;
+  const lp = room.localParticipant;
+  for (const track of stream.getTracks()) {
+    const enable = track.kind === "video" ? (o) => lp.setCameraEnabled(true, o) : (o) => lp.setMicrophoneEnabled(true, o);
+    const publication = await enable({ track });
+    if (!track.enabled) lp._setMuted(publication, true);
+  }
+  renderControls();
+  await fillDevices();
+}
+
+function wire(room) {
+  const mine = (fn) => (event) => {
+    if (session.room === room) fn(event);
   };
-
-  // --- small helpers ---------------------------------------------------------------------------------------
-
-  function setState(state) {
-    session.state = state;
-    $("app").dataset.state = state;
+  for (const name of ["participant_joined", "participant_left", "participant_reconnecting", "participant_reconnected",
+    "track_published", "track_unpublished", "track_subscribed", "track_unsubscribed", "track_muted", "track_unmuted",
+    "network_quality", "local_track_published", "local_track_unpublished"]) {
+    room.on(name, mine(() => render()));
   }
-
-  function showScreen(name) {
-    for (const screen of ["start", "preview", "call"]) {
-      $(`${screen}-screen`).hidden = screen !== name;
+  room.on("active_speakers", mine((event) => {
+    session.speakers = event.speakers.map((s) => ({ participant_sid: s.participant_sid, identity: s.identity,
+      level: s.level }));
+    session.dominantSid = event.dominantSid;
+    render();
+  }));
+  room.on("message", mine((msg) => {
+    if (msg.type === "joined") {
+      session.info = msg.room;
+      session.watch.joined(msg); // its clock pings keep the connection alive too
+    } else if (msg.type === "pong" || msg.type === "playback_state") {
+      session.watch.handle(msg);
+    } else if (msg.type === "track_muted" || msg.type === "track_unmuted") {
+      queueMicrotask(renderControls); // (a mute of ours by the server: the SDK applies it right after this event)
     }
-  }
-
-  function setStatus(text) {
-    $("status").textContent = text;
-  }
-
-  function showError(code, message) {
-    const text = MESSAGES[code] || message || "Something went wrong.";
-    session.errors.push({ code, message: text });
-    const box = $("error");
-    box.textContent = text;
-    box.dataset.code = code;
-    box.hidden = false;
-  }
-
-  function clearError() {
-    const box = $("error");
-    box.hidden = true;
-    box.textContent = "";
-    delete box.dataset.code;
-  }
-
-  function normalizeCode(text) {
-    const code = text.replace(/[\s-]/g, "").toUpperCase();
-    if (code.length !== INVITE_LENGTH) return null;
-    for (const ch of code) if (!INVITE_ALPHABET.includes(ch)) return null;
-    return code;
-  }
-
-  function randomHex(bytes) {
-    const values = crypto.getRandomValues(new Uint8Array(bytes));
-    return Array.from(values, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
-  function newIdentity(name) {
-    // Identities must be unique in the room and match [A-Za-z0-9_.@:+-]{1,64}; the name is only a hint.
-    const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 24);
-    return `web-${slug ? slug + "-" : ""}${randomHex(4)}`;
-  }
-
-  async function postJson(path, body) {
-    let response;
-    try {
-      response = await fetch(path, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-        cache: "no-store",
-      });
-    } catch (err) {
-      return { ok: false, code: "network", message: "" };
+  }));
+  room.on("error", mine((event) => {
+    if (!SILENT_ERRORS.has(event.code)) showError(event.code, event.message);
+  }));
+  room.on("reconnecting", mine((event) => {
+    if (event.reason === "media") {
+      session.mediaDown = true;
+    } else {
+      session.watch.left();
+      setState("reconnecting");
+      setStatus("Reconnecting…");
     }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (err) {
-      data = null;
-    }
-    if (response.ok && data) return { ok: true, data };
-    const error = data && data.error ? data.error : {};
-    return {
-      ok: false,
-      code: error.code || `http_${response.status}`,
-      message: error.message || `The server answered ${response.status}.`,
-    };
-  }
-
-  // --- step 1: invite code -> guest token ------------------------------------------------------------------
-
-  async function redeem() {
-    clearError();
-    const code = normalizeCode($("code").value);
-    const name = $("name").value.trim();
-    if (!code) {
-      showError("bad_code");
-      $("code").focus();
-      return false;
-    }
-    if (!name) {
-      showError("no_name");
-      $("name").focus();
-      return false;
-    }
-    setState("redeeming");
-    setStatus("Checking the code…");
-    $("continue").disabled = true;
-    session.code = code;
-    session.name = name;
-    session.identity = newIdentity(name);
-    const result = await postJson(`/v1/invites/${encodeURIComponent(code)}/redeem`, {
-      identity: session.identity,
-      name,
-    });
-    $("continue").disabled = false;
-    setStatus("");
-    if (!result.ok) {
-      setState("idle");
-      showError(result.code, result.message);
-      return false;
-    }
-    session.tokens = result.data;
-    await startPreview();
-    return true;
-  }
-
-  async function freshAccessToken() {
-    const tokens = session.tokens;
-    if (Date.now() / 1000 < tokens.expires_at - TOKEN_MARGIN_S) return tokens.access_token;
-    const result = await postJson("/v1/tokens/refresh", { refresh_token: tokens.refresh_token });
-    if (!result.ok) throw Object.assign(new Error(result.message), { code: result.code });
-    session.tokens = result.data;
-    return result.data.access_token;
-  }
-
-  // --- step 2: camera preview ------------------------------------------------------------------------------
-
-  async function startPreview() {
-    setState("preview");
-    showScreen("preview");
-    $("preview-title").textContent = `Ready to join ${session.tokens.room}?`;
-    const note = $("preview-note");
-    note.hidden = true;
-    if (!session.localStream) {
-      session.localStream = await openCamera(note);
-    }
-    $("preview").srcObject = session.localStream;
-    $("join").disabled = false;
-    $("join").focus();
-  }
-
-  async function openCamera(note) {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      note.textContent = MESSAGES.insecure;
-      note.hidden = false;
-      return new MediaStream();
-    }
-    const wanted = {
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 }, facingMode: "user" },
-    };
-    try {
-      return await navigator.mediaDevices.getUserMedia(wanted);
-    } catch (err) {
-      const denied = err && (err.name === "NotAllowedError" || err.name === "SecurityError");
-      note.textContent = denied ? MESSAGES.camera_denied : MESSAGES.camera_missing;
-      note.hidden = false;
-      return new MediaStream();
-    }
-  }
-
-  function stopPreview() {
-    if (session.localStream) {
-      for (const track of session.localStream.getTracks()) track.stop();
-    }
-    session.localStream = null;
-    $("preview").srcObject = null;
-    $("self-video").srcObject = null;
-  }
-
-  // --- step 3: join over the signaling websocket -----------------------------------------------------------
-
-  function send(message) {
-    const ws = session.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(JSON.stringify({ ...message, v: PROTOCOL_VERSION }));
-    return true;
-  }
-
-  async function join() {
-    clearError();
-    $("join").disabled = true;
-    setState("joining");
-    setStatus("Joining…");
-    let token;
-    try {
-      token = await freshAccessToken();
-    } catch (err) {
-      setState("preview");
-      setStatus("");
-      $("join").disabled = false;
-      showError(err.code || "token_expired", err.message);
-      return;
-    }
-    session.leaving = false;
-    session.lastServerError = null;
-    session.resumeToken = null;
-    openSocket(token, null);
-  }
-
-  function openSocket(token, resumeToken) {
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}/v1/signal`);
-    session.ws = ws;
-    ws.onopen = () => send(resumeToken ? { type: "join", token, auto_subscribe: true, resume_token: resumeToken }
-      : { type: "join", token, auto_subscribe: true });
-    ws.onmessage = (event) => {
-      if (ws !== session.ws) return;
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (err) {
-        return;
-      }
-      try {
-        onMessage(message);
-      } catch (err) {
-        console.warn("tvapp: could not handle", message.type, err);
-      }
-    };
-    ws.onclose = (event) => {
-      if (ws === session.ws) onClosed(event);
-    };
-  }
-
-  // --- after a drop: resume the same participant (same sid, same tracks, same peer connection) ----------------
-
-  function startReconnecting() {
-    session.ws = null;
-    session.reconnectingSince = Date.now();
-    session.watch.left();
-    setState("reconnecting");
-    setStatus("Reconnecting…");
-    $("call-state").hidden = false;
-    setTimeout(tryResume, 200);
-  }
-
-  async function tryResume() {
-    if (session.state !== "reconnecting" || session.leaving) return;
-    if (Date.now() - session.reconnectingSince > RESUME_FOR_MS) {
-      session.lastServerError = { code: "disconnected", message: "The connection to the server was lost." };
-      return onClosed({ code: 1006, reason: "" });
-    }
-    session.resumes += 1;
-    let token;
-    try {
-      token = await freshAccessToken();
-    } catch (err) {
-      setTimeout(tryResume, RESUME_RETRY_MS);
-      return;
-    }
-    session.lastServerError = null;
-    openSocket(token, session.resumeToken);
-  }
-
-  function onMessage(msg) {
-    switch (msg.type) {
-      case "joined":
-        return onJoined(msg);
-      case "participant_joined":
-        addParticipant(msg.participant);
-        return render();
-      case "participant_left":
-        session.participants.delete(msg.participant_sid);
-        return render();
-      case "participant_reconnecting":
-      case "participant_reconnected": {
-        const p = session.participants.get(msg.participant_sid);
-        if (p) p.reconnecting = msg.type === "participant_reconnecting";
-        return render();
-      }
-      case "track_published":
-        return onTrackPublished(msg);
-      case "track_unpublished": {
-        const p = session.participants.get(msg.participant_sid);
-        if (p) p.tracks.delete(msg.track_sid);
-        return render();
-      }
-      case "track_muted":
-      case "track_unmuted":
-        return onTrackMuted(msg, msg.type === "track_muted");
-      case "network_quality":
-        for (const q of msg.levels || []) {
-          const p = session.participants.get(q.participant_sid);
-          if (p) p.quality = q.level;
-        }
-        return render();
-      case "active_speakers":
-        session.speakers = msg.speakers || [];
-        session.dominantSid = msg.dominant_sid || null;
-        return render();
-      case "offer":
-        return negotiate(answerOffer, msg);
-      case "candidate":
-        return negotiate(addRemoteCandidate, msg);
-      case "pong":
-      case "playback_state":
-        session.watch.handle(msg);
-        return undefined;
-      case "error":
-        session.lastServerError = { code: msg.code, message: msg.message };
-        return showError(msg.code, msg.message);
-      case "removed":
-        session.lastServerError = { code: "removed", message: msg.reason };
-        return undefined;
-      case "room_completed":
-        session.lastServerError = { code: "room_completed", message: "" };
-        return undefined;
-      default:
-        return undefined; // data and types from newer servers
-    }
-  }
-
-  function onJoined(msg) {
-    session.resumeToken = msg.resume_token || null;
-    if (msg.resumed && session.state === "reconnecting" && session.pc) {
-      // The same participant carries on: its tracks, subscriptions and peer connection are as they were.
-      session.room = msg.room;
-      session.participants.clear();
-      for (const p of msg.participants || []) addParticipant(p);
-      session.watch.joined(msg);
+    showCallState();
+    render();
+  }));
+  room.on("reconnected", mine((event) => {
+    if (event.reason === "media") {
+      watchNewPc(room);
+    } else {
+      session.self = { sid: room.localParticipant.sid, identity: room.localParticipant.identity };
       setState("joined");
       setStatus("");
-      $("call-state").hidden = true;
-      render();
-      return;
     }
-    session.room = msg.room;
-    session.self = msg.participant;
-    session.participants.clear();
-    for (const p of msg.participants || []) {
-      if (p.sid !== msg.participant.sid) addParticipant(p);
-    }
-    session.pc = newPeerConnection(msg.ice_servers || []);
-    session.watch.joined(msg); // its clock pings keep the connection alive too
-    publishLocalTracks();
-    setState("joined");
-    setStatus("");
-    showScreen("call");
-    $("call-room").textContent = msg.room.name;
-    $("self-video").srcObject = session.localStream;
+    showCallState();
     render();
-  }
+  }));
+  room.on("local_track_changed", mine(() => showSelf()));
+  room.on("disconnected", mine((event) => ended(event.reason)));
+}
 
-  function addParticipant(info) {
-    const tracks = new Map((info.tracks || []).map((t) => [t.sid, { ...t }]));
-    session.participants.set(info.sid, {
-      sid: info.sid, identity: info.identity, name: info.name, tracks, reconnecting: Boolean(info.reconnecting),
-      quality: info.network_quality ?? null, // 0..5 as the SFU measures it (network_quality); null: not yet
-    });
-  }
-
-  function publishLocalTracks() {
-    session.local.clear();
-    const stream = session.localStream;
-    if (!stream) return;
-    for (const track of stream.getTracks()) {
-      const source = LOCAL_SOURCES[track.kind];
-      const entry = { cid: source, kind: track.kind, source, track, sid: null, muted: !track.enabled, mid: null };
-      session.local.set(entry.cid, entry);
-      // No device label as the name: it can name the owner ("Alex's iPhone camera").
-      send({ type: "publish", cid: entry.cid, kind: entry.kind, source, name: "", muted: entry.muted });
+function watchNewPc(room) {
+  // "Reconnecting…" stays until the fresh peer connection is connected.
+  const pc = room.pc;
+  const check = () => {
+    if (session.room !== room || room.pc !== pc) return;
+    if (pc.connectionState === "connected") {
+      session.mediaDown = false;
+      pc.removeEventListener("connectionstatechange", check);
     }
-  }
+    showCallState();
+  };
+  pc.addEventListener("connectionstatechange", check);
+  check();
+}
 
-  function onTrackPublished(msg) {
-    if (msg.cid && session.local.has(msg.cid) && session.self && msg.participant_sid === session.self.sid) {
-      const entry = session.local.get(msg.cid);
-      entry.sid = msg.track.sid;
-      if (entry.muted !== msg.track.muted) send({ type: "mute", track_sid: entry.sid, muted: entry.muted });
-      return renderControls();
-    }
-    const p = session.participants.get(msg.participant_sid);
-    if (p) p.tracks.set(msg.track.sid, { ...msg.track });
-    return render();
-  }
+function showCallState() {
+  $("call-state").hidden = !(session.state === "reconnecting" || session.mediaDown);
+}
 
-  function onTrackMuted(msg, muted) {
-    if (session.self && msg.participant_sid === session.self.sid) {
-      for (const entry of session.local.values()) {
-        if (entry.sid === msg.track_sid && msg.by_server) {
-          entry.muted = muted;
-          entry.track.enabled = !muted;
-        }
-      }
-      return renderControls();
-    }
-    const p = session.participants.get(msg.participant_sid);
-    const track = p && p.tracks.get(msg.track_sid);
-    if (track) track.muted = muted;
-    return render();
-  }
+// --- controls ----------------------------------------------------------------------------------------------
 
-  // --- media: the server offers, we answer ------------------------------------------------------------------
+function toggle(cid) {
+  const room = session.room;
+  const publication = room && room.localParticipant.tracks.get(cid);
+  if (!publication) return;
+  const lp = room.localParticipant;
+  if (cid === "camera") lp.setCameraEnabled(publication.muted);
+  else lp.setMicrophoneEnabled(publication.muted);
+  renderControls();
+}
 
-  function newPeerConnection(iceServers) {
-    const servers = iceServers.map((s) => {
-      const server = { urls: s.urls };
-      if (s.username) server.username = s.username;
-      if (s.credential) server.credential = s.credential;
-      return server;
-    });
-    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: servers });
-    pc.onicecandidate = (event) => {
-      const c = event.candidate;
-      session.candidatesSent += 1;
-      send(c && c.candidate
-        ? { type: "candidate", candidate: c.candidate, sdp_mid: c.sdpMid, sdp_mline_index: c.sdpMLineIndex }
-        : { type: "candidate", candidate: "", sdp_mid: null, sdp_mline_index: null });
-    };
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed" && pc === session.pc) {
-        showError("media_failed", "The audio/video connection failed.");
-      }
-    };
-    return pc;
-  }
+function leave() {
+  session.leaving = true;
+  const room = session.room;
+  teardown();
+  if (room) room.disconnect();
+  setState("left");
+  showScreen("start");
+  setStatus("You left the room.");
+}
 
-  function negotiate(step, msg) {
-    // One step at a time, in the order the server sent them; a step of a connection since closed is moot.
-    const pc = session.pc;
-    session.negotiation = session.negotiation
-      .then(() => step(pc, msg))
-      .catch((err) => {
-        if (pc !== session.pc || pc.signalingState === "closed" || session.state !== "joined") return;
-        console.warn("tvapp: negotiation failed", err);
-        showError("negotiation_failed", "Could not set up audio and video with the server.");
-      });
-  }
-
-  async function answerOffer(pc, msg) {
-    if (!pc || pc.signalingState === "closed") return;
-    await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
-    const byMid = new Map();
-    for (const t of pc.getTransceivers()) {
-      if (t.mid !== null) byMid.set(t.mid, t);
-    }
-    const listed = new Set();
-    const subscriptions = new Map();
-    for (const entry of session.local.values()) entry.mid = null;
-    for (const info of msg.transceivers || []) {
-      const t = byMid.get(info.mid);
-      if (!t) continue;
-      listed.add(info.mid);
-      if (info.direction === "publish") {
-        const entry = info.cid ? session.local.get(info.cid) : undefined;
-        if (!entry) {
-          await idle(t);
-          continue;
-        }
-        if (t.sender.track !== entry.track) await t.sender.replaceTrack(entry.track);
-        t.direction = "sendonly";
-        entry.mid = info.mid;
-      } else {
-        t.direction = "recvonly";
-        subscriptions.set(info.mid, { ...info, track: t.receiver.track });
-      }
-    }
-    for (const [mid, t] of byMid) {
-      if (!listed.has(mid)) await idle(t);
-    }
-    const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    if (pc !== session.pc) return;
-    send({ type: "answer", sdp: pc.localDescription.sdp });
-    session.offersAnswered += 1;
-    session.subscriptions = subscriptions;
-    render();
-  }
-
-  async function idle(transceiver) {
-    if (transceiver.currentDirection === "stopped") return;
-    if (transceiver.sender.track) await transceiver.sender.replaceTrack(null);
-    transceiver.direction = "inactive";
-  }
-
-  async function addRemoteCandidate(pc, msg) {
-    if (!pc || pc.signalingState === "closed" || !pc.remoteDescription) return;
-    if (!msg.candidate) {
-      await pc.addIceCandidate();
-      return;
-    }
-    await pc.addIceCandidate({ candidate: msg.candidate, sdpMid: msg.sdp_mid, sdpMLineIndex: msg.sdp_mline_index });
-  }
-
-  // --- controls ---------------------------------------------------------------------------------------------
-
-  function setLocalMuted(cid, muted) {
-    const entry = session.local.get(cid);
-    if (!entry) return;
-    entry.muted = muted;
-    entry.track.enabled = !muted;
-    if (entry.sid) send({ type: "mute", track_sid: entry.sid, muted });
-    renderControls();
-  }
-
-  function toggle(cid) {
-    const entry = session.local.get(cid);
-    if (entry) setLocalMuted(cid, !entry.muted);
-  }
-
-  function leave() {
-    session.leaving = true;
-    send({ type: "leave" });
-    teardown();
-    setState("left");
+function ended(reason) {
+  // The room ended this call (removed, room completed, replaced, or the connection could not be brought back).
+  const wasJoined = session.state === "joined" || session.state === "reconnecting";
+  teardown();
+  if (session.leaving) return;
+  showError(reason, `The connection to the server closed (${reason}).`);
+  if (wasJoined) {
+    setState("ended");
     showScreen("start");
-    setStatus("You left the room.");
+  } else {
+    setState("preview");
+    setStatus("");
+    $("join").disabled = false;
   }
+}
 
-  function onClosed(event) {
-    const dropped = !session.leaving && !session.lastServerError && event.code !== 1000 && session.resumeToken;
-    if (dropped && session.state === "joined") return startReconnecting();
-    if (session.state === "reconnecting" && !session.leaving) {
-      const refused = session.lastServerError && session.lastServerError.code === "resume_refused";
-      if (!refused && Date.now() - session.reconnectingSince <= RESUME_FOR_MS) {
-        session.ws = null;
-        setTimeout(tryResume, RESUME_RETRY_MS); // the server is not reachable yet: try again
-        return undefined;
-      }
-      session.state = "joined"; // end the call as a drop does
-    }
-    const wasJoined = session.state === "joined";
-    teardown();
-    if (session.leaving) return;
-    const error = session.lastServerError;
-    if (error) {
-      showError(error.code, error.message);
-    } else {
-      showError("disconnected", `The connection to the server closed (${event.code}${event.reason ? ": " + event.reason : ""}).`);
-    }
-    if (wasJoined) {
-      setState("ended");
-      showScreen("start");
-    } else {
-      setState("preview");
-      setStatus("");
-      $("join").disabled = false;
-    }
-  }
+function teardown() {
+  const room = session.room;
+  session.room = null;
+  session.mediaDown = false;
+  $("call-state").hidden = true;
+  session.watch.left();
+  session.lastPc = room ? room.pc : session.lastPc; // stays readable (tests look at its final state)
+  session.dominantSid = null;
+  session.speakers = [];
+  if (session.state === "joined" || session.state === "reconnecting" || session.leaving) stopPreview();
+  render();
+  return room;
+}
 
-  function teardown() {
-    $("call-state").hidden = true;
-    session.resumeToken = null;
-    session.watch.left();
-    const ws = session.ws;
-    session.ws = null;
-    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "left");
-    // session.pc stays readable after close (tests look at its final state); the next join replaces it.
-    if (session.pc) session.pc.close();
-    session.negotiation = Promise.resolve();
-    session.subscriptions = new Map();
-    session.participants.clear();
-    session.dominantSid = null;
-    session.speakers = [];
-    session.local.clear();
-    if (session.state === "joined" || session.leaving) stopPreview();
-    render();
-  }
+const { startMeter, stopMeter, fillDevices, useDevice, flipCamera, useSpeaker, route, showSelf, toggleShare } =
+  makeDevices({ session, showError, renderControls: () => renderControls() });
+const { render, renderControls } = makeView({ session, route });
+const remoteParticipants = () => participantsOf(session);
 
-  // --- rendering --------------------------------------------------------------------------------------------
+// --- debug state for tests (read-only snapshots) ---------------------------------------------------------------
 
-  function render() {
-    const grid = $("grid");
-    const seen = new Set();
-    for (const p of session.participants.values()) {
-      seen.add(p.sid);
-      renderTile(grid, p);
-    }
-    for (const tile of Array.from(grid.children)) {
-      if (!seen.has(tile.dataset.sid)) tile.remove();
-    }
-    const count = session.participants.size;
-    grid.dataset.count = String(count);
-    grid.classList.toggle("pair", count === 2);
-    grid.classList.toggle("many", count > 2);
-    $("alone").hidden = count > 0;
-    $("call-count").textContent = `${count + 1} in the room`;
-    renderAudio();
-    renderControls();
-  }
-
-  function renderTile(grid, p) {
-    let tile = grid.querySelector(`[data-sid="${CSS.escape(p.sid)}"]`);
-    if (!tile) {
-      tile = document.createElement("div");
-      tile.className = "tile";
-      tile.dataset.sid = p.sid;
-      const video = document.createElement("video");
-      video.autoplay = true;
-      video.playsInline = true;
-      video.muted = true; // sound plays through the participant's <audio> element
-      const initial = document.createElement("span");
-      initial.className = "initial";
-      const label = document.createElement("span");
-      label.className = "name";
-      const state = document.createElement("span");
-      state.className = "state";
-      state.textContent = "Reconnecting…";
-      const bars = document.createElement("span"); // network quality: 5 bars, `level` of them lit
-      bars.className = "quality";
-      bars.setAttribute("role", "img");
-      for (let i = 0; i < 5; i++) bars.append(document.createElement("i"));
-      tile.append(video, initial, label, state, bars);
-      grid.append(tile);
-    }
-    const shown = p.name || p.identity;
-    tile.querySelector(".name").textContent = shown;
-    tile.querySelector(".initial").textContent = shown.slice(0, 1).toUpperCase();
-    tile.dataset.identity = p.identity;
-    const video = subscriptionOf(p.sid, "video");
-    attach(tile.querySelector("video"), video);
-    const camera = tracksOf(p, "video")[0];
-    const mic = tracksOf(p, "audio")[0];
-    tile.classList.toggle("video-off", !video || !camera || camera.muted);
-    tile.classList.toggle("mic-off", !mic || mic.muted);
-    tile.classList.toggle("speaking", p.sid === session.dominantSid);
-    tile.classList.toggle("reconnecting", Boolean(p.reconnecting)); // its link dropped; the server keeps its place
-    renderQuality(tile.querySelector(".quality"), p.quality);
-  }
-
-  const QUALITY_WORDS = ["broken", "bad", "poor", "fair", "good", "excellent"];
-
-  function renderQuality(bars, level) {
-    const known = Number.isInteger(level);
-    bars.hidden = !known;
-    bars.dataset.level = known ? String(level) : "";
-    bars.setAttribute("aria-label", known ? `Network quality ${level} of 5 (${QUALITY_WORDS[level]})` : "");
-    Array.from(bars.children).forEach((bar, i) => bar.classList.toggle("lit", known && i < level));
-  }
-
-  function tracksOf(p, kind) {
-    return Array.from(p.tracks.values()).filter((t) => t.kind === kind);
-  }
-
-  function subscriptionOf(participantSid, kind) {
-    for (const sub of session.subscriptions.values()) {
-      if (sub.participant_sid === participantSid && sub.kind === kind) return sub;
-    }
-    return null;
-  }
-
-  function attach(element, sub) {
-    const key = sub ? `${sub.mid}/${sub.track_sid}` : "";
-    if (element.dataset.key === key) return;
-    element.dataset.key = key;
-    element.srcObject = sub ? new MediaStream([sub.track]) : null;
-  }
-
-  function renderAudio() {
-    const sink = $("audio-sink");
-    const wanted = new Map();
-    for (const sub of session.subscriptions.values()) {
-      if (sub.kind === "audio" && session.participants.has(sub.participant_sid)) wanted.set(sub.mid, sub);
-    }
-    for (const element of Array.from(sink.children)) {
-      if (!wanted.has(element.dataset.mid)) {
-        element.srcObject = null;
-        element.remove();
-      }
-    }
-    for (const [mid, sub] of wanted) {
-      let element = sink.querySelector(`[data-mid="${CSS.escape(mid)}"]`);
-      if (!element) {
-        element = document.createElement("audio");
-        element.autoplay = true;
-        element.dataset.mid = mid;
-        sink.append(element);
-      }
-      element.dataset.participant = sub.participant_sid;
-      attach(element, sub);
+function subscriptions() {
+  const list = [];
+  for (const p of remoteParticipants()) {
+    for (const pub of p.tracks.values()) {
+      if (pub.track) list.push({ mid: pub.track.mid, track_sid: pub.sid, participant_sid: p.sid, kind: pub.kind });
     }
   }
+  return list;
+}
 
-  function renderControls() {
-    const mic = session.local.get("microphone");
-    const cam = session.local.get("camera");
-    $("mic").disabled = !mic;
-    $("cam").disabled = !cam;
-    $("mic").setAttribute("aria-pressed", String(Boolean(mic && mic.muted)));
-    $("cam").setAttribute("aria-pressed", String(Boolean(cam && cam.muted)));
-    $("mic").textContent = mic && mic.muted ? "Unmute" : "Mute";
-    $("cam").textContent = cam && cam.muted ? "Camera on" : "Camera off";
-    $("self").classList.toggle("video-off", !cam || cam.muted);
-    $("self").classList.toggle("speaking", Boolean(session.self && session.self.sid === session.dominantSid));
-  }
+function snapshot() {
+  const room = () => session.room;
+  const stat = (name, fallback = 0) => (room() ? room().stats[name] ?? fallback : fallback);
+  return {
+    get state() { return session.state; },
+    get pc() { return room() ? room().pc : session.lastPc || null; },
+    get ws() { return room() ? room().ws : null; },
+    get identity() { return session.identity; },
+    get room() { return session.info ? { ...session.info } : null; },
+    get self() { return session.self ? { ...session.self } : null; },
+    get participants() {
+      return remoteParticipants().map((p) => ({ sid: p.sid, identity: p.identity, name: p.name,
+        tracks: Array.from(p.tracks.values(), (t) => ({ sid: t.sid, kind: t.kind, source: t.source, name: t.name,
+          muted: t.muted })) }));
+    },
+    get localTracks() {
+      const tracks = room() ? Array.from(room().localParticipant.tracks.values()) : [];
+      return tracks.map((e) => ({ cid: e.cid, kind: e.kind, source: e.source, sid: e.sid, muted: e.muted, mid: e.mid,
+        enabled: e.track.enabled, deviceId: e.track.getSettings ? e.track.getSettings().deviceId || null : null }));
+    },
+    get subscriptions() { return subscriptions(); },
+    get dominantSid() { return session.dominantSid; },
+    get speakers() { return session.speakers.map((s) => ({ ...s })); },
+    get errors() { return session.errors.map((e) => ({ ...e })); },
+    get offersAnswered() { return stat("offersAnswered"); },
+    get resumes() { return stat("resumes"); },
+    get generation() { return room() ? room().generation : 0; },
+    get mediaRepairing() { return Boolean(room() && room()._mediaRepairing); },
+    get mediaDown() { return session.mediaDown; },
+    get mediaRestarts() { return stat("mediaRestarts"); },
+    get lastMediaRestart() { return stat("lastMediaRestart", null); },
+    get micLevel() { return session.micLevel; },
+    get sinkId() { return session.sinkId; },
+  };
+}
 
-  // --- debug state for tests (read-only snapshots) ----------------------------------------------------------
+// --- wiring --------------------------------------------------------------------------------------------------
 
-  function snapshot() {
-    return {
-      get state() { return session.state; },
-      get pc() { return session.pc; },
-      get ws() { return session.ws; },
-      get identity() { return session.identity; },
-      get room() { return session.room ? { ...session.room } : null; },
-      get self() { return session.self ? { sid: session.self.sid, identity: session.self.identity } : null; },
-      get participants() {
-        return Array.from(session.participants.values(), (p) => ({
-          sid: p.sid, identity: p.identity, name: p.name, tracks: Array.from(p.tracks.values(), (t) => ({ ...t })),
-        }));
-      },
-      get localTracks() {
-        return Array.from(session.local.values(), (e) => ({
-          cid: e.cid, kind: e.kind, source: e.source, sid: e.sid, muted: e.muted, mid: e.mid, enabled: e.track.enabled,
-        }));
-      },
-      get subscriptions() {
-        return Array.from(session.subscriptions.values(), (s) => ({
-          mid: s.mid, track_sid: s.track_sid, participant_sid: s.participant_sid, kind: s.kind,
-        }));
-      },
-      get dominantSid() { return session.dominantSid; },
-      get speakers() { return session.speakers.map((s) => ({ ...s })); },
-      get errors() { return session.errors.map((e) => ({ ...e })); },
-      get offersAnswered() { return session.offersAnswered; },
-      get resumes() { return session.resumes; },
-      get candidatesSent() { return session.candidatesSent; },
-    };
-  }
+function nameOf(identity) {
+  if (session.self && session.self.identity === identity) return "you";
+  for (const p of remoteParticipants()) if (p.identity === identity) return p.name || p.identity;
+  return identity;
+}
 
-  // --- wiring -----------------------------------------------------------------------------------------------
-
-  function nameOf(identity) {
-    if (session.self && session.self.identity === identity) return "you";
-    for (const p of session.participants.values()) if (p.identity === identity) return p.name || p.identity;
-    return identity;
-  }
-
-  function start() {
-    Object.defineProperty(window, "tvapp", { value: Object.freeze(snapshot()), writable: false, configurable: false });
-    session.watch = window.TvappWatch.create({ send, nameOf });
-    $("start-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      redeem();
+function start() {
+  Object.defineProperty(window, "tvapp", { value: Object.freeze(snapshot()), writable: false, configurable: false });
+  session.watch = window.TvappWatch.create({ send, nameOf });
+  $("start-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    redeem();
+  });
+  $("join").addEventListener("click", join);
+  $("back").addEventListener("click", () => {
+    stopPreview();
+    setState("idle");
+    showScreen("start");
+  });
+  $("mic").addEventListener("click", () => toggle("microphone"));
+  $("cam").addEventListener("click", () => toggle("camera"));
+  $("leave").addEventListener("click", leave);
+  $("share").addEventListener("click", toggleShare);
+  $("flip").addEventListener("click", flipCamera);
+  $("camera-select").addEventListener("change", (event) => useDevice("camera", event.target.value));
+  $("mic-select").addEventListener("change", (event) => useDevice("microphone", event.target.value));
+  $("speaker-select").addEventListener("change", (event) => useSpeaker(event.target.value));
+  if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+    navigator.mediaDevices.addEventListener("devicechange", () => {
+      if (session.room) fillDevices();
     });
-    $("join").addEventListener("click", join);
-    $("back").addEventListener("click", () => {
-      stopPreview();
-      setState("idle");
-      showScreen("start");
-    });
-    $("mic").addEventListener("click", () => toggle("microphone"));
-    $("cam").addEventListener("click", () => toggle("camera"));
-    $("leave").addEventListener("click", leave);
-    window.addEventListener("pagehide", () => {
-      if (session.ws) {
-        session.leaving = true;
-        send({ type: "leave" });
-      }
-    });
-
-    const params = new URLSearchParams(location.search);
-    if (params.has("code")) $("code").value = params.get("code");
-    if (params.has("name")) $("name").value = params.get("name");
-    if (params.get("autojoin") === "1" && params.has("code") && params.has("name")) {
-      redeem().then((ok) => {
-        if (ok) join();
-      });
-    } else {
-      ($("code").value ? $("name") : $("code")).focus();
-    }
   }
+  window.addEventListener("pagehide", () => {
+    if (session.room) {
+      session.leaving = true;
+      session.room.disconnect();
+    }
+  });
 
-  start();
-})();
+  const params = new URLSearchParams(location.search);
+  if (params.has("code")) $("code").value = params.get("code");
+  if (params.has("name")) $("name").value = params.get("name");
+  if (params.get("autojoin") === "1" && params.has("code") && params.has("name")) {
+    redeem().then((ok) => {
+      if (ok) join();
+    });
+  } else {
+    ($("code").value ? $("name") : $("code")).focus();
+  }
+}
+
+start();

@@ -1,7 +1,9 @@
 // tvapp SDK: a Room's media, mixed into Room.prototype. The server makes every SDP offer and the page answers: the
 // offer's `transceivers` say which m-line carries one of this page's publications ("publish", by cid) or one of its
 // subscriptions; offers of an older peer connection (`generation` below the room's) are ignored. A peer connection
-// whose ICE failed, or stayed "disconnected" for mediaDeadMs, is replaced in the same session (media_restart).
+// whose ICE failed, or stayed "disconnected" for mediaDeadMs, or that received RTP but then none for mediaDeadMs while
+// a subscribed track should send (its publisher here, not reconnecting, the track not muted), is replaced in the same
+// session (media_restart).
 // Adaptive stream: a subscribed video track tells the server how it is shown (RemoteTrack.attach observes its
 // elements); the server's publish_constraints for this page's video go to its RTCRtpSender (`_applyConstraints`).
 
@@ -27,33 +29,72 @@ export const MediaMethods = {
     this._subscriptions = new Map();
     if (this.pc) this.pc.close();
     this._negotiation = Promise.resolve();
+    this._mediaRepairing = false;
   },
 
   // A peer connection whose ICE failed, or stayed disconnected for mediaDeadMs, is replaced (media_restart).
   _checkMedia() {
     const pc = this.pc;
-    if (!pc || this.state !== "connected") return;
+    if (!pc || this.state !== "connected" || this._mediaRepairing) return;
     const bad = pc.connectionState === "failed" || pc.connectionState === "disconnected";
     if (!bad) {
       if (this._mediaBadSince !== null) this._mediaBadSince = null;
+      this._checkInbound(pc);
       return;
     }
     if (this._mediaBadSince === null) this._mediaBadSince = Date.now();
     if (pc.connectionState === "failed" || Date.now() - this._mediaBadSince >= this.options.mediaDeadMs) {
-      this.restartMedia();
+      this.restartMedia("ice_" + pc.connectionState);
     }
   },
 
+  // No inbound RTP for mediaDeadMs on a connected pc that got some, while a subscribed track should send: dead.
+  async _checkInbound(pc) {
+    const inbound = this._inbound && this._inbound.pc === pc ? this._inbound : { pc, bytes: -1, since: Date.now() };
+    this._inbound = inbound;
+    if (pc.connectionState !== "connected" || !this._expectsInbound()) {
+      Object.assign(inbound, { bytes: -1, since: Date.now() });
+      return;
+    }
+    let bytes = 0;
+    try {
+      (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp") bytes += s.bytesReceived || 0; });
+    } catch (err) {
+      return;
+    }
+    if (pc !== this.pc || this._mediaRepairing || this.state !== "connected") return;
+    if (bytes === 0 || bytes !== inbound.bytes) { // (a pc that never got any is ICE's to judge)
+      Object.assign(inbound, { bytes, since: Date.now() });
+    } else if (Date.now() - inbound.since >= this.options.mediaDeadMs) {
+      this.restartMedia("no_inbound_rtp");
+    }
+  },
+
+  _expectsInbound() {
+    for (const track of this._subscriptions.values()) {
+      const p = this.participants.get(track.participantSid);
+      const pub = p && p.tracks.get(track.sid);
+      if (p && !p.reconnecting && pub && !pub.muted) return true;
+    }
+    return false;
+  },
+
   /** Replace the peer connection (the media path is dead); the tracks keep their sids. */
-  restartMedia() {
+  restartMedia(cause = "requested") {
     this._mediaBadSince = null;
     this.generation += 1;
     this.stats.mediaRestarts += 1;
-    this._emit("reconnecting", { reason: "media" });
+    this.stats.lastMediaRestart = cause;
+    this._emit("reconnecting", { reason: "media", cause });
     this._closePc();
     this.pc = this._newPc();
     this._mediaRepairing = true;
     this._send("media_restart", { generation: this.generation });
+  },
+
+  // Ask again for the fresh peer connection still awaited (refused as too soon, or asked while the socket was down).
+  _askMediaAgain() {
+    if (this._mediaRepairing && this.state === "connected") this._send("media_restart", { generation: this.generation });
   },
 
   _announce(publication) {

@@ -194,12 +194,12 @@ export class LocalParticipant {
 
   /** Publish the camera (or unmute it); with false, mute it (the publication keeps its sid). */
   setCameraEnabled(enabled, options = {}) {
-    return this._setDevice("camera", "video", enabled, options.deviceId);
+    return this._setDevice("camera", "video", enabled, options.deviceId, options);
   }
 
   /** Publish the microphone (or unmute it); with false, mute it. */
   setMicrophoneEnabled(enabled, options = {}) {
-    return this._setDevice("microphone", "audio", enabled, options.deviceId);
+    return this._setDevice("microphone", "audio", enabled, options.deviceId, options);
   }
 
   /** Share the screen (getDisplayMedia) as a "screen" track; with false, unpublish it. */
@@ -243,13 +243,14 @@ export class LocalParticipant {
     return this._room._send("send_data", fields);
   }
 
-  async _setDevice(cid, kind, enabled, deviceId) {
+  async _setDevice(cid, kind, enabled, deviceId, options = {}) {
     if (deviceId) this.devices[cid] = deviceId;
     let publication = this.tracks.get(cid);
     if (!publication && !enabled) return null;
     if (!publication) {
-      const stream = await navigator.mediaDevices.getUserMedia(CONSTRAINTS[cid](this.devices[cid]));
-      publication = this._publish(cid, kind, cid, stream.getTracks()[0]);
+      const track = options.track // a MediaStreamTrack the page opened already (e.g. for its preview)
+        || (await navigator.mediaDevices.getUserMedia(CONSTRAINTS[cid](this.devices[cid]))).getTracks()[0];
+      publication = this._publish(cid, kind, cid, track);
       return publication;
     }
     if (deviceId && enabled) await this.switchDevice(cid, deviceId);

@@ -138,6 +138,7 @@ export class Room extends Emitter {
           return;
         }
         this._lastHeard = Date.now();
+        this._emit("message", msg); // every server message as it came (a page may keep its own views of some)
         if (!settled && msg.type === "error") return fail(msg.code, msg.message);
         if (!settled && msg.type === "joined") {
           settled = true;
@@ -189,6 +190,7 @@ export class Room extends Emitter {
     this._refused = false;
     this._startPinging();
     this.playback._joined();
+    if (resumed) this._askMediaAgain(); // a media_restart sent while the socket was dying may be lost
     if (wasReconnecting) {
       if (resumed) this.stats.resumes += 1;
       else this.stats.rejoins += 1;
@@ -401,7 +403,7 @@ export class Room extends Emitter {
       case "playback_state":
         return this.playback._onState(msg);
       case "error":
-        if (msg.code === "media_restart_too_soon") this._later(() => this._checkMedia(), 1100);
+        if (msg.code === "media_restart_too_soon") this._later(() => this._askMediaAgain(), 1100);
         this._emit("error", { code: msg.code, message: msg.message || "" });
         if (SESSION_ENDING_ERRORS.has(msg.code)) this._finish(msg.code);
         return;

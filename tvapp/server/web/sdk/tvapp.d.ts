@@ -106,8 +106,10 @@ export declare class LocalParticipant {
   readonly tracks: Map<string, LocalTrackPublication>;
   /** This page's network quality level 0 (broken) .. 5 (excellent) as the SFU announces it; null when unknown. */
   readonly networkQuality: number | null;
-  setCameraEnabled(enabled: boolean, options?: { deviceId?: string }): Promise<LocalTrackPublication | null>;
-  setMicrophoneEnabled(enabled: boolean, options?: { deviceId?: string }): Promise<LocalTrackPublication | null>;
+  /** `options.track`: publish this MediaStreamTrack (e.g. a preview's) instead of opening the device again. */
+  setCameraEnabled(enabled: boolean, options?: { deviceId?: string; track?: MediaStreamTrack }): Promise<LocalTrackPublication | null>;
+  /** `options.track`: publish this MediaStreamTrack (e.g. a preview's) instead of opening the device again. */
+  setMicrophoneEnabled(enabled: boolean, options?: { deviceId?: string; track?: MediaStreamTrack }): Promise<LocalTrackPublication | null>;
   setScreenShareEnabled(enabled: boolean): Promise<LocalTrackPublication | null>;
   switchDevice(kind: "camera" | "microphone" | TrackKind, deviceId: string): Promise<LocalTrackPublication | null>;
   publishData(payload: string, options?: { topic?: string; to?: string[] }): boolean;
@@ -196,7 +198,7 @@ export interface RoomEvents {
   connected: { room: Room; participant: LocalParticipant };
   /** reason: client_initiated, removed, room_completed, replaced, token_revoked, reconnect_failed, ... */
   disconnected: { reason: string };
-  reconnecting: { reason: "signal" | "media"; code?: number };
+  reconnecting: { reason: "signal" | "media"; code?: number; cause?: string };
   /** resumed: the same participant carried on (false after a full rejoin: new sids). */
   reconnected: { reason: "signal" | "media"; resumed: boolean };
   participant_joined: { participant: RemoteParticipant };
@@ -231,6 +233,8 @@ export interface RoomEvents {
   /** The server's publish_constraints were applied to one of your video tracks' sender. */
   publish_constraints: { publication: LocalTrackPublication; constraints: PublishConstraints };
   token_refreshed: { expiresAt: number };
+  /** Every server message as it came, after the room applied it (a page may keep its own views of some). */
+  message: Record<string, unknown> & { type: string; v: 1 };
 }
 
 export declare class Room extends Emitter<RoomEvents> {
@@ -251,11 +255,13 @@ export declare class Room extends Emitter<RoomEvents> {
   readonly generation: number;
   readonly accessToken: string;
   readonly refreshToken: string | null;
-  readonly stats: { offersAnswered: number; resumes: number; rejoins: number; mediaRestarts: number };
+  readonly stats: { offersAnswered: number; resumes: number; rejoins: number; mediaRestarts: number;
+    lastMediaRestart?: string };
   disconnect(): Promise<void>;
   subscribe(trackSid: string): boolean;
   unsubscribe(trackSid: string): boolean;
-  restartMedia(): void;
+  /** Replace the peer connection now; `cause` is kept in stats.lastMediaRestart and the reconnecting event. */
+  restartMedia(cause?: string): void;
   refreshTokens(): Promise<void>;
   getStats(): Promise<RTCStatsReport>;
 }
