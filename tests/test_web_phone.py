@@ -154,6 +154,30 @@ def test_a_shared_screen_is_its_own_tile_on_the_other_pages(browser: Browser, co
     assert browser.errors[sharer] == [] and browser.errors[viewer] == []
 
 
+SERVER_SAYS = "(msg) => window.tvapp.ws.onmessage(new MessageEvent('message', {data: JSON.stringify(msg)}))"
+
+
+def test_a_video_the_sfu_switched_off_for_this_page_reads_paused_weak_network(
+        browser: Browser, core: ServerProcess) -> None:
+    """The SFU's track_switched_off (tvapp.server.congestion; a weak downlink, proved with netem in
+    tests/test_congestion_netem.py) is handed to the page's real websocket handler as if the core had sent it; the
+    tile must say so, and clear on track_switched_on."""
+    _, code = new_room(core, "weak")
+    other = joined(browser, core, code, "Other")
+    viewer = joined(browser, core, code, "Viewer")
+    tile = '#grid .tile[data-identity] '
+    sid = wait_for_js(viewer, """() => { for (const p of window.tvapp.participants)
+        for (const t of p.tracks) if (t.kind === 'video') return t.sid; return null; }""", what="a video")
+    state = f"() => {{ const s = document.querySelector('{tile}.state'); return s && getComputedStyle(s).display"
+    state += " !== 'none' ? s.textContent : ''; }"
+    assert viewer.evaluate(state) == ""
+    viewer.evaluate(SERVER_SAYS, {"type": "track_switched_off", "v": 1, "sid": sid, "reason": "congestion"})
+    wait_for_js(viewer, state, lambda text: text == "Paused — weak network", what="the paused mark")
+    viewer.evaluate(SERVER_SAYS, {"type": "track_switched_on", "v": 1, "sid": sid})
+    wait_for_js(viewer, state, lambda text: text == "", what="the paused mark to go")
+    assert browser.errors[viewer] == [] and browser.errors[other] == []
+
+
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 FOCUS = """() => { const e = document.activeElement; const s = getComputedStyle(e);
   return {id: e.id || e.tagName, outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2}; }"""

@@ -290,7 +290,7 @@ function wire(room) {
   };
   for (const name of ["participant_joined", "participant_left", "participant_reconnecting", "participant_reconnected",
     "track_published", "track_unpublished", "track_subscribed", "track_unsubscribed", "track_muted", "track_unmuted",
-    "network_quality", "local_track_published", "local_track_unpublished"]) {
+    "network_quality", "track_switched_off", "track_switched_on", "local_track_published", "local_track_unpublished"]) {
     room.on(name, mine(() => render()));
   }
   room.on("active_speakers", mine((event) => {

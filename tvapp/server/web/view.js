@@ -72,6 +72,9 @@ export function makeView({ session, route }) {
     tile.classList.toggle("mic-off", !screen && (!mic || mic.muted));
     tile.classList.toggle("speaking", p.sid === session.dominantSid);
     tile.classList.toggle("reconnecting", Boolean(p.reconnecting)); // its link dropped; the server keeps its place
+    // the SFU stopped sending this video to us: our downlink cannot carry it (track_switched_off)
+    tile.classList.toggle("switched-off", Boolean(camera && camera.switchedOff));
+    tile.querySelector(".state").textContent = p.reconnecting ? "Reconnecting…" : "Paused — weak network";
     renderQuality(tile.querySelector(".quality"), p.networkQuality);
   }
 
