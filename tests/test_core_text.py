@@ -3,7 +3,13 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tvapp.core.text import MAX_NAME_CHARS, allowed_char, displayable, text_problem
+from tvapp.core.text import (
+    MAX_NAME_CHARS,
+    allowed_char,
+    displayable,
+    screen_label,
+    text_problem,
+)
 
 
 def test_ordinary_names_follow_the_rule() -> None:
@@ -36,3 +42,9 @@ def test_displayable_keeps_good_text_and_drops_the_rest() -> None:
     assert displayable("Ann") == "Ann"
     assert displayable("A\x00n\x1bn") == "Ann"
     assert displayable("x" * 100, max_chars=10) == "x" * 9 + "…"
+
+
+def test_a_shared_screen_is_labelled_after_its_sharer_by_the_same_rule() -> None:
+    assert screen_label("Ann") == "Ann's screen"
+    assert screen_label("Ev\u202eil") == "Evil's screen"  # the name follows the rule first
+    assert screen_label("x" * 100) == "x" * (MAX_NAME_CHARS - 1) + "…'s screen"

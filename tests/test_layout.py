@@ -16,6 +16,7 @@ from tvapp.core.layout import (
     Rect,
     fit,
     safe_area,
+    stage_tile,
     tiles,
 )
 
@@ -191,6 +192,20 @@ def test_speaker_view_keeps_the_others_in_order(count: int, width: int, height: 
     assert len({r.size for r in others}) == 1
     assert len({r.y for r in others}) == 1
     assert all(r.y >= big.bottom for r in others)
+
+
+def test_a_shared_screen_is_the_speaker_views_big_tile_over_any_face() -> None:
+    # tiles: Ann's camera, Ann's screen, Ben's camera, Cat's camera, Cat's screen; Ben speaks
+    screens = [False, True, False, False, True]
+    assert stage_tile(2, screens) == 1  # the first shared screen, not the speaker
+    assert stage_tile(None, screens) == 1
+    assert stage_tile(2, [False, False, False]) == 2  # no screen: the speaker
+    assert stage_tile(None, [False, False]) == 0
+    assert stage_tile(None, []) is None
+    with pytest.raises(ValueError, match="out of range"):
+        stage_tile(3, [False, True, False])
+    layout = tiles(5, SCREEN, SAFE, Mode.SPEAKER, speaker=stage_tile(2, screens))
+    assert max(range(5), key=lambda i: layout.tiles[i].w * layout.tiles[i].h) == 1
 
 
 @settings(max_examples=300, deadline=None)

@@ -13,8 +13,11 @@ Modes:
 - GRID: equal cells, `cols = ceil(sqrt(n))`, `rows = ceil(n / cols)` (1; 2 side by side; 2x2; 3x2; 3x3 ...),
   an incomplete last row centred. Cells fill the area but their shape stays between `MIN_TILE_ASPECT`
   and `MAX_TILE_ASPECT` (width / height); the block of cells is centred.
-- SPEAKER: the speaker's tile spans the top `SPEAKER_SHARE` of the area; the others sit in their order in
-  one row of equal tiles along the bottom, centred.
+- SPEAKER: the big tile spans the top `SPEAKER_SHARE` of the area; the others sit in their order in
+  one row of equal tiles along the bottom, centred. Which tile is big is `stage_tile()`'s rule: a shared screen
+  (its own tile, beside its sharer's camera) when there is one -- the first in tile order -- because a shared
+  screen matters more than a face (people read slides, code or a document off it, and a face still reads as a
+  face in the row below), else the active speaker's, else the first tile.
 - WATCH: the shared content takes the left `WATCH_CONTENT_SHARE` of the width at full height; the first
   `WATCH_SIDEBAR_MAX` participants are stacked in a column on the right, equal tiles, centred vertically.
 - WATCH_FULL: the shared content fills the whole screen (the picture may go into the overscan like any TV
@@ -26,6 +29,7 @@ Modes:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -132,6 +136,18 @@ def fit(src_w: int, src_h: int, box: Rect) -> Rect:
         h = box.h
         w = min(box.w, max(1, round(box.h * src_w / src_h)))
     return Rect(box.x + (box.w - w) // 2, box.y + (box.h - h) // 2, w, h)
+
+
+def stage_tile(speaking: int | None, screens: Sequence[bool]) -> int | None:
+    """Return the index of the speaker view's big tile: the first shared screen, else `speaking`, else 0."""
+    if not screens:
+        return None
+    if speaking is not None and not 0 <= speaking < len(screens):
+        raise ValueError(f"speaker {speaking} is out of range for {len(screens)} tiles")
+    first_screen = next((i for i, screen in enumerate(screens) if screen), None)
+    if first_screen is not None:
+        return first_screen
+    return speaking if speaking is not None else 0
 
 
 def tiles(count: int, screen: Rect, safe_area: Rect, mode: Mode | str = Mode.GRID, *,

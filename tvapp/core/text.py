@@ -10,6 +10,8 @@ other people's screens: the phone client, the TV's pygame renderer, logs. The ru
   joiner U+200D, without which family and profession emoji fall apart;
 - the empty name is allowed (the identity is shown instead).
 
+`screen_label()` names a shared screen after its sharer ("Ann's screen"), wherever a person reads it.
+
 `text_problem()` says what is wrong with a text, for an error message that never repeats the text;
 `displayable()` turns any text, including one that broke the rule on its way in (an old token, a newer peer), into
 one a renderer can draw: characters the rule refuses are dropped and the result is cut to a length.
@@ -46,3 +48,8 @@ def displayable(text: str, max_chars: int = MAX_NAME_CHARS) -> str:
     if len(cleaned) > max_chars:
         cleaned = cleaned[: max(0, max_chars - 1)] + "…"
     return cleaned
+
+
+def screen_label(name: str) -> str:
+    """Return the label of the screen `name` shares: "NAME's screen" (the name made displayable first)."""
+    return f"{displayable(name)}'s screen"

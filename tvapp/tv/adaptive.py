@@ -2,7 +2,8 @@
 
 The frame loop hands over, whenever they change, the sizes of the tiles it just drew (participant sid -> tile
 width and height in screen pixels: the grid's cells, the speaker view's big tile and its row, the watch layout's
-sidebar, picture-in-picture tiles). For every subscribed video track (one per tile: the camera), the TV sends
+sidebar, picture-in-picture tiles; a shared screen's tile is keyed tvapp.tv.people.screen_key(sid)). For every
+subscribed video track (the camera in its participant's tile, a shared screen in its own tile), the TV sends
 `track_settings` with that size, or ``visible: false`` when the participant has no tile on screen (beyond the
 sidebar's or picture-in-picture's room, or no room screen at all), so the SFU stops forwarding it and its publisher
 sends no more than the largest tile any screen shows (tvapp.core.adaptive). Only changes are sent; a track
@@ -16,7 +17,7 @@ import asyncio
 import logging
 
 from tvapp.client import Room
-from tvapp.tv.people import People
+from tvapp.tv.people import People, screen_key
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class TileSizeReporter:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def tiles_shown(self, shown: dict[str, tuple[int, int]], room: Room | None, people: People) -> None:
-        """Take the tile sizes the frame loop drew (participant sid -> size) and tell the server what changed."""
+        """Take the tile sizes the frame loop drew (tile key -> size) and tell the server what changed."""
         self.shown = dict(shown)
         self.tell(room, people)
 
@@ -44,10 +45,12 @@ class TileSizeReporter:
         wanted: dict[str, Told] = {}
         for sid in people:
             person = people.get(sid)
-            if person is None or person.video_sid is None:
+            if person is None:
                 continue
-            size = self.shown.get(sid)
-            wanted[person.video_sid] = (size[0], size[1], True) if size else (0, 0, False)
+            for track_sid, key in ((person.video_sid, sid), (person.screen_sid, screen_key(sid))):
+                if track_sid is not None:
+                    size = self.shown.get(key)
+                    wanted[track_sid] = (size[0], size[1], True) if size else (0, 0, False)
         for track_sid, settings in wanted.items():
             if self.told.get(track_sid) != settings:
                 self.told[track_sid] = settings

@@ -298,9 +298,10 @@ class FlipTrace:
             self._last[tile.sid] = id(shown)
             band = _stamp_band(shown)
             stamp = read_stamp(band) if band is not None else None
-            person = self._session.people.get(tile.sid)
+            person = self._session.people.owner(tile.sid)
             self._write({"event": "flip", "t": flip_time, "sid": tile.sid,
                          "identity": person.identity if person else None,
+                         "source": "screen" if tile.screen else "camera",
                          "width": getattr(shown, "width", None), "height": getattr(shown, "height", None),
                          "counter": stamp[0] if stamp else None, "capture_ms": stamp[1] if stamp else None})
 

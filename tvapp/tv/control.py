@@ -62,7 +62,7 @@ class TvControl:
         participants = tuple(
             rp.ParticipantState(sid=sid, identity=info.identity, name=info.name[: rp.MAX_NAME_CHARS],
                                 speaking=info.speaking, mic_muted=info.mic_muted, camera_off=info.camera_off)
-            for sid, info in people.items())
+            for sid, info in people.items() if info.source != "screen")  # the people, not their screens' tiles
         speaker = next((p.sid for p in participants if p.speaking), None)
         media = session.media
         camera, mic = media.states() if media is not None else ("none", "none")

@@ -4,7 +4,9 @@
 (tvapp.core.stage.TileOrder, so tiles keep their places), whether their mic and camera are on, their network
 quality level 0..5 as the SFU measures it (tvapp.core.quality, the `network_quality` message), and their media. It owns the pumps: one task per subscribed track, handing decoded
 video to the participant's VideoSlot and decoded audio to the AudioOutput; dropping a participant cancels
-theirs. Everything here runs on the TV's asyncio thread; `tile_views()` and `tile_info()` are read from there too.
+theirs. A participant has one tile for their camera (keyed by their sid) and, while they share their screen (a
+published, unmuted video track of source "screen"), a second tile right after it keyed `screen_key(sid)`, labelled
+"NAME's screen" (tvapp.core.text.screen_label) and showing that track. Everything here runs on the TV's asyncio thread; `tile_views()` and `tile_info()` are read from there too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc.mediastreams import MediaStreamError
 
 from tvapp.core.stage import TileOrder, initials
-from tvapp.core.text import displayable
+from tvapp.core.text import displayable, screen_label
 from tvapp.tv.scene import TileView
 from tvapp.tv.video import VideoSlot
 
@@ -45,6 +47,10 @@ class Person:
     quality: int | None = None          # network quality 0..5 (5 excellent .. 0 broken); None until measured
     reconnecting: bool = False
     paused: bool = False                # its video switched off by the SFU for this TV's downlink (congestion)
+    sharing: bool = False               # a published, unmuted screen share: a tile of its own
+    screen: VideoSlot | None = None     # the screen share's frames
+    screen_sid: str | None = None
+    screen_paused: bool = False
     pumps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
 
@@ -59,12 +65,13 @@ class TileInfo:
     camera_off: bool
     quality: int | None
     reconnecting: bool = False
+    source: str = "camera"              # "screen": the tile of a shared screen
 
     def to_json(self) -> dict[str, Any]:
         """Return the tile's fields as the screenshot sidecar writes them."""
         return {"identity": self.identity, "name": self.name, "speaking": self.speaking,
                 "mic_muted": self.mic_muted, "camera_off": self.camera_off, "quality": self.quality,
-                "reconnecting": self.reconnecting}
+                "reconnecting": self.reconnecting, "source": self.source}
 
 
 class People:
@@ -116,9 +123,11 @@ class People:
         if person is None:
             return
         audio = [p for p in participant.tracks.values() if p.kind == "audio"]
-        video = [p for p in participant.tracks.values() if p.kind == "video"]
+        video = [p for p in participant.tracks.values() if p.kind == "video" and p.source != "screen"]
+        screens = [p for p in participant.tracks.values() if p.kind == "video" and p.source == "screen"]
         person.mic_muted = bool(audio) and all(p.muted for p in audio)
         person.camera_off = not video or all(p.muted for p in video)
+        person.sharing = any(not p.muted for p in screens)
 
     def set_reconnecting(self, sid: str, reconnecting: bool) -> None:
         """Mark the participant `sid` as reconnecting (its tile says so) or back."""
@@ -126,10 +135,14 @@ class People:
         if person is not None:
             person.reconnecting = reconnecting
 
-    def set_paused(self, sid: str, paused: bool) -> None:
-        """Mark the participant `sid`'s video as switched off by the SFU (its tile says so) or back."""
+    def set_paused(self, sid: str, paused: bool, track_sid: str | None = None) -> None:
+        """Mark the participant `sid`'s video (track `track_sid`: camera or screen) as switched off by the SFU."""
         person = self._by_sid.get(sid)
-        if person is not None:
+        if person is None:
+            return
+        if track_sid is not None and track_sid == person.screen_sid:
+            person.screen_paused = paused
+        else:
             person.paused = paused
 
     def set_quality(self, sid: str, level: int | None) -> None:
@@ -143,7 +156,13 @@ class People:
         person = self._by_sid.get(track.participant.sid)
         if person is None or track.sid in person.pumps:
             return
-        if track.kind == "video":
+        if track.kind == "video" and track.publication.source == "screen":
+            if person.screen_sid is not None and person.screen_sid in person.pumps:
+                return  # one shared screen per participant
+            slot = VideoSlot(self.formats)
+            person.screen, person.screen_sid = slot, track.sid
+            person.pumps[track.sid] = asyncio.create_task(_pump_video(track, slot))
+        elif track.kind == "video":
             if person.video_sid is not None and person.video_sid in person.pumps:
                 return  # one video per tile: the first (the camera)
             slot = VideoSlot(self.formats)
@@ -164,6 +183,8 @@ class People:
             task.cancel()
         if person.video_sid == track.sid:
             person.video, person.video_sid = None, None
+        if person.screen_sid == track.sid:
+            person.screen, person.screen_sid, person.screen_paused = None, None, False
         if person.audio_sid == track.sid:
             person.audio_sid = None
             if self.audio is not None:
@@ -181,13 +202,35 @@ class People:
                                   mic_muted=person.mic_muted, camera_off=person.camera_off, quality=person.quality,
                                   speaking=sid == speaking, reconnecting=person.reconnecting,
                                   paused=person.paused and not person.camera_off))
+            if person.sharing:
+                tiles.append(TileView(sid=screen_key(sid), name=screen_label(person.name),
+                                      initials=initials(person.name), video=person.screen, quality=person.quality,
+                                      reconnecting=person.reconnecting, paused=person.screen_paused, screen=True))
         return tuple(tiles)
 
     def tile_info(self, speaking: str | None) -> dict[str, TileInfo]:
         """Return who each tile shows and how, by sid, the one of sid `speaking` marked as speaking."""
-        return {sid: TileInfo(identity=p.identity, name=p.name, speaking=sid == speaking, mic_muted=p.mic_muted,
-                              camera_off=p.camera_off, quality=p.quality, reconnecting=p.reconnecting)
-                for sid, p in list(self._by_sid.items())}
+        info: dict[str, TileInfo] = {}
+        for sid, p in list(self._by_sid.items()):
+            info[sid] = TileInfo(identity=p.identity, name=p.name, speaking=sid == speaking, mic_muted=p.mic_muted,
+                                 camera_off=p.camera_off, quality=p.quality, reconnecting=p.reconnecting)
+            if p.sharing:
+                info[screen_key(sid)] = TileInfo(identity=p.identity, name=screen_label(p.name), speaking=False,
+                                                 mic_muted=False, camera_off=False, quality=p.quality,
+                                                 reconnecting=p.reconnecting, source="screen")
+        return info
+
+    def owner(self, key: str) -> Person | None:
+        """Return the person a tile key (a participant sid, or `screen_key(sid)`) belongs to, or None."""
+        return self._by_sid.get(key.removesuffix(SCREEN_SUFFIX))
+
+
+SCREEN_SUFFIX = "/screen"
+
+
+def screen_key(sid: str) -> str:
+    """Return the key of participant `sid`'s screen-share tile (their camera tile is keyed by `sid` itself)."""
+    return sid + SCREEN_SUFFIX
 
 
 def display_name(participant: RemoteParticipant) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 import pygame
 
-from tvapp.core.layout import Mode, Rect, fit, safe_area, tiles
+from tvapp.core.layout import Mode, Rect, fit, safe_area, stage_tile, tiles
 from tvapp.tv.painter import (
     BACKGROUND,
     BODY,
@@ -181,8 +181,9 @@ class Renderer:
         area = Rect(self.safe.x, bar_bottom + gap, self.safe.w, max(1, self.safe.bottom - bar_bottom - gap))
         mode = screen.mode if screen.mode is not Mode.WATCH_FULL else Mode.WATCH
         if screen.tiles:
-            speaking = next((i for i, tile in enumerate(screen.tiles) if tile.speaking), 0)
-            layout = tiles(len(screen.tiles), self.screen, area, mode, speaker=speaking)
+            speaking = next((i for i, tile in enumerate(screen.tiles) if tile.speaking), None)
+            big = stage_tile(speaking, [tile.screen for tile in screen.tiles])  # a shared screen, else the speaker
+            layout = tiles(len(screen.tiles), self.screen, area, mode, speaker=big)
         else:
             layout = tiles(0, self.screen, area, mode)
         painted = list(layout.tiles[:len(screen.tiles)])

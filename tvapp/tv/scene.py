@@ -36,7 +36,7 @@ RECONNECTING_TEXT = "Reconnecting…"  # across a reconnecting participant's til
 
 @dataclass(frozen=True)
 class TileView:
-    """One participant's tile."""
+    """One participant's tile: their camera, or the screen they share (`screen`)."""
 
     sid: str
     name: str
@@ -48,6 +48,7 @@ class TileView:
     speaking: bool = False              # the active speaker: outlined with the highlight
     reconnecting: bool = False          # its connection dropped (the server keeps its place): dimmed, "Reconnecting…"
     paused: bool = False                # its video switched off for this TV's weak downlink: dimmed, PAUSED_TEXT
+    screen: bool = False                # a shared screen (its own tile, "NAME's screen"); the speaker view's big tile
 
 
 @dataclass(frozen=True)

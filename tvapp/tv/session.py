@@ -375,7 +375,7 @@ class TvSession:
             if title is not None:
                 self.toasts.add(f"Now playing: {title}", self._now_ms())
         elif isinstance(event, (ev.TrackSwitchedOff, ev.TrackSwitchedOn)):
-            self.people.set_paused(event.participant.sid, isinstance(event, ev.TrackSwitchedOff))
+            self.people.set_paused(event.participant.sid, isinstance(event, ev.TrackSwitchedOff), event.track.sid)
         elif isinstance(event, ev.NetworkQualityChanged):
             self.people.set_quality(event.participant.sid, event.level)
         elif isinstance(event, (ev.ParticipantReconnecting, ev.ParticipantReconnected)):
