@@ -29,7 +29,7 @@ Recovery (careful probing). After the link has been clean (no sample above `good
 and the probe back-off has passed, the most important switched-off track is switched back on (the SFU asks its
 publisher for a keyframe). If loss above `bad_loss` returns within `probe_ms` the probe failed: the track is
 switched off again and, if the loss was above `severe_loss` (the link carried far less than the probe needed),
-the back-off doubles (from `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms`; otherwise the probe
+the back-off doubles (from `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms` (by default the cap is the floor: 2 s; a failed probe costs one tick of overload now that NACKs report it); otherwise the probe
 succeeded, the back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes
 after a link comes back (worst case, the restore just after a failed probe: `max_backoff_ms` + `probe_ms` per
 track but the last, 3.5 s for three tracks; a NACK-clean half second of the probed track, its keyframe first,
@@ -60,7 +60,7 @@ class CongestionConfig:
     recover_after_ms: float = 1000.0
     probe_ms: float = 500.0
     backoff_ms: float = 2000.0
-    max_backoff_ms: float = 2500.0
+    max_backoff_ms: float = 2000.0
     growth_per_s: float = 0.08
     fit_share: float = 0.9
 
@@ -145,12 +145,15 @@ class DownlinkController:
         loss = _loss(sample)
         self._estimate(sample, loss, dt_s)
         bad = loss is not None and loss > cfg.bad_loss
-        if bad:
+        stale = bad and self._stale(now_ms, sample)  # the late report of an overload already acted on
+        if stale:
+            bad = False
+        elif bad:
             self.bad_in_a_row += 1
             self.last_bad_ms = now_ms
-        elif loss is not None:
+        if not bad and loss is not None:
             self.bad_in_a_row = 0
-            if loss > cfg.good_loss:
+            if loss > cfg.good_loss and not stale:
                 self.last_bad_ms = now_ms  # not congested, but not clean either: no probing yet
         on = sorted((t for t in tracks if t.sid not in self.off), key=lambda t: (t.priority, t.sid))
         if self.probe is not None:
@@ -177,6 +180,14 @@ class DownlinkController:
             self.estimate_bps = max(through, self.estimate_bps * (1.0 + cfg.growth_per_s) ** dt_s)
         if sample.remb_bps is not None:  # never below what just got through (aiortc's REMB can be far too low)
             self.estimate_bps = min(self.estimate_bps, max(sample.remb_bps, through))
+
+    def _stale(self, now_ms: float, sample: LinkSample) -> bool:
+        """Tell whether a lossy receiver report only tells of the overload the last switch-off ended: it came
+        within `hold_ms` of it, nothing was switched on since, and the NACKs (at once, where reports lag 0.5-1.5 s)
+        show no loss now."""
+        cfg = self.config
+        return (self.last_off_ms is not None and now_ms - self.last_off_ms < cfg.hold_ms and self.probe is None
+                and (sample.nack_loss or 0.0) <= cfg.bad_loss and (sample.loss or 0.0) > cfg.bad_loss)
 
     def _congested(self, sample: LinkSample, on: list[VideoTrack]) -> bool:
         cfg = self.config
