@@ -157,9 +157,9 @@ def test_a_late_report_of_a_failed_probe_s_loss_does_not_delay_the_next_probe() 
     off = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
     ctl.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
     assert ctl.switched_off() == {"low", "mid", "pinned"}
-    # The receiver report telling of that overload comes 0.75 s later (NACKs: nothing lost since).
-    ctl.update(1000, LinkSample(loss=0.4, send_bps=AUDIO), off)
-    now, probe = 1000.0, []
+    # The receiver report telling of that overload comes 1.5 s later (NACKs: nothing lost since).
+    ctl.update(1750, LinkSample(loss=0.4, send_bps=AUDIO), off)
+    now, probe = 1750.0, []
     while not probe:
         now += TICK
         probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)

@@ -63,6 +63,7 @@ class CongestionConfig:
     max_backoff_ms: float = 2000.0
     growth_per_s: float = 0.08
     fit_share: float = 0.9
+    report_lag_ms: float = 1750.0  # how late a receiver report may tell of loss (aiortc: every 0.5-1.5 s, + a tick)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +184,10 @@ class DownlinkController:
 
     def _stale(self, now_ms: float, sample: LinkSample) -> bool:
         """Tell whether a lossy receiver report only tells of the overload the last switch-off ended: it came
-        within `hold_ms` of it, nothing was switched on since, and the NACKs (at once, where reports lag 0.5-1.5 s)
+        within `report_lag_ms` of it, nothing was switched on since, and the NACKs (at once, where reports lag 0.5-1.5 s)
         show no loss now."""
         cfg = self.config
-        return (self.last_off_ms is not None and now_ms - self.last_off_ms < cfg.hold_ms and self.probe is None
+        return (self.last_off_ms is not None and now_ms - self.last_off_ms < cfg.report_lag_ms and self.probe is None
                 and (sample.nack_loss or 0.0) <= cfg.bad_loss and (sample.loss or 0.0) > cfg.bad_loss)
 
     def _congested(self, sample: LinkSample, on: list[VideoTrack]) -> bool:
