@@ -63,6 +63,7 @@ class _Subscriber:
     hooked: set[int] = field(default_factory=set)  # id(subscription) whose sender reports REMB and NACKs to us
     nacked: dict[int, dict[int, None]] = field(default_factory=dict)  # id(subscription) -> recent NACKed seqs
     new_nacks: int = 0  # distinct video packets NACKed since the last tick
+    resumed: set[int] = field(default_factory=set)  # id(subscription) switched back on, before its first NACK
 
 
 class RoomCongestion:
@@ -147,7 +148,7 @@ class RoomCongestion:
                       None if nack_loss is None else round(nack_loss, 3), sample.send_bps / 1000,
                       (state.controller.estimate_bps or 0) / 1000, sorted(state.controller.off), state.controller.probe)
         for switch in state.controller.update(now_ms, sample, tracks):
-            self._apply(session, switch)
+            self._apply(session, switch, state)
 
     def _hook_remb(self, subscription: Subscription, state: _Subscriber) -> None:
         if subscription.kind != "video" or id(subscription) in state.hooked:
@@ -160,21 +161,29 @@ class RoomCongestion:
         internals.on_remb(subscription.transceiver.sender, remb)
         seen = state.nacked.setdefault(id(subscription), {})
 
+        key = id(subscription)
+
         def nack(seqs: list[int]) -> None:  # aiortc NACKs every still-missing packet at each new gap: count each once
+            # The first NACK after a switch-on also names the packets lost at the end of the last failed probe (the
+            # receiver sees that gap only now): those are old news, not this probe's loss.
+            old = key in state.resumed
+            state.resumed.discard(key)
             for seq in seqs:
                 if seq not in seen:
                     seen[seq] = None
-                    state.new_nacks += 1
+                    state.new_nacks += 0 if old else 1
             while len(seen) > NACK_MEMORY:
                 del seen[next(iter(seen))]
 
         internals.on_nack(subscription.transceiver.sender, nack)
 
-    def _apply(self, session: MediaSession, switch: Switch) -> None:
+    def _apply(self, session: MediaSession, switch: Switch, state: _Subscriber) -> None:
         subscription = session.subscriptions.get(switch.sid)
         if subscription is None:
             return
         subscription.switch(on=switch.on)
+        if switch.on:
+            state.resumed.add(id(subscription))
         who = session.participant.identity
         if switch.on:
             log.info("media: track %s switched back on for %s", switch.sid, who)
