@@ -146,7 +146,9 @@ class DownlinkController:
         loss = _loss(sample)
         self._estimate(sample, loss, dt_s)
         bad = loss is not None and loss > cfg.bad_loss
-        stale = bad and self._stale(now_ms, sample)  # the late report of an overload already acted on
+        # The late report of an overload already acted on (lossy, not necessarily above bad_loss: it may average the
+        # overload with the clean time after it) must not delay the next probe.
+        stale = loss is not None and loss > cfg.good_loss and self._stale(now_ms, sample)
         if stale:
             bad = False
         elif bad:
@@ -188,7 +190,7 @@ class DownlinkController:
         show no loss now."""
         cfg = self.config
         return (self.last_off_ms is not None and now_ms - self.last_off_ms < cfg.report_lag_ms and self.probe is None
-                and (sample.nack_loss or 0.0) <= cfg.bad_loss and (sample.loss or 0.0) > cfg.bad_loss)
+                and (sample.nack_loss or 0.0) <= cfg.bad_loss)
 
     def _congested(self, sample: LinkSample, on: list[VideoTrack]) -> bool:
         cfg = self.config
