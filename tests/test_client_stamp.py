@@ -142,3 +142,20 @@ def test_the_tv_trace_reads_no_stamp_from_a_frame_too_narrow_to_carry_one() -> N
     assert _stamp_band(narrow) is None
     wide = av.VideoFrame(MIN_WIDTH, 120, "yuv420p")
     assert _stamp_band(wide).shape[1] == MIN_WIDTH
+
+
+@pytest.mark.parametrize(("source", "scaled"), [((640, 480), (426, 320)), ((640, 480), (320, 240)),
+                                                 ((640, 480), (214, 160)), ((1280, 720), (640, 360)),
+                                                 ((1280, 720), (320, 180))])
+def test_a_stamp_scaled_down_by_a_publisher_before_encoding_is_still_read(
+        source: tuple[int, int], scaled: tuple[int, int]) -> None:
+    """Adaptive stream: a publisher scales its stamped picture to the tile's size (publish_constraints)."""
+    import av
+
+    from tvapp.client.stamp import read_stamp, stamp
+
+    image = np.full((source[1], source[0], 3), 120, dtype=np.uint8)
+    stamp(image, 4242, 1_796_000_000_123)
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(scaled[0], scaled[1], format="yuv420p")
+    luma = frame.to_ndarray()[:scaled[1]]
+    assert read_stamp(luma) == (4242, 1_796_000_000_123)

@@ -5,7 +5,7 @@ shaped to 600 kb/s (token bucket with a 100 ms queue). Three publishers send 500
 (only one of them talks: the active speaker). The weak member's video tracks are switched off with
 track_switched_off events, the speaker's last; its audio keeps arriving (loss < 1 %); the good member's frame
 and packet rates are those it had before the weak member joined (measured first, in this test); when the link
-goes to 10 Mb/s the tracks come back (track_switched_on) within 8 s (the issue's goal, 5 s, is met in most runs).
+goes to 10 Mb/s the tracks come back (track_switched_on) within 8 s (the issue's 5 s: met in ~3 runs of 4).
 """
 
 from __future__ import annotations
@@ -88,9 +88,9 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         loss = audio_loss(weak.records(), settled, settled + MEASURE_S)
         together = window(good.records(), settled, settled + MEASURE_S)
         print(f"weak member's audio loss {loss:.4f}; good member alone {alone}\nwith the weak one {together}")
-        # The issue's goal is < 1 %; each failed probe (every 4 s on this link) costs ~1 report interval of overload:
-        # measured 0.4-1.3 % over 8 s on the shared 2-core machine, 8-10 % without it (bench/quality.py: over 40 s).
-        assert loss < 0.02, loss
+        # A failed probe (every ~2 s on this link) costs one 250 ms tick of overload: the subscriber NACKs the
+        # probe's first lost packets at once (receiver reports alone came 0.5-1.5 s late: 0.4-1.4 % loss).
+        assert loss < 0.01, loss
         # Compared in all (one publisher's frame rate wobbles with the shared CPU, the sum less so); the good member
         # loses nothing. Without congestion handling the weak member's sends do not reach the good one's link either,
         # so this guards against the SFU itself (its loop, keyframe requests, caps) dragging the room down.
@@ -107,8 +107,9 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         restored = weak.records()[-1]["t"]
         back = weak.wait("every video track back on", lambda rs: _ons_after(rs, restored, videos), timeout=15)
         print(f"back on after {[round(t - restored, 2) for t in back.values()]} s")
-        # The issue's goal is 5 s: measured 1-4 s mostly, up to 6.4 s when the restore falls just after a failed probe
-        # (the 4 s back-off still runs); 8 s bounds that.
+        # The rule's worst case is 3 s (2 s back-off after a probe failed just before the restore, then 0.5 s per
+        # track); on the loaded 2-core machine 2-5 s mostly, 5.2-6.6 s in 5 of 19 runs (a probe failing on the
+        # restored link), so the issue's 5 s is not asserted yet: 8 s bounds what was measured.
         assert max(back.values()) - restored <= 8.0, back
         assert not [line for line in server.output if "congestion handling" in line and "failed" in line]
     finally:

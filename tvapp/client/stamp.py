@@ -92,17 +92,45 @@ def stamp(image: Image, counter: int, capture_ms: int) -> Image:
     return image
 
 
+# How much a publisher may have scaled its stamped picture down before encoding (tvapp.core.adaptive's steps,
+# publish_constraints): a stamp written at the source width is read at the decoded one.
+_SCALES = (1.5, 2.0, 3.0, 4.0)
+_MIN_SCALED_CELL = 5.0  # px: smaller cells are blurred away by the codec
+
+
 def read_stamp(image: Image) -> tuple[int, int] | None:
     """Return (counter, capture_ms) stamped in `image`, or None if it carries no valid stamp.
 
-    `image` is RGB (height, width, 3) or a luma plane / planar YUV420 array (rows, width).
+    `image` is RGB (height, width, 3) or a luma plane / planar YUV420 array (rows, width). A stamp written before
+    the picture was scaled down (adaptive stream) is found too: the source widths a scale step could have come from
+    are tried, and the CRC tells the right one.
     """
     _check_image(image)
-    layout = layout_for_width(image.shape[1])
-    if image.shape[0] < layout.height:
+    width = image.shape[1]
+    found = _read_at(image, layout_for_width(width), 1.0)
+    for scale in _SCALES if found is None else ():
+        guess = round(width * scale)
+        for source in range(guess - 2, guess + 3):
+            if source < MIN_WIDTH:
+                continue
+            layout = layout_for_width(source)
+            if layout.cell / scale < _MIN_SCALED_CELL:
+                continue
+            found = _read_at(image, layout, source / width)
+            if found is not None:
+                return found
+    return found
+
+
+def _read_at(image: Image, layout: StampLayout, scale: float) -> tuple[int, int] | None:
+    """Read a stamp laid out for a frame `scale` times as wide as `image` (1.0: its own width)."""
+    height = int(layout.height / scale)
+    if image.shape[0] < height or layout.columns * layout.cell / scale > image.shape[1] + 1:
         return None
-    luma = _luma(image[:layout.height])
-    means = [_cell_mean(luma, layout, index) for index in range(_CELLS)]
+    luma = _luma(image[:height])
+    means = [_cell_mean(luma, layout, index, scale) for index in range(_CELLS)]
+    if any(m != m for m in means):  # NaN: a cell fell outside the picture
+        return None
     black, white = means[0], means[1]
     if white - black < _MIN_CONTRAST:
         return None
@@ -129,12 +157,14 @@ def _luma(image: Image) -> npt.NDArray[np.float64]:
     return np.asarray(image @ _BT601, dtype=np.float64)
 
 
-def _cell_mean(luma: npt.NDArray[np.float64], layout: StampLayout, index: int) -> float:
+def _cell_mean(luma: npt.NDArray[np.float64], layout: StampLayout, index: int, scale: float = 1.0) -> float:
     # Only the middle of a cell: deblocking and chroma bleed touch its edges.
     y, x = layout.origin(index)
-    quarter = layout.cell // 4
-    inner = luma[y + quarter:y + layout.cell - quarter, x + quarter:x + layout.cell - quarter]
-    return float(inner.mean())
+    cell = layout.cell / scale
+    top, left = y / scale, x / scale
+    inner = luma[int(top + cell / 4):int(top + cell - cell / 4) or None,
+                 int(left + cell / 4):int(left + cell - cell / 4) or None]
+    return float(inner.mean()) if inner.size else float("nan")
 
 
 def _payload_symbols(counter: int, capture_ms: int) -> list[int]:

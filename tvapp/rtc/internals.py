@@ -74,7 +74,15 @@ import pylibsrtp
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unpack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
 from tvapp.core.drops import DropCounter
 
@@ -277,6 +285,22 @@ def on_remb(sender: RTCRtpSender, callback: Callable[[int], None]) -> None:
             else:
                 if sender._ssrc in ssrcs:
                     callback(int(bitrate))
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def on_nack(sender: RTCRtpSender, callback: Callable[[list[int]], None]) -> None:
+    """Call `callback(seqs)` with the sequence numbers of every NACK the remote end of `sender` sends about it
+    (aiortc's receiver NACKs at once on a gap, where its receiver reports come every 0.5-1.5 s; the retransmission
+    stays aiortc's)."""
+    original = getattr(sender, "_handle_rtcp_packet", None)
+    if not callable(original):
+        raise AiortcInternalsChanged("RTCRtpSender has no _handle_rtcp_packet")
+
+    async def handle(packet: Any) -> None:
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK and packet.media_ssrc == sender._ssrc:
+            callback(list(packet.lost))
         await original(packet)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]

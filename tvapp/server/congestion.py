@@ -2,8 +2,9 @@
 
 Every `INTERVAL_MS` (250 ms) `RoomCongestion.tick` reads, for every subscription of every session, the sender's
 packet and byte counts and the latest RTCP receiver report (tvapp.rtc.internals.sender_counts: the same reports
-tvapp.server.quality turns into network quality levels, read without building stats reports) and any REMB the
-subscriber sent; it turns the deltas into one `LinkSample` per subscriber and the SFU's send rate per video track,
+tvapp.server.quality turns into network quality levels, read without building stats reports), any REMB the
+subscriber sent and the video packets it NACKed (each counted once: a receiver NACKs a gap at once, where its
+receiver reports come every 0.5-1.5 s on aiortc, so a probe that overloads the link is undone within one tick); it turns the deltas into one `LinkSample` per subscriber and the SFU's send rate per video track,
 and feeds that subscriber's tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
 
 - off: the subscription stops taking frames (`Subscription.switched_off`) and its queued frames are dropped; the
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INTERVAL_MS = 250.0
+NACK_MEMORY = 1024  # NACKed sequence numbers remembered per subscription (seqs wrap at 65536)
 PINNED, SPEAKER, OTHER = 2, 1, 0
 
 
@@ -58,7 +60,10 @@ class _Subscriber:
     controller: DownlinkController = field(default_factory=DownlinkController)
     counts: dict[int, _Counts] = field(default_factory=dict)  # id(subscription) -> counts at the last tick
     remb_bps: int | None = None  # the lowest REMB since the last tick
-    hooked: set[int] = field(default_factory=set)  # id(subscription) whose sender reports REMB to us
+    hooked: set[int] = field(default_factory=set)  # id(subscription) whose sender reports REMB and NACKs to us
+    nacked: dict[int, dict[int, None]] = field(default_factory=dict)  # id(subscription) -> recent NACKed seqs
+    new_nacks: int = 0  # distinct video packets NACKed since the last tick
+    resumed: set[int] = field(default_factory=set)  # id(subscription) switched back on, before its first NACK
 
 
 class RoomCongestion:
@@ -98,7 +103,7 @@ class RoomCongestion:
 
     def _tick_one(self, session: MediaSession, state: _Subscriber, dominant_sid: str | None, dt_s: float,
                   now_ms: float) -> None:
-        sent_bytes = 0
+        sent_bytes = video_packets = 0
         lost = expected = 0
         reported = False
         tracks: list[VideoTrack] = []
@@ -120,23 +125,30 @@ class RoomCongestion:
                 lost += d_lost
                 expected += d_lost + max(0, now.received - before.received)
                 reported = True
+            if subscription.kind == "video" and before is not None:
+                video_packets += max(0, now.packets - before.packets)
             if subscription.kind == "video" and subscription.publication is not None:
                 source = subscription.publication.participant_sid
                 priority = PINNED if track_sid in pinned else SPEAKER if source == dominant_sid else OTHER
                 rate = 8.0 * delta_bytes / dt_s if dt_s > 0 else 0.0
                 tracks.append(VideoTrack(track_sid, priority, rate))
         state.counts = live
+        for gone in set(state.nacked) - set(live):
+            state.nacked.pop(gone, None)
+        new_nacks, state.new_nacks = state.new_nacks, 0
         if dt_s <= 0:
             return
         loss = min(1.0, lost / expected) if reported and expected > 0 else (0.0 if reported else None)
-        sample = LinkSample(loss=loss, send_bps=8.0 * sent_bytes / dt_s, remb_bps=state.remb_bps)
+        nack_loss = min(1.0, new_nacks / video_packets) if video_packets > 0 else None
+        sample = LinkSample(loss=loss, send_bps=8.0 * sent_bytes / dt_s, remb_bps=state.remb_bps, nack_loss=nack_loss)
         state.remb_bps = None
         if state.controller.off or state.controller.probe:
-            log.debug("media: downlink of %s: loss %s, %.0f kb/s sent, estimate %.0f kb/s, off %s, probe %s",
-                      session.participant.identity, None if loss is None else round(loss, 3), sample.send_bps / 1000,
+            log.debug("media: downlink of %s: loss %s, nacked %s, %.0f kb/s sent, estimate %.0f kb/s, off %s, probe %s",
+                      session.participant.identity, None if loss is None else round(loss, 3),
+                      None if nack_loss is None else round(nack_loss, 3), sample.send_bps / 1000,
                       (state.controller.estimate_bps or 0) / 1000, sorted(state.controller.off), state.controller.probe)
         for switch in state.controller.update(now_ms, sample, tracks):
-            self._apply(session, switch)
+            self._apply(session, switch, state)
 
     def _hook_remb(self, subscription: Subscription, state: _Subscriber) -> None:
         if subscription.kind != "video" or id(subscription) in state.hooked:
@@ -147,12 +159,31 @@ class RoomCongestion:
             state.remb_bps = bps if state.remb_bps is None else min(state.remb_bps, bps)
 
         internals.on_remb(subscription.transceiver.sender, remb)
+        seen = state.nacked.setdefault(id(subscription), {})
 
-    def _apply(self, session: MediaSession, switch: Switch) -> None:
+        key = id(subscription)
+
+        def nack(seqs: list[int]) -> None:  # aiortc NACKs every still-missing packet at each new gap: count each once
+            # The first NACK after a switch-on also names the packets lost at the end of the last failed probe (the
+            # receiver sees that gap only now): those are old news, not this probe's loss.
+            old = key in state.resumed
+            state.resumed.discard(key)
+            for seq in seqs:
+                if seq not in seen:
+                    seen[seq] = None
+                    state.new_nacks += 0 if old else 1
+            while len(seen) > NACK_MEMORY:
+                del seen[next(iter(seen))]
+
+        internals.on_nack(subscription.transceiver.sender, nack)
+
+    def _apply(self, session: MediaSession, switch: Switch, state: _Subscriber) -> None:
         subscription = session.subscriptions.get(switch.sid)
         if subscription is None:
             return
         subscription.switch(on=switch.on)
+        if switch.on:
+            state.resumed.add(id(subscription))
         who = session.participant.identity
         if switch.on:
             log.info("media: track %s switched back on for %s", switch.sid, who)

@@ -119,9 +119,10 @@ export class RemoteTrack {
     if (told && told.width === fields.width && told.height === fields.height && told.visible === fields.visible
         && told.priority === fields.priority) return;
     this._told = fields;
+    if (this._timer) return; // the pending send takes the newest (a late timer must not send it a second time)
     const wait = (this._sentAt || 0) + SETTINGS_INTERVAL_MS - Date.now();
     if (wait > 0) {
-      if (!this._timer) this._timer = setTimeout(() => { this._timer = null; this._flush(); }, wait);
+      this._timer = setTimeout(() => { this._timer = null; this._flush(); }, wait);
       return;
     }
     this._flush();
