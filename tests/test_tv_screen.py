@@ -4,7 +4,8 @@ A real core on 127.0.0.1, a real `tvapp tv` (pygame on SDL dummy, 1280x720, spea
 phone page built on tvapp.js in Chromium with `--auto-select-desktop-capture-source`, so #share takes the (fake)
 screen without a picker. The TV's screenshot sidecar must show the sharer's camera tile and, beside it, a tile with
 source "screen" labelled "NAME's screen", which is the speaker view's big tile (tvapp.core.layout.stage_tile); the
-flip trace must show the screen's frames presented in that tile (keyed `<sid>/screen`); when the share stops, the
+flip trace must show the screen's frames presented in that tile (keyed `<sid>/screen`); the SFU must ask the page
+for its screen at that tile's size and its camera at the small tile's (adaptive stream, read over REST); when the share stops, the
 screen tile goes and the camera tile is the big one again. (That the page's screen track reaches a Python SDK
 subscriber is tests/test_web_sdk.py::test_a_screen_share_from_a_page_reaches_a_python_subscriber.)
 """
@@ -19,7 +20,13 @@ from typing import Any
 import pytest
 from web_helpers import new_room, participants
 
-from tvapp.testing.browser import Browser, page_url, wait_for_js, wait_for_state, wait_until
+from tvapp.testing.browser import (
+    Browser,
+    page_url,
+    wait_for_js,
+    wait_for_state,
+    wait_until,
+)
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import TvProcess
 
