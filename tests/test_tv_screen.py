@@ -5,21 +5,26 @@ phone page built on tvapp.js in Chromium with `--auto-select-desktop-capture-sou
 screen without a picker. The TV's screenshot sidecar must show the sharer's camera tile and, beside it, a tile with
 source "screen" labelled "NAME's screen", which is the speaker view's big tile (tvapp.core.layout.stage_tile); the
 flip trace must show the screen's frames presented in that tile (keyed `<sid>/screen`); the SFU must ask the page
-for its screen at that tile's size and its camera at the small tile's (adaptive stream, read over REST); when the share stops, the
+for its screen at that tile's size and its camera at the small tile's (adaptive stream, read over REST); a paired remote
+control's status lists the sharer once (the people, not the screens' tiles); when the share stops, the
 screen tile goes and the camera tile is the big one again. (That the page's screen track reaches a Python SDK
 subscriber is tests/test_web_sdk.py::test_a_screen_share_from_a_page_reaches_a_python_subscriber.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from web_helpers import new_room, participants
 
+from tvapp.client.remote_link import RemoteLink, confirm_pairing, request_pairing
+from tvapp.protocol import remote_messages as rp
 from tvapp.testing.browser import (
     Browser,
     page_url,
@@ -102,6 +107,21 @@ def test_a_screen_shared_from_the_page_is_its_own_tile_and_the_speaker_views_big
                    camera["rect"][2] and fits(constraints().get("camera", {}), camera), 10, 0.1,
                    lambda: f"the screen sent at most at its tile's size {screen['rect']}, the camera at its "
                            f"{camera['rect']}: {constraints()}")
+
+        # The remote control's status lists the people, not their screens' tiles.
+        async def remote_status() -> list[str]:
+            url = tv.remote_url()
+            started = await request_pairing(url, "Test phone")
+            _, paired = tv.wait_for(lambda s: s["pairing"] is not None, timeout=10, what="the pairing code")
+            answer = await confirm_pairing(url, started.pairing_id, code=paired["pairing"]["code"].replace(" ", ""),
+                                           name="Test phone")
+            async with await RemoteLink.connect(url, answer.credential) as link:
+                result = await link.command(rp.StatusCommand())
+                assert result.ok and link.state is not None, result
+                return [p.identity for p in link.state.participants]
+
+        with ThreadPoolExecutor(1) as pool:  # its own loop: Playwright's sync API owns this thread's
+            assert pool.submit(asyncio.run, remote_status()).result(60) == [camera["identity"]]
 
         sharer.click("#share")  # stop: the screen tile goes, the camera tile is the big one again
         _, shot = tv.wait_for(lambda s: [t.get("source") for t in s["tiles"]] == ["camera"], timeout=20,
