@@ -2,6 +2,8 @@
 // server's roster; a RemoteTrack is media arriving (attach it to a <video> or <audio>); the LocalParticipant
 // publishes this page's camera, microphone and screen and sends data.
 
+import { flipChoice, flipped } from "./facing.js";
+
 const SETTINGS_INTERVAL_MS = 100;
 
 /** Media of a remote track arriving over the room's peer connection.
@@ -175,8 +177,8 @@ export class LocalTrackPublication {
 }
 
 const CONSTRAINTS = {
-  camera: (deviceId) => ({ video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 },
-    ...(deviceId ? { deviceId: { exact: deviceId } } : { facingMode: "user" }) } }),
+  camera: (deviceId, facingMode = "user") => ({ video: { width: { ideal: 640 }, height: { ideal: 480 },
+    frameRate: { ideal: 30 }, ...(deviceId ? { deviceId: { exact: deviceId } } : { facingMode }) } }),
   microphone: (deviceId) => ({ audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true,
     ...(deviceId ? { deviceId: { exact: deviceId } } : {}) } }),
 };
@@ -227,10 +229,47 @@ export class LocalParticipant {
     const publication = this.tracks.get(cid);
     if (!publication) return null;
     const stream = await navigator.mediaDevices.getUserMedia(CONSTRAINTS[cid](deviceId));
-    const track = stream.getTracks()[0];
+    return this._useTrack(publication, stream.getTracks()[0]);
+  }
+
+  /**
+   * Flip the camera: on a phone (the track tells its facingMode) the other way round, user <-> environment, asked
+   * exactly and then as a preference; otherwise, or when that cannot be met, the next camera in the device list.
+   * The publication keeps its sid; its track is unchanged when there is no other camera.
+   */
+  async flipCamera() {
+    const publication = this.tracks.get("camera");
+    if (!publication) return null;
+    const track = publication.track;
+    const settings = track.getSettings ? track.getSettings() : {};
+    const capabilities = track.getCapabilities ? track.getCapabilities() : {};
+    const devices = navigator.mediaDevices.enumerateDevices ? await navigator.mediaDevices.enumerateDevices() : [];
+    const cameras = devices.filter((d) => d.kind === "videoinput").map((d) => d.deviceId);
+    const choice = flipChoice({ settings, capabilities, cameras });
+    for (const facingMode of choice.tries) {
+      let stream;
+      try {
+        stream = await navigator.mediaDevices.getUserMedia(CONSTRAINTS.camera(null, facingMode));
+      } catch (err) {
+        if (err && (err.name === "OverconstrainedError" || err.name === "ConstraintNotSatisfiedError")) continue;
+        throw err;
+      }
+      const opened = stream.getVideoTracks()[0];
+      if (opened && flipped(settings, opened.getSettings ? opened.getSettings() : {}, choice.facingMode)) {
+        return this._useTrack(publication, opened);
+      }
+      for (const t of stream.getTracks()) t.stop(); // a preference that gave the same camera back
+    }
+    if (!choice.nextDeviceId) return publication;
+    return this.switchDevice("camera", choice.nextDeviceId);
+  }
+
+  async _useTrack(publication, track) {
     track.enabled = !publication.muted;
     const old = publication.track;
     publication.track = track;
+    const deviceId = track.getSettings ? track.getSettings().deviceId : null;
+    if (deviceId) this.devices[publication.cid] = deviceId;
     await this._room._replaceTrack(publication);
     old.stop();
     this._room._emit("local_track_changed", { publication });
