@@ -134,18 +134,31 @@ RECORD_AND_FRONT = """(() => {
   };
 })();"""
 
-# A phone: getUserMedia records what it was asked (window.asked) and gives, for video, a painted canvas's track that
-# reports the facing mode asked for (a string, exact or ideal) in getSettings, with deviceId "<mode>-camera"; the
-# microphone is Chromium's fake one.
+# A phone: getUserMedia records what it was asked (window.asked, with the error's name when it refused) and gives,
+# for video, a painted canvas's track that reports the facing mode asked for (a string, exact or ideal, or the
+# deviceId "<mode>-camera") in getSettings, with that deviceId; the microphone is Chromium's fake one. Like many
+# phones, with window.oneCameraAtATime it refuses a camera while another of its tracks runs (NotReadableError), and
+# the camera facing window.broken never opens.
 PHONE_CAMERAS = """(() => {
   const asked = window.asked = [];
+  const live = new Set();
   const real = MediaDevices.prototype.getUserMedia;
-  const facing = (v) => { const f = v && v.facingMode; return !f ? null : typeof f === "string" ? f : f.exact || f.ideal; };
+  const facing = (v) => {
+    const f = v && v.facingMode;
+    if (f) return typeof f === "string" ? f : f.exact || f.ideal;
+    const id = v && v.deviceId && (v.deviceId.exact || v.deviceId);
+    return typeof id === "string" && id.endsWith("-camera") ? id.slice(0, -7) : null;
+  };
   MediaDevices.prototype.getUserMedia = async function (constraints) {
-    asked.push(JSON.parse(JSON.stringify(constraints)));
+    const entry = JSON.parse(JSON.stringify(constraints));
+    asked.push(entry);
+    const mode = constraints.video ? facing(constraints.video) || "user" : null;
+    if (mode && ((window.oneCameraAtATime && live.size) || window.broken === mode)) {
+      entry.error = "NotReadableError";
+      throw new DOMException("Could not start video source", "NotReadableError");
+    }
     const tracks = constraints.audio ? (await real.call(this, { audio: constraints.audio })).getAudioTracks() : [];
-    if (constraints.video) {
-      const mode = facing(constraints.video) || "user";
+    if (mode) {
       const canvas = Object.assign(document.createElement("canvas"), { width: 320, height: 240 });
       const g = canvas.getContext("2d");
       const timer = setInterval(() => {
@@ -158,7 +171,8 @@ PHONE_CAMERAS = """(() => {
       const own = track.getSettings.bind(track);
       const stop = track.stop.bind(track);
       track.getSettings = () => ({ ...own(), facingMode: mode, deviceId: mode + "-camera" });
-      track.stop = () => { clearInterval(timer); stop(); };
+      track.stop = () => { clearInterval(timer); live.delete(track); stop(); };
+      live.add(track);
       tracks.push(track);
     }
     return new MediaStream(tracks);
@@ -199,6 +213,39 @@ def test_flip_on_a_phone_asks_for_the_other_facing_mode_and_keeps_the_sid(
     assert local(tab, "camera")["sid"] == before["sid"]
     wait_for_js(tab, MIRRORED, lambda m: m is True, what="the front camera's self view mirrored")
     assert browser.errors[tab] == [] and app_state(tab)["errors"] == []
+
+
+def test_flip_on_a_phone_that_opens_one_camera_at_a_time_stops_the_current_one_first(
+        browser: Browser, core: ServerProcess) -> None:
+    """Many phones cannot open the back camera while the front one runs (NotReadableError): the flip stops the
+    current track and asks again. When the other camera does not open at all, the flip fails with a message and the
+    camera it left is opened again (the publication goes on, same sid)."""
+    _, code = new_room(core, "onecam")
+    tab = joined(browser, core, code, "Phone", init_script=PHONE_CAMERAS)
+    viewer = joined(browser, core, code, "Viewer")
+    before = local(tab, "camera")
+    tab.evaluate("() => { window.oneCameraAtATime = true; }")
+    tab.click("#devices summary")
+    asked = len(tab.evaluate(ASKED_VIDEO))
+    tab.click("#flip")
+    wait_for_js(tab, "() => window.tvapp.localTracks", lambda ts: any(
+        t["cid"] == "camera" and t["deviceId"] == "environment-camera" for t in ts), what="the back camera in use")
+    flips = [(c["facingMode"], c["error"]) for c in tab.evaluate(ASKED_VIDEO)[asked:]]
+    assert flips == [({"exact": "environment"}, "NotReadableError"), ({"exact": "environment"}, None)], flips
+    assert local(tab, "camera")["sid"] == before["sid"] and app_state(tab)["errors"] == []
+    stats_grow(viewer, {"video": ("inbound", "video", "framesDecoded")}, timeout=15)  # the back camera reaches others
+
+    tab.evaluate("() => { window.broken = 'user'; }")  # the front camera is broken: the flip back fails ...
+    tab.click("#flip")
+    wait_for_js(tab, "() => window.tvapp.errors", lambda errors: [e["code"] for e in errors] == ["device_failed"],
+                what="the flip's failure on the page")
+    assert tab.inner_text("#error") == "Could not flip the camera."
+    live = """() => { const t = document.getElementById('self-video').srcObject.getVideoTracks()[0];
+      return {state: t.readyState, deviceId: t.getSettings().deviceId}; }"""  # ... and the back camera runs again
+    wait_for_js(tab, live, lambda t: t == {"state": "live", "deviceId": "environment-camera"}, what="the camera back")
+    assert local(tab, "camera")["sid"] == before["sid"] and local(tab, "camera")["deviceId"] == "environment-camera"
+    stats_grow(viewer, {"video": ("inbound", "video", "framesDecoded")}, timeout=15)
+    assert browser.errors[tab] == []
 
 
 def test_flip_falls_back_to_the_next_camera_when_the_facing_mode_cannot_be_met(

@@ -183,6 +183,10 @@ const CONSTRAINTS = {
     ...(deviceId ? { deviceId: { exact: deviceId } } : {}) } }),
 };
 
+function settingsOf(track) {
+  return track && track.getSettings ? track.getSettings() : {};
+}
+
 /** This page in the room: what it publishes and the data it sends. */
 export class LocalParticipant {
   constructor(room) {
@@ -228,7 +232,14 @@ export class LocalParticipant {
     this.devices[cid] = deviceId;
     const publication = this.tracks.get(cid);
     if (!publication) return null;
-    const stream = await navigator.mediaDevices.getUserMedia(CONSTRAINTS[cid](deviceId));
+    const before = settingsOf(publication.track).deviceId;
+    let stream;
+    try {
+      stream = await this._open(publication, CONSTRAINTS[cid](deviceId));
+    } catch (err) {
+      await this._reopen(publication, before);
+      throw err;
+    }
     return this._useTrack(publication, stream.getTracks()[0]);
   }
 
@@ -240,35 +251,69 @@ export class LocalParticipant {
   async flipCamera() {
     const publication = this.tracks.get("camera");
     if (!publication) return null;
-    const track = publication.track;
-    const settings = track.getSettings ? track.getSettings() : {};
-    const capabilities = track.getCapabilities ? track.getCapabilities() : {};
+    const settings = settingsOf(publication.track);
+    const capabilities = publication.track.getCapabilities ? publication.track.getCapabilities() : {};
     const devices = navigator.mediaDevices.enumerateDevices ? await navigator.mediaDevices.enumerateDevices() : [];
     const cameras = devices.filter((d) => d.kind === "videoinput").map((d) => d.deviceId);
     const choice = flipChoice({ settings, capabilities, cameras });
-    for (const facingMode of choice.tries) {
-      let stream;
-      try {
-        stream = await navigator.mediaDevices.getUserMedia(CONSTRAINTS.camera(null, facingMode));
-      } catch (err) {
-        if (err && (err.name === "OverconstrainedError" || err.name === "ConstraintNotSatisfiedError")) continue;
-        throw err;
+    let same = null; // the same camera given back by a preference after the current track had to stop
+    try {
+      for (const facingMode of choice.tries) {
+        let stream;
+        try {
+          stream = await this._open(publication, CONSTRAINTS.camera(null, facingMode));
+        } catch (err) {
+          if (err && (err.name === "OverconstrainedError" || err.name === "ConstraintNotSatisfiedError")) continue;
+          throw err;
+        }
+        const opened = stream.getVideoTracks()[0];
+        if (opened && flipped(settings, settingsOf(opened), choice.facingMode)) {
+          return await this._useTrack(publication, opened);
+        }
+        if (opened && !same && publication.track.readyState === "ended") same = opened;
+        else for (const t of stream.getTracks()) t.stop();
       }
-      const opened = stream.getVideoTracks()[0];
-      if (opened && flipped(settings, opened.getSettings ? opened.getSettings() : {}, choice.facingMode)) {
-        return this._useTrack(publication, opened);
+      if (choice.nextDeviceId) {
+        if (same) same.stop(); // (a phone may not open the next camera while this one runs)
+        same = null;
+        return await this.switchDevice("camera", choice.nextDeviceId);
       }
-      for (const t of stream.getTracks()) t.stop(); // a preference that gave the same camera back
+      return same ? await this._useTrack(publication, same) : publication;
+    } catch (err) {
+      if (same) same.stop();
+      await this._reopen(publication, settings.deviceId);
+      throw err;
     }
-    if (!choice.nextDeviceId) return publication;
-    return this.switchDevice("camera", choice.nextDeviceId);
+  }
+
+  // getUserMedia for a publication's next track. A phone that cannot open two cameras at once refuses with
+  // NotReadableError while the current one runs: then the current track is stopped and the device asked again.
+  async _open(publication, constraints) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(constraints);
+    } catch (err) {
+      if (!err || err.name !== "NotReadableError" || publication.track.readyState === "ended") throw err;
+      publication.track.stop();
+      return navigator.mediaDevices.getUserMedia(constraints);
+    }
+  }
+
+  // After a switch that failed once the current track had stopped: open its device again (the publication goes on).
+  async _reopen(publication, deviceId) {
+    if (publication.track.readyState !== "ended" || this.tracks.get(publication.cid) !== publication) return;
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(CONSTRAINTS[publication.cid](deviceId || null));
+      await this._useTrack(publication, stream.getTracks()[0]);
+    } catch (err) {
+      // no device to go back to: the track stays ended (the caller reports the first error)
+    }
   }
 
   async _useTrack(publication, track) {
     track.enabled = !publication.muted;
     const old = publication.track;
     publication.track = track;
-    const deviceId = track.getSettings ? track.getSettings().deviceId : null;
+    const deviceId = settingsOf(track).deviceId;
     if (deviceId) this.devices[publication.cid] = deviceId;
     await this._room._replaceTrack(publication);
     old.stop();

@@ -113,7 +113,8 @@ export declare class LocalParticipant {
   setScreenShareEnabled(enabled: boolean): Promise<LocalTrackPublication | null>;
   switchDevice(kind: "camera" | "microphone" | TrackKind, deviceId: string): Promise<LocalTrackPublication | null>;
   /** Flip the camera: the other facingMode (user <-> environment) where the track tells one, else the next camera;
-   * the publication keeps its sid. null when no camera is published. */
+   * the publication keeps its sid. null when no camera is published. A phone that cannot open two cameras at once
+   * (NotReadableError) gets the current track stopped first; on failure the camera it left is opened again. */
   flipCamera(): Promise<LocalTrackPublication | null>;
   publishData(payload: string, options?: { topic?: string; to?: string[] }): boolean;
 }
