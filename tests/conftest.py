@@ -9,7 +9,9 @@ import pytest
 from tvapp.testing.browser import Browser
 from tvapp.testing.server import ServerProcess
 
-pytest_plugins = ("tv_screens",)  # the `screen` and `full_hd` pygame fixtures of the renderer tests
+# tv_screens: the `screen` and `full_hd` pygame fixtures of the renderer tests; web_helpers: the web tests' `bots`,
+# `firefox`, `close_firefox_pages`, `example_site`, `unlisted_site` and `sdk_server`.
+pytest_plugins = ("tv_screens", "web_helpers")
 
 
 @pytest.fixture(scope="session")

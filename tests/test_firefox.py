@@ -10,101 +10,27 @@ closes its pages.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import struct
 import threading
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-import av
-import numpy as np
 import pytest
 from test_web_watch import assert_in_sync, command, status, wait_for_page_state, watch_server  # noqa: F401 (fixture)
-from web_helpers import new_room
+from web_helpers import Bot, bot_decodes, new_room
 
-from tvapp.client import Room, TrackSubscribed
-from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.testing.browser import (PHONE_VIEWPORT, Browser, app_state, stats_grow, wait_for_js,
                                    wait_for_state, wait_until)
 from tvapp.testing.firefox import Firefox, FirefoxPage
-from tvapp.testing.page_media import AUDIBLE_LEVEL, camera_size, wait_for_audible, wait_for_video
+from tvapp.testing.page_media import wait_for_audible, wait_for_video
 from tvapp.testing.server import ServerProcess
 
-T = TypeVar("T")
 DECODES_AUDIO_AND_VIDEO = {"video": ("inbound", "video", "framesDecoded"),
                            "audio": ("inbound", "audio", "totalSamplesReceived")}
 
-class Bot:
-    """An SDK participant on its own event loop thread: counts decoded frames and measures audio per publisher."""
-
-    def __init__(self, server: ServerProcess, room: str, identity: str, *, publish: bool = True) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.frames: dict[tuple[str, str], int] = {}  # (publisher identity, kind) -> decoded frames
-        self.sizes: dict[str, tuple[int, int]] = {}  # publisher identity -> (width, height) of its last video frame
-        self.loud_frames: dict[str, int] = {}  # publisher identity -> audio frames above AUDIBLE_LEVEL
-        token = server.token(room, identity, name=f"Bot {identity}")["access_token"]
-        self.room: Room = self.call(self._join(server.url, token, publish))
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
-
-    async def _join(self, url: str, token: str, publish: bool) -> Room:
-        room = await Room.connect(url, token, host_addresses=["127.0.0.1"])
-        room.on(TrackSubscribed, self._subscribed)
-        if publish:
-            await room.local_participant.publish_track(TestPatternTrack(320, 240, 15), source="camera")
-            await room.local_participant.publish_track(ToneTrack(440.0), source="microphone")
-        return room
-
-    async def _subscribed(self, event: TrackSubscribed) -> None:
-        identity, kind = event.participant.identity, event.track.kind
-        self.frames.setdefault((identity, kind), 0)
-        while True:
-            try:
-                frame = await event.track.recv()
-            except Exception:  # the track ended (MediaStreamError) or the room closed
-                return
-            self.frames[(identity, kind)] += 1
-            if isinstance(frame, av.VideoFrame):
-                self.sizes[identity] = (frame.width, frame.height)
-            else:
-                samples = frame.to_ndarray().astype(np.float64) / 32768.0
-                if float(np.sqrt(np.mean(samples ** 2))) > AUDIBLE_LEVEL:
-                    self.loud_frames[identity] = self.loud_frames.get(identity, 0) + 1
-
-    def close(self) -> None:
-        try:
-            self.call(self.room.disconnect(), 10)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def firefox() -> Iterator[Firefox]:
-    """Debian's firefox-esr over WebDriver BiDi (tvapp.testing.firefox), one per module."""
-    with Firefox() as ff:
-        yield ff
-
-
-@pytest.fixture
-def bots() -> Iterator[list[Bot]]:
-    started: list[Bot] = []
-    yield started
-    for bot in started:
-        bot.close()
-
-
-@pytest.fixture(autouse=True)
-def close_firefox_pages(firefox: Firefox) -> Iterator[None]:
-    yield
-    firefox.close_pages()
+pytestmark = pytest.mark.usefixtures("close_firefox_pages")
 
 
 def join_in_firefox(firefox: Firefox, server: ServerProcess, code: str, name: str) -> FirefoxPage:
@@ -128,33 +54,25 @@ def audio_of(participant_sid: str) -> str:
     return f'#audio-sink audio[data-participant="{participant_sid}"]'
 
 
-def bot_decodes(bot: Bot, identity: str, timeout: float = 20.0) -> None:
-    start = {kind: bot.frames.get((identity, kind), 0) for kind in ("video", "audio")}
-    wait_until(lambda: all(bot.frames.get((identity, k), 0) >= start[k] + 20 for k in start)
-               and camera_size(*bot.sizes.get(identity, (0, 0))) and bot.loud_frames.get(identity, 0) >= 20, timeout,
-               message=lambda: f"the bot to decode {identity} (frames {bot.frames}, sizes {bot.sizes}, "
-                               f"loud audio frames {bot.loud_frames})")
-
-
 def test_firefox_publishes_camera_and_microphone_to_an_sdk_subscriber(
-        media_server: ServerProcess, firefox: Firefox, bots: list[Bot]) -> None:
+        media_server: ServerProcess, firefox: Firefox, bots: Callable[..., Bot]) -> None:
     room, code = new_room(media_server, "firefox")
     page = join_in_firefox(firefox, media_server, code, "Fox")
     wait_until(lambda: {t["source"] for t in app_state(page)["localTracks"] if t["mid"]} == {"camera", "microphone"},
                15, message="the camera and microphone negotiated")
     state = app_state(page)
-    bots.append(Bot(media_server, room, "listener", publish=False))
-    bot_decodes(bots[0], state["identity"])
+    listener = bots(media_server, room, "listener", publish=False)
+    bot_decodes(listener, state["identity"])
     assert firefox.errors[page] == [] and app_state(page)["errors"] == []
 
 
 def test_firefox_receives_a_bots_video_and_audio(media_server: ServerProcess, firefox: Firefox,
-                                                 bots: list[Bot]) -> None:
+                                                 bots: Callable[..., Bot]) -> None:
     room, code = new_room(media_server, "firefox")
-    bots.append(Bot(media_server, room, "bot-1"))
+    bot = bots(media_server, room, "bot-1")
     page = join_in_firefox(firefox, media_server, code, "Viewer")
     wait_for_video(page, tile_video("bot-1"), 320)
-    wait_for_audible(page, audio_of(bots[0].room.local_participant.sid))
+    wait_for_audible(page, audio_of(bot.room.local_participant.sid))
     stats_grow(page, DECODES_AUDIO_AND_VIDEO)
     # The call fits the phone's 390 px: no sideways scrolling, the controls on screen and big enough to tap.
     assert png_size(page.screenshot()) == PHONE_VIEWPORT

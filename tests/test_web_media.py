@@ -7,86 +7,21 @@ and from the frames the SDK's remote tracks return.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page
-from web_helpers import new_room
+from web_helpers import Bot, frames_grow, new_room
 
-from tvapp.client import Room, TrackMuted, TrackSubscribed
-from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.testing.browser import Browser, app_state, get_stats, stats_grow, wait_for_js, wait_for_state, wait_until
 from tvapp.testing.server import ServerProcess
 
-T = TypeVar("T")
 DECODES_AUDIO_AND_VIDEO = {"video": ("inbound", "video", "framesDecoded"),
                            "audio": ("inbound", "audio", "totalSamplesReceived")}
 SENDS_AUDIO_AND_VIDEO = {"video": ("outbound", "video", "framesEncoded"),
                          "audio": ("outbound", "audio", "packets")}
 
-
 pytestmark = pytest.mark.usefixtures("close_pages")
-
-
-class Bot:
-    """An SDK participant on its own event loop thread (Playwright's sync API owns the test's thread)."""
-
-    def __init__(self, server: ServerProcess, room: str, identity: str, *, publish: bool = True) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.frames: dict[tuple[str, str], int] = {}  # (publisher identity, kind) -> decoded frames
-        self.muted: list[tuple[str, str | None]] = []  # (publisher identity, track sid)
-        token = server.token(room, identity, name=f"Bot {identity}")["access_token"]
-        self.room: Room = self.call(self._join(server.url, token, publish))
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
-
-    async def _join(self, url: str, token: str, publish: bool) -> Room:
-        room = await Room.connect(url, token, host_addresses=["127.0.0.1"])
-        room.on(TrackSubscribed, self._subscribed)
-        room.on(TrackMuted, lambda e: self.muted.append((e.participant.identity, e.track.sid)))
-        if publish:
-            await room.local_participant.publish_track(TestPatternTrack(320, 240, 15), source="camera")
-            await room.local_participant.publish_track(ToneTrack(440.0), source="microphone")
-        return room
-
-    async def _subscribed(self, event: TrackSubscribed) -> None:
-        key = (event.participant.identity, event.track.kind)
-        self.frames.setdefault(key, 0)
-        while True:
-            try:
-                await event.track.recv()
-            except Exception:  # the track ended (MediaStreamError) or the room closed
-                return
-            self.frames[key] += 1
-
-    def close(self) -> None:
-        try:
-            self.call(self.room.disconnect(), 10)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-
-
-@pytest.fixture
-def bots() -> Iterator[Callable[..., Bot]]:
-    started: list[Bot] = []
-
-    def make(*args: Any, **kwargs: Any) -> Bot:
-        bot = Bot(*args, **kwargs)
-        started.append(bot)
-        return bot
-
-    yield make
-    for bot in started:
-        bot.close()
 
 
 def join_page(browser: Browser, server: ServerProcess, code: str, name: str) -> Page:
@@ -97,12 +32,6 @@ def join_page(browser: Browser, server: ServerProcess, code: str, name: str) -> 
 
 def subscribed_to(tab: Page, participant_sid: str) -> set[str]:
     return {s["kind"] for s in app_state(tab)["subscriptions"] if s["participant_sid"] == participant_sid}
-
-
-def frames_grow(bot: Bot, identity: str, kinds: tuple[str, ...] = ("video", "audio"), timeout: float = 20.0) -> None:
-    start = {kind: bot.frames.get((identity, kind), 0) for kind in kinds}
-    wait_until(lambda: all(bot.frames.get((identity, k), 0) >= start[k] + 10 for k in kinds), timeout,
-               message=lambda: f"the bot to decode {identity}'s {kinds} (frames: {bot.frames})")
 
 
 def test_page_decodes_an_sdk_bots_video_and_audio(media_server: ServerProcess, browser: Browser,

@@ -1,6 +1,7 @@
 """The phone page's call tools in real Chromium against a real core: the "test your camera and mic" level meter,
-camera and microphone choice (the publication keeps its sid), camera flip, speaker choice (setSinkId), screen
-share as a tile of its own, a 360 px wide screen and the keyboard.
+camera and microphone choice (the publication keeps its sid), camera flip (front/back by facingMode on a phone,
+the next camera otherwise), speaker choice (setSinkId), screen share as a tile of its own, a 360 px wide screen and
+the keyboard.
 
 Chromium's fake devices (tvapp.testing.browser: --use-fake-device-for-media-stream, here with device-count=2 for
 two cameras; --use-fake-ui-for-media-stream), its fake microphone's beeps and its fake audio outputs; one browser
@@ -41,8 +42,10 @@ def browser() -> Iterator[Browser]:
         yield b
 
 
-def joined(browser: Browser, core: ServerProcess, code: str, name: str) -> Page:
+def joined(browser: Browser, core: ServerProcess, code: str, name: str, init_script: str = "") -> Page:
     tab = browser.new_page()
+    if init_script:
+        tab.add_init_script(init_script)
     tab.goto(page_url(core.url, code=code, name=name, autojoin="1"))
     wait_for_state(tab, "joined")
     wait_for_js(tab, "() => window.tvapp.localTracks", lambda ts: len(ts) == 2 and all(t["sid"] for t in ts),
@@ -110,6 +113,162 @@ def test_camera_and_microphone_choice_and_flip_keep_the_publications_sids(
     wait_for_js(tab, "() => window.tvapp.localTracks", lambda ts: any(
         t["cid"] == "camera" and t["deviceId"] == before_cam["deviceId"] for t in ts), what="flipped back")
     assert local(tab, "camera")["sid"] == before_cam["sid"]
+    assert browser.errors[tab] == [] and app_state(tab)["errors"] == []
+
+
+# Every getUserMedia a page makes, recorded in window.asked (with the error's name when it was refused), and the real
+# fake_device_0 reporting facingMode "user" as a phone's front camera does: Chromium's fake cameras tell no facing
+# mode, so a flip from it asks the real getUserMedia for {exact: "environment"} and must take the fallbacks.
+RECORD_AND_FRONT = """(() => {
+  const asked = window.asked = [];
+  const real = MediaDevices.prototype.getUserMedia;
+  MediaDevices.prototype.getUserMedia = function (constraints) {
+    const entry = JSON.parse(JSON.stringify(constraints));
+    asked.push(entry);
+    return real.call(this, constraints).catch((err) => { entry.error = err.name; throw err; });
+  };
+  const settings = MediaStreamTrack.prototype.getSettings;
+  MediaStreamTrack.prototype.getSettings = function () {
+    const s = settings.call(this);
+    return this.kind === "video" && this.label === "fake_device_0" ? { ...s, facingMode: "user" } : s;
+  };
+})();"""
+
+# A phone: getUserMedia records what it was asked (window.asked, with the error's name when it refused) and gives,
+# for video, a painted canvas's track that reports the facing mode asked for (a string, exact or ideal, or the
+# deviceId "<mode>-camera") in getSettings, with that deviceId; the microphone is Chromium's fake one. Like many
+# phones, with window.oneCameraAtATime it refuses a camera while another of its tracks runs (NotReadableError), and
+# the camera facing window.broken never opens.
+PHONE_CAMERAS = """(() => {
+  const asked = window.asked = [];
+  const live = new Set();
+  const real = MediaDevices.prototype.getUserMedia;
+  const facing = (v) => {
+    const f = v && v.facingMode;
+    if (f) return typeof f === "string" ? f : f.exact || f.ideal;
+    const id = v && v.deviceId && (v.deviceId.exact || v.deviceId);
+    return typeof id === "string" && id.endsWith("-camera") ? id.slice(0, -7) : null;
+  };
+  MediaDevices.prototype.getUserMedia = async function (constraints) {
+    const entry = JSON.parse(JSON.stringify(constraints));
+    asked.push(entry);
+    const mode = constraints.video ? facing(constraints.video) || "user" : null;
+    if (mode && ((window.oneCameraAtATime && live.size) || window.broken === mode)) {
+      entry.error = "NotReadableError";
+      throw new DOMException("Could not start video source", "NotReadableError");
+    }
+    const tracks = constraints.audio ? (await real.call(this, { audio: constraints.audio })).getAudioTracks() : [];
+    if (mode) {
+      const canvas = Object.assign(document.createElement("canvas"), { width: 320, height: 240 });
+      const g = canvas.getContext("2d");
+      const timer = setInterval(() => {
+        g.fillStyle = mode === "user" ? "#3366cc" : "#cc6633";
+        g.fillRect(0, 0, 320, 240);
+        g.fillStyle = "#ffffff";
+        g.fillRect((Date.now() / 10) % 300, 100, 20, 20);
+      }, 33);
+      const track = canvas.captureStream(30).getVideoTracks()[0];
+      const own = track.getSettings.bind(track);
+      const stop = track.stop.bind(track);
+      track.getSettings = () => ({ ...own(), facingMode: mode, deviceId: mode + "-camera" });
+      track.stop = () => { clearInterval(timer); live.delete(track); stop(); };
+      live.add(track);
+      tracks.push(track);
+    }
+    return new MediaStream(tracks);
+  };
+})();"""
+
+ASKED_VIDEO = "() => window.asked.filter((c) => c.video).map((c) => ({...c.video, error: c.error || null}))"
+MIRRORED = "() => document.getElementById('self-video').classList.contains('mirror')"
+
+
+def test_flip_on_a_phone_asks_for_the_other_facing_mode_and_keeps_the_sid(
+        browser: Browser, core: ServerProcess) -> None:
+    room, code = new_room(core, "facing")
+    tab = joined(browser, core, code, "Phone", init_script=PHONE_CAMERAS)
+    viewer = joined(browser, core, code, "Viewer")
+    stats_grow(viewer, {"video": ("inbound", "video", "framesDecoded")}, timeout=15)
+    before = local(tab, "camera")
+    assert before["deviceId"] == "user-camera" and tab.evaluate(MIRRORED)  # the front camera: a mirrored self view
+    tab.click("#devices summary")
+    assert tab.is_visible("#flip")
+    server_sids = {t["sid"] for p in participants(core, room) for t in p["tracks"]}
+    asked = len(tab.evaluate(ASKED_VIDEO))
+
+    tab.click("#flip")
+    wait_for_js(tab, "() => window.tvapp.localTracks", lambda ts: any(
+        t["cid"] == "camera" and t["deviceId"] == "environment-camera" for t in ts), what="the back camera in use")
+    flips = tab.evaluate(ASKED_VIDEO)[asked:]
+    assert [c["facingMode"] for c in flips] == [{"exact": "environment"}], flips  # no deviceId, no second try
+    assert local(tab, "camera")["sid"] == before["sid"]
+    assert {t["sid"] for p in participants(core, room) for t in p["tracks"]} == server_sids  # no unpublish/publish
+    wait_for_js(tab, MIRRORED, lambda m: m is False, what="the back camera's self view not mirrored")
+    stats_grow(viewer, {"video": ("inbound", "video", "framesDecoded")}, timeout=15)  # the others see the back one
+
+    tab.click("#flip")  # and back to the front camera, mirrored again
+    wait_for_js(tab, "() => window.tvapp.localTracks", lambda ts: any(
+        t["cid"] == "camera" and t["deviceId"] == "user-camera" for t in ts), what="the front camera again")
+    assert tab.evaluate(ASKED_VIDEO)[-1]["facingMode"] == {"exact": "user"}
+    assert local(tab, "camera")["sid"] == before["sid"]
+    wait_for_js(tab, MIRRORED, lambda m: m is True, what="the front camera's self view mirrored")
+    assert browser.errors[tab] == [] and app_state(tab)["errors"] == []
+
+
+def test_flip_on_a_phone_that_opens_one_camera_at_a_time_stops_the_current_one_first(
+        browser: Browser, core: ServerProcess) -> None:
+    """Many phones cannot open the back camera while the front one runs (NotReadableError): the flip stops the
+    current track and asks again. When the other camera does not open at all, the flip fails with a message and the
+    camera it left is opened again (the publication goes on, same sid)."""
+    _, code = new_room(core, "onecam")
+    tab = joined(browser, core, code, "Phone", init_script=PHONE_CAMERAS)
+    viewer = joined(browser, core, code, "Viewer")
+    before = local(tab, "camera")
+    tab.evaluate("() => { window.oneCameraAtATime = true; }")
+    tab.click("#devices summary")
+    asked = len(tab.evaluate(ASKED_VIDEO))
+    tab.click("#flip")
+    wait_for_js(tab, "() => window.tvapp.localTracks", lambda ts: any(
+        t["cid"] == "camera" and t["deviceId"] == "environment-camera" for t in ts), what="the back camera in use")
+    flips = [(c["facingMode"], c["error"]) for c in tab.evaluate(ASKED_VIDEO)[asked:]]
+    assert flips == [({"exact": "environment"}, "NotReadableError"), ({"exact": "environment"}, None)], flips
+    assert local(tab, "camera")["sid"] == before["sid"] and app_state(tab)["errors"] == []
+    stats_grow(viewer, {"video": ("inbound", "video", "framesDecoded")}, timeout=15)  # the back camera reaches others
+
+    tab.evaluate("() => { window.broken = 'user'; }")  # the front camera is broken: the flip back fails ...
+    tab.click("#flip")
+    wait_for_js(tab, "() => window.tvapp.errors", lambda errors: [e["code"] for e in errors] == ["device_failed"],
+                what="the flip's failure on the page")
+    assert tab.inner_text("#error") == "Could not flip the camera."
+    live = """() => { const t = document.getElementById('self-video').srcObject.getVideoTracks()[0];
+      return {state: t.readyState, deviceId: t.getSettings().deviceId}; }"""  # ... and the back camera runs again
+    wait_for_js(tab, live, lambda t: t == {"state": "live", "deviceId": "environment-camera"}, what="the camera back")
+    assert local(tab, "camera")["sid"] == before["sid"] and local(tab, "camera")["deviceId"] == "environment-camera"
+    stats_grow(viewer, {"video": ("inbound", "video", "framesDecoded")}, timeout=15)
+    assert browser.errors[tab] == []
+
+
+def test_flip_falls_back_to_the_next_camera_when_the_facing_mode_cannot_be_met(
+        browser: Browser, core: ServerProcess) -> None:
+    """Chromium's real getUserMedia refuses {exact: "environment"} (OverconstrainedError: its fake cameras face no
+    way), {ideal: "environment"} gives the same camera back, so the flip takes the next camera in the list."""
+    room, code = new_room(core, "fallback")
+    tab = joined(browser, core, code, "Desk", init_script=RECORD_AND_FRONT)
+    tab.click("#devices summary")
+    cameras = tab.evaluate("() => Array.from(document.querySelectorAll('#camera-select option'), (o) => o.value)")
+    before = local(tab, "camera")
+    assert before["deviceId"] == cameras[0] and tab.is_visible("#flip")
+    asked = len(tab.evaluate(ASKED_VIDEO))
+
+    tab.click("#flip")
+    wait_for_js(tab, "() => window.tvapp.localTracks", lambda ts: any(
+        t["cid"] == "camera" and t["deviceId"] == cameras[1] for t in ts), what="the next camera in use")
+    flips = tab.evaluate(ASKED_VIDEO)[asked:]
+    assert [(c.get("facingMode"), c.get("deviceId"), c["error"]) for c in flips] == [
+        ({"exact": "environment"}, None, "OverconstrainedError"), ({"ideal": "environment"}, None, None),
+        (None, {"exact": cameras[1]}, None)], flips
+    assert local(tab, "camera")["sid"] == before["sid"]
+    assert tab.evaluate("() => document.getElementById('camera-select').value") == cameras[1]
     assert browser.errors[tab] == [] and app_state(tab)["errors"] == []
 
 

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import http.server
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-import test_web_media as media
 from playwright.sync_api import Page
-from web_helpers import new_room
+from web_helpers import PC, Bot, frames_grow, new_room, open_example, refresh_and_join, server_env
 
 from tvapp.client import Room as PyRoom
 from tvapp.client import TrackSubscribed
@@ -32,62 +29,7 @@ from tvapp.testing.browser import (
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tcpproxy import CuttableProxy
 
-EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "web"
-PC = "window.example.room.pc"
-
 pytestmark = pytest.mark.usefixtures("close_pages")
-bots = media.bots  # the SDK bot fixture of tests/test_web_media.py
-
-
-def serve_examples() -> Iterator[str]:
-    """Serve examples/web/ on an origin of its own (a developer's site); yield its URL."""
-    handler = functools.partial(_QuietHandler, directory=str(EXAMPLE_DIR))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def example_site() -> Iterator[str]:
-    """examples/web/ on its own origin, listed in the core's [server] cors_origins."""
-    yield from serve_examples()
-
-
-@pytest.fixture(scope="module")
-def unlisted_site() -> Iterator[str]:
-    """examples/web/ on another origin the core does not list."""
-    yield from serve_examples()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def server_env(site: str) -> dict[str, str]:
-    return {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_SERVER_CORS_ORIGINS": site,
-            "TVAPP_SIGNAL_PING_INTERVAL": "1", "TVAPP_SIGNAL_IDLE_TIMEOUT": "4"}
-
-
-@pytest.fixture(scope="module")
-def sdk_server(tmp_path_factory: pytest.TempPathFactory, example_site: str) -> Iterator[ServerProcess]:
-    with ServerProcess(tmp_path_factory.mktemp("sdk-server"), env=server_env(example_site)) as srv:
-        yield srv
-
-
-def open_example(browser: Browser, site: str, core_url: str, token: str) -> Page:
-    """Open the example page joining with `token` through the core at `core_url`; wait until it is connected."""
-    tab = browser.new_page()
-    tab.goto(f"{site}/#{urlencode({'url': core_url, 'token': token})}")
-    assert "token" not in tab.url  # the page took the token out of the address bar
-    wait_for_js(tab, "() => window.example.room && window.example.room.state", lambda s: s == "connected",
-                what="the example page to connect")
-    wait_for_js(tab, "() => Array.from(window.example.room.localParticipant.tracks.values()).map(t => t.sid)",
-                lambda sids: len(sids) == 2 and all(sids), what="camera and microphone published")
-    return tab
 
 
 def events(tab: Page) -> list[dict[str, Any]]:
@@ -105,7 +47,7 @@ def audio_flows(tab: Page) -> None:
 
 
 def test_two_example_pages_see_and_hear_each_other_and_a_bot(
-        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., media.Bot]) -> None:
+        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., Bot]) -> None:
     room, _ = new_room(sdk_server, "sdk")
     bot = bots(sdk_server, room, "bot-1")
     one = open_example(browser, example_site, sdk_server.url, sdk_server.token(room, "page-one")["access_token"])
@@ -117,33 +59,15 @@ def test_two_example_pages_see_and_hear_each_other_and_a_bot(
     stats = get_stats(one, PC)
     assert stats["inbound"]["video"]["framesDecoded"] > 0
     # The bot decodes both pages' camera and microphone.
-    media.frames_grow(bot, "page-one")
-    media.frames_grow(bot, "page-two")
+    frames_grow(bot, "page-one")
+    frames_grow(bot, "page-two")
     assert browser.errors[one] == [] and browser.errors[two] == []
-
-
-# On a page of a site, import the SDK from the core, refresh the token pair (a CORS-preflighted POST), then join with
-# the fresh access token (the websocket's Origin is the site's); report what happened.
-REFRESH_AND_JOIN = """async ([url, token, refreshToken]) => {
-  const { Room } = await import(url + "/sdk/tvapp.js");
-  const room = new Room(url, token, { refreshToken });
-  const out = {};
-  try { await room.refreshTokens(); out.rotated = room.accessToken !== token && room.refreshToken !== refreshToken; }
-  catch (err) { out.refresh = err.name + ": " + err.message; }
-  try { await room.connect(); out.state = room.state; out.identity = room.localParticipant.identity; }
-  catch (err) { out.join = err.code; out.state = room.state; }
-  await room.disconnect();
-  return out;
-}"""
 
 
 def test_a_page_on_a_listed_origin_refreshes_its_token_and_joins(
         sdk_server: ServerProcess, browser: Browser, example_site: str) -> None:
     room, _ = new_room(sdk_server, "sdk-cors")
-    pair = sdk_server.token(room, "listed")
-    tab = browser.new_page()
-    tab.goto(example_site + "/")
-    result = tab.evaluate(REFRESH_AND_JOIN, [sdk_server.url, pair["access_token"], pair["refresh_token"]])
+    tab, result = refresh_and_join(browser, example_site, sdk_server, room, "listed")
     assert result == {"rotated": True, "state": "connected", "identity": "listed"}, result
     assert browser.errors[tab] == []
 
@@ -151,10 +75,7 @@ def test_a_page_on_a_listed_origin_refreshes_its_token_and_joins(
 def test_a_page_on_an_unlisted_origin_can_neither_refresh_nor_join(
         sdk_server: ServerProcess, browser: Browser, unlisted_site: str) -> None:
     room, _ = new_room(sdk_server, "sdk-cors")
-    pair = sdk_server.token(room, "stranger")
-    tab = browser.new_page()
-    tab.goto(unlisted_site + "/")
-    result = tab.evaluate(REFRESH_AND_JOIN, [sdk_server.url, pair["access_token"], pair["refresh_token"]])
+    tab, result = refresh_and_join(browser, unlisted_site, sdk_server, room, "stranger")
     # The preflight's 403 fails the fetch (a CORS error: no detail reaches the page); the websocket gets 403.
     assert result == {"refresh": "TypeError: Failed to fetch", "join": "closed", "state": "disconnected"}, result
     assert any("CORS" in e for e in browser.errors.pop(tab)), "Chromium reports the CORS refusal"
@@ -184,7 +105,7 @@ class ProxyThread:
 
 
 def test_page_resumes_after_the_cores_websocket_is_cut(
-        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., media.Bot]) -> None:
+        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., Bot]) -> None:
     room, _ = new_room(sdk_server, "sdk-cut")
     bot = bots(sdk_server, room, "bot-1")
     proxy = ProxyThread(int(sdk_server.url.rsplit(":", 1)[1]))
@@ -205,7 +126,7 @@ def test_page_resumes_after_the_cores_websocket_is_cut(
         assert "disconnected" not in names
         # Media carries on both ways, and the bot never saw the page leave.
         audio_flows(tab)
-        media.frames_grow(bot, "page-cut")
+        frames_grow(bot, "page-cut")
         assert sid in {p.sid for p in bot.room.participants.values()}
     finally:
         proxy.close()
@@ -248,7 +169,7 @@ def test_page_rejoins_after_the_core_restarts(tmp_path: Path, browser: Browser, 
 
 
 def test_a_media_restart_gives_a_fresh_peer_connection_with_the_same_track_sids(
-        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., media.Bot]) -> None:
+        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., Bot]) -> None:
     room, _ = new_room(sdk_server, "sdk-media")
     bot = bots(sdk_server, room, "bot-1")
     tab = open_example(browser, example_site, sdk_server.url, sdk_server.token(room, "page-media")["access_token"])
@@ -264,11 +185,11 @@ def test_a_media_restart_gives_a_fresh_peer_connection_with_the_same_track_sids(
     wait_for_js(tab, f"() => {PC}.connectionState", lambda s: s == "connected", timeout=20, what="the new pc")
     stats_grow(tab, {"video": ("inbound", "video", "framesDecoded")}, pc_expression=PC)
     wait_until(lambda: tile_shows(tab, "bot-1"), 20, message="the bot's tile on the new peer connection")
-    media.frames_grow(bot, "page-media")
+    frames_grow(bot, "page-media")
 
 
 def test_a_screen_share_from_a_page_reaches_a_python_subscriber(
-        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., media.Bot]) -> None:
+        sdk_server: ServerProcess, browser: Browser, example_site: str, bots: Callable[..., Bot]) -> None:
     room, _ = new_room(sdk_server, "sdk-screen")
     bot = bots(sdk_server, room, "bot-1", publish=False)
     screens: dict[str, Any] = {"frames": 0, "width": 0}

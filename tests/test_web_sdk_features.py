@@ -9,19 +9,18 @@ from collections.abc import Iterator
 import pytest
 import test_web_sdk as sdk
 import test_web_watch as watch
-from web_helpers import new_room
+from web_helpers import PC, new_room, open_example, server_env
 
 from tvapp.testing.browser import Browser, stats_grow, wait_for_js, wait_until
 from tvapp.testing.server import ServerProcess
 
 pytestmark = pytest.mark.usefixtures("close_pages")
-example_site = sdk.example_site
 
 
 @pytest.fixture(scope="module")
 def feature_server(tmp_path_factory: pytest.TempPathFactory, example_site: str) -> Iterator[ServerProcess]:
     """A core whose media folder holds clip.mp4, letting the example site's pages in."""
-    with ServerProcess(tmp_path_factory.mktemp("sdk-features"), env=sdk.server_env(example_site)) as srv:
+    with ServerProcess(tmp_path_factory.mktemp("sdk-features"), env=server_env(example_site)) as srv:
         media = srv.data_dir / "media"
         media.mkdir(exist_ok=True)
         watch.make_clip(media / "clip.mp4")
@@ -41,8 +40,8 @@ def seen(tab: object, name: str) -> list[dict[str, object]]:
 def test_data_mute_and_a_device_switch_that_keeps_the_sid(feature_server: ServerProcess, browser: Browser,
                                                           example_site: str) -> None:
     room, _ = new_room(feature_server, "sdk-features")
-    one = sdk.open_example(browser, example_site, feature_server.url, feature_server.token(room, "one")["access_token"])
-    two = sdk.open_example(browser, example_site, feature_server.url, feature_server.token(room, "two")["access_token"])
+    one = open_example(browser, example_site, feature_server.url, feature_server.token(room, "one")["access_token"])
+    two = open_example(browser, example_site, feature_server.url, feature_server.token(room, "two")["access_token"])
     two.evaluate(RECORD)
     one.evaluate("() => window.example.room.localParticipant.publishData('hello', { topic: 'chat' })")
     wait_until(lambda: seen(two, "data"), 10, message="the data message on page two")
@@ -63,7 +62,7 @@ def test_data_mute_and_a_device_switch_that_keeps_the_sid(feature_server: Server
         return { sid: p.sid, replaced: p.track !== window.oldTrack, sending: Boolean(sender),
                  oldEnded: window.oldTrack.readyState === 'ended' }; }""")
     assert after == {"sid": before, "replaced": True, "sending": True, "oldEnded": True}
-    stats_grow(one, {"video": ("outbound", "video", "framesEncoded")}, pc_expression=sdk.PC)
+    stats_grow(one, {"video": ("outbound", "video", "framesEncoded")}, pc_expression=PC)
     wait_until(lambda: sdk.tile_shows(two, "one"), 10, message="page one's video still on page two")
 
 
@@ -87,9 +86,9 @@ def test_the_access_token_is_refreshed_before_it_expires(feature_server: ServerP
 def test_room_playback_commands_and_a_synced_video(feature_server: ServerProcess, browser: Browser,
                                                    example_site: str) -> None:
     room, _ = new_room(feature_server, "sdk-watch")
-    host = sdk.open_example(browser, example_site, feature_server.url,
+    host = open_example(browser, example_site, feature_server.url,
                             feature_server.token(room, "host", host=True)["access_token"])
-    viewer = sdk.open_example(browser, example_site, feature_server.url,
+    viewer = open_example(browser, example_site, feature_server.url,
                               feature_server.token(room, "viewer")["access_token"])
     viewer.evaluate(RECORD)
     viewer.evaluate("""() => { const v = document.createElement('video'); v.muted = true; v.id = 'synced';

@@ -4,7 +4,7 @@
 import {
   Room, RemoteTrack, LocalTrackPublication, RemoteParticipant, VERSION, PROTOCOL_VERSION, encode, decode,
   tokenTimes, refreshDelay, createSyncedVideo, RoomClock, STATES, type ConnectionState, type PlaybackState,
-  type RoomEvents, type ConnectOptions,
+  type RoomEvents, type ConnectOptions, flipChoice, mirrored, type FlipChoice,
 } from "../../../tvapp/server/web/sdk/tvapp.js";
 
 export async function join(coreUrl: string, accessToken: string, refreshToken: string): Promise<Room> {
@@ -38,6 +38,9 @@ export async function join(coreUrl: string, accessToken: string, refreshToken: s
   await room.localParticipant.setMicrophoneEnabled(true, { deviceId: "default" });
   await room.localParticipant.setScreenShareEnabled(false);
   await room.localParticipant.switchDevice("camera", "back");
+  const flippedTo: LocalTrackPublication | null = await room.localParticipant.flipCamera();
+  const choice: FlipChoice = flipChoice({ settings: { facingMode: "user" }, cameras: ["a", "b"] });
+  console.log(flippedTo?.sid, choice.facingMode, choice.nextDeviceId, mirrored({ facingMode: "environment" }));
   const sent: boolean = room.localParticipant.publishData("hello", { topic: "chat", to: ["bob"] });
   console.log(camera?.sid, sent);
 

@@ -6,7 +6,7 @@
 // Read-only debug state for tests is at window.tvapp.
 
 import { Room } from "/sdk/tvapp.js";
-import { makeDevices } from "/static/devices.js";
+import { makeDevices, mirrorFor } from "/static/devices.js";
 import { makeView, remoteParticipants as participantsOf } from "/static/view.js";
 
 const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -58,7 +58,6 @@ const session = {
   meter: null, // the preview's microphone level: {context, timer}
   micLevel: 0, // 0..1, the meter's last value
   sinkId: "", // the chosen speaker (setSinkId), "" = the browser's default
-  cameras: [], // videoinput deviceIds, for "Flip camera"
 };
 
 // --- small helpers -------------------------------------------------------------------------------------------
@@ -185,6 +184,7 @@ async function startPreview() {
   note.hidden = true;
   if (!session.localStream) session.localStream = await openCamera(note);
   $("preview").srcObject = session.localStream;
+  mirrorFor($("preview"), session.localStream);
   startMeter(session.localStream);
   $("join").disabled = false;
   $("join").focus();
@@ -258,6 +258,7 @@ async function join() {
   showScreen("call");
   $("call-room").textContent = room.name;
   $("self-video").srcObject = session.localStream;
+  mirrorFor($("self-video"), session.localStream);
   render();
   await publishLocalTracks(room);
   return undefined;

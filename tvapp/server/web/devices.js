@@ -1,9 +1,20 @@
 // tvapp phone web client: the devices around a call. The "test your camera and mic" level meter on the preview
-// (the RMS of the microphone through a WebAudio AnalyserNode), camera and microphone choice and camera flip (the
-// SDK's switchDevice: the publication keeps its sid), speaker choice (setSinkId, hidden where the browser cannot)
-// and screen share. app.js makes it with the page's session and helpers.
+// (the RMS of the microphone through a WebAudio AnalyserNode), camera and microphone choice (the SDK's switchDevice:
+// the publication keeps its sid), camera flip (the SDK's flipCamera: front/back by facingMode on a phone, the next
+// camera elsewhere; the self view is mirrored only for a camera facing the user), speaker choice (setSinkId, hidden
+// where the browser cannot) and screen share. app.js makes it with the page's session and helpers.
+
+import { mirrored } from "/sdk/tvapp.js";
 
 const $ = (id) => document.getElementById(id);
+
+/** Mirror `video`'s picture when it shows a camera facing the user (a back camera is shown as it is). */
+export function mirrorFor(video, stream) {
+  const track = stream && stream.getVideoTracks ? stream.getVideoTracks()[0] : null;
+  const settings = track && track.getSettings ? track.getSettings() : {};
+  const capabilities = track && track.getCapabilities ? track.getCapabilities() : {};
+  video.classList.toggle("mirror", mirrored(settings, capabilities));
+}
 
 /** Return the device functions for the page whose state is `session`. */
 export function makeDevices({ session, showError, renderControls }) {
@@ -49,7 +60,6 @@ export function makeDevices({ session, showError, renderControls }) {
       return publication && publication.track.getSettings ? publication.track.getSettings().deviceId : "";
     };
     const cameras = devices.filter((d) => d.kind === "videoinput");
-    session.cameras = cameras.map((d) => d.deviceId);
     fill($("camera-select"), cameras, using("camera"), "Camera", !tracks.has("camera"));
     fill($("mic-select"), devices.filter((d) => d.kind === "audioinput"), using("microphone"), "Microphone",
       !tracks.has("microphone"));
@@ -81,10 +91,16 @@ export function makeDevices({ session, showError, renderControls }) {
     await fillDevices();
   }
 
-  function flipCamera() {
-    const current = $("camera-select").value;
-    const cameras = session.cameras;
-    if (cameras.length > 1) useDevice("camera", cameras[(cameras.indexOf(current) + 1) % cameras.length]);
+  async function flipCamera() {
+    // The SDK flips by facingMode where the camera tells one, else to the next camera; the publication keeps its sid.
+    const room = session.room;
+    if (!room) return;
+    try {
+      await room.localParticipant.flipCamera();
+    } catch (err) {
+      showError("device_failed", "Could not flip the camera.");
+    }
+    await fillDevices();
   }
 
   function useSpeaker(sinkId) {
@@ -105,6 +121,7 @@ export function makeDevices({ session, showError, renderControls }) {
     if (camera && (!video.srcObject || video.srcObject.getVideoTracks()[0] !== camera.track)) {
       video.srcObject = new MediaStream([camera.track]);
     }
+    if (video.srcObject) mirrorFor(video, video.srcObject);
   }
 
   async function toggleShare() {

@@ -2,6 +2,8 @@
 // server's roster; a RemoteTrack is media arriving (attach it to a <video> or <audio>); the LocalParticipant
 // publishes this page's camera, microphone and screen and sends data.
 
+import { flipChoice, flipped } from "./facing.js";
+
 const SETTINGS_INTERVAL_MS = 100;
 
 /** Media of a remote track arriving over the room's peer connection.
@@ -175,11 +177,15 @@ export class LocalTrackPublication {
 }
 
 const CONSTRAINTS = {
-  camera: (deviceId) => ({ video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 },
-    ...(deviceId ? { deviceId: { exact: deviceId } } : { facingMode: "user" }) } }),
+  camera: (deviceId, facingMode = "user") => ({ video: { width: { ideal: 640 }, height: { ideal: 480 },
+    frameRate: { ideal: 30 }, ...(deviceId ? { deviceId: { exact: deviceId } } : { facingMode }) } }),
   microphone: (deviceId) => ({ audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true,
     ...(deviceId ? { deviceId: { exact: deviceId } } : {}) } }),
 };
+
+function settingsOf(track) {
+  return track && track.getSettings ? track.getSettings() : {};
+}
 
 /** This page in the room: what it publishes and the data it sends. */
 export class LocalParticipant {
@@ -226,11 +232,89 @@ export class LocalParticipant {
     this.devices[cid] = deviceId;
     const publication = this.tracks.get(cid);
     if (!publication) return null;
-    const stream = await navigator.mediaDevices.getUserMedia(CONSTRAINTS[cid](deviceId));
-    const track = stream.getTracks()[0];
+    const before = settingsOf(publication.track).deviceId;
+    let stream;
+    try {
+      stream = await this._open(publication, CONSTRAINTS[cid](deviceId));
+    } catch (err) {
+      await this._reopen(publication, before);
+      throw err;
+    }
+    return this._useTrack(publication, stream.getTracks()[0]);
+  }
+
+  /**
+   * Flip the camera: on a phone (the track tells its facingMode) the other way round, user <-> environment, asked
+   * exactly and then as a preference; otherwise, or when that cannot be met, the next camera in the device list.
+   * The publication keeps its sid; its track is unchanged when there is no other camera.
+   */
+  async flipCamera() {
+    const publication = this.tracks.get("camera");
+    if (!publication) return null;
+    const settings = settingsOf(publication.track);
+    const capabilities = publication.track.getCapabilities ? publication.track.getCapabilities() : {};
+    const devices = navigator.mediaDevices.enumerateDevices ? await navigator.mediaDevices.enumerateDevices() : [];
+    const cameras = devices.filter((d) => d.kind === "videoinput").map((d) => d.deviceId);
+    const choice = flipChoice({ settings, capabilities, cameras });
+    let same = null; // the same camera given back by a preference after the current track had to stop
+    try {
+      for (const facingMode of choice.tries) {
+        let stream;
+        try {
+          stream = await this._open(publication, CONSTRAINTS.camera(null, facingMode));
+        } catch (err) {
+          if (err && (err.name === "OverconstrainedError" || err.name === "ConstraintNotSatisfiedError")) continue;
+          throw err;
+        }
+        const opened = stream.getVideoTracks()[0];
+        if (opened && flipped(settings, settingsOf(opened), choice.facingMode)) {
+          return await this._useTrack(publication, opened);
+        }
+        if (opened && !same && publication.track.readyState === "ended") same = opened;
+        else for (const t of stream.getTracks()) t.stop();
+      }
+      if (choice.nextDeviceId) {
+        if (same) same.stop(); // (a phone may not open the next camera while this one runs)
+        same = null;
+        return await this.switchDevice("camera", choice.nextDeviceId);
+      }
+      return same ? await this._useTrack(publication, same) : publication;
+    } catch (err) {
+      if (same) same.stop();
+      await this._reopen(publication, settings.deviceId);
+      throw err;
+    }
+  }
+
+  // getUserMedia for a publication's next track. A phone that cannot open two cameras at once refuses with
+  // NotReadableError while the current one runs: then the current track is stopped and the device asked again.
+  async _open(publication, constraints) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(constraints);
+    } catch (err) {
+      if (!err || err.name !== "NotReadableError" || publication.track.readyState === "ended") throw err;
+      publication.track.stop();
+      return navigator.mediaDevices.getUserMedia(constraints);
+    }
+  }
+
+  // After a switch that failed once the current track had stopped: open its device again (the publication goes on).
+  async _reopen(publication, deviceId) {
+    if (publication.track.readyState !== "ended" || this.tracks.get(publication.cid) !== publication) return;
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(CONSTRAINTS[publication.cid](deviceId || null));
+      await this._useTrack(publication, stream.getTracks()[0]);
+    } catch (err) {
+      // no device to go back to: the track stays ended (the caller reports the first error)
+    }
+  }
+
+  async _useTrack(publication, track) {
     track.enabled = !publication.muted;
     const old = publication.track;
     publication.track = track;
+    const deviceId = settingsOf(track).deviceId;
+    if (deviceId) this.devices[publication.cid] = deviceId;
     await this._room._replaceTrack(publication);
     old.stop();
     this._room._emit("local_track_changed", { publication });

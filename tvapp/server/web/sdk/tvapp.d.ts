@@ -112,6 +112,10 @@ export declare class LocalParticipant {
   setMicrophoneEnabled(enabled: boolean, options?: { deviceId?: string; track?: MediaStreamTrack }): Promise<LocalTrackPublication | null>;
   setScreenShareEnabled(enabled: boolean): Promise<LocalTrackPublication | null>;
   switchDevice(kind: "camera" | "microphone" | TrackKind, deviceId: string): Promise<LocalTrackPublication | null>;
+  /** Flip the camera: the other facingMode (user <-> environment) where the track tells one, else the next camera;
+   * the publication keeps its sid. null when no camera is published. A phone that cannot open two cameras at once
+   * (NotReadableError) gets the current track stopped first; on failure the camera it left is opened again. */
+  flipCamera(): Promise<LocalTrackPublication | null>;
   publishData(payload: string, options?: { topic?: string; to?: string[] }): boolean;
 }
 
@@ -281,6 +285,26 @@ export declare function canTransition(state: ConnectionState, event: string): bo
 export declare function reconnectStep(p: { since: number; now: number; resumeToken: string | null;
   refused: boolean; graceMs: number; giveUpMs: number }): "resume" | "rejoin" | "give_up";
 export declare function retryDelayMs(attempt: number): number;
+
+/** A camera's facing mode as MediaTrackSettings names it ("user": front, "environment": back). */
+export type FacingMode = "user" | "environment" | "left" | "right" | string;
+export interface FlipChoice {
+  /** The facing mode a flip asks for; null when the track tells none (then only nextDeviceId). */
+  facingMode: FacingMode | null;
+  /** The facingMode constraints to try in order: exact, then ideal. */
+  tries: Array<{ exact: FacingMode } | { ideal: FacingMode }>;
+  /** The camera after the current one in the device list (wrapping round); null when there is no other. */
+  nextDeviceId: string | null;
+}
+export declare function otherFacing(mode: FacingMode | null | undefined): FacingMode;
+export declare function facingOf(settings?: MediaTrackSettings | null,
+  capabilities?: MediaTrackCapabilities | null): FacingMode | null;
+export declare function flipChoice(p?: { settings?: MediaTrackSettings; capabilities?: MediaTrackCapabilities;
+  cameras?: string[] }): FlipChoice;
+export declare function flipped(before: MediaTrackSettings | null, after: MediaTrackSettings | null,
+  wanted: FacingMode | null): boolean;
+export declare function mirrored(settings?: MediaTrackSettings | null,
+  capabilities?: MediaTrackCapabilities | null): boolean;
 
 export declare function tokenTimes(token: string): { issuedAt: number; expiresAt: number } | null;
 export declare function refreshDelay(issuedAt: number, expiresAt: number, now: number): number;

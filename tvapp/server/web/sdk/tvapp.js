@@ -11,6 +11,7 @@ export { tokenTimes, refreshDelay, tokenExpired } from "./tokens.js";
 export { RoomClock, moving, positionAt, steer, median, learnFrame, frameError, measuredError } from "./steering.js";
 export { Playback } from "./playback.js";
 export { createSyncedVideo, playableUrl } from "./syncvideo.js";
+export { otherFacing, facingOf, flipChoice, flipped, mirrored } from "./facing.js";
 export { LocalParticipant, RemoteParticipant, RemoteTrack, RemoteTrackPublication, LocalTrackPublication }
   from "./participants.js";
 export const VERSION = "0.1.0"; // = the Python package's version (tests/test_web_sdk_package.py checks)
