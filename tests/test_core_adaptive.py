@@ -133,6 +133,16 @@ def test_the_gate_ignores_a_small_bitrate_change_and_sends_a_large_one() -> None
     assert not small_bitrate_change(Constraints(), down)
 
 
+def test_a_drifting_link_estimate_does_not_hold_a_lower_bitrate_back_forever() -> None:
+    gate = ConstraintsGate()
+    t = 0.0
+    sent = None
+    while sent is None and t < 5000.0:  # every 100 ms a slightly different estimate
+        sent = gate.offer(Constraints(1280, 720, 30, 1_000_000 + int(t) * 20), t)
+        t += 100.0
+    assert sent is not None and t <= DOWN_HOLD_MS + 200.0, (sent, t)
+
+
 @given(st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 3000), st.booleans(),
                           st.sampled_from(["low", "standard", "high"]),
                           st.one_of(st.none(), st.integers(0, 20_000_000))), max_size=8))

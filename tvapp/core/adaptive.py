@@ -29,7 +29,8 @@ Every subscriber tells the SFU, per subscribed video track, the size it renders 
 `ConstraintsGate` keeps a resize storm from becoming a message storm: a change of the bitrate alone by less than
 `BITRATE_HYSTERESIS` (15 %) of the bitrate sent is no change (link estimates move every tick); a change that asks for more (unpausing,
 a larger size, frame rate or bitrate) goes out at once, but at most one message per `MIN_INTERVAL_MS`; a change
-that asks for less goes out only once it has held for `DOWN_HOLD_MS` (each newer wish restarts the wait), so a
+that asks for less goes out only once it has held for `DOWN_HOLD_MS` (each newer wish restarts the wait, but not
+one that differs by a small bitrate change: estimates move every tick), so a
 shrinking window sends one message when it settles. A publisher starts unconstrained, so a track nobody watches is
 paused `DOWN_HOLD_MS` after it is published. Time is an argument (milliseconds).
 """
@@ -206,7 +207,9 @@ class ConstraintsGate:
             self._wish = None
             return None
         if wanted != self._wish:
-            self._wish, self._wish_since = wanted, now_ms
+            if self._wish is None or not small_bitrate_change(self._wish, wanted):
+                self._wish_since = now_ms  # a new wish waits anew; a link estimate's drift does not restart it
+            self._wish = wanted
         if not asks_for_more(self.sent, wanted) and now_ms - self._wish_since < self.down_hold_ms:
             return None
         if self._sent_at is not None and now_ms - self._sent_at < self.min_interval_ms:
