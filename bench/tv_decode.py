@@ -1,0 +1,131 @@
+"""TV decode cost in a 6-tile grid: adaptive stream (tile-sized streams) vs full-size streams, same run.
+
+A real `tvapp serve` (CPU 0) holds a room with 6 real `tvapp bot` publishers, each a 1280x720@15 test pattern
+(VP8, no audio). A real `tvapp tv` (SDL dummy screen 1920x1080 at 30 fps, no sound) joins and shows them in its
+3x2 grid. Run twice, one TV after the other, never together, on the same bots:
+
+- adaptive: `[tv] adaptive_stream = true` (the default): the TV sends each tile's size (track_settings), the SFU
+  tells the publishers (publish_constraints) and they encode tile-sized pictures;
+- full_size (baseline): `[tv] adaptive_stream = false`: the TV says nothing, every stream stays 1280x720.
+
+Measured per run over the same window, after the six tiles are showing video and a warm-up: the TV process's CPU
+time per wall second (all threads: decoders, frame loop, network; /proc), the video pixels it put on screen per
+second and pictures per second per tile (from its `--trace` flip records: each new picture shown, with its
+decoded width and height), the median decoded size, and the bots' CPU (their encoders) for context.
+Goal (issue 18): the TV's CPU >= 2x less with adaptive stream.
+
+Run: python -m bench.tv_decode [--quick] [--seconds S]. Prints one JSON line. --quick: 2 bots at 1280x720@10, short
+windows (the smoke test's shape check, not the figure).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import emit, parser, process_cpu_seconds, running_server
+from tvapp.testing.tv import BotProcess, tv_env
+
+SERVER_ENV = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}
+GOAL_RATIO = 2.0
+SCREEN = "1920x1080"
+
+
+def flips(trace: Path) -> list[dict[str, Any]]:
+    """Return the TV's flip records with a picture size written so far."""
+    if not trace.exists():
+        return []
+    out = []
+    for line in trace.read_text().splitlines()[:-1]:  # the last line may be half written
+        event = json.loads(line)
+        if event.get("event") == "flip" and event.get("width"):
+            out.append(event)
+    return out
+
+
+def run_tv(srv: Any, work: Path, name: str, adaptive: bool, bots: list[BotProcess], tiles: int, warmup: float,
+           seconds: float) -> dict[str, Any]:
+    """Run one TV in the room; return its figures over the measured window."""
+    trace = work / f"trace-{name}.jsonl"
+    env = tv_env(work, {"TVAPP_TV_FPS": "30", "TVAPP_TV_ADAPTIVE_STREAM": "true" if adaptive else "false"})
+    proc = subprocess.Popen([sys.executable, "-m", "tvapp", "tv", "--server", srv.url, "--token",
+                             srv.token("decode", name)["access_token"], "--size", SCREEN, "--layout", "grid",
+                             "--no-audio", "--trace", str(trace)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len({f["identity"] for f in flips(trace)}) < tiles:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the TV ({name}) never showed {tiles} videos")
+            time.sleep(0.2)
+        time.sleep(warmup)  # a benchmark's warm-up: adaptive stream's constraints reach the encoders
+        bots_cpu0 = sum(process_cpu_seconds(b.proc.pid) for b in bots)
+        t0, cpu0, wall0 = time.time(), process_cpu_seconds(proc.pid), time.perf_counter()
+        time.sleep(seconds)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the TV ({name}) exited with {proc.returncode}")
+        cpu1, wall1, t1 = process_cpu_seconds(proc.pid), time.perf_counter(), time.time()
+        bots_cpu1 = sum(process_cpu_seconds(b.proc.pid) for b in bots)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    span = wall1 - wall0
+    shown = [f for f in flips(trace) if t0 <= f["t"] <= t1]
+    per_tile: dict[str, int] = {}
+    for f in shown:
+        per_tile[f["identity"]] = per_tile.get(f["identity"], 0) + 1
+    pixels = [f["width"] * f["height"] for f in shown]
+    sizes = sorted(shown, key=lambda f: f["width"] * f["height"])
+    middle = sizes[len(sizes) // 2] if sizes else {"width": 0, "height": 0}
+    return {
+        "tv_core_share": round((cpu1 - cpu0) / span, 3),
+        "tv_cpu_ms_per_s": round(1000 * (cpu1 - cpu0) / span, 1),
+        "shown_mpixels_per_s": round(sum(pixels) / span / 1e6, 2),
+        "shown_fps_per_tile": round(len(shown) / span / max(1, len(per_tile)), 1),
+        "tiles_with_video": len(per_tile),
+        "median_decoded_size": f"{middle['width']}x{middle['height']}",
+        "bots_core_share": round((bots_cpu1 - bots_cpu0) / span, 3),
+    }
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, help="measured seconds per TV (default 20, quick 3)")
+    args = p.parse_args()
+    seconds = args.seconds or (3.0 if args.quick else 20.0)
+    warmup = 2.0 if args.quick else 5.0
+    count, video = (2, "pattern:1280x720@10") if args.quick else (6, "pattern:1280x720@15")
+    with running_server(SERVER_ENV) as srv, tempfile.TemporaryDirectory(prefix="tvapp-bench-decode-") as tmp:
+        work = Path(tmp)
+        srv.http.post("/v1/rooms", json={"name": "decode", "max_participants": count + 2}).raise_for_status()
+        bots = [BotProcess(work, f"bot-{i}", ["--server", srv.url, "--token",
+                                              srv.token("decode", f"bot-{i}")["access_token"],
+                                              "--video", video, "--audio", "none"])
+                for i in range(count)]
+        try:
+            for b in bots:
+                b.wait_published(1, timeout=60)
+            adaptive = run_tv(srv, work, "tv-adaptive", True, bots, count, warmup, seconds)
+            full = run_tv(srv, work, "tv-full", False, bots, count, warmup, seconds)
+        finally:
+            for b in bots:
+                b.stop()
+    ratio = full["tv_core_share"] / max(0.001, adaptive["tv_core_share"])
+    emit("tv_decode", {
+        "publishers": count, "video": video.split(":", 1)[1] + " VP8", "screen": f"{SCREEN}@30 grid",
+        "seconds": seconds, "adaptive": adaptive, "baseline_full_size": full,
+        "cpu_ratio_full_to_adaptive": round(ratio, 2),
+        "pixel_ratio_full_to_adaptive": round(full["shown_mpixels_per_s"] / max(0.001, adaptive["shown_mpixels_per_s"]),
+                                              2),
+        "goal_ratio": GOAL_RATIO, "goal_met": ratio >= GOAL_RATIO,
+    })
+
+
+if __name__ == "__main__":
+    main()
