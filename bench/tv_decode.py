@@ -14,7 +14,7 @@ second and pictures per second per tile (from its `--trace` flip records: each n
 decoded width and height), the median decoded size, and the bots' CPU (their encoders) for context.
 Goal (issue 18): the TV's CPU >= 2x less with adaptive stream.
 
-Run: python -m bench.tv_decode [--quick] [--seconds S]. Prints one JSON line. --quick: 2 bots at 1280x720@10, short
+Run: python -m bench.tv_decode [--quick] [--seconds S] [--fps F]. Prints one JSON line. --quick: 2 bots at 1280x720@10, short
 windows (the smoke test's shape check, not the figure).
 """
 
@@ -97,10 +97,11 @@ def run_tv(srv: Any, work: Path, name: str, adaptive: bool, bots: list[BotProces
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, help="measured seconds per TV (default 20, quick 3)")
+    p.add_argument("--fps", type=float, default=5.0, help="the publishers' frame rate (default 5; not with --quick)")
     args = p.parse_args()
     seconds = args.seconds or (3.0 if args.quick else 20.0)
     warmup = 2.0 if args.quick else 5.0
-    count, video = (2, "pattern:1280x720@10") if args.quick else (6, "pattern:1280x720@5")
+    count, video = (2, "pattern:1280x720@10") if args.quick else (6, f"pattern:1280x720@{args.fps:g}")
     with running_server(SERVER_ENV) as srv, tempfile.TemporaryDirectory(prefix="tvapp-bench-decode-") as tmp:
         work = Path(tmp)
         srv.http.post("/v1/rooms", json={"name": "decode", "max_participants": count + 2}).raise_for_status()
