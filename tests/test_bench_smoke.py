@@ -243,3 +243,25 @@ def test_composition_quick_prints_its_figures() -> None:
     assert result["people"] == 6 and result["resolution"] == "640x360" and result["output_seconds"] == 6.0
     assert result["speed_x_realtime"] == pytest.approx(result["output_seconds"] / result["wall_seconds"], rel=0.02)
     assert result["met"] == (result["speed_x_realtime"] >= result["goal_x_realtime"]) and result["output_bytes"] > 0
+
+
+def test_tv_decode_quick_prints_its_figures() -> None:
+    result = run_bench("tv_decode", timeout=120)
+    assert result["publishers"] == 2 and result["seconds"] == 2.0
+    adaptive, full = result["adaptive"], result["baseline_full_size"]
+    for run in (adaptive, full):
+        assert run["tiles_with_video"] == 2 and run["tv_core_share"] > 0 and run["shown_mpixels_per_s"] > 0
+        assert run["tv_cpu_ms_per_s"] == pytest.approx(1000 * run["tv_core_share"], abs=1.0)
+    assert full["median_decoded_size"] == "1280x720"  # no track_settings: full size
+    w, h = map(int, adaptive["median_decoded_size"].split("x"))
+    assert w < 1280 and h < 720  # two tiles on a 1920x1080 grid: scaled down to fit them
+    assert result["cpu_ratio_full_to_adaptive"] == pytest.approx(full["tv_core_share"] / adaptive["tv_core_share"],
+                                                                 rel=0.02)
+    video = result["video_cpu_ms_per_s"]
+    assert result["tv_without_video_cpu_ms_per_s"] > 0
+    for name, run in (("adaptive", adaptive), ("full_size", full)):
+        assert video[name] == pytest.approx(run["tv_cpu_ms_per_s"] - result["tv_without_video_cpu_ms_per_s"], abs=0.2)
+    assert result["goal_met"] == (result["rates_comparable"] and video["full_size"] >= 2.0 * video["adaptive"])
+    alone = result["decoder_only"]
+    assert alone["tile_size"] == adaptive["median_decoded_size"] and alone["pictures"] == 10
+    assert 0 < alone["tile_ms_per_picture"] and 0 < alone["full_size_ms_per_picture"]

@@ -7,8 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tvapp.core.adaptive import (
+    BITRATE_HYSTERESIS,
     DOWN_HOLD_MS,
     FULL_FRAMERATE,
+    LINK_HEADROOM,
     MIN_BITRATE,
     MIN_INTERVAL_MS,
     PAUSED,
@@ -20,16 +22,19 @@ from tvapp.core.adaptive import (
     ViewerSettings,
     asks_for_more,
     constraints_for,
+    link_share,
+    need_bps,
     scale_for,
     scaled_size,
+    small_bitrate_change,
 )
 
 MAX = 2_500_000
 
 
 def tile(w: int, h: int, visible: bool = True, priority: str = "standard", link: int | None = None,
-         tracks: int = 1) -> Viewer:
-    return Viewer(ViewerSettings(w, h, visible, priority), link, tracks)
+         withheld: bool = False, congested: bool = False) -> Viewer:
+    return Viewer(ViewerSettings(w, h, visible, priority), link, withheld, congested)
 
 
 def test_nobody_watching_pauses_unless_something_else_needs_the_track() -> None:
@@ -68,10 +73,74 @@ def test_bitrate_follows_the_size_within_the_server_limits() -> None:
 
 
 def test_the_strongest_known_link_caps_the_bitrate_and_an_unknown_link_does_not() -> None:
-    weak, strong = tile(1280, 720, link=400_000, tracks=2), tile(1280, 720, link=3_000_000, tracks=3)
+    weak, strong = tile(1280, 720, link=200_000), tile(1280, 720, link=1_000_000)
     assert constraints_for([weak, strong], max_bitrate=MAX).max_bitrate == 1_000_000
     assert constraints_for([weak, tile(1280, 720)], max_bitrate=MAX).max_bitrate == int(1280 * 720 * 30 * 0.08)
     assert constraints_for([tile(1280, 720, link=10_000)], max_bitrate=MAX).max_bitrate == MIN_BITRATE
+
+
+def test_a_withheld_or_congested_subscriber_does_not_drag_the_publisher_down() -> None:
+    good = tile(1280, 720, link=1_800_000)
+    weak_off = tile(1280, 720, link=300_000, withheld=True, congested=True)
+    weak_on = tile(1280, 720, link=300_000, congested=True)  # receives this one, others of its tracks are off
+    assert constraints_for([good, weak_off, weak_on], max_bitrate=MAX).max_bitrate == 1_800_000
+    unknown_good = tile(1280, 720)
+    assert constraints_for([unknown_good, weak_off], max_bitrate=MAX).max_bitrate == int(1280 * 720 * 30 * 0.08)
+
+
+def test_when_only_weak_subscribers_watch_the_publisher_comes_down_to_fit_the_best_of_them() -> None:
+    mid = tile(1280, 720, link=1_000_000, withheld=True, congested=True)
+    weaker = tile(1280, 720, link=400_000, withheld=True, congested=True)
+    assert constraints_for([mid, weaker], max_bitrate=MAX).max_bitrate == 1_000_000
+    assert constraints_for([weaker], max_bitrate=MAX).max_bitrate == 400_000
+    assert constraints_for([mid, tile(1280, 720, withheld=True)], max_bitrate=MAX).max_bitrate > 2_000_000  # unknown
+
+
+def test_a_link_is_split_over_the_tracks_received_by_what_each_needs() -> None:
+    big, thumb = need_bps(ViewerSettings(1280, 720), max_bitrate=MAX), need_bps(ViewerSettings(160, 90),
+                                                                                  max_bitrate=MAX)
+    assert (big, thumb) == (int(1280 * 720 * 30 * 0.08), MIN_BITRATE)
+    assert need_bps(None, max_bitrate=MAX) == need_bps(ViewerSettings(0, 0), max_bitrate=MAX) == MAX
+    assert need_bps(ViewerSettings(160, 90, priority="high"), max_bitrate=MAX) == MIN_BITRATE
+    assert need_bps(ViewerSettings(640, 360, priority="low"), max_bitrate=MAX) == int(640 * 360 * 15 * 0.08)
+    link = 3_000_000
+    shares = [link_share(link, big, [thumb] * 5)] + [link_share(link, thumb, [big] + [thumb] * 4)] * 5
+    assert shares[0] > 4 * shares[1]
+    assert sum(shares) == pytest.approx(LINK_HEADROOM * link, rel=1e-3)
+    assert link_share(link, big, []) == int(LINK_HEADROOM * link)
+    assert link_share(link, big, [big, big]) == int(LINK_HEADROOM * link / 3)
+    with pytest.raises(ValueError):
+        link_share(-1, big, [])
+
+
+def test_the_gate_ignores_a_small_bitrate_change_and_sends_a_large_one() -> None:
+    gate = ConstraintsGate()
+    base = Constraints(max_width=1280, max_height=720, max_framerate=30, max_bitrate=2_000_000)
+    gate.offer(base, 0.0)
+    assert gate.offer(base, DOWN_HOLD_MS) == base
+    nudge = int(2_000_000 * (1 + BITRATE_HYSTERESIS)) - 1
+    t = DOWN_HOLD_MS + MIN_INTERVAL_MS
+    for bps in (nudge, 2_000_000 * 2 - nudge, 1_800_000):
+        assert small_bitrate_change(base, Constraints(1280, 720, 30, bps))
+        for k in range(20):
+            assert gate.offer(Constraints(1280, 720, 30, bps), t + k * 100.0) is None
+    up = Constraints(1280, 720, 30, int(2_000_000 * (1 + BITRATE_HYSTERESIS)))
+    assert gate.offer(up, t + 2000.0) == up  # more: at once
+    down = Constraints(1280, 720, 30, 1_000_000)
+    assert gate.offer(down, t + 3000.0) is None
+    assert gate.offer(down, t + 3000.0 + DOWN_HOLD_MS) == down  # less: once it held
+    assert not small_bitrate_change(down, Constraints(640, 360, 30, 1_000_000))  # the size changed too
+    assert not small_bitrate_change(Constraints(), down)
+
+
+def test_a_drifting_link_estimate_does_not_hold_a_lower_bitrate_back_forever() -> None:
+    gate = ConstraintsGate()
+    t = 0.0
+    sent = None
+    while sent is None and t < 5000.0:  # every 100 ms a slightly different estimate
+        sent = gate.offer(Constraints(1280, 720, 30, 1_000_000 + int(t) * 20), t)
+        t += 100.0
+    assert sent is not None and t <= DOWN_HOLD_MS + 200.0, (sent, t)
 
 
 @given(st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 3000), st.booleans(),

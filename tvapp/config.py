@@ -150,6 +150,7 @@ class TvConfig:
     echo_cancellation: bool = True
     noise_suppression: bool = True
     auto_gain: bool = True
+    adaptive_stream: bool = True  # false: no track_settings, full-size streams (bench/tv_decode.py's baseline)
 
 
 @dataclass(frozen=True)

@@ -324,7 +324,7 @@ def tv_options(cfg: config_mod.Config, args: argparse.Namespace) -> TvOptions:
         trace=Path(args.trace) if args.trace else None, watch_mode=watch.layout,
         content_volume=watch.content_volume, duck_db=watch.duck_db, content_proxy=watch.content_proxy,
         camera=tv.camera, microphone=tv.microphone, echo_cancellation=tv.echo_cancellation,
-        noise_suppression=tv.noise_suppression, auto_gain=tv.auto_gain)
+        noise_suppression=tv.noise_suppression, auto_gain=tv.auto_gain, adaptive_stream=tv.adaptive_stream)
 
 
 def _api_key(args: argparse.Namespace) -> tuple[str, str] | None:

@@ -13,15 +13,24 @@ Every subscriber tells the SFU, per subscribed video track, the size it renders 
   or a `keep_running` consumer: no size limit.
 - Frame rate: `FULL_FRAMERATE` if any visible subscriber shows it larger than a thumbnail (`THUMBNAIL_PIXELS`) or
   with ``priority: high``; otherwise `THUMBNAIL_FRAMERATE`. ``priority: low`` never raises it.
-- Bitrate: what that size and frame rate need (`BITS_PER_PIXEL` per pixel per frame, at least `MIN_BITRATE`, at most
-  the server's ``max_video_bitrate``), capped by the links: a visible subscriber whose downlink estimate is known
-  can carry its estimate shared equally among the video tracks it shows; the cap is the *largest* of those shares
-  (one weak link never drags the others down: congestion control switches the weak one's tracks off instead),
-  and no cap while any visible subscriber's link is unknown.
+- Bitrate: what that size and frame rate need (`need_bps`: `BITS_PER_PIXEL` per pixel per frame, at least
+  `MIN_BITRATE`, at most the server's ``max_video_bitrate``), capped by the bitrate the subscribers' links fit: the
+  *largest* any subscriber that receives the track can carry for it. A subscriber's share of its downlink estimate
+  for one track (`link_share`): `LINK_HEADROOM` of the estimate (audio, packet overhead, keyframe bursts take the
+  rest), split over the video tracks it receives in proportion to what each needs at the size it shows it, so a
+  speaker's big tile gets more than a thumbnail. Left out: a subscriber the track is withheld from (switched off by
+  congestion control, `Viewer.withheld`) or that is congested (`Viewer.congested`: some of its tracks are switched
+  off), so one weak link never drags the others down (congestion control handles the weak one). Only when nobody
+  else receives it do those count (the best of them), so the publisher comes down to fit them and switching the
+  track back on can succeed. No cap while any subscriber that counts has an unknown link (`link_bps` None: the SFU
+  passes only estimates that met loss; a loss-free one is a lower bound, and capping at it would pin the publisher
+  to what it sends now).
 
-`ConstraintsGate` keeps a resize storm from becoming a message storm: a change that asks for more (unpausing,
+`ConstraintsGate` keeps a resize storm from becoming a message storm: a change of the bitrate alone by less than
+`BITRATE_HYSTERESIS` (15 %) of the bitrate sent is no change (link estimates move every tick); a change that asks for more (unpausing,
 a larger size, frame rate or bitrate) goes out at once, but at most one message per `MIN_INTERVAL_MS`; a change
-that asks for less goes out only once it has held for `DOWN_HOLD_MS` (each newer wish restarts the wait), so a
+that asks for less goes out only once it has held for `DOWN_HOLD_MS` (each newer wish restarts the wait, but not
+one that differs by a small bitrate change: estimates move every tick), so a
 shrinking window sends one message when it settles. A publisher starts unconstrained, so a track nobody watches is
 paused `DOWN_HOLD_MS` after it is published. Time is an argument (milliseconds).
 """
@@ -42,6 +51,8 @@ BITS_PER_PIXEL: Final = 0.08
 MIN_BITRATE: Final = 100_000
 MIN_INTERVAL_MS: Final = 250.0
 DOWN_HOLD_MS: Final = 1000.0
+LINK_HEADROOM: Final = 0.85
+BITRATE_HYSTERESIS: Final = 0.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +67,14 @@ class ViewerSettings:
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """One subscriber of a track: its settings (None: not told yet), its downlink estimate in bits per second
-    (None: unknown) and how many video tracks it shows (the estimate is shared among them)."""
+    """One subscriber of a track: its settings (None: not told yet), the bitrate its link can carry for this track
+    (`link_share`; None: unknown), whether congestion control withholds the track from it (switched off) and whether
+    it is congested (some of its tracks switched off)."""
 
     settings: ViewerSettings | None = None
     link_bps: int | None = None
-    video_tracks: int = 1
+    withheld: bool = False
+    congested: bool = False
 
     @property
     def visible(self) -> bool:
@@ -102,10 +115,41 @@ def constraints_for(viewers: Sequence[Viewer], *, max_bitrate: int, keep_running
         bitrate = max_bitrate
     else:
         bitrate = min(max_bitrate, max(MIN_BITRATE, int(max_w * max_h * framerate * BITS_PER_PIXEL)))
-    shares = [v.link_bps // max(1, v.video_tracks) for v in visible if v.link_bps is not None]
-    if visible and not keep_running and len(shares) == len(visible):
+    receiving = [v for v in visible if not v.withheld and not v.congested]
+    judged = receiving or visible  # nobody else receives it: fit the best of the weak ones, so it can come back
+    shares = [v.link_bps for v in judged if v.link_bps is not None]
+    if judged and not keep_running and len(shares) == len(judged):
         bitrate = max(MIN_BITRATE, min(bitrate, max(shares)))
     return Constraints(max_width=max_w, max_height=max_h, max_framerate=framerate, max_bitrate=bitrate)
+
+
+def need_bps(settings: ViewerSettings | None, *, max_bitrate: int) -> int:
+    """Return the bitrate a video track shown with these settings needs (the size rule; unknown size: the most)."""
+    if settings is None or settings.width <= 0 or settings.height <= 0:
+        return max_bitrate
+    full = settings.priority == "high" or (settings.priority != "low" and
+                                           settings.width * settings.height > THUMBNAIL_PIXELS)
+    framerate = FULL_FRAMERATE if full else THUMBNAIL_FRAMERATE
+    return min(max_bitrate, max(MIN_BITRATE, int(settings.width * settings.height * framerate * BITS_PER_PIXEL)))
+
+
+def link_share(link_bps: float, need: int, other_needs: Sequence[int]) -> int:
+    """Return what a subscriber's link can carry for one track: `LINK_HEADROOM` of its estimate, split over that
+    track and the other video tracks it receives in proportion to what each needs."""
+    if link_bps < 0 or need < 0 or any(n < 0 for n in other_needs):
+        raise ValueError("bitrates are never negative")
+    total = need + sum(other_needs)
+    return int(LINK_HEADROOM * link_bps * (need / total if total > 0 else 1.0))
+
+
+def small_bitrate_change(before: Constraints, after: Constraints) -> bool:
+    """Return whether `after` differs from `before` only by a bitrate change smaller than `BITRATE_HYSTERESIS`."""
+    if before.max_bitrate is None or after.max_bitrate is None or before.max_bitrate == after.max_bitrate:
+        return False
+    if (before.max_width, before.max_height, before.max_framerate, before.paused) != (
+            after.max_width, after.max_height, after.max_framerate, after.paused):
+        return False
+    return abs(after.max_bitrate - before.max_bitrate) < BITRATE_HYSTERESIS * before.max_bitrate
 
 
 def _step_down(pixels: int) -> int:
@@ -157,11 +201,15 @@ class ConstraintsGate:
 
     def offer(self, wanted: Constraints, now_ms: float) -> Constraints | None:
         """Take what the rule wants now; return the constraints to send now, or None (nothing to send yet)."""
+        if small_bitrate_change(self.sent, wanted):
+            wanted = self.sent
         if wanted == self.sent:
             self._wish = None
             return None
         if wanted != self._wish:
-            self._wish, self._wish_since = wanted, now_ms
+            if self._wish is None or not small_bitrate_change(self._wish, wanted):
+                self._wish_since = now_ms  # a new wish waits anew; a link estimate's drift does not restart it
+            self._wish = wanted
         if not asks_for_more(self.sent, wanted) and now_ms - self._wish_since < self.down_hold_ms:
             return None
         if self._sent_at is not None and now_ms - self._sent_at < self.min_interval_ms:

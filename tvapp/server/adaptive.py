@@ -13,18 +13,29 @@ visible, its priority) is kept here per (subscriber, track), even before the sub
   publication's `constraints`: its REMB cap follows their bitrate, the dead-path watch does not expect packets of
   a paused publication, and REST shows them.
 
-Subscribers' downlink estimates are an input of the rule (`link_estimates`); none is measured here yet (the
-congestion work of issue 18 item 3 is to provide them), so the bitrate follows the size only.
+The bitrate also fits the subscribers' links (issue 18 item 2): `adapt` is given the congestion handling's downlink
+estimates (tvapp.server.congestion `link_estimates`: those that met loss; a loss-free estimate is only a lower
+bound) and which subscribers it has switched tracks off for (`congested`). Each subscriber's estimate is split over
+the video tracks it receives by what each needs at its tile size (tvapp.core.adaptive `link_share`); a track
+switched off for it counts as one more it would receive. The rule leaves the congested subscribers out unless
+nobody else receives the track. With `[media] congestion_control = false` nothing is estimated: size alone counts.
 Errors: `track_not_found` (no other participant publishes that sid), `not_video` (an audio track).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Final
 
-from tvapp.core.adaptive import ConstraintsGate, Viewer, ViewerSettings, constraints_for
+from tvapp.core.adaptive import (
+    ConstraintsGate,
+    Viewer,
+    ViewerSettings,
+    constraints_for,
+    link_share,
+    need_bps,
+)
 from tvapp.protocol.messages import PublishConstraints, TrackSettings
 from tvapp.server.live import LiveParticipant, LiveRoom, RoomError
 
@@ -44,7 +55,7 @@ class RoomAdaptive:
         self.max_bitrate = max_bitrate
         self.settings: dict[tuple[str, str], ViewerSettings] = {}  # (subscriber sid, track sid) -> settings
         self.gates: dict[str, ConstraintsGate] = {}  # track sid -> gate
-        self.link_estimates: dict[str, int] = {}  # subscriber sid -> downlink estimate (bps), when known
+        self.link_estimates: dict[str, int] = {}  # subscriber sid -> downlink estimate (bps) that met loss
 
     def take_settings(self, participant: LiveParticipant, msg: TrackSettings) -> None:
         """Record a subscriber's settings for a track; RoomError when no other participant publishes it as video."""
@@ -56,33 +67,50 @@ class RoomAdaptive:
             raise RoomError("not_video", "track_settings apply to video tracks")
         self.settings[(participant.sid, msg.sid)] = ViewerSettings(msg.width, msg.height, msg.visible, msg.priority)
 
-    def adapt(self, sessions: Mapping[str, MediaSession], now_ms: float) -> None:
-        """Pause and resume subscriptions by their settings, and tell publishers their constraints when due."""
+    def adapt(self, sessions: Mapping[str, MediaSession], now_ms: float, links: Mapping[str, int] | None = None,
+              congested: Collection[str] = ()) -> None:
+        """Pause and resume subscriptions by their settings, and tell publishers their constraints when due (given
+        the subscribers' downlink estimates in bps and who is congested: tvapp.server.congestion)."""
+        if links is not None:
+            self.link_estimates = dict(links)
         tracks = {sid for session in sessions.values() for sid in session.publications}
         self.settings = {key: s for key, s in self.settings.items() if key[0] in sessions and key[1] in tracks}
         self.gates = {sid: gate for sid, gate in self.gates.items() if sid in tracks}
-        shown: dict[str, int] = {}
+        needs: dict[str, dict[str, int]] = {}  # subscriber sid -> video track sid it receives -> what it needs
         for session in sessions.values():
+            received = needs.setdefault(session.participant.sid, {})
             for track_sid, subscription in list(session.subscriptions.items()):
                 if subscription.kind != "video":
                     continue
                 settings = self.settings.get((session.participant.sid, track_sid))
                 subscription.set_paused(settings is not None and not settings.visible)
-                if not subscription.paused:
-                    shown[session.participant.sid] = shown.get(session.participant.sid, 0) + 1
+                if not subscription.withheld:
+                    received[track_sid] = need_bps(settings, max_bitrate=self.max_bitrate)
         for publisher in sessions.values():
             for publication in list(publisher.publications.values()):
                 if publication.kind != "video":
                     continue
-                viewers = [Viewer(self.settings.get((s.participant.sid, publication.track_sid)),
-                                  self.link_estimates.get(s.participant.sid), shown.get(s.participant.sid, 1))
-                           for s in sessions.values() if publication.track_sid in s.subscriptions]
+                track = publication.track_sid
+                viewers = []
+                for s in sessions.values():
+                    subscribed = s.subscriptions.get(track)
+                    if subscribed is None:
+                        continue
+                    sid = s.participant.sid
+                    settings = self.settings.get((sid, track))
+                    link = self.link_estimates.get(sid)
+                    share = None
+                    if link is not None:
+                        others = [n for t, n in needs.get(sid, {}).items() if t != track]
+                        share = link_share(link, need_bps(settings, max_bitrate=self.max_bitrate), others)
+                    viewers.append(Viewer(settings, share, withheld=subscribed.switched_off,
+                                          congested=sid in congested))
                 wanted = constraints_for(viewers, max_bitrate=self.max_bitrate, keep_running=bool(publication.sinks))
-                gate = self.gates.setdefault(publication.track_sid, ConstraintsGate())
+                gate = self.gates.setdefault(track, ConstraintsGate())
                 out = gate.offer(wanted, now_ms)
                 publication.constraints = gate.sent  # (a publication made anew by a media restart included)
                 if out is None:
                     continue
                 publisher.participant.peer.send(PublishConstraints(
-                    sid=publication.track_sid, max_width=out.max_width, max_height=out.max_height,
+                    sid=track, max_width=out.max_width, max_height=out.max_height,
                     max_framerate=out.max_framerate, max_bitrate=out.max_bitrate, paused=out.paused))

@@ -82,6 +82,11 @@ class RoomCongestion:
         """Return the sids of the subscribers with video switched off by congestion now."""
         return {sid for sid, s in self.subscribers.items() if s.controller.off}
 
+    def link_estimates(self) -> dict[str, int]:
+        """Return the subscribers' downlink estimates (bps) that met loss (a loss-free one is only a lower bound)."""
+        return {sid: int(s.controller.estimate_bps) for sid, s in self.subscribers.items()
+                if s.controller.estimate_bps is not None and s.controller.last_bad_ms is not None}
+
     def tick(self, sessions: list[MediaSession], dominant_sid: str | None, now_ms: float) -> None:
         """Measure every subscriber's downlink since the last tick and apply the rule's switches."""
         dt_s = 0.0 if self.last_ms is None else (now_ms - self.last_ms) / 1000.0

@@ -132,7 +132,9 @@ class RoomMedia:
     def adapt(self, now: float) -> None:
         """Apply subscribers' track settings and send publishers their constraints when due (tvapp.server.adaptive)."""
         try:
-            self.adaptive.adapt(self.sessions, now)
+            on = self.sfu.config.congestion_control  # the links' estimates fit the publishers' bitrates (issue 18)
+            self.adaptive.adapt(self.sessions, now, self.congestion.link_estimates() if on else {},
+                                self.congestion.congested() if on else set())
         except Exception:
             log.exception("media: adapting the room's streams failed")
 

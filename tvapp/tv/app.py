@@ -80,6 +80,7 @@ class TvOptions:
     echo_cancellation: bool = True  # [tv] echo_cancellation, noise_suppression, auto_gain
     noise_suppression: bool = True
     auto_gain: bool = True
+    adaptive_stream: bool = True  # [tv] adaptive_stream: false sends no track_settings
 
 
 # The TV remote's OK button (HDMI-CEC arrives as Enter) or P on a keyboard reopens pairing after a lockout.
@@ -378,6 +379,7 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                         content_volume=options.content_volume, duck_db=options.duck_db,
                         content_proxy=options.content_proxy, media=media,
                         echo=_echo_canceller(options, audio, media, out))
+    session.adaptive_stream = options.adaptive_stream
     shots = Screenshots(screenshots, options.screenshot_interval) if screenshots is not None else None
     trace = FlipTrace(options.trace, session) if options.trace else None
     if trace is not None and audio is not None:

@@ -105,6 +105,7 @@ class TvSession:
         self.joined_at: float | None = None     # wall time run() started joining, for join-to-frame traces
         self.people = People(formats, audio)
         self.tile_sizes = TileSizeReporter()  # track_settings from the layout drawn (tvapp.tv.adaptive)
+        self.adaptive_stream = True  # [tv] adaptive_stream; false: no track_settings (full-size streams)
         self.highlight = SpeakerHighlight()
         self.toasts = Toasts()
         self.reconnecting: set[str] = set()  # which of the TV's own links ("signal", "media") are being repaired
@@ -426,11 +427,13 @@ class TvSession:
 
     def tiles_shown(self, shown: dict[str, tuple[int, int]]) -> None:
         """Take the tile sizes the frame loop just drew (participant sid -> size) and tell the server of changes."""
-        self.tile_sizes.tiles_shown(shown, self.room, self.people)
+        if self.adaptive_stream:
+            self.tile_sizes.tiles_shown(shown, self.room, self.people)
 
     def refresh(self) -> None:
         """Rebuild the scene from the current state."""
-        self.tile_sizes.tell(self.room, self.people)
+        if self.adaptive_stream:
+            self.tile_sizes.tell(self.room, self.people)
         now_ms = self._now_ms()
         toasts = self.toasts.visible(now_ms)
         pairing = self._pairing_panel()
