@@ -137,7 +137,9 @@ class MicrophoneTrack(MediaStreamTrack):
         """End the track and close the device (nothing is captured after this)."""
         device, self._device = self._device, None
         if device is not None:
-            device.pause(1)
+            # Never device.pause(1) here: pygame calls SDL holding the GIL, and SDL waits for the device's lock,
+            # which its audio thread holds while our callback waits for the GIL (a deadlock that froze the TV on
+            # SIGTERM under load). close_device pauses and joins SDL's thread with the GIL let go.
             close_device(device)
         if self.readyState == "live":
             super().stop()
