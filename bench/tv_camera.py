@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,41 +53,72 @@ def mic_file(path: Path, seconds: int) -> Path:
     return path
 
 
-def frames_read(proc: subprocess.Popen[bytes], shots: Path) -> tuple[float, int]:
-    """Ask the TV for a screenshot (SIGUSR1) and return (when, camera frames read so far) from its sidecar."""
-    sidecar = shots / "latest.json"
-    seq = json.loads(sidecar.read_text())["seq"] if sidecar.exists() else 0
+def sidecar(proc: subprocess.Popen[bytes], shots: Path) -> tuple[float, dict[str, Any]]:
+    """Ask the TV for a screenshot (SIGUSR1) and return (when, its sidecar)."""
+    path = shots / "latest.json"
+    seq = json.loads(path.read_text())["seq"] if path.exists() else 0
     proc.send_signal(signal.SIGUSR1)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, ValueError):
-            data = json.loads(sidecar.read_text())
+            data = json.loads(path.read_text())
             if data["seq"] > seq:
-                return time.monotonic(), int((data.get("local") or {}).get("camera_frames_read", 0))
+                return time.monotonic(), data
         time.sleep(0.05)
     raise RuntimeError("the TV wrote no screenshot")
 
 
-def run_tv(srv: object, work: Path, name: str, extra_env: dict[str, str], warmup: float,
+def frames_read(proc: subprocess.Popen[bytes], shots: Path) -> tuple[float, int]:
+    """Return (when, camera frames the TV read so far) from a fresh screenshot sidecar."""
+    when, data = sidecar(proc, shots)
+    return when, int((data.get("local") or {}).get("camera_frames_read", 0))
+
+
+def published_kinds(srv: Any, name: str) -> list[str]:
+    """Return the kinds of the unmuted tracks participant `name` publishes, as the server's REST API lists them."""
+    answer = srv.http.get("/v1/rooms/pipe/participants")
+    answer.raise_for_status()
+    mine = [p for p in answer.json() if p["identity"] == name]
+    return sorted(t["kind"] for p in mine for t in p.get("tracks", []) if not t.get("muted"))
+
+
+def wait_ready(srv: Any, proc: subprocess.Popen[bytes], shots: Path, name: str, publishing: bool,
+               timeout: float = 60.0) -> None:
+    """Wait (instead of a fixed warm-up) until the TV shows every bot's video and, when it publishes, until the
+    server lists its camera and microphone and the TV has read camera frames."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the TV exited with {proc.returncode}")
+        ready = False
+        with contextlib.suppress(RuntimeError):
+            data = sidecar(proc, shots)[1]
+            shown = sum(1 for tile in data.get("tiles", []) if tile.get("video_rect"))
+            read = int((data.get("local") or {}).get("camera_frames_read", 0))
+            ready = shown >= STREAMS and (not publishing or (read > 0 and published_kinds(srv, name) == ["audio", "video"]))
+        if ready:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} was not ready within {timeout:g} s (bots' video shown, own tracks published)")
+        time.sleep(0.2)
+
+
+def run_tv(srv: Any, work: Path, name: str, extra_env: dict[str, str],
            seconds: float) -> tuple[float, list[str], float]:
     """Run one TV in the room; return its CPU share over the measured window, the kinds it published then, and
     the camera frames it read per second in that window."""
-    token = srv.token("pipe", name)["access_token"]  # type: ignore[attr-defined]
+    token = srv.token("pipe", name)["access_token"]
     env = tv_env(work, {"TVAPP_TV_FPS": "30", **extra_env})
     shots = work / f"shots-{name}"
-    proc = subprocess.Popen([sys.executable, "-m", "tvapp", "tv", "--server", srv.url, "--token", token,  # type: ignore[attr-defined]
+    proc = subprocess.Popen([sys.executable, "-m", "tvapp", "tv", "--server", srv.url, "--token", token,
                              "--size", "1920x1080", "--screenshots", str(shots), "--screenshot-interval", "0"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(warmup)
+        wait_ready(srv, proc, shots, name, publishing="TVAPP_TV_CAMERA" in extra_env)
         t0, read0 = frames_read(proc, shots)
         share = measure(proc, 0.0, seconds)
         t1, read1 = frames_read(proc, shots)
-        answer = srv.http.get("/v1/rooms/pipe/participants")  # type: ignore[attr-defined]
-        answer.raise_for_status()
-        mine = [p for p in answer.json() if p["identity"] == name]
-        kinds = sorted(t["kind"] for p in mine for t in p.get("tracks", []) if not t.get("muted"))
-        return share, kinds, (read1 - read0) / (t1 - t0)
+        return share, published_kinds(srv, name), (read1 - read0) / (t1 - t0)
     finally:
         proc.terminate()
         proc.wait(20)
@@ -104,8 +136,7 @@ def main() -> None:
                                     seconds=args.seconds or (3.0 if args.quick else 10.0)))
         return
     seconds = args.seconds or (4.0 if args.quick else 20.0)
-    warmup = 4.0 if args.quick else 6.0
-    length = int(warmup + seconds + 30)
+    length = int(seconds + 60)
     with running_server(SERVER_ENV) as srv, tempfile.TemporaryDirectory(prefix="tvapp-bench-camera-") as tmp:
         work = Path(tmp)
         clip, mic = camera_file(work / "camera.mjpeg.avi", length), mic_file(work / "mic.raw", length)
@@ -116,9 +147,9 @@ def main() -> None:
         try:
             for b in bots:
                 b.wait_published(2)
-            baseline, plain_kinds, _ = run_tv(srv, work, "tv-plain", {}, warmup, seconds)
+            baseline, plain_kinds, _ = run_tv(srv, work, "tv-plain", {}, seconds)
             publishing, kinds, camera_fps = run_tv(srv, work, "tv-camera", {"TVAPP_TV_CAMERA": str(clip), "TVAPP_TV_MICROPHONE": "auto",
-                                                         "SDL_DISKAUDIOFILEIN": str(mic)}, warmup, seconds)
+                                                         "SDL_DISKAUDIOFILEIN": str(mic)}, seconds)
         finally:
             for b in bots:
                 b.stop()

@@ -261,10 +261,11 @@ def test_a_tv_publishing_to_nobody_switches_its_mic_and_exits_promptly_on_sigter
 
     try:
         wait_until(published_paused, timeout=60, interval=0.1, what="the TV's camera and mic published, video paused")
-        tv.wait_for(lambda s: local(s).get("camera_frames_read", 0) > 0 and local(s).get("mic_frames_read", 0) > 0,
-                    timeout=20, what="the TV capturing both devices")
+        _, capturing = tv.wait_for(lambda s: local(s).get("camera_frames_read", 0) > 0
+                                   and local(s).get("mic_frames_read", 0) > 0,
+                                   timeout=20, what="the TV capturing both devices")
         link = loop.run(RemoteLink.connect(tv.remote_url(), pair(tv, loop).credential))
-        read = 0
+        read = local(capturing)["mic_frames_read"]
         for i in range(SWITCHES):
             try:
                 ok(loop.run(link.command(rp.SetMic(enabled=i % 2 == 1)), timeout=8))
