@@ -54,9 +54,14 @@ def mic_file(path: Path, seconds: int) -> Path:
 
 
 def sidecar(proc: subprocess.Popen[bytes], shots: Path) -> tuple[float, dict[str, Any]]:
-    """Ask the TV for a screenshot (SIGUSR1) and return (when, its sidecar)."""
+    """Ask the TV for a screenshot (SIGUSR1) and return (when, its sidecar); RuntimeError if it writes none."""
     path = shots / "latest.json"
-    seq = json.loads(path.read_text())["seq"] if path.exists() else 0
+    deadline = time.monotonic() + 10
+    while not path.exists():  # the first frame's screenshot: the TV is up and handles SIGUSR1 (before, it kills)
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the TV showed no first frame")
+        time.sleep(0.05)
+    seq = json.loads(path.read_text())["seq"]
     proc.send_signal(signal.SIGUSR1)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
