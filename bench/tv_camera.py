@@ -6,8 +6,10 @@ Setup, reused from bench/tv_pipeline.py: a real `tvapp serve` holding a room wit
 Baseline, same run: that TV exactly as tv_pipeline runs it (no camera, no microphone). Then the same TV with
 `[tv] camera` = an MJPEG 640x480@30 file (read through the same av capture class as a V4L2 device, decoded like
 an MJPEG USB camera's frames) and `[tv] microphone` = SDL's disk capture of a speech-like file: it captures,
-shows the self-view, encodes and sends both. The two TVs run one after the other, never together; the
-difference is what publishing costs. Goal (issue 15, with echo cancellation, which is not measured here):
+shows the self-view, encodes and sends both (an SDK participant subscribes to its camera: a video nobody views
+is paused by the server before the encoder). Each TV is measured once it shows every bot's video and, publishing,
+once the server lists its camera (not paused) and microphone: no fixed warm-up. The two TVs run one after the
+other, never together; the difference is what publishing costs. Goal (issue 15, with echo cancellation, which is not measured here):
 added <= 0.15 of a core.
 
 Phone-camera glass to glass (issue 15 goal p95 <= 150 ms): `--phone-g2g` measures that instead, a paired phone's
@@ -19,12 +21,14 @@ Run: python -m bench.tv_camera [--quick] [--seconds S] [--phone-g2g]. Prints one
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ import numpy as np
 
 from bench.common import emit, parser, running_server
 from bench.tv_pipeline import SERVER_ENV, STREAMS, measure
+from tvapp.client.room import Room
 from tvapp.testing.tv import BotProcess, tv_env
 
 GOAL_ADDED_CORE_SHARE = 0.15
@@ -79,18 +84,54 @@ def frames_read(proc: subprocess.Popen[bytes], shots: Path) -> tuple[float, int]
     return when, int((data.get("local") or {}).get("camera_frames_read", 0))
 
 
-def published_kinds(srv: Any, name: str) -> list[str]:
-    """Return the kinds of the unmuted tracks participant `name` publishes, as the server's REST API lists them."""
+class CameraViewer:
+    """An SDK participant subscribed to one participant's video only, on its own asyncio thread: someone views the
+    TV's camera, so the server does not pause it (dynacast pauses a video nobody views, before the encoder) and the
+    bench measures it captured and encoded."""
+
+    def __init__(self, url: str, token: str, identity: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="camera-viewer", daemon=True)
+        self._thread.start()
+        self._room: Room | None = None
+        self._future = asyncio.run_coroutine_threadsafe(self._watch(url, token, identity), self._loop)
+
+    async def _watch(self, url: str, token: str, identity: str) -> None:
+        self._room = room = await Room.connect(url, token, auto_subscribe=False)
+        while True:
+            sids = [pub.sid for p in room.participants.values() if p.identity == identity
+                    for pub in p.tracks.values() if pub.kind == "video"]
+            if sids:
+                await room.subscribe(sids[0])
+                return
+            await asyncio.sleep(0.1)
+
+    def close(self) -> None:
+        """Leave the room and stop the thread."""
+        async def leave() -> None:
+            self._future.cancel()
+            if self._room is not None:
+                await self._room.disconnect()
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(leave(), self._loop).result(15)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+def published(srv: Any, name: str) -> tuple[list[str], bool]:
+    """Return (the kinds of the unmuted tracks participant `name` publishes, whether its video is paused by the
+    server), as the server's REST API lists them."""
     answer = srv.http.get("/v1/rooms/pipe/participants")
     answer.raise_for_status()
-    mine = [p for p in answer.json() if p["identity"] == name]
-    return sorted(t["kind"] for p in mine for t in p.get("tracks", []) if not t.get("muted"))
+    tracks = [t for p in answer.json() if p["identity"] == name for t in p.get("tracks", []) if not t.get("muted")]
+    paused = any((t.get("constraints") or {}).get("paused") for t in tracks if t["kind"] == "video")
+    return sorted(t["kind"] for t in tracks), paused
 
 
 def wait_ready(srv: Any, proc: subprocess.Popen[bytes], shots: Path, name: str, publishing: bool,
                timeout: float = 60.0) -> None:
     """Wait (instead of a fixed warm-up) until the TV shows every bot's video and, when it publishes, until the
-    server lists its camera and microphone and the TV has read camera frames."""
+    server lists its camera (not paused: viewed) and microphone and the TV has read camera frames."""
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
@@ -100,7 +141,7 @@ def wait_ready(srv: Any, proc: subprocess.Popen[bytes], shots: Path, name: str, 
             data = sidecar(proc, shots)[1]
             shown = sum(1 for tile in data.get("tiles", []) if tile.get("video_rect"))
             read = int((data.get("local") or {}).get("camera_frames_read", 0))
-            ready = shown >= STREAMS and (not publishing or (read > 0 and published_kinds(srv, name) == ["audio", "video"]))
+            ready = shown >= STREAMS and (not publishing or (read > 0 and published(srv, name) == (["audio", "video"], False)))
         if ready:
             return
         if time.monotonic() > deadline:
@@ -118,13 +159,20 @@ def run_tv(srv: Any, work: Path, name: str, extra_env: dict[str, str],
     proc = subprocess.Popen([sys.executable, "-m", "tvapp", "tv", "--server", srv.url, "--token", token,
                              "--size", "1920x1080", "--screenshots", str(shots), "--screenshot-interval", "0"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    publishing = "TVAPP_TV_CAMERA" in extra_env
+    viewer = CameraViewer(srv.url, srv.token("pipe", f"viewer-{name}")["access_token"], name) if publishing else None
     try:
-        wait_ready(srv, proc, shots, name, publishing="TVAPP_TV_CAMERA" in extra_env)
+        wait_ready(srv, proc, shots, name, publishing)
         t0, read0 = frames_read(proc, shots)
         share = measure(proc, 0.0, seconds)
         t1, read1 = frames_read(proc, shots)
-        return share, published_kinds(srv, name), (read1 - read0) / (t1 - t0)
+        kinds, paused = published(srv, name)
+        if paused:
+            raise RuntimeError(f"{name}'s camera was paused (nobody viewing it) while measured")
+        return share, kinds, (read1 - read0) / (t1 - t0)
     finally:
+        if viewer is not None:
+            viewer.close()
         proc.terminate()
         proc.wait(20)
 
@@ -145,7 +193,7 @@ def main() -> None:
     with running_server(SERVER_ENV) as srv, tempfile.TemporaryDirectory(prefix="tvapp-bench-camera-") as tmp:
         work = Path(tmp)
         clip, mic = camera_file(work / "camera.mjpeg.avi", length), mic_file(work / "mic.raw", length)
-        srv.http.post("/v1/rooms", json={"name": "pipe", "max_participants": STREAMS + 2}).raise_for_status()
+        srv.http.post("/v1/rooms", json={"name": "pipe", "max_participants": STREAMS + 3}).raise_for_status()
         bots = [BotProcess(work, f"bot-{i}", ["--server", srv.url, "--token", srv.token("pipe", f"bot-{i}")["access_token"],
                                                "--video", "pattern:640x480@30", "--audio", f"tone:{300 + 110 * i}"])
                 for i in range(STREAMS)]
