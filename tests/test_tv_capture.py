@@ -26,6 +26,7 @@ from tvapp.tv.capture import LocalMedia, SwitchedSource, choose_camera, choose_m
 
 CHILD = Path(__file__).with_name("tv_mic_child.py")
 STOP_CHILD = Path(__file__).with_name("tv_mic_stop_child.py")
+STALL_CHILD = Path(__file__).with_name("tv_camera_stall_child.py")
 
 
 def make_clip(path: Path, seconds: float = 20.0, fps: int = 15) -> Path:
@@ -88,6 +89,21 @@ def test_camera_off_closes_the_device_and_reads_nothing(clip: Path) -> None:
     assert result["at_off"] >= 5
     assert result["while_off"] == result["at_off"] and not result["done"]
     assert result["after"] > result["at_off"]      # on again: a new capture reads
+
+
+def test_a_stalled_camera_neither_blocks_its_stop_nor_the_exit(tmp_path: Path) -> None:
+    """A camera stuck in a read (a stalled USB camera; here an MJPEG pipe whose writer went quiet): stop() returns
+    at once (it took the read's lock, and aiortc's own stop took it again through the clashing `_lock` name), and
+    the process exits although the read never returns (it ran on the default executor, whose threads the
+    interpreter joins at exit)."""
+    try:
+        result = subprocess.run([sys.executable, str(STALL_CHILD), str(tmp_path / "camera.fifo")], capture_output=True,
+                                text=True, timeout=40, check=False, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    except subprocess.TimeoutExpired:
+        pytest.fail("stopping a stalled camera, or exiting after it, waited for its stuck read")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["frames"] >= 29 and report["stop_s"] < 0.5
 
 
 def test_choosing_devices() -> None:

@@ -77,7 +77,7 @@ class MicrophoneTrack(MediaStreamTrack):
         super().__init__()
         self._filter = capture_filter
         self._asyncio_loop = asyncio.get_running_loop()
-        self._lock = threading.Lock()
+        self._blocks_lock = threading.Lock()  # not `_lock`: that is pyee's (MediaStreamTrack emits under it)
         self._blocks: collections.deque[NDArray[np.int16]] = collections.deque(maxlen=MAX_QUEUED_BLOCKS)
         self._ready = asyncio.Event()
         self._pts = 0
@@ -106,7 +106,7 @@ class MicrophoneTrack(MediaStreamTrack):
                 if not self._filter_failed:
                     self._filter_failed = True
                     log.exception("tv microphone: the capture filter failed; sending the microphone unfiltered")
-            with self._lock:
+            with self._blocks_lock:
                 self._blocks.append(block)
         if not self._asyncio_loop.is_closed():
             try:
@@ -119,7 +119,7 @@ class MicrophoneTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            with self._lock:
+            with self._blocks_lock:
                 if len(self._blocks) >= FRAME_BLOCKS:
                     blocks = [self._blocks.popleft() for _ in range(FRAME_BLOCKS)]
                     break
