@@ -6,8 +6,10 @@ Setup, reused from bench/tv_pipeline.py: a real `tvapp serve` holding a room wit
 Baseline, same run: that TV exactly as tv_pipeline runs it (no camera, no microphone). Then the same TV with
 `[tv] camera` = an MJPEG 640x480@30 file (read through the same av capture class as a V4L2 device, decoded like
 an MJPEG USB camera's frames) and `[tv] microphone` = SDL's disk capture of a speech-like file: it captures,
-shows the self-view, encodes and sends both. The two TVs run one after the other, never together; the
-difference is what publishing costs. Goal (issue 15, with echo cancellation, which is not measured here):
+shows the self-view, encodes and sends both (an SDK participant subscribes to its camera: a video nobody views
+is paused by the server before the encoder). Each TV is measured once it shows every bot's video and, publishing,
+once the server lists its camera (not paused) and microphone: no fixed warm-up. The two TVs run one after the
+other, never together; the difference is what publishing costs. Goal (issue 15, with echo cancellation, which is not measured here):
 added <= 0.15 of a core.
 
 Phone-camera glass to glass (issue 15 goal p95 <= 150 ms): `--phone-g2g` measures that instead, a paired phone's
@@ -19,19 +21,23 @@ Run: python -m bench.tv_camera [--quick] [--seconds S] [--phone-g2g]. Prints one
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bench.common import emit, parser, running_server
 from bench.tv_pipeline import SERVER_ENV, STREAMS, measure
+from tvapp.client.room import Room
 from tvapp.testing.tv import BotProcess, tv_env
 
 GOAL_ADDED_CORE_SHARE = 0.15
@@ -52,42 +58,121 @@ def mic_file(path: Path, seconds: int) -> Path:
     return path
 
 
-def frames_read(proc: subprocess.Popen[bytes], shots: Path) -> tuple[float, int]:
-    """Ask the TV for a screenshot (SIGUSR1) and return (when, camera frames read so far) from its sidecar."""
-    sidecar = shots / "latest.json"
-    seq = json.loads(sidecar.read_text())["seq"] if sidecar.exists() else 0
+def sidecar(proc: subprocess.Popen[bytes], shots: Path) -> tuple[float, dict[str, Any]]:
+    """Ask the TV for a screenshot (SIGUSR1) and return (when, its sidecar); RuntimeError if it writes none."""
+    path = shots / "latest.json"
+    deadline = time.monotonic() + 10
+    while not path.exists():  # the first frame's screenshot: the TV is up and handles SIGUSR1 (before, it kills)
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the TV showed no first frame")
+        time.sleep(0.05)
+    seq = json.loads(path.read_text())["seq"]
     proc.send_signal(signal.SIGUSR1)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, ValueError):
-            data = json.loads(sidecar.read_text())
+            data = json.loads(path.read_text())
             if data["seq"] > seq:
-                return time.monotonic(), int((data.get("local") or {}).get("camera_frames_read", 0))
+                return time.monotonic(), data
         time.sleep(0.05)
     raise RuntimeError("the TV wrote no screenshot")
 
 
-def run_tv(srv: object, work: Path, name: str, extra_env: dict[str, str], warmup: float,
+def frames_read(proc: subprocess.Popen[bytes], shots: Path) -> tuple[float, int]:
+    """Return (when, camera frames the TV read so far) from a fresh screenshot sidecar."""
+    when, data = sidecar(proc, shots)
+    return when, int((data.get("local") or {}).get("camera_frames_read", 0))
+
+
+class CameraViewer:
+    """An SDK participant subscribed to one participant's video only, on its own asyncio thread: someone views the
+    TV's camera, so the server does not pause it (dynacast pauses a video nobody views, before the encoder) and the
+    bench measures it captured and encoded."""
+
+    def __init__(self, url: str, token: str, identity: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="camera-viewer", daemon=True)
+        self._thread.start()
+        self._room: Room | None = None
+        self._future = asyncio.run_coroutine_threadsafe(self._watch(url, token, identity), self._loop)
+
+    async def _watch(self, url: str, token: str, identity: str) -> None:
+        self._room = room = await Room.connect(url, token, auto_subscribe=False)
+        while True:
+            sids = [pub.sid for p in room.participants.values() if p.identity == identity
+                    for pub in p.tracks.values() if pub.kind == "video"]
+            if sids:
+                await room.subscribe(sids[0])
+                return
+            await asyncio.sleep(0.1)
+
+    def close(self) -> None:
+        """Leave the room and stop the thread."""
+        async def leave() -> None:
+            self._future.cancel()
+            if self._room is not None:
+                await self._room.disconnect()
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(leave(), self._loop).result(15)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+def published(srv: Any, name: str) -> tuple[list[str], bool]:
+    """Return (the kinds of the unmuted tracks participant `name` publishes, whether its video is paused by the
+    server), as the server's REST API lists them."""
+    answer = srv.http.get("/v1/rooms/pipe/participants")
+    answer.raise_for_status()
+    tracks = [t for p in answer.json() if p["identity"] == name for t in p.get("tracks", []) if not t.get("muted")]
+    paused = any((t.get("constraints") or {}).get("paused") for t in tracks if t["kind"] == "video")
+    return sorted(t["kind"] for t in tracks), paused
+
+
+def wait_ready(srv: Any, proc: subprocess.Popen[bytes], shots: Path, name: str, publishing: bool,
+               timeout: float = 60.0) -> None:
+    """Wait (instead of a fixed warm-up) until the TV shows every bot's video and, when it publishes, until the
+    server lists its camera (not paused: viewed) and microphone and the TV has read camera frames."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the TV exited with {proc.returncode}")
+        ready = False
+        with contextlib.suppress(RuntimeError):
+            data = sidecar(proc, shots)[1]
+            shown = sum(1 for tile in data.get("tiles", []) if tile.get("video_rect"))
+            read = int((data.get("local") or {}).get("camera_frames_read", 0))
+            ready = shown >= STREAMS and (not publishing or (read > 0 and published(srv, name) == (["audio", "video"], False)))
+        if ready:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} was not ready within {timeout:g} s (bots' video shown, own tracks published)")
+        time.sleep(0.2)
+
+
+def run_tv(srv: Any, work: Path, name: str, extra_env: dict[str, str],
            seconds: float) -> tuple[float, list[str], float]:
     """Run one TV in the room; return its CPU share over the measured window, the kinds it published then, and
     the camera frames it read per second in that window."""
-    token = srv.token("pipe", name)["access_token"]  # type: ignore[attr-defined]
+    token = srv.token("pipe", name)["access_token"]
     env = tv_env(work, {"TVAPP_TV_FPS": "30", **extra_env})
     shots = work / f"shots-{name}"
-    proc = subprocess.Popen([sys.executable, "-m", "tvapp", "tv", "--server", srv.url, "--token", token,  # type: ignore[attr-defined]
+    proc = subprocess.Popen([sys.executable, "-m", "tvapp", "tv", "--server", srv.url, "--token", token,
                              "--size", "1920x1080", "--screenshots", str(shots), "--screenshot-interval", "0"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    publishing = "TVAPP_TV_CAMERA" in extra_env
+    viewer = CameraViewer(srv.url, srv.token("pipe", f"viewer-{name}")["access_token"], name) if publishing else None
     try:
-        time.sleep(warmup)
+        wait_ready(srv, proc, shots, name, publishing)
         t0, read0 = frames_read(proc, shots)
         share = measure(proc, 0.0, seconds)
         t1, read1 = frames_read(proc, shots)
-        answer = srv.http.get("/v1/rooms/pipe/participants")  # type: ignore[attr-defined]
-        answer.raise_for_status()
-        mine = [p for p in answer.json() if p["identity"] == name]
-        kinds = sorted(t["kind"] for p in mine for t in p.get("tracks", []) if not t.get("muted"))
+        kinds, paused = published(srv, name)
+        if paused:
+            raise RuntimeError(f"{name}'s camera was paused (nobody viewing it) while measured")
         return share, kinds, (read1 - read0) / (t1 - t0)
     finally:
+        if viewer is not None:
+            viewer.close()
         proc.terminate()
         proc.wait(20)
 
@@ -104,21 +189,20 @@ def main() -> None:
                                     seconds=args.seconds or (3.0 if args.quick else 10.0)))
         return
     seconds = args.seconds or (4.0 if args.quick else 20.0)
-    warmup = 4.0 if args.quick else 6.0
-    length = int(warmup + seconds + 30)
+    length = int(seconds + 60)
     with running_server(SERVER_ENV) as srv, tempfile.TemporaryDirectory(prefix="tvapp-bench-camera-") as tmp:
         work = Path(tmp)
         clip, mic = camera_file(work / "camera.mjpeg.avi", length), mic_file(work / "mic.raw", length)
-        srv.http.post("/v1/rooms", json={"name": "pipe", "max_participants": STREAMS + 2}).raise_for_status()
+        srv.http.post("/v1/rooms", json={"name": "pipe", "max_participants": STREAMS + 3}).raise_for_status()
         bots = [BotProcess(work, f"bot-{i}", ["--server", srv.url, "--token", srv.token("pipe", f"bot-{i}")["access_token"],
                                                "--video", "pattern:640x480@30", "--audio", f"tone:{300 + 110 * i}"])
                 for i in range(STREAMS)]
         try:
             for b in bots:
                 b.wait_published(2)
-            baseline, plain_kinds, _ = run_tv(srv, work, "tv-plain", {}, warmup, seconds)
+            baseline, plain_kinds, _ = run_tv(srv, work, "tv-plain", {}, seconds)
             publishing, kinds, camera_fps = run_tv(srv, work, "tv-camera", {"TVAPP_TV_CAMERA": str(clip), "TVAPP_TV_MICROPHONE": "auto",
-                                                         "SDL_DISKAUDIOFILEIN": str(mic)}, warmup, seconds)
+                                                         "SDL_DISKAUDIOFILEIN": str(mic)}, seconds)
         finally:
             for b in bots:
                 b.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import threading
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,9 +25,11 @@ from tvapp.client.rest import RestClient
 from tvapp.client.room import Room
 from tvapp.protocol import remote_messages as rp
 from tvapp.testing.tv import TvProcess
+from tvapp.testing.waiting import wait_until
 
 T = TypeVar("T")
 ORANGE = (250, 120, 20)
+SWITCHES = 150     # the TV's mic off and on again: before the fix the TV froze within a few dozen
 RATE = 48000
 
 
@@ -230,4 +233,57 @@ def test_a_tv_whose_token_may_not_publish_stays_in_its_room_with_the_camera_off(
         assert local(later)["camera_frames_read"] == local(sidecar)["camera_frames_read"]   # nothing captured
         assert later["screen"] == "RoomScreen"
     finally:
+        tv.stop()
+
+
+def test_a_tv_publishing_to_nobody_switches_its_mic_and_exits_promptly_on_sigterm(tmp_path: Path,
+                                                                                     media_server: Any) -> None:
+    """bench/tv_camera's TV hung on SIGTERM under load: closing the microphone paused SDL's capture device holding
+    the GIL while SDL's audio thread, holding the device's lock, waited for the GIL in our capture callback (the
+    echo canceller lets go of it there). Switching the mic off runs the same close, and froze the whole TV within a
+    few dozen switches before the fix. A TV publishing camera (paused by the server: nobody views it) and mic
+    switches its mic off and on (each time on until it captured again) SWITCHES times, each answered within
+    seconds, then exits within 5 s of SIGTERM."""
+    clip = camera_clip(tmp_path / "camera.mp4", seconds=30)
+    mic = speech_like(tmp_path / "mic.raw", seconds=30)
+    media_server.http.post("/v1/rooms", json={"name": "unwatched"}).raise_for_status()
+    token = media_server.token("unwatched", "tv-unwatched")["access_token"]
+    tv = TvProcess(tmp_path / "tv", ["--server", media_server.url, "--token", token], size="1280x720",
+                   env={"TVAPP_TV_CAMERA": str(clip), "TVAPP_TV_MICROPHONE": "auto", "SDL_DISKAUDIOFILEIN": str(mic)})
+    loop = Loop()
+
+    def published_paused() -> bool:
+        answer = media_server.http.get("/v1/rooms/unwatched/participants")
+        answer.raise_for_status()
+        tracks = [t for p in answer.json() if p["identity"] == "tv-unwatched" for t in p["tracks"] if not t["muted"]]
+        return sorted(t["kind"] for t in tracks) == ["audio", "video"] and all(
+            (t["constraints"] or {}).get("paused") for t in tracks if t["kind"] == "video")
+
+    try:
+        wait_until(published_paused, timeout=60, interval=0.1, what="the TV's camera and mic published, video paused")
+        _, capturing = tv.wait_for(lambda s: local(s).get("camera_frames_read", 0) > 0
+                                   and local(s).get("mic_frames_read", 0) > 0,
+                                   timeout=20, what="the TV capturing both devices")
+        link = loop.run(RemoteLink.connect(tv.remote_url(), pair(tv, loop).credential))
+        read = local(capturing)["mic_frames_read"]
+        for i in range(SWITCHES):
+            try:
+                ok(loop.run(link.command(rp.SetMic(enabled=i % 2 == 1)), timeout=8))
+            except TimeoutError:
+                raise AssertionError(f"switch {i} of the mic was not answered within 8 s (the TV froze)") from None
+            if i % 2 == 1:  # on again: SDL's thread runs our capture callback before the next switch closes it
+                _, on = tv.wait_for(lambda s, read=read: local(s)["mic_frames_read"] > read, timeout=10,
+                                    what="the microphone captured again")
+                read = local(on)["mic_frames_read"]
+        loop.run(link.close())
+        wait_until(published_paused, timeout=10, interval=0.1, what="the TV's mic on again, its video still paused")
+        began = time.monotonic()
+        tv.proc.terminate()
+        try:
+            status = tv.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the TV did not exit within 10 s of SIGTERM:\n{tv.output}") from None
+        assert status == 0 and time.monotonic() - began < 5, (status, time.monotonic() - began)
+    finally:
+        loop.close()
         tv.stop()

@@ -25,6 +25,8 @@ from tvapp.client.sources.devices import _DeviceTrack
 from tvapp.tv.capture import LocalMedia, SwitchedSource, choose_camera, choose_microphone
 
 CHILD = Path(__file__).with_name("tv_mic_child.py")
+STOP_CHILD = Path(__file__).with_name("tv_mic_stop_child.py")
+STALL_CHILD = Path(__file__).with_name("tv_camera_stall_child.py")
 
 
 def make_clip(path: Path, seconds: float = 20.0, fps: int = 15) -> Path:
@@ -89,6 +91,21 @@ def test_camera_off_closes_the_device_and_reads_nothing(clip: Path) -> None:
     assert result["after"] > result["at_off"]      # on again: a new capture reads
 
 
+def test_a_stalled_camera_neither_blocks_its_stop_nor_the_exit(tmp_path: Path) -> None:
+    """A camera stuck in a read (a stalled USB camera; here an MJPEG pipe whose writer went quiet): stop() returns
+    at once (it took the read's lock, and aiortc's own stop took it again through the clashing `_lock` name), and
+    the process exits although the read never returns (it ran on the default executor, whose threads the
+    interpreter joins at exit)."""
+    try:
+        result = subprocess.run([sys.executable, str(STALL_CHILD), str(tmp_path / "camera.fifo")], capture_output=True,
+                                text=True, timeout=40, check=False, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    except subprocess.TimeoutExpired:
+        pytest.fail("stopping a stalled camera, or exiting after it, waited for its stuck read")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["frames"] >= 29 and report["stop_s"] < 0.5
+
+
 def test_choosing_devices() -> None:
     assert choose_camera("none") == (None, 'camera disabled ([tv] camera = "none")')
     assert choose_camera("/dev/video3") == ("/dev/video3", "")
@@ -130,6 +147,25 @@ def test_the_microphone_captures_through_sdl_disk_and_off_closes_it(tmp_path: Pa
     assert report["pts"] == [0, 960, 1920]
     assert report["read_while_off"] == report["read_at_off"] and not report["got_while_off"]
     assert report["read_after_on"] > report["read_at_off"] and report["frame_after_on"] == 960
+
+
+def test_stopping_the_microphone_mid_callback_returns(tmp_path: Path) -> None:
+    """The TV hung on SIGTERM under load: stopping the mic paused SDL's device holding the GIL while SDL's audio
+    thread, holding the device's lock, waited for the GIL inside our callback. The stop must return promptly."""
+    source = tmp_path / "mic.raw"
+    (np.arange(48000 * 10) % 200 * 50).astype(np.int16).tofile(source)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SDL_")}
+    env.update(SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILEIN=str(source), SDL_DISKAUDIOFILE=str(tmp_path / "out.raw"),
+               PYTHONPATH=os.getcwd())
+    try:
+        result = subprocess.run([sys.executable, str(STOP_CHILD)], env=env, capture_output=True, text=True, check=False,
+                                timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("stopping the microphone while SDL's audio thread was in its callback never returned (deadlock)")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["callback_finished_first"]     # the stop really met a callback in progress
+    assert report["stop_s"] < 3
 
 
 def test_the_tv_keys_switch_the_camera_and_microphone(clip: Path) -> None:

@@ -1,7 +1,8 @@
 """`tvapp bot` as a test's participant: a subprocess (the real SDK) publishing a one-colour pattern and a tone.
 
 Its JSON event lines are collected in `lines`; `published()` counts its published tracks. Used where a test
-needs real publishers in a room (recordings, compositions) rather than an in-process SDK client.
+needs real publishers in a room (recordings, compositions) rather than an in-process SDK client. `stop_process`
+is the one way test helpers stop a subprocess (SIGTERM, then SIGKILL after a grace period).
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ from tvapp.testing.rest import media_token
 from tvapp.testing.server import ServerProcess
 
 MEDIA_ENV = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = 15.0) -> int:
+    """SIGTERM `proc`, SIGKILL it if it has not exited after `grace` seconds, reap it; return its exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
 
 
 class BotProcess:
@@ -44,9 +56,4 @@ class BotProcess:
 
     def stop(self) -> None:
         """Stop the bot (terminate, then kill after 15 s)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)

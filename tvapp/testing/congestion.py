@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tvapp.testing.bots import stop_process
 from tvapp.testing.netem import NetemLink
 
 
@@ -68,12 +69,7 @@ class MemberProcess:
 
     def stop(self) -> None:
         """SIGTERM the member and wait (it writes an ongoing freeze first)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
         self._log.close()
 
 

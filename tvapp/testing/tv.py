@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tvapp.testing.bots import stop_process
+
 TV_SAMPLE_RATE = 48000
 
 
@@ -123,16 +125,10 @@ class TvProcess:
             raise AssertionError(f"the TV exited with {self.proc.returncode}:\n{self.output}")
 
     def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM the TV and wait; return its exit status."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        """SIGTERM the TV and wait (SIGKILL after `timeout` s); return its exit status."""
+        status = stop_process(self.proc, timeout)
         self._log.close()
-        return self.proc.returncode
+        return status
 
     def audio(self) -> npt.NDArray[np.float64]:
         """Return what the TV played as float samples in [-1, 1), shape (frames, 2)."""
@@ -168,13 +164,8 @@ class BotProcess:
         raise AssertionError(f"the bot did not publish: {self.log_path.read_text()}")
 
     def stop(self) -> None:
-        """SIGTERM the bot and wait."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        """SIGTERM the bot and wait (SIGKILL after 10 s)."""
+        stop_process(self.proc, 10)
         self._log.close()
 
 

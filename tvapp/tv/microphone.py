@@ -77,7 +77,7 @@ class MicrophoneTrack(MediaStreamTrack):
         super().__init__()
         self._filter = capture_filter
         self._asyncio_loop = asyncio.get_running_loop()
-        self._lock = threading.Lock()
+        self._blocks_lock = threading.Lock()  # not `_lock`: that is pyee's (MediaStreamTrack emits under it)
         self._blocks: collections.deque[NDArray[np.int16]] = collections.deque(maxlen=MAX_QUEUED_BLOCKS)
         self._ready = asyncio.Event()
         self._pts = 0
@@ -106,7 +106,7 @@ class MicrophoneTrack(MediaStreamTrack):
                 if not self._filter_failed:
                     self._filter_failed = True
                     log.exception("tv microphone: the capture filter failed; sending the microphone unfiltered")
-            with self._lock:
+            with self._blocks_lock:
                 self._blocks.append(block)
         if not self._asyncio_loop.is_closed():
             try:
@@ -119,7 +119,7 @@ class MicrophoneTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            with self._lock:
+            with self._blocks_lock:
                 if len(self._blocks) >= FRAME_BLOCKS:
                     blocks = [self._blocks.popleft() for _ in range(FRAME_BLOCKS)]
                     break
@@ -137,7 +137,9 @@ class MicrophoneTrack(MediaStreamTrack):
         """End the track and close the device (nothing is captured after this)."""
         device, self._device = self._device, None
         if device is not None:
-            device.pause(1)
+            # Never device.pause(1) here: pygame calls SDL holding the GIL, and SDL waits for the device's lock,
+            # which its audio thread holds while our callback waits for the GIL (a deadlock that froze the TV on
+            # SIGTERM under load). close_device pauses and joins SDL's thread with the GIL let go.
             close_device(device)
         if self.readyState == "live":
             super().stop()

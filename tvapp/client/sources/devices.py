@@ -4,17 +4,24 @@
 camera (`open_camera` given a file, what tests and demos use) are read by the same `_DeviceTrack`. Video is held
 back to its own timestamps, so a file plays at its recorded rate while a live device, whose frames arrive on
 time, is never delayed. `frames_read` counts what was taken from the device: a closed capture reads nothing.
+
+A capture reads on a daemon thread of its own (`_Reader`), never the event loop's default executor: a device stuck
+in a read (a stalled camera) then holds neither the event loop, nor `stop()` (which leaves the close to the read in
+progress when there is one), nor the process's exit (the interpreter joins the default executor's threads).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import fractions
 import os
+import queue
 import threading
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import av
 from aiortc import MediaStreamTrack
@@ -29,6 +36,37 @@ from tvapp.client.sources.common import (
     SourceError,
 )
 
+T = TypeVar("T")
+
+
+class _Reader:
+    """Runs one capture's blocking reads in order on a daemon thread of its own, until `close()`."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None] = \
+            queue.SimpleQueue()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Queue `fn`; return the future of its result."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put((fn, future))
+        return future
+
+    def close(self) -> None:
+        """End the thread once the read in progress (if any) returns."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting recv
+                future.set_exception(exc)
+
 
 class _DeviceTrack(MediaStreamTrack):
     """Frames read from a live capture device; the device paces them."""
@@ -40,7 +78,7 @@ class _DeviceTrack(MediaStreamTrack):
         self._description = description
         self._stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
         self._frames = container.decode(self._stream)
-        self._lock = threading.Lock()
+        self._read_lock = threading.Lock()  # not `_lock`: that is pyee's, which MediaStreamTrack.stop() takes to emit
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=FILE_AUDIO_RATE, frame_size=960)
         self._pending: deque[Frame] = deque()
         self._origin: float | None = None
@@ -48,26 +86,41 @@ class _DeviceTrack(MediaStreamTrack):
         self._last_pts = -1
         self._pace: tuple[float, float] | None = None  # (monotonic, frame.time) of the frame the schedule starts at
         self.frames_read = 0
+        self._stopping = False
+        self._closed = False
+        self._reader = _Reader(f"capture {description}")
 
     def _read(self) -> Frame | None:
-        with self._lock:
-            while not self._pending:
-                try:
-                    frame = next(self._frames)
-                except (StopIteration, av.FFmpegError, ValueError):
-                    return None
-                self.frames_read += 1
-                if self.kind == "audio":
-                    self._pending.extend(self._resampler.resample(frame))
-                else:
-                    self._pending.append(frame)
-            return self._pending.popleft()
+        try:
+            with self._read_lock:
+                while not self._pending:
+                    if self._stopping:
+                        return None
+                    try:
+                        frame = next(self._frames)
+                    except (StopIteration, av.FFmpegError, ValueError):
+                        return None
+                    self.frames_read += 1
+                    if self.kind == "audio":
+                        self._pending.extend(self._resampler.resample(frame))
+                    else:
+                        self._pending.append(frame)
+                return self._pending.popleft()
+        finally:
+            if self._stopping:  # stopped while this read ran: the close was left to it
+                with self._read_lock:
+                    self._close_locked()
+
+    def _close_locked(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._container.close()
 
     async def recv(self) -> Frame:
         """Return the next captured frame (MediaStreamError when the device stops)."""
         if self.readyState != "live":
             raise MediaStreamError
-        frame = await asyncio.get_running_loop().run_in_executor(None, self._read)
+        frame = await asyncio.wrap_future(self._reader.submit(self._read))
         if frame is None:
             self.stop()
             raise MediaStreamError(f"{self._description} stopped")
@@ -101,11 +154,16 @@ class _DeviceTrack(MediaStreamTrack):
             await asyncio.sleep(due - now)
 
     def stop(self) -> None:
-        """End the track and release the device."""
+        """End the track and release the device, now or, while a read runs, as soon as it returns (never waits)."""
         if self.readyState == "live":
             super().stop()
-            with self._lock:
-                self._container.close()
+            self._stopping = True
+            self._reader.close()
+            if self._read_lock.acquire(blocking=False):  # no read in progress (one that is sees _stopping and closes)
+                try:
+                    self._close_locked()
+                finally:
+                    self._read_lock.release()
 
 
 def camera_track(device: str = "/dev/video0", width: int = 640, height: int = 480,
