@@ -54,7 +54,16 @@ Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant 
 |                              | of a live start (load, live) | first segments catch up by themselves)             |
 | tick                         | the grace is over, S still   | frozen at p, waiting for S (a screen that cannot    |
 |                              | stalled                      | hold D)                                             |
-| ready after waiting W s      | live                         | moving again, D grown by W (never shrinks)          |
+| ready after waiting W s      | live, every screen waited    | moving again from p, D = max(D, the holds' need);   |
+|                              | for has told its hold        | behind by more than D: at CATCH_UP_RATE until it is |
+|                              |                              | D behind, then at 1 (nothing skipped, no spoiler)   |
+| ready after waiting W s      | live, a screen waited for    | moving again, D grown by W (never shrinks)          |
+|                              | never told its hold          |                                                     |
+| hold H of S                  | live                         | H noted (a screen's largest); when the need (the    |
+|                              |                              | largest hold + HOLD_MARGIN of a segment) is over D: |
+|                              |                              | D = the need, the position moved back to E - D if   |
+|                              |                              | it was closer (at once, in the grace too)           |
+| tick                         | catching up, E - p = D       | moving at rate 1 from p                             |
 
 A result that sets the timeline moving (again) has ``at = now + lead`` and the position it moves from; a result
 that stops it, or puts it at a new point while it is stopped or waiting, has ``at = now``; the others (a new
@@ -71,7 +80,7 @@ import math
 from typing import Final, Literal, TypeAlias, get_args
 
 from tvapp.core.errors import CodedError
-from tvapp.core.live import LiveInfo
+from tvapp.core.live import CATCH_UP_RATE, HOLD_STEP, LiveInfo, needed_delay
 
 Action: TypeAlias = Literal["load", "play", "pause", "seek", "stop", "configure", "live"]
 Control: TypeAlias = Literal["host", "everyone"]
@@ -203,6 +212,8 @@ class PlaybackRoom:
         self._live: LiveInfo | None = None
         self._waiting_since: float | None = None
         self._live_start: float | None = None  # live: when the last live start took effect (load, back to live)
+        self._holds: dict[str, float] = {}  # live: each screen's largest reported hold (tvapp.core.live.HoldMeter)
+        self._catch_up_until: float | None = None  # live: when a catch up at CATCH_UP_RATE reaches the live point
         self.state = PlaybackState(control=control, on_stall=on_stall)
         self._stalled_since: dict[str, float] = {}
 
@@ -253,10 +264,12 @@ class PlaybackRoom:
         return self._play(now) if action == "play" else self._pause(now)
 
     def buffering(self, identity: str, stalled: bool, now: float, position: float | None = None,
-                  duration: float | None = None) -> PlaybackState | None:
+                  duration: float | None = None, hold: float | None = None) -> PlaybackState | None:
         """Note that `identity`'s screen stalled (or is ready again); return the new state, or None if unchanged.
 
-        `duration`, when a screen knows it, is recorded in the state (first report wins).
+        `duration`, when a screen knows it, is recorded in the state (first report wins). `hold` (live): how far
+        behind the live edge this screen can hold (tvapp.core.live.HoldMeter); the delay grows to what every
+        screen's hold needs.
         """
         state = self.state
         if not state.content:
@@ -270,10 +283,16 @@ class PlaybackRoom:
                 self._stalled_since.setdefault(identity, now)
             else:
                 self._stalled_since.pop(identity, None)
-        return self._settle(now, duration=known)
+        if state.live and isinstance(hold, (int, float)) and not isinstance(hold, bool) \
+                and 0.0 <= hold <= MAX_LIVE_DELAY:
+            self._holds[identity] = max(float(hold), self._holds.get(identity, 0.0))
+        settled = self._settle(now, duration=known)
+        grown = self._grow(now) if state.live else None
+        return grown if grown is not None else settled
 
     def left(self, identity: str, now: float) -> PlaybackState | None:
         """Forget a screen that left (it is waited for no more); return the new state, or None if unchanged."""
+        self._holds.pop(identity, None)
         if self._stalled_since.pop(identity, None) is None:
             return None
         return self._settle(now)
@@ -283,25 +302,29 @@ class PlaybackRoom:
         return self._live_start is not None and now < self._live_start + LIVE_START_GRACE
 
     def tick(self, now: float) -> PlaybackState | None:
-        """Give up on screens stalled longer than `stall_timeout`; return the new state, or None if unchanged."""
+        """Give up on screens stalled longer than `stall_timeout`, end a catch up that reached the live point;
+        return the new state, or None if unchanged."""
+        caught_up = self._caught_up(now)
         expired = [who for who, since in self._stalled_since.items() if now >= since + self.stall_timeout]
         grace_over = self._live_start is not None and not self._in_grace(now)
         if grace_over:
             self._live_start = None  # from now on a stall is waited for (screens still stalled: at once)
         if not expired and not grace_over:
-            return None
+            return caught_up
         for who in expired:
             del self._stalled_since[who]
-        return self._settle(now)
+        settled = self._settle(now)
+        return settled if settled is not None else caught_up
 
     def next_deadline(self) -> float | None:
-        """Return when `tick` may next change something (a stall timing out, a live start's grace ending), or None."""
-        if not self._stalled_since:
-            return None
-        deadline = min(self._stalled_since.values()) + self.stall_timeout
-        if self._live_start is not None:
-            deadline = min(deadline, self._live_start + LIVE_START_GRACE)
-        return deadline
+        """Return when `tick` may next change something (a stall timing out, a live start's grace ending, a catch up
+        reaching the live point), or None."""
+        deadlines = [self._catch_up_until] if self._catch_up_until is not None else []
+        if self._stalled_since:
+            deadlines.append(min(self._stalled_since.values()) + self.stall_timeout)
+            if self._live_start is not None:
+                deadlines.append(self._live_start + LIVE_START_GRACE)
+        return min(deadlines, default=None)
 
     # -- transitions ------------------------------------------------------------------------------------------
 
@@ -350,7 +373,46 @@ class PlaybackRoom:
         """Return the fields of a state at `position`: moving from ``now + lead`` if it plays and waits for no one."""
         waiting = self._waiting(playing, now)
         at = now + self.lead if playing and not waiting else now
-        return {"playing": playing, "position": position, "at": at, "waiting_for": waiting}
+        self._catch_up_until = None  # any new point on the timeline ends a catch up
+        return {"playing": playing, "position": position, "at": at, "waiting_for": waiting, "rate": 1.0}
+
+    def _catch_up(self, fields: dict[str, object], delay: float) -> None:
+        """Make a moving live state in `fields` play at CATCH_UP_RATE while it is more than `delay` behind."""
+        at, position = float(fields["at"]), float(fields["position"])  # type: ignore[arg-type]
+        excess = self._edge_at(at) - position - delay
+        if excess > HOLD_STEP and not fields["waiting_for"]:
+            fields["rate"] = CATCH_UP_RATE
+            self._catch_up_until = at + excess / (CATCH_UP_RATE - 1.0)
+
+    def _caught_up(self, now: float) -> PlaybackState | None:
+        """End a catch up whose time has come: moving at rate 1 from the live point (never closer to the edge)."""
+        if self._catch_up_until is None or now < self._catch_up_until:
+            return None
+        state = self.state
+        self._catch_up_until = None
+        position = min(state.position_at(now), self._edge_at(now) - state.delay)
+        return self._change(position=position, at=now, rate=1.0)
+
+    def _grow(self, now: float) -> PlaybackState | None:
+        """Grow the delay to what every screen's hold needs, moving the position back if it is closer."""
+        state = self.state
+        if self._live is None:
+            return None
+        need = needed_delay(self._holds.values(), self._live.target_duration)
+        if need is None or need < state.delay + HOLD_STEP:
+            return None
+        delay = min(MAX_LIVE_DELAY, need)
+        at = now + self.lead if state.moving else now
+        if state.position_at(at) <= self._edge_at(at) - delay:  # time-shifted further back already
+            if self._catch_up_until is not None:  # a catch up ends sooner
+                fields: dict[str, object] = {"position": state.position_at(now), "at": now,
+                                             "waiting_for": state.waiting_for}
+                self._catch_up(fields, delay)
+                return self._change(delay=delay, **fields)
+            return self._change(delay=delay)
+        fields = self._start(now, 0.0, state.playing)
+        fields["position"] = self._edge_at(float(fields["at"])) - delay  # type: ignore[arg-type]
+        return self._change(delay=delay, **fields)
 
     def _settle(self, now: float, duration: float | None = None) -> PlaybackState | None:
         """Bring waiting_for (and the duration) in line with the stalled screens; return the state if it changed."""
@@ -365,7 +427,11 @@ class PlaybackRoom:
             if waiting and not state.waiting_for:
                 self._waiting_since = now
             elif not waiting and self._waiting_since is not None:
-                if state.live:  # the room fell behind by the stall: its live point moves back with it, for good
+                if state.live and all(who in self._holds for who in state.waiting_for):
+                    # every screen it waited for has told what it can hold (the delay grows to that, in _grow):
+                    # the room catches up the time it stood still instead of keeping it
+                    self._catch_up(fields, state.delay)
+                elif state.live:  # no hold known: the room's live point moves back by the stall, for good
                     moving_at = float(fields["at"])  # type: ignore[arg-type]
                     fields["delay"] = min(MAX_LIVE_DELAY, state.delay + (moving_at - self._waiting_since))
                 self._waiting_since = None
@@ -380,23 +446,25 @@ class PlaybackRoom:
         start = 0.0 if position is None else _check_position(position)
         self._stalled_since.clear()
         self._waiting_since = None
+        self._holds.clear()
         if live is not None:
             self._edge, self._live = (live.live_edge, live.fetched_at), live
             delay = max(self.live_delay, live.target_duration)
             fields = self._start(now, 0.0, bool(play))
             fields["position"] = self._edge_at(float(fields["at"])) - delay  # type: ignore[arg-type]
             self._live_start = float(fields["at"])  # type: ignore[arg-type]
-            return self._change(content=text, title=name, rate=1.0, duration=None, live=True, delay=delay,
+            return self._change(content=text, title=name, duration=None, live=True, delay=delay,
                                 window=live.window, program_date_time=live.program_date_time, **fields)
         self._edge, self._live, self._live_start = None, None, None
-        return self._change(content=text, title=name, rate=1.0, duration=None, live=False, live_edge=None,
+        return self._change(content=text, title=name, duration=None, live=False, live_edge=None,
                             delay=0.0, window=0.0, program_date_time=True, **self._start(now, start, bool(play)))
 
     def _stop(self, now: float) -> PlaybackState:
         if not self.state.content:
             return self.state
         self._stalled_since.clear()
-        self._edge, self._live, self._waiting_since = None, None, None
+        self._holds.clear()
+        self._edge, self._live, self._waiting_since, self._catch_up_until = None, None, None, None
         return self._change(content="", title="", playing=False, position=0.0, rate=1.0, at=now, waiting_for=(),
                             duration=None, live=False, live_edge=None, delay=0.0, window=0.0, program_date_time=True)
 
