@@ -42,12 +42,13 @@ Figures, over every pair of screens and every 1/120 s of the steady part (from 8
 Seeks inside the measured window are left out, as bench/watch_sync.py leaves its seek out of its steady window:
 when the room's delay grows (a screen's hold needs more, tvapp.core.live.HoldMeter), every screen goes back
 together, a deliberate jump of the room's timeline; RESYNC seconds from the jump on (watch_sync's seek resync goal)
-are not "steady". They are found in the screens' own traces (the target moving by more than the time that passed,
-beyond what a catch up at CATCH_UP_RATE explains), and the figures say how many and how long (`seeks_in_window`,
-`excluded_s`); `display_offset_with_seeks` is the display offset over the whole window. Waits for a stalled screen
-and catch ups after them (the room playing at CATCH_UP_RATE) are not seeks: they stay in every figure.
-`delay_changes` lists the room's delay as it changed (seconds since the load, delay, rate), from the core's REST
-state polled every 0.25 s.
+are not "steady". They are found in the core's states (polled over REST every 0.1 s): a state whose delay grew and
+that puts the room at its new live point, away from where the one before it was going; its `at` is when every screen
+jumps. The figures say how many and how long (`seeks_in_window`, `excluded_s`); `display_offset_with_seeks` is the
+display offset over the whole window. Waits for a stalled screen and catch ups after them (the room playing at
+CATCH_UP_RATE) are not seeks: they stay in every figure. (The screens' traces cannot tell a seek: under CPU
+starvation a row's instant and its target are taken apart, which looks like a jump.) `delay_changes` lists the
+room's delay as it changed (seconds since the load, delay, rate).
 
 Run: python -m bench.live_sync [--quick] [--live-delay S]. Prints one JSON line.
 """
@@ -145,13 +146,23 @@ def display_rate(path: Path, flips: Flips) -> dict[str, Any]:
             "flip_gaps_over_50ms": int((intervals > 0.05).sum())}  # the process got no CPU for 3+ flips
 
 
-def jumps(flips: Flips) -> list[float]:
-    """Return the instants the screen's target jumped (a seek of the room), not explained by the time that passed."""
-    if len(flips) < 2:
-        return []
-    dt, dtarget = np.diff(flips.t), np.diff(flips.target)
-    odd = np.abs(dtarget - dt) > 0.1 + 0.15 * dt  # a catch up at 1.1 moves 0.1 s/s more: not a jump
-    return [float(t) for t in flips.t[1:][odd & np.isfinite(dtarget)]]
+def position_at(state: dict[str, Any], now: float) -> float:
+    """Return a REST playback state's position at server time `now` (tvapp.core.playback.PlaybackState's rule)."""
+    position = float(state["position"])
+    if state["playing"] and not state["waiting_for"] and now > state["at"]:
+        position += float(state.get("rate", 1.0)) * (now - float(state["at"]))
+    return position
+
+
+def grow_seeks(states: list[dict[str, Any]]) -> list[float]:
+    """Return the `at` of each state that moved the room back to a grown delay's live point (every screen seeks)."""
+    out = []
+    for before, after in zip(states, states[1:]):
+        if after["delay"] > before["delay"] + 1e-3 and after.get("live_edge") is not None \
+                and abs(after["live_edge"] - after["position"] - after["delay"]) < 0.01 \
+                and abs(position_at(before, after["at"]) - after["position"]) > 0.02:
+            out.append(float(after["at"]))
+    return out
 
 
 def steady_mask(grid: npt.NDArray[np.float64], seeks: list[float]) -> npt.NDArray[np.bool_]:
@@ -168,31 +179,25 @@ def without(flips: Flips, seeks: list[float]) -> Flips:
     return Flips(flips.t[keep], flips.target[keep], flips.truth[keep], flips.pts[keep], flips.seq[keep])
 
 
-def merged(instants: list[float], gap: float = 0.5) -> list[float]:
-    """Return `instants` sorted with those within `gap` of the previous kept one dropped (one seek per screen)."""
-    out: list[float] = []
-    for instant in sorted(instants):
-        if not out or instant - out[-1] > gap:
-            out.append(instant)
-    return out
-
-
 class StatePoll:
     """The room's delay and rate as they change (a thread polling the core's REST state until `stop`)."""
 
     def __init__(self, server: ServerProcess, room: str) -> None:
         self.server, self.room = server, room
         self.changes: list[tuple[float, float, float]] = []  # (wall clock, delay, rate)
+        self.states: list[dict[str, Any]] = []  # every distinct state (by seq)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.25):
+        while not self._stop.wait(0.1):
             try:
                 state = self.server.http.get(f"/v1/rooms/{self.room}/playback").json()
             except Exception:  # the core is going away
                 continue
+            if not self.states or self.states[-1].get("seq") != state.get("seq"):
+                self.states.append(state)
             row = (time.time(), round(float(state.get("delay", 0.0)), 2), round(float(state.get("rate", 1.0)), 3))
             if not self.changes or self.changes[-1][1:] != row[1:]:
                 self.changes.append(row)
@@ -270,6 +275,7 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
     core_env = {"TVAPP_WATCH_LIVE_DELAY": str(live_delay)} if live_delay is not None else None
     poll: StatePoll | None = None
     delay_changes: list[list[float]] = []
+    polled: list[dict[str, Any]] = []
     with ServerProcess(workdir / "server", host=link.host_ip, env=core_env) as server:
         for room in set(rooms.values()):
             server.http.post("/v1/rooms", json={"name": room})
@@ -324,17 +330,18 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
                 probe.stop()
             if poll is not None:
                 delay_changes = poll.stop(loaded_at)
+                polled = poll.states
             statuses = {name: tv.stop() for name, tv in tvs.items()}
             for bot in bots.values():
                 bot.stop()
     screens = {name: read_flips(path).between(start, end) for name, path in traces.items()}
-    seeks = merged([instant for flips in screens.values() for instant in jumps(flips)])
+    seeks = [at for at in grow_seeks(polled) if start - RESYNC < at < end]
     grid_all = np.arange(start, end, GRID)
     grid = grid_all[steady_mask(grid_all, seeks)]
     shown_all = {name: shown_at(flips, grid_all) for name, flips in screens.items()}
-    screens = {name: without(flips, seeks) for name, flips in screens.items()}
-    shown = {name: shown_at(flips, grid) for name, flips in screens.items()}
+    shown = {name: shown_at(flips, grid) for name, flips in screens.items()}  # every row: the last flip before
     aimed = {name: aimed_at(flips, grid) for name, flips in screens.items()}
+    screens = {name: without(flips, seeks) for name, flips in screens.items()}  # per-row figures: steady rows
     names = sorted(screens)
     pairs = [(a, b) for a in names for b in names if a < b]
     across = [(a, b) for a, b in pairs if a.split("-")[1] != b.split("-")[1]]
