@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from tvapp.core.live import CATCH_UP_RATE, HOLD_MARGIN, HOLD_STEP, HoldMeter, LiveInfo, needed_delay
+from tvapp.core.live import (
+    CATCH_UP_RATE,
+    HOLD_MARGIN,
+    HOLD_STEP,
+    SLOW_DOWN_MAX,
+    SLOW_DOWN_RATE,
+    HoldMeter,
+    LiveInfo,
+    needed_delay,
+)
 from tvapp.core.playback import LIVE_START_GRACE, PlaybackRoom
 
 URL = "http://edge.example/live/stream.m3u8"
@@ -119,3 +128,23 @@ def test_a_screen_that_never_told_its_hold_still_grows_the_delay_by_the_wait() -
     room.buffering("phone", True, 110.0)  # a screen that does not measure its hold (it may not hold the delay)
     resumed = room.buffering("phone", False, 111.5)
     assert resumed is not None and resumed.delay == pytest.approx(8.0) and resumed.rate == 1.0
+
+
+def test_after_the_grace_a_small_growth_slows_the_room_down_together_and_a_large_one_jumps_back() -> None:
+    room = loaded(delay=6.0)
+    assert room.tick(100.5 + LIVE_START_GRACE) is None  # no stall: nothing to wait for
+    before = room.state
+    slowed = room.buffering("tv-far", False, 110.0, hold=6.25)  # needs 6.5: half a second more
+    assert slowed is not None and slowed.delay == pytest.approx(6.5) and slowed.moving
+    assert slowed.rate == SLOW_DOWN_RATE and slowed.at == 110.0
+    assert slowed.position == pytest.approx(before.position_at(110.0))  # no jump: every screen just slows down
+    until = room.next_deadline()
+    assert until == pytest.approx(110.0 + 0.5 / (1.0 - SLOW_DOWN_RATE))
+    assert until is not None and room.tick(until - 0.01) is None
+    steady = room.tick(until + 0.02)
+    assert steady is not None and steady.rate == 1.0
+    assert steady.behind_at(until + 0.02) == pytest.approx(6.5 + 0.002, abs=1e-6)  # never closer than the delay
+    # More than SLOW_DOWN_MAX at once: every screen goes back together now (a seek), rather than 10+ s of slow motion.
+    jumped = room.buffering("tv-far", False, 130.0, hold=6.25 + SLOW_DOWN_MAX + 0.5)
+    assert jumped is not None and jumped.rate == 1.0 and jumped.at == pytest.approx(130.5)
+    assert jumped.behind_at(jumped.at) == pytest.approx(6.5 + SLOW_DOWN_MAX + 0.5)

@@ -251,6 +251,11 @@ HOLD_SAMPLES: Final = 4
 CATCH_UP_RATE: Final = 1.1
 """The rate at which a room that stood still for a stalled screen plays until it is back at its live point (a 2 s
 wait is caught up in 20 s; nothing is skipped, nobody is shown a moment before the others)."""
+SLOW_DOWN_RATE: Final = 0.9
+"""The rate at which a playing room moves back to a delay that grew by at most SLOW_DOWN_MAX after a live start's
+grace (a slow motion every screen follows together, instead of a jump back that every screen has to seek)."""
+SLOW_DOWN_MAX: Final = 1.0
+"""The largest growth (seconds) a room slows down for; a larger one jumps back at once."""
 
 
 def needed_delay(holds: Iterable[float], target_duration: float) -> float | None:

@@ -61,9 +61,11 @@ Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant 
 |                              | never told its hold          |                                                     |
 | hold H of S                  | live                         | H noted (a screen's largest); when the need (the    |
 |                              |                              | largest hold + HOLD_MARGIN of a segment) is over D: |
-|                              |                              | D = the need, the position moved back to E - D if   |
-|                              |                              | it was closer (at once, in the grace too)           |
-| tick                         | catching up, E - p = D       | moving at rate 1 from p                             |
+|                              |                              | D = the need; if p was closer than E - D: playing   |
+|                              |                              | after the grace and D grew <= SLOW_DOWN_MAX: from p |
+|                              |                              | at SLOW_DOWN_RATE until E - p = D; else at E - D    |
+| tick                         | catching up or slowing down, | moving at rate 1 from p (never closer than E - D)   |
+|                              | E - p = D                    |                                                     |
 
 A result that sets the timeline moving (again) has ``at = now + lead`` and the position it moves from; a result
 that stops it, or puts it at a new point while it is stopped or waiting, has ``at = now``; the others (a new
@@ -80,7 +82,7 @@ import math
 from typing import Final, Literal, TypeAlias, get_args
 
 from tvapp.core.errors import CodedError
-from tvapp.core.live import CATCH_UP_RATE, HOLD_STEP, LiveInfo, needed_delay
+from tvapp.core.live import CATCH_UP_RATE, HOLD_STEP, SLOW_DOWN_MAX, SLOW_DOWN_RATE, LiveInfo, needed_delay
 
 Action: TypeAlias = Literal["load", "play", "pause", "seek", "stop", "configure", "live"]
 Control: TypeAlias = Literal["host", "everyone"]
@@ -377,15 +379,23 @@ class PlaybackRoom:
         return {"playing": playing, "position": position, "at": at, "waiting_for": waiting, "rate": 1.0}
 
     def _catch_up(self, fields: dict[str, object], delay: float) -> None:
-        """Make a moving live state in `fields` play at CATCH_UP_RATE while it is more than `delay` behind."""
+        """Make a moving live state in `fields` play at CATCH_UP_RATE while it is more than `delay` behind, or at
+        SLOW_DOWN_RATE while it is less (until `tick` at the moment it is `delay` behind)."""
         at, position = float(fields["at"]), float(fields["position"])  # type: ignore[arg-type]
         excess = self._edge_at(at) - position - delay
-        if excess > HOLD_STEP and not fields["waiting_for"]:
+        self._catch_up_until = None
+        fields["rate"] = 1.0
+        if fields["waiting_for"] or not fields.get("playing", self.state.playing):
+            return
+        if excess > HOLD_STEP:
             fields["rate"] = CATCH_UP_RATE
             self._catch_up_until = at + excess / (CATCH_UP_RATE - 1.0)
+        elif excess < -1e-3:
+            fields["rate"] = SLOW_DOWN_RATE
+            self._catch_up_until = at - excess / (1.0 - SLOW_DOWN_RATE)
 
     def _caught_up(self, now: float) -> PlaybackState | None:
-        """End a catch up whose time has come: moving at rate 1 from the live point (never closer to the edge)."""
+        """End a catch up (or slow down) whose time has come: moving at rate 1 from the live point (never closer)."""
         if self._catch_up_until is None or now < self._catch_up_until:
             return None
         state = self.state
@@ -410,6 +420,10 @@ class PlaybackRoom:
                 self._catch_up(fields, delay)
                 return self._change(delay=delay, **fields)
             return self._change(delay=delay)
+        if state.moving and now >= state.at and not self._in_grace(now) and delay - state.delay <= SLOW_DOWN_MAX:
+            fields = {"position": state.position_at(now), "at": now, "waiting_for": state.waiting_for}
+            self._catch_up(fields, delay)  # slows down to it, together, without a seek
+            return self._change(delay=delay, **fields)
         fields = self._start(now, 0.0, state.playing)
         fields["position"] = self._edge_at(float(fields["at"])) - delay  # type: ignore[arg-type]
         return self._change(delay=delay, **fields)
