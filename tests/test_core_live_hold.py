@@ -148,3 +148,22 @@ def test_after_the_grace_a_small_growth_slows_the_room_down_together_and_a_large
     jumped = room.buffering("tv-far", False, 130.0, hold=6.25 + SLOW_DOWN_MAX + 0.5)
     assert jumped is not None and jumped.rate == 1.0 and jumped.at == pytest.approx(130.5)
     assert jumped.behind_at(jumped.at) == pytest.approx(6.5 + SLOW_DOWN_MAX + 0.5)
+
+
+def test_a_stall_while_catching_up_keeps_its_wait_in_the_delay() -> None:
+    # Screens that cannot hold the faster pace (a machine short of CPU decodes 10 % more frames a second) would
+    # otherwise stall, catch up, stall again: the second wait is kept, as for a screen that tells no hold.
+    room = loaded(delay=6.0)
+    room.buffering("tv-a", False, 101.0, hold=5.0)
+    room.tick(100.5 + LIVE_START_GRACE)
+    room.buffering("tv-a", True, 110.0)
+    catching = room.buffering("tv-a", False, 111.5)
+    assert catching is not None and catching.rate == CATCH_UP_RATE and catching.delay == 6.0
+    room.buffering("tv-a", True, 113.0)
+    resumed = room.buffering("tv-a", False, 114.0)
+    assert resumed is not None and resumed.rate == 1.0 and resumed.delay == pytest.approx(6.0 + 1.5)
+    assert room.next_deadline() is None
+    # The next stall (not during a catch up) is caught up again.
+    room.buffering("tv-a", True, 120.0)
+    again = room.buffering("tv-a", False, 121.0)
+    assert again is not None and again.rate == CATCH_UP_RATE and again.delay == pytest.approx(7.5)

@@ -55,10 +55,10 @@ Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant 
 | tick                         | the grace is over, S still   | frozen at p, waiting for S (a screen that cannot    |
 |                              | stalled                      | hold D)                                             |
 | ready after waiting W s      | live, every screen waited    | moving again from p, D = max(D, the holds' need);   |
-|                              | for has told its hold        | behind by more than D: at CATCH_UP_RATE until it is |
-|                              |                              | D behind, then at 1 (nothing skipped, no spoiler)   |
-| ready after waiting W s      | live, a screen waited for    | moving again, D grown by W (never shrinks)          |
-|                              | never told its hold          |                                                     |
+|                              | for has told its hold, and   | behind by more than D: at CATCH_UP_RATE until it is |
+|                              | the wait did not begin while | D behind, then at 1 (nothing skipped, no spoiler)   |
+|                              | catching up                  |                                                     |
+| ready after waiting W s      | live, otherwise              | moving again, D grown by W (never shrinks)          |
 | hold H of S                  | live                         | H noted (a screen's largest); when the need (the    |
 |                              |                              | largest hold + HOLD_MARGIN of a segment) is over D: |
 |                              |                              | D = the need; if p was closer than E - D: playing   |
@@ -216,6 +216,7 @@ class PlaybackRoom:
         self._live_start: float | None = None  # live: when the last live start took effect (load, back to live)
         self._holds: dict[str, float] = {}  # live: each screen's largest reported hold (tvapp.core.live.HoldMeter)
         self._catch_up_until: float | None = None  # live: when a catch up at CATCH_UP_RATE reaches the live point
+        self._stalled_catching_up = False  # live: the wait now began while the room was catching up
         self.state = PlaybackState(control=control, on_stall=on_stall)
         self._stalled_since: dict[str, float] = {}
 
@@ -440,12 +441,15 @@ class PlaybackRoom:
             fields.update(self._start(now, state.position_at(now), state.playing))
             if waiting and not state.waiting_for:
                 self._waiting_since = now
+                self._stalled_catching_up = state.rate > 1.0
             elif not waiting and self._waiting_since is not None:
-                if state.live and all(who in self._holds for who in state.waiting_for):
+                if state.live and all(who in self._holds for who in state.waiting_for) \
+                        and not self._stalled_catching_up:
                     # every screen it waited for has told what it can hold (the delay grows to that, in _grow):
                     # the room catches up the time it stood still instead of keeping it
                     self._catch_up(fields, state.delay)
-                elif state.live:  # no hold known: the room's live point moves back by the stall, for good
+                elif state.live:  # no hold known, or a stall while catching up (the screens could not hold the
+                    # faster pace; a machine short of CPU): the room's live point moves back by the stall, for good
                     moving_at = float(fields["at"])  # type: ignore[arg-type]
                     fields["delay"] = min(MAX_LIVE_DELAY, state.delay + (moving_at - self._waiting_since))
                 self._waiting_since = None
