@@ -144,10 +144,19 @@ def test_after_the_grace_a_small_growth_slows_the_room_down_together_and_a_large
     steady = room.tick(until + 0.02)
     assert steady is not None and steady.rate == 1.0
     assert steady.behind_at(until + 0.02) == pytest.approx(6.5 + 0.002, abs=1e-6)  # never closer than the delay
+    # A hold that comes while a resume has not taken effect yet (its lead): slowed down from where it starts.
+    room.buffering("tv-far", True, 120.0)
+    resumed = room.buffering("tv-far", True, 120.1) or room.buffering("tv-far", False, 120.1)
+    assert resumed is not None and resumed.at == 120.6 and resumed.rate == CATCH_UP_RATE  # 7.1 s behind
+    late = room.buffering("tv-far", False, 120.3, hold=7.0)  # needs 7.25: closer than that when it starts
+    assert late is not None and late.delay == pytest.approx(7.25)
+    assert late.rate == SLOW_DOWN_RATE and late.at == 120.6  # it used to jump back (a seek for every screen)
+    assert late.position == pytest.approx(resumed.position)
+    room.tick(room.next_deadline() or 0.0)
     # More than SLOW_DOWN_MAX at once: every screen goes back together now (a seek), rather than 10+ s of slow motion.
-    jumped = room.buffering("tv-far", False, 130.0, hold=6.25 + SLOW_DOWN_MAX + 0.5)
+    jumped = room.buffering("tv-far", False, 130.0, hold=7.25 + SLOW_DOWN_MAX + 0.25)
     assert jumped is not None and jumped.rate == 1.0 and jumped.at == pytest.approx(130.5)
-    assert jumped.behind_at(jumped.at) == pytest.approx(6.5 + SLOW_DOWN_MAX + 0.5)
+    assert jumped.behind_at(jumped.at) == pytest.approx(7.25 + SLOW_DOWN_MAX + 0.5)
 
 
 def test_a_stall_while_catching_up_keeps_its_wait_in_the_delay() -> None:

@@ -421,8 +421,9 @@ class PlaybackRoom:
                 self._catch_up(fields, delay)
                 return self._change(delay=delay, **fields)
             return self._change(delay=delay)
-        if state.moving and now >= state.at and not self._in_grace(now) and delay - state.delay <= SLOW_DOWN_MAX:
-            fields = {"position": state.position_at(now), "at": now, "waiting_for": state.waiting_for}
+        if state.moving and not self._in_grace(now) and delay - state.delay <= SLOW_DOWN_MAX:
+            start = max(now, state.at)  # a state not moving yet (a resume's lead) slows down from where it starts
+            fields = {"position": state.position_at(start), "at": start, "waiting_for": state.waiting_for}
             self._catch_up(fields, delay)  # slows down to it, together, without a seek
             return self._change(delay=delay, **fields)
         fields = self._start(now, 0.0, state.playing)
