@@ -55,6 +55,7 @@ Run: python -m bench.live_sync [--quick] [--live-delay S]. Prints one JSON line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 import threading
@@ -157,7 +158,7 @@ def position_at(state: dict[str, Any], now: float) -> float:
 def grow_seeks(states: list[dict[str, Any]]) -> list[float]:
     """Return the `at` of each state that moved the room back to a grown delay's live point (every screen seeks)."""
     out = []
-    for before, after in zip(states, states[1:]):
+    for before, after in itertools.pairwise(states):
         if after["delay"] > before["delay"] + 1e-3 and after.get("live_edge") is not None \
                 and abs(after["live_edge"] - after["position"] - after["delay"]) < 0.01 \
                 and abs(position_at(before, after["at"]) - after["position"]) > 0.02:
@@ -194,7 +195,7 @@ class StatePoll:
         while not self._stop.wait(0.1):
             try:
                 state = self.server.http.get(f"/v1/rooms/{self.room}/playback").json()
-            except Exception:  # the core is going away
+            except Exception:  # noqa: BLE001, S112 (the core is going away: no state to note)
                 continue
             if not self.states or self.states[-1].get("seq") != state.get("seq"):
                 self.states.append(state)
