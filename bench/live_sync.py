@@ -39,11 +39,23 @@ Figures, over every pair of screens and every 1/120 s of the steady part (from 8
   inside the namespace: for each new segment, when its bytes were in hand through that edge minus the segment's
   true start (an HLS screen cannot show an instant before it has the whole segment holding it).
 
-Run: python -m bench.live_sync [--quick]. Prints one JSON line.
+Seeks inside the measured window are left out, as bench/watch_sync.py leaves its seek out of its steady window:
+when the room's delay grows (a screen's hold needs more, tvapp.core.live.HoldMeter), every screen goes back
+together, a deliberate jump of the room's timeline; RESYNC seconds from the jump on (watch_sync's seek resync goal)
+are not "steady". They are found in the core's states (polled over REST every 0.1 s): a state whose delay grew and
+that puts the room at its new live point, away from where the one before it was going; its `at` is when every screen
+jumps. The figures say how many and how long (`seeks_in_window`, `excluded_s`); `display_offset_with_seeks` is the
+display offset over the whole window. Waits for a stalled screen and catch ups after them (the room playing at
+CATCH_UP_RATE) are not seeks: they stay in every figure. (The screens' traces cannot tell a seek: under CPU
+starvation a row's instant and its target are taken apart, which looks like a jump.) `delay_changes` lists the
+room's delay as it changed (seconds since the load, delay, rate).
+
+Run: python -m bench.live_sync [--quick] [--live-delay S]. Prints one JSON line.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 import threading
@@ -70,6 +82,7 @@ FPS = 60  # stream and TVs: see the docstring, "Why 60 fps"
 SIZE = (640, 360)
 SETTLE = 8.0
 GRID = 1 / 120
+RESYNC = 1.0  # seconds after a seek that are not steady (bench/watch_sync.py's seek_resync goal)
 GOALS = {"display_offset_p95_ms": 20}
 SCREENS = (("tv-near", "near"), ("tv-far", "far"), ("sdk-far", "far"))
 
@@ -134,6 +147,69 @@ def display_rate(path: Path, flips: Flips) -> dict[str, Any]:
             "flip_gaps_over_50ms": int((intervals > 0.05).sum())}  # the process got no CPU for 3+ flips
 
 
+def position_at(state: dict[str, Any], now: float) -> float:
+    """Return a REST playback state's position at server time `now` (tvapp.core.playback.PlaybackState's rule)."""
+    position = float(state["position"])
+    if state["playing"] and not state["waiting_for"] and now > state["at"]:
+        position += float(state.get("rate", 1.0)) * (now - float(state["at"]))
+    return position
+
+
+def grow_seeks(states: list[dict[str, Any]]) -> list[float]:
+    """Return the `at` of each state that moved the room back to a grown delay's live point (every screen seeks)."""
+    out = []
+    for before, after in itertools.pairwise(states):
+        if after["delay"] > before["delay"] + 1e-3 and after.get("live_edge") is not None \
+                and abs(after["live_edge"] - after["position"] - after["delay"]) < 0.01 \
+                and abs(position_at(before, after["at"]) - after["position"]) > 0.02:
+            out.append(float(after["at"]))
+    return out
+
+
+def steady_mask(grid: npt.NDArray[np.float64], seeks: list[float]) -> npt.NDArray[np.bool_]:
+    """Return which instants of `grid` are not within RESYNC seconds after a seek."""
+    keep = np.ones(len(grid), dtype=bool)
+    for seek in seeks:
+        keep &= ~((grid >= seek - GRID) & (grid < seek + RESYNC))
+    return keep
+
+
+def without(flips: Flips, seeks: list[float]) -> Flips:
+    """Return the rows outside the RESYNC seconds after each seek."""
+    keep = steady_mask(flips.t, seeks)
+    return Flips(flips.t[keep], flips.target[keep], flips.truth[keep], flips.pts[keep], flips.seq[keep])
+
+
+class StatePoll:
+    """The room's delay and rate as they change (a thread polling the core's REST state until `stop`)."""
+
+    def __init__(self, server: ServerProcess, room: str) -> None:
+        self.server, self.room = server, room
+        self.changes: list[tuple[float, float, float]] = []  # (wall clock, delay, rate)
+        self.states: list[dict[str, Any]] = []  # every distinct state (by seq)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                state = self.server.http.get(f"/v1/rooms/{self.room}/playback").json()
+            except Exception:  # noqa: BLE001, S112 (the core is going away: no state to note)
+                continue
+            if not self.states or self.states[-1].get("seq") != state.get("seq"):
+                self.states.append(state)
+            row = (time.time(), round(float(state.get("delay", 0.0)), 2), round(float(state.get("rate", 1.0)), 3))
+            if not self.changes or self.changes[-1][1:] != row[1:]:
+                self.changes.append(row)
+
+    def stop(self, since: float) -> list[list[float]]:
+        """Stop polling; return the changes as [seconds since `since`, delay, rate]."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return [[round(t - since, 2), delay, rate] for t, delay, rate in self.changes]
+
+
 class EdgeProbe:
     """From inside the namespace: when each new segment is in hand through each edge (a thread until `stop`)."""
 
@@ -192,11 +268,16 @@ def stamp_mapping(tvs: dict[str, TvProcess], rounds: int = 3) -> dict[str, list[
     return mapping
 
 
-def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool, steady: float) -> dict[str, Any]:
+def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool, steady: float,
+          live_delay: float | None = None) -> dict[str, Any]:
     """Run the screens in one room (together) or each pair at its own edge's live point; return figures."""
     rooms = {name: "live" if together else f"own-{edge}" for name, edge in SCREENS}
     env_base = {"TVAPP_MEDIA_HOST_ADDRESSES": link.ns_ip}
-    with ServerProcess(workdir / "server", host=link.host_ip) as server:
+    core_env = {"TVAPP_WATCH_LIVE_DELAY": str(live_delay)} if live_delay is not None else None
+    poll: StatePoll | None = None
+    delay_changes: list[list[float]] = []
+    polled: list[dict[str, Any]] = []
+    with ServerProcess(workdir / "server", host=link.host_ip, env=core_env) as server:
         for room in set(rooms.values()):
             server.http.post("/v1/rooms", json={"name": room})
         tvs: dict[str, TvProcess] = {}
@@ -227,6 +308,8 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
                 time.sleep(0.1)
             loads = {"live": edges["near"].url} if together else {f"own-{e}": edges[e].url for e in edges}
             loaded = {}
+            poll = StatePoll(server, "live" if together else "own-far")
+            loaded_at = time.time()
             for room, url in loads.items():  # at the same instant, as far as two requests go
                 response = server.http.post(f"/v1/rooms/{room}/playback", json={"action": "load", "content": url})
                 assert response.status_code == 200, response.text
@@ -246,13 +329,20 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
         finally:
             if probe is not None:
                 probe.stop()
+            if poll is not None:
+                delay_changes = poll.stop(loaded_at)
+                polled = poll.states
             statuses = {name: tv.stop() for name, tv in tvs.items()}
             for bot in bots.values():
                 bot.stop()
     screens = {name: read_flips(path).between(start, end) for name, path in traces.items()}
-    grid = np.arange(start, end, GRID)
-    shown = {name: shown_at(flips, grid) for name, flips in screens.items()}
+    seeks = [at for at in grow_seeks(polled) if start - RESYNC < at < end]
+    grid_all = np.arange(start, end, GRID)
+    grid = grid_all[steady_mask(grid_all, seeks)]
+    shown_all = {name: shown_at(flips, grid_all) for name, flips in screens.items()}
+    shown = {name: shown_at(flips, grid) for name, flips in screens.items()}  # every row: the last flip before
     aimed = {name: aimed_at(flips, grid) for name, flips in screens.items()}
+    screens = {name: without(flips, seeks) for name, flips in screens.items()}  # per-row figures: steady rows
     names = sorted(screens)
     pairs = [(a, b) for a in names for b in names if a < b]
     across = [(a, b) for a, b in pairs if a.split("-")[1] != b.split("-")[1]]
@@ -269,6 +359,10 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
         "room_delay_s": {room: round(state["delay"], 2) for room, state in states.items()},
         "loaded_delay_s": {room: round(state["delay"], 2) for room, state in loaded.items()},
         "display_offset": stats_ms(np.concatenate([shown[a] - shown[b] for a, b in pairs])),
+        "display_offset_with_seeks": stats_ms(np.concatenate([shown_all[a] - shown_all[b] for a, b in pairs])),
+        "seeks_in_window": [round(seek - start, 2) for seek in seeks],
+        "excluded_s": round((len(grid_all) - len(grid)) * GRID, 2),
+        "delay_changes": delay_changes,
         "display_offset_across_edges": stats_ms(np.concatenate([shown[a] - shown[b] for a, b in across])),
         "presentation_offset": stats_ms(np.concatenate(list(presented.values()))),
         "timeline_offset": stats_ms(np.concatenate([aimed[a] - aimed[b] for a, b in pairs])),
@@ -291,6 +385,8 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
 def main() -> None:
     options = parser(__doc__.splitlines()[0])
     options.add_argument("--keep", metavar="DIR", help="keep the traces and logs in DIR")
+    options.add_argument("--live-delay", type=float, metavar="S",
+                         help="the core's [watch] live_delay (default: the config's, 6 s)")
     args = options.parse_args()
     problem = netem_available()
     if problem is not None:
@@ -305,8 +401,8 @@ def main() -> None:
             try:
                 while origin.snapshot(time.time() - 8.0) is None:  # the far edge lists a few segments by now
                     time.sleep(0.2)
-                room = phase(workdir / "room", link, edges, True, steady)
-                baseline = phase(workdir / "baseline", link, edges, False, steady)
+                room = phase(workdir / "room", link, edges, True, steady, args.live_delay)
+                baseline = phase(workdir / "baseline", link, edges, False, steady, args.live_delay)
             finally:
                 for edge in edges.values():
                     edge.close()
@@ -314,6 +410,7 @@ def main() -> None:
     far_hold = (room["smallest_hold_s"] or {}).get("far")
     emit("live_sync", {
         "stream": f"{SIZE[0]}x{SIZE[1]}@{FPS} H.264, 1 s segments", "edges_apart_s": 4.0, "steady_s": steady,
+        "live_delay_s": args.live_delay,
         "profile": {**PROFILE, "packets_dropped": dropped},
         "screens": [name for name, _ in SCREENS],
         "room": room,

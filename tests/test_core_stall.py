@@ -116,8 +116,9 @@ def test_reset_forgets_the_timers_for_a_new_content() -> None:
     (view(0.4, target=5.0), True),  # inside the buffer
     (view(-0.4, target=5.0), True),  # just past it: decoding catches up
     (view(-0.6, target=5.0), False),  # far past it
-    (view(3.0, target=1.0, oldest=1.01), False),  # before it
+    (view(3.0, target=1.0, oldest=1.2), False),  # before it
     (view(3.0, target=1.0, oldest=1.0005), True),  # a hair before: tolerated
+    (view(3.0, target=1.0, oldest=1.033), True),  # the frame a TV picked for its next flips: no seek for that
     (view(-3.0, target=5.0, eof=True), True),  # decoded to the end
     (view(-9.0, target=5.0, opened=False), True),  # the decoder seeks to the timeline when it opens
     (view(-9.0, target=5.0, seek_pending=True), True),

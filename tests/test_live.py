@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tvapp.client.player import ContentPlayer, attach
+from tvapp.core.live import CATCH_UP_RATE, HOLD_MARGIN
 from tvapp.core.playback import LIVE_START_GRACE, PlaybackState
 from tvapp.testing.clip import read_clip_stamp
 from tvapp.testing.live_origin import Edge, LiveOrigin
@@ -144,7 +145,7 @@ def test_two_players_behind_edges_4s_apart_show_the_same_moment_through_pause_an
     asyncio.run(asyncio.wait_for(scenario(), 90))
 
 
-def test_a_404_on_segments_stalls_the_screen_the_room_waits_and_its_delay_grows(
+def test_a_404_on_segments_stalls_the_screen_the_room_waits_then_catches_up_to_its_live_point(
         server: ServerProcess, origin: LiveOrigin, edges: tuple[Edge, Edge]) -> None:
     from tvapp.client import Room
     from tvapp.client.events import PlaybackChanged
@@ -175,7 +176,11 @@ def test_a_404_on_segments_stalls_the_screen_the_room_waits_and_its_delay_grows(
             far.heal()
             resumed = await wait_async(lambda: [s for s in states if s.seq > waiting[0].seq and s.moving],
                                        timeout=20, what="the room to resume")
-            assert resumed[0].delay > 6.0 + 1.5  # the room fell back by the stall, and stays there
+            # The room resumes where it stood still (nothing skipped), now further behind than its delay, and
+            # catches that up at CATCH_UP_RATE; the delay itself grew only as far as the screen's hold needs (its
+            # edge listed segments as before): the stall is not kept in it for good.
+            assert resumed[0].behind_at(resumed[0].at) > resumed[0].delay + 1.5
+            assert resumed[0].rate == CATCH_UP_RATE and resumed[0].delay < 6.0 + 1.5
             await wait_async(lambda: not player.status().stalled)
             now = host.clock.now()
             assert now is not None
@@ -186,6 +191,60 @@ def test_a_404_on_segments_stalls_the_screen_the_room_waits_and_its_delay_grows(
             far.heal()
             detach()
             player.close()
+            await host.disconnect()
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_a_screen_behind_a_later_edge_grows_the_delay_up_front_by_its_hold_not_by_a_wait(
+        server: ServerProcess, origin: LiveOrigin, edges: tuple[Edge, Edge]) -> None:
+    """An edge 6.5 s late cannot hold the 6 s delay: its screen measures how far behind the room's live edge it has
+    each new segment in hand and tells the room, which grows its delay to that + a margin, once (no whole waits
+    added), and the screen then shows the room's moment."""
+    from tvapp.client import Room
+    from tvapp.client.events import PlaybackChanged
+
+    near, _ = edges
+    late = Edge(origin, delay=6.5)
+
+    async def scenario() -> None:
+        name = room_name("live", 10)
+        host = await Room.connect(server.url, server.token(name, "host", host=True)["access_token"],
+                                  host_addresses=["127.0.0.1"])
+        states: list[PlaybackState] = []
+        host.on(PlaybackChanged, lambda event: states.append(event.state))
+        holds: list[float] = []
+        player = ContentPlayer(server_now=host.clock.now, audio=False, content_proxy=late.proxy)
+        detach = attach(host, player)
+        told = player.on_hold
+        assert told is not None
+
+        def tell(stalled: bool, hold: float) -> None:
+            holds.append(hold)
+            told(stalled, hold)
+
+        player.on_hold = tell
+        try:
+            await host.clock.wait_synced(5.0)
+            await wait_async(lambda: origin.snapshot(time.time() - 9.0), what="9 s of stream")
+            await host.load(near.url)
+            grown = await wait_async(lambda: [s for s in states if s.delay > 6.0], timeout=15,
+                                     what="the delay to grow")
+            assert holds and 6.5 < holds[0] < 9.0, holds  # 6.5 s of edge delay + up to a segment + the fetch
+            assert grown[0].delay == pytest.approx(holds[0] + HOLD_MARGIN * 1.0, abs=1e-6)
+            await wait_async(lambda: player.status().buffered_ahead > 0.3 and not player.status().stalled,
+                             timeout=15, what="the screen playing")
+            await asyncio.sleep(3.0)
+            final = host.playback
+            assert final is not None and final.delay == pytest.approx(max(holds) + HOLD_MARGIN, abs=1e-6), \
+                (final.delay, holds)  # the delay is what the hold needs, with no stall's wait added to it
+            await wait_async(lambda: (s := player.video_frame(host.clock.now() or 0.0)) is not None
+                             and abs(s[1] - final.position_at(host.clock.now() or 0.0)) < FRAME + 0.02,
+                             what="the screen on the room's moment")
+        finally:
+            detach()
+            player.close()
+            late.close()
             await host.disconnect()
 
     asyncio.run(asyncio.wait_for(scenario(), 90))

@@ -174,6 +174,10 @@ class ContentDecoder:
         self.seeks = 0
         self.closing = False
         self.max_frames = MAX_VIDEO_FRAMES
+        self.live_edge: Callable[[], float | None] = lambda: None
+        """Live: the room's live edge instant now (None while unknown), for the screen's hold (tvapp.client.hls)."""
+        self.hold: float | None = None
+        """Live: a hold measured and not yet told to the room (the player's monitor takes it)."""
         self.thread = threading.Thread(target=self._run, name="content decoder", daemon=True)
 
     # -- called from other threads --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 import av
 
-from tvapp.core.live import LiveError, MasterPlaylist, Playlist
+from tvapp.core.live import HoldMeter, LiveError, MasterPlaylist, Playlist
 from tvapp.web.hls import (
     HlsFetchError,
     fetch,
@@ -44,6 +44,10 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
     then the ones after it, as the playlist lists them. While the decoded buffer is full, the next segment's bytes
     are fetched ahead (one segment, compressed: a few hundred kB, not seconds of decoded frames), so a slow link's
     playlist refresh and segment fetch are not paid when the buffer runs low.
+
+    The playlist is read every half target duration even while the buffer is full, so that a `HoldMeter` sees
+    when each new segment is listed: its hold (how far behind the room's live edge this screen has each segment in
+    hand) goes to ``decoder.hold`` for the player to tell the room.
     """
     settings = decoder.settings
     url = _first_playlist(decoder, proxy)
@@ -57,13 +61,16 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
     resampler = decoder._resampler()
     next_sample: int | None = None
     ahead: tuple[int, bytes] | None = None  # the next segment's bytes, fetched while the buffer was full
+    meter: HoldMeter | None = None
     while True:
         target = decoder.timeline()
+        refresh_due = playlist is not None and time.monotonic() - read_at >= _refresh(playlist)
         with decoder.lock:
             if decoder.closing:
                 return
             full = decoder.opened and not decoder.seek_wanted and decoder._full(target)
-            if full and (ahead is not None or last is None or playlist is None):
+            idle = full and (ahead is not None or last is None or playlist is None)
+            if idle and not refresh_due:
                 decoder.lock.wait(0.02)
                 continue
             if decoder.seek_wanted:
@@ -72,28 +79,41 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
                 last, next_sample, ahead = None, None, None
             epoch = decoder.epoch
         now = time.monotonic()
+        if idle:  # nothing to fetch: only the playlist read that keeps the hold measured
+            try:
+                _, playlist = read_playlist(url, proxy=proxy)
+                meter = _note(decoder, meter, playlist)
+            except (HlsFetchError, LiveError) as exc:
+                log.info("live: cannot read the playlist: %s", exc)
+            read_at = now
+            continue
         if full:  # the buffer is full: fetch the next segment's bytes now, decode them when they are needed
             assert playlist is not None and last is not None
-            if playlist.after(last) is None and now - read_at >= max(REFRESH_MIN, playlist.target_duration / 2):
+            if playlist.after(last) is None and now - read_at >= _refresh(playlist):
                 try:
                     _, playlist = read_playlist(url, proxy=proxy)
+                    meter = _note(decoder, meter, playlist)
                 except (HlsFetchError, LiveError) as exc:
                     log.info("live: cannot read the playlist: %s", exc)
                 read_at = now
             following = playlist.after(last)
             if following is not None:
                 try:
+                    began = time.monotonic()
                     ahead = following.sequence, fetch(following.url, proxy=proxy)
+                    if meter is not None:
+                        meter.fetched(time.monotonic() - began)
                 except HlsFetchError as exc:
                     log.info("live: segment %d (ahead): %s", following.sequence, exc)
             if ahead is None:  # not listed yet, or failed: the buffer holds a second, no hurry
                 _pause(decoder, 0.25)
             continue
-        if playlist is None or (now - read_at >= max(REFRESH_MIN, playlist.target_duration / 2)
+        if playlist is None or (now - read_at >= _refresh(playlist)
                                 and (last is None or playlist.after(last) is None or failures)):
             try:
                 _, fresh = read_playlist(url, proxy=proxy)
                 playlist, read_at = fresh, now
+                meter = _note(decoder, meter, playlist)
             except (HlsFetchError, LiveError) as exc:
                 log.info("live: cannot read the playlist: %s", exc)
                 _pause(decoder, 0.5)
@@ -106,7 +126,10 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
             if ahead is not None and ahead[0] == segment.sequence:
                 data = ahead[1]
             else:
+                began = time.monotonic()
                 data = fetch(segment.url, proxy=proxy)
+                if meter is not None:
+                    meter.fetched(time.monotonic() - began)
             ahead = None
         except HlsFetchError as exc:
             failures += 1
@@ -118,6 +141,28 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
         failures = 0
         last = segment.sequence
         next_sample = _decode_segment(decoder, data, segment.start, epoch, resampler, next_sample, settings.audio)
+
+
+def _refresh(playlist: Playlist) -> float:
+    """Return the seconds between two reads of `playlist`."""
+    return max(REFRESH_MIN, playlist.target_duration / 2)
+
+
+def _note(decoder: Any, meter: HoldMeter | None, playlist: Playlist) -> HoldMeter | None:
+    """Feed a fresh playlist's newest segment to the screen's hold meter (made at the first read); hand a hold
+    worth telling to the player (``decoder.hold``). Return the meter."""
+    edge = decoder.live_edge()
+    if not playlist.segments or edge is None:
+        return meter
+    if meter is None:
+        meter = HoldMeter(playlist.target_duration)
+    newest = playlist.segments[-1]
+    meter.listed(time.monotonic(), newest.sequence, newest.start, edge)
+    hold = meter.report()
+    if hold is not None:
+        with decoder.lock:
+            decoder.hold = hold
+    return meter
 
 
 def _first_playlist(decoder: Any, proxy: str) -> str | None:

@@ -51,6 +51,7 @@ MONITOR_INTERVAL = 0.02
 AUDIO_SYNC = {"deadband": 0.005, "gain": 0.5, "max_rate_change": 0.005, "seek_threshold": 0.12}
 
 BufferingCallback = Callable[[bool, float, "float | None"], None]
+HoldCallback = Callable[[bool, float], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +119,9 @@ class ContentPlayer:
             raise ValueError("audio_rate and audio_channels must be positive")
         self.server_now = server_now
         self.on_buffering = on_buffering
+        self.on_hold: HoldCallback | None = None
+        """Live: called (stalled, hold) from the monitor thread when the screen's hold (tvapp.core.live.HoldMeter) is
+        new or grew: how far behind the room's live edge this screen can hold."""
         self.open_media = open_media
         self.audio_rate = audio_rate
         self.audio_channels = audio_channels
@@ -167,6 +171,7 @@ class ContentPlayer:
                 self._decoder = ContentDecoder(state.content, self._settings, open_media=self.open_media,
                                                timeline=self._timeline_target, on_opened=self._opened,
                                                live_proxy=self.content_proxy if state.live else None)
+                self._decoder.live_edge = self._live_edge_now
                 self._shown, self._presented = None, None
                 self._decoder.thread.start()
             elif previous is None or previous.seq != state.seq or previous.content != state.content:
@@ -330,6 +335,13 @@ class ContentPlayer:
             state = self._state
         return self._target(state) if state is not None and state.content else 0.0
 
+    def _live_edge_now(self) -> float | None:
+        """Return the room's live edge instant now (None: not live, or the server clock is unknown)."""
+        with self._lock:
+            state = self._state
+        now = self.server_now()
+        return state.live_edge_at(now) if state is not None and now is not None else None
+
     def _opened(self, decoder: ContentDecoder, duration: float | None) -> None:
         """Tell the listener a content is open (not stalled) and its duration (decoder thread)."""
         self._report(False, self._timeline_target(), duration, decoder)
@@ -373,6 +385,14 @@ class ContentPlayer:
                 self._report(decision.report is Report.STALLED, target, duration, decoder)
             if decision.seek:
                 decoder.request_seek()
+            with decoder.lock:
+                hold, decoder.hold = decoder.hold, None
+            callback = self.on_hold
+            if hold is not None and callback is not None:  # from this thread, so it follows the stall reports
+                try:
+                    callback(decision.report is Report.STALLED if decision.report is not None else stalled, hold)
+                except Exception:
+                    log.exception("content player: on_hold failed")
 
 
 def attach(room: Room, player: ContentPlayer) -> Callable[[], None]:
@@ -403,7 +423,17 @@ def attach(room: Room, player: ContentPlayer) -> Callable[[], None]:
         except RuntimeError:  # the loop is closing: the room is going away anyway
             coroutine.close()
 
+    def report_hold(stalled: bool, hold: float) -> None:
+        if loop.is_closed():
+            return
+        coroutine = room.report_buffering(stalled, hold=hold)
+        try:
+            asyncio.run_coroutine_threadsafe(coroutine, loop).add_done_callback(sent)
+        except RuntimeError:
+            coroutine.close()
+
     player.on_buffering = report
+    player.on_hold = report_hold
     remove = room.on(ev.PlaybackChanged, lambda event: player.follow(event.state))
     player.follow(room.playback)
 
@@ -411,5 +441,7 @@ def attach(room: Room, player: ContentPlayer) -> Callable[[], None]:
         remove()
         if player.on_buffering is report:
             player.on_buffering = previous
+        if player.on_hold is report_hold:
+            player.on_hold = None
 
     return detach

@@ -274,9 +274,10 @@ class Room:
         await self._requests.request(m.Playback(action="configure", control=control, on_stall=on_stall))
 
     async def report_buffering(self, stalled: bool, position: float | None = None,
-                               duration: float | None = None) -> None:
-        """Tell the room this screen stalled (or is ready again), and the content's duration once known."""
-        await self._requests.send(m.Buffering(stalled=stalled, position=position, duration=duration))
+                               duration: float | None = None, hold: float | None = None) -> None:
+        """Tell the room this screen stalled (or is ready again), the content's duration once known, and (live) how
+        far behind the live edge this screen can hold."""
+        await self._requests.send(m.Buffering(stalled=stalled, position=position, duration=duration, hold=hold))
 
     # -- connection --------------------------------------------------------------------------------------------------
 

@@ -11,6 +11,12 @@ refuses what is not HLS (`LiveError` with code ``not_hls``). `Playlist.segments`
   target duration (true of ffmpeg's hls muxer with a fixed keyframe interval); the state says when it is used.
 
 `Playlist.live_edge` is the end of the newest segment; `locate(instant)` finds the segment that holds an instant.
+
+How far behind the live edge a room can play: each screen measures its own hold (`HoldMeter`: how far behind the
+room's live edge each new segment's first moment is when that screen has it in hand) and reports it; the room's
+delay is at least `needed_delay` (the largest hold + a margin of a fraction of a segment), found within a second
+or two of a load instead of by stalls. `CATCH_UP_RATE` is how a room that stood still for a stalled screen gets
+back to its live point.
 Times are arguments; nothing here reads a clock or the network.
 """
 
@@ -19,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+from collections.abc import Iterable
+from typing import Final
 from urllib.parse import urljoin
 
 from tvapp.core.errors import CodedError
@@ -229,3 +237,80 @@ class LiveInfo:
         return cls(live_edge=playlist.live_edge, fetched_at=fetched_at, window=playlist.window,
                    target_duration=playlist.target_duration, program_date_time=playlist.program_date_time,
                    growing=playlist.media_sequence == 0)
+
+
+# -- how far behind the live edge every screen can hold ------------------------------------------------------------------
+
+HOLD_MARGIN: Final = 0.25
+"""What a room keeps over the largest hold its screens report, as a fraction of the target duration (the first
+frames' decode, a refresh that came late)."""
+HOLD_STEP: Final = 0.05
+"""A hold less than this much above the delay (or above the last one reported) changes nothing: no seek for it."""
+HOLD_SAMPLES: Final = 4
+"""How many recent segments (and segment fetches) a screen's hold is the worst of."""
+CATCH_UP_RATE: Final = 1.1
+"""The rate at which a room that stood still for a stalled screen plays until it is back at its live point (a 2 s
+wait is caught up in 20 s; nothing is skipped, nobody is shown a moment before the others)."""
+SLOW_DOWN_RATE: Final = 0.9
+"""The rate at which a playing room moves back to a delay that grew by at most SLOW_DOWN_MAX after a live start's
+grace (a slow motion every screen follows together, instead of a jump back that every screen has to seek)."""
+SLOW_DOWN_MAX: Final = 1.0
+"""The largest growth (seconds) a room slows down for; a larger one jumps back at once."""
+
+
+def needed_delay(holds: Iterable[float], target_duration: float) -> float | None:
+    """Return the least delay every screen can hold: the largest hold + HOLD_MARGIN of a segment (None: no hold)."""
+    worst = max(holds, default=None)
+    return None if worst is None else worst + HOLD_MARGIN * target_duration
+
+
+class HoldMeter:
+    """One screen's hold: the least distance behind the room's live edge at which it has each new segment in hand
+    by the time the segment's first moment is due (pure; times are the server's, as arguments).
+
+    Each playlist read tells `listed(now, sequence, start, edge)` of its newest segment (`edge`: the room's live
+    edge at `now`). The read that first lists segment n, when the read before it listed n - 1 and was at most a
+    target duration earlier, is when n became available to this screen (to within the refresh interval): its
+    sample is ``edge - start``, how far behind the room's edge segment n's first moment then was. The first read
+    (n may have been listed long before) and reads after a gap give no sample. `fetched(seconds)` notes how long a
+    segment took to fetch. The hold is the worst sample of the last HOLD_SAMPLES segments plus the worst of the last
+    HOLD_SAMPLES fetches; `report()` returns it when it is new or HOLD_STEP above what was last reported.
+    """
+
+    def __init__(self, target_duration: float) -> None:
+        self.target_duration = target_duration
+        self._newest: tuple[int, float] | None = None  # (sequence, server time of the read that listed it)
+        self._lags: list[float] = []
+        self._fetches: list[float] = []
+        self._reported: float | None = None
+
+    def listed(self, now: float, sequence: int, start: float, edge: float) -> None:
+        """Note a playlist read at server time `now` whose newest segment is `sequence`, starting at `start`."""
+        previous = self._newest
+        if previous is not None and sequence <= previous[0]:
+            self._newest = (previous[0], now)
+            return
+        self._newest = (sequence, now)
+        if previous is None or sequence != previous[0] + 1 or now - previous[1] > self.target_duration:
+            return
+        self._lags = (self._lags + [edge - start])[-HOLD_SAMPLES:]
+
+    def fetched(self, seconds: float) -> None:
+        """Note that a segment took `seconds` to fetch."""
+        if math.isfinite(seconds) and seconds >= 0:
+            self._fetches = (self._fetches + [seconds])[-HOLD_SAMPLES:]
+
+    @property
+    def hold(self) -> float | None:
+        """Return the screen's hold in seconds behind the room's live edge (None until a new segment was seen)."""
+        if not self._lags:
+            return None
+        return max(self._lags) + max(self._fetches, default=0.0)
+
+    def report(self) -> float | None:
+        """Return the hold to tell the room now: the first one, or one HOLD_STEP above the last told (else None)."""
+        hold = self.hold
+        if hold is None or (self._reported is not None and hold < self._reported + HOLD_STEP):
+            return None
+        self._reported = hold
+        return hold

@@ -54,7 +54,18 @@ Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant 
 |                              | of a live start (load, live) | first segments catch up by themselves)             |
 | tick                         | the grace is over, S still   | frozen at p, waiting for S (a screen that cannot    |
 |                              | stalled                      | hold D)                                             |
-| ready after waiting W s      | live                         | moving again, D grown by W (never shrinks)          |
+| ready after waiting W s      | live, every screen waited    | moving again from p, D = max(D, the holds' need);   |
+|                              | for has told its hold, and   | behind by more than D: at CATCH_UP_RATE until it is |
+|                              | the wait did not begin while | D behind, then at 1 (nothing skipped, no spoiler)   |
+|                              | catching up                  |                                                     |
+| ready after waiting W s      | live, otherwise              | moving again, D grown by W (never shrinks)          |
+| hold H of S                  | live                         | H noted (a screen's largest); when the need (the    |
+|                              |                              | largest hold + HOLD_MARGIN of a segment) is over D: |
+|                              |                              | D = the need; if p was closer than E - D: playing   |
+|                              |                              | after the grace and D grew <= SLOW_DOWN_MAX: from p |
+|                              |                              | at SLOW_DOWN_RATE until E - p = D; else at E - D    |
+| tick                         | catching up or slowing down, | moving at rate 1 from p (never closer than E - D)   |
+|                              | E - p = D                    |                                                     |
 
 A result that sets the timeline moving (again) has ``at = now + lead`` and the position it moves from; a result
 that stops it, or puts it at a new point while it is stopped or waiting, has ``at = now``; the others (a new
@@ -71,7 +82,18 @@ import math
 from typing import Final, Literal, TypeAlias, get_args
 
 from tvapp.core.errors import CodedError
-from tvapp.core.live import LiveInfo
+from tvapp.core.live import (
+    CATCH_UP_RATE,
+    HOLD_STEP,
+    SLOW_DOWN_MAX,
+    SLOW_DOWN_RATE,
+    LiveInfo,
+    needed_delay,
+)
+from tvapp.core.steering import Correction, SyncController
+
+__all__ = ["ACTIONS", "CONTROLS", "LIVE_START_GRACE", "ON_STALL", "Correction", "PlaybackError", "PlaybackRoom",
+           "PlaybackState", "SyncController"]
 
 Action: TypeAlias = Literal["load", "play", "pause", "seek", "stop", "configure", "live"]
 Control: TypeAlias = Literal["host", "everyone"]
@@ -203,6 +225,9 @@ class PlaybackRoom:
         self._live: LiveInfo | None = None
         self._waiting_since: float | None = None
         self._live_start: float | None = None  # live: when the last live start took effect (load, back to live)
+        self._holds: dict[str, float] = {}  # live: each screen's largest reported hold (tvapp.core.live.HoldMeter)
+        self._catch_up_until: float | None = None  # live: when a catch up at CATCH_UP_RATE reaches the live point
+        self._stalled_catching_up = False  # live: the wait now began while the room was catching up
         self.state = PlaybackState(control=control, on_stall=on_stall)
         self._stalled_since: dict[str, float] = {}
 
@@ -253,10 +278,12 @@ class PlaybackRoom:
         return self._play(now) if action == "play" else self._pause(now)
 
     def buffering(self, identity: str, stalled: bool, now: float, position: float | None = None,
-                  duration: float | None = None) -> PlaybackState | None:
+                  duration: float | None = None, hold: float | None = None) -> PlaybackState | None:
         """Note that `identity`'s screen stalled (or is ready again); return the new state, or None if unchanged.
 
-        `duration`, when a screen knows it, is recorded in the state (first report wins).
+        `duration`, when a screen knows it, is recorded in the state (first report wins). `hold` (live): how far
+        behind the live edge this screen can hold (tvapp.core.live.HoldMeter); the delay grows to what every
+        screen's hold needs.
         """
         state = self.state
         if not state.content:
@@ -270,10 +297,16 @@ class PlaybackRoom:
                 self._stalled_since.setdefault(identity, now)
             else:
                 self._stalled_since.pop(identity, None)
-        return self._settle(now, duration=known)
+        if state.live and isinstance(hold, (int, float)) and not isinstance(hold, bool) \
+                and 0.0 <= hold <= MAX_LIVE_DELAY:
+            self._holds[identity] = max(float(hold), self._holds.get(identity, 0.0))
+        settled = self._settle(now, duration=known)
+        grown = self._grow(now) if state.live else None
+        return grown if grown is not None else settled
 
     def left(self, identity: str, now: float) -> PlaybackState | None:
         """Forget a screen that left (it is waited for no more); return the new state, or None if unchanged."""
+        self._holds.pop(identity, None)
         if self._stalled_since.pop(identity, None) is None:
             return None
         return self._settle(now)
@@ -283,25 +316,29 @@ class PlaybackRoom:
         return self._live_start is not None and now < self._live_start + LIVE_START_GRACE
 
     def tick(self, now: float) -> PlaybackState | None:
-        """Give up on screens stalled longer than `stall_timeout`; return the new state, or None if unchanged."""
+        """Give up on screens stalled longer than `stall_timeout`, end a catch up that reached the live point;
+        return the new state, or None if unchanged."""
+        caught_up = self._caught_up(now)
         expired = [who for who, since in self._stalled_since.items() if now >= since + self.stall_timeout]
         grace_over = self._live_start is not None and not self._in_grace(now)
         if grace_over:
             self._live_start = None  # from now on a stall is waited for (screens still stalled: at once)
         if not expired and not grace_over:
-            return None
+            return caught_up
         for who in expired:
             del self._stalled_since[who]
-        return self._settle(now)
+        settled = self._settle(now)
+        return settled if settled is not None else caught_up
 
     def next_deadline(self) -> float | None:
-        """Return when `tick` may next change something (a stall timing out, a live start's grace ending), or None."""
-        if not self._stalled_since:
-            return None
-        deadline = min(self._stalled_since.values()) + self.stall_timeout
-        if self._live_start is not None:
-            deadline = min(deadline, self._live_start + LIVE_START_GRACE)
-        return deadline
+        """Return when `tick` may next change something (a stall timing out, a live start's grace ending, a catch up
+        reaching the live point), or None."""
+        deadlines = [self._catch_up_until] if self._catch_up_until is not None else []
+        if self._stalled_since:
+            deadlines.append(min(self._stalled_since.values()) + self.stall_timeout)
+            if self._live_start is not None:
+                deadlines.append(self._live_start + LIVE_START_GRACE)
+        return min(deadlines, default=None)
 
     # -- transitions ------------------------------------------------------------------------------------------
 
@@ -350,7 +387,59 @@ class PlaybackRoom:
         """Return the fields of a state at `position`: moving from ``now + lead`` if it plays and waits for no one."""
         waiting = self._waiting(playing, now)
         at = now + self.lead if playing and not waiting else now
-        return {"playing": playing, "position": position, "at": at, "waiting_for": waiting}
+        self._catch_up_until = None  # any new point on the timeline ends a catch up
+        return {"playing": playing, "position": position, "at": at, "waiting_for": waiting, "rate": 1.0}
+
+    def _catch_up(self, fields: dict[str, object], delay: float) -> None:
+        """Make a moving live state in `fields` play at CATCH_UP_RATE while it is more than `delay` behind, or at
+        SLOW_DOWN_RATE while it is less (until `tick` at the moment it is `delay` behind)."""
+        at, position = float(fields["at"]), float(fields["position"])  # type: ignore[arg-type]
+        excess = self._edge_at(at) - position - delay
+        self._catch_up_until = None
+        fields["rate"] = 1.0
+        if fields["waiting_for"] or not fields.get("playing", self.state.playing):
+            return
+        if excess > HOLD_STEP:
+            fields["rate"] = CATCH_UP_RATE
+            self._catch_up_until = at + excess / (CATCH_UP_RATE - 1.0)
+        elif excess < -1e-3:
+            fields["rate"] = SLOW_DOWN_RATE
+            self._catch_up_until = at - excess / (1.0 - SLOW_DOWN_RATE)
+
+    def _caught_up(self, now: float) -> PlaybackState | None:
+        """End a catch up (or slow down) whose time has come: moving at rate 1 from the live point (never closer)."""
+        if self._catch_up_until is None or now < self._catch_up_until:
+            return None
+        state = self.state
+        self._catch_up_until = None
+        position = min(state.position_at(now), self._edge_at(now) - state.delay)
+        return self._change(position=position, at=now, rate=1.0)
+
+    def _grow(self, now: float) -> PlaybackState | None:
+        """Grow the delay to what every screen's hold needs, moving the position back if it is closer."""
+        state = self.state
+        if self._live is None:
+            return None
+        need = needed_delay(self._holds.values(), self._live.target_duration)
+        if need is None or need < state.delay + HOLD_STEP:
+            return None
+        delay = min(MAX_LIVE_DELAY, need)
+        at = now + self.lead if state.moving else now
+        if state.position_at(at) <= self._edge_at(at) - delay:  # time-shifted further back already
+            if self._catch_up_until is not None:  # a catch up ends sooner
+                fields: dict[str, object] = {"position": state.position_at(now), "at": now,
+                                             "waiting_for": state.waiting_for}
+                self._catch_up(fields, delay)
+                return self._change(delay=delay, **fields)
+            return self._change(delay=delay)
+        if state.moving and not self._in_grace(now) and delay - state.delay <= SLOW_DOWN_MAX:
+            start = max(now, state.at)  # a state not moving yet (a resume's lead) slows down from where it starts
+            fields = {"position": state.position_at(start), "at": start, "waiting_for": state.waiting_for}
+            self._catch_up(fields, delay)  # slows down to it, together, without a seek
+            return self._change(delay=delay, **fields)
+        fields = self._start(now, 0.0, state.playing)
+        fields["position"] = self._edge_at(float(fields["at"])) - delay  # type: ignore[arg-type]
+        return self._change(delay=delay, **fields)
 
     def _settle(self, now: float, duration: float | None = None) -> PlaybackState | None:
         """Bring waiting_for (and the duration) in line with the stalled screens; return the state if it changed."""
@@ -364,8 +453,15 @@ class PlaybackRoom:
             fields.update(self._start(now, state.position_at(now), state.playing))
             if waiting and not state.waiting_for:
                 self._waiting_since = now
+                self._stalled_catching_up = state.rate > 1.0
             elif not waiting and self._waiting_since is not None:
-                if state.live:  # the room fell behind by the stall: its live point moves back with it, for good
+                if state.live and all(who in self._holds for who in state.waiting_for) \
+                        and not self._stalled_catching_up:
+                    # every screen it waited for has told what it can hold (the delay grows to that, in _grow):
+                    # the room catches up the time it stood still instead of keeping it
+                    self._catch_up(fields, state.delay)
+                elif state.live:  # no hold known, or a stall while catching up (the screens could not hold the
+                    # faster pace; a machine short of CPU): the room's live point moves back by the stall, for good
                     moving_at = float(fields["at"])  # type: ignore[arg-type]
                     fields["delay"] = min(MAX_LIVE_DELAY, state.delay + (moving_at - self._waiting_since))
                 self._waiting_since = None
@@ -380,23 +476,25 @@ class PlaybackRoom:
         start = 0.0 if position is None else _check_position(position)
         self._stalled_since.clear()
         self._waiting_since = None
+        self._holds.clear()
         if live is not None:
             self._edge, self._live = (live.live_edge, live.fetched_at), live
             delay = max(self.live_delay, live.target_duration)
             fields = self._start(now, 0.0, bool(play))
             fields["position"] = self._edge_at(float(fields["at"])) - delay  # type: ignore[arg-type]
             self._live_start = float(fields["at"])  # type: ignore[arg-type]
-            return self._change(content=text, title=name, rate=1.0, duration=None, live=True, delay=delay,
+            return self._change(content=text, title=name, duration=None, live=True, delay=delay,
                                 window=live.window, program_date_time=live.program_date_time, **fields)
         self._edge, self._live, self._live_start = None, None, None
-        return self._change(content=text, title=name, rate=1.0, duration=None, live=False, live_edge=None,
+        return self._change(content=text, title=name, duration=None, live=False, live_edge=None,
                             delay=0.0, window=0.0, program_date_time=True, **self._start(now, start, bool(play)))
 
     def _stop(self, now: float) -> PlaybackState:
         if not self.state.content:
             return self.state
         self._stalled_since.clear()
-        self._edge, self._live, self._waiting_since = None, None, None
+        self._holds.clear()
+        self._edge, self._live, self._waiting_since, self._catch_up_until = None, None, None, None
         return self._change(content="", title="", playing=False, position=0.0, rate=1.0, at=now, waiting_for=(),
                             duration=None, live=False, live_edge=None, delay=0.0, window=0.0, program_date_time=True)
 
@@ -438,50 +536,3 @@ class PlaybackRoom:
         if waiting != state.waiting_for:
             fields.update(self._start(now, state.position_at(now), state.playing))
         return self._change(**fields)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Correction:
-    """What a screen should do now: play at `rate` times normal speed, and seek to `seek_to` first if set."""
-
-    rate: float = 1.0
-    seek_to: float | None = None
-
-
-class SyncController:
-    """Steer one screen's playback onto the room's timeline.
-
-    ``update(error, target)`` takes ``error = local position - timeline position`` (seconds; positive = ahead) and
-    the timeline position `target`, and returns a `Correction`:
-
-    - ``|error| <= deadband``: rate 1 (hysteresis: once correcting, keep on until within ``deadband / 2``);
-    - ``deadband < |error| < seek_threshold``: rate ``1 - clamp(gain * error, ±max_rate_change)``;
-    - ``|error| >= seek_threshold``: seek to ``target + seek_ahead`` (where the timeline will be once the seek has
-      landed), rate 1.
-    """
-
-    def __init__(self, *, deadband: float = 0.010, gain: float = 0.5, max_rate_change: float = 0.02,
-                 seek_threshold: float = 0.5, seek_ahead: float = 0.0) -> None:
-        self.deadband = deadband
-        self.gain = gain
-        self.max_rate_change = max_rate_change
-        self.seek_threshold = seek_threshold
-        self.seek_ahead = seek_ahead
-        self._correcting = False
-
-    def update(self, error: float, target: float) -> Correction:
-        """Return the correction for a screen `error` seconds off the timeline position `target`."""
-        if not math.isfinite(error) or abs(error) >= self.seek_threshold:
-            self._correcting = False
-            return Correction(seek_to=max(0.0, target + self.seek_ahead))
-        limit = self.deadband / 2 if self._correcting else self.deadband
-        if abs(error) <= limit:
-            self._correcting = False
-            return Correction()
-        self._correcting = True
-        change = max(-self.max_rate_change, min(self.max_rate_change, self.gain * error))
-        return Correction(rate=1.0 - change)
-
-    def reset(self) -> None:
-        """Forget the hysteresis (after a seek, a load or a pause)."""
-        self._correcting = False

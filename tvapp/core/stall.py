@@ -51,8 +51,11 @@ PROGRESS: Final = 0.05
 """A gap behind the timeline that shrinks by at least this much (seconds) counts as catching up."""
 SEEK_GAP: Final = 1.0
 """Seconds between two seeks made because decoding could not catch up."""
-TOLERANCE: Final = 0.001
-"""A target this close before the oldest buffered position still counts as buffered."""
+PRESENT_AHEAD: Final = 0.1
+"""A target this close before the oldest buffered position still counts as buffered (`covers`): a TV picks the
+frame for its next flip (a flip or two ahead of now) and drops the older ones, so right after any change of the
+room's state (a delay growth, a catch up's rate) its buffer starts a few ms past the position now; a seek for that
+(the bound was 1 ms) threw the buffer away and froze the picture while the segment was fetched and decoded again."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,7 +124,7 @@ class StallMonitor:
         """Return whether the buffer holds `view.target` (or is about to), so a timeline change needs no seek."""
         if not view.opened or view.seek_pending:
             return True  # the decoder seeks to the live timeline position once it gets there
-        if view.oldest > view.target + TOLERANCE:
+        if view.oldest > view.target + PRESENT_AHEAD:
             return False
         return view.eof or view.ahead > -self.far
 

@@ -338,12 +338,14 @@ class Playback(f.Message):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Buffering(f.Message):
-    """Tell the room this screen stalled (``stalled``) or is ready again; ``duration`` once it knows it."""
+    """Tell the room this screen stalled (``stalled``) or is ready again; ``duration`` once it knows it; ``hold``
+    (live) how far behind the room's live edge this screen can hold (tvapp.core.live.HoldMeter)."""
 
     TYPE: ClassVar[str] = "buffering"
     stalled: Flag
     position: OptionalTime = None
     duration: OptionalTime = None
+    hold: OptionalTime = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

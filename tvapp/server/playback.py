@@ -117,7 +117,8 @@ class Watch:
     def buffering(self, live: LiveRoom, participant: LiveParticipant, msg: Buffering) -> None:
         """Note a screen's stall or recovery."""
         room = self.timeline(live)
-        after = room.buffering(participant.identity, msg.stalled, time.time(), msg.position, msg.duration)
+        after = room.buffering(participant.identity, msg.stalled, time.time(), msg.position, msg.duration,
+                               hold=msg.hold)
         if after is not None:
             self._changed(live, after)
         elif room.state.live:  # a stall noted without waiting yet (a live start's grace): its timer has to run

@@ -381,7 +381,8 @@ export function createSyncedVideo(video, { send, clock: roomClock = null, base =
       return;
     }
     w.correcting = decision.correcting;
-    setRate(decision.rate);
+    // The room's own rate (a live room catching up or slowing down to its live point) times the correction.
+    setRate(decision.rate * ((w.state && w.state.rate) || 1));
   }
 
   // -- buffering reports --
