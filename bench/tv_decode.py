@@ -2,7 +2,9 @@
 
 A real `tvapp serve` (CPU 0) holds a room with 6 real `tvapp bot` publishers, each playing a camera-like 1280x720
 video (a noisy moving gradient: every block changes, so a picture costs its size to decode; VP8, no audio) at
-`--fps` pictures per second (default 2: six 720p encoders keep that rate on this shared 2-core machine). A real
+`--fps` pictures per second (default 2: six 720p encoders keep that rate on this shared 2-core machine), with a
+30 fps camera's bits per picture (the server's max_video_bitrate = 2.5 Mb/s x fps / 30; a picture's decode cost
+follows its bits as much as its size, so 2 fps at a full camera bitrate would be 15x too many bits). A real
 `tvapp tv` (SDL dummy screen 1920x1080 at 30 fps, no sound) joins and shows them in its 3x2 grid. Run twice, one
 TV after the other, never together, on the same bots:
 
@@ -23,7 +25,7 @@ At a few pictures per second most of the TV's CPU is fixed per-frame and per-til
 figure moves much less than the decode figure; both are printed.
 
 Run: python -m bench.tv_decode [--quick] [--seconds S] [--fps F]. Prints one JSON line. --quick: 2 bots at
-1280x720@4, short windows (the smoke test's shape check, not the figure).
+1280x720@4, short windows, no video-less TV (the smoke test's shape check, not the figure).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from tvapp.testing.tv import BotProcess, tv_env
 SERVER_ENV = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1"}
 GOAL_RATIO = 2.0
 SCREEN = "1920x1080"
+CAMERA_BITRATE = 2_500_000
+"""A 30 fps 1280x720 camera stream's bitrate (the server's default max_video_bitrate)."""
 
 
 def flips(trace: Path) -> list[dict[str, Any]]:
@@ -147,15 +151,38 @@ def _in_room(trace: Path) -> bool:
     return any('"RoomScreen"' in line for line in trace.read_text().splitlines()[:-1])
 
 
+def idle_tv(srv: Any, work: Path, count: int, warmup: float, seconds: float) -> dict[str, Any]:
+    """Return a TV's figures on a grid of `count` participants that publish nothing."""
+    srv.http.post("/v1/rooms", json={"name": "idle", "max_participants": count + 2}).raise_for_status()
+    quiet = [BotProcess(work, f"quiet-{i}", ["--server", srv.url, "--token",
+                                             srv.token("idle", f"quiet-{i}")["access_token"],
+                                             "--video", "none", "--audio", "none"])
+             for i in range(count)]
+    try:
+        deadline = time.monotonic() + 60
+        while len(srv.http.get("/v1/rooms/idle/participants").json()) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the video-less participants never joined")
+            time.sleep(0.2)
+        idle = run_tv(srv, work, "tv-idle", True, quiet, 0, warmup, seconds, room="idle")
+    finally:
+        for b in quiet:
+            b.stop()
+    return idle
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, help="measured seconds per TV (default 20, quick 3)")
     p.add_argument("--fps", type=int, default=2, help="the publishers' frame rate (default 2; not with --quick)")
     args = p.parse_args()
-    warmup = 1.0 if args.quick else 5.0
+    warmup = 0.5 if args.quick else 5.0
     seconds = args.seconds or (3.0 if args.quick else 20.0)
     count, fps = (2, 4) if args.quick else (6, args.fps)
-    with running_server(SERVER_ENV) as srv, tempfile.TemporaryDirectory(prefix="tvapp-bench-decode-") as tmp:
+    # A 30 fps camera's bits per picture at any rate: the server's video bitrate cap scaled by fps / 30 (tile-sized
+    # streams get the same cap: more bits per pixel than a real tile stream, so the ratio is conservative).
+    server_env = {**SERVER_ENV, "TVAPP_MEDIA_MAX_VIDEO_BITRATE": str(CAMERA_BITRATE * fps // 30)}
+    with running_server(server_env) as srv, tempfile.TemporaryDirectory(prefix="tvapp-bench-decode-") as tmp:
         work = Path(tmp)
         # Camera-like content: a noisy moving gradient, every block changes (bots loop the file at its rate).
         video = str(noise_video(work / "camera.mp4", width=1280, height=720, fps=fps, seconds=max(6.0, 12 / fps)))
@@ -172,31 +199,19 @@ def main() -> None:
         finally:
             for b in bots:
                 b.stop()
-        # The TV's cost without any video: the same grid of participants who publish nothing.
-        srv.http.post("/v1/rooms", json={"name": "idle", "max_participants": count + 2}).raise_for_status()
-        quiet = [BotProcess(work, f"quiet-{i}", ["--server", srv.url, "--token",
-                                                 srv.token("idle", f"quiet-{i}")["access_token"],
-                                                 "--video", "none", "--audio", "none"])
-                 for i in range(count)]
-        try:
-            deadline = time.monotonic() + 60
-            while len(srv.http.get("/v1/rooms/idle/participants").json()) < count:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the video-less participants never joined")
-                time.sleep(0.2)
-            idle = run_tv(srv, work, "tv-idle", True, quiet, 0, warmup, seconds, room="idle")
-        finally:
-            for b in quiet:
-                b.stop()
+        # The TV's cost without any video: the same grid of participants who publish nothing (not with --quick).
+        idle = idle_tv(srv, work, count, warmup, seconds) if not args.quick else None
     ratio = full["tv_core_share"] / max(0.001, adaptive["tv_core_share"])
-    video_cpu = {name: round(run["tv_cpu_ms_per_s"] - idle["tv_cpu_ms_per_s"], 1)
+    base = idle["tv_cpu_ms_per_s"] if idle is not None else None
+    video_cpu = {name: round(run["tv_cpu_ms_per_s"] - base, 1) if base is not None else None
                  for name, run in (("adaptive", adaptive), ("full_size", full))}
     decode_ratio = full["decode_cpu_ms_per_s"] / max(0.01, adaptive["decode_cpu_ms_per_s"])
     # The comparison holds only if both TVs decoded the same picture rate (the bots' encoders kept up).
     rate = adaptive["decoded_pictures_per_s"]
     comparable = rate > 0 and abs(full["decoded_pictures_per_s"] - rate) <= 0.15 * rate
     emit("tv_decode", {
-        "publishers": count, "video": f"noisy moving gradient 1280x720@{fps} VP8", "screen": f"{SCREEN}@30 grid",
+        "publishers": count, "video": f"noisy moving gradient 1280x720@{fps} VP8",
+        "max_video_bitrate": CAMERA_BITRATE * fps // 30, "screen": f"{SCREEN}@30 grid",
         "seconds": seconds, "adaptive": adaptive, "baseline_full_size": full,
         "decode_cpu_ratio_full_to_adaptive": round(decode_ratio, 2),
         "decode_ms_per_picture_ratio": round(full["decode_cpu_ms_per_picture"]
@@ -207,7 +222,7 @@ def main() -> None:
         "goal_met": comparable and decode_ratio >= GOAL_RATIO,
         "whole_process": {
             "cpu_ratio_full_to_adaptive": round(ratio, 2),
-            "tv_without_video_cpu_ms_per_s": idle["tv_cpu_ms_per_s"], "video_cpu_ms_per_s": video_cpu,
+            "tv_without_video_cpu_ms_per_s": base, "video_cpu_ms_per_s": video_cpu,
             "note": "the TV process's whole CPU (receive, pump, convert, scale, 30 fps frame loop): mostly fixed "
                     "per-frame and per-tile work at this picture rate, so it moves far less than decoding",
         },

@@ -266,10 +266,10 @@ def test_tv_decode_quick_prints_its_figures() -> None:
     ratio = full["decode_cpu_ms_per_s"] / adaptive["decode_cpu_ms_per_s"]
     assert result["decode_cpu_ratio_full_to_adaptive"] == pytest.approx(ratio, rel=0.02)
     assert result["goal_met"] == (result["rates_comparable"] and ratio >= 2.0)
+    assert result["max_video_bitrate"] == 2_500_000 * 4 // 30  # a 30 fps camera's bits per picture at 4 fps
     whole = result["whole_process"]
     assert whole["cpu_ratio_full_to_adaptive"] == pytest.approx(full["tv_core_share"] / adaptive["tv_core_share"],
                                                                 rel=0.02)
-    assert whole["tv_without_video_cpu_ms_per_s"] > 0 and whole["note"]
-    for name, run in (("adaptive", adaptive), ("full_size", full)):
-        assert whole["video_cpu_ms_per_s"][name] == pytest.approx(
-            run["tv_cpu_ms_per_s"] - whole["tv_without_video_cpu_ms_per_s"], abs=0.2)
+    # --quick runs no video-less TV: the whole process's video share is not estimated, said so by nulls.
+    assert whole["tv_without_video_cpu_ms_per_s"] is None and whole["note"]
+    assert whole["video_cpu_ms_per_s"] == {"adaptive": None, "full_size": None}

@@ -78,7 +78,7 @@ def install() -> None:
         if _installed:
             return
         _installed = True
-        make = receiver_module.get_decoder
+        make = getattr(receiver_module, "get_decoder")
 
         def metered_decoder(codec: Any) -> MeteredDecoder:
             decoder = MeteredDecoder(make(codec), codec.mimeType.split("/")[0])
@@ -86,7 +86,7 @@ def install() -> None:
                 _by_thread[threading.current_thread()] = decoder.cost
             return decoder
 
-        receiver_module.get_decoder = metered_decoder
+        setattr(receiver_module, "get_decoder", metered_decoder)  # decoder_worker looks it up there
 
 
 def cost_of(thread: threading.Thread | None) -> DecodeCost | None:
