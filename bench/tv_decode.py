@@ -2,7 +2,8 @@
 
 A real `tvapp serve` (CPU 0) holds a room with 6 real `tvapp bot` publishers, each playing a camera-like 1280x720
 video (a noisy moving gradient: every block changes, so a picture costs its size to decode; VP8, no audio) at
-`--fps` pictures per second (default 2: six 720p encoders keep that rate on this shared 2-core machine), with a
+`--fps` pictures per second (default 1: at 2 the six 720p encoders fell behind on this loaded 2-core machine,
+0.9 of 2 pictures/s each, and the runs were not comparable), with a
 30 fps camera's bits per picture (the server's max_video_bitrate = 2.5 Mb/s x fps / 30; a picture's decode cost
 follows its bits as much as its size, so 2 fps at a full camera bitrate would be 15x too many bits). A real
 `tvapp tv` (SDL dummy screen 1920x1080 at 30 fps, no sound) joins and shows them in its 3x2 grid. Run twice, one
@@ -174,7 +175,7 @@ def idle_tv(srv: Any, work: Path, count: int, warmup: float, seconds: float) -> 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, help="measured seconds per TV (default 20, quick 3)")
-    p.add_argument("--fps", type=int, default=2, help="the publishers' frame rate (default 2; not with --quick)")
+    p.add_argument("--fps", type=int, default=1, help="the publishers' frame rate (default 1; not with --quick)")
     args = p.parse_args()
     warmup = 0.5 if args.quick else 5.0
     seconds = args.seconds or (3.0 if args.quick else 20.0)
