@@ -95,6 +95,7 @@ def decode_cost(trace: Path, t0: float, t1: float) -> dict[str, Any]:
         "decoded_pictures_per_s": round(pictures / span, 2),
         "decoded_mpixels_per_s": round(pixels / span / 1e6, 3),
         "decode_span_s": round(span, 2),
+        "tracks_metered": len(last[0]["tracks"]),  # subscribed tracks with a metered decoder (room.decode_costs)
     }
 
 

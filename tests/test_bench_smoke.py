@@ -254,6 +254,7 @@ def test_tv_decode_quick_prints_its_figures() -> None:
         assert run["tv_cpu_ms_per_s"] == pytest.approx(1000 * run["tv_core_share"], abs=1.0)
         # The TV's own decode records: its decoders ran over the window, a part of its whole CPU.
         assert run["decoded_pictures_per_s"] > 0 and run["decode_cpu_ms_per_s"] > 0
+        assert run["tracks_metered"] == 2  # room.decode_costs() found each tile's receiver
         assert run["decode_cpu_ms_per_s"] < run["tv_cpu_ms_per_s"]
         assert run["decode_cpu_ms_per_picture"] == pytest.approx(
             run["decode_cpu_ms_per_s"] / run["decoded_pictures_per_s"], rel=0.05, abs=0.01)
