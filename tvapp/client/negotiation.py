@@ -9,6 +9,7 @@ track ends (TrackUnsubscribed).
 
 Tasks: one frame pump per receiving m-line, owned by the session's TaskSet; `close()` cancels and awaits them and
 closes the peer connection. Receive statistics (`receive_stats`) come from each receiver's inbound-rtp report.
+Decode costs (`decode_costs`) come from tvapp.client.decodecost, which meters every receiver's decoder.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import av
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription, RTCStatsReport
 from aiortc.mediastreams import MediaStreamError
 
+from tvapp.client import decodecost
 from tvapp.client import events as ev
 from tvapp.client.participants import LocalTrackPublication, RemoteParticipant, RemoteTrack, RemoteTrackPublication
 from tvapp.client.tasks import TaskSet
@@ -75,6 +77,7 @@ class MediaSession:
         self._pumps = TaskSet("room frame pumps", log)
         self._pumping: set[str] = set()
         self._closed = False
+        decodecost.install()
 
     # -- offers --------------------------------------------------------------------------------------------------
 
@@ -192,6 +195,17 @@ class MediaSession:
                         track_sid=remote.sid, kind=remote.kind, packets_received=stats.packetsReceived,
                         packets_lost=max(0, stats.packetsLost), jitter_ms=stats.jitter / clock,
                         frames_received=remote.frames_received)
+        return result
+
+    def decode_costs(self) -> dict[str, decodecost.DecodeCost]:
+        """Return what decoding each subscribed track has cost so far (tvapp.client.decodecost), by track sid."""
+        by_mid = {t.mid: t for t in self.pc.getTransceivers() if t.mid is not None}
+        result: dict[str, decodecost.DecodeCost] = {}
+        for mid, remote in list(self.subscriptions.items()):
+            transceiver = by_mid.get(mid)
+            cost = decodecost.receiver_cost(transceiver.receiver) if transceiver is not None else None
+            if cost is not None:
+                result[remote.sid] = cost
         return result
 
     async def close(self, *, emit: bool) -> None:

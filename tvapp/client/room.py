@@ -43,6 +43,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from tvapp.client import events as ev
 from tvapp.client.clock import RoomClock
+from tvapp.client.decodecost import DecodeCost
 from tvapp.client.eventbus import EventBus
 from tvapp.client.linkwatch import WATCH_INTERVAL_S, LinkWatch, Verdict
 from tvapp.client.negotiation import MediaSession, ReceiveStats, end_subscription
@@ -241,6 +242,12 @@ class Room:
         """Return what arrived so far for each subscribed track, by track sid (empty while reconnecting)."""
         session = self._session
         return await session.media.receive_stats() if session is not None else {}
+
+    def decode_costs(self) -> dict[str, DecodeCost]:
+        """Return what decoding each subscribed track has cost so far, by track sid (tvapp.client.decodecost;
+        cumulative per receiver, empty while reconnecting)."""
+        session = self._session
+        return session.media.decode_costs() if session is not None else {}
 
     # -- shared content ----------------------------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ Threads and who owns what:
 
 A frozen frame loop stops the watchdog pings, and systemd restarts the TV (systemd/tvapp.service).
 With `trace` set, every presented video frame's stamp (tvapp.client.stamp) is written as a JSON line with the
-flip time: benchmarks compute glass-to-glass and join-to-first-frame latency from it.
+flip time: benchmarks compute glass-to-glass and join-to-first-frame latency from it. Once a second a "decode"
+record holds what decoding remote media has cost so far (tvapp.client.decodecost: decoder-thread CPU ms, wall ms,
+pictures, pixels; per kind in "totals", per subscribed track sid in "tracks"; cumulative, numbers only).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import IO, Any
 
 import pygame
 
+from tvapp.client import decodecost
 from tvapp.core.layout import Mode
 from tvapp.tv.content import Presented
 from tvapp.tv.display import Display, DisplayError, open_display
@@ -267,6 +270,9 @@ class FlipTrace:
         room = self._session.room
         if room is not None and flip_time >= self._clock_next:
             self._clock_next = flip_time + 1.0
+            # What decoding has cost so far (tvapp.client.decodecost), cumulative: benchmarks diff two records.
+            self._write({"event": "decode", "t": time.time(), "totals": decodecost.totals(),
+                         "tracks": {sid: cost.as_json() for sid, cost in room.decode_costs().items()}})
             estimate = room.clock.estimate
             now = time.time()
             server = room.clock.now()
