@@ -1,9 +1,8 @@
 """What the receive side's decoders cost: CPU time, pictures and pixels, per receiver and per kind, cumulative.
 
-aiortc decodes each receiver's frames in that receiver's own thread (aiortc.rtcrtpreceiver.decoder_worker), with a
-decoder made there by `get_decoder(codec)`. `install()` (idempotent, once per process) makes that function wrap each
-decoder in a `MeteredDecoder`, which times every `decode` call: the decoder thread's CPU time (`time.thread_time`;
-libvpx/FFmpeg decode in the calling thread) and its wall time, and counts the pictures and pixels it returned.
+aiortc decodes each receiver's frames in that receiver's own thread (aiortc.rtcrtpreceiver.decoder_worker).
+`install()` (idempotent, once per process) has tvapp.rtc.internals.wrap_receiver_decoders wrap each decoder in a
+`MeteredDecoder`, which times every `decode` call: the decoder thread's CPU time (`time.thread_time`; libvpx/FFmpeg decode in the calling thread) and its wall time, and counts the pictures and pixels it returned.
 Each decoder adds to its own `DecodeCost` (found by its thread: `cost_of(thread)`) and to the process's totals per
 kind (`totals()`, never reset: a reader diffs two readings). A few clock reads per frame; only numbers, no content.
 """
@@ -72,21 +71,20 @@ class MeteredDecoder:
 def install() -> None:
     """Meter every decoder aiortc's receivers make from now on in this process (idempotent)."""
     global _installed
-    import aiortc.rtcrtpreceiver as receiver_module
+    from tvapp.rtc import internals  # the one place that touches aiortc's internals
 
     with _lock:
         if _installed:
             return
         _installed = True
-        make = getattr(receiver_module, "get_decoder")
 
-        def metered_decoder(codec: Any) -> MeteredDecoder:
-            decoder = MeteredDecoder(make(codec), codec.mimeType.split("/")[0])
-            with _lock:
-                _by_thread[threading.current_thread()] = decoder.cost
-            return decoder
+    def metered_decoder(decoder: Any, codec: Any) -> MeteredDecoder:
+        metered = MeteredDecoder(decoder, codec.mimeType.split("/")[0])
+        with _lock:
+            _by_thread[threading.current_thread()] = metered.cost
+        return metered
 
-        setattr(receiver_module, "get_decoder", metered_decoder)  # decoder_worker looks it up there
+    internals.wrap_receiver_decoders(metered_decoder)
 
 
 def cost_of(thread: threading.Thread | None) -> DecodeCost | None:

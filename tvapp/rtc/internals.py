@@ -21,6 +21,8 @@
   candidate, every announced address of its family (`[media] announced_addresses`, a 1:1 NAT's public IP) is
   offered too, as a server-reflexive candidate on the same port with the host candidate as its related
   address. It is offered in addition to the private host candidate, which keeps LAN clients direct.
+- `wrap_receiver_decoders`: build every decoder aiortc's receivers make through a wrapper (aiortc's
+  decoder_worker looks `get_decoder` up in its module); tvapp.client.decodecost meters decode cost with it.
 - `install_guards`: make aiortc/aioice drop malformed input from the network instead of raising, which
   would stop a participant's DTLS transport or log a traceback per datagram (see "Guards" below).
 
@@ -70,6 +72,7 @@ import aioice
 import aioice.ice
 import aioice.stun
 import aiortc
+import aiortc.rtcrtpreceiver
 import pylibsrtp
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
@@ -152,6 +155,8 @@ def check_internals() -> None:
                         (RTCRtpSender, "_send_keyframe"), (RTCRtpSender, "_handle_rtcp_packet")):
         if not callable(getattr(owner, name, None)):
             problems.append(f"{owner.__name__}.{name} is gone")
+    if not callable(getattr(aiortc.rtcrtpreceiver, "get_decoder", None)):
+        problems.append("aiortc.rtcrtpreceiver.get_decoder is gone")
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         problems.append("aioice.ice.get_host_addresses is gone")
     init_names = RTCRtpReceiver.__init__.__code__.co_names
@@ -304,6 +309,16 @@ def on_nack(sender: RTCRtpSender, callback: Callable[[list[int]], None]) -> None
         await original(packet)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def wrap_receiver_decoders(wrap: Callable[[Any, Any], Any]) -> None:
+    """Make aiortc's receivers use `wrap(decoder, codec)` for each decoder they make from now on."""
+    make = aiortc.rtcrtpreceiver.get_decoder
+
+    def wrapped(codec: Any) -> Any:
+        return wrap(make(codec), codec)
+
+    setattr(aiortc.rtcrtpreceiver, "get_decoder", wrapped)  # decoder_worker looks it up in its module
 
 
 def set_host_addresses(addresses: Sequence[str] | None) -> None:
