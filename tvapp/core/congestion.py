@@ -27,7 +27,10 @@ then the active speaker's, then the others, the order the SFU gives (`VideoTrack
 
 Recovery (careful probing). After the link has been clean (no sample above `good_loss`) for `recover_after_ms`
 and the probe back-off has passed, the most important switched-off track is switched back on (the SFU asks its
-publisher for a keyframe). If loss above `bad_loss` returns within `probe_ms` the probe failed: the track is
+publisher for a keyframe). The probe is judged from the tick its bytes first flow (a loaded publisher may send the
+keyframe late; silence proves nothing, and a probe passed on silence once let a second track on with it); a track
+that sends nothing for `probe_wait_ms` is kept unjudged. If loss above `bad_loss` returns within `probe_ms` of its
+first bytes the probe failed: the track is
 switched off again and, if the loss was above `severe_loss` (the link carried far less than the probe needed),
 the back-off doubles (from `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms` (by default the cap is the floor: 2 s; a failed probe costs one tick of overload now that NACKs report it); otherwise the probe
 succeeded, the back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes
@@ -36,6 +39,11 @@ track but the last, 3.5 s for three tracks; a NACK-clean half second of the prob
 is the evidence); its floor, how often a weak link is probed (each failed probe costs
 about one tick of overload, as NACKs report it: measured < 0.2 % audio loss on a 600 kb/s link, where receiver
 reports alone cost 0.4-1.4 %).
+
+Receiver reports of a resumed track (`report_delta`): its first report after a switch-on also counts the packets
+the link dropped when it was last switched off (the receiver sees that sequence gap only with the first packet
+after the pause). That old loss failed the probe of a link that had come back (a traced netem run: +2.5 s to
+recovery); it is not counted.
 
 Pure: time (milliseconds) and measures are arguments; no I/O.
 """
@@ -64,6 +72,7 @@ class CongestionConfig:
     growth_per_s: float = 0.08
     fit_share: float = 0.9
     report_lag_ms: float = 1750.0  # how late a receiver report may tell of loss (aiortc: every 0.5-1.5 s, + a tick)
+    probe_wait_ms: float = 2000.0  # a probed track that sends nothing this long (no keyframe yet) is kept, unjudged
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +123,8 @@ class DownlinkController:
     last_off_ms: float | None = None
     last_ms: float | None = None
     probe: str | None = None  # the track switched back on and being judged
-    probe_since_ms: float = 0.0
+    probe_since_ms: float = 0.0  # when the probed track was switched on, then when it first sent (its keyframe)
+    probe_flowing: bool = False  # the probed track has sent since it was switched on: the probe is being judged
     backoff_ms: float = 0.0
     next_probe_ms: float = 0.0
     probe_rate_bps: float = 0.0  # the probed track's rate before it was switched off
@@ -162,7 +172,13 @@ class DownlinkController:
         if self.probe is not None:
             if bad:
                 return self._probe_failed(now_ms, loss or 0.0)
-            if now_ms - self.probe_since_ms >= cfg.probe_ms:
+            if not self.probe_flowing and any(t.sid == self.probe and t.bitrate_bps > 0 for t in tracks):
+                # It resumes at its next keyframe, which a loaded publisher may send late: until its bytes flow
+                # the link has not been tested, and a probe passed on silence let the next track on with it.
+                self.probe_flowing = True
+                self.probe_since_ms = now_ms - 1000.0 * dt_s
+            waited = now_ms - self.probe_since_ms
+            if waited >= cfg.probe_ms if self.probe_flowing else waited >= cfg.probe_wait_ms:
                 self.probe = None
                 self.backoff_ms = 0.0
                 self.next_probe_ms = now_ms
@@ -243,7 +259,21 @@ class DownlinkController:
         self.probe_rate_bps = self.off.pop(best).bitrate_bps
         self.probe = best
         self.probe_since_ms = now_ms
+        self.probe_flowing = False
         return [Switch(best, on=True)]
+
+
+def report_delta(before: tuple[int, int], now: tuple[int, int], *, resumed: bool) -> tuple[int, int]:
+    """Return (lost, expected) between two receiver reports' cumulative (received, lost) counts of one track.
+
+    `resumed`: the track was switched back on since `before`. Its receiver then sees, with the first packet after
+    the pause, the gap left by the packets the link dropped just before it was switched off (tail drop at the
+    switch-off, or at the end of a failed probe): old loss, already acted on, and not this probe's. Only the
+    packets received count then (the NACKs and the other tracks' reports tell of any new loss).
+    """
+    received = max(0, now[0] - before[0])
+    lost = 0 if resumed else max(0, now[1] - before[1])
+    return lost, lost + received
 
 
 def _loss(sample: LinkSample) -> float | None:

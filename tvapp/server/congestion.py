@@ -9,7 +9,9 @@ and feeds that subscriber's tvapp.core.congestion.DownlinkController (the rule).
 
 - off: the subscription stops taking frames (`Subscription.switched_off`) and its queued frames are dropped; the
   subscriber alone hears `track_switched_off {sid, reason: "congestion"}`;
-- on: it resumes at the next keyframe, asked of the publisher at once; the subscriber hears `track_switched_on`.
+- on: it resumes at the next keyframe, asked of the publisher at once; the subscriber hears `track_switched_on`;
+  its first NACK and its first receiver report after that are not counted as loss where they name the packets
+  dropped when it was last switched off (`tvapp.core.congestion.report_delta`).
 
 Priority of a subscriber's video tracks: a pinned track (`pin`), then the active speaker's, then the others.
 Audio is never switched off. With `[media] congestion_control = false` nothing is measured or switched (the
@@ -32,6 +34,7 @@ from tvapp.core.congestion import (
     LinkSample,
     Switch,
     VideoTrack,
+    report_delta,
 )
 from tvapp.protocol.messages import TrackSwitchedOff, TrackSwitchedOn
 from tvapp.rtc import internals
@@ -64,6 +67,7 @@ class _Subscriber:
     nacked: dict[int, dict[int, None]] = field(default_factory=dict)  # id(subscription) -> recent NACKed seqs
     new_nacks: int = 0  # distinct video packets NACKed since the last tick
     resumed: set[int] = field(default_factory=set)  # id(subscription) switched back on, before its first NACK
+    report_resumed: set[int] = field(default_factory=set)  # the same, before its first new receiver report
 
 
 class RoomCongestion:
@@ -121,9 +125,12 @@ class RoomCongestion:
             sent_bytes += delta_bytes
             if before is not None and now.received >= 0 and before.received >= 0 and (
                     now.received, now.lost) != (before.received, before.lost):
-                d_lost = max(0, now.lost - before.lost)
+                resumed = id(subscription) in state.report_resumed
+                state.report_resumed.discard(id(subscription))
+                d_lost, d_expected = report_delta((before.received, before.lost), (now.received, now.lost),
+                                                  resumed=resumed)
                 lost += d_lost
-                expected += d_lost + max(0, now.received - before.received)
+                expected += d_expected
                 reported = True
             if subscription.kind == "video" and before is not None:
                 video_packets += max(0, now.packets - before.packets)
@@ -133,6 +140,7 @@ class RoomCongestion:
                 rate = 8.0 * delta_bytes / dt_s if dt_s > 0 else 0.0
                 tracks.append(VideoTrack(track_sid, priority, rate))
         state.counts = live
+        state.report_resumed &= set(live)
         for gone in set(state.nacked) - set(live):
             state.nacked.pop(gone, None)
         new_nacks, state.new_nacks = state.new_nacks, 0
@@ -184,6 +192,7 @@ class RoomCongestion:
         subscription.switch(on=switch.on)
         if switch.on:
             state.resumed.add(id(subscription))
+            state.report_resumed.add(id(subscription))
         who = session.participant.identity
         if switch.on:
             log.info("media: track %s switched back on for %s", switch.sid, who)
