@@ -29,8 +29,8 @@ Recovery (careful probing). After the link has been clean (no sample above `good
 and the probe back-off has passed, the most important switched-off track is switched back on (the SFU asks its
 publisher for a keyframe). The probe is judged from the tick its bytes first flow (a loaded publisher may send the
 keyframe late; silence proves nothing, and a probe passed on silence once let a second track on with it); a track
-that sends nothing for `probe_wait_ms` is kept unjudged. If loss above `bad_loss` returns within `probe_ms` of its
-first bytes the probe failed: the track is
+that sends nothing for `probe_wait_ms` is kept unjudged. If loss above `good_loss` returns within `probe_ms` of its
+first bytes the probe failed (the link's queue hides an overload at first: the first loss seen is the least): the track is
 switched off again and, if the loss was above `severe_loss` (the link carried far less than the probe needed),
 the back-off doubles (from `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms` (by default the cap is the floor: 2 s; a failed probe costs one tick of overload now that NACKs report it); otherwise the probe
 succeeded, the back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes
@@ -170,7 +170,10 @@ class DownlinkController:
                 self.last_bad_ms = now_ms  # not congested, but not clean either: no probing yet
         on = sorted((t for t in tracks if t.sid not in self.off), key=lambda t: (t.priority, t.sid))
         if self.probe is not None:
-            if bad:
+            # Judged at good_loss, not bad_loss: the link's queue hides the overload at first (a probe's first tick
+            # is often NACK-free), so the first loss seen is the least there will be (4.5 % one tick, 61 % the next,
+            # on a 600 kb/s netem link); a link lossy at good_loss is not probed at all anyway.
+            if bad or (self.probe_flowing and loss is not None and loss > cfg.good_loss):
                 return self._probe_failed(now_ms, loss or 0.0)
             if not self.probe_flowing and any(t.sid == self.probe and t.bitrate_bps > 0 for t in tracks):
                 # It resumes at its next keyframe, which a loaded publisher may send late: until its bytes flow
