@@ -27,18 +27,19 @@ then the active speaker's, then the others, the order the SFU gives (`VideoTrack
 
 Recovery (careful probing). After the link has been clean (no sample above `good_loss`) for `recover_after_ms`
 and the probe back-off has passed, the most important switched-off track is switched back on (the SFU asks its
-publisher for a keyframe). The probe is judged from the tick its bytes first flow (a loaded publisher may send the
-keyframe late; silence proves nothing, and a probe passed on silence once let a second track on with it); a track
-that sends nothing for `probe_wait_ms` is kept unjudged. If loss above `good_loss` returns within `probe_ms` of its
-first bytes the probe failed (the link's queue hides an overload at first: the first loss seen is the least): the track is
+publisher for a keyframe). The probe is judged from the first sample that shows its bytes (a loaded publisher may
+send the keyframe late; silence proves nothing, and a probe passed on silence once let a second track on with it);
+a track that sends nothing for `probe_wait_ms` is kept unjudged. If loss above `good_loss` returns within
+`probe_ms` after that sample the probe failed (the link's queue hides an overload at first, and NACKs come a tick
+after the bytes: the first loss seen is the least there will be): the track is
 switched off again and, if the loss was above `severe_loss` (the link carried far less than the probe needed),
 the back-off doubles (from `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms` (by default the cap is the floor: 2 s; a failed probe costs one tick of overload now that NACKs report it); otherwise the probe
 succeeded, the back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes
-after a link comes back (worst case, the restore just after a failed probe: `max_backoff_ms` + `probe_ms` per
-track but the last, 3.5 s for three tracks; a NACK-clean half second of the probed track, its keyframe first,
-is the evidence); its floor, how often a weak link is probed (each failed probe costs
-about one tick of overload, as NACKs report it: measured < 0.2 % audio loss on a 600 kb/s link, where receiver
-reports alone cost 0.4-1.4 %).
+after a link comes back (worst case, the restore just after a failed probe: `max_backoff_ms`, then a tick and
+`probe_ms` per track but the last, ~3.75 s for three tracks at 250 ms ticks; a NACK-clean half second of the probed
+track after its first bytes, its keyframe first, is the evidence); its floor, how often a weak link is probed (each
+failed probe costs one or two ticks of overload, the keyframe's burst first: 0.1-0.9 % audio loss measured on a
+600 kb/s link).
 
 Receiver reports of a resumed track (`report_delta`): its first report after a switch-on also counts the packets
 the link dropped when it was last switched off (the receiver sees that sequence gap only with the first packet
@@ -178,8 +179,10 @@ class DownlinkController:
             if not self.probe_flowing and any(t.sid == self.probe and t.bitrate_bps > 0 for t in tracks):
                 # It resumes at its next keyframe, which a loaded publisher may send late: until its bytes flow
                 # the link has not been tested, and a probe passed on silence let the next track on with it.
+                # Counted from this sample, not from the interval's start: the NACKs of what the queue dropped come
+                # a tick after the bytes, and a late tick (a loaded SFU: 0.57 s) must not pass the probe at once.
                 self.probe_flowing = True
-                self.probe_since_ms = now_ms - 1000.0 * dt_s
+                self.probe_since_ms = now_ms
             waited = now_ms - self.probe_since_ms
             if waited >= cfg.probe_ms if self.probe_flowing else waited >= cfg.probe_wait_ms:
                 self.probe = None
