@@ -109,8 +109,8 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         back = weak.wait("every video track back on", lambda rs: _ons_after(rs, restored, videos), timeout=15)
         print(f"back on after {[round(t - restored, 2) for t in back.values()]} s")
         # The rule's worst case is ~4 s (a probe failed just before the restore: 2 s back-off, then 0.75 s per
-        # track after its first bytes: <= 4 s; tests/test_core_congestion.py sweeps every phase); the rest is the keyframe and
-        # the event's way to the member.
+        # track, from its first bytes; tests/test_core_congestion.py sweeps every phase); the rest is the keyframe
+        # and the event's way to the member.
         assert max(back.values()) - restored <= 5.0, back
         assert not [line for line in server.output if "congestion handling" in line and "failed" in line]
     finally:
