@@ -34,9 +34,10 @@ a track that sends nothing for `probe_wait_ms` is kept unjudged. If loss above `
 after the bytes: the first loss seen is the least there will be): the track is switched off again and, if the
 loss was above `severe_loss` (the link carried far less than the probe needed), the back-off doubles (from
 `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms` (by default the cap is the floor: 2 s; a
-failed probe costs one or two ticks of overload now that NACKs report it); otherwise the probe succeeded, the back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes
-after a link comes back (worst case, the restore just after a failed probe: `max_backoff_ms`, then a tick and
-`probe_ms` per track but the last, ~3.75 s for three tracks at 250 ms ticks; a NACK-clean half second of the probed
+failed probe costs one or two ticks of overload now that NACKs report it); otherwise the probe succeeded, the
+back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes after a link
+comes back (worst case, the restore just after a failed probe: `max_backoff_ms`, then a tick or two and
+`probe_ms` per track but the last, <= 4 s for three tracks at 250 ms ticks; a NACK-clean half second of the probed
 track after its first bytes, its keyframe first, is the evidence); its floor, how often a weak link is probed (each
 failed probe costs one or two ticks of overload, the keyframe's burst first: 0.1-0.9 % audio loss measured on a
 600 kb/s link).
