@@ -428,3 +428,20 @@ def test_a_late_tick_does_not_pass_a_probe_on_its_first_bytes() -> None:
     assert ctl.update(now + 840, LinkSample(loss=0.0, send_bps=AUDIO + RATES["pinned"], nack_loss=0.0), on) == []
     assert ctl.update(now + 1090, LinkSample(loss=None, send_bps=AUDIO + RATES["pinned"], nack_loss=0.75), on) == [
         Switch("pinned", on=False)]
+
+
+def test_the_probed_track_s_nacks_fail_it_as_they_come_not_at_the_next_tick() -> None:
+    ctl = DownlinkController()
+    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
+    ctl.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
+    off = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
+    now, probe = 250.0, []
+    while not probe:
+        now += TICK
+        probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    assert ctl.probe_nacked(now + 100, nacked=2, sent=40) == []  # a NACK or two: too few to tell
+    assert ctl.probe_nacked(now + 110, nacked=3, sent=400) == []  # 0.75 %: a stray loss, no overload
+    assert ctl.probe_nacked(now + 120, nacked=5, sent=60) == [Switch("pinned", on=False)]
+    assert ctl.probe is None and ctl.switched_off() == set(RATES)
+    assert ctl.next_probe_ms == now + 120 + ctl.config.backoff_ms
+    assert ctl.probe_nacked(now + 130, nacked=9, sent=60) == []  # no probe now: nothing to undo

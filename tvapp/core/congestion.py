@@ -31,7 +31,9 @@ publisher for a keyframe). The probe is judged from the first sample that shows 
 send the keyframe late; silence proves nothing, and a probe passed on silence once let a second track on with it);
 a track that sends nothing for `probe_wait_ms` is kept unjudged. If loss above `good_loss` returns within
 `probe_ms` after that sample the probe failed (the link's queue hides an overload at first, and NACKs come a tick
-after the bytes: the first loss seen is the least there will be): the track is switched off again and, if the
+after the bytes: the first loss seen is the least there will be; the SFU hands the probed track's NACKs to
+`probe_nacked` as they come, so a failing probe is undone ~0.2 s after its switch-on, between ticks, where a
+tick-by-tick judgement often needed two ticks): the track is switched off again and, if the
 loss was above `severe_loss` (the link carried far less than the probe needed), the back-off doubles (from
 `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms` (by default the cap is the floor: 2 s; a
 failed probe costs one or two ticks of overload now that NACKs report it); otherwise the probe succeeded, the
@@ -75,6 +77,7 @@ class CongestionConfig:
     fit_share: float = 0.9
     report_lag_ms: float = 1750.0  # how late a receiver report may tell of loss (aiortc: every 0.5-1.5 s, + a tick)
     probe_wait_ms: float = 2000.0  # a probed track that sends nothing this long (no keyframe yet) is kept, unjudged
+    probe_nack_min: int = 3  # NACKed packets of the probed track that fail it between ticks (above good_loss too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +175,6 @@ class DownlinkController:
                 self.last_bad_ms = now_ms  # not congested, but not clean either: no probing yet
         on = sorted((t for t in tracks if t.sid not in self.off), key=lambda t: (t.priority, t.sid))
         if self.probe is not None:
-            # Judged at good_loss, not bad_loss: the link's queue hides the overload at first (a probe's first tick
-            # is often NACK-free), so the first loss seen is the least there will be (4.5 % one tick, 61 % the next,
-            # on a 600 kb/s netem link); a link lossy at good_loss is not probed at all anyway.
-            if bad or (self.probe_flowing and loss is not None and loss > cfg.good_loss):
-                return self._probe_failed(now_ms, loss or 0.0)
             if not self.probe_flowing and any(t.sid == self.probe and t.bitrate_bps > 0 for t in tracks):
                 # It resumes at its next keyframe, which a loaded publisher may send late: until its bytes flow
                 # the link has not been tested, and a probe passed on silence let the next track on with it.
@@ -184,6 +182,11 @@ class DownlinkController:
                 # a tick after the bytes, and a late tick (a loaded SFU: 0.57 s) must not pass the probe at once.
                 self.probe_flowing = True
                 self.probe_since_ms = now_ms
+            # Judged at good_loss, not bad_loss: the link's queue hides the overload at first (a probe's first tick
+            # is often NACK-free), so the first loss seen is the least there will be (4.5 % one tick, 61 % the next,
+            # on a 600 kb/s netem link); a link lossy at good_loss is not probed at all anyway.
+            if bad or (self.probe_flowing and loss is not None and loss > cfg.good_loss):
+                return self._probe_failed(now_ms, loss or 0.0)
             waited = now_ms - self.probe_since_ms
             if waited >= cfg.probe_ms if self.probe_flowing else waited >= cfg.probe_wait_ms:
                 self.probe = None
@@ -194,6 +197,18 @@ class DownlinkController:
         if self._congested(sample, on):
             return self._shed(now_ms, sample, on)
         return self._recover(now_ms)
+
+    def probe_nacked(self, now_ms: float, nacked: int, sent: int) -> list[Switch]:
+        """Take the probed track's NACKs as they come, between ticks: fail the probe at once when they show loss.
+
+        `nacked`: its distinct packets NACKed since it was switched on (not counting the gap left by its last
+        switch-off); `sent`: its packets sent since then. A probe's first tick is often NACK-free (the link's queue
+        absorbs the keyframe), so a tick-by-tick judgement kept an overloading probe on a second tick.
+        """
+        cfg = self.config
+        if self.probe is None or sent <= 0 or nacked < cfg.probe_nack_min or nacked / sent <= cfg.good_loss:
+            return []
+        return self._probe_failed(now_ms, min(1.0, nacked / sent))
 
     # inside ------------------------------------------------------------------------------------------------------
 

@@ -4,8 +4,9 @@ Every `INTERVAL_MS` (250 ms) `RoomCongestion.tick` reads, for every subscription
 packet and byte counts and the latest RTCP receiver report (tvapp.rtc.internals.sender_counts: the same reports
 tvapp.server.quality turns into network quality levels, read without building stats reports), any REMB the
 subscriber sent and the video packets it NACKed (each counted once: a receiver NACKs a gap at once, where its
-receiver reports come every 0.5-1.5 s on aiortc, so a probe that overloads the link is undone within one tick); it turns the deltas into one `LinkSample` per subscriber and the SFU's send rate per video track,
-and feeds that subscriber's tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
+receiver reports come every 0.5-1.5 s on aiortc, so a probe that overloads the link is undone as its NACKs
+come, `DownlinkController.probe_nacked`, not at the next tick); it turns the deltas into one `LinkSample` per
+subscriber and the SFU's send rate per video track, and feeds that subscriber's tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
 
 - off: the subscription stops taking frames (`Subscription.switched_off`) and its queued frames are dropped; the
   subscriber alone hears `track_switched_off {sid, reason: "congestion"}`;
@@ -38,6 +39,7 @@ from tvapp.core.congestion import (
 )
 from tvapp.protocol.messages import TrackSwitchedOff, TrackSwitchedOn
 from tvapp.rtc import internals
+from tvapp.server.forwarding import now_ms
 
 if TYPE_CHECKING:
     from tvapp.server.forwarding import Subscription
@@ -68,6 +70,8 @@ class _Subscriber:
     new_nacks: int = 0  # distinct video packets NACKed since the last tick
     resumed: set[int] = field(default_factory=set)  # id(subscription) switched back on, before its first NACK
     report_resumed: set[int] = field(default_factory=set)  # the same, before its first new receiver report
+    probe_nacks: int = 0  # the probed track's distinct packets NACKed since its switch-on
+    probe_packets: int = 0  # its sender's packet count at the switch-on
 
 
 class RoomCongestion:
@@ -114,7 +118,7 @@ class RoomCongestion:
         pinned = self.pinned.get(session.participant.sid, set())
         live: dict[int, _Counts] = {}
         for track_sid, subscription in list(session.subscriptions.items()):
-            self._hook_remb(subscription, state)
+            self._hook_remb(session, track_sid, subscription, state)
             counts = internals.sender_counts(subscription.transceiver.sender)
             if counts is None:
                 continue
@@ -158,7 +162,8 @@ class RoomCongestion:
         for switch in state.controller.update(now_ms, sample, tracks):
             self._apply(session, switch, state)
 
-    def _hook_remb(self, subscription: Subscription, state: _Subscriber) -> None:
+    def _hook_remb(self, session: MediaSession, track_sid: str, subscription: Subscription,
+                   state: _Subscriber) -> None:
         if subscription.kind != "video" or id(subscription) in state.hooked:
             return
         state.hooked.add(id(subscription))
@@ -176,12 +181,23 @@ class RoomCongestion:
             # receiver sees that gap only now): those are old news, not this probe's loss.
             old = key in state.resumed
             state.resumed.discard(key)
+            fresh = 0
             for seq in seqs:
                 if seq not in seen:
                     seen[seq] = None
-                    state.new_nacks += 0 if old else 1
+                    fresh += 0 if old else 1
+            state.new_nacks += fresh
             while len(seen) > NACK_MEMORY:
                 del seen[next(iter(seen))]
+            if fresh and state.controller.probe == track_sid:  # a failing probe is undone now, not at the next tick
+                try:
+                    state.probe_nacks += fresh
+                    counts = internals.sender_counts(subscription.transceiver.sender)
+                    sent = 0 if counts is None else counts[0] - state.probe_packets
+                    for switch in state.controller.probe_nacked(now_ms(), state.probe_nacks, sent):
+                        self._apply(session, switch, state)
+                except Exception:
+                    log.exception("media: congestion handling of %s failed", session.participant.identity)
 
         internals.on_nack(subscription.transceiver.sender, nack)
 
@@ -193,6 +209,8 @@ class RoomCongestion:
         if switch.on:
             state.resumed.add(id(subscription))
             state.report_resumed.add(id(subscription))
+            counts = internals.sender_counts(subscription.transceiver.sender)
+            state.probe_nacks, state.probe_packets = 0, 0 if counts is None else counts[0]
         who = session.participant.identity
         if switch.on:
             log.info("media: track %s switched back on for %s", switch.sid, who)
