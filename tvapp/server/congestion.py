@@ -6,7 +6,8 @@ tvapp.server.quality turns into network quality levels, read without building st
 subscriber sent and the video packets it NACKed (each counted once: a receiver NACKs a gap at once, where its
 receiver reports come every 0.5-1.5 s on aiortc, so a probe that overloads the link is undone as its NACKs
 come, `DownlinkController.probe_nacked`, not at the next tick); it turns the deltas into one `LinkSample` per
-subscriber and the SFU's send rate per video track, and feeds that subscriber's tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
+subscriber and the SFU's send rate per video track, and feeds that subscriber's
+tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
 
 - off: the subscription stops taking frames (`Subscription.switched_off`) and its queued frames are dropped; the
   subscriber alone hears `track_switched_off {sid, reason: "congestion"}`;
