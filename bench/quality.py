@@ -14,8 +14,13 @@ and without it (`false`: today's behaviour, every subscriber gets every track). 
 - audio_loss: fraction of its audio packets lost (RTP sequence gaps) over the measurement;
 - video_fps: frames decoded per second over all its video tracks.
 
-The first 5 s after everyone is in are not measured (the start-up overload and its switch-offs). Prints one JSON
-line; figures with the command in bench/README.md.
+The first 5 s after everyone is in are not measured (the start-up overload and its switch-offs).
+
+For the simulcast-by-two-tracks decision it also measures what a second, low-resolution rendition would cost a
+publisher (`rendition`): the SDK's encoder (tvapp.client.encoder, VP8 real-time) run on the same noise video at
+the bots' 320x240@15, 500 kb/s, and at 160x90@15, 100 kb/s (scaling included): CPU seconds per second of video
+and the bitrate it produced. `--rendition-only` runs just that part. Prints one JSON line; figures with the
+command in bench/README.md.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +107,46 @@ def run_room(workdir: Path, links: dict[str, NetemLink], video: Path, *, congest
         server.stop()
 
 
+def rendition_cost(video: Path, *, loops: int = 4) -> dict[str, Any]:
+    """Encode the video as the bots publish it and as a 160x90 second rendition; return CPU and bitrate of each."""
+    import av
+
+    from tvapp.client.encoder import VideoEncoder
+
+    with av.open(str(video)) as container:
+        frames = [f.to_ndarray(format="yuv420p") for f in container.decode(video=0)]
+    fps = 15
+    out: dict[str, Any] = {}
+    for label, (width, height, bps) in {"main_320x240": (320, 240, 500_000), "low_160x90": (160, 90, 100_000)}.items():
+        encoder = VideoEncoder("vp8", width, height, fps=fps, bitrate=bps)
+        sent = 0
+        cpu = time.process_time()
+        for index in range(loops * len(frames)):
+            frame = av.VideoFrame.from_ndarray(frames[index % len(frames)], format="yuv420p")
+            if (frame.width, frame.height) != (width, height):
+                frame = frame.reformat(width=width, height=height)
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            sent += sum(packet.size for packet in encoder.encode(frame))
+        seconds = loops * len(frames) / fps
+        out[label] = {"cpu_s_per_s": round((time.process_time() - cpu) / seconds, 4),
+                      "kbps": round(8 * sent / seconds / 1000, 1)}
+    main, low = out["main_320x240"], out["low_160x90"]
+    out["extra_cpu_share"] = round(low["cpu_s_per_s"] / main["cpu_s_per_s"], 3)
+    out["extra_uplink_share"] = round(low["kbps"] / main["kbps"], 3)
+    return out
+
+
 def main() -> None:
     """Run the room with and without congestion handling and print the figures."""
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=40.0, help="measured seconds per run (default 40)")
+    p.add_argument("--rendition-only", action="store_true", help="only the second rendition's encode cost")
     args = p.parse_args()
     seconds = 8.0 if args.quick else args.seconds
+    if args.rendition_only:
+        with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
+            emit("quality", {"rendition": rendition_cost(noise_video(Path(tmp) / "noise.mp4"))})
+        return
     problem = netem_available()
     if problem is not None:
         sys.exit(f"bench.quality needs network namespaces and TUN devices: {problem}")
@@ -117,6 +157,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
             video = noise_video(Path(tmp) / "noise.mp4")
             figures: dict[str, Any] = {"measured_s": seconds, "links_kbps": LINKS_KBPS, "publishers": len(PUBLISHERS)}
+            figures["rendition"] = rendition_cost(video)
             for label, congestion in (("congestion_control", True), ("baseline_without", False)):
                 workdir = Path(tmp) / label
                 workdir.mkdir()

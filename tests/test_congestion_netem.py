@@ -5,11 +5,12 @@ shaped to 600 kb/s (token bucket with a 100 ms queue). Three publishers send 500
 (only one of them talks: the active speaker). The weak member's video tracks are switched off with
 track_switched_off events, the speaker's last; its audio keeps arriving (loss < 1 %); the good member's frame
 and packet rates are those it had before the weak member joined (measured first, in this test); when the link
-goes to 10 Mb/s the tracks come back (track_switched_on) within 8 s (the issue's 5 s: met in ~3 runs of 4).
+goes to 10 Mb/s every track is back (track_switched_on, as the member records it) within the issue's 5 s.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,14 +104,14 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         assert lost <= 0.01 * sum(v["received"] for v in together.values()), together
 
         # The link comes back: every track is switched on again within 5 s.
+        restored = time.monotonic()  # the member's clock too (CLOCK_MONOTONIC is the machine's)
         weak_link.set(down_kbps=10_000.0)
-        restored = weak.records()[-1]["t"]
         back = weak.wait("every video track back on", lambda rs: _ons_after(rs, restored, videos), timeout=15)
         print(f"back on after {[round(t - restored, 2) for t in back.values()]} s")
-        # The rule's worst case is 3 s (2 s back-off after a probe failed just before the restore, then 0.5 s per
-        # track); on the loaded 2-core machine 2-5 s mostly, 5.2-6.6 s in 5 of 19 runs (a probe failing on the
-        # restored link), so the issue's 5 s is not asserted yet: 8 s bounds what was measured.
-        assert max(back.values()) - restored <= 8.0, back
+        # The rule's worst case is ~4 s (a probe failed just before the restore: 2 s back-off, then 0.75 s per
+        # track, from its first bytes; tests/test_core_congestion.py sweeps every phase); the rest is the keyframe
+        # and the event's way to the member.
+        assert max(back.values()) - restored <= 5.0, back
         assert not [line for line in server.output if "congestion handling" in line and "failed" in line]
     finally:
         for member in members:

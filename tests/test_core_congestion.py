@@ -15,6 +15,7 @@ from tvapp.core.congestion import (
     LinkSample,
     Switch,
     VideoTrack,
+    report_delta,
 )
 
 TICK = 250.0
@@ -103,9 +104,9 @@ def test_a_link_restored_just_after_a_failed_probe_has_every_track_back_within_5
     drive(ctl, link, now, 10.0, log)
     ons = [t for t, s in log[before:] if s.on]
     assert len(ons) == 3 and ctl.switched_off() == set(), log[before:]
-    # The longest back-off, then one probe time per track but the last: 3.25 s leaves the real link's report lag
-    # and event delivery 1.75 s of the issue's 5 s.
-    assert ons[-1] - restored <= ctl.config.max_backoff_ms + 2 * ctl.config.probe_ms + TICK <= 3250.0, ons
+    # The longest back-off, then a tick and one probe time per track but the last: 3.75 s leaves the real link's
+    # keyframes and event delivery 1.25 s of the issue's 5 s.
+    assert ons[-1] - restored <= ctl.config.max_backoff_ms + 2 * (ctl.config.probe_ms + TICK) + TICK <= 3750.0, ons
 
 
 def test_a_probe_that_nearly_fit_is_retried_at_the_first_back_off() -> None:
@@ -238,3 +239,209 @@ def test_properties_under_any_capacity_schedule(capacity: float, changes: list[t
     assert AUDIO + sum(RATES[sid] for sid in on) <= capacity / (1 - config.bad_loss) * 1.001 or not on
     if capacity >= (AUDIO + sum(RATES.values())) * 1.3:
         assert ctl.switched_off() == set()
+
+
+class ReportedLink:
+    """A bottleneck seen the way the SFU sees a real one (aiortc subscriber, netem token bucket): each track's
+    cumulative receiver report comes every second at its own phase, NACKs one tick after the loss, a resumed
+    track's video starts one tick after its switch-on (`keyframe_ticks` more if its keyframe is late), and the
+    packets a track lost in the tick it was switched off (tail drop) reach its receiver's counts only when it
+    resumes (the sequence gap shows with its first packet after the pause)."""
+
+    PACKET_BITS = 1200 * 8
+
+    def __init__(self, capacity: float, keyframe_ticks: int = 0) -> None:
+        self.capacity = capacity
+        self.keyframe_ticks = keyframe_ticks
+        self.audio = {f"a{i}": AUDIO / 3 for i in range(3)}
+        self.counts = {sid: [0.0, 0.0] for sid in [*self.audio, *RATES]}  # sid -> [received, lost] as seen
+        self.hidden = dict.fromkeys(RATES, 0.0)  # lost at a switch-off, seen at the resume
+        self.last_lost = dict.fromkeys(RATES, 0.0)
+        self.reports = {sid: (0, 0) for sid in self.counts}  # the last report of each track
+        self.seen = dict(self.reports)  # each track's report at the SFU's last tick
+        self.resumed: set[str] = set()
+        self.waiting: dict[str, int] = {}  # switched on, no video yet: sid -> ticks left
+        self.nack_video = (0.0, 0.0)  # (lost, sent) video packets of the last tick, NACKed now
+        self.audio_lost = self.audio_sent = 0.0
+        self.now = 0.0
+
+    def apply(self, switches: list[Switch]) -> None:
+        for s in switches:
+            if s.on:
+                self.resumed.add(s.sid)
+                self.waiting[s.sid] = 1 + self.keyframe_ticks
+                self.counts[s.sid][1] += self.hidden[s.sid]
+                self.hidden[s.sid] = 0.0
+            else:
+                self.waiting.pop(s.sid, None)
+                self.counts[s.sid][1] -= self.last_lost[s.sid]  # the receiver has not seen the gap yet
+                self.hidden[s.sid] += self.last_lost[s.sid]
+
+    def sample(self, off: set[str]) -> tuple[LinkSample, list[VideoTrack]]:
+        self.now += TICK
+        rates = dict(self.audio)
+        for sid, rate in RATES.items():
+            flowing = sid not in off and self.waiting.get(sid, 0) == 0
+            rates[sid] = rate if flowing else 0.0
+            if sid in self.waiting:
+                self.waiting[sid] -= 1
+                if self.waiting[sid] == 0:
+                    del self.waiting[sid]
+        send = sum(rates.values())
+        loss = max(0.0, 1.0 - self.capacity / send)
+        video_sent = video_lost = 0.0
+        for sid, rate in rates.items():
+            packets = rate * TICK / 1000 / self.PACKET_BITS
+            self.counts[sid][0] += packets * (1 - loss)
+            self.counts[sid][1] += packets * loss
+            if sid in RATES:
+                self.last_lost[sid] = packets * loss
+                video_sent += packets
+                video_lost += packets * loss
+        self.audio_sent += AUDIO
+        self.audio_lost += AUDIO * loss
+        # The SFU's side: the receiver reports that changed since its last tick (phases 0, 250, 500, 750 ms).
+        lost = expected = 0
+        for i, sid in enumerate(self.counts):
+            if (self.now + 250 * i) % 1000 == 0:
+                self.reports[sid] = (round(self.counts[sid][0]), round(self.counts[sid][1]))
+            if self.reports[sid] != self.seen[sid]:
+                d_lost, d_expected = report_delta(self.seen[sid], self.reports[sid], resumed=sid in self.resumed)
+                self.resumed.discard(sid)
+                lost, expected = lost + d_lost, expected + d_expected
+                self.seen[sid] = self.reports[sid]
+        nacked, sent = self.nack_video
+        self.nack_video = (video_lost, video_sent)
+        sample = LinkSample(loss=min(1.0, lost / expected) if expected else None, send_bps=send,
+                            nack_loss=min(1.0, nacked / sent) if sent else None)
+        return sample, [VideoTrack(sid, PRIORITY[sid], rates[sid]) for sid in RATES]
+
+
+def run_reported(ctl: DownlinkController, link: ReportedLink, seconds: float,
+                 log: list[tuple[float, Switch]]) -> None:
+    """Feed the controller from `link` for `seconds`; apply and record its switches."""
+    end = link.now + seconds * 1000
+    while link.now < end:
+        sample, tracks = link.sample(ctl.switched_off())
+        switches = ctl.update(link.now, sample, tracks)
+        link.apply(switches)
+        log.extend((link.now, s) for s in switches)
+
+
+@pytest.mark.parametrize("restore_s", [20.0 + 0.25 * i for i in range(12)])
+def test_recovery_timeline_every_track_back_within_5_s_of_the_link_recovering(restore_s: float) -> None:
+    """From a steady 600 kb/s link (probes failing every ~2.5 s) to 10 Mb/s, at every phase of the probe cycle:
+    every track back on within 4 s of rule time (the real link's event delivery and keyframe have the rest of the
+    issue's 5 s), none switched off again. A resumed track's first receiver report (it tells of the packets lost
+    when it was last switched off) once failed the probe of a restored link: +2.5 s."""
+    ctl, link, log = DownlinkController(), ReportedLink(600_000.0), []
+    run_reported(ctl, link, restore_s, log)
+    link.capacity = 10_000_000.0
+    before = len(log)
+    run_reported(ctl, link, 8.0, log)
+    after = log[before:]
+    assert ctl.switched_off() == set(), after
+    last_on = max(t for t, s in after if s.on)
+    assert last_on - restore_s * 1000 <= 4000.0, after
+    assert not [s for t, s in after if not s.on and t > last_on - 1500], after  # no probe failed on the good link
+
+
+def test_a_steady_600_kbps_link_stays_stable_audio_only_with_rare_single_probes() -> None:
+    ctl, link, log = DownlinkController(), ReportedLink(600_000.0), []
+    run_reported(ctl, link, 60.0, log)
+    state: dict[str, bool] = dict.fromkeys(RATES, True)
+    for _, s in log:
+        state[s.sid] = s.on
+        assert sum(state.values()) <= 1 or _ < 2000, log  # after the start-up shed: one probed track at most
+    probes = [t for t, s in log if s.on]
+    assert len(probes) <= 60 / 2.0, probes
+    assert min(b - a for a, b in itertools.pairwise(probes)) >= ctl.config.backoff_ms, probes
+    assert ctl.switched_off() | ({ctl.probe} if ctl.probe else set()) == set(RATES)
+
+
+def test_a_probe_is_judged_from_its_first_bytes_not_its_switch_on() -> None:
+    """A loaded publisher sends the probed track's keyframe 0.75 s late: the silence before it is no evidence that
+    the link carries the track, so no second track follows it on a link that carries none."""
+    ctl, link, log = DownlinkController(), ReportedLink(600_000.0, keyframe_ticks=3), []
+    run_reported(ctl, link, 30.0, log)
+    state: dict[str, bool] = dict.fromkeys(RATES, True)
+    for t, s in log:
+        state[s.sid] = s.on
+        assert sum(state.values()) <= 1 or t < 2000, log
+    assert [s.sid for _, s in log if s.on] and {s.sid for _, s in log if s.on} == {"pinned"}, log
+    # A track with nothing to send (its publisher paused it) is kept after probe_wait_ms, not judged forever.
+    ctl2 = DownlinkController()
+    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
+    ctl2.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
+    silent = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
+    now, ons = 250.0, []
+    while len(ons) < 2 and now < 20_000:
+        now += TICK
+        ons += [(now, s.sid) for s in ctl2.update(now, LinkSample(loss=0.0, send_bps=AUDIO), silent) if s.on]
+    assert [sid for _, sid in ons] == ["pinned", "mid"]
+    assert ons[1][0] - ons[0][0] == pytest.approx(ctl2.config.probe_wait_ms, abs=TICK)
+
+
+def test_a_probe_fails_at_the_first_loss_above_good_loss_not_only_above_bad_loss() -> None:
+    """Measured on a 600 kb/s netem link: the probe's first tick NACK-free (the queue filling), the next 4.5 % (under
+    bad_loss), the one after 61 %. Accepting it at 4.5 % left the track on for two more ticks of overload."""
+    ctl = DownlinkController()
+    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
+    ctl.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
+    off = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
+    now, probe = 250.0, []
+    while not probe:
+        now += TICK
+        probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    on = [VideoTrack(t.sid, t.priority, RATES[t.sid] if t.sid == "pinned" else 0.0) for t in tracks]
+    send = AUDIO + RATES["pinned"]
+    assert ctl.update(now + TICK, LinkSample(loss=None, send_bps=send, nack_loss=0.0), on) == []
+    assert ctl.update(now + 2 * TICK, LinkSample(loss=0.006, send_bps=send, nack_loss=0.045), on) == [
+        Switch("pinned", on=False)]
+    # A stray NACK or two (1 %) is no failure: the probe passes and the next track follows.
+    ctl2 = DownlinkController()
+    ctl2.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
+    now, probe = 250.0, []
+    while not probe:
+        now += TICK
+        probe = ctl2.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    ons = []
+    for i in range(1, 4):
+        ons += ctl2.update(now + i * TICK, LinkSample(loss=0.0, send_bps=send, nack_loss=0.01), on)
+    assert ons == [Switch("mid", on=True)]
+
+
+def test_a_late_tick_does_not_pass_a_probe_on_its_first_bytes() -> None:
+    """Measured under load: the SFU's tick came 0.57 s after the switch-on with the probe's first bytes (NACK-free:
+    the queue had not overflowed yet); the probe passed at once and a second track followed into the overload."""
+    ctl = DownlinkController()
+    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
+    ctl.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
+    off = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
+    now, probe = 250.0, []
+    while not probe:
+        now += TICK
+        probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    on = [VideoTrack(t.sid, t.priority, 100_000.0 if t.sid == "pinned" else 0.0) for t in tracks]
+    assert ctl.update(now + 570, LinkSample(loss=0.0, send_bps=AUDIO + 100_000.0, nack_loss=0.0), on) == []
+    on = [VideoTrack(t.sid, t.priority, RATES[t.sid] if t.sid == "pinned" else 0.0) for t in tracks]
+    assert ctl.update(now + 840, LinkSample(loss=0.0, send_bps=AUDIO + RATES["pinned"], nack_loss=0.0), on) == []
+    assert ctl.update(now + 1090, LinkSample(loss=None, send_bps=AUDIO + RATES["pinned"], nack_loss=0.75), on) == [
+        Switch("pinned", on=False)]
+
+
+def test_the_probed_track_s_nacks_fail_it_as_they_come_not_at_the_next_tick() -> None:
+    ctl = DownlinkController()
+    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
+    ctl.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
+    off = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
+    now, probe = 250.0, []
+    while not probe:
+        now += TICK
+        probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    assert ctl.probe_nacked(now + 100, nacked=2, sent=40) == []  # a NACK or two: too few to tell
+    assert ctl.probe_nacked(now + 110, nacked=3, sent=400) == []  # 0.75 %: a stray loss, no overload
+    assert ctl.probe_nacked(now + 120, nacked=5, sent=60) == [Switch("pinned", on=False)]
+    assert ctl.probe is None and ctl.switched_off() == set(RATES)
+    assert ctl.next_probe_ms == now + 120 + ctl.config.backoff_ms
+    assert ctl.probe_nacked(now + 130, nacked=9, sent=60) == []  # no probe now: nothing to undo

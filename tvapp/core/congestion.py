@@ -27,15 +27,27 @@ then the active speaker's, then the others, the order the SFU gives (`VideoTrack
 
 Recovery (careful probing). After the link has been clean (no sample above `good_loss`) for `recover_after_ms`
 and the probe back-off has passed, the most important switched-off track is switched back on (the SFU asks its
-publisher for a keyframe). If loss above `bad_loss` returns within `probe_ms` the probe failed: the track is
-switched off again and, if the loss was above `severe_loss` (the link carried far less than the probe needed),
-the back-off doubles (from `backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms` (by default the cap is the floor: 2 s; a failed probe costs one tick of overload now that NACKs report it); otherwise the probe
-succeeded, the back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes
-after a link comes back (worst case, the restore just after a failed probe: `max_backoff_ms` + `probe_ms` per
-track but the last, 3.5 s for three tracks; a NACK-clean half second of the probed track, its keyframe first,
-is the evidence); its floor, how often a weak link is probed (each failed probe costs
-about one tick of overload, as NACKs report it: measured < 0.2 % audio loss on a 600 kb/s link, where receiver
-reports alone cost 0.4-1.4 %).
+publisher for a keyframe). The probe is judged from the first sample that shows its bytes (a loaded publisher may
+send the keyframe late; silence proves nothing, and a probe passed on silence once let a second track on with it);
+a track that sends nothing for `probe_wait_ms` is kept unjudged. If loss above `good_loss` returns within
+`probe_ms` after that sample the probe failed (the link's queue hides an overload at first, and NACKs come a tick
+after the bytes: the first loss seen is the least there will be; the SFU hands the probed track's NACKs to
+`probe_nacked` as they come, so a failing probe is undone ~0.2 s after its switch-on, between ticks, where a
+tick-by-tick judgement often needed two ticks): the track is switched off again and, if the
+loss was above `severe_loss` (the link carried far less than the probe needed), the back-off doubles (from
+`backoff_ms` up to `max_backoff_ms`), else it stays at `backoff_ms` (by default the cap is the floor: 2 s; a
+failed probe costs one or two ticks of overload now that NACKs report it); otherwise the probe succeeded, the
+back-off is reset and the next track may follow. The back-off cap bounds how long recovery takes after a link
+comes back (worst case, the restore just after a failed probe: `max_backoff_ms`, then a tick or two and
+`probe_ms` per track but the last, <= 4 s for three tracks at 250 ms ticks; a NACK-clean half second of the probed
+track after its first bytes, its keyframe first, is the evidence); its floor, how often a weak link is probed (each
+failed probe costs one or two ticks of overload, the keyframe's burst first: 0.1-0.9 % audio loss measured on a
+600 kb/s link).
+
+Receiver reports of a resumed track (`report_delta`): its first report after a switch-on also counts the packets
+the link dropped when it was last switched off (the receiver sees that sequence gap only with the first packet
+after the pause). That old loss failed the probe of a link that had come back (a traced netem run: +2.5 s to
+recovery); it is not counted.
 
 Pure: time (milliseconds) and measures are arguments; no I/O.
 """
@@ -64,6 +76,8 @@ class CongestionConfig:
     growth_per_s: float = 0.08
     fit_share: float = 0.9
     report_lag_ms: float = 1750.0  # how late a receiver report may tell of loss (aiortc: every 0.5-1.5 s, + a tick)
+    probe_wait_ms: float = 2000.0  # a probed track that sends nothing this long (no keyframe yet) is kept, unjudged
+    probe_nack_min: int = 3  # NACKed packets of the probed track that fail it between ticks (above good_loss too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +128,8 @@ class DownlinkController:
     last_off_ms: float | None = None
     last_ms: float | None = None
     probe: str | None = None  # the track switched back on and being judged
-    probe_since_ms: float = 0.0
+    probe_since_ms: float = 0.0  # when the probed track was switched on, then when it first sent (its keyframe)
+    probe_flowing: bool = False  # the probed track has sent since it was switched on: the probe is being judged
     backoff_ms: float = 0.0
     next_probe_ms: float = 0.0
     probe_rate_bps: float = 0.0  # the probed track's rate before it was switched off
@@ -160,9 +175,20 @@ class DownlinkController:
                 self.last_bad_ms = now_ms  # not congested, but not clean either: no probing yet
         on = sorted((t for t in tracks if t.sid not in self.off), key=lambda t: (t.priority, t.sid))
         if self.probe is not None:
-            if bad:
+            if not self.probe_flowing and any(t.sid == self.probe and t.bitrate_bps > 0 for t in tracks):
+                # It resumes at its next keyframe, which a loaded publisher may send late: until its bytes flow
+                # the link has not been tested, and a probe passed on silence let the next track on with it.
+                # Counted from this sample, not from the interval's start: the NACKs of what the queue dropped come
+                # a tick after the bytes, and a late tick (a loaded SFU: 0.57 s) must not pass the probe at once.
+                self.probe_flowing = True
+                self.probe_since_ms = now_ms
+            # Judged at good_loss, not bad_loss: the link's queue hides the overload at first (a probe's first tick
+            # is often NACK-free), so the first loss seen is the least there will be (4.5 % one tick, 61 % the next,
+            # on a 600 kb/s netem link); a link lossy at good_loss is not probed at all anyway.
+            if bad or (self.probe_flowing and loss is not None and loss > cfg.good_loss):
                 return self._probe_failed(now_ms, loss or 0.0)
-            if now_ms - self.probe_since_ms >= cfg.probe_ms:
+            waited = now_ms - self.probe_since_ms
+            if waited >= cfg.probe_ms if self.probe_flowing else waited >= cfg.probe_wait_ms:
                 self.probe = None
                 self.backoff_ms = 0.0
                 self.next_probe_ms = now_ms
@@ -171,6 +197,18 @@ class DownlinkController:
         if self._congested(sample, on):
             return self._shed(now_ms, sample, on)
         return self._recover(now_ms)
+
+    def probe_nacked(self, now_ms: float, nacked: int, sent: int) -> list[Switch]:
+        """Take the probed track's NACKs as they come, between ticks: fail the probe at once when they show loss.
+
+        `nacked`: its distinct packets NACKed since it was switched on (not counting the gap left by its last
+        switch-off); `sent`: its packets sent since then. A probe's first tick is often NACK-free (the link's queue
+        absorbs the keyframe), so a tick-by-tick judgement kept an overloading probe on a second tick.
+        """
+        cfg = self.config
+        if self.probe is None or sent <= 0 or nacked < cfg.probe_nack_min or nacked / sent <= cfg.good_loss:
+            return []
+        return self._probe_failed(now_ms, min(1.0, nacked / sent))
 
     # inside ------------------------------------------------------------------------------------------------------
 
@@ -243,7 +281,21 @@ class DownlinkController:
         self.probe_rate_bps = self.off.pop(best).bitrate_bps
         self.probe = best
         self.probe_since_ms = now_ms
+        self.probe_flowing = False
         return [Switch(best, on=True)]
+
+
+def report_delta(before: tuple[int, int], now: tuple[int, int], *, resumed: bool) -> tuple[int, int]:
+    """Return (lost, expected) between two receiver reports' cumulative (received, lost) counts of one track.
+
+    `resumed`: the track was switched back on since `before`. Its receiver then sees, with the first packet after
+    the pause, the gap left by the packets the link dropped just before it was switched off (tail drop at the
+    switch-off, or at the end of a failed probe): old loss, already acted on, and not this probe's. Only the
+    packets received count then (the NACKs and the other tracks' reports tell of any new loss).
+    """
+    received = max(0, now[0] - before[0])
+    lost = 0 if resumed else max(0, now[1] - before[1])
+    return lost, lost + received
 
 
 def _loss(sample: LinkSample) -> float | None:

@@ -4,12 +4,16 @@ Every `INTERVAL_MS` (250 ms) `RoomCongestion.tick` reads, for every subscription
 packet and byte counts and the latest RTCP receiver report (tvapp.rtc.internals.sender_counts: the same reports
 tvapp.server.quality turns into network quality levels, read without building stats reports), any REMB the
 subscriber sent and the video packets it NACKed (each counted once: a receiver NACKs a gap at once, where its
-receiver reports come every 0.5-1.5 s on aiortc, so a probe that overloads the link is undone within one tick); it turns the deltas into one `LinkSample` per subscriber and the SFU's send rate per video track,
-and feeds that subscriber's tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
+receiver reports come every 0.5-1.5 s on aiortc, so a probe that overloads the link is undone as its NACKs
+come, `DownlinkController.probe_nacked`, not at the next tick); it turns the deltas into one `LinkSample` per
+subscriber and the SFU's send rate per video track, and feeds that subscriber's
+tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
 
 - off: the subscription stops taking frames (`Subscription.switched_off`) and its queued frames are dropped; the
   subscriber alone hears `track_switched_off {sid, reason: "congestion"}`;
-- on: it resumes at the next keyframe, asked of the publisher at once; the subscriber hears `track_switched_on`.
+- on: it resumes at the next keyframe, asked of the publisher at once; the subscriber hears `track_switched_on`;
+  its first NACK and its first receiver report after that are not counted as loss where they name the packets
+  dropped when it was last switched off (`tvapp.core.congestion.report_delta`).
 
 Priority of a subscriber's video tracks: a pinned track (`pin`), then the active speaker's, then the others.
 Audio is never switched off. With `[media] congestion_control = false` nothing is measured or switched (the
@@ -32,9 +36,11 @@ from tvapp.core.congestion import (
     LinkSample,
     Switch,
     VideoTrack,
+    report_delta,
 )
 from tvapp.protocol.messages import TrackSwitchedOff, TrackSwitchedOn
 from tvapp.rtc import internals
+from tvapp.server.forwarding import now_ms
 
 if TYPE_CHECKING:
     from tvapp.server.forwarding import Subscription
@@ -64,6 +70,9 @@ class _Subscriber:
     nacked: dict[int, dict[int, None]] = field(default_factory=dict)  # id(subscription) -> recent NACKed seqs
     new_nacks: int = 0  # distinct video packets NACKed since the last tick
     resumed: set[int] = field(default_factory=set)  # id(subscription) switched back on, before its first NACK
+    report_resumed: set[int] = field(default_factory=set)  # the same, before its first new receiver report
+    probe_nacks: int = 0  # the probed track's distinct packets NACKed since its switch-on
+    probe_packets: int = 0  # its sender's packet count at the switch-on
 
 
 class RoomCongestion:
@@ -115,7 +124,7 @@ class RoomCongestion:
         pinned = self.pinned.get(session.participant.sid, set())
         live: dict[int, _Counts] = {}
         for track_sid, subscription in list(session.subscriptions.items()):
-            self._hook_remb(subscription, state)
+            self._hook_remb(session, track_sid, subscription, state)
             counts = internals.sender_counts(subscription.transceiver.sender)
             if counts is None:
                 continue
@@ -126,9 +135,12 @@ class RoomCongestion:
             sent_bytes += delta_bytes
             if before is not None and now.received >= 0 and before.received >= 0 and (
                     now.received, now.lost) != (before.received, before.lost):
-                d_lost = max(0, now.lost - before.lost)
+                resumed = id(subscription) in state.report_resumed
+                state.report_resumed.discard(id(subscription))
+                d_lost, d_expected = report_delta((before.received, before.lost), (now.received, now.lost),
+                                                  resumed=resumed)
                 lost += d_lost
-                expected += d_lost + max(0, now.received - before.received)
+                expected += d_expected
                 reported = True
             if subscription.kind == "video" and before is not None:
                 video_packets += max(0, now.packets - before.packets)
@@ -138,6 +150,7 @@ class RoomCongestion:
                 rate = 8.0 * delta_bytes / dt_s if dt_s > 0 else 0.0
                 tracks.append(VideoTrack(track_sid, priority, rate))
         state.counts = live
+        state.report_resumed &= set(live)
         for gone in set(state.nacked) - set(live):
             state.nacked.pop(gone, None)
         new_nacks, state.new_nacks = state.new_nacks, 0
@@ -155,7 +168,8 @@ class RoomCongestion:
         for switch in state.controller.update(now_ms, sample, tracks):
             self._apply(session, switch, state)
 
-    def _hook_remb(self, subscription: Subscription, state: _Subscriber) -> None:
+    def _hook_remb(self, session: MediaSession, track_sid: str, subscription: Subscription,
+                   state: _Subscriber) -> None:
         if subscription.kind != "video" or id(subscription) in state.hooked:
             return
         state.hooked.add(id(subscription))
@@ -173,12 +187,23 @@ class RoomCongestion:
             # receiver sees that gap only now): those are old news, not this probe's loss.
             old = key in state.resumed
             state.resumed.discard(key)
+            fresh = 0
             for seq in seqs:
                 if seq not in seen:
                     seen[seq] = None
-                    state.new_nacks += 0 if old else 1
+                    fresh += 0 if old else 1
+            state.new_nacks += fresh
             while len(seen) > NACK_MEMORY:
                 del seen[next(iter(seen))]
+            if fresh and state.controller.probe == track_sid:  # a failing probe is undone now, not at the next tick
+                try:
+                    state.probe_nacks += fresh
+                    counts = internals.sender_counts(subscription.transceiver.sender)
+                    sent = 0 if counts is None else counts[0] - state.probe_packets
+                    for switch in state.controller.probe_nacked(now_ms(), state.probe_nacks, sent):
+                        self._apply(session, switch, state)
+                except Exception:
+                    log.exception("media: congestion handling of %s failed", session.participant.identity)
 
         internals.on_nack(subscription.transceiver.sender, nack)
 
@@ -189,6 +214,9 @@ class RoomCongestion:
         subscription.switch(on=switch.on)
         if switch.on:
             state.resumed.add(id(subscription))
+            state.report_resumed.add(id(subscription))
+            counts = internals.sender_counts(subscription.transceiver.sender)
+            state.probe_nacks, state.probe_packets = 0, 0 if counts is None else counts[0]
         who = session.participant.identity
         if switch.on:
             log.info("media: track %s switched back on for %s", switch.sid, who)
