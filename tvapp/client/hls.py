@@ -80,22 +80,14 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
             epoch = decoder.epoch
         now = time.monotonic()
         if idle:  # nothing to fetch: only the playlist read that keeps the hold measured
-            try:
-                _, playlist = read_playlist(url, proxy=proxy)
-                meter = _note(decoder, meter, playlist)
-            except (HlsFetchError, LiveError) as exc:
-                log.info("live: cannot read the playlist: %s", exc)
-            read_at = now
+            fresh, meter = _reread(url, proxy, decoder, meter)
+            playlist, read_at = fresh or playlist, now
             continue
         if full:  # the buffer is full: fetch the next segment's bytes now, decode them when they are needed
             assert playlist is not None and last is not None
             if playlist.after(last) is None and now - read_at >= _refresh(playlist):
-                try:
-                    _, playlist = read_playlist(url, proxy=proxy)
-                    meter = _note(decoder, meter, playlist)
-                except (HlsFetchError, LiveError) as exc:
-                    log.info("live: cannot read the playlist: %s", exc)
-                read_at = now
+                fresh, meter = _reread(url, proxy, decoder, meter)
+                playlist, read_at = fresh or playlist, now
             following = playlist.after(last)
             if following is not None:
                 try:
@@ -146,6 +138,16 @@ def decode_live(decoder: Any, proxy: str = "") -> None:
 def _refresh(playlist: Playlist) -> float:
     """Return the seconds between two reads of `playlist`."""
     return max(REFRESH_MIN, playlist.target_duration / 2)
+
+
+def _reread(url: str, proxy: str, decoder: Any, meter: HoldMeter | None) -> tuple[Playlist | None, HoldMeter | None]:
+    """Read the playlist again and note it in the hold meter; None (and a log line) if it cannot be read."""
+    try:
+        _, fresh = read_playlist(url, proxy=proxy)
+    except (HlsFetchError, LiveError) as exc:
+        log.info("live: cannot read the playlist: %s", exc)
+        return None, meter
+    return fresh, _note(decoder, meter, fresh)
 
 
 def _note(decoder: Any, meter: HoldMeter | None, playlist: Playlist) -> HoldMeter | None:

@@ -313,7 +313,7 @@ def on_nack(sender: RTCRtpSender, callback: Callable[[list[int]], None]) -> None
 
 def wrap_receiver_decoders(wrap: Callable[[Any, Any], Any]) -> None:
     """Make aiortc's receivers use `wrap(decoder, codec)` for each decoder they make from now on."""
-    make = aiortc.rtcrtpreceiver.get_decoder
+    make = getattr(aiortc.rtcrtpreceiver, "get_decoder")  # noqa: B009 (not in its __all__)
 
     def wrapped(codec: Any) -> Any:
         return wrap(make(codec), codec)
