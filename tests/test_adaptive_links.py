@@ -18,9 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tvapp.testing.congestion import MemberProcess, noise_video, subscriptions
-from tvapp.testing.netem import NetemLink, netem_available, unique_name
-from tvapp.testing.server import ServerProcess
+from tvapp.testing.congestion import (
+    MemberProcess,
+    noise_video,
+    server_behind,
+    shaped_link,
+    subscriptions,
+)
+from tvapp.testing.netem import NetemLink
 from tvapp.testing.tv import BotProcess
 
 MID_KBPS = 1200.0
@@ -29,22 +34,14 @@ MAX_VIDEO_BITRATE = 2_500_000  # [media] max_video_bitrate's default
 
 
 @pytest.fixture
-def shaped_link() -> Iterator[NetemLink]:
-    problem = netem_available()
-    assert problem is None, f"this test needs network namespaces and TUN devices: {problem}"
-    link = NetemLink(unique_name("al"), down_kbps=MID_KBPS, seed=11)
-    try:
+def member_link() -> Iterator[NetemLink]:
+    with shaped_link("al", down_kbps=MID_KBPS, seed=11) as link:
         yield link
-    finally:
-        link.close()
 
 
 def test_the_publishers_bitrate_fits_a_lone_mid_link_and_follows_the_good_member_not_a_weak_one(
-        shaped_link: NetemLink, tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "server", host="0.0.0.0", env={
-        "TVAPP_MEDIA_HOST_ADDRESSES": f"{shaped_link.host_ip},127.0.0.1", "TVAPP_SERVER_TLS": "off"}).start()
-    port = server.url.rsplit(":", 1)[1]
-    server.http.post("/v1/rooms", json={"name": "al"})
+        member_link: NetemLink, tmp_path: Path) -> None:
+    server, port = server_behind(tmp_path / "server", member_link, "al")
     bots: list[BotProcess] = []
     members: list[MemberProcess] = []
 
@@ -76,9 +73,9 @@ def test_the_publishers_bitrate_fits_a_lone_mid_link_and_follows_the_good_member
                 "--video", str(video)]))
         for bot in bots:
             bot.wait_published(2, timeout=45)
-        mid = MemberProcess(tmp_path, "mid", f"http://{shaped_link.host_ip}:{port}",
-                            server.token("al", "mid")["access_token"], host_address=shaped_link.ns_ip,
-                            link=shaped_link)
+        mid = MemberProcess(tmp_path, "mid", f"http://{member_link.host_ip}:{port}",
+                            server.token("al", "mid")["access_token"], host_address=member_link.ns_ip,
+                            link=member_link)
         members.append(mid)
         mid.wait("4 subscriptions", lambda rs: len(subscriptions(rs)) >= 4, timeout=30)
         # Both publishers together must fit the mid member's link (each its share of it).
@@ -87,7 +84,7 @@ def test_the_publishers_bitrate_fits_a_lone_mid_link_and_follows_the_good_member
         print(f"alone on {MID_KBPS:.0f} kb/s: max_bitrate {fitted}")
 
         # The link gets weak and a good member joins: the weak one's video goes, the publishers follow the good one.
-        shaped_link.set(down_kbps=WEAK_KBPS)
+        member_link.set(down_kbps=WEAK_KBPS)
         good = MemberProcess(tmp_path, "good", f"http://127.0.0.1:{port}", server.token("al", "good")["access_token"],
                              host_address="127.0.0.1")
         members.append(good)

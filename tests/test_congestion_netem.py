@@ -20,11 +20,12 @@ from tvapp.testing.congestion import (
     MemberProcess,
     audio_loss,
     noise_video,
+    server_behind,
+    shaped_link,
     subscriptions,
     window,
 )
-from tvapp.testing.netem import NetemLink, netem_available, unique_name
-from tvapp.testing.server import ServerProcess
+from tvapp.testing.netem import NetemLink
 from tvapp.testing.tv import BotProcess
 
 PUBLISHERS = {"pa": [], "pb": ["--talk", "999998/1000000@1"], "pc": ["--talk", "999999/1000000@1"]}
@@ -34,21 +35,13 @@ MEASURE_S = 8.0
 
 @pytest.fixture
 def weak_link() -> Iterator[NetemLink]:
-    problem = netem_available()
-    assert problem is None, f"this test needs network namespaces and TUN devices: {problem}"
-    link = NetemLink(unique_name("cg"), down_kbps=WEAK_KBPS, seed=7)
-    try:
+    with shaped_link("cg", down_kbps=WEAK_KBPS, seed=7) as link:
         yield link
-    finally:
-        link.close()
 
 
 def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_not_drag_the_room(
         weak_link: NetemLink, tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "server", host="0.0.0.0", env={
-        "TVAPP_MEDIA_HOST_ADDRESSES": f"{weak_link.host_ip},127.0.0.1", "TVAPP_SERVER_TLS": "off"}).start()
-    port = server.url.rsplit(":", 1)[1]
-    server.http.post("/v1/rooms", json={"name": "cg"})
+    server, port = server_behind(tmp_path / "server", weak_link, "cg")
     bots: list[BotProcess] = []
     members: list[MemberProcess] = []
     try:

@@ -11,12 +11,34 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tvapp.testing.bots import stop_process
-from tvapp.testing.netem import NetemLink
+from tvapp.testing.netem import NetemLink, netem_available, unique_name
+from tvapp.testing.server import ServerProcess
+
+
+@contextmanager
+def shaped_link(prefix: str, *, down_kbps: float, seed: int) -> Iterator[NetemLink]:
+    """Yield a userspace netem link shaped to `down_kbps` (closed after); fail loudly where it cannot be made."""
+    problem = netem_available()
+    assert problem is None, f"this needs network namespaces and TUN devices: {problem}"
+    link = NetemLink(unique_name(prefix), down_kbps=down_kbps, seed=seed)
+    try:
+        yield link
+    finally:
+        link.close()
+
+
+def server_behind(workdir: Path, link: NetemLink, room: str) -> tuple[ServerProcess, str]:
+    """Start a core that members reach through `link` and bots on loopback, with `room` made; return it and its port."""
+    server = ServerProcess(workdir, host="0.0.0.0", env={
+        "TVAPP_MEDIA_HOST_ADDRESSES": f"{link.host_ip},127.0.0.1", "TVAPP_SERVER_TLS": "off"}).start()
+    server.http.post("/v1/rooms", json={"name": room})
+    return server, server.url.rsplit(":", 1)[1]
 
 
 class MemberProcess:
