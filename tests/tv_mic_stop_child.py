@@ -4,18 +4,21 @@ SDL's audio thread holds the device's lock while our callback runs, and the call
 parks the callback (through the capture filter) until the main thread is about to stop the track, so the stop
 always meets a callback in progress that wants the GIL back: what a TV under load meets on SIGTERM. Prints one
 JSON line with how long the stop took; a stop that waits for SDL holding the GIL never returns (the parent's
-timeout says so).
+timeout says so). With `no-sdl-library` the ctypes lookup of SDL's library is forced to fail (pygame's own close
+runs, holding the GIL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import time
 
 import numpy as np
 
+from tvapp.tv import audio
 from tvapp.tv.capture import SwitchedSource
 from tvapp.tv.microphone import MicrophoneTrack, list_microphones
 
@@ -43,4 +46,6 @@ async def main() -> None:
     print(json.dumps({"stop_s": took, "callback_finished_first": bool(parked) and parked[0] <= started + took}))
 
 
+if "no-sdl-library" in sys.argv[1:]:
+    audio._sdl_library = False
 asyncio.run(main())

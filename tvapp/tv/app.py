@@ -40,6 +40,7 @@ import pygame
 
 from tvapp.client import decodecost
 from tvapp.core.layout import Mode
+from tvapp.tv.audio import close_open_devices
 from tvapp.tv.content import Presented
 from tvapp.tv.display import Display, DisplayError, open_display
 from tvapp.tv.render import Renderer
@@ -51,6 +52,7 @@ from tvapp.tv.watchdog import Notifier
 log = logging.getLogger(__name__)
 
 NetworkMain = Callable[[TvSession], Coroutine[Any, Any, None]]
+NETWORK_STOP_S = 10.0  # at exit, how long the network side has to leave the room before the TV leaves without it
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class NetworkThread(threading.Thread):
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(fn)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = NETWORK_STOP_S) -> None:
         """Cancel the network side (it leaves the room and stops the core) and wait for it."""
         self._started.wait(5)
         loop, task = self._loop, self._task
@@ -451,16 +453,37 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                 break
     finally:
         notifier.stopping()
-        network.stop()
+        network.stop(NETWORK_STOP_S)
         if audio is not None:
             audio.close()
+        # What the network side left open (its microphone when it did not stop in time) is closed here with the
+        # GIL let go: pygame.quit at exit would close it holding the GIL (the deadlock in tvapp.tv.audio).
+        closed = close_open_devices()
         if trace is not None:
             trace.close()
         display.close()
         notifier.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if network.is_alive():
+            _leave_now(f"the network side did not stop within {NETWORK_STOP_S:g} s")
+        if not closed:
+            _leave_now("audio devices could not be closed safely")
     return 0
+
+
+def _leave_now(why: str) -> None:
+    """Exit the process at once (status 1), skipping the interpreter's shutdown, which could wait forever.
+
+    Interpreter shutdown runs pygame.quit (closing any SDL device still open, holding the GIL) and joins the
+    executor threads a stuck network side may still be using.
+    """
+    log.error("tv: leaving without a clean shutdown: %s", why)
+    print(f"tvapp tv: leaving without a clean shutdown: {why}", file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    logging.shutdown()
+    os._exit(1)
 
 
 def _local_media(options: TvOptions, surface: pygame.Surface, out: IO[str]) -> Any:

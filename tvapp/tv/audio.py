@@ -28,9 +28,12 @@ sample is heard. With no tap nothing is copied.
 from __future__ import annotations
 
 import ctypes
+import faulthandler
+import glob
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +55,10 @@ _LAYOUTS = {1: "mono", 2: "stereo"}
 _sdl_audio_ready = False
 _sdl_lock = threading.RLock()
 _sdl_library: ctypes.CDLL | bool | None = None  # False: looked for it and it is not there
+_open_devices: dict[int, Any] = {}  # id(device) -> every device open_device opened and nobody closed yet
+SDL_INIT_AUDIO = 0x10
+FALLBACK_CLOSE_BOUND_S = 5.0  # closing through pygame (GIL held) may deadlock: the process exits after this
+LOCK_WAIT_S = 2.0             # close_open_devices waits this long for a close in progress elsewhere
 
 
 class AudioError(Exception):
@@ -98,20 +105,73 @@ def open_device(name: str | None, *, capture: bool, rate: int, channels: int, ch
     import pygame._sdl2.audio as sdl_audio
 
     with _sdl_lock:
-        return sdl_audio.AudioDevice(devicename=name, iscapture=capture, frequency=rate,
-                                     audioformat=sdl_audio.AUDIO_S16, numchannels=channels, chunksize=chunk,
-                                     allowed_changes=0, callback=callback)
+        device = sdl_audio.AudioDevice(devicename=name, iscapture=capture, frequency=rate,
+                                       audioformat=sdl_audio.AUDIO_S16, numchannels=channels, chunksize=chunk,
+                                       allowed_changes=0, callback=callback)
+        _open_devices[id(device)] = device
+        return device
 
 
 def close_device(device: Any) -> None:
-    """Close an SDL device opened by open_device without holding the GIL while SDL joins its thread."""
+    """Close an SDL device opened by open_device without holding the GIL while SDL joins its thread.
+
+    pygame's close() waits for SDL's audio thread holding the GIL, and that thread may hold the device's lock
+    waiting for the GIL to run our callback: a deadlock. So SDL_CloseAudioDevice is called through ctypes, which
+    lets go of the GIL. Only when SDL's library cannot be found (`_loaded_sdl`) does pygame close it, and then
+    the process exits FALLBACK_CLOSE_BOUND_S later if that deadlocks (faulthandler's watchdog needs no GIL;
+    every thread's stack goes to stderr): a restarted TV rather than a frozen one. A device already closed
+    (by close_open_devices at exit) is left alone.
+    """
     with _sdl_lock:
+        if _open_devices.pop(id(device), None) is None:
+            return
         sdl = _loaded_sdl()
         if sdl is not None:
-            # pygame's close() waits for SDL's audio thread while holding the GIL, and that thread may be
-            # waiting for the GIL to run our callback: a deadlock. ctypes lets go of the GIL during the call.
             sdl.SDL_CloseAudioDevice(device.deviceid)
-        device.close()  # pygame forgets the id (already closed above: SDL ignores it)
+            device.close()  # pygame forgets the id (already closed above: SDL ignores it)
+            return
+        log.warning("tv audio: SDL's library was not found: closing the %s device through pygame, which may "
+                    "deadlock with SDL's audio thread; if it does, the process exits in %g s",
+                    "capture" if device.iscapture else "playback", FALLBACK_CLOSE_BOUND_S)
+        armed = _exit_unless_done_within(FALLBACK_CLOSE_BOUND_S)
+        try:
+            device.close()
+        finally:
+            if armed:
+                faulthandler.cancel_dump_traceback_later()
+
+
+def close_open_devices() -> bool:
+    """Close every device still open with the GIL let go (before pygame.quit, which holds it); False if it cannot.
+
+    Returns False, leaving them open, when SDL's library cannot be found or another thread stays inside a close
+    for LOCK_WAIT_S: the caller must then leave the process with os._exit rather than through pygame.quit.
+    """
+    if not _sdl_lock.acquire(timeout=LOCK_WAIT_S):
+        log.error("tv audio: another thread is stuck closing an audio device; not closing the others")
+        return False
+    try:
+        if not _open_devices:
+            return True
+        if _loaded_sdl() is None:
+            log.error("tv audio: SDL's library was not found: leaving %d audio device(s) open", len(_open_devices))
+            return False
+        for device in list(_open_devices.values()):
+            close_device(device)
+        return True
+    finally:
+        _sdl_lock.release()
+
+
+def _exit_unless_done_within(seconds: float) -> bool:
+    """Arm faulthandler to dump every thread's stack and exit the process in `seconds` (False if it cannot)."""
+    stream = sys.stderr if sys.stderr is not None else sys.__stderr__
+    try:
+        faulthandler.dump_traceback_later(seconds, exit=True, file=stream)
+    except (ValueError, OSError, AttributeError, RuntimeError):  # no usable stderr
+        log.exception("tv audio: cannot arm the exit watchdog")
+        return False
+    return True
 
 
 def _listing(available: Sequence[str]) -> str:
@@ -351,24 +411,63 @@ def _samples(frame: av.AudioFrame, channels: int) -> NDArray[np.int16]:
 
 
 def _loaded_sdl() -> ctypes.CDLL | None:
-    """Return the SDL2 library pygame loaded, through ctypes (None where it cannot be found)."""
+    """Return, through ctypes, the very SDL2 library pygame runs audio on (None where it cannot be found).
+
+    Looked for in turn: through pygame's audio module (dlsym searches the libraries it was linked against,
+    whatever their file names), among the libraries this process mapped (/proc/self/maps), and in pygame's
+    package folders (a wheel's bundled copy in pygame_ce.libs or pygame.libs, pygame/.dylibs on macOS). A
+    candidate counts only if its audio subsystem is running: another copy of SDL knows nothing of our devices.
+    """
     global _sdl_library
     if _sdl_library is None:
-        try:
-            with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-                paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "libSDL2" in line}
-        except OSError:
-            paths = set()
-        found = sorted(path for path in paths if re.match(r"libSDL2-2[.-]", os.path.basename(path)))
-        if not found:
-            log.warning("tv audio: cannot find the SDL library pygame uses; closing the device may hang")
+        for path in _sdl_candidates():
+            library = _audio_running_in(path)
+            if library is not None:
+                _sdl_library = library
+                break
+        else:
+            log.warning("tv audio: cannot find the SDL library pygame uses; closing a device may hang")
             _sdl_library = False
-            return None
-        library = ctypes.CDLL(found[0])  # already loaded: dlopen hands back the very instance pygame uses
-        library.SDL_CloseAudioDevice.argtypes = [ctypes.c_uint32]
-        library.SDL_CloseAudioDevice.restype = None
-        _sdl_library = library
     return _sdl_library if isinstance(_sdl_library, ctypes.CDLL) else None
+
+
+def _sdl_candidates() -> list[str]:
+    """Return the files that may be pygame's SDL2, the likeliest first (see _loaded_sdl)."""
+    import pygame
+    import pygame._sdl2.audio as sdl_audio
+
+    candidates = [sdl_audio.__file__] if sdl_audio.__file__ else []
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            mapped = {line.split(maxsplit=5)[-1].strip() for line in maps if "libSDL2" in line}
+    except OSError:
+        mapped = set()
+    candidates += sorted(path for path in mapped if _is_sdl2(path))
+    package = os.path.dirname(pygame.__file__ or "")
+    for folder in (package + ".libs", os.path.join(os.path.dirname(package), "pygame_ce.libs"),
+                   os.path.join(package, ".dylibs"), package):
+        candidates += sorted(path for path in glob.glob(os.path.join(folder, "libSDL2*")) if _is_sdl2(path))
+    return list(dict.fromkeys(candidates))
+
+
+def _is_sdl2(path: str) -> bool:
+    """Return whether a file name is SDL2's core library (not SDL2_mixer, SDL2_image, ...)."""
+    return re.match(r"libSDL2-2[.-]", os.path.basename(path)) is not None
+
+
+def _audio_running_in(path: str) -> ctypes.CDLL | None:
+    """Return `path` through ctypes if it has SDL_CloseAudioDevice and its audio subsystem is running."""
+    try:
+        # Only a library already loaded: dlopen hands back the very instance pygame uses, and loads no other copy.
+        library = ctypes.CDLL(path, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_LOCAL)
+        close, was_init = library.SDL_CloseAudioDevice, library.SDL_WasInit
+    except (OSError, AttributeError):
+        return None
+    was_init.argtypes, was_init.restype = [ctypes.c_uint32], ctypes.c_uint32
+    if not was_init(SDL_INIT_AUDIO):
+        return None
+    close.argtypes, close.restype = [ctypes.c_uint32], None
+    return library
 
 
 def _release_pygame_mixer() -> None:
