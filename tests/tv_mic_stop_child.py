@@ -43,7 +43,9 @@ async def main() -> None:
     started = time.monotonic()
     mic.stop()                      # what LocalMedia.detach does when the TV leaves on SIGTERM
     took = time.monotonic() - started
-    print(json.dumps({"stop_s": took, "callback_finished_first": bool(parked) and parked[0] <= started + took}))
+    library = audio._loaded_sdl()
+    print(json.dumps({"stop_s": took, "callback_finished_first": bool(parked) and parked[0] <= started + took,
+                      "sdl_library": library._name if library is not None else None}))
 
 
 if "no-sdl-library" in sys.argv[1:]:

@@ -167,6 +167,8 @@ def _exit_unless_done_within(seconds: float) -> bool:
     """Arm faulthandler to dump every thread's stack and exit the process in `seconds` (False if it cannot)."""
     stream = sys.stderr if sys.stderr is not None else sys.__stderr__
     try:
+        if stream is None:
+            raise ValueError("no stderr")
         faulthandler.dump_traceback_later(seconds, exit=True, file=stream)
     except (ValueError, OSError, AttributeError, RuntimeError):  # no usable stderr
         log.exception("tv audio: cannot arm the exit watchdog")
