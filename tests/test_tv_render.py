@@ -13,8 +13,9 @@ import pytest
 from numpy.typing import NDArray
 
 from tvapp.core.layout import Rect
-from tvapp.tv.render import Renderer, card_color
+from tvapp.tv.render import Renderer
 from tvapp.tv.scene import ConnectingScreen, ErrorScreen, IdleScreen, RoomBar, RoomScreen, Scene, TileView
+from tvapp.tv.tiles import card_color
 from tvapp.tv.video import VideoSlot, pixel_formats
 
 COLORS = [(220, 40, 40), (40, 200, 60), (40, 60, 220), (230, 220, 40), (40, 210, 210), (210, 40, 210)]

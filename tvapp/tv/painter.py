@@ -1,6 +1,7 @@
 """How the TV's screen is painted: its colours and text sizes, and a `Painter` that renders, fits and places text.
 
-tvapp.tv.render (the scene) and tvapp.tv.pairing_card (the pairing card) draw with one Painter per screen surface.
+tvapp.tv.render (the scene), tvapp.tv.tiles (a participant's tile) and tvapp.tv.pairing_card (the pairing card)
+draw with one Painter per screen surface; `fill_around` fills letterbox bars.
 Pixels are the expensive part of a frame, so text is rendered once per (text, size, colour, background) into
 the display's pixel format and kept in a bounded LRU, like fitted and wrapped lines. Sizes are given at 1080
 lines and scaled to the screen (`px`). Every text placed through `text()` is recorded in `text_rects`, which
@@ -85,6 +86,17 @@ def from_pygame(rect: pygame.Rect) -> Rect:
 def to_pygame(rect: Rect) -> pygame.Rect:
     """Return a tvapp.core.layout.Rect as a pygame rectangle."""
     return pygame.Rect(rect.x, rect.y, rect.w, rect.h)
+
+
+def fill_around(surface: pygame.Surface, outer: Rect, inner: Rect, color: Color) -> None:
+    """Fill the parts of `outer` not covered by `inner` with `color` (letterbox bars)."""
+    bars = (Rect(outer.x, outer.y, outer.w, inner.y - outer.y),
+            Rect(outer.x, inner.bottom, outer.w, outer.bottom - inner.bottom),
+            Rect(outer.x, inner.y, inner.x - outer.x, inner.h),
+            Rect(inner.right, inner.y, outer.right - inner.right, inner.h))
+    for bar in bars:
+        if bar.w > 0 and bar.h > 0:
+            surface.fill(color, to_pygame(bar))
 
 
 class Painter:

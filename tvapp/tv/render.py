@@ -3,8 +3,9 @@
 Everything except the background lies inside the overscan-safe area (`Renderer.safe`). Sizes scale with the
 screen height (`scale = height / 1080`) so the UI reads the same from the sofa at 720p and 1080p. Pixels are
 the expensive part of a frame, so the renderer keeps them cached: text is rendered once per (text, size,
-colour) into the display's pixel format (tvapp.tv.painter, bounded LRU), initials cards once per tile size, and
-video comes from each tile's VideoSource already converted to the size of its letterboxed rectangle.
+colour) into the display's pixel format (tvapp.tv.painter, bounded LRU); a participant's tile is drawn by
+tvapp.tv.tiles (initials cards cached per tile size, video from each tile's VideoSource already converted to the
+size of its letterboxed rectangle, the overlays); this module lays the tiles out and draws everything else.
 
 The highlight colour marks the active speaker's tile and nothing else.
 
@@ -23,9 +24,7 @@ screenshot sidecar.
 
 from __future__ import annotations
 
-import colorsys
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,33 +35,29 @@ from tvapp.tv.painter import (
     BACKGROUND,
     BODY,
     CARD,
-    CARD_CACHE,
     CLOCK,
     CODE,
     CONTENT_BACKGROUND,
     DIM_TEXT,
     EMPTY_BAR,
     ERROR_TITLE,
-    GREEN,
     MESSAGE,
     PILL,
     RED,
     TEXT,
-    TILE_BACKGROUND,
     TITLE,
     YELLOW,
     Blits,
     Color,
     Lru,
     Painter,
+    fill_around,
     to_pygame,
 )
 from tvapp.tv.pairing_card import PairingCards, PairingLayout, countdown, grouped
 from tvapp.tv.privacy import PrivacyPainter
 from tvapp.tv.qr import qr_surface
 from tvapp.tv.scene import (
-    PAUSED_TEXT,
-    RECONNECTING_TEXT,
     ConnectingScreen,
     ContentView,
     ErrorScreen,
@@ -71,8 +66,9 @@ from tvapp.tv.scene import (
     Scene,
     TileView,
 )
+from tvapp.tv.tiles import TilePainter
 
-__all__ = ["CARD", "JoinQr", "PairingLayout", "Renderer", "card_color", "countdown", "grouped"]  # pairing's too
+__all__ = ["CARD", "JoinQr", "PairingLayout", "Renderer", "countdown", "grouped"]  # pairing's too
 
 JOIN_QR_WIDTH = 280  # the "scan to join" code's widest at 1080 lines (quiet zone included)
 SMALL = 36           # the fingerprint's text size at 1080 lines
@@ -100,13 +96,6 @@ def fingerprint_text(fingerprint: str) -> str:
     return "Certificate SHA-256: " + " ".join(part for part in digest.upper().split(":") if part)
 
 
-def card_color(sid: str) -> Color:
-    """Return the initials card colour of a participant: stable per sid, muted (never the highlight)."""
-    hue = (zlib.crc32(sid.encode()) % 360) / 360
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.5, 0.7)
-    return (round(r * 255), round(g * 255), round(b * 255))
-
-
 class Renderer:
     """Draw Scenes onto one surface (the display's); remembers where things went in the last draw."""
 
@@ -129,7 +118,7 @@ class Renderer:
         self.join_qr: JoinQr | None = None
         self.bar_lines: tuple[str, ...] = ()  # the room bar's join hint and fingerprint lines, as drawn
         self._qrs: Lru[tuple[pygame.Surface, int]] = Lru(2)
-        self._cards: Lru[pygame.Surface] = Lru(CARD_CACHE)
+        self._tiles = TilePainter(surface, self.paint, self.outline)
         self._texts = self.paint.texts  # the rendered-text cache (bounded)
         self._pairing_cards = PairingCards(self.paint, self.safe)
         self.privacy = PrivacyPainter(surface, self.paint, self.safe)  # the TV's own camera/mic state, self-view
@@ -204,6 +193,13 @@ class Renderer:
         for tile, rect in zip(screen.tiles, layout.tiles):
             self._tile(tile, rect)
 
+    def _tile(self, tile: TileView, rect: Rect) -> None:
+        """Draw one tile (tvapp.tv.tiles) and note where it and its video went."""
+        self.tile_rects[tile.sid] = rect
+        video = self._tiles.draw(tile, rect, self.highlight_color)
+        if video is not None:
+            self.video_rects[tile.sid] = video
+
     def _room_full(self, screen: RoomScreen, content: ContentView) -> None:
         """The content on the whole screen, the call as picture-in-picture tiles over its bottom right corner."""
         speaking = next((i for i, tile in enumerate(screen.tiles) if tile.speaking), 0)
@@ -234,7 +230,7 @@ class Renderer:
             self.surface.fill(CONTENT_BACKGROUND, to_pygame(rect))
         else:
             self.content_video_rect = shown
-            self._fill_around_with(rect, shown, CONTENT_BACKGROUND)
+            fill_around(self.surface, rect, shown, CONTENT_BACKGROUND)
         if content is None:
             return
         if content.badge:  # bottom left: the top of the picture stays clear
@@ -328,152 +324,6 @@ class Renderer:
     def _join_qr_surface(self, url: str, max_width: int) -> tuple[pygame.Surface, int]:
         """Return the QR code for `url` at most max_width wide, and its module size (cached per url)."""
         return self._qrs.get_or_make((url, max_width), lambda: qr_surface(url, max_width, like=self.surface))
-
-    def _tile(self, tile: TileView, rect: Rect) -> None:
-        self.tile_rects[tile.sid] = rect
-        if not self._video(tile, rect):
-            self.surface.blit(self._card(tile, rect), (rect.x, rect.y))
-        if tile.reconnecting:
-            self._reconnecting(rect)
-        elif tile.paused:
-            self._reconnecting(rect, PAUSED_TEXT)
-        self._tile_overlays(tile, rect)
-        if tile.speaking:
-            pygame.draw.rect(self.surface, self.highlight_color, to_pygame(rect), width=self.outline)
-
-    def _reconnecting(self, rect: Rect, what: str = RECONNECTING_TEXT) -> None:
-        """Dim a tile whose participant is reconnecting (or whose video is paused) and say so across its middle."""
-        shade = pygame.Surface(rect.size)
-        shade.fill((0, 0, 0))
-        shade.set_alpha(150)
-        self.surface.blit(shade, (rect.x, rect.y))
-        size = min(self.px(BODY), max(10, rect.h // 6))
-        text = self.paint.fit(what, size, rect.w - 2 * self.px(10))
-        if not text:
-            return
-        text_w, text_h = self.paint.size_of(text, size)
-        pad = self.px(12)
-        pill = pygame.Rect(0, 0, text_w + 2 * pad, text_h + pad)
-        pill.center = (rect.x + rect.w // 2, rect.y + rect.h // 2)
-        pygame.draw.rect(self.surface, PILL, pill, border_radius=pill.h // 2)
-        self.paint.text(text, size, YELLOW, PILL, center=pill.center)
-
-    def _video(self, tile: TileView, rect: Rect) -> bool:
-        """Blit the tile's video letterboxed in rect (bars filled); return False when there is none to show."""
-        if tile.video is None or tile.camera_off:
-            return False
-        size = tile.video.frame_size()
-        if size is None or min(size) <= 0:
-            return False
-        box = fit(size[0], size[1], rect)
-        width = box.w - box.w % 2  # even widths keep libswscale on its fast path (see tvapp.tv.video)
-        if width <= 0 or box.h <= 0:
-            return False
-        frame = tile.video.surface(width, box.h)
-        if frame is None:
-            return False
-        video = Rect(box.x + (box.w - width) // 2, box.y, width, box.h)
-        self._fill_around(rect, video)
-        self.surface.blit(frame, (video.x, video.y))
-        self.video_rects[tile.sid] = video
-        return True
-
-    def _fill_around(self, outer: Rect, inner: Rect) -> None:
-        """Fill the parts of outer not covered by inner (the letterbox bars) with the tile background."""
-        self._fill_around_with(outer, inner, TILE_BACKGROUND)
-
-    def _fill_around_with(self, outer: Rect, inner: Rect, color: Color) -> None:
-        """Fill the parts of outer not covered by inner with `color`."""
-        bars = (Rect(outer.x, outer.y, outer.w, inner.y - outer.y),
-                Rect(outer.x, inner.bottom, outer.w, outer.bottom - inner.bottom),
-                Rect(outer.x, inner.y, inner.x - outer.x, inner.h),
-                Rect(inner.right, inner.y, outer.right - inner.right, inner.h))
-        for bar in bars:
-            if bar.w > 0 and bar.h > 0:
-                self.surface.fill(color, to_pygame(bar))
-
-    def _card(self, tile: TileView, rect: Rect) -> pygame.Surface:
-        """Return the camera-off card for a tile: a coloured circle with the initials, on the tile background."""
-        radius = max(4, round(min(rect.w, rect.h) * 0.24))
-        size = max(8, round(radius * 1.3))
-        initials = self.paint.fit(tile.initials, size, rect.w) or "?"
-
-        def make() -> pygame.Surface:
-            card = pygame.Surface(rect.size).convert(self.surface)
-            card.fill(TILE_BACKGROUND)
-            color = card_color(tile.sid)
-            center = (rect.w // 2, rect.h // 2)
-            pygame.draw.circle(card, color, center, radius)
-            pygame.draw.aacircle(card, color, center, radius)
-            text = self.paint.font(size).render(initials, True, TEXT, color).convert(self.surface)
-            card.blit(text, text.get_rect(center=center))
-            return card
-
-        card = self._cards.get_or_make((tile.sid, initials, rect.size), make)
-        text_w, text_h = self.paint.size_of(initials, size)
-        self.paint.text_rects.append(Rect(rect.x + (rect.w - text_w) // 2, rect.y + (rect.h - text_h) // 2,
-                                    text_w, text_h))
-        return card
-
-    def _tile_overlays(self, tile: TileView, rect: Rect) -> None:
-        """Draw the name label, the mic-muted icon and the quality badge, clear of the tile's middle."""
-        inset = self.outline + self.px(10)
-        size = min(self.px(BODY), max(10, rect.h // 4))
-        line = self.paint.line_height(size)
-        pad_x, pad_y = self.px(14), self.px(6)
-        pill_h = line + 2 * pad_y
-        top = rect.bottom - inset - pill_h
-        if top <= rect.y + rect.h // 2 + 2:
-            return  # too small a tile for a label that keeps off the video's middle
-        icon_w = pill_h + self.px(8) if tile.mic_muted else 0
-        name = self.paint.fit(tile.name, size, rect.w - 2 * inset - 2 * pad_x - icon_w)
-        x = rect.x + inset
-        if name:
-            text_w = self.paint.rendered(name, size, TEXT, PILL).get_width()
-            pill = pygame.Rect(x, top, text_w + 2 * pad_x, pill_h)
-            pygame.draw.rect(self.surface, PILL, pill, border_radius=pill_h // 2)
-            self.paint.text(name, size, TEXT, PILL, midleft=(pill.x + pad_x, pill.centery))
-            x = pill.right + self.px(8)
-        if tile.mic_muted:
-            self._mic_muted(pygame.Rect(x, top, pill_h, pill_h))
-        if tile.quality is not None:
-            badge_h = min(self.px(40), rect.h // 5)
-            badge = pygame.Rect(0, 0, round(badge_h * 1.5), badge_h)
-            badge.topright = (rect.right - inset, rect.y + inset)
-            self._quality(badge, tile.quality)
-
-    def _mic_muted(self, box: pygame.Rect) -> None:
-        """Draw a red microphone with a slash through it on a dark disc filling box."""
-        pygame.draw.circle(self.surface, PILL, box.center, box.w // 2)
-        unit = box.w / 10
-        cx, cy = box.centerx, box.centery
-        width = max(2, round(unit * 0.8))
-        capsule = pygame.Rect(0, 0, round(unit * 3), round(unit * 4.4))
-        capsule.midbottom = (cx, round(cy + unit * 0.6))
-        pygame.draw.rect(self.surface, RED, capsule, border_radius=capsule.w // 2)
-        cup = pygame.Rect(0, 0, round(unit * 5), round(unit * 4.6))
-        cup.midbottom = (cx, round(cy + unit * 2.2))
-        pygame.draw.arc(self.surface, RED, cup, 3.3, 6.12, width)
-        pygame.draw.line(self.surface, RED, (cx, cup.bottom), (cx, round(cy + unit * 3.4)), width)
-        pygame.draw.line(self.surface, RED, (round(cx - unit * 1.6), round(cy + unit * 3.4)),
-                         (round(cx + unit * 1.6), round(cy + unit * 3.4)), width)
-        pygame.draw.line(self.surface, RED, (round(cx - unit * 3), round(cy - unit * 3)),
-                         (round(cx + unit * 3), round(cy + unit * 3)), max(2, round(unit)))
-
-    def _quality(self, badge: pygame.Rect, level: int) -> None:
-        """Draw a network-quality badge: `level` of 5 bars lit, green (4-5), yellow (3) or red (1-2); 0 crossed out."""
-        pygame.draw.rect(self.surface, PILL, badge, border_radius=max(2, badge.h // 4))
-        lit = {5: GREEN, 4: GREEN, 3: YELLOW}.get(level, RED)
-        pad = max(2, badge.h // 8)
-        inner = badge.inflate(-2 * pad, -2 * pad)
-        gap = max(1, pad // 2)
-        bar_w = max(1, (inner.w - 4 * gap) // 5)
-        for i in range(5):
-            h = max(2, round(inner.h * (i + 1) / 5))
-            bar = pygame.Rect(inner.x + i * (bar_w + gap), inner.bottom - h, bar_w, h)
-            pygame.draw.rect(self.surface, lit if i < level else EMPTY_BAR, bar)
-        if level == 0:   # broken: nothing heard from them for seconds
-            pygame.draw.line(self.surface, RED, inner.topleft, inner.bottomright, max(2, pad))
 
     # --- other screens and overlays ---------------------------------------------------------------------
 
