@@ -136,7 +136,7 @@ def test_the_tv_trace_reads_no_stamp_from_a_frame_too_narrow_to_carry_one() -> N
     import av
 
     from tvapp.client.stamp import MIN_WIDTH
-    from tvapp.tv.app import _stamp_band
+    from tvapp.tv.fliptrace import _stamp_band
 
     narrow = av.VideoFrame(MIN_WIDTH - 54, 60, "yuv420p")
     assert _stamp_band(narrow) is None
