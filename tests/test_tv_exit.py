@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 
 from tvapp.testing.bots import stop_process
+from tvapp.tv import audio
 from tvapp.tv.app import NETWORK_STOP_S
-from tvapp.tv.audio import FALLBACK_CLOSE_BOUND_S
+from tvapp.tv.audio import FALLBACK_CLOSE_BOUND_S, LOCK_WAIT_S
 
 STOP_CHILD = Path(__file__).with_name("tv_mic_stop_child.py")
 EXIT_CHILD = Path(__file__).with_name("tv_exit_child.py")
@@ -103,3 +104,26 @@ def test_a_tv_whose_network_side_is_stuck_still_exits_on_sigterm(tmp_path: Path)
         assert took >= NETWORK_STOP_S - 0.5, took    # it did give the network side its time
     finally:
         stop_process(proc, grace=2)
+
+
+def test_closing_every_device_at_exit_gives_up_when_another_close_is_stuck() -> None:
+    """A network side stuck inside a close (SDL's audio thread never ends) holds the device lock: the exit's
+    close_open_devices waits LOCK_WAIT_S for it, then says it could not (the TV then leaves with os._exit)."""
+    held, release = threading.Event(), threading.Event()
+
+    def stuck_close() -> None:
+        with audio._sdl_lock:
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=stuck_close, daemon=True)
+    thread.start()
+    assert held.wait(5)
+    began = time.monotonic()
+    try:
+        assert audio.close_open_devices() is False
+        assert LOCK_WAIT_S - 0.1 <= time.monotonic() - began < LOCK_WAIT_S + 2
+    finally:
+        release.set()
+        thread.join(5)
+    assert audio.close_open_devices() is True   # nothing open, nobody stuck
