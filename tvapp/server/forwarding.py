@@ -184,6 +184,7 @@ class Publication:
         self.codec: str | None = None
         self.codec_parameters: object | None = None
         self.muted = False
+        self.rendition_of: str | None = None  # the main track's sid, for a rendition (tvapp.core.simulcast)
         self.subscriptions: set[Subscription] = set()
         self.assembler = FrameAssembler(kind)
         self.gate = KeyframeRequestGate(min_interval_ms=keyframe_interval_ms)

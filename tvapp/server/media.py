@@ -295,7 +295,7 @@ class Sfu:
         room.sessions[participant.sid] = new
         self.sessions[participant.sid] = new
         for track_sid, before in list(old.publications.items()):
-            track = participant.tracks.get(track_sid)
+            track = participant.published(track_sid)
             if track is None:
                 continue
             after = new.publish(track, before.cid)
@@ -350,6 +350,8 @@ class Sfu:
     def _wants(self, participant: LiveParticipant, publication: Publication) -> bool:
         session = self.sessions.get(participant.sid)
         if session is None or participant.sid == publication.participant_sid or not participant.grants.subscribe:
+            return False
+        if publication.rendition_of is not None:  # never a subscription of its own: sent in its main track's place
             return False
         if publication.track_sid in participant.unsubscribed:
             return False

@@ -260,6 +260,7 @@ class MediaSession:
         publication = Publication(track.sid, self.participant.sid, cid, track.kind,
                                   transceiver, keyframe_interval_ms=self.sfu.config.keyframe_interval * 1000)
         publication.muted = track.muted
+        publication.rendition_of = track.rendition_of
         self.publications[track.sid] = publication
         self.request_offer()
         return publication
