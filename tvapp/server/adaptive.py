@@ -120,7 +120,11 @@ class RoomAdaptive:
     def _offer(self, publisher: MediaSession, publication: Publication, wanted: Constraints, now_ms: float) -> None:
         """Offer a publication's wanted constraints to its gate; tell its publisher when the gate says so."""
         track = publication.track_sid
-        gate = self.gates.setdefault(track, ConstraintsGate())
+        gate = self.gates.get(track)
+        if gate is None:
+            gate = self.gates[track] = ConstraintsGate()
+            if publication.rendition_of is not None:
+                gate.sent = Constraints(paused=True)  # its publisher starts it paused (tvapp.client.renditions)
         out = gate.offer(wanted, now_ms)
         publication.constraints = gate.sent  # (a publication made anew by a media restart included)
         if out is None:
