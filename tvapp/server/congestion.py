@@ -238,9 +238,8 @@ class RoomCongestion:
         return rendition if rendition is not None and rendition.codec == subscription.codec else None
 
     def _apply(self, session: MediaSession, switches: list[Switch], state: _Subscriber) -> None:
-        """Turn the rule's switches into each track's layer and apply what changed (events only for off and on)."""
-        if not switches:
-            return
+        """Apply each track's layer as the rule's units now say (events only for off and on), whatever `switches`
+        it just returned: a rendition that went away leaves its track's main step off, so that track is off now."""
         wanted = layers(state.controller.switched_off(), state.tracks)
         reason = next((sw.reason for sw in switches if not sw.on), None) or REASON_CONGESTION
         for track_sid, layer in wanted.items():
@@ -251,6 +250,8 @@ class RoomCongestion:
             if layer == now:
                 continue
             rendition = self._rendition(subscription)
+            if layer == LOW and rendition is None:  # gone between two ticks: the next tick has it without one
+                continue
             source = subscription.publication if layer == MAIN or rendition is None else rendition
             who = session.participant.identity
             if layer == OFF:
