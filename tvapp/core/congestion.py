@@ -1,8 +1,9 @@
 """Per-subscriber congestion handling: which of one subscriber's video tracks the SFU stops sending it, and when.
 
-The SFU cannot make one subscriber's copy of a stream smaller (no simulcast, no transcoding), so when a
-subscriber's downlink cannot carry everything it is sent, the SFU switches off that subscriber's least important
-video tracks; audio is never switched off. `DownlinkController` is the rule for one subscriber. It is fed, every
+The SFU cannot make one subscriber's copy of a stream smaller (no transcoding), so when a subscriber's downlink
+cannot carry everything it is sent, the SFU switches off that subscriber's least important video tracks; audio is
+never switched off. (Where a publisher sends a low rendition of a track, tvapp.core.simulcast feeds this rule two
+units for it, so the track steps down to the rendition before anything is switched off.) `DownlinkController` is the rule for one subscriber. It is fed, every
 `tick` (the SFU uses 250 ms), a `LinkSample` of what the SFU sees of that downlink:
 
 - loss: the fraction of the packets sent that the subscriber's RTCP receiver reports counted as lost in the
