@@ -14,7 +14,7 @@ from aiortc.contrib.media import MediaRelay
 
 from tvapp.client.feeds import LocalFeed
 from tvapp.client.participants import LocalParticipant, LocalTrackPublication
-from tvapp.client.renditions import low_rendition
+from tvapp.client.renditions import NoFormat, low_rendition
 from tvapp.client.sources import TestPatternTrack
 from tvapp.protocol import messages as m
 from tvapp.testing.aio import runner
@@ -31,7 +31,8 @@ def test_a_rendition_names_its_main_track_starts_paused_and_sends_160x90_only_wh
                                        "camera", "", format_target=source)
         local.publications[camera.cid] = camera
         local.acknowledge(camera.cid, "TR_main")
-        low = low_rendition(local, None, camera, relay.subscribe(source, buffered=False))  # type: ignore[arg-type]
+        low = low_rendition(camera, lambda: LocalTrackPublication(
+            local, None, relay.subscribe(source, buffered=False), "camera", "", format_target=NoFormat()))  # type: ignore[arg-type]
         local.publications[low.cid] = low
         assert camera.low is low and low.rendition_of is camera
         msg = low.publish_message()
@@ -73,11 +74,11 @@ def test_only_a_published_video_track_without_rendition_gets_one() -> None:
         local = LocalParticipant(link=None)  # type: ignore[arg-type]
         camera = LocalTrackPublication(local, None, TestPatternTrack(320, 240, 15), "camera", "")  # type: ignore[arg-type]
         with pytest.raises(ValueError):  # not acknowledged yet: no sid to name
-            low_rendition(local, None, camera, TestPatternTrack(320, 240, 15))  # type: ignore[arg-type]
+            low_rendition(camera, lambda: LocalTrackPublication(local, None, TestPatternTrack(320, 240, 15), "camera", ""))  # type: ignore[arg-type]
         camera.sid = "TR_1"
-        low_rendition(local, None, camera, TestPatternTrack(320, 240, 15))  # type: ignore[arg-type]
+        low_rendition(camera, lambda: LocalTrackPublication(local, None, TestPatternTrack(320, 240, 15), "camera", ""))  # type: ignore[arg-type]
         with pytest.raises(ValueError):
-            low_rendition(local, None, camera, TestPatternTrack(320, 240, 15))  # type: ignore[arg-type]
+            low_rendition(camera, lambda: LocalTrackPublication(local, None, TestPatternTrack(320, 240, 15), "camera", ""))  # type: ignore[arg-type]
         camera.track.stop()
 
     run(scenario())

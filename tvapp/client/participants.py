@@ -26,6 +26,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from tvapp.client.feeds import EncodedFeed, LocalFeed, is_encoded
+from tvapp.client.renditions import NoFormat, forget, low_rendition
 from tvapp.client.requests import RequestError, RoomLink
 from tvapp.core.adaptive import Constraints
 from tvapp.protocol import messages as m
@@ -353,9 +354,8 @@ class LocalParticipant:
 
     async def publish_rendition(self, main: LocalTrackPublication, track: MediaStreamTrack) -> LocalTrackPublication:
         """Publish `track` (the same source as `main`, read separately) as `main`'s low rendition, 160x90@15."""
-        from tvapp.client.renditions import low_rendition
-
-        await self._publish_announced(low := low_rendition(self, self._link, main, track))
+        await self._publish_announced(low := low_rendition(main, lambda: LocalTrackPublication(
+            self, self._link, track, main.source, main.name, format_target=NoFormat())))
         return low
 
     async def _publish(self, track: MediaStreamTrack, source: m.TrackSource, name: str, *, owned: bool = False,
@@ -378,8 +378,6 @@ class LocalParticipant:
 
     async def unpublish_track(self, publication: LocalTrackPublication) -> None:
         """Stop publishing a track (a source the SDK created itself is stopped too)."""
-        from tvapp.client.renditions import forget
-
         forget(self.publications, publication)
         if self.publications.pop(publication.cid, None) is None:
             return

@@ -12,15 +12,10 @@ announced again once the main track has its new sid.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from aiortc import MediaStreamTrack
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from tvapp.core.adaptive import Constraints
-
-if TYPE_CHECKING:
-    from tvapp.client.participants import LocalParticipant, LocalTrackPublication
-    from tvapp.client.requests import RoomLink
 
 RENDITION_FORMAT: tuple[int, int, float] = (160, 90, 15.0)  # bench/README, issue 18: ~99 kb/s of VP8
 RENDITION_BITRATE = 100_000
@@ -30,14 +25,30 @@ class NoFormat:
     """A rendition's format target: its size is its own; the shared source is never asked to change."""
 
 
-def low_rendition(local: LocalParticipant, link: RoomLink, main: LocalTrackPublication,
-                  track: MediaStreamTrack) -> LocalTrackPublication:
-    """Return `main`'s low rendition reading `track` (not announced yet), paused until the SFU asks for it."""
-    from tvapp.client.participants import LocalTrackPublication
+class Rendered(Protocol):
+    """What this module reads and sets of a publication (tvapp.client.participants.LocalTrackPublication)."""
 
+    kind: Any
+    sid: str | None
+    cid: str
+    low: Any
+    rendition_of: Any
+    layer: Any
+    video_format: tuple[int, int, float] | None
+    bitrate: int
+    constraints: Constraints
+
+    def stop(self) -> None: ...
+
+
+P = TypeVar("P", bound=Rendered)
+
+
+def low_rendition(main: P, make: Callable[[], P]) -> P:
+    """Return `main`'s low rendition made by `make` (not announced yet), paused until the SFU asks for it."""
     if main.kind != "video" or main.sid is None or main.low is not None or main.rendition_of is not None:
         raise ValueError("a rendition needs a published video track without one")
-    low = LocalTrackPublication(local, link, track, main.source, main.name, owned=False, format_target=NoFormat())
+    low = make()
     low.rendition_of, low.layer, main.low = main, "low", low
     low.video_format = RENDITION_FORMAT
     low.bitrate = RENDITION_BITRATE
@@ -45,7 +56,7 @@ def low_rendition(local: LocalParticipant, link: RoomLink, main: LocalTrackPubli
     return low
 
 
-def forget(publications: dict[str, LocalTrackPublication], publication: LocalTrackPublication) -> None:
+def forget(publications: dict[str, P], publication: P) -> None:
     """Unlink a publication being unpublished from its rendition (stopped: the server drops it) or main track."""
     if publication.low is not None:
         low, publication.low = publication.low, None
