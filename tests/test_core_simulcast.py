@@ -121,7 +121,9 @@ def test_the_congestion_rule_through_the_units_moves_a_600_kbps_subscriber_to_th
     assert probes and all(list(h.values()).count(MAIN) <= 1 for _, h in history), history
     assert {sid for _, h in history for sid, v in h.items() if v == MAIN} == {"c"}, history
     assert min(b - a for a, b in itertools.pairwise(probes)) >= ctl.config.backoff_ms, probes
-    assert layer == {"a": LOW, "b": LOW, "c": LOW}, history
+    # A main step is probed only when the estimate has room for it (it grows 8 %/s while the link is clean, from
+    # what got through): every ~6 s here, not at every 2 s back-off (a blind main probe bursts a keyframe).
+    assert len(probes) <= 30 / 4, probes
 
 
 def test_recovery_brings_the_main_tracks_back_most_important_first() -> None:
@@ -130,8 +132,10 @@ def test_recovery_brings_the_main_tracks_back_most_important_first() -> None:
     now = drive(ctl, link, layer, 0.0, 8.0, history)
     assert layer == {"a": LOW, "b": LOW, "c": LOW}
     link.capacity, history = 10_000_000.0, []
-    drive(ctl, link, layer, now, 6.0, history)
+    drive(ctl, link, layer, now, 20.0, history)
     assert layer == {"a": MAIN, "b": MAIN, "c": MAIN}, history
+    # Each main step waits for the estimate (+8 %/s while clean) to have room for it: ~4, 9 and 14 s here.
+    assert history[-1][0] - now <= 16_000, history
     back: list[str] = []
     for _, h in history:
         back += [sid for sid in PRIORITY if h[sid] == MAIN and sid not in back]

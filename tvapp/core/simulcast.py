@@ -20,7 +20,11 @@ tvapp.core.congestion's `DownlinkController` as its "tracks" (`units`): a track 
 the main step (sid: the track's sid, its rank: the track's priority) and the low step (`low_unit(sid)`, ranked
 above every main step, `priority + STEP_RANK`), a track without one is one unit ranked like a low step. The
 controller sheds its least important units first and probes its most important first, so it takes the steps in
-this order, and `layers` reads each track's layer back from the set of units it switched off.
+this order, and `layers` reads each track's layer back from the set of units it switched off. A main step is
+`gated`: probed only when the downlink estimate has room for it (the subscriber sees the rendition meanwhile, and a
+blind probe every back-off would burst a main keyframe onto a link already carrying the renditions, and flash
+the big picture for a moment); switched-off tracks are probed as before (after the back-off), so they still come
+back within the rule's 5 s.
 
 Pure: rates are arguments; no I/O.
 """
@@ -103,7 +107,7 @@ def units(tracks: Collection[SimulcastTrack], *, low_bps: float = LOW_BPS) -> li
             continue
         main = max(t.main_bps - low_bps, 1.0) if t.main_bps > 0 else 0.0
         low = low_bps if t.main_bps > 0 else t.low_bps
-        out.append(VideoTrack(t.sid, t.priority, main))
+        out.append(VideoTrack(t.sid, t.priority, main, gated=True))
         out.append(VideoTrack(low_unit(t.sid), t.priority + STEP_RANK, low))
     return out
 
