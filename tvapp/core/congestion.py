@@ -142,6 +142,7 @@ class DownlinkController:
     rank: dict[str, tuple[int, str]] = field(default_factory=dict)  # sid -> (priority, sid), from the last update
     gated: set[str] = field(default_factory=set)  # sids probed only when the estimate has room (from the last update)
     send_bps: float = 0.0  # the last sample's send rate
+    room_bps: float | None = None  # the estimate without the REMB cap (what gated probes are judged by)
 
     def switched_off(self) -> set[str]:
         """Return the sids of the tracks switched off now."""
@@ -231,6 +232,12 @@ class DownlinkController:
             self.estimate_bps = max(through, self.estimate_bps * (1.0 + cfg.growth_per_s) ** dt_s)
         if sample.remb_bps is not None:  # never below what just got through (aiortc's REMB can be far too low)
             self.estimate_bps = min(self.estimate_bps, max(sample.remb_bps, through))
+        # The same loss-based rule without the REMB cap, for gated probes: aiortc's REMB stays within 1.5x of what
+        # arrives, so capped the estimate would never make room for a main step once the renditions fill the link.
+        if loss is not None and loss > cfg.bad_loss or self.room_bps is None:
+            self.room_bps = through
+        elif loss is None or loss < cfg.good_loss:
+            self.room_bps = max(through, self.room_bps * (1.0 + cfg.growth_per_s) ** dt_s)
 
     def _stale(self, now_ms: float, sample: LinkSample) -> bool:
         """Tell whether a lossy receiver report only tells of the overload the last switch-off ended: it came
@@ -288,7 +295,7 @@ class DownlinkController:
         if self.last_bad_ms is not None and now_ms - self.last_bad_ms < cfg.recover_after_ms:
             return []
         best = max(self.off, key=lambda sid: self.rank.get(sid, (0, sid)))
-        room = cfg.fit_share * (self.estimate_bps or 0.0) - self.send_bps
+        room = cfg.fit_share * (self.room_bps or 0.0) - self.send_bps
         if best in self.gated and room < self.off[best].bitrate_bps:
             return []  # no room for it yet: the estimate grows while the link is clean
         self.probe_rate_bps = self.off.pop(best).bitrate_bps
