@@ -80,9 +80,13 @@ def test_a_weak_subscriber_gets_every_publisher_s_small_video_and_renditions_run
         assert loss < 0.01, loss
         for sid in videos:  # each publisher's small video plays (15 fps rendition; half of it at least)
             assert small[sid]["fps"] >= 7.0, (sid, small)
-        assert _sizes(weak.records(), videos) == {(160, 90)}
+            # Small almost all the time: a main step is probed now and then (when the estimate has room for it),
+            # shown big until the probe fails.
+            sizes = _sizes_in(weak.records(), sid, settled, settled + MEASURE_S)
+            assert sizes.count((160, 90)) >= 0.8 * len(sizes), (sid, sizes)
         good_videos = {sid for sid, v in big.items() if v["kind"] == "video"}
-        assert _sizes(good.records(), good_videos) == {(320, 240)}  # the good member keeps the full size
+        for sid in good_videos:  # the good member keeps the full size
+            assert set(_sizes_in(good.records(), sid, settled, settled + MEASURE_S)) == {(320, 240)}
         assert all(big[sid]["fps"] >= 7.0 for sid in good_videos), big
 
         # The weak member leaves: nobody needs the renditions, they are paused again at the publishers.
@@ -118,6 +122,12 @@ def _sizes(records: list[dict[str, Any]], sids: set[str]) -> set[tuple[int, int]
     if any(size is None for size in sizes.values()):
         return {(0, 0)}
     return {(int(w), int(h)) for w, h in sizes.values()}
+
+
+def _sizes_in(records: list[dict[str, Any]], sid: str, start: float, end: float) -> list[tuple[int, int]]:
+    """Return one video track's decoded size in each stats line of a window."""
+    return [tuple(r["stats"][sid]["size"]) for r in records
+            if "stats" in r and start <= r["t"] <= end and (r["stats"].get(sid) or {}).get("size")]
 
 
 def _flowing(records: list[dict[str, Any]], n: int) -> bool:
