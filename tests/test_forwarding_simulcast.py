@@ -108,7 +108,7 @@ def test_a_withheld_subscription_changes_source_at_once_and_resumes_at_its_keyfr
     run(scenario())
 
 
-def test_unsubscribing_leaves_no_trace_in_either_publication() -> None:
+def test_unsubscribing_or_attaching_anew_leaves_no_trace_of_a_move() -> None:
     async def scenario() -> None:
         pc = RTCPeerConnection()
         main, low = publication(pc, "TR_main"), publication(pc, "TR_low", rendition_of="TR_main")
@@ -118,6 +118,11 @@ def test_unsubscribing_leaves_no_trace_in_either_publication() -> None:
         assert sub in main.subscriptions and sub in low.subscriptions
         sub.detach()
         assert not main.subscriptions and not low.subscriptions
+        # Attached anew while moving (a media restart of the publisher): the main track, from its keyframe.
+        sub.attach(main)
+        sub.switch_source(low)
+        sub.attach(main)
+        assert sub.source is main and sub.target is None and not sub.low and sub not in low.subscriptions
         await asyncio.sleep(0)
         await pc.close()
 

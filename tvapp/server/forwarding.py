@@ -119,6 +119,7 @@ class Subscription:
         """Start carrying `publication` (from its next keyframe for video)."""
         self._leave_sources()
         self.publication = self.source = publication
+        self.target = None
         self.switched_off = False
         self.paused = False  # a reused m-line forgets the last track's settings (the next adapt applies these)
         self.splice.restart()
