@@ -54,6 +54,7 @@ def test_a_rendition_is_part_of_its_track_for_the_room_and_paused_while_nobody_n
                                                                  simulcast=True)
             low = camera.low
             assert low is not None and low.sid is not None and low.sid != camera.sid
+            low_sid = low.sid
 
             bob, b_log = await join(media_server, name, "bob")
             async with rooms(bob):
@@ -95,7 +96,7 @@ def test_a_rendition_is_part_of_its_track_for_the_room_and_paused_while_nobody_n
                 await wait_until_async(lambda: [t["kind"] for t in rest()["tracks"]] == ["audio"], timeout=10,
                                        what="only the microphone left")
                 with pytest.raises(RequestError) as gone:
-                    await link.request(m.Unpublish(track_sid=low.sid))
+                    await link.request(m.Unpublish(track_sid=low_sid))
                 assert gone.value.code == "track_not_found"
 
     run(scenario())
