@@ -6,6 +6,12 @@ shaped to 600 kb/s. Where the weak member got audio only before (every video swi
 publisher's small video (160x90, read from its decoded frames) with its audio loss under 1 %; the good member keeps
 the full-size video; the renditions are paused at the publishers (REST: their constraints) while nobody needs them,
 unpaused while the weak member is there, paused again once it left.
+
+State (session 23): FAILS at "every video decoded at 160x90": the weak member receives the renditions' packets
+(~16/s per track, no new loss) but decodes no video frame at all. The same happens without simulcast: in
+tests/test_congestion_netem.py (this branch and its parent 2660c84) the weak member decodes 0 video frames after its
+tracks are switched back on at 10 Mb/s (packets 15-203, frames 0): a receive-side stall after the switch-off's tail
+loss (aiortc's jitter buffer or the SDK decoder waiting for a keyframe that never completes), to be fixed first.
 """
 
 from __future__ import annotations
