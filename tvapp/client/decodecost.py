@@ -97,7 +97,10 @@ def cost_of(thread: threading.Thread | None) -> DecodeCost | None:
 
 def receiver_cost(receiver: Any) -> DecodeCost | None:
     """Return the decode cost of an aiortc RTCRtpReceiver (its decoder thread's), None if not metered (yet)."""
-    return cost_of(getattr(receiver, "_RTCRtpReceiver__decoder_thread", None))
+    from tvapp.rtc import internals
+
+    thread = internals.decoder_thread(receiver)
+    return cost_of(thread if isinstance(thread, threading.Thread) else None)
 
 
 def totals() -> dict[str, dict[str, Any]]:

@@ -22,7 +22,8 @@
   offered too, as a server-reflexive candidate on the same port with the host candidate as its related
   address. It is offered in addition to the private host candidate, which keeps LAN clients direct.
 - `wrap_receiver_decoders`: build every decoder aiortc's receivers make through a wrapper (aiortc's
-  decoder_worker looks `get_decoder` up in its module); tvapp.client.decodecost meters decode cost with it.
+  decoder_worker looks `get_decoder` up in its module) and `decoder_thread`, the thread a receiver decodes in;
+  tvapp.client.decodecost meters decode cost with them.
 - `install_guards`: make aiortc/aioice drop malformed input from the network instead of raising, which
   would stop a participant's DTLS transport or log a traceback per datagram (see "Guards" below).
 
@@ -93,6 +94,7 @@ PINNED_AIORTC = "1.16.0"
 PINNED_AIOICE = "0.13.0"  # what aiortc 1.16.0 installs; the guards wrap its methods too
 _JITTER = "_RTCRtpReceiver__jitter_buffer"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 _RX_PACKETS = "_RTCDtlsTransport__rx_packets"
 _ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
@@ -160,7 +162,7 @@ def check_internals() -> None:
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         problems.append("aioice.ice.get_host_addresses is gone")
     init_names = RTCRtpReceiver.__init__.__code__.co_names
-    for attr in (_JITTER, _DECODER_QUEUE, _ESTIMATOR, _RTCP_SSRC, _REMOTE_STREAMS, _RTX_SSRCS):
+    for attr in (_JITTER, _DECODER_QUEUE, _DECODER_THREAD, _ESTIMATOR, _RTCP_SSRC, _REMOTE_STREAMS, _RTX_SSRCS):
         if attr not in init_names:
             problems.append(f"RTCRtpReceiver no longer sets {attr.split('__')[1]}")
     if _RX_PACKETS not in RTCDtlsTransport.__init__.__code__.co_names:
@@ -319,6 +321,11 @@ def wrap_receiver_decoders(wrap: Callable[[Any, Any], Any]) -> None:
         return wrap(make(codec), codec)
 
     setattr(aiortc.rtcrtpreceiver, "get_decoder", wrapped)  # decoder_worker looks it up in its module
+
+
+def decoder_thread(receiver: RTCRtpReceiver) -> Any:
+    """Return the thread a receiver decodes in (None before its first frame)."""
+    return getattr(receiver, _DECODER_THREAD, None)
 
 
 def set_host_addresses(addresses: Sequence[str] | None) -> None:

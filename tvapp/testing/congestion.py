@@ -18,6 +18,7 @@ from typing import Any
 
 from tvapp.testing.bots import stop_process
 from tvapp.testing.netem import NetemLink, netem_available, unique_name
+from tvapp.testing.rest import create_room
 from tvapp.testing.server import ServerProcess
 
 
@@ -37,7 +38,7 @@ def server_behind(workdir: Path, link: NetemLink, room: str) -> tuple[ServerProc
     """Start a core that members reach through `link` and bots on loopback, with `room` made; return it and its port."""
     server = ServerProcess(workdir, host="0.0.0.0", env={
         "TVAPP_MEDIA_HOST_ADDRESSES": f"{link.host_ip},127.0.0.1", "TVAPP_SERVER_TLS": "off"}).start()
-    server.http.post("/v1/rooms", json={"name": room})
+    create_room(server, room)
     return server, server.url.rsplit(":", 1)[1]
 
 

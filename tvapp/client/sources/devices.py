@@ -40,17 +40,20 @@ T = TypeVar("T")
 
 
 class _Reader:
-    """Runs one capture's blocking reads in order on a daemon thread of its own, until `close()`."""
+    """Runs one capture's blocking reads in order on a daemon thread of its own (started by the first read),
+    until `close()`."""
 
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None] = \
             queue.SimpleQueue()
-        threading.Thread(target=self._run, name=name, daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
-        """Queue `fn`; return the future of its result."""
+        """Queue `fn` (starting the thread at the first); return the future of its result."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._jobs.put((fn, future))
+        if self._thread.ident is None:
+            self._thread.start()
         return future
 
     def close(self) -> None:
