@@ -7,11 +7,13 @@ publisher's small video (160x90, read from its decoded frames) with its audio lo
 the full-size video; the renditions are paused at the publishers (REST: their constraints) while nobody needs them,
 unpaused while the weak member is there, paused again once it left.
 
-State (session 23): FAILS at "every video decoded at 160x90": the weak member receives the renditions' packets
-(~16/s per track, no new loss) but decodes no video frame at all. The same happens without simulcast: in
-tests/test_congestion_netem.py (this branch and its parent 2660c84) the weak member decodes 0 video frames after its
-tracks are switched back on at 10 Mb/s (packets 15-203, frames 0): a receive-side stall after the switch-off's tail
-loss (aiortc's jitter buffer or the SDK decoder waiting for a keyframe that never completes), to be fixed first.
+Then the link goes back to 10 Mb/s and every publisher's full-size video (320x240) comes back to the weak member.
+
+Session 24: this failed (the weak member received the renditions' packets but decoded no frame) because no
+retransmission ever reached a subscriber with several video m-lines (aiortc routed RTX by payload type alone; fixed
+by tvapp.rtc.internals.route_rtx) and aiortc's video jitter buffer stalled up to 512 packets on a packet lost for
+good (the SDK's tvapp.client.receivebuffer gives it up and asks for a keyframe). With the SFU's rendition switching
+disabled (forwarding.Subscription.switch_source a no-op) it fails at "every video decoded at 160x90".
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from tvapp.testing.waiting import wait_until
 PUBLISHERS = {"pa": [], "pb": ["--talk", "999998/1000000@1"], "pc": ["--talk", "999999/1000000@1"]}
 WEAK_KBPS = 600.0
 MEASURE_S = 8.0
+RECOVERED_KBPS = 10_000.0
+RECOVER_S = 25.0  # main steps come back one at a time, ~4/9/13 s on a restored link (core/congestion)
 
 
 @pytest.fixture
@@ -94,6 +98,11 @@ def test_a_weak_subscriber_gets_every_publisher_s_small_video_and_renditions_run
         for sid in good_videos:  # the good member keeps the full size
             assert set(_sizes_in(good.records(), sid, settled, settled + MEASURE_S)) == {(320, 240)}
         assert all(big[sid]["fps"] >= 7.0 for sid in good_videos), big
+
+        # The link recovers: the main steps are probed and every publisher's full size comes back.
+        weak_link.set(down_kbps=RECOVERED_KBPS)
+        weak.wait("every video decoded at 320x240 again", lambda rs: _sizes(rs, videos) == {(320, 240)},
+                  timeout=RECOVER_S)
 
         # The weak member leaves: nobody needs the renditions, they are paused again at the publishers.
         weak.stop()

@@ -22,6 +22,7 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtp import RtpPacket
 
 from tvapp.core.framing import FrameAssembler
+from tvapp.rtc import internals
 from tvapp.rtc.packets import is_keyframe, vp8_frame_start
 
 MAX_WAIT_MS = 400.0
@@ -43,16 +44,20 @@ class VideoReceiveBuffer:
         self.clock = clock or (lambda: time.monotonic() * 1000.0)
         self.assembler = FrameAssembler("video", max_wait_ms=MAX_WAIT_MS, capacity=self.capacity)
         self.broken = True  # nothing decodable until a keyframe
-        self.ready: deque[JitterFrame] = deque()  # complete frames not yet handed out (one per add, as aiortc asks)
+        # complete frames not yet handed out: aiortc's receiver takes one per packet (after a filled gap the rest
+        # follow with the next packets; a frame has at least one packet, so this never grows)
+        self.ready: deque[JitterFrame] = deque()
         self.last_pli_ms: float | None = None
         self.given_up = 0  # times frames were given up (a stat for tests)
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        """Take one packet (depayloaded into `packet._data` by the receiver); return (pli, frame or None)."""
+        """Take one packet (already depayloaded by the receiver); return (pli, frame or None)."""
         now = self.clock()
+        if self.last_pli_ms is None:
+            self.last_pli_ms = now  # the SFU asks for a keyframe as it starts a subscription: none asked at once
         codec = self.codec_of(packet.payload_type) or "VP8"
         start = vp8_frame_start(packet.payload) if codec.upper() == "VP8" else None
-        data: bytes = getattr(packet, "_data", b"")
+        data = internals.depayloaded(packet)
         result = self.assembler.add(packet.sequence_number, packet.timestamp, bool(packet.marker), data, now,
                                     frame_start=start)
         if result.lost:
@@ -74,8 +79,6 @@ class VideoReceiveBuffer:
 def install() -> None:
     """Make every video receiver aiortc creates from now on in this process use a VideoReceiveBuffer (idempotent)."""
     global _installed
-    from tvapp.rtc import internals  # the one place that touches aiortc's internals
-
     with _lock:
         if _installed:
             return
