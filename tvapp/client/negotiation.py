@@ -20,13 +20,23 @@ import logging
 from collections.abc import Callable, Mapping
 
 import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription, RTCStatsReport
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+    RTCStatsReport,
+)
 from aiortc.mediastreams import MediaStreamError
 
-from tvapp.client import decodecost
+from tvapp.client import decodecost, receivebuffer
 from tvapp.client import events as ev
-from tvapp.client import receivebuffer
-from tvapp.client.participants import LocalTrackPublication, RemoteParticipant, RemoteTrack, RemoteTrackPublication
+from tvapp.client.participants import (
+    LocalTrackPublication,
+    RemoteParticipant,
+    RemoteTrack,
+    RemoteTrackPublication,
+)
 from tvapp.client.tasks import TaskSet
 from tvapp.protocol import messages as m
 from tvapp.rtc import internals
