@@ -6,13 +6,18 @@ Three `tvapp bot` publishers (500 kb/s of noise video each, the encoder needs al
 and three measuring SDK subscribers (tvapp.testing.member): "good" on loopback, "mid" behind a userspace netem
 link shaped to 3 Mb/s and "weak" behind one shaped to 600 kb/s (token bucket, 100 ms queue). The same room is
 run twice in this run: with per-subscriber congestion handling (`[media] congestion_control = true`, the default)
-and without it (`false`: today's behaviour, every subscriber gets every track). For each subscriber:
+and without it (`false`: today's behaviour, every subscriber gets every track), and a third time with congestion
+handling and publishers sending a 160x90@15 rendition next to each video (`tvapp bot --simulcast`, simulcast by two
+tracks: the SFU carries a congested subscriber's track as its low rendition before switching it off). For each
+subscriber:
 
 - stall_s_per_min: seconds a video track showed no new frame for > 500 ms while it was NOT switched off, per
   minute of measurement, summed over its video tracks (the freezes a viewer sees as stalls);
 - switched_off_s_per_min: the same for gaps while the track was switched off (announced, a tile mark);
 - audio_loss: fraction of its audio packets lost (RTP sequence gaps) over the measurement;
-- video_fps: frames decoded per second over all its video tracks.
+- video_fps: frames decoded per second over all its video tracks;
+- video_s_per_min_by_size: seconds a video track decoded new frames at each size ("320x240" main, "160x90" the low
+  rendition), per minute, summed over its video tracks (read from its 0.5 s stats lines).
 
 The first 5 s after everyone is in are not measured (the start-up overload and its switch-offs).
 
@@ -51,7 +56,7 @@ SETTLE_S = 5.0
 
 
 def run_room(workdir: Path, links: dict[str, NetemLink], video: Path, *, congestion: bool,
-             seconds: float) -> dict[str, Any]:
+             seconds: float, simulcast: bool = False) -> dict[str, Any]:
     """Run the room once; return each member's figures."""
     hosts = ",".join([*(link.host_ip for link in links.values()), "127.0.0.1"])
     server = ServerProcess(workdir / "server", host="0.0.0.0", env={
@@ -65,7 +70,7 @@ def run_room(workdir: Path, links: dict[str, NetemLink], video: Path, *, congest
         for name, extra in PUBLISHERS.items():
             bots.append(BotProcess(workdir, name, ["--server", f"http://127.0.0.1:{port}", "--token",
                                                    server.token("q", name)["access_token"], "--video", str(video),
-                                                   *extra]))
+                                                   *(["--simulcast"] if simulcast else []), *extra]))
         for bot in bots:
             bot.wait_published(2, timeout=60)
         members["good"] = MemberProcess(workdir, "good", f"http://127.0.0.1:{port}",
@@ -95,6 +100,8 @@ def run_room(workdir: Path, links: dict[str, NetemLink], video: Path, *, congest
                 "switched_off_s_per_min": round(announced / minutes, 2),
                 "audio_loss": round(audio_loss(records, start, end), 4),
                 "video_fps": round(sum(v["fps"] for v in w.values() if v["kind"] == "video"), 1),
+                "video_s_per_min_by_size": {size: round(s / minutes, 1)
+                                            for size, s in sorted(time_by_size(records, start, end).items())},
                 "switched_off_events": sum(1 for r in records if r.get("event") == "track_switched_off"
                                            and start <= r["t"] <= end),
             }
@@ -105,6 +112,25 @@ def run_room(workdir: Path, links: dict[str, NetemLink], video: Path, *, congest
         for bot in bots:
             bot.stop()
         server.stop()
+
+
+def time_by_size(records: list[dict[str, Any]], start: float, end: float) -> dict[str, float]:
+    """Return, per decoded size ("WxH"), the seconds video tracks decoded new frames at it within [start, end]."""
+    out: dict[str, float] = {}
+    last: dict[str, tuple[float, int]] = {}  # sid -> (time, frames) of its previous stats line
+    for r in records:
+        if "stats" not in r:
+            continue
+        for sid, s in r["stats"].items():
+            if s["kind"] != "video":
+                continue
+            before = last.get(sid)
+            last[sid] = (r["t"], s["frames"])
+            if before is None or not start <= r["t"] <= end or s["frames"] <= before[1] or not s.get("size"):
+                continue
+            key = f"{s['size'][0]}x{s['size'][1]}"
+            out[key] = out.get(key, 0.0) + r["t"] - before[0]
+    return out
 
 
 def rendition_cost(video: Path, *, loops: int = 4) -> dict[str, Any]:
@@ -158,10 +184,12 @@ def main() -> None:
             video = noise_video(Path(tmp) / "noise.mp4")
             figures: dict[str, Any] = {"measured_s": seconds, "links_kbps": LINKS_KBPS, "publishers": len(PUBLISHERS)}
             figures["rendition"] = rendition_cost(video)
-            for label, congestion in (("congestion_control", True), ("baseline_without", False)):
+            for label, congestion, simulcast in (("congestion_control", True, False),
+                                                 ("baseline_without", False, False), ("simulcast", True, True)):
                 workdir = Path(tmp) / label
                 workdir.mkdir()
-                figures[label] = run_room(workdir, links, video, congestion=congestion, seconds=seconds)
+                figures[label] = run_room(workdir, links, video, congestion=congestion, seconds=seconds,
+                                          simulcast=simulcast)
     finally:
         for link in links.values():
             link.close()
@@ -172,6 +200,10 @@ def main() -> None:
         without["mid"]["stall_s_per_min"] / max(0.01, with_["mid"]["stall_s_per_min"]), 1)
     figures["weak_stall_ratio_without_to_with"] = round(
         without["weak"]["stall_s_per_min"] / max(0.01, with_["weak"]["stall_s_per_min"]), 1)
+    sim = figures["simulcast"]
+    figures["goal_simulcast_weak_audio_loss_below_1pct"] = sim["weak"]["audio_loss"] < 0.01
+    figures["weak_switched_off_s_per_min_simulcast_vs_without"] = [
+        sim["weak"]["switched_off_s_per_min"], with_["weak"]["switched_off_s_per_min"]]
     emit("quality", figures)
 
 

@@ -26,6 +26,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from tvapp.client.feeds import EncodedFeed, LocalFeed, is_encoded
+from tvapp.client.renditions import NoFormat, forget, low_rendition
 from tvapp.client.requests import RequestError, RoomLink
 from tvapp.core.adaptive import Constraints
 from tvapp.protocol import messages as m
@@ -173,6 +174,10 @@ class LocalTrackPublication:
         self._sending_track: MediaStreamTrack | None = None
         self._encoder: Any = None
         self._sender: RTCRtpSender | None = None
+        # Simulcast by two tracks (tvapp.client.renditions): a rendition's main publication, a main one's rendition.
+        self.rendition_of: LocalTrackPublication | None = None
+        self.layer: m.RenditionLayer | None = None
+        self.low: LocalTrackPublication | None = None
 
     @property
     def owned(self) -> bool:
@@ -186,8 +191,8 @@ class LocalTrackPublication:
 
     @property
     def sending(self) -> bool:
-        """Return whether frames of this track go out (not muted by anyone)."""
-        return not self.muted
+        """Return whether frames of this track go out (not muted by anyone; a rendition: nor its main track)."""
+        return not self.muted and (self.rendition_of is None or self.rendition_of.sending)
 
     async def mute(self) -> None:
         """Stop sending this track's frames and tell the room it is muted."""
@@ -215,7 +220,9 @@ class LocalTrackPublication:
 
     def publish_message(self) -> m.Publish:
         """Return the message that (re)announces this track to the server, muted if its user muted it."""
-        return m.Publish(cid=self.cid, kind=self.kind, source=self.source, name=self.name, muted=self._muted_by_user)
+        main = self.rendition_of
+        return m.Publish(cid=self.cid, kind=self.kind, source=self.source, name=self.name, muted=self._muted_by_user,
+                         rendition_of=None if main is None else main.sid, layer=self.layer)
 
     async def set_video_format(self, width: int, height: int, fps: float) -> None:
         """Send video at this size and frame rate (the source is asked to produce it; otherwise frames are scaled)."""
@@ -323,6 +330,8 @@ class LocalParticipant:
         self._camera: MediaStreamTrack | None = None
         self._relay: MediaRelay | None = None
         self._previews: list[MediaStreamTrack] = []
+        self._announced: set[str] = set()  # cids acknowledged at least once (a later ack is a rejoin's)
+        self._sends: set[asyncio.Task[None]] = set()
 
     @property
     def tracks(self) -> dict[str, LocalTrackPublication]:
@@ -330,28 +339,46 @@ class LocalParticipant:
         return {pub.sid: pub for pub in self.publications.values() if pub.sid is not None}
 
     async def publish_track(self, track: MediaStreamTrack, *, source: SourceName | None = None,
-                            name: str = "") -> LocalTrackPublication:
-        """Publish a local audio or video track; return its publication once the server acknowledged it."""
-        if track.kind not in ("audio", "video"):
-            raise ValueError("only audio and video tracks can be published")
-        return await self._publish(track, _source(source, track.kind), name)
+                            name: str = "", simulcast: bool = False) -> LocalTrackPublication:
+        """Publish a local audio or video track; return its publication once the server acknowledged it (with
+        `simulcast`, a video track's low rendition too: `publication.low`, tvapp.client.renditions)."""
+        if track.kind not in ("audio", "video") or simulcast and track.kind != "video":
+            raise ValueError("only audio and video tracks can be published, and only video with simulcast")
+        if not simulcast:
+            return await self._publish(track, _source(source, track.kind), name)
+        relay = MediaRelay()  # one source, two encodes: each reads its own copy of the frames
+        main = await self._publish(relay.subscribe(track, buffered=False), _source(source, "video"), name,
+                                   format_target=track)
+        await self.publish_rendition(main, relay.subscribe(track, buffered=False))
+        return main
+
+    async def publish_rendition(self, main: LocalTrackPublication, track: MediaStreamTrack) -> LocalTrackPublication:
+        """Publish `track` (the same source as `main`, read separately) as `main`'s low rendition, 160x90@15."""
+        await self._publish_announced(low := low_rendition(main, lambda: LocalTrackPublication(
+            self, self._link, track, main.source, main.name, format_target=NoFormat())))
+        return low
 
     async def _publish(self, track: MediaStreamTrack, source: m.TrackSource, name: str, *, owned: bool = False,
                        format_target: Any = None) -> LocalTrackPublication:
         pub = LocalTrackPublication(self, self._link, track, source, name, owned=owned, format_target=format_target)
+        await self._publish_announced(pub)
+        return pub
+
+    async def _publish_announced(self, pub: LocalTrackPublication) -> None:
         self.publications[pub.cid] = pub
         try:
-            await self._link.request(m.Publish(cid=pub.cid, kind=pub.kind, source=source, name=name))
+            await self._link.request(pub.publish_message())
+            if pub.sid is None:
+                raise RequestError("not_published", "the server did not acknowledge the track")
         except BaseException:
             self.publications.pop(pub.cid, None)
+            if pub.rendition_of is not None:
+                pub.rendition_of.low = None
             raise
-        if pub.sid is None:
-            self.publications.pop(pub.cid, None)
-            raise RequestError("not_published", "the server did not acknowledge the track")
-        return pub
 
     async def unpublish_track(self, publication: LocalTrackPublication) -> None:
         """Stop publishing a track (a source the SDK created itself is stopped too)."""
+        forget(self.publications, publication)
         if self.publications.pop(publication.cid, None) is None:
             return
         sid = publication.sid
@@ -364,7 +391,7 @@ class LocalParticipant:
     def publication(self, source: SourceName) -> LocalTrackPublication | None:
         """Return the first publication of a source (camera, microphone...), or None."""
         wanted = _source(source, "video")
-        return next((p for p in self.publications.values() if p.source == wanted), None)
+        return next((p for p in self.publications.values() if p.source == wanted and p.rendition_of is None), None)
 
     async def set_microphone_enabled(self, enabled: bool, *, device: str | None = None) -> LocalTrackPublication | None:
         """Unmute the microphone track (publishing a tone, or `device`, on first use) or mute it."""
@@ -379,15 +406,19 @@ class LocalParticipant:
         await pub.set_muted(not enabled)
         return pub
 
-    async def set_camera_enabled(self, enabled: bool, *, device: str | None = None) -> LocalTrackPublication | None:
-        """Unmute the camera track (publishing a test pattern, or `device`, on first use) or mute it."""
+    async def set_camera_enabled(self, enabled: bool, *, device: str | None = None,
+                                 simulcast: bool = False) -> LocalTrackPublication | None:
+        """Unmute the camera (publishing a test pattern or `device` first; `simulcast`: publish_track's) or mute."""
         pub = self.publication("camera")
         if pub is None:
             if not enabled:
                 return None
             camera, relay = self._camera_source(device)
-            return await self._publish(relay.subscribe(camera, buffered=False), "camera", "camera", owned=True,
-                                       format_target=camera)
+            pub = await self._publish(relay.subscribe(camera, buffered=False), "camera", "camera", owned=True,
+                                      format_target=camera)
+            if simulcast:
+                await self.publish_rendition(pub, relay.subscribe(camera, buffered=False))
+            return pub
         await pub.set_muted(not enabled)
         return pub
 
@@ -423,15 +454,22 @@ class LocalParticipant:
         """Forget the server's track ids (a rejoin renews them); return the messages that publish every track again."""
         for pub in self.publications.values():
             pub.sid = None
-        return [pub.publish_message() for pub in self.publications.values()]
+        # A rendition names its main track's new sid: it is announced again when that track is acknowledged.
+        return [pub.publish_message() for pub in self.publications.values() if pub.rendition_of is None]
 
     def acknowledge(self, cid: str, sid: str) -> None:
         """Note the server's id `sid` for the publication it knows by our `cid`."""
         pub = self.publications.get(cid)
         if pub is not None:
             if pub.sid != sid and pub.kind == "video":  # announced anew (a full rejoin): it starts unconstrained
-                pub.apply_constraints(m.PublishConstraints(sid=sid))
+                pub.apply_constraints(m.PublishConstraints(sid=sid, paused=pub.rendition_of is not None))
             pub.sid = sid
+            if pub.low is not None and pub.low.sid is None and cid in self._announced:
+                # A full rejoin: the rendition follows its main track, naming the new sid.
+                task = asyncio.get_running_loop().create_task(self._link.send(pub.low.publish_message()))
+                self._sends.add(task)
+                task.add_done_callback(self._sends.discard)
+            self._announced.add(cid)
 
     def stop_owned_sources(self) -> None:
         """Stop every sending chain and the sources the SDK made itself (the room has ended)."""

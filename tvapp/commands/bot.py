@@ -70,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "clock, so several bots take turns speaking, e.g. --talk 0/3, --talk 1/3, --talk 2/3")
     parser.add_argument("--mute", action="append", choices=["audio", "video"], default=[],
                         help="publish this track muted (repeatable)")
+    parser.add_argument("--simulcast", action="store_true",
+                        help="also publish a 160x90@15 rendition of the video, sent to subscribers whose link cannot "
+                             "carry the full one (paused until one needs it)")
     parser.add_argument("--subscribe", action="store_true",
                         help="receive the others' media too (default: publish only, nothing is decoded)")
     parser.add_argument("--duration", type=float, metavar="S", help="leave after S seconds (default: run until stopped)")
@@ -148,11 +151,12 @@ async def run_bot(args: argparse.Namespace, factories: list[tuple[str, Callable[
             if turns is not None and hasattr(track, "gate"):  # the tone plays in this bot's turns only
                 track.gate = lambda now, turns=turns: speaking_turn(turns, now)
             tracks.append(track)
-            pub = await me.publish_track(track, source=source)  # type: ignore[arg-type]
+            simulcast = bool(getattr(args, "simulcast", False)) and track.kind == "video"
+            pub = await me.publish_track(track, source=source, simulcast=simulcast)  # type: ignore[arg-type]
             if pub.kind in args.mute:
                 await pub.mute()
             emit({"event": "local_track_published", "track_sid": pub.sid, "kind": pub.kind, "source": pub.source,
-                  "muted": pub.muted})
+                  "muted": pub.muted, "rendition": None if pub.low is None else pub.low.sid})
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ended.wait())]
 
         if args.duration is not None:

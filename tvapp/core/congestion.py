@@ -1,9 +1,11 @@
 """Per-subscriber congestion handling: which of one subscriber's video tracks the SFU stops sending it, and when.
 
-The SFU cannot make one subscriber's copy of a stream smaller (no simulcast, no transcoding), so when a
-subscriber's downlink cannot carry everything it is sent, the SFU switches off that subscriber's least important
-video tracks; audio is never switched off. `DownlinkController` is the rule for one subscriber. It is fed, every
-`tick` (the SFU uses 250 ms), a `LinkSample` of what the SFU sees of that downlink:
+The SFU cannot make one subscriber's copy of a stream smaller (no transcoding), so when a subscriber's downlink
+cannot carry everything it is sent, the SFU switches off that subscriber's least important video tracks; audio is
+never switched off. (Where a publisher sends a low rendition of a track, tvapp.core.simulcast feeds this rule two
+units for it, so the track steps down to the rendition before anything is switched off; its main step is
+`gated`: probed only when the estimate has room for it.) `DownlinkController` is the rule for one subscriber. It
+is fed, every `tick` (the SFU uses 250 ms), a `LinkSample` of what the SFU sees of that downlink:
 
 - loss: the fraction of the packets sent that the subscriber's RTCP receiver reports counted as lost in the
   interval (None: no report arrived), with jitter and round trip;
@@ -87,6 +89,10 @@ class VideoTrack:
     sid: str
     priority: int
     bitrate_bps: float  # the SFU's send rate for it over the last interval (0 while switched off)
+    # Probed only when `fit_share` of the estimate has room for its rate before it was switched off (a simulcast
+    # main step, tvapp.core.simulcast: the subscriber has a picture meanwhile, and a blind probe's keyframe burst on
+    # a link already carrying the renditions costs audio); otherwise probed blindly after the back-off.
+    gated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,9 @@ class DownlinkController:
     next_probe_ms: float = 0.0
     probe_rate_bps: float = 0.0  # the probed track's rate before it was switched off
     rank: dict[str, tuple[int, str]] = field(default_factory=dict)  # sid -> (priority, sid), from the last update
+    gated: set[str] = field(default_factory=set)  # sids probed only when the estimate has room (from the last update)
+    send_bps: float = 0.0  # the last sample's send rate
+    room_bps: float | None = None  # the estimate without the REMB cap (what gated probes are judged by)
 
     def switched_off(self) -> set[str]:
         """Return the sids of the tracks switched off now."""
@@ -152,6 +161,8 @@ class DownlinkController:
         dt_s = 0.0 if self.last_ms is None else max(0.0, (now_ms - self.last_ms) / 1000.0)
         self.last_ms = now_ms
         self.rank = {t.sid: (t.priority, t.sid) for t in tracks}
+        self.gated = {t.sid for t in tracks if t.gated}
+        self.send_bps = sample.send_bps
         known = set(self.rank)
         for sid in [sid for sid in self.off if sid not in known]:
             self.forget(sid)
@@ -221,6 +232,12 @@ class DownlinkController:
             self.estimate_bps = max(through, self.estimate_bps * (1.0 + cfg.growth_per_s) ** dt_s)
         if sample.remb_bps is not None:  # never below what just got through (aiortc's REMB can be far too low)
             self.estimate_bps = min(self.estimate_bps, max(sample.remb_bps, through))
+        # The same loss-based rule without the REMB cap, for gated probes: aiortc's REMB stays within 1.5x of what
+        # arrives, so capped the estimate would never make room for a main step once the renditions fill the link.
+        if loss is not None and loss > cfg.bad_loss or self.room_bps is None:
+            self.room_bps = through
+        elif loss is None or loss < cfg.good_loss:
+            self.room_bps = max(through, self.room_bps * (1.0 + cfg.growth_per_s) ** dt_s)
 
     def _stale(self, now_ms: float, sample: LinkSample) -> bool:
         """Tell whether a lossy receiver report only tells of the overload the last switch-off ended: it came
@@ -278,6 +295,9 @@ class DownlinkController:
         if self.last_bad_ms is not None and now_ms - self.last_bad_ms < cfg.recover_after_ms:
             return []
         best = max(self.off, key=lambda sid: self.rank.get(sid, (0, sid)))
+        room = cfg.fit_share * (self.room_bps or 0.0) - self.send_bps
+        if best in self.gated and room < self.off[best].bitrate_bps:
+            return []  # no room for it yet: the estimate grows while the link is clean
         self.probe_rate_bps = self.off.pop(best).bitrate_bps
         self.probe = best
         self.probe_since_ms = now_ms

@@ -123,14 +123,17 @@ class Text(FieldRule):
 
 @dataclasses.dataclass(frozen=True)
 class Choice(FieldRule):
-    """One of a few strings; anything else is bad_message."""
+    """One of a few strings (or null where ``nullable``); anything else is bad_message."""
 
     values: tuple[str, ...]
+    nullable: bool = False
 
     def decode(self, value: object, path: str) -> object:
         """Return the string; raise ProtocolError unless it is one of the values."""
+        if value is None and self.nullable:
+            return None
         if not isinstance(value, str) or value not in self.values:
-            raise bad(path, "must be one of " + ", ".join(self.values))
+            raise bad(path, "must be one of " + ", ".join(self.values) + _or_null(self.nullable))
         return value
 
 

@@ -56,6 +56,9 @@ TRANSCEIVER_DIRECTIONS: Final[tuple[str, ...]] = get_args(TransceiverDirection)
 TRACK_SOURCES: Final[tuple[str, ...]] = get_args(TrackSource)
 TrackPriority: TypeAlias = Literal["low", "standard", "high"]
 TRACK_PRIORITIES: Final[tuple[str, ...]] = get_args(TrackPriority)
+# Simulcast by two tracks (tvapp.core.simulcast): the layer of a rendition a publisher sends next to a video track.
+RenditionLayer: TypeAlias = Literal["low"]
+RENDITION_LAYERS: Final[tuple[str, ...]] = get_args(RenditionLayer)
 
 
 Token = Annotated[str, f.Text(MAX_TOKEN_BYTES, in_bytes=True, nonempty=True)]
@@ -100,20 +103,39 @@ OptionalPixels = Annotated[int | None, f.Integer(1, MAX_VIDEO_PIXELS, nullable=T
 OptionalFramerate = Annotated[int | None, f.Integer(1, MAX_FRAMERATE, nullable=True)]
 OptionalBitrate = Annotated[int | None, f.Integer(1, MAX_BITRATE_BPS, nullable=True)]
 PriorityName = Annotated[TrackPriority, f.Choice(TRACK_PRIORITIES)]
+LayerName = Annotated[RenditionLayer, f.Choice(RENDITION_LAYERS)]
+OptionalLayer = Annotated[RenditionLayer | None, f.Choice(RENDITION_LAYERS, nullable=True)]
 
 
 # --- shared value types ----------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class RenditionInfo(f.Record):
+    """A second encode of a video track its publisher sends (simulcast by two tracks): its sid and layer."""
+
+    sid: Id
+    layer: LayerName
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TrackInfo(f.Record):
-    """A published track as every participant sees it."""
+    """A published track as every participant sees it.
+
+    ``renditions``: the lower-resolution encodes of this video track its publisher also sends; the SFU sends a
+    subscriber one of them in its place, on the same m-line, when its link cannot carry this one. A rendition is
+    never a track of its own in a roster: only its publisher hears of it, in the ``track_published`` answering
+    its ``publish``, where ``rendition_of`` (the main track's sid) and ``layer`` are set.
+    """
 
     sid: Id
     kind: Kind
     source: Source
     name: HumanName = ""
     muted: Flag = False
+    renditions: Annotated[tuple[RenditionInfo, ...], f.Array(RenditionInfo)] = ()
+    rendition_of: OptionalId = None
+    layer: OptionalLayer = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -252,7 +274,12 @@ class Candidate(f.Message):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Publish(f.Message):
-    """Announce a track the client is about to send; ``cid`` is the client's own id for it."""
+    """Announce a track the client is about to send; ``cid`` is the client's own id for it.
+
+    ``rendition_of``: the sid of one of the client's video tracks this one is a second, lower-resolution encode of
+    (``layer``, "low" by default; simulcast by two tracks): it is not announced to the room as a track, and the SFU
+    sends it to a subscriber in place of the main track while that subscriber's link cannot carry the main one.
+    The SFU pauses it (``publish_constraints`` ``paused``) while no subscriber needs it."""
 
     TYPE: ClassVar[str] = "publish"
     cid: Id
@@ -260,6 +287,8 @@ class Publish(f.Message):
     source: Source
     name: HumanName = ""
     muted: Flag = False
+    rendition_of: OptionalId = None
+    layer: OptionalLayer = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,8 @@
 - `wrap_receiver_decoders`: build every decoder aiortc's receivers make through a wrapper (aiortc's
   decoder_worker looks `get_decoder` up in its module) and `decoder_thread`, the thread a receiver decodes in;
   tvapp.client.decodecost meters decode cost with them.
+- `use_video_receive_buffers`: give every video receiver aiortc creates another jitter buffer (the SDK's
+  tvapp.client.receivebuffer, which gives a lost packet up and asks for a keyframe instead of stalling).
 - `install_guards`: make aiortc/aioice drop malformed input from the network instead of raising, which
   would stop a participant's DTLS transport or log a traceback per datagram (see "Guards" below).
 
@@ -47,6 +49,12 @@ and TV alike, goes through tvapp.rtc.peer, which calls it):
   being applied (transceivers already marked, the description not yet replaced) and die on an IndexError,
   logged as "Task exception was never retrieved". The answer being applied starts its own, so that
   IndexError is dropped (at DEBUG) and anything else still raised.
+- `route_rtx`: aiortc's RTP router learns a receiver's media SSRC from the remote description but not its RTX
+  SSRC; an RTX packet is then routed by payload type alone, which works only while one receiver of the transport
+  has that payload type. With two video m-lines on a bundled transport (a member subscribed to several publishers,
+  a publisher with a simulcast rendition) every retransmission was dropped: a lost packet was never recovered and
+  aiortc's video jitter buffer (512 packets) held every later frame back, so nothing was decoded for up to 512
+  packets (over 30 s for a 15 fps rendition). Each receiver's RTX SSRC is now registered with the router too.
 - `guard_ssrcs`: every SSRC that passes SRTP costs libsrtp a stream and aiortc some dicts, never given back;
   a transport admits at most `SSRCS_BASE + SSRCS_PER_MLINE` x its m-lines, and drops packets of any
   further SSRC before decrypting them.
@@ -100,6 +108,7 @@ _ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
 _REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 _RTX_SSRCS = "_RTCRtpReceiver__rtx_ssrc"
+_CODECS = "_RTCRtpReceiver__codecs"
 _ENV_HOSTS = "TVAPP_MEDIA_HOST_ADDRESSES"
 _KNOWN_SOURCES = "_tvapp_known_sources"
 _CONNECT = "_RTCPeerConnection__connect"
@@ -161,8 +170,9 @@ def check_internals() -> None:
         problems.append("aiortc.rtcrtpreceiver.get_decoder is gone")
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         problems.append("aioice.ice.get_host_addresses is gone")
-    init_names = RTCRtpReceiver.__init__.__code__.co_names
-    for attr in (_JITTER, _DECODER_QUEUE, _DECODER_THREAD, _ESTIMATOR, _RTCP_SSRC, _REMOTE_STREAMS, _RTX_SSRCS):
+    init_names = _originals.get("RTCRtpReceiver.__init__", RTCRtpReceiver.__init__).__code__.co_names
+    for attr in (_JITTER, _DECODER_QUEUE, _DECODER_THREAD, _ESTIMATOR, _RTCP_SSRC, _REMOTE_STREAMS, _RTX_SSRCS,
+                 _CODECS):
         if attr not in init_names:
             problems.append(f"RTCRtpReceiver no longer sets {attr.split('__')[1]}")
     if _RX_PACKETS not in RTCDtlsTransport.__init__.__code__.co_names:
@@ -323,6 +333,25 @@ def wrap_receiver_decoders(wrap: Callable[[Any, Any], Any]) -> None:
     setattr(aiortc.rtcrtpreceiver, "get_decoder", wrapped)  # decoder_worker looks it up in its module
 
 
+def use_video_receive_buffers(make: Callable[[Callable[[int], str | None]], Any]) -> None:
+    """Give every video receiver aiortc creates from now on `make(codec_of)` as its jitter buffer, `codec_of`
+    naming the codec of a payload type (tvapp.client.receivebuffer; the SFU's tap_receiver replaces it anyway)."""
+
+    def wrap(original: Callable[..., None]) -> Callable[..., None]:
+        def init(receiver: Any, kind: str, transport: Any) -> None:
+            original(receiver, kind, transport)
+            if kind == "video":
+                def codec_of(payload_type: int) -> str | None:
+                    codec = getattr(receiver, _CODECS, {}).get(payload_type)
+                    return None if codec is None else str(codec.mimeType.split("/")[1])
+
+                setattr(receiver, _JITTER, make(codec_of))
+
+        return init
+
+    _wrap(RTCRtpReceiver, "__init__", wrap)
+
+
 def decoder_thread(receiver: RTCRtpReceiver) -> Any:
     """Return the thread a receiver decodes in (None before its first frame)."""
     return getattr(receiver, _DECODER_THREAD, None)
@@ -401,6 +430,7 @@ def _guard_problems() -> list[str]:
     problems = []
     for owner, name in ((aioice.ice.StunProtocol, "datagram_received"), (aioice.ice.Connection, "data_received"),
                         (RTCDtlsTransport, "_setup_srtp"), (RTCDtlsTransport, "_handle_rtp_data"),
+                        (RTCDtlsTransport, "_register_rtp_receiver"),
                         (RTCDtlsTransport, "_handle_rtcp_data"), (RTCPeerConnection, _CONNECT),
                         (RTCPeerConnection, _REMOTE_DESCRIPTION), (RTCRtpTransceiver, "_get_mline_index")):
         if not callable(_originals.get(f"{owner.__name__}.{name}", getattr(owner, name, None))):
@@ -437,6 +467,7 @@ def install_guards() -> None:
     guard_rtp_handling()
     guard_connect_race()
     guard_ssrcs()
+    route_rtx()
     _bind_host_sockets()
 
 
@@ -600,6 +631,22 @@ def guard_ssrcs() -> None:
         return setup_srtp
 
     _wrap(RTCDtlsTransport, "_setup_srtp", make)
+
+
+def route_rtx() -> None:
+    """Register each receiver's RTX SSRC with its transport's RTP router, as aiortc does its media SSRC."""
+
+    def make(original: Callable[..., None]) -> Callable[..., None]:
+        def register(transport: Any, receiver: Any, parameters: Any) -> None:
+            original(transport, receiver, parameters)
+            table = transport._rtp_router.ssrc_table
+            for encoding in parameters.encodings:
+                if encoding.rtx is not None and encoding.rtx.ssrc is not None:
+                    table[encoding.rtx.ssrc] = receiver  # route_rtp checks the payload type is the receiver's
+
+        return register
+
+    _wrap(RTCDtlsTransport, "_register_rtp_receiver", make)
 
 
 def ssrc_admission(transport: Any) -> tuple[int, int] | None:

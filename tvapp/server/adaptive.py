@@ -19,6 +19,10 @@ bound) and which subscribers it has switched tracks off for (`congested`). Each 
 the video tracks it receives by what each needs at its tile size (tvapp.core.adaptive `link_share`); a track
 switched off for it counts as one more it would receive. The rule leaves the congested subscribers out unless
 nobody else receives the track. With `[media] congestion_control = false` nothing is estimated: size alone counts.
+A rendition (simulcast by two tracks, tvapp.core.simulcast) has no subscribers of its own: it is unpaused (no other
+limit: its publisher encodes it small) while some subscription not withheld carries it or moves to it
+(tvapp.server.congestion puts them there), and paused otherwise, through the same gate (so it pauses once nobody
+has needed it for a second). A subscriber on a track's rendition counts for the main track as one it is withheld from.
 Errors: `track_not_found` (no other participant publishes that sid), `not_video` (an audio track).
 """
 
@@ -29,6 +33,7 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Final
 
 from tvapp.core.adaptive import (
+    Constraints,
     ConstraintsGate,
     Viewer,
     ViewerSettings,
@@ -40,6 +45,7 @@ from tvapp.protocol.messages import PublishConstraints, TrackSettings
 from tvapp.server.live import LiveParticipant, LiveRoom, RoomError
 
 if TYPE_CHECKING:
+    from tvapp.server.forwarding import Publication
     from tvapp.server.media_session import MediaSession
 
 log = logging.getLogger(__name__)
@@ -91,6 +97,9 @@ class RoomAdaptive:
                 if publication.kind != "video":
                     continue
                 track = publication.track_sid
+                if publication.rendition_of is not None:
+                    self._offer(publisher, publication, _rendition_wanted(publication, sessions), now_ms)
+                    continue
                 viewers = []
                 for s in sessions.values():
                     subscribed = s.subscriptions.get(track)
@@ -103,14 +112,30 @@ class RoomAdaptive:
                     if link is not None:
                         others = [n for t, n in needs.get(sid, {}).items() if t != track]
                         share = link_share(link, need_bps(settings, max_bitrate=self.max_bitrate), others)
-                    viewers.append(Viewer(settings, share, withheld=subscribed.switched_off,
+                    viewers.append(Viewer(settings, share, withheld=subscribed.switched_off or subscribed.low,
                                           congested=sid in congested))
                 wanted = constraints_for(viewers, max_bitrate=self.max_bitrate, keep_running=bool(publication.sinks))
-                gate = self.gates.setdefault(track, ConstraintsGate())
-                out = gate.offer(wanted, now_ms)
-                publication.constraints = gate.sent  # (a publication made anew by a media restart included)
-                if out is None:
-                    continue
-                publisher.participant.peer.send(PublishConstraints(
-                    sid=track, max_width=out.max_width, max_height=out.max_height,
-                    max_framerate=out.max_framerate, max_bitrate=out.max_bitrate, paused=out.paused))
+                self._offer(publisher, publication, wanted, now_ms)
+
+    def _offer(self, publisher: MediaSession, publication: Publication, wanted: Constraints, now_ms: float) -> None:
+        """Offer a publication's wanted constraints to its gate; tell its publisher when the gate says so."""
+        track = publication.track_sid
+        gate = self.gates.get(track)
+        if gate is None:
+            gate = self.gates[track] = ConstraintsGate()
+            if publication.rendition_of is not None:
+                gate.sent = Constraints(paused=True)  # its publisher starts it paused (tvapp.client.renditions)
+        out = gate.offer(wanted, now_ms)
+        publication.constraints = gate.sent  # (a publication made anew by a media restart included)
+        if out is None:
+            return
+        publisher.participant.peer.send(PublishConstraints(
+            sid=track, max_width=out.max_width, max_height=out.max_height,
+            max_framerate=out.max_framerate, max_bitrate=out.max_bitrate, paused=out.paused))
+
+
+def _rendition_wanted(rendition: Publication, sessions: Mapping[str, MediaSession]) -> Constraints:
+    """Return what a rendition's publisher should send: it, unlimited, while a subscription needs it; else nothing."""
+    needed = any((sub.source is rendition or sub.target is rendition) and not sub.withheld
+                 for session in sessions.values() for sub in list(session.subscriptions.values()))
+    return Constraints() if needed else Constraints(paused=True)

@@ -15,6 +15,14 @@ tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
   its first NACK and its first receiver report after that are not counted as loss where they name the packets
   dropped when it was last switched off (`tvapp.core.congestion.report_delta`).
 
+Simulcast by two tracks (tvapp.core.simulcast): where a publisher also sends a low rendition of a video track, that
+track is two units for the rule (its main step, its low step), and the rule's switches become layers: a
+subscriber's track steps from main down to the rendition (the subscription moves to it at one of its keyframes,
+`Subscription.switch_source`; no event: the tile stays, its picture gets smaller) before any track is switched off;
+`track_switched_off` only when even the rendition does not fit; back up, the rendition first (`track_switched_on`),
+then the main track. tvapp.server.adaptive unpauses a rendition at its publisher only while some subscription
+carries it or moves to it.
+
 Priority of a subscriber's video tracks: a pinned track (`pin`), then the active speaker's, then the others.
 Audio is never switched off. With `[media] congestion_control = false` nothing is measured or switched (the
 behaviour before: every subscriber gets every track, and stalls when its link cannot carry them).
@@ -35,15 +43,24 @@ from tvapp.core.congestion import (
     DownlinkController,
     LinkSample,
     Switch,
-    VideoTrack,
     report_delta,
+)
+from tvapp.core.simulcast import (
+    LOW,
+    MAIN,
+    OFF,
+    Layer,
+    SimulcastTrack,
+    layers,
+    low_unit,
+    units,
 )
 from tvapp.protocol.messages import TrackSwitchedOff, TrackSwitchedOn
 from tvapp.rtc import internals
 from tvapp.server.forwarding import now_ms
 
 if TYPE_CHECKING:
-    from tvapp.server.forwarding import Subscription
+    from tvapp.server.forwarding import Publication, Subscription
     from tvapp.server.media_session import MediaSession
 
 log = logging.getLogger(__name__)
@@ -73,6 +90,7 @@ class _Subscriber:
     report_resumed: set[int] = field(default_factory=set)  # the same, before its first new receiver report
     probe_nacks: int = 0  # the probed track's distinct packets NACKed since its switch-on
     probe_packets: int = 0  # its sender's packet count at the switch-on
+    tracks: list[SimulcastTrack] = field(default_factory=list)  # its video tracks as last measured
 
 
 class RoomCongestion:
@@ -81,6 +99,7 @@ class RoomCongestion:
     def __init__(self) -> None:
         self.subscribers: dict[str, _Subscriber] = {}  # participant sid -> state
         self.pinned: dict[str, set[str]] = {}  # participant sid -> track sids it pinned
+        self.renditions: dict[str, Publication] = {}  # main track sid -> its low rendition (as of the last tick)
         self.last_ms: float | None = None
 
     def pin(self, participant_sid: str, track_sids: set[str]) -> None:
@@ -100,6 +119,8 @@ class RoomCongestion:
         """Measure every subscriber's downlink since the last tick and apply the rule's switches."""
         dt_s = 0.0 if self.last_ms is None else (now_ms - self.last_ms) / 1000.0
         self.last_ms = now_ms
+        self.renditions = {p.rendition_of: p for session in sessions if not session.closed
+                           for p in session.publications.values() if p.rendition_of is not None and p.ready}
         present = set()
         for session in sessions:
             if session.closed:
@@ -120,7 +141,7 @@ class RoomCongestion:
         sent_bytes = video_packets = 0
         lost = expected = 0
         reported = False
-        tracks: list[VideoTrack] = []
+        tracks: list[SimulcastTrack] = []
         pinned = self.pinned.get(session.participant.sid, set())
         live: dict[int, _Counts] = {}
         for track_sid, subscription in list(session.subscriptions.items()):
@@ -148,7 +169,10 @@ class RoomCongestion:
                 source = subscription.publication.participant_sid
                 priority = PINNED if track_sid in pinned else SPEAKER if source == dominant_sid else OTHER
                 rate = 8.0 * delta_bytes / dt_s if dt_s > 0 else 0.0
-                tracks.append(VideoTrack(track_sid, priority, rate))
+                low = self._rendition(subscription) is not None
+                on_low = subscription.source is not None and subscription.source is not subscription.publication
+                tracks.append(SimulcastTrack(track_sid, priority, 0.0 if on_low else rate, rate if on_low else 0.0,
+                                             has_low=low))
         state.counts = live
         state.report_resumed &= set(live)
         for gone in set(state.nacked) - set(live):
@@ -165,8 +189,8 @@ class RoomCongestion:
                       session.participant.identity, None if loss is None else round(loss, 3),
                       None if nack_loss is None else round(nack_loss, 3), sample.send_bps / 1000,
                       (state.controller.estimate_bps or 0) / 1000, sorted(state.controller.off), state.controller.probe)
-        for switch in state.controller.update(now_ms, sample, tracks):
-            self._apply(session, switch, state)
+        state.tracks = tracks
+        self._apply(session, state.controller.update(now_ms, sample, units(tracks)), state)
 
     def _hook_remb(self, session: MediaSession, track_sid: str, subscription: Subscription,
                    state: _Subscriber) -> None:
@@ -195,32 +219,55 @@ class RoomCongestion:
             state.new_nacks += fresh
             while len(seen) > NACK_MEMORY:
                 del seen[next(iter(seen))]
-            if fresh and state.controller.probe == track_sid:  # a failing probe is undone now, not at the next tick
+            # A failing probe (of the track or of its rendition) is undone now, not at the next tick.
+            if fresh and state.controller.probe in (track_sid, low_unit(track_sid)):
                 try:
                     state.probe_nacks += fresh
                     counts = internals.sender_counts(subscription.transceiver.sender)
                     sent = 0 if counts is None else counts[0] - state.probe_packets
-                    for switch in state.controller.probe_nacked(now_ms(), state.probe_nacks, sent):
-                        self._apply(session, switch, state)
+                    self._apply(session, state.controller.probe_nacked(now_ms(), state.probe_nacks, sent), state)
                 except Exception:
                     log.exception("media: congestion handling of %s failed", session.participant.identity)
 
         internals.on_nack(subscription.transceiver.sender, nack)
 
-    def _apply(self, session: MediaSession, switch: Switch, state: _Subscriber) -> None:
-        subscription = session.subscriptions.get(switch.sid)
-        if subscription is None:
-            return
-        subscription.switch(on=switch.on)
-        if switch.on:
-            state.resumed.add(id(subscription))
-            state.report_resumed.add(id(subscription))
-            counts = internals.sender_counts(subscription.transceiver.sender)
-            state.probe_nacks, state.probe_packets = 0, 0 if counts is None else counts[0]
-        who = session.participant.identity
-        if switch.on:
-            log.info("media: track %s switched back on for %s", switch.sid, who)
-            session.participant.peer.send(TrackSwitchedOn(sid=switch.sid))
-        else:
-            log.info("media: track %s switched off for %s (%s)", switch.sid, who, switch.reason)
-            session.participant.peer.send(TrackSwitchedOff(sid=switch.sid, reason=switch.reason or REASON_CONGESTION))
+    def _rendition(self, subscription: Subscription) -> Publication | None:
+        """Return the low rendition this subscription can carry in its track's place (same codec), or None."""
+        main = subscription.publication
+        rendition = None if main is None else self.renditions.get(main.track_sid)
+        return rendition if rendition is not None and rendition.codec == subscription.codec else None
+
+    def _apply(self, session: MediaSession, switches: list[Switch], state: _Subscriber) -> None:
+        """Apply each track's layer as the rule's units now say (events only for off and on), whatever `switches`
+        it just returned: a rendition that went away leaves its track's main step off, so that track is off now."""
+        wanted = layers(state.controller.switched_off(), state.tracks)
+        reason = next((sw.reason for sw in switches if not sw.on), None) or REASON_CONGESTION
+        for track_sid, layer in wanted.items():
+            subscription = session.subscriptions.get(track_sid)
+            if subscription is None or subscription.publication is None:
+                continue
+            now: Layer = OFF if subscription.switched_off else LOW if subscription.low else MAIN
+            if layer == now:
+                continue
+            rendition = self._rendition(subscription)
+            if layer == LOW and rendition is None:  # gone between two ticks: the next tick has it without one
+                continue
+            source = subscription.publication if layer == MAIN or rendition is None else rendition
+            who = session.participant.identity
+            if layer == OFF:
+                subscription.switch(on=False)
+                log.info("media: track %s switched off for %s (%s)", track_sid, who, reason)
+                session.participant.peer.send(TrackSwitchedOff(sid=track_sid, reason=reason))
+                continue
+            subscription.switch_source(source)
+            if now == OFF:
+                subscription.switch(on=True)
+                state.resumed.add(id(subscription))
+                state.report_resumed.add(id(subscription))
+                log.info("media: track %s switched back on for %s (%s)", track_sid, who, layer)
+                session.participant.peer.send(TrackSwitchedOn(sid=track_sid))
+            else:
+                log.info("media: track %s of %s moves to its %s layer", track_sid, who, layer)
+            if any(sw.on for sw in switches):  # a probe starts: its NACKs are counted from here
+                counts = internals.sender_counts(subscription.transceiver.sender)
+                state.probe_nacks, state.probe_packets = 0, 0 if counts is None else counts[0]

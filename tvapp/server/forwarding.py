@@ -9,6 +9,13 @@ The gate holds all of that state; a publication only sends the PLIs it lets thro
 its `next_deadline()`. A subscription its subscriber shows as invisible is `paused` (tvapp.server.adaptive): it
 forwards nothing, and restarts at a keyframe asked for at once when shown again.
 
+Simulcast by two tracks (tvapp.core.simulcast): a publication may be a rendition of another (`rendition_of`). A
+subscription always belongs to the main track (`publication`) but carries the frames of its `source`, the main
+track or its rendition. `switch_source` moves it at a keyframe of the target: the target is asked for one (PLI),
+the subscription keeps carrying the old source until that keyframe comes, then carries the target from it on;
+its StreamSplice continues the m-line's RTP timeline and its aiortc sender its own SSRC and sequence numbers, so
+the subscriber's decoder sees one continuous stream (a picture of another size, from a keyframe).
+
 Everything here runs on the event loop and never awaits: a packet in is at most a few queue pushes out.
 """
 
@@ -92,7 +99,9 @@ class Subscription:
         self.kind = kind
         self.codec = codec
         self.track = PacketTrack(kind)
-        self.publication: Publication | None = None
+        self.publication: Publication | None = None  # the main track subscribed to
+        self.source: Publication | None = None  # whose frames it carries: the main track or one of its renditions
+        self.target: Publication | None = None  # a source it moves to at that one's next keyframe
         self.switched_off = False  # by congestion handling (tvapp.server.congestion): no frames taken meanwhile
         self.splice = StreamSplice(video=kind == "video", frame_step=3000 if kind == "video" else 960)
         self.paused = False  # the subscriber does not show it (tvapp.server.adaptive): nothing is forwarded
@@ -108,7 +117,9 @@ class Subscription:
 
     def attach(self, publication: Publication) -> None:
         """Start carrying `publication` (from its next keyframe for video)."""
-        self.publication = publication
+        self._leave_sources()
+        self.publication = self.source = publication
+        self.target = None
         self.switched_off = False
         self.paused = False  # a reused m-line forgets the last track's settings (the next adapt applies these)
         self.splice.restart()
@@ -119,10 +130,56 @@ class Subscription:
 
     def detach(self) -> None:
         """Stop carrying media; the m-line stays for reuse."""
+        self._leave_sources()
         if self.publication is not None:
             self.publication.subscriptions.discard(self)
-        self.publication = None
+        self.publication = self.source = self.target = None
         self.track.clear()
+
+    def _leave_sources(self) -> None:
+        for other in (self.source, self.target):
+            if other is not None:
+                other.subscriptions.discard(self)
+
+    @property
+    def low(self) -> bool:
+        """Tell whether it carries (or is moving to) a rendition of its track rather than the track itself."""
+        heading = self.target or self.source
+        return heading is not None and heading is not self.publication
+
+    def switch_source(self, target: Publication) -> None:
+        """Carry `target` (the main track or a rendition of it) from its next keyframe, asked for now; while withheld
+        at once (nothing is sent meanwhile: the next send starts at a keyframe anyway)."""
+        if target is self.source:
+            if self.target is not None:
+                self.target.subscriptions.discard(self)
+                self.target = None
+            return
+        if self.target is not None and self.target is not target:
+            self.target.subscriptions.discard(self)
+        if self.withheld or self.source is None:
+            self._carry(target)
+            return
+        self.target = target
+        target.subscriptions.add(self)
+        target.request_keyframe()
+
+    def fall_back(self, gone: Publication) -> None:
+        """A rendition went away: carry the main track again if it was carrying that rendition."""
+        if self.target is gone:
+            self.target = None
+        if self.source is gone and self.publication is not None:
+            self._carry(self.publication)
+
+    def _carry(self, source: Publication) -> None:
+        """Carry `source` from its next keyframe, now (a publication's `subscriptions` are those carrying it)."""
+        self._leave_sources()
+        self.target = None
+        self.source = source
+        source.subscriptions.add(self)
+        self.splice.restart()  # what is queued of the old source still goes: the new one starts at a keyframe after it
+        if not self.withheld and self.kind == "video":
+            source.request_keyframe()
 
     def close(self) -> None:
         """Stop for good (the subscriber left)."""
@@ -156,18 +213,29 @@ class Subscription:
             self.splice.resync()
             self._keyframe_requested()
 
-    def deliver(self, pts: int, packet_for: Callable[[int], av.Packet[Any]], keyframe: bool) -> bool:
-        """Queue one frame whose publisher timestamp is `pts`; return whether it still waits for a keyframe."""
+    def deliver(self, pts: int, packet_for: Callable[[int], av.Packet[Any]], keyframe: bool,
+                origin: Publication | None = None) -> bool:
+        """Queue one frame whose publisher timestamp is `pts` (of `origin`, default its source); return whether it
+        still waits for a keyframe (of `origin`)."""
         if self.withheld:
             return False
+        if origin is not None and origin is not self.source:
+            if origin is not self.target:
+                return False
+            if not keyframe:
+                return True  # the source goes on until the target's keyframe
+            old, self.source, self.target = self.source, origin, None
+            if old is not None:
+                old.subscriptions.discard(self)
+            self.splice.restart()  # continue this m-line's timeline from the target's keyframe
         out_pts = self.splice.admit(pts, keyframe)
         if out_pts is not None and not self.track.push(packet_for(out_pts)):
             self.splice.resync()  # the sender fell behind and its backlog was dropped
         return self.splice.waiting_for_keyframe
 
     def _keyframe_requested(self) -> None:
-        if self.publication is not None and self.kind == "video":
-            self.publication.request_keyframe()
+        if self.source is not None and self.kind == "video":
+            self.source.request_keyframe()
 
 
 class Publication:
@@ -184,6 +252,7 @@ class Publication:
         self.codec: str | None = None
         self.codec_parameters: object | None = None
         self.muted = False
+        self.rendition_of: str | None = None  # the main track's sid, for a rendition (tvapp.core.simulcast)
         self.subscriptions: set[Subscription] = set()
         self.assembler = FrameAssembler(kind)
         self.gate = KeyframeRequestGate(min_interval_ms=keyframe_interval_ms)
@@ -281,7 +350,7 @@ class Publication:
 
         waiting = False
         for subscription in list(self.subscriptions):
-            waiting = subscription.deliver(frame.timestamp, packet_for, keyframe) or waiting
+            waiting = subscription.deliver(frame.timestamp, packet_for, keyframe, self) or waiting
         if waiting:
             self.request_keyframe()
 
@@ -323,4 +392,7 @@ class Publication:
         for sink in list(self.sinks):
             sink.close()
         for subscription in list(self.subscriptions):
-            subscription.detach()
+            if self.rendition_of is not None and subscription.publication is not self:
+                subscription.fall_back(self)  # a subscription of the main track that carried this rendition
+            else:
+                subscription.detach()

@@ -9,7 +9,7 @@ through `Peer`, and the SFU only through `MediaHooks`; `RoomError` is every refu
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from tvapp.core.claims import Grants, TokenClaims
@@ -18,7 +18,15 @@ from tvapp.core.owners import Owner
 from tvapp.core.playback import PlaybackRoom
 from tvapp.core.reconnect import RECONNECT_GRACE_DEFAULT, LinkState, Presence
 from tvapp.core.room import EmptyClock, RoomStatus, Roster
-from tvapp.protocol.messages import Encoded, Error, ParticipantInfo, RoomInfo, ServerMessage, TrackInfo
+from tvapp.protocol.messages import (
+    Encoded,
+    Error,
+    ParticipantInfo,
+    RenditionInfo,
+    RoomInfo,
+    ServerMessage,
+    TrackInfo,
+)
 from tvapp.server.store import RoomRow
 
 
@@ -80,6 +88,7 @@ class LiveParticipant:
     claims: TokenClaims
     peer: Peer
     tracks: dict[str, TrackInfo] = field(default_factory=dict)
+    renditions: dict[str, TrackInfo] = field(default_factory=dict)  # rendition sid -> it (`rendition_of` set)
     unsubscribed: set[str] = field(default_factory=set)
     presence: Presence = field(default_factory=lambda: Presence(grace=RECONNECT_GRACE_DEFAULT))
     resume_token: str = field(default="", repr=False)  # the secret `joined` carried; a resume must present it
@@ -124,9 +133,29 @@ class LiveParticipant:
         self._info = None
 
     def drop_track(self, track_sid: str) -> TrackInfo | None:
-        """Remove one of its tracks; return it, or None when it had no such track."""
+        """Remove one of its tracks; return it, or None when it had no such track (its renditions stay: drop them)."""
         self._info = None
         return self.tracks.pop(track_sid, None)
+
+    def published(self, sid: str) -> TrackInfo | None:
+        """Return one of its tracks or renditions by sid (None: neither)."""
+        return self.tracks.get(sid) or self.renditions.get(sid)
+
+    def add_rendition(self, rendition: TrackInfo) -> None:
+        """Add a rendition of one of its tracks; the main track's `renditions` names it (KeyError: no such track)."""
+        assert rendition.rendition_of is not None and rendition.layer is not None
+        main = self.tracks[rendition.rendition_of]
+        self.renditions[rendition.sid] = rendition
+        self.set_track(replace(main, renditions=(*main.renditions, RenditionInfo(sid=rendition.sid,
+                                                                                 layer=rendition.layer))))
+
+    def drop_rendition(self, sid: str) -> TrackInfo | None:
+        """Remove one of its renditions (and its name from its main track); return it, or None."""
+        rendition = self.renditions.pop(sid, None)
+        main = None if rendition is None or rendition.rendition_of is None else self.tracks.get(rendition.rendition_of)
+        if main is not None:
+            self.set_track(replace(main, renditions=tuple(r for r in main.renditions if r.sid != sid)))
+        return rendition
 
 
 @dataclass(eq=False)

@@ -294,14 +294,16 @@ class Sfu:
         new.auto_subscribe, new.requested = old.auto_subscribe, set(old.requested)
         room.sessions[participant.sid] = new
         self.sessions[participant.sid] = new
+        moved: dict[Publication, Publication] = {}
         for track_sid, before in list(old.publications.items()):
-            track = participant.tracks.get(track_sid)
-            if track is None:
-                continue
-            after = new.publish(track, before.cid)
-            for subscription in list(before.subscriptions):
-                before.subscriptions.discard(subscription)
-                subscription.attach(after)
+            track = participant.published(track_sid)
+            if track is not None:
+                moved[before] = new.publish(track, before.cid)
+        for other in list(room.sessions.values()):  # a subscription carrying a rendition comes back to its track
+            for subscription in list(other.subscriptions.values()):
+                after = moved.get(subscription.publication) if subscription.publication is not None else None
+                if after is not None:
+                    subscription.attach(after)
         old.close()
         room.detector.remove(participant.sid)
         for publication in list(room.publications()):
@@ -350,6 +352,8 @@ class Sfu:
     def _wants(self, participant: LiveParticipant, publication: Publication) -> bool:
         session = self.sessions.get(participant.sid)
         if session is None or participant.sid == publication.participant_sid or not participant.grants.subscribe:
+            return False
+        if publication.rendition_of is not None:  # never a subscription of its own: sent in its main track's place
             return False
         if publication.track_sid in participant.unsubscribed:
             return False

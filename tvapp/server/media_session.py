@@ -26,6 +26,7 @@ from aiortc.rtcicetransport import RTCIceCandidate
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from tvapp.config import MediaConfig
+from tvapp.core.adaptive import Constraints
 from tvapp.core.candidates import CandidateError, parse_candidate
 from tvapp.core.drops import DropCounter
 from tvapp.core.reconnect import PacketWatch
@@ -260,6 +261,9 @@ class MediaSession:
         publication = Publication(track.sid, self.participant.sid, cid, track.kind,
                                   transceiver, keyframe_interval_ms=self.sfu.config.keyframe_interval * 1000)
         publication.muted = track.muted
+        publication.rendition_of = track.rendition_of
+        if track.rendition_of is not None:  # its publisher starts it paused (tvapp.client.renditions)
+            publication.constraints = Constraints(paused=True)
         self.publications[track.sid] = publication
         self.request_offer()
         return publication

@@ -226,8 +226,8 @@ class RecordingService:
     def track_ready(self, live: LiveRoom, publication: Publication) -> None:
         """Start recording a publication whose codec is now known, if its room records."""
         session = live.row.sid
-        if session not in self.active or publication.track_sid in self.tracks:
-            return
+        if session not in self.active or publication.track_sid in self.tracks or publication.rendition_of is not None:
+            return  # (a rendition is a second encode of a track recorded already, tvapp.core.simulcast)
         try:
             container_for(publication.codec or "")
         except KeyError:

@@ -47,6 +47,7 @@ from tvapp.protocol.messages import (
     ParticipantReconnected,
     ParticipantReconnecting,
     Removed,
+    RenditionLayer,
     RoomCompleted,
     TrackInfo,
     TrackKind,
@@ -510,13 +511,15 @@ class RoomManager:
     # tracks ------------------------------------------------------------------
 
     def publish(self, participant: LiveParticipant, cid: str, kind: TrackKind, source: TrackSource, name: str,
-                muted: bool) -> TrackInfo:
-        """Record a track a participant publishes and announce it."""
+                muted: bool, rendition_of: str | None = None, layer: RenditionLayer | None = None) -> TrackInfo:
+        """Record a track a participant publishes and announce it (a rendition: to its publisher alone)."""
         live = self._require_room(participant)
         if not participant.grants.publish or participant.hidden:
             raise RoomError("not_allowed", "your token does not allow publishing")
-        if len(participant.tracks) >= MAX_TRACKS_PER_PARTICIPANT:
+        if len(participant.tracks) + len(participant.renditions) >= MAX_TRACKS_PER_PARTICIPANT:
             raise RoomError("too_many_tracks", f"at most {MAX_TRACKS_PER_PARTICIPANT} tracks per participant")
+        if rendition_of is not None:
+            return self._publish_rendition(participant, cid, kind, name, rendition_of, layer or "low")
         track = TrackInfo(sid=new_id("TR"), kind=kind, source=source, name=name, muted=muted)
         participant.set_track(track)
         participant.peer.send(TrackPublished(participant_sid=participant.sid, track=track, cid=cid))
@@ -525,9 +528,35 @@ class RoomManager:
         self.emit("track_published", live.row, participant, track=track.to_json())
         return track
 
-    def unpublish(self, participant: LiveParticipant, track_sid: str) -> None:
-        """Withdraw one of a participant's tracks and announce it."""
+    def _publish_rendition(self, participant: LiveParticipant, cid: str, kind: TrackKind, name: str,
+                           main_sid: str, layer: RenditionLayer) -> TrackInfo:
+        """Record a rendition of one of the participant's video tracks: only its publisher hears of it (the room
+        sees it in the main track's `renditions`, in rosters and REST); the SFU sends it in the main one's place."""
         live = self._require_room(participant)
+        main = participant.tracks.get(main_sid)
+        if main is None:
+            raise RoomError("track_not_found", "rendition_of names none of your tracks")
+        if main.kind != "video" or kind != "video":
+            raise RoomError("not_video", "only a video track has renditions, and they are video")
+        if any(r.layer == layer for r in main.renditions):
+            raise RoomError("rendition_exists", f"that track already has a {layer!r} rendition")
+        rendition = TrackInfo(sid=new_id("TR"), kind="video", source=main.source, name=name,
+                              rendition_of=main_sid, layer=layer)
+        participant.add_rendition(rendition)
+        participant.peer.send(TrackPublished(participant_sid=participant.sid, track=rendition, cid=cid))
+        self.media.track_published(live, participant, rendition, cid)
+        return rendition
+
+    def unpublish(self, participant: LiveParticipant, track_sid: str) -> None:
+        """Withdraw one of a participant's tracks (with its renditions) or renditions, and announce a track's end."""
+        live = self._require_room(participant)
+        if participant.drop_rendition(track_sid) is not None:
+            self.media.track_unpublished(live, participant, track_sid)
+            return
+        track = participant.tracks.get(track_sid)
+        for rendition in track.renditions if track is not None else ():
+            participant.drop_rendition(rendition.sid)
+            self.media.track_unpublished(live, participant, rendition.sid)
         track = participant.drop_track(track_sid)
         if track is None:
             raise RoomError("track_not_found", "you have no track with that sid")

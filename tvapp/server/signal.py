@@ -248,7 +248,8 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         await rooms.leave(participant, "left")
         return None, True
     elif isinstance(event, Publish):
-        rooms.publish(participant, event.cid, event.kind, event.source, event.name, event.muted)
+        rooms.publish(participant, event.cid, event.kind, event.source, event.name, event.muted, event.rendition_of,
+                      event.layer)
     elif isinstance(event, Unpublish):
         rooms.unpublish(participant, event.track_sid)
     elif isinstance(event, Mute):

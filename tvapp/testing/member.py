@@ -8,7 +8,8 @@ The token comes in the environment (never on a command line). It joins, receives
     {"t", "event": "track_switched_off", "sid", "reason"} / {"t", "event": "track_switched_on", "sid"}
     {"t", "event": "dominant", "sid": participant sid or null}
     {"t", "event": "freeze", "sid", "start", "end", "announced"}   a video track's frames stopped > 500 ms
-    {"t", "stats": {track sid: {"kind", "packets", "lost", "frames"}}}   every 0.5 s, cumulative
+    {"t", "stats": {track sid: {"kind", "packets", "lost", "frames", "size"}}}   every 0.5 s, cumulative; "size":
+                                  [width, height] of the last decoded video frame (null: none yet, or audio)
 
 A freeze is "announced" when the track was switched off (track_switched_off) at any point of the gap. Run it in a
 netem namespace with the link's exec_prefix so its whole media path goes through the shaped link. SIGTERM ends it
@@ -24,6 +25,8 @@ import os
 import signal
 import time
 from typing import Any
+
+import av
 
 from tvapp.client import (
     ActiveSpeakersChanged,
@@ -100,12 +103,16 @@ async def main(url: str, token: str, out_path: str, host: str | None) -> None:
             event="dominant", sid=e.dominant.sid if e.dominant is not None else None))
         member.write(event="joined", sid=room.local_participant.sid)
 
-        async def drain(track: Any) -> None:
+        sizes: dict[str, list[int]] = {}
+
+        async def drain(sid: str, track: Any) -> None:
             while True:
                 try:
-                    await track.recv()
+                    frame = await track.recv()
                 except Exception:  # noqa: BLE001 - the track ended (MediaStreamError) or the room closed
                     return
+                if isinstance(frame, av.VideoFrame):
+                    sizes[sid] = [frame.width, frame.height]
 
         drains: dict[str, asyncio.Task[None]] = {}
         next_stats = 0.0
@@ -113,14 +120,15 @@ async def main(url: str, token: str, out_path: str, host: str | None) -> None:
             while not stop.is_set():
                 for sid, track in member.tracks.items():
                     if sid not in drains:
-                        drains[sid] = asyncio.ensure_future(drain(track))
+                        drains[sid] = asyncio.ensure_future(drain(sid, track))
                 member.poll()
                 now = time.monotonic()
                 if now >= next_stats:
                     next_stats = now + STATS_S
                     stats = await room.receive_stats()
                     member.write(stats={sid: {"kind": s.kind, "packets": s.packets_received, "lost": s.packets_lost,
-                                              "frames": s.frames_received} for sid, s in stats.items()})
+                                              "frames": s.frames_received, "size": sizes.get(sid)}
+                                        for sid, s in stats.items()})
                 try:
                     await asyncio.wait_for(stop.wait(), POLL_S)
                 except TimeoutError:

@@ -128,6 +128,14 @@ class ConstraintsOut(BaseModel):
     paused: bool = False
 
 
+# A second encode of a video track its publisher sends (simulcast by two tracks): never a track of its own.
+class RenditionOut(BaseModel):
+    sid: str
+    layer: str = Field(description="\"low\": 160x90@15, sent to a subscriber whose link cannot carry the track")
+    constraints: ConstraintsOut | None = Field(
+        default=None, description="what its publisher is asked to send: paused while no subscriber needs it")
+
+
 # A published track (protocol.messages.TrackInfo as JSON).
 class TrackOut(BaseModel):
     sid: str
@@ -138,6 +146,9 @@ class TrackOut(BaseModel):
     constraints: ConstraintsOut | None = Field(
         default=None, description="a video track's current publish constraints (adaptive stream: the largest size "
         "any subscriber shows, paused when nobody does); null for audio, or in answers that do not say")
+    renditions: list[RenditionOut] = Field(
+        default_factory=list, description="its renditions: the SFU sends one in its place to a subscriber whose "
+        "link cannot carry it (tvapp.core.simulcast)")
 
 
 # A connected participant and its tracks.

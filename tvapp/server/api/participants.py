@@ -25,13 +25,21 @@ Identity = Annotated[str, Path(max_length=64)]
 def participant_json(p: LiveParticipant, sfu: Sfu) -> dict[str, Any]:
     """Return a participant as the API answers it (`ParticipantOut`), its video tracks' constraints from `sfu`."""
     session = sfu.session(p)
+
+    def constraints(sid: str) -> dict[str, Any] | None:
+        publication = session.publications.get(sid) if session is not None else None
+        c = publication.constraints if publication is not None and publication.kind == "video" else None
+        return None if c is None else {"max_width": c.max_width, "max_height": c.max_height,
+                                       "max_framerate": c.max_framerate, "max_bitrate": c.max_bitrate,
+                                       "paused": c.paused}
+
     tracks = []
     for track in p.tracks.values():
-        publication = session.publications.get(track.sid) if session is not None else None
-        c = publication.constraints if publication is not None and publication.kind == "video" else None
-        tracks.append({**track.to_json(), "constraints": None if c is None else {
-            "max_width": c.max_width, "max_height": c.max_height, "max_framerate": c.max_framerate,
-            "max_bitrate": c.max_bitrate, "paused": c.paused}})
+        out = {**track.to_json(), "constraints": constraints(track.sid)}
+        out["renditions"] = [{**r.to_json(), "constraints": constraints(r.sid)} for r in track.renditions]
+        out.pop("rendition_of", None)  # always null in a room's view: a rendition is never a track there
+        out.pop("layer", None)
+        tracks.append(out)
     return {"sid": p.sid, "identity": p.identity, "name": p.name, "joined_at": p.joined_at, "tracks": tracks,
             "reconnecting": p.reconnecting, "network_quality": p.network_quality}
 

@@ -25,7 +25,7 @@ export const CLIENT_MESSAGES = Object.freeze({
   offer: { sdp: S, transceivers: opt(A), generation: opt(I) },
   answer: { sdp: S },
   candidate: { candidate: S, sdp_mid: nul(S), sdp_mline_index: nul(I) },
-  publish: { cid: S, kind: S, source: S, name: opt(S), muted: opt(B) },
+  publish: { cid: S, kind: S, source: S, name: opt(S), muted: opt(B), rendition_of: nul(S), layer: nul(S) },
   unpublish: { track_sid: S },
   subscribe: { track_sid: S },
   unsubscribe: { track_sid: S },
@@ -78,7 +78,7 @@ export const SERVER_MESSAGES = Object.freeze({
 
 // Records inside messages, checked the same way.
 const RECORDS = Object.freeze({
-  track: { sid: S, kind: S, source: S, name: opt(S), muted: opt(B) },
+  track: { sid: S, kind: S, source: S, name: opt(S), muted: opt(B), renditions: opt(A), rendition_of: nul(S), layer: nul(S) },
   participant: { sid: S, identity: S, name: opt(S), joined_at: N, tracks: opt(A), reconnecting: opt(B) },
   room: { sid: S, name: S, status: S, max_participants: I },
   transceiver: { mid: S, direction: S, track_sid: S, participant_sid: S, kind: S, cid: nul(S) },
