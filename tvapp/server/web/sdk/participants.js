@@ -302,6 +302,7 @@ export class LocalParticipant {
     } catch (err) {
       if (!err || err.name !== "NotReadableError" || publication.track.readyState === "ended") throw err;
       publication.track.stop();
+      if (publication.low) publication.low.track.stop(); // its clone holds the camera open too
       return navigator.mediaDevices.getUserMedia(constraints);
     }
   }
