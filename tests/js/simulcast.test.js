@@ -168,3 +168,30 @@ test("a simulcast camera announces its rendition once the camera has a sid, and 
   assert.equal(camera.low, null);
   assert.deepEqual(second.sent.filter((m) => m.type === "unpublish").map((m) => m.track_sid), ["TR_cam2"]);
 });
+
+test("a device switch moves the rendition to a clone of the new camera track, same sids", async () => {
+  const room = new Room("http://core:8800", "ACCESS");
+  rooms.push(room);
+  const n = FakeSocket.all.length + 1;
+  const joining = room.connect();
+  const socket = await socketJoined(n);
+  socket.reply(joined("PA_1"));
+  await joining;
+  const next = new FakeTrack(640, 480);
+  globalThis.navigator = { mediaDevices: { getUserMedia: async () => ({ getTracks: () => [next] }) } };
+  const camera = await room.localParticipant.setCameraEnabled(true, { track: new FakeTrack(1280, 720),
+    simulcast: true });
+  socket.reply(published("PA_1", "camera", "TR_cam"));
+  socket.reply(published("PA_1", "camera/low", "TR_low", { rendition_of: "TR_cam", layer: "low" }));
+  const low = camera.low;
+  const before = low.track;
+  room.localParticipant._setMuted(camera, true);
+  await room.localParticipant.switchDevice("camera", "other");
+  assert.equal(camera.track, next);
+  assert.equal(before.stopped, true);
+  assert.notEqual(low.track, next);
+  assert.deepEqual([low.track.width, low.track.height, low.track.stopped], [640, 480, false]);
+  assert.equal(low.track.enabled, false); // still muted with its camera
+  assert.deepEqual([camera.sid, low.sid, camera.low], ["TR_cam", "TR_low", low]);
+  assert.equal(publishes(socket).length, 2); // nothing announced again
+});
