@@ -99,7 +99,7 @@ def test_a_page_publishes_its_camera_with_a_rendition_sent_only_while_a_weak_mem
         page.goto(page_url(f"http://127.0.0.1:{port}", code=code, name="Web", autojoin="1"))  # (a secure context)
         wait_for_state(page, "joined")
         wait_for_js(page, "() => window.tvapp.localTracks.find((t) => t.source === 'camera')",
-                    lambda t: t and t["sid"] and t["mid"] and t["low"] and t["low"]["sid"] and t["low"]["mid"],
+                    lambda t: t and t["sid"] and t["mid"] and t.get("low") and t["low"]["sid"] and t["low"]["mid"],
                     what="the camera and its rendition published")
         cam = camera(page)
         low = cam["low"]
