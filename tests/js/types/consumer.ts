@@ -4,7 +4,7 @@
 import {
   Room, RemoteTrack, LocalTrackPublication, RemoteParticipant, VERSION, PROTOCOL_VERSION, encode, decode,
   tokenTimes, refreshDelay, createSyncedVideo, RoomClock, STATES, type ConnectionState, type PlaybackState,
-  type RoomEvents, type ConnectOptions, flipChoice, mirrored, type FlipChoice,
+  type RoomEvents, type ConnectOptions, flipChoice, mirrored, type FlipChoice, renditionEncoding, RENDITION,
 } from "../../../tvapp/server/web/sdk/tvapp.js";
 
 export async function join(coreUrl: string, accessToken: string, refreshToken: string): Promise<Room> {
@@ -41,6 +41,11 @@ export async function join(coreUrl: string, accessToken: string, refreshToken: s
   const flippedTo: LocalTrackPublication | null = await room.localParticipant.flipCamera();
   const choice: FlipChoice = flipChoice({ settings: { facingMode: "user" }, cameras: ["a", "b"] });
   console.log(flippedTo?.sid, choice.facingMode, choice.nextDeviceId, mirrored({ facingMode: "environment" }));
+  const simulcast = await room.localParticipant.setCameraEnabled(true, { simulcast: true });
+  const low: LocalTrackPublication | null = simulcast ? simulcast.low : null;
+  const layer: "low" | null = low ? low.layer : null;
+  const scale: number = renditionEncoding(1280, 720, null).scaleResolutionDownBy;
+  console.log(low?.renditionOf?.sid, layer, scale, RENDITION.width);
   const sent: boolean = room.localParticipant.publishData("hello", { topic: "chat", to: ["bob"] });
   console.log(camera?.sid, sent);
 

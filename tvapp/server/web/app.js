@@ -272,12 +272,15 @@ function joinFailed(code, message) {
 }
 
 async function publishLocalTracks(room) {
-  // The preview's own tracks are published (no second getUserMedia); muted ones start muted.
+  // The preview's own tracks are published (no second getUserMedia); muted ones start muted. The camera goes with
+  // its low rendition (simulcast: the SFU sends it to a weak link in the camera's place; paused, so not sent, while
+  // nobody needs it).
   const stream = session.localStream;
   if (!stream) return;
   const lp = room.localParticipant;
   for (const track of stream.getTracks()) {
-    const enable = track.kind === "video" ? (o) => lp.setCameraEnabled(true, o) : (o) => lp.setMicrophoneEnabled(true, o);
+    const enable = track.kind === "video" ? (o) => lp.setCameraEnabled(true, { ...o, simulcast: true })
+      : (o) => lp.setMicrophoneEnabled(true, o);
     const publication = await enable({ track });
     if (!track.enabled) lp._setMuted(publication, true);
   }
@@ -445,7 +448,8 @@ function snapshot() {
     get localTracks() {
       const tracks = room() ? Array.from(room().localParticipant.tracks.values()) : [];
       return tracks.map((e) => ({ cid: e.cid, kind: e.kind, source: e.source, sid: e.sid, muted: e.muted, mid: e.mid,
-        enabled: e.track.enabled, deviceId: e.track.getSettings ? e.track.getSettings().deviceId || null : null }));
+        enabled: e.track.enabled, deviceId: e.track.getSettings ? e.track.getSettings().deviceId || null : null,
+        low: e.low ? { cid: e.low.cid, sid: e.low.sid, mid: e.low.mid } : null }));
     },
     get subscriptions() { return subscriptions(); },
     get dominantSid() { return session.dominantSid; },

@@ -8,6 +8,7 @@
 // elements); the server's publish_constraints for this page's video go to its RTCRtpSender (`_applyConstraints`).
 
 import { RemoteTrack } from "./participants.js";
+import { publishFields, renditionEncoding } from "./simulcast.js";
 
 export const MediaMethods = {
   _newPc() {
@@ -97,9 +98,19 @@ export const MediaMethods = {
     if (this._mediaRepairing && this.state === "connected") this._send("media_restart", { generation: this.generation });
   },
 
+  // A rendition is announced once its camera has a sid, and once per camera sid (a full rejoin renews it).
   _announce(publication) {
-    this._send("publish", { cid: publication.cid, kind: publication.kind, source: publication.source, name: "",
-      muted: publication.muted });
+    const fields = publishFields(publication);
+    if (!fields || (publication.renditionOf && publication.announcedFor === fields.rendition_of)) return;
+    if (publication.renditionOf) publication.announcedFor = fields.rendition_of;
+    this._send("publish", fields);
+  },
+
+  // A camera's rendition follows its mute: no frames, and its encoding inactive while the camera is muted.
+  _muteRendition(main) {
+    const low = main.low;
+    low.track.enabled = !main.muted;
+    this._negotiate(() => this._applyToSender(low), null);
   },
 
   async _replaceTrack(publication) {
@@ -124,7 +135,7 @@ export const MediaMethods = {
     for (const t of pc.getTransceivers()) if (t.mid !== null) byMid.set(t.mid, t);
     const listed = new Set();
     const wanted = new Map();
-    const local = this.localParticipant.tracks;
+    const local = new Map(this.localParticipant._all().map((p) => [p.cid, p]));
     const applies = [];
     for (const publication of local.values()) publication.mid = null;
     for (const info of msg.transceivers || []) {
@@ -147,6 +158,9 @@ export const MediaMethods = {
       }
     }
     for (const [mid, t] of byMid) if (!listed.has(mid)) await idle(t);
+    for (const publication of applies) { // a rendition starts paused: never a burst before its parameters apply
+      if (publication.renditionOf) await this._applyToSender(publication).catch(() => {});
+    }
     await pc.setLocalDescription(await pc.createAnswer());
     if (pc !== this.pc) return;
     this._send("answer", { sdp: pc.localDescription.sdp });
@@ -189,7 +203,7 @@ export const MediaMethods = {
   // publish_constraints for one of this page's video tracks: kept on the publication (applied again to the sender
   // of a new peer connection) and applied to its RTCRtpSender now.
   _applyConstraints(msg) {
-    const publication = Array.from(this.localParticipant.tracks.values()).find((p) => p.sid === msg.sid);
+    const publication = this.localParticipant._all().find((p) => p.sid === msg.sid);
     if (!publication || publication.kind !== "video") return;
     publication.constraints = msg;
     this._negotiate(() => this._applyToSender(publication), msg);
@@ -203,6 +217,13 @@ export const MediaMethods = {
     if (!params.encodings || !params.encodings.length) params.encodings = [{}];
     const e = params.encodings[0];
     const s = publication.track.getSettings ? publication.track.getSettings() : {};
+    if (publication.renditionOf) { // its own size, rate and bitrate, never more than the server asks
+      Object.assign(e, renditionEncoding(s.width || 0, s.height || 0, c, !publication.renditionOf.muted));
+      await t.sender.setParameters(params);
+      publication.appliedConstraints = { ...c, scaleResolutionDownBy: e.scaleResolutionDownBy };
+      this._emit("publish_constraints", { publication, constraints: c });
+      return;
+    }
     e.active = !c.paused;
     e.scaleResolutionDownBy = scaleFor(s.width || 0, s.height || 0, c.max_width, c.max_height);
     if (c.max_bitrate) e.maxBitrate = c.max_bitrate; else delete e.maxBitrate;

@@ -3,6 +3,7 @@
 // publishes this page's camera, microphone and screen and sends data.
 
 import { flipChoice, flipped } from "./facing.js";
+import { RENDITION, RENDITION_START } from "./simulcast.js";
 
 const SETTINGS_INTERVAL_MS = 100;
 
@@ -173,6 +174,10 @@ export class LocalTrackPublication {
     this.muted = false;
     this.mid = null;
     this.constraints = null; // the server's last publish_constraints for it (video), applied to its sender
+    // Simulcast by two tracks (simulcast.js): a camera's low rendition, and a rendition's camera and layer.
+    this.low = null;
+    this.renditionOf = null;
+    this.layer = null;
   }
 }
 
@@ -199,9 +204,12 @@ export class LocalParticipant {
     this.networkQuality = null; // 0 broken .. 5 excellent, as the SFU announces it (network_quality)
   }
 
-  /** Publish the camera (or unmute it); with false, mute it (the publication keeps its sid). */
-  setCameraEnabled(enabled, options = {}) {
-    return this._setDevice("camera", "video", enabled, options.deviceId, options);
+  /** Publish the camera (or unmute it); with false, mute it (the publication keeps its sid). `options.simulcast`:
+   * also send its low rendition (160x90@15, paused until the server needs it for a weak link; simulcast.js). */
+  async setCameraEnabled(enabled, options = {}) {
+    const publication = await this._setDevice("camera", "video", enabled, options.deviceId, options);
+    if (publication && enabled && options.simulcast && !publication.low) this._addRendition(publication);
+    return publication;
   }
 
   /** Publish the microphone (or unmute it); with false, mute it. */
@@ -294,6 +302,7 @@ export class LocalParticipant {
     } catch (err) {
       if (!err || err.name !== "NotReadableError" || publication.track.readyState === "ended") throw err;
       publication.track.stop();
+      if (publication.low) publication.low.track.stop(); // its clone holds the camera open too
       return navigator.mediaDevices.getUserMedia(constraints);
     }
   }
@@ -317,6 +326,14 @@ export class LocalParticipant {
     if (deviceId) this.devices[publication.cid] = deviceId;
     await this._room._replaceTrack(publication);
     old.stop();
+    const low = publication.low;
+    if (low) { // the rendition follows on a clone of the new track (same sid), scaled for its size
+      const oldLow = low.track;
+      low.track = track.clone();
+      await this._room._replaceTrack(low);
+      oldLow.stop();
+      await this._room._applyToSender(low);
+    }
     this._room._emit("local_track_changed", { publication });
     return publication;
   }
@@ -350,9 +367,28 @@ export class LocalParticipant {
     return publication;
   }
 
+  // The camera's low rendition: a clone of its track on a sender of its own, announced once the camera has a sid.
+  _addRendition(main) {
+    const low = new LocalTrackPublication(main.cid + "/" + RENDITION.layer, "video", main.source, main.track.clone());
+    Object.assign(low, { renditionOf: main, layer: RENDITION.layer, constraints: { ...RENDITION_START } });
+    main.low = low;
+    if (main.sid) this._room._announce(low);
+    return low;
+  }
+
+  /** Every publication, renditions included (`tracks` holds what the room sees: a rendition is its camera's). */
+  _all() {
+    const out = [];
+    for (const publication of this.tracks.values()) out.push(...(publication.low ? [publication, publication.low]
+      : [publication]));
+    return out;
+  }
+
   _unpublish(publication) {
     this.tracks.delete(publication.cid);
     publication.track.stop();
+    if (publication.low) publication.low.track.stop(); // the server drops it with its camera
+    publication.low = null;
     if (publication.sid) this._room._send("unpublish", { track_sid: publication.sid });
     this._room._emit("local_track_unpublished", { publication });
   }
@@ -360,12 +396,13 @@ export class LocalParticipant {
   _setMuted(publication, muted) {
     publication.muted = muted;
     publication.track.enabled = !muted;
+    if (publication.low) this._room._muteRendition(publication);
     if (publication.sid) this._room._send("mute", { track_sid: publication.sid, muted });
   }
 
   /** Stop every local track (the room calls it when it ends). */
   _stopAll() {
-    for (const publication of this.tracks.values()) publication.track.stop();
+    for (const publication of this._all()) publication.track.stop();
     this.tracks.clear();
   }
 }

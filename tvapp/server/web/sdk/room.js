@@ -180,10 +180,8 @@ export class Room extends Emitter {
       this._closePc();
       this.generation = 0;
       this.pc = this._newPc();
-      for (const publication of lp.tracks.values()) {
-        publication.sid = null;
-        this._announce(publication);
-      }
+      for (const publication of lp._all()) publication.sid = null; // (a rendition: once its camera has a sid)
+      for (const publication of lp.tracks.values()) this._announce(publication);
     }
     this._setState("joined");
     this._attempt = 0;
@@ -418,12 +416,13 @@ export class Room extends Emitter {
   _onTrackPublished(msg, p) {
     const lp = this.localParticipant;
     if (msg.participant_sid === lp.sid) {
-      const publication = msg.cid ? lp.tracks.get(msg.cid) : null;
+      const publication = msg.cid ? lp._all().find((x) => x.cid === msg.cid) : null;
       if (!publication) return;
       const renewed = publication.sid !== msg.track.sid && publication.constraints; // a full rejoin: unconstrained
       publication.sid = msg.track.sid;
       if (renewed) this._applyConstraints({ sid: publication.sid, max_width: null, max_height: null,
-        max_framerate: null, max_bitrate: null, paused: false });
+        max_framerate: null, max_bitrate: null, paused: Boolean(publication.renditionOf) }); // (a rendition: paused)
+      if (publication.low && !publication.low.sid) this._announce(publication.low);
       if (publication.muted !== Boolean(msg.track.muted)) {
         this._send("mute", { track_sid: publication.sid, muted: publication.muted });
       }
@@ -443,6 +442,7 @@ export class Room extends Emitter {
         if (publication.sid === msg.track_sid && msg.by_server) {
           publication.muted = muted;
           publication.track.enabled = !muted;
+          if (publication.low) this._muteRendition(publication);
         }
       }
       return;

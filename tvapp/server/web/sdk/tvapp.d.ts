@@ -97,7 +97,22 @@ export declare class LocalTrackPublication {
   readonly muted: boolean;
   /** The server's last publish_constraints for this video track, applied to its RTCRtpSender. */
   readonly constraints: PublishConstraints | null;
+  /** Simulcast by two tracks: the camera's low rendition (setCameraEnabled's `simulcast`), else null. It is not in
+   * `localParticipant.tracks` (the room sees one track); its own sender, sid and constraints (paused unless needed). */
+  readonly low: LocalTrackPublication | null;
+  /** For a low rendition: the camera publication it renders, and its layer; else null. */
+  readonly renditionOf: LocalTrackPublication | null;
+  readonly layer: "low" | null;
 }
+
+/** The low rendition's target (simulcast by two tracks): 160x90 worth of pixels, 15 fps, 100 kb/s. */
+export declare const RENDITION: Readonly<{ width: 160; height: 90; framerate: 15; bitrate: 100000; layer: "low" }>;
+/** The factor that brings a width x height source down to the rendition's pixel count (never below 1). */
+export declare function renditionScale(width: number, height: number): number;
+/** The rendition's RTCRtpEncodingParameters for a source size under the server's constraints (default: paused). */
+export declare function renditionEncoding(width: number, height: number, constraints?: PublishConstraints |
+  Omit<PublishConstraints, "sid"> | null, sending?: boolean): { active: boolean; scaleResolutionDownBy: number;
+  maxFramerate: number; maxBitrate: number };
 
 export declare class LocalParticipant {
   readonly sid: string | null;
@@ -106,8 +121,11 @@ export declare class LocalParticipant {
   readonly tracks: Map<string, LocalTrackPublication>;
   /** This page's network quality level 0 (broken) .. 5 (excellent) as the SFU announces it; null when unknown. */
   readonly networkQuality: number | null;
-  /** `options.track`: publish this MediaStreamTrack (e.g. a preview's) instead of opening the device again. */
-  setCameraEnabled(enabled: boolean, options?: { deviceId?: string; track?: MediaStreamTrack }): Promise<LocalTrackPublication | null>;
+  /** `options.track`: publish this MediaStreamTrack (e.g. a preview's) instead of opening the device again.
+   * `options.simulcast`: also send a low rendition (160x90@15 on a second sender; `publication.low`), which the SFU
+   * keeps paused unless a subscriber's link cannot carry the camera (about +20 % uplink only then). */
+  setCameraEnabled(enabled: boolean, options?: { deviceId?: string; track?: MediaStreamTrack; simulcast?: boolean }):
+    Promise<LocalTrackPublication | null>;
   /** `options.track`: publish this MediaStreamTrack (e.g. a preview's) instead of opening the device again. */
   setMicrophoneEnabled(enabled: boolean, options?: { deviceId?: string; track?: MediaStreamTrack }): Promise<LocalTrackPublication | null>;
   setScreenShareEnabled(enabled: boolean): Promise<LocalTrackPublication | null>;

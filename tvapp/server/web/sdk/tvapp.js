@@ -12,6 +12,7 @@ export { RoomClock, moving, positionAt, steer, median, learnFrame, frameError, m
 export { Playback } from "./playback.js";
 export { createSyncedVideo, playableUrl } from "./syncvideo.js";
 export { otherFacing, facingOf, flipChoice, flipped, mirrored } from "./facing.js";
+export { RENDITION, renditionScale, renditionEncoding } from "./simulcast.js";
 export { LocalParticipant, RemoteParticipant, RemoteTrack, RemoteTrackPublication, LocalTrackPublication }
   from "./participants.js";
 export const VERSION = "0.1.0"; // = the Python package's version (tests/test_web_sdk_package.py checks)
