@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from tvapp.testing.congestion import (
     noise_video,
     server_behind,
     shaped_link,
+    stats_at,
     subscriptions,
     window,
 )
@@ -31,6 +33,7 @@ from tvapp.testing.tv import BotProcess
 PUBLISHERS = {"pa": [], "pb": ["--talk", "999998/1000000@1"], "pc": ["--talk", "999999/1000000@1"]}
 WEAK_KBPS = 600.0
 MEASURE_S = 8.0
+AFTER_ON_S = 4.0  # how long after the last switch-on every track must have been decoding
 
 
 @pytest.fixture
@@ -105,6 +108,20 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         # track, from its first bytes; tests/test_core_congestion.py sweeps every phase); the rest is the keyframe
         # and the event's way to the member.
         assert max(back.values()) - restored <= 5.0, back
+        # Switched on means pictures, not only packets: every track decodes steadily after its switch-on, at no less
+        # than half the good member's frame rate over the same window, up to the last second of it.
+        end = max(back.values()) + AFTER_ON_S
+        weak.wait("a window after the last switch-on", lambda rs: rs[-1]["t"] >= end, timeout=AFTER_ON_S + 10)
+        good.wait("a window after the last switch-on", lambda rs: rs[-1]["t"] >= end, timeout=10)
+        decoded = {sid: _frames(weak.records(), sid, on, end) for sid, on in back.items()}
+        recent = window(weak.records(), end - 1.0, end)
+        rates = window(good.records(), end - 1.0, end)
+        print(f"decoded after switch-on {decoded}; last second weak {[round(recent[s]['fps'], 1) for s in back]} "
+              f"good {[round(rates[s]['fps'], 1) for s in back]} fps")
+        for sid, on in back.items():
+            wanted = 0.5 * _frames(good.records(), sid, on, end)
+            assert decoded[sid] >= wanted, (sid, decoded, wanted)
+            assert recent[sid]["fps"] >= 0.5 * rates[sid]["fps"] > 0, (sid, recent[sid], rates[sid])
         assert not [line for line in server.output if "congestion handling" in line and "failed" in line]
     finally:
         for member in members:
@@ -121,6 +138,12 @@ def _flowing(records: list[dict[str, object]], n: int) -> bool:
     stats = last[-1]["stats"]
     assert isinstance(stats, dict)
     return len(stats) >= n and all(s["packets"] > 0 for s in stats.values())
+
+
+def _frames(records: list[dict[str, Any]], sid: str, start: float, end: float) -> int:
+    """Return how many frames of track `sid` were decoded over [start, end] (from the cumulative stats)."""
+    before, after = stats_at(records, start).get(sid), stats_at(records, end).get(sid)
+    return int(after["frames"]) - (int(before["frames"]) if before else 0) if after else 0
 
 
 def _first_offs(records: list[dict[str, object]]) -> list[str]:

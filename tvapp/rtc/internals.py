@@ -47,6 +47,11 @@ and TV alike, goes through tvapp.rtc.peer, which calls it):
   being applied (transceivers already marked, the description not yet replaced) and die on an IndexError,
   logged as "Task exception was never retrieved". The answer being applied starts its own, so that
   IndexError is dropped (at DEBUG) and anything else still raised.
+- `route_rtx`: aiortc registers only a receiver's media SSRC with its transport's RTP router, so a retransmission
+  (RTX, its own SSRC) is routed by payload type alone, and dropped as soon as the bundle has two receivers of the
+  same codec (they share the RTX payload type): every NACK was answered and no retransmission arrived, so a
+  subscriber's video stalled on one lost packet until its jitter buffer gave up 512 packets later (issue 18). The
+  RTX SSRC the remote description pairs with a receiver's media SSRC (ssrc-group FID) is registered too.
 - `guard_ssrcs`: every SSRC that passes SRTP costs libsrtp a stream and aiortc some dicts, never given back;
   a transport admits at most `SSRCS_BASE + SSRCS_PER_MLINE` x its m-lines, and drops packets of any
   further SSRC before decrypting them.
@@ -401,7 +406,8 @@ def _guard_problems() -> list[str]:
     problems = []
     for owner, name in ((aioice.ice.StunProtocol, "datagram_received"), (aioice.ice.Connection, "data_received"),
                         (RTCDtlsTransport, "_setup_srtp"), (RTCDtlsTransport, "_handle_rtp_data"),
-                        (RTCDtlsTransport, "_handle_rtcp_data"), (RTCPeerConnection, _CONNECT),
+                        (RTCDtlsTransport, "_handle_rtcp_data"), (RTCDtlsTransport, "_register_rtp_receiver"),
+                        (RTCPeerConnection, _CONNECT),
                         (RTCPeerConnection, _REMOTE_DESCRIPTION), (RTCRtpTransceiver, "_get_mline_index")):
         if not callable(_originals.get(f"{owner.__name__}.{name}", getattr(owner, name, None))):
             problems.append(f"{owner.__name__}.{name} is gone")
@@ -418,6 +424,8 @@ def _guard_problems() -> list[str]:
         problems.append("aioice.ice no longer imports asyncio")
     if _ICE_TRANSPORTS not in RTCPeerConnection.__init__.__code__.co_names:
         problems.append("RTCPeerConnection no longer sets __iceTransports")
+    if "ssrc_table" not in RtpRouter.__init__.__code__.co_names:
+        problems.append("aiortc's RtpRouter no longer has an ssrc_table")
     for attr in ("_rx_srtp", "_rtp_router"):
         if attr not in RTCDtlsTransport.__init__.__code__.co_names:
             problems.append(f"RTCDtlsTransport no longer sets {attr}")
@@ -437,6 +445,7 @@ def install_guards() -> None:
     guard_rtp_handling()
     guard_connect_race()
     guard_ssrcs()
+    route_rtx()
     _bind_host_sockets()
 
 
@@ -521,6 +530,21 @@ def guard_rtp_handling() -> None:
 
     _wrap(RTCDtlsTransport, "_handle_rtp_data", functools.partial(make, "RTP packets"))
     _wrap(RTCDtlsTransport, "_handle_rtcp_data", functools.partial(make, "RTCP packets"))
+
+
+def route_rtx() -> None:
+    """Route a receiver's retransmissions (RTX SSRC) to it, not by payload type (see the module docstring)."""
+
+    def make(original: Callable[..., None]) -> Callable[..., None]:
+        def register(transport: Any, receiver: Any, parameters: Any) -> None:
+            original(transport, receiver, parameters)
+            for encoding in parameters.encodings:
+                if encoding.rtx is not None:
+                    transport._rtp_router.ssrc_table[encoding.rtx.ssrc] = receiver
+
+        return register
+
+    _wrap(RTCDtlsTransport, "_register_rtp_receiver", make)
 
 
 def guard_connect_race() -> None:
