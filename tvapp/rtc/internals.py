@@ -52,6 +52,13 @@ and TV alike, goes through tvapp.rtc.peer, which calls it):
   same codec (they share the RTX payload type): every NACK was answered and no retransmission arrived, so a
   subscriber's video stalled on one lost packet until its jitter buffer gave up 512 packets later (issue 18). The
   RTX SSRC the remote description pairs with a receiver's media SSRC (ssrc-group FID) is registered too.
+- `resync_at_keyframes`: aiortc's video jitter buffer hands frames on strictly in sequence order and waits for a
+  missing packet until 512 packets later (~6 s of a 500 kb/s stream). A packet that cannot come any more (older
+  than the sender's and the NACK generator's 128-packet memory, e.g. lost before the SFU switched the track off)
+  froze the video that long after the SFU resumed it at a keyframe (issue 18). Every video receiver's buffer
+  is replaced by one that, when the first packet of a keyframe arrives while a packet before it (still in the
+  buffer's window) is missing, drops everything before the keyframe (nothing before a keyframe is needed to decode what follows),
+  and drops a packet older than its start (a late retransmission) instead of restarting itself on it.
 - `guard_ssrcs`: every SSRC that passes SRTP costs libsrtp a stream and aiortc some dicts, never given back;
   a transport admits at most `SSRCS_BASE + SSRCS_PER_MLINE` x its m-lines, and drops packets of any
   further SSRC before decrypting them.
@@ -82,6 +89,7 @@ import aiortc.rtcrtpreceiver
 import pylibsrtp
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -92,8 +100,10 @@ from aiortc.rtp import (
     pack_remb_fci,
     unpack_remb_fci,
 )
+from aiortc.utils import uint16_add
 
 from tvapp.core.drops import DropCounter
+from tvapp.rtc.packets import is_keyframe, vp8_frame_start
 
 PINNED_AIORTC = "1.16.0"
 PINNED_AIOICE = "0.13.0"  # what aiortc 1.16.0 installs; the guards wrap its methods too
@@ -105,6 +115,8 @@ _ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
 _REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 _RTX_SSRCS = "_RTCRtpReceiver__rtx_ssrc"
+_CODECS = "_RTCRtpReceiver__codecs"
+_VIDEO_JITTER_CAPACITY = 512  # aiortc's own for video
 _ENV_HOSTS = "TVAPP_MEDIA_HOST_ADDRESSES"
 _KNOWN_SOURCES = "_tvapp_known_sources"
 _CONNECT = "_RTCPeerConnection__connect"
@@ -166,8 +178,9 @@ def check_internals() -> None:
         problems.append("aiortc.rtcrtpreceiver.get_decoder is gone")
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         problems.append("aioice.ice.get_host_addresses is gone")
-    init_names = RTCRtpReceiver.__init__.__code__.co_names
-    for attr in (_JITTER, _DECODER_QUEUE, _DECODER_THREAD, _ESTIMATOR, _RTCP_SSRC, _REMOTE_STREAMS, _RTX_SSRCS):
+    init_names = _originals.get("RTCRtpReceiver.__init__", RTCRtpReceiver.__init__).__code__.co_names
+    for attr in (_JITTER, _DECODER_QUEUE, _DECODER_THREAD, _ESTIMATOR, _RTCP_SSRC, _REMOTE_STREAMS, _RTX_SSRCS,
+                 _CODECS):
         if attr not in init_names:
             problems.append(f"RTCRtpReceiver no longer sets {attr.split('__')[1]}")
     if _RX_PACKETS not in RTCDtlsTransport.__init__.__code__.co_names:
@@ -446,6 +459,7 @@ def install_guards() -> None:
     guard_connect_race()
     guard_ssrcs()
     route_rtx()
+    resync_at_keyframes()
     _bind_host_sockets()
 
 
@@ -545,6 +559,50 @@ def route_rtx() -> None:
         return register
 
     _wrap(RTCDtlsTransport, "_register_rtp_receiver", make)
+
+
+class _ResyncingJitterBuffer(JitterBuffer):
+    """aiortc's video jitter buffer that skips an open gap at a keyframe (see the module docstring)."""
+
+    def __init__(self, codecs: dict[int, Any]) -> None:
+        super().__init__(capacity=_VIDEO_JITTER_CAPACITY, is_video=True)
+        self.codecs = codecs  # the receiver's payload type -> codec, filled in when it starts receiving
+
+    def add(self, packet: RtpPacket) -> tuple[bool, Any]:
+        origin = self._origin
+        if origin is not None:
+            ahead = uint16_add(packet.sequence_number, -origin)
+            behind = uint16_add(origin, -packet.sequence_number)
+            if 0 < behind < ahead and behind < self._capacity:
+                return False, None  # older than anything still wanted: a late retransmission
+            if 0 < ahead < self._capacity and self._starts_keyframe(packet) and any(
+                    self._packets[(origin + i) % self._capacity] is None for i in range(ahead)):
+                self.remove(ahead)
+        return super().add(packet)
+
+    def _starts_keyframe(self, packet: RtpPacket) -> bool:
+        codec = self.codecs.get(packet.payload_type)
+        data = depayloaded(packet)
+        name = codec.name.lower() if codec is not None else ""
+        if name == "vp8":
+            return bool(vp8_frame_start(packet.payload)) and is_keyframe("vp8", data)
+        if name == "h264":  # aiortc's depayloader starts a NAL unit (not a fragment's rest) with a start code
+            return data[:4] == b"\x00\x00\x00\x01" and len(data) > 4 and data[4] & 0x1F in (5, 7)
+        return False
+
+
+def resync_at_keyframes() -> None:
+    """Give every video receiver made from now on a jitter buffer that skips an open gap at a keyframe."""
+
+    def make(original: Callable[..., None]) -> Callable[..., None]:
+        def init(receiver: Any, kind: str, *args: Any, **kwargs: Any) -> None:
+            original(receiver, kind, *args, **kwargs)
+            if kind == "video":
+                setattr(receiver, _JITTER, _ResyncingJitterBuffer(getattr(receiver, _CODECS)))
+
+        return init
+
+    _wrap(RTCRtpReceiver, "__init__", make)
 
 
 def guard_connect_race() -> None:
