@@ -34,6 +34,8 @@ PUBLISHERS = {"pa": [], "pb": ["--talk", "999998/1000000@1"], "pc": ["--talk", "
 WEAK_KBPS = 600.0
 MEASURE_S = 8.0
 AFTER_ON_S = 4.0  # how long after the last switch-on every track must have been decoding
+FIRST_FRAME_S = 1.0  # a switched-on track's first frame: the keyframe asked of its publisher, and its way here
+MAX_GAP_S = 1.0  # the longest a switched-on track may go without a new frame after that (stats come every 0.5 s)
 
 
 @pytest.fixture
@@ -118,10 +120,13 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         rates = window(good.records(), end - 1.0, end)
         print(f"decoded after switch-on {decoded}; last second weak {[round(recent[s]['fps'], 1) for s in back]} "
               f"good {[round(rates[s]['fps'], 1) for s in back]} fps")
+        stalls = {sid: _longest_stall(weak.records(), sid, on + FIRST_FRAME_S, end) for sid, on in back.items()}
+        print(f"longest gap between decoded frames from {FIRST_FRAME_S} s after switch-on: {stalls}")
         for sid, on in back.items():
             wanted = 0.5 * _frames(good.records(), sid, on, end)
             assert decoded[sid] >= wanted, (sid, decoded, wanted)
             assert recent[sid]["fps"] >= 0.5 * rates[sid]["fps"] > 0, (sid, recent[sid], rates[sid])
+            assert stalls[sid] <= MAX_GAP_S, (sid, stalls)
         assert not [line for line in server.output if "congestion handling" in line and "failed" in line]
     finally:
         for member in members:
@@ -144,6 +149,20 @@ def _frames(records: list[dict[str, Any]], sid: str, start: float, end: float) -
     """Return how many frames of track `sid` were decoded over [start, end] (from the cumulative stats)."""
     before, after = stats_at(records, start).get(sid), stats_at(records, end).get(sid)
     return int(after["frames"]) - (int(before["frames"]) if before else 0) if after else 0
+
+
+def _longest_stall(records: list[dict[str, Any]], sid: str, start: float, end: float) -> float:
+    """Return the longest time over [start, end] in which track `sid` decoded no new frame (from the stats)."""
+    last_change, longest, count = start, 0.0, None
+    for r in records:
+        if "stats" not in r or sid not in r["stats"] or r["t"] > end:
+            continue
+        frames = r["stats"][sid]["frames"]
+        if r["t"] >= start and count is not None and frames != count:
+            longest = max(longest, r["t"] - last_change)
+            last_change = r["t"]
+        count = frames
+    return max(longest, end - last_change)
 
 
 def _first_offs(records: list[dict[str, object]]) -> list[str]:
