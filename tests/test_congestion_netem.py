@@ -35,7 +35,8 @@ WEAK_KBPS = 600.0
 MEASURE_S = 8.0
 AFTER_ON_S = 4.0  # how long after the last switch-on every track must have been decoding
 FIRST_FRAME_S = 1.0  # a switched-on track's first frame: the keyframe asked of its publisher, and its way here
-MAX_GAP_S = 1.0  # the longest a switched-on track may go without a new frame after that (stats come every 0.5 s)
+MAX_GAP_S = 1.6  # the longest a switched-on track may go without a new frame after that (stats every 0.5 s; a
+# loaded machine hitches ~1 s; the stall of issue 18 was 3-4.5 s)
 
 
 @pytest.fixture
