@@ -20,14 +20,26 @@ import logging
 from collections.abc import Callable, Mapping
 
 import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription, RTCStatsReport
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+    RTCStatsReport,
+)
 from aiortc.mediastreams import MediaStreamError
 
 from tvapp.client import decodecost
 from tvapp.client import events as ev
-from tvapp.client.participants import LocalTrackPublication, RemoteParticipant, RemoteTrack, RemoteTrackPublication
+from tvapp.client.participants import (
+    LocalTrackPublication,
+    RemoteParticipant,
+    RemoteTrack,
+    RemoteTrackPublication,
+)
 from tvapp.client.tasks import TaskSet
 from tvapp.protocol import messages as m
+from tvapp.rtc import internals
 
 log = logging.getLogger("tvapp.client.room")
 
@@ -187,14 +199,14 @@ class MediaSession:
             transceiver = by_mid.get(mid)
             if transceiver is None:
                 continue
-            report = await transceiver.receiver.getStats()
-            for stats in report.values():
-                if getattr(stats, "type", "") == "inbound-rtp":
-                    clock = 90.0 if remote.kind == "video" else 48.0  # RTP clock ticks per ms
-                    result[remote.sid] = ReceiveStats(
-                        track_sid=remote.sid, kind=remote.kind, packets_received=stats.packetsReceived,
-                        packets_lost=max(0, stats.packetsLost), jitter_ms=stats.jitter / clock,
-                        frames_received=remote.frames_received)
+            # The media SSRC's counts: aiortc's getStats gives its RTX stream the same id, so once a retransmission
+            # arrives its report shows the RTX counts instead.
+            counts = internals.receive_counts(transceiver.receiver)
+            if counts is not None:
+                received, lost, jitter_s = counts
+                result[remote.sid] = ReceiveStats(
+                    track_sid=remote.sid, kind=remote.kind, packets_received=received, packets_lost=max(0, lost),
+                    jitter_ms=jitter_s * 1000.0, frames_received=remote.frames_received)
         return result
 
     def decode_costs(self) -> dict[str, decodecost.DecodeCost]:
