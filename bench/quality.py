@@ -13,7 +13,12 @@ subscriber:
 
 - stall_s_per_min: seconds a video track showed no new frame for > 500 ms while it was NOT switched off, per
   minute of measurement, summed over its video tracks (the freezes a viewer sees as stalls);
-- switched_off_s_per_min: the same for gaps while the track was switched off (announced, a tile mark);
+- switched_off_s_per_min: the same for gaps while the track was switched off (announced, a tile mark), counted
+  from the switch events' times up to 1 s after a switch-on (the resume keyframe's way); a gap that lasts longer
+  after its switch-on is a stall from then on (before, a gap that began switched off was announced all along);
+- stall_kinds_s_per_min: the stalls by kind (tvapp.testing.congestion.freeze_kinds): after_switch_on (the frames
+  did not come back after a switch-on), before_switch_off (they had stopped before the switch-off) and
+  unannounced (no switch in the gap);
 - audio_loss: fraction of its audio packets lost (RTP sequence gaps) over the measurement;
 - video_fps: frames decoded per second over all its video tracks;
 - video_s_per_min_by_size: seconds a video track decoded new frames at each size ("320x240" main, "160x90" the low
@@ -41,6 +46,7 @@ from bench.common import emit, parser
 from tvapp.testing.congestion import (
     MemberProcess,
     audio_loss,
+    freeze_kinds,
     freezes,
     noise_video,
     subscriptions,
@@ -98,6 +104,8 @@ def run_room(workdir: Path, links: dict[str, NetemLink], video: Path, *, congest
             out[name] = {
                 "stall_s_per_min": round(stalls / minutes, 2),
                 "switched_off_s_per_min": round(announced / minutes, 2),
+                "stall_kinds_s_per_min": {kind: round(s / minutes, 2) for kind, s in
+                                          freeze_kinds(records, start, end).items() if kind != "switched_off"},
                 "audio_loss": round(audio_loss(records, start, end), 4),
                 "video_fps": round(sum(v["fps"] for v in w.values() if v["kind"] == "video"), 1),
                 "video_s_per_min_by_size": {size: round(s / minutes, 1)

@@ -7,6 +7,9 @@ one (PLI); a retransmission that comes in time fills the gap with nothing given 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
@@ -100,3 +103,23 @@ def test_a_retransmission_within_the_wait_fills_the_gap_with_nothing_given_up() 
     assert out == [n * 6000 for n in range(12)]
     assert buffer.given_up == 0 and plis == 0
     assert PLI_REPEAT_MS >= MAX_WAIT_MS
+
+
+def test_installing_the_receive_buffer_first_does_not_stop_the_guards_from_installing() -> None:
+    # The SDK installs its receive buffer as a MediaSession is made, before its first peer connection installs the
+    # guards; both wrap aiortc through the same table of originals, which once made install_guards() think it had
+    # run (no guard, no RTX routing in SDK and TV processes). A fresh process, in that order:
+    code = (
+        "from aiortc import RTCRtpReceiver\n"
+        "from aiortc.rtcdtlstransport import RTCDtlsTransport\n"
+        "from tvapp.client import receivebuffer\n"
+        "from tvapp.rtc import internals\n"
+        "before = RTCDtlsTransport._register_rtp_receiver\n"
+        "receivebuffer.install()\n"
+        "internals.install_guards()\n"
+        "assert RTCDtlsTransport._register_rtp_receiver is not before, 'route_rtx not installed'\n"
+        "assert RTCRtpReceiver.__init__ is not internals._originals['RTCRtpReceiver.__init__']\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -5,7 +5,9 @@ shaped to 600 kb/s (token bucket with a 100 ms queue). Three publishers send 500
 (only one of them talks: the active speaker). The weak member's video tracks are switched off with
 track_switched_off events, the speaker's last; its audio keeps arriving (loss < 1 %); the good member's frame
 and packet rates are those it had before the weak member joined (measured first, in this test); when the link
-goes to 10 Mb/s every track is back (track_switched_on, as the member records it) within the issue's 5 s.
+goes to 10 Mb/s every track is back (track_switched_on, as the member records it) within the issue's 5 s, and
+decodes steadily from its first second on (no gap over MAX_GAP_S, at least half the good member's frames): before
+issue 18's fix a switched-on track could decode one picture, or none, for 3-4.5 s while its packets arrived.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +25,7 @@ from tvapp.testing.congestion import (
     noise_video,
     server_behind,
     shaped_link,
+    stats_at,
     subscriptions,
     window,
 )
@@ -31,6 +35,11 @@ from tvapp.testing.tv import BotProcess
 PUBLISHERS = {"pa": [], "pb": ["--talk", "999998/1000000@1"], "pc": ["--talk", "999999/1000000@1"]}
 WEAK_KBPS = 600.0
 MEASURE_S = 8.0
+AFTER_ON_S = 4.0  # how long after the last switch-on every track must have been decoding
+FIRST_FRAME_S = 1.0  # a switched-on track's first frame: the keyframe asked of its publisher, and its way here
+# The longest a switched-on track may go without a new frame after that: stats come every 0.5 s, a loaded machine
+# hitches ~1 s, the stall of issue 18 was 3-4.5 s.
+MAX_GAP_S = 1.6
 
 
 @pytest.fixture
@@ -105,6 +114,25 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
         # track, from its first bytes; tests/test_core_congestion.py sweeps every phase); the rest is the keyframe
         # and the event's way to the member.
         assert max(back.values()) - restored <= 5.0, back
+        # Switched on means pictures, not only packets: every track decodes steadily after its switch-on, at no less
+        # than half the good member's frame rate over the same window, up to the last second of it.
+        end = max(back.values()) + AFTER_ON_S
+        weak.wait("a window after the last switch-on", lambda rs: rs[-1]["t"] >= end, timeout=AFTER_ON_S + 10)
+        good.wait("a window after the last switch-on", lambda rs: rs[-1]["t"] >= end, timeout=10)
+        decoded = {sid: _frames(weak.records(), sid, on, end) for sid, on in back.items()}
+        recent = window(weak.records(), end - 1.0, end)
+        rates = window(good.records(), end - 1.0, end)
+        print(f"decoded after switch-on {decoded}; last second weak {[round(recent[s]['fps'], 1) for s in back]} "
+              f"good {[round(rates[s]['fps'], 1) for s in back]} fps")
+        stalls = {sid: _longest_stall(weak.records(), sid, on + FIRST_FRAME_S, end) for sid, on in back.items()}
+        print(f"longest gap between decoded frames from {FIRST_FRAME_S} s after switch-on: {stalls}")
+        for sid, on in back.items():
+            wanted = 0.5 * _frames(good.records(), sid, on, end)
+            assert decoded[sid] >= wanted, (sid, decoded, wanted)
+            assert recent[sid]["fps"] >= 0.5 * rates[sid]["fps"] > 0, (sid, recent[sid], rates[sid])
+            # The media SSRC's packets keep counting once retransmissions (another SSRC) have arrived.
+            assert recent[sid]["pps"] >= 0.5 * rates[sid]["pps"], (sid, recent[sid], rates[sid])
+            assert stalls[sid] <= MAX_GAP_S, (sid, stalls)
         assert not [line for line in server.output if "congestion handling" in line and "failed" in line]
     finally:
         for member in members:
@@ -121,6 +149,26 @@ def _flowing(records: list[dict[str, object]], n: int) -> bool:
     stats = last[-1]["stats"]
     assert isinstance(stats, dict)
     return len(stats) >= n and all(s["packets"] > 0 for s in stats.values())
+
+
+def _frames(records: list[dict[str, Any]], sid: str, start: float, end: float) -> int:
+    """Return how many frames of track `sid` were decoded over [start, end] (from the cumulative stats)."""
+    before, after = stats_at(records, start).get(sid), stats_at(records, end).get(sid)
+    return int(after["frames"]) - (int(before["frames"]) if before else 0) if after else 0
+
+
+def _longest_stall(records: list[dict[str, Any]], sid: str, start: float, end: float) -> float:
+    """Return the longest time over [start, end] in which track `sid` decoded no new frame (from the stats)."""
+    last_change, longest, count = start, 0.0, None
+    for r in records:
+        if "stats" not in r or sid not in r["stats"] or r["t"] > end:
+            continue
+        frames = r["stats"][sid]["frames"]
+        if r["t"] >= start and count is not None and frames != count:
+            longest = max(longest, r["t"] - last_change)
+            last_change = r["t"]
+        count = frames
+    return max(longest, end - last_change)
 
 
 def _first_offs(records: list[dict[str, object]]) -> list[str]:

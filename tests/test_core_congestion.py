@@ -53,6 +53,22 @@ def drive(ctl: DownlinkController, link: Link, start: float, seconds: float,
     return now
 
 
+def first_probe() -> tuple[DownlinkController, float, list[VideoTrack], list[VideoTrack]]:
+    """Overload a new controller at 250 ms (70 % loss: every video track is switched off), then feed it clean samples
+    until it probes its first track (the pinned one); return it, that time, the tracks at their rates and off."""
+    ctl = DownlinkController()
+    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
+    off = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
+    ctl.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
+    assert ctl.switched_off() == set(RATES)
+    now, probe = 250.0, []
+    while not probe:
+        now += TICK
+        probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    assert probe == [Switch("pinned", on=True)]
+    return ctl, now, tracks, off
+
+
 def test_a_weak_link_switches_video_off_lowest_priority_first_and_never_audio() -> None:
     ctl, link, log = DownlinkController(), Link(600_000.0), []
     drive(ctl, link, 0.0, 3.0, log)
@@ -131,17 +147,8 @@ def test_a_failed_probe_switches_the_track_off_again_and_backs_off() -> None:
 
 
 def test_nacks_fail_a_probe_at_the_first_tick_before_any_receiver_report() -> None:
-    ctl = DownlinkController()
-    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
+    ctl, now, tracks, _ = first_probe()  # severe loss: everything that does not fit went, then a probe
     send = AUDIO + sum(RATES.values())
-    ctl.update(250, LinkSample(loss=0.7, send_bps=send), tracks)  # severe: everything that does not fit goes
-    assert ctl.switched_off() == {"low", "mid", "pinned"}
-    now, probe = 250.0, []
-    while not probe:
-        now += TICK
-        probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), [VideoTrack(t.sid, t.priority, 0.0)
-                                                                       for t in tracks])
-    assert probe == [Switch("pinned", on=True)]
     on = [VideoTrack(t.sid, t.priority, RATES[t.sid] if t.sid == "pinned" else 0.0) for t in tracks]
     # No receiver report yet (aiortc sends one every 0.5-1.5 s), but the subscriber NACKed 20 % of the video.
     undo = ctl.update(now + TICK, LinkSample(loss=None, send_bps=AUDIO + RATES["pinned"], nack_loss=0.2), on)
@@ -385,26 +392,14 @@ def test_a_probe_is_judged_from_its_first_bytes_not_its_switch_on() -> None:
 def test_a_probe_fails_at_the_first_loss_above_good_loss_not_only_above_bad_loss() -> None:
     """Measured on a 600 kb/s netem link: the probe's first tick NACK-free (the queue filling), the next 4.5 % (under
     bad_loss), the one after 61 %. Accepting it at 4.5 % left the track on for two more ticks of overload."""
-    ctl = DownlinkController()
-    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
-    ctl.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
-    off = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
-    now, probe = 250.0, []
-    while not probe:
-        now += TICK
-        probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    ctl, now, tracks, _ = first_probe()
     on = [VideoTrack(t.sid, t.priority, RATES[t.sid] if t.sid == "pinned" else 0.0) for t in tracks]
     send = AUDIO + RATES["pinned"]
     assert ctl.update(now + TICK, LinkSample(loss=None, send_bps=send, nack_loss=0.0), on) == []
     assert ctl.update(now + 2 * TICK, LinkSample(loss=0.006, send_bps=send, nack_loss=0.045), on) == [
         Switch("pinned", on=False)]
     # A stray NACK or two (1 %) is no failure: the probe passes and the next track follows.
-    ctl2 = DownlinkController()
-    ctl2.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
-    now, probe = 250.0, []
-    while not probe:
-        now += TICK
-        probe = ctl2.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    ctl2, now, _, _ = first_probe()
     ons = []
     for i in range(1, 4):
         ons += ctl2.update(now + i * TICK, LinkSample(loss=0.0, send_bps=send, nack_loss=0.01), on)
@@ -414,14 +409,7 @@ def test_a_probe_fails_at_the_first_loss_above_good_loss_not_only_above_bad_loss
 def test_a_late_tick_does_not_pass_a_probe_on_its_first_bytes() -> None:
     """Measured under load: the SFU's tick came 0.57 s after the switch-on with the probe's first bytes (NACK-free:
     the queue had not overflowed yet); the probe passed at once and a second track followed into the overload."""
-    ctl = DownlinkController()
-    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
-    ctl.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
-    off = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
-    now, probe = 250.0, []
-    while not probe:
-        now += TICK
-        probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    ctl, now, tracks, _ = first_probe()
     on = [VideoTrack(t.sid, t.priority, 100_000.0 if t.sid == "pinned" else 0.0) for t in tracks]
     assert ctl.update(now + 570, LinkSample(loss=0.0, send_bps=AUDIO + 100_000.0, nack_loss=0.0), on) == []
     on = [VideoTrack(t.sid, t.priority, RATES[t.sid] if t.sid == "pinned" else 0.0) for t in tracks]
@@ -431,14 +419,7 @@ def test_a_late_tick_does_not_pass_a_probe_on_its_first_bytes() -> None:
 
 
 def test_the_probed_track_s_nacks_fail_it_as_they_come_not_at_the_next_tick() -> None:
-    ctl = DownlinkController()
-    tracks = [VideoTrack(sid, PRIORITY[sid], RATES[sid]) for sid in RATES]
-    ctl.update(250, LinkSample(loss=0.7, send_bps=AUDIO + sum(RATES.values())), tracks)
-    off = [VideoTrack(t.sid, t.priority, 0.0) for t in tracks]
-    now, probe = 250.0, []
-    while not probe:
-        now += TICK
-        probe = ctl.update(now, LinkSample(loss=0.0, send_bps=AUDIO), off)
+    ctl, now, _, _ = first_probe()
     assert ctl.probe_nacked(now + 100, nacked=2, sent=40) == []  # a NACK or two: too few to tell
     assert ctl.probe_nacked(now + 110, nacked=3, sent=400) == []  # 0.75 %: a stray loss, no overload
     assert ctl.probe_nacked(now + 120, nacked=5, sent=60) == [Switch("pinned", on=False)]

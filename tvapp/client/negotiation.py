@@ -200,7 +200,9 @@ class MediaSession:
             transceiver = by_mid.get(mid)
             if transceiver is None:
                 continue
-            counts = internals.receive_counts(transceiver.receiver)  # media SSRCs only, RTX aside
+            # The media SSRC's counts: aiortc's getStats gives its RTX stream the same id, so once a retransmission
+            # arrives its report shows the RTX counts instead.
+            counts = internals.receive_counts(transceiver.receiver)
             if counts is not None:
                 received, lost, jitter_s = counts
                 result[remote.sid] = ReceiveStats(

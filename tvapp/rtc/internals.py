@@ -394,6 +394,7 @@ def negotiated_codecs(transceiver: Any) -> list[Any]:
 
 _drops = DropCounter(interval_s=60.0)
 _originals: dict[str, Any] = {}
+_guards_installed = False  # apart from _originals: use_video_receive_buffers wraps through _wrap too
 
 
 def dropped() -> dict[str, int]:
@@ -458,11 +459,13 @@ def _guard_problems() -> list[str]:
 
 def install_guards() -> None:
     """Apply every guard below to aiortc/aioice, once per process (later calls do nothing)."""
-    if _originals:
+    global _guards_installed
+    if _guards_installed:
         return
     problems = _guard_problems()
     if problems:
         raise AiortcInternalsChanged("; ".join(problems))
+    _guards_installed = True
     guard_datagrams()
     guard_rtp_handling()
     guard_connect_race()

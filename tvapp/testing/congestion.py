@@ -131,18 +131,69 @@ def audio_loss(records: list[dict[str, Any]], start: float, end: float) -> float
     return lost / total if total else 1.0
 
 
-def freezes(records: list[dict[str, Any]], start: float, end: float) -> tuple[float, float]:
-    """Return (unannounced, announced) freeze seconds of the video tracks, clipped to [start, end]."""
-    stalls = announced = 0.0
+RESUME_GRACE_S = 1.0
+"""After a switch-on, how long a track may still show no frame and count as switched off: the keyframe asked of its
+publisher and its way to the member."""
+
+
+def switched_off_spans(records: list[dict[str, Any]], sid: str) -> list[tuple[float, float]]:
+    """Return the spans track `sid` was switched off (each to RESUME_GRACE_S past its switch-on), merged, in order."""
+    spans: list[tuple[float, float]] = []
+    since: float | None = None
+    for r in records:
+        if r.get("sid") != sid:
+            continue
+        if r.get("event") == "track_switched_off" and since is None:
+            since = r["t"]
+        elif r.get("event") == "track_switched_on" and since is not None:
+            spans.append((since, r["t"] + RESUME_GRACE_S))
+            since = None
+    if since is not None:
+        spans.append((since, float("inf")))
+    merged: list[tuple[float, float]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def freeze_kinds(records: list[dict[str, Any]], start: float, end: float) -> dict[str, float]:
+    """Return the freeze seconds of the video tracks over [start, end] by kind, from the switch events' times.
+
+    "switched_off": while the track was switched off (announced, up to RESUME_GRACE_S after its switch-on); the rest
+    is a stall: "after_switch_on" (the frames did not come back RESUME_GRACE_S after the switch-on), "before_switch_off"
+    (the frames had stopped before the SFU switched the track off) or "unannounced" (no switch in the gap). The
+    member's own `announced` flag (the track was off at any point of the gap) counts all of a gap that began while
+    off as announced, however long it lasted after the switch-on.
+    """
+    kinds = {"switched_off": 0.0, "after_switch_on": 0.0, "before_switch_off": 0.0, "unannounced": 0.0}
+    spans: dict[str, list[tuple[float, float]]] = {}
     for r in records:
         if r.get("event") != "freeze":
             continue
-        overlap = max(0.0, min(end, r["end"]) - max(start, r["start"]))
-        if r["announced"]:
-            announced += overlap
-        else:
-            stalls += overlap
-    return stalls, announced
+        a, b = max(start, r["start"]), min(end, r["end"])
+        if b <= a:
+            continue
+        offs = spans.setdefault(r["sid"], switched_off_spans(records, r["sid"]))
+        cursor, resumed = a, False
+        for off_a, off_b in offs:
+            if off_b <= cursor or off_a >= b:
+                continue
+            if off_a > cursor:  # no frame before this switch-off: after an earlier switch-on, or running into it
+                kinds["after_switch_on" if resumed else "before_switch_off"] += off_a - cursor
+            kinds["switched_off"] += min(b, off_b) - max(cursor, off_a)
+            cursor, resumed = min(b, off_b), True
+        if cursor < b:  # still no frame past the grace after a switch-on, or a gap with no switch at all
+            kinds["after_switch_on" if resumed else "unannounced"] += b - cursor
+    return kinds
+
+
+def freezes(records: list[dict[str, Any]], start: float, end: float) -> tuple[float, float]:
+    """Return (stall, announced) freeze seconds of the video tracks over [start, end] (see `freeze_kinds`)."""
+    kinds = freeze_kinds(records, start, end)
+    return sum(v for k, v in kinds.items() if k != "switched_off"), kinds["switched_off"]
 
 
 def noise_video(path: Path, *, width: int = 320, height: int = 240, fps: int = 15, seconds: float = 4.0) -> Path:
