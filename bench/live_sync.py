@@ -50,13 +50,19 @@ CATCH_UP_RATE) are not seeks: they stay in every figure. (The screens' traces ca
 starvation a row's instant and its target are taken apart, which looks like a jump.) `delay_changes` lists the
 room's delay as it changed (seconds since the load, delay, rate).
 
-Run: python -m bench.live_sync [--quick] [--live-delay S]. Prints one JSON line.
+CPU starvation on purpose (`--load N`): N busy-looping processes (`burn`) run from before the screens start to the
+end, so a change against starvation can be compared in the same conditions (the output says `load_processes`).
+`--room-only` skips the baseline phase (half the time; its figures are then absent).
+
+Run: python -m bench.live_sync [--quick] [--live-delay S] [--load N] [--room-only]. Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -382,8 +388,16 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
     }
 
 
+def burn(count: int) -> list[subprocess.Popen[bytes]]:
+    """Start `count` processes that each keep a core busy (a CPU-starved machine, on purpose)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
 def main() -> None:
     options = parser(__doc__.splitlines()[0])
+    options.add_argument("--load", type=int, default=0, metavar="N",
+                         help="N busy-looping processes from the start to the end (CPU starvation on purpose)")
+    options.add_argument("--room-only", action="store_true", help="skip the baseline phase")
     options.add_argument("--keep", metavar="DIR", help="keep the traces and logs in DIR")
     options.add_argument("--live-delay", type=float, metavar="S",
                          help="the core's [watch] live_delay (default: the config's, 6 s)")
@@ -392,6 +406,19 @@ def main() -> None:
     if problem is not None:
         raise SystemExit(f"bench.live_sync needs network namespaces and TUN devices: {problem}")
     steady = 6.0 if args.quick else 20.0
+    burners = burn(args.load)
+    try:
+        figures = measure(args, steady)
+    finally:
+        for process in burners:
+            process.kill()
+            process.wait()
+    emit("live_sync", figures)
+
+
+def measure(args: Any, steady: float) -> dict[str, Any]:
+    """Run the room phase (and the baseline's unless --room-only); return the figures."""
+    baseline: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp, \
             NetemLink(unique_name("lv"), seed=19, delay_ms=PROFILE["delay_ms"],
                       jitter_ms=PROFILE["jitter_ms"], loss=PROFILE["loss"]) as link:
@@ -402,15 +429,17 @@ def main() -> None:
                 while origin.snapshot(time.time() - 8.0) is None:  # the far edge lists a few segments by now
                     time.sleep(0.2)
                 room = phase(workdir / "room", link, edges, True, steady, args.live_delay)
-                baseline = phase(workdir / "baseline", link, edges, False, steady, args.live_delay)
+                if not args.room_only:
+                    baseline = phase(workdir / "baseline", link, edges, False, steady, args.live_delay)
             finally:
                 for edge in edges.values():
                     edge.close()
         dropped = link.stats.dropped
     far_hold = (room["smallest_hold_s"] or {}).get("far")
-    emit("live_sync", {
+    return {
         "stream": f"{SIZE[0]}x{SIZE[1]}@{FPS} H.264, 1 s segments", "edges_apart_s": 4.0, "steady_s": steady,
         "live_delay_s": args.live_delay,
+        "load_processes": args.load,
         "profile": {**PROFILE, "packets_dropped": dropped},
         "screens": [name for name, _ in SCREENS],
         "room": room,
@@ -420,7 +449,7 @@ def main() -> None:
                                               2) if far_hold is not None else None),
         "goals": GOALS,
         "goal_met": room["display_offset"].get("p95_ms", float("inf")) <= GOALS["display_offset_p95_ms"],
-    })
+    }
 
 
 if __name__ == "__main__":
