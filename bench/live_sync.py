@@ -25,6 +25,8 @@ Figures, over every pair of screens and every 1/120 s of the steady part (from 8
   instant (each screen's last flip before it; pts on the event clock). This is what a viewer compares, so it is
   quantised by frames (16.7 ms at 60 fps). The pictures back it: `stamp_check` reads the stamp from each TV's
   screenshot and checks that it maps to the pts the TV says it shows in the same way on both TVs (their spread, ms).
+- display_over_goal_pct: the share of those samples over the goal's 20 ms (the goal is met while it is under 5 %;
+  finer than the p95, which can only be a whole number of frames).
 - presentation_offset: per frame both screens showed, the difference between the instants each first put it on
   screen (its first flip showing that pts): the same comparison seen from the other side, not quantised by the
   content's frame rate, only by each screen's flips (16.7 ms at 60 Hz).
@@ -48,15 +50,26 @@ jumps. The figures say how many and how long (`seeks_in_window`, `excluded_s`); 
 display offset over the whole window. Waits for a stalled screen and catch ups after them (the room playing at
 CATCH_UP_RATE) are not seeks: they stay in every figure. (The screens' traces cannot tell a seek: under CPU
 starvation a row's instant and its target are taken apart, which looks like a jump.) `delay_changes` lists the
-room's delay as it changed (seconds since the load, delay, rate).
+room's delay as it changed (seconds since the load, delay, rate); `waits` the states that waited for a stalled
+screen (seconds since the load, who).
 
-Run: python -m bench.live_sync [--quick] [--live-delay S]. Prints one JSON line.
+CPU starvation on purpose (`--load N`): N busy-looping processes (`burn`) run from before the screens start to the
+end, so a change against starvation can be compared in the same conditions (the output says `load_processes`).
+`--room-only` skips the baseline phase (half the time; its figures are then absent). Stalls on purpose
+(`--stall-at T,...`): at each T seconds after the load the far edge answers 404 for every segment for
+`--outage` seconds (1.5), so the far screens skip a segment and stall: a second one while the room catches up the
+first shows how the room settles after a wait it kept (tvapp.core.live.KeptWaits). `--steady S` sets the measured
+window (20 s).
+
+Run: python -m bench.live_sync [--quick] [--live-delay S] [--load N] [--room-only]. Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -97,6 +110,12 @@ def stats_ms(values: Any) -> dict[str, float]:
             "p95_ms": round(float(np.percentile(data, 95)) * 1000, 1),
             "p99_ms": round(float(np.percentile(data, 99)) * 1000, 1),
             "max_ms": round(float(data.max()) * 1000, 1), "samples": len(data)}
+
+
+def over_goal_pct(values: npt.NDArray[np.float64]) -> float | None:
+    """Return the share (%) of the offsets over the goal: finer than a p95 that can only be a whole frame."""
+    finite = np.abs(values[np.isfinite(values)])
+    return round(float(np.mean(finite > GOALS["display_offset_p95_ms"] / 1000)) * 100, 2) if len(finite) else None
 
 
 def shown_at(flips: Flips, grid: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -198,7 +217,7 @@ class StatePoll:
             except Exception:  # noqa: BLE001, S112 (the core is going away: no state to note)
                 continue
             if not self.states or self.states[-1].get("seq") != state.get("seq"):
-                self.states.append(state)
+                self.states.append({**state, "polled": time.time()})
             row = (time.time(), round(float(state.get("delay", 0.0)), 2), round(float(state.get("rate", 1.0)), 3))
             if not self.changes or self.changes[-1][1:] != row[1:]:
                 self.changes.append(row)
@@ -268,8 +287,19 @@ def stamp_mapping(tvs: dict[str, TvProcess], rounds: int = 3) -> dict[str, list[
     return mapping
 
 
+def outages(edge: Edge, since: float, at: list[float], seconds: float, stop: threading.Event) -> None:
+    """Make `edge` answer 404 for every segment for `seconds` at each of `at` seconds after `since` (a thread)."""
+    for when in at:
+        if stop.wait(max(0.0, since + when - time.time())):
+            return
+        edge.fail("*")
+        stop.wait(seconds)
+        edge.heal()
+
+
 def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool, steady: float,
-          live_delay: float | None = None) -> dict[str, Any]:
+          live_delay: float | None = None, stall_at: list[float] | None = None,
+          outage: float = 1.5) -> dict[str, Any]:
     """Run the screens in one room (together) or each pair at its own edge's live point; return figures."""
     rooms = {name: "live" if together else f"own-{edge}" for name, edge in SCREENS}
     env_base = {"TVAPP_MEDIA_HOST_ADDRESSES": link.ns_ip}
@@ -277,7 +307,8 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
     poll: StatePoll | None = None
     delay_changes: list[list[float]] = []
     polled: list[dict[str, Any]] = []
-    with ServerProcess(workdir / "server", host=link.host_ip, env=core_env) as server:
+    stop_outages = threading.Event()
+    with ServerProcess(workdir / "server", host=link.host_ip, env=core_env, log_level="info") as server:
         for room in set(rooms.values()):
             server.http.post("/v1/rooms", json={"name": room})
         tvs: dict[str, TvProcess] = {}
@@ -314,6 +345,9 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
                 response = server.http.post(f"/v1/rooms/{room}/playback", json={"action": "load", "content": url})
                 assert response.status_code == 200, response.text
                 loaded[room] = response.json()
+            if stall_at:
+                threading.Thread(target=outages, args=(edges["far"], loaded_at, stall_at, outage, stop_outages),
+                                 daemon=True).start()
             deadline = time.monotonic() + 60
             while not all(path.exists() and np.isfinite(read_flips(path).pts).any() for path in traces.values()):
                 if time.monotonic() > deadline:
@@ -327,12 +361,15 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
             end = time.time()
             states = {room: server.http.get(f"/v1/rooms/{room}/playback").json() for room in set(rooms.values())}
         finally:
+            stop_outages.set()
+            edges["far"].heal()
             if probe is not None:
                 probe.stop()
             if poll is not None:
                 delay_changes = poll.stop(loaded_at)
                 polled = poll.states
             statuses = {name: tv.stop() for name, tv in tvs.items()}
+            (workdir / "server.log").write_text("".join(server.output))  # holds told, waits (tvapp.server.playback)
             for bot in bots.values():
                 bot.stop()
     screens = {name: read_flips(path).between(start, end) for name, path in traces.items()}
@@ -360,9 +397,12 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
         "loaded_delay_s": {room: round(state["delay"], 2) for room, state in loaded.items()},
         "display_offset": stats_ms(np.concatenate([shown[a] - shown[b] for a, b in pairs])),
         "display_offset_with_seeks": stats_ms(np.concatenate([shown_all[a] - shown_all[b] for a, b in pairs])),
+        "display_over_goal_pct": over_goal_pct(np.concatenate([shown[a] - shown[b] for a, b in pairs])),
         "seeks_in_window": [round(seek - start, 2) for seek in seeks],
         "excluded_s": round((len(grid_all) - len(grid)) * GRID, 2),
         "delay_changes": delay_changes,
+        "waits": [[round(state["polled"] - loaded_at, 2), state["waiting_for"]] for state in polled
+                  if state.get("waiting_for")],
         "display_offset_across_edges": stats_ms(np.concatenate([shown[a] - shown[b] for a, b in across])),
         "presentation_offset": stats_ms(np.concatenate(list(presented.values()))),
         "timeline_offset": stats_ms(np.concatenate([aimed[a] - aimed[b] for a, b in pairs])),
@@ -382,8 +422,20 @@ def phase(workdir: Path, link: NetemLink, edges: dict[str, Edge], together: bool
     }
 
 
+def burn(count: int) -> list[subprocess.Popen[bytes]]:
+    """Start `count` processes that each keep a core busy (a CPU-starved machine, on purpose)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
 def main() -> None:
     options = parser(__doc__.splitlines()[0])
+    options.add_argument("--load", type=int, default=0, metavar="N",
+                         help="N busy-looping processes from the start to the end (CPU starvation on purpose)")
+    options.add_argument("--room-only", action="store_true", help="skip the baseline phase")
+    options.add_argument("--stall-at", default="", metavar="T,...",
+                         help="seconds after the load at which the far edge fails every segment (room phase)")
+    options.add_argument("--outage", type=float, default=1.5, metavar="S", help="how long each of those lasts")
+    options.add_argument("--steady", type=float, metavar="S", help="the measured window (default 20 s)")
     options.add_argument("--keep", metavar="DIR", help="keep the traces and logs in DIR")
     options.add_argument("--live-delay", type=float, metavar="S",
                          help="the core's [watch] live_delay (default: the config's, 6 s)")
@@ -391,7 +443,20 @@ def main() -> None:
     problem = netem_available()
     if problem is not None:
         raise SystemExit(f"bench.live_sync needs network namespaces and TUN devices: {problem}")
-    steady = 6.0 if args.quick else 20.0
+    steady = args.steady or (6.0 if args.quick else 20.0)
+    burners = burn(args.load)
+    try:
+        figures = measure(args, steady)
+    finally:
+        for process in burners:
+            process.kill()
+            process.wait()
+    emit("live_sync", figures)
+
+
+def measure(args: Any, steady: float) -> dict[str, Any]:
+    """Run the room phase (and the baseline's unless --room-only); return the figures."""
+    baseline: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp, \
             NetemLink(unique_name("lv"), seed=19, delay_ms=PROFILE["delay_ms"],
                       jitter_ms=PROFILE["jitter_ms"], loss=PROFILE["loss"]) as link:
@@ -401,16 +466,20 @@ def main() -> None:
             try:
                 while origin.snapshot(time.time() - 8.0) is None:  # the far edge lists a few segments by now
                     time.sleep(0.2)
-                room = phase(workdir / "room", link, edges, True, steady, args.live_delay)
-                baseline = phase(workdir / "baseline", link, edges, False, steady, args.live_delay)
+                stall_at = [float(value) for value in args.stall_at.split(",") if value.strip()]
+                room = phase(workdir / "room", link, edges, True, steady, args.live_delay, stall_at, args.outage)
+                if not args.room_only:
+                    baseline = phase(workdir / "baseline", link, edges, False, steady, args.live_delay)
             finally:
                 for edge in edges.values():
                     edge.close()
         dropped = link.stats.dropped
     far_hold = (room["smallest_hold_s"] or {}).get("far")
-    emit("live_sync", {
+    return {
         "stream": f"{SIZE[0]}x{SIZE[1]}@{FPS} H.264, 1 s segments", "edges_apart_s": 4.0, "steady_s": steady,
         "live_delay_s": args.live_delay,
+        "load_processes": args.load,
+        "stall_at_s": args.stall_at or None, "outage_s": args.outage if args.stall_at else None,
         "profile": {**PROFILE, "packets_dropped": dropped},
         "screens": [name for name, _ in SCREENS],
         "room": room,
@@ -420,7 +489,7 @@ def main() -> None:
                                               2) if far_hold is not None else None),
         "goals": GOALS,
         "goal_met": room["display_offset"].get("p95_ms", float("inf")) <= GOALS["display_offset_p95_ms"],
-    })
+    }
 
 
 if __name__ == "__main__":

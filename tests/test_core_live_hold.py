@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 
 from tvapp.core.live import (
+    CALM_BEFORE_COMING_BACK,
     CATCH_UP_RATE,
     HOLD_MARGIN,
     HOLD_STEP,
     SLOW_DOWN_MAX,
     SLOW_DOWN_RATE,
     HoldMeter,
+    KeptWaits,
     LiveInfo,
     needed_delay,
 )
@@ -170,9 +172,82 @@ def test_a_stall_while_catching_up_keeps_its_wait_in_the_delay() -> None:
     assert catching is not None and catching.rate == CATCH_UP_RATE and catching.delay == 6.0
     room.buffering("tv-a", True, 113.0)
     resumed = room.buffering("tv-a", False, 114.0)
-    assert resumed is not None and resumed.rate == 1.0 and resumed.delay == pytest.approx(6.0 + 1.5)
-    assert room.next_deadline() is None
+    # Kept: the 1.5 s wait and the 1.9 s not made up yet (2 s at 1.1 from 112.0 to 113.0 made up 0.1 s); the delay
+    # says where the room is (it used to say 7.5 with the room 9.4 s behind).
+    assert resumed is not None and resumed.rate == 1.0 and resumed.delay == pytest.approx(6.0 + 1.5 + 1.9)
+    assert resumed.behind_at(114.5) == pytest.approx(resumed.delay)
+    assert room.next_deadline() == pytest.approx(114.5 + CALM_BEFORE_COMING_BACK)  # kept for a calm while only
     # The next stall (not during a catch up) is caught up again.
     room.buffering("tv-a", True, 120.0)
     again = room.buffering("tv-a", False, 121.0)
-    assert again is not None and again.rate == CATCH_UP_RATE and again.delay == pytest.approx(7.5)
+    assert again is not None and again.rate == CATCH_UP_RATE and again.delay == pytest.approx(9.4)
+
+
+def test_a_kept_wait_is_caught_up_after_a_calm_while_to_what_the_screens_hold_never_below() -> None:
+    room = loaded(delay=6.0)
+    room.buffering("tv-a", False, 101.0, hold=5.0)
+    room.buffering("tv-b", False, 101.0, hold=5.5)
+    room.tick(100.5 + LIVE_START_GRACE)
+    room.buffering("tv-a", True, 110.0)
+    room.buffering("tv-a", False, 111.5)  # catching up at 1.1 from 112.0 (2 s to make up: until 132.0)
+    room.buffering("tv-a", True, 113.0)  # a stall during the catch up: its wait (and what was left) is kept
+    kept = room.buffering("tv-a", False, 114.0)
+    assert kept is not None and kept.rate == 1.0 and kept.delay == pytest.approx(9.4)  # see the test above
+    due = 114.5 + CALM_BEFORE_COMING_BACK
+    assert room.next_deadline() == pytest.approx(due)
+    # Another wait (caught up as usual) starts the calm again.
+    room.buffering("tv-b", True, 118.0)
+    catching = room.buffering("tv-b", False, 118.2)
+    assert catching is not None and catching.rate == CATCH_UP_RATE and catching.delay == pytest.approx(9.4)
+    assert room.tick(due) is None  # catching up: not now
+    caught = room.tick(room.next_deadline() or 0.0)  # 0.7 s made up by 125.7
+    assert caught is not None and caught.rate == 1.0 and caught.delay == pytest.approx(9.4)
+    due = room.next_deadline()
+    assert due is not None and due == pytest.approx(118.7 + CALM_BEFORE_COMING_BACK)
+    assert room.tick(due - 0.01) is None
+    # A screen found it needs more meanwhile: the room comes back to that, not to the 6 s chosen at the load.
+    assert room.buffering("tv-b", False, due - 0.5, hold=6.5) is None  # 6.75 < 9.4: nothing to grow
+    back = room.tick(due)
+    assert back is not None and back.delay == pytest.approx(6.75) and back.rate == CATCH_UP_RATE and back.moving
+    assert back.position == pytest.approx(caught.position_at(due))  # together, nothing skipped, no seek
+    until = room.next_deadline()
+    assert until == pytest.approx(due + (9.4 - 6.75) / (CATCH_UP_RATE - 1.0))
+    done = room.tick(until or 0.0)
+    assert done is not None and done.rate == 1.0 and done.behind_at(until or 0.0) == pytest.approx(6.75, abs=1e-6)
+    assert room.next_deadline() is None
+
+
+def test_kept_waits_back_off_and_are_not_undone_for_a_screen_without_a_hold_or_while_time_shifted() -> None:
+    waits = KeptWaits(6.0)
+    waits.kept(10.0)
+    assert waits.back_to(10.0 + CALM_BEFORE_COMING_BACK - 0.01, 7.5, [5.0], 1.0) is None
+    assert waits.back_to(10.0 + CALM_BEFORE_COMING_BACK, 7.5, [5.0], 1.0) == 6.0
+    assert waits.back_to(30.0, 7.5, [5.0], 1.0) is None  # done: nothing due
+    waits.kept(40.0)  # a second kept wait: twice the calm
+    assert waits.due == pytest.approx(40.0 + 2 * CALM_BEFORE_COMING_BACK)
+    assert waits.back_to(waits.due, 6.0 + HOLD_STEP / 2, [], 1.0) is None  # too little to undo
+    # The phone page tells no hold: its wait grows the delay for good (nothing to come back from).
+    room = loaded(delay=6.0)
+    room.buffering("tv-a", False, 101.0, hold=5.0)
+    room.tick(100.5 + LIVE_START_GRACE)
+    room.buffering("tv-a", True, 110.0)
+    room.buffering("tv-a", False, 111.5)
+    room.buffering("phone", True, 113.0)
+    assert room.buffering("phone", False, 114.0) is not None and room.state.delay == pytest.approx(9.4)
+    assert room.next_deadline() is None
+    # Time-shifted by the host when it is due: only the live point (the delay) comes back, the position stays.
+    room = loaded(delay=6.0)
+    room.buffering("tv-a", False, 101.0, hold=5.0)
+    room.tick(100.5 + LIVE_START_GRACE)
+    room.buffering("tv-a", True, 110.0)
+    room.buffering("tv-a", False, 111.5)
+    room.buffering("tv-a", True, 113.0)
+    room.buffering("tv-a", False, 114.0)
+    room.command("pause", 115.0, is_host=True)
+    assert room.tick(114.5 + CALM_BEFORE_COMING_BACK) is None  # paused: later
+    played = room.command("play", 130.0, is_host=True)
+    due = room.next_deadline()
+    assert due is not None and due > 130.5
+    shifted = room.tick(due)
+    assert shifted is not None and shifted.delay == pytest.approx(6.0) and shifted.rate == 1.0
+    assert shifted.position_at(due) == pytest.approx(played.position_at(due))

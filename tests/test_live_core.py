@@ -222,3 +222,24 @@ def test_urls_in_errors_and_logs_lose_credentials_and_tokens() -> None:
     with pytest.raises(HlsFetchError) as failed:
         fetch("http://user:pw@127.0.0.1:9/live/a.m3u8?token=s3cret", timeout=1.0)
     assert "s3cret" not in str(failed.value) and "pw" not in str(failed.value)
+
+
+def test_a_freeze_does_not_make_the_next_flips_choose_their_frames_ahead() -> None:
+    from tvapp.core.steering import FLIP_LEAD_CAP, FlipLead
+
+    lead = FlipLead(fps=60)
+    period = 1 / 60
+    for _ in range(50):  # a steady screen: each turn, chosen to flipped, takes one period
+        lead.update(period)
+    assert lead.value == pytest.approx(period)
+    after = lead.update(0.2)  # a CPU-starved TV got no CPU for 200 ms between choosing a frame and its flip
+    assert after <= period + 0.1 * (FLIP_LEAD_CAP - 1) * period + 1e-9
+    assert after - period < 0.002  # the next frame is chosen < 2 ms ahead of its flip (18 ms: one frame early)
+    for _ in range(3):
+        lead.update(period)
+    assert lead.update(float("nan")) == lead.value  # nonsense is ignored
+    assert lead.update(-1.0) == lead.value
+    slower = FlipLead(fps=60)
+    for _ in range(100):  # a screen whose turns really take longer (within the cap) follows it
+        slower.update(1.5 * period)
+    assert slower.value == pytest.approx(1.5 * period, rel=1e-3)

@@ -314,3 +314,51 @@ class HoldMeter:
             return None
         self._reported = hold
         return hold
+
+
+CALM_BEFORE_COMING_BACK: Final = 10.0
+"""Seconds a live room plays without a wait after a wait it kept in its delay (a stall during a catch up) before it
+catches up to the delay its screens hold; doubled for each further wait kept, so screens that cannot hold the faster
+pace are not made to stall again every few seconds."""
+
+
+class KeptWaits:
+    """A live room's waits kept in its delay (stalls during a catch up), and when it comes back from them (pure).
+
+    `chosen` is the delay the room chose before any wait was kept: the configured delay, or what the screens'
+    holds grew it to (`grown`). A kept wait (`kept`) makes the delay larger than that; after
+    CALM_BEFORE_COMING_BACK x 2^(waits kept - 1) seconds without a wait (`resumed` restarts the count), `back_to`
+    says the delay to catch up to: the chosen one, or what the holds need now if more. Never less: a delay below
+    what every screen holds is the spoiler the room must not risk; catching up together to it is not.
+    """
+
+    def __init__(self, delay: float) -> None:
+        self.chosen = delay
+        self.count = 0
+        self.due: float | None = None
+
+    def _calm(self) -> float:
+        return float(CALM_BEFORE_COMING_BACK * 2.0 ** max(0, self.count - 1))
+
+    def grown(self, delay: float) -> None:
+        """Note a delay the room chose (its screens' holds grew it, or a wait was kept for good): nothing to undo."""
+        self.chosen, self.due = delay, None
+
+    def kept(self, resumed_at: float) -> None:
+        """Note that a wait was kept in the delay (the room moves again at `resumed_at`)."""
+        self.count += 1
+        self.due = resumed_at + self._calm()
+
+    def resumed(self, at: float) -> None:
+        """Note that the room moves again at `at` after a wait (or cannot come back now): the calm starts again."""
+        if self.due is not None:
+            self.due = max(self.due, at + self._calm())
+
+    def back_to(self, now: float, delay: float, holds: Iterable[float], target_duration: float) -> float | None:
+        """Return the delay a room now `delay` behind comes back to at `now` (None: not due, or nothing to undo)."""
+        if self.due is None or now < self.due:
+            return None
+        self.due = None
+        need = needed_delay(holds, target_duration)
+        back = max(self.chosen, need if need is not None else 0.0)
+        return back if back <= delay - HOLD_STEP else None

@@ -58,7 +58,11 @@ Live streams (load with a `tvapp.core.live.LiveInfo`; E = the live edge instant 
 |                              | for has told its hold, and   | behind by more than D: at CATCH_UP_RATE until it is |
 |                              | the wait did not begin while | D behind, then at 1 (nothing skipped, no spoiler)   |
 |                              | catching up                  |                                                     |
-| ready after waiting W s      | live, otherwise              | moving again, D grown by W (never shrinks)          |
+| ready after waiting W s      | live, otherwise              | moving again, D grown by W: for good if a screen    |
+|                              |                              | waited for told no hold; else kept until a calm     |
+|                              |                              | while (KeptWaits) has passed without a wait         |
+| tick                         | a kept wait's calm is over,  | D = max(the delay chosen before, the holds' need),  |
+|                              | moving at E - p = D          | at CATCH_UP_RATE from p until E - p = D (together)  |
 | hold H of S                  | live                         | H noted (a screen's largest); when the need (the    |
 |                              |                              | largest hold + HOLD_MARGIN of a segment) is over D: |
 |                              |                              | D = the need; if p was closer than E - D: playing   |
@@ -87,6 +91,7 @@ from tvapp.core.live import (
     HOLD_STEP,
     SLOW_DOWN_MAX,
     SLOW_DOWN_RATE,
+    KeptWaits,
     LiveInfo,
     needed_delay,
 )
@@ -228,6 +233,7 @@ class PlaybackRoom:
         self._holds: dict[str, float] = {}  # live: each screen's largest reported hold (tvapp.core.live.HoldMeter)
         self._catch_up_until: float | None = None  # live: when a catch up at CATCH_UP_RATE reaches the live point
         self._stalled_catching_up = False  # live: the wait now began while the room was catching up
+        self._kept = KeptWaits(live_delay)  # live: waits kept in the delay, and when the room comes back from them
         self.state = PlaybackState(control=control, on_stall=on_stall)
         self._stalled_since: dict[str, float] = {}
 
@@ -316,9 +322,9 @@ class PlaybackRoom:
         return self._live_start is not None and now < self._live_start + LIVE_START_GRACE
 
     def tick(self, now: float) -> PlaybackState | None:
-        """Give up on screens stalled longer than `stall_timeout`, end a catch up that reached the live point;
-        return the new state, or None if unchanged."""
-        caught_up = self._caught_up(now)
+        """Give up on screens stalled longer than `stall_timeout`, end a catch up that reached the live point, come
+        back from a kept wait after a calm while; return the new state, or None if unchanged."""
+        caught_up = self._caught_up(now) or self._come_back(now)
         expired = [who for who, since in self._stalled_since.items() if now >= since + self.stall_timeout]
         grace_over = self._live_start is not None and not self._in_grace(now)
         if grace_over:
@@ -333,7 +339,7 @@ class PlaybackRoom:
     def next_deadline(self) -> float | None:
         """Return when `tick` may next change something (a stall timing out, a live start's grace ending, a catch up
         reaching the live point), or None."""
-        deadlines = [self._catch_up_until] if self._catch_up_until is not None else []
+        deadlines = [due for due in (self._catch_up_until, self._kept.due) if due is not None]
         if self._stalled_since:
             deadlines.append(min(self._stalled_since.values()) + self.stall_timeout)
             if self._live_start is not None:
@@ -415,6 +421,23 @@ class PlaybackRoom:
         position = min(state.position_at(now), self._edge_at(now) - state.delay)
         return self._change(position=position, at=now, rate=1.0)
 
+    def _come_back(self, now: float) -> PlaybackState | None:
+        """Catch up from waits kept in the delay to what the screens hold (KeptWaits), together, once it is due."""
+        state, live = self.state, self._live
+        if live is None or self._kept.due is None or now < self._kept.due:
+            return None
+        if not state.moving or now < state.at or self._catch_up_until is not None:
+            self._kept.resumed(now)  # not while waiting, starting or catching up: after another calm while
+            return None
+        delay = self._kept.back_to(now, state.delay, self._holds.values(), live.target_duration)
+        if delay is None:
+            return None
+        if self._edge_at(now) - state.position_at(now) > state.delay + HOLD_STEP:  # time-shifted: the host's
+            return self._change(delay=delay)
+        fields: dict[str, object] = {"position": state.position_at(now), "at": now, "waiting_for": ()}
+        self._catch_up(fields, delay)
+        return self._change(delay=delay, **fields)
+
     def _grow(self, now: float) -> PlaybackState | None:
         """Grow the delay to what every screen's hold needs, moving the position back if it is closer."""
         state = self.state
@@ -424,6 +447,7 @@ class PlaybackRoom:
         if need is None or need < state.delay + HOLD_STEP:
             return None
         delay = min(MAX_LIVE_DELAY, need)
+        self._kept.grown(delay)
         at = now + self.lead if state.moving else now
         if state.position_at(at) <= self._edge_at(at) - delay:  # time-shifted further back already
             if self._catch_up_until is not None:  # a catch up ends sooner
@@ -460,10 +484,19 @@ class PlaybackRoom:
                     # every screen it waited for has told what it can hold (the delay grows to that, in _grow):
                     # the room catches up the time it stood still instead of keeping it
                     self._catch_up(fields, state.delay)
+                    self._kept.resumed(float(fields["at"]))  # type: ignore[arg-type]
                 elif state.live:  # no hold known, or a stall while catching up (the screens could not hold the
-                    # faster pace; a machine short of CPU): the room's live point moves back by the stall, for good
+                    # faster pace; a machine short of CPU): the room's live point moves back by the stall (and, after
+                    # a catch up, by what it had not made up yet: the delay says where the room really is)
                     moving_at = float(fields["at"])  # type: ignore[arg-type]
-                    fields["delay"] = min(MAX_LIVE_DELAY, state.delay + (moving_at - self._waiting_since))
+                    delay = state.delay + (moving_at - self._waiting_since)
+                    if self._stalled_catching_up:
+                        delay = max(delay, self._edge_at(moving_at) - float(fields["position"]))  # type: ignore
+                    fields["delay"] = min(MAX_LIVE_DELAY, delay)
+                    if all(who in self._holds for who in state.waiting_for):  # not for good: after a calm while
+                        self._kept.kept(moving_at)  # the room comes back to what the screens hold (KeptWaits)
+                    else:
+                        self._kept.grown(float(fields["delay"]))  # type: ignore[arg-type]
                 self._waiting_since = None
         return self._change(**fields)
 
@@ -477,6 +510,7 @@ class PlaybackRoom:
         self._stalled_since.clear()
         self._waiting_since = None
         self._holds.clear()
+        self._kept = KeptWaits(max(self.live_delay, live.target_duration) if live is not None else self.live_delay)
         if live is not None:
             self._edge, self._live = (live.live_edge, live.fetched_at), live
             delay = max(self.live_delay, live.target_duration)

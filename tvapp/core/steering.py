@@ -56,3 +56,30 @@ class SyncController:
     def reset(self) -> None:
         """Forget the hysteresis (after a seek, a load or a pause)."""
         self._correcting = False
+
+
+FLIP_LEAD_GAIN = 0.1
+"""How much of each new measure of the flip lead goes into the estimate (a moving average)."""
+FLIP_LEAD_CAP = 2.0
+"""A flip that came more than this many frame periods after its frame was chosen counts as this many: the screen got
+no CPU for a while (a freeze), which says nothing of how long the next flips take."""
+
+
+class FlipLead:
+    """How long from choosing a screen's content frame to its flip, to choose the frame for the instant it shows.
+
+    `update(seconds)` takes what one turn of the frame loop took from choosing to flipped and returns the estimate.
+    Without the cap, one 200 ms freeze of a CPU-starved screen made every frame of the next ~10 flips chosen 10-20
+    ms ahead of its flip (one 60 fps frame early) while the average came down again.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.period = 1.0 / max(1.0, fps)
+        self.value = self.period
+
+    def update(self, seconds: float) -> float:
+        """Note that a frame chosen `seconds` ago has just been flipped; return the lead to choose the next with."""
+        if math.isfinite(seconds) and seconds >= 0:
+            sample = min(seconds, FLIP_LEAD_CAP * self.period)
+            self.value += FLIP_LEAD_GAIN * (sample - self.value)
+        return self.value

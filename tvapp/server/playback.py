@@ -117,6 +117,8 @@ class Watch:
     def buffering(self, live: LiveRoom, participant: LiveParticipant, msg: Buffering) -> None:
         """Note a screen's stall or recovery."""
         room = self.timeline(live)
+        if msg.hold is not None:
+            log.info("watch: %s holds %.2f s behind the live edge", participant.identity, msg.hold)
         after = room.buffering(participant.identity, msg.stalled, time.time(), msg.position, msg.duration,
                                hold=msg.hold)
         if after is not None:

@@ -38,6 +38,7 @@ from typing import IO, Any
 import pygame
 
 from tvapp.core.layout import Mode
+from tvapp.core.steering import FlipLead
 from tvapp.tv.audio import close_open_devices
 from tvapp.tv.display import DisplayError, open_display
 from tvapp.tv.fliptrace import FlipTrace
@@ -198,7 +199,7 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
     started = time.monotonic()
     first = True
     shown_tiles: dict[str, tuple[int, int]] | None = None
-    flip_lead = 1.0 / max(1.0, options.fps)  # how long from choosing the content frame to its flip (measured)
+    flip_lead = FlipLead(options.fps)  # how long from choosing the content frame to its flip (measured)
     try:
         while not flags["stop"]:
             now = time.monotonic()
@@ -216,7 +217,7 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
                                                   type(network.failure).__name__, "Restart the TV."))
             scene = session.scene
             drawing = time.perf_counter()
-            presented = session.content.present(flip_lead)
+            presented = session.content.present(flip_lead.value)
             renderer.draw(scene, time.time())
             tile_sizes = {sid: (rect.w, rect.h) for sid, rect in renderer.tile_rects.items()}
             if tile_sizes != shown_tiles:  # the layout changed: the room side tells the server (track_settings)
@@ -225,7 +226,7 @@ def run_tv(options: TvOptions, network_main: NetworkMain, *, out: IO[str] | None
             drawn = time.perf_counter()
             display.present()
             flipped = time.perf_counter()
-            flip_lead += 0.1 * ((flipped - drawing) - flip_lead)
+            flip_lead.update(flipped - drawing)
             if trace is not None:
                 trace.after_flip(scene, time.time(), (drawn - drawing) * 1000, presented)
             if first:
