@@ -1,0 +1,84 @@
+"""REST never mixes the live roster with an older store: what `GET /v1/rooms/{room}/participants` shows,
+`GET /v1/rooms/{room}/sessions` read after it shows too (a listed participant has a session row; one gone from
+the roster has its session closed), and `GET /v1/rooms` counts participants only in a room in progress.
+
+A real `tvapp serve` on 127.0.0.1; participants join over signaling one after another, then leave one after another,
+while a stranger polls the views in a tight loop from another thread (roster first, sessions second, room list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import httpx
+
+from tvapp.client.rest import room_path, rooms_path
+from tvapp.client.signaling import SignalClient
+from tvapp.testing.aio import run
+from tvapp.testing.rest import new_room
+from tvapp.testing.server import ServerProcess
+from tvapp.testing.waiting import wait_until_async
+
+PEOPLE = 24
+
+
+class Poller(threading.Thread):
+    """Reads participants, sessions and the room list again and again; keeps every answer that mixes them."""
+
+    def __init__(self, srv: ServerProcess, room: str) -> None:
+        super().__init__(daemon=True)
+        self.http = httpx.Client(base_url=srv.url, auth=srv.key, timeout=10.0)
+        self.room = room
+        self.stop = threading.Event()
+        self.polls = 0
+        self.mixed: list[tuple[str, Any]] = []
+        self.seen: set[str] = set()  # listed by an earlier poll: absent now means it left
+
+    def run(self) -> None:
+        base = room_path(self.room)
+        while not self.stop.is_set():
+            listed = {p["identity"] for p in self.http.get(f"{base}/participants").json()}
+            sessions = {s["identity"]: s for s in self.http.get(f"{base}/sessions").json()}
+            rooms = self.http.get(rooms_path(), params={"limit": 20}).json()
+            self.polls += 1
+            for identity in listed - set(sessions):
+                self.mixed.append(("listed, no session row", identity))
+            for identity, s in sessions.items():
+                if identity in self.seen and identity not in listed and s["left_at"] is None:
+                    self.mixed.append(("gone from the roster, session open", s))
+            for r in rooms:
+                if r["name"] == self.room and r["participant_count"] > 0 and r["status"] != "in-progress":
+                    self.mixed.append(("participants in a room not in progress", r))
+            self.seen |= listed
+
+
+def test_rest_never_shows_the_roster_ahead_of_the_sessions(server: ServerProcess) -> None:
+    room = new_room(server, "consistent", max_participants=PEOPLE)
+
+    async def scenario() -> None:
+        poller = Poller(server, room)
+        poller.start()
+
+        async def polled(times: int) -> None:  # each change is a moment the poller may catch
+            polls = poller.polls
+            await wait_until_async(lambda: poller.polls >= polls + times, 10, f"{times} more polls")
+
+        try:
+            clients = []
+            for i in range(PEOPLE):
+                clients.append(await SignalClient.connect(server.url, server.token(room, f"p{i}")["access_token"]))
+                await polled(2)
+            for client in clients:
+                await client.close()
+                await polled(2)
+            await polled(3)
+        finally:
+            poller.stop.set()
+            await asyncio.to_thread(poller.join, 10)
+        assert poller.mixed == [], f"{len(poller.mixed)} mixed answers in {poller.polls} polls: {poller.mixed[:3]}"
+        rows = server.http.get(f"{room_path(room)}/sessions").json()
+        assert len(rows) == PEOPLE and all(s["left_at"] is not None for s in rows)
+
+    run(scenario(), 60)
