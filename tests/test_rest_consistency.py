@@ -3,13 +3,14 @@
 the roster has its session closed), and `GET /v1/rooms` counts participants only in a room in progress.
 
 A real `tvapp serve` on 127.0.0.1; participants join over signaling one after another, then leave one after another,
-while a stranger polls the views in a tight loop from another thread (roster first, sessions second, room list).
+while two strangers poll the views in a tight loop from another thread (roster first, sessions second, room list).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until_async
 
 PEOPLE = 24
+POLLERS = 2  # two strangers poll at once: twice the chances to read inside a change's window
 
 
 class Poller(threading.Thread):
@@ -58,12 +60,14 @@ def test_rest_never_shows_the_roster_ahead_of_the_sessions(server: ServerProcess
     room = new_room(server, "consistent", max_participants=PEOPLE)
 
     async def scenario() -> None:
-        poller = Poller(server, room)
-        poller.start()
+        pollers = [Poller(server, room) for _ in range(POLLERS)]
+        for poller in pollers:
+            poller.start()
 
-        async def polled(times: int) -> None:  # each change is a moment the poller may catch
-            polls = poller.polls
-            await wait_until_async(lambda: poller.polls >= polls + times, 10, f"{times} more polls")
+        async def polled(times: int) -> None:  # each change is a moment the pollers may catch
+            polls = [p.polls for p in pollers]
+            await wait_until_async(lambda: all(p.polls >= n + times for p, n in zip(pollers, polls, strict=True)),
+                                   10, f"{times} more polls")
 
         try:
             clients = []
@@ -75,9 +79,12 @@ def test_rest_never_shows_the_roster_ahead_of_the_sessions(server: ServerProcess
                 await polled(2)
             await polled(3)
         finally:
-            poller.stop.set()
-            await asyncio.to_thread(poller.join, 10)
-        assert poller.mixed == [], f"{len(poller.mixed)} mixed answers in {poller.polls} polls: {poller.mixed[:3]}"
+            for poller in pollers:
+                poller.stop.set()
+                await asyncio.to_thread(poller.join, 10)
+        mixed = [m for p in pollers for m in p.mixed]
+        kinds = Counter(kind for kind, _ in mixed)
+        assert mixed == [], f"{dict(kinds)} in {sum(p.polls for p in pollers)} polls, e.g. {mixed[:2]}"
         rows = server.http.get(f"{room_path(room)}/sessions").json()
         assert len(rows) == PEOPLE and all(s["left_at"] is not None for s in rows)
 
