@@ -96,11 +96,12 @@ def alternate(media_path: str, processes: int, warmup: float, rounds: int, windo
 def main() -> None:
     """Run both phases and print the JSON line."""
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, help="pairs of windows (default 8, quick 3)")
-    p.add_argument("--window", type=float, default=3.0, help="seconds per measured window (default 3)")
+    p.add_argument("--rounds", type=int, help="pairs of windows (default 8, quick 2)")
+    p.add_argument("--window", type=float, help="seconds per measured window (default 3, quick 2)")
     p.add_argument("--processes", type=int, default=3, help="load processes on CPU 1 (default 3)")
     args = p.parse_args()
-    rounds = args.rounds or (3 if args.quick else 8)
+    rounds = args.rounds or (2 if args.quick else 8)
+    args.window = args.window or (2.0 if args.quick else 3.0)
     media_seconds, warmup, settle = (2.0, 0.5, 1.0) if args.quick else (8.0, 2.0, 1.0)
     pin_load()
     media = encode_media(media_seconds)

@@ -150,7 +150,7 @@ def main() -> None:
     problem = netem_available()
     if problem is not None:
         raise SystemExit(f"bench.watch_sync needs network namespaces and TUN devices: {problem}")
-    steady = 6.0 if args.quick else 20.0
+    steady = 4.0 if args.quick else 20.0
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
         workdir = Path(tmp)
         clip = make_clip(workdir / "clips", seconds=40, fps=30, size=(640, 360), codec="h264")
@@ -160,7 +160,7 @@ def main() -> None:
             with ServerProcess(workdir / "clock-server", host=link.host_ip) as server:
                 server.http.post("/v1/rooms", json={"name": "clock"})
                 token = server.token("clock", "probe")["access_token"]
-                clock = link.run_in_namespace(asyncio.run, clock_probe(server.url, token, 15.0 if args.quick else 40.0))
+                clock = link.run_in_namespace(asyncio.run, clock_probe(server.url, token, 12.0 if args.quick else 40.0))
             dropped = link.stats.dropped
     emit("watch_sync", {
         "profile": {**PROFILE, "clock_fault": CLOCK_FAULT, "packets_dropped": dropped},

@@ -1,10 +1,13 @@
-"""The soak benchmark's 2-minute version: a real core and a real TV through a churning room, with loose bounds.
+"""The soak benchmark's short version: a real core and a real TV through a churning room, with loose bounds.
 
-Runs `python -m bench.soak --minutes 2` as a subprocess (one JSON line, as every benchmark prints) and checks
+Runs `python -m bench.soak --minutes 1` (its --quick length; `python -m bench.soak` runs the 30 minutes of
+bench/README.md) as a subprocess (one JSON line, as every benchmark prints) and checks
 behaviour, not figures: both processes alive at the end, zero errors of any kind (SDK error events,
 unexpected disconnects, failed churn steps, failed media checks at the churners and on the TV screen,
 tracebacks or ERROR lines in either log), and open file descriptors back where they were once the room is
-idle again. Memory growth is a figure for bench/README.md (30 minutes), not something 2 minutes can judge.
+idle again. Memory growth is a figure for bench/README.md (30 minutes), not something 1 minute can judge.
+One minute still gives every count checked below a margin (on paper: ~3 churn cycles per churner, the second
+one of each dropping; ~8 playback commands; 3 TV checks; 30 samples; see bench/soak.py's phases).
 
 The benchmark waits on conditions (a churner receiving the anchor's media, the TV showing it, a reconnect,
 the room emptying), each with a generous timeout, so a loaded 2-core machine makes it slower, not red.
@@ -32,6 +35,7 @@ from tvapp.client.sources import ToneTrack
 from tvapp.testing.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
+MINUTES = 1  # was 2 until session 24 (suite time): the checks are the same
 FD_SLACK = 4  # a socket or two being closed as the idle window is sampled
 
 
@@ -39,7 +43,8 @@ FD_SLACK = 4  # a socket or two being closed as the idle window is sampled
 def soak(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("soak")
     problems = workdir / "problems.txt"
-    proc = subprocess.run([sys.executable, "-m", "bench.soak", "--minutes", "2", "--problems", str(problems)],
+    proc = subprocess.run([sys.executable, "-m", "bench.soak", "--minutes", str(MINUTES),
+                           "--problems", str(problems)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-5000:]
     lines = proc.stdout.strip().splitlines()
@@ -50,7 +55,7 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(660)
-def test_a_two_minute_soak_churns_the_room_for_real(soak: dict[str, Any]) -> None:
+def test_a_short_soak_churns_the_room_for_real(soak: dict[str, Any]) -> None:
     churn = soak["churn"]
     assert churn["joins"] >= 6 and churn["leaves"] >= 3, churn
     assert churn["drops"] >= 1 and churn["reconnects"] == churn["drops"], churn
@@ -61,7 +66,7 @@ def test_a_two_minute_soak_churns_the_room_for_real(soak: dict[str, Any]) -> Non
 
 
 @pytest.mark.timeout(660)
-def test_a_two_minute_soak_ends_with_both_processes_alive_and_no_error(soak: dict[str, Any]) -> None:
+def test_a_short_soak_ends_with_both_processes_alive_and_no_error(soak: dict[str, Any]) -> None:
     assert soak["alive"] == {"core": True, "tv": True}
     assert soak["tv_exit_status"] == 0
     by_signature = soak["errors"]["by_signature"]
@@ -71,7 +76,7 @@ def test_a_two_minute_soak_ends_with_both_processes_alive_and_no_error(soak: dic
 
 @pytest.mark.timeout(660)
 @pytest.mark.parametrize("process", ["core", "tv"])
-def test_a_two_minute_soak_leaves_file_descriptors_where_they_were(soak: dict[str, Any], process: str) -> None:
+def test_a_short_soak_leaves_file_descriptors_where_they_were(soak: dict[str, Any], process: str) -> None:
     fds = soak[process]["fds"]
     assert fds["end"] <= fds["start"] + FD_SLACK, soak[process]
     threads = soak[process]["threads"]

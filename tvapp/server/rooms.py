@@ -153,6 +153,11 @@ class RoomManager:
         row = self.reader.latest_room(ref)
         return None if row is None else (row, None)
 
+    def current(self, row: RoomRow) -> RoomRow:
+        """Return the live room's row for a stored one when that room session is live (the store lags behind it)."""
+        live = self.live.get(row.name)
+        return live.row if live is not None and live.row.sid == row.sid else row
+
     def participant_count(self, row: RoomRow) -> int:
         """Return how many visible participants the room has now."""
         live = self.live.get(row.name)

@@ -29,6 +29,7 @@ class _Job:
     op: Callable[[Store], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    seq: int = 0
 
 
 def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
@@ -38,6 +39,10 @@ def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) 
         future.set_result(value)
     else:
         future.set_exception(exc)
+
+
+def _nothing(store: Store) -> None:
+    """Do nothing: a marker op that `settled()` waits for."""
 
 
 def _deliver(
@@ -62,6 +67,8 @@ class StoreWriter:
         self._accepting = threading.Lock()
         self._dead = False
         self._commits = 0
+        self._queued = 0  # sequence number of the last op queued (loop thread)
+        self._finished = 0  # of the last op committed or failed (writer thread)
 
     @property
     def commits(self) -> int:
@@ -102,8 +109,22 @@ class StoreWriter:
         with self._accepting:
             if self._dead:
                 raise StoreError("store writer thread has stopped")
-            self._queue.put(_Job(op, loop, future))
+            self._queued += 1
+            self._queue.put(_Job(op, loop, future, self._queued))
         return future
+
+    async def settled(self) -> None:
+        """Wait until every op queued before this call is committed (or failed): a read after it sees them all.
+
+        Free when nothing is outstanding; otherwise it queues a no-op behind them and waits for it (the REST
+        edge calls this first, so an answer never shows the store older than the live rooms it reads).
+        """
+        if self._finished >= self._queued:
+            return
+        try:
+            await asyncio.shield(self.submit(_nothing))
+        except StoreError:
+            return  # the writer stopped or its commit failed: nothing more will be committed
 
     async def close(self) -> None:
         """Finish the queued ops, close the connection and join the thread."""
@@ -179,6 +200,7 @@ class StoreWriter:
             outcomes = [(job, None, self._commit_failed(exc)) for job in jobs]
         else:
             self._commits += 1
+        self._finished = jobs[-1].seq
         for job, value, error in outcomes:
             _deliver(job.loop, job.future, value, error)
 

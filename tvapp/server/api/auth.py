@@ -59,9 +59,13 @@ class Caller:
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` ones on a worker thread per request,
 # which cost a third of a GET's CPU and put the loop's reader Store on other threads.
+# Both wait for the store's writer first (`StoreWriter.settled`): the live rooms change at once and the store a
+# commit later, so a read that did not wait could list a participant gone while its session still looks open.
 async def state_of(request: Request) -> ServerState:
-    """Return the server state the app's lifespan opened."""
-    return request.app.state.tvapp  # type: ignore[no-any-return]
+    """Return the server state the app's lifespan opened, once every store write queued before is committed."""
+    state: ServerState = request.app.state.tvapp
+    await state.writer.settled()
+    return state
 
 
 State = Annotated[ServerState, Depends(state_of)]
@@ -69,7 +73,7 @@ State = Annotated[ServerState, Depends(state_of)]
 
 async def authenticate(request: Request) -> Caller:
     """Check the Authorization header: Basic key credentials or a Bearer access token."""
-    state: ServerState = request.app.state.tvapp
+    state = await state_of(request)
     header = request.headers.get("authorization")
     challenge = {"WWW-Authenticate": 'Basic realm="tvapp"'}
     if not header:

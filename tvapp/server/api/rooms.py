@@ -89,7 +89,8 @@ async def list_rooms(state: State, caller: Auth,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JSONResponse:
     caller.require_key()
     rows = state.reader.list_rooms(status.value if status else None, limit)
-    return JSONResponse([room_json(state, row) for row in rows])
+    rows = [state.rooms.current(row) for row in rows]  # a live room's row is newer than the store's
+    return JSONResponse([room_json(state, row) for row in rows if status is None or row.status == status.value])
 
 
 @router.get("/rooms/{room}", response_model=RoomOut, summary="Get a room by name or sid")
