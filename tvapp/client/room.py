@@ -9,7 +9,8 @@ One Room is one participant. It wires together the parts that each do one job:
   subscriptions by m-line and their frame pumps;
 - tvapp.client.roster: the remote participants and their publications, kept in step with the server;
 - tvapp.client.eventbus: callbacks, iterators and waits for the events (tvapp.client.events);
-- tvapp.client.tokens and tvapp.client.rest: the access token, kept fresh with the refresh token.
+- tvapp.client.tokens and tvapp.client.rest: the access token, kept fresh with the refresh token;
+- tvapp.client.timeline: the shared-content commands (load, play, pause, seek, ...) the Room inherits.
 
 What the Room itself decides is the connection's life: it reads server messages in order and dispatches them;
 when the websocket drops without a reason (not removed, not completed, not replaced, not our disconnect), or the
@@ -25,8 +26,8 @@ Tasks: the connection runner, the link watch and the token refresher belong to t
 cancelled by `disconnect()`; the pinger to the request channel, the frame pumps to each MediaSession, the reader
 to each SignalClient, the coroutine callbacks to the event bus. None is started in ``__init__``.
 
-The module stays one piece (just over 500 lines): what is left here is the connection's life and its repair
-policy, which read and change the same few fields (session, generation, state); the jobs that could leave have.
+What is left here is the connection's life and its repair policy, which read and change the same few fields
+(session, generation, state).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from tvapp.client.rest import ApiError, RestClient
 from tvapp.client.roster import Roster
 from tvapp.client.signaling import JoinError, SignalClient, SignalClosed
 from tvapp.client.tasks import TaskSet
+from tvapp.client.timeline import TimelineCommands
 from tvapp.client.tokens import TokenKeeper, token_expired
 from tvapp.core.playback import PlaybackState
 from tvapp.core.reconnect import MIN_MEDIA_RESTART_INTERVAL_S
@@ -87,7 +89,7 @@ class _Session:
         await self.signal.close()
 
 
-class Room:
+class Room(TimelineCommands):
     """A joined room. Create with ``await Room.connect(url, token)``; leave with ``await room.disconnect()``."""
 
     def __init__(self, url: str, token: str, *, refresh_token: str | None, auto_subscribe: bool,
@@ -248,43 +250,6 @@ class Room:
         cumulative per receiver, empty while reconnecting)."""
         session = self._session
         return session.media.decode_costs() if session is not None else {}
-
-    # -- shared content ----------------------------------------------------------------------------------------------
-
-    async def load(self, content: str, *, title: str = "", position: float = 0.0, play: bool = True) -> None:
-        """Load `content` (a media URL or an absolute file path every screen can open) for the whole room."""
-        await self._requests.request(m.Playback(action="load", content=content, title=title, position=position,
-                                                play=play))
-
-    async def play(self) -> None:
-        """Play the room's content from where it is (every screen starts at the same instant)."""
-        await self._requests.request(m.Playback(action="play"))
-
-    async def pause(self) -> None:
-        """Pause the room's content."""
-        await self._requests.request(m.Playback(action="pause"))
-
-    async def seek(self, position: float) -> None:
-        """Move the room's content to `position` seconds, playing or paused as it was."""
-        await self._requests.request(m.Playback(action="seek", position=position))
-
-    async def back_to_live(self) -> None:
-        """Live stream: play from the room's live point again (its delay behind the live edge)."""
-        await self._requests.request(m.Playback(action="live"))
-
-    async def stop(self) -> None:
-        """Unload the room's content."""
-        await self._requests.request(m.Playback(action="stop"))
-
-    async def configure_playback(self, *, control: str | None = None, on_stall: str | None = None) -> None:
-        """Host only: who may command the content ("host" or "everyone"), what a stall does ("pause"/"continue")."""
-        await self._requests.request(m.Playback(action="configure", control=control, on_stall=on_stall))
-
-    async def report_buffering(self, stalled: bool, position: float | None = None,
-                               duration: float | None = None, hold: float | None = None) -> None:
-        """Tell the room this screen stalled (or is ready again), the content's duration once known, and (live) how
-        far behind the live edge this screen can hold."""
-        await self._requests.send(m.Buffering(stalled=stalled, position=position, duration=duration, hold=hold))
 
     # -- connection --------------------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The aiortc/aioice glue shared by the core server (SFU), the SDK and the TV.
 
-`internals` is the one module in tvapp that touches aiortc's private attributes (the receiver tap that
+`internals` (a package) is the one place in tvapp that touches aiortc's private attributes (the receiver tap that
 takes encoded frames instead of decoding them, the sender's keyframe-request hook, the host addresses
 ICE offers, and the guards that drop malformed input instead of letting it stop a transport); tests in
 tests/test_rtc_internals.py and tests/test_rtc_guards.py fail loudly when an aiortc release moves them.

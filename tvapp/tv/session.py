@@ -7,14 +7,14 @@ screen, and the pumps feeding their tiles, are tvapp.tv.people's; the room's sha
 of its timeline, tvapp.tv.content's. The pairing card is read from its one owner (`pairing_view`, the pairing
 desk's `shown`) and counted down by `clock`, the clock the desk is given too.
 
-How it gets in (`JoinPlan`, tvapp.tv.join): with an access token, with an invite code (redeemed for a guest
-token), or, given an API key (the embedded core's, or one passed on the command line), by hosting a room: it
-creates the room, issues its own token and an invite code for the room bar, and renews the code before it
-expires. What goes wrong is shown in words on an error screen (`JoinProblem`), never as a traceback.
+How it gets in is tvapp.tv.join's (`JoinPlan`, `credentials`: a token, an invite code, or a room it hosts with an
+API key, with an invite code for the room bar that the session renews before it expires); what goes wrong is shown
+in words on an error screen (`JoinProblem`), never as a traceback.
 
 A TV kept out of its room by something another try can fix (the core restarted or is unreachable, the SDK's
 reconnect window ran out) says so and tries the same plan again by itself, with growing pauses, until it is back
-in (tvapp.core.rejoin decides which reasons and how long to wait); a new `switch()` ends those tries.
+in (tvapp.tv.join's `RejoinTries`; tvapp.core.rejoin decides which reasons and how long to wait); a new
+`switch()` ends those tries.
 
 The TV's own camera and microphone (`media`, tvapp.tv.capture.LocalMedia) are published in every room it joins
 and closed when it leaves; `set_device` (the remote) and the TV's keys C and M switch them off and on. While it
@@ -30,7 +30,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
@@ -39,16 +38,25 @@ from websockets.exceptions import WebSocketException
 
 from tvapp.client import events as ev
 from tvapp.client import trust
-from tvapp.client.rest import ApiError, RestClient
+from tvapp.client.rest import ApiError
 from tvapp.client.room import Room
 from tvapp.client.signaling import JoinError
 from tvapp.core.layout import Mode
 from tvapp.core.links import server_label
-from tvapp.core.rejoin import rejoin_delay, should_rejoin
+from tvapp.core.rejoin import should_rejoin
 from tvapp.core.stage import SpeakerHighlight, Toasts
 from tvapp.tv.adaptive import TileSizeReporter
 from tvapp.tv.content import TvContent
-from tvapp.tv.join import JoinPlan, JoinProblem, disconnected, problem_for, unreachable
+from tvapp.tv.join import (
+    JoinPlan,
+    JoinProblem,
+    RejoinTries,
+    credentials,
+    disconnected,
+    new_invite,
+    problem_for,
+    unreachable,
+)
 from tvapp.tv.people import People, TileInfo, display_name
 from tvapp.tv.scene import (
     RECONNECTING_TEXT,
@@ -113,7 +121,7 @@ class TvSession:
         self.scene = Scene(ConnectingScreen("Starting…"))
         self._plan: JoinPlan | None = None
         self._switching = asyncio.Lock()
-        self._rejoin: asyncio.Task[None] | None = None  # the tries to get back into `_plan`, while they run
+        self._rejoin = RejoinTries(self)  # the tries to get back into `_plan`, while they run
         self._volume = audio.volume if audio is not None else 1.0
         self.invite_visible = True
         self.how_to_join: tuple[str, ...] = ("Start a room:  tvapp tv --room NAME", "Join one:  tvapp tv --invite CODE")
@@ -141,7 +149,7 @@ class TvSession:
             ticker.cancel()
             for task in list(self._device_tasks):
                 task.cancel()
-            self._stop_rejoining()
+            self._rejoin.stop()
             await self.leave()
 
     def _wire_echo(self) -> Callable[[], None]:
@@ -160,8 +168,8 @@ class TvSession:
         Raise JoinProblem when the join fails (the error screen says the same in words); when another try can
         fix it, the TV also keeps trying `plan` by itself until it gets in or is switched elsewhere.
         """
-        if asyncio.current_task() is not self._rejoin:
-            self._stop_rejoining()
+        if not self._rejoin.running_here():
+            self._rejoin.stop()
         async with self._switching:
             await self.leave()
             self._plan = plan
@@ -174,44 +182,13 @@ class TvSession:
             try:
                 await self._join(plan)
             except JoinProblem as problem:
-                retrying = plan.keep_trying or asyncio.current_task() is self._rejoin
+                retrying = plan.keep_trying or self._rejoin.running_here()
                 if retrying and should_rejoin(problem.code, hosting=self.hosting):
                     problem = problem.retrying()
-                    self._rejoin_later()
+                    self._rejoin.start()
                 self._screen = problem.screen
                 self.refresh()
                 raise problem from None
-
-    def _rejoin_later(self) -> None:
-        """Start trying to get back into the current plan's room, unless that is under way already."""
-        if self._rejoin is None and self._plan is not None:
-            self._rejoin = asyncio.create_task(self._rejoin_loop(self._plan), name="tv rejoin")
-
-    def _stop_rejoining(self) -> None:
-        task, self._rejoin = self._rejoin, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-
-    async def _rejoin_loop(self, plan: JoinPlan) -> None:
-        """Try `plan` again after growing pauses until the TV is in, or the plan changes, or a try cannot help."""
-        attempt = 0
-        try:
-            while self._plan is plan:
-                await asyncio.sleep(rejoin_delay(attempt))
-                attempt += 1
-                if self._plan is not plan or self.room is not None:
-                    return
-                try:
-                    await self.switch(plan)
-                    log.info("tv: back in room %s after %d tries", self.room_name, attempt)
-                    return
-                except JoinProblem as problem:
-                    if not should_rejoin(problem.code, hosting=self.hosting):
-                        return
-                    log.info("tv: rejoin try %d failed (%s)", attempt, problem.code)
-        finally:
-            if self._rejoin is asyncio.current_task():
-                self._rejoin = None
 
     def show_problem(self, problem: JoinProblem) -> None:
         """Show `problem` on the error screen until something else is shown (e.g. the built-in core did not start)."""
@@ -274,9 +251,12 @@ class TvSession:
         self.refresh()
         if plan.fingerprint is not None:  # a self-signed core: its certificate, and only it (tvapp.client.trust)
             trust.pin(plan.server, plan.fingerprint)
-        token, refresh = await self._credentials(plan)
+        got = await credentials(plan)  # raises JoinProblem in words
+        self.invite_code = got.invite_code  # the code to show others the way in
+        if got.invite_expires:  # hosting: the code is renewed before it expires
+            self.invite_expires = got.invite_expires
         try:
-            room = await Room.connect(plan.server, token, refresh_token=refresh, auto_subscribe=True)
+            room = await Room.connect(plan.server, got.token, refresh_token=got.refresh_token, auto_subscribe=True)
         except JoinError as exc:
             raise problem_for(exc.code, exc.message) from None
         except (OSError, TimeoutError, WebSocketException) as exc:
@@ -296,44 +276,11 @@ class TvSession:
         self._screen = None
         self.refresh()
 
-    async def _credentials(self, plan: JoinPlan) -> tuple[str, str | None]:
-        identity = plan.identity or "tv-" + secrets.token_hex(4)
-        try:
-            if plan.token:
-                self.invite_code = plan.invite  # the code it was redeemed from, to show others the way in
-                return plan.token, plan.refresh_token
-            if plan.invite:
-                code = plan.invite.strip()
-                pair = await RestClient(plan.server).redeem_invite(code, identity, name=plan.name)
-                self.invite_code = code
-                return pair.access_token, pair.refresh_token
-            if plan.room and plan.api_key:
-                api = RestClient(plan.server, api_key=plan.api_key)
-                try:
-                    await api.create_room(plan.room)
-                except ApiError as exc:
-                    if exc.code != "room_exists":  # an open room of that name: join it
-                        raise
-                pair = await api.issue_token(plan.room, identity, name=plan.name,
-                                             grants={"host": True, "publish": True, "publish_data": True})
-                await self._renew_invite()
-                return pair.access_token, pair.refresh_token
-        except ApiError as exc:
-            if exc.status == 0:
-                raise unreachable(plan.server, exc) from None
-            raise problem_for(exc.code, exc.message) from None
-        except (OSError, ValueError) as exc:
-            raise unreachable(plan.server, exc) from None
-        raise JoinProblem("Nothing to join", "The TV was given no room, invite code or token.",
-                          "Start it with --room NAME, --invite CODE or --token T.", "nothing_to_join")
-
     async def _renew_invite(self) -> None:
         plan = self._plan
         if plan is None or not plan.room or not plan.api_key:
             return
-        invite = await RestClient(plan.server, api_key=plan.api_key).create_invite(plan.room)
-        self.invite_code = invite.code
-        self.invite_expires = float(invite.expires_at)
+        self.invite_code, self.invite_expires = await new_invite(plan)
 
     async def _tick(self) -> None:
         """Refresh the scene for clocks and timeouts; renew the invite."""
@@ -410,7 +357,7 @@ class TvSession:
                 # replayed would revoke the whole family.
                 self._plan = dataclasses.replace(plan, token=room.access_token, refresh_token=room.refresh_token)
             problem = problem.retrying()
-            self._rejoin_later()
+            self._rejoin.start()
         self._screen = problem.screen
 
     def _drop(self, sid: str) -> None:
