@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 INTERVAL_MS = 250.0
 NACK_MEMORY = 1024  # NACKed sequence numbers remembered per subscription (seqs wrap at 65536)
 PINNED, SPEAKER, OTHER = 2, 1, 0
+MAIN_RATE_SMOOTHING = 0.25  # per tick: a main track's rate (what its main step would cost) follows over ~1 s
 
 
 @dataclass(slots=True)
@@ -100,6 +101,9 @@ class RoomCongestion:
         self.subscribers: dict[str, _Subscriber] = {}  # participant sid -> state
         self.pinned: dict[str, set[str]] = {}  # participant sid -> track sids it pinned
         self.renditions: dict[str, Publication] = {}  # main track sid -> its low rendition (as of the last tick)
+        # main track sid -> its send rate to the subscribers it flows to, smoothed over ~1 s (`MAIN_RATE_SMOOTHING`)
+        self.main_rates: dict[str, float] = {}
+        self._rates_now: dict[str, list[float]] = {}  # the same, measured this tick
         self.last_ms: float | None = None
 
     def pin(self, participant_sid: str, track_sids: set[str]) -> None:
@@ -132,6 +136,13 @@ class RoomCongestion:
                 self._tick_one(session, state, dominant_sid, dt_s, now_ms)
             except Exception:  # one subscriber's odd counters never stop the others' handling
                 log.exception("media: congestion handling of %s failed", session.participant.identity)
+        for track_sid, rates in self._rates_now.items():
+            mean = sum(rates) / len(rates)
+            last = self.main_rates.get(track_sid)
+            self.main_rates[track_sid] = mean if last is None else last + MAIN_RATE_SMOOTHING * (mean - last)
+        for track_sid in set(self.main_rates) - set(self.renditions):
+            self.main_rates.pop(track_sid, None)
+        self._rates_now = {}
         for gone in set(self.subscribers) - present:
             self.subscribers.pop(gone, None)
             self.pinned.pop(gone, None)
@@ -171,8 +182,10 @@ class RoomCongestion:
                 rate = 8.0 * delta_bytes / dt_s if dt_s > 0 else 0.0
                 low = self._rendition(subscription) is not None
                 on_low = subscription.source is not None and subscription.source is not subscription.publication
+                if low and not on_low and not subscription.switched_off and rate > 0:
+                    self._rates_now.setdefault(track_sid, []).append(rate)
                 tracks.append(SimulcastTrack(track_sid, priority, 0.0 if on_low else rate, rate if on_low else 0.0,
-                                             has_low=low))
+                                             has_low=low, main_rate_bps=self.main_rates.get(track_sid)))
         state.counts = live
         state.report_resumed &= set(live)
         for gone in set(state.nacked) - set(live):
@@ -182,7 +195,8 @@ class RoomCongestion:
             return
         loss = min(1.0, lost / expected) if reported and expected > 0 else (0.0 if reported else None)
         nack_loss = min(1.0, new_nacks / video_packets) if video_packets > 0 else None
-        sample = LinkSample(loss=loss, send_bps=8.0 * sent_bytes / dt_s, remb_bps=state.remb_bps, nack_loss=nack_loss)
+        sample = LinkSample(loss=loss, send_bps=8.0 * sent_bytes / dt_s, remb_bps=state.remb_bps, nack_loss=nack_loss,
+                            lost_packets=lost if reported else None, nacked_packets=new_nacks)
         state.remb_bps = None
         if state.controller.off or state.controller.probe:
             log.debug("media: downlink of %s: loss %s, nacked %s, %.0f kb/s sent, estimate %.0f kb/s, off %s, probe %s",
