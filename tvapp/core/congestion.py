@@ -184,12 +184,12 @@ class DownlinkController:
         loss = _loss(sample, cfg)
         # The late report of an overload already acted on (lossy, not necessarily above bad_loss: it may average the
         # overload with the clean time after it) must not delay the next probe. Nor is it congestion, even above
-        # severe_loss, nor what got through now: a step down from main to low leaves the main's queued packets to be
-        # dropped on the same stream, and its next report read 50 of 50 lost (estimate 0: every rendition off).
+        # severe_loss: a step down from main to low leaves the main's queued packets to be dropped on the same stream,
+        # and its next report read 50 of 50 lost (a severe tick: every rendition switched off).
         stale = loss is not None and loss > cfg.good_loss and self._stale(now_ms, sample)
+        self._estimate(sample, loss, dt_s)  # lowered all the same: the rooms for main steps are judged by it
         if stale:
             loss = min(loss or 0.0, cfg.bad_loss)
-        self._estimate(sample, loss, dt_s)
         bad = loss is not None and loss > cfg.bad_loss
         if stale:
             bad = False
