@@ -258,10 +258,12 @@ class DownlinkController:
     def _stale(self, now_ms: float, sample: LinkSample) -> bool:
         """Tell whether a lossy receiver report only tells of the overload the last switch-off ended: it came
         within `report_lag_ms` of it, nothing was switched on since, and the NACKs (at once, where reports lag 0.5-1.5 s)
-        show no loss now."""
+        show no loss now (scattered NACKs, fewer than `min_lost_packets`, are none)."""
         cfg = self.config
+        nacks = _loss(LinkSample(loss=None, send_bps=0.0, nack_loss=sample.nack_loss,
+                                 nacked_packets=sample.nacked_packets), cfg)
         return (self.last_off_ms is not None and now_ms - self.last_off_ms < cfg.report_lag_ms and self.probe is None
-                and (sample.nack_loss or 0.0) <= cfg.bad_loss)
+                and (nacks or 0.0) <= cfg.bad_loss)
 
     def _congested(self, loss: float | None, on: list[VideoTrack]) -> bool:
         cfg = self.config
