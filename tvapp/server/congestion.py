@@ -93,6 +93,7 @@ class _Subscriber:
     probe_packets: int = 0  # its sender's packet count at the switch-on
     tracks: list[SimulcastTrack] = field(default_factory=list)  # its video tracks as last measured
     video_packets: int = 0  # video packets sent it in the last tick
+    stepping_down: set[int] = field(default_factory=set)  # id(subscription) moving main -> low (NACKs old)
 
 
 class RoomCongestion:
@@ -189,6 +190,7 @@ class RoomCongestion:
                                              has_low=low, main_rate_bps=self.main_rates.get(track_sid)))
         state.counts = live
         state.report_resumed &= set(live)
+        state.stepping_down &= set(live)
         for gone in set(state.nacked) - set(live):
             state.nacked.pop(gone, None)
         new_nacks, state.new_nacks = state.new_nacks, 0
@@ -229,7 +231,13 @@ class RoomCongestion:
         def nack(seqs: list[int]) -> None:  # aiortc NACKs every still-missing packet at each new gap: count each once
             # The first NACK after a switch-on also names the packets lost at the end of the last failed probe (the
             # receiver sees that gap only now): those are old news, not this probe's loss.
-            old = key in state.resumed
+            # So do its NACKs while it steps down from main to low and the first after (the main's packets the link
+            # dropped: the overload the step down acts on; traced, 29 of them against 31 rendition packets, a severe
+            # tick that switched two renditions off on top).
+            if key in state.stepping_down and subscription.target is None:
+                state.stepping_down.discard(key)
+                state.resumed.add(key)
+            old = key in state.resumed or key in state.stepping_down
             state.resumed.discard(key)
             fresh = 0
             for seq in seqs:
@@ -288,6 +296,9 @@ class RoomCongestion:
                 session.participant.peer.send(TrackSwitchedOn(sid=track_sid))
             else:
                 log.info("media: track %s of %s moves to its %s layer", track_sid, who, layer)
+                if layer == LOW:  # its old source's loss was acted on: not counted (NACKs, the next report)
+                    state.stepping_down.add(id(subscription))
+                    state.report_resumed.add(id(subscription))
             if any(sw.on for sw in switches):  # a probe starts: its NACKs are counted from here
                 counts = internals.sender_counts(subscription.transceiver.sender)
                 state.probe_nacks, state.probe_packets = 0, 0 if counts is None else counts[0]
