@@ -22,7 +22,9 @@ track off: aiortc's receive-side estimator (the Python SDK, the TV) reports far 
 carries, so only loss does.
 
 Decision. The link is *congested* after `bad_ticks` samples in a row with loss above `bad_loss` (one is enough
-above `severe_loss`). Then the lowest
+above `severe_loss`). A measure that lost fewer than `min_lost_packets` packets in the interval (`LinkSample.
+lost_packets`, `nacked_packets`) is scattered loss: lossy, never bad (at rendition rates one NACK is 6-9 % of a tick);
+a late report of an overload already acted on (`_stale`) is never congestion, even above `severe_loss`. Then the lowest
 priority tracks are switched off until what is left fits 90 % of the estimate (at least one track), and nothing
 more is switched off for `hold_ms` (the receiver reports must first see the effect). Priority: a pinned track,
 then the active speaker's, then the others, the order the SFU gives (`VideoTrack.priority`, higher first).

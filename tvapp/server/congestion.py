@@ -13,7 +13,9 @@ tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
   subscriber alone hears `track_switched_off {sid, reason: "congestion"}`;
 - on: it resumes at the next keyframe, asked of the publisher at once; the subscriber hears `track_switched_on`;
   its first NACK and its first receiver report after that are not counted as loss where they name the packets
-  dropped when it was last switched off (`tvapp.core.congestion.report_delta`).
+  dropped when it was last switched off (`tvapp.core.congestion.report_delta`); likewise a subscription stepping down
+  from main to low: its NACKs until the move is done and the first after it, and its next receiver report.
+A NACK comes a tick after a burst's packets: the NACK loss is counted against the larger of two ticks' video packets.
 
 Simulcast by two tracks (tvapp.core.simulcast): where a publisher also sends a low rendition of a video track, that
 track is two units for the rule (its main step, its low step), and the rule's switches become layers: a
