@@ -22,7 +22,9 @@ track off: aiortc's receive-side estimator (the Python SDK, the TV) reports far 
 carries, so only loss does.
 
 Decision. The link is *congested* after `bad_ticks` samples in a row with loss above `bad_loss` (one is enough
-above `severe_loss`). Then the lowest
+above `severe_loss`). A measure that lost fewer than `min_lost_packets` packets in the interval (`LinkSample.
+lost_packets`, `nacked_packets`) is scattered loss: lossy, never bad (at rendition rates one NACK is 6-9 % of a tick);
+a late report of an overload already acted on (`_stale`) is never congestion, even above `severe_loss`. Then the lowest
 priority tracks are switched off until what is left fits 90 % of the estimate (at least one track), and nothing
 more is switched off for `hold_ms` (the receiver reports must first see the effect). Priority: a pinned track,
 then the active speaker's, then the others, the order the SFU gives (`VideoTrack.priority`, higher first).
@@ -80,6 +82,10 @@ class CongestionConfig:
     report_lag_ms: float = 1750.0  # how late a receiver report may tell of loss (aiortc: every 0.5-1.5 s, + a tick)
     probe_wait_ms: float = 2000.0  # a probed track that sends nothing this long (no keyframe yet) is kept, unjudged
     probe_nack_min: int = 3  # NACKed packets of the probed track that fail it between ticks (above good_loss too)
+    # Fewer packets lost in an interval (per measure: `LinkSample.lost_packets`, `nacked_packets`) are scattered
+    # loss, not congestion: lossy (no growth, no probe), never bad. At rendition rates a tick carries 11-16 video
+    # packets, so one NACK read 6-9 % and two such ticks put a room of renditions below the link.
+    min_lost_packets: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,10 @@ class VideoTrack:
     # main step, tvapp.core.simulcast: the subscriber has a picture meanwhile, and a blind probe's keyframe burst on
     # a link already carrying the renditions costs audio); otherwise probed blindly after the back-off.
     gated: bool = False
+    # What switching it back on would cost now, where the SFU knows it better than the rate it had when it was
+    # switched off (a main step: the main track's rate to other subscribers; its rate at the switch-off is often
+    # the start-up catch-up, 1.7-2 Mb/s for a 500 kb/s track). None: not known, the rate at the switch-off counts.
+    resume_bps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +115,8 @@ class LinkSample:
     jitter_ms: float | None = None
     remb_bps: float | None = None
     nack_loss: float | None = None  # distinct video packets NACKed / video packets sent; None: no video sent
+    lost_packets: int | None = None  # the packets behind `loss` (the reports' lost count); None: not known
+    nacked_packets: int | None = None  # the packets behind `nack_loss`; None: not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +153,7 @@ class DownlinkController:
     probe_rate_bps: float = 0.0  # the probed track's rate before it was switched off
     rank: dict[str, tuple[int, str]] = field(default_factory=dict)  # sid -> (priority, sid), from the last update
     gated: set[str] = field(default_factory=set)  # sids probed only when the estimate has room (from the last update)
+    resume: dict[str, float] = field(default_factory=dict)  # sid -> its `resume_bps` where known (the last update)
     send_bps: float = 0.0  # the last sample's send rate
     room_bps: float | None = None  # the estimate without the REMB cap (what gated probes are judged by)
 
@@ -162,6 +175,7 @@ class DownlinkController:
         self.last_ms = now_ms
         self.rank = {t.sid: (t.priority, t.sid) for t in tracks}
         self.gated = {t.sid for t in tracks if t.gated}
+        self.resume = {t.sid: t.resume_bps for t in tracks if t.resume_bps is not None}
         self.send_bps = sample.send_bps
         known = set(self.rank)
         for sid in [sid for sid in self.off if sid not in known]:
@@ -169,12 +183,16 @@ class DownlinkController:
         for t in tracks:
             if t.sid in self.off and t.bitrate_bps > 0 and t.sid != self.probe:
                 self.off[t.sid].bitrate_bps = max(self.off[t.sid].bitrate_bps, t.bitrate_bps)
-        loss = _loss(sample)
-        self._estimate(sample, loss, dt_s)
-        bad = loss is not None and loss > cfg.bad_loss
+        loss = _loss(sample, cfg)
         # The late report of an overload already acted on (lossy, not necessarily above bad_loss: it may average the
-        # overload with the clean time after it) must not delay the next probe.
+        # overload with the clean time after it) must not delay the next probe. Nor is it congestion, even above
+        # severe_loss: a step down from main to low leaves the main's queued packets to be dropped on the same stream,
+        # and its next report read 50 of 50 lost (a severe tick: every rendition switched off).
         stale = loss is not None and loss > cfg.good_loss and self._stale(now_ms, sample)
+        self._estimate(sample, loss, dt_s)  # lowered all the same: the rooms for main steps are judged by it
+        if stale:
+            loss = min(loss or 0.0, cfg.bad_loss)
+        bad = loss is not None and loss > cfg.bad_loss
         if stale:
             bad = False
         elif bad:
@@ -205,7 +223,7 @@ class DownlinkController:
                 self.next_probe_ms = now_ms
             else:
                 return []
-        if self._congested(sample, on):
+        if self._congested(loss, on):
             return self._shed(now_ms, sample, on)
         return self._recover(now_ms)
 
@@ -242,16 +260,17 @@ class DownlinkController:
     def _stale(self, now_ms: float, sample: LinkSample) -> bool:
         """Tell whether a lossy receiver report only tells of the overload the last switch-off ended: it came
         within `report_lag_ms` of it, nothing was switched on since, and the NACKs (at once, where reports lag 0.5-1.5 s)
-        show no loss now."""
+        show no loss now (scattered NACKs, fewer than `min_lost_packets`, are none)."""
         cfg = self.config
+        nacks = _loss(LinkSample(loss=None, send_bps=0.0, nack_loss=sample.nack_loss,
+                                 nacked_packets=sample.nacked_packets), cfg)
         return (self.last_off_ms is not None and now_ms - self.last_off_ms < cfg.report_lag_ms and self.probe is None
-                and (sample.nack_loss or 0.0) <= cfg.bad_loss)
+                and (nacks or 0.0) <= cfg.bad_loss)
 
-    def _congested(self, sample: LinkSample, on: list[VideoTrack]) -> bool:
+    def _congested(self, loss: float | None, on: list[VideoTrack]) -> bool:
         cfg = self.config
         if not on:
             return False
-        loss = _loss(sample)
         return loss is not None and (loss > cfg.severe_loss or self.bad_in_a_row >= cfg.bad_ticks)
 
     def _shed(self, now_ms: float, sample: LinkSample, on: list[VideoTrack]) -> list[Switch]:
@@ -296,9 +315,11 @@ class DownlinkController:
             return []
         best = max(self.off, key=lambda sid: self.rank.get(sid, (0, sid)))
         room = cfg.fit_share * (self.room_bps or 0.0) - self.send_bps
-        if best in self.gated and room < self.off[best].bitrate_bps:
+        need = self.resume.get(best, self.off[best].bitrate_bps)
+        if best in self.gated and room < need:
             return []  # no room for it yet: the estimate grows while the link is clean
-        self.probe_rate_bps = self.off.pop(best).bitrate_bps
+        self.off.pop(best)
+        self.probe_rate_bps = need
         self.probe = best
         self.probe_since_ms = now_ms
         self.probe_flowing = False
@@ -318,14 +339,20 @@ def report_delta(before: tuple[int, int], now: tuple[int, int], *, resumed: bool
     return lost, lost + received
 
 
-def _loss(sample: LinkSample) -> float | None:
-    """Return the interval's loss: the worse of the receiver reports' and the NACKs' (None: neither known)."""
-    known = [v for v in (sample.loss, sample.nack_loss) if v is not None]
+def _loss(sample: LinkSample, cfg: CongestionConfig) -> float | None:
+    """Return the interval's loss: the worse of the receiver reports' and the NACKs' (None: neither known).
+
+    A measure's scattered loss (fewer than `min_lost_packets` packets) counts as lossy but never as bad: at most
+    `bad_loss`.
+    """
+    known = [v if n is None or n >= cfg.min_lost_packets else min(v, cfg.bad_loss)
+             for v, n in ((sample.loss, sample.lost_packets), (sample.nack_loss, sample.nacked_packets)) if v is not None]
     return max(known) if known else None
 
 
 def _check(sample: LinkSample) -> None:
-    values = [sample.send_bps, sample.loss, sample.rtt_ms, sample.jitter_ms, sample.remb_bps, sample.nack_loss]
+    values = [sample.send_bps, sample.loss, sample.rtt_ms, sample.jitter_ms, sample.remb_bps, sample.nack_loss,
+              sample.lost_packets, sample.nacked_packets]
     if any(v is not None and (math.isnan(v) or v < 0) for v in values):
         raise ValueError(f"a measure is negative or not a number: {sample}")
     for v in (sample.loss, sample.nack_loss):

@@ -56,6 +56,7 @@ class SimulcastTrack:
     main_bps: float  # the SFU's send rate of the main track to this subscriber (0 while not sent)
     low_bps: float = 0.0  # its send rate of the low rendition to this subscriber (0 while not sent)
     has_low: bool = False  # the publisher publishes a low rendition of this track
+    main_rate_bps: float | None = None  # what the main track costs where it flows (to other subscribers); None: unknown
 
 
 def low_unit(sid: str) -> str:
@@ -107,7 +108,8 @@ def units(tracks: Collection[SimulcastTrack], *, low_bps: float = LOW_BPS) -> li
             continue
         main = max(t.main_bps - low_bps, 1.0) if t.main_bps > 0 else 0.0
         low = low_bps if t.main_bps > 0 else t.low_bps
-        out.append(VideoTrack(t.sid, t.priority, main, gated=True))
+        resume = None if t.main_rate_bps is None else max(t.main_rate_bps - low_bps, 1.0)
+        out.append(VideoTrack(t.sid, t.priority, main, gated=True, resume_bps=resume))
         out.append(VideoTrack(low_unit(t.sid), t.priority + STEP_RANK, low))
     return out
 

@@ -13,7 +13,9 @@ tvapp.core.congestion.DownlinkController (the rule). Switches are applied here:
   subscriber alone hears `track_switched_off {sid, reason: "congestion"}`;
 - on: it resumes at the next keyframe, asked of the publisher at once; the subscriber hears `track_switched_on`;
   its first NACK and its first receiver report after that are not counted as loss where they name the packets
-  dropped when it was last switched off (`tvapp.core.congestion.report_delta`).
+  dropped when it was last switched off (`tvapp.core.congestion.report_delta`); likewise a subscription stepping down
+  from main to low: its NACKs until the move is done and the first after it, and its next receiver report.
+A NACK comes a tick after a burst's packets: the NACK loss is counted against the larger of two ticks' video packets.
 
 Simulcast by two tracks (tvapp.core.simulcast): where a publisher also sends a low rendition of a video track, that
 track is two units for the rule (its main step, its low step), and the rule's switches become layers: a
@@ -68,6 +70,7 @@ log = logging.getLogger(__name__)
 INTERVAL_MS = 250.0
 NACK_MEMORY = 1024  # NACKed sequence numbers remembered per subscription (seqs wrap at 65536)
 PINNED, SPEAKER, OTHER = 2, 1, 0
+MAIN_RATE_SMOOTHING = 0.25  # per tick: a main track's rate (what its main step would cost) follows over ~1 s
 
 
 @dataclass(slots=True)
@@ -91,6 +94,8 @@ class _Subscriber:
     probe_nacks: int = 0  # the probed track's distinct packets NACKed since its switch-on
     probe_packets: int = 0  # its sender's packet count at the switch-on
     tracks: list[SimulcastTrack] = field(default_factory=list)  # its video tracks as last measured
+    video_packets: int = 0  # video packets sent it in the last tick
+    stepping_down: set[int] = field(default_factory=set)  # id(subscription) moving main -> low (NACKs old)
 
 
 class RoomCongestion:
@@ -100,6 +105,9 @@ class RoomCongestion:
         self.subscribers: dict[str, _Subscriber] = {}  # participant sid -> state
         self.pinned: dict[str, set[str]] = {}  # participant sid -> track sids it pinned
         self.renditions: dict[str, Publication] = {}  # main track sid -> its low rendition (as of the last tick)
+        # main track sid -> its send rate to the subscribers it flows to, smoothed over ~1 s (`MAIN_RATE_SMOOTHING`)
+        self.main_rates: dict[str, float] = {}
+        self._rates_now: dict[str, list[float]] = {}  # the same, measured this tick
         self.last_ms: float | None = None
 
     def pin(self, participant_sid: str, track_sids: set[str]) -> None:
@@ -132,6 +140,13 @@ class RoomCongestion:
                 self._tick_one(session, state, dominant_sid, dt_s, now_ms)
             except Exception:  # one subscriber's odd counters never stop the others' handling
                 log.exception("media: congestion handling of %s failed", session.participant.identity)
+        for track_sid, rates in self._rates_now.items():
+            mean = sum(rates) / len(rates)
+            last = self.main_rates.get(track_sid)
+            self.main_rates[track_sid] = mean if last is None else last + MAIN_RATE_SMOOTHING * (mean - last)
+        for track_sid in set(self.main_rates) - set(self.renditions):
+            self.main_rates.pop(track_sid, None)
+        self._rates_now = {}
         for gone in set(self.subscribers) - present:
             self.subscribers.pop(gone, None)
             self.pinned.pop(gone, None)
@@ -171,18 +186,27 @@ class RoomCongestion:
                 rate = 8.0 * delta_bytes / dt_s if dt_s > 0 else 0.0
                 low = self._rendition(subscription) is not None
                 on_low = subscription.source is not None and subscription.source is not subscription.publication
+                if low and not on_low and not subscription.switched_off and rate > 0:
+                    self._rates_now.setdefault(track_sid, []).append(rate)
                 tracks.append(SimulcastTrack(track_sid, priority, 0.0 if on_low else rate, rate if on_low else 0.0,
-                                             has_low=low))
+                                             has_low=low, main_rate_bps=self.main_rates.get(track_sid)))
         state.counts = live
         state.report_resumed &= set(live)
+        state.stepping_down &= set(live)
         for gone in set(state.nacked) - set(live):
             state.nacked.pop(gone, None)
         new_nacks, state.new_nacks = state.new_nacks, 0
         if dt_s <= 0:
             return
         loss = min(1.0, lost / expected) if reported and expected > 0 else (0.0 if reported else None)
-        nack_loss = min(1.0, new_nacks / video_packets) if video_packets > 0 else None
-        sample = LinkSample(loss=loss, send_bps=8.0 * sent_bytes / dt_s, remb_bps=state.remb_bps, nack_loss=nack_loss)
+        # A NACK comes a round trip and a reorder wait after its packet, often in the next tick: counted against the
+        # larger of the two ticks' packets (a stalled SFU's catch-up burst lost 8 of its 26 packets, NACKed in the next
+        # tick of 12: 67 %, a severe tick that switched three renditions off, where 31 % was lost).
+        nack_packets = max(video_packets, state.video_packets)
+        state.video_packets = video_packets
+        nack_loss = min(1.0, new_nacks / nack_packets) if nack_packets > 0 else None
+        sample = LinkSample(loss=loss, send_bps=8.0 * sent_bytes / dt_s, remb_bps=state.remb_bps, nack_loss=nack_loss,
+                            lost_packets=lost if reported else None, nacked_packets=new_nacks)
         state.remb_bps = None
         if state.controller.off or state.controller.probe:
             log.debug("media: downlink of %s: loss %s, nacked %s, %.0f kb/s sent, estimate %.0f kb/s, off %s, probe %s",
@@ -209,7 +233,13 @@ class RoomCongestion:
         def nack(seqs: list[int]) -> None:  # aiortc NACKs every still-missing packet at each new gap: count each once
             # The first NACK after a switch-on also names the packets lost at the end of the last failed probe (the
             # receiver sees that gap only now): those are old news, not this probe's loss.
-            old = key in state.resumed
+            # So do its NACKs while it steps down from main to low and the first after (the main's packets the link
+            # dropped: the overload the step down acts on; traced, 29 of them against 31 rendition packets, a severe
+            # tick that switched two renditions off on top).
+            if key in state.stepping_down and subscription.target is None:
+                state.stepping_down.discard(key)
+                state.resumed.add(key)
+            old = key in state.resumed or key in state.stepping_down
             state.resumed.discard(key)
             fresh = 0
             for seq in seqs:
@@ -268,6 +298,9 @@ class RoomCongestion:
                 session.participant.peer.send(TrackSwitchedOn(sid=track_sid))
             else:
                 log.info("media: track %s of %s moves to its %s layer", track_sid, who, layer)
+                if layer == LOW:  # its old source's loss was acted on: not counted (NACKs, the next report)
+                    state.stepping_down.add(id(subscription))
+                    state.report_resumed.add(id(subscription))
             if any(sw.on for sw in switches):  # a probe starts: its NACKs are counted from here
                 counts = internals.sender_counts(subscription.transceiver.sender)
                 state.probe_nacks, state.probe_packets = 0, 0 if counts is None else counts[0]
