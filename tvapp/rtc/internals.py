@@ -48,7 +48,8 @@ and TV alike, goes through tvapp.rtc.peer, which calls it):
   (`__connect`) after each description; one still waiting for DTLS can resume while the next answer is
   being applied (transceivers already marked, the description not yet replaced) and die on an IndexError,
   logged as "Task exception was never retrieved". The answer being applied starts its own, so that
-  IndexError is dropped (at DEBUG) and anything else still raised.
+  IndexError is dropped (at DEBUG) and anything else still raised. So is the InvalidStateError of one the peer
+  connection's closing overtook (a participant leaving while its transports start).
 - `route_rtx`: aiortc's RTP router learns a receiver's media SSRC from the remote description but not its RTX
   SSRC; an RTX packet is then routed by payload type alone, which works only while one receiver of the transport
   has that payload type. With two video m-lines on a bundled transport (a member subscribed to several publishers,
@@ -569,6 +570,10 @@ def guard_connect_race() -> None:
                     raise
                 _drop("peer connection start-ups overtaken by the next answer (its own start-up follows)",
                       logging.DEBUG)
+            except aiortc.InvalidStateError:  # "RTCIceTransport is closed": the peer connection closed meanwhile
+                if pc.signalingState != "closed":
+                    raise
+                _drop("peer connection start-ups ended by the peer connection closing", logging.DEBUG)
 
         return connect
 

@@ -117,13 +117,30 @@ class MediaSession:
         self.closed = False
         self.auto_subscribe = True
         self.requested: set[str] = set()  # track sids asked for explicitly (what counts without auto-subscribe)
+        self.unplaced: dict[str, tuple[TrackInfo, str]] = {}  # published while gone: (track, cid) for a restart
         self._lock = asyncio.Lock()
+        self.pc_closed = False  # set the moment the peer connection starts closing (by us or by aiortc itself)
+        self.pc.on("signalingstatechange", self._signaling_state_changed)
+
+    @property
+    def gone(self) -> bool:
+        """Tell whether this session is over: closed by the server, or its peer connection closed by aiortc.
+
+        aiortc closes a peer connection by itself once all its DTLS transports are closed (the client closed its
+        own, e.g. while leaving), before the server hears of the leave: such a session takes no new m-line."""
+        return self.closed or self.pc_closed
+
+    def _signaling_state_changed(self) -> None:
+        # aiortc's close() says "closed" first, synchronously; an answer being applied meanwhile may then set
+        # "stable" again, so signalingState alone cannot tell a closed peer connection later.
+        if self.pc.signalingState == "closed":
+            self.pc_closed = True
 
     # negotiation ---------------------------------------------------------------------------------------------
 
     def request_offer(self) -> None:
         """Make sure an offer describing the current state goes out (now, or after the pending answer)."""
-        if self.closed:
+        if self.gone:
             return
         if self.offer_out:
             self.dirty = True
@@ -132,7 +149,7 @@ class MediaSession:
 
     async def _send_offer(self) -> None:
         async with self._lock:
-            if self.closed or self.offer_out:
+            if self.gone or self.offer_out:
                 self.dirty = self.dirty or self.offer_out
                 return
             self.offer_out = True
@@ -142,7 +159,7 @@ class MediaSession:
                 await self.pc.setLocalDescription(offer)
             except Exception as exc:
                 self.offer_out = False
-                if self.closed or self.pc.signalingState == "closed":
+                if self.gone:
                     # The participant left (or dropped) while the offer was being made: nobody to offer to.
                     log.debug("media: offer for %s abandoned, its session closed", self.participant.identity)
                     return
@@ -196,6 +213,8 @@ class MediaSession:
                 raise self._refused(exc) from None
             self.offer_out = False
             self.refused_in_a_row = 0
+        if self.gone:
+            return  # the participant left (or its peer connection closed) meanwhile: nothing of it to offer anyone
         newly_ready = []
         for publication in self.publications.values():
             codecs = [] if publication.ready else [
@@ -251,8 +270,14 @@ class MediaSession:
 
     # publications --------------------------------------------------------------------------------------------
 
-    def publish(self, track: TrackInfo, cid: str) -> Publication:
-        """Reserve a recvonly m-line for a track the client announced, and offer it."""
+    def publish(self, track: TrackInfo, cid: str) -> Publication | None:
+        """Reserve a recvonly m-line for a track the client announced, and offer it.
+
+        On a gone session (its peer connection closed) the track waits in `unplaced` for a media_restart's fresh
+        peer connection (tvapp.server.media.Sfu.restart); None is returned."""
+        if self.gone:
+            self.unplaced[track.sid] = (track, cid)
+            return None
         transceiver = self.pc.addTransceiver(track.kind, direction="recvonly")
         if track.kind == "video":
             prefs = video_preferences(self.sfu.config.video_codecs)
@@ -270,6 +295,7 @@ class MediaSession:
 
     def unpublish(self, track_sid: str) -> Publication | None:
         """Stop receiving a track (its m-line goes inactive)."""
+        self.unplaced.pop(track_sid, None)
         publication = self.publications.pop(track_sid, None)
         if publication is None:
             return None
@@ -282,8 +308,8 @@ class MediaSession:
 
     def subscribe(self, publication: Publication) -> None:
         """Start sending `publication` to this participant (reusing an idle m-line of the same codec)."""
-        if publication.track_sid in self.subscriptions or self.closed:
-            return
+        if publication.track_sid in self.subscriptions or self.gone:
+            return  # a gone session's participant is leaving (or restarting: its new session subscribes afresh)
         codec = publication.codec or ""
         subscription = next((s for s in self.idle if s.kind == publication.kind and s.codec == codec), None)
         if subscription is not None:
