@@ -31,6 +31,7 @@ from tvapp.server.media_session import (
 )
 from tvapp.server.store import RoomRow
 from tvapp.testing.aio import run
+from tvapp.testing.waiting import wait_until_async as wait_until
 
 NOT_SDP = "v=0\r\nthis is not sdp\r\n"
 
@@ -264,5 +265,68 @@ def test_a_track_published_while_the_peer_connection_is_closed_comes_with_the_me
             await settle(sfu)
             offer = carol_inbox.offers()[-1]
             assert offer.generation == 1 and [(i.track_sid, i.cid) for i in offer.transceivers] == [("TR_9", "c9")]
+
+    run(scenario())
+
+
+def test_a_publish_the_moment_the_dtls_transport_closes_waits_for_the_media_restart(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The client closed its peer connection for a media_restart: the DTLS transport here is closed at once, the peer
+    connection only a task later (aiortc closes it by itself). A publish in between hit a closed transport."""
+
+    async def scenario() -> None:
+        async with trio() as (sfu, live, members):
+            (carol, carol_inbox), _, _ = members.values()
+            carol.participant.set_track(TrackInfo(sid="TR_1", kind="audio", source="microphone"))
+            publish(carol, 1)
+            await settle(sfu)
+            client = new_peer_connection()  # carol's client, connected for real
+            await client.setRemoteDescription(RTCSessionDescription(carol_inbox.offers()[-1].sdp, "offer"))
+            await client.setLocalDescription(await client.createAnswer())
+            await carol.answer(client.localDescription.sdp)
+            dtls: Any = carol.pc.getTransceivers()[0].receiver.transport
+            await wait_until(lambda: dtls.state == "connected", 10, "carol's DTLS transport connects")
+            track = TrackInfo(sid="TR_2", kind="video", source="camera")
+            raised: list[BaseException] = []
+
+            def publish_now() -> None:  # runs inside the transport's close, before aiortc's own close task
+                if dtls.state == "closed" and not raised:
+                    carol.participant.set_track(track)
+                    try:
+                        sfu.track_published(live, carol.participant, track, "c2")
+                    except BaseException as exc:
+                        raised.append(exc)
+                    raised.append(StopIteration())  # (ran)
+
+            dtls.on("statechange", publish_now)
+            await client.close()  # DTLS close_notify: the transport here closes
+            await wait_until(lambda: bool(raised), 10, "carol's DTLS transport closes")
+            assert [type(e) for e in raised] == [StopIteration] and carol.gone and "TR_2" in carol.unplaced
+            assert sfu.restart(live, carol.participant, generation=1)
+            fresh = sfu.session(carol.participant)
+            assert fresh is not None and set(fresh.publications) == {"TR_1", "TR_2"}
+            await settle(sfu)
+            assert {(i.track_sid, i.cid) for i in carol_inbox.offers()[-1].transceivers} == {("TR_1", "c1"),
+                                                                                            ("TR_2", "c2")}
+
+    with caplog.at_level("DEBUG"):
+        run(scenario())
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+
+
+def test_an_answer_for_a_peer_connection_the_client_closed_is_ignored_without_an_error() -> None:
+    async def scenario() -> None:
+        async with trio() as (sfu, live, members):
+            (carol, carol_inbox), _, _ = members.values()
+            publish(carol, 1)
+            await settle(sfu)
+            answer = await real_answer(carol_inbox.offers()[-1])
+            await carol.pc.close()  # the client made a fresh one meanwhile: its media_restart is on its way
+            await carol.answer(answer)  # no bad_answer (the client would show it as an error), no new offer
+            await settle(sfu)
+            assert len(carol_inbox.offers()) == 1 and not [m for m in carol_inbox.messages if isinstance(m, Error)]
+            assert sfu.restart(live, carol.participant, generation=1)
+            await settle(sfu)
+            assert carol_inbox.offers()[-1].generation == 1
 
     run(scenario())

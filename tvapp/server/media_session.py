@@ -124,11 +124,13 @@ class MediaSession:
 
     @property
     def gone(self) -> bool:
-        """Tell whether this session is over: closed by the server, or its peer connection closed by aiortc.
+        """Tell whether this session is over: closed by the server, or its peer connection closed (or closing).
 
-        aiortc closes a peer connection by itself once all its DTLS transports are closed (the client closed its
-        own, e.g. while leaving), before the server hears of the leave: such a session takes no new m-line."""
-        return self.closed or self.pc_closed
+        The client closing its peer connection (leaving, or making a fresh one for a media_restart) closes the DTLS
+        transport here; aiortc then closes the peer connection by itself, a task later, and both come before the
+        server hears of the leave or the restart. Such a session takes no new m-line and makes no offer."""
+        return self.closed or self.pc_closed or any(t.receiver.transport.state == "closed"
+                                                    for t in self.pc.getTransceivers())
 
     def _signaling_state_changed(self) -> None:
         # aiortc's close() says "closed" first, synchronously; an answer being applied meanwhile may then set
@@ -203,6 +205,9 @@ class MediaSession:
 
     async def answer(self, sdp: str) -> None:
         """Apply the client's answer to the offer that is out, then send the next offer if one is due."""
+        if self.gone:  # an answer of the peer connection the client just closed (leaving, or for a media_restart)
+            log.debug("media: answer from %s for a closed peer connection ignored", self.participant.identity)
+            return
         if not self.offer_out:
             raise MediaError("no_offer", "there is no offer to answer")
         async with self._lock:
@@ -210,6 +215,9 @@ class MediaSession:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
                 self.offer_out = False
+                if self.gone:  # it closed while the answer waited for the lock or was being applied
+                    log.debug("media: answer from %s for a closed peer connection ignored", self.participant.identity)
+                    return
                 raise self._refused(exc) from None
             self.offer_out = False
             self.refused_in_a_row = 0
