@@ -571,8 +571,8 @@ def guard_connect_race() -> None:
                 _drop("peer connection start-ups overtaken by the next answer (its own start-up follows)",
                       logging.DEBUG)
             except aiortc.InvalidStateError:  # "RTCIceTransport is closed": the peer connection closed meanwhile
-                if pc.signalingState != "closed":
-                    raise
+                if pc.signalingState != "closed" and getattr(pc, "_RTCPeerConnection__isClosed", None) is None:
+                    raise  # (an answer applied during the close can have set signalingState back to "stable")
                 _drop("peer connection start-ups ended by the peer connection closing", logging.DEBUG)
 
         return connect
