@@ -330,3 +330,33 @@ def test_an_answer_for_a_peer_connection_the_client_closed_is_ignored_without_an
             assert carol_inbox.offers()[-1].generation == 1
 
     run(scenario())
+
+
+def test_answers_repeated_or_overtaken_around_a_resume_are_not_errors() -> None:
+    """On a resume the offer out is sent again: the client answers both copies, and an answer it sent before the
+    drop can meet a newer offer (answers name no offer). Both were refused (no_offer, bad_answer), found by the soak."""
+
+    async def scenario() -> None:
+        async with trio() as (sfu, live, members):
+            (carol, carol_inbox), _, _ = members.values()
+            publish(carol, 1)
+            await settle(sfu)
+            first = await real_answer(carol_inbox.offers()[-1])
+            await carol.answer(first)
+            publish(carol, 2)
+            await settle(sfu)
+            sfu.resumed(carol.participant)  # the link dropped: the offer out (both tracks) is sent again
+            assert carol_inbox.offers()[-1] == carol_inbox.offers()[-2]
+            await carol.answer(first)  # the first answer again (as if sent before the drop): stale, not refused
+            assert carol.offer_out and carol_inbox.offers()[-1] == carol_inbox.offers()[-2]  # the offer once more
+            second = await real_answer(carol_inbox.offers()[-1])
+            await carol.answer(second)
+            await carol.answer(second)  # the answer to the copy sent again: ignored
+            await settle(sfu)
+            assert not [m for m in carol_inbox.messages if isinstance(m, Error)] and not carol.offer_out
+            publish(carol, 3)  # answered since the resume: a bad answer is refused again
+            await settle(sfu)
+            with pytest.raises(MediaError, match="a new offer follows"):
+                await carol.answer(NOT_SDP)
+
+    run(scenario())

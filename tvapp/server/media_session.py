@@ -118,6 +118,12 @@ class MediaSession:
         self.auto_subscribe = True
         self.requested: set[str] = set()  # track sids asked for explicitly (what counts without auto-subscribe)
         self.unplaced: dict[str, tuple[TrackInfo, str]] = {}  # published while gone: (track, cid) for a restart
+        # The client resumed on a new connection since its last applied answer: the offer out was sent again, so an
+        # answer to an older offer, or a second answer to this one, may come (answers name no offer): not errors.
+        self.resent = False
+        self.offers = 0  # offers made by this session
+        self.resent_at = 0  # the value of `offers` when the client resumed
+        self.stale_passes = 0  # failed answers after a resume taken for stale ones (the offer is sent again)
         self._lock = asyncio.Lock()
         self.pc_closed = False  # set the moment the peer connection starts closing (by us or by aiortc itself)
         self.pc.on("signalingstatechange", self._signaling_state_changed)
@@ -156,6 +162,7 @@ class MediaSession:
                 return
             self.offer_out = True
             self.dirty = False
+            self.offers += 1
             try:
                 offer = await self.pc.createOffer()
                 await self.pc.setLocalDescription(offer)
@@ -180,10 +187,15 @@ class MediaSession:
                 return
             if self.closed:
                 return  # restarted or left meanwhile: this peer connection's offer would only confuse the client
-            self.resend_offer()
+            self.resend_offer_only()
 
     def resend_offer(self) -> None:
         """Send the offer that is out again (to a connection that resumed the session and may have missed it)."""
+        self.resent, self.resent_at, self.stale_passes = True, self.offers, 1
+        self.resend_offer_only()
+
+    def resend_offer_only(self) -> None:
+        """Send the offer that is out again."""
         if self.offer_out and not self.closed and self.pc.localDescription is not None:
             self.participant.peer.send(Offer(sdp=self.pc.localDescription.sdp, transceivers=self._describe(),
                                              generation=self.generation))
@@ -209,11 +221,21 @@ class MediaSession:
             log.debug("media: answer from %s for a closed peer connection ignored", self.participant.identity)
             return
         if not self.offer_out:
+            if self.resent:  # a second answer to an offer sent again on a resume
+                log.debug("media: answer from %s with no offer out ignored (resumed)", self.participant.identity)
+                return
             raise MediaError("no_offer", "there is no offer to answer")
         async with self._lock:
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
+                if self.resent and self.stale_passes > 0 and self.pc.signalingState == "have-local-offer":
+                    # Likely an answer to an offer older than the one out: send that one again rather than refuse
+                    # (a bad answer to it fails once more and is refused then).
+                    self.stale_passes -= 1
+                    log.debug("media: stale answer from %s ignored (resumed): %s", self.participant.identity, exc)
+                    self.resend_offer_only()
+                    return
                 self.offer_out = False
                 if self.gone:  # it closed while the answer waited for the lock or was being applied
                     log.debug("media: answer from %s for a closed peer connection ignored", self.participant.identity)
@@ -221,6 +243,8 @@ class MediaSession:
                 raise self._refused(exc) from None
             self.offer_out = False
             self.refused_in_a_row = 0
+            if self.offers > self.resent_at:  # an answer to an offer made since the resume: older ones are done
+                self.resent, self.stale_passes = False, 0
         if self.gone:
             return  # the participant left (or its peer connection closed) meanwhile: nothing of it to offer anyone
         newly_ready = []
