@@ -123,7 +123,7 @@ class Soak:
     async def connect(self, identity: str, url: str, *, host: bool = False) -> Room:
         """Join the soak room as `identity` through `url`, with a refresh token; count its error events."""
         pair = await asyncio.to_thread(self.core.token, ROOM, identity, join=True, publish=True, subscribe=True,
-                                       publish_data=True, host=host, name=identity)
+                                       publish_data=True, host=host, name=identity, timeout=MEDIA_TIMEOUT)
         room = await Room.connect(url, pair["access_token"], refresh_token=pair["refresh_token"],
                                   host_addresses=["127.0.0.1"])
         room.on(ev.Error, lambda e: self.sdk_error(identity, e))
