@@ -104,3 +104,20 @@ def test_the_one_pinger_keeps_the_link_alive_within_the_server_s_ping_interval()
         assert len(signal.sent) == count  # the pinger stopped with the link
 
     run(scenario())
+
+
+def test_an_error_answering_what_was_sent_without_waiting_does_not_fail_the_call_in_flight() -> None:
+    """The link watch's media_restart can go out between a call and its ping; its refusal (media_restart_too_soon)
+    then arrived before the call's pong and failed the call (a playback command, found by the soak)."""
+
+    async def scenario() -> None:
+        channel, signal = RequestChannel(SlowClock(), reconnect_window=1.0), FakeSignal()
+        await channel.attach(signal)  # type: ignore[arg-type]
+        call, ping = await call_pinged(channel, signal, m.Playback(action="pause"))
+        for code in ("media_restart_too_soon", "bad_answer", "invalid_candidate", "media_failed"):
+            assert not channel.take(m.Error(code=code, message="for the room")), code  # the room handles it
+        assert channel.take(pong(ping))
+        await call  # succeeded
+        await channel.detach("disconnected")
+
+    run(scenario())

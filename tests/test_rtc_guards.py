@@ -272,3 +272,44 @@ def test_a_start_up_overtaken_by_the_next_answer_ends_quietly_and_the_next_one_s
             internals.set_host_addresses(None)
 
     run(scenario())
+
+
+def test_a_start_up_overtaken_by_the_peer_connection_closing_ends_quietly() -> None:
+    """A participant leaves while aiortc's start-up task waits for DTLS on its first m-line: the task resumed on the
+    closed peer connection and died on "InvalidStateError: RTCIceTransport is closed" at the next m-line (a traceback
+    in the server's log, found by the soak)."""
+
+    async def scenario() -> None:
+        internals.set_host_addresses([LOOPBACK])
+        sfu, client = new_peer_connection(), new_peer_connection()
+        try:
+            sfu.addTransceiver(ToneTrack(440.0), direction="sendonly")
+            sfu.addTransceiver("audio", direction="recvonly")  # a second m-line: the start-up goes on to it
+            await sfu.setLocalDescription(await sfu.createOffer())
+            await client.setRemoteDescription(sfu.localDescription)
+            await client.setLocalDescription(await client.createAnswer())
+            reached, closed = asyncio.Event(), asyncio.Event()
+            dtls: Any = sfu.getTransceivers()[0].receiver.transport
+
+            async def held_start(parameters: Any) -> None:  # the first m-line's DTLS start-up, until the close
+                reached.set()
+                await closed.wait()
+
+            dtls.start = held_start
+            before = asyncio.all_tasks()
+            await sfu.setRemoteDescription(client.localDescription)
+            start_ups = [t for t in asyncio.all_tasks() - before if t.get_coro().__name__ in ("__connect", "connect")]
+            assert len(start_ups) == 1
+            await asyncio.wait_for(reached.wait(), 10)
+            ice: Any = dtls.transport
+            ice.on("statechange", lambda: closed.set() if ice.state == "closed" else None)
+            closing = asyncio.create_task(sfu.close())  # what leaving does meanwhile: the start-up resumes mid-close
+            done, _ = await asyncio.wait(start_ups, timeout=10)
+            await closing
+            assert done and [t.exception() for t in done] == [None]
+        finally:
+            await sfu.close()
+            await client.close()
+            internals.set_host_addresses(None)
+
+    run(scenario())

@@ -203,3 +203,36 @@ def test_event_loop_is_not_blocked_while_the_writer_works(tmp_path: Path) -> Non
     still_running, elapsed = asyncio.run(main())
     assert still_running
     assert elapsed < 2.0
+
+
+def test_settled_waits_for_what_was_queued_and_never_raises(tmp_path: Path) -> None:
+    """The REST edge awaits settled() before every answer (tvapp.server.api.auth): a failed op queued before it, a
+    writer closing or closed, must not make it raise (a REST call during a leave may wait, never fail)."""
+    path = tmp_path / "tvapp.db"
+    gate_open = threading.Event()
+
+    async def main() -> None:
+        writer = StoreWriter(path)
+        await writer.start()
+        commits = writer.commits
+        await writer.settled()  # nothing outstanding: free, no commit
+        assert writer.commits == commits
+        held = asyncio.ensure_future(writer.call(lambda s: gate_open.wait(5)))
+        queued = [asyncio.ensure_future(writer.call(inserting(f"RM_{i}"))) for i in range(3)]
+        failing = asyncio.ensure_future(writer.call(lambda s: s.insert_room(room("RM_0"))))  # a duplicate sid
+        settling = asyncio.ensure_future(writer.settled())
+        await asyncio.sleep(0)
+        gate_open.set()
+        await settling  # no exception, though an op queued before it failed
+        assert committed_room_sids(path) == {"RM_0", "RM_1", "RM_2"}  # a read after it sees everything queued
+        assert held.done() and all(t.done() for t in queued) and failing.done()
+        assert failing.exception() is not None  # its caller alone hears of it
+        late = asyncio.ensure_future(writer.call(inserting("RM_late")))
+        closing = asyncio.ensure_future(writer.close())
+        await writer.settled()  # while closing
+        await closing
+        await late
+        await writer.settled()  # closed
+        assert "RM_late" in committed_room_sids(path)
+
+    asyncio.run(main())

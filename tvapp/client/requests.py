@@ -36,6 +36,11 @@ ConnectionState = Literal["connected", "reconnecting", "disconnected"]
 
 REQUEST_TIMEOUT = 10.0
 
+# Errors that answer what is sent without waiting (media_restart, answer, candidate, data) or come unprompted: never
+# a call's answer, even when they arrive while one is in flight (the Room handles them; a call is not failed by them).
+NOT_A_CALL_ANSWER = frozenset({"media_restart_too_soon", "bad_answer", "no_offer", "invalid_candidate",
+                               "too_many_candidates", "media_failed", "data_rate_limited"})
+
 
 class RequestError(Exception):
     """The server refused a call (publish, mute, subscribe...); ``code`` says why."""
@@ -154,7 +159,7 @@ class RequestChannel:
             if call is not None and msg.id is not None and msg.id == call.ping_id:
                 call.finish()
             return True  # a pong says nothing else: clock samples are taken as they arrive (on_pong)
-        if isinstance(msg, m.Error) and call is not None and not call.done.done():
+        if isinstance(msg, m.Error) and call is not None and not call.done.done() and msg.code not in NOT_A_CALL_ANSWER:
             call.errors.append(msg)
             return True
         return False

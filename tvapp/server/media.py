@@ -297,8 +297,12 @@ class Sfu:
         moved: dict[Publication, Publication] = {}
         for track_sid, before in list(old.publications.items()):
             track = participant.published(track_sid)
-            if track is not None:
-                moved[before] = new.publish(track, before.cid)
+            after = new.publish(track, before.cid) if track is not None else None
+            if after is not None:
+                moved[before] = after
+        for track_sid, (track, cid) in old.unplaced.items():  # published while the old peer connection was closed
+            if participant.published(track_sid) is not None:
+                new.publish(track, cid)
         for other in list(room.sessions.values()):  # a subscription carrying a rendition comes back to its track
             for subscription in list(other.subscriptions.values()):
                 after = moved.get(subscription.publication) if subscription.publication is not None else None
@@ -367,9 +371,12 @@ class Sfu:
         for session in list(room.sessions.values()):
             if self._wants(session.participant, publication):
                 try:
-                    session.subscribe(publication)
+                    session.subscribe(publication)  # nothing, for a session that is gone (its peer connection closed)
                 except RoomError as exc:
                     session.participant.peer.send(Error(code=exc.code, message=exc.message))
+                except Exception:  # one subscriber's failure is neither the publisher's nor the other subscribers'
+                    log.exception("media: could not subscribe %s to %s", session.participant.identity,
+                                  publication.track_sid)
 
     # MediaHooks (called by the room manager) -------------------------------------------------------------------
 

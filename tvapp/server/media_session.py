@@ -117,13 +117,38 @@ class MediaSession:
         self.closed = False
         self.auto_subscribe = True
         self.requested: set[str] = set()  # track sids asked for explicitly (what counts without auto-subscribe)
+        self.unplaced: dict[str, tuple[TrackInfo, str]] = {}  # published while gone: (track, cid) for a restart
+        # The client resumed on a new connection since its last applied answer: the offer out was sent again, so an
+        # answer to an older offer, or a second answer to this one, may come (answers name no offer): not errors.
+        self.resent = False
+        self.offers = 0  # offers made by this session
+        self.resent_at = 0  # the value of `offers` when the client resumed
+        self.stale_passes = 0  # failed answers after a resume taken for stale ones (the offer is sent again)
         self._lock = asyncio.Lock()
+        self.pc_closed = False  # set the moment the peer connection starts closing (by us or by aiortc itself)
+        self.pc.on("signalingstatechange", self._signaling_state_changed)
+
+    @property
+    def gone(self) -> bool:
+        """Tell whether this session is over: closed by the server, or its peer connection closed (or closing).
+
+        The client closing its peer connection (leaving, or making a fresh one for a media_restart) closes the DTLS
+        transport here; aiortc then closes the peer connection by itself, a task later, and both come before the
+        server hears of the leave or the restart. Such a session takes no new m-line and makes no offer."""
+        return self.closed or self.pc_closed or any(t.receiver.transport.state == "closed"
+                                                    for t in self.pc.getTransceivers())
+
+    def _signaling_state_changed(self) -> None:
+        # aiortc's close() says "closed" first, synchronously; an answer being applied meanwhile may then set
+        # "stable" again, so signalingState alone cannot tell a closed peer connection later.
+        if self.pc.signalingState == "closed":
+            self.pc_closed = True
 
     # negotiation ---------------------------------------------------------------------------------------------
 
     def request_offer(self) -> None:
         """Make sure an offer describing the current state goes out (now, or after the pending answer)."""
-        if self.closed:
+        if self.gone:
             return
         if self.offer_out:
             self.dirty = True
@@ -132,17 +157,18 @@ class MediaSession:
 
     async def _send_offer(self) -> None:
         async with self._lock:
-            if self.closed or self.offer_out:
+            if self.gone or self.offer_out:
                 self.dirty = self.dirty or self.offer_out
                 return
             self.offer_out = True
             self.dirty = False
+            self.offers += 1
             try:
                 offer = await self.pc.createOffer()
                 await self.pc.setLocalDescription(offer)
             except Exception as exc:
                 self.offer_out = False
-                if self.closed or self.pc.signalingState == "closed":
+                if self.gone:
                     # The participant left (or dropped) while the offer was being made: nobody to offer to.
                     log.debug("media: offer for %s abandoned, its session closed", self.participant.identity)
                     return
@@ -161,10 +187,15 @@ class MediaSession:
                 return
             if self.closed:
                 return  # restarted or left meanwhile: this peer connection's offer would only confuse the client
-            self.resend_offer()
+            self.resend_offer_only()
 
     def resend_offer(self) -> None:
         """Send the offer that is out again (to a connection that resumed the session and may have missed it)."""
+        self.resent, self.resent_at, self.stale_passes = True, self.offers, 1
+        self.resend_offer_only()
+
+    def resend_offer_only(self) -> None:
+        """Send the offer that is out again."""
         if self.offer_out and not self.closed and self.pc.localDescription is not None:
             self.participant.peer.send(Offer(sdp=self.pc.localDescription.sdp, transceivers=self._describe(),
                                              generation=self.generation))
@@ -186,16 +217,36 @@ class MediaSession:
 
     async def answer(self, sdp: str) -> None:
         """Apply the client's answer to the offer that is out, then send the next offer if one is due."""
+        if self.gone:  # an answer of the peer connection the client just closed (leaving, or for a media_restart)
+            log.debug("media: answer from %s for a closed peer connection ignored", self.participant.identity)
+            return
         if not self.offer_out:
+            if self.resent:  # a second answer to an offer sent again on a resume
+                log.debug("media: answer from %s with no offer out ignored (resumed)", self.participant.identity)
+                return
             raise MediaError("no_offer", "there is no offer to answer")
         async with self._lock:
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
+                if self.resent and self.stale_passes > 0 and self.pc.signalingState == "have-local-offer":
+                    # Likely an answer to an offer older than the one out: send that one again rather than refuse
+                    # (a bad answer to it fails once more and is refused then).
+                    self.stale_passes -= 1
+                    log.debug("media: stale answer from %s ignored (resumed): %s", self.participant.identity, exc)
+                    self.resend_offer_only()
+                    return
                 self.offer_out = False
+                if self.gone:  # it closed while the answer waited for the lock or was being applied
+                    log.debug("media: answer from %s for a closed peer connection ignored", self.participant.identity)
+                    return
                 raise self._refused(exc) from None
             self.offer_out = False
             self.refused_in_a_row = 0
+            if self.offers > self.resent_at:  # an answer to an offer made since the resume: older ones are done
+                self.resent, self.stale_passes = False, 0
+        if self.gone:
+            return  # the participant left (or its peer connection closed) meanwhile: nothing of it to offer anyone
         newly_ready = []
         for publication in self.publications.values():
             codecs = [] if publication.ready else [
@@ -251,8 +302,14 @@ class MediaSession:
 
     # publications --------------------------------------------------------------------------------------------
 
-    def publish(self, track: TrackInfo, cid: str) -> Publication:
-        """Reserve a recvonly m-line for a track the client announced, and offer it."""
+    def publish(self, track: TrackInfo, cid: str) -> Publication | None:
+        """Reserve a recvonly m-line for a track the client announced, and offer it.
+
+        On a gone session (its peer connection closed) the track waits in `unplaced` for a media_restart's fresh
+        peer connection (tvapp.server.media.Sfu.restart); None is returned."""
+        if self.gone:
+            self.unplaced[track.sid] = (track, cid)
+            return None
         transceiver = self.pc.addTransceiver(track.kind, direction="recvonly")
         if track.kind == "video":
             prefs = video_preferences(self.sfu.config.video_codecs)
@@ -270,6 +327,7 @@ class MediaSession:
 
     def unpublish(self, track_sid: str) -> Publication | None:
         """Stop receiving a track (its m-line goes inactive)."""
+        self.unplaced.pop(track_sid, None)
         publication = self.publications.pop(track_sid, None)
         if publication is None:
             return None
@@ -282,8 +340,8 @@ class MediaSession:
 
     def subscribe(self, publication: Publication) -> None:
         """Start sending `publication` to this participant (reusing an idle m-line of the same codec)."""
-        if publication.track_sid in self.subscriptions or self.closed:
-            return
+        if publication.track_sid in self.subscriptions or self.gone:
+            return  # a gone session's participant is leaving (or restarting: its new session subscribes afresh)
         codec = publication.codec or ""
         subscription = next((s for s in self.idle if s.kind == publication.kind and s.codec == codec), None)
         if subscription is not None:

@@ -115,10 +115,12 @@ class ServerProcess:
         """Issue an access + refresh token pair through POST /v1/tokens."""
         name = grants.pop("name", "")
         ttl = grants.pop("ttl", None)
+        timeout = grants.pop("timeout", None)  # seconds for this request (default: the client's 10 s)
         body: dict[str, Any] = {"room": room, "identity": identity, "name": name, "grants": grants}
         if ttl is not None:
             body["ttl"] = ttl
-        response = self.http.post(tokens_path(), json=body)
+        response = self.http.post(tokens_path(), json=body,
+                                  timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout)
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 

@@ -18,7 +18,8 @@ sockets' port range and announced candidates (tvapp.rtc.internals.hosts):
   (`__connect`) after each description; one still waiting for DTLS can resume while the next answer is
   being applied (transceivers already marked, the description not yet replaced) and die on an IndexError,
   logged as "Task exception was never retrieved". The answer being applied starts its own, so that
-  IndexError is dropped (at DEBUG) and anything else still raised.
+  IndexError is dropped (at DEBUG) and anything else still raised. So is the InvalidStateError of one the peer
+  connection's closing overtook (a participant leaving while its transports start).
 - `guard_ssrcs`: every SSRC that passes SRTP costs libsrtp a stream and aiortc some dicts, never given back;
   a transport admits at most `SSRCS_BASE + SSRCS_PER_MLINE` x its m-lines, and drops packets of any
   further SSRC before decrypting them (`ssrc_admission` reads a transport's count).
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aioice
+import aiortc
 import aioice.ice
 import aioice.stun
 import pylibsrtp
@@ -201,6 +203,10 @@ def guard_connect_race() -> None:
                     raise
                 _drop("peer connection start-ups overtaken by the next answer (its own start-up follows)",
                       logging.DEBUG)
+            except aiortc.InvalidStateError:  # "RTCIceTransport is closed": the peer connection closed meanwhile
+                if pc.signalingState != "closed" and getattr(pc, "_RTCPeerConnection__isClosed", None) is None:
+                    raise  # (an answer applied during the close can have set signalingState back to "stable")
+                _drop("peer connection start-ups ended by the peer connection closing", logging.DEBUG)
 
         return connect
 
