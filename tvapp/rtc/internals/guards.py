@@ -37,9 +37,9 @@ from collections.abc import Callable
 from typing import Any
 
 import aioice
-import aiortc
 import aioice.ice
 import aioice.stun
+import aiortc
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
