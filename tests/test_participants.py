@@ -55,7 +55,7 @@ def test_list_and_get_participants(server: ServerProcess) -> None:
         unconstrained = {"max_width": None, "max_height": None, "max_framerate": None, "max_bitrate": None,
                          "paused": False}  # nobody was asked anything yet (adaptive stream)
         assert listed[1]["tracks"] == [{"sid": track, "kind": "video", "source": "camera", "name": "", "muted": False,
-                                        "constraints": unconstrained}]
+                                        "constraints": unconstrained, "renditions": []}]
 
         one = server.http.get(f"/v1/rooms/{alice.joined.room.sid}/participants/bob")
         assert one.status_code == 200 and one.json() == listed[1]
@@ -124,7 +124,8 @@ def test_muting_a_published_track_from_the_server(server: ServerProcess) -> None
 
         response = server.http.post(url, json={"muted": True})
         assert response.status_code == 200
-        assert response.json() == {"sid": track, "kind": "audio", "source": "microphone", "name": "", "muted": True}
+        assert response.json() == {"sid": track, "kind": "audio", "source": "microphone", "name": "", "muted": True,
+                                   "renditions": []}  # TrackOut: no rendition_of/layer (never a track of its own)
         for client in (alice, bob):
             muted = await client.wait_for(TrackMuted)
             assert (muted.track_sid, muted.participant_sid, muted.by_server) == (

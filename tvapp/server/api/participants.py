@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 
+from tvapp.protocol.messages import TrackInfo
 from tvapp.server.api.auth import Auth, RoomRef, State, resolve
 from tvapp.server.api.models import MuteRequest, ParticipantOut, TrackOut
 from tvapp.server.api.rooms import require_live, room_error
@@ -20,6 +21,14 @@ from tvapp.server.media import Sfu
 router = APIRouter(tags=["participants"])
 
 Identity = Annotated[str, Path(max_length=64)]
+
+
+def track_json(track: TrackInfo) -> dict[str, Any]:
+    """Return a published track as the API answers it (`TrackOut`, without constraints)."""
+    out = track.to_json()
+    out.pop("rendition_of", None)  # always null in a room's view: a rendition is never a track there
+    out.pop("layer", None)
+    return out
 
 
 def participant_json(p: LiveParticipant, sfu: Sfu) -> dict[str, Any]:
@@ -35,10 +44,8 @@ def participant_json(p: LiveParticipant, sfu: Sfu) -> dict[str, Any]:
 
     tracks = []
     for track in p.tracks.values():
-        out = {**track.to_json(), "constraints": constraints(track.sid)}
+        out = {**track_json(track), "constraints": constraints(track.sid)}
         out["renditions"] = [{**r.to_json(), "constraints": constraints(r.sid)} for r in track.renditions]
-        out.pop("rendition_of", None)  # always null in a room's view: a rendition is never a track there
-        out.pop("layer", None)
         tracks.append(out)
     return {"sid": p.sid, "identity": p.identity, "name": p.name, "joined_at": p.joined_at, "tracks": tracks,
             "reconnecting": p.reconnecting, "network_quality": p.network_quality}
@@ -84,4 +91,4 @@ async def mute_track(room: RoomRef, identity: Identity, track_sid: Annotated[str
         track = state.rooms.set_muted(live, participant, track_sid, body.muted, by_server=True)
     except RoomError as exc:
         raise room_error(exc) from None
-    return JSONResponse(track.to_json())
+    return JSONResponse(track_json(track))
