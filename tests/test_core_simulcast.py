@@ -113,6 +113,17 @@ def drive(ctl: DownlinkController, link: Link, layer: dict[str, str], start: flo
     return now
 
 
+def test_layers_come_least_important_first_whatever_order_the_tracks_came_in() -> None:
+    # The SFU announces a tick's switch-offs in this order: the speaker's last, as the rule shed them (in
+    # subscription order a real room once announced the speaker's video before a silent publisher's).
+    speaker = SimulcastTrack("TR_a", 2, MAIN_BPS)
+    silent = SimulcastTrack("TR_z", 1, MAIN_BPS)
+    quiet = SimulcastTrack("TR_m", 1, MAIN_BPS, has_low=True)
+    for order in itertools.permutations([speaker, silent, quiet]):
+        out = layers({"TR_a", "TR_z", "TR_m", low_unit("TR_m")}, order)
+        assert list(out) == ["TR_m", "TR_z", "TR_a"] and set(out.values()) == {OFF}
+
+
 def test_the_congestion_rule_through_the_units_moves_a_600_kbps_subscriber_to_the_low_renditions() -> None:
     ctl, link, history = DownlinkController(), Link(600_000.0), []
     layer = {sid: MAIN for sid in PRIORITY}

@@ -115,9 +115,13 @@ def units(tracks: Collection[SimulcastTrack], *, low_bps: float = LOW_BPS) -> li
 
 
 def layers(off: Collection[str], tracks: Collection[SimulcastTrack]) -> dict[str, Layer]:
-    """Return each track's layer given the controller units switched off."""
+    """Return each track's layer given the controller units switched off, least important track first.
+
+    The order is the rule's (`steps`): the SFU applies and announces the changes in it, so when one tick switches
+    several tracks off, the active speaker's is announced after the others', as the rule chose them.
+    """
     out: dict[str, Layer] = {}
-    for t in tracks:
+    for t in sorted(tracks, key=lambda t: (t.priority, t.sid)):
         if not t.has_low:
             out[t.sid] = OFF if t.sid in off else MAIN
         elif low_unit(t.sid) in off:
