@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tvapp.testing.congestion import RESUME_GRACE_S, freeze_kinds, freezes
+from tvapp.testing.congestion import RESUME_GRACE_S, freeze_kinds, freezes, window
 
 
 def off(t: float) -> dict[str, Any]:
@@ -40,3 +40,13 @@ def test_a_resume_within_the_grace_is_all_announced_and_a_gap_without_switches_i
     assert kinds["after_switch_on"] == pytest.approx(43.0 - 41.0 - RESUME_GRACE_S)  # on again, no frame, off again
     assert kinds["unannounced"] == pytest.approx(1.0)
     assert kinds["before_switch_off"] == 0.0
+
+
+def test_a_window_s_rates_are_over_the_time_its_stats_records_span() -> None:
+    # Stats every 0.5 s of a steady 16 fps, 90 packets/s stream; a 1 s window whose end falls just before a record
+    # spans 0.5 s of counts: over end - start it read 8 fps (a real CI failure), over the records' span 16.
+    records = [{"t": 10.0 + 0.5 * i, "stats": {"v": {"kind": "video", "packets": 45 * i, "frames": 8 * i, "lost": 0}}}
+               for i in range(10)]
+    rates = window(records, 11.0, 11.99)  # records at 11.0 and 11.5 bound it
+    assert rates["v"]["fps"] == pytest.approx(16.0) and rates["v"]["pps"] == pytest.approx(90.0)
+    assert rates["v"]["received"] == 45

@@ -103,17 +103,29 @@ def subscriptions(records: list[dict[str, Any]]) -> dict[str, str]:
 
 def stats_at(records: list[dict[str, Any]], t: float) -> dict[str, dict[str, Any]]:
     """Return the last cumulative stats written at or before monotonic time `t` ({} if none)."""
+    return _record_at(records, t)[1]
+
+
+def _record_at(records: list[dict[str, Any]], t: float) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    """Return the time and cumulative stats of the last stats record at or before `t` (None, {} if none)."""
+    when: float | None = None
     best: dict[str, dict[str, Any]] = {}
     for r in records:
         if "stats" in r and r["t"] <= t:
-            best = r["stats"]
-    return best
+            when, best = r["t"], r["stats"]
+    return when, best
 
 
 def window(records: list[dict[str, Any]], start: float, end: float) -> dict[str, dict[str, Any]]:
-    """Return per track sid over [start, end]: packets/s, frames/s, lost and received packets."""
-    a, b = stats_at(records, start), stats_at(records, end)
-    span = max(1e-6, end - start)
+    """Return per track sid over [start, end]: packets/s, frames/s, lost and received packets.
+
+    Rates are over the time between the two stats records that bound the window (the last at or before `start`
+    and the last at or before `end`), not over `end - start`: records come every ~0.5 s, later on a loaded
+    machine, so the nominal span could be half or twice the counted one (a 1 s window once read a steady 16 fps
+    as 8).
+    """
+    (t_a, a), (t_b, b) = _record_at(records, start), _record_at(records, end)
+    span = max(1e-6, (t_b - t_a) if t_a is not None and t_b is not None and t_b > t_a else end - start)
     out = {}
     for sid, after in b.items():
         before = a.get(sid, {"packets": 0, "lost": 0, "frames": 0})
