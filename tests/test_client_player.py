@@ -135,6 +135,23 @@ def test_pause_holds_the_frame_and_play_moves_on(player: Any, clip: Path) -> Non
         assert -0.0011 <= target - pts < FRAME + 0.002
 
 
+def test_a_pause_just_behind_the_frame_shown_steps_back_to_the_frame_at_the_position(player: Any, clip: Path) -> None:
+    # A screen picks each frame for the instant it will flip (a little ahead): when the room then stops at a position
+    # just behind it (a pause, or waiting for a stalled screen), it must show the room's frame, as every other
+    # screen does, not hold the one ahead for the whole pause.
+    screen: ContentPlayer = player()
+    start = time.time()
+    screen.follow(playing(clip, position=2.0, at=start, seq=1))
+    wait_until(lambda: (shown := screen.video_frame(start + 1.01)) is not None and shown[1] == 3.0,
+               what="frame 90 (3.0 s) shown")
+    seeks = screen.status().seeks  # the start at 2.0
+    screen.follow(playing(clip, position=2.99, playing=False, at=start + 0.99, seq=2))
+    frame, pts = screen.video_frame(time.time()) or (None, None)
+    assert pts is not None and abs(pts - 89 / 30) < 1e-6, pts
+    assert frame is not None and stamp_of(frame) == (89, 2967)
+    assert screen.status().seeks == seeks  # the frame was still there: no seek
+
+
 def test_a_late_follow_starts_where_the_timeline_is(player: Any, clip: Path) -> None:
     screen: ContentPlayer = player()
     state = playing(clip, at=time.time() - 4.0)

@@ -226,8 +226,8 @@ class ContentPlayer:
                 last_pts = self._shown[1] if self._shown is not None and epoch == self._shown_epoch else None
                 if last_pts is not None:
                     dropped = sum(1 for pts, _ in list(frames)[:chosen] if pts > last_pts + FRAME_TOLERANCE)
-                for _ in range(chosen):
-                    frames.popleft()
+                for _ in range(chosen - 1):  # the frame before the one shown stays: a pause (or a wait for a
+                    frames.popleft()             # stalled screen) just behind it steps back to the room's frame
         with self._lock:
             if self._decoder is not decoder:
                 return None
