@@ -5,9 +5,10 @@ Rooms are persisted in the store; the participants connected right now live only
 decision (may this identity join? is this room due to complete?) comes from tvapp.core.room;
 this module acts on it: it tells participants over their signaling peers and writes to the store.
 
-Reconnection (tvapp.core.reconnect): a participant whose websocket dropped or whose media died stays in its room,
-reconnecting, until `resume()` hands it to a new connection, its media flows again, or `expire_reconnecting()`
-finds its grace window passed and takes it out ("reconnect_timeout").
+Two parts of RoomManager live in modules of their own, as mixins: reconnection (tvapp.server.room_reconnect: a
+participant whose websocket dropped or whose media died stays in its room, reconnecting, until `resume()` hands it to
+a new connection, its media flows again, or `expire_reconnecting()` takes it out) and tracks
+(tvapp.server.room_tracks: publish, unpublish, mute, subscribe).
 
 Concurrency rule: between deciding a join and recording the participant there is no `await`,
 so racing joins for the last slot cannot both win; the store write happens after the slot is taken
@@ -17,7 +18,6 @@ so racing joins for the last slot cannot both win; the store write happens after
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import secrets
 import time
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from tvapp.core.claims import TokenClaims
 from tvapp.core.codes import new_id
 from tvapp.core.owners import Claim, Owner, claim_identity
-from tvapp.core.reconnect import RECONNECT_GRACE_DEFAULT, TIMEOUT_REASON, Announce, Cause, Presence
+from tvapp.core.reconnect import RECONNECT_GRACE_DEFAULT, Presence
 from tvapp.core.room import (
     EmptyClock,
     JoinDecision,
@@ -44,18 +44,8 @@ from tvapp.protocol.messages import (
     Joined,
     ParticipantJoined,
     ParticipantLeft,
-    ParticipantReconnected,
-    ParticipantReconnecting,
     Removed,
-    RenditionLayer,
     RoomCompleted,
-    TrackInfo,
-    TrackKind,
-    TrackMuted,
-    TrackPublished,
-    TrackSource,
-    TrackUnmuted,
-    TrackUnpublished,
 )
 from tvapp.server.live import (
     LiveParticipant,
@@ -65,6 +55,8 @@ from tvapp.server.live import (
     Peer,
     RoomError,
 )
+from tvapp.server.room_reconnect import CLOSE_NORMAL, RoomReconnection
+from tvapp.server.room_tracks import RoomTracks
 from tvapp.server.store import RoomNameTaken, RoomRow, SessionRow, Store, StoreError
 from tvapp.server.writer import StoreWriter
 
@@ -73,12 +65,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_TRACKS_PER_PARTICIPANT = 16
-CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
 
 
-class RoomManager:
+class RoomManager(RoomReconnection, RoomTracks):
     """Owns the live rooms of one server."""
 
     def __init__(self, reader: Store, writer: StoreWriter, *, default_limits: RoomLimits,
@@ -108,18 +98,6 @@ class RoomManager:
             self.hooks.emit(event, row, **parts)
         except (StoreError, ValueError) as exc:
             log.error("webhook %s could not be queued: %s", event, exc)
-
-    def participant_reconnecting(self, participant: LiveParticipant) -> None:
-        """Tell webhooks that a participant's connection dropped and it may come back (the resume state calls it)."""
-        live = self.room_of(participant)
-        if live is not None:
-            self.emit("participant_reconnecting", live.row, participant)
-
-    def participant_reconnected(self, participant: LiveParticipant) -> None:
-        """Tell webhooks that a reconnecting participant is back."""
-        live = self.room_of(participant)
-        if live is not None:
-            self.emit("participant_reconnected", live.row, participant)
 
     # start-up ----------------------------------------------------------------
 
@@ -335,88 +313,6 @@ class RoomManager:
         )
         return participant, joined
 
-    # reconnection (tvapp.core.reconnect decides; this acts) -----------------------------------------------------
-
-    def resume(self, claims: TokenClaims, peer: Peer, resume_token: str) -> tuple[LiveParticipant, Joined]:
-        """Hand the participant that `resume_token` belongs to over to a new connection (same sid, tracks,
-        subscriptions); raise RoomError("resume_refused") unless the token is that participant's current one and
-        the access token is of the same identity and owner. The token is used up: `joined` carries a new one."""
-        live = self.live.get(claims.grants.room)
-        participant = live.participants.get(claims.identity) if live is not None else None
-        if (live is None or participant is None or not participant.resume_token
-                or not hmac.compare_digest(participant.resume_token.encode(), resume_token.encode())
-                or participant.owner != Owner.of(claims.room_sid, claims.family, claims.grants.hidden)
-                or (claims.room_sid is not None and claims.room_sid != live.row.sid)):
-            raise RoomError("resume_refused", "this resume token is not valid for you now (used already, another "
-                                              "participant's, or its grace window passed): join without it")
-        now = self.clock()
-        old_peer, participant.peer = participant.peer, peer
-        participant.claims = claims
-        participant.resume_token = secrets.token_urlsafe(32)
-        if old_peer is not peer:  # a connection the server still thought alive: the client has moved on
-            old_peer.close(CLOSE_NORMAL, "resumed")
-        self._announce(live, participant, participant.presence.back(Cause.SIGNAL, now), Cause.SIGNAL)
-        others = tuple(p.info() for p in live.visible() if p is not participant)
-        joined = Joined(room=live.info(), participant=participant.info(),
-                        grants=GrantsInfo(room=claims.grants.room, **claims.grants.flags()), participants=others,
-                        server_time=now, ping_interval=self.ping_interval, idle_timeout=self.idle_timeout,
-                        resume_token=participant.resume_token, resumed=True)
-        return participant, joined
-
-    def link_lost(self, participant: LiveParticipant, cause: Cause, peer: Peer | None = None) -> None:
-        """Mark a participant reconnecting for `cause`; a SIGNAL loss counts only if `peer` is still its connection."""
-        live = self.room_of(participant)
-        if live is None or (peer is not None and participant.peer is not peer):
-            return
-        self._announce(live, participant, participant.presence.lost(cause, self.clock()), cause)
-
-    def link_back(self, participant: LiveParticipant, cause: Cause) -> None:
-        """Mark `cause` (media flowing again) ended for a participant."""
-        live = self.room_of(participant)
-        if live is not None:
-            self._announce(live, participant, participant.presence.back(cause, self.clock()), cause)
-
-    def signal_activity(self, participant: LiveParticipant) -> None:
-        """Note that a participant's signaling delivered a message (it is alive, whatever its media does)."""
-        participant.presence.signal_activity(self.clock())
-
-    def _announce(self, live: LiveRoom, participant: LiveParticipant, announce: Announce, cause: Cause) -> None:
-        if announce is Announce.NOTHING:
-            return
-        participant.changed()
-        if announce is Announce.RECONNECTING:  # webhooks hear of hidden participants too (as of their joins)
-            self.participant_reconnecting(participant)
-        elif announce is Announce.RECONNECTED:
-            self.participant_reconnected(participant)
-        if participant.hidden:
-            return
-        log.info("participant %s in %s: %s (%s)", participant.sid, live.row.sid, announce.value, cause.value)
-        if announce is Announce.RECONNECTING:
-            live.broadcast(ParticipantReconnecting(participant_sid=participant.sid, identity=participant.identity,
-                                                   cause=cause.value), exclude=participant)
-        elif announce is Announce.RECONNECTED:
-            live.broadcast(ParticipantReconnected(participant_sid=participant.sid, identity=participant.identity),
-                           exclude=participant)
-
-    async def expire_reconnecting(self) -> list[tuple[LiveRoom, LiveParticipant]]:
-        """Take out every participant whose grace window passed (others see reason "reconnect_timeout");
-        return them with their rooms."""
-        now = self.clock()
-        gone: list[tuple[LiveRoom, LiveParticipant]] = []
-        for live in list(self.live.values()):
-            for participant in list(live.participants.values()):
-                if participant.presence.tick(now) is Announce.LEFT:
-                    participant.peer.close(CLOSE_NORMAL, TIMEOUT_REASON)
-                    self._detach(live, participant, TIMEOUT_REASON, now)
-                    gone.append((live, participant))
-        if gone:
-            def write(s: Store) -> None:
-                for _, participant in gone:
-                    s.end_session(participant.sid, now, TIMEOUT_REASON)
-
-            await self.writer.call(write)
-        return gone
-
     def room_of(self, participant: LiveParticipant) -> LiveRoom | None:
         """Return the live room `participant` is connected to, or None once it left."""
         live = self.live.get(participant.claims.grants.room)
@@ -512,95 +408,6 @@ class RoomManager:
             await self.writer.call(write)
             log.info("ended %d live session(s): %s", len(ending), code)
         return len(ending)
-
-    # tracks ------------------------------------------------------------------
-
-    def publish(self, participant: LiveParticipant, cid: str, kind: TrackKind, source: TrackSource, name: str,
-                muted: bool, rendition_of: str | None = None, layer: RenditionLayer | None = None) -> TrackInfo:
-        """Record a track a participant publishes and announce it (a rendition: to its publisher alone)."""
-        live = self._require_room(participant)
-        if not participant.grants.publish or participant.hidden:
-            raise RoomError("not_allowed", "your token does not allow publishing")
-        if len(participant.tracks) + len(participant.renditions) >= MAX_TRACKS_PER_PARTICIPANT:
-            raise RoomError("too_many_tracks", f"at most {MAX_TRACKS_PER_PARTICIPANT} tracks per participant")
-        if rendition_of is not None:
-            return self._publish_rendition(participant, cid, kind, name, rendition_of, layer or "low")
-        track = TrackInfo(sid=new_id("TR"), kind=kind, source=source, name=name, muted=muted)
-        participant.set_track(track)
-        participant.peer.send(TrackPublished(participant_sid=participant.sid, track=track, cid=cid))
-        live.broadcast(TrackPublished(participant_sid=participant.sid, track=track, cid=None), exclude=participant)
-        self.media.track_published(live, participant, track, cid)
-        self.emit("track_published", live.row, participant, track=track.to_json())
-        return track
-
-    def _publish_rendition(self, participant: LiveParticipant, cid: str, kind: TrackKind, name: str,
-                           main_sid: str, layer: RenditionLayer) -> TrackInfo:
-        """Record a rendition of one of the participant's video tracks: only its publisher hears of it (the room
-        sees it in the main track's `renditions`, in rosters and REST); the SFU sends it in the main one's place."""
-        live = self._require_room(participant)
-        main = participant.tracks.get(main_sid)
-        if main is None:
-            raise RoomError("track_not_found", "rendition_of names none of your tracks")
-        if main.kind != "video" or kind != "video":
-            raise RoomError("not_video", "only a video track has renditions, and they are video")
-        if any(r.layer == layer for r in main.renditions):
-            raise RoomError("rendition_exists", f"that track already has a {layer!r} rendition")
-        rendition = TrackInfo(sid=new_id("TR"), kind="video", source=main.source, name=name,
-                              rendition_of=main_sid, layer=layer)
-        participant.add_rendition(rendition)
-        participant.peer.send(TrackPublished(participant_sid=participant.sid, track=rendition, cid=cid))
-        self.media.track_published(live, participant, rendition, cid)
-        return rendition
-
-    def unpublish(self, participant: LiveParticipant, track_sid: str) -> None:
-        """Withdraw one of a participant's tracks (with its renditions) or renditions, and announce a track's end."""
-        live = self._require_room(participant)
-        if participant.drop_rendition(track_sid) is not None:
-            self.media.track_unpublished(live, participant, track_sid)
-            return
-        track = participant.tracks.get(track_sid)
-        for rendition in track.renditions if track is not None else ():
-            participant.drop_rendition(rendition.sid)
-            self.media.track_unpublished(live, participant, rendition.sid)
-        track = participant.drop_track(track_sid)
-        if track is None:
-            raise RoomError("track_not_found", "you have no track with that sid")
-        self.emit("track_unpublished", live.row, participant, track=track.to_json())
-        live.broadcast(TrackUnpublished(participant_sid=participant.sid, track_sid=track_sid))
-        self.media.track_unpublished(live, participant, track_sid)
-
-    def set_muted(self, live: LiveRoom, participant: LiveParticipant, track_sid: str, muted: bool,
-                  *, by_server: bool) -> TrackInfo:
-        """Mute or unmute a published track and tell everyone, the publisher included."""
-        track = participant.tracks.get(track_sid)
-        if track is None:
-            raise RoomError("track_not_found", f"{participant.identity!r} has no track {track_sid!r}")
-        if track.muted != muted:
-            track = _replace(track, muted=muted)
-            participant.set_track(track)
-        self.media.track_muted(live, participant, track)
-        cls = TrackMuted if muted else TrackUnmuted
-        live.broadcast(cls(participant_sid=participant.sid, track_sid=track_sid, by_server=by_server))
-        return track
-
-    def set_subscribed(self, participant: LiveParticipant, track_sid: str, subscribed: bool) -> None:
-        """Record a participant's choice to receive a track or not (the SFU acts on it)."""
-        live = self._require_room(participant)
-        if subscribed and not participant.grants.subscribe:
-            raise RoomError("not_allowed", "your token does not allow subscribing")
-        if not any(track_sid in p.tracks for p in live.participants.values() if p is not participant):
-            raise RoomError("track_not_found", "no other participant publishes that track")
-        if subscribed:
-            participant.unsubscribed.discard(track_sid)
-        else:
-            participant.unsubscribed.add(track_sid)
-        self.media.subscription_changed(live, participant, track_sid, subscribed)
-
-    def _require_room(self, participant: LiveParticipant) -> LiveRoom:
-        live = self.room_of(participant)
-        if live is None:
-            raise RoomError("not_joined", "you are not in a room")
-        return live
 
     async def close(self) -> None:
         """Tell every connected participant the server is going away."""
