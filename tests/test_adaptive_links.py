@@ -19,14 +19,12 @@ from pathlib import Path
 import pytest
 
 from tvapp.testing.congestion import (
-    MemberProcess,
+    NetemRoom,
     noise_video,
-    server_behind,
     shaped_link,
     subscriptions,
 )
 from tvapp.testing.netem import NetemLink
-from tvapp.testing.tv import BotProcess
 
 MID_KBPS = 1200.0
 WEAK_KBPS = 600.0
@@ -41,9 +39,8 @@ def member_link() -> Iterator[NetemLink]:
 
 def test_the_publishers_bitrate_fits_a_lone_mid_link_and_follows_the_good_member_not_a_weak_one(
         member_link: NetemLink, tmp_path: Path) -> None:
-    server, port = server_behind(tmp_path / "server", member_link, "al")
-    bots: list[BotProcess] = []
-    members: list[MemberProcess] = []
+    room = NetemRoom(tmp_path, member_link, "al")
+    server = room.server
 
     def caps() -> dict[str, int | None]:
         out = {}
@@ -65,18 +62,10 @@ def test_the_publishers_bitrate_fits_a_lone_mid_link_and_follows_the_good_member
                 raise AssertionError(f"no {what} within {timeout} s: {seen[-10:]}")
             time.sleep(0.1)
 
-    try:
-        video = noise_video(tmp_path / "noise.mp4", width=480, height=360, fps=30, seconds=2.0)
-        for name in ("pa", "pb"):
-            bots.append(BotProcess(tmp_path, name, [
-                "--server", f"http://127.0.0.1:{port}", "--token", server.token("al", name)["access_token"],
-                "--video", str(video)]))
-        for bot in bots:
-            bot.wait_published(2, timeout=45)
-        mid = MemberProcess(tmp_path, "mid", f"http://{member_link.host_ip}:{port}",
-                            server.token("al", "mid")["access_token"], host_address=member_link.ns_ip,
-                            link=member_link)
-        members.append(mid)
+    with room:
+        room.publish({"pa": [], "pb": []},
+                     noise_video(tmp_path / "noise.mp4", width=480, height=360, fps=30, seconds=2.0))
+        mid = room.member("mid", behind_link=True)
         mid.wait("4 subscriptions", lambda rs: len(subscriptions(rs)) >= 4, timeout=30)
         # Both publishers together must fit the mid member's link (each its share of it).
         fitted = wait_caps("max_bitrate fitting the 1.2 Mb/s link",
@@ -85,9 +74,7 @@ def test_the_publishers_bitrate_fits_a_lone_mid_link_and_follows_the_good_member
 
         # The link gets weak and a good member joins: the weak one's video goes, the publishers follow the good one.
         member_link.set(down_kbps=WEAK_KBPS)
-        good = MemberProcess(tmp_path, "good", f"http://127.0.0.1:{port}", server.token("al", "good")["access_token"],
-                             host_address="127.0.0.1")
-        members.append(good)
+        good = room.member("good")
         good.wait("4 subscriptions", lambda rs: len(subscriptions(rs)) >= 4, timeout=30)
         videos = {sid for sid, kind in subscriptions(mid.records()).items() if kind == "video"}
         mid.wait("the weak member's video switched off",
@@ -104,9 +91,3 @@ def test_the_publishers_bitrate_fits_a_lone_mid_link_and_follows_the_good_member
         print(f"with a good member and a weak one: {back}, then {held[-1]}")
         assert all(v is not None and v > WEAK_KBPS * 1000 for c in held for v in c.values()), held
         assert any(v == MAX_VIDEO_BITRATE for c in held for v in c.values()), held  # mostly: no cap at all
-    finally:
-        for member in members:
-            member.stop()
-        for bot in bots:
-            bot.stop()
-        server.stop()

@@ -28,7 +28,7 @@ import pytest
 
 from tvapp.client import events as ev
 from tvapp.client.room import Room
-from tvapp.testing.netem import NetemLink, netem_available, unique_name
+from tvapp.testing.netem import NetemLink, netem_link
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess, TvProcess
 
@@ -113,9 +113,7 @@ def test_tv_killed_mid_call_and_restarted_like_systemd_comes_back_into_the_room(
 
 @pytest.fixture
 def link() -> Iterator[NetemLink]:
-    problem = netem_available()
-    assert problem is None, f"this test needs network namespaces and TUN devices: {problem}"
-    with NetemLink(unique_name("ch")) as made:
+    with netem_link("ch") as made:
         yield made
 
 

@@ -20,17 +20,16 @@ from typing import Any
 import pytest
 
 from tvapp.testing.congestion import (
-    MemberProcess,
+    NetemRoom,
     audio_loss,
+    flowing,
     noise_video,
-    server_behind,
     shaped_link,
     stats_at,
     subscriptions,
     window,
 )
 from tvapp.testing.netem import NetemLink
-from tvapp.testing.tv import BotProcess
 
 PUBLISHERS = {"pa": [], "pb": ["--talk", "999998/1000000@1"], "pc": ["--talk", "999999/1000000@1"]}
 WEAK_KBPS = 600.0
@@ -50,28 +49,17 @@ def weak_link() -> Iterator[NetemLink]:
 
 def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_not_drag_the_room(
         weak_link: NetemLink, tmp_path: Path) -> None:
-    server, port = server_behind(tmp_path / "server", weak_link, "cg")
-    bots: list[BotProcess] = []
-    members: list[MemberProcess] = []
-    try:
-        video = noise_video(tmp_path / "noise.mp4")  # the pattern compresses to almost nothing: noise does not
-        for name, extra in PUBLISHERS.items():
-            bots.append(BotProcess(tmp_path, name, [
-                "--server", f"http://127.0.0.1:{port}", "--token", server.token("cg", name)["access_token"],
-                "--video", str(video), *extra]))
-        for bot in bots:
-            bot.wait_published(2, timeout=45)
-        good = MemberProcess(tmp_path, "good", f"http://127.0.0.1:{port}", server.token("cg", "good")["access_token"],
-                             host_address="127.0.0.1")
-        members.append(good)
-        good.wait("6 subscriptions with frames", lambda rs: _flowing(rs, 6), timeout=30)
+    with NetemRoom(tmp_path, weak_link, "cg") as room:
+        server = room.server
+        # Noise video: the pattern compresses to almost nothing, noise does not.
+        room.publish(PUBLISHERS, noise_video(tmp_path / "noise.mp4"))
+        good = room.member("good")
+        good.wait("6 subscriptions with frames", lambda rs: flowing(rs, 6), timeout=30)
         start = good.records()[-1]["t"]
         good.wait("a measuring window", lambda rs: rs[-1]["t"] >= start + MEASURE_S, timeout=MEASURE_S + 10)
         alone = window(good.records(), start, start + MEASURE_S)
 
-        weak = MemberProcess(tmp_path, "weak", f"http://{weak_link.host_ip}:{port}",
-                             server.token("cg", "weak")["access_token"], host_address=weak_link.ns_ip, link=weak_link)
-        members.append(weak)
+        weak = room.member("weak", behind_link=True)
         weak.wait("6 subscriptions", lambda rs: len(subscriptions(rs)) >= 6, timeout=30)
         kinds = subscriptions(weak.records())
         videos = {sid for sid, kind in kinds.items() if kind == "video"}
@@ -134,21 +122,6 @@ def test_a_weak_subscriber_loses_video_in_priority_order_keeps_audio_and_does_no
             assert recent[sid]["pps"] >= 0.5 * rates[sid]["pps"], (sid, recent[sid], rates[sid])
             assert stalls[sid] <= MAX_GAP_S, (sid, stalls)
         assert not [line for line in server.output if "congestion handling" in line and "failed" in line]
-    finally:
-        for member in members:
-            member.stop()
-        for bot in bots:
-            bot.stop()
-        server.stop()
-
-
-def _flowing(records: list[dict[str, object]], n: int) -> bool:
-    last = [r for r in records if "stats" in r]
-    if not last:
-        return False
-    stats = last[-1]["stats"]
-    assert isinstance(stats, dict)
-    return len(stats) >= n and all(s["packets"] > 0 for s in stats.values())
 
 
 def _frames(records: list[dict[str, Any]], sid: str, start: float, end: float) -> int:

@@ -13,13 +13,14 @@ import asyncio
 import statistics
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from tvapp.client import NetworkQualityChanged, Room
 from tvapp.testing.aio import runner
-from tvapp.testing.netem import NetemLink, netem_available, unique_name
+from tvapp.testing.netem import NetemLink, netem_link
 from tvapp.testing.recorder import Recorder
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess
@@ -38,16 +39,9 @@ PROFILES: dict[str, dict[str, float]] = {
 
 @pytest.fixture
 def links() -> Iterator[dict[str, NetemLink]]:
-    problem = netem_available()
-    assert problem is None, f"this test needs network namespaces and TUN devices: {problem}"
-    made: dict[str, NetemLink] = {}
-    try:
-        for seed, (name, faults) in enumerate(PROFILES.items()):
-            made[name] = NetemLink(unique_name("nq"), seed=seed, **faults)
-        yield made
-    finally:
-        for link in made.values():
-            link.close()
+    with ExitStack() as stack:
+        yield {name: stack.enter_context(netem_link("nq", seed=seed, **faults))
+               for seed, (name, faults) in enumerate(PROFILES.items())}
 
 
 def test_levels_follow_the_netem_profiles_and_a_cut_participant_goes_to_0_and_back(

@@ -30,7 +30,7 @@ from tvapp.client import (
 )
 from tvapp.client.stamp import read_stamp
 from tvapp.testing.aio import runner
-from tvapp.testing.netem import NetemLink, netem_available, unique_name
+from tvapp.testing.netem import NetemLink, netem_link
 from tvapp.testing.recorder import Recorder
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess
@@ -42,9 +42,7 @@ run = runner(deadline=120)
 
 @pytest.fixture
 def link() -> Iterator[NetemLink]:
-    problem = netem_available()
-    assert problem is None, f"this test needs network namespaces and TUN devices: {problem}"
-    with NetemLink(unique_name("rc")) as made:
+    with netem_link("rc") as made:
         yield made
 
 

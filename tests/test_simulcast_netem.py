@@ -25,17 +25,16 @@ from typing import Any
 import pytest
 
 from tvapp.testing.congestion import (
-    MemberProcess,
+    NetemRoom,
     audio_loss,
+    flowing,
     noise_video,
-    server_behind,
     shaped_link,
     subscriptions,
     window,
 )
 from tvapp.testing.netem import NetemLink
 from tvapp.testing.server import ServerProcess
-from tvapp.testing.tv import BotProcess
 from tvapp.testing.waiting import wait_until
 
 PUBLISHERS = {"pa": [], "pb": ["--talk", "999998/1000000@1"], "pc": ["--talk", "999999/1000000@1"]}
@@ -53,27 +52,16 @@ def weak_link() -> Iterator[NetemLink]:
 
 def test_a_weak_subscriber_gets_every_publisher_s_small_video_and_renditions_run_only_while_needed(
         weak_link: NetemLink, tmp_path: Path) -> None:
-    server, port = server_behind(tmp_path / "server", weak_link, "sc")
-    bots: list[BotProcess] = []
-    members: list[MemberProcess] = []
-    try:
-        video = noise_video(tmp_path / "noise.mp4")
-        for name, extra in PUBLISHERS.items():
-            bots.append(BotProcess(tmp_path, name, [
-                "--server", f"http://127.0.0.1:{port}", "--token", server.token("sc", name)["access_token"],
-                "--video", str(video), "--simulcast", *extra]))
-        for bot in bots:
-            bot.wait_published(2, timeout=45)
-        good = MemberProcess(tmp_path, "good", f"http://127.0.0.1:{port}", server.token("sc", "good")["access_token"],
-                             host_address="127.0.0.1")
-        members.append(good)
-        good.wait("6 subscriptions with frames", lambda rs: _flowing(rs, 6), timeout=30)
+    with NetemRoom(tmp_path, weak_link, "sc") as room:
+        server = room.server
+        room.publish({name: ["--simulcast", *extra] for name, extra in PUBLISHERS.items()},
+                     noise_video(tmp_path / "noise.mp4"))
+        good = room.member("good")
+        good.wait("6 subscriptions with frames", lambda rs: flowing(rs, 6), timeout=30)
         # Only good links: every rendition is paused at its publisher (it never pays for them).
         wait_until(lambda: _renditions_paused(server) == [True] * 3, timeout=10, what="renditions paused")
 
-        weak = MemberProcess(tmp_path, "weak", f"http://{weak_link.host_ip}:{port}",
-                             server.token("sc", "weak")["access_token"], host_address=weak_link.ns_ip, link=weak_link)
-        members.append(weak)
+        weak = room.member("weak", behind_link=True)
         weak.wait("6 subscriptions", lambda rs: len(subscriptions(rs)) >= 6, timeout=30)
         videos = {sid for sid, kind in subscriptions(weak.records()).items() if kind == "video"}
         weak.wait("every video decoded at 160x90", lambda rs: _sizes(rs, videos) == {(160, 90)}, timeout=30)
@@ -105,16 +93,9 @@ def test_a_weak_subscriber_gets_every_publisher_s_small_video_and_renditions_run
                   timeout=RECOVER_S)
 
         # The weak member leaves: nobody needs the renditions, they are paused again at the publishers.
-        weak.stop()
-        members.remove(weak)
+        room.leave(weak)
         wait_until(lambda: _renditions_paused(server) == [True] * 3, timeout=10, what="renditions paused again")
         assert not [line for line in server.output if "congestion handling" in line and "failed" in line]
-    finally:
-        for member in members:
-            member.stop()
-        for bot in bots:
-            bot.stop()
-        server.stop()
 
 
 def _renditions_paused(server: ServerProcess) -> list[bool]:
@@ -144,10 +125,3 @@ def _sizes_in(records: list[dict[str, Any]], sid: str, start: float, end: float)
     return [tuple(r["stats"][sid]["size"]) for r in records
             if "stats" in r and start <= r["t"] <= end and (r["stats"].get(sid) or {}).get("size")]
 
-
-def _flowing(records: list[dict[str, Any]], n: int) -> bool:
-    last = [r for r in records if "stats" in r]
-    if not last:
-        return False
-    stats = last[-1]["stats"]
-    return len(stats) >= n and all(s["packets"] > 0 for s in stats.values())

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tvapp.testing.clip import make_clip
-from tvapp.testing.netem import NetemLink, netem_available, unique_name
+from tvapp.testing.netem import NetemLink, netem_link
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess, TvProcess
 from tvapp.testing.watch import offsets, percentile_ms, read_flips
@@ -25,9 +25,7 @@ CLOCK_FAULT = "+3.7s,100ppm"
 
 @pytest.fixture
 def link() -> NetemLink:
-    problem = netem_available()
-    assert problem is None, f"this test needs network namespaces and TUN devices: {problem}"
-    with NetemLink(unique_name("w6"), seed=6, **PROFILE) as made:
+    with netem_link("w6", seed=6, **PROFILE) as made:
         yield made
 
 

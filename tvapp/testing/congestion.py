@@ -1,7 +1,9 @@
 """A room for congestion tests and bench/quality.py: a server, bot publishers and measuring members (subprocesses).
 
-`MemberProcess` runs tvapp.testing.member (optionally inside a netem namespace) and reads back what it wrote;
-the helpers here turn those JSON lines into rates, losses and freezes over a time window.
+`NetemRoom` is the room the netem congestion tests share (a core behind a shaped link, `tvapp bot` publishers of
+a noise video, members on loopback or behind the link, all stopped on exit). `MemberProcess` runs
+tvapp.testing.member (optionally inside a netem namespace) and reads back what it wrote; the helpers here turn
+those JSON lines into rates, losses and freezes over a time window.
 """
 
 from __future__ import annotations
@@ -11,27 +13,23 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tvapp.testing.bots import stop_process
-from tvapp.testing.netem import NetemLink, netem_available, unique_name
+from tvapp.testing.netem import NetemLink, netem_link
 from tvapp.testing.rest import create_room
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.tv import BotProcess
 
 
 @contextmanager
 def shaped_link(prefix: str, *, down_kbps: float, seed: int) -> Iterator[NetemLink]:
     """Yield a userspace netem link shaped to `down_kbps` (closed after); fail loudly where it cannot be made."""
-    problem = netem_available()
-    assert problem is None, f"this needs network namespaces and TUN devices: {problem}"
-    link = NetemLink(unique_name(prefix), down_kbps=down_kbps, seed=seed)
-    try:
+    with netem_link(prefix, down_kbps=down_kbps, seed=seed) as link:
         yield link
-    finally:
-        link.close()
 
 
 def server_behind(workdir: Path, link: NetemLink, room: str) -> tuple[ServerProcess, str]:
@@ -40,6 +38,65 @@ def server_behind(workdir: Path, link: NetemLink, room: str) -> tuple[ServerProc
         "TVAPP_MEDIA_HOST_ADDRESSES": f"{link.host_ip},127.0.0.1", "TVAPP_SERVER_TLS": "off"}).start()
     create_room(server, room)
     return server, server.url.rsplit(":", 1)[1]
+
+
+class NetemRoom:
+    """A congestion test's room (a context manager): a core behind `link` (server_behind), with `room` made.
+
+    `publish()` starts `tvapp bot` publishers on loopback, `member()` measuring members on loopback or behind the
+    link; on exit every member, then every bot, then the core is stopped.
+    """
+
+    def __init__(self, workdir: Path, link: NetemLink, room: str) -> None:
+        self.workdir, self.link, self.room = workdir, link, room
+        self.server, self.port = server_behind(workdir / "server", link, room)
+        self.bots: list[BotProcess] = []
+        self.members: list[MemberProcess] = []
+
+    def __enter__(self) -> NetemRoom:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def token(self, identity: str) -> str:
+        """Return an access token for `identity` in the room."""
+        return str(self.server.token(self.room, identity)["access_token"])
+
+    def publish(self, publishers: Mapping[str, Sequence[str]], video: Path, *, kinds: int = 2,
+                timeout: float = 45) -> None:
+        """Start a bot per publisher (name -> extra `tvapp bot` arguments) sending `video`; wait until each has
+        published `kinds` tracks."""
+        started = [BotProcess(self.workdir, name, [
+            "--server", f"http://127.0.0.1:{self.port}", "--token", self.token(name), "--video", str(video), *extra])
+            for name, extra in publishers.items()]
+        self.bots.extend(started)
+        for bot in started:
+            bot.wait_published(kinds, timeout=timeout)
+
+    def member(self, name: str, *, behind_link: bool = False) -> MemberProcess:
+        """Start a measuring member on loopback, or inside the link's namespace when `behind_link`."""
+        if behind_link:
+            member = MemberProcess(self.workdir, name, f"http://{self.link.host_ip}:{self.port}", self.token(name),
+                                   host_address=self.link.ns_ip, link=self.link)
+        else:
+            member = MemberProcess(self.workdir, name, f"http://127.0.0.1:{self.port}", self.token(name),
+                                   host_address="127.0.0.1")
+        self.members.append(member)
+        return member
+
+    def leave(self, member: MemberProcess) -> None:
+        """Stop one member before the room closes."""
+        member.stop()
+        self.members.remove(member)
+
+    def close(self) -> None:
+        """Stop every member, every bot, then the core."""
+        for member in self.members:
+            member.stop()
+        for bot in self.bots:
+            bot.stop()
+        self.server.stop()
 
 
 class MemberProcess:
@@ -99,6 +156,15 @@ class MemberProcess:
 def subscriptions(records: list[dict[str, Any]]) -> dict[str, str]:
     """Return track sid -> kind of every subscription a member announced."""
     return {r["sid"]: r["kind"] for r in records if r.get("event") == "subscribed"}
+
+
+def flowing(records: list[dict[str, Any]], n: int) -> bool:
+    """Return whether a member's last stats line has at least `n` subscriptions, each with packets."""
+    last = [r for r in records if "stats" in r]
+    if not last:
+        return False
+    stats = last[-1]["stats"]
+    return len(stats) >= n and all(s["packets"] > 0 for s in stats.values())
 
 
 def stats_at(records: list[dict[str, Any]], t: float) -> dict[str, dict[str, Any]]:

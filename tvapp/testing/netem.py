@@ -58,7 +58,8 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from socket import socket as Socket
@@ -125,6 +126,19 @@ def unique_name(prefix: str = "t6") -> str:
     if not _NAME_RE.match(name):
         raise ValueError(f"link name {name!r} is too long or not [a-z][a-z0-9]*: shorten the prefix")
     return name
+
+
+@contextmanager
+def netem_link(prefix: str, **settings: Any) -> Iterator[NetemLink]:
+    """Yield a new link named after `prefix` with NetemLink's `settings` (faults, rates, seed), closed after.
+
+    Where links cannot be made here it fails loudly (an AssertionError saying why): a test never skips for want of
+    network namespaces.
+    """
+    problem = netem_available()
+    assert problem is None, f"this test needs network namespaces and TUN devices: {problem}"
+    with NetemLink(unique_name(prefix), **settings) as link:
+        yield link
 
 
 def remove_stale_namespaces() -> list[str]:
