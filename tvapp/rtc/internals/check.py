@@ -13,14 +13,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from tvapp.rtc.internals.guards import _guard_problems
 from tvapp.rtc.internals.patching import (
-    _CODECS,
-    _DECODER_QUEUE,
-    _DECODER_THREAD,
-    _ESTIMATOR,
-    _JITTER,
-    _REMOTE_STREAMS,
-    _RTCP_SSRC,
-    _RTX_SSRCS,
+    _RECEIVER_ATTRS,
     _RX_PACKETS,
     PINNED_AIOICE,
     PINNED_AIORTC,
@@ -46,8 +39,7 @@ def check_internals() -> None:
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         problems.append("aioice.ice.get_host_addresses is gone")
     init_names = _originals.get("RTCRtpReceiver.__init__", RTCRtpReceiver.__init__).__code__.co_names
-    for attr in (_JITTER, _DECODER_QUEUE, _DECODER_THREAD, _ESTIMATOR, _RTCP_SSRC, _REMOTE_STREAMS, _RTX_SSRCS,
-                 _CODECS):
+    for attr in _RECEIVER_ATTRS:
         if attr not in init_names:
             problems.append(f"RTCRtpReceiver no longer sets {attr.split('__')[1]}")
     if _RX_PACKETS not in RTCDtlsTransport.__init__.__code__.co_names:

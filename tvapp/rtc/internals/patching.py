@@ -26,6 +26,9 @@ _RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
 _REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 _RTX_SSRCS = "_RTCRtpReceiver__rtx_ssrc"
 _CODECS = "_RTCRtpReceiver__codecs"
+# Every private attribute of RTCRtpReceiver read above: check_internals() finds each set in its __init__.
+_RECEIVER_ATTRS = (_JITTER, _DECODER_QUEUE, _DECODER_THREAD, _ESTIMATOR, _RTCP_SSRC, _REMOTE_STREAMS, _RTX_SSRCS,
+                   _CODECS)
 _ENV_HOSTS = "TVAPP_MEDIA_HOST_ADDRESSES"
 _KNOWN_SOURCES = "_tvapp_known_sources"
 _CONNECT = "_RTCPeerConnection__connect"
