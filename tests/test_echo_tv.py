@@ -22,11 +22,9 @@ import asyncio
 import fractions
 import math
 import os
-import threading
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import av
 import numpy as np
@@ -34,15 +32,13 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from test_tv_remote import core_url
 
-from tvapp.client import events as ev
-from tvapp.client.rest import RestClient
 from tvapp.client.room import Room
 from tvapp.testing import living_room as lr
 from tvapp.testing import loopback
 from tvapp.testing.loopback import LivingRoomBridge
 from tvapp.testing.tv import TvProcess
+from tvapp.testing.tv_guest import TvGuest
 
-T = TypeVar("T")
 RATE = 48000
 DELAY_S = 0.12
 PPM = 5.0
@@ -90,41 +86,24 @@ class Speech(MediaStreamTrack):
         return frame
 
 
-class Friend:
+class Friend(TvGuest):
     """An SDK participant on its own asyncio thread: publishes `Speech`, decodes the TV's microphone."""
 
     def __init__(self, speech: Speech) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        super().__init__("friend", identity="friend", name="Friend")
         self.speech = speech
-        self.room: Room | None = None
         self.heard: list[np.ndarray[Any, Any]] = []
         self.rates: set[int] = set()
-        self._tasks: list[asyncio.Task[None]] = []
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        return asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, timeout), self.loop).result(timeout + 5)
-
-    async def join(self, server: str, invite: str) -> None:
-        pair = await RestClient(server).redeem_invite(invite, "friend", name="Friend")
-        self.room = room = await Room.connect(server, pair.access_token, refresh_token=pair.refresh_token)
-        room.on(ev.RoomEvent, self._event)
-        for participant in room.participants.values():
-            for pub in participant.tracks.values():
-                if pub.track is not None:
-                    self._consume(participant.identity, pub.track)
+    async def join(self, server: str, invite: str) -> Room:
+        room = await super().join(server, invite)
         await room.local_participant.publish_track(self.speech, source="microphone", name="friend-mic")
+        return room
 
-    def _event(self, event: ev.RoomEvent) -> None:
-        if isinstance(event, ev.TrackSubscribed):
-            self._consume(event.participant.identity, event.track)
+    def wants(self, track: Any) -> bool:
+        return bool(track.kind == "audio")
 
-    def _consume(self, identity: str, track: Any) -> None:
-        if identity.startswith("tv-") and track.kind == "audio":
-            self._tasks.append(self.loop.create_task(self._read(track)))
-
-    async def _read(self, track: Any) -> None:
+    async def read(self, track: Any) -> None:
         while True:
             frame = await track.recv()
             samples = frame.to_ndarray()
@@ -136,27 +115,6 @@ class Friend:
 
     def samples(self) -> int:
         return sum(part.size for part in self.heard)
-
-    def wait(self, check: Any, what: str, timeout: float = 30.0) -> None:
-        async def poll() -> None:
-            while not check():
-                await asyncio.sleep(0.05)
-        try:
-            self.run(poll(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"the friend never saw {what}") from None
-
-    def close(self) -> None:
-        async def leave() -> None:
-            for task in self._tasks:
-                task.cancel()
-            if self.room is not None:
-                await self.room.disconnect()
-        try:
-            self.run(leave(), 15)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
 
 
 def lag_of(forwarded: lr.Signal, reference: lr.Signal) -> int:

@@ -7,13 +7,10 @@ nothing from the device (its frame counters, in the screenshot sidecar, stand st
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import threading
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -21,13 +18,11 @@ from test_tv_remote import Loop, core_url, ok, pair
 
 from tvapp.client import events as ev
 from tvapp.client.remote_link import RemoteLink
-from tvapp.client.rest import RestClient
-from tvapp.client.room import Room
 from tvapp.protocol import remote_messages as rp
 from tvapp.testing.tv import TvProcess
+from tvapp.testing.tv_guest import TvGuest
 from tvapp.testing.waiting import wait_until
 
-T = TypeVar("T")
 ORANGE = (250, 120, 20)
 SWITCHES = 150     # the TV's mic off and on again: before the fix the TV froze within a few dozen
 RATE = 48000
@@ -50,48 +45,27 @@ def speech_like(path: Path, seconds: int = 60) -> Path:
     return path
 
 
-class Participant:
+class Participant(TvGuest):
     """An SDK participant in the TV's room on its own asyncio thread, noting what it gets from the TV."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.room: Room | None = None
+        super().__init__("participant", identity="sofa-watcher", name="Watcher")
         self.tv_sid: str | None = None
         self.video_frames = 0
         self.last_rgb: tuple[float, ...] | None = None
         self.audio_frames = 0
         self.speakers: list[tuple[tuple[str, ...], str | None]] = []  # (who speaks, who has the floor) per event
         self.muted: list[tuple[str, bool]] = []
-        self._tasks: list[asyncio.Task[None]] = []
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        return asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, timeout), self.loop).result(timeout + 5)
-
-    async def join(self, server: str, invite: str) -> None:
-        pair = await RestClient(server).redeem_invite(invite, "sofa-watcher", name="Watcher")
-        self.room = room = await Room.connect(server, pair.access_token, refresh_token=pair.refresh_token)
-        room.on(ev.RoomEvent, self._event)
-        for participant in room.participants.values():
-            for pub in participant.tracks.values():
-                if pub.track is not None:
-                    self._consume(participant.identity, pub.track)
-
-    def _event(self, event: ev.RoomEvent) -> None:
-        if isinstance(event, ev.TrackSubscribed):
-            self._consume(event.participant.identity, event.track)
-        elif isinstance(event, ev.ActiveSpeakersChanged):
+    def on_event(self, event: ev.RoomEvent) -> None:
+        super().on_event(event)
+        if isinstance(event, ev.ActiveSpeakersChanged):
             self.speakers.append((tuple(s.identity for s in event.speakers),
                                   event.dominant.identity if event.dominant is not None else None))
         elif isinstance(event, (ev.TrackMuted, ev.TrackUnmuted)):
             self.muted.append((event.track.kind, isinstance(event, ev.TrackMuted)))
 
-    def _consume(self, identity: str, track: Any) -> None:
-        if identity.startswith("tv-"):
-            self._tasks.append(self.loop.create_task(self._read(track)))
-
-    async def _read(self, track: Any) -> None:
+    async def read(self, track: Any) -> None:
         while True:
             frame = await track.recv()
             if track.kind == "video":
@@ -101,27 +75,6 @@ class Participant:
                     self.last_rgb = tuple(rgb[rgb.shape[0] // 4:-rgb.shape[0] // 4].reshape(-1, 3).mean(axis=0))
             else:
                 self.audio_frames += 1
-
-    def wait(self, check: Any, what: str, timeout: float = 30.0) -> None:
-        async def poll() -> None:
-            while not check():
-                await asyncio.sleep(0.05)
-        try:
-            self.run(poll(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"the participant never saw {what}") from None
-
-    def close(self) -> None:
-        async def leave() -> None:
-            for task in self._tasks:
-                task.cancel()
-            if self.room is not None:
-                await self.room.disconnect()
-        try:
-            self.run(leave(), 15)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
 
 
 def local(sidecar: dict[str, Any]) -> dict[str, Any]:
