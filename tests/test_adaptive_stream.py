@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import av
 import pytest
@@ -22,12 +20,11 @@ from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.core.adaptive import Constraints
 from tvapp.protocol import messages as m
 from tvapp.testing.aio import runner
-from tvapp.testing.recorder import Recorder
+from tvapp.testing.recorder import disconnecting, join_recorded
 from tvapp.testing.rest import new_room
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until_async
 
-LOOPBACK = ["127.0.0.1"]
 run = runner(deadline=90)
 
 
@@ -55,35 +52,19 @@ class Viewer:
         return stats[self.track.sid].packets_received
 
 
-async def join(srv: ServerProcess, room: str, identity: str) -> tuple[Room, Recorder]:
-    pair = srv.token(room, identity)
-    joined = await Room.connect(srv.url, pair["access_token"], host_addresses=LOOPBACK)
-    return joined, Recorder(joined)
-
-
-@contextlib.asynccontextmanager
-async def rooms(*pending: Any) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        for room in pending:
-            with contextlib.suppress(Exception):
-                await room.disconnect()
-
-
 def test_a_publisher_is_paused_alone_scaled_to_the_largest_tile_and_an_invisible_track_is_not_forwarded(
         media_server: ServerProcess) -> None:
     async def scenario() -> None:
         name = new_room(media_server, "adapt")
-        alice, _ = await join(media_server, name, "alice")
-        async with rooms(alice):
+        alice, _ = await join_recorded(media_server, name, "alice")
+        async with disconnecting(alice):
             camera = await alice.local_participant.publish_track(TestPatternTrack(1280, 720, 30), source="camera")
             # Nobody subscribes: paused once that has held a second.
             await wait_until_async(lambda: camera.constraints.paused, timeout=10, what="alice's camera paused")
 
-            bob, b_log = await join(media_server, name, "bob")
-            carol, c_log = await join(media_server, name, "carol")
-            async with rooms(bob, carol):
+            bob, b_log = await join_recorded(media_server, name, "bob")
+            carol, c_log = await join_recorded(media_server, name, "carol")
+            async with disconnecting(bob, carol):
                 bob_view = Viewer(bob, (await b_log.wait(TrackSubscribed, timeout=20)).track)
                 carol_view = Viewer(carol, (await c_log.wait(TrackSubscribed, timeout=20)).track)
                 await wait_until_async(lambda: not camera.constraints.paused, what="alice's camera resumed")
@@ -133,9 +114,9 @@ def test_a_publisher_is_paused_alone_scaled_to_the_largest_tile_and_an_invisible
 def test_track_settings_for_an_unknown_or_audio_track_are_refused_with_a_code(media_server: ServerProcess) -> None:
     async def scenario() -> None:
         name = new_room(media_server, "adapt")
-        alice, _ = await join(media_server, name, "alice")
-        bob, b_log = await join(media_server, name, "bob")
-        async with rooms(alice, bob):
+        alice, _ = await join_recorded(media_server, name, "alice")
+        bob, b_log = await join_recorded(media_server, name, "bob")
+        async with disconnecting(alice, bob):
             mic = await alice.local_participant.publish_track(ToneTrack(440.0), source="microphone")
             own = await bob.local_participant.publish_track(TestPatternTrack(320, 240, 15), source="camera")
             await b_log.wait(TrackSubscribed, timeout=20)
@@ -166,8 +147,8 @@ def test_a_publication_announced_anew_forgets_the_old_sids_constraints() -> None
 def test_a_paused_publisher_is_not_taken_for_a_broken_link(media_server: ServerProcess) -> None:
     async def scenario() -> None:
         name = new_room(media_server, "adapt")
-        alice, _ = await join(media_server, name, "alice")
-        async with rooms(alice):
+        alice, _ = await join_recorded(media_server, name, "alice")
+        async with disconnecting(alice):
             camera = await alice.local_participant.publish_track(TestPatternTrack(320, 240, 15), source="camera")
             await wait_until_async(lambda: camera.constraints.paused, timeout=10, what="alice's camera paused")
             # Her only track sends nothing on purpose: over more than the 3 s that mean "broken", she is not 0

@@ -8,8 +8,6 @@ needs a weak link: tests/test_simulcast_netem.py.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,28 +16,11 @@ from tvapp.client import RequestError, Room, TrackSubscribed
 from tvapp.client.sources import TestPatternTrack, ToneTrack
 from tvapp.protocol import messages as m
 from tvapp.testing.aio import runner
-from tvapp.testing.recorder import Recorder
+from tvapp.testing.recorder import disconnecting, join_recorded
 from tvapp.testing.rest import new_room
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until_async
 
-LOOPBACK = ["127.0.0.1"]
-
-
-async def join(srv: ServerProcess, room: str, identity: str) -> tuple[Room, Recorder]:
-    pair = srv.token(room, identity)
-    joined = await Room.connect(srv.url, pair["access_token"], host_addresses=LOOPBACK)
-    return joined, Recorder(joined)
-
-
-@contextlib.asynccontextmanager
-async def rooms(*pending: Room) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        for room in pending:
-            with contextlib.suppress(Exception):
-                await room.disconnect()
 
 run = runner(deadline=90)
 
@@ -48,16 +29,16 @@ def test_a_rendition_is_part_of_its_track_for_the_room_and_paused_while_nobody_n
         media_server: ServerProcess) -> None:
     async def scenario() -> None:
         name = new_room(media_server, "simul")
-        alice, _ = await join(media_server, name, "alice")
-        async with rooms(alice):
+        alice, _ = await join_recorded(media_server, name, "alice")
+        async with disconnecting(alice):
             camera = await alice.local_participant.publish_track(TestPatternTrack(640, 360, 30), source="camera",
                                                                  simulcast=True)
             low = camera.low
             assert low is not None and low.sid is not None and low.sid != camera.sid
             low_sid = low.sid
 
-            bob, b_log = await join(media_server, name, "bob")
-            async with rooms(bob):
+            bob, b_log = await join_recorded(media_server, name, "bob")
+            async with disconnecting(bob):
                 subscribed = await b_log.wait(TrackSubscribed, timeout=20)
                 assert subscribed.track.sid == camera.sid
                 # One tile: bob's roster and subscriptions know the camera only.
