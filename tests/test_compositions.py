@@ -23,7 +23,7 @@ from tvapp.client.compositions import CompositionClient
 from tvapp.client.webhooks import verify
 from tvapp.core.compositions import picture_rect, tile_rects
 from tvapp.testing.bots import BotProcess as Bot
-from tvapp.testing.rest import create_room, room_name
+from tvapp.testing.rest import create_room, recordings, room_name
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until
 from tvapp.testing.webhook_receiver import WebhookReceiver
@@ -38,13 +38,6 @@ def bots() -> Iterator[list[Bot]]:
     yield started
     for bot in started:
         bot.stop()
-
-
-def recordings(server: ServerProcess, **filters: str) -> list[dict[str, Any]]:
-    answer = server.http.get("/v1/recordings", params=filters)
-    assert answer.status_code == 200, answer.text
-    rows: list[dict[str, Any]] = answer.json()
-    return rows
 
 
 def frames_at(path: Path, times: list[float]) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ import pytest
 
 from tvapp.client.webhooks import verify
 from tvapp.testing.bots import BotProcess as Bot
-from tvapp.testing.rest import create_room, media_token, room_name
+from tvapp.testing.rest import create_room, media_token, recordings, room_name
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.waiting import wait_until, wait_until_async
 from tvapp.testing.webhook_receiver import WebhookReceiver
@@ -34,13 +34,6 @@ def bots() -> Iterator[Callable[[ServerProcess, str, str, str], Bot]]:
     yield start
     for bot in started:
         bot.stop()
-
-
-def recordings(server: ServerProcess, **filters: str) -> list[dict[str, Any]]:
-    answer = server.http.get("/v1/recordings", params=filters)
-    assert answer.status_code == 200, answer.text
-    rows: list[dict[str, Any]] = answer.json()
-    return rows
 
 
 def probe(path: Path) -> dict[str, Any]:

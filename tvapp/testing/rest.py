@@ -1,4 +1,4 @@
-"""REST shortcuts for tests against a real ``tvapp serve``: fresh room names, rooms, invites and access tokens.
+"""REST shortcuts for tests against a real ``tvapp serve``: room names, rooms, invites, tokens, recordings.
 
 Each helper makes one real request through ``ServerProcess.http`` and checks its status, so a test reads as what it
 does (``create_room(srv, max_participants=2)``) rather than how the request is spelled.
@@ -46,3 +46,11 @@ def create_invite(srv: ServerProcess, room: str, **body: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+def recordings(srv: ServerProcess, **filters: str) -> list[dict[str, Any]]:
+    """Return the recordings GET /v1/recordings lists with these query `filters` (checking its 200)."""
+    answer = srv.http.get("/v1/recordings", params=filters)
+    assert answer.status_code == 200, answer.text
+    rows: list[dict[str, Any]] = answer.json()
+    return rows
