@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tvapp.testing.browser import Browser
+from tvapp.testing.homes import Homes, built_homes
 from tvapp.testing.server import ServerProcess
 
 # tv_screens: the `screen` and `full_hd` pygame fixtures of the renderer tests; web_helpers: the web tests' `bots`,
@@ -58,3 +59,10 @@ def close_pages(browser: Browser) -> Iterator[None]:
     for opened in list(browser.context.pages):
         browser.errors.pop(opened, None)
         opened.close()
+
+
+@pytest.fixture
+def homes() -> Iterator[Homes]:
+    """A cloud and three homes behind NATs (tvapp.testing.homes), torn down after; fails where they cannot be built."""
+    with built_homes() as made:
+        yield made

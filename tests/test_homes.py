@@ -26,21 +26,13 @@ from pathlib import Path
 import pytest
 
 from tvapp.testing.homes import EIM, SYMMETRIC, TCP_ONLY, Home, Homes
-from tvapp.testing.netem import NETNS_DIR, STATE_DIR, netem_available
+from tvapp.testing.netem import NETNS_DIR, STATE_DIR
 from tvapp.testing.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 ECHO_PORT = 7000
 CLIENT_PORT = 40000
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def homes() -> Iterator[Homes]:
-    reason = netem_available()
-    assert reason is None, f"homes cannot be built on this machine: {reason}"
-    with Homes() as made:
-        yield made
 
 
 class Echo:

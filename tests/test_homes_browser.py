@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,6 @@ from web_helpers import new_room
 from tvapp.client import trust
 from tvapp.testing.browser import Browser, page_url, stats_grow, wait_for_state
 from tvapp.testing.homes import Homes
-from tvapp.testing.netem import netem_available
 from tvapp.testing.reach import Reach, close_to, take_part
 from tvapp.testing.tv import TvProcess, region_color
 from tvapp.testing.waiting import wait_until
@@ -55,14 +53,6 @@ async (pc) => {
           remote: {type: remote.candidateType, address: remote.address}, bytesReceived: pair.bytesReceived};
 }
 """
-
-
-@pytest.fixture
-def homes() -> Iterator[Homes]:
-    reason = netem_available()
-    assert reason is None, f"homes cannot be built on this machine: {reason}"
-    with Homes() as made:
-        yield made
 
 
 def browser_in_home(url: str, spki: str, code: str, decoded: threading.Event, hold: threading.Event

@@ -34,8 +34,7 @@ from typing import Any, Self
 import pytest
 
 from tvapp.core.reconnect import MEDIA_SILENCE_S
-from tvapp.testing.homes import Homes
-from tvapp.testing.netem import netem_available
+from tvapp.testing.homes import Homes, built_homes
 from tvapp.testing.reach import Follower, close_to
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import TvProcess, region_color
@@ -49,9 +48,7 @@ GRACE_S = 6.0
 
 @pytest.fixture
 def homes() -> Iterator[Homes]:
-    reason = netem_available()
-    assert reason is None, f"homes cannot be built on this machine: {reason}"
-    with Homes("ho") as made:
+    with built_homes("ho") as made:
         yield made
 
 

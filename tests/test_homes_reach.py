@@ -20,7 +20,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ import pytest
 from tvapp.client.sources.synthetic import parse_color
 from tvapp.testing.coturn import Coturn
 from tvapp.testing.homes import Home, Homes
-from tvapp.testing.netem import netem_available
 from tvapp.testing.reach import Follower, Reach, close_to, take_part
 from tvapp.testing.server import ServerProcess
 from tvapp.testing.tv import BotProcess, TvProcess, region_color
@@ -40,14 +38,6 @@ pytestmark = pytest.mark.timeout(120)
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 TURN_SECRET = "homes-turn-secret-9fQ2"
 PEER_USAGE_LINE = re.compile(r"session (\d+): peer usage: .*, rp=(\d+), rb=(\d+), sp=(\d+), sb=(\d+)")
-
-
-@pytest.fixture
-def homes() -> Iterator[Homes]:
-    reason = netem_available()
-    assert reason is None, f"homes cannot be built on this machine: {reason}"
-    with Homes() as made:
-        yield made
 
 
 def cloud_core(homes: Homes, data: Path, env: dict[str, str] | None = None) -> ServerProcess:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,6 @@ from tvapp.testing.browser import (
     wait_for_state,
 )
 from tvapp.testing.homes import Home, Homes, _nft
-from tvapp.testing.netem import netem_available
 from tvapp.testing.reach import Follower, _first_video_frame
 from tvapp.testing.waiting import wait_until
 from tvapp.web.tls import spki_sha256
@@ -140,14 +138,6 @@ def repair(home: Home, browser: Browser, page: Any, url: str, code: str, bot: Co
     seen["console"] = list(browser.errors[page])
     seen["bot_events"] = list(bot.events)  # before the browser closes (then Carol leaves, "disconnected")
     return seen
-
-
-@pytest.fixture
-def homes() -> Iterator[Homes]:
-    reason = netem_available()
-    assert reason is None, f"homes cannot be built on this machine: {reason}"
-    with Homes() as made:
-        yield made
 
 
 def test_the_phone_page_repairs_a_dead_media_path_with_media_restart_keeping_its_participant_and_tracks(

@@ -44,7 +44,8 @@ import re
 import socket
 import subprocess
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from socket import socket as Socket
 from typing import Any, TypeVar
@@ -317,3 +318,12 @@ def _free_segment() -> int:
 def _close_all() -> None:
     for homes in list(_open):
         homes.close()
+
+
+@contextmanager
+def built_homes(prefix: str = "hm") -> Iterator[Homes]:
+    """Yield new Homes named after `prefix`, torn down after; fail loudly where they cannot be built here."""
+    reason = netem_available()
+    assert reason is None, f"homes cannot be built on this machine: {reason}"
+    with Homes(prefix) as made:
+        yield made
