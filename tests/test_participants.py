@@ -4,7 +4,6 @@ and which callers (API key, host token of the room, other tokens) may do that.""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -22,15 +21,11 @@ from tvapp.protocol.messages import (
 from tvapp.testing.aio import run
 from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.signal_clients import connect
 
 
 def error_of(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["code"]
-
-
-async def connect(srv: ServerProcess, room: str, identity: str, **grants: Any) -> SignalClient:
-    token = srv.token(room, identity, **grants)["access_token"]
-    return await SignalClient.connect(srv.url, token)
 
 
 async def publish(client: SignalClient, kind: str = "audio", source: str = "microphone") -> str:

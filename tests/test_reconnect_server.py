@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from tvapp.client.signaling import JoinError, SignalClient, signal_url
+from tvapp.client.signaling import JoinError, signal_url
 from tvapp.protocol.messages import (
     Error,
     MediaRestart,
@@ -28,30 +28,12 @@ from tvapp.protocol.messages import (
     ParticipantReconnected,
     ParticipantReconnecting,
     Publish,
-    ServerMessage,
     TrackPublished,
 )
 from tvapp.testing.aio import run
 from tvapp.testing.rest import create_room, room_name
 from tvapp.testing.server import ServerProcess
-
-
-async def connect(srv: ServerProcess, room: str, identity: str, *, resume_token: str | None = None,
-                  **grants: Any) -> SignalClient:
-    token = srv.token(room, identity, **grants)["access_token"]
-    return await SignalClient.connect(srv.url, token, heartbeat=True, resume_token=resume_token)
-
-
-async def messages_within(client: SignalClient, wait: float) -> list[ServerMessage]:
-    """Return every message that arrives within `wait` seconds."""
-    seen: list[ServerMessage] = []
-    deadline = time.monotonic() + wait
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            seen.append(await client.next(left))
-        except TimeoutError:
-            break
-    return seen
+from tvapp.testing.signal_clients import connect, messages_within
 
 
 @pytest.fixture(scope="module")

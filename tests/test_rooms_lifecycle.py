@@ -17,6 +17,7 @@ from tvapp.protocol.messages import Leave, RoomCompleted
 from tvapp.testing.aio import run
 from tvapp.testing.rest import create_room, room_name
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.signal_clients import connect
 
 ROOM_FIELDS = {"sid", "name", "status", "max_participants", "empty_timeout", "created_at", "started_at",
                "ended_at", "participant_count"}
@@ -30,11 +31,6 @@ def get_room(srv: ServerProcess, ref: str) -> dict[str, Any]:
 
 def error_of(response: Any) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["code"]
-
-
-async def connect(srv: ServerProcess, room: str, identity: str, **grants: Any) -> SignalClient:
-    token = srv.token(room, identity, **grants)["access_token"]
-    return await SignalClient.connect(srv.url, token)
 
 
 async def wait_status(srv: ServerProcess, sid: str, status: str, timeout: float) -> float:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
@@ -22,7 +21,6 @@ from tvapp.protocol.messages import (
     ParticipantLeft,
     ParticipantReconnecting,
     Publish,
-    ServerMessage,
     TrackMuted,
     TrackPublished,
     TrackUnmuted,
@@ -32,24 +30,7 @@ from tvapp.protocol.messages import (
 from tvapp.testing.aio import run
 from tvapp.testing.rest import create_room, room_name
 from tvapp.testing.server import ServerProcess
-
-
-async def connect(srv: ServerProcess, room: str, identity: str, **grants: Any) -> SignalClient:
-    heartbeat = grants.pop("heartbeat", True)
-    token = srv.token(room, identity, **grants)["access_token"]
-    return await SignalClient.connect(srv.url, token, heartbeat=heartbeat)
-
-
-async def nothing_more(client: SignalClient, wait: float = 0.3) -> list[ServerMessage]:
-    """Return whatever messages arrive within `wait` seconds."""
-    seen: list[ServerMessage] = []
-    deadline = time.monotonic() + wait
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            seen.append(await client.next(left))
-        except TimeoutError:
-            break
-    return seen
+from tvapp.testing.signal_clients import connect, messages_within
 
 
 async def close_all(*clients: SignalClient) -> None:
@@ -109,7 +90,7 @@ def test_others_see_participants_join_leave_and_disconnect(server: ServerProcess
         await carol.close()  # no leave: the server sees the socket go
         left = await alice.wait_for(ParticipantLeft)
         assert (left.identity, left.reason) == ("carol", "disconnected")
-        assert not [m for m in await nothing_more(alice) if isinstance(m, ParticipantLeft)]
+        assert not [m for m in await messages_within(alice) if isinstance(m, ParticipantLeft)]
         await alice.close()
 
     run(scenario())
@@ -121,8 +102,8 @@ def test_publish_unpublish_and_self_mute_reach_everyone(server: ServerProcess) -
         alice = await connect(server, room, "alice", host=True)
         bob = await connect(server, room, "bob")
         carol = await connect(server, room, "carol")
-        await nothing_more(alice)
-        await nothing_more(bob)
+        await messages_within(alice)
+        await messages_within(bob)
 
         await bob.send(Publish(cid="cam-1", kind="video", source="camera", name="front"))
         own = await bob.wait_for(TrackPublished)
@@ -294,7 +275,7 @@ def test_hidden_participants_are_not_listed_and_do_not_count(server: ServerProce
         await monitor.send(Leave())
         await monitor.wait_closed()
         await second_monitor.close()
-        seen = await nothing_more(alice, 0.5)
+        seen = await messages_within(alice, 0.5)
         assert all(isinstance(m, ParticipantJoined) and m.participant.identity == "bob" for m in seen), seen
         await close_all(alice, bob)
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from tvapp.client.rest import RestClient
-from tvapp.client.signaling import SignalClient
 from tvapp.client.webhooks import WebhookError, verify
 from tvapp.protocol.messages import ParticipantLeft, Publish, TrackPublished, Unpublish
 from tvapp.testing.aio import run
 from tvapp.testing.rest import room_name
 from tvapp.testing.server import ServerProcess
+from tvapp.testing.signal_clients import connect
 from tvapp.testing.waiting import wait_until, wait_until_async
 from tvapp.testing.webhook_receiver import Received, WebhookReceiver
 
@@ -32,10 +32,6 @@ def room_events(items: list[Received], room: str) -> list[tuple[str, str | None]
     """Return (event, participant identity) of one room's deliveries, in arrival order."""
     return [(r.data["event"], (r.data.get("participant") or {}).get("identity"))
             for r in items if r.data["room"]["name"] == room]
-
-
-async def connect(srv: ServerProcess, room: str, identity: str, **grants: object) -> SignalClient:
-    return await SignalClient.connect(srv.url, srv.token(room, identity, **grants)["access_token"])
 
 
 async def a_session(srv: ServerProcess, room: str) -> None:
