@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tvapp.client.rest import invites_path, rooms_path
+from tvapp.client.rest import invites_path, recordings_path, rooms_path
 from tvapp.testing.server import ServerProcess
 
 ALL_GRANTS = {"join": True, "publish": True, "subscribe": True, "publish_data": True}
@@ -50,7 +50,7 @@ def create_invite(srv: ServerProcess, room: str, **body: Any) -> dict[str, Any]:
 
 def recordings(srv: ServerProcess, **filters: str) -> list[dict[str, Any]]:
     """Return the recordings GET /v1/recordings lists with these query `filters` (checking its 200)."""
-    answer = srv.http.get("/v1/recordings", params=filters)
+    answer = srv.http.get(recordings_path(), params=filters)
     assert answer.status_code == 200, answer.text
     rows: list[dict[str, Any]] = answer.json()
     return rows
