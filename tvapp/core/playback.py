@@ -107,6 +107,7 @@ from tvapp.core.timeline import (
     OnStall,
     PlaybackError,
     PlaybackState,
+    check_content,
     check_position,
     check_text,
 )
@@ -414,7 +415,7 @@ class PlaybackRoom:
               live: LiveInfo | None = None) -> PlaybackState:
         if content is None:
             raise PlaybackError("invalid_value", "load needs content: a media URL or file path")
-        text = check_text(content, "content", MAX_CONTENT_CHARS, required=True)
+        text = check_content(content)
         name = "" if title is None else check_text(title, "title", MAX_TITLE_CHARS, required=False)
         start = 0.0 if position is None else check_position(position)
         self._stalled_since.clear()
