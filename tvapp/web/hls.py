@@ -14,8 +14,6 @@ segments with tvapp.client.hls.
 from __future__ import annotations
 
 import http.client
-import socket
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -23,6 +21,7 @@ import urllib.request
 from typing import Any
 
 from tvapp.core.live import MAX_PLAYLIST_BYTES, LiveError, Playlist, parse_playlist
+from tvapp.web.fetch import Deadline, opener
 
 TIMEOUT = 5.0
 MAX_SEGMENT_BYTES = 64 * 1024 * 1024
@@ -46,47 +45,6 @@ def shown(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-class _Deadline:
-    """Shut down every socket a fetch opened once `seconds` have passed (a far end dripping bytes never holds it)."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        if seconds is not None:
-            self._timer = threading.Timer(max(0.0, seconds), self._expire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def connection(self, *args: Any, **kwargs: Any) -> socket.socket:
-        """Open a connection as socket.create_connection does, shut down at the deadline."""
-        sock = socket.create_connection(*args, **kwargs)
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                self._shut(sock)
-        return sock
-
-    @staticmethod
-    def _shut(sock: socket.socket) -> None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                self._shut(sock)
-
-    def cancel(self) -> None:
-        """Stop the timer (the fetch is over)."""
-        if self._timer is not None:
-            self._timer.cancel()
-
-
 class _Redirects(urllib.request.HTTPRedirectHandler):
     max_redirections = MAX_REDIRECTS
 
@@ -97,44 +55,15 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener(proxy: str, deadline: _Deadline) -> urllib.request.OpenerDirector:
-    """Return an opener that speaks http(s) only (no ftp, file or data handlers), its sockets under `deadline`."""
-
-    class Plain(http.client.HTTPConnection):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._create_connection = deadline.connection
-
-    class Tls(http.client.HTTPSConnection):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._create_connection = deadline.connection
-
-    class PlainHandler(urllib.request.HTTPHandler):
-        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(Plain, req)
-
-    class TlsHandler(urllib.request.HTTPSHandler):
-        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(Tls, req, context=self._context)  # type: ignore[attr-defined]
-
-    opener = urllib.request.OpenerDirector()
-    proxies = {"http": proxy, "https": proxy} if proxy else {}
-    for handler in (urllib.request.ProxyHandler(proxies), PlainHandler(), TlsHandler(), _Redirects(),
-                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
-        opener.add_handler(handler)
-    return opener
-
-
 def fetch(url: str, *, proxy: str = "", limit: int = MAX_SEGMENT_BYTES, timeout: float = TIMEOUT,
           deadline: float | None = None) -> bytes:
     """Return the body at `url` (at most `limit` bytes, all of it within `deadline` seconds when given); raise
     HlsFetchError."""
     if not url.startswith(("http://", "https://")):
         raise HlsFetchError(f"not an http(s) URL: {shown(url)}")
-    clock = _Deadline(deadline)
+    clock = Deadline(deadline)
     try:
-        with _opener(proxy, clock).open(url, timeout=timeout if deadline is None else min(timeout, deadline)) as response:
+        with opener(clock, proxy=proxy, redirects=_Redirects()).open(url, timeout=timeout if deadline is None else min(timeout, deadline)) as response:
             body: bytes = response.read(limit + 1)
     except HlsFetchError:
         raise
