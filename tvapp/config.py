@@ -103,6 +103,8 @@ class SignalConfig:
     data_burst_bytes: int = 1_048_576
     data_rate_messages: float = 50.0
     data_burst_messages: int = 200
+    control_rate_messages: float = 20.0
+    control_burst_messages: int = 100
     reconnect_grace: float = 20.0
 
 

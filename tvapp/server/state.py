@@ -85,6 +85,9 @@ class ServerState:
         if min(signal.data_rate_bytes, signal.data_rate_messages) < 0 or (
                 signal.data_rate_messages and signal.data_burst_messages < 1):
             raise ValueError("config [signal]: data rates must not be negative, a message burst at least 1")
+        if signal.control_rate_messages < 0 or (signal.control_rate_messages and signal.control_burst_messages < 1):
+            raise ValueError("config [signal]: control_rate_messages must not be negative, control_burst_messages "
+                             "at least 1")
         try:
             grace = check_grace(signal.reconnect_grace)
         except ValueError as exc:
