@@ -196,3 +196,22 @@ def test_a_screen_opens_only_regular_files_never_a_device_or_a_fifo(tmp_path: Pa
             worker.join(5.0)
             pytest.fail(f"opening {path} blocked")
         assert len(outcome) == 1 and isinstance(outcome[0], MediaError), (path, outcome)
+
+
+def test_a_core_that_allows_no_private_address_never_connects_to_one(make_server: Callable[..., ServerProcess],
+                                                                      far_ends: list[FarEnd]) -> None:
+    internal = FarEnd(lambda conn, end: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n#EXTM3U\n"))
+    far_ends.append(internal)
+    srv = make_server(TVAPP_WATCH_ALLOW_PRIVATE="false")
+    room = open_room(srv)
+    named = socket.gethostname()  # a name that resolves to a loopback address: checked after the lookup
+    for host in ("127.0.0.1", "localhost", named, "[::ffff:127.0.0.1]", "0.0.0.0"):
+        error = assert_error(load(srv, room, f"http://{host}:{internal.port}/live.m3u8"), 400, "invalid_value")
+        assert "private" in error["message"], (host, error)
+    assert internal.accepted == 0
+    from tvapp.web.hls import HlsFetchError, fetch
+    fetch(internal.url("/live.m3u8"), deadline=3.0)  # by default (a home's LAN encoder) it is fetched
+    assert internal.accepted == 1
+    with pytest.raises(HlsFetchError, match="private"):
+        fetch(internal.url("/live.m3u8"), deadline=3.0, allow_private=False)
+    assert internal.accepted == 1

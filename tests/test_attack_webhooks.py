@@ -59,3 +59,23 @@ def test_each_attempt_at_a_hostile_receiver_ends_and_counts(make_server: Callabl
         assert "SECRETBANNER" not in log
     finally:
         receiver.close()
+
+
+def test_allow_private_false_is_checked_on_the_resolved_address_not_only_the_name(
+        make_server: Callable[..., ServerProcess]) -> None:
+    receiver = FarEnd(lambda conn, end: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+    try:
+        named = f"http://{socket.gethostname()}:{receiver.port}/hooks"  # resolves to loopback; not an IP literal
+        srv = make_server(TVAPP_WEBHOOKS_URLS=named, TVAPP_WEBHOOKS_ALLOW_PRIVATE="false",
+                          TVAPP_WEBHOOKS_MAX_ATTEMPTS="1", TVAPP_WEBHOOKS_TIMEOUT="2")
+        room = room_name("atk-hook", 12)
+
+        async def join() -> None:
+            client = await SignalClient.connect(srv.url, srv.token(room, "alice", host=True)["access_token"])
+            await client.close()
+
+        run(join())
+        wait_until(lambda: queued(srv.data_dir) == 0, timeout=8.0, what="the deliveries given up")
+        assert receiver.accepted == 0
+    finally:
+        receiver.close()

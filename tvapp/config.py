@@ -175,6 +175,7 @@ class WatchConfig:
     stall_timeout: float = 15.0
     live_delay: float = 6.0
     content_proxy: str = ""
+    allow_private: bool = True
     media_dir: str = ""
     content_volume: float = 1.0
     duck_db: float = -12.0

@@ -26,10 +26,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from tvapp.web.hls import HlsFetchError, read_playlist, shown
 from tvapp.core.live import LiveError, LiveInfo, looks_like_hls
-from tvapp.core.playback import CONTROLS, MAX_LIVE_DELAY, ON_STALL, PlaybackError, PlaybackRoom, PlaybackState
+from tvapp.core.playback import (
+    CONTROLS,
+    MAX_LIVE_DELAY,
+    ON_STALL,
+    PlaybackError,
+    PlaybackRoom,
+    PlaybackState,
+)
 from tvapp.protocol.messages import Buffering, Encoded, Playback, PlaybackStateMsg
+from tvapp.web.hls import HlsFetchError, read_playlist, shown
 
 if TYPE_CHECKING:
     from tvapp.config import WatchConfig
@@ -129,7 +136,8 @@ class Watch:
         """Return what an HLS playlist says of its live stream (None: complete, play it as a file); raise
         PlaybackError("invalid_value") when it is not HLS or cannot be read (thread)."""
         try:
-            _, playlist = read_playlist(url, proxy=self.cfg.content_proxy, deadline=READ_DEADLINE)
+            _, playlist = read_playlist(url, proxy=self.cfg.content_proxy, deadline=READ_DEADLINE,
+                                        allow_private=self.cfg.allow_private)
         except HlsFetchError as exc:
             raise PlaybackError("invalid_value", f"cannot read the playlist: {exc}") from None
         except LiveError as exc:

@@ -65,12 +65,12 @@ def where(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
 
 
-def _post(url: str, body: bytes, authorization: str, timeout: float) -> int:
+def _post(url: str, body: bytes, authorization: str, timeout: float, allow_private: bool = True) -> int:
     """POST one delivery; return the HTTP status. The whole exchange ends within `timeout` (a receiver dripping
     bytes is cut off); raise OSError, ValueError or http.client.HTTPException (an answer that is not HTTP)."""
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": CONTENT_TYPE, "Authorization": authorization, "User-Agent": "tvapp-webhooks"})
-    deadline = Deadline(timeout)
+    deadline = Deadline(timeout, allow_private=allow_private)
     try:  # http(s) only (checked when configured, and the opener has no other handler); redirects not followed
         with opener(deadline).open(request, timeout=timeout) as response:
             response.read(65_536)
@@ -196,7 +196,8 @@ class Webhooks:
             return False, "no active API key to sign with"
         authorization = sign(delivery.body, key.id, key.secret, self.clock())
         try:
-            status = await asyncio.to_thread(_post, delivery.url, delivery.body, authorization, self.config.timeout)
+            status = await asyncio.to_thread(_post, delivery.url, delivery.body, authorization, self.config.timeout,
+                                             self.config.allow_private)
         except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, DNS, TLS, not HTTP
             return False, type(exc).__name__
         return 200 <= status < 300, f"HTTP {status}"

@@ -3,23 +3,41 @@
 `opener(deadline)` is a urllib opener that speaks http(s) only (no ftp://, file:// or data: handlers, so neither a
 URL nor a redirect reaches them) and opens every socket through `deadline`; `Deadline(seconds)` shuts those sockets
 down once the seconds have passed, so a far end dripping bytes (a status line, headers or a body a byte at a time,
-each within the socket timeout) cannot hold a thread for longer. Used by tvapp.web.hls (live playlists and
+each within the socket timeout) cannot hold a thread for longer. `Deadline(seconds, allow_private=False)` also
+refuses to connect to a loopback, private, link-local or otherwise non-global address (`PrivateAddress`), checked
+on the addresses the name resolves to, the very ones then connected to (no second lookup to rebind). Used by tvapp.web.hls (live playlists and
 segments) and tvapp.server.webhooks.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import socket
 import threading
 import urllib.request
 from typing import Any
 
 
+class PrivateAddress(OSError):
+    """The URL's host is (or resolves to) an address that is not global, and private addresses are not allowed."""
+
+
+def _is_global(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
 class Deadline:
     """Shut down every socket a fetch opened once `seconds` have passed (a far end dripping bytes never holds it)."""
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, *, allow_private: bool = True) -> None:
+        self.allow_private = allow_private
         self.expired = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -31,11 +49,30 @@ class Deadline:
 
     def connection(self, *args: Any, **kwargs: Any) -> socket.socket:
         """Open a connection as socket.create_connection does, shut down at the deadline."""
-        sock = socket.create_connection(*args, **kwargs)
+        sock = socket.create_connection(*args, **kwargs) if self.allow_private else self._global(*args, **kwargs)
         with self._lock:
             self._sockets.append(sock)
             if self.expired:
                 self._shut(sock)
+        return sock
+
+    @staticmethod
+    def _global(address: tuple[str, int], timeout: float | None = None, source_address: Any = None,
+                **_: Any) -> socket.socket:
+        """Connect to `address` only if every address its host resolves to is global (raise PrivateAddress)."""
+        infos = socket.getaddrinfo(address[0], address[1], type=socket.SOCK_STREAM)
+        if not infos or not all(_is_global(str(info[4][0])) for info in infos):
+            raise PrivateAddress("the address is loopback, private or local, which this server does not fetch")
+        family, kind, proto, _canonical, sockaddr = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            if source_address is not None:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+        except BaseException:
+            sock.close()
+            raise
         return sock
 
     @staticmethod
@@ -91,4 +128,4 @@ def opener(deadline: Deadline, *, proxy: str = "",
     return made
 
 
-__all__ = ["Deadline", "opener"]
+__all__ = ["Deadline", "PrivateAddress", "opener"]

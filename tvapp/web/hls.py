@@ -56,12 +56,12 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
 
 
 def fetch(url: str, *, proxy: str = "", limit: int = MAX_SEGMENT_BYTES, timeout: float = TIMEOUT,
-          deadline: float | None = None) -> bytes:
-    """Return the body at `url` (at most `limit` bytes, all of it within `deadline` seconds when given); raise
-    HlsFetchError."""
+          deadline: float | None = None, allow_private: bool = True) -> bytes:
+    """Return the body at `url` (at most `limit` bytes, all of it within `deadline` seconds when given; from a global
+    address only unless `allow_private` or a `proxy` is given); raise HlsFetchError."""
     if not url.startswith(("http://", "https://")):
         raise HlsFetchError(f"not an http(s) URL: {shown(url)}")
-    clock = Deadline(deadline)
+    clock = Deadline(deadline, allow_private=allow_private or bool(proxy))
     try:
         with opener(clock, proxy=proxy, redirects=_Redirects()).open(url, timeout=timeout if deadline is None else min(timeout, deadline)) as response:
             body: bytes = response.read(limit + 1)
@@ -90,8 +90,8 @@ def fetch(url: str, *, proxy: str = "", limit: int = MAX_SEGMENT_BYTES, timeout:
     return body
 
 
-def read_playlist(url: str, *, proxy: str = "", timeout: float = TIMEOUT,
-                  deadline: float | None = None) -> tuple[str, Playlist]:
+def read_playlist(url: str, *, proxy: str = "", timeout: float = TIMEOUT, deadline: float | None = None,
+                  allow_private: bool = True) -> tuple[str, Playlist]:
     """Return (media playlist URL, its playlist): `url` itself, or the variant its master playlist names (both read
     within `deadline` seconds when given).
 
@@ -100,7 +100,8 @@ def read_playlist(url: str, *, proxy: str = "", timeout: float = TIMEOUT,
     end = None if deadline is None else time.monotonic() + deadline
     for _ in range(2):
         left = None if end is None else max(0.05, end - time.monotonic())
-        body = fetch(url, proxy=proxy, limit=MAX_PLAYLIST_BYTES, timeout=timeout, deadline=left)
+        body = fetch(url, proxy=proxy, limit=MAX_PLAYLIST_BYTES, timeout=timeout, deadline=left,
+                     allow_private=allow_private)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
