@@ -76,3 +76,30 @@ def test_a_mute_flood_is_rate_limited_and_never_disconnects_a_participant_whose_
         await attacker.close()
 
     asyncio.run(scenario())
+
+
+def test_a_token_joining_and_leaving_in_a_loop_is_refused_past_the_join_budget(server: ServerProcess) -> None:
+    from tvapp.server.state import JOIN_WINDOW, JOINS_PER_WINDOW
+    room = room_name("atk-churn", 12)
+    assert server.http.post("/v1/rooms", json={"name": room}).status_code == 201
+    token = server.token(room, "churner")["access_token"]
+
+    async def join_once() -> dict[str, Any]:
+        async with connect(ws_url(server.url)) as ws:
+            await ws.send(json.dumps({"type": "join", "v": 1, "token": token}))
+            first: dict[str, Any] = json.loads(await ws.recv())
+            if first["type"] == "joined":
+                await ws.send(json.dumps({"type": "leave", "v": 1}))
+            return first
+
+    async def scenario() -> None:
+        started = time.monotonic()
+        for _ in range(JOINS_PER_WINDOW):
+            assert (await join_once())["type"] == "joined"
+        refused = await join_once()
+        assert time.monotonic() - started < JOIN_WINDOW  # all within one window
+        assert refused["type"] == "error" and refused["code"] == "rate_limited", refused
+        other = await joined(server, room, "someone-else")  # another identity is not limited by it
+        await other.close()
+
+    asyncio.run(scenario())

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -221,6 +222,12 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         except TokenError as exc:
             conn.reject_join(exc.code, exc.message)
             return participant, False
+        joiner, tick = f"{claims.grants.room}\x00{claims.identity}", time.monotonic()
+        wait = state.join_limiter.retry_after(joiner, tick)
+        if wait > 0:
+            conn.reject_join("rate_limited", f"too many joins as this identity: try again in {math.ceil(wait)} s")
+            return participant, False
+        state.join_limiter.record_failure(joiner, tick)  # every join counts, not only failed ones
         if event.resume_token is not None:
             try:
                 resumed, joined = rooms.resume(claims, peer, event.resume_token)

@@ -44,6 +44,12 @@ KEY_POLL_INTERVAL = 0.5  # how often keys.json is looked at (a stat) for keys re
 TOKEN_REVOKED = "token_revoked"
 
 
+JOINS_PER_WINDOW = 20
+JOIN_WINDOW = 10.0
+"""At most JOINS_PER_WINDOW joins (resumes included) as one identity of one room per JOIN_WINDOW seconds: a token
+joining and leaving in a loop would otherwise send everyone two messages and queue two webhooks per cycle."""
+
+
 @dataclass(eq=False)
 class ServerState:
     """The live parts of one core server."""
@@ -65,6 +71,7 @@ class ServerState:
     compositions: CompositionService | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     revoked_keys: frozenset[str] = frozenset()
+    join_limiter: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(JOINS_PER_WINDOW, JOIN_WINDOW))
 
     @classmethod
     async def open(cls, config: Config, data_dir: Path | None = None) -> ServerState:
