@@ -215,3 +215,47 @@ def test_a_core_that_allows_no_private_address_never_connects_to_one(make_server
     with pytest.raises(HlsFetchError, match="private"):
         fetch(internal.url("/live.m3u8"), deadline=3.0, allow_private=False)
     assert internal.accepted == 1
+
+
+def live_playlist(conn: socket.socket, end: FarEnd) -> None:
+    """Answer a live playlist (no ENDLIST): 15 segments of 2 s up to now, with program date-times (a 30 s window)."""
+    import datetime
+    now = time.time()
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-MEDIA-SEQUENCE:100"]
+    for index in range(15):
+        moment = datetime.datetime.fromtimestamp(now - 30 + 2 * index, datetime.timezone.utc)
+        lines += [f"#EXT-X-PROGRAM-DATE-TIME:{moment.isoformat()}", "#EXTINF:2.0,", f"seg{index}.ts"]
+    body = ("\n".join(lines) + "\n").encode()
+    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def test_a_guest_reporting_a_hold_past_the_window_never_moves_the_room_out_of_it(
+        server: ServerProcess, far_ends: list[FarEnd]) -> None:
+    import asyncio
+    import json
+
+    from security_helpers import ws_url
+    from websockets.asyncio.client import connect
+
+    origin = FarEnd(live_playlist)
+    far_ends.append(origin)
+    room = open_room(server)
+    loaded = load(server, room, origin.url("/live.m3u8"))
+    assert loaded.status_code == 200 and loaded.json()["live"] is True, loaded.text
+    assert loaded.json()["window"] <= 32.0, loaded.json()
+    token = server.token(room, "guest")["access_token"]  # not a host: any screen reports its hold
+
+    async def report() -> None:
+        async with connect(ws_url(server.url)) as ws:
+            await ws.send(json.dumps({"type": "join", "v": 1, "token": token}))
+            assert json.loads(await ws.recv())["type"] == "joined"
+            await ws.send(json.dumps({"type": "buffering", "v": 1, "stalled": False, "hold": 3600.0}))
+            await ws.send(json.dumps({"type": "ping", "v": 1, "id": "after"}))
+            async with asyncio.timeout(5):
+                while json.loads(await ws.recv())["type"] != "pong":
+                    pass
+
+    asyncio.run(report())
+    state = server.http.get(f"/v1/rooms/{room}/playback").json()
+    assert state["delay"] <= state["window"], state
+    assert state["position"] >= state["live_edge"] - state["window"] - 1.0, state

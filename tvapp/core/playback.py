@@ -200,7 +200,7 @@ class PlaybackRoom:
 
         `duration`, when a screen knows it, is recorded in the state (first report wins). `hold` (live): how far
         behind the live edge this screen can hold (tvapp.core.live.HoldMeter); the delay grows to what every
-        screen's hold needs.
+        screen's hold needs. A hold longer than the stream's window is ignored.
         """
         state = self.state
         if not state.content:
@@ -215,7 +215,9 @@ class PlaybackRoom:
             else:
                 self._stalled_since.pop(identity, None)
         if state.live and isinstance(hold, (int, float)) and not isinstance(hold, bool) \
-                and 0.0 <= hold <= MAX_LIVE_DELAY:
+                and 0.0 <= hold <= MAX_LIVE_DELAY and (self._live is None or hold <= self._live.window_at(now)):
+            # a hold past the stream's window is no screen's (its segments are gone by then): one participant's
+            # report never moves the room out of the window, where no screen has anything to play
             self._holds[identity] = max(float(hold), self._holds.get(identity, 0.0))
         settled = self._settle(now, duration=known)
         grown = self._grow(now) if state.live else None
