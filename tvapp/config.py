@@ -103,6 +103,8 @@ class SignalConfig:
     data_burst_bytes: int = 1_048_576
     data_rate_messages: float = 50.0
     data_burst_messages: int = 200
+    control_rate_messages: float = 20.0
+    control_burst_messages: int = 100
     reconnect_grace: float = 20.0
 
 
@@ -173,6 +175,7 @@ class WatchConfig:
     stall_timeout: float = 15.0
     live_delay: float = 6.0
     content_proxy: str = ""
+    allow_private: bool = True
     media_dir: str = ""
     content_volume: float = 1.0
     duck_db: float = -12.0

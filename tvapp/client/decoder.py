@@ -28,6 +28,7 @@ from av.container import InputContainer
 
 from tvapp.client.trust import ca_file
 from tvapp.core.stall import BufferView
+from tvapp.core.timeline import content_refusal
 
 log = logging.getLogger("tvapp.client.player")
 
@@ -60,7 +61,9 @@ def default_open(content: str) -> InputContainer:
         pinned = ca_file(content)
         if pinned is not None:  # the TV's own core: verify its certificate (FFmpeg verifies nothing by default)
             options.update(tls_verify="1", ca_file=pinned)
-    elif "://" not in content and not os.path.exists(content):
+    elif content_refusal(content) is not None:  # FFmpeg's tcp://, gopher://, pipe:, concat: ...: never opened
+        raise MediaError(f"cannot open {content[:80]}: {content_refusal(content)}")
+    elif "://" not in content and not os.path.isfile(content):  # no device, FIFO or socket named by a host
         raise MediaError(f"cannot open {content}: no such file")
     try:
         return av.open(content, mode="r", options=options, timeout=timeout)

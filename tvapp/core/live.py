@@ -122,7 +122,7 @@ def parse_pdt(value: str) -> float:
     try:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
-        raise LiveError("invalid_value", f"bad EXT-X-PROGRAM-DATE-TIME {value!r}") from None
+        raise LiveError("invalid_value", f"bad EXT-X-PROGRAM-DATE-TIME {value[:40]!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.timestamp()
@@ -132,9 +132,9 @@ def _number(value: str, what: str) -> float:
     try:
         number = float(value.split(",", 1)[0])
     except ValueError:
-        raise LiveError("invalid_value", f"bad {what} {value!r}") from None
+        raise LiveError("invalid_value", f"bad {what} {value[:40]!r}") from None
     if not math.isfinite(number) or number < 0:
-        raise LiveError("invalid_value", f"bad {what} {value!r}")
+        raise LiveError("invalid_value", f"bad {what} {value[:40]!r}")
     return number
 
 

@@ -107,6 +107,7 @@ from tvapp.core.timeline import (
     OnStall,
     PlaybackError,
     PlaybackState,
+    check_content,
     check_position,
     check_text,
 )
@@ -199,7 +200,7 @@ class PlaybackRoom:
 
         `duration`, when a screen knows it, is recorded in the state (first report wins). `hold` (live): how far
         behind the live edge this screen can hold (tvapp.core.live.HoldMeter); the delay grows to what every
-        screen's hold needs.
+        screen's hold needs. A hold longer than the stream's window is ignored.
         """
         state = self.state
         if not state.content:
@@ -214,7 +215,9 @@ class PlaybackRoom:
             else:
                 self._stalled_since.pop(identity, None)
         if state.live and isinstance(hold, (int, float)) and not isinstance(hold, bool) \
-                and 0.0 <= hold <= MAX_LIVE_DELAY:
+                and 0.0 <= hold <= MAX_LIVE_DELAY and (self._live is None or hold <= self._live.window_at(now)):
+            # a hold past the stream's window is no screen's (its segments are gone by then): one participant's
+            # report never moves the room out of the window, where no screen has anything to play
             self._holds[identity] = max(float(hold), self._holds.get(identity, 0.0))
         settled = self._settle(now, duration=known)
         grown = self._grow(now) if state.live else None
@@ -414,7 +417,7 @@ class PlaybackRoom:
               live: LiveInfo | None = None) -> PlaybackState:
         if content is None:
             raise PlaybackError("invalid_value", "load needs content: a media URL or file path")
-        text = check_text(content, "content", MAX_CONTENT_CHARS, required=True)
+        text = check_content(content)
         name = "" if title is None else check_text(title, "title", MAX_TITLE_CHARS, required=False)
         start = 0.0 if position is None else check_position(position)
         self._stalled_since.clear()

@@ -19,8 +19,8 @@ from typing import Final, Literal, TypeAlias, get_args
 from tvapp.core.errors import CodedError
 
 __all__ = ["ACTIONS", "CONTROLS", "MAX_CONTENT_CHARS", "MAX_LIVE_DELAY", "MAX_POSITION", "MAX_TITLE_CHARS",
-           "ON_STALL", "Action", "Control", "OnStall", "PlaybackError", "PlaybackState", "check_position",
-           "check_text"]
+           "CONTENT_SCHEMES", "ON_STALL", "Action", "Control", "OnStall", "PlaybackError", "PlaybackState",
+           "check_content", "check_position", "check_text", "content_refusal"]
 
 Action: TypeAlias = Literal["load", "play", "pause", "seek", "stop", "configure", "live"]
 Control: TypeAlias = Literal["host", "everyone"]
@@ -32,6 +32,9 @@ MAX_CONTENT_CHARS: Final = 2048
 MAX_TITLE_CHARS: Final = 200
 MAX_POSITION: Final = 7 * 24 * 3600.0
 MAX_LIVE_DELAY: Final = 3600.0
+CONTENT_SCHEMES: Final = ("http", "https", "rtsp", "rtsps", "rtmp", "rtmps")
+"""The URL schemes content may have (else it is a file path): never FFmpeg's gopher://, tcp://, udp://, file://,
+pipe:, concat:, data: and the like, which would make every screen in the room talk to (or read) what a host names."""
 
 
 class PlaybackError(CodedError, ValueError):
@@ -116,6 +119,33 @@ def check_text(value: object, what: str, max_chars: int, *, required: bool) -> s
     if any(_is_control_char(ch) for ch in value):
         raise PlaybackError("invalid_value", f"{what} contains control characters")
     return value
+
+
+def content_refusal(content: str) -> str | None:
+    """Return why `content` may not be played (a URL scheme not in CONTENT_SCHEMES), or None when it may.
+
+    The scheme is found as FFmpeg finds its protocol: the leading run of letters, digits, "+", "-" and "." when a
+    ":" follows it, or "subfile" for "subfile,...:"; anything else is a file path."""
+    span = len(content) - len(content.lstrip(_SCHEME_CHARS))
+    scheme = content[:span] if content[span:span + 1] == ":" else ""
+    if content.startswith("subfile,"):
+        scheme = "subfile"
+    if scheme and scheme.lower() not in CONTENT_SCHEMES:
+        return (f"content must be a file path or a URL with one of the schemes {', '.join(CONTENT_SCHEMES)}, "
+                f"not {scheme[:20]}:")
+    return None
+
+
+_SCHEME_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-."
+
+
+def check_content(value: object) -> str:
+    """Return `value` as content a room may load (check_text, then content_refusal); raise PlaybackError."""
+    text = check_text(value, "content", MAX_CONTENT_CHARS, required=True)
+    refusal = content_refusal(text)
+    if refusal is not None:
+        raise PlaybackError("invalid_value", refusal)
+    return text
 
 
 def check_position(value: object) -> float:

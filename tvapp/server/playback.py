@@ -9,7 +9,10 @@ after `joined`, so a screen joining mid-film starts at the room's position. A st
 Loading an http(s) URL ending in .m3u8 reads the playlist first (in a thread, `[watch] content_proxy`): a live
 stream (no EXT-X-ENDLIST) is loaded live (tvapp.core.live.LiveInfo: its live edge, window, program date-time or
 not); a complete one (ENDLIST) plays as a file; anything that is not HLS, or cannot be fetched, is refused with
-``invalid_value`` saying why (the room's state is unchanged).
+``invalid_value`` saying why (the room's state is unchanged). A playlist is read within `READ_DEADLINE` seconds in all
+(a far end dripping bytes is cut off), on the watch's own `MAX_READS` threads (never the loop's default executor, which
+recordings and webhooks use); a room already reading one, or a core reading `MAX_READS`, refuses another load of
+a playlist with ``too_many_requests``.
 
 The rules themselves (who may, what a command does to the timeline) are pure, in tvapp.core.playback; this
 module only reads the clock, holds the state and sends it.
@@ -20,18 +23,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from tvapp.web.hls import HlsFetchError, read_playlist, shown
 from tvapp.core.live import LiveError, LiveInfo, looks_like_hls
-from tvapp.core.playback import CONTROLS, MAX_LIVE_DELAY, ON_STALL, PlaybackError, PlaybackRoom, PlaybackState
+from tvapp.core.playback import (
+    CONTROLS,
+    MAX_LIVE_DELAY,
+    ON_STALL,
+    PlaybackError,
+    PlaybackRoom,
+    PlaybackState,
+)
 from tvapp.protocol.messages import Buffering, Encoded, Playback, PlaybackStateMsg
+from tvapp.web.hls import HlsFetchError, read_playlist, shown
 
 if TYPE_CHECKING:
     from tvapp.config import WatchConfig
     from tvapp.server.live import LiveParticipant, LiveRoom
 
 log = logging.getLogger(__name__)
+
+READ_DEADLINE = 6.0
+"""Seconds a load has to read an HLS playlist (and the variant a master playlist names), all fetches included."""
+MAX_READS = 4
+"""Playlists the core reads at once (one per room)."""
 
 
 def check_watch_config(cfg: WatchConfig) -> None:
@@ -55,6 +71,8 @@ class Watch:
         check_watch_config(cfg)
         self.cfg = cfg
         self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._reading: set[int] = set()  # id() of the rooms whose playlist is being read
+        self._pool: ThreadPoolExecutor | None = None
 
     def timeline(self, live: LiveRoom) -> PlaybackRoom:
         """Return `live`'s timeline (kept on the LiveRoom, so it ends with it), made on first use."""
@@ -89,7 +107,7 @@ class Watch:
         if msg.action == "load" and isinstance(msg.content, str) and looks_like_hls(msg.content):
             if not is_host and room.state.control == "host":
                 raise PlaybackError("not_allowed", "only the host controls playback in this room")
-            stream = await asyncio.to_thread(self._read_live, msg.content)
+            stream = await self._read(live, msg.content)
         before = room.state
         after = room.command(msg.action, time.time(), is_host=is_host, content=msg.content, title=msg.title,
                              position=msg.position, play=msg.play, control=msg.control, on_stall=msg.on_stall,
@@ -98,11 +116,28 @@ class Watch:
             self._changed(live, after)
         return after
 
+    async def _read(self, live: LiveRoom, url: str) -> LiveInfo | None:
+        """Read `url`'s playlist on the watch's threads, one at a time per room; raise PlaybackError."""
+        key = id(live)
+        if key in self._reading:
+            raise PlaybackError("too_many_requests", "a playlist is being read for this room already: try again when "
+                                                     "that load is answered")
+        if len(self._reading) >= MAX_READS:
+            raise PlaybackError("too_many_requests", "the server is reading too many playlists: try again shortly")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=MAX_READS, thread_name_prefix="watch-read")
+        self._reading.add(key)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._read_live, url)
+        finally:
+            self._reading.discard(key)
+
     def _read_live(self, url: str) -> LiveInfo | None:
         """Return what an HLS playlist says of its live stream (None: complete, play it as a file); raise
         PlaybackError("invalid_value") when it is not HLS or cannot be read (thread)."""
         try:
-            _, playlist = read_playlist(url, proxy=self.cfg.content_proxy)
+            _, playlist = read_playlist(url, proxy=self.cfg.content_proxy, deadline=READ_DEADLINE,
+                                        allow_private=self.cfg.allow_private)
         except HlsFetchError as exc:
             raise PlaybackError("invalid_value", f"cannot read the playlist: {exc}") from None
         except LiveError as exc:
@@ -176,6 +211,8 @@ class Watch:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["PlaybackError", "Watch", "check_watch_config"]
+__all__ = ["MAX_READS", "READ_DEADLINE", "PlaybackError", "Watch", "check_watch_config"]

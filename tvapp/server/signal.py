@@ -6,7 +6,9 @@ says so). Messages to one participant never wait on another's socket; a client t
 `send_queue_max` messages behind is disconnected. An exception while handling one client's
 message becomes an `error` message to that client only. Each connection's `send_data` goes through its own
 tvapp.core.budget.DataBudget ([signal] data_rate_*/data_burst_*): past it a message is dropped and the sender
-gets `data_rate_limited`, so one flooder cannot push the others' queues past `send_queue_max`.
+gets `data_rate_limited`, so one flooder cannot push the others' queues past `send_queue_max`. The messages that
+change the room for the others (`CONTROL_MESSAGES`: publish, mute, playback...) go through a second budget
+([signal] control_rate_messages/control_burst_messages): past it they are dropped with `rate_limited`.
 
 A `join`'s token is accepted by tvapp.auth.tokens.TokenAuthority.accept (the same check as a REST
 bearer token, plus the `join` grant); a refusal becomes the join's error code. Joining itself is the
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -84,14 +87,21 @@ def report_failure(kind: str, exc: BaseException, now: float, counter: DropCount
                   report.count, report.total, exc_info=exc)
 
 
+CONTROL_MESSAGES = (Publish, Unpublish, Mute, Subscribe, Unsubscribe, Playback, Buffering)
+"""Messages that change the room for the others (each may be sent to all of them): under the control budget."""
+
+
 class SignalPeer:
     """A participant's outgoing side: queue into the protocol object, a writer task sends."""
 
-    def __init__(self, ws: WebSocket, conn: ServerConnection, queue_max: int, data_budget: DataBudget) -> None:
+    def __init__(self, ws: WebSocket, conn: ServerConnection, queue_max: int, data_budget: DataBudget,
+                 control_budget: DataBudget | None = None) -> None:
         self.ws = ws
         self.conn = conn
         self.queue_max = queue_max
         self.data_budget = data_budget
+        self.control_budget = control_budget or DataBudget.of(rate_bytes=0, burst_bytes=0, rate_messages=0,
+                                                              burst_messages=0)
         self.pending = 0
         self._wake = asyncio.Event()
 
@@ -137,7 +147,9 @@ async def signal_endpoint(ws: WebSocket, state: ServerState) -> None:
     cfg = state.config.signal
     await ws.accept()
     conn = ServerConnection(time.time(), join_timeout=cfg.join_timeout, idle_timeout=cfg.idle_timeout)
-    peer = SignalPeer(ws, conn, cfg.send_queue_max, data_budget(state))
+    peer = SignalPeer(ws, conn, cfg.send_queue_max, data_budget(state),
+                      DataBudget.of(rate_bytes=0, burst_bytes=0, rate_messages=cfg.control_rate_messages,
+                                    burst_messages=cfg.control_burst_messages))
     writer = asyncio.create_task(peer.run_writer())
     participant: LiveParticipant | None = None
     closed_cleanly = False  # the client closed with 1000/1001 (a page closed): a leave, not a drop
@@ -210,6 +222,12 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
         except TokenError as exc:
             conn.reject_join(exc.code, exc.message)
             return participant, False
+        joiner, tick = f"{claims.grants.room}\x00{claims.identity}", time.monotonic()
+        wait = state.join_limiter.retry_after(joiner, tick)
+        if wait > 0:
+            conn.reject_join("rate_limited", f"too many joins as this identity: try again in {math.ceil(wait)} s")
+            return participant, False
+        state.join_limiter.record_failure(joiner, tick)  # every join counts, not only failed ones
         if event.resume_token is not None:
             try:
                 resumed, joined = rooms.resume(claims, peer, event.resume_token)
@@ -239,6 +257,14 @@ async def _dispatch(state: ServerState, conn: ServerConnection, peer: SignalPeer
     if participant is None:
         return participant, False
     rooms.signal_activity(participant)
+    if isinstance(event, CONTROL_MESSAGES):
+        verdict = peer.control_budget.take(0, time.monotonic())
+        if verdict is not DataVerdict.SEND:
+            if verdict is DataVerdict.DROP_AND_TELL:
+                peer.send(Error(code="rate_limited", message=f"you are sending {event.TYPE} and other room-changing "
+                                                             "messages faster than the server allows; some were "
+                                                             "dropped"))
+            return participant, False
     if isinstance(event, Ping):
         conn.pong(event, time.time())
     elif isinstance(event, Leave):

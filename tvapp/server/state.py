@@ -44,6 +44,12 @@ KEY_POLL_INTERVAL = 0.5  # how often keys.json is looked at (a stat) for keys re
 TOKEN_REVOKED = "token_revoked"
 
 
+JOINS_PER_WINDOW = 20
+JOIN_WINDOW = 10.0
+"""At most JOINS_PER_WINDOW joins (resumes included) as one identity of one room per JOIN_WINDOW seconds: a token
+joining and leaving in a loop would otherwise send everyone two messages and queue two webhooks per cycle."""
+
+
 @dataclass(eq=False)
 class ServerState:
     """The live parts of one core server."""
@@ -65,6 +71,7 @@ class ServerState:
     compositions: CompositionService | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     revoked_keys: frozenset[str] = frozenset()
+    join_limiter: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(JOINS_PER_WINDOW, JOIN_WINDOW))
 
     @classmethod
     async def open(cls, config: Config, data_dir: Path | None = None) -> ServerState:
@@ -85,6 +92,9 @@ class ServerState:
         if min(signal.data_rate_bytes, signal.data_rate_messages) < 0 or (
                 signal.data_rate_messages and signal.data_burst_messages < 1):
             raise ValueError("config [signal]: data rates must not be negative, a message burst at least 1")
+        if signal.control_rate_messages < 0 or (signal.control_rate_messages and signal.control_burst_messages < 1):
+            raise ValueError("config [signal]: control_rate_messages must not be negative, control_burst_messages "
+                             "at least 1")
         try:
             grace = check_grace(signal.reconnect_grace)
         except ValueError as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import http.client
 import json
 import logging
 import time
@@ -36,6 +37,7 @@ from tvapp.core.codes import new_id
 from tvapp.server.store import RoomRow, Store
 from tvapp.server.webhook_store import Delivery
 from tvapp.server.writer import StoreWriter
+from tvapp.web.fetch import Deadline, opener
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +65,24 @@ def where(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect is an answer that is not 2xx: no following to another host
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _post(url: str, body: bytes, authorization: str, timeout: float) -> int:
+def _post(url: str, body: bytes, authorization: str, timeout: float, allow_private: bool = True) -> int:
+    """POST one delivery; return the HTTP status. The whole exchange ends within `timeout` (a receiver dripping
+    bytes is cut off); raise OSError, ValueError or http.client.HTTPException (an answer that is not HTTP)."""
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": CONTENT_TYPE, "Authorization": authorization, "User-Agent": "tvapp-webhooks"})
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:  # http(s) only: checked when configured
+    deadline = Deadline(timeout, allow_private=allow_private)
+    try:  # http(s) only (checked when configured, and the opener has no other handler); redirects not followed
+        with opener(deadline).open(request, timeout=timeout) as response:
             response.read(65_536)
-            return int(response.status)
+            status = int(response.status)
     except urllib.error.HTTPError as exc:
         exc.close()
-        return int(exc.code)
+        status = int(exc.code)
+    finally:
+        deadline.cancel()
+    if deadline.expired:
+        raise TimeoutError(f"no complete answer within {timeout:g} s")
+    return status
 
 
 
@@ -194,8 +196,9 @@ class Webhooks:
             return False, "no active API key to sign with"
         authorization = sign(delivery.body, key.id, key.secret, self.clock())
         try:
-            status = await asyncio.to_thread(_post, delivery.url, delivery.body, authorization, self.config.timeout)
-        except (OSError, ValueError) as exc:  # refused, timed out, DNS, TLS
+            status = await asyncio.to_thread(_post, delivery.url, delivery.body, authorization, self.config.timeout,
+                                             self.config.allow_private)
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, DNS, TLS, not HTTP
             return False, type(exc).__name__
         return 200 <= status < 300, f"HTTP {status}"
 

@@ -18,7 +18,7 @@ from tvapp.server.errors import ApiError
 
 router = APIRouter(tags=["playback"])
 
-PLAYBACK_ERROR_STATUS = {"not_allowed": 403, "no_content": 409}
+PLAYBACK_ERROR_STATUS = {"not_allowed": 403, "no_content": 409, "too_many_requests": 429}
 
 
 @router.get("/rooms/{room}/playback", response_model=PlaybackOut, summary="Get the room's shared content timeline")
