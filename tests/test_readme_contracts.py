@@ -31,3 +31,15 @@ def test_good_recordings_filters_still_list(server: ServerProcess) -> None:
                                                         "started_after": "0", "started_before": "1e10"})
     assert answer.status_code == 200 and answer.json() == []
     assert server.http.delete("/v1/recordings", params={"type": "video"}).json() == {"deleted": 0, "skipped": 0}
+
+
+def test_a_path_that_breaks_the_room_name_rule_is_400_invalid_room(server: ServerProcess) -> None:
+    # README: "A room name is 1-64 letters, digits and `_ . : -`, not dots alone ...: anything else is 400
+    # `invalid_room`" (in a path as in a body; a valid name that names no room stays 404 room_not_found).
+    for ref in ("bad%20name", "%2E%2E", "a%0Ab", "x" * 65, "caf%C3%A9"):
+        for method, path in (("GET", f"/v1/rooms/{ref}"), ("GET", f"/v1/rooms/{ref}/participants"),
+                             ("POST", f"/v1/rooms/{ref}/complete"), ("GET", f"/v1/rooms/{ref}/playback")):
+            answer = server.http.request(method, path)
+            assert code_of(answer) == (400, "invalid_room"), (method, path, answer.text)
+    assert code_of(server.http.get("/v1/rooms/" + "x" * 64)) == (404, "room_not_found")
+    assert code_of(server.http.get("/v1/rooms/RM_nothere")) == (404, "room_not_found")
