@@ -34,21 +34,22 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 STATUS_WORDS = {
     400: "invalid_request (the body or a parameter does not validate), invalid_name (a display name or title breaks "
-         "the text rule), invalid_room, invalid_ttl, bad_host, invalid_callback, callback_not_allowed, "
+         "the text rule), invalid_room, invalid_limits, invalid_ttl, invalid_value (playback), bad_host, invalid_callback, callback_not_allowed, "
          "invalid_participants, empty_participants, too_many_participants, invalid_cursor, invalid_filter, "
          "filter_required, invalid_session, invalid_layout, invalid_resolution, invalid_format, invalid_fps, "
          "invalid_sources, invalid_trim, no_recordings, no_sources, or a route's own 400 code",
     401: "unauthorized, invalid_credentials or invalid_token: credentials missing or refused",
-    403: "bad_origin, key_required, wrong_room, not_host, removed (a removed guest's identity), or another refusal",
+    403: "bad_origin, key_required, wrong_room, not_host, not_allowed (playback control), removed (a removed guest's "
+         "identity), or another refusal",
     404: "room_not_found, session_not_found, participant_not_found, track_not_found, recording_not_found, "
-         "composition_not_found, media_not_found, not_found",
+         "composition_not_found, media_not_found, invite_not_found, not_found",
     408: "request_timeout: the request head or body arrived too slowly (the connection is closed)",
     409: "a conflict with the current state (room_exists, identity_taken, no_content, recording_in_progress, "
          "composition_queue_full, composition_in_progress, composition_not_ready)",
-    410: "gone: the room has completed, the invite expired or is used up, the recording or composition was deleted",
+    410: "gone: room_completed, invite_expired, invite_used_up, recording_deleted, composition_deleted",
     413: "body_too_large: over [server] max_body_bytes",
     416: "range_not_satisfiable: the Range header asks for no byte of the file (Content-Range: bytes */SIZE)",
-    429: "too_many_requests: wait Retry-After seconds",
+    429: "too_many_attempts (wrong invite codes from this address): wait Retry-After seconds",
     431: "headers_too_large: the request line and headers are over [server] max_header_bytes",
     500: "internal_error: logged on the server; the client sees only this",
     503: "no_key: the server has no active API key to sign with",
