@@ -38,7 +38,8 @@ STATUS_WORDS = {
          "invalid_participants, empty_participants, too_many_participants, invalid_cursor, invalid_filter, "
          "filter_required, invalid_session, invalid_layout, invalid_resolution, invalid_format, invalid_fps, "
          "invalid_sources, invalid_trim, no_recordings, no_sources, or a route's own 400 code",
-    401: "unauthorized, invalid_credentials or invalid_token: credentials missing or refused",
+    401: "unauthorized, invalid_credentials, invalid_token, token_expired, token_revoked, or token_reused (a refresh "
+         "token used twice: its whole family is revoked): credentials missing or refused",
     403: "bad_origin, key_required, wrong_room, not_host, not_allowed (playback control), removed (a removed guest's "
          "identity), or another refusal",
     404: "room_not_found, session_not_found, participant_not_found, track_not_found, recording_not_found, "
