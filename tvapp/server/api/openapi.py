@@ -98,6 +98,14 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
 
 CORS_NOTE = """
 
+**Authentication.** Server-side calls use HTTP Basic with an API key id and secret (`tvapp keys`); room-scoped
+calls also accept `Authorization: Bearer <access token>` with the `host` grant for that room. Invite redemption,
+token refresh and `/healthz` need no credentials.
+
+**Signaling** is not REST and so not a path here: the websocket `/v1/signal` carries JSON text messages, each with
+`"type"` and `"v": 1`; the first is `{"type": "join", "v": 1, "token": ACCESS_TOKEN}` (README.md, "Signaling
+messages"; the definitions are tvapp/protocol/messages.py).
+
 **Pages on other origins (CORS).** Browser pages on an origin listed in `[server] cors_origins` (exact origins,
 never `*`) may call this API and open the signaling websocket `/v1/signal`: a CORS preflight (`OPTIONS` with
 `Access-Control-Request-Method`) from such an origin is answered `204` with `Access-Control-Allow-Origin: <origin>`,
