@@ -6,6 +6,8 @@ README "Recordings": "A bad filter is 400 `invalid_filter`" (lists and bulk dele
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from tvapp.testing.server import ServerProcess
@@ -43,3 +45,16 @@ def test_a_path_that_breaks_the_room_name_rule_is_400_invalid_room(server: Serve
             assert code_of(answer) == (400, "invalid_room"), (method, path, answer.text)
     assert code_of(server.http.get("/v1/rooms/" + "x" * 64)) == (404, "room_not_found")
     assert code_of(server.http.get("/v1/rooms/RM_nothere")) == (404, "room_not_found")
+
+
+def test_a_throttled_redeem_answers_as_the_openapi_error_schema_says(make_server: Callable[..., ServerProcess]) -> None:
+    # README: wrong invite codes from one address are throttled; OpenAPI: every error body is the Error schema.
+    srv = make_server(TVAPP_INVITES_REDEEM_FAILURES="2")
+    schema = srv.http.get("/v1/openapi.json").json()["components"]["schemas"]["Error"]
+    anonymous = httpx.Client(base_url=srv.url, timeout=10)
+    answers = [anonymous.post("/v1/invites/ZZZZ-ZZZZ/redeem", json={"identity": "g", "name": "G"}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [404, 404, 429]
+    throttled = answers[-1]
+    assert throttled.json()["error"]["code"] == "too_many_attempts"
+    assert int(throttled.headers["Retry-After"]) >= 1
+    assert set(throttled.json()) == set(schema["properties"])

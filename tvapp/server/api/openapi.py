@@ -28,7 +28,6 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "message": {"type": "string", "description": "for people; never echoes secrets"},
             },
         },
-        "retry_after": {"type": "number", "description": "429 only: seconds to wait"},
     },
 }
 
@@ -50,7 +49,7 @@ STATUS_WORDS = {
     410: "gone: room_completed, invite_expired, invite_used_up, recording_deleted, composition_deleted",
     413: "body_too_large: over [server] max_body_bytes",
     416: "range_not_satisfiable: the Range header asks for no byte of the file (Content-Range: bytes */SIZE)",
-    429: "too_many_attempts (wrong invite codes from this address): wait Retry-After seconds",
+    429: "too_many_attempts (wrong invite codes from this address): wait the seconds of the Retry-After header",
     431: "headers_too_large: the request line and headers are over [server] max_header_bytes",
     500: "internal_error: logged on the server; the client sees only this",
     503: "no_key: the server has no active API key to sign with",
