@@ -116,3 +116,14 @@ def test_errors_provoked_on_the_real_server_are_documented(server: ServerProcess
         assert documented(doc, method, path, answer.status_code), (method, path, answer.status_code, answer.text)
         statuses.add(answer.status_code)
     assert {400, 401, 403, 404, 409, 410, 413} <= statuses
+
+
+def test_every_json_success_answer_has_a_schema(server: ServerProcess, doc: dict[str, Any]) -> None:
+    for method, path, op in operations(doc):
+        for status, response in op["responses"].items():
+            if not status.startswith("2") or status == "204" or path.endswith("/media"):
+                continue
+            schema = response["content"]["application/json"]["schema"]
+            assert schema, f"{method} {path} {status}: no schema for its answer"
+    health = httpx.get(server.url + "/healthz").json()
+    assert set(health) == set(doc["components"]["schemas"]["HealthOut"]["properties"])
