@@ -127,3 +127,13 @@ def test_every_json_success_answer_has_a_schema(server: ServerProcess, doc: dict
             assert schema, f"{method} {path} {status}: no schema for its answer"
     health = httpx.get(server.url + "/healthz").json()
     assert set(health) == set(doc["components"]["schemas"]["HealthOut"]["properties"])
+
+
+def test_headers_a_client_must_read_are_documented(doc: dict[str, Any]) -> None:
+    # The next page of recordings is only named by X-Next-After; a throttled redeem says when to retry only in
+    # Retry-After; a range answer's extent only in Content-Range.
+    paths = doc["paths"]
+    assert "X-Next-After" in paths["/v1/recordings"]["get"]["responses"]["200"]["headers"]
+    assert "Retry-After" in paths["/v1/invites/{code}/redeem"]["post"]["responses"]["429"]["headers"]
+    for path in ("/v1/recordings/{sid}/media", "/v1/compositions/{sid}/media"):
+        assert "Content-Range" in paths[path]["get"]["responses"]["206"]["headers"]

@@ -145,4 +145,22 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
                     "description": STATUS_WORDS[status],
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
                 }
+                if status == 429:
+                    responses["429"]["headers"] = {"Retry-After": RETRY_AFTER}
+            for (success, name), header in SUCCESS_HEADERS.get((method, path), {}).items():
+                if success in responses:
+                    responses[success].setdefault("headers", {})[name] = header
     return doc
+
+
+RETRY_AFTER = {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
+_RANGE = {("206", "Content-Range"): {"description": "bytes START-END/SIZE", "schema": {"type": "string"}},
+          ("200", "Accept-Ranges"): {"description": "bytes", "schema": {"type": "string"}}}
+SUCCESS_HEADERS: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {
+    ("get", "/v1/recordings"): {("200", "X-Next-After"): {
+        "description": "the last sid of this page, when more may follow: ask again with after=<it>",
+        "schema": {"type": "string"}}},
+    ("get", "/v1/recordings/{sid}/media"): _RANGE,
+    ("get", "/v1/compositions/{sid}/media"): _RANGE,
+}
+"""Headers a route's success answers carry that its body schema cannot say."""
