@@ -103,7 +103,7 @@ token refresh and `/healthz` need no credentials.
 
 **Signaling** is not REST and so not a path here: the websocket `/v1/signal` carries JSON text messages, each with
 `"type"` and `"v": 1`; the first is `{"type": "join", "v": 1, "token": ACCESS_TOKEN}` (README.md, "Signaling
-messages"; the definitions are tvapp/protocol/messages.py).
+messages"; the definitions are the package tvapp/protocol/messages).
 
 **Pages on other origins (CORS).** Browser pages on an origin listed in `[server] cors_origins` (exact origins,
 never `*`) may call this API and open the signaling websocket `/v1/signal`: a CORS preflight (`OPTIONS` with
