@@ -116,3 +116,24 @@ def test_errors_provoked_on_the_real_server_are_documented(server: ServerProcess
         assert documented(doc, method, path, answer.status_code), (method, path, answer.status_code, answer.text)
         statuses.add(answer.status_code)
     assert {400, 401, 403, 404, 409, 410, 413} <= statuses
+
+
+def test_every_json_success_answer_has_a_schema(server: ServerProcess, doc: dict[str, Any]) -> None:
+    for method, path, op in operations(doc):
+        for status, response in op["responses"].items():
+            if not status.startswith("2") or status == "204" or path.endswith("/media"):
+                continue
+            schema = response["content"]["application/json"]["schema"]
+            assert schema, f"{method} {path} {status}: no schema for its answer"
+    health = httpx.get(server.url + "/healthz").json()
+    assert set(health) == set(doc["components"]["schemas"]["HealthOut"]["properties"])
+
+
+def test_headers_a_client_must_read_are_documented(doc: dict[str, Any]) -> None:
+    # The next page of recordings is only named by X-Next-After; a throttled redeem says when to retry only in
+    # Retry-After; a range answer's extent only in Content-Range.
+    paths = doc["paths"]
+    assert "X-Next-After" in paths["/v1/recordings"]["get"]["responses"]["200"]["headers"]
+    assert "Retry-After" in paths["/v1/invites/{code}/redeem"]["post"]["responses"]["429"]["headers"]
+    for path in ("/v1/recordings/{sid}/media", "/v1/compositions/{sid}/media"):
+        assert "Content-Range" in paths[path]["get"]["responses"]["206"]["headers"]

@@ -187,7 +187,7 @@ def test_the_sdk_helpers_list_get_download_and_refuse_like_the_api(
         assert await api.set_recording(fresh.name, False) is False
         for call, code in ((api.get_recording("RE_nothere"), "recording_not_found"),
                            (api.delete_recordings(), "filter_required"),
-                           (api.list_recordings(status="done"), "invalid_request"),
+                           (api.list_recordings(status="done"), "invalid_filter"),
                            (api.download_recording(one.sid, start=one.size), "range_not_satisfiable")):
             with pytest.raises(ApiError) as caught:
                 await call

@@ -1,4 +1,4 @@
-// A minimal page on the tvapp web SDK: join a room with a core URL and an access token (`tvapp token ROOM IDENTITY`
+// A minimal page on the tvapp web SDK: join a room with a core URL and an access token (`tvapp token --room ROOM --identity IDENTITY`
 // makes one), publish camera and microphone, and show a tile per participant. The SDK is loaded from the core
 // itself (/sdk/tvapp.js), so the page can live anywhere the core's [server] cors_origins lets in.
 // window.example is there for tests.

@@ -208,3 +208,20 @@ test("network_quality sets each participant's level and tells only changes", asy
   assert.equal(room.localParticipant.networkQuality, 5);
   await room.disconnect();
 });
+
+test("room.playback sends the timeline commands as playback actions, backToLive as \"live\"", async () => {
+  const { room } = await connected();
+  const socket = FakeSocket.all.at(-1);
+  room.playback.load("http://cdn/live.m3u8", { title: "Match" });
+  room.playback.pause();
+  room.playback.seek(30);
+  room.playback.backToLive();
+  room.playback.stop();
+  const sent = socket.sent.filter((m) => m.type === "playback").map((m) => m.action);
+  assert.deepEqual(sent, ["load", "pause", "seek", "live", "stop"]);
+  socket.reply({ type: "playback_state", content: "http://cdn/live.m3u8", playing: true, position: 1e9, at: 1e9,
+    seq: 3, live: true, live_edge: 1e9 + 6, delay: 6, window: 60, program_date_time: true, server_time: 1e9 });
+  assert.equal(room.playback.state.live, true);
+  assert.equal(room.playback.state.delay, 6);
+  await room.disconnect();
+});

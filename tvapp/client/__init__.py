@@ -18,6 +18,7 @@ from tvapp.client.events import (
     ParticipantLeft,
     ParticipantReconnected,
     ParticipantReconnecting,
+    PlaybackChanged,
     Reconnected,
     Reconnecting,
     RoomEvent,
@@ -48,7 +49,7 @@ from tvapp.client.signaling import JoinError
 __all__ = [
     "ActiveSpeakersChanged", "NetworkQualityChanged", "ApiError", "Connected", "DataReceived", "Disconnected", "Error", "JoinError",
     "LocalParticipant", "LocalTrackPublication", "ParticipantJoined", "ParticipantLeft", "ParticipantReconnected",
-    "ParticipantReconnecting", "ReceiveStats",
+    "ParticipantReconnecting", "PlaybackChanged", "ReceiveStats",
     "Reconnected", "Reconnecting", "RemoteParticipant", "RemoteTrack", "RemoteTrackPublication", "RequestError",
     "RestClient", "Room", "RoomEvent", "Speaker", "TrackMuted", "TrackPublished", "TrackSubscribed", "TrackUnmuted",
     "TrackUnpublished", "TrackUnsubscribed", "UnmuteRequested", "TrackSwitchedOff", "TrackSwitchedOn",

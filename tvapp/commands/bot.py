@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -343,6 +344,20 @@ def event_json(event: RoomEvent) -> dict[str, Any]:
         obj.update(participant_sid=event.participant.sid, identity=event.participant.identity)
         if isinstance(event, ev.ParticipantReconnecting):
             obj["cause"] = event.cause
+    elif isinstance(event, ev.NetworkQualityChanged):
+        obj.update(participant_sid=event.participant.sid, identity=event.participant.identity, level=event.level,
+                   previous=event.previous,
+                   uplink=event.uplink.to_json() if event.uplink is not None else None,
+                   downlink=event.downlink.to_json() if event.downlink is not None else None)
+    elif isinstance(event, (ev.TrackSwitchedOff, ev.TrackSwitchedOn)):
+        obj.update(participant_sid=event.participant.sid, identity=event.participant.identity,
+                   track_sid=event.track.sid)
+        if isinstance(event, ev.TrackSwitchedOff):
+            obj["reason"] = event.reason
+    elif isinstance(event, ev.UnmuteRequested):
+        obj["track_sid"] = event.track.sid
+    elif isinstance(event, ev.PlaybackChanged):
+        obj.update(dataclasses.asdict(event.state))
     elif isinstance(event, ev.Error):
         obj.update(code=event.code, message=event.message)
     return obj

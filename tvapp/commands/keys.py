@@ -25,7 +25,7 @@ def add_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     create = keys_sub.add_parser("create", parents=[common], help="create a key; its secret is shown once")
     create.add_argument("--json", action="store_true", help='print {"id": ..., "secret": ...} for scripts')
     revoke = keys_sub.add_parser("revoke", parents=[common], help="revoke a key: its tokens stop working")
-    revoke.add_argument("key_id", metavar="ID")
+    revoke.add_argument("key_id", metavar="ID", help="the key id (AK...), as `tvapp keys list` shows it")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -93,7 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                           "self-signed certificate (as #fp= in an invite link)")
     send.add_argument("--json", action="store_true", help="print the TV's answer as JSON")
     send.add_argument("--tv", metavar="NAME_OR_URL", help="which paired TV (default: the only one)")
-    send.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for the answer")
+    send.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                      help="seconds to wait for the answer, up to 300 (default 10)")
 
     watch = sub.add_parser("watch", help="print the TV's state on every change until Ctrl-C",
                            description="Connect to a paired TV and print one line per state change until Ctrl-C.")

@@ -21,7 +21,8 @@ def add_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
                                        "/v1/signal, OpenAPI at /v1/openapi.json. Creates an API key on first start.")
     serve.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port, 0 for any free one (default: server.port, 8800)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                       help="what the server logs to stderr (default: info)")
     serve.add_argument("--check-reachability", action="store_true",
                        help="print what a remote client will be offered (host candidates, ports, announced "
                             "addresses, TURN URLs) and warn about obvious problems; exit 0 (ok) or 1, serve nothing")

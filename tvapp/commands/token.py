@@ -23,7 +23,7 @@ def add_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
                                        "(what a customer's auth server does with POST /v1/tokens).")
     token.add_argument("--room", required=True, help="room name the token is for")
     token.add_argument("--identity", required=True, help="participant identity")
-    token.add_argument("--name", default="", help="display name")
+    token.add_argument("--name", default="", help="display name, at most 64 characters (default: the identity)")
     token.add_argument("--ttl", type=int, help="lifetime in seconds (default: auth.access_ttl, 600)")
     token.add_argument("--host", action="store_true", help="grant host rights (create the room, remove, mute)")
     token.add_argument("--hidden", action="store_true", help="join without being listed (monitors, recorders)")

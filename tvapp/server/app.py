@@ -23,6 +23,7 @@ import tvapp
 from tvapp.config import Config
 from tvapp.core.hosts import split_host
 from tvapp.server.api import router
+from tvapp.server.api.models import HealthOut
 from tvapp.server.api.openapi import install_openapi
 from tvapp.server.signal import signal_endpoint
 from tvapp.server.state import ServerState
@@ -116,7 +117,8 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
     )
     install_error_handlers(app, internal_message="the server failed; the error has been logged")
 
-    @app.get("/healthz", tags=["health"], summary="Liveness: the server answers and its store is open")
+    @app.get("/healthz", tags=["health"], response_model=HealthOut,
+             summary="Liveness: the server answers and its store is open")
     async def healthz(request: Request) -> JSONResponse:
         state: ServerState = request.app.state.tvapp
         return JSONResponse({"status": "ok", "version": tvapp.__version__, "live_rooms": len(state.rooms.live)})

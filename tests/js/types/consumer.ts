@@ -52,6 +52,10 @@ export async function join(coreUrl: string, accessToken: string, refreshToken: s
   room.playback.load("/media/clip.mp4", { title: "Clip", position: 2, play: true });
   room.playback.pause();
   room.playback.seek(10);
+  room.playback.backToLive();
+  const live: boolean = room.playback.state?.live ?? false;
+  const edge: number | null = room.playback.state?.live_edge ?? null;
+  console.log(live, edge, room.playback.state?.delay, room.playback.state?.window, room.playback.state?.program_date_time);
   const synced = room.playback.attach(document.createElement("video"));
   console.log(synced.unplayable, room.playback.position());
   await room.refreshTokens();

@@ -17,13 +17,15 @@ from fastapi import Depends, Path, Request
 
 from tvapp.auth.keys import ApiKey
 from tvapp.auth.tokens import TokenError
-from tvapp.core.claims import TokenClaims
-from tvapp.server.errors import Forbidden, NotFound, Unauthorized
+from tvapp.core.claims import ROOM_NAME_RE, ClaimError, TokenClaims, check_room_name
+from tvapp.server.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from tvapp.server.live import LiveRoom
 from tvapp.server.state import ServerState
 from tvapp.server.store import RoomRow
 
-RoomRef = Annotated[str, Path(max_length=64, description="The room's name or sid (RM_...)")]
+# No max_length here: resolve() judges the name rule (1-64 characters) itself, so a bad one is 400 invalid_room.
+RoomRef = Annotated[str, Path(description="The room's name or sid (RM_...)",
+                              json_schema_extra={"pattern": ROOM_NAME_RE.pattern})]
 
 
 class Caller:
@@ -106,7 +108,11 @@ Auth = Annotated[Caller, Depends(authenticate)]
 
 
 def resolve(state: ServerState, caller: Caller, ref: str) -> tuple[RoomRow, LiveRoom | None]:
-    """Find a room by name or sid and check that the caller may touch it; raise 404 or 403."""
+    """Find a room by name or sid and check that the caller may touch it; raise 400 (not a room name), 404 or 403."""
+    try:
+        check_room_name(ref)  # a sid (RM_...) follows the rule too
+    except ClaimError as exc:
+        raise BadRequest(exc.message, code=exc.code) from None
     found = state.rooms.find(ref)
     if found is None:
         raise NotFound(f"no room {ref!r}", code="room_not_found")

@@ -205,3 +205,10 @@ class PlaybackOut(BaseModel):
     window: float = Field(default=0.0, description="live: seconds behind the live edge one can pause or seek to")
     program_date_time: bool = Field(default=True, description="live: False = instants from media sequence")
     server_time: float
+
+
+# GET /healthz (no credentials).
+class HealthOut(BaseModel):
+    status: Literal["ok"] = Field(description="always ok: the server answers and its store is open")
+    version: str = Field(description="the tvapp version")
+    live_rooms: int = Field(description="rooms open or in progress in this process")

@@ -28,27 +28,28 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "message": {"type": "string", "description": "for people; never echoes secrets"},
             },
         },
-        "retry_after": {"type": "number", "description": "429 only: seconds to wait"},
     },
 }
 
 STATUS_WORDS = {
     400: "invalid_request (the body or a parameter does not validate), invalid_name (a display name or title breaks "
-         "the text rule), invalid_room, invalid_ttl, bad_host, invalid_callback, callback_not_allowed, "
+         "the text rule), invalid_room, invalid_limits, invalid_ttl, invalid_value (playback), bad_host, invalid_callback, callback_not_allowed, "
          "invalid_participants, empty_participants, too_many_participants, invalid_cursor, invalid_filter, "
          "filter_required, invalid_session, invalid_layout, invalid_resolution, invalid_format, invalid_fps, "
          "invalid_sources, invalid_trim, no_recordings, no_sources, or a route's own 400 code",
-    401: "unauthorized, invalid_credentials or invalid_token: credentials missing or refused",
-    403: "bad_origin, key_required, wrong_room, not_host, removed (a removed guest's identity), or another refusal",
+    401: "unauthorized, invalid_credentials, invalid_token, token_expired, token_revoked, or token_reused (a refresh "
+         "token used twice: its whole family is revoked): credentials missing or refused",
+    403: "bad_origin, key_required, wrong_room, not_host, not_allowed (playback control), removed (a removed guest's "
+         "identity), or another refusal",
     404: "room_not_found, session_not_found, participant_not_found, track_not_found, recording_not_found, "
-         "composition_not_found, media_not_found, not_found",
+         "composition_not_found, media_not_found, invite_not_found, not_found",
     408: "request_timeout: the request head or body arrived too slowly (the connection is closed)",
     409: "a conflict with the current state (room_exists, identity_taken, no_content, recording_in_progress, "
          "composition_queue_full, composition_in_progress, composition_not_ready)",
-    410: "gone: the room has completed, the invite expired or is used up, the recording or composition was deleted",
+    410: "gone: room_completed, invite_expired, invite_used_up, recording_deleted, composition_deleted",
     413: "body_too_large: over [server] max_body_bytes",
     416: "range_not_satisfiable: the Range header asks for no byte of the file (Content-Range: bytes */SIZE)",
-    429: "too_many_requests: wait Retry-After seconds",
+    429: "too_many_attempts (wrong invite codes from this address): wait the seconds of the Retry-After header",
     431: "headers_too_large: the request line and headers are over [server] max_header_bytes",
     500: "internal_error: logged on the server; the client sees only this",
     503: "no_key: the server has no active API key to sign with",
@@ -96,6 +97,14 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
 
 CORS_NOTE = """
 
+**Authentication.** Server-side calls use HTTP Basic with an API key id and secret (`tvapp keys`); room-scoped
+calls also accept `Authorization: Bearer <access token>` with the `host` grant for that room. Invite redemption,
+token refresh and `/healthz` need no credentials.
+
+**Signaling** is not REST and so not a path here: the websocket `/v1/signal` carries JSON text messages, each with
+`"type"` and `"v": 1`; the first is `{"type": "join", "v": 1, "token": ACCESS_TOKEN}` (README.md, "Signaling
+messages"; the definitions are the package tvapp/protocol/messages).
+
 **Pages on other origins (CORS).** Browser pages on an origin listed in `[server] cors_origins` (exact origins,
 never `*`) may call this API and open the signaling websocket `/v1/signal`: a CORS preflight (`OPTIONS` with
 `Access-Control-Request-Method`) from such an origin is answered `204` with `Access-Control-Allow-Origin: <origin>`,
@@ -136,4 +145,22 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
                     "description": STATUS_WORDS[status],
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
                 }
+                if status == 429:
+                    responses["429"]["headers"] = {"Retry-After": RETRY_AFTER}
+            for (success, name), header in SUCCESS_HEADERS.get((method, path), {}).items():
+                if success in responses:
+                    responses[success].setdefault("headers", {})[name] = header
     return doc
+
+
+RETRY_AFTER = {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
+_RANGE = {("206", "Content-Range"): {"description": "bytes START-END/SIZE", "schema": {"type": "string"}},
+          ("200", "Accept-Ranges"): {"description": "bytes", "schema": {"type": "string"}}}
+SUCCESS_HEADERS: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {
+    ("get", "/v1/recordings"): {("200", "X-Next-After"): {
+        "description": "the last sid of this page, when more may follow: ask again with after=<it>",
+        "schema": {"type": "string"}}},
+    ("get", "/v1/recordings/{sid}/media"): _RANGE,
+    ("get", "/v1/compositions/{sid}/media"): _RANGE,
+}
+"""Headers a route's success answers carry that its body schema cannot say."""

@@ -39,6 +39,12 @@ MEDIA_TYPES = {"mka": "audio/x-matroska", "webm": "video/webm", "mkv": "video/x-
 PUBLIC = ("sid", "room", "session", "participant", "participant_sid", "track", "type", "codec", "container",
           "status", "offset", "duration", "size", "created_at", "completed_at", "reason")
 QUERY_KEYS = frozenset((*FILTER_KEYS, "limit", "after"))
+# The filters are read as text and judged by parse_filters / parse_limit, so a bad one is 400 invalid_filter
+# (typed parameters would make FastAPI answer invalid_request first); the schema still shows their shape.
+StatusQuery = Annotated[str | None, Query(json_schema_extra={"enum": ["processing", "completed", "failed", "deleted"]})]
+TypeQuery = Annotated[str | None, Query(json_schema_extra={"enum": ["audio", "video"]})]
+TimeQuery = Annotated[str | None, Query(description="epoch seconds (a number, at least 0)")]
+LimitQuery = Annotated[str | None, Query(description="page size, a whole number from 1 to 1000 (default 100)")]
 
 
 # POST /rooms/{room}/recording.
@@ -133,12 +139,11 @@ async def list_recordings(request: Request, state: State, caller: Auth,
                           room: Annotated[str | None, Query(description="room name or session sid")] = None,
                           session: Annotated[str | None, Query(description="room session sid (RM_...)")] = None,
                           participant: Annotated[str | None, Query(description="identity or sid")] = None,
-                          status: Annotated[Literal["processing", "completed", "failed", "deleted"] | None,
-                                            Query()] = None,
-                          type: Annotated[Literal["audio", "video"] | None, Query()] = None,
-                          started_after: Annotated[float | None, Query(description="epoch seconds")] = None,
-                          started_before: Annotated[float | None, Query(description="epoch seconds")] = None,
-                          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                          status: StatusQuery = None,
+                          type: TypeQuery = None,
+                          started_after: TimeQuery = None,
+                          started_before: TimeQuery = None,
+                          limit: LimitQuery = None,
                           after: Annotated[str | None, Query(max_length=64,
                                                              description="the last sid of the previous page")] = None,
                           ) -> JSONResponse:
@@ -160,11 +165,10 @@ async def delete_recordings(request: Request, state: State, caller: Auth,
                             room: Annotated[str | None, Query()] = None,
                             session: Annotated[str | None, Query()] = None,
                             participant: Annotated[str | None, Query()] = None,
-                            status: Annotated[Literal["processing", "completed", "failed", "deleted"] | None,
-                                              Query()] = None,
-                            type: Annotated[Literal["audio", "video"] | None, Query()] = None,
-                            started_after: Annotated[float | None, Query()] = None,
-                            started_before: Annotated[float | None, Query()] = None) -> JSONResponse:
+                            status: StatusQuery = None,
+                            type: TypeQuery = None,
+                            started_after: TimeQuery = None,
+                            started_before: TimeQuery = None) -> JSONResponse:
     caller.require_key()
     flt, _, _ = _filters(request)
     if "limit" in request.query_params or "after" in request.query_params:

@@ -1,4 +1,5 @@
-// tvapp SDK: the room's shared content. `room.playback` sends load/play/pause/seek/stop (the server decides who may:
+// tvapp SDK: the room's shared content. `room.playback` sends load/play/pause/seek/stop and, for a live stream,
+// backToLive (the server decides who may:
 // error `not_allowed`), keeps the latest playback_state (event "playback_changed") and, with `attach(video)`, keeps a
 // <video> on the room's timeline with syncvideo.js (the same controller the phone page's watch.js uses), on the
 // Room's own clock.
@@ -31,6 +32,11 @@ export class Playback {
   /** Seek it to `position` seconds. */
   seek(position) {
     return this._command({ action: "seek", position });
+  }
+
+  /** A live stream (HLS): go back to the room's live point after a pause or a seek back (action "live"). */
+  backToLive() {
+    return this._command({ action: "live" });
   }
 
   /** Unload it. */

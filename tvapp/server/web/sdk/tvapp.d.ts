@@ -147,8 +147,18 @@ export interface PlaybackState {
   seq: number;
   waiting_for: string[];
   control: "host" | "everyone";
-  on_stall: string;
+  on_stall: "pause" | "continue";
   duration: number | null;
+  /** A live stream: position and live_edge are instants of the event (program date-time), not offsets. */
+  live: boolean;
+  /** The live edge's instant at `at` (null unless live). */
+  live_edge: number | null;
+  /** How far behind the live edge the room plays (seconds). */
+  delay: number;
+  /** How far back the playlist lets the room pause or seek (seconds). */
+  window: number;
+  /** false: the stream has no program date-time; instants come from media sequence x target duration. */
+  program_date_time: boolean;
   server_time: number;
 }
 
@@ -201,6 +211,8 @@ export declare class Playback {
   play(): boolean;
   pause(): boolean;
   seek(position: number): boolean;
+  /** A live stream: back to the room's live point (the "live" action; nothing loaded: error no_content). */
+  backToLive(): boolean;
   stop(): boolean;
   position(): number | null;
   attach(video: HTMLVideoElement): SyncedVideo;
