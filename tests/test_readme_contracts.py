@@ -35,6 +35,15 @@ def test_good_recordings_filters_still_list(server: ServerProcess) -> None:
     assert server.http.delete("/v1/recordings", params={"type": "video"}).json() == {"deleted": 0, "skipped": 0}
 
 
+def test_a_bad_compositions_filter_is_invalid_filter_too(server: ServerProcess) -> None:
+    # README "Compositions": `GET /v1/compositions` lists by `session`, `status`, `limit`: a bad one is refused as a
+    # recordings filter is (400 invalid_filter), not by the framework's generic invalid_request.
+    for params in ({"status": "done"}, {"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}):
+        assert code_of(server.http.get("/v1/compositions", params=params)) == (400, "invalid_filter"), params
+    answer = server.http.get("/v1/compositions", params={"status": "completed", "limit": "5"})
+    assert answer.status_code == 200 and answer.json() == []
+
+
 def test_a_path_that_breaks_the_room_name_rule_is_400_invalid_room(server: ServerProcess) -> None:
     # README: "A room name is 1-64 letters, digits and `_ . : -`, not dots alone ...: anything else is 400
     # `invalid_room`" (in a path as in a body; a valid name that names no room stays 404 room_not_found).

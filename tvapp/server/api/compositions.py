@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from tvapp.core.compositions import MEDIA_TYPES, STATUSES, parse_request
+from tvapp.core.recordings import FilterError, parse_limit
 from tvapp.server.api.auth import Auth, State
 from tvapp.server.api.files import file_response
 from tvapp.server.api.models import Strict
@@ -106,11 +107,17 @@ async def list_compositions(state: State, caller: Auth,
                             session: Annotated[str | None, Query(max_length=64,
                                                                  description="room session sid (RM_...)")] = None,
                             status: Annotated[str | None, Query(description=" | ".join(STATUSES))] = None,
-                            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JSONResponse:
+                            limit: Annotated[str | None, Query(description="1-1000, default 100",
+                                                               json_schema_extra={"type": "integer"})] = None
+                            ) -> JSONResponse:
     caller.require_key()
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="invalid_filter")
-    rows = _service(state).rows.select(session, status, limit)
+    try:  # read as text so that a bad one is invalid_filter like the status (as for recordings)
+        size = parse_limit(limit)
+    except FilterError as exc:
+        raise BadRequest(exc.message, code=exc.code) from None
+    rows = _service(state).rows.select(session, status, size)
     return JSONResponse([composition_json(r) for r in rows])
 
 
