@@ -112,6 +112,7 @@ class Soak:
         self.phase = "startup"
         self.churning = asyncio.Event()
         self.stopping = False
+        self.stopped = asyncio.Event()  # set with `stopping`: wakes the TV watcher out of its wait at once
         self.anchor: Room | None = None
         self.anchor_tracks: dict[str, str] = {}  # track sid -> kind
         self.core_log = LogWindow(core)
@@ -290,7 +291,10 @@ class Soak:
     async def watch_tv(self, every: float = 20.0) -> None:
         """Check what the TV shows now and then: the room, the anchor's video, the content when it plays."""
         while not self.stopping:
-            await asyncio.sleep(every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopped.wait(), every)
+            if self.stopping:
+                return  # run_phases checks the TV once more itself at the end
             await self.check_tv()
 
     async def check_tv(self) -> None:
@@ -374,11 +378,13 @@ async def run_phases(soak: Soak, minutes: float, interval: float, without: list[
                 soak.phase = name
             await asyncio.sleep(minutes * 60 * share)
         soak.stopping = True
+        soak.stopped.set()
         soak.churning.set()
         await soak.check_tv()
         soak.scan_core_log()
     finally:
         soak.stopping = True
+        soak.stopped.set()
         soak.churning.set()
         if director is not None:
             director.cancel()

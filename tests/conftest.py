@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +44,12 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     env = {"TVAPP_MEDIA_HOST_ADDRESSES": "127.0.0.1", "TVAPP_INVITES_REDEEM_FAILURES": "1000"}
     with ServerProcess(tmp_path_factory.mktemp("media-server"), env=env) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def clip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder of tvapp.testing.clip.make_clip clips for the session: the same clip is encoded once, not per file."""
+    return tmp_path_factory.mktemp("clip-cache")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +29,14 @@ FRAME = 1 / FPS
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveOrigin]:
     with LiveOrigin(tmp_path_factory.mktemp("live"), fps=FPS) as made:
+        yield made
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveOrigin]:
+    """A stream without PROGRAM-DATE-TIME, started with the module (autouse): by the time its test runs it already
+    has the seconds of stream that test waits for (that wait was ~5 s of idle suite time)."""
+    with LiveOrigin(tmp_path_factory.mktemp("nopdt"), fps=FPS, pdt=False) as made:
         yield made
 
 
@@ -251,39 +258,38 @@ def test_a_screen_behind_a_later_edge_grows_the_delay_up_front_by_its_hold_not_b
 
 
 def test_without_program_date_time_the_room_says_so_and_screens_agree_by_media_sequence(
-        server: ServerProcess, tmp_path: Path) -> None:
+        server: ServerProcess, plain: LiveOrigin) -> None:
     from tvapp.client import Room
 
-    with LiveOrigin(tmp_path / "nopdt", fps=FPS, pdt=False) as plain:
-        near, far = Edge(plain), Edge(plain, delay=3.0)
+    near, far = Edge(plain), Edge(plain, delay=3.0)
 
-        async def scenario() -> None:
-            name = room_name("live", 10)
-            host = await Room.connect(server.url, server.token(name, "host", host=True)["access_token"],
-                                      host_addresses=["127.0.0.1"])
-            players = [ContentPlayer(server_now=host.clock.now, audio=False, content_proxy=edge.proxy)
-                       for edge in (near, far)]
-            detach = [attach(host, player) for player in players]
-            try:
-                await host.clock.wait_synced(5.0)
-                await wait_async(lambda: plain.snapshot(time.time() - 5.0), what="5 s of stream")
-                await host.load(near.url)
-                state = await wait_async(lambda: host.playback if host.playback and host.playback.live else None)
-                assert not state.program_date_time
-                await wait_async(lambda: all(p.status().buffered_ahead > 0.3 for p in players), what="both playing")
-                await same_moment(players, host.clock.now)
-            finally:
-                for undo in detach:
-                    undo()
-                for player in players:
-                    player.close()
-                await host.disconnect()
-
+    async def scenario() -> None:
+        name = room_name("live", 10)
+        host = await Room.connect(server.url, server.token(name, "host", host=True)["access_token"],
+                                  host_addresses=["127.0.0.1"])
+        players = [ContentPlayer(server_now=host.clock.now, audio=False, content_proxy=edge.proxy)
+                   for edge in (near, far)]
+        detach = [attach(host, player) for player in players]
         try:
-            asyncio.run(asyncio.wait_for(scenario(), 60))
+            await host.clock.wait_synced(5.0)
+            await wait_async(lambda: plain.snapshot(time.time() - 5.0), what="5 s of stream")
+            await host.load(near.url)
+            state = await wait_async(lambda: host.playback if host.playback and host.playback.live else None)
+            assert not state.program_date_time
+            await wait_async(lambda: all(p.status().buffered_ahead > 0.3 for p in players), what="both playing")
+            await same_moment(players, host.clock.now)
         finally:
-            near.close()
-            far.close()
+            for undo in detach:
+                undo()
+            for player in players:
+                player.close()
+            await host.disconnect()
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+    finally:
+        near.close()
+        far.close()
 
 
 def test_playlist_and_segment_fetches_are_bounded(

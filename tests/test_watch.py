@@ -31,8 +31,8 @@ FRAME = 1 / FPS
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("clips"), seconds=30, fps=FPS, size=(640, 360), codec="h264")
+def clip(clip_cache: Path) -> Path:
+    return make_clip(clip_cache, seconds=30, fps=FPS, size=(640, 360), codec="h264")
 
 
 def command(server: ServerProcess, room: str, **body: Any) -> dict[str, Any]:

@@ -20,8 +20,8 @@ RATE = 48000
 
 
 def test_content_sound_plays_with_the_call_and_ducks_under_a_talker(media_server: ServerProcess,
-                                                                      tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "clips", seconds=40, fps=30, size=(640, 360), codec="h264", audio_hz=440.0)
+                                                                      tmp_path: Path, clip_cache: Path) -> None:
+    clip = make_clip(clip_cache, seconds=40, fps=30, size=(640, 360), codec="h264", audio_hz=440.0)
     media_server.http.post("/v1/rooms", json={"name": "watch-audio"}).raise_for_status()
     talker = BotProcess(tmp_path, "talker", ["--server", media_server.url, "--token",
                                              media_server.token("watch-audio", "talker")["access_token"],

@@ -26,10 +26,10 @@ FPS = 30
 
 
 @pytest.fixture
-def core(tmp_path: Path) -> ServerProcess:
+def core(tmp_path: Path, clip_cache: Path) -> ServerProcess:
     with ServerProcess(tmp_path / "core", env={"TVAPP_INVITES_REDEEM_FAILURES": "1000"}) as srv:
         (srv.data_dir / "media").mkdir(exist_ok=True)
-        clip = make_clip(tmp_path / "clips", seconds=30, fps=FPS, size=(640, 360), codec="h264")
+        clip = make_clip(clip_cache, seconds=30, fps=FPS, size=(640, 360), codec="h264")
         shutil.copy(clip, srv.data_dir / "media" / "clip.mp4")
         yield srv
 

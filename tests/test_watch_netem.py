@@ -30,8 +30,8 @@ def link() -> NetemLink:
 
 
 def test_screens_behind_a_lossy_jittery_link_with_a_wrong_drifting_clock_converge_and_stay_in_sync(
-        link: NetemLink, tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "clips", seconds=40, fps=30, size=(640, 360), codec="h264")
+        link: NetemLink, tmp_path: Path, clip_cache: Path) -> None:
+    clip = make_clip(clip_cache, seconds=40, fps=30, size=(640, 360), codec="h264")
     with ServerProcess(tmp_path / "server", host=link.host_ip) as server:
         server.http.post("/v1/rooms", json={"name": "netem"})
         tvs = {}

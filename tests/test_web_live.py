@@ -51,6 +51,14 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveOrigin]:
         yield made
 
 
+@pytest.fixture(scope="module", autouse=True)
+def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveOrigin]:
+    """A stream without PROGRAM-DATE-TIME, started with the module (autouse): by the time its test runs it already
+    has the seconds of stream that test waits for (that wait was ~6 s of idle suite time)."""
+    with LiveOrigin(tmp_path_factory.mktemp("plain"), fps=FPS, pdt=False) as made:
+        yield made
+
+
 @pytest.fixture(scope="module")
 def edge(origin: LiveOrigin) -> Iterator[Edge]:
     made = Edge(origin)
@@ -203,30 +211,30 @@ def test_the_phone_plays_the_live_stream_on_the_rooms_moment_through_pause_and_r
 
 
 def test_a_stream_without_program_date_time_plays_in_sync_by_segment_numbers_and_the_page_says_so(
-        browser: Browser, server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> None:
+        browser: Browser, server: ServerProcess, plain: LiveOrigin) -> None:
     room, code = new_room(server, "webplain")
-    with LiveOrigin(tmp_path_factory.mktemp("plain"), fps=FPS, pdt=False) as plain:
-        edge = Edge(plain)
-        host = Host(server, room)
-        try:
-            wait_until(lambda: plain.snapshot(time.time() - 6.0), 20, 0.1, "6 s of live stream")
-            assert b"PROGRAM-DATE-TIME" not in (plain.snapshot(time.time()) or b"")
-            page = browser.open(server.url, code=code, name="Ann", autojoin="1")
-            wait_for_state(page, "joined")
-            host.run(host.room.clock.wait_synced(5.0))
-            host.run(host.room.load(edge.url, title="No PDT"))
-            state = wait_until(lambda: (s := host.state()) is not None and s.live and s.moving and s, 10, 0.05,
-                               "the live state")
-            assert not state.program_date_time and state.position < 1e8, state  # media sequence x 1 s, not epoch
-            wait_for_js(page, "() => window.tvappWatch.status()", lambda s: s["live"] and s["engine"] == "hls.js"
-                        and s["mapped"] > 0 and not s["paused"], 20, "hls.js playing the live stream")
-            wait_for_js(page, "() => document.getElementById('watch-status').textContent",
-                        lambda text: text.startswith("LIVE · ") and text.endswith("timed by segment numbers"), 5,
-                        "the page saying how the stream is timed")
-            assert_in_sync(page, state)
-            checks = pixel_checks(page, plain, samples=8)
-            assert len(checks) >= 5 and sum(abs(c) <= FRAME + 0.005 for c in checks) >= 0.8 * len(checks), checks
-            assert browser.errors[page] == [], browser.errors[page]
-        finally:
-            host.close()
-            edge.close()
+    edge = Edge(plain)
+    host = Host(server, room)
+    try:
+        wait_until(lambda: plain.snapshot(time.time() - 6.0), 20, 0.1, "6 s of live stream")
+        assert b"PROGRAM-DATE-TIME" not in (plain.snapshot(time.time()) or b"")
+        page = browser.open(server.url, code=code, name="Ann", autojoin="1")
+        wait_for_state(page, "joined")
+        host.run(host.room.clock.wait_synced(5.0))
+        host.run(host.room.load(edge.url, title="No PDT"))
+        state = wait_until(lambda: (s := host.state()) is not None and s.live and s.moving and s, 10, 0.05,
+                           "the live state")
+        assert not state.program_date_time and state.position < 1e8, state  # media sequence x 1 s, not epoch
+        wait_for_js(page, "() => window.tvappWatch.status()", lambda s: s["live"] and s["engine"] == "hls.js"
+                    and s["mapped"] > 0 and not s["paused"], 20, "hls.js playing the live stream")
+        wait_for_js(page, "() => document.getElementById('watch-status').textContent",
+                    lambda text: text.startswith("LIVE · ") and text.endswith("timed by segment numbers"), 5,
+                    "the page saying how the stream is timed")
+        assert_in_sync(page, state)
+        checks = pixel_checks(page, plain, samples=8)
+        assert len(checks) >= 5 and sum(abs(c) <= FRAME + 0.005 for c in checks) >= 0.8 * len(checks), checks
+        assert browser.errors[page] == [], browser.errors[page]
+    finally:
+        host.close()
+        edge.close()
+
