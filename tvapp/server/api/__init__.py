@@ -22,11 +22,26 @@ Decisions live below the routes: token acceptance in tvapp.auth, lifetimes in tv
 invite redemption in tvapp.core.invites, rooms in tvapp.core.room; the routes gather, act and map errors.
 """
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 
+from tvapp.protocol.fields import ProtocolError, strict_json
 from tvapp.server.api import compositions, invites, participants, playback, recordings, rooms, sessions, tokens
+from tvapp.server.errors import BadRequest
 
-router = APIRouter(prefix="/v1")
+
+async def strict_body(request: Request) -> None:
+    """Refuse a JSON body with a key twice in one object or NaN/Infinity (400 invalid_request): parsers disagree."""
+    body = await request.body()  # (already read and capped by the guard; FastAPI parsed it leniently)
+    if body and "json" in request.headers.get("content-type", ""):
+        try:
+            strict_json(body)
+        except ProtocolError as exc:
+            raise BadRequest(exc.message.removeprefix("message: "), code="invalid_request") from None
+        except (ValueError, RecursionError):
+            pass  # not JSON at all: FastAPI has already answered that
+
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(strict_body)])
 for _resource in (tokens, rooms, invites, participants, playback, sessions, recordings, compositions):
     router.include_router(_resource.router)
 
