@@ -1,10 +1,12 @@
-"""Ambiguous JSON from an attacker: a key twice in one object, NaN and Infinity, against the real core and a real TV.
+"""Ambiguous input from an attacker: a JSON key twice in one object, NaN and Infinity, a query parameter twice,
+against the real core and a real TV.
 
 Two parsers (a proxy or WAF in front, the server behind) disagree on which of two equal keys wins, so a body such as
 ``{"room": "lobby", "room": "admin"}`` or ``{"grants": {"host": false, "host": true}}`` is refused outright, on
 every surface that reads JSON: the core's REST API (400 ``invalid_request``), the signaling websocket (an error
 ``bad_message``) and the TV's pairing endpoints (422 ``bad_request``, as any malformed pairing body).
-NaN/Infinity (not JSON) likewise.
+NaN/Infinity (not JSON) likewise, and a REST query parameter given twice (``?room=a&room=b``: which one a
+proxy checked and which one the server acts on may differ).
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ def test_a_rest_body_with_distinct_keys_is_still_accepted(server: ServerProcess)
     body = '{"room": "dup-ok", "identity": "ann", "grants": {"host": true}, "name": "Ann"}'
     response = server.http.post("/v1/tokens", content=body, headers=JSON)
     assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("query", ["room=dup-a&room=dup-b", "limit=1&limit=1000", "after=x&status=done&after=y"])
+def test_a_query_parameter_given_twice_is_refused(server: ServerProcess, query: str) -> None:
+    name = query.split("=", 1)[0]
+    for method in ("GET", "DELETE"):
+        response = server.http.request(method, f"/v1/recordings?{query}")
+        assert repr(name) in refused(response, 400, "invalid_request")
 
 
 def test_a_signaling_join_with_a_key_twice_is_refused(server: ServerProcess) -> None:

@@ -29,8 +29,13 @@ from tvapp.server.api import compositions, invites, participants, playback, reco
 from tvapp.server.errors import BadRequest
 
 
-async def strict_body(request: Request) -> None:
-    """Refuse a JSON body with a key twice in one object or NaN/Infinity (400 invalid_request): parsers disagree."""
+async def strict_request(request: Request) -> None:
+    """Refuse what parsers disagree on (400 invalid_request): a query parameter given twice, a JSON body with a key
+    twice in one object, NaN or Infinity."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    if len(set(names)) != len(names):
+        twice = next(name for i, name in enumerate(names) if name in names[:i])
+        raise BadRequest(f"the query parameter {twice[:64]!r} is given twice", code="invalid_request")
     body = await request.body()  # (already read and capped by the guard; FastAPI parsed it leniently)
     if body and "json" in request.headers.get("content-type", ""):
         try:
@@ -41,7 +46,7 @@ async def strict_body(request: Request) -> None:
             pass  # not JSON at all: FastAPI has already answered that
 
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(strict_body)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(strict_request)])
 for _resource in (tokens, rooms, invites, participants, playback, sessions, recordings, compositions):
     router.include_router(_resource.router)
 
