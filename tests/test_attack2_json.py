@@ -6,12 +6,13 @@ Two parsers (a proxy or WAF in front, the server behind) disagree on which of tw
 every surface that reads JSON: the core's REST API (400 ``invalid_request``), the signaling websocket (an error
 ``bad_message``) and the TV's pairing endpoints (422 ``bad_request``, as any malformed pairing body).
 NaN/Infinity (not JSON) likewise, and a REST query parameter given twice (``?room=a&room=b``: which one a
-proxy checked and which one the server acts on may differ).
+proxy checked and which one the server acts on may differ), and two Authorization headers (401).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,15 @@ def test_a_query_parameter_given_twice_is_refused(server: ServerProcess, query: 
     for method in ("GET", "DELETE"):
         response = server.http.request(method, f"/v1/recordings?{query}")
         assert repr(name) in refused(response, 400, "invalid_request")
+
+
+def test_two_authorization_headers_are_refused(server: ServerProcess) -> None:
+    basic = "Basic " + base64.b64encode(":".join(server.key).encode()).decode()
+    for second in ("Bearer x.y.z", basic):
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            response = http.get("/v1/rooms", headers=[("authorization", basic), ("authorization", second)])
+        assert "Authorization" in refused(response, 401, "unauthorized")
+        assert server.key[1] not in response.text
 
 
 def test_a_signaling_join_with_a_key_twice_is_refused(server: ServerProcess) -> None:

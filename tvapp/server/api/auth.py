@@ -78,6 +78,8 @@ async def authenticate(request: Request) -> Caller:
     challenge = {"WWW-Authenticate": 'Basic realm="tvapp"'}
     if not header:
         raise Unauthorized("credentials are required", code="unauthorized", headers=challenge)
+    if len(request.headers.getlist("authorization")) > 1:  # which one a proxy checked is anyone's guess: fail closed
+        raise Unauthorized("send one Authorization header", code="unauthorized", headers=challenge)
     scheme, _, value = header.partition(" ")
     scheme = scheme.lower()
     if scheme == "basic":
