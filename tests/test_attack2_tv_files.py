@@ -4,6 +4,7 @@ A `tvapp tv` started under umask 022 with a fresh data directory (as on first bo
 serving its remote over https (its self-signed key in <data>/tv-tls), with a phone paired: afterwards the folder is
 0700 and no file in it (API keys, databases, the TV's identity, the TLS key, paired devices) grants any permission to
 group or others, except what is public on purpose: the media folder the core serves, the TLS certificate.
+And the phone's Remote page cannot be framed by another site (clickjacking a paired phone's buttons).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import stat
 from pathlib import Path
 
+import httpx
 from test_tv_remote import Loop, pair, start_tv
 
 
@@ -37,3 +39,16 @@ def test_a_tv_first_run_leaves_nothing_readable_by_others(tmp_path: Path) -> Non
              if p.relative_to(data).parts[0] != "media" and not p.name.endswith("-cert.pem")
              and stat.S_IMODE(p.stat().st_mode) & 0o077}
     assert not loose, loose
+
+
+def test_the_remote_page_refuses_to_be_framed_by_another_site(tmp_path: Path) -> None:
+    tv = start_tv(tmp_path)
+    try:
+        base = tv.remote_url()
+        for path in ("/remote", "/remote/assets/remote.js"):
+            response = httpx.get(base + path, timeout=10)
+            assert response.status_code == 200, response.text
+            assert response.headers["x-frame-options"] == "DENY"
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    finally:
+        assert tv.stop() == 0, tv.output

@@ -209,4 +209,6 @@ def _web_file(name: str) -> Response:
         raise HttpError("not_found", "no such page", status=404)
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media_type, headers={
-        "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+        "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+        # no other site may frame the Remote page and trick a paired phone's owner into its buttons (clickjacking)
+        "Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"})
