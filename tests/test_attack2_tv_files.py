@@ -4,7 +4,8 @@ A `tvapp tv` started under umask 022 with a fresh data directory (as on first bo
 serving its remote over https (its self-signed key in <data>/tv-tls), with a phone paired: afterwards the folder is
 0700 and no file in it (API keys, databases, the TV's identity, the TLS key, paired devices) grants any permission to
 group or others, except what is public on purpose: the media folder the core serves, the TLS certificate.
-And the phone's Remote page cannot be framed by another site (clickjacking a paired phone's buttons).
+And the phone's Remote page cannot be framed by another site (clickjacking a paired phone's buttons), and the
+pairing answers (the device credential) say Cache-Control: no-store.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ def test_a_tv_first_run_leaves_nothing_readable_by_others(tmp_path: Path) -> Non
         assert tv.remote_url().startswith("https://")
         pair(tv, loop)
     finally:
-        loop.close()
         assert tv.stop() == 0, tv.output
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     names = {p.relative_to(data).as_posix() for p in data.rglob("*")}
@@ -41,10 +41,18 @@ def test_a_tv_first_run_leaves_nothing_readable_by_others(tmp_path: Path) -> Non
     assert not loose, loose
 
 
-def test_the_remote_page_refuses_to_be_framed_by_another_site(tmp_path: Path) -> None:
+def test_the_remote_page_refuses_framing_and_pairing_answers_are_not_cached(tmp_path: Path) -> None:
     tv = start_tv(tmp_path)
     try:
+        tv.wait_for(lambda s: s["screen"] == "RoomScreen", timeout=60, what="the default room")
         base = tv.remote_url()
+        started = httpx.post(base + "/v1/pairings", json={"name": "Phone"}, timeout=10)
+        assert started.status_code == 201 and started.headers["cache-control"] == "no-store"
+        _, sidecar = tv.wait_for(lambda s: s["pairing"] is not None, timeout=10, what="the pairing code")
+        paired = httpx.post(f"{base}/v1/pairings/{started.json()['pairing_id']}/confirm", timeout=10,
+                            json={"code": sidecar["pairing"]["code"].replace(" ", "")})
+        assert paired.status_code == 201 and paired.json()["credential"], paired.text
+        assert paired.headers["cache-control"] == "no-store"  # the device credential is in it
         for path in ("/remote", "/remote/assets/remote.js"):
             response = httpx.get(base + path, timeout=10)
             assert response.status_code == 200, response.text
