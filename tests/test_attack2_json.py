@@ -50,7 +50,7 @@ def test_a_rest_body_with_a_key_twice_is_refused(server: ServerProcess, path: st
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_a_rest_body_with_nan_or_infinity_is_refused(server: ServerProcess, constant: str) -> None:
-    body = '{"name": "nan-room", "max_participants": %s}' % constant
+    body = f'{{"name": "nan-room", "max_participants": {constant}}}'
     message = refused(server.http.post("/v1/rooms", content=body, headers=JSON), 400, "invalid_request")
     assert constant.lstrip("-") in message
 
@@ -80,7 +80,7 @@ def test_two_authorization_headers_are_refused(server: ServerProcess) -> None:
 
 def test_a_signaling_join_with_a_key_twice_is_refused(server: ServerProcess) -> None:
     token = server.token("dup-sig", "ann")["access_token"]
-    text = '{"type": "join", "v": 1, "token": "%s", "token": "x"}' % token
+    text = f'{{"type": "join", "v": 1, "token": "{token}", "token": "x"}}'
 
     async def attempt() -> dict[str, object]:
         url = server.url.replace("http://", "ws://", 1) + "/v1/signal"

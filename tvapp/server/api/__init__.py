@@ -20,12 +20,23 @@ built as plain dicts for speed, with their models given for the docs. A route's 
 one-line description (a docstring on a route function would add a description to OpenAPI).
 Decisions live below the routes: token acceptance in tvapp.auth, lifetimes in tvapp.core.claims,
 invite redemption in tvapp.core.invites, rooms in tvapp.core.room; the routes gather, act and map errors.
+Every route first passes `strict_request`: a query parameter twice, a JSON key twice in one object, NaN or
+Infinity get 400 invalid_request (a proxy in front may have read them otherwise).
 """
 
 from fastapi import APIRouter, Depends, Request
 
 from tvapp.protocol.fields import ProtocolError, strict_json
-from tvapp.server.api import compositions, invites, participants, playback, recordings, rooms, sessions, tokens
+from tvapp.server.api import (
+    compositions,
+    invites,
+    participants,
+    playback,
+    recordings,
+    rooms,
+    sessions,
+    tokens,
+)
 from tvapp.server.errors import BadRequest
 
 
