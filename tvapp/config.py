@@ -45,6 +45,8 @@ class ServerConfig:
     max_header_bytes: int = 16_384
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    auth_failures: int = 20
+    auth_window: float = 60.0
     tls: str = "auto"
     tls_cert: str = ""
     tls_key: str = ""
@@ -273,6 +275,8 @@ def _check_limits(config: Config) -> None:
     for name in ("header_timeout", "body_timeout"):
         if not getattr(server, name) > 0:
             raise ConfigError(f"[server] {name} must be greater than 0 (seconds), got {getattr(server, name)}")
+    if server.auth_failures < 1 or not server.auth_window > 0:
+        raise ConfigError("[server] auth_failures must be at least 1 and auth_window greater than 0 (seconds)")
     if server.tls not in TLS_MODES:
         raise ConfigError(f"[server] tls must be one of {', '.join(TLS_MODES)}, got {server.tls!r}")
     if bool(server.tls_cert) != bool(server.tls_key):

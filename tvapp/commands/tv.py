@@ -145,8 +145,9 @@ def tv_identity(data: Path) -> str:
         pass
     identity = "tv-" + secrets.token_hex(4)
     with contextlib.suppress(OSError):
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data folder (keys, databases) is the owner's alone
         path.write_text(identity + "\n")
+        path.chmod(0o600)
     return identity
 
 

@@ -413,6 +413,23 @@ def _refuse_constant(name: str) -> object:
     raise bad("message", f"{name} is not allowed in JSON")
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Return a JSON object's members as a dict; raise bad_message when a key appears twice (parsers disagree on it)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise bad("message", f"the key {key[:64]!r} appears twice in one object")
+            seen.add(key)
+    return obj
+
+
+def strict_json(text: str | bytes) -> object:
+    """Parse JSON text refusing NaN/Infinity and duplicate keys (ProtocolError); ValueError/RecursionError if bad."""
+    return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=unique_keys)
+
+
 @dataclasses.dataclass(frozen=True)
 class Envelope:
     """How one protocol's messages travel: JSON objects with ``"type"`` and ``"v": version``.
@@ -435,7 +452,7 @@ class Envelope:
         ):
             raise self.error(self.too_big, f"message: longer than {max_bytes} bytes")
         try:
-            return json.loads(text, parse_constant=_refuse_constant)
+            return strict_json(text)
         except ProtocolError as exc:
             raise self.error(exc.code, exc.message) from None
         except (ValueError, RecursionError):

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import tvapp
 from tvapp.config import Config
@@ -78,6 +78,28 @@ class SdkFiles(StaticFiles):
         return response
 
 
+class NoStore:
+    """Mark every /v1 HTTP answer ``Cache-Control: no-store`` unless it says otherwise: they carry tokens, invite
+    codes and room state that no browser or proxy cache may keep (RFC 6749 5.1 for the token answers)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+            await send(message)
+
+        await self.app(scope, receive, marked)
+
+
 def media_dir(config: Config, data_dir: Path) -> Path:
     """Return the folder served at /media/: `[watch] media_dir`, else `<data_dir>/media`."""
     return Path(config.watch.media_dir).expanduser() if config.watch.media_dir else data_dir / "media"
@@ -107,6 +129,7 @@ def create_app(config: Config, data_dir: Path | None = None) -> FastAPI:
     )
     app.include_router(router)
     install_openapi(app)
+    app.add_middleware(NoStore)
     app.add_middleware(
         RequestGuard,
         allowed_hosts=default_host_names(config.server.allowed_hosts),

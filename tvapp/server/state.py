@@ -63,6 +63,7 @@ class ServerState:
     rooms: RoomManager
     default_limits: RoomLimits
     redeem_limiter: AttemptLimiter
+    auth_limiter: AttemptLimiter  # wrong API key credentials per client address
     sfu: Sfu
     watch: Watch
     recordings: RecordingService
@@ -107,6 +108,7 @@ class ServerState:
             tokens=TokenAuthority(keys, audience=config.auth.audience, leeway=config.auth.leeway),
             reader=reader, writer=writer, rooms=rooms, default_limits=limits,
             redeem_limiter=AttemptLimiter(config.invites.redeem_failures, config.invites.redeem_window),
+            auth_limiter=AttemptLimiter(config.server.auth_failures, config.server.auth_window),
             sfu=sfu, watch=Watch(config.watch), recordings=RecordingService(config.recordings, data, sfu),
             created_key=created,
         )

@@ -17,8 +17,13 @@ from fastapi import Depends, Path, Request
 
 from tvapp.auth.keys import ApiKey
 from tvapp.auth.tokens import TokenError
+<<<<<<< HEAD
 from tvapp.core.claims import ROOM_NAME_RE, ClaimError, TokenClaims, check_room_name
 from tvapp.server.errors import BadRequest, Forbidden, NotFound, Unauthorized
+=======
+from tvapp.core.claims import TokenClaims
+from tvapp.server.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+>>>>>>> s25-attack2
 from tvapp.server.live import LiveRoom
 from tvapp.server.state import ServerState
 from tvapp.server.store import RoomRow
@@ -80,15 +85,24 @@ async def authenticate(request: Request) -> Caller:
     challenge = {"WWW-Authenticate": 'Basic realm="tvapp"'}
     if not header:
         raise Unauthorized("credentials are required", code="unauthorized", headers=challenge)
+    if len(request.headers.getlist("authorization")) > 1:  # which one a proxy checked is anyone's guess: fail closed
+        raise Unauthorized("send one Authorization header", code="unauthorized", headers=challenge)
     scheme, _, value = header.partition(" ")
     scheme = scheme.lower()
     if scheme == "basic":
+        client, tick = request.client.host if request.client else "unknown", time.monotonic()
+        wait = state.auth_limiter.retry_after(client, tick)
+        if wait > 0:  # a guesser's next try is not even checked
+            raise TooManyRequests("too many wrong API key credentials from this address: try again later",
+                                  code="too_many_attempts", headers={"Retry-After": str(max(1, round(wait)))})
         try:
             key_id, sep, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise Unauthorized("malformed Basic credentials", code="invalid_credentials", headers=challenge) from None
         key = state.keys.check_secret(key_id, secret) if sep else None
         if key is None:
+            if sep and state.keys.get(key_id) is not None:  # a guess at a real key's secret (its id is public)
+                state.auth_limiter.record_failure(client, tick)
             raise Unauthorized("unknown key or wrong secret", code="invalid_credentials", headers=challenge)
         return Caller(key=key)
     if scheme == "bearer":

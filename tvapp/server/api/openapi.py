@@ -49,7 +49,9 @@ STATUS_WORDS = {
     410: "gone: room_completed, invite_expired, invite_used_up, recording_deleted, composition_deleted",
     413: "body_too_large: over [server] max_body_bytes",
     416: "range_not_satisfiable: the Range header asks for no byte of the file (Content-Range: bytes */SIZE)",
-    429: "too_many_attempts (wrong invite codes from this address): wait the seconds of the Retry-After header",
+    429: "too_many_attempts (wrong invite codes, or wrong API key credentials: [server] auth_failures, from this "
+         "address), too_many_requests (a live playlist load while the server already reads its most): wait the "
+         "seconds of the Retry-After header when there is one",
     431: "headers_too_large: the request line and headers are over [server] max_header_bytes",
     500: "internal_error: logged on the server; the client sees only this",
     503: "no_key: the server has no active API key to sign with",
@@ -140,6 +142,8 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             statuses = set(EDGE_ERRORS) | set(ROUTE_ERRORS.get((method, path), ()))
+            if 401 in statuses:
+                statuses.add(429)  # Basic credentials from an address past [server] auth_failures
             for status in sorted(statuses):
                 responses[str(status)] = {
                     "description": STATUS_WORDS[status],

@@ -51,6 +51,8 @@ def _is_loopback(address: str | None) -> bool:
     except ValueError:
         return False
 
+NO_STORE = {"Cache-Control": "no-store"}  # answers with a pairing secret or a credential: no cache keeps them
+
 
 class RemoteEndpoints:
     """The TV's HTTP + websocket endpoints for phones: the pairing desk, the remote hub, and the app serving them."""
@@ -167,13 +169,13 @@ class RemoteEndpoints:
             self._remember_loop()
             requester = request.client.host if request.client is not None else "unknown"
             started = self.pairing.request(await request.body(), requester)
-            return JSONResponse(started.to_json(), status_code=201)
+            return JSONResponse(started.to_json(), status_code=201, headers=NO_STORE)
 
         @app.post("/v1/pairings/{pairing_id}/confirm")
         async def confirm_pairing(pairing_id: str, request: Request) -> JSONResponse:
             self._remember_loop()
             paired = self.pairing.confirm(pairing_id, await request.body())
-            return JSONResponse(paired.to_json(), status_code=201)
+            return JSONResponse(paired.to_json(), status_code=201, headers=NO_STORE)  # the device credential
 
         @app.websocket("/v1/remote")
         async def remote(websocket: WebSocket) -> None:
@@ -209,4 +211,6 @@ def _web_file(name: str) -> Response:
         raise HttpError("not_found", "no such page", status=404)
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media_type, headers={
-        "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+        "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+        # no other site may frame the Remote page and trick a paired phone's owner into its buttons (clickjacking)
+        "Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"})

@@ -4,6 +4,9 @@ The protocol is tvapp.protocol.remote's sans-I/O TV end: the hub feeds it each r
 clock, acts on its events (checks the credential against the DeviceStore, carries commands out through the
 Controller), and sends what it queues through the link's own send queue, closing the socket when it says so. A
 phone that stops reading is dropped once MAX_QUEUED_MESSAGES wait for it, so it never holds the TV back.
+A flood of sockets cannot use up the TV's file descriptors: at most MAX_UNAUTHED_PER_ADDRESS connections from one
+address wait for their auth at a time, and MAX_LINKS connections in all; one more gets the error
+``too_many_connections`` and a close 1013 (try again later) at once.
 
 The phone-camera commands (phone_camera_offer/mute/stop) go to the PhoneCamera with the phone's link as its
 identity: the answer SDP goes back before the ok, phone_camera_stopped whenever the TV ends it, and a link that
@@ -40,6 +43,7 @@ from tvapp.protocol.remote_messages import (
     State,
     StatusCommand,
     TvMessage,
+    encode,
 )
 from tvapp.tv.remote.controller import CommandRefused, Controller
 from tvapp.tv.remote.devices import DeviceStore
@@ -50,6 +54,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_MESSAGES = 64
+MAX_UNAUTHED_PER_ADDRESS = 8
+MAX_LINKS = 64
+TOO_MANY = Error(code="too_many_connections", message="too many remote connections to this TV: try again later")
 FORGOTTEN = Error(code="device_forgotten", message="this phone was forgotten on the TV: pair it again")
 NO_DEVICE = Error(code="device_not_found", message="no paired device has that id")
 SHUTTING_DOWN = Error(code="tv_shutting_down", message="the TV is shutting down")
@@ -67,6 +74,7 @@ class _Link:
 
     def __init__(self, websocket: WebSocket, now: float, auth_timeout: float) -> None:
         self.websocket = websocket
+        self.address = websocket.client.host if websocket.client is not None else ""
         self.conn = RemoteServerConnection(now, auth_timeout=auth_timeout)
         self.queue: asyncio.Queue[str | _Close] = asyncio.Queue()
         self.last_state: State | None = None
@@ -161,6 +169,11 @@ class RemoteHub:
         await websocket.accept()
         loop = asyncio.get_running_loop()
         link = _Link(websocket, loop.time(), self.auth_timeout)
+        if self._crowded(link.address):
+            log.warning("remote connection refused: too many connections")
+            await websocket.send_text(encode(TOO_MANY))
+            await websocket.close(1013, TOO_MANY.code)
+            return
         self._links.add(link)
         timer = loop.call_at(link.conn.next_deadline(), self._check_deadline, link)
         link.sender = asyncio.create_task(link.pump())
@@ -179,6 +192,11 @@ class RemoteHub:
             for result in results:
                 if isinstance(result, Exception) and not _is_disconnect(result):
                     log.error("remote connection failed", exc_info=result)
+
+    def _crowded(self, address: str) -> bool:
+        links = list(self._links)
+        waiting = sum(1 for link in links if link.address == address and not link.authed and not link.closing)
+        return len(links) >= MAX_LINKS or waiting >= MAX_UNAUTHED_PER_ADDRESS
 
     @staticmethod
     def _check_deadline(link: _Link) -> None:
