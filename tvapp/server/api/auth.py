@@ -17,13 +17,8 @@ from fastapi import Depends, Path, Request
 
 from tvapp.auth.keys import ApiKey
 from tvapp.auth.tokens import TokenError
-<<<<<<< HEAD
 from tvapp.core.claims import ROOM_NAME_RE, ClaimError, TokenClaims, check_room_name
-from tvapp.server.errors import BadRequest, Forbidden, NotFound, Unauthorized
-=======
-from tvapp.core.claims import TokenClaims
-from tvapp.server.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
->>>>>>> s25-attack2
+from tvapp.server.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized
 from tvapp.server.live import LiveRoom
 from tvapp.server.state import ServerState
 from tvapp.server.store import RoomRow
