@@ -18,7 +18,13 @@ from fastapi import Depends, Path, Request
 from tvapp.auth.keys import ApiKey
 from tvapp.auth.tokens import TokenError
 from tvapp.core.claims import ROOM_NAME_RE, ClaimError, TokenClaims, check_room_name
-from tvapp.server.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized
+from tvapp.server.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from tvapp.server.live import LiveRoom
 from tvapp.server.state import ServerState
 from tvapp.server.store import RoomRow
