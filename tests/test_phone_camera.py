@@ -70,14 +70,14 @@ class Watcher(Participant):
         self.published: list[str] = []
         self.unpublished: list[str] = []
 
-    def _event(self, event: ev.RoomEvent) -> None:
-        super()._event(event)
+    def on_event(self, event: ev.RoomEvent) -> None:
+        super().on_event(event)
         if isinstance(event, ev.TrackPublished) and event.participant.identity.startswith("tv-"):
             self.published.append(event.track.name)
         elif isinstance(event, ev.TrackUnpublished) and event.participant.identity.startswith("tv-"):
             self.unpublished.append(event.track.name)
 
-    async def _read(self, track: Any) -> None:
+    async def read(self, track: Any) -> None:
         while True:
             frame = await track.recv()
             if track.kind == "video":
