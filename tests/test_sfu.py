@@ -300,9 +300,11 @@ def test_late_joiners_start_at_a_keyframe_within_a_second_and_plis_are_coalesced
         await asyncio.sleep(1.5)
         in_window = [t for t in requests if t >= window_start]
         spread = max(in_window) - min(in_window) if len(in_window) > 1 else 0.0
-        assert 1 <= len(in_window) <= 1 + spread / 0.3 + 1e-6, (len(in_window), spread)
+        # Never closer than the 0.3 s coalescing interval, less 50 ms for the jitter between the SFU's clock and
+        # the publisher seeing the request (two requests 0.2998 s apart once failed a count bound with no slack).
+        assert 1 <= len(in_window) <= 1 + spread / 0.25 + 1e-6, (len(in_window), spread)
         gaps = [b - a for a, b in zip(in_window, in_window[1:])]
-        assert all(gap >= 0.25 for gap in gaps), gaps  # never closer than the coalescing interval (minus jitter)
+        assert all(gap >= 0.25 for gap in gaps), gaps
         for peer in [alice, raw, *late]:
             await peer.close()
 
